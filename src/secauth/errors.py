@@ -1,0 +1,260 @@
+"""The single secauth error tree and its stable reason codes.
+
+Every failure secauth reports is a :class:`SecAuthError`. Each one carries
+
+* ``reason``: a stable :class:`Reason` code for logs, metrics and alarms;
+* ``status``: the HTTP status a client should see (401, 403, 429, 503, ...);
+* ``public_message``: a short text that is safe to send to a client;
+* ``detail``: internal facts (expected vs actual values) for logs only. It never
+  holds the token, a key or a secret.
+
+``str(error)`` gives the public message and the reason only, so an error that
+ends up in a log line or a response body by accident leaks nothing.
+
+Example
+-------
+>>> from secauth.errors import TokenExpired, Reason
+>>> err = TokenExpired("token expired", detail={"exp": 1, "now": 2})
+>>> err.reason is Reason.TOKEN_EXPIRED, err.status, str(err)
+(True, 401, 'token expired (token_expired)')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, ClassVar
+
+__all__ = [
+    "AccessDenied",
+    "ConfigurationError",
+    "Forbidden",
+    "InsufficientScope",
+    "InvalidAudience",
+    "InvalidClaims",
+    "InvalidIssuer",
+    "InvalidSignature",
+    "KeysUnavailable",
+    "MalformedToken",
+    "MissingToken",
+    "RateLimited",
+    "Reason",
+    "SecAuthError",
+    "TenantMismatch",
+    "TokenError",
+    "TokenExpired",
+    "TokenNotYetValid",
+    "UnknownKey",
+]
+
+_MAX_DETAIL_TEXT = 120
+
+
+class Reason(StrEnum):
+    """Stable, machine-readable reason codes. Values never change once shipped."""
+
+    MISSING_TOKEN = "missing_token"
+    MALFORMED_TOKEN = "malformed_token"
+    INVALID_SIGNATURE = "invalid_signature"
+    TOKEN_EXPIRED = "token_expired"
+    TOKEN_NOT_YET_VALID = "token_not_yet_valid"
+    INVALID_ISSUER = "invalid_issuer"
+    INVALID_AUDIENCE = "invalid_audience"
+    INVALID_CLAIMS = "invalid_claims"
+    UNKNOWN_KEY = "unknown_key"
+    KEYS_UNAVAILABLE = "keys_unavailable"
+    INSUFFICIENT_SCOPE = "insufficient_scope"
+    FORBIDDEN = "forbidden"
+    TENANT_MISMATCH = "tenant_mismatch"
+    RATE_LIMITED = "rate_limited"
+    CONFIGURATION_ERROR = "configuration_error"
+
+
+def _safe_detail(detail: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Copy ``detail`` with long strings cut, so attacker-sized values stay small in logs."""
+    if not detail:
+        return {}
+    out: dict[str, Any] = {}
+    for key, value in detail.items():
+        too_long = isinstance(value, str) and len(value) > _MAX_DETAIL_TEXT
+        out[key] = value[:_MAX_DETAIL_TEXT] + "..." if too_long else value
+    return out
+
+
+class SecAuthError(Exception):
+    """Base class of every error secauth raises.
+
+    Parameters
+    ----------
+    public_message:
+        Short text that is safe to show to a client. Defaults to the class's
+        ``default_message``.
+    detail:
+        Internal facts for logs (for example ``{"expected": ..., "actual": ...}``).
+        Never put a token, key or secret here.
+
+    Example
+    -------
+    >>> try:
+    ...     raise InvalidIssuer(detail={"expected": "https://a/", "actual": "https://b/"})
+    ... except SecAuthError as err:
+    ...     print(err.reason, err.status, err.retryable)
+    invalid_issuer 401 False
+    """
+
+    reason: ClassVar[Reason] = Reason.FORBIDDEN
+    status: ClassVar[int] = 403
+    retryable: ClassVar[bool] = False
+    default_message: ClassVar[str] = "request not allowed"
+
+    def __init__(
+        self, public_message: str | None = None, *, detail: Mapping[str, Any] | None = None
+    ) -> None:
+        self.public_message = public_message or self.default_message
+        self.detail = _safe_detail(detail)
+        super().__init__(self.public_message)
+
+    def __str__(self) -> str:
+        return f"{self.public_message} ({self.reason.value})"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(reason={self.reason.value!r}, detail={self.detail!r})"
+
+    def to_log(self) -> dict[str, Any]:
+        """A flat dict for structured logs: reason, status, message and detail.
+
+        >>> InvalidSignature().to_log()["reason"]
+        'invalid_signature'
+        """
+        return {
+            "reason": self.reason.value,
+            "status": self.status,
+            "message": self.public_message,
+            **{f"detail_{k}": v for k, v in self.detail.items()},
+        }
+
+
+class ConfigurationError(SecAuthError, ValueError):
+    """secauth was configured wrongly; raised at construction, never per request."""
+
+    reason = Reason.CONFIGURATION_ERROR
+    status = 500
+    default_message = "secauth is misconfigured"
+
+    def __str__(self) -> str:
+        # Configuration messages are written for the developer and hold no secrets.
+        return self.public_message
+
+
+# --- 401: the credentials are missing or bad --------------------------------------------
+
+
+class TokenError(SecAuthError):
+    """The caller's credentials are missing or invalid (HTTP 401)."""
+
+    status = 401
+    reason = Reason.MALFORMED_TOKEN
+    default_message = "invalid token"
+
+
+class MissingToken(TokenError):
+    reason = Reason.MISSING_TOKEN
+    default_message = "missing credentials"
+
+
+class MalformedToken(TokenError):
+    reason = Reason.MALFORMED_TOKEN
+    default_message = "malformed token"
+
+
+class InvalidSignature(TokenError):
+    reason = Reason.INVALID_SIGNATURE
+    default_message = "invalid token signature"
+
+
+class TokenExpired(TokenError):
+    reason = Reason.TOKEN_EXPIRED
+    default_message = "token expired"
+
+
+class TokenNotYetValid(TokenError):
+    reason = Reason.TOKEN_NOT_YET_VALID
+    default_message = "token not yet valid"
+
+
+class InvalidIssuer(TokenError):
+    reason = Reason.INVALID_ISSUER
+    default_message = "invalid token issuer"
+
+
+class InvalidAudience(TokenError):
+    reason = Reason.INVALID_AUDIENCE
+    default_message = "invalid token audience"
+
+
+class InvalidClaims(TokenError):
+    reason = Reason.INVALID_CLAIMS
+    default_message = "invalid token claims"
+
+
+class UnknownKey(TokenError):
+    reason = Reason.UNKNOWN_KEY
+    default_message = "token signed with an unknown key"
+
+
+# --- 503: the key source is down (retryable, not the caller's fault) --------------------
+
+
+class KeysUnavailable(SecAuthError):
+    """The key source could not be reached or returned garbage (HTTP 503, retryable)."""
+
+    reason = Reason.KEYS_UNAVAILABLE
+    status = 503
+    retryable = True
+    default_message = "authentication temporarily unavailable"
+
+
+# --- 403: valid credentials, not allowed -----------------------------------------------
+
+
+class AccessDenied(SecAuthError):
+    """Valid credentials that may not do this (HTTP 403)."""
+
+    reason = Reason.FORBIDDEN
+    status = 403
+    default_message = "forbidden"
+
+
+class Forbidden(AccessDenied):
+    reason = Reason.FORBIDDEN
+
+
+class InsufficientScope(AccessDenied):
+    reason = Reason.INSUFFICIENT_SCOPE
+    default_message = "insufficient scope"
+
+
+class TenantMismatch(AccessDenied):
+    reason = Reason.TENANT_MISMATCH
+
+
+# --- 429 ------------------------------------------------------------------------------
+
+
+class RateLimited(SecAuthError):
+    """Too many requests (HTTP 429); ``retry_after`` says when to come back, in seconds."""
+
+    reason = Reason.RATE_LIMITED
+    status = 429
+    retryable = True
+    default_message = "too many requests"
+
+    def __init__(
+        self,
+        public_message: str | None = None,
+        *,
+        retry_after: float = 0.0,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(public_message, detail=detail)
+        self.retry_after = retry_after

@@ -1,0 +1,472 @@
+"""Key sets and where they come from: static sets and the caching JWKS client.
+
+A :class:`KeySet` is an immutable set of imported :class:`~secauth.jose.VerificationKey`
+objects, indexed by ``kid``. A *key source* hands the verifier the candidate
+keys for a token's ``kid``:
+
+* :class:`StaticKeys` from a dict, a file or an environment variable;
+* :class:`JwksCache`, which fetches a JWKS URI (or finds it through OIDC
+  discovery) and keeps it fresh with these rules:
+
+  - keys are imported once per fetch, never per token;
+  - after ``ttl`` seconds a lookup refreshes the set (one fetch, however many
+    threads or coroutines ask at once);
+  - if that refresh fails, the old keys stay in use until they are ``max_age``
+    old (stale-if-error), then every lookup fails with ``keys_unavailable``;
+  - a ``kid`` the set does not know triggers at most one fetch per
+    ``refetch_cooldown``; a flood of random kids costs one fetch, not thousands;
+  - failed fetches back off exponentially, up to ``max_backoff`` seconds.
+
+Example
+-------
+>>> from secauth.testing import LocalIssuer
+>>> with LocalIssuer() as idp:
+...     cache = JwksCache(idp.jwks_uri, allow_http=True)
+...     cache.hydrate()
+...     [k.kid for k in cache.keys_for("key-1")]
+True
+['key-1']
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from secauth._fetch import (
+    FetchError,
+    FetchPolicy,
+    FetchResult,
+    check_url,
+    fetch_json,
+    fetch_json_async,
+)
+from secauth.errors import ConfigurationError, KeysUnavailable, UnknownKey
+from secauth.jose import KeyImportError, VerificationKey
+
+__all__ = ["JwksCache", "KeySet", "KeySource", "StaticKeys"]
+
+logger = logging.getLogger("secauth.jwks")
+
+MAX_KEYS = 100
+
+
+class KeySet:
+    """An immutable set of verification keys, indexed by ``kid``.
+
+    Keys a JWKS holds but that cannot verify signatures (encryption keys,
+    unsupported curves, weak RSA, private material) are left out and listed in
+    :attr:`skipped` with the reason.
+
+    >>> from secauth.testing import KeyPair
+    >>> ks = KeySet.from_jwks({"keys": [KeyPair.generate("ES256", kid="a").public_jwk]})
+    >>> [k.kid for k in ks.keys_for("a")], ks.keys_for("b")
+    (['a'], ())
+    """
+
+    __slots__ = ("_by_kid", "fingerprint", "keys", "skipped")
+
+    def __init__(self, keys: Iterable[VerificationKey], skipped: Sequence[str] = ()) -> None:
+        self.keys: tuple[VerificationKey, ...] = tuple(keys)
+        self.skipped: tuple[str, ...] = tuple(skipped)
+        by_kid: dict[str | None, tuple[VerificationKey, ...]] = {}
+        for key in self.keys:
+            by_kid[key.kid] = (*by_kid.get(key.kid, ()), key)
+        self._by_kid = by_kid
+        self.fingerprint = frozenset(json.dumps(k.jwk, sort_keys=True) for k in self.keys)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def keys_for(self, kid: str | None) -> tuple[VerificationKey, ...]:
+        """The keys a token with this ``kid`` may be checked against.
+
+        A token without a ``kid`` may use the set's only key; with several keys a
+        ``kid`` is required, so a token never gets to try every key.
+        """
+        if kid is None:
+            return self.keys if len(self.keys) == 1 else ()
+        return self._by_kid.get(kid, ())
+
+    @classmethod
+    def from_jwks(cls, document: object) -> KeySet:
+        """Import a JWKS document ``{"keys": [...]}``.
+
+        Raises :class:`~secauth.jose.KeyImportError` when the document itself is
+        not a JWKS; single unusable keys are skipped instead.
+        """
+        if not isinstance(document, Mapping):
+            raise KeyImportError("a JWKS must be a JSON object")
+        entries = document.get("keys")
+        if not isinstance(entries, list):
+            raise KeyImportError("a JWKS needs a 'keys' array")
+        if len(entries) > MAX_KEYS:
+            raise KeyImportError(f"a JWKS with more than {MAX_KEYS} keys is refused")
+        keys: list[VerificationKey] = []
+        skipped: list[str] = []
+        for index, jwk in enumerate(entries):
+            try:
+                keys.append(VerificationKey.from_jwk(jwk))
+            except KeyImportError as exc:
+                kid = jwk.get("kid") if isinstance(jwk, Mapping) else None
+                skipped.append(f"key {index} (kid {kid!r}): {exc}")
+        return cls(keys, skipped)
+
+
+@runtime_checkable
+class KeySource(Protocol):
+    """Where a verifier gets its keys. ``generation`` changes whenever the keys do."""
+
+    @property
+    def generation(self) -> int: ...
+
+    def keys_for(self, kid: str | None) -> tuple[VerificationKey, ...]: ...
+
+    async def keys_for_async(self, kid: str | None) -> tuple[VerificationKey, ...]: ...
+
+    def hydrate(self, *, strict: bool = False) -> bool: ...
+
+
+class StaticKeys:
+    """A fixed key set: from a JWKS dict, a JSON file, or an environment variable.
+
+    Seeding keys this way skips the network on a cold start entirely.
+
+    >>> from secauth.testing import KeyPair
+    >>> keys = StaticKeys({"keys": [KeyPair.generate("EdDSA", kid="k").public_jwk]})
+    >>> len(keys.key_set)
+    1
+    """
+
+    generation = 1
+
+    def __init__(self, jwks: Mapping[str, Any]) -> None:
+        try:
+            self.key_set = KeySet.from_jwks(jwks)
+        except KeyImportError as exc:
+            raise ConfigurationError(f"static JWKS rejected: {exc}") from None
+        for reason in self.key_set.skipped:
+            logger.warning("static JWKS: skipped %s", reason)
+        if not self.key_set.keys:
+            raise ConfigurationError("static JWKS holds no usable signing key")
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> StaticKeys:
+        """Load a JWKS from a JSON file (for example one packaged with the function)."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+            return cls(json.loads(text))
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, ConfigurationError):
+                raise
+            raise ConfigurationError(f"cannot read JWKS file {os.fspath(path)!r}: {exc}") from None
+
+    @classmethod
+    def from_env(cls, name: str = "SECAUTH_JWKS") -> StaticKeys:
+        """Load a JWKS from the JSON in environment variable ``name``."""
+        text = os.environ.get(name)
+        if not text:
+            raise ConfigurationError(f"environment variable {name} is not set or empty")
+        try:
+            return cls(json.loads(text))
+        except ValueError as exc:
+            if isinstance(exc, ConfigurationError):
+                raise
+            raise ConfigurationError(f"environment variable {name} is not JSON: {exc}") from None
+
+    def keys_for(self, kid: str | None) -> tuple[VerificationKey, ...]:
+        found = self.key_set.keys_for(kid)
+        if not found:
+            raise UnknownKey(detail={"kid": kid})
+        return found
+
+    async def keys_for_async(self, kid: str | None) -> tuple[VerificationKey, ...]:
+        return self.keys_for(kid)
+
+    def hydrate(self, *, strict: bool = False) -> bool:
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class JwksStats:
+    """Counters for operations: fetches tried, failed, and key-set changes seen."""
+
+    fetches: int
+    failures: int
+    generation: int
+    key_count: int
+    age: float | None
+
+
+class JwksCache:
+    """A JWKS fetched over HTTPS and kept fresh; thread-safe and asyncio-safe.
+
+    Parameters
+    ----------
+    url:
+        The JWKS URI (https). Use :meth:`from_discovery` to find it from an issuer.
+    ttl:
+        Seconds a fetched set counts as fresh (default 600).
+    max_age:
+        Seconds a set may be used at all; between ``ttl`` and ``max_age`` it is
+        used only while refreshing fails (default 6 hours).
+    refetch_cooldown:
+        Minimum seconds between fetches caused by unknown ``kid`` values (default 30).
+    max_backoff:
+        Upper bound of the exponential wait after failed fetches (default 60).
+    timeout, max_bytes, allow_http, user_agent:
+        The fetch policy: total deadline (2 s), body cap (64 KiB), plain http to
+        loopback for tests, and the User-Agent header.
+    respect_cache_control:
+        Use the response's ``Cache-Control: max-age`` as the TTL, clamped to
+        ``[min_ttl, max_age]``.
+
+    Example
+    -------
+    >>> cache = JwksCache("https://idp.example.com/.well-known/jwks.json", ttl=300)
+    >>> cache.stats().fetches
+    0
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        ttl: float = 600.0,
+        max_age: float = 6 * 3600.0,
+        refetch_cooldown: float = 30.0,
+        max_backoff: float = 60.0,
+        timeout: float = 2.0,
+        max_bytes: int = 64 * 1024,
+        allow_http: bool = False,
+        user_agent: str | None = None,
+        respect_cache_control: bool = False,
+        min_ttl: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        discovery_issuer: str | None = None,
+    ) -> None:
+        if not 0 < ttl <= max_age:
+            raise ConfigurationError("JwksCache needs 0 < ttl <= max_age")
+        if refetch_cooldown < 0 or max_backoff < 0 or min_ttl < 0:
+            raise ConfigurationError(
+                "refetch_cooldown, max_backoff and min_ttl must not be negative"
+            )
+        policy_args: dict[str, Any] = {
+            "timeout": timeout,
+            "max_bytes": max_bytes,
+            "allow_http": allow_http,
+        }
+        if user_agent is not None:
+            policy_args["user_agent"] = user_agent
+        self.policy = FetchPolicy(**policy_args)
+        self.url = check_url(url, allow_http=allow_http)
+        self.discovery_issuer = discovery_issuer
+        self.ttl = ttl
+        self.max_age = max_age
+        self.refetch_cooldown = refetch_cooldown
+        self.max_backoff = max_backoff
+        self.respect_cache_control = respect_cache_control
+        self.min_ttl = min_ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._inflight: tuple[asyncio.AbstractEventLoop, asyncio.Task[None]] | None = None
+        self._jwks_url: str | None = None if discovery_issuer else self.url
+        # State: the current set, when it was fetched, until when it is fresh.
+        self._keys: KeySet | None = None
+        self._fetched_at = 0.0
+        self._fresh_until = float("-inf")
+        self._last_attempt = float("-inf")
+        self._last_failed = False
+        self._failures_in_row = 0
+        self._retry_at = float("-inf")
+        self._attempts = 0
+        self._failures = 0
+        self._generation = 0
+
+    @classmethod
+    def from_discovery(cls, issuer: str, **options: Any) -> JwksCache:
+        """Find the JWKS URI in ``{issuer}/.well-known/openid-configuration``.
+
+        The discovery document's ``issuer`` must equal ``issuer`` exactly (OpenID
+        Connect Discovery 1.0, section 4.3), or no key is trusted.
+        """
+        discovery = issuer.rstrip("/") + "/.well-known/openid-configuration"
+        return cls(discovery, discovery_issuer=issuer, **options)
+
+    # -- the KeySource protocol -----------------------------------------------------------
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def keys_for(self, kid: str | None) -> tuple[VerificationKey, ...]:
+        """Candidate keys for ``kid``, fetching when needed.
+
+        Raises :class:`~secauth.errors.UnknownKey` (401) when the IdP does not
+        publish the kid, :class:`~secauth.errors.KeysUnavailable` (503) when no
+        usable key set can be had.
+        """
+        keys = self._keys
+        now = self._clock()
+        if keys is not None and now < self._fresh_until:
+            found = keys.keys_for(kid)
+            if found:
+                return found
+            if now - self._last_attempt < self.refetch_cooldown:
+                raise UnknownKey(detail={"kid": kid, "refetch": "cooling down"})
+        attempts_seen = self._attempts
+        with self._lock:
+            if self._attempts == attempts_seen and self._may_fetch(keys, now):
+                self._record(self._fetch_sync)
+        return self._lookup(kid)
+
+    async def keys_for_async(self, kid: str | None) -> tuple[VerificationKey, ...]:
+        """Async twin of :meth:`keys_for`; concurrent coroutines share one fetch."""
+        keys = self._keys
+        now = self._clock()
+        if keys is not None and now < self._fresh_until:
+            found = keys.keys_for(kid)
+            if found:
+                return found
+            if now - self._last_attempt < self.refetch_cooldown:
+                raise UnknownKey(detail={"kid": kid, "refetch": "cooling down"})
+        loop = asyncio.get_running_loop()
+        inflight = self._inflight
+        if inflight is not None and inflight[0] is loop and not inflight[1].done():
+            await asyncio.shield(inflight[1])
+        elif self._may_fetch(keys, now):
+            task = loop.create_task(self._record_async())
+            self._inflight = (loop, task)
+            await asyncio.shield(task)
+        return self._lookup(kid)
+
+    def hydrate(self, *, strict: bool = False) -> bool:
+        """Fetch now (call it in the Lambda init phase). Returns whether keys are ready.
+
+        With ``strict=True`` a failure raises :class:`~secauth.errors.KeysUnavailable`
+        instead of returning False; either way later lookups retry with backoff.
+        """
+        with self._lock:
+            self._record(self._fetch_sync)
+        ready = self._usable(self._clock()) is not None
+        if not ready and strict:
+            raise KeysUnavailable(detail={"url": self.url})
+        return ready
+
+    def stats(self) -> JwksStats:
+        keys = self._keys
+        age = self._clock() - self._fetched_at if keys is not None else None
+        return JwksStats(
+            self._attempts, self._failures, self._generation, len(keys) if keys else 0, age
+        )
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _may_fetch(self, keys: KeySet | None, now: float) -> bool:
+        """Whether a fetch may start now: not while backing off after failures."""
+        return now >= self._retry_at
+
+    def _usable(self, now: float) -> KeySet | None:
+        keys = self._keys
+        if keys is None or now - self._fetched_at >= self.max_age:
+            return None
+        return keys
+
+    def _lookup(self, kid: str | None) -> tuple[VerificationKey, ...]:
+        keys = self._usable(self._clock())
+        if keys is None:
+            raise KeysUnavailable(detail={"url": self.url, "problem": "no usable key set"})
+        found = keys.keys_for(kid)
+        if found:
+            return found
+        if self._last_failed:
+            # We could not ask the IdP about this kid: that is our outage, not a bad token.
+            raise KeysUnavailable(
+                detail={"kid": kid, "problem": "unknown kid while IdP unreachable"}
+            )
+        raise UnknownKey(detail={"kid": kid})
+
+    def _fetch_sync(self) -> tuple[KeySet, float | None]:
+        if self._jwks_url is None:
+            self._jwks_url = self._discover(fetch_json(self.url, self.policy))
+        result = fetch_json(self._jwks_url, self.policy)
+        return KeySet.from_jwks(result.document), result.max_age
+
+    async def _fetch_async(self) -> tuple[KeySet, float | None]:
+        if self._jwks_url is None:
+            self._jwks_url = self._discover(await fetch_json_async(self.url, self.policy))
+        result = await fetch_json_async(self._jwks_url, self.policy)
+        return KeySet.from_jwks(result.document), result.max_age
+
+    def _discover(self, result: FetchResult) -> str:
+        document = result.document
+        if not isinstance(document, Mapping):
+            raise FetchError("discovery document is not a JSON object")
+        if document.get("issuer") != self.discovery_issuer:
+            raise FetchError("discovery document names a different issuer")
+        jwks_uri = document.get("jwks_uri")
+        try:
+            return check_url(jwks_uri, allow_http=self.policy.allow_http)
+        except ConfigurationError as exc:
+            raise FetchError(f"discovery jwks_uri refused: {exc}") from None
+
+    def _record(self, fetch: Callable[[], tuple[KeySet, float | None]]) -> None:
+        started = self._clock()
+        try:
+            outcome: tuple[KeySet, float | None] | BaseException = fetch()
+        except (FetchError, KeyImportError) as exc:
+            outcome = exc
+        self._apply(started, outcome)
+
+    async def _record_async(self) -> None:
+        started = self._clock()
+        try:
+            outcome: tuple[KeySet, float | None] | BaseException = await self._fetch_async()
+        except (FetchError, KeyImportError) as exc:
+            outcome = exc
+        self._apply(started, outcome)
+
+    def _apply(self, started: float, outcome: tuple[KeySet, float | None] | BaseException) -> None:
+        with self._state_lock:
+            self._attempts += 1
+            self._last_attempt = started
+            if isinstance(outcome, BaseException):
+                self._failures += 1
+                self._failures_in_row += 1
+                self._last_failed = True
+                backoff = min(self.max_backoff, 2.0 ** (self._failures_in_row - 1))
+                self._retry_at = started + backoff
+                logger.warning(
+                    "JWKS fetch failed",
+                    extra={
+                        "secauth_reason": "keys_unavailable",
+                        "secauth_problem": str(outcome),
+                        "secauth_backoff": backoff,
+                    },
+                )
+                return
+            keys, max_age = outcome
+            for reason in keys.skipped:
+                logger.info("JWKS: skipped %s", reason)
+            if self._keys is None or keys.fingerprint != self._keys.fingerprint:
+                self._generation += 1
+            self._keys = keys
+            self._fetched_at = started
+            self._fresh_until = started + self._ttl_for(max_age)
+            self._failures_in_row = 0
+            self._last_failed = False
+            self._retry_at = float("-inf")
+
+    def _ttl_for(self, max_age: float | None) -> float:
+        if not self.respect_cache_control or max_age is None:
+            return self.ttl
+        return min(max(max_age, self.min_ttl), self.max_age)

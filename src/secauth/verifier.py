@@ -1,0 +1,590 @@
+"""``JwtVerifier``: the header and claim policy on top of :mod:`secauth.jose` and a key source.
+
+Strict by default: asymmetric algorithms only, the algorithm bound to the key,
+``iss``, ``aud`` and ``exp`` required unless switched off explicitly (``issuer=None``,
+``audience=None``, ``require_exp=False``), exact string comparison everywhere.
+Every failure is a :class:`~secauth.errors.SecAuthError`; nothing else escapes.
+
+Example
+-------
+>>> from secauth.testing import LocalIssuer
+>>> with LocalIssuer(algs=("ES256",)) as idp:
+...     verifier = JwtVerifier.from_discovery(idp.issuer, audience="orders-api", allow_http=True)
+...     verifier.verify(idp.token(sub="alice", aud="orders-api"))["sub"]
+'alice'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any, Literal
+
+from secauth import jose
+from secauth.errors import (
+    ConfigurationError,
+    InvalidAudience,
+    InvalidClaims,
+    InvalidIssuer,
+    InvalidSignature,
+    MalformedToken,
+    MissingToken,
+    SecAuthError,
+    TokenExpired,
+    TokenNotYetValid,
+)
+from secauth.jwks import JwksCache, KeySource, StaticKeys
+
+__all__ = ["ClaimsCheck", "JwtVerifier", "MultiIssuerVerifier"]
+
+ClaimsCheck = Callable[[Mapping[str, Any], Mapping[str, Any], jose.VerificationKey], None]
+"""A custom check ``(header, claims, key) -> None`` that raises to reject a token."""
+
+# Time claims beyond 2**53 cannot be exact JSON numbers (RFC 7493, I-JSON) and would
+# overflow float arithmetic.
+_MAX_TIME = float(2**53)
+_COGNITO_POOL = re.compile(r"(?P<region>[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+)_[0-9A-Za-z]+")
+
+
+class _CacheEntry:
+    __slots__ = ("claims_json", "exp", "generation", "header", "inserted", "key", "nbf")
+
+    def __init__(
+        self,
+        claims_json: str,
+        header: dict[str, Any],
+        key: jose.VerificationKey,
+        exp: float,
+        nbf: float,
+        generation: int,
+        inserted: float,
+    ) -> None:
+        self.claims_json = claims_json
+        self.header = header
+        self.key = key
+        self.exp = exp
+        self.nbf = nbf
+        self.generation = generation
+        self.inserted = inserted
+
+
+def _time_claim(claims: Mapping[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        if name in claims:
+            raise InvalidClaims(detail={"claim": name, "problem": "null"})
+        return None
+    # bool is an int subclass; "1700000000" is a string: both are refused, never coerced.
+    if (
+        type(value) not in (int, float)
+        or not (-_MAX_TIME <= value <= _MAX_TIME)
+        or (type(value) is float and not math.isfinite(value))
+    ):
+        raise InvalidClaims(detail={"claim": name, "problem": "not a finite JSON number"})
+    return float(value)
+
+
+class JwtVerifier:
+    """Verify compact JWTs (JWS) against one issuer's keys and a claim policy.
+
+    Parameters
+    ----------
+    issuer:
+        The exact ``iss`` required, or ``None`` to skip the check (explicitly).
+    audience:
+        One value or several accepted for ``aud`` (token ``aud`` may be a string
+        or a list; one match suffices), or ``None`` to skip the check (explicitly).
+    algorithms:
+        Accepted ``alg`` values. Default: every asymmetric algorithm secauth
+        supports. HMAC (``HS256``...) only when named here and ``secret`` is given.
+    jwks_uri, jwks, secret:
+        Exactly one key source: a JWKS URL (cached, see :class:`~secauth.jwks.JwksCache`),
+        a JWKS dict or any :class:`~secauth.jwks.KeySource`, or an HMAC secret.
+    token_type:
+        Required ``typ`` header, e.g. ``"at+jwt"`` (RFC 9068); compared as a media type.
+    leeway:
+        Seconds of clock skew tolerated for ``exp``, ``nbf`` and ``iat``.
+    max_future_iat:
+        How far (seconds, after leeway) ``iat`` may lie in the future (default 60).
+    require_exp:
+        ``exp`` must be present (default True).
+    required_claims:
+        Claims that must be present. ``expected_claims``: claims that must equal a value.
+    check:
+        A custom hook ``(header, claims, key) -> None``; raise to reject. It runs on
+        every verification, cache hits included. A non-secauth exception from it
+        rejects the token with ``invalid_claims``.
+    max_token_size:
+        Longest accepted token in characters (default 16 KiB).
+    cache_size, cache_max_age:
+        Verified-token cache: entries (0 disables) and seconds an entry lives. A hit
+        skips the signature check; time claims are still checked on every hit, and
+        the cache is bypassed once the key set changes.
+    audience_claim:
+        The claim checked against ``audience`` (``"aud"``; Cognito access tokens use
+        ``"client_id"``).
+    allow_http:
+        Allow a plain-http ``jwks_uri`` on loopback, for tests only.
+    clock:
+        Seconds since the epoch; injectable for tests.
+
+    Example
+    -------
+    >>> from secauth.testing import KeyPair
+    >>> pair = KeyPair.generate("EdDSA", kid="k1")
+    >>> verifier = JwtVerifier(issuer="https://idp.example.com/", audience="api",
+    ...                        jwks={"keys": [pair.public_jwk]})
+    >>> token = pair.sign({"iss": "https://idp.example.com/", "aud": "api", "exp": 4e9})
+    >>> verifier.verify(token)["aud"]
+    'api'
+    """
+
+    def __init__(
+        self,
+        *,
+        issuer: str | None,
+        audience: str | Collection[str] | None,
+        algorithms: Iterable[str] | None = None,
+        jwks_uri: str | None = None,
+        jwks: Mapping[str, Any] | KeySource | None = None,
+        secret: str | bytes | None = None,
+        token_type: str | None = None,
+        leeway: float = 0.0,
+        max_future_iat: float = 60.0,
+        require_exp: bool = True,
+        required_claims: Iterable[str] = (),
+        expected_claims: Mapping[str, Any] | None = None,
+        check: ClaimsCheck | None = None,
+        max_token_size: int = jose.DEFAULT_MAX_TOKEN_SIZE,
+        cache_size: int = 1024,
+        cache_max_age: float = 300.0,
+        audience_claim: str = "aud",
+        allow_http: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.issuer = _check_issuer(issuer)
+        self.audience = _check_audience(audience)
+        self.algorithms = _check_algorithms(algorithms, hmac=secret is not None)
+        self.keys = _key_source(jwks_uri, jwks, secret, self.algorithms, allow_http)
+        if token_type is not None and (not isinstance(token_type, str) or not token_type):
+            raise ConfigurationError("token_type must be a non-empty string such as 'at+jwt'")
+        self.token_type = token_type
+        if not (0 <= leeway <= 300) or not (0 <= max_future_iat <= 3600):
+            raise ConfigurationError("leeway must be 0..300 s and max_future_iat 0..3600 s")
+        self.leeway = float(leeway)
+        self.max_future_iat = float(max_future_iat)
+        self.require_exp = require_exp
+        self.required_claims = tuple(required_claims)
+        self.expected_claims = dict(expected_claims or {})
+        if check is not None and not callable(check):
+            raise ConfigurationError("check must be a callable (header, claims, key) -> None")
+        self.check = check
+        if not (256 <= max_token_size <= 1024 * 1024):
+            raise ConfigurationError("max_token_size must be between 256 bytes and 1 MiB")
+        self.max_token_size = max_token_size
+        if cache_size < 0 or cache_max_age < 0:
+            raise ConfigurationError("cache_size and cache_max_age must not be negative")
+        self.cache_size = cache_size
+        self.cache_max_age = float(cache_max_age)
+        self.audience_claim = audience_claim
+        self._clock = clock
+        self._cache: dict[str, _CacheEntry] = {}
+
+    # -- presets ------------------------------------------------------------------------
+
+    @classmethod
+    def from_discovery(
+        cls,
+        issuer: str,
+        *,
+        audience: str | Collection[str] | None,
+        allow_http: bool = False,
+        jwks_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> JwtVerifier:
+        """A verifier whose keys come from the issuer's OIDC discovery document.
+
+        The document is fetched lazily (or by :meth:`hydrate`), and its ``issuer``
+        must equal ``issuer`` exactly.
+
+        >>> v = JwtVerifier.from_discovery("https://idp.example.com", audience="api")
+        >>> v.keys.url
+        'https://idp.example.com/.well-known/openid-configuration'
+        """
+        cache = JwksCache.from_discovery(issuer, allow_http=allow_http, **(jwks_options or {}))
+        return cls(issuer=issuer, audience=audience, jwks=cache, **options)
+
+    @classmethod
+    def cognito(
+        cls,
+        *,
+        user_pool_id: str,
+        client_id: str | Collection[str] | None,
+        token_use: Literal["id", "access"],
+        **options: Any,
+    ) -> JwtVerifier:
+        """A verifier for an Amazon Cognito user pool.
+
+        ID tokens must carry ``client_id`` in ``aud``; access tokens in the
+        ``client_id`` claim. ``token_use`` must match. Pass ``client_id=None`` only
+        to skip the client check on purpose.
+
+        >>> v = JwtVerifier.cognito(user_pool_id="eu-west-1_AbC123", client_id="app",
+        ...                         token_use="access")
+        >>> v.issuer
+        'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123'
+        """
+        match = _COGNITO_POOL.fullmatch(user_pool_id) if isinstance(user_pool_id, str) else None
+        if match is None:
+            raise ConfigurationError(
+                f"user_pool_id {user_pool_id!r} is not a Cognito user pool id like 'us-east-1_AbC123'"
+            )
+        if token_use not in ("id", "access"):
+            raise ConfigurationError("token_use must be 'id' or 'access'")
+        region = match["region"]
+        domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+        issuer = f"https://cognito-idp.{region}.{domain}/{user_pool_id}"
+        expected = {"token_use": token_use, **options.pop("expected_claims", {})}
+        return cls(
+            issuer=issuer,
+            audience=client_id,
+            jwks_uri=f"{issuer}/.well-known/jwks.json",
+            audience_claim="aud" if token_use == "id" else "client_id",
+            expected_claims=expected,
+            **options,
+        )
+
+    @staticmethod
+    def multi(*verifiers: JwtVerifier) -> MultiIssuerVerifier:
+        """One verifier for several issuers; see :class:`MultiIssuerVerifier`."""
+        return MultiIssuerVerifier(verifiers)
+
+    # -- verification -------------------------------------------------------------------
+
+    def hydrate(self, *, strict: bool = False) -> bool:
+        """Load keys now, for the Lambda init phase. Returns whether keys are ready."""
+        return self.keys.hydrate(strict=strict)
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """Verify ``token`` and return its claims (a fresh dict on every call).
+
+        Raises a :class:`~secauth.errors.SecAuthError` with a stable ``reason``:
+        401-class for a bad token, :class:`~secauth.errors.KeysUnavailable` (503)
+        when the key source is down.
+        """
+        try:
+            hit = self._cached(token)
+            if hit is not None:
+                return hit
+            jws = self._parse(token)
+            return self._finish(token, jws, self.keys.keys_for(jws.kid))
+        except SecAuthError:
+            raise
+        except Exception as exc:  # fail closed: no foreign exception escapes
+            raise MalformedToken(detail={"problem": f"unexpected {type(exc).__name__}"}) from None
+
+    async def verify_async(self, token: str) -> dict[str, Any]:
+        """Async twin of :meth:`verify`; shares the key cache and the verified-token cache."""
+        try:
+            hit = self._cached(token)
+            if hit is not None:
+                return hit
+            jws = self._parse(token)
+            return self._finish(token, jws, await self.keys.keys_for_async(jws.kid))
+        except SecAuthError:
+            raise
+        except Exception as exc:  # fail closed: no foreign exception escapes
+            raise MalformedToken(detail={"problem": f"unexpected {type(exc).__name__}"}) from None
+
+    def clear_cache(self) -> None:
+        """Forget every verified token (keys stay cached)."""
+        self._cache.clear()
+
+    # -- steps --------------------------------------------------------------------------
+
+    def _cached(self, token: object) -> dict[str, Any] | None:
+        if not self._cache or type(token) is not str:
+            return None
+        entry = self._cache.get(token)
+        if entry is None:
+            return None
+        now = self._clock()
+        if entry.generation != self.keys.generation or now - entry.inserted > self.cache_max_age:
+            self._cache.pop(token, None)
+            return None
+        if now >= entry.exp + self.leeway:
+            self._cache.pop(token, None)
+            raise TokenExpired(detail={"exp": entry.exp, "now": now})
+        if now + self.leeway < entry.nbf:
+            raise TokenNotYetValid(detail={"nbf": entry.nbf, "now": now})
+        claims: dict[str, Any] = json.loads(entry.claims_json)
+        if self.check is not None:
+            self._run_check(entry.header, claims, entry.key)
+        return claims
+
+    def _parse(self, token: object) -> jose.Jws:
+        if token is None or token == "":
+            raise MissingToken()
+        jws = jose.parse(token, max_size=self.max_token_size)
+        if jws.alg not in self.algorithms:
+            raise InvalidSignature(detail={"problem": "algorithm not allowed", "alg": jws.alg})
+        if self.token_type is not None:
+            typ = jws.header.get("typ")
+            if typ is None or not jose.typ_matches(typ, self.token_type):
+                raise InvalidClaims(
+                    detail={"problem": "wrong typ", "expected": self.token_type, "actual": typ}
+                )
+        return jws
+
+    def _finish(
+        self, token: str, jws: jose.Jws, candidates: tuple[jose.VerificationKey, ...]
+    ) -> dict[str, Any]:
+        alg = jws.alg
+        for key in candidates:
+            if alg in key.algorithms:
+                break
+        else:
+            raise InvalidSignature(
+                detail={"problem": "algorithm not bound to the key", "alg": jws.alg, "kid": jws.kid}
+            )
+        generation = self.keys.generation
+        if not key.verify(jws.alg, jws.signing_input, jws.signature):
+            raise InvalidSignature(detail={"alg": jws.alg, "kid": jws.kid})
+        claims, claims_json = jose.parse_claims_text(jws.payload_segment)
+        now = self._clock()
+        exp, nbf = self._check_claims(claims, now)
+        if self.check is not None:
+            self._run_check(jws.header, claims, key)
+        if self.cache_size:
+            entry = _CacheEntry(claims_json, jws.header, key, exp, nbf, generation, now)
+            self._remember(token, entry)
+        return claims
+
+    def _check_claims(self, claims: dict[str, Any], now: float) -> tuple[float, float]:
+        leeway = self.leeway
+        exp = _time_claim(claims, "exp")
+        if exp is None:
+            if self.require_exp:
+                raise InvalidClaims(detail={"claim": "exp", "problem": "missing"})
+            exp = _MAX_TIME
+        elif now >= exp + leeway:
+            raise TokenExpired(detail={"exp": exp, "now": now})
+        nbf = _time_claim(claims, "nbf")
+        if nbf is not None and now + leeway < nbf:
+            raise TokenNotYetValid(detail={"nbf": nbf, "now": now})
+        iat = _time_claim(claims, "iat")
+        if iat is not None and iat > now + leeway + self.max_future_iat:
+            raise TokenNotYetValid(detail={"iat": iat, "now": now, "problem": "iat in the future"})
+        if self.issuer is not None:
+            iss = claims.get("iss")
+            if type(iss) is not str or iss != self.issuer:
+                raise InvalidIssuer(detail={"expected": self.issuer, "actual": _shown(iss)})
+        if self.audience is not None:
+            self._check_audience(claims.get(self.audience_claim))
+        for name in self.required_claims:
+            if name not in claims:
+                raise InvalidClaims(detail={"claim": name, "problem": "missing"})
+        for name, expected in self.expected_claims.items():
+            actual = claims.get(name)
+            if type(actual) is not type(expected) or actual != expected:
+                raise InvalidClaims(
+                    detail={"claim": name, "expected": expected, "actual": _shown(actual)}
+                )
+        return exp, nbf if nbf is not None else -_MAX_TIME
+
+    def _check_audience(self, aud: object) -> None:
+        assert self.audience is not None
+        if type(aud) is str:
+            if aud in self.audience:
+                return
+        elif (
+            type(aud) is list
+            and aud
+            and all(type(a) is str for a in aud)
+            and not self.audience.isdisjoint(aud)
+        ):
+            return
+        raise InvalidAudience(
+            detail={
+                "expected": sorted(self.audience),
+                "actual": _shown(aud),
+                "claim": self.audience_claim,
+            }
+        )
+
+    def _run_check(
+        self, header: Mapping[str, Any], claims: Mapping[str, Any], key: jose.VerificationKey
+    ) -> None:
+        assert self.check is not None
+        try:
+            self.check(header, claims, key)
+        except SecAuthError:
+            raise
+        except Exception as exc:
+            raise InvalidClaims(
+                detail={"problem": f"custom check raised {type(exc).__name__}"}
+            ) from None
+
+    def _remember(self, token: str, entry: _CacheEntry) -> None:
+        cache = self._cache
+        while len(cache) >= self.cache_size:
+            try:
+                del cache[next(iter(cache))]
+            except (KeyError, StopIteration, RuntimeError):  # another thread got there first
+                break
+        cache[token] = entry
+
+
+def _shown(value: object) -> object:
+    """A claim value as it may appear in an error's internal detail (short, never nested)."""
+    if value is None or type(value) in (str, int, float, bool):
+        return value
+    return f"<{type(value).__name__}>"
+
+
+def _check_issuer(issuer: object) -> str | None:
+    if issuer is None:
+        return None
+    if not isinstance(issuer, str) or not issuer.strip():
+        raise ConfigurationError("issuer must be the exact iss string, or None to skip the check")
+    return issuer
+
+
+def _check_audience(audience: object) -> frozenset[str] | None:
+    if audience is None:
+        return None
+    values = [audience] if isinstance(audience, str) else audience
+    if (
+        not isinstance(values, Collection)
+        or not values
+        or not all(isinstance(a, str) and a for a in values)
+    ):
+        raise ConfigurationError(
+            "audience must be a non-empty string or collection of strings, or None to skip the check"
+        )
+    return frozenset(values)
+
+
+def _check_algorithms(algorithms: Iterable[str] | None, *, hmac: bool) -> frozenset[str]:
+    if algorithms is None:
+        if hmac:
+            raise ConfigurationError("with a secret, name the HMAC algorithm: algorithms=['HS256']")
+        return jose.ASYMMETRIC_ALGORITHMS
+    if isinstance(algorithms, str):
+        raise ConfigurationError("algorithms must be a list such as ['RS256'], not a string")
+    chosen = frozenset(algorithms)
+    unknown = chosen - jose.SUPPORTED_ALGORITHMS
+    if unknown or not chosen:
+        raise ConfigurationError(
+            f"unsupported algorithms {sorted(unknown)}; choose from {sorted(jose.SUPPORTED_ALGORITHMS)}"
+        )
+    symmetric = chosen & jose.HMAC_ALGORITHMS
+    if symmetric and not hmac:
+        raise ConfigurationError("HMAC algorithms need secret=...; they never use keys from a JWKS")
+    if hmac and chosen - jose.HMAC_ALGORITHMS:
+        raise ConfigurationError(
+            "a secret verifies HMAC only; do not mix it with asymmetric algorithms"
+        )
+    return chosen
+
+
+def _key_source(
+    jwks_uri: str | None,
+    jwks: Mapping[str, Any] | KeySource | None,
+    secret: str | bytes | None,
+    algorithms: frozenset[str],
+    allow_http: bool,
+) -> KeySource:
+    given = [
+        name
+        for name, value in (("jwks_uri", jwks_uri), ("jwks", jwks), ("secret", secret))
+        if value is not None
+    ]
+    if len(given) != 1:
+        raise ConfigurationError(
+            f"give exactly one key source (jwks_uri, jwks or secret); got {given or 'none'}"
+        )
+    if jwks_uri is not None:
+        return JwksCache(jwks_uri, allow_http=allow_http)
+    if secret is not None:
+        if not secret:
+            raise ConfigurationError("secret must not be empty")
+        key = jose.VerificationKey.from_secret(secret, algorithms=algorithms)
+        return _SecretKey(key)
+    if isinstance(jwks, KeySource):
+        return jwks
+    if isinstance(jwks, Mapping):
+        return StaticKeys(jwks)
+    raise ConfigurationError("jwks must be a JWKS dict or a KeySource such as JwksCache")
+
+
+class _SecretKey:
+    """The key source for an HMAC secret: one key, whatever the kid."""
+
+    generation = 1
+
+    def __init__(self, key: jose.VerificationKey) -> None:
+        self._keys = (key,)
+
+    def keys_for(self, kid: str | None) -> tuple[jose.VerificationKey, ...]:
+        return self._keys
+
+    async def keys_for_async(self, kid: str | None) -> tuple[jose.VerificationKey, ...]:
+        return self._keys
+
+    def hydrate(self, *, strict: bool = False) -> bool:
+        return True
+
+
+class MultiIssuerVerifier:
+    """Route each token to the verifier of its ``iss`` (exact match), then verify fully.
+
+    The unverified ``iss`` only chooses which verifier runs; that verifier checks
+    everything again, so a forged ``iss`` gains nothing.
+
+    >>> from secauth.testing import KeyPair
+    >>> a, b = KeyPair.generate("ES256", kid="a"), KeyPair.generate("ES256", kid="b")
+    >>> multi = JwtVerifier.multi(
+    ...     JwtVerifier(issuer="https://a/", audience="api", jwks={"keys": [a.public_jwk]}),
+    ...     JwtVerifier(issuer="https://b/", audience="api", jwks={"keys": [b.public_jwk]}))
+    >>> multi.verify(b.sign({"iss": "https://b/", "aud": "api", "exp": 4e9}))["iss"]
+    'https://b/'
+    """
+
+    def __init__(self, verifiers: Iterable[JwtVerifier]) -> None:
+        self.verifiers: dict[str, JwtVerifier] = {}
+        for verifier in verifiers:
+            if not isinstance(verifier, JwtVerifier) or verifier.issuer is None:
+                raise ConfigurationError("each verifier of a multi-issuer verifier needs an issuer")
+            if verifier.issuer in self.verifiers:
+                raise ConfigurationError(f"issuer {verifier.issuer!r} given twice")
+            self.verifiers[verifier.issuer] = verifier
+        if not self.verifiers:
+            raise ConfigurationError("a multi-issuer verifier needs at least one verifier")
+
+    def _pick(self, token: object) -> JwtVerifier:
+        try:
+            if token is None or token == "":
+                raise MissingToken()
+            jws = jose.parse(token, max_size=jose.DEFAULT_MAX_TOKEN_SIZE * 4)
+            iss = jose.parse_claims(jws.payload_segment).get("iss")
+        except SecAuthError:
+            raise
+        except Exception as exc:
+            raise MalformedToken(detail={"problem": f"unexpected {type(exc).__name__}"}) from None
+        verifier = self.verifiers.get(iss) if type(iss) is str else None
+        if verifier is None:
+            raise InvalidIssuer(detail={"expected": sorted(self.verifiers), "actual": _shown(iss)})
+        return verifier
+
+    def hydrate(self, *, strict: bool = False) -> bool:
+        return all([v.hydrate(strict=strict) for v in self.verifiers.values()])  # noqa: C419 - hydrate each
+
+    def verify(self, token: str) -> dict[str, Any]:
+        return self._pick(token).verify(token)
+
+    async def verify_async(self, token: str) -> dict[str, Any]:
+        return await self._pick(token).verify_async(token)
