@@ -1,0 +1,5 @@
+"""``python -m secauth`` runs the ``secauth`` command."""
+
+from secauth.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,203 @@
+"""The ``secauth`` command: ``inspect``, ``verify`` and ``demo``.
+
+Pass ``-`` instead of a token to read it from standard input, which keeps
+tokens out of shell history and process listings.
+
+Example
+-------
+>>> main(["inspect", "eyJhbGciOiJub25lIn0.e30."])  # doctest: +ELLIPSIS
+{
+  "header": {
+    "alg": "none"
+  },
+...
+1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from secauth import jose
+from secauth._b64 import B64Error, b64url_decode, loads_strict
+from secauth.errors import SecAuthError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+
+
+def _read_token(value: str) -> str:
+    return (sys.stdin.readline() if value == "-" else value).strip()
+
+
+def _decode_part(segment: str) -> Any:
+    try:
+        return loads_strict(b64url_decode(segment))
+    except (B64Error, ValueError, RecursionError) as exc:
+        return f"<undecodable: {exc}>"
+
+
+def inspect_token(token: str, now: float | None = None) -> dict[str, Any]:
+    """Decode a token WITHOUT verifying it and list what looks risky.
+
+    >>> report = inspect_token("eyJhbGciOiJIUzI1NiIsImprdSI6Imh0dHBzOi8vZXZpbCJ9.e30.sig")
+    >>> for warning in report["warnings"][:2]:
+    ...     print(warning)
+    alg HS256 is symmetric: anyone holding the secret can mint tokens
+    header jku names a key source: secauth never uses keys from a token
+    """
+    now = time.time() if now is None else now
+    parts = token.split(".")
+    warnings: list[str] = []
+    if len(parts) == 5:
+        return {"warnings": ["five parts: an encrypted JWE, not a signed JWS"], "verified": False}
+    if len(parts) != 3:
+        return {"warnings": [f"{len(parts)} parts: not a compact JWS"], "verified": False}
+    header, claims = _decode_part(parts[0]), _decode_part(parts[1])
+    if isinstance(header, dict):
+        warnings += _header_warnings(header)
+    else:
+        warnings.append("header is not a JSON object")
+    if isinstance(claims, dict):
+        warnings += _claim_warnings(claims, now)
+    else:
+        warnings.append("payload is not a JSON object")
+    if not parts[2]:
+        warnings.append("no signature")
+    if len(token) > jose.DEFAULT_MAX_TOKEN_SIZE:
+        warnings.append(
+            f"longer than secauth's default cap of {jose.DEFAULT_MAX_TOKEN_SIZE} characters"
+        )
+    return {"header": header, "claims": claims, "warnings": warnings, "verified": False}
+
+
+def _header_warnings(header: dict[str, Any]) -> list[str]:
+    warnings: list[str] = []
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg.lower() == "none":
+        warnings.append(f"alg {alg!r}: unsigned or missing algorithm")
+    elif alg in jose.HMAC_ALGORITHMS:
+        warnings.append(f"alg {alg} is symmetric: anyone holding the secret can mint tokens")
+    elif alg not in jose.SUPPORTED_ALGORITHMS:
+        warnings.append(f"alg {alg!r} is not supported by secauth")
+    for name in jose.KEY_BEARING_HEADERS:
+        if name in header:
+            warnings.append(
+                f"header {name} names a key source: secauth never uses keys from a token"
+            )
+    for name, why in (
+        ("crit", "critical extensions are refused"),
+        ("b64", "unencoded payloads are refused"),
+        ("zip", "compression is a JWE feature and is refused"),
+        ("enc", "encryption header: this looks like a JWE"),
+    ):
+        if name in header:
+            warnings.append(f"header {name}: {why}")
+    if "kid" not in header:
+        warnings.append("no kid: only a single-key set can verify it")
+    return warnings
+
+
+def _claim_warnings(claims: dict[str, Any], now: float) -> list[str]:
+    warnings: list[str] = []
+    exp = claims.get("exp")
+    if exp is None:
+        warnings.append("no exp: the token never expires")
+    elif type(exp) not in (int, float):
+        warnings.append(f"exp is a {type(exp).__name__}, not a number")
+    elif exp <= now:
+        warnings.append(f"expired {int(now - exp)} s ago")
+    for name in ("iss", "aud"):
+        if name not in claims:
+            warnings.append(f"no {name}")
+    return warnings
+
+
+def _verify(args: argparse.Namespace, out: TextIO) -> int:
+    from secauth.jwks import JwksCache, StaticKeys
+    from secauth.verifier import JwtVerifier
+
+    token = _read_token(args.token)
+    options: dict[str, Any] = {
+        "algorithms": args.algorithm or None,
+        "token_type": args.token_type,
+        "leeway": args.leeway,
+    }
+    audience = args.audience or None
+    if args.jwks_file:
+        keys: Any = StaticKeys.from_file(args.jwks_file)
+    elif args.jwks_uri:
+        keys = JwksCache(args.jwks_uri, allow_http=args.allow_http)
+    else:
+        keys = JwksCache.from_discovery(args.issuer, allow_http=args.allow_http)
+    verifier = JwtVerifier(issuer=args.issuer, audience=audience, jwks=keys, **options)
+    try:
+        claims = verifier.verify(token)
+    except SecAuthError as err:
+        report = {
+            "valid": False,
+            "reason": err.reason.value,
+            "status": err.status,
+            "message": err.public_message,
+            "detail": err.detail,
+        }
+        out.write(json.dumps(report, indent=2, default=str) + "\n")
+        return EXIT_UNAVAILABLE if err.retryable else EXIT_REJECTED
+    out.write(json.dumps({"valid": True, "claims": claims}, indent=2) + "\n")
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="secauth", description="Secure HTTP endpoints on AWS Lambda."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    inspect = sub.add_parser(
+        "inspect", help="decode a token without trusting it; flag risky fields"
+    )
+    inspect.add_argument("token", help="the token, or - to read it from stdin")
+    verify = sub.add_parser(
+        "verify", help="fetch keys, verify a token, explain the reason on failure"
+    )
+    verify.add_argument("token", help="the token, or - to read it from stdin")
+    verify.add_argument(
+        "--issuer", required=True, help="exact iss; keys come from its OIDC discovery"
+    )
+    verify.add_argument("--audience", action="append", help="accepted aud (repeatable)")
+    verify.add_argument("--jwks-uri", help="JWKS URL instead of OIDC discovery")
+    verify.add_argument("--jwks-file", help="a local JWKS file instead of fetching")
+    verify.add_argument("--algorithm", action="append", help="accepted alg (repeatable)")
+    verify.add_argument("--token-type", help="required typ header, e.g. at+jwt")
+    verify.add_argument("--leeway", type=float, default=0.0, help="clock skew in seconds")
+    verify.add_argument("--allow-http", action="store_true", help="plain http to loopback (tests)")
+    sub.add_parser("demo", help="local issuer + verifier: a table of decisions and timings")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``secauth`` command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    out = sys.stdout
+    try:
+        if args.command == "inspect":
+            report = inspect_token(_read_token(args.token))
+            out.write(json.dumps(report, indent=2, default=str) + "\n")
+            return EXIT_REJECTED if report["warnings"] else EXIT_OK
+        if args.command == "verify":
+            return _verify(args, out)
+        from secauth._demo import run_demo
+
+        return run_demo(out)
+    except SecAuthError as err:  # configuration errors: say what to change
+        sys.stderr.write(f"secauth: {err}\n")
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
