@@ -171,7 +171,7 @@ def test_building_a_verifier_does_not_load_httpx_or_ssl() -> None:
 
 def test_python_dash_m_secauth_runs_the_cli() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "secauth", "--help"], capture_output=True, text=True
+        [sys.executable, "-m", "secauth", "--help"], capture_output=True, text=True, check=True
     )
-    assert out.returncode == 0
-    assert "inspect" in out.stdout and "verify" in out.stdout and "demo" in out.stdout
+    for command in ("inspect", "verify", "demo"):
+        assert command in out.stdout
