@@ -45,12 +45,16 @@ __all__ = [
     "DEFAULT_MAX_TOKEN_SIZE",
     "HMAC_ALGORITHMS",
     "SUPPORTED_ALGORITHMS",
+    "Header",
     "Jws",
     "KeyImportError",
+    "Segments",
     "VerificationKey",
     "parse",
     "parse_claims",
     "parse_claims_text",
+    "parse_header",
+    "split_compact",
 ]
 
 DEFAULT_MAX_TOKEN_SIZE: Final = 16 * 1024
@@ -116,6 +120,67 @@ class Jws(NamedTuple):
     payload_segment: str
 
 
+class Segments(NamedTuple):
+    """A compact JWS split into its parts; only the signature is decoded."""
+
+    header_segment: str
+    payload_segment: str
+    signing_input: bytes
+    signature: bytes
+
+
+class Header(NamedTuple):
+    """A JOSE header that passed the strict checks."""
+
+    header: dict[str, Any]
+    alg: str
+    kid: str | None
+
+
+def split_compact(token: object, *, max_size: int = DEFAULT_MAX_TOKEN_SIZE) -> Segments:
+    """Check the shape of a compact JWS and split it; every segment is canonical base64url.
+
+    >>> split_compact("e30.e30.AA").signature
+    b'\\x00'
+    """
+    if not isinstance(token, str):
+        raise MalformedToken(detail={"problem": "token is not a string"})
+    if len(token) > max_size:
+        raise MalformedToken(detail={"problem": "token too large", "limit": max_size})
+    if _COMPACT.fullmatch(token) is None:
+        problem = (
+            "encrypted (JWE) tokens are not accepted"
+            if token.count(".") == 4
+            else "not a compact JWS of three base64url parts"
+        )
+        raise MalformedToken(detail={"problem": problem})
+    first = token.index(".")
+    second = token.index(".", first + 1)
+    try:
+        signature = _decode_checked_alphabet(token[second + 1 :])
+    except B64Error as exc:
+        raise MalformedToken(detail={"problem": f"signature: {exc}"}) from None
+    return Segments(
+        token[:first], token[first + 1 : second], token[:second].encode("ascii"), signature
+    )
+
+
+def parse_header(segment: str) -> Header:
+    """Decode and check a protected header segment (already known to be base64url characters).
+
+    >>> parse_header("eyJhbGciOiJFUzI1NiIsImtpZCI6ImsxIn0").kid
+    'k1'
+    """
+    try:
+        header = loads_strict(_decode_checked_alphabet(segment))
+    except (B64Error, ValueError, RecursionError) as exc:
+        raise MalformedToken(detail={"problem": f"header: {exc}"}) from None
+    if type(header) is not dict:
+        raise MalformedToken(detail={"problem": "header is not a JSON object"})
+    alg, kid = _check_header(header)
+    return Header(header, alg, kid)
+
+
 def parse(token: object, *, max_size: int = DEFAULT_MAX_TOKEN_SIZE) -> Jws:
     """Split and check a compact JWS; the payload is left encoded until the signature holds.
 
@@ -128,35 +193,10 @@ def parse(token: object, *, max_size: int = DEFAULT_MAX_TOKEN_SIZE) -> Jws:
     ...
     secauth.errors.MalformedToken: malformed token (malformed_token)
     """
-    if not isinstance(token, str):
-        raise MalformedToken(detail={"problem": "token is not a string"})
-    if len(token) > max_size:
-        raise MalformedToken(detail={"problem": "token too large", "limit": max_size})
-    if _COMPACT.fullmatch(token) is None:
-        problem = (
-            "encrypted (JWE) tokens are not accepted"
-            if token.count(".") == 4
-            else ("not a compact JWS of three base64url parts")
-        )
-        raise MalformedToken(detail={"problem": problem})
-    first = token.index(".")
-    second = token.index(".", first + 1)
-    try:
-        header_bytes = _decode_checked_alphabet(token[:first])
-        signature = _decode_checked_alphabet(token[second + 1 :])
-        header = loads_strict(header_bytes)
-    except (B64Error, ValueError, RecursionError) as exc:
-        raise MalformedToken(detail={"problem": f"header or signature: {exc}"}) from None
-    if type(header) is not dict:
-        raise MalformedToken(detail={"problem": "header is not a JSON object"})
-    alg, kid = _check_header(header)
+    segments = split_compact(token, max_size=max_size)
+    header, alg, kid = parse_header(segments.header_segment)
     return Jws(
-        header=header,
-        alg=alg,
-        kid=kid,
-        signing_input=token[:second].encode("ascii"),
-        signature=signature,
-        payload_segment=token[first + 1 : second],
+        header, alg, kid, segments.signing_input, segments.signature, segments.payload_segment
     )
 
 
@@ -209,10 +249,20 @@ def parse_claims(payload_segment: str) -> dict[str, Any]:
     return parse_claims_text(payload_segment)[0]
 
 
-def parse_claims_text(payload_segment: str) -> tuple[dict[str, Any], str]:
-    """Like :func:`parse_claims`, also returning the payload's JSON text (for caching)."""
+def parse_claims_text(
+    payload_segment: str, *, alphabet_checked: bool = False
+) -> tuple[dict[str, Any], str]:
+    """Like :func:`parse_claims`, also returning the payload's JSON text (for caching).
+
+    ``alphabet_checked=True`` skips the character check that :func:`split_compact`
+    already made for this segment.
+    """
     try:
-        payload = b64url_decode(payload_segment)
+        payload = (
+            _decode_checked_alphabet(payload_segment)
+            if alphabet_checked
+            else b64url_decode(payload_segment)
+        )
         text = payload.decode("utf-8")
         claims = loads_strict_text(text)
     except (B64Error, ValueError, RecursionError) as exc:

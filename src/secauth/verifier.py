@@ -20,8 +20,9 @@ import json
 import math
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from secauth import jose
 from secauth.errors import (
@@ -46,29 +47,18 @@ ClaimsCheck = Callable[[Mapping[str, Any], Mapping[str, Any], jose.VerificationK
 # Time claims beyond 2**53 cannot be exact JSON numbers (RFC 7493, I-JSON) and would
 # overflow float arithmetic.
 _MAX_TIME = float(2**53)
+_HEADER_CACHE_SIZE = 64
 _COGNITO_POOL = re.compile(r"(?P<region>[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+)_[0-9A-Za-z]+")
 
 
-class _CacheEntry:
-    __slots__ = ("claims_json", "exp", "generation", "header", "inserted", "key", "nbf")
-
-    def __init__(
-        self,
-        claims_json: str,
-        header: dict[str, Any],
-        key: jose.VerificationKey,
-        exp: float,
-        nbf: float,
-        generation: int,
-        inserted: float,
-    ) -> None:
-        self.claims_json = claims_json
-        self.header = header
-        self.key = key
-        self.exp = exp
-        self.nbf = nbf
-        self.generation = generation
-        self.inserted = inserted
+class _CacheEntry(NamedTuple):
+    claims_json: str
+    header: dict[str, Any]
+    key: jose.VerificationKey
+    exp: float
+    nbf: float
+    generation: int
+    inserted: float
 
 
 def _time_claim(claims: Mapping[str, Any], name: str) -> float | None:
@@ -191,7 +181,8 @@ class JwtVerifier:
         self.cache_max_age = float(cache_max_age)
         self.audience_claim = audience_claim
         self._clock = clock
-        self._cache: dict[str, _CacheEntry] = {}
+        self._cache: OrderedDict[str, _CacheEntry] = OrderedDict()
+        self._headers: OrderedDict[str, jose.Header] = OrderedDict()
 
     # -- presets ------------------------------------------------------------------------
 
@@ -230,7 +221,9 @@ class JwtVerifier:
 
         ID tokens must carry ``client_id`` in ``aud``; access tokens in the
         ``client_id`` claim. ``token_use`` must match. Pass ``client_id=None`` only
-        to skip the client check on purpose.
+        to skip the client check on purpose. Keys come from the pool's JWKS URI
+        unless ``jwks=`` (a JWKS dict or key source) is given, for example keys
+        bundled with the function or a local issuer in tests.
 
         >>> v = JwtVerifier.cognito(user_pool_id="eu-west-1_AbC123", client_id="app",
         ...                         token_use="access")
@@ -247,13 +240,18 @@ class JwtVerifier:
         region = match["region"]
         domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
         issuer = f"https://cognito-idp.{region}.{domain}/{user_pool_id}"
-        expected = {"token_use": token_use, **options.pop("expected_claims", {})}
+        extra = dict(options.pop("expected_claims", None) or {})
+        if "token_use" in extra:
+            raise ConfigurationError(
+                "set token_use with the token_use argument, not in expected_claims"
+            )
+        if "jwks" not in options:
+            options.setdefault("jwks_uri", f"{issuer}/.well-known/jwks.json")
         return cls(
             issuer=issuer,
             audience=client_id,
-            jwks_uri=f"{issuer}/.well-known/jwks.json",
             audience_claim="aud" if token_use == "id" else "client_id",
-            expected_claims=expected,
+            expected_claims={"token_use": token_use, **extra},
             **options,
         )
 
@@ -279,8 +277,8 @@ class JwtVerifier:
             hit = self._cached(token)
             if hit is not None:
                 return hit
-            jws = self._parse(token)
-            return self._finish(token, jws, self.keys.keys_for(jws.kid))
+            segments, header = self._parse(token)
+            return self._finish(token, segments, header, self.keys.keys_for(header.kid))
         except SecAuthError:
             raise
         except Exception as exc:  # fail closed: no foreign exception escapes
@@ -292,8 +290,9 @@ class JwtVerifier:
             hit = self._cached(token)
             if hit is not None:
                 return hit
-            jws = self._parse(token)
-            return self._finish(token, jws, await self.keys.keys_for_async(jws.kid))
+            segments, header = self._parse(token)
+            keys = await self.keys.keys_for_async(header.kid)
+            return self._finish(token, segments, header, keys)
         except SecAuthError:
             raise
         except Exception as exc:  # fail closed: no foreign exception escapes
@@ -302,6 +301,7 @@ class JwtVerifier:
     def clear_cache(self) -> None:
         """Forget every verified token (keys stay cached)."""
         self._cache.clear()
+        self._headers.clear()
 
     # -- steps --------------------------------------------------------------------------
 
@@ -325,42 +325,58 @@ class JwtVerifier:
             self._run_check(entry.header, claims, entry.key)
         return claims
 
-    def _parse(self, token: object) -> jose.Jws:
+    def _parse(self, token: object) -> tuple[jose.Segments, jose.Header]:
         if token is None or token == "":
             raise MissingToken()
-        jws = jose.parse(token, max_size=self.max_token_size)
-        if jws.alg not in self.algorithms:
-            raise InvalidSignature(detail={"problem": "algorithm not allowed", "alg": jws.alg})
+        segments = jose.split_compact(token, max_size=self.max_token_size)
+        # Tokens from one key share one header segment; its checks are a pure function of
+        # that text, so a small cache of headers that passed spares the decode on each token.
+        header = self._headers.get(segments.header_segment)
+        if header is None:
+            header = self._check_header(segments.header_segment)
+        return segments, header
+
+    def _check_header(self, segment: str) -> jose.Header:
+        header = jose.parse_header(segment)
+        if header.alg not in self.algorithms:
+            raise InvalidSignature(detail={"problem": "algorithm not allowed", "alg": header.alg})
         if self.token_type is not None:
-            typ = jws.header.get("typ")
+            typ = header.header.get("typ")
             if typ is None or not jose.typ_matches(typ, self.token_type):
                 raise InvalidClaims(
                     detail={"problem": "wrong typ", "expected": self.token_type, "actual": typ}
                 )
-        return jws
+        _bounded_put(self._headers, segment, header, _HEADER_CACHE_SIZE)
+        return header
 
     def _finish(
-        self, token: str, jws: jose.Jws, candidates: tuple[jose.VerificationKey, ...]
+        self,
+        token: str,
+        segments: jose.Segments,
+        header: jose.Header,
+        candidates: tuple[jose.VerificationKey, ...],
     ) -> dict[str, Any]:
-        alg = jws.alg
+        alg = header.alg
         for key in candidates:
             if alg in key.algorithms:
                 break
         else:
             raise InvalidSignature(
-                detail={"problem": "algorithm not bound to the key", "alg": jws.alg, "kid": jws.kid}
+                detail={"problem": "algorithm not bound to the key", "alg": alg, "kid": header.kid}
             )
         generation = self.keys.generation
-        if not key.verify(jws.alg, jws.signing_input, jws.signature):
-            raise InvalidSignature(detail={"alg": jws.alg, "kid": jws.kid})
-        claims, claims_json = jose.parse_claims_text(jws.payload_segment)
+        if not key.verify(alg, segments.signing_input, segments.signature):
+            raise InvalidSignature(detail={"alg": alg, "kid": header.kid})
+        claims, claims_json = jose.parse_claims_text(
+            segments.payload_segment, alphabet_checked=True
+        )
         now = self._clock()
         exp, nbf = self._check_claims(claims, now)
         if self.check is not None:
-            self._run_check(jws.header, claims, key)
+            self._run_check(header.header, claims, key)
         if self.cache_size:
-            entry = _CacheEntry(claims_json, jws.header, key, exp, nbf, generation, now)
-            self._remember(token, entry)
+            entry = _CacheEntry(claims_json, header.header, key, exp, nbf, generation, now)
+            _bounded_put(self._cache, token, entry, self.cache_size)
         return claims
 
     def _check_claims(self, claims: dict[str, Any], now: float) -> tuple[float, float]:
@@ -420,7 +436,8 @@ class JwtVerifier:
     ) -> None:
         assert self.check is not None
         try:
-            self.check(header, claims, key)
+            # Copies: a hook that mutates what it is given cannot poison the caches.
+            self.check(dict(header), claims, key)
         except SecAuthError:
             raise
         except Exception as exc:
@@ -428,14 +445,18 @@ class JwtVerifier:
                 detail={"problem": f"custom check raised {type(exc).__name__}"}
             ) from None
 
-    def _remember(self, token: str, entry: _CacheEntry) -> None:
-        cache = self._cache
-        while len(cache) >= self.cache_size:
-            try:
-                del cache[next(iter(cache))]
-            except (KeyError, StopIteration, RuntimeError):  # another thread got there first
-                break
-        cache[token] = entry
+
+def _bounded_put(cache: OrderedDict[str, Any], key: str, value: Any, size: int) -> None:
+    """Insert into an insertion-ordered cache of at most ``size`` entries, evicting the oldest.
+
+    Thread-safe enough: a lost race lets the cache run an entry over for a moment.
+    """
+    while len(cache) >= size:
+        try:
+            cache.popitem(last=False)
+        except KeyError:  # another thread emptied it first
+            break
+    cache[key] = value
 
 
 def _shown(value: object) -> object:
