@@ -166,12 +166,14 @@ def fetch_json(url: str, policy: FetchPolicy) -> FetchResult:
         parts = urlsplit(url)
         remaining = _remaining(deadline)
         conn: http.client.HTTPConnection
+        host = parts.hostname or ""
+        # An explicit port: http.client would misread the last group of a bare IPv6 literal.
         if parts.scheme == "https":
             conn = http.client.HTTPSConnection(
-                parts.hostname or "", parts.port, timeout=remaining, context=_ssl_context()
+                host, parts.port or 443, timeout=remaining, context=_ssl_context()
             )
         else:
-            conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=remaining)
+            conn = http.client.HTTPConnection(host, parts.port or 80, timeout=remaining)
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query

@@ -325,7 +325,7 @@ class JwksCache:
                 raise UnknownKey(detail={"kid": kid, "refetch": "cooling down"})
         attempts_seen = self._attempts
         with self._lock:
-            if self._attempts == attempts_seen and self._may_fetch(keys, now):
+            if self._attempts == attempts_seen and self._may_fetch(now):
                 self._record(self._fetch_sync)
         return self._lookup(kid)
 
@@ -343,7 +343,7 @@ class JwksCache:
         inflight = self._inflight
         if inflight is not None and inflight[0] is loop and not inflight[1].done():
             await asyncio.shield(inflight[1])
-        elif self._may_fetch(keys, now):
+        elif self._may_fetch(now):
             task = loop.create_task(self._record_async())
             self._inflight = (loop, task)
             await asyncio.shield(task)
@@ -371,7 +371,7 @@ class JwksCache:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _may_fetch(self, keys: KeySet | None, now: float) -> bool:
+    def _may_fetch(self, now: float) -> bool:
         """Whether a fetch may start now: not while backing off after failures."""
         return now >= self._retry_at
 
