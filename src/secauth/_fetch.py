@@ -10,10 +10,8 @@ Every failure becomes :class:`FetchError`, whose message never holds the body.
 
 from __future__ import annotations
 
-import ipaddress
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 from secauth._b64 import loads_strict
@@ -32,6 +30,7 @@ __all__ = [
 ]
 
 MAX_REDIRECTS = 3
+DEFAULT_USER_AGENT = "secauth (+https://pypi.org/project/secauth/)"
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CHUNK = 16 * 1024
 
@@ -40,33 +39,45 @@ class FetchError(Exception):
     """A document could not be fetched or was not acceptable; the message says why."""
 
 
-@dataclass(frozen=True, slots=True)
-class FetchPolicy:
-    """How documents are fetched.
+class FetchPolicy(NamedTuple):
+    """How documents are fetched. Build it with :func:`fetch_policy` to get checked values.
 
-    >>> FetchPolicy(timeout=1.0).max_bytes
+    >>> fetch_policy(timeout=1.0).max_bytes
     65536
     """
 
     timeout: float = 2.0
     max_bytes: int = 64 * 1024
     allow_http: bool = False
-    user_agent: str = "secauth (+https://pypi.org/project/secauth/)"
-
-    def __post_init__(self) -> None:
-        if not (0 < self.timeout <= 30):
-            raise ConfigurationError("timeout must be between 0 and 30 seconds")
-        if not (1024 <= self.max_bytes <= 16 * 1024 * 1024):
-            raise ConfigurationError("max_bytes must be between 1 KiB and 16 MiB")
+    user_agent: str = DEFAULT_USER_AGENT
 
 
-@dataclass(frozen=True, slots=True)
-class FetchResult:
+def fetch_policy(
+    *,
+    timeout: float = 2.0,
+    max_bytes: int = 64 * 1024,
+    allow_http: bool = False,
+    user_agent: str | None = None,
+) -> FetchPolicy:
+    """A :class:`FetchPolicy` with its values checked; bad values raise ConfigurationError."""
+    if not (0 < timeout <= 30):
+        raise ConfigurationError("timeout must be between 0 and 30 seconds")
+    if not (1024 <= max_bytes <= 16 * 1024 * 1024):
+        raise ConfigurationError("max_bytes must be between 1 KiB and 16 MiB")
+    agent = user_agent or DEFAULT_USER_AGENT
+    if any(c in agent for c in "\r\n"):
+        raise ConfigurationError("user_agent must be a single line")
+    return FetchPolicy(float(timeout), int(max_bytes), bool(allow_http), agent)
+
+
+class FetchResult(NamedTuple):
     document: Any
     max_age: float | None
 
 
 def _is_loopback(host: str) -> bool:
+    import ipaddress
+
     if host == "localhost":
         return True
     try:

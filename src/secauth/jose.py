@@ -19,8 +19,6 @@ True
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple
@@ -530,6 +528,9 @@ def _eddsa_verifier(public: ed25519.Ed25519PublicKey | ed448.Ed448PublicKey, siz
 
 
 def _hmac_verifier(secret: bytes, digest: str) -> Verify:
+    import hashlib
+    import hmac  # loaded only for HMAC keys: hashlib costs a few ms of cold start
+
     size = hashlib.new(digest).digest_size
 
     def verify(data: bytes, signature: bytes) -> bool:

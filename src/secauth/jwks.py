@@ -30,31 +30,37 @@ True
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol, runtime_checkable
 
 from secauth._fetch import (
     FetchError,
-    FetchPolicy,
     FetchResult,
     check_url,
     fetch_json,
     fetch_json_async,
+    fetch_policy,
 )
 from secauth.errors import ConfigurationError, KeysUnavailable, UnknownKey
 from secauth.jose import KeyImportError, VerificationKey
 
+if TYPE_CHECKING:
+    import asyncio
+    import logging
+
 __all__ = ["JwksCache", "KeySet", "KeySource", "StaticKeys"]
 
-logger = logging.getLogger("secauth.jwks")
+
+def _logger() -> logging.Logger:
+    # logging is imported on the first message, not on the cold path.
+    import logging
+
+    return logging.getLogger("secauth.jwks")
+
 
 MAX_KEYS = 100
 
@@ -154,7 +160,7 @@ class StaticKeys:
         except KeyImportError as exc:
             raise ConfigurationError(f"static JWKS rejected: {exc}") from None
         for reason in self.key_set.skipped:
-            logger.warning("static JWKS: skipped %s", reason)
+            _logger().warning("static JWKS: skipped %s", reason)
         if not self.key_set.keys:
             raise ConfigurationError("static JWKS holds no usable signing key")
 
@@ -162,7 +168,8 @@ class StaticKeys:
     def from_file(cls, path: str | os.PathLike[str]) -> StaticKeys:
         """Load a JWKS from a JSON file (for example one packaged with the function)."""
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            with open(path, encoding="utf-8") as file:
+                text = file.read()
             return cls(json.loads(text))
         except (OSError, ValueError) as exc:
             if isinstance(exc, ConfigurationError):
@@ -195,8 +202,7 @@ class StaticKeys:
         return True
 
 
-@dataclass(frozen=True, slots=True)
-class JwksStats:
+class JwksStats(NamedTuple):
     """Counters for operations: fetches tried, failed, and key-set changes seen."""
 
     fetches: int
@@ -259,14 +265,9 @@ class JwksCache:
             raise ConfigurationError(
                 "refetch_cooldown, max_backoff and min_ttl must not be negative"
             )
-        policy_args: dict[str, Any] = {
-            "timeout": timeout,
-            "max_bytes": max_bytes,
-            "allow_http": allow_http,
-        }
-        if user_agent is not None:
-            policy_args["user_agent"] = user_agent
-        self.policy = FetchPolicy(**policy_args)
+        self.policy = fetch_policy(
+            timeout=timeout, max_bytes=max_bytes, allow_http=allow_http, user_agent=user_agent
+        )
         self.url = check_url(url, allow_http=allow_http)
         self.discovery_issuer = discovery_issuer
         self.ttl = ttl
@@ -322,7 +323,7 @@ class JwksCache:
             if found:
                 return found
             if now - self._last_attempt < self.refetch_cooldown:
-                raise UnknownKey(detail={"kid": kid, "refetch": "cooling down"})
+                self._raise_unknown_cooling_down(kid)
         attempts_seen = self._attempts
         with self._lock:
             if self._attempts == attempts_seen and self._may_fetch(now):
@@ -338,7 +339,9 @@ class JwksCache:
             if found:
                 return found
             if now - self._last_attempt < self.refetch_cooldown:
-                raise UnknownKey(detail={"kid": kid, "refetch": "cooling down"})
+                self._raise_unknown_cooling_down(kid)
+        import asyncio
+
         loop = asyncio.get_running_loop()
         inflight = self._inflight
         if inflight is not None and inflight[0] is loop and not inflight[1].done():
@@ -374,6 +377,14 @@ class JwksCache:
     def _may_fetch(self, now: float) -> bool:
         """Whether a fetch may start now: not while backing off after failures."""
         return now >= self._retry_at
+
+    def _raise_unknown_cooling_down(self, kid: str | None) -> NoReturn:
+        if self._last_failed:
+            # The last attempt to ask the IdP failed, so we cannot know the kid is bad.
+            raise KeysUnavailable(
+                detail={"kid": kid, "problem": "unknown kid while IdP unreachable"}
+            )
+        raise UnknownKey(detail={"kid": kid, "refetch": "cooling down"})
 
     def _usable(self, now: float) -> KeySet | None:
         keys = self._keys
@@ -445,7 +456,7 @@ class JwksCache:
                 self._last_failed = True
                 backoff = min(self.max_backoff, 2.0 ** (self._failures_in_row - 1))
                 self._retry_at = started + backoff
-                logger.warning(
+                _logger().warning(
                     "JWKS fetch failed",
                     extra={
                         "secauth_reason": "keys_unavailable",
@@ -456,7 +467,7 @@ class JwksCache:
                 return
             keys, max_age = outcome
             for reason in keys.skipped:
-                logger.info("JWKS: skipped %s", reason)
+                _logger().info("JWKS: skipped %s", reason)
             if self._keys is None or keys.fingerprint != self._keys.fingerprint:
                 self._generation += 1
             self._keys = keys
