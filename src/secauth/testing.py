@@ -196,8 +196,11 @@ class LocalIssuer:
 
     Attributes you may set while it runs: ``mode`` (``"ok"``, ``"slow"``, ``"error"``,
     ``"garbage"``, ``"oversized"``, ``"redirect"``, ``"redirect_same_host"``),
-    ``delay`` (seconds, for ``"slow"``), ``cache_control`` (a header value or None).
-    ``fetches`` counts JWKS requests; ``discovery_fetches`` the discovery ones.
+    ``delay`` (seconds, for ``"slow"``), ``cache_control`` (a header value or None),
+    ``jwks_override`` (any JSON value, served instead of the key set when not None),
+    ``redirect_to`` (the ``Location`` sent in ``"redirect"`` mode).
+    ``fetches`` counts JWKS requests; ``discovery_fetches`` the discovery ones;
+    ``last_headers`` holds the request headers of the latest request.
 
     Example
     -------
@@ -216,6 +219,9 @@ class LocalIssuer:
         self.fetches = 0
         self.discovery_fetches = 0
         self.discovery_issuer: str | None = None
+        self.jwks_override: Any = None
+        self.redirect_to = "http://127.0.0.2:9/jwks.json"
+        self.last_headers: dict[str, str] = {}
         self._issuer_path = issuer_path
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -225,7 +231,10 @@ class LocalIssuer:
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> LocalIssuer:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval makes stop() return in ~50 ms instead of ~500 ms.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -306,7 +315,9 @@ class LocalIssuer:
         if path == "/jwks.json":
             with self._lock:
                 self.fetches += 1
-            return self._faulty(json.dumps(self.jwks()).encode())
+            override = self.jwks_override
+            document = self.jwks() if override is None else override
+            return self._faulty(json.dumps(document).encode())
         if path == f"{self._issuer_path}/.well-known/openid-configuration":
             with self._lock:
                 self.discovery_fetches += 1
@@ -334,7 +345,7 @@ class LocalIssuer:
         elif mode == "oversized":
             return 200, headers, b'{"keys": [], "pad": "' + b"x" * (2 * 1024 * 1024) + b'"}'
         elif mode == "redirect":
-            return 302, {"Location": "http://127.0.0.2:9/jwks.json"}, b""
+            return 302, {"Location": self.redirect_to}, b""
         elif mode == "redirect_same_host":
             return 302, {"Location": f"{self.base_url}/moved.json"}, b""
         return 200, headers, body
@@ -344,6 +355,7 @@ class LocalIssuer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                issuer.last_headers = dict(self.headers.items())
                 status, headers, body = issuer._document(self.path.split("?")[0])
                 self.send_response(status)
                 for name, value in headers.items():
