@@ -200,6 +200,8 @@ def parse(token: object, *, max_size: int = DEFAULT_MAX_TOKEN_SIZE) -> Jws:
 
 # Header parameters needing no check beyond their type; anything else takes the slow path.
 _PLAIN_HEADERS: Final = frozenset({"alg", "kid", "typ"})
+# Registered header parameters whose value must be a string when present (RFC 7515 4.1).
+_STRING_HEADERS: Final = ("cty", "x5t", "x5t#S256")
 
 
 def _check_header(header: dict[str, Any]) -> tuple[str, str | None]:
@@ -210,11 +212,11 @@ def _check_header(header: dict[str, Any]) -> tuple[str, str | None]:
         raise InvalidSignature(detail={"problem": "unsigned token (alg none)"})
     if not header.keys() <= _PLAIN_HEADERS:
         _check_rare_headers(header)
-    typ = header.get("typ")
-    if typ is not None and type(typ) is not str:
+    # Present means checked: "kid": null is not an absent kid (RFC 7515 4.1.4, 4.1.9).
+    if "typ" in header and type(header["typ"]) is not str:
         raise MalformedToken(detail={"problem": "header typ is not a string"})
     kid = header.get("kid")
-    if kid is not None and type(kid) is not str:
+    if type(kid) is not str and "kid" in header:
         raise MalformedToken(detail={"problem": "header kid is not a string"})
     return alg, kid
 
@@ -230,12 +232,12 @@ def _check_rare_headers(header: dict[str, Any]) -> None:
         raise MalformedToken(detail={"problem": "unencoded payload (b64) not accepted"})
     if "enc" in header or "zip" in header:
         raise MalformedToken(detail={"problem": "encrypted (JWE) tokens are not accepted"})
+    for name in _STRING_HEADERS:
+        if name in header and type(header[name]) is not str:
+            raise MalformedToken(detail={"problem": f"header {name} is not a string"})
     cty = header.get("cty")
-    if cty is not None:
-        if type(cty) is not str:
-            raise MalformedToken(detail={"problem": "header cty is not a string"})
-        if cty.lower().removeprefix("application/") == "jwt":
-            raise MalformedToken(detail={"problem": "nested tokens are not accepted"})
+    if cty is not None and cty.lower().removeprefix("application/") == "jwt":
+        raise MalformedToken(detail={"problem": "nested tokens are not accepted"})
 
 
 def parse_claims(payload_segment: str) -> dict[str, Any]:

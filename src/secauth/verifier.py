@@ -47,6 +47,8 @@ ClaimsCheck = Callable[[Mapping[str, Any], Mapping[str, Any], jose.VerificationK
 # Time claims beyond 2**53 cannot be exact JSON numbers (RFC 7493, I-JSON) and would
 # overflow float arithmetic.
 _MAX_TIME = float(2**53)
+# Registered claims that are strings whenever present (RFC 7519 4.1.1, 4.1.2, 4.1.7).
+_STRING_CLAIMS = ("iss", "sub", "jti")
 _HEADER_CACHE_SIZE = 64
 _COGNITO_POOL = re.compile(r"(?P<region>[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+)_[0-9A-Za-z]+")
 
@@ -400,6 +402,9 @@ class JwtVerifier:
                 raise InvalidIssuer(detail={"expected": self.issuer, "actual": _shown(iss)})
         if self.audience is not None:
             self._check_audience(claims.get(self.audience_claim))
+        for name in _STRING_CLAIMS:
+            if name in claims and type(claims[name]) is not str:
+                raise InvalidClaims(detail={"claim": name, "problem": "not a string"})
         for name in self.required_claims:
             if name not in claims:
                 raise InvalidClaims(detail={"claim": name, "problem": "missing"})
