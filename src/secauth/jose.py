@@ -378,6 +378,13 @@ class VerificationKey:
         32 bytes for HS256, 48 for HS384, 64 for HS512.
         """
         raw = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+        if _looks_like_public_key(raw):
+            # The key-confusion mistake behind PyJWT CVE-2022-29217 and python-jose
+            # CVE-2024-33663: a public key is no secret, so anyone could mint tokens.
+            raise ConfigurationError(
+                "secret looks like a public key (PEM, SSH, DER or JWK); HMAC needs a random "
+                "shared secret. For RS/ES/EdDSA tokens pass jwks= or jwks_uri= instead"
+            )
         wanted = [a for a in algorithms if a in HMAC_ALGORITHMS]
         if not wanted:
             raise ConfigurationError("an HMAC secret needs HS256, HS384 or HS512 in algorithms")
@@ -390,6 +397,33 @@ class VerificationKey:
                 )
             verifiers[alg] = _hmac_verifier(raw, "sha" + alg[2:])
         return cls(kid=kid, kty="oct", verifiers=verifiers, jwk={"kty": "oct", "kid": kid})
+
+
+_PUBLIC_KEY_PREFIXES: Final = (b"-----BEGIN", b"ssh-", b"ecdsa-sha2-", b"sk-")
+
+
+def _looks_like_public_key(raw: bytes) -> bool:
+    text = raw.strip()
+    if text.startswith(_PUBLIC_KEY_PREFIXES):
+        return True
+    if text.startswith(b"{"):
+        try:
+            document = loads_strict(text)
+        except (ValueError, RecursionError):
+            return False
+        return isinstance(document, dict) and "kty" in document
+    if raw[:1] != b"\x30":  # a DER SEQUENCE
+        return False
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    for load in (load_der_public_key, x509.load_der_x509_certificate):
+        try:
+            load(raw)
+        except ValueError:
+            continue
+        return True
+    return False
 
 
 def _check_usage(jwk: Mapping[str, Any]) -> None:
