@@ -316,6 +316,7 @@ class JwksCache:
         publish the kid, :class:`~secauth.errors.KeysUnavailable` (503) when no
         usable key set can be had.
         """
+        attempts_seen = self._attempts  # read first: a fetch finishing after this is seen below
         keys = self._keys
         now = self._clock()
         if keys is not None and now < self._fresh_until:
@@ -324,7 +325,6 @@ class JwksCache:
                 return found
             if now - self._last_attempt < self.refetch_cooldown:
                 self._raise_unknown_cooling_down(kid)
-        attempts_seen = self._attempts
         with self._lock:
             if self._attempts == attempts_seen and self._may_fetch(now):
                 self._record(self._fetch_sync)
