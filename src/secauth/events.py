@@ -1,0 +1,242 @@
+"""One normalized, read-only :class:`Request` view over every Lambda event kind secauth handles.
+
+Supported kinds (:class:`EventKind`): API Gateway REST proxy (v1), HTTP API proxy
+(v2), Lambda Function URLs, ALB, and the authorizer events: REST TOKEN and
+REQUEST, HTTP API authorizer payload 1.0 and 2.0, and WebSocket ``$connect``.
+
+Header names are lower-cased; when a header or query parameter repeats, the
+first value wins here (all values stay in ``raw``). The client IP comes from the
+field API Gateway fills in itself, never from a client-controlled header.
+
+Example
+-------
+>>> event = {"version": "2.0", "routeKey": "GET /orders/{id}", "rawPath": "/orders/7",
+...          "headers": {"Authorization": "Bearer abc"}, "pathParameters": {"id": "7"},
+...          "requestContext": {"http": {"method": "GET", "path": "/orders/7",
+...                                      "sourceIp": "203.0.113.9"}}}
+>>> request = Request.from_event(event)
+>>> request.kind.value, request.method, request.path, request.source_ip
+('http_v2', 'GET', '/orders/7', '203.0.113.9')
+>>> request.bearer_token()
+'abc'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum
+from types import MappingProxyType
+from typing import Any
+
+from secauth.errors import MalformedToken, MissingToken
+
+__all__ = ["EventKind", "Request", "UnsupportedEvent"]
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+class UnsupportedEvent(ValueError):
+    """The event is not one of the kinds secauth understands."""
+
+
+class EventKind(Enum):
+    REST_V1 = "rest_v1"
+    HTTP_V2 = "http_v2"
+    FUNCTION_URL = "function_url"
+    ALB = "alb"
+    TOKEN_AUTHORIZER = "token_authorizer"
+    REST_REQUEST_AUTHORIZER = "rest_request_authorizer"
+    HTTP_AUTHORIZER_V1 = "http_authorizer_v1"
+    HTTP_AUTHORIZER_V2 = "http_authorizer_v2"
+    WEBSOCKET_AUTHORIZER = "websocket_authorizer"
+
+    @property
+    def is_authorizer(self) -> bool:
+        return self in _AUTHORIZER_KINDS
+
+
+_AUTHORIZER_KINDS = frozenset(
+    {
+        EventKind.TOKEN_AUTHORIZER,
+        EventKind.REST_REQUEST_AUTHORIZER,
+        EventKind.HTTP_AUTHORIZER_V1,
+        EventKind.HTTP_AUTHORIZER_V2,
+        EventKind.WEBSOCKET_AUTHORIZER,
+    }
+)
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else _EMPTY
+
+
+def _str_map(value: object, *, lower: bool = False) -> Mapping[str, str]:
+    """Keep only str -> str items (API Gateway sends null for absent maps)."""
+    if not isinstance(value, Mapping) or not value:
+        return _EMPTY
+    if lower:
+        out: dict[str, str] = {}
+        for k, v in value.items():
+            if isinstance(k, str) and isinstance(v, str):
+                out.setdefault(k.lower(), v)
+        return out
+    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _multi_first(value: object, *, lower: bool = False) -> Mapping[str, str]:
+    if not isinstance(value, Mapping) or not value:
+        return _EMPTY
+    out: dict[str, str] = {}
+    for k, values in value.items():
+        if (
+            isinstance(k, str)
+            and isinstance(values, list)
+            and values
+            and isinstance(values[0], str)
+        ):
+            out.setdefault(k.lower() if lower else k, values[0])
+    return out
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+class Request:
+    """A read-only view of the parts of a Lambda event that security decisions use.
+
+    Attributes
+    ----------
+    kind: the :class:`EventKind`.
+    method: upper-case HTTP verb (``"GET"``), or the route key for WebSocket (``"$connect"``).
+    path: the request path without the stage (``"/orders/7"``).
+    route_key: API Gateway's matched route (``"GET /orders/{id}"``) when the event has one.
+    headers: lower-cased names; query: query parameters; path_params: path parameters.
+    source_ip: the client IP as API Gateway saw it (REST ``identity.sourceIp``, HTTP
+        ``http.sourceIp``); None for ALB, whose IP needs trusted-proxy configuration.
+    method_arn: ``methodArn`` / ``routeArn`` of authorizer events.
+    token: ``authorizationToken`` of TOKEN authorizer events.
+    request_id, stage, api_id, account_id: from ``requestContext``.
+    authorizer: ``requestContext.authorizer`` (what an authorizer passed on).
+    identity: REST ``requestContext.identity`` (``userArn``, ``caller``...).
+    client_cert: the mTLS client certificate block, when present.
+    raw: the event itself.
+    """
+
+    __slots__ = (
+        "account_id",
+        "api_id",
+        "authorizer",
+        "client_cert",
+        "headers",
+        "identity",
+        "kind",
+        "method",
+        "method_arn",
+        "path",
+        "path_params",
+        "query",
+        "raw",
+        "request_id",
+        "route_key",
+        "source_ip",
+        "stage",
+        "token",
+    )
+
+    def __init__(self, kind: EventKind, raw: Mapping[str, Any]) -> None:
+        self.kind = kind
+        self.raw = raw
+        context = _mapping(raw.get("requestContext"))
+        self.request_id = _text(context.get("requestId"))
+        self.stage = _text(context.get("stage"))
+        self.api_id = _text(context.get("apiId"))
+        self.account_id = _text(context.get("accountId"))
+        self.authorizer = _mapping(context.get("authorizer"))
+        self.identity = _mapping(context.get("identity"))
+        self.path_params = _str_map(raw.get("pathParameters"))
+        self.method_arn = _text(raw.get("methodArn")) or _text(raw.get("routeArn"))
+        self.token = _text(raw.get("authorizationToken"))
+        self.route_key = _text(raw.get("routeKey")) or _text(context.get("routeKey"))
+        headers = _str_map(raw.get("headers"), lower=True)
+        if not headers:
+            headers = _multi_first(raw.get("multiValueHeaders"), lower=True)
+        self.headers = headers
+        query = _str_map(raw.get("queryStringParameters"))
+        if not query:
+            query = _multi_first(raw.get("multiValueQueryStringParameters"))
+        self.query = query
+        if kind in (EventKind.HTTP_V2, EventKind.FUNCTION_URL, EventKind.HTTP_AUTHORIZER_V2):
+            http = _mapping(context.get("http"))
+            self.method = (_text(http.get("method")) or "").upper()
+            self.path = _text(raw.get("rawPath")) or _text(http.get("path")) or "/"
+            self.source_ip = _text(http.get("sourceIp"))
+            self.client_cert = _mapping(_mapping(context.get("authentication")).get("clientCert"))
+        else:
+            verb = _text(raw.get("httpMethod")) or _text(context.get("httpMethod")) or ""
+            if kind is EventKind.WEBSOCKET_AUTHORIZER:
+                verb = self.route_key or "$connect"
+            self.method = verb if verb.startswith("$") else verb.upper()
+            self.path = _text(raw.get("path")) or "/"
+            self.source_ip = None if kind is EventKind.ALB else _text(self.identity.get("sourceIp"))
+            self.client_cert = _mapping(self.identity.get("clientCert"))
+
+    def __repr__(self) -> str:
+        return f"Request(kind={self.kind.value}, method={self.method!r}, path={self.path!r})"
+
+    @classmethod
+    def from_event(cls, event: object) -> Request:
+        """Detect the event kind and build the view; raise :class:`UnsupportedEvent` otherwise."""
+        if not isinstance(event, Mapping):
+            raise UnsupportedEvent("a Lambda event must be a JSON object")
+        return cls(detect_kind(event), event)
+
+    def bearer_token(self) -> str:
+        """The bearer token from ``Authorization`` (or a TOKEN authorizer's token).
+
+        Raises :class:`~secauth.errors.MissingToken` when there is none and
+        :class:`~secauth.errors.MalformedToken` for another scheme.
+        """
+        value = self.token if self.kind is EventKind.TOKEN_AUTHORIZER else None
+        if value is None:
+            value = self.headers.get("authorization")
+        if not value:
+            raise MissingToken()
+        scheme, _, credentials = value.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            raise MalformedToken(detail={"problem": "Authorization scheme is not Bearer"})
+        credentials = credentials.strip()
+        if not credentials:
+            raise MissingToken()
+        return credentials
+
+
+def detect_kind(event: Mapping[str, Any]) -> EventKind:
+    """Tell which kind of Lambda event this is (see :class:`EventKind`).
+
+    >>> detect_kind({"type": "TOKEN", "authorizationToken": "x", "methodArn": "arn:..."}).value
+    'token_authorizer'
+    """
+    context = _mapping(event.get("requestContext"))
+    kind_field = event.get("type")
+    version = event.get("version")
+    if kind_field == "TOKEN":
+        return EventKind.TOKEN_AUTHORIZER
+    if kind_field == "REQUEST":
+        if version == "2.0":
+            return EventKind.HTTP_AUTHORIZER_V2
+        if version == "1.0":
+            return EventKind.HTTP_AUTHORIZER_V1
+        if context.get("eventType") == "CONNECT" or context.get("connectionId") is not None:
+            return EventKind.WEBSOCKET_AUTHORIZER
+        return EventKind.REST_REQUEST_AUTHORIZER
+    if "elb" in context:
+        return EventKind.ALB
+    if version == "2.0" and "http" in context:
+        domain = context.get("domainName")
+        if isinstance(domain, str) and ".lambda-url." in domain:
+            return EventKind.FUNCTION_URL
+        return EventKind.HTTP_V2
+    if "httpMethod" in event and "resource" in event:
+        return EventKind.REST_V1
+    raise UnsupportedEvent("not an API Gateway, ALB, Function URL or authorizer event")
