@@ -381,7 +381,12 @@ class _Tenant(Rule):
         if self.source != "path":
             return None
         wanted = principal.tenant
-        if not wanted or principal.is_anonymous or not _SAFE_BINDING.fullmatch(wanted):
+        if (
+            not wanted
+            or principal.is_anonymous
+            or wanted in (".", "..")
+            or not _SAFE_BINDING.fullmatch(wanted)
+        ):
             return []
         return [{self.name: wanted}]
 
@@ -465,6 +470,13 @@ def source_ip(*, allow: Iterable[str] = (), deny: Iterable[str] = ()) -> Rule:
         denied = tuple(ipaddress.ip_network(c, strict=True) for c in deny)
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"source_ip: {exc}") from None
+    mapped = ipaddress.IPv6Network("::ffff:0:0/96")
+    for net in allowed + denied:
+        if isinstance(net, ipaddress.IPv6Network) and net.subnet_of(mapped):
+            raise ConfigurationError(
+                f"source_ip: write the IPv4-mapped network {net} as IPv4 "
+                "(client addresses are compared as IPv4)"
+            )
     if not allowed and not denied:
         raise ConfigurationError("source_ip(...) needs allow= or deny= networks")
     return _SourceIp(allowed, denied)
@@ -641,10 +653,12 @@ def _segments(path: str) -> list[str]:
             if not _ENCODED.search(raw):
                 raise _BadPath("stray %")
             part = unquote(raw, errors="strict")
-            if "%" in part or "/" in part or "\\" in part:
+            if "%" in part or "/" in part:
                 raise _BadPath("encoded slash or double encoding")
         if not part or part in (".", ".."):
             raise _BadPath("empty, '.' or '..' segment (double or trailing slash, dot segment)")
+        if "\\" in part:
+            raise _BadPath("backslash (some servers read it as a slash)")
         out.append(part)
     return out
 
@@ -788,7 +802,7 @@ class Routes:
         """
         found = self.match(method, path)
         if found is None:
-            if self.default is None:
+            if self.default is None or _refused(method, path):
                 denial = Denial(Reason.FORBIDDEN, "no route")
                 return Decision(False, denial.reason, None, {}, denial)
             found = RouteMatch(None, {}, self.default)
@@ -828,6 +842,18 @@ class Routes:
         return sorted(set(out))
 
 
+def _refused(method: str, path: str) -> bool:
+    """True for a path spelling that :meth:`Routes.match` refuses outright; such a request is
+    denied even when the table has a ``default`` rule."""
+    if method.startswith("$"):
+        return False
+    try:
+        _segments(path)
+    except (_BadPath, UnicodeDecodeError):
+        return True
+    return False
+
+
 class RouteMatch(NamedTuple):
     route: str | None
     params: dict[str, str]
@@ -841,7 +867,8 @@ def _walk(
         route = node.verbs.get(verb) or node.verbs.get("ANY")
         return (route, []) if route is not None else None
     segment = segments[index]
-    child = node.literals.get(segment.lower())
+    # Literals are ASCII; folding only ASCII keeps e.g. KELVIN SIGN (lower() == "k") off them.
+    child = node.literals.get(segment.lower()) if segment.isascii() else None
     if child is not None:
         found = _walk(child, segments, index + 1, verb)
         if found is not None:

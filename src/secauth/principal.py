@@ -171,9 +171,14 @@ def _lookup(claims: Mapping[str, Any], path: ClaimPath) -> Any:
     if isinstance(path, str):
         return claims.get(path)
     value: Any = claims
-    for step in path:
-        if not isinstance(value, Mapping):
+    for depth, step in enumerate(path):
+        if value is None:
             return None
+        if not isinstance(value, Mapping):
+            # present but of the wrong type: an error, not silently "absent"
+            raise InvalidClaims(
+                detail={"claim": ".".join(path[:depth]), "problem": "must be a JSON object"}
+            )
         value = value.get(step)
     return value
 
