@@ -1,0 +1,148 @@
+"""Smoke test of the benchmark suite: ``benchmarks/run.py --quick`` runs and reports every row.
+
+No timing is asserted here (speed is judged only by the benchmark report itself);
+this only proves the report is complete and the flags work.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = ROOT / "benchmarks" / "run.py"
+
+ASYMMETRIC = ("RS256", "ES256", "EdDSA")
+ALGS = (*ASYMMETRIC, "HS256")
+ROWS_ALL = (
+    "floor: signature",
+    "floor: minimal verifier",
+    "PyJWT jwt.decode",
+    "joserfc decode + claims",
+    "secauth fresh token",
+    "secauth repeated token",
+)
+ROWS_ASYMMETRIC = ("PyJWT PyJWKClient",)
+TARGETS = (
+    "RS256 fresh token <= 1.25x minimal verifier",
+    "ES256 fresh token <= 1.25x minimal verifier",
+    "EdDSA fresh token <= 1.25x minimal verifier",
+    "RS256 fresh token >= 2x faster than PyJWT jwt.decode",
+    "repeated token >= 4x faster than the RS256 signature floor",
+    "import secauth <= 25 ms over bare python",
+    "cold start, fetched: secauth <= PyJWT (wall)",
+    "cold start, fetched: secauth <= PyJWT (in-process)",
+    "cold start, seeded from file <= 0.5x PyJWT fetched (wall)",
+    "cold start, seeded from env <= 0.5x PyJWT fetched (in-process)",
+)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """One ``--quick --no-save`` run, compared against a hand-made earlier result."""
+    tmp = tmp_path_factory.mktemp("bench")
+    earlier = tmp / "earlier.json"
+    earlier.write_text(
+        json.dumps(
+            {
+                "environment": {"date": "earlier-run", "git": "abc1234"},
+                "rows": {"RS256/floor: signature": {"us": 1.0}},
+            }
+        ),
+        encoding="utf-8",
+    )
+    output = tmp / "must-not-exist.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(RUN),
+            "--quick",
+            "--no-save",
+            "--output",
+            str(output),
+            "--compare",
+            str(earlier),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout, output
+
+
+def _section(report: str, heading: str) -> str:
+    """The text under a markdown heading, up to the next heading of the same or higher level."""
+    level = heading.split(" ", 1)[0]
+    start = report.index(heading + "\n")
+    rest = report[start + len(heading) + 1 :]
+    stop = re.search(rf"^#{{1,{len(level)}}} ", rest, flags=re.MULTILINE)
+    return rest[: stop.start()] if stop else rest
+
+
+def _row_value(section: str, row: str) -> str:
+    """The µs/op cell of a table row named exactly ``row``."""
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0] == row:
+            return cells[1]
+    raise AssertionError(f"row {row!r} missing")
+
+
+def test_report_has_every_required_row_with_a_number(quick_run: tuple[str, Path]) -> None:
+    """Each algorithm's table has every required row, and each row carries a measured µs value."""
+    report, _ = quick_run
+    for alg in ALGS:
+        section = _section(report, f"### {alg}")
+        rows = ROWS_ALL + (ROWS_ASYMMETRIC if alg in ASYMMETRIC else ())
+        for row in rows:
+            assert float(_row_value(section, row)) > 0, (alg, row)
+
+
+def test_report_has_targets_with_a_verdict_each(quick_run: tuple[str, Path]) -> None:
+    """The Targets section lists every target with PASS or FAIL (none skipped in a full-suite run)."""
+    report, _ = quick_run
+    targets = _section(report, "## Targets")
+    for target in TARGETS:
+        line = next((ln for ln in targets.splitlines() if target in ln), None)
+        assert line is not None, target
+        assert "**PASS**" in line or "**FAIL**" in line, line
+    assert "**SKIP**" not in targets
+
+
+def test_report_has_header_startup_and_breakdown_sections(quick_run: tuple[str, Path]) -> None:
+    """Machine and versions at the top, then import time, cold start and the breakdown."""
+    report, _ = quick_run
+    head = report.split("## ", 1)[0]
+    for word in ("machine:", "Python", "cryptography", "PyJWT", "joserfc", "secauth"):
+        assert word in head, word
+    for heading in ("## Import time", "## Cold start", "## Where the time goes"):
+        assert heading in report, heading
+    cold = report[report.index("## Cold start") :]
+    for variant in (
+        "PyJWT + PyJWKClient, fetched",
+        "secauth, seeded from file",
+        "secauth, seeded from env",
+    ):
+        assert variant in cold, variant
+
+
+def test_no_save_writes_nothing_and_compare_prints_ratios(quick_run: tuple[str, Path]) -> None:
+    """``--no-save`` leaves the output path alone; ``--compare`` prints a ratio per earlier row."""
+    report, output = quick_run
+    assert not output.exists()
+    compared = _section(report, f"## Compared with {output.parent / 'earlier.json'}")
+    assert "earlier-run" in compared
+    line = next(ln for ln in compared.splitlines() if ln.startswith("| RS256 floor: signature |"))
+    _, before, now, ratio = [c.strip() for c in line.strip().strip("|").split("|")]
+    assert before == "1.00 µs"
+    now_us = float(now.removesuffix(" µs"))
+    assert float(ratio) == pytest.approx(now_us / 1.0, abs=0.06)  # now / before, as printed
+    assert "| new |" in compared  # rows the earlier result did not have
