@@ -837,7 +837,12 @@ class Routes:
             alternatives = route.rule.bindings(principal)
             if not alternatives:
                 continue
+            names = {p for p in route.params if p is not None}
+            if route.greedy is not None:
+                names.add(route.greedy)
             for binding in alternatives:
+                if not binding.keys() <= names:
+                    continue  # binds a parameter this route lacks: decide never allows it
                 out.append(AllowedRoute(route.verb, _bind(route.template, binding)))
         return sorted(set(out))
 
@@ -887,6 +892,5 @@ def _walk(
 def _bind(template: str, binding: Mapping[str, str]) -> str:
     if not binding:
         return template
-    return _PARAM.sub(
-        lambda m: binding.get(m.group(1), m.group(0)) if not m.group(2) else m.group(0), template
-    )
+    # A bound {proxy+} becomes its one-segment value: decide allows exactly that.
+    return _PARAM.sub(lambda m: binding.get(m.group(1), m.group(0)), template)
