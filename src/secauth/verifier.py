@@ -16,6 +16,7 @@ Example
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -183,7 +184,10 @@ class JwtVerifier:
         self.cache_max_age = float(cache_max_age)
         self.audience_claim = audience_claim
         self._clock = clock
-        self._cache: OrderedDict[str, _CacheEntry] = OrderedDict()
+        # token -> (claims_json, header, key, exp, nbf, key generation, inserted at)
+        self._cache: dict[
+            str, tuple[str, dict[str, Any], jose.VerificationKey, float, float, int, float]
+        ] = {}
         self._headers: OrderedDict[str, jose.Header] = OrderedDict()
 
     # -- presets ------------------------------------------------------------------------
@@ -276,11 +280,12 @@ class JwtVerifier:
         when the key source is down.
         """
         try:
-            hit = self._cached(token)
-            if hit is not None:
-                return hit
+            if token in self._cache:
+                hit = self._cached(token)
+                if hit is not None:
+                    return hit
             segments, header = self._parse(token)
-            return self._finish(token, segments, header, self.keys.keys_for(header.kid))
+            return self._finish(token, segments, header, self.keys.keys_for(header[2]))
         except SecAuthError:
             raise
         except Exception as exc:  # fail closed: no foreign exception escapes
@@ -289,11 +294,12 @@ class JwtVerifier:
     async def verify_async(self, token: str) -> dict[str, Any]:
         """Async twin of :meth:`verify`; shares the key cache and the verified-token cache."""
         try:
-            hit = self._cached(token)
-            if hit is not None:
-                return hit
+            if token in self._cache:
+                hit = self._cached(token)
+                if hit is not None:
+                    return hit
             segments, header = self._parse(token)
-            keys = await self.keys.keys_for_async(header.kid)
+            keys = await self.keys.keys_for_async(header[2])
             return self._finish(token, segments, header, keys)
         except SecAuthError:
             raise
@@ -307,12 +313,11 @@ class JwtVerifier:
 
     # -- steps --------------------------------------------------------------------------
 
-    def _cached(self, token: object) -> dict[str, Any] | None:
-        if not self._cache or type(token) is not str:
+    def _cached(self, token: str) -> dict[str, Any] | None:
+        found = self._cache.get(token)
+        if found is None:
             return None
-        entry = self._cache.get(token)
-        if entry is None:
-            return None
+        entry = _CacheEntry(*found)
         now = self._clock()
         if entry.generation != self.keys.generation or now - entry.inserted > self.cache_max_age:
             self._cache.pop(token, None)
@@ -327,15 +332,15 @@ class JwtVerifier:
             self._run_check(entry.header, claims, entry.key)
         return claims
 
-    def _parse(self, token: object) -> tuple[jose.Segments, jose.Header]:
+    def _parse(self, token: object) -> tuple[tuple[str, str, bytes, bytes], jose.Header]:
         if token is None or token == "":
             raise MissingToken()
-        segments = jose.split_compact(token, max_size=self.max_token_size)
+        segments = jose.split_raw(token, self.max_token_size)
         # Tokens from one key share one header segment; its checks are a pure function of
         # that text, so a small cache of headers that passed spares the decode on each token.
-        header = self._headers.get(segments.header_segment)
+        header = self._headers.get(segments[0])
         if header is None:
-            header = self._check_header(segments.header_segment)
+            header = self._check_header(segments[0])
         return segments, header
 
     def _check_header(self, segment: str) -> jose.Header:
@@ -354,10 +359,11 @@ class JwtVerifier:
     def _finish(
         self,
         token: str,
-        segments: jose.Segments,
+        segments: tuple[str, str, bytes, bytes],
         header: jose.Header,
         candidates: tuple[jose.VerificationKey, ...],
     ) -> dict[str, Any]:
+        _, payload_segment, signing_input, signature = segments
         alg = header.alg
         for key in candidates:
             if alg in key.algorithms:
@@ -367,21 +373,65 @@ class JwtVerifier:
                 detail={"problem": "algorithm not bound to the key", "alg": alg, "kid": header.kid}
             )
         generation = self.keys.generation
-        if not key.verify(alg, segments.signing_input, segments.signature):
+        if not key.verify(alg, signing_input, signature):
             raise InvalidSignature(detail={"alg": alg, "kid": header.kid})
-        claims, claims_json = jose.parse_claims_text(
-            segments.payload_segment, alphabet_checked=True
-        )
+        claims, claims_json = jose.parse_claims_text(payload_segment, alphabet_checked=True)
         now = self._clock()
         exp, nbf = self._check_claims(claims, now)
         if self.check is not None:
             self._run_check(header.header, claims, key)
         if self.cache_size:
-            entry = _CacheEntry(claims_json, header.header, key, exp, nbf, generation, now)
-            _bounded_put(self._cache, token, entry, self.cache_size)
+            cache = self._cache
+            if len(cache) >= self.cache_size:
+                _evict_oldest_half(cache)
+            cache[token] = (claims_json, header.header, key, exp, nbf, generation, now)
         return claims
 
     def _check_claims(self, claims: dict[str, Any], now: float) -> tuple[float, float]:
+        leeway = self.leeway
+        exp = claims.get("exp")
+        iat = claims.get("iat")
+        if (
+            type(exp) is int
+            and type(iat) is int
+            and "nbf" not in claims
+            and 0 <= exp <= _MAX_TIME
+            and 0 <= iat <= _MAX_TIME
+        ):
+            # The usual shape (integer exp and iat, no nbf) without the generic checks below.
+            if now >= exp + leeway:
+                raise TokenExpired(detail={"exp": exp, "now": now})
+            if iat > now + leeway + self.max_future_iat:
+                raise TokenNotYetValid(
+                    detail={"iat": iat, "now": now, "problem": "iat in the future"}
+                )
+            nbf: float | None = None
+        else:
+            exp, nbf = self._check_times(claims, now)
+        if self.issuer is not None:
+            iss = claims.get("iss")
+            if type(iss) is not str or iss != self.issuer:
+                raise InvalidIssuer(detail={"expected": self.issuer, "actual": _shown(iss)})
+        audience = self.audience
+        if audience is not None:
+            aud = claims.get(self.audience_claim)
+            if type(aud) is not str or aud not in audience:
+                self._check_audience(aud)
+        for name in _STRING_CLAIMS:
+            if name in claims and type(claims[name]) is not str:
+                raise InvalidClaims(detail={"claim": name, "problem": "not a string"})
+        for name in self.required_claims:
+            if name not in claims:
+                raise InvalidClaims(detail={"claim": name, "problem": "missing"})
+        for name, expected in self.expected_claims.items():
+            actual = claims.get(name)
+            if type(actual) is not type(expected) or actual != expected:
+                raise InvalidClaims(
+                    detail={"claim": name, "expected": expected, "actual": _shown(actual)}
+                )
+        return exp, nbf if nbf is not None else -_MAX_TIME
+
+    def _check_times(self, claims: dict[str, Any], now: float) -> tuple[float, float | None]:
         leeway = self.leeway
         exp = _time_claim(claims, "exp")
         if exp is None:
@@ -396,25 +446,7 @@ class JwtVerifier:
         iat = _time_claim(claims, "iat")
         if iat is not None and iat > now + leeway + self.max_future_iat:
             raise TokenNotYetValid(detail={"iat": iat, "now": now, "problem": "iat in the future"})
-        if self.issuer is not None:
-            iss = claims.get("iss")
-            if type(iss) is not str or iss != self.issuer:
-                raise InvalidIssuer(detail={"expected": self.issuer, "actual": _shown(iss)})
-        if self.audience is not None:
-            self._check_audience(claims.get(self.audience_claim))
-        for name in _STRING_CLAIMS:
-            if name in claims and type(claims[name]) is not str:
-                raise InvalidClaims(detail={"claim": name, "problem": "not a string"})
-        for name in self.required_claims:
-            if name not in claims:
-                raise InvalidClaims(detail={"claim": name, "problem": "missing"})
-        for name, expected in self.expected_claims.items():
-            actual = claims.get(name)
-            if type(actual) is not type(expected) or actual != expected:
-                raise InvalidClaims(
-                    detail={"claim": name, "expected": expected, "actual": _shown(actual)}
-                )
-        return exp, nbf if nbf is not None else -_MAX_TIME
+        return exp, nbf
 
     def _check_audience(self, aud: object) -> None:
         assert self.audience is not None
@@ -449,6 +481,13 @@ class JwtVerifier:
             raise InvalidClaims(
                 detail={"problem": f"custom check raised {type(exc).__name__}"}
             ) from None
+
+
+def _evict_oldest_half(cache: dict[str, Any]) -> None:
+    """Drop the oldest half of an insertion-ordered dict in one pass (cheaper per insert than
+    evicting one entry each time)."""
+    for key in list(itertools.islice(cache, max(1, len(cache) // 2))):
+        cache.pop(key, None)
 
 
 def _bounded_put(cache: OrderedDict[str, Any], key: str, value: Any, size: int) -> None:
