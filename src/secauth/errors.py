@@ -26,6 +26,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 __all__ = [
+    "AbuseBlocked",
     "AccessDenied",
     "ConfigurationError",
     "Forbidden",
@@ -67,6 +68,7 @@ class Reason(StrEnum):
     FORBIDDEN = "forbidden"
     TENANT_MISMATCH = "tenant_mismatch"
     RATE_LIMITED = "rate_limited"
+    ABUSE_BLOCKED = "abuse_blocked"
     CONFIGURATION_ERROR = "configuration_error"
 
 
@@ -258,3 +260,13 @@ class RateLimited(SecAuthError):
     ) -> None:
         super().__init__(public_message, detail=detail)
         self.retry_after = retry_after
+
+
+class AbuseBlocked(RateLimited):
+    """Refused for a cooldown after abuse (too many failed logins, endpoint scanning); HTTP 429.
+
+    A subclass of :class:`RateLimited`, so handlers of 429s catch it too; ``reason``
+    tells the two apart in logs and metrics.
+    """
+
+    reason = Reason.ABUSE_BLOCKED
