@@ -1,0 +1,307 @@
+"""End to end through serverless-offline: real HTTP requests to the example app on loopback.
+
+The example app (``examples/serverless``) runs under the API Gateway emulator
+``serverless-offline``; its authorizers and functions import secauth from this
+checkout and verify tokens issued by a :class:`~secauth.testing.LocalIssuer`.
+Rejections are also checked against the decision line the handler logged, so a
+401 caused by a crash or a timeout does not pass for a correct rejection.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from e2e_harness import REGION, STAGE, Offline
+
+from secauth.testing import KeyPair
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+
+ADMIN: dict[str, Any] = {"sub": "alice", "tenant": "t1", "roles": ["admin"]}
+READER: dict[str, Any] = {"sub": "bob", "tenant": "t2", "roles": ["reader"]}
+
+
+def _forged(offline: Offline, **claims: Any) -> str:
+    """Signed by an attacker's key that claims the issuer's kid."""
+    now = int(time.time())
+    attacker = KeyPair.generate("RS256", kid=offline.issuer.key.kid)
+    body = {"iss": offline.issuer.issuer, "aud": "secauth-example", "iat": now, "exp": now + 300}
+    return attacker.sign({**body, **claims})
+
+
+def _expired(offline: Offline) -> str:
+    now = int(time.time())
+    return offline.token(**ADMIN, iat=now - 600, exp=now - 300)
+
+
+def _unknown_kid(offline: Offline) -> str:
+    now = int(time.time())
+    stranger = KeyPair.generate("RS256", kid="not-published")
+    body = {"iss": offline.issuer.issuer, "aud": "secauth-example", "iat": now, "exp": now + 300}
+    return stranger.sign({**body, **ADMIN})
+
+
+def _assert_rejected_by_handler(
+    offline: Offline, start: int, reason: str, decision: str, secret: str | None
+) -> None:
+    """The handler logged exactly one decision, with ``reason``, and the token went nowhere."""
+    decisions = offline.decisions_since(start)
+    assert [(d["decision"], d["reason"]) for d in decisions] == [(decision, reason)]
+    if secret:
+        assert secret not in offline.log_since(start)
+
+
+# --- REST API: the principal reaches the backend ------------------------------------
+
+
+def test_token_authorizer_passes_principal_to_backend(offline: Offline) -> None:
+    """GET /whoami behind the TOKEN authorizer: 200 and the authorizer's context verbatim."""
+    reply = offline.rest("GET", "/whoami", token=offline.token(**ADMIN, scope="orders:read"))
+    assert reply.status == 200, reply.text
+    assert reply.json() == {
+        "principalId": "alice",
+        "sub": "alice",
+        "tenant": "t1",
+        "roles": "admin",
+        "scope": "orders:read",
+    }
+
+
+def test_request_authorizer_passes_principal_to_backend(offline: Offline) -> None:
+    """GET /request/whoami behind the REQUEST authorizer: 200 and the principal."""
+    reply = offline.rest("GET", "/request/whoami", token=offline.token(**READER))
+    assert reply.status == 200, reply.text
+    assert reply.json() == {
+        "principalId": "bob",
+        "sub": "bob",
+        "tenant": "t2",
+        "roles": "reader",
+        "scope": "",
+    }
+
+
+@pytest.mark.parametrize(
+    ("claims", "status"),
+    [
+        pytest.param({"roles": ["reader"]}, 200, id="role-reader"),
+        pytest.param({"roles": ["admin"]}, 200, id="role-admin"),
+        pytest.param({"scope": "profile orders:read"}, 200, id="scope-orders-read"),
+        pytest.param({"roles": ["guest"], "scope": "orders:write"}, 403, id="neither"),
+    ],
+)
+def test_orders_need_role_or_scope(offline: Offline, claims: dict[str, Any], status: int) -> None:
+    """GET /orders: 200 for role reader/admin or scope orders:read, 403 otherwise."""
+    reply = offline.rest("GET", "/orders", token=offline.token(sub="carol", **claims))
+    assert reply.status == status, reply.text
+    if status == 200:
+        assert reply.json()["principal"]["sub"] == "carol"
+    else:
+        assert "orders" not in reply.text  # the backend did not run
+
+
+def test_admin_only_route_is_403_for_a_reader(offline: Offline) -> None:
+    """DELETE /users/{id}: a valid reader token gets 403 (explicitly not allowed), not 401."""
+    start = offline.log_size()
+    reply = offline.rest("DELETE", "/users/42", token=offline.token(**READER))
+    assert reply.status == 403, reply.text
+    assert "deleted" not in reply.text
+    assert [d["decision"] for d in offline.decisions_since(start)] == ["policy"]
+
+
+def test_admin_only_route_is_200_for_an_admin(offline: Offline) -> None:
+    """DELETE /users/{id}: an admin reaches the backend, which sees the path parameter."""
+    reply = offline.rest("DELETE", "/users/42", token=offline.token(**ADMIN))
+    assert reply.status == 200, reply.text
+    assert reply.json() == {"deleted": "42", "by": "alice"}
+
+
+# --- REST API: 401 -------------------------------------------------------------------
+
+TokenFactory = Callable[[Offline], str]
+
+REJECTED: list[Any] = [
+    pytest.param("Basic dXNlcjpwYXNz", "malformed_token", id="basic-scheme"),
+    pytest.param(lambda o: "Bearer not-a-jwt", "malformed_token", id="garbage"),
+    pytest.param(lambda o: f"Bearer {_forged(o, **ADMIN)}", "invalid_signature", id="forged"),
+    pytest.param(lambda o: f"Bearer {_expired(o)}", "token_expired", id="expired"),
+    pytest.param(
+        lambda o: f"Bearer {o.token(**ADMIN, aud='another-api')}", "invalid_audience", id="audience"
+    ),
+    pytest.param(lambda o: f"Bearer {_unknown_kid(o)}", "unknown_key", id="unknown-kid"),
+]
+
+
+@pytest.mark.parametrize(("header", "reason"), REJECTED)
+def test_token_authorizer_401(
+    offline: Offline, header: str | Callable[[Offline], str], reason: str
+) -> None:
+    """Bad credentials on the TOKEN authorizer: 401, with the authorizer's reason logged."""
+    value = header(offline) if callable(header) else header
+    start = offline.log_size()
+    reply = offline.rest("GET", "/orders", headers={"Authorization": value})
+    assert reply.status == 401, reply.text
+    _assert_rejected_by_handler(offline, start, reason, "unauthorized", value.split()[-1])
+
+
+def test_request_authorizer_401_for_a_forged_token(offline: Offline) -> None:
+    """Bad credentials on the REQUEST authorizer: 401 with reason invalid_signature."""
+    token = _forged(offline, **ADMIN)
+    start = offline.log_size()
+    reply = offline.rest("GET", "/request/whoami", token=token)
+    assert reply.status == 401, reply.text
+    _assert_rejected_by_handler(offline, start, "invalid_signature", "unauthorized", token)
+
+
+@pytest.mark.parametrize("path", ["/orders", "/request/whoami"])
+def test_missing_token_is_401_before_the_authorizer(offline: Offline, path: str) -> None:
+    """No Authorization header: API Gateway answers 401 itself; no authorizer runs."""
+    start = offline.log_size()
+    reply = offline.rest("GET", path)
+    assert reply.status == 401, reply.text
+    assert offline.decisions_since(start) == []
+
+
+# --- REST API: authorizer result caching across routes --------------------------------
+
+ACCOUNT = "123456789012"
+API_ID = "a1b2c3d4e5"
+# The routes behind the cached TOKEN authorizer, as real requests (not templates).
+CACHED_ROUTES = {"orders": ("GET", "/orders"), "users": ("DELETE", "/users/42"),
+                 "whoami": ("GET", "/whoami")}  # fmt: skip
+MAY_CALL = {"alice": {"orders", "users", "whoami"}, "bob": {"orders", "whoami"}}
+
+
+def _method_arn(route: str) -> str:
+    verb, path = CACHED_ROUTES[route]
+    return f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/{STAGE}/{verb}{path}"
+
+
+def _arn_matches(pattern: str, arn: str) -> bool:
+    """API Gateway's Resource matching: ``*`` any run of characters, ``?`` any one."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, arn) is not None
+
+
+def _policy_allows(policy: dict[str, Any], arn: str) -> bool:
+    """Does this IAM policy let ``arn`` through (an explicit Deny wins)?"""
+
+    def listed(value: str | list[str]) -> list[str]:
+        return [value] if isinstance(value, str) else value
+
+    def hit(effect: str) -> bool:
+        return any(
+            statement["Effect"] == effect
+            and set(listed(statement["Action"])) & {"execute-api:Invoke", "execute-api:*", "*"}
+            and any(_arn_matches(resource, arn) for resource in listed(statement["Resource"]))
+            for statement in policy["Statement"]
+        )
+
+    return not hit("Deny") and hit("Allow")
+
+
+@pytest.mark.parametrize("first", sorted(CACHED_ROUTES))
+@pytest.mark.parametrize("principal", [ADMIN, READER], ids=["admin", "reader"])
+def test_cached_policy_is_right_for_every_route(
+    offline: Offline, principal: dict[str, Any], first: str
+) -> None:
+    """With caching on, the policy from the first request must decide every later route.
+
+    serverless-offline does not cache authorizer results, so this replays what API
+    Gateway's cache does: the TOKEN authorizer runs once (through the emulator's
+    Lambda Invoke API) for the first route, and its policy is evaluated for each
+    route. A policy that allows only the first ``methodArn`` fails here (stale 403s);
+    one that allows everything fails for the reader on DELETE /users/{id}.
+    """
+    token = offline.token(**principal)
+    event = {"type": "TOKEN", "authorizationToken": f"Bearer {token}",
+             "methodArn": _method_arn(first)}  # fmt: skip
+    result = offline.invoke("tokenAuthorizer", event)
+    assert result["principalId"] == principal["sub"]
+    decided = {route: _policy_allows(result["policyDocument"], _method_arn(route))
+               for route in CACHED_ROUTES}  # fmt: skip
+    assert decided == {route: route in MAY_CALL[principal["sub"]] for route in CACHED_ROUTES}
+
+
+def test_same_token_on_two_routes_over_http(offline: Offline) -> None:
+    """The same tokens across routes over HTTP: no 403 leaks from one route to another.
+
+    (serverless-offline runs the authorizer on every request, so the cache itself is
+    covered by ``test_cached_policy_is_right_for_every_route``.)
+    """
+    admin, reader = offline.token(**ADMIN), offline.token(**READER)
+    assert offline.rest("GET", "/orders", token=admin).status == 200
+    assert offline.rest("DELETE", "/users/7", token=admin).status == 200
+    assert offline.rest("DELETE", "/users/7", token=reader).status == 403
+    assert offline.rest("GET", "/orders", token=reader).status == 200
+    assert offline.rest("GET", "/whoami", token=reader).json()["sub"] == "bob"
+
+
+# --- HTTP API: Lambda authorizer, payload 2.0 simple responses --------------------------
+
+
+def test_http_api_simple_response_context_reaches_backend(offline: Offline) -> None:
+    """GET /v2/whoami: 200, and JSON (non-string) context values arrive intact."""
+    reply = offline.request("GET", "/v2/whoami", token=offline.token(**ADMIN, scope="a b"))
+    assert reply.status == 200, reply.text
+    assert reply.json() == {"sub": "alice", "tenant": "t1", "roles": ["admin"], "scopes": ["a", "b"]}
+
+
+def test_http_api_forged_token_is_403(offline: Offline) -> None:
+    """A simple-response authorizer can only say isAuthorized=false: API Gateway answers 403."""
+    token = _forged(offline, **ADMIN)
+    start = offline.log_size()
+    reply = offline.request("GET", "/v2/whoami", token=token)
+    assert reply.status == 403, reply.text
+    _assert_rejected_by_handler(offline, start, "invalid_signature", "deny", token)
+
+
+def test_http_api_missing_token_is_401(offline: Offline) -> None:
+    """No identity source on the HTTP API: 401 from API Gateway; no authorizer runs."""
+    start = offline.log_size()
+    reply = offline.request("GET", "/v2/whoami")
+    assert reply.status == 401, reply.text
+    assert offline.decisions_since(start) == []
+
+
+# --- no authorizer: the function verifies the token itself ----------------------------
+
+
+def test_self_verifying_function_accepts_a_valid_token(offline: Offline) -> None:
+    """GET /profile (no API Gateway authorizer): 200 with the verified subject."""
+    reply = offline.rest("GET", "/profile", token=offline.token(**READER))
+    assert reply.status == 200, reply.text
+    assert reply.json() == {"sub": "bob", "tenant": "t2"}
+
+
+@pytest.mark.parametrize(
+    ("make_token", "reason", "challenge"),
+    [
+        pytest.param(lambda o: None, "missing_token", "Bearer", id="missing"),
+        pytest.param(
+            lambda o: _forged(o, **ADMIN), "invalid_signature", 'Bearer error="invalid_token"',
+            id="forged",
+        ),
+        pytest.param(_expired, "token_expired", 'Bearer error="invalid_token"', id="expired"),
+    ],
+)
+def test_self_verifying_function_rejects(
+    offline: Offline,
+    make_token: Callable[[Offline], str | None],
+    reason: str,
+    challenge: str,
+) -> None:
+    """GET /profile with bad credentials: 401, a Bearer challenge, no token or traceback."""
+    token = make_token(offline)
+    start = offline.log_size()
+    reply = offline.rest("GET", "/profile", token=token)
+    assert reply.status == 401, reply.text
+    assert reply.headers.get("www-authenticate") == challenge
+    assert reply.json()["reason"] == reason
+    assert "Traceback" not in reply.text
+    if token:
+        assert token not in reply.text
+    _assert_rejected_by_handler(offline, start, reason, "reject", token)
