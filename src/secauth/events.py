@@ -225,7 +225,9 @@ def detect_kind(event: Mapping[str, Any]) -> EventKind:
     if kind_field == "REQUEST":
         if version == "2.0":
             return EventKind.HTTP_AUTHORIZER_V2
-        if version == "1.0":
+        # HTTP API payload 1.0 carries identitySource; REST REQUEST events do not (and the
+        # serverless-offline emulator adds version 1.0 to REST REQUEST events too).
+        if version == "1.0" and "identitySource" in event:
             return EventKind.HTTP_AUTHORIZER_V1
         if context.get("eventType") == "CONNECT" or context.get("connectionId") is not None:
             return EventKind.WEBSOCKET_AUTHORIZER
