@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit e2e e2e-deps bench clean
+.PHONY: demo test lint typecheck unit e2e e2e-deps services-deps bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ typecheck: $(STAMP)
 	$(PY) -m mypy src
 
 # loadgroup: the e2e tests (one xdist group) share one serverless-offline on one worker.
-unit: $(STAMP) e2e-deps
+unit: $(STAMP) e2e-deps services-deps
 	$(PY) -m pytest -n 2 --dist loadgroup --doctest-modules src tests
 
 ## e2e: only the end-to-end tests through serverless-offline (docs/e2e.md)
@@ -39,9 +39,14 @@ e2e-deps:
 	@scripts/e2e-install.sh || { [ "$$CI" != "true" ] && \
 	  echo "e2e-deps: install failed; the e2e tests will be skipped (CI=true makes this an error)" >&2; }
 
+## services-deps: redis-server (apt, only if missing) and dynalite (npm, into .cache/services/)
+# for the rate-limit store tests; outside CI a failed install only warns and those tests skip.
+services-deps:
+	@scripts/services-install.sh
+
 ## bench: the benchmark report (markdown on stdout, JSON in benchmarks/results/)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist .cache/e2e
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist .cache/e2e .cache/services
