@@ -33,9 +33,12 @@ _EXPORTS = {
     "KeysUnavailable": "secauth.errors",
     "AccessDenied": "secauth.errors",
     "RateLimited": "secauth.errors",
+    "AbuseBlocked": "secauth.errors",
+    "RateLimiter": "secauth.ratelimit.limiter",
 }
 
 __all__ = [
+    "AbuseBlocked",
     "AccessDenied",
     "ConfigurationError",
     "JwksCache",
@@ -45,6 +48,7 @@ __all__ = [
     "KeysUnavailable",
     "MultiIssuerVerifier",
     "RateLimited",
+    "RateLimiter",
     "Reason",
     "SecAuthError",
     "StaticKeys",
@@ -55,6 +59,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from secauth.errors import (
+        AbuseBlocked,
         AccessDenied,
         ConfigurationError,
         KeysUnavailable,
@@ -65,6 +70,7 @@ if TYPE_CHECKING:
     )
     from secauth.jose import VerificationKey
     from secauth.jwks import JwksCache, KeySet, KeySource, StaticKeys
+    from secauth.ratelimit.limiter import RateLimiter
     from secauth.verifier import JwtVerifier, MultiIssuerVerifier
 
 

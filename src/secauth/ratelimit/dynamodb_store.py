@@ -1,0 +1,344 @@
+"""``DynamoDBStore``: one conditional ``UpdateItem`` per decision, TTL attribute for cleanup.
+
+Algorithm: **fixed window**. DynamoDB update expressions have no ``max()`` and
+condition expressions no arithmetic, so GCRA's ``max(tat, now) + T`` and the
+sliding counter's weighted sum cannot be decided by one conditional write;
+a fixed window can, exactly:
+
+* the item of window ``k`` of key ``K`` is ``pk = "<prefix>#rl#<K>#<k>"``, where
+  ``k = floor(now / period)`` on the container's clock (Lambda clocks are NTP
+  synchronized; a container whose clock is off by ``d`` counts in the
+  neighbouring window for ``d`` around each edge);
+* ``UpdateItem`` with ``ADD n :cost SET <ttl> = if_not_exists(<ttl>, :expiry)``
+  and ``ConditionExpression: attribute_not_exists(n) OR n <= :limit_minus_cost``,
+  ``ReturnValues=UPDATED_NEW``. Success admits and returns the new count (so
+  ``remaining``); ``ConditionalCheckFailedException`` denies, and the reset is the
+  window's end, known without reading anything. Denied requests write nothing.
+
+Every item carries the TTL attribute (``expires_at``, epoch seconds: the window's
+end plus a minute) so DynamoDB's TTL deletes old windows; enable TTL on that
+attribute for the table. Items of past windows are never read again, so TTL's
+lazy deletion never affects a decision.
+
+Penalties: counters live in per-window items (``ADD n :1``, or ``ADD s :member``
+on a string set whose size the condition caps at threshold + 1, so an item
+stays small); crossing the threshold writes a block item with ``until`` (epoch
+ms) and the TTL attribute: a second request, once per block. ``blocked_for``
+is one consistent ``GetItem``.
+
+Table: partition key ``pk`` (string), no sort key; on-demand capacity suits
+bursty traffic. :meth:`DynamoDBStore.create_table` makes one (for tests and
+local development; create production tables with your infrastructure code).
+
+The client is built with short timeouts and **one attempt** (no retries: a
+retried conditional ``ADD`` after a read timeout could count a request twice).
+``boto3`` is imported when a store is constructed; ``pip install 'secauth[dynamodb]'``.
+
+Async: :class:`AsyncDynamoDBStore` runs the same calls in a worker thread
+(``asyncio.to_thread``). boto3 clients are thread-safe, the call is one short
+request, and ``aioboto3``/``aiobotocore`` would add a second HTTP stack and pin
+botocore versions for no gain in a Lambda that serves one request at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from secauth.errors import ConfigurationError
+from secauth.ratelimit.limit import Limit
+from secauth.ratelimit.result import RateLimitResult
+from secauth.ratelimit.store import StoreError
+
+__all__ = ["AsyncDynamoDBStore", "DynamoDBStore"]
+
+_GRACE_S: Final = 60
+_CONDITION_FAILED: Final = "ConditionalCheckFailedException"
+
+
+def _import_boto3() -> Any:
+    try:
+        import boto3
+    except ImportError:
+        raise ConfigurationError(
+            "DynamoDBStore needs the 'boto3' package: pip install 'secauth[dynamodb]'"
+        ) from None
+    return boto3
+
+
+def _error_code(exc: BaseException) -> str | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return code if isinstance(code, str) else None
+    return None
+
+
+class DynamoDBStore:
+    """Rate-limit (fixed window) and penalty state in a DynamoDB table.
+
+    Parameters
+    ----------
+    table:
+        The table name (partition key ``pk``, a string).
+    client:
+        An existing boto3 DynamoDB client; else one is built from ``region`` and
+        ``endpoint_url`` with the timeouts below.
+    prefix:
+        Namespace of every item key (default ``"secauth"``).
+    ttl_attribute:
+        The table's TTL attribute (default ``"expires_at"``).
+    connect_timeout, read_timeout:
+        Seconds (default 0.25 each).
+    clock:
+        Epoch seconds (default :func:`time.time`).
+    """
+
+    is_async = False
+    shared = True
+    algorithms = ("fixed_window",)
+
+    def __init__(
+        self,
+        table: str,
+        *,
+        client: Any = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        prefix: str = "secauth",
+        ttl_attribute: str = "expires_at",
+        connect_timeout: float = 0.25,
+        read_timeout: float = 0.25,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not isinstance(table, str) or not 3 <= len(table) <= 255:
+            raise ConfigurationError("DynamoDBStore table must be a table name (3-255 characters)")
+        if not isinstance(prefix, str) or not prefix:
+            raise ConfigurationError("DynamoDBStore prefix must be a non-empty string")
+        if not isinstance(ttl_attribute, str) or not ttl_attribute:
+            raise ConfigurationError("DynamoDBStore ttl_attribute must be an attribute name")
+        for name, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 10:
+                raise ConfigurationError(
+                    f"DynamoDBStore {name} must be seconds in (0, 10], not {value!r}"
+                )
+        boto3 = _import_boto3()
+        if client is None:
+            from botocore.config import Config
+
+            config = Config(
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                retries={"total_max_attempts": 1, "mode": "standard"},
+            )
+            client = boto3.client(
+                "dynamodb", region_name=region, endpoint_url=endpoint_url, config=config
+            )
+        self.client = client
+        self.table = table
+        self.prefix = prefix
+        self.ttl_attribute = ttl_attribute
+        self.clock = clock
+
+    def __repr__(self) -> str:
+        return f"DynamoDBStore(table={self.table!r}, prefix={self.prefix!r})"
+
+    # --- rate limits -----------------------------------------------------------------
+
+    def hit(
+        self, key: str, limit: Limit, algorithm: str, cost: int = 1, *, policy: str = "default"
+    ) -> RateLimitResult:
+        if algorithm != "fixed_window":
+            raise ConfigurationError(
+                f"DynamoDBStore decides with algorithm='fixed_window' only, not {algorithm!r}"
+            )
+        now = int(self.clock() * 1_000_000)
+        period = limit.period_us
+        window = now // period
+        end = (window + 1) * period
+        left = (end - now) / 1_000_000
+        if cost > limit.count:
+            return RateLimitResult(
+                False, limit.count, 0, left, left, policy=policy, window=limit.period
+            )
+        try:
+            reply = self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"{self.prefix}#rl#{key}#{window}"}},
+                UpdateExpression="ADD #n :cost SET #ttl = if_not_exists(#ttl, :expiry)",
+                ConditionExpression="attribute_not_exists(#n) OR #n <= :most",
+                ExpressionAttributeNames={"#n": "n", "#ttl": self.ttl_attribute},
+                ExpressionAttributeValues={
+                    ":cost": {"N": str(cost)},
+                    ":expiry": {"N": str(-(-end // 1_000_000) + _GRACE_S)},
+                    ":most": {"N": str(limit.count - cost)},
+                },
+                ReturnValues="UPDATED_NEW",
+            )
+        except Exception as exc:
+            if _error_code(exc) == _CONDITION_FAILED:
+                return RateLimitResult(
+                    False, limit.count, 0, left, left, policy=policy, window=limit.period
+                )
+            raise StoreError(f"dynamodb: {_error_code(exc) or type(exc).__name__}") from exc
+        used = int(reply["Attributes"]["n"]["N"])
+        return RateLimitResult(
+            True,
+            limit.count,
+            max(0, limit.count - used),
+            left,
+            0.0,
+            policy=policy,
+            window=limit.period,
+        )
+
+    # --- penalties -------------------------------------------------------------------
+
+    def _block_key(self, subject: str) -> dict[str, Any]:
+        return {"pk": {"S": f"{self.prefix}#pen#{subject}#b"}}
+
+    def blocked_for(self, subject: str) -> float:
+        try:
+            reply = self.client.get_item(
+                TableName=self.table,
+                Key=self._block_key(subject),
+                ConsistentRead=True,
+                ProjectionExpression="#u",
+                ExpressionAttributeNames={"#u": "until"},
+            )
+        except Exception as exc:
+            raise StoreError(f"dynamodb: {_error_code(exc) or type(exc).__name__}") from exc
+        item = reply.get("Item")
+        if not item or "until" not in item:
+            return 0.0
+        left_ms = int(item["until"]["N"]) - int(self.clock() * 1000)
+        return max(0, left_ms) / 1000
+
+    def record(
+        self,
+        subject: str,
+        kind: str,
+        threshold: Limit,
+        cooldown: float,
+        member: str | None = None,
+    ) -> float:
+        now = int(self.clock() * 1_000_000)
+        window = now // threshold.period_us
+        end = (window + 1) * threshold.period_us
+        names = {"#ttl": self.ttl_attribute}
+        values: dict[str, Any] = {
+            ":expiry": {"N": str(-(-end // 1_000_000) + _GRACE_S)},
+            ":most": {"N": str(threshold.count)},
+        }
+        if member is None:
+            names["#c"] = "n"
+            values[":one"] = {"N": "1"}
+            update = "ADD #c :one SET #ttl = if_not_exists(#ttl, :expiry)"
+            condition = "attribute_not_exists(#c) OR #c <= :most"
+        else:
+            names["#c"] = "s"
+            values[":one"] = {"SS": [member]}
+            update = "ADD #c :one SET #ttl = if_not_exists(#ttl, :expiry)"
+            condition = "attribute_not_exists(#c) OR size(#c) <= :most"
+        try:
+            reply = self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"{self.prefix}#pen#{subject}#{kind}#{window}"}},
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="UPDATED_NEW",
+            )
+        except Exception as exc:
+            if _error_code(exc) == _CONDITION_FAILED:
+                return self.blocked_for(subject)  # over the threshold already: blocked earlier
+            raise StoreError(f"dynamodb: {_error_code(exc) or type(exc).__name__}") from exc
+        value = reply["Attributes"]["s" if member is not None else "n"]
+        seen = len(value["SS"]) if member is not None else int(value["N"])
+        if seen <= threshold.count:
+            return 0.0
+        until_ms = now // 1000 + round(cooldown * 1000)
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    **self._block_key(subject),
+                    "until": {"N": str(until_ms)},
+                    self.ttl_attribute: {"N": str(-(-until_ms // 1000) + _GRACE_S)},
+                },
+            )
+        except Exception as exc:
+            raise StoreError(f"dynamodb: {_error_code(exc) or type(exc).__name__}") from exc
+        return cooldown
+
+    # --- set-up ----------------------------------------------------------------------
+
+    def create_table(self) -> None:
+        """Create the table (on-demand, key ``pk``) and enable TTL; for tests and development."""
+        client = self.client
+        try:
+            client.create_table(
+                TableName=self.table,
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        except Exception as exc:
+            if _error_code(exc) != "ResourceInUseException":
+                raise
+        client.get_waiter("table_exists").wait(
+            TableName=self.table, WaiterConfig={"Delay": 0.05, "MaxAttempts": 200}
+        )
+        try:
+            client.update_time_to_live(
+                TableName=self.table,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": self.ttl_attribute},
+            )
+        except Exception as exc:
+            # dynalite (the local test server) has no TTL API; real DynamoDB does
+            if _error_code(exc) not in ("UnknownOperationException", "ValidationException"):
+                raise
+
+
+class AsyncDynamoDBStore:
+    """:class:`DynamoDBStore` for ``await limiter.hit_async(...)``: same calls, in a thread.
+
+    Takes the same parameters as :class:`DynamoDBStore` (or ``store=`` an existing one).
+    """
+
+    is_async = True
+    shared = True
+    algorithms = ("fixed_window",)
+
+    def __init__(
+        self, table: str | None = None, *, store: DynamoDBStore | None = None, **options: Any
+    ) -> None:
+        if (table is None) == (store is None):
+            raise ConfigurationError("AsyncDynamoDBStore needs exactly one of table= or store=")
+        self.store = store if store is not None else DynamoDBStore(table, **options)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"AsyncDynamoDBStore({self.store!r})"
+
+    async def hit_async(
+        self, key: str, limit: Limit, algorithm: str, cost: int = 1, *, policy: str = "default"
+    ) -> RateLimitResult:
+        return await asyncio.to_thread(self.store.hit, key, limit, algorithm, cost, policy=policy)
+
+    async def blocked_for_async(self, subject: str) -> float:
+        return await asyncio.to_thread(self.store.blocked_for, subject)
+
+    async def record_async(
+        self,
+        subject: str,
+        kind: str,
+        threshold: Limit,
+        cooldown: float,
+        member: str | None = None,
+    ) -> float:
+        return await asyncio.to_thread(
+            self.store.record, subject, kind, threshold, cooldown, member
+        )

@@ -1,0 +1,412 @@
+"""``RateLimiter``: a limit, a key function and a store, with a failure policy.
+
+Example
+-------
+>>> from secauth.ratelimit import RateLimiter
+>>> event = {"httpMethod": "POST", "resource": "/login", "path": "/login",
+...          "requestContext": {"identity": {"sourceIp": "198.51.100.7"}}}
+>>> limiter = RateLimiter.per_ip("2/minute")
+>>> [limiter.hit(event).allowed for _ in range(3)]
+[True, True, False]
+>>> limiter.hit(event).headers()["Retry-After"] != ""
+True
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from secauth.errors import ConfigurationError
+from secauth.events import Request
+from secauth.principal import Principal
+from secauth.ratelimit.keys import ApiKey, ClientIp, KeyFunc, by_principal, by_tenant, safe_key
+from secauth.ratelimit.limit import ALGORITHMS, Limit, LimitLike, as_limit
+from secauth.ratelimit.memory import MemoryStore
+from secauth.ratelimit.policy import Resilience
+from secauth.ratelimit.result import HEADER_STYLES, RateLimitResult
+
+__all__ = ["CombinedLimiter", "RateLimiter"]
+
+_BUILTIN_KEYS = (by_principal, by_tenant)
+
+
+def _as_request(request: Request | Mapping[str, Any]) -> Request:
+    return request if isinstance(request, Request) else Request.from_event(request)
+
+
+class RateLimiter:
+    """Limit requests per key: ``RateLimiter(limit, key=..., store=...)`` or a constructor.
+
+    Parameters
+    ----------
+    limit:
+        ``"100/minute"``, ``"5/10s"`` or a :class:`~secauth.ratelimit.Limit`.
+    key:
+        ``(request, principal) -> str | None``; None exempts the request.
+    store:
+        :class:`~secauth.ratelimit.MemoryStore` (default, one container),
+        :class:`~secauth.ratelimit.RedisStore`, :class:`~secauth.ratelimit.DynamoDBStore`
+        or their async variants.
+    algorithm:
+        ``"sliding_window"`` (default where the store supports it), ``"fixed_window"``
+        or ``"gcra"``. DynamoDB stores support ``"fixed_window"`` only, which is
+        then the default.
+    burst:
+        GCRA bucket size for a string ``limit`` (default: the count).
+    name:
+        The policy name in headers and the key namespace (default: the key
+        function's name: ``ip``, ``principal``, ``tenant``, ``api_key``, ``key``).
+    on_store_error:
+        ``"memory"`` (default), ``"closed"`` or ``"open"``: see
+        :mod:`secauth.ratelimit.policy`.
+    headers:
+        ``"ietf"`` (default), ``"x"``, ``"both"`` or ``"none"``.
+    deny_cache:
+        Answer "denied" locally until the store's retry time (default True).
+    retry_store_after:
+        Seconds to skip a failed store before trying it again (default 1.0).
+    """
+
+    def __init__(
+        self,
+        limit: LimitLike,
+        *,
+        key: KeyFunc,
+        store: Any = None,
+        algorithm: str | None = None,
+        burst: int | None = None,
+        name: str | None = None,
+        on_store_error: str = "memory",
+        headers: str = "ietf",
+        deny_cache: bool = True,
+        retry_store_after: float = 1.0,
+    ) -> None:
+        self.limit: Limit = as_limit(limit, burst=burst)
+        if not callable(key):
+            raise ConfigurationError("RateLimiter key must be a function (request, principal)")
+        self.key = key
+        self.store = MemoryStore() if store is None else store
+        supported = getattr(self.store, "algorithms", None)
+        if not isinstance(supported, tuple) or not hasattr(self.store, "is_async"):
+            raise ConfigurationError(f"{self.store!r} is not a rate-limit store")
+        if algorithm is None:
+            algorithm = "sliding_window" if "sliding_window" in supported else supported[0]
+        if algorithm not in ALGORITHMS:
+            raise ConfigurationError(f"algorithm must be one of {ALGORITHMS}, not {algorithm!r}")
+        if algorithm not in supported:
+            raise ConfigurationError(
+                f"{type(self.store).__name__} supports algorithm {', '.join(supported)}; "
+                f"not {algorithm!r}"
+            )
+        self.algorithm = algorithm
+        if headers not in HEADER_STYLES:
+            raise ConfigurationError(f"headers must be one of {HEADER_STYLES}, not {headers!r}")
+        self.headers = headers
+        self.name = name or str(getattr(key, "name", "key"))
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigurationError("RateLimiter name must be a non-empty string")
+        self._trusted_key = isinstance(key, ClientIp | ApiKey) or key in _BUILTIN_KEYS
+        # state of different limits or algorithms never shares a store key
+        self._namespace = f"{safe_key(self.name)}:{algorithm[0]}:{self.limit.describe()}:"
+        self._quota = self.limit.burst if algorithm == "gcra" else self.limit.count
+        self._guard = Resilience(
+            self.store,
+            on_store_error=on_store_error,
+            retry_store_after=retry_store_after,
+            deny_cache=deny_cache,
+            owner=f"RateLimiter {self.name!r}",
+        )
+        self._exempt = RateLimitResult(
+            True,
+            self._quota,
+            self._quota,
+            0.0,
+            0.0,
+            policy=self.name,
+            window=self.limit.period,
+            style="none",
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"RateLimiter({self.limit!r}, name={self.name!r}, algorithm={self.algorithm!r}, "
+            f"store={self.store!r}, on_store_error={self.on_store_error!r})"
+        )
+
+    @property
+    def on_store_error(self) -> str:
+        return self._guard.on_store_error
+
+    # --- constructors ----------------------------------------------------------------
+
+    @classmethod
+    def per_ip(
+        cls,
+        limit: LimitLike,
+        *,
+        trusted_proxies: int = 0,
+        ipv6_prefix: int = 64,
+        test_invoke: str = "key",
+        **options: Any,
+    ) -> RateLimiter:
+        """Per client IP (see :class:`~secauth.ratelimit.keys.ClientIp`)."""
+        key = ClientIp(
+            trusted_proxies=trusted_proxies, ipv6_prefix=ipv6_prefix, test_invoke=test_invoke
+        )
+        return cls(limit, key=key, **options)
+
+    @classmethod
+    def per_principal(cls, limit: LimitLike, **options: Any) -> RateLimiter:
+        """Per authenticated principal; anonymous callers are not counted (combine with per_ip)."""
+        return cls(limit, key=by_principal, **options)
+
+    @classmethod
+    def per_tenant(cls, limit: LimitLike, **options: Any) -> RateLimiter:
+        """Per tenant of the principal; callers without a tenant are not counted."""
+        return cls(limit, key=by_tenant, **options)
+
+    @classmethod
+    def per_api_key(
+        cls, limit: LimitLike, *, header: str = "x-api-key", **options: Any
+    ) -> RateLimiter:
+        """Per API key (hashed); requests without one are not counted."""
+        return cls(limit, key=ApiKey(header), **options)
+
+    @classmethod
+    def per_key(cls, limit: LimitLike, key: KeyFunc, **options: Any) -> RateLimiter:
+        """Per the value of your own ``key(request, principal)`` function."""
+        return cls(limit, key=key, **options)
+
+    @staticmethod
+    def combine(*limiters: RateLimiter | CombinedLimiter) -> CombinedLimiter:
+        """Several limits on one request, e.g. per IP **and** per principal."""
+        return CombinedLimiter(*limiters)
+
+    # --- decisions -------------------------------------------------------------------
+
+    def _store_key(self, request: Request, principal: Principal | None) -> str | None:
+        value = self.key(request, principal)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise TypeError(f"rate-limit key function returned {type(value).__name__}, not str")
+        return self._namespace + (value if self._trusted_key else safe_key(value))
+
+    def _check_cost(self, cost: int) -> None:
+        if type(cost) is not int or not 1 <= cost <= self._quota:
+            raise ConfigurationError(f"cost must be an int from 1 to {self._quota}, not {cost!r}")
+
+    def hit(
+        self,
+        request: Request | Mapping[str, Any],
+        principal: Principal | None = None,
+        *,
+        cost: int = 1,
+    ) -> RateLimitResult:
+        """Count this request and decide; never raises for a store failure.
+
+        ``request`` is a :class:`~secauth.events.Request` or the raw Lambda event.
+        """
+        if cost != 1:
+            self._check_cost(cost)
+        store_key = self._store_key(_as_request(request), principal)
+        if store_key is None:
+            return self._exempt
+        return self.hit_key(store_key, cost)
+
+    def hit_key(self, store_key: str, cost: int = 1) -> RateLimitResult:
+        """Decide for a ready store key (used by ``hit``; for custom pipelines)."""
+        store = self.store
+        if store.is_async:
+            raise ConfigurationError(
+                f"{type(store).__name__} is async: use 'await limiter.hit_async(...)'"
+            )
+        guard = self._guard
+        cache = guard.deny_cache
+        now = time.monotonic()
+        if cache is not None:
+            cached = cache.get(store_key, now)
+            if cached is not None:
+                return self._cached_denial(cached, now)
+        if guard.store_is_down(now):
+            return self._degraded(store_key, cost)
+        try:
+            result = store.hit(store_key, self.limit, self.algorithm, cost, policy=self.name)
+        except Exception as exc:
+            guard.failed(exc, time.monotonic())
+            return self._degraded(store_key, cost)
+        guard.succeeded()
+        result.style = self.headers
+        if cache is not None and not result.allowed and result.retry_after > 0:
+            cache.put(store_key, now + result.retry_after, now + result.reset_after)
+        return result
+
+    async def hit_async(
+        self,
+        request: Request | Mapping[str, Any],
+        principal: Principal | None = None,
+        *,
+        cost: int = 1,
+    ) -> RateLimitResult:
+        """:meth:`hit` for async code: awaits an async store; a sync shared store runs
+        in a worker thread; the memory store is called directly."""
+        if cost != 1:
+            self._check_cost(cost)
+        store_key = self._store_key(_as_request(request), principal)
+        if store_key is None:
+            return self._exempt
+        store = self.store
+        if not store.is_async:
+            if not getattr(store, "shared", False):
+                return self.hit_key(store_key, cost)
+            import asyncio
+
+            return await asyncio.to_thread(self.hit_key, store_key, cost)
+        guard = self._guard
+        cache = guard.deny_cache
+        now = time.monotonic()
+        if cache is not None:
+            cached = cache.get(store_key, now)
+            if cached is not None:
+                return self._cached_denial(cached, now)
+        if guard.store_is_down(now):
+            return self._degraded(store_key, cost)
+        try:
+            result = await store.hit_async(
+                store_key, self.limit, self.algorithm, cost, policy=self.name
+            )
+        except Exception as exc:
+            guard.failed(exc, time.monotonic())
+            return self._degraded(store_key, cost)
+        guard.succeeded()
+        result.style = self.headers
+        if cache is not None and not result.allowed and result.retry_after > 0:
+            cache.put(store_key, now + result.retry_after, now + result.reset_after)
+        return result
+
+    def enforce(
+        self, request: Request | Mapping[str, Any], principal: Principal | None = None
+    ) -> RateLimitResult:
+        """:meth:`hit`, raising :class:`~secauth.errors.RateLimited` on denial."""
+        result = self.hit(request, principal)
+        result.raise_for_denial()
+        return result
+
+    async def enforce_async(
+        self, request: Request | Mapping[str, Any], principal: Principal | None = None
+    ) -> RateLimitResult:
+        result = await self.hit_async(request, principal)
+        result.raise_for_denial()
+        return result
+
+    # --- degraded answers ------------------------------------------------------------
+
+    def _cached_denial(self, cached: tuple[float, Any], now: float) -> RateLimitResult:
+        until, reset_at = cached
+        return RateLimitResult(
+            False,
+            self._quota,
+            0,
+            max(reset_at, until) - now,
+            until - now,
+            policy=self.name,
+            window=self.limit.period,
+            style=self.headers,
+        )
+
+    def _degraded(self, store_key: str, cost: int) -> RateLimitResult:
+        guard = self._guard
+        if guard.fallback is not None:
+            result = guard.fallback.hit(
+                store_key, self.limit, self.algorithm, cost, policy=self.name
+            )
+            result.degraded = True
+            result.style = self.headers
+            return result
+        allowed = guard.on_store_error == "open"
+        wait = 0.0 if allowed else guard.retry_store_after
+        return RateLimitResult(
+            allowed,
+            self._quota,
+            self._quota if allowed else 0,
+            guard.retry_store_after,
+            wait,
+            policy=self.name,
+            window=self.limit.period,
+            degraded=True,
+            style=self.headers,
+        )
+
+
+class CombinedLimiter:
+    """Several limiters on one request, checked in order.
+
+    A request is admitted only if every limiter admits it. Checking stops at the
+    first denial, so later limits are not charged for a refused request (earlier
+    ones were: each decision is one atomic round trip of its own store). Exempt
+    limiters (a key function that returned None) are left out of the result.
+    """
+
+    def __init__(self, *limiters: RateLimiter | CombinedLimiter) -> None:
+        flat: list[RateLimiter] = []
+        for limiter in limiters:
+            if isinstance(limiter, CombinedLimiter):
+                flat.extend(limiter.limiters)
+            elif isinstance(limiter, RateLimiter):
+                flat.append(limiter)
+            else:
+                raise ConfigurationError(f"combine() takes RateLimiter objects, not {limiter!r}")
+        if not flat:
+            raise ConfigurationError("combine() needs at least one RateLimiter")
+        self.limiters: tuple[RateLimiter, ...] = tuple(flat)
+
+    def __repr__(self) -> str:
+        return f"CombinedLimiter{self.limiters!r}"
+
+    def _merge(self, results: list[RateLimitResult]) -> RateLimitResult:
+        applied = [
+            r for r, lim in zip(results, self.limiters, strict=False) if r is not lim._exempt
+        ]
+        if not applied:
+            return results[0]
+        return RateLimitResult.merge(applied)
+
+    def hit(
+        self, request: Request | Mapping[str, Any], principal: Principal | None = None
+    ) -> RateLimitResult:
+        view = _as_request(request)
+        results = []
+        for limiter in self.limiters:
+            result = limiter.hit(view, principal)
+            results.append(result)
+            if not result.allowed:
+                break
+        return self._merge(results)
+
+    async def hit_async(
+        self, request: Request | Mapping[str, Any], principal: Principal | None = None
+    ) -> RateLimitResult:
+        view = _as_request(request)
+        results = []
+        for limiter in self.limiters:
+            result = await limiter.hit_async(view, principal)
+            results.append(result)
+            if not result.allowed:
+                break
+        return self._merge(results)
+
+    def enforce(
+        self, request: Request | Mapping[str, Any], principal: Principal | None = None
+    ) -> RateLimitResult:
+        result = self.hit(request, principal)
+        result.raise_for_denial()
+        return result
+
+    async def enforce_async(
+        self, request: Request | Mapping[str, Any], principal: Principal | None = None
+    ) -> RateLimitResult:
+        result = await self.hit_async(request, principal)
+        result.raise_for_denial()
+        return result

@@ -1,0 +1,376 @@
+"""``RedisStore`` and ``AsyncRedisStore``: one Lua script call per decision on Redis or Valkey.
+
+Each decision is a single ``EVALSHA`` of a script that reads the server's clock
+(``redis.call('TIME')``, so container clocks never matter), applies the
+algorithm, writes the new state with its expiry in the same script
+(``SET ... PX`` or ``PEXPIRE``: no key is ever left without a TTL, unlike an
+``INCR`` followed by a separate ``EXPIRE``) and returns allowed, limit,
+remaining, reset and retry-after together, so the headers need no second read.
+State is one small key per limited key (a string for GCRA, a two- or
+three-field hash for the windows): constant memory, no sorted-set log.
+
+The first call after the server lost its script cache costs one extra round
+trip (``EVALSHA`` answers ``NOSCRIPT``, then ``EVAL`` sends the source and
+caches it).
+
+Clients are built with short timeouts and **no retries** (redis-py's default
+retries ten times with backoff, which turns an outage into seconds of latency per
+request, and a retry after a timeout could count a request twice). A failure
+raises :class:`StoreError`; the limiter applies its failure policy.
+
+``redis`` is imported when a store is constructed, never by ``import secauth``.
+Install it with ``pip install 'secauth[redis]'``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Final
+
+from secauth.errors import ConfigurationError
+from secauth.ratelimit.limit import Limit
+from secauth.ratelimit.result import RateLimitResult
+from secauth.ratelimit.store import StoreError
+
+__all__ = ["AsyncRedisStore", "RedisStore"]
+
+
+HIT_SCRIPT: Final = """
+local key = KEYS[1]
+local algo = ARGV[1]
+local count = tonumber(ARGV[2])
+local period = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
+local interval = tonumber(ARGV[5])
+local burst = tonumber(ARGV[6])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+
+if algo == 'gcra' then
+  local capacity = burst * interval
+  local base = now
+  local tat = tonumber(redis.call('GET', key) or '')
+  if tat and tat > now then base = tat end
+  local new_tat = base + cost * interval
+  if new_tat - now <= capacity then
+    redis.call('SET', key, string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+    return {1, burst, math.floor((capacity - (new_tat - now)) / interval), new_tat - now, 0}
+  end
+  return {0, burst, math.max(0, math.floor((capacity - (base - now)) / interval)),
+          base - now, new_tat - now - capacity}
+end
+
+local window = math.floor(now / period)
+local finish = (window + 1) * period
+local f = redis.call('HMGET', key, 'w', 'c', 'p')
+local w = tonumber(f[1])
+local cur = 0
+local prev = 0
+
+if algo == 'fixed_window' then
+  if w == window then cur = tonumber(f[2]) end
+  if cur + cost <= count then
+    cur = cur + cost
+    redis.call('HSET', key, 'w', string.format('%d', window), 'c', cur)
+    redis.call('PEXPIRE', key, math.ceil((finish - now) / 1000))
+    return {1, count, count - cur, finish - now, 0}
+  end
+  return {0, count, math.max(0, count - cur), finish - now, finish - now}
+end
+
+-- sliding window counter
+if w == window then
+  cur = tonumber(f[2])
+  prev = tonumber(f[3])
+elseif w == window - 1 then
+  prev = tonumber(f[2])
+end
+local elapsed = now - window * period
+local weighted = prev * (period - elapsed) / period
+if weighted + cur + cost <= count then
+  cur = cur + cost
+  redis.call('HSET', key, 'w', string.format('%d', window), 'c', cur, 'p', prev)
+  redis.call('PEXPIRE', key, math.ceil((finish + period - now) / 1000))
+  return {1, count, math.max(0, math.floor(count - weighted) - cur), finish - now, 0}
+end
+local retry = 0
+local room = count - cur - cost
+if room >= 0 and prev > 0 then
+  local need = period - math.floor(room * period / prev)
+  if need < period then retry = math.max(1, need - elapsed) end
+end
+if retry == 0 then
+  local later = 0
+  if count - cost < 0 then
+    later = period
+  elseif cur > 0 then
+    later = math.max(0, period - math.floor((count - cost) * period / cur))
+  end
+  retry = math.max(1, period - elapsed + later)
+end
+return {0, count, math.max(0, math.floor(count - weighted) - cur), finish - now, retry}
+"""
+
+RECORD_SCRIPT: Final = """
+local left = redis.call('PTTL', KEYS[2])
+if left > 0 then return left end
+local n
+if ARGV[4] ~= '' then
+  redis.call('PFADD', KEYS[1], ARGV[4])
+  n = redis.call('PFCOUNT', KEYS[1])
+else
+  n = redis.call('INCR', KEYS[1])
+end
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if n > tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
+  redis.call('DEL', KEYS[1])
+  return tonumber(ARGV[3])
+end
+return 0
+"""
+
+_HIT_SHA: Final = hashlib.sha1(HIT_SCRIPT.encode(), usedforsecurity=False).hexdigest()
+_RECORD_SHA: Final = hashlib.sha1(RECORD_SCRIPT.encode(), usedforsecurity=False).hexdigest()
+
+
+def _import_redis() -> Any:
+    try:
+        import redis
+    except ImportError:
+        raise ConfigurationError(
+            "RedisStore needs the 'redis' package: pip install 'secauth[redis]'"
+        ) from None
+    return redis
+
+
+def _client_options(socket_timeout: float, connect_timeout: float) -> dict[str, Any]:
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    for name, value in (("socket_timeout", socket_timeout), ("connect_timeout", connect_timeout)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 10:
+            raise ConfigurationError(f"RedisStore {name} must be seconds in (0, 10], not {value!r}")
+    return {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": connect_timeout,
+        "retry": Retry(NoBackoff(), 0),
+        "retry_on_timeout": False,
+        "health_check_interval": 0,
+    }
+
+
+def _check_prefix(prefix: str) -> str:
+    if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix:
+        raise ConfigurationError("RedisStore prefix must be a non-empty string without braces")
+    return prefix
+
+
+def _hit_args(limit: Limit, algorithm: str, cost: int) -> list[Any]:
+    return [algorithm, limit.count, limit.period_us, cost, limit.interval_us, limit.burst]
+
+
+def _result(reply: Any, limit: Limit, policy: str) -> RateLimitResult:
+    allowed, quota, remaining, reset_us, retry_us = (int(x) for x in reply)
+    return RateLimitResult(
+        allowed == 1,
+        quota,
+        remaining,
+        reset_us / 1_000_000,
+        retry_us / 1_000_000,
+        policy=policy,
+        window=limit.period,
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    return f"redis: {type(exc).__name__}"
+
+
+class _RedisBase:
+    algorithms = ("fixed_window", "sliding_window", "gcra")
+    shared = True
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = _check_prefix(prefix)
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}:rl:{key}"
+
+    def _block_key(self, subject: str) -> str:
+        # a hash tag per subject: counter and block share a slot (Redis Cluster)
+        return "{" + f"{self.prefix}:pen:{subject}" + "}:b"
+
+    def _record_call(
+        self, subject: str, kind: str, threshold: Limit, cooldown: float, member: str | None
+    ) -> tuple[list[str], list[Any]]:
+        base = "{" + f"{self.prefix}:pen:{subject}" + "}"
+        args = [
+            threshold.count,
+            max(1, threshold.period_us // 1000),
+            max(1, round(cooldown * 1000)),
+            member or "",
+        ]
+        return [f"{base}:{kind}", f"{base}:b"], args
+
+
+class RedisStore(_RedisBase):
+    """Rate-limit and penalty state in Redis or Valkey (sync, ``redis`` package).
+
+    Parameters
+    ----------
+    url:
+        ``redis://host:6379/0`` or ``rediss://...`` (TLS, as ElastiCache in-transit
+        encryption needs). Either ``url`` or ``client``.
+    client:
+        An existing ``redis.Redis`` (its own timeouts and retries then apply).
+    prefix:
+        Namespace of every key (default ``"secauth"``).
+    socket_timeout, connect_timeout:
+        Seconds (default 0.2 each); a decision never waits longer than that.
+
+    Example
+    -------
+    ``RateLimiter.per_principal("1000/hour", store=RedisStore(url="redis://cache:6379/0"))``
+    """
+
+    is_async = False
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        client: Any = None,
+        prefix: str = "secauth",
+        socket_timeout: float = 0.2,
+        connect_timeout: float = 0.2,
+    ) -> None:
+        super().__init__(prefix)
+        redis = _import_redis()
+        if (url is None) == (client is None):
+            raise ConfigurationError("RedisStore needs exactly one of url= or client=")
+        if client is None:
+            if not isinstance(url, str):
+                raise ConfigurationError(
+                    "RedisStore url must be a string such as redis://host:6379/0"
+                )
+            client = redis.Redis.from_url(url, **_client_options(socket_timeout, connect_timeout))
+        self.client = client
+        self._noscript = redis.exceptions.NoScriptError
+
+    def __repr__(self) -> str:
+        return f"RedisStore(prefix={self.prefix!r})"
+
+    def _script(self, sha: str, source: str, keys: list[str], args: list[Any]) -> Any:
+        try:
+            try:
+                return self.client.evalsha(sha, len(keys), *keys, *args)
+            except self._noscript:
+                return self.client.eval(source, len(keys), *keys, *args)
+        except Exception as exc:
+            raise StoreError(_reason(exc)) from exc
+
+    def hit(
+        self, key: str, limit: Limit, algorithm: str, cost: int = 1, *, policy: str = "default"
+    ) -> RateLimitResult:
+        reply = self._script(
+            _HIT_SHA, HIT_SCRIPT, [self._key(key)], _hit_args(limit, algorithm, cost)
+        )
+        return _result(reply, limit, policy)
+
+    def blocked_for(self, subject: str) -> float:
+        try:
+            left = self.client.pttl(self._block_key(subject))
+        except Exception as exc:
+            raise StoreError(_reason(exc)) from exc
+        return max(0, int(left)) / 1000
+
+    def record(
+        self,
+        subject: str,
+        kind: str,
+        threshold: Limit,
+        cooldown: float,
+        member: str | None = None,
+    ) -> float:
+        keys, args = self._record_call(subject, kind, threshold, cooldown, member)
+        return int(self._script(_RECORD_SHA, RECORD_SCRIPT, keys, args)) / 1000
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class AsyncRedisStore(_RedisBase):
+    """The same store over ``redis.asyncio`` for ``await limiter.hit_async(...)``.
+
+    Parameters are those of :class:`RedisStore`; ``client`` is a ``redis.asyncio.Redis``.
+    """
+
+    is_async = True
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        client: Any = None,
+        prefix: str = "secauth",
+        socket_timeout: float = 0.2,
+        connect_timeout: float = 0.2,
+    ) -> None:
+        super().__init__(prefix)
+        redis = _import_redis()
+        from redis import asyncio as aioredis
+
+        if (url is None) == (client is None):
+            raise ConfigurationError("AsyncRedisStore needs exactly one of url= or client=")
+        if client is None:
+            if not isinstance(url, str):
+                raise ConfigurationError(
+                    "AsyncRedisStore url must be a string such as redis://host:6379/0"
+                )
+            client = aioredis.Redis.from_url(
+                url, **_client_options(socket_timeout, connect_timeout)
+            )
+        self.client = client
+        self._noscript = redis.exceptions.NoScriptError
+
+    def __repr__(self) -> str:
+        return f"AsyncRedisStore(prefix={self.prefix!r})"
+
+    async def _script(self, sha: str, source: str, keys: list[str], args: list[Any]) -> Any:
+        try:
+            try:
+                return await self.client.evalsha(sha, len(keys), *keys, *args)
+            except self._noscript:
+                return await self.client.eval(source, len(keys), *keys, *args)
+        except Exception as exc:
+            raise StoreError(_reason(exc)) from exc
+
+    async def hit_async(
+        self, key: str, limit: Limit, algorithm: str, cost: int = 1, *, policy: str = "default"
+    ) -> RateLimitResult:
+        reply = await self._script(
+            _HIT_SHA, HIT_SCRIPT, [self._key(key)], _hit_args(limit, algorithm, cost)
+        )
+        return _result(reply, limit, policy)
+
+    async def blocked_for_async(self, subject: str) -> float:
+        try:
+            left = await self.client.pttl(self._block_key(subject))
+        except Exception as exc:
+            raise StoreError(_reason(exc)) from exc
+        return max(0, int(left)) / 1000
+
+    async def record_async(
+        self,
+        subject: str,
+        kind: str,
+        threshold: Limit,
+        cooldown: float,
+        member: str | None = None,
+    ) -> float:
+        keys, args = self._record_call(subject, kind, threshold, cooldown, member)
+        return int(await self._script(_RECORD_SHA, RECORD_SCRIPT, keys, args)) / 1000
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
