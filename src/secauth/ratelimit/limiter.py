@@ -29,7 +29,7 @@ from secauth.ratelimit.result import HEADER_STYLES, RateLimitResult
 
 __all__ = ["CombinedLimiter", "RateLimiter"]
 
-_BUILTIN_KEYS = (by_principal, by_tenant)
+_BUILTIN_KEYS = {by_principal: "principal", by_tenant: "tenant"}
 
 
 def _as_request(request: Request | Mapping[str, Any]) -> Request:
@@ -104,9 +104,11 @@ class RateLimiter:
         if headers not in HEADER_STYLES:
             raise ConfigurationError(f"headers must be one of {HEADER_STYLES}, not {headers!r}")
         self.headers = headers
-        self.name = name or str(getattr(key, "name", "key"))
-        if not isinstance(self.name, str) or not self.name:
+        if name is None:
+            name = _BUILTIN_KEYS.get(key) or str(getattr(key, "name", "key"))
+        if not isinstance(name, str) or not name:
             raise ConfigurationError("RateLimiter name must be a non-empty string")
+        self.name = name
         self._trusted_key = isinstance(key, ClientIp | ApiKey) or key in _BUILTIN_KEYS
         # state of different limits or algorithms never shares a store key
         self._namespace = f"{safe_key(self.name)}:{algorithm[0]}:{self.limit.describe()}:"

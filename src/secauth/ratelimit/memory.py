@@ -74,7 +74,7 @@ class MemoryStore:
         return len(self._state)
 
     def _now(self) -> int:
-        return int(self.clock() * 1_000_000)
+        return round(self.clock() * 1_000_000)
 
     def _make_room(self, table: dict[str, Any], now: int) -> None:
         """Drop the least recently used entry (or an expired one met first)."""
@@ -91,7 +91,7 @@ class MemoryStore:
     ) -> RateLimitResult:
         """Count one request of ``cost`` against ``key`` and decide."""
         decide = ALGORITHM_FUNCTIONS[algorithm]
-        now = int(self.clock() * 1_000_000)
+        now = round(self.clock() * 1_000_000)
         state = self._state
         with self._lock:
             entry = state.pop(key, None)
