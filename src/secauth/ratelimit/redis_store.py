@@ -68,7 +68,7 @@ local cur = 0
 local prev = 0
 
 if algo == 'fixed_window' then
-  if w == window then cur = tonumber(f[2]) end
+  if w == window then cur = tonumber(f[2]) or 0 end
   if cur + cost <= count then
     cur = cur + cost
     redis.call('HSET', key, 'w', string.format('%d', window), 'c', cur)
@@ -80,10 +80,10 @@ end
 
 -- sliding window counter
 if w == window then
-  cur = tonumber(f[2])
-  prev = tonumber(f[3])
+  cur = tonumber(f[2]) or 0
+  prev = tonumber(f[3]) or 0
 elseif w == window - 1 then
-  prev = tonumber(f[2])
+  prev = tonumber(f[2]) or 0
 end
 local elapsed = now - window * period
 local weighted = prev * (period - elapsed) / period
