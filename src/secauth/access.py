@@ -820,6 +820,22 @@ class Routes:
         decision.raise_for_denial()
         return decision
 
+    def route_keys(self) -> list[str]:
+        """Every route of the table as ``"VERB /template"`` (WebSocket keys as they are).
+
+        >>> Routes({"GET /a/{id}": public(), "$connect": public()}).route_keys()
+        ['$connect', 'GET /a/{id}']
+        """
+        return sorted(
+            route.key if not route.template else f"{route.verb} {route.template}"
+            for route in self._routes
+        )
+
+    def request_dependent_routes(self, principal: Principal) -> list[str]:
+        """Routes whose rule cannot be decided from ``principal`` alone (it reads headers,
+        query, the source IP, or is a custom rule without :meth:`Rule.bindings`)."""
+        return sorted(r.key for r in self._routes if r.rule.bindings(principal) is None)
+
     def allowed_routes(self, principal: Principal) -> list[AllowedRoute]:
         """Every route ``principal`` may call, decided from the principal alone.
 

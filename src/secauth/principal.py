@@ -121,11 +121,73 @@ class Principal:
     def has_role(self, role: str) -> bool:
         return role in self.roles
 
+    def to_context(self) -> dict[str, str]:
+        """The principal as an authorizer context: flat strings only, as REST APIs require.
+
+        Roles, scopes and groups are space-separated (names never hold spaces in the
+        IdPs we map). :meth:`from_context` reads it back in the function.
+
+        >>> Principal("u-1", tenant="acme", roles={"b", "a"}).to_context()["secauth_roles"]
+        'a b'
+        """
+        context = {
+            "secauth_principal": self.id,
+            "secauth_kind": self.kind,
+            "secauth_roles": " ".join(sorted(self.roles)),
+            "secauth_scopes": " ".join(sorted(self.scopes)),
+            "secauth_groups": " ".join(sorted(self.groups)),
+        }
+        if self.tenant is not None:
+            context["secauth_tenant"] = self.tenant
+        return context
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any]) -> Principal:
+        """Rebuild the principal a secauth authorizer put in the request context.
+
+        Raises :class:`~secauth.errors.InvalidClaims` when the context is missing or
+        malformed: a function behind an authorizer must not run on a half-filled context.
+
+        >>> p = Principal("u-1", tenant="acme", roles={"admin"})
+        >>> Principal.from_context(p.to_context()) == p
+        True
+        """
+        if not isinstance(context, Mapping):
+            raise InvalidClaims(detail={"problem": "no authorizer context"})
+        fields: dict[str, str] = {}
+        for name in (
+            "secauth_principal",
+            "secauth_kind",
+            "secauth_roles",
+            "secauth_scopes",
+            "secauth_groups",
+            "secauth_tenant",
+        ):
+            value = context.get(name)
+            if value is None and name == "secauth_tenant":
+                continue
+            if type(value) is not str:
+                raise InvalidClaims(
+                    detail={"problem": "authorizer context incomplete", "field": name}
+                )
+            fields[name] = value
+        if not fields["secauth_principal"] or fields["secauth_kind"] not in _CONTEXT_KINDS:
+            raise InvalidClaims(detail={"problem": "authorizer context malformed"})
+        return cls(
+            fields["secauth_principal"],
+            tenant=fields.get("secauth_tenant") or None,
+            roles=fields["secauth_roles"].split(),
+            scopes=fields["secauth_scopes"].split(),
+            groups=fields["secauth_groups"].split(),
+            kind=fields["secauth_kind"],
+        )
+
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
 
 
 _ANONYMOUS = Principal("anonymous", kind="anonymous")
+_CONTEXT_KINDS = frozenset({"user", "api_key", "client_cert"})
 
 
 class RoleHierarchy:

@@ -1,0 +1,50 @@
+"""Structured decision records: one JSON line per authorization decision, never a token.
+
+Records go to the ``secauth.decisions`` logger at INFO (configure it like any
+logger; on Lambda, set the level to INFO to see them) and to an optional
+callback, for metrics. A callback that raises is ignored: observability never
+changes a decision.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["DecisionSink", "emit"]
+
+DecisionSink = Callable[[Mapping[str, Any]], None]
+
+# Only these fields ever leave the process, so nothing else can leak by accident.
+FIELDS = (
+    "decision",
+    "reason",
+    "status",
+    "principal",
+    "tenant",
+    "kind",
+    "event",
+    "method",
+    "path",
+    "route",
+    "request_id",
+    "latency_us",
+    "detail",
+)
+
+
+def emit(record: Mapping[str, Any], sink: DecisionSink | None = None) -> dict[str, Any]:
+    """Log ``record`` (restricted to :data:`FIELDS`) as one JSON line and pass it to ``sink``."""
+    import logging
+
+    clean = {k: record[k] for k in FIELDS if record.get(k) is not None}
+    logger = logging.getLogger("secauth.decisions")
+    if logger.isEnabledFor(logging.INFO):
+        logger.info(json.dumps(clean, separators=(",", ":"), default=str, sort_keys=True))
+    if sink is not None:
+        try:
+            sink(clean)
+        except Exception:  # noqa: BLE001, S110 - a broken metrics hook must not change decisions
+            pass
+    return clean
