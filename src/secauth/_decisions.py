@@ -8,6 +8,7 @@ changes a decision.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -43,8 +44,7 @@ def emit(record: Mapping[str, Any], sink: DecisionSink | None = None) -> dict[st
     if logger.isEnabledFor(logging.INFO):
         logger.info(json.dumps(clean, separators=(",", ":"), default=str, sort_keys=True))
     if sink is not None:
-        try:
+        # A broken metrics hook must not change a decision.
+        with contextlib.suppress(Exception):
             sink(clean)
-        except Exception:  # noqa: BLE001, S110 - a broken metrics hook must not change decisions
-            pass
     return clean
