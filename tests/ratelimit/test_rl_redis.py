@@ -96,7 +96,7 @@ def evalsha_calls(url: str) -> int:
 @pytest.mark.parametrize("deny_cache", [True, False])
 def test_exact_admission_under_40_threads(redis_url: str, algorithm: str, deny_cache: bool) -> None:
     """40 threads x 6 hits on one key with a limit of 100: exactly 100 admitted."""
-    away_from_edge(redis_url, 3600, 30)
+    away_from_edge(redis_url, 3600, 3)
     limiter = RateLimiter.per_key(
         Limit(100, 3600),
         key=shared_key,
@@ -423,7 +423,7 @@ def test_blocked_check_is_answered_locally(redis_url: str) -> None:
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_async_exact_admission_under_40_tasks(redis_url: str, algorithm: str) -> None:
-    away_from_edge(redis_url, 3600, 30)
+    away_from_edge(redis_url, 3600, 3)
 
     async def main() -> tuple[int, list[str]]:
         client = CountingAsyncRedis.from_url(redis_url, max_connections=50)
