@@ -49,7 +49,7 @@ from secauth.errors import Reason
 from secauth.events import Request
 from secauth.principal import Principal
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 LITERALS = ("users", "orders", "admin", "files", "v1", "keys")
 # Tenants never equal a literal (in any case), so a bound tenant cannot be mistaken for one.
