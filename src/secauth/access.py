@@ -500,6 +500,10 @@ class _CallerArn(Rule):
         request = context.request
         identity = request.identity if request is not None else {}
         arn = identity.get("userArn") or identity.get("caller")
+        if arn is None and request is not None:
+            # HTTP APIs with IAM authorization: requestContext.authorizer.iam.userArn
+            iam = request.authorizer.get("iam")
+            arn = iam.get("userArn") if isinstance(iam, Mapping) else None
         if isinstance(arn, str) and any(p.fullmatch(arn) for p in self.patterns):
             return None
         return Denial(Reason.FORBIDDEN, "IAM caller not allowed")
@@ -841,8 +845,10 @@ class Routes:
 
         Path parameters a rule binds (``tenant(path="tenantId")``) are filled in;
         routes whose rules depend on the request in ways a path cannot express
-        (headers, query, IP, custom rules) are left out, so a policy built from this
-        list never allows more than :meth:`decide` would.
+        (headers, query, IP, custom rules) are left out. A listed template can still
+        cover paths that a more specific, denied route owns (``GET /users/{id}`` covers
+        ``/users/admin``); a policy built from this list must deny those too, as
+        :func:`secauth.policy.route_policy` does.
 
         >>> r = Routes({"ANY /t/{tid}/{proxy+}": tenant(path="tid"), "GET /health": public()})
         >>> r.allowed_routes(Principal("u", tenant="acme"))

@@ -124,18 +124,18 @@ class Principal:
     def to_context(self) -> dict[str, str]:
         """The principal as an authorizer context: flat strings only, as REST APIs require.
 
-        Roles, scopes and groups are space-separated (names never hold spaces in the
-        IdPs we map). :meth:`from_context` reads it back in the function.
+        Roles, scopes and groups are JSON arrays in a string (role names may hold
+        spaces). :meth:`from_context` reads it back in the function.
 
         >>> Principal("u-1", tenant="acme", roles={"b", "a"}).to_context()["secauth_roles"]
-        'a b'
+        '["a","b"]'
         """
         context = {
             "secauth_principal": self.id,
             "secauth_kind": self.kind,
-            "secauth_roles": " ".join(sorted(self.roles)),
-            "secauth_scopes": " ".join(sorted(self.scopes)),
-            "secauth_groups": " ".join(sorted(self.groups)),
+            "secauth_roles": _json_list(self.roles),
+            "secauth_scopes": _json_list(self.scopes),
+            "secauth_groups": _json_list(self.groups),
         }
         if self.tenant is not None:
             context["secauth_tenant"] = self.tenant
@@ -176,14 +176,32 @@ class Principal:
         return cls(
             fields["secauth_principal"],
             tenant=fields.get("secauth_tenant") or None,
-            roles=fields["secauth_roles"].split(),
-            scopes=fields["secauth_scopes"].split(),
-            groups=fields["secauth_groups"].split(),
+            roles=_read_json_list(fields["secauth_roles"], "secauth_roles"),
+            scopes=_read_json_list(fields["secauth_scopes"], "secauth_scopes"),
+            groups=_read_json_list(fields["secauth_groups"], "secauth_groups"),
             kind=fields["secauth_kind"],
         )
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+
+def _json_list(values: frozenset[str]) -> str:
+    import json
+
+    return json.dumps(sorted(values), separators=(",", ":"))
+
+
+def _read_json_list(text: str, field: str) -> list[str]:
+    import json
+
+    try:
+        values = json.loads(text)
+    except ValueError:
+        values = None
+    if type(values) is not list or not all(type(v) is str for v in values):
+        raise InvalidClaims(detail={"problem": "authorizer context malformed", "field": field})
+    return values
 
 
 _ANONYMOUS = Principal("anonymous", kind="anonymous")
@@ -260,7 +278,8 @@ def _string_list(value: Any, path: ClaimPath) -> list[str]:
 def _scope_values(value: Any, path: ClaimPath) -> list[str]:
     # RFC 8693 / RFC 9068: a space-separated string; several IdPs (Okta, Azure "scp") send a list.
     if type(value) is str:
-        return value.split()
+        # RFC 6749 3.3: scopes are separated by single spaces, not any Unicode whitespace.
+        return [scope for scope in value.split(" ") if scope]
     return _string_list(value, path)
 
 
