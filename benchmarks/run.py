@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import importlib
 import json
 import os
 import platform
@@ -33,6 +34,10 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from _breakdown import PIECES, measure_breakdown  # noqa: E402
+
+# Other hot paths, each a module in benchmarks/ with run(quick, wall=), targets(rows) and
+# render(rows, targets); their targets join the report's.
+SUITES = ("access",)
 from _contenders import (  # noqa: E402
     ALGS,
     ASYMMETRIC,
@@ -572,8 +577,20 @@ def main(argv: list[str] | None = None) -> int:
         log(f"cold start: {config.cold_runs} runs each")
         cold = measure_cold_start(config.cold_runs)
 
+    suites: dict[str, Any] = {}
+    suite_targets: list[dict[str, Any]] = []
+    for name in SUITES:
+        module = importlib.import_module(name)
+        log(f"{name}: measuring")
+        suite_rows = module.run(args.quick, wall=args.wall)
+        verdicts = module.targets(suite_rows)
+        suites[name] = {"rows": suite_rows, "targets": verdicts,
+                        "markdown": module.render(suite_rows, verdicts)}
+        suite_targets += verdicts
+
     report = {
         "environment": env,
+        "suites": suites,
         "plan": {
             "rounds": config.plan.rounds,
             "round_seconds": config.plan.round_seconds,
@@ -587,10 +604,12 @@ def main(argv: list[str] | None = None) -> int:
         "breakdown": breakdown,
         "imports": imports,
         "cold_start": cold,
-        "targets": evaluate_targets(rows, imports, cold),
+        "targets": evaluate_targets(rows, imports, cold) + suite_targets,
     }
     report["elapsed_s"] = time.perf_counter() - started
     print(render(report, compare, args.compare))
+    for suite in suites.values():
+        print(suite["markdown"])
     print(f"_Benchmark took {report['elapsed_s']:.0f} s._")
     if not args.no_save:
         out = Path(args.output)
