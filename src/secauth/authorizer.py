@@ -1,0 +1,351 @@
+"""``Authorizer``: a Lambda authorizer that turns an event into an authorizer response.
+
+The pipeline: event → :class:`~secauth.events.Request` → credentials (bearer
+JWT, API key or mTLS client certificate) → :class:`~secauth.principal.Principal`
+→ route rules (and an optional rate limit) → the response shape of the event
+kind (:mod:`secauth.policy`).
+
+Outcomes
+--------
+* Missing or invalid credentials: 401. REST and WebSocket authorizers must raise
+  ``Exception("Unauthorized")`` for that, and do; HTTP APIs cannot answer 401
+  from a Lambda authorizer, so they get ``isAuthorized: false`` or a Deny (403).
+* Valid credentials without permission: an explicit Deny (403).
+* Key source down (``keys_unavailable``): treated like invalid credentials (the
+  client may retry), logged with its own reason.
+* Any unexpected error in any stage: the same as invalid credentials. Never an
+  Allow, never a traceback in a response.
+
+One structured log line per decision (logger ``secauth.decisions``), without the token.
+
+Example
+-------
+>>> from secauth.testing import KeyPair
+>>> from secauth.verifier import JwtVerifier
+>>> from secauth.access import Routes, roles
+>>> pair = KeyPair.generate("ES256", kid="k1")
+>>> verifier = JwtVerifier(issuer="https://idp/", audience="api", jwks={"keys": [pair.public_jwk]})
+>>> authorizer = Authorizer(verifier, routes=Routes({"DELETE /users/{id}": roles("admin")}))
+>>> token = pair.sign({"iss": "https://idp/", "aud": "api", "sub": "ann", "roles": ["admin"],
+...                    "exp": 4e9})
+>>> event = {"type": "TOKEN", "authorizationToken": f"Bearer {token}",
+...          "methodArn": "arn:aws:execute-api:us-east-1:123456789012:abc/prod/DELETE/users/7"}
+>>> response = authorizer.handler(event, None)
+>>> response["principalId"], response["policyDocument"]["Statement"][0]["Effect"]
+('ann', 'Allow')
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from secauth._decisions import DecisionSink, emit
+from secauth.access import Decision, Denial, Routes, authenticated
+from secauth.credentials import ApiKeyEntry, ApiKeyStore, ClientCertificates, read_api_key
+from secauth.errors import (
+    ConfigurationError,
+    InvalidClaims,
+    MissingToken,
+    Reason,
+    SecAuthError,
+)
+from secauth.events import EventKind, Request, UnsupportedEvent
+from secauth.policy import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    MethodArn,
+    PolicyBuilder,
+    PolicyConflict,
+    Unauthorized,
+)
+from secauth.principal import ClaimMapper, Principal
+
+if TYPE_CHECKING:
+    from secauth.ratelimit import RateLimiter
+    from secauth.verifier import JwtVerifier, MultiIssuerVerifier
+
+__all__ = ["Authorizer"]
+
+_DEFAULT_ROUTES_TABLE = {
+    "ANY /": authenticated(),
+    "ANY /{proxy+}": authenticated(),
+    "$connect": authenticated(),
+}
+
+
+class _Credentials:
+    """What the request presented, and what it stands for once checked."""
+
+    __slots__ = ("api_key", "entry", "principal")
+
+    def __init__(
+        self, principal: Principal, *, api_key: str | None = None, entry: ApiKeyEntry | None = None
+    ) -> None:
+        self.principal = principal
+        self.api_key = api_key
+        self.entry = entry
+
+
+class Authorizer:
+    """A Lambda authorizer for REST (TOKEN and REQUEST), HTTP (payload 1.0 and 2.0) and
+    WebSocket ``$connect``; the event kind is detected.
+
+    Parameters
+    ----------
+    verifier:
+        A :class:`~secauth.verifier.JwtVerifier` (or multi-issuer verifier) for bearer
+        tokens. Optional when only API keys or client certificates are accepted.
+    routes:
+        The :class:`~secauth.access.Routes` table. Default: every route needs a valid
+        credential and nothing more.
+    claims:
+        A :class:`~secauth.principal.ClaimMapper` (default: ``sub``, ``roles``,
+        ``groups``, ``scope``/``scp``).
+    api_keys, api_key_header:
+        Accept partner API keys from this header (default ``x-api-key``), looked up
+        by hash in ``api_keys``. A request with a bearer token uses the token.
+    client_certs:
+        Accept mTLS client certificates from this allowlist (REST REQUEST and HTTP).
+    cache_ttl:
+        The authorizer's ``authorizerResultTtlInSeconds`` as configured on API
+        Gateway. Above 0, every policy covers all routes the principal may call (a
+        cached policy is reused for other routes); rules that depend on headers,
+        query, IP or custom logic are refused at construction unless
+        ``cache_key_covers_request=True`` says the identity sources include them.
+    simple_responses:
+        Answer HTTP payload 2.0 events with ``{"isAuthorized": ...}`` (the
+        authorizer's ``enableSimpleResponses``). Not with ``cache_ttl > 0``: a cached
+        yes/no would be reused for every route.
+    rate_limit:
+        A :class:`~secauth.ratelimit.RateLimiter`; a limited request is denied (403;
+        authorizers cannot answer 429). Needs ``cache_ttl=0``.
+    context:
+        ``callable(principal) -> mapping`` of extra context values for the backend.
+    policy_builder:
+        A :class:`~secauth.policy.PolicyBuilder` (subclass it to add statements).
+    on_decision:
+        ``callable(record)`` called with every decision record, e.g. for metrics.
+
+    Subclassing hooks: :meth:`credentials`, :meth:`map_claims`, :meth:`extra_context`.
+    """
+
+    def __init__(
+        self,
+        verifier: JwtVerifier | MultiIssuerVerifier | None = None,
+        *,
+        routes: Routes | None = None,
+        claims: ClaimMapper | None = None,
+        api_keys: ApiKeyStore | None = None,
+        api_key_header: str = "x-api-key",
+        client_certs: ClientCertificates | None = None,
+        cache_ttl: int = 0,
+        simple_responses: bool = False,
+        rate_limit: RateLimiter | None = None,
+        context: Callable[[Principal], Mapping[str, object]] | None = None,
+        policy_builder: PolicyBuilder | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        on_decision: DecisionSink | None = None,
+        cache_key_covers_request: bool = False,
+    ) -> None:
+        if verifier is None and api_keys is None and client_certs is None:
+            raise ConfigurationError(
+                "Authorizer needs a credential source: a verifier, api_keys or client_certs"
+            )
+        if verifier is not None and not callable(getattr(verifier, "verify", None)):
+            raise ConfigurationError("verifier must be a JwtVerifier (or have .verify(token))")
+        self.verifier = verifier
+        self.routes = routes if routes is not None else Routes(_DEFAULT_ROUTES_TABLE)
+        if not isinstance(self.routes, Routes):
+            raise ConfigurationError("routes must be a secauth.Routes table")
+        self.claims = claims or ClaimMapper()
+        self.api_keys = api_keys
+        self.api_key_header = api_key_header.lower()
+        self.client_certs = client_certs
+        if simple_responses and cache_ttl:
+            raise ConfigurationError(
+                "simple responses cannot be cached per route: with cache_ttl > 0 use IAM "
+                "policy responses (simple_responses=False)"
+            )
+        if rate_limit is not None and cache_ttl:
+            raise ConfigurationError(
+                "a rate limit in the authorizer needs cache_ttl=0: cached answers skip it"
+            )
+        if cache_ttl and not cache_key_covers_request:
+            self._refuse_request_dependent_rules()
+        self.rate_limit = rate_limit
+        self._context_fn = context
+        self.on_decision = on_decision
+        self.policy_builder = policy_builder or PolicyBuilder(
+            cache_ttl=cache_ttl,
+            routes=self.routes.route_keys(),
+            max_response_bytes=max_response_bytes,
+            simple_responses=simple_responses,
+        )
+        self.cache_ttl = cache_ttl
+
+    def _refuse_request_dependent_rules(self) -> None:
+        probe = Principal("probe", tenant="probe")
+        dependent = self.routes.request_dependent_routes(probe)
+        if dependent:
+            raise ConfigurationError(
+                f"routes {dependent} depend on the request (headers, query, IP or custom "
+                "rules), but with cache_ttl > 0 API Gateway reuses one answer for every "
+                "request of the same identity. Use cache_ttl=0, or put those request parts "
+                "in the authorizer's identity sources and pass cache_key_covers_request=True"
+            )
+
+    # -- entry points ---------------------------------------------------------------------
+
+    def hydrate(self) -> bool:
+        """Fetch keys now (call it at module level, in the Lambda init phase)."""
+        return self.verifier.hydrate() if self.verifier is not None else True
+
+    def handler(self, event: Mapping[str, Any], context: object = None) -> dict[str, Any]:
+        """The Lambda entry point: ``handler = authorizer.handler``."""
+        started = time.perf_counter()
+        record: dict[str, Any] = {}
+        request: Request | None = None
+        try:
+            request = Request.from_event(event)
+            record.update(event=request.kind.value, request_id=request.request_id)
+            return self._authorize(request, record)
+        except SecAuthError as err:
+            record.update(
+                decision="unauthorized",
+                reason=err.reason.value,
+                status=401,
+                detail=err.detail or None,
+            )
+        except UnsupportedEvent:
+            record.update(decision="unauthorized", reason="unsupported_event", status=401)
+        except Exception as exc:  # fail closed, whatever broke
+            record.update(
+                decision="unauthorized",
+                reason="internal_error",
+                status=401,
+                detail={"error": type(exc).__name__},
+            )
+        finally:
+            record["latency_us"] = round((time.perf_counter() - started) * 1e6)
+            emit(record, self.on_decision)
+        return self._unauthorized(request)
+
+    # -- hooks ----------------------------------------------------------------------------
+
+    def credentials(self, request: Request) -> _Credentials:
+        """Find and check the request's credentials. Override to accept other kinds.
+
+        Order: an API key header (when ``api_keys`` is set), a client certificate
+        (when ``client_certs`` is set and the request carries one), else a bearer token.
+        """
+        if self.api_keys is not None and self.api_key_header in request.headers:
+            key = read_api_key(request.headers, self.api_key_header)
+            entry = self.api_keys.lookup(key)
+            if entry is None:
+                raise InvalidClaims(detail={"problem": "unknown API key"})
+            return _Credentials(entry.principal(), api_key=key, entry=entry)
+        if self.client_certs is not None and request.client_cert:
+            return _Credentials(self.client_certs.principal(request.client_cert))
+        if self.verifier is None:
+            raise MissingToken()
+        claims = self.verifier.verify(request.bearer_token())
+        return _Credentials(self.map_claims(claims))
+
+    def map_claims(self, claims: Mapping[str, Any]) -> Principal:
+        """Verified claims → principal. Override for claims no mapper preset covers."""
+        return self.claims.map(claims)
+
+    def extra_context(self, principal: Principal, request: Request) -> Mapping[str, object]:
+        """Extra context values for the backend (default: the ``context`` callable's)."""
+        return self._context_fn(principal) if self._context_fn is not None else {}
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def _authorize(self, request: Request, record: dict[str, Any]) -> dict[str, Any]:
+        if not request.kind.is_authorizer:
+            raise UnsupportedEvent("not an authorizer event")
+        found = self.credentials(request)
+        principal = found.principal
+        method, path = _target(request)
+        record.update(
+            principal=principal.id,
+            tenant=principal.tenant,
+            kind=principal.kind,
+            method=method,
+            path=path,
+        )
+        decision = self.routes.decide(principal, method, path, request)
+        if decision.allowed and self.rate_limit is not None:
+            decision = self._rate_limited(decision, request, principal, found)
+        record.update(route=decision.route)
+        if decision.allowed:
+            record.update(decision="allow", status=200)
+        else:
+            reason = decision.reason or Reason.FORBIDDEN
+            record.update(decision="deny", reason=reason.value, status=403)
+        return self._respond(request, principal, decision, found)
+
+    def _rate_limited(
+        self, decision: Decision, request: Request, principal: Principal, found: _Credentials
+    ) -> Decision:
+        assert self.rate_limit is not None
+        result = self.rate_limit.hit(request, principal)
+        if result.allowed:
+            return decision
+        refusal = Denial(Reason.RATE_LIMITED, f"rate limited; retry after {result.retry_after} s")
+        return Decision(False, refusal.reason, decision.route, decision.params, refusal)
+
+    def _respond(
+        self, request: Request, principal: Principal, decision: Decision, found: _Credentials
+    ) -> dict[str, Any]:
+        context: dict[str, object] = dict(self.extra_context(principal, request))
+        context.update(principal.to_context())
+        usage_key = found.api_key if found.entry is not None and found.entry.usage_plan else None
+        if usage_key is not None and request.kind not in _USAGE_PLAN_KINDS:
+            usage_key = None
+        # With caching on, the policy must be right for every route, whatever this
+        # request's decision: it allows the principal's routes and denies this one if denied.
+        allowed_routes = self.routes.allowed_routes(principal) if self.cache_ttl else []
+        builder = self.policy_builder
+        try:
+            return builder.response(
+                principal,
+                request,
+                allow=decision.allowed,
+                allowed_routes=allowed_routes,
+                context=context,
+                usage_identifier_key=usage_key,
+            )
+        except PolicyConflict:
+            # No cacheable policy can express the table for this principal: name only this
+            # method ARN. Fail closed: other routes answer 403 until the cache entry expires.
+            return builder.response(
+                principal,
+                request,
+                allow=decision.allowed,
+                context=context,
+                usage_identifier_key=usage_key,
+                exact=True,
+            )
+
+    def _unauthorized(self, request: Request | None) -> dict[str, Any]:
+        kind = request.kind if request is not None else EventKind.TOKEN_AUTHORIZER
+        if not kind.is_authorizer:
+            kind = EventKind.TOKEN_AUTHORIZER
+        if kind in (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2):
+            return self.policy_builder.unauthorized(request) if request is not None else {}
+        raise Unauthorized() from None
+
+
+_USAGE_PLAN_KINDS = frozenset({EventKind.TOKEN_AUTHORIZER, EventKind.REST_REQUEST_AUTHORIZER})
+
+
+def _target(request: Request) -> tuple[str, str]:
+    """The verb and path the decision is about."""
+    if request.kind is EventKind.WEBSOCKET_AUTHORIZER:
+        return request.route_key or "$connect", ""
+    if request.kind is EventKind.HTTP_AUTHORIZER_V2:
+        return request.method, request.path
+    arn = MethodArn.parse(request.method_arn)
+    return arn.verb or "", arn.path
