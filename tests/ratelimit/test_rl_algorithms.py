@@ -150,7 +150,7 @@ def test_retry_after_is_exact(algorithm: str, limit: Limit, hits: list[tuple[int
             probe_clock = Clock()
             probe_clock.us = start + delay
             probe = MemoryStore(clock=probe_clock)
-            probe._state = {k: list(v) for k, v in store._state.items()}
+            probe._tables[algorithm] = {k: list(v) for k, v in store._tables[algorithm].items()}
             assert probe.hit("k", limit, algorithm).allowed is expected
 
 

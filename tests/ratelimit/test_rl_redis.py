@@ -142,13 +142,13 @@ def test_fixed_window_edge_and_expiry(redis_url: str) -> None:
     assert 0 < denied.retry_after <= 1.0
     assert denied.retry_after == pytest.approx(denied.reset_after, abs=0.002)
     client = redis.Redis.from_url(redis_url)
-    assert 0 < client.pttl("secauth:rl:edge") <= 1000
+    assert 0 < client.pttl("secauth:rl:f:edge") <= 1000
     time.sleep(denied.retry_after + 0.02)
     again = store.hit("edge", limit, "fixed_window")
     assert again.allowed
     assert again.remaining == 2
     time.sleep(again.reset_after + 0.05)
-    assert client.exists("secauth:rl:edge") == 0
+    assert client.exists("secauth:rl:f:edge") == 0
     client.close()
 
 
@@ -160,9 +160,9 @@ def test_gcra_key_lives_exactly_until_the_bucket_is_full(redis_url: str) -> None
     assert [r.allowed for r in results] == [True, True, False]
     assert 0 < results[2].retry_after <= 0.1
     client = redis.Redis.from_url(redis_url)
-    assert 0 < client.pttl("secauth:rl:g") <= 200
+    assert 0 < client.pttl("secauth:rl:g:g") <= 200
     time.sleep(0.25)
-    assert client.exists("secauth:rl:g") == 0
+    assert client.exists("secauth:rl:g:g") == 0
     assert store.hit("g", limit, "gcra").remaining == 1
     client.close()
 

@@ -29,7 +29,7 @@ from secauth.ratelimit.result import HEADER_STYLES, RateLimitResult
 
 __all__ = ["CombinedLimiter", "RateLimiter"]
 
-_BUILTIN_KEYS = {by_principal: "principal", by_tenant: "tenant"}
+_BUILTIN_KEYS: dict[Any, str] = {by_principal: "principal", by_tenant: "tenant"}
 
 
 def _as_request(request: Request | Mapping[str, Any]) -> Request:
@@ -111,7 +111,7 @@ class RateLimiter:
         self.name = name
         self._trusted_key = isinstance(key, ClientIp | ApiKey) or key in _BUILTIN_KEYS
         # state of different limits or algorithms never shares a store key
-        self._namespace = f"{safe_key(self.name)}:{algorithm[0]}:{self.limit.describe()}:"
+        self._namespace = f"{safe_key(self.name)}:{self.limit.describe()}:"
         self._quota = self.limit.burst if algorithm == "gcra" else self.limit.count
         self._guard = Resilience(
             self.store,

@@ -62,7 +62,8 @@ class MemoryStore:
         self.maxsize = maxsize
         self.clock = clock
         self.evictions = 0
-        self._state: dict[str, list[int]] = {}
+        # one table per algorithm: a key used with two algorithms keeps two states
+        self._tables: dict[str, dict[str, list[int]]] = {name: {} for name in self.algorithms}
         self._counters: dict[str, list[Any]] = {}
         self._blocks: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -71,7 +72,7 @@ class MemoryStore:
         return f"MemoryStore(maxsize={self.maxsize})"
 
     def __len__(self) -> int:
-        return len(self._state)
+        return sum(len(table) for table in self._tables.values())
 
     def _now(self) -> int:
         return round(self.clock() * 1_000_000)
@@ -91,8 +92,8 @@ class MemoryStore:
     ) -> RateLimitResult:
         """Count one request of ``cost`` against ``key`` and decide."""
         decide = ALGORITHM_FUNCTIONS[algorithm]
+        state = self._tables[algorithm]
         now = round(self.clock() * 1_000_000)
-        state = self._state
         with self._lock:
             entry = state.pop(key, None)
             if entry is not None and entry[0] <= now:
@@ -190,6 +191,7 @@ class MemoryStore:
     def clear(self) -> None:
         """Forget every key."""
         with self._lock:
-            self._state.clear()
+            for table in self._tables.values():
+                table.clear()
             self._counters.clear()
             self._blocks.clear()

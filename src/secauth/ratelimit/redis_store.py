@@ -194,8 +194,9 @@ class _RedisBase:
     def __init__(self, prefix: str) -> None:
         self.prefix = _check_prefix(prefix)
 
-    def _key(self, key: str) -> str:
-        return f"{self.prefix}:rl:{key}"
+    def _key(self, key: str, algorithm: str) -> str:
+        # the algorithm's initial: one key never holds two algorithms' state (WRONGTYPE)
+        return f"{self.prefix}:rl:{algorithm[0]}:{key}"
 
     def _block_key(self, subject: str) -> str:
         # a hash tag per subject: counter and block share a slot (Redis Cluster)
@@ -274,7 +275,7 @@ class RedisStore(_RedisBase):
         self, key: str, limit: Limit, algorithm: str, cost: int = 1, *, policy: str = "default"
     ) -> RateLimitResult:
         reply = self._script(
-            _HIT_SHA, HIT_SCRIPT, [self._key(key)], _hit_args(limit, algorithm, cost)
+            _HIT_SHA, HIT_SCRIPT, [self._key(key, algorithm)], _hit_args(limit, algorithm, cost)
         )
         return _result(reply, limit, policy)
 
@@ -350,7 +351,7 @@ class AsyncRedisStore(_RedisBase):
         self, key: str, limit: Limit, algorithm: str, cost: int = 1, *, policy: str = "default"
     ) -> RateLimitResult:
         reply = await self._script(
-            _HIT_SHA, HIT_SCRIPT, [self._key(key)], _hit_args(limit, algorithm, cost)
+            _HIT_SHA, HIT_SCRIPT, [self._key(key, algorithm)], _hit_args(limit, algorithm, cost)
         )
         return _result(reply, limit, policy)
 
