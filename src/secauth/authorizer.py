@@ -127,6 +127,11 @@ class Authorizer:
     on_decision:
         ``callable(record)`` called with every decision record, e.g. for metrics.
 
+    api:
+        ``"rest"`` or ``"http"`` when REQUEST events do not say which API sends them
+        (payload 1.0 events of HTTP APIs and REST REQUEST events look alike in some
+        emulators); None detects it from the event.
+
     Subclassing hooks: :meth:`credentials`, :meth:`map_claims`, :meth:`extra_context`.
     """
 
@@ -147,7 +152,11 @@ class Authorizer:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         on_decision: DecisionSink | None = None,
         cache_key_covers_request: bool = False,
+        api: str | None = None,
     ) -> None:
+        if api not in (None, "rest", "http"):
+            raise ConfigurationError("api must be 'rest', 'http' or None (detect from the event)")
+        self.api = api
         if verifier is None and api_keys is None and client_certs is None:
             raise ConfigurationError(
                 "Authorizer needs a credential source: a verifier, api_keys or client_certs"
@@ -207,7 +216,7 @@ class Authorizer:
         record: dict[str, Any] = {}
         request: Request | None = None
         try:
-            request = Request.from_event(event)
+            request = self._request(event)
             record.update(event=request.kind.value, request_id=request.request_id)
             return self._authorize(request, record)
         except SecAuthError as err:
@@ -230,6 +239,15 @@ class Authorizer:
             record["latency_us"] = round((time.perf_counter() - started) * 1e6)
             emit(record, self.on_decision)
         return self._unauthorized(request)
+
+    def _request(self, event: object) -> Request:
+        request = Request.from_event(event)
+        if self.api == "rest" and request.kind is EventKind.HTTP_AUTHORIZER_V1:
+            # A REQUEST event shaped like HTTP payload 1.0 (as some emulators send them).
+            return Request(EventKind.REST_REQUEST_AUTHORIZER, request.raw)
+        if self.api == "http" and request.kind is EventKind.REST_REQUEST_AUTHORIZER:
+            return Request(EventKind.HTTP_AUTHORIZER_V1, request.raw)
+        return request
 
     # -- hooks ----------------------------------------------------------------------------
 

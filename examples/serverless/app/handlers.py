@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-# The keys ``authorizers.py`` puts in a REST authorizer's context, plus the principal.
-_CONTEXT_KEYS = ("principalId", "sub", "tenant", "roles", "scope")
+from secauth import Principal
 
 
 def _json(status: int, body: object) -> dict[str, Any]:
@@ -21,22 +20,33 @@ def _json(status: int, body: object) -> dict[str, Any]:
     }
 
 
+def _principal(context: object) -> dict[str, Any]:
+    """The principal a secauth authorizer put in the context, as JSON for the reply."""
+    principal = Principal.from_context(context if isinstance(context, dict) else {})
+    return {
+        "sub": principal.id,
+        "tenant": principal.tenant,
+        "roles": sorted(principal.roles),
+        "scopes": sorted(principal.scopes),
+    }
+
+
 def _rest_principal(event: dict[str, Any]) -> dict[str, Any]:
-    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
-    return {key: authorizer[key] for key in _CONTEXT_KEYS if key in authorizer}
+    return _principal((event.get("requestContext") or {}).get("authorizer"))
 
 
 def list_orders(event: dict[str, Any], context: object) -> dict[str, Any]:
     """GET /orders: callers with role reader or admin, or scope orders:read."""
     principal = _rest_principal(event)
-    return _json(200, {"orders": [{"id": "o-1", "tenant": principal.get("tenant")}],
-                       "principal": principal})
+    return _json(
+        200, {"orders": [{"id": "o-1", "tenant": principal.get("tenant")}], "principal": principal}
+    )
 
 
 def delete_user(event: dict[str, Any], context: object) -> dict[str, Any]:
     """DELETE /users/{id}: admins only."""
     user_id = (event.get("pathParameters") or {}).get("id")
-    return _json(200, {"deleted": user_id, "by": _rest_principal(event).get("principalId")})
+    return _json(200, {"deleted": user_id, "by": _rest_principal(event)["sub"]})
 
 
 def whoami(event: dict[str, Any], context: object) -> dict[str, Any]:
@@ -47,4 +57,4 @@ def whoami(event: dict[str, Any], context: object) -> dict[str, Any]:
 def whoami_v2(event: dict[str, Any], context: object) -> dict[str, Any]:
     """GET /v2/whoami on the HTTP API: the simple-response authorizer's context."""
     authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
-    return _json(200, authorizer.get("lambda") or {})
+    return _json(200, _principal(authorizer.get("lambda")))
