@@ -145,6 +145,27 @@ def authorizer(kind: str, source_ip: str) -> Request:
             "headers": {"X-Forwarded-For": SPOOF},
             "requestContext": {"identity": {"sourceIp": source_ip}},
         }
+    elif kind == "http_v1":
+        event = {
+            "type": "REQUEST",
+            "version": "1.0",
+            "identitySource": "Bearer x",
+            "methodArn": "arn:x",
+            "headers": {"X-Forwarded-For": SPOOF},
+            "requestContext": {"identity": {"sourceIp": source_ip}},
+        }
+    elif kind == "websocket":
+        event = {
+            "type": "REQUEST",
+            "methodArn": "arn:x",
+            "headers": {"X-Forwarded-For": SPOOF},
+            "requestContext": {
+                "eventType": "CONNECT",
+                "connectionId": "abc=",
+                "routeKey": "$connect",
+                "identity": {"sourceIp": source_ip},
+            },
+        }
     else:
         event = {
             "type": "REQUEST",
@@ -175,12 +196,21 @@ def test_http_api_and_function_url_use_http_source_ip(function_url: bool) -> Non
 
 
 @pytest.mark.parametrize(
-    ("kind", "expected"),
-    [("rest_request", "192.0.2.1"), ("http_v2", "192.0.2.1"), ("token", "unknown")],
+    ("kind", "event_kind", "expected"),
+    [
+        ("rest_request", EventKind.REST_REQUEST_AUTHORIZER, "192.0.2.1"),
+        ("http_v1", EventKind.HTTP_AUTHORIZER_V1, "192.0.2.1"),
+        ("http_v2", EventKind.HTTP_AUTHORIZER_V2, "192.0.2.1"),
+        ("websocket", EventKind.WEBSOCKET_AUTHORIZER, "192.0.2.1"),
+        ("token", EventKind.TOKEN_AUTHORIZER, "unknown"),
+    ],
 )
-def test_authorizer_events(kind: str, expected: str) -> None:
-    """Authorizer events use their context's source IP; TOKEN events carry none ('unknown')."""
-    assert ClientIp()(authorizer(kind, "192.0.2.1")) == expected
+def test_authorizer_events(kind: str, event_kind: EventKind, expected: str) -> None:
+    """Authorizer events use their context's source IP, never the spoofed header; TOKEN
+    events carry none ('unknown')."""
+    request = authorizer(kind, "192.0.2.1")
+    assert request.kind is event_kind
+    assert ClientIp()(request) == expected
 
 
 @pytest.mark.parametrize(
