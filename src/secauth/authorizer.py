@@ -37,6 +37,7 @@ Example
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -126,6 +127,11 @@ class Authorizer:
         A :class:`~secauth.policy.PolicyBuilder` (subclass it to add statements).
     on_decision:
         ``callable(record)`` called with every decision record, e.g. for metrics.
+    response_cache_size:
+        Responses for the same bearer token on the same route are memoized (the token
+        is still verified on every call). Off when hooks are overridden, or with a
+        ``context`` callable, a rate limit, or a rule that reads the request; 0 turns
+        it off.
 
     api:
         ``"rest"`` or ``"http"`` when REQUEST events do not say which API sends them
@@ -153,6 +159,7 @@ class Authorizer:
         on_decision: DecisionSink | None = None,
         cache_key_covers_request: bool = False,
         api: str | None = None,
+        response_cache_size: int = 1024,
     ) -> None:
         if api not in (None, "rest", "http"):
             raise ConfigurationError("api must be 'rest', 'http' or None (detect from the event)")
@@ -192,6 +199,25 @@ class Authorizer:
             simple_responses=simple_responses,
         )
         self.cache_ttl = cache_ttl
+        # Responses to a bearer token repeated on the same route are memoized: the token is
+        # verified again on every call (expiry, key changes), and everything after that is
+        # a pure function of the token and the route, unless a hook, a context callable,
+        # a rate limit or a request-dependent rule is involved, which turns this off.
+        if response_cache_size < 0:
+            raise ConfigurationError("response_cache_size must not be negative")
+        pure_hooks = all(
+            getattr(type(self), name) is getattr(Authorizer, name)
+            for name in ("credentials", "map_claims", "extra_context")
+        )
+        self._memo_size = (
+            response_cache_size
+            if pure_hooks and rate_limit is None and context is None and verifier is not None
+            else 0
+        )
+        self._memo: dict[tuple[object, ...], tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._dependent_routes = frozenset(
+            self.routes.request_dependent_routes(Principal("probe", tenant="probe"))
+        )
 
     def _refuse_request_dependent_rules(self) -> None:
         probe = Principal("probe", tenant="probe")
@@ -283,7 +309,20 @@ class Authorizer:
     def _authorize(self, request: Request, record: dict[str, Any]) -> dict[str, Any]:
         if not request.kind.is_authorizer:
             raise UnsupportedEvent("not an authorizer event")
-        found = self.credentials(request)
+        memo_key: tuple[object, ...] | None = None
+        if self._memo_size and self._bearer_only(request):
+            assert self.verifier is not None
+            token = request.bearer_token()
+            claims = self.verifier.verify(token)  # every call: expiry, keys, revocation hook
+            memo_key = (token, request.kind, request.method_arn, request.method, request.path)
+            hit = self._memo.get(memo_key)
+            if hit is not None:
+                response, fields = hit
+                record.update(fields)
+                return _copy_response(response)
+            found = _Credentials(self.map_claims(claims))
+        else:
+            found = self.credentials(request)
         principal = found.principal
         method, path = _target(request)
         record.update(
@@ -302,7 +341,20 @@ class Authorizer:
         else:
             reason = decision.reason or Reason.FORBIDDEN
             record.update(decision="deny", reason=reason.value, status=403)
-        return self._respond(request, principal, decision, found)
+        response = self._respond(request, principal, decision, found)
+        if memo_key is not None and decision.route not in self._dependent_routes:
+            memo = self._memo
+            if len(memo) >= self._memo_size:
+                for old_key in list(itertools.islice(memo, max(1, len(memo) // 2))):
+                    memo.pop(old_key, None)
+            memo[memo_key] = (_copy_response(response), dict(record))
+        return response
+
+    def _bearer_only(self, request: Request) -> bool:
+        """True when the request's credential is a bearer token (no API key, no client cert)."""
+        if self.api_keys is not None and self.api_key_header in request.headers:
+            return False
+        return self.client_certs is None or not request.client_cert
 
     def _rate_limited(
         self, decision: Decision, request: Request, principal: Principal, found: _Credentials
@@ -354,6 +406,43 @@ class Authorizer:
         if kind in (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2):
             return self.policy_builder.unauthorized(request) if request is not None else {}
         raise Unauthorized() from None
+
+
+def _copy_response(response: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a response a caller may change without touching the memoized one."""
+    import json
+
+    return json.loads(json.dumps(response)) if _nested(response) else _copy_flat(response)
+
+
+def _nested(response: Mapping[str, Any]) -> bool:
+    context = response.get("context")
+    return isinstance(context, Mapping) and not all(
+        type(v) in (str, int, float, bool) for v in context.values()
+    )
+
+
+def _copy_flat(response: dict[str, Any]) -> dict[str, Any]:
+    out = dict(response)
+    if "context" in out:
+        out["context"] = dict(out["context"])
+    document = out.get("policyDocument")
+    if document is not None:
+        out["policyDocument"] = {
+            "Version": document["Version"],
+            "Statement": [_copy_statement(s) for s in document["Statement"]],
+        }
+    return out
+
+
+def _copy_statement(statement: Mapping[str, Any]) -> dict[str, Any]:
+    copied = dict(statement)
+    copied["Resource"] = list(statement["Resource"])
+    if "Condition" in statement:
+        import json
+
+        copied["Condition"] = json.loads(json.dumps(statement["Condition"]))
+    return copied
 
 
 _USAGE_PLAN_KINDS = frozenset({EventKind.TOKEN_AUTHORIZER, EventKind.REST_REQUEST_AUTHORIZER})

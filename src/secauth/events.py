@@ -147,6 +147,9 @@ class Request:
     def __init__(self, kind: EventKind, raw: Mapping[str, Any]) -> None:
         self.kind = kind
         self.raw = raw
+        if kind is EventKind.TOKEN_AUTHORIZER:
+            self._token_event(raw)
+            return
         context = _mapping(raw.get("requestContext"))
         self.request_id = _text(context.get("requestId"))
         self.stage = _text(context.get("stage"))
@@ -180,6 +183,16 @@ class Request:
             self.path = _text(raw.get("path")) or "/"
             self.source_ip = None if kind is EventKind.ALB else _text(self.identity.get("sourceIp"))
             self.client_cert = _mapping(self.identity.get("clientCert"))
+
+    def _token_event(self, raw: Mapping[str, Any]) -> None:
+        """A TOKEN authorizer event has only the token and the method ARN (hot path)."""
+        self.token = _text(raw.get("authorizationToken"))
+        self.method_arn = _text(raw.get("methodArn"))
+        self.request_id = self.stage = self.api_id = self.account_id = self.route_key = None
+        self.source_ip = None
+        self.authorizer = self.identity = self.client_cert = _EMPTY
+        self.path_params = self.headers = self.query = _EMPTY
+        self.method, self.path = "", "/"
 
     def __repr__(self) -> str:
         return f"Request(kind={self.kind.value}, method={self.method!r}, path={self.path!r})"

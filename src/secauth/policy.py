@@ -324,6 +324,10 @@ class MethodArn:
         """
         if not isinstance(value, str):
             raise InvalidMethodArn("the method ARN is missing or not a string")
+        return _parse_method_arn(value)
+
+    @classmethod
+    def _parse_uncached(cls, value: str) -> MethodArn:
         if len(value) > MAX_METHOD_ARN_BYTES or len(value.encode()) > MAX_METHOD_ARN_BYTES:
             raise InvalidMethodArn(f"method ARN longer than {MAX_METHOD_ARN_BYTES} bytes")
         match = _ARN.fullmatch(value)
@@ -462,6 +466,13 @@ class MethodArn:
         if self.verb is None:
             return self._replace("*", None, "*")
         return self._replace("*", "*", "/*")
+
+
+@lru_cache(maxsize=1024)
+def _parse_method_arn(value: str) -> MethodArn:
+    """Parsing is pure and MethodArn immutable, so the routes an API sees over and over
+    are parsed once (failures are not cached: they raise)."""
+    return MethodArn._parse_uncached(value)
 
 
 def _bind(shape: _Shape, bindings: Mapping[str, str], template: str) -> _Shape:
@@ -1162,6 +1173,8 @@ def validate_context(context: Mapping[str, object] | None, kind: EventKind) -> d
         return {}
     if not isinstance(context, Mapping):
         raise InvalidContext("the context must be a mapping of string keys to values")
+    if all(type(k) is str and k and type(v) is str for k, v in context.items()):
+        return dict(context)  # strings only: valid for every kind (the usual case)
     out: dict[str, Any] = {}
     flat = kind is not EventKind.HTTP_AUTHORIZER_V2
     for key, value in context.items():
@@ -1178,17 +1191,32 @@ def validate_context(context: Mapping[str, object] | None, kind: EventKind) -> d
     return out
 
 
+def _fresh_copy(document: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a cached policy document that callers may change without harm."""
+    statements = []
+    for statement in document["Statement"]:
+        copied = dict(statement)
+        copied["Resource"] = list(statement["Resource"])
+        if "Condition" in statement:
+            copied["Condition"] = json.loads(json.dumps(statement["Condition"]))
+        statements.append(copied)
+    return {"Version": document["Version"], "Statement": statements}
+
+
 def _within_budget(response: dict[str, Any], max_bytes: int) -> dict[str, Any]:
     # Measured as the Lambda runtime would send it at its largest: default json.dumps,
     # ASCII escapes for non-ASCII text.
-    size = len(json.dumps(response))
+    _check_size(len(json.dumps(response)), max_bytes)
+    return response
+
+
+def _check_size(size: int, max_bytes: int) -> None:
     if size > max_bytes:
         raise PolicyTooLarge(
             f"the authorizer response is {size} bytes, over the {max_bytes}-byte budget; "
             "allow fewer or broader route patterns, shrink the context, or raise "
             "max_response_bytes if your API accepts more"
         )
-    return response
 
 
 def policy_response(
@@ -1221,17 +1249,26 @@ def policy_response(
         raise ConfigurationError("principalId must be a non-empty string")
     if not isinstance(policy, PolicyDocument):
         raise ConfigurationError("policy must be a PolicyDocument")
-    response: dict[str, Any] = {"principalId": principal_id, "policyDocument": policy.to_dict()}
+    rest: dict[str, Any] = {"principalId": principal_id}
     checked = validate_context(context, kind)
     if checked:
-        response["context"] = checked
+        rest["context"] = checked
     if usage_identifier_key is not None:
         if kind not in _USAGE_PLAN_KINDS:
             raise ConfigurationError("usageIdentifierKey is only read by REST API authorizers")
         if not isinstance(usage_identifier_key, str) or not usage_identifier_key:
             raise ConfigurationError("usageIdentifierKey must be a non-empty string")
-        response["usageIdentifierKey"] = usage_identifier_key
-    return _within_budget(response, max_bytes)
+        rest["usageIdentifierKey"] = usage_identifier_key
+    document, document_size = _document_json(policy)
+    # The size json.dumps gives the whole response: the other members, plus the document
+    # with its name and separator; the document's own size is computed once per document.
+    _check_size(len(json.dumps(rest)) + len(', "policyDocument": ') + document_size, max_bytes)
+    response: dict[str, Any] = {
+        "principalId": principal_id,
+        "policyDocument": _fresh_copy(document),
+    }
+    response.update(rest)
+    return response
 
 
 def simple_response(
@@ -1388,7 +1425,7 @@ class PolicyBuilder:
         """
         arn = MethodArn.parse(request.method_arn)
         if exact or not self.cache_ttl or arn.is_websocket:
-            doc = PolicyDocument().allow(arn) if allow else PolicyDocument().deny(arn)
+            doc = _exact_document(arn, allow)
         else:
             doc = _route_policy(arn, allowed_routes, self._table)
             if not allow:
@@ -1432,6 +1469,19 @@ class PolicyBuilder:
     def unauthorized(self, request: Request) -> dict[str, Any]:
         """See :func:`unauthorized`: raises :class:`Unauthorized` for REST and WebSocket."""
         return unauthorized(request.kind, simple=self.simple_responses)
+
+
+@lru_cache(maxsize=1024)
+def _exact_document(arn: MethodArn, allow: bool) -> PolicyDocument:
+    """Allow or Deny of exactly ``arn`` (immutable, so built once per ARN)."""
+    return PolicyDocument().allow(arn) if allow else PolicyDocument().deny(arn)
+
+
+@lru_cache(maxsize=1024)
+def _document_json(document: PolicyDocument) -> tuple[dict[str, Any], int]:
+    """A document's JSON form and its serialized size, computed once per document."""
+    as_dict = document.to_dict()
+    return as_dict, len(json.dumps(as_dict))
 
 
 def _is_route_key(route: object) -> bool:

@@ -22,6 +22,7 @@ Example
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
@@ -186,10 +187,17 @@ class Principal:
         return scope in self.scopes
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9 _.:/@+=,-]*")
+
+
 def _json_list(values: frozenset[str]) -> str:
+    names = sorted(values)
+    if all(_PLAIN_NAME.fullmatch(name) for name in names):
+        # Nothing to escape: build the JSON array directly (json.dumps costs ~1 us a call).
+        return '["' + '","'.join(names) + '"]' if names else "[]"
     import json
 
-    return json.dumps(sorted(values), separators=(",", ":"))
+    return json.dumps(names, separators=(",", ":"))
 
 
 def _read_json_list(text: str, field: str) -> list[str]:
