@@ -330,9 +330,14 @@ def dynamodb_rows(port: int, plan: Plan) -> list[dict[str, Any]]:
 # --- the report -------------------------------------------------------------------------
 
 
-def run(quick: bool) -> list[dict[str, Any]]:
-    """Time every group; one row per case (a skipped group gives one row saying why)."""
+def run(quick: bool, *, wall: bool = False) -> list[dict[str, Any]]:
+    """Time every group; one row per case (a skipped group gives one row saying why).
+
+    ``wall`` times the in-memory group by wall clock; the store groups always use it.
+    """
     plan, io_plan = (QUICK, QUICK_IO) if quick else (FULL, FULL_IO)
+    if wall:
+        plan = Plan(plan.rounds, plan.round_seconds, plan.min_n, plan.max_n, plan.probe, "wall")
     timings = measure(memory_cases(), plan)
     rows: list[dict[str, Any]] = []
     for algorithm, _, label in PAIRS:

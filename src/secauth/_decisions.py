@@ -35,13 +35,29 @@ FIELDS = (
 )
 
 
-def emit(record: Mapping[str, Any], sink: DecisionSink | None = None) -> dict[str, Any]:
-    """Log ``record`` (restricted to :data:`FIELDS`) as one JSON line and pass it to ``sink``."""
-    import logging
+_LOGGER: Any = None
 
+
+def _logger() -> Any:
+    global _LOGGER  # noqa: PLW0603 - the logger, looked up once (logging loads on first use)
+    if _LOGGER is None:
+        import logging
+
+        _LOGGER = logging.getLogger("secauth.decisions")
+    return _LOGGER
+
+
+def emit(record: Mapping[str, Any], sink: DecisionSink | None = None) -> dict[str, Any] | None:
+    """Log ``record`` (restricted to :data:`FIELDS`) as one JSON line and pass it to ``sink``.
+
+    Returns the record as sent, or None when nobody listens (no sink, INFO disabled).
+    """
+    logger = _logger()
+    logging_on = logger.isEnabledFor(20)  # logging.INFO
+    if sink is None and not logging_on:
+        return None
     clean = {k: record[k] for k in FIELDS if record.get(k) is not None}
-    logger = logging.getLogger("secauth.decisions")
-    if logger.isEnabledFor(logging.INFO):
+    if logging_on:
         logger.info(json.dumps(clean, separators=(",", ":"), default=str, sort_keys=True))
     if sink is not None:
         # A broken metrics hook must not change a decision.

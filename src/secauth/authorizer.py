@@ -209,19 +209,27 @@ class Authorizer:
             getattr(type(self), name) is getattr(Authorizer, name)
             for name in ("credentials", "map_claims", "extra_context")
         )
+        # A PolicyBuilder subclass may add statements that read the request: no memo then.
+        pure_builder = type(self.policy_builder) is PolicyBuilder
         self._memo_size = (
             response_cache_size
-            if pure_hooks and rate_limit is None and context is None and verifier is not None
+            if pure_hooks
+            and pure_builder
+            and rate_limit is None
+            and context is None
+            and verifier is not None
             else 0
         )
         self._memo: dict[tuple[object, ...], tuple[dict[str, Any], dict[str, Any]]] = {}
-        self._dependent_routes = frozenset(
-            self.routes.request_dependent_routes(Principal("probe", tenant="probe"))
+        self._seen: set[tuple[object, ...]] = set()
+        # None stands for the table's default rule (a request no route matches).
+        self._dependent_routes: frozenset[str | None] = frozenset(
+            _request_dependent(self.routes, Principal("probe", tenant="probe"))
         )
 
     def _refuse_request_dependent_rules(self) -> None:
         probe = Principal("probe", tenant="probe")
-        dependent = self.routes.request_dependent_routes(probe)
+        dependent = [r or "(the default rule)" for r in _request_dependent(self.routes, probe)]
         if dependent:
             raise ConfigurationError(
                 f"routes {dependent} depend on the request (headers, query, IP or custom "
@@ -318,7 +326,9 @@ class Authorizer:
             hit = self._memo.get(memo_key)
             if hit is not None:
                 response, fields = hit
+                request_id = record.get("request_id")
                 record.update(fields)
+                record["request_id"] = request_id  # this request's, not the memoized one's
                 return _copy_response(response)
             found = _Credentials(self.map_claims(claims))
         else:
@@ -343,12 +353,24 @@ class Authorizer:
             record.update(decision="deny", reason=reason.value, status=403)
         response = self._respond(request, principal, decision, found)
         if memo_key is not None and decision.route not in self._dependent_routes:
-            memo = self._memo
-            if len(memo) >= self._memo_size:
-                for old_key in list(itertools.islice(memo, max(1, len(memo) // 2))):
-                    memo.pop(old_key, None)
-            memo[memo_key] = (_copy_response(response), dict(record))
+            self._remember(memo_key, response, record)
         return response
+
+    def _remember(
+        self, key: tuple[object, ...], response: dict[str, Any], record: dict[str, Any]
+    ) -> None:
+        """Memoize on the second sighting of a key: most tokens seen once never pay for it."""
+        seen = self._seen
+        if key not in seen:
+            if len(seen) >= self._memo_size:
+                seen.clear()
+            seen.add(key)
+            return
+        memo = self._memo
+        if len(memo) >= self._memo_size:
+            for old_key in list(itertools.islice(memo, max(1, len(memo) // 2))):
+                memo.pop(old_key, None)
+        memo[key] = (_copy_response(response), dict(record))
 
     def _bearer_only(self, request: Request) -> bool:
         """True when the request's credential is a bearer token (no API key, no client cert)."""
@@ -448,11 +470,20 @@ def _copy_statement(statement: Mapping[str, Any]) -> dict[str, Any]:
 _USAGE_PLAN_KINDS = frozenset({EventKind.TOKEN_AUTHORIZER, EventKind.REST_REQUEST_AUTHORIZER})
 
 
+def _request_dependent(routes: Routes, probe: Principal) -> list[str | None]:
+    """Routes whose rule reads the request, and None when the default rule does."""
+    dependent: list[str | None] = list(routes.request_dependent_routes(probe))
+    if routes.default is not None and routes.default.bindings(probe) is None:
+        dependent.append(None)
+    return dependent
+
+
 def _target(request: Request) -> tuple[str, str]:
-    """The verb and path the decision is about."""
+    """The verb and path the decision is about: the method ARN's (``routeArn`` for HTTP
+    payload 2.0), which is what the policy names. Not an HTTP API's ``rawPath``: on a
+    named stage it starts with the stage ("/prod/admin"), and a custom domain's API
+    mapping adds its base path, so a catch-all route would decide for another route."""
     if request.kind is EventKind.WEBSOCKET_AUTHORIZER:
         return request.route_key or "$connect", ""
-    if request.kind is EventKind.HTTP_AUTHORIZER_V2:
-        return request.method, request.path
     arn = MethodArn.parse(request.method_arn)
     return arn.verb or "", arn.path

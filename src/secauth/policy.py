@@ -642,11 +642,13 @@ class PolicyDocument:
     [('Allow', 2), ('Deny', 1)]
     """
 
-    __slots__ = ("statements",)
+    __slots__ = ("_serialized", "statements")
 
     statements: tuple[Statement, ...]
+    _serialized: tuple[dict[str, Any], int] | None
 
     def __init__(self, statements: Iterable[Statement] = ()) -> None:
+        object.__setattr__(self, "_serialized", None)
         merged: dict[tuple[str, _CanonicalCondition], set[str]] = {}
         for statement in statements:
             if not isinstance(statement, Statement):
@@ -1191,6 +1193,20 @@ def validate_context(context: Mapping[str, object] | None, kind: EventKind) -> d
     return out
 
 
+def _size_bound(members: Mapping[str, Any]) -> int | None:
+    """An upper bound of ``len(json.dumps(members))`` for string values and string-only
+    mappings (json.dumps writes at most 6 characters per input character), else None."""
+    total = 2
+    for key, value in members.items():
+        if type(value) is str:
+            total += 6 * (len(key) + len(value)) + 8
+        elif type(value) is dict and all(type(v) is str for v in value.values()):
+            total += 6 * len(key) + 12 + sum(6 * (len(k) + len(v)) + 8 for k, v in value.items())
+        else:
+            return None
+    return total
+
+
 def _fresh_copy(document: dict[str, Any]) -> dict[str, Any]:
     """A copy of a cached policy document that callers may change without harm."""
     statements = []
@@ -1262,7 +1278,11 @@ def policy_response(
     document, document_size = _document_json(policy)
     # The size json.dumps gives the whole response: the other members, plus the document
     # with its name and separator; the document's own size is computed once per document.
-    _check_size(len(json.dumps(rest)) + len(', "policyDocument": ') + document_size, max_bytes)
+    # A cheap bound first (json.dumps writes at most 6 characters per input character).
+    bound = _size_bound(rest)
+    if bound is None or bound + document_size > max_bytes:
+        bound = len(json.dumps(rest))
+    _check_size(bound + len(', "policyDocument": ') + document_size, max_bytes)
     response: dict[str, Any] = {
         "principalId": principal_id,
         "policyDocument": _fresh_copy(document),
@@ -1477,11 +1497,14 @@ def _exact_document(arn: MethodArn, allow: bool) -> PolicyDocument:
     return PolicyDocument().allow(arn) if allow else PolicyDocument().deny(arn)
 
 
-@lru_cache(maxsize=1024)
 def _document_json(document: PolicyDocument) -> tuple[dict[str, Any], int]:
-    """A document's JSON form and its serialized size, computed once per document."""
-    as_dict = document.to_dict()
-    return as_dict, len(json.dumps(as_dict))
+    """A document's JSON form and its serialized size, computed once per (immutable) document."""
+    serialized = document._serialized
+    if serialized is None:
+        as_dict = document.to_dict()
+        serialized = (as_dict, len(json.dumps(as_dict)))
+        object.__setattr__(document, "_serialized", serialized)
+    return serialized
 
 
 def _is_route_key(route: object) -> bool:
