@@ -63,6 +63,10 @@ _EXPORTS = {
     "PolicyDocument": "secauth.policy",
     "Statement": "secauth.policy",
     "Authorizer": "secauth.authorizer",
+    "Guard": "secauth.guard",
+    "current_principal": "secauth.guard",
+    "Cors": "secauth.responses",
+    "SecurityHeaders": "secauth.responses",
 }
 
 __all__ = [
@@ -75,8 +79,10 @@ __all__ = [
     "ClientCertEntry",
     "ClientCertificates",
     "ConfigurationError",
+    "Cors",
     "Denial",
     "EventKind",
+    "Guard",
     "JwksCache",
     "JwtVerifier",
     "KeySet",
@@ -95,6 +101,7 @@ __all__ = [
     "Routes",
     "Rule",
     "SecAuthError",
+    "SecurityHeaders",
     "Statement",
     "StaticApiKeys",
     "StaticKeys",
@@ -104,6 +111,7 @@ __all__ = [
     "authenticated",
     "caller_arn",
     "client_cert",
+    "current_principal",
     "hash_api_key",
     "public",
     "roles",
@@ -148,11 +156,13 @@ if TYPE_CHECKING:
         TokenError,
     )
     from secauth.events import EventKind, Request
+    from secauth.guard import Guard, current_principal
     from secauth.jose import VerificationKey
     from secauth.jwks import JwksCache, KeySet, KeySource, StaticKeys
     from secauth.policy import MethodArn, PolicyBuilder, PolicyDocument, Statement
     from secauth.principal import ClaimMapper, Principal, RoleHierarchy
     from secauth.ratelimit.limiter import RateLimiter
+    from secauth.responses import Cors, SecurityHeaders
     from secauth.verifier import JwtVerifier, MultiIssuerVerifier
 
 

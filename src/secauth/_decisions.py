@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["DecisionSink", "emit"]
+__all__ = ["DecisionSink", "emit", "fields"]
 
 DecisionSink = Callable[[Mapping[str, Any]], None]
 
@@ -38,6 +38,11 @@ FIELDS = (
 _LOGGER: Any = None
 
 
+def fields(record: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` restricted to :data:`FIELDS`, without empty values."""
+    return {k: record[k] for k in FIELDS if record.get(k) is not None}
+
+
 def _logger() -> Any:
     global _LOGGER  # noqa: PLW0603 - the logger, looked up once (logging loads on first use)
     if _LOGGER is None:
@@ -56,7 +61,7 @@ def emit(record: Mapping[str, Any], sink: DecisionSink | None = None) -> dict[st
     logging_on = logger.isEnabledFor(20)  # logging.INFO
     if sink is None and not logging_on:
         return None
-    clean = {k: record[k] for k in FIELDS if record.get(k) is not None}
+    clean = fields(record)
     if logging_on:
         logger.info(json.dumps(clean, separators=(",", ":"), default=str, sort_keys=True))
     if sink is not None:

@@ -824,6 +824,19 @@ class Routes:
         decision.raise_for_denial()
         return decision
 
+    def methods_for(self, path: str) -> set[str]:
+        """The verbs some route serves on ``path`` (for 405 answers); ``ANY`` counts as all.
+
+        >>> sorted(Routes({"GET /a": public(), "POST /a": public()}).methods_for("/a"))
+        ['GET', 'POST']
+        """
+        found: set[str] = set()
+        for verb in sorted(_VERBS - {"ANY"}):
+            match = self.match(verb, path)
+            if match is not None:
+                found.add(verb)
+        return found
+
     def route_keys(self) -> list[str]:
         """Every route of the table as ``"VERB /template"`` (WebSocket keys as they are).
 

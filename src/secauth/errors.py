@@ -28,24 +28,31 @@ from typing import Any, ClassVar
 __all__ = [
     "AbuseBlocked",
     "AccessDenied",
+    "BadRequest",
     "ConfigurationError",
     "Forbidden",
     "InsufficientScope",
+    "InternalError",
     "InvalidAudience",
     "InvalidClaims",
     "InvalidIssuer",
     "InvalidSignature",
     "KeysUnavailable",
     "MalformedToken",
+    "MethodNotAllowed",
     "MissingToken",
+    "NotFound",
+    "PayloadTooLarge",
     "RateLimited",
     "Reason",
+    "RequestRejected",
     "SecAuthError",
     "TenantMismatch",
     "TokenError",
     "TokenExpired",
     "TokenNotYetValid",
     "UnknownKey",
+    "UnsupportedMediaType",
 ]
 
 _MAX_DETAIL_TEXT = 120
@@ -69,6 +76,12 @@ class Reason(StrEnum):
     TENANT_MISMATCH = "tenant_mismatch"
     RATE_LIMITED = "rate_limited"
     ABUSE_BLOCKED = "abuse_blocked"
+    BAD_REQUEST = "bad_request"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    INTERNAL_ERROR = "internal_error"
     CONFIGURATION_ERROR = "configuration_error"
 
 
@@ -270,3 +283,51 @@ class AbuseBlocked(RateLimited):
     """
 
     reason = Reason.ABUSE_BLOCKED
+
+
+# --- request hygiene and internal failures (raised by Guard and the input helpers) --------
+
+
+class RequestRejected(SecAuthError):
+    """The request itself is unacceptable (4xx other than 401/403/429)."""
+
+    reason = Reason.BAD_REQUEST
+    status = 400
+    default_message = "bad request"
+
+
+class BadRequest(RequestRejected):
+    reason = Reason.BAD_REQUEST
+    status = 400
+
+
+class NotFound(RequestRejected):
+    reason = Reason.NOT_FOUND
+    status = 404
+    default_message = "not found"
+
+
+class MethodNotAllowed(RequestRejected):
+    reason = Reason.METHOD_NOT_ALLOWED
+    status = 405
+    default_message = "method not allowed"
+
+
+class PayloadTooLarge(RequestRejected):
+    reason = Reason.PAYLOAD_TOO_LARGE
+    status = 413
+    default_message = "request body too large"
+
+
+class UnsupportedMediaType(RequestRejected):
+    reason = Reason.UNSUPPORTED_MEDIA_TYPE
+    status = 415
+    default_message = "unsupported content type"
+
+
+class InternalError(SecAuthError):
+    """Something failed inside the function; the client learns nothing more (HTTP 500)."""
+
+    reason = Reason.INTERNAL_ERROR
+    status = 500
+    default_message = "internal error"

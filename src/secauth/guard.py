@@ -1,0 +1,559 @@
+"""``Guard``: in-function defense-in-depth middleware for Lambda handlers.
+
+A guarded handler treats its event as untrusted. Before the handler runs, the
+guard
+
+1. answers CORS preflights (when configured) and refuses oversized bodies (413)
+   and unexpected content types (415);
+2. finds the caller: the principal a secauth authorizer put in the request context
+   (checked to be really there and well formed), or the bearer token, verified here
+   (Function URLs, ALB, or both for defense in depth);
+3. applies the route rules (:class:`~secauth.access.Routes`) and a per-handler rule
+   (:meth:`Guard.require`), and the rate limit;
+4. hands the handler the :class:`~secauth.principal.Principal`: as a third argument
+   when the handler takes one, and always through :func:`current_principal`.
+
+Every secauth error and every unexpected exception becomes a sanitized response in
+the event's shape (RFC 9457 problem JSON, no detail, no traceback, no exception
+text); every response gets the security headers. One decision record per request.
+
+Example
+-------
+>>> from secauth.testing import KeyPair
+>>> from secauth import JwtVerifier, roles
+>>> pair = KeyPair.generate("ES256", kid="k1")
+>>> guard = Guard(JwtVerifier(issuer="https://idp/", audience="api",
+...                           jwks={"keys": [pair.public_jwk]}), decision_log=None)
+>>> @guard.require(roles("admin"))
+... def handler(event, context, principal):
+...     return {"statusCode": 200, "body": f"hello {principal.id}"}
+>>> token = pair.sign({"iss": "https://idp/", "aud": "api", "sub": "ann", "roles": ["admin"],
+...                    "exp": 4e9})
+>>> event = {"version": "2.0", "rawPath": "/x", "headers": {"authorization": f"Bearer {token}"},
+...          "requestContext": {"http": {"method": "GET", "path": "/x"}, "stage": "$default"}}
+>>> response = handler(event, None)
+>>> response["statusCode"], response["body"], response["headers"]["X-Content-Type-Options"]
+(200, 'hello ann', 'nosniff')
+>>> handler({**event, "headers": {}}, None)["statusCode"]
+401
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from secauth._decisions import DecisionSink, emit, fields
+from secauth.access import AccessContext, Routes, Rule
+from secauth.errors import (
+    BadRequest,
+    ConfigurationError,
+    InternalError,
+    InvalidClaims,
+    MethodNotAllowed,
+    MissingToken,
+    NotFound,
+    PayloadTooLarge,
+    SecAuthError,
+    UnsupportedMediaType,
+)
+from secauth.events import EventKind, Request, UnsupportedEvent
+from secauth.principal import ClaimMapper, Principal
+from secauth.responses import Cors, SecurityHeaders, error_response, http_response
+
+if TYPE_CHECKING:
+    from secauth.ratelimit import RateLimiter
+    from secauth.ratelimit.result import RateLimitResult
+    from secauth.verifier import JwtVerifier, MultiIssuerVerifier
+
+__all__ = ["Guard", "current_principal"]
+
+R = TypeVar("R")
+Event = dict[str, Any]
+
+_PRINCIPAL: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "secauth_principal", default=None
+)
+_GUARDED_KINDS = frozenset(
+    {EventKind.REST_V1, EventKind.HTTP_V2, EventKind.FUNCTION_URL, EventKind.ALB}
+)
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_CO_COROUTINE = 0x80
+
+
+def current_principal() -> Principal:
+    """The principal of the request the current guarded handler serves.
+
+    Raises :class:`~secauth.errors.MissingToken` outside a guarded handler, so code
+    that needs a caller cannot run without one.
+
+    >>> current_principal()
+    Traceback (most recent call last):
+    ...
+    secauth.errors.MissingToken: missing credentials (missing_token)
+    """
+    principal = _PRINCIPAL.get()
+    if principal is None:
+        raise MissingToken(detail={"problem": "no guarded request in progress"})
+    return principal
+
+
+def _stdout_sink(record: Mapping[str, Any]) -> None:
+    sys.stdout.write(
+        json.dumps(
+            {"secauth": "decision", **record}, separators=(",", ":"), default=str, sort_keys=True
+        )
+        + "\n"
+    )
+
+
+class Guard:
+    """Middleware for plain Lambda handlers (REST v1, HTTP v2, ALB, Function URL), sync or async.
+
+    Parameters
+    ----------
+    verifier:
+        Verify the bearer token here (a :class:`~secauth.verifier.JwtVerifier`). Needed
+        for Function URLs and ALB; with ``trust_authorizer=True`` too it is defense in
+        depth (both must name the same principal).
+    trust_authorizer:
+        Take the principal from the request context a secauth
+        :class:`~secauth.authorizer.Authorizer` wrote (``Principal.from_context``).
+        Default: True when no verifier is given.
+    routes, claims:
+        The :class:`~secauth.access.Routes` table (unlisted requests: 404, or 405 when
+        the path exists for other verbs) and the claim mapping for verified tokens.
+    rate_limit:
+        A :class:`~secauth.ratelimit.RateLimiter`; its headers go on every response and a
+        denial is a 429 with ``Retry-After``. Failed authentications count per IP too.
+    cors, security_headers:
+        A :class:`~secauth.responses.Cors` allowlist (preflights answered here), and the
+        :class:`~secauth.responses.SecurityHeaders` added to every response (None: none).
+    max_body_bytes, content_types:
+        Refuse larger bodies with 413; with ``content_types``, refuse bodies of other
+        media types with 415.
+    decision_log, on_decision:
+        ``"stdout"`` (one JSON line per decision, the default), ``"logging"`` (logger
+        ``secauth.decisions``) or None; ``on_decision`` receives every record too.
+    """
+
+    def __init__(
+        self,
+        verifier: JwtVerifier | MultiIssuerVerifier | None = None,
+        *,
+        trust_authorizer: bool | None = None,
+        routes: Routes | None = None,
+        claims: ClaimMapper | None = None,
+        rate_limit: RateLimiter | Any | None = None,
+        cors: Cors | None = None,
+        security_headers: SecurityHeaders | None = SecurityHeaders(),  # noqa: B008 - immutable
+        max_body_bytes: int = 1024 * 1024,
+        content_types: tuple[str, ...] | None = None,
+        decision_log: str | None = "stdout",
+        on_decision: DecisionSink | None = None,
+        rule: Rule | None = None,
+    ) -> None:
+        if trust_authorizer is None:
+            trust_authorizer = verifier is None
+        if verifier is None and not trust_authorizer:
+            raise ConfigurationError("Guard needs a verifier, or trust_authorizer=True")
+        if routes is not None and not isinstance(routes, Routes):
+            raise ConfigurationError("routes must be a secauth.Routes table")
+        if decision_log not in ("stdout", "logging", None):
+            raise ConfigurationError("decision_log is 'stdout', 'logging' or None")
+        if max_body_bytes <= 0:
+            raise ConfigurationError("max_body_bytes must be positive")
+        self.verifier = verifier
+        self.trust_authorizer = trust_authorizer
+        self.routes = routes
+        self.claims = claims or ClaimMapper()
+        self.rate_limit = rate_limit
+        self.cors = cors
+        self.security_headers = security_headers.headers() if security_headers else {}
+        self.max_body_bytes = max_body_bytes
+        self.content_types = (
+            frozenset(t.lower() for t in content_types) if content_types is not None else None
+        )
+        self.decision_log = decision_log
+        self.on_decision = on_decision
+        self.rule = rule
+
+    # -- decorators -------------------------------------------------------------------------
+
+    def require(self, rule: Rule) -> Guard:
+        """A guard that also requires ``rule`` (on top of the routes), to decorate one handler.
+
+        ``@guard.require(roles("admin"))``
+        """
+        if not isinstance(rule, Rule):
+            raise ConfigurationError("require() takes an access rule such as roles('admin')")
+        combined = rule if self.rule is None else self.rule & rule
+        derived = object.__new__(Guard)
+        derived.__dict__.update(self.__dict__)
+        derived.rule = combined
+        return derived
+
+    @overload
+    def __call__(
+        self, handler: Callable[[Event, Any, Principal], Awaitable[R]]
+    ) -> Callable[[Event, Any], Awaitable[R | dict[str, Any]]]: ...
+
+    @overload
+    def __call__(
+        self, handler: Callable[[Event, Any], Awaitable[R]]
+    ) -> Callable[[Event, Any], Awaitable[R | dict[str, Any]]]: ...
+
+    @overload
+    def __call__(
+        self, handler: Callable[[Event, Any, Principal], R]
+    ) -> Callable[[Event, Any], R | dict[str, Any]]: ...
+
+    @overload
+    def __call__(
+        self, handler: Callable[[Event, Any], R]
+    ) -> Callable[[Event, Any], R | dict[str, Any]]: ...
+
+    def __call__(self, handler: Callable[..., Any]) -> Callable[[Event, Any], Any]:
+        """Wrap a Lambda handler ``(event, context)`` or ``(event, context, principal)``."""
+        code = getattr(handler, "__code__", None)
+        takes_principal = code is not None and code.co_argcount - _bound(handler) >= 3
+        is_async = code is not None and bool(code.co_flags & _CO_COROUTINE)
+        guard = self
+
+        if is_async:
+
+            async def async_wrapper(event: Event, context: Any) -> Any:
+                started = time.perf_counter()
+                record: dict[str, Any] = {}
+                try:
+                    request, principal, limit = await guard._check_async(event, record)
+                    if isinstance(principal, dict):  # a preflight answer
+                        return principal
+                    token = _PRINCIPAL.set(principal)
+                    try:
+                        args = (event, context, principal) if takes_principal else (event, context)
+                        result = await handler(*args)
+                    finally:
+                        _PRINCIPAL.reset(token)
+                    return guard._finish(result, request, limit)
+                except BaseException as exc:
+                    return guard._failed(exc, event, record)
+                finally:
+                    guard._log(record, started)
+
+            async_wrapper.__wrapped__ = handler  # type: ignore[attr-defined]
+            async_wrapper.__name__ = getattr(handler, "__name__", "handler")
+            async_wrapper.__doc__ = handler.__doc__
+            return async_wrapper
+
+        def wrapper(event: Event, context: Any) -> Any:
+            started = time.perf_counter()
+            record: dict[str, Any] = {}
+            try:
+                request, principal, limit = guard._check(event, record)
+                if isinstance(principal, dict):  # a preflight answer
+                    return principal
+                token = _PRINCIPAL.set(principal)
+                try:
+                    args = (event, context, principal) if takes_principal else (event, context)
+                    result = handler(*args)
+                finally:
+                    _PRINCIPAL.reset(token)
+                return guard._finish(result, request, limit)
+            except BaseException as exc:
+                return guard._failed(exc, event, record)
+            finally:
+                guard._log(record, started)
+
+        wrapper.__wrapped__ = handler  # type: ignore[attr-defined]
+        wrapper.__name__ = getattr(handler, "__name__", "handler")
+        wrapper.__doc__ = handler.__doc__
+        return wrapper
+
+    # -- the checks (also used by the Powertools integration) ------------------------------
+
+    def check(self, event: object) -> tuple[Request, Principal]:
+        """Run every check on ``event``; raise a :class:`~secauth.errors.SecAuthError` on refusal.
+
+        For integrations that build their own responses; preflights raise nothing here.
+        """
+        record: dict[str, Any] = {}
+        request, principal, _ = self._check(event, record)
+        if isinstance(principal, dict):
+            return request, Principal.anonymous()
+        return request, principal
+
+    def _check(self, event: object, record: dict[str, Any]) -> tuple[Request, Any, Any]:
+        request = self._request(event, record)
+        preflight = self._preflight(request)
+        if preflight is not None:
+            record.update(decision="preflight", status=preflight["statusCode"])
+            return request, preflight, None
+        self._hygiene(request)
+        try:
+            principal = self._principal(request)
+        except SecAuthError:
+            self._count_failure(request)
+            raise
+        limit = self._limit(request, principal)
+        self._authorize(request, principal, record)
+        return request, principal, limit
+
+    async def _check_async(self, event: object, record: dict[str, Any]) -> tuple[Request, Any, Any]:
+        request = self._request(event, record)
+        preflight = self._preflight(request)
+        if preflight is not None:
+            record.update(decision="preflight", status=preflight["statusCode"])
+            return request, preflight, None
+        self._hygiene(request)
+        try:
+            principal = await self._principal_async(request)
+        except SecAuthError:
+            self._count_failure(request)
+            raise
+        limit = self._limit(request, principal)
+        self._authorize(request, principal, record)
+        return request, principal, limit
+
+    def _request(self, event: object, record: dict[str, Any]) -> Request:
+        try:
+            request = Request.from_event(event)
+        except UnsupportedEvent:
+            raise BadRequest(detail={"problem": "unsupported event"}) from None
+        if request.kind not in _GUARDED_KINDS:
+            raise BadRequest(detail={"problem": f"{request.kind.value} events are not guarded"})
+        record.update(
+            event=request.kind.value,
+            request_id=request.request_id,
+            method=request.method,
+            path=_route_path(request),
+        )
+        return request
+
+    def _preflight(self, request: Request) -> dict[str, Any] | None:
+        if self.cors is None or request.method != "OPTIONS":
+            return None
+        if "access-control-request-method" not in request.headers:
+            return None
+        headers = self.cors.preflight(request.headers)
+        base = dict(self.security_headers)
+        if headers is None:
+            return http_response(
+                403, "", request.kind, headers=base, multi_value=_multi_value(request)
+            )
+        return http_response(
+            204, "", request.kind, headers={**base, **headers}, multi_value=_multi_value(request)
+        )
+
+    def _hygiene(self, request: Request) -> None:
+        body = request.raw.get("body")
+        if isinstance(body, str) and body:
+            size = len(body) * 3 // 4 if request.raw.get("isBase64Encoded") else len(body)
+            if size > self.max_body_bytes:
+                raise PayloadTooLarge(detail={"limit": self.max_body_bytes})
+            if self.content_types is not None and request.method in _BODY_METHODS:
+                media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+                if media not in self.content_types:
+                    raise UnsupportedMediaType(detail={"content_type": media[:60]})
+
+    def _principal(self, request: Request) -> Principal:
+        from_context = self._context_principal(request)
+        if self.verifier is None:
+            if from_context is None:
+                raise InvalidClaims(detail={"problem": "no secauth authorizer context"})
+            return from_context
+        try:
+            token = request.bearer_token()
+        except MissingToken:
+            if from_context is not None and self.trust_authorizer:
+                return from_context
+            return self._anonymous_if_public(request)
+        verified = self.claims.map(self.verifier.verify(token))
+        return self._agree(verified, from_context)
+
+    async def _principal_async(self, request: Request) -> Principal:
+        from_context = self._context_principal(request)
+        if self.verifier is None:
+            if from_context is None:
+                raise InvalidClaims(detail={"problem": "no secauth authorizer context"})
+            return from_context
+        try:
+            token = request.bearer_token()
+        except MissingToken:
+            if from_context is not None and self.trust_authorizer:
+                return from_context
+            return self._anonymous_if_public(request)
+        verified = self.claims.map(await self.verifier.verify_async(token))
+        return self._agree(verified, from_context)
+
+    def _context_principal(self, request: Request) -> Principal | None:
+        if not self.trust_authorizer:
+            return None
+        context: Any = request.authorizer
+        if request.kind in (EventKind.HTTP_V2, EventKind.FUNCTION_URL):
+            context = context.get("lambda")
+        if not isinstance(context, Mapping) or "secauth_principal" not in context:
+            return None
+        return Principal.from_context(context)
+
+    @staticmethod
+    def _agree(verified: Principal, from_context: Principal | None) -> Principal:
+        if from_context is not None and from_context.id != verified.id:
+            raise InvalidClaims(detail={"problem": "authorizer context and token disagree"})
+        return verified
+
+    def _anonymous_if_public(self, request: Request) -> Principal:
+        anonymous = Principal.anonymous()
+        if self.routes is not None and self.rule is None:
+            decision = self.routes.decide(anonymous, request.method, _route_path(request), request)
+            if decision.allowed:
+                return anonymous
+        raise MissingToken()
+
+    def _limit(self, request: Request, principal: Principal) -> RateLimitResult | None:
+        if self.rate_limit is None:
+            return None
+        result: RateLimitResult = self.rate_limit.hit(
+            request, None if principal.is_anonymous else principal
+        )
+        if not result.allowed:
+            raise result.error()
+        return result
+
+    def _count_failure(self, request: Request) -> None:
+        if self.rate_limit is not None:
+            result = self.rate_limit.hit(request, None)
+            if not result.allowed:
+                raise result.error()
+
+    def _authorize(self, request: Request, principal: Principal, record: dict[str, Any]) -> None:
+        record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
+        path = _route_path(request)
+        if self.routes is not None:
+            decision = self.routes.decide(principal, request.method, path, request)
+            record.update(route=decision.route)
+            if decision.route is None and not decision.allowed and self.routes.default is None:
+                methods = self.routes.methods_for(path)
+                if methods:
+                    raise MethodNotAllowed(detail={"allowed": sorted(methods)})
+                raise NotFound()
+            decision.raise_for_denial()
+            params = decision.params
+        else:
+            params = {}
+        if self.rule is not None:
+            refusal = self.rule.check(
+                principal, AccessContext(request.method, path, params, request)
+            )
+            if refusal is not None:
+                raise refusal.to_error()
+        record.update(decision="allow", status=200)
+
+    # -- responses ----------------------------------------------------------------------
+
+    def _finish(self, result: object, request: Request, limit: RateLimitResult | None) -> Any:
+        extra = dict(self.security_headers)
+        if self.cors is not None:
+            extra.update(self.cors.headers(request.headers))
+        if limit is not None:
+            extra.update(limit.headers())
+        if not (isinstance(result, dict) and "statusCode" in result):
+            # HTTP API shorthand (a plain value): make it an explicit JSON response.
+            body = result if isinstance(result, str) else json.dumps(result)
+            return http_response(
+                200,
+                body,
+                request.kind,
+                headers={"Content-Type": "application/json", **extra},
+                multi_value=_multi_value(request),
+            )
+        response = dict(result)
+        if "multiValueHeaders" in response:
+            merged = dict(response["multiValueHeaders"] or {})
+            for name, value in extra.items():
+                merged.setdefault(name, [value])
+            response["multiValueHeaders"] = merged
+        else:
+            headers = dict(response.get("headers") or {})
+            present = {k.lower() for k in headers}
+            for name, value in extra.items():
+                if name.lower() not in present:
+                    headers[name] = value
+            response["headers"] = headers
+        return response
+
+    def _failed(self, exc: BaseException, event: object, record: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise exc
+        error = exc if isinstance(exc, SecAuthError) else InternalError()
+        if isinstance(exc, SecAuthError):
+            record.update(
+                decision="deny",
+                reason=exc.reason.value,
+                status=exc.status,
+                detail=exc.detail or None,
+            )
+        else:
+            # The handler's exception text may hold anything; only its type is recorded.
+            record.update(
+                decision="error",
+                reason="internal_error",
+                status=500,
+                detail={"error": type(exc).__name__},
+            )
+        kind, request_id, multi = _shape_of(event)
+        headers = dict(self.security_headers)
+        if self.cors is not None and isinstance(event, Mapping):
+            with contextlib.suppress(Exception):  # no CORS headers on an unreadable event
+                headers.update(self.cors.headers(Request.from_event(event).headers))
+        return error_response(
+            error, kind, request_id=request_id, headers=headers, multi_value=multi
+        )
+
+    def _log(self, record: dict[str, Any], started: float) -> None:
+        record["latency_us"] = round((time.perf_counter() - started) * 1e6)
+        if self.decision_log == "logging":
+            emit(record, self.on_decision)
+            return
+        clean = fields(record)
+        if self.decision_log == "stdout":
+            _stdout_sink(clean)
+        if self.on_decision is not None:
+            with contextlib.suppress(Exception):  # a broken hook must not change the answer
+                self.on_decision(clean)
+
+
+def _bound(handler: Callable[..., Any]) -> int:
+    """1 for a bound method (``self`` is already supplied), else 0."""
+    return 1 if getattr(handler, "__self__", None) is not None else 0
+
+
+def _multi_value(request: Request) -> bool:
+    return "multiValueHeaders" in request.raw and "headers" not in request.raw
+
+
+def _route_path(request: Request) -> str:
+    """The path as the route table sees it: HTTP API raw paths lose a named stage prefix."""
+    path = request.path
+    if request.kind is EventKind.HTTP_V2 and request.stage and request.stage != "$default":
+        prefix = f"/{request.stage}"
+        if path == prefix:
+            return "/"
+        if path.startswith(prefix + "/"):
+            return path[len(prefix) :]
+    return path
+
+
+def _shape_of(event: object) -> tuple[EventKind, str | None, bool]:
+    """Event kind, request id and multi-value flag for an error response, even for bad events."""
+    try:
+        request = Request.from_event(event)
+    except Exception:
+        return EventKind.REST_V1, None, False
+    kind = request.kind if request.kind in _GUARDED_KINDS else EventKind.REST_V1
+    return kind, request.request_id, _multi_value(request)

@@ -1,0 +1,253 @@
+"""Sanitized HTTP responses: RFC 9457 problem details, security headers, CORS, per event kind.
+
+Nothing here ever puts internal detail in a response: a problem body carries a
+type, a title, the status and a request id for correlation, and nothing else.
+
+Example
+-------
+>>> from secauth.errors import TokenExpired
+>>> from secauth.events import EventKind
+>>> response = error_response(TokenExpired(), EventKind.REST_V1, request_id="r-1")
+>>> response["statusCode"], response["headers"]["WWW-Authenticate"]
+(401, 'Bearer error="invalid_token", error_description="token expired"')
+>>> json.loads(response["body"])["title"]
+'token expired'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from secauth.errors import (
+    AccessDenied,
+    ConfigurationError,
+    InsufficientScope,
+    MissingToken,
+    RateLimited,
+    SecAuthError,
+    TokenError,
+)
+from secauth.events import EventKind
+
+__all__ = [
+    "PROBLEM_JSON",
+    "Cors",
+    "SecurityHeaders",
+    "error_response",
+    "http_response",
+    "problem",
+]
+
+PROBLEM_JSON = "application/problem+json"
+_PROBLEM_TYPE = "https://secauth.dev/problems/"
+_STATUS_TEXT = {
+    200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+    404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
+    415: "Unsupported Media Type", 429: "Too Many Requests", 500: "Internal Server Error",
+    503: "Service Unavailable",
+}  # fmt: skip
+
+
+class SecurityHeaders:
+    """Headers added to every response; pass None for one to leave it out.
+
+    >>> sorted(SecurityHeaders(referrer_policy=None).headers())[:2]
+    ['Cache-Control', 'Content-Security-Policy']
+    """
+
+    __slots__ = ("_headers",)
+
+    def __init__(
+        self,
+        *,
+        strict_transport_security: str | None = "max-age=63072000; includeSubDomains",
+        content_type_options: str | None = "nosniff",
+        cache_control: str | None = "no-store",
+        content_security_policy: str | None = "frame-ancestors 'none'",
+        frame_options: str | None = "DENY",
+        referrer_policy: str | None = "no-referrer",
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
+        pairs = {
+            "Strict-Transport-Security": strict_transport_security,
+            "X-Content-Type-Options": content_type_options,
+            "Cache-Control": cache_control,
+            "Content-Security-Policy": content_security_policy,
+            "X-Frame-Options": frame_options,
+            "Referrer-Policy": referrer_policy,
+            **(extra or {}),
+        }
+        for name, value in pairs.items():
+            if value is not None and ("\r" in value or "\n" in value):
+                raise ConfigurationError(f"header {name} must be a single line")
+        self._headers = {k: v for k, v in pairs.items() if v is not None}
+
+    def headers(self) -> dict[str, str]:
+        return dict(self._headers)
+
+
+class Cors:
+    """CORS with an origin allowlist. ``*`` is refused together with credentials.
+
+    >>> cors = Cors(allow_origins=["https://app.example.com"], allow_credentials=True)
+    >>> cors.preflight({"origin": "https://app.example.com",
+    ...                 "access-control-request-method": "GET"})["Access-Control-Allow-Origin"]
+    'https://app.example.com'
+    >>> cors.preflight({"origin": "https://evil.example", "access-control-request-method": "GET"})
+    """
+
+    def __init__(
+        self,
+        *,
+        allow_origins: Iterable[str],
+        allow_methods: Iterable[str] = ("GET", "POST", "PUT", "PATCH", "DELETE"),
+        allow_headers: Iterable[str] = ("Authorization", "Content-Type"),
+        expose_headers: Iterable[str] = (),
+        allow_credentials: bool = False,
+        max_age: int = 600,
+    ) -> None:
+        origins = tuple(allow_origins)
+        if not origins:
+            raise ConfigurationError("Cors needs allow_origins (exact origins, or ['*'])")
+        if "*" in origins and (allow_credentials or len(origins) > 1):
+            raise ConfigurationError(
+                "Cors: '*' cannot go with allow_credentials=True (browsers refuse it) or with "
+                "other origins; list the exact origins instead"
+            )
+        for origin in origins:
+            if origin != "*" and (origin.endswith("/") or "://" not in origin):
+                raise ConfigurationError(
+                    f"Cors origin {origin!r} must look like 'https://app.example.com' (no path)"
+                )
+        self.any_origin = origins == ("*",)
+        self.origins = frozenset(origins)
+        self.methods = frozenset(m.upper() for m in allow_methods)
+        self.allow_headers = frozenset(h.lower() for h in allow_headers)
+        self.expose_headers = tuple(expose_headers)
+        self.allow_credentials = allow_credentials
+        self.max_age = max_age
+
+    def allowed_origin(self, origin: str | None) -> str | None:
+        if origin is None:
+            return None
+        if self.any_origin:
+            return "*"
+        return origin if origin in self.origins else None
+
+    def headers(self, request_headers: Mapping[str, str]) -> dict[str, str]:
+        """CORS headers for an actual (non-preflight) request; empty for other origins."""
+        origin = self.allowed_origin(request_headers.get("origin"))
+        if origin is None:
+            return {}
+        out = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        if self.allow_credentials:
+            out["Access-Control-Allow-Credentials"] = "true"
+        if self.expose_headers:
+            out["Access-Control-Expose-Headers"] = ", ".join(self.expose_headers)
+        return out
+
+    def preflight(self, request_headers: Mapping[str, str]) -> dict[str, str] | None:
+        """Headers of a 204 preflight answer, or None when the preflight must be refused."""
+        origin = self.allowed_origin(request_headers.get("origin"))
+        method = (request_headers.get("access-control-request-method") or "").upper()
+        if origin is None or method not in self.methods:
+            return None
+        asked = request_headers.get("access-control-request-headers", "")
+        wanted = {h.strip().lower() for h in asked.split(",") if h.strip()}
+        if not wanted <= self.allow_headers:
+            return None
+        out = self.headers(request_headers)
+        out["Access-Control-Allow-Methods"] = ", ".join(sorted(self.methods))
+        out["Access-Control-Allow-Headers"] = ", ".join(sorted(self.allow_headers))
+        out["Access-Control-Max-Age"] = str(self.max_age)
+        return out
+
+
+def problem(status: int, title: str, *, reason: str, request_id: str | None) -> dict[str, Any]:
+    """An RFC 9457 problem object; only these fields, so nothing internal leaks.
+
+    >>> problem(403, "forbidden", reason="forbidden", request_id="r-1")["type"]
+    'https://secauth.dev/problems/forbidden'
+    """
+    body: dict[str, Any] = {
+        "type": _PROBLEM_TYPE + reason,
+        "title": title,
+        "status": status,
+        "reason": reason,
+    }
+    if request_id:
+        body["request_id"] = request_id
+    return body
+
+
+def _www_authenticate(error: SecAuthError) -> str | None:
+    # RFC 6750 section 3: no error code when the request carried no credentials.
+    if isinstance(error, MissingToken):
+        return "Bearer"
+    if isinstance(error, TokenError):
+        return f'Bearer error="invalid_token", error_description="{error.public_message}"'
+    if isinstance(error, InsufficientScope | AccessDenied):
+        return f'Bearer error="insufficient_scope", error_description="{error.public_message}"'
+    return None
+
+
+def error_response(
+    error: SecAuthError,
+    kind: EventKind,
+    *,
+    request_id: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    multi_value: bool = False,
+) -> dict[str, Any]:
+    """The sanitized response for ``error`` in the shape of ``kind``'s event.
+
+    Statuses come from the error class (400, 401, 403, 404, 405, 413, 415, 429, 500,
+    503); 401/403 carry ``WWW-Authenticate: Bearer`` with RFC 6750 codes; 429 and 503
+    carry ``Retry-After``.
+    """
+    out_headers = dict(headers or {})
+    out_headers["Content-Type"] = PROBLEM_JSON
+    challenge = _www_authenticate(error)
+    if challenge is not None:
+        out_headers["WWW-Authenticate"] = challenge
+    if isinstance(error, RateLimited):
+        out_headers["Retry-After"] = str(max(1, round(error.retry_after + 0.4999)))
+    elif error.status == 503:
+        out_headers["Retry-After"] = "5"
+    body = problem(
+        error.status, error.public_message, reason=error.reason.value, request_id=request_id
+    )
+    return http_response(error.status, body, kind, headers=out_headers, multi_value=multi_value)
+
+
+def http_response(
+    status: int,
+    body: object,
+    kind: EventKind,
+    *,
+    headers: Mapping[str, str] | None = None,
+    multi_value: bool = False,
+) -> dict[str, Any]:
+    """A proxy-integration response for ``kind`` (REST v1, HTTP v2, Function URL, ALB).
+
+    ``body`` that is not a string is JSON-encoded. ALB responses get a
+    ``statusDescription``; with ``multi_value`` (ALB multi-value headers, REST
+    multiValueHeaders) headers go in ``multiValueHeaders``.
+
+    >>> http_response(204, "", EventKind.ALB)["statusDescription"]
+    '204 No Content'
+    """
+    text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
+    response: dict[str, Any] = {"statusCode": status}
+    header_map = dict(headers or {})
+    if multi_value:
+        response["multiValueHeaders"] = {k: [v] for k, v in header_map.items()}
+    else:
+        response["headers"] = header_map
+    response["body"] = text
+    response["isBase64Encoded"] = False
+    if kind is EventKind.ALB:
+        response["statusDescription"] = f"{status} {_STATUS_TEXT.get(status, '')}".strip()
+    return response
