@@ -1,4 +1,4 @@
-"""The ``secauth`` command: ``inspect``, ``verify`` and ``demo``.
+"""The ``secauth`` command: ``inspect``, ``verify``, ``authorize`` and ``demo``.
 
 Pass ``-`` instead of a token to read it from standard input, which keeps
 tokens out of shell history and process listings.
@@ -21,6 +21,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from secauth import jose
@@ -30,6 +31,7 @@ from secauth.errors import SecAuthError
 __all__ = ["main"]
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+EXIT_HANDLER_ERROR = 4  # ``authorize``: the handler raised or returned a malformed response
 
 
 def _read_token(value: str) -> str:
@@ -153,6 +155,49 @@ def _verify(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _read_event(path: str) -> dict[str, Any]:
+    from secauth._invoke import AppError
+
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text("utf-8")
+        event = json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise AppError(f"cannot read the event from {path}: {exc}") from None
+    if not isinstance(event, dict):
+        raise AppError(f"the event in {path} is not a JSON object")
+    return event
+
+
+def _authorize(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Run the user's authorizer on an event; print the response and the decision's reason."""
+    from secauth._invoke import AppError, invoke, load_app, summary
+
+    try:
+        handler, api_key_header = load_app(args.app)
+        event = _read_event(args.event)
+    except AppError as exc:
+        err.write(f"secauth: {exc}\n")
+        return EXIT_USAGE
+    result = invoke(handler, event, api_key_header)
+    if result.response is not None:
+        try:
+            text = json.dumps(result.response, indent=2, sort_keys=True)
+        except (TypeError, ValueError):
+            text = repr(result.response)
+    else:  # what the Lambda runtime reports for a raised error
+        error = {"errorMessage": result.error_message, "errorType": result.error_type}
+        text = json.dumps(error, indent=2)
+    out.write(result.redact(text) + "\n")
+    for line in summary(result):
+        err.write(result.redact(line) + "\n")
+    if result.outcome == "allow":
+        return EXIT_OK
+    if result.outcome == "error":
+        return EXIT_HANDLER_ERROR
+    reason = (result.record or {}).get("reason")
+    return EXIT_UNAVAILABLE if reason == "keys_unavailable" else EXIT_REJECTED
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="secauth", description="Secure HTTP endpoints on AWS Lambda."
@@ -176,6 +221,20 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--token-type", help="required typ header, e.g. at+jwt")
     verify.add_argument("--leeway", type=float, default=0.0, help="clock skew in seconds")
     verify.add_argument("--allow-http", action="store_true", help="plain http to loopback (tests)")
+    authorize = sub.add_parser(
+        "authorize",
+        help="run your authorizer on an event file, like a local invoke; print the response "
+        "and the decision's reason",
+    )
+    authorize.add_argument(
+        "--app",
+        required=True,
+        help="module:attribute naming a secauth Authorizer or a handler function, imported "
+        "from the current directory or PYTHONPATH",
+    )
+    authorize.add_argument(
+        "--event", required=True, help="the authorizer event as a JSON file, or - for stdin"
+    )
     sub.add_parser("demo", help="local issuer + verifier: a table of decisions and timings")
     return parser
 
@@ -191,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_REJECTED if report["warnings"] else EXIT_OK
         if args.command == "verify":
             return _verify(args, out)
+        if args.command == "authorize":
+            return _authorize(args, out, sys.stderr)
         from secauth._demo import run_demo
 
         return run_demo(out)

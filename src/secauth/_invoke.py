@@ -1,0 +1,299 @@
+"""``secauth authorize``: run an authorizer from the user's module on one event, like a local invoke.
+
+The authorizer is named ``module:attribute`` (``mymodule:authorizer``), imported
+from the current directory or ``PYTHONPATH``. It is a :class:`~secauth.Authorizer`
+(its ``handler`` runs) or any handler function ``(event, context) -> response``.
+
+What API Gateway would answer is worked out from the response itself: a raised
+error whose message is exactly ``Unauthorized`` is a 401, any other error a 500;
+a simple response answers 200 or 403 by ``isAuthorized``; a policy answers 200
+when it allows the event's method ARN and no statement denies it. The decision's
+reason comes from the record a secauth authorizer logs to ``secauth.decisions``.
+
+Nothing printed carries the credentials of the event: the token, the API key and
+the other identity sources are replaced by ``[redacted]`` wherever they appear,
+including in ``usageIdentifierKey`` and in error messages.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import re
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Invocation", "invoke", "load_app", "policy_allows"]
+
+REDACTED = "[redacted]"
+_MIN_SECRET_LENGTH = 8
+_SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "x-api-key", "x-amz-security-token"}
+)
+
+
+class AppError(Exception):
+    """The ``--app`` or ``--event`` argument cannot be used; the message says why."""
+
+
+@dataclass
+class Invocation:
+    """One run of a handler: what it returned or raised, and what API Gateway would answer.
+
+    ``outcome`` is ``allow``, ``deny``, ``unauthorized`` (401) or ``error`` (500).
+    """
+
+    outcome: str
+    status: int
+    response: Any = None
+    error_type: str | None = None
+    error_message: str | None = None
+    error_trace: str | None = None
+    record: dict[str, Any] | None = None
+    secrets: list[str] = field(default_factory=list)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every credential of the event replaced by ``[redacted]``."""
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+
+class _LocalContext:
+    """The few Lambda context attributes handlers commonly read."""
+
+    function_name = "secauth-authorize"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:secauth-authorize"
+    memory_limit_in_mb = 128
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+    log_group_name = "/aws/lambda/secauth-authorize"
+    log_stream_name = "local"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+class _Capture(logging.Handler):
+    """Collects the JSON decision records logged to ``secauth.decisions``."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            parsed = json.loads(record.getMessage())
+        except ValueError:
+            return
+        if isinstance(parsed, dict):
+            self.records.append(parsed)
+
+
+def load_app(spec: str) -> tuple[Callable[..., Any], str | None]:
+    """Import ``module:attribute`` and return the handler to call, and the API key header of
+    a secauth Authorizer (to redact it). The current directory is searched first."""
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise AppError(f"--app must look like 'module:attribute', not {spec!r}")
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise AppError(
+            f"cannot import {module_name!r} (from the current directory or PYTHONPATH): "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    target: Any = module
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise AppError(f"{module_name!r} has no attribute {attribute!r}") from None
+    from secauth.authorizer import Authorizer
+
+    if isinstance(target, Authorizer):
+        return target.handler, target.api_key_header
+    owner = getattr(target, "__self__", None)
+    if isinstance(owner, Authorizer):
+        return target, owner.api_key_header
+    if not callable(target):
+        raise AppError(
+            f"{spec} is a {type(target).__name__}: name a secauth Authorizer or a handler "
+            "function (event, context) -> response"
+        )
+    return target, None
+
+
+def _secrets(event: Mapping[str, Any], api_key_header: str | None) -> list[str]:
+    """Every credential the event carries, longest first (so no part survives another)."""
+    found: set[str] = set()
+    secret_names = _SECRET_HEADERS | ({api_key_header.lower()} if api_key_header else set())
+
+    def add(value: object) -> None:
+        if isinstance(value, str):
+            value = value.strip()
+            if len(value) >= _MIN_SECRET_LENGTH:
+                found.add(value)
+                _, space, rest = value.partition(" ")
+                if space:
+                    add(rest)
+
+    add(event.get("authorizationToken"))
+    sources = event.get("identitySource")
+    for source in sources if isinstance(sources, list) else [sources]:
+        if isinstance(source, str):
+            for part in source.split(","):
+                add(part)
+    for name in ("headers", "multiValueHeaders"):
+        block = event.get(name)
+        if isinstance(block, Mapping):
+            for key, value in block.items():
+                if isinstance(key, str) and key.lower() in secret_names:
+                    for item in value if isinstance(value, list) else [value]:
+                        add(item)
+    cookies = event.get("cookies")
+    if isinstance(cookies, list):
+        for cookie in cookies:
+            add(cookie)
+    return sorted(found, key=len, reverse=True)
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    """IAM Resource matching: ``*`` any run of characters, ``?`` one; case-sensitive."""
+    parts = ("." if ch == "?" else ".*" if ch == "*" else re.escape(ch) for ch in pattern)
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def _listed(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def policy_allows(document: object, arn: str) -> bool:
+    """True when the policy document allows invoking ``arn`` and no statement denies it.
+
+    Conditions are not evaluated: an Allow with a condition is not counted, a Deny with
+    one is (so a doubt never reads as allow).
+
+    >>> policy_allows({"Statement": [{"Effect": "Allow", "Action": "execute-api:Invoke",
+    ...                 "Resource": ["arn:aws:execute-api:r:1:a/prod/GET/*"]}]},
+    ...               "arn:aws:execute-api:r:1:a/prod/GET/orders")
+    True
+    """
+    if not isinstance(document, Mapping):
+        return False
+    statements = document.get("Statement")
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    if not isinstance(statements, list):
+        return False
+    allowed = False
+    for statement in statements:
+        if not isinstance(statement, Mapping):
+            continue
+        actions = _listed(statement.get("Action"))
+        if not any(a in ("*", "execute-api:*", "execute-api:Invoke") for a in actions):
+            continue
+        if not any(_glob(r).fullmatch(arn) for r in _listed(statement.get("Resource"))):
+            continue
+        effect = statement.get("Effect")
+        if effect == "Deny":
+            return False
+        if effect == "Allow" and not statement.get("Condition"):
+            allowed = True
+    return allowed
+
+
+def _answer(response: object, event: Mapping[str, Any]) -> tuple[str, int]:
+    """What API Gateway makes of a returned response: (outcome, status)."""
+    if not isinstance(response, Mapping):
+        return "error", 500
+    try:
+        json.dumps(response)
+    except (TypeError, ValueError):
+        return "error", 500
+    if "isAuthorized" in response:
+        return ("allow", 200) if response["isAuthorized"] is True else ("deny", 403)
+    if "policyDocument" in response:
+        arn = event.get("methodArn") or event.get("routeArn")
+        if isinstance(arn, str) and policy_allows(response["policyDocument"], arn):
+            return "allow", 200
+        return "deny", 403
+    return "error", 500
+
+
+def invoke(
+    handler: Callable[..., Any], event: Mapping[str, Any], api_key_header: str | None = None
+) -> Invocation:
+    """Call ``handler(event, context)`` once, capturing the secauth decision record."""
+    secrets = _secrets(event, api_key_header)
+    logger = logging.getLogger("secauth.decisions")
+    capture = _Capture()
+    level = logger.level
+    if not logger.isEnabledFor(logging.INFO):
+        logger.setLevel(logging.INFO)
+    logger.addHandler(capture)
+    try:
+        response = handler(event, _LocalContext())
+    except Exception as exc:
+        message = str(exc)
+        unauthorized = message == "Unauthorized"
+        result = Invocation(
+            "unauthorized" if unauthorized else "error",
+            401 if unauthorized else 500,
+            error_type=type(exc).__name__,
+            error_message=message,
+            error_trace=None if unauthorized else traceback.format_exc(),
+            secrets=secrets,
+        )
+    else:
+        outcome, status = _answer(response, event)
+        result = Invocation(outcome, status, response=response, secrets=secrets)
+    finally:
+        logger.removeHandler(capture)
+        logger.setLevel(level)
+    result.record = capture.records[-1] if capture.records else None
+    if result.outcome == "deny" and result.record and result.record.get("status") == 401:
+        result.outcome = "unauthorized"  # an HTTP API's 401 decision, answered as 403
+    return result
+
+
+def summary(result: Invocation) -> Iterable[str]:
+    """Lines saying what API Gateway would answer and why (redacted)."""
+    record = result.record or {}
+    if result.outcome == "unauthorized" and result.status == 401:
+        head = "Unauthorized (401)"
+    elif result.outcome == "unauthorized":
+        head = "unauthorized (403: an HTTP API authorizer cannot answer 401)"
+    elif result.outcome == "error":
+        head = "error (500: API Gateway answers 500 for this)"
+    else:
+        head = f"{result.outcome} ({result.status})"
+    fields = [head]
+    reason = record.get("reason")
+    if reason:
+        fields.append(f"reason={reason}")
+    for name in ("principal", "tenant", "route"):
+        if record.get(name):
+            fields.append(f"{name}={json.dumps(record[name])}")
+    if result.record is None:
+        fields.append("(no secauth decision record)")
+    yield "secauth: " + " ".join(fields)
+    if record.get("detail"):
+        yield "secauth: detail " + json.dumps(record["detail"], sort_keys=True, default=str)
+    if result.error_type and result.outcome == "error":
+        yield f"secauth: the handler raised {result.error_type}: {result.error_message}"
+    if result.error_trace:
+        yield result.error_trace.rstrip("\n")
