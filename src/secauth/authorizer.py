@@ -138,6 +138,8 @@ class Authorizer:
         (payload 1.0 events of HTTP APIs and REST REQUEST events look alike in some
         emulators); None detects it from the event.
 
+    Notes
+    -----
     Subclassing hooks: :meth:`credentials`, :meth:`map_claims`, :meth:`extra_context`.
     """
 
@@ -160,6 +162,7 @@ class Authorizer:
         cache_key_covers_request: bool = False,
         api: str | None = None,
         response_cache_size: int = 1024,
+        api_key_limit_store: object | None = None,
     ) -> None:
         if api not in (None, "rest", "http"):
             raise ConfigurationError("api must be 'rest', 'http' or None (detect from the event)")
@@ -190,6 +193,14 @@ class Authorizer:
         if cache_ttl and not cache_key_covers_request:
             self._refuse_request_dependent_rules()
         self.rate_limit = rate_limit
+        # Per-API-key limits (ApiKeyEntry.rate_limit): one limiter per distinct limit, on
+        # api_key_limit_store (a shared store) or this container's memory.
+        self._key_limit_store = api_key_limit_store
+        self._key_limiters: dict[str, Any] = {}
+        if cache_ttl and api_keys is not None and _any_key_limit(api_keys):
+            raise ConfigurationError(
+                "API keys with a rate_limit need cache_ttl=0: cached answers skip the limit"
+            )
         self._context_fn = context
         self.on_decision = on_decision
         self.policy_builder = policy_builder or PolicyBuilder(
@@ -345,6 +356,8 @@ class Authorizer:
         decision = self.routes.decide(principal, method, path, request)
         if decision.allowed and self.rate_limit is not None:
             decision = self._rate_limited(decision, request, principal, found)
+        if decision.allowed and found.entry is not None and found.entry.rate_limit:
+            decision = self._key_limited(decision, request, principal, found.entry.rate_limit)
         record.update(route=decision.route)
         if decision.allowed:
             record.update(decision="allow", status=200)
@@ -388,6 +401,30 @@ class Authorizer:
         refusal = Denial(Reason.RATE_LIMITED, f"rate limited; retry after {result.retry_after} s")
         return Decision(False, refusal.reason, decision.route, decision.params, refusal)
 
+    def _key_limited(
+        self, decision: Decision, request: Request, principal: Principal, limit: str
+    ) -> Decision:
+        if self.cache_ttl:
+            # Entries from a dynamic store can only be seen now: a limit we cannot apply
+            # under caching is a refusal, never a silent pass.
+            refusal = Denial(Reason.CONFIGURATION_ERROR, "per-key rate limit with cache_ttl > 0")
+            return Decision(False, refusal.reason, decision.route, decision.params, refusal)
+        limiter = self._key_limiters.get(limit)
+        if limiter is None:
+            from secauth.ratelimit import RateLimiter
+
+            options: dict[str, Any] = {"header": self.api_key_header}
+            if self._key_limit_store is not None:
+                options["store"] = self._key_limit_store
+            limiter = self._key_limiters[limit] = RateLimiter.per_api_key(limit, **options)
+        result = limiter.hit(request, principal)
+        if result.allowed:
+            return decision
+        refusal = Denial(
+            Reason.RATE_LIMITED, f"API key rate limited; retry after {result.retry_after} s"
+        )
+        return Decision(False, refusal.reason, decision.route, decision.params, refusal)
+
     def _respond(
         self, request: Request, principal: Principal, decision: Decision, found: _Credentials
     ) -> dict[str, Any]:
@@ -428,6 +465,14 @@ class Authorizer:
         if kind in (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2):
             return self.policy_builder.unauthorized(request) if request is not None else {}
         raise Unauthorized() from None
+
+
+def _any_key_limit(store: object) -> bool:
+    """Whether a static key store holds an entry with its own rate limit."""
+    entries = getattr(store, "entries", None)
+    if not callable(entries):
+        return False
+    return any(entry.rate_limit for entry in entries())
 
 
 def _copy_response(response: dict[str, Any]) -> dict[str, Any]:
