@@ -53,6 +53,7 @@ _EXPORTS = {
     "RoleHierarchy": "secauth.principal",
     "ApiKeyEntry": "secauth.credentials",
     "StaticApiKeys": "secauth.credentials",
+    "DynamoDBApiKeys": "secauth.credentials",
     "ClientCertEntry": "secauth.credentials",
     "ClientCertificates": "secauth.credentials",
     "hash_api_key": "secauth.credentials",
@@ -81,6 +82,7 @@ __all__ = [
     "ConfigurationError",
     "Cors",
     "Denial",
+    "DynamoDBApiKeys",
     "EventKind",
     "Guard",
     "JwksCache",
@@ -142,6 +144,7 @@ if TYPE_CHECKING:
         ApiKeyEntry,
         ClientCertEntry,
         ClientCertificates,
+        DynamoDBApiKeys,
         StaticApiKeys,
         hash_api_key,
     )
