@@ -40,6 +40,13 @@ class UnsupportedEvent(ValueError):
 
 
 class EventKind(Enum):
+    """The kind of Lambda event a :class:`Request` was read from (detected from its shape).
+
+    Handler events: ``REST_V1``, ``HTTP_V2``, ``FUNCTION_URL``, ``ALB``. Authorizer
+    events (:attr:`is_authorizer`): ``TOKEN_AUTHORIZER``, ``REST_REQUEST_AUTHORIZER``,
+    ``HTTP_AUTHORIZER_V1``, ``HTTP_AUTHORIZER_V2``, ``WEBSOCKET_AUTHORIZER``.
+    """
+
     REST_V1 = "rest_v1"
     HTTP_V2 = "http_v2"
     FUNCTION_URL = "function_url"
@@ -52,6 +59,7 @@ class EventKind(Enum):
 
     @property
     def is_authorizer(self) -> bool:
+        """True for the events API Gateway sends to a Lambda authorizer."""
         return self in _AUTHORIZER_KINDS
 
 

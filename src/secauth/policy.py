@@ -764,18 +764,31 @@ def route_policy(
 
     Parameters
     ----------
-    method_arn: the event's method ARN (its API and stage are used).
-    allowed: the routes the principal may call, e.g. ``Routes.allowed_routes(principal)``;
+    method_arn:
+        The event's method ARN (its API and stage are used).
+    allowed:
+        The routes the principal may call, e.g. ``Routes.allowed_routes(principal)``;
         parameters bound to one value (``/tenants/acme/{proxy+}``) stay literal.
-    routes: every route of the table (``"VERB /template"`` or pairs). It must list
+    routes:
+        Every route of the table (``"VERB /template"`` or pairs). It must list
         every route this authorizer protects: a route it does not know of can be
         matched by an allowed wildcard.
 
-    Returns Allow statements for ``allowed`` and Deny statements for the other
-    routes that an allowed wildcard would otherwise reach. Raises
-    :class:`PolicyConflict` when such a Deny would also hit a path an allowed
-    route serves, i.e. when no IAM policy can express the table for this
-    principal; use a TTL of 0 (or put the route in the cache key) for that table.
+    Returns
+    -------
+    PolicyDocument
+        Allow statements for ``allowed`` and Deny statements for the other
+        routes that an allowed wildcard would otherwise reach.
+
+    Raises
+    ------
+    PolicyConflict
+        When such a Deny would also hit a path an allowed route serves, i.e. when
+        no IAM policy can express the table for this principal; use a TTL of 0 (or
+        put the route in the cache key) for that table.
+
+    Notes
+    -----
     Routing follows API Gateway: the most specific route wins, segment by
     segment (literal, then ``{param}``, then ``{proxy+}``), then an exact verb
     beats ``ANY``.

@@ -194,6 +194,8 @@ class LocalIssuer:
     algs:
         One signing key is generated per algorithm, with kids ``key-1``, ``key-2``...
 
+    Notes
+    -----
     Attributes you may set while it runs: ``mode`` (``"ok"``, ``"slow"``, ``"error"``,
     ``"garbage"``, ``"oversized"``, ``"redirect"``, ``"redirect_same_host"``),
     ``delay`` (seconds, for ``"slow"``), ``cache_control`` (a header value or None),
