@@ -59,6 +59,7 @@ from secauth.errors import (
     MissingToken,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     SecAuthError,
     UnsupportedMediaType,
 )
@@ -84,6 +85,9 @@ _GUARDED_KINDS = frozenset(
 )
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _CO_COROUTINE = 0x80
+# The rate-limit headers of a denial, kept in the request's record for the 429 response
+# (never logged: decision records keep only secauth._decisions.FIELDS).
+_LIMIT_HEADERS = "_limit_headers"
 
 
 def current_principal() -> Principal:
@@ -220,9 +224,12 @@ class Guard:
 
     def __call__(self, handler: Callable[..., Any]) -> Callable[[Event, Any], Any]:
         """Wrap a Lambda handler ``(event, context)`` or ``(event, context, principal)``."""
-        code = getattr(handler, "__code__", None)
-        takes_principal = code is not None and code.co_argcount - _bound(handler) >= 3
-        is_async = code is not None and bool(code.co_flags & _CO_COROUTINE)
+        takes_principal, is_async = _handler_shape(handler)
+        if not is_async and _is_async_store(self.rate_limit):
+            raise ConfigurationError(
+                "this Guard's rate limit uses an async store: guard an async handler, or use "
+                "a sync store"
+            )
         guard = self
 
         if is_async:
@@ -298,9 +305,9 @@ class Guard:
         try:
             principal = self._principal(request)
         except SecAuthError:
-            self._count_failure(request)
+            self._count_failure(request, record)
             raise
-        limit = self._limit(request, principal)
+        limit = self._limit(request, principal, record)
         self._authorize(request, principal, record)
         return request, principal, limit
 
@@ -314,9 +321,9 @@ class Guard:
         try:
             principal = await self._principal_async(request)
         except SecAuthError:
-            self._count_failure(request)
+            await self._count_failure_async(request, record)
             raise
-        limit = self._limit(request, principal)
+        limit = await self._limit_async(request, principal, record)
         self._authorize(request, principal, record)
         return request, principal, limit
 
@@ -353,7 +360,7 @@ class Guard:
     def _hygiene(self, request: Request) -> None:
         body = request.raw.get("body")
         if isinstance(body, str) and body:
-            size = len(body) * 3 // 4 if request.raw.get("isBase64Encoded") else len(body)
+            size = _decoded_size(body) if request.raw.get("isBase64Encoded") else len(body)
             if size > self.max_body_bytes:
                 raise PayloadTooLarge(detail={"limit": self.max_body_bytes})
             if self.content_types is not None and request.method in _BODY_METHODS:
@@ -364,9 +371,7 @@ class Guard:
     def _principal(self, request: Request) -> Principal:
         from_context = self._context_principal(request)
         if self.verifier is None:
-            if from_context is None:
-                raise InvalidClaims(detail={"problem": "no secauth authorizer context"})
-            return from_context
+            return self._trusted(request, from_context)
         try:
             token = request.bearer_token()
         except MissingToken:
@@ -379,9 +384,7 @@ class Guard:
     async def _principal_async(self, request: Request) -> Principal:
         from_context = self._context_principal(request)
         if self.verifier is None:
-            if from_context is None:
-                raise InvalidClaims(detail={"problem": "no secauth authorizer context"})
-            return from_context
+            return self._trusted(request, from_context)
         try:
             token = request.bearer_token()
         except MissingToken:
@@ -401,9 +404,21 @@ class Guard:
             return None
         return Principal.from_context(context)
 
+    def _trusted(self, request: Request, from_context: Principal | None) -> Principal:
+        """Trust-only mode: the authorizer's principal; without one, only a public route
+        called with no credentials at all (no authorizer runs on public routes)."""
+        if from_context is not None:
+            return from_context
+        if "authorization" not in request.headers:
+            with contextlib.suppress(MissingToken):
+                return self._anonymous_if_public(request)
+        raise InvalidClaims(detail={"problem": "no secauth authorizer context"})
+
     @staticmethod
     def _agree(verified: Principal, from_context: Principal | None) -> Principal:
-        if from_context is not None and from_context.id != verified.id:
+        if from_context is not None and (
+            from_context.id != verified.id or from_context.tenant != verified.tenant
+        ):
             raise InvalidClaims(detail={"problem": "authorizer context and token disagree"})
         return verified
 
@@ -415,21 +430,33 @@ class Guard:
                 return anonymous
         raise MissingToken()
 
-    def _limit(self, request: Request, principal: Principal) -> RateLimitResult | None:
+    def _limit(
+        self, request: Request, principal: Principal, record: dict[str, Any]
+    ) -> RateLimitResult | None:
         if self.rate_limit is None:
             return None
         result: RateLimitResult = self.rate_limit.hit(
             request, None if principal.is_anonymous else principal
         )
-        if not result.allowed:
-            raise result.error()
-        return result
+        return _admit(result, record)
 
-    def _count_failure(self, request: Request) -> None:
+    async def _limit_async(
+        self, request: Request, principal: Principal, record: dict[str, Any]
+    ) -> RateLimitResult | None:
+        if self.rate_limit is None:
+            return None
+        result: RateLimitResult = await self.rate_limit.hit_async(
+            request, None if principal.is_anonymous else principal
+        )
+        return _admit(result, record)
+
+    def _count_failure(self, request: Request, record: dict[str, Any]) -> None:
         if self.rate_limit is not None:
-            result = self.rate_limit.hit(request, None)
-            if not result.allowed:
-                raise result.error()
+            _admit(self.rate_limit.hit(request, None), record)
+
+    async def _count_failure_async(self, request: Request, record: dict[str, Any]) -> None:
+        if self.rate_limit is not None:
+            _admit(await self.rate_limit.hit_async(request, None), record)
 
     def _authorize(self, request: Request, principal: Principal, record: dict[str, Any]) -> None:
         record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
@@ -463,16 +490,22 @@ class Guard:
         if limit is not None:
             extra.update(limit.headers())
         if not (isinstance(result, dict) and "statusCode" in result):
-            # HTTP API shorthand (a plain value): make it an explicit JSON response.
-            body = result if isinstance(result, str) else json.dumps(result)
+            # HTTP API shorthand (a plain value): make it an explicit response; a string is
+            # sent as text, anything else as JSON.
+            text = isinstance(result, str)
+            media = "text/plain; charset=utf-8" if text else "application/json"
             return http_response(
                 200,
-                body,
+                result if text else json.dumps(result),
                 request.kind,
-                headers={"Content-Type": "application/json", **extra},
+                headers={"Content-Type": media, **extra},
                 multi_value=_multi_value(request),
             )
         response = dict(result)
+        if _multi_value(request) and "multiValueHeaders" not in response:
+            # ALB multi-value mode answers with multiValueHeaders only.
+            plain = response.pop("headers", None) or {}
+            response["multiValueHeaders"] = {k: [v] for k, v in plain.items()}
         if "multiValueHeaders" in response:
             merged = dict(response["multiValueHeaders"] or {})
             for name, value in extra.items():
@@ -488,9 +521,14 @@ class Guard:
         return response
 
     def _failed(self, exc: BaseException, event: object, record: dict[str, Any]) -> dict[str, Any]:
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
+        if not isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt, SystemExit
             raise exc
-        error = exc if isinstance(exc, SecAuthError) else InternalError()
+        # A ConfigurationError's text is written for the developer: the client gets a 500.
+        error: SecAuthError = (
+            exc
+            if isinstance(exc, SecAuthError) and not isinstance(exc, ConfigurationError)
+            else InternalError()
+        )
         if isinstance(exc, SecAuthError):
             record.update(
                 decision="deny",
@@ -508,6 +546,8 @@ class Guard:
             )
         kind, request_id, multi = _shape_of(event)
         headers = dict(self.security_headers)
+        if isinstance(error, RateLimited):
+            headers.update(record.get(_LIMIT_HEADERS) or {})
         if self.cors is not None and isinstance(event, Mapping):
             with contextlib.suppress(Exception):  # no CORS headers on an unreadable event
                 headers.update(self.cors.headers(Request.from_event(event).headers))
@@ -531,6 +571,46 @@ class Guard:
 def _bound(handler: Callable[..., Any]) -> int:
     """1 for a bound method (``self`` is already supplied), else 0."""
     return 1 if getattr(handler, "__self__", None) is not None else 0
+
+
+def _handler_shape(handler: Callable[..., Any]) -> tuple[bool, bool]:
+    """(takes a principal argument, is async), read once when the handler is wrapped."""
+    code = getattr(handler, "__code__", None)
+    if code is not None:
+        return code.co_argcount - _bound(handler) >= 3, bool(code.co_flags & _CO_COROUTINE)
+    # A callable object or a functools.partial: ask inspect (slower, decoration time only).
+    import inspect
+
+    try:
+        positional = [
+            p
+            for p in inspect.signature(handler).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    except (TypeError, ValueError):
+        positional = []
+    is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+        getattr(handler, "__call__", None)  # noqa: B004 - the object's own __call__
+    )
+    return len(positional) >= 3, is_async
+
+
+def _decoded_size(text: str) -> int:
+    """Bytes a base64 body decodes to (its padding is not data)."""
+    return len(text) * 3 // 4 - len(text[-2:]) + len(text[-2:].rstrip("="))
+
+
+def _is_async_store(limiter: object) -> bool:
+    parts = getattr(limiter, "limiters", None) or ((limiter,) if limiter is not None else ())
+    return any(getattr(getattr(p, "store", None), "is_async", False) for p in parts)
+
+
+def _admit(result: RateLimitResult, record: dict[str, Any]) -> RateLimitResult:
+    """``result`` when the request is admitted; else raise its 429 (headers kept for it)."""
+    if not result.allowed:
+        record[_LIMIT_HEADERS] = result.headers()
+        raise result.error()
+    return result
 
 
 def _multi_value(request: Request) -> bool:

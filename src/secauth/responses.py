@@ -24,6 +24,7 @@ from secauth.errors import (
     AccessDenied,
     ConfigurationError,
     InsufficientScope,
+    MethodNotAllowed,
     MissingToken,
     RateLimited,
     SecAuthError,
@@ -171,15 +172,16 @@ def problem(status: int, title: str, *, reason: str, request_id: str | None) -> 
     >>> problem(403, "forbidden", reason="forbidden", request_id="r-1")["type"]
     'https://secauth.dev/problems/forbidden'
     """
-    body: dict[str, Any] = {
-        "type": _PROBLEM_TYPE + reason,
-        "title": title,
-        "status": status,
-        "reason": reason,
-    }
+    body: dict[str, Any] = {"type": _PROBLEM_TYPE + reason, "title": title, "status": status}
     if request_id:
         body["request_id"] = request_id
     return body
+
+
+def _description(text: str) -> str:
+    """RFC 6750 section 3: error_description holds %x20-21 / %x23-5B / %x5D-7E only (no
+    quote, no backslash, no control character), so a message cannot break the header."""
+    return "".join(ch for ch in text if " " <= ch <= "~" and ch not in '"\\')[:200]
 
 
 def _www_authenticate(error: SecAuthError) -> str | None:
@@ -187,9 +189,11 @@ def _www_authenticate(error: SecAuthError) -> str | None:
     if isinstance(error, MissingToken):
         return "Bearer"
     if isinstance(error, TokenError):
-        return f'Bearer error="invalid_token", error_description="{error.public_message}"'
+        description = _description(type(error).default_message)
+        return f'Bearer error="invalid_token", error_description="{description}"'
     if isinstance(error, InsufficientScope | AccessDenied):
-        return f'Bearer error="insufficient_scope", error_description="{error.public_message}"'
+        description = _description(type(error).default_message)
+        return f'Bearer error="insufficient_scope", error_description="{description}"'
     return None
 
 
@@ -205,7 +209,8 @@ def error_response(
 
     Statuses come from the error class (400, 401, 403, 404, 405, 413, 415, 429, 500,
     503); 401/403 carry ``WWW-Authenticate: Bearer`` with RFC 6750 codes; 429 and 503
-    carry ``Retry-After``.
+    carry ``Retry-After``; 405 carries ``Allow``. Titles and error descriptions are the
+    class's ``default_message``: a message passed when raising never reaches the client.
     """
     out_headers = dict(headers or {})
     out_headers["Content-Type"] = PROBLEM_JSON
@@ -216,8 +221,15 @@ def error_response(
         out_headers["Retry-After"] = str(max(1, round(error.retry_after + 0.4999)))
     elif error.status == 503:
         out_headers["Retry-After"] = "5"
+    if isinstance(error, MethodNotAllowed):
+        # RFC 9110 section 15.5.6: a 405 lists the methods the resource supports.
+        allowed = error.detail.get("allowed")
+        if isinstance(allowed, list | tuple) and all(isinstance(m, str) for m in allowed):
+            out_headers["Allow"] = ", ".join(allowed)
+    # The title is the error class's fixed message (RFC 9457: the same for every occurrence),
+    # never a message given at raise time, so handler code cannot leak text through it.
     body = problem(
-        error.status, error.public_message, reason=error.reason.value, request_id=request_id
+        error.status, type(error).default_message, reason=error.reason.value, request_id=request_id
     )
     return http_response(error.status, body, kind, headers=out_headers, multi_value=multi_value)
 
