@@ -68,6 +68,7 @@ _EXPORTS = {
     "current_principal": "secauth.guard",
     "Cors": "secauth.responses",
     "SecurityHeaders": "secauth.responses",
+    "json_body": "secauth.hygiene",
 }
 
 __all__ = [
@@ -115,6 +116,7 @@ __all__ = [
     "client_cert",
     "current_principal",
     "hash_api_key",
+    "json_body",
     "public",
     "roles",
     "rule",
@@ -160,6 +162,7 @@ if TYPE_CHECKING:
     )
     from secauth.events import EventKind, Request
     from secauth.guard import Guard, current_principal
+    from secauth.hygiene import json_body
     from secauth.jose import VerificationKey
     from secauth.jwks import JwksCache, KeySet, KeySource, StaticKeys
     from secauth.policy import MethodArn, PolicyBuilder, PolicyDocument, Statement
