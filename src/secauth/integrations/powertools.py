@@ -1,0 +1,342 @@
+"""Powertools for AWS Lambda (Python): ``Guard`` as event handler middleware, and observability.
+
+Install the extra: ``pip install 'secauth[powertools]'``. Nothing here imports
+``aws_lambda_powertools`` until it is used, so ``import secauth`` stays cheap.
+
+* :func:`guard_middleware`: a middleware for the Powertools REST, HTTP, ALB and Function
+  URL resolvers (``APIGatewayRestResolver``, ``APIGatewayHttpResolver``, ``ALBResolver``,
+  ``LambdaFunctionUrlResolver``), for every route (``app.use(middlewares=[...])``) or one
+  route (``@app.get(..., middlewares=[...])``). Under a global guard, a per-route guard
+  adds its own rule (``guard.require(...)``) and its own rate limit; the global one
+  already found the caller.
+* :data:`guard_handler`: the same as a Powertools ``lambda_handler_decorator``
+  (``@guard_handler(guard=guard)`` on the Lambda handler that calls ``app.resolve``).
+* :class:`PowertoolsDecisions`: a decision hook (``Guard(on_decision=...)``) that logs
+  each decision through a Powertools ``Logger``, counts it in ``Metrics`` (by decision,
+  by reason, rate limited, latency) and records a ``Tracer`` subsegment with
+  annotations (a no-op while tracing is disabled, e.g. outside Lambda).
+
+Errors keep the guard's rules: a refusal or an unexpected exception from a route is a
+sanitized problem response with the security headers, never Powertools' debug-mode
+traceback. An exception that the app has an ``exception_handler`` for, and Powertools'
+own ``ServiceError`` family (``NotFoundError("...")``, raised on purpose), are answered
+the Powertools way, with the security headers added.
+
+Example
+-------
+>>> from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+>>> from secauth import Guard, JwtVerifier, current_principal, roles
+>>> from secauth.testing import KeyPair
+>>> pair = KeyPair.generate("ES256", kid="k1")
+>>> guard = Guard(JwtVerifier(issuer="https://idp/", audience="api",
+...                           jwks={"keys": [pair.public_jwk]}), decision_log=None)
+>>> app = APIGatewayHttpResolver()
+>>> app.use(middlewares=[guard_middleware(guard)])
+>>> @app.get("/me")
+... def me():
+...     return {"id": current_principal().id}
+>>> @app.delete("/users/<user_id>", middlewares=[guard_middleware(guard.require(roles("admin")))])
+... def delete_user(user_id):
+...     return {"deleted": user_id}
+>>> token = pair.sign({"iss": "https://idp/", "aud": "api", "sub": "ann", "exp": 4e9})
+>>> event = {"version": "2.0", "rawPath": "/me", "headers": {"authorization": f"Bearer {token}"},
+...          "requestContext": {"http": {"method": "GET", "path": "/me"}, "stage": "$default"}}
+>>> app.resolve(event, None)["body"]
+'{"id":"ann"}'
+>>> delete = {**event, "rawPath": "/users/7",
+...           "requestContext": {"http": {"method": "DELETE", "path": "/users/7"},
+...                              "stage": "$default"}}
+>>> app.resolve(delete, None)["statusCode"]
+403
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from secauth.access import AccessContext
+from secauth.errors import ConfigurationError
+from secauth.guard import _PRINCIPAL, Guard, _admit, _route_path
+
+if TYPE_CHECKING:
+    from secauth.events import Request
+    from secauth.principal import Principal
+    from secauth.ratelimit.result import RateLimitResult
+
+    guard_handler: Callable[..., Any]  # built lazily by __getattr__ below
+
+__all__ = ["PowertoolsDecisions", "guard_handler", "guard_middleware"]
+
+# What the first (outermost) guard middleware found, for the per-route ones under it.
+_CONTEXT_KEY = "secauth_guard"
+
+
+class _Found:
+    __slots__ = ("guard", "principal", "request")
+
+    def __init__(self, guard: Guard, request: Request, principal: Principal) -> None:
+        self.guard = guard
+        self.request = request
+        self.principal = principal
+
+
+def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]:
+    """A Powertools event handler middleware that runs ``guard`` around the route.
+
+    Parameters
+    ----------
+    guard:
+        A :class:`~secauth.guard.Guard`; for one route, typically
+        ``guard.require(roles("admin"))``. Configure CORS on the guard
+        (``Guard(cors=Cors(...))``), not on the resolver: preflights are answered here.
+
+    Route code reads the caller with :func:`~secauth.guard.current_principal`; the
+    middleware also puts it in ``app.context["secauth_principal"]``.
+    """
+    if not isinstance(guard, Guard):
+        raise ConfigurationError("guard_middleware takes a secauth.Guard")
+
+    def secauth_guard(app: Any, next_middleware: Callable[[Any], Any]) -> Any:
+        event = app.current_event.raw_event
+        found: _Found | None = app.context.get(_CONTEXT_KEY)
+        started = time.perf_counter()
+        record: dict[str, Any] = {}
+        limit: RateLimitResult | None = None
+        try:
+            if found is not None:
+                # Under a global guard: the caller is known; add this guard's rule and limit.
+                # A refusal propagates to the outer guard, which answers and logs it.
+                limit = _route_checks(guard, found, record)
+                principal = found.principal
+                request = found.request
+            else:
+                request, checked, limit = guard._check(event, record)
+                if isinstance(checked, dict):  # a CORS preflight answer
+                    return _response(checked)
+                principal = checked
+                app.append_context(
+                    **{
+                        _CONTEXT_KEY: _Found(guard, request, principal),
+                        "secauth_principal": principal,
+                    }
+                )
+            token = _PRINCIPAL.set(principal)
+            try:
+                response = next_middleware(app)
+            finally:
+                _PRINCIPAL.reset(token)
+            _add_headers(response, guard, request, limit)
+            return response
+        except Exception as exc:
+            if found is not None:
+                raise
+            answered = _powertools_answer(app, exc)
+            if answered is not None:
+                record.update(decision="error", reason="handled_exception")
+                _add_headers(answered, guard, None, None, event=event)
+                return answered
+            return _response(guard._failed(exc, event, record))
+        finally:
+            if found is None:
+                guard._log(record, started)
+
+    secauth_guard.__qualname__ = secauth_guard.__name__ = "secauth_guard"
+    return secauth_guard
+
+
+def _route_checks(guard: Guard, found: _Found, record: dict[str, Any]) -> RateLimitResult | None:
+    limit = None
+    if guard.rate_limit is not None and guard.rate_limit is not found.guard.rate_limit:
+        principal = found.principal
+        result = guard.rate_limit.hit(found.request, None if principal.is_anonymous else principal)
+        limit = _admit(result, record)
+    if guard.rule is not None:
+        request = found.request
+        context = AccessContext(request.method, _route_path(request), request.path_params, request)
+        refusal = guard.rule.check(found.principal, context)
+        if refusal is not None:
+            raise refusal.to_error()
+    return limit
+
+
+def _response(answer: Mapping[str, Any]) -> Any:
+    """A Powertools ``Response`` from a guard's proxy response dict."""
+    from aws_lambda_powertools.event_handler.api_gateway import Response
+
+    headers: dict[str, Any] = dict(answer.get("headers") or {})
+    for name, values in (answer.get("multiValueHeaders") or {}).items():
+        headers[name] = values[0] if len(values) == 1 else list(values)
+    content_type = headers.pop("Content-Type", None)
+    return Response(
+        status_code=answer["statusCode"],
+        content_type=content_type,
+        body=answer.get("body") or "",
+        headers=headers,
+    )
+
+
+def _add_headers(
+    response: Any,
+    guard: Guard,
+    request: Request | None,
+    limit: RateLimitResult | None,
+    *,
+    event: object = None,
+) -> None:
+    """Security, CORS and rate-limit headers on a Powertools ``Response`` (route values win)."""
+    headers = getattr(response, "headers", None)
+    if not isinstance(headers, dict):
+        return
+    extra = dict(guard.security_headers)
+    if guard.cors is not None:
+        if request is None and isinstance(event, Mapping):
+            from secauth.events import Request
+
+            try:
+                request = Request.from_event(event)
+            except Exception:
+                request = None
+        if request is not None:
+            extra.update(guard.cors.headers(request.headers))
+    if limit is not None:
+        extra.update(limit.headers())
+    present = {name.lower() for name in headers}
+    for name, value in extra.items():
+        if name.lower() not in present:
+            headers[name] = value
+
+
+def _powertools_answer(app: Any, exc: Exception) -> Any:
+    """The Powertools answer for an exception the app handles itself, else None."""
+    from secauth.errors import SecAuthError
+
+    if isinstance(exc, SecAuthError):
+        return None
+    manager = getattr(app, "exception_handler_manager", None)
+    handler = manager.lookup_exception_handler(type(exc)) if manager is not None else None
+    if handler is not None:
+        return app._to_response(handler(exc))
+    from aws_lambda_powertools.event_handler.exceptions import ServiceError
+
+    if isinstance(exc, ServiceError):
+        from aws_lambda_powertools.event_handler.api_gateway import Response
+
+        return Response(
+            status_code=exc.status_code,
+            content_type="application/json",
+            body={"statusCode": exc.status_code, "message": exc.msg},
+        )
+    return None
+
+
+# --- the lambda_handler_decorator form ------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=256)
+def _wrapped(guard: Guard, handler: Callable[..., Any]) -> Callable[..., Any]:
+    return guard(handler)
+
+
+def secauth_guard(
+    handler: Callable[..., Any], event: Any, context: Any, guard: Guard | None = None
+) -> Any:
+    """Run ``handler`` under ``guard`` (the body of :data:`guard_handler`)."""
+    if not isinstance(guard, Guard):
+        raise ConfigurationError("use @guard_handler(guard=Guard(...))")
+    return _wrapped(guard, handler)(event, context)
+
+
+def __getattr__(name: str) -> Any:
+    # ``guard_handler`` is built on first use, so importing this module needs no Powertools.
+    if name == "guard_handler":
+        from aws_lambda_powertools.middleware_factory import lambda_handler_decorator
+
+        value = lambda_handler_decorator(secauth_guard)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# --- decision logs, metrics and traces ------------------------------------------------------
+
+_ALLOWED = frozenset({"allow", "preflight"})
+_LIMITED = frozenset({"rate_limited", "abuse_blocked"})
+
+
+class PowertoolsDecisions:
+    """A decision hook for ``Guard(on_decision=...)`` that reports through Powertools.
+
+    Parameters
+    ----------
+    logger:
+        A Powertools ``Logger``: one entry per decision (message ``"secauth decision"``,
+        the record under the key ``secauth``): INFO for allow/preflight, WARNING for a
+        refusal, ERROR for an unexpected exception.
+    metrics:
+        A Powertools ``Metrics``: counts ``{prefix}.decisions``, ``{prefix}.{decision}``
+        (``allow``, ``deny``, ``error``, ``preflight``), ``{prefix}.reason.{reason}``,
+        ``{prefix}.rate_limited`` (429s), and ``{prefix}.latency`` in microseconds.
+        Flushed with the app's other metrics (``@metrics.log_metrics``).
+    tracer:
+        A Powertools ``Tracer``: a subsegment ``## secauth.decision`` per decision with
+        annotations ``secauth_decision``, ``secauth_reason``, ``secauth_status`` and the
+        record as metadata. Nothing while the tracer is disabled (outside Lambda).
+    prefix:
+        The metric name prefix (default ``"secauth"``).
+
+    Records hold no token and no exception text (see ``docs/guard.md``).
+    """
+
+    def __init__(
+        self,
+        *,
+        logger: Any = None,
+        metrics: Any = None,
+        tracer: Any = None,
+        prefix: str = "secauth",
+    ) -> None:
+        if logger is None and metrics is None and tracer is None:
+            raise ConfigurationError("PowertoolsDecisions needs a logger, metrics or a tracer")
+        self.logger = logger
+        self.metrics = metrics
+        self.tracer = tracer
+        self.prefix = prefix
+
+    def __call__(self, record: Mapping[str, Any]) -> None:
+        decision = str(record.get("decision") or "unknown")
+        reason = record.get("reason")
+        if self.logger is not None:
+            if decision in _ALLOWED:
+                log = self.logger.info
+            elif decision == "deny":
+                log = self.logger.warning
+            else:
+                log = self.logger.error
+            log("secauth decision", extra={"secauth": dict(record)})
+        if self.metrics is not None:
+            self._count(decision, reason, record.get("latency_us"))
+        tracer = self.tracer
+        if tracer is not None and not getattr(tracer, "disabled", False):
+            with tracer.provider.in_subsegment(name="## secauth.decision") as subsegment:
+                subsegment.put_annotation("secauth_decision", decision)
+                subsegment.put_annotation("secauth_status", int(record.get("status") or 0))
+                if reason:
+                    subsegment.put_annotation("secauth_reason", str(reason))
+                subsegment.put_metadata("decision", dict(record), namespace="secauth")
+
+    def _count(self, decision: str, reason: object, latency_us: object) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        add = self.metrics.add_metric
+        prefix = self.prefix
+        add(name=f"{prefix}.decisions", unit=MetricUnit.Count, value=1)
+        add(name=f"{prefix}.{decision}", unit=MetricUnit.Count, value=1)
+        if reason:
+            add(name=f"{prefix}.reason.{reason}", unit=MetricUnit.Count, value=1)
+        if reason in _LIMITED:
+            add(name=f"{prefix}.rate_limited", unit=MetricUnit.Count, value=1)
+        if isinstance(latency_us, int | float):
+            add(name=f"{prefix}.latency", unit=MetricUnit.Microseconds, value=latency_us)
