@@ -28,6 +28,7 @@ REQUEST_ID = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
 SOURCE_IP = "198.51.100.7"
 
 Event = dict[str, Any]
+ALICE_CLAIMS: dict[str, Any] = {"sub": "alice", "tenant": "acme", "roles": ["admin"]}
 # Every token minted here, so tests can scan their output for all of them.
 MINTED: list[str] = []
 

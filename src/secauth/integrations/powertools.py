@@ -75,12 +75,15 @@ _CONTEXT_KEY = "secauth_guard"
 
 
 class _Found:
-    __slots__ = ("guard", "principal", "request")
+    __slots__ = ("guard", "principal", "record", "request")
 
-    def __init__(self, guard: Guard, request: Request, principal: Principal) -> None:
+    def __init__(
+        self, guard: Guard, request: Request, principal: Principal, record: dict[str, Any]
+    ) -> None:
         self.guard = guard
         self.request = request
         self.principal = principal
+        self.record = record  # the outer guard's decision record, which answers refusals
 
 
 def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]:
@@ -109,7 +112,7 @@ def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]
             if found is not None:
                 # Under a global guard: the caller is known; add this guard's rule and limit.
                 # A refusal propagates to the outer guard, which answers and logs it.
-                limit = _route_checks(guard, found, record)
+                limit = _route_checks(guard, found)
                 principal = found.principal
                 request = found.request
             else:
@@ -119,7 +122,7 @@ def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]
                 principal = checked
                 app.append_context(
                     **{
-                        _CONTEXT_KEY: _Found(guard, request, principal),
+                        _CONTEXT_KEY: _Found(guard, request, principal, record),
                         "secauth_principal": principal,
                     }
                 )
@@ -147,12 +150,12 @@ def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]
     return secauth_guard
 
 
-def _route_checks(guard: Guard, found: _Found, record: dict[str, Any]) -> RateLimitResult | None:
+def _route_checks(guard: Guard, found: _Found) -> RateLimitResult | None:
     limit = None
     if guard.rate_limit is not None and guard.rate_limit is not found.guard.rate_limit:
         principal = found.principal
         result = guard.rate_limit.hit(found.request, None if principal.is_anonymous else principal)
-        limit = _admit(result, record)
+        limit = _admit(result, found.record)  # a 429's headers go in the outer guard's record
     if guard.rule is not None:
         request = found.request
         context = AccessContext(request.method, _route_path(request), request.path_params, request)
