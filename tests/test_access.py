@@ -1244,21 +1244,3 @@ def test_allowed_routes_are_per_route_and_the_most_specific_route_still_decides(
     shadowed = table.decide(ALICE, "GET", "/users/admin")
     assert shadowed.route == "GET /users/admin"
     assert shadowed.reason is Reason.FORBIDDEN
-
-
-# --- the documentation ---------------------------------------------------------------------------
-
-
-def test_docs_examples_run() -> None:
-    """Every ``python`` block of docs/access.md runs, in order, in one namespace; the blocks
-    assert what the text says."""
-    import re
-    from pathlib import Path
-
-    text = (Path(__file__).resolve().parent.parent / "docs" / "access.md").read_text("utf-8")
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
-    assert len(blocks) >= 10
-    namespace: dict[str, Any] = {}
-    for number, block in enumerate(blocks, 1):
-        code = compile(block, f"docs/access.md block {number}", "exec")
-        exec(code, namespace)

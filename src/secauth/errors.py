@@ -136,7 +136,10 @@ class SecAuthError(Exception):
         return f"{type(self).__name__}(reason={self.reason.value!r}, detail={self.detail!r})"
 
     def to_log(self) -> dict[str, Any]:
-        """A flat dict for structured logs: reason, status, message and detail.
+        """A flat dict for structured logs: reason, status, public message and detail.
+
+        Safe as ``logger.info(..., extra=err.to_log())``: no key is a ``LogRecord``
+        attribute (``message`` would make ``logging`` raise ``KeyError``).
 
         >>> InvalidSignature().to_log()["reason"]
         'invalid_signature'
@@ -144,7 +147,7 @@ class SecAuthError(Exception):
         return {
             "reason": self.reason.value,
             "status": self.status,
-            "message": self.public_message,
+            "public_message": self.public_message,
             **{f"detail_{k}": v for k, v in self.detail.items()},
         }
 
