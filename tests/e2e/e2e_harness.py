@@ -94,6 +94,7 @@ class Offline:
     http_port: int
     lambda_port: int
     log_path: Path
+    redis_url: str = ""  # the `limited` function's shared rate-limit store ("" when none)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     # -- requests ---------------------------------------------------------------------
@@ -160,10 +161,12 @@ class Offline:
         out = []
         for line in self.log_since(offset).splitlines():
             start = line.find('{"')
-            if start < 0 or '"secauth": "decision"' not in line:
+            if start < 0 or '"secauth"' not in line:
                 continue
             with contextlib.suppress(ValueError):
-                out.append(json.loads(line[start:]))
+                record = json.loads(line[start:])
+                if isinstance(record, dict) and record.get("secauth") == "decision":
+                    out.append(record)
         return out
 
     def log_tail(self, lines: int = 60) -> str:
@@ -173,6 +176,8 @@ class Offline:
 
     def start(self) -> None:
         env = _offline_env(self.issuer)
+        if self.redis_url:
+            env["SECAUTH_REDIS_URL"] = self.redis_url
         command = [
             str(SERVERLESS), "offline", "start",
             # One Python process per request: serverless-offline cannot recover a

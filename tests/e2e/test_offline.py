@@ -15,7 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from e2e_harness import REGION, STAGE, Offline
+from e2e_harness import REGION, STAGE, Offline, _unavailable
+from guard_events import rest_v1
 
 from secauth.testing import KeyPair
 
@@ -262,14 +263,33 @@ def test_http_api_missing_token_is_401(offline: Offline) -> None:
     assert offline.decisions_since(start) == []
 
 
-# --- no authorizer: the function verifies the token itself ----------------------------
+# --- no authorizer: a Guard that verifies the token itself ------------------------------
+
+SECURITY_HEADERS = {
+    "strict-transport-security": "max-age=63072000; includeSubDomains",
+    "x-content-type-options": "nosniff",
+    "cache-control": "no-store",
+    "content-security-policy": "frame-ancestors 'none'",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
+APP_ORIGIN = "https://app.example.com"
+
+
+def _assert_security_headers(reply: Any) -> None:
+    assert {k: reply.headers.get(k) for k in SECURITY_HEADERS} == SECURITY_HEADERS
 
 
 def test_self_verifying_function_accepts_a_valid_token(offline: Offline) -> None:
-    """GET /profile (no API Gateway authorizer): 200 with the verified subject."""
+    """GET /profile (no API Gateway authorizer, Guard with a verifier): 200, security headers."""
+    start = offline.log_size()
     reply = offline.rest("GET", "/profile", token=offline.token(**READER))
     assert reply.status == 200, reply.text
     assert reply.json() == {"sub": "bob", "tenant": "t2"}
+    _assert_security_headers(reply)
+    assert [(d["decision"], d["principal"]) for d in offline.decisions_since(start)] == [
+        ("allow", "bob")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -277,26 +297,168 @@ def test_self_verifying_function_accepts_a_valid_token(offline: Offline) -> None
     [
         pytest.param(lambda o: None, "missing_token", "Bearer", id="missing"),
         pytest.param(
-            lambda o: _forged(o, **ADMIN), "invalid_signature", 'Bearer error="invalid_token"',
+            lambda o: _forged(o, **ADMIN), "invalid_signature",
+            'Bearer error="invalid_token", error_description="invalid token signature"',
             id="forged",
         ),
-        pytest.param(_expired, "token_expired", 'Bearer error="invalid_token"', id="expired"),
+        pytest.param(
+            _expired, "token_expired",
+            'Bearer error="invalid_token", error_description="token expired"', id="expired",
+        ),
     ],
-)
+)  # fmt: skip
 def test_self_verifying_function_rejects(
     offline: Offline,
     make_token: Callable[[Offline], str | None],
     reason: str,
     challenge: str,
 ) -> None:
-    """GET /profile with bad credentials: 401, a Bearer challenge, no token or traceback."""
+    """GET /profile with bad credentials: a problem+json 401, the Bearer challenge, the
+    security headers; no token or traceback in the reply or the log."""
     token = make_token(offline)
     start = offline.log_size()
     reply = offline.rest("GET", "/profile", token=token)
     assert reply.status == 401, reply.text
     assert reply.headers.get("www-authenticate") == challenge
-    assert reply.json()["reason"] == reason
+    assert reply.headers.get("content-type") == "application/problem+json"
+    _assert_security_headers(reply)
+    body = reply.json()
+    assert set(body) == {"type", "title", "status", "request_id"}
+    assert (body["type"], body["status"]) == (f"https://secauth.dev/problems/{reason}", 401)
     assert "Traceback" not in reply.text
     if token:
         assert token not in reply.text
-    _assert_rejected_by_handler(offline, start, reason, "reject", token)
+    _assert_rejected_by_handler(offline, start, reason, "deny", token)
+    assert "Traceback" not in offline.log_since(start)
+
+
+PREFLIGHT = {"Origin": APP_ORIGIN, "Access-Control-Request-Method": "GET",
+             "Access-Control-Request-Headers": "authorization"}  # fmt: skip
+# What the guard itself answers to an allowed preflight (besides the security headers).
+GUARD_PREFLIGHT = {
+    "Access-Control-Allow-Origin": APP_ORIGIN,
+    "Vary": "Origin",
+    "Access-Control-Allow-Credentials": "true",
+    "Access-Control-Allow-Methods": "DELETE, GET, PATCH, POST, PUT",
+    "Access-Control-Allow-Headers": "authorization, content-type",
+    "Access-Control-Max-Age": "600",
+}
+
+
+def _preflight_event(origin: str) -> dict[str, Any]:
+    """A REST proxy event for OPTIONS /profile, as API Gateway would send it."""
+    return rest_v1("OPTIONS", "/profile", headers={**PREFLIGHT, "Origin": origin})
+
+
+def test_cors_preflight_from_an_allowed_origin(offline: Offline) -> None:
+    """OPTIONS /profile from the app's origin: the guard answers 204 with its CORS headers.
+
+    Over HTTP, serverless-offline rewrites every OPTIONS answer to 200 and adds CORS
+    headers of its own (see docs/e2e.md), so the exact status is checked twice: in the
+    guard's decision line for the HTTP request, and in the function's own response
+    through the emulator's Lambda Invoke API.
+    """
+    start = offline.log_size()
+    reply = offline.rest("OPTIONS", "/profile", headers=PREFLIGHT)
+    assert reply.status in (200, 204), reply.text
+    assert {k.lower(): v for k, v in GUARD_PREFLIGHT.items()}.items() <= dict(reply.headers).items()
+    _assert_security_headers(reply)
+    assert [(d["decision"], d["status"]) for d in offline.decisions_since(start)] == [
+        ("preflight", 204)
+    ]
+    direct = offline.invoke("profile", _preflight_event(APP_ORIGIN))
+    assert (direct["statusCode"], direct["body"]) == (204, "")
+    assert {k.lower(): v for k, v in direct["headers"].items()} == {
+        **SECURITY_HEADERS, **{k.lower(): v for k, v in GUARD_PREFLIGHT.items()}
+    }
+    # ...and the actual request from that origin gets the CORS headers too
+    actual = offline.rest("GET", "/profile", token=offline.token(**READER),
+                          headers={"Origin": APP_ORIGIN})  # fmt: skip
+    assert actual.status == 200
+    assert actual.headers.get("access-control-allow-origin") == APP_ORIGIN
+    assert actual.headers.get("vary") == "Origin"
+
+
+def test_cors_preflight_from_another_origin_is_refused(offline: Offline) -> None:
+    """OPTIONS /profile from another origin: the guard answers 403 with no CORS header.
+
+    (serverless-offline then reflects the origin and sets 200 itself, which API Gateway
+    does not do; the guard's part is checked in its decision line and its own response.)
+    """
+    start = offline.log_size()
+    evil = {**PREFLIGHT, "Origin": "https://evil.example"}
+    reply = offline.rest("OPTIONS", "/profile", headers=evil)
+    _assert_security_headers(reply)
+    assert reply.headers.get("access-control-allow-methods") != GUARD_PREFLIGHT[
+        "Access-Control-Allow-Methods"
+    ]  # the emulator's echo, not the guard's list
+    assert [(d["decision"], d["status"]) for d in offline.decisions_since(start)] == [
+        ("preflight", 403)
+    ]
+    direct = offline.invoke("profile", _preflight_event("https://evil.example"))
+    assert (direct["statusCode"], direct["body"]) == (403, "")
+    assert not any(name.lower().startswith("access-control") for name in direct["headers"])
+    _assert_security_headers_exact(direct["headers"])
+
+
+def _assert_security_headers_exact(headers: dict[str, str]) -> None:
+    assert {k.lower(): v for k, v in headers.items()} == SECURITY_HEADERS
+
+
+# --- guarded backends behind the secauth authorizers (trust mode) -------------------------
+
+
+def test_guarded_backend_trusts_the_token_authorizer_context(offline: Offline) -> None:
+    """GET /guarded/orders/{id}: Guard(trust) reads the principal the authorizer passed on."""
+    start = offline.log_size()
+    reply = offline.rest("GET", "/guarded/orders/9", token=offline.token(**READER))
+    assert reply.status == 200, reply.text
+    assert reply.json() == {"order": "9", "by": "bob", "tenant": "t2", "roles": ["reader"]}
+    _assert_security_headers(reply)
+    decisions = offline.decisions_since(start)
+    # the authorizer's decision, then the guard's own, both for bob
+    assert [(d["decision"], d.get("principal")) for d in decisions] == [
+        ("allow", "bob"), ("allow", "bob")
+    ]  # fmt: skip
+    assert decisions[1]["event"] == "rest_v1"
+
+
+def test_guarded_http_api_backend_trusts_the_lambda_context(offline: Offline) -> None:
+    """GET /v2/guarded (HTTP API): the context under authorizer.lambda; roles re-checked."""
+    reply = offline.request("GET", "/v2/guarded", token=offline.token(**ADMIN))
+    assert reply.status == 200, reply.text
+    assert reply.json() == {"by": "alice", "tenant": "t1", "roles": ["admin"]}
+    _assert_security_headers(reply)
+    guest_token = offline.token(sub="gus", tenant="t1", roles=["guest"])
+    guest = offline.request("GET", "/v2/guarded", token=guest_token)
+    assert guest.status == 403, guest.text
+    assert guest.json()["type"] == "https://secauth.dev/problems/forbidden"
+    assert guest.headers.get("www-authenticate") == (
+        'Bearer error="insufficient_scope", error_description="forbidden"'
+    )
+
+
+# --- a small rate limit: 429 with Retry-After -------------------------------------------------
+
+
+def test_rate_limited_route_answers_429_with_retry_after(offline: Offline) -> None:
+    """GET /limited allows 3 requests a minute per IP (shared Redis store); the 4th is a 429."""
+    if not offline.redis_url:
+        _unavailable("redis-server is not installed (scripts/services-install.sh)")
+    import redis
+
+    redis.Redis.from_url(offline.redis_url).flushdb()  # a fresh window whatever ran before
+    replies = [offline.rest("GET", "/limited") for _ in range(4)]
+    assert [r.status for r in replies] == [200, 200, 200, 429], [r.text for r in replies]
+    assert [r.headers.get("ratelimit") for r in replies[:3]] == [
+        f'"ip";r={n};t={replies[i].headers["ratelimit"].rsplit("=", 1)[1]}'
+        for i, n in enumerate((2, 1, 0))
+    ]
+    limited = replies[3]
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert limited.headers.get("ratelimit-policy") == '"ip";q=3;w=60'
+    assert limited.json() == {
+        "type": "https://secauth.dev/problems/rate_limited", "title": "too many requests",
+        "status": 429, "request_id": limited.json()["request_id"],
+    }  # fmt: skip
+    _assert_security_headers(limited)

@@ -29,6 +29,9 @@ ROUTES = Routes(
         "GET /whoami": authenticated(),
         "GET /request/whoami": authenticated(),
         "GET /v2/whoami": authenticated(),
+        # guarded backends (app/guarded.py) re-check these rules themselves
+        "GET /guarded/orders/{id}": roles("reader", "admin"),
+        "GET /v2/guarded": authenticated(),
     }
 )
 CLAIMS = ClaimMapper(tenant_claim="tenant")
