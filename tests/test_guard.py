@@ -23,8 +23,10 @@ from typing import Any
 import pytest
 from guard_events import (
     AUD,
+    ISS,
     KINDS,
     MINTED,
+    PAIR,
     REQUEST_ID,
     STRANGER,
     VERIFIER,
@@ -1296,3 +1298,48 @@ def test_random_malformed_events_never_break_the_guard(event: Any, trust: bool, 
     assert_well_formed(response)
     assert_response_clean(response, event)
     assert_clean([output()])
+
+
+# --- repeated callers: memoized principals never skip a check -------------------------------------
+
+
+def test_repeated_token_is_verified_on_every_call() -> None:
+    """The principal of a repeated token is memoized, but the token is checked every time:
+    a verifier check that starts refusing it takes effect at once."""
+    revoked: set[str] = set()
+
+    def not_revoked(header: Any, claims: Mapping[str, Any], key: Any) -> None:
+        if claims.get("jti") in revoked:
+            raise InvalidClaims(detail={"problem": "revoked"})
+
+    verifier = JwtVerifier(issuer=ISS, audience=AUD, jwks={"keys": [PAIR.public_jwk]},
+                           check=not_revoked)  # fmt: skip
+    handler = Guard(verifier, decision_log=None)(echo)
+    event = http_v2(authorization=bearer(token(**ALICE, jti="t-1")))
+    assert [call(handler, copy.deepcopy(event))["statusCode"] for _ in range(3)] == [200] * 3
+    revoked.add("t-1")
+    assert call(handler, copy.deepcopy(event))["statusCode"] == 401
+
+
+def test_repeated_contexts_share_a_principal_but_malformed_ones_never_pass() -> None:
+    """Equal context strings give the same principal; a changed field is read afresh; list
+    values (HTTP API JSON contexts) and more distinct callers than the memo holds still work."""
+    guard = Guard(routes=ROUTES, decision_log=None)
+    handler = guard(echo)
+    good = Principal("alice", tenant="acme", roles={"admin"}).to_context()
+    event = with_context(http_v2(), good, kind="http_v2")
+    assert json.loads(call(handler, event)["body"])["roles"] == ["admin"]
+    demoted = with_context(http_v2("DELETE"), {**good, "secauth_roles": '["reader"]'},
+                           kind="http_v2")  # fmt: skip
+    assert call(handler, demoted)["statusCode"] == 403
+    broken = with_context(http_v2(), {**good, "secauth_roles": "admin"}, kind="http_v2")
+    for _ in range(2):
+        assert call(handler, broken)["statusCode"] == 401
+    listed = with_context(http_v2(), {**good, "secauth_roles": ["admin"]}, kind="http_v2")
+    assert call(handler, listed)["statusCode"] == 401  # a list is not the string contract
+    for i in range(1100):
+        other = Principal(f"user{i}", roles={"reader"}).to_context()
+        response = handler(with_context(http_v2(), other, kind="http_v2"), None)
+        assert json.loads(response["body"])["id"] == f"user{i}"
+    assert len(guard._principals) <= 1024
+    assert json.loads(call(handler, event)["body"])["id"] == "alice"

@@ -88,6 +88,15 @@ _CO_COROUTINE = 0x80
 # The rate-limit headers of a denial, kept in the request's record for the 429 response
 # (never logged: decision records keep only secauth._decisions.FIELDS).
 _LIMIT_HEADERS = "_limit_headers"
+_CONTEXT_FIELDS = (
+    "secauth_principal",
+    "secauth_kind",
+    "secauth_roles",
+    "secauth_scopes",
+    "secauth_groups",
+    "secauth_tenant",
+)
+_MEMO_SIZE = 1024
 
 
 def current_principal() -> Principal:
@@ -186,6 +195,10 @@ class Guard:
         self.decision_log = decision_log
         self.on_decision = on_decision
         self.rule = rule
+        # Principals for repeated callers: authorizer contexts (their raw strings) and
+        # verified tokens (the token is still verified on every call). Bounded; shared
+        # with the guards require() derives, which answer the same way.
+        self._principals: dict[object, Principal] = {}
 
     # -- decorators -------------------------------------------------------------------------
 
@@ -378,7 +391,7 @@ class Guard:
             if from_context is not None and self.trust_authorizer:
                 return from_context
             return self._anonymous_if_public(request)
-        verified = self.claims.map(self.verifier.verify(token))
+        verified = self._verified(token, self.verifier.verify(token))
         return self._agree(verified, from_context)
 
     async def _principal_async(self, request: Request) -> Principal:
@@ -391,8 +404,22 @@ class Guard:
             if from_context is not None and self.trust_authorizer:
                 return from_context
             return self._anonymous_if_public(request)
-        verified = self.claims.map(await self.verifier.verify_async(token))
+        verified = self._verified(token, await self.verifier.verify_async(token))
         return self._agree(verified, from_context)
+
+    def _verified(self, token: str, claims: Mapping[str, Any]) -> Principal:
+        """The principal of verified ``claims`` (memoized by token: same token, same claims)."""
+        principal = self._principals.get(token)
+        if principal is None:
+            principal = self.claims.map(claims)
+            self._remember(token, principal)
+        return principal
+
+    def _remember(self, key: object, principal: Principal) -> None:
+        memo = self._principals
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[key] = principal
 
     def _context_principal(self, request: Request) -> Principal | None:
         if not self.trust_authorizer:
@@ -402,7 +429,19 @@ class Guard:
             context = context.get("lambda")
         if not isinstance(context, Mapping) or "secauth_principal" not in context:
             return None
-        return Principal.from_context(context)
+        # Principal.from_context reads only these fields: equal strings, equal principal.
+        # Only all-string keys are stored, and no other JSON value equals a string, so a hit
+        # means the same strings; an unhashable value (a list) cannot be looked up at all.
+        key = tuple(map(context.get, _CONTEXT_FIELDS))
+        try:
+            principal = self._principals.get(key)
+        except TypeError:
+            return Principal.from_context(context)
+        if principal is None:
+            principal = Principal.from_context(context)  # raises for a malformed context
+            if all(type(v) is str or v is None for v in key):
+                self._remember(key, principal)
+        return principal
 
     def _trusted(self, request: Request, from_context: Principal | None) -> Principal:
         """Trust-only mode: the authorizer's principal; without one, only a public route
@@ -506,18 +545,14 @@ class Guard:
             # ALB multi-value mode answers with multiValueHeaders only.
             plain = response.pop("headers", None) or {}
             response["multiValueHeaders"] = {k: [v] for k, v in plain.items()}
-        if "multiValueHeaders" in response:
-            merged = dict(response["multiValueHeaders"] or {})
-            for name, value in extra.items():
-                merged.setdefault(name, [value])
-            response["multiValueHeaders"] = merged
-        else:
-            headers = dict(response.get("headers") or {})
-            present = {k.lower() for k in headers}
-            for name, value in extra.items():
-                if name.lower() not in present:
-                    headers[name] = value
-            response["headers"] = headers
+        multi = "multiValueHeaders" in response
+        key = "multiValueHeaders" if multi else "headers"
+        headers = dict(response.get(key) or {})
+        present = {k.lower() for k in headers}
+        for name, value in extra.items():
+            if name.lower() not in present:  # the handler's own value wins
+                headers[name] = [value] if multi else value
+        response[key] = headers
         return response
 
     def _failed(self, exc: BaseException, event: object, record: dict[str, Any]) -> dict[str, Any]:
@@ -556,6 +591,8 @@ class Guard:
         )
 
     def _log(self, record: dict[str, Any], started: float) -> None:
+        if self.decision_log is None and self.on_decision is None:
+            return  # nobody listens
         record["latency_us"] = round((time.perf_counter() - started) * 1e6)
         if self.decision_log == "logging":
             emit(record, self.on_decision)
