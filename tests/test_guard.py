@@ -1343,3 +1343,16 @@ def test_repeated_contexts_share_a_principal_but_malformed_ones_never_pass() -> 
         assert json.loads(response["body"])["id"] == f"user{i}"
     assert len(guard._principals) <= 1024
     assert json.loads(call(handler, event)["body"])["id"] == "alice"
+
+
+def test_check_gives_preflights_no_pass() -> None:
+    """Guard.check (for integrations): every check runs, and an OPTIONS preflight is not
+    an anonymous pass to the business logic."""
+    guard = Guard(VERIFIER, routes=ROUTES, cors=CORS, decision_log=None)
+    request, principal = guard.check(rest_v1(authorization=bearer(token(**ALICE))))
+    assert (request.method, principal.id) == ("GET", "alice")
+    preflight = rest_v1("OPTIONS", "/orders/7", headers=PREFLIGHT)
+    with pytest.raises(MissingToken):
+        guard.check(preflight)
+    with pytest.raises(AccessDenied):
+        guard.check(rest_v1("DELETE", authorization=bearer(token("bob", roles=["reader"]))))

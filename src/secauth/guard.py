@@ -300,17 +300,18 @@ class Guard:
     def check(self, event: object) -> tuple[Request, Principal]:
         """Run every check on ``event``; raise a :class:`~secauth.errors.SecAuthError` on refusal.
 
-        For integrations that build their own responses; preflights raise nothing here.
+        For integrations that build their own responses. A CORS preflight gets no pass
+        here: it is checked like any request (answer preflights with the guard itself).
         """
         record: dict[str, Any] = {}
-        request, principal, _ = self._check(event, record)
-        if isinstance(principal, dict):
-            return request, Principal.anonymous()
+        request, principal, _ = self._check(event, record, preflights=False)
         return request, principal
 
-    def _check(self, event: object, record: dict[str, Any]) -> tuple[Request, Any, Any]:
+    def _check(
+        self, event: object, record: dict[str, Any], *, preflights: bool = True
+    ) -> tuple[Request, Any, Any]:
         request = self._request(event, record)
-        preflight = self._preflight(request)
+        preflight = self._preflight(request) if preflights else None
         if preflight is not None:
             record.update(decision="preflight", status=preflight["statusCode"])
             return request, preflight, None
