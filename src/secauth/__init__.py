@@ -54,6 +54,7 @@ _EXPORTS = {
     "ApiKeyEntry": "secauth.credentials",
     "StaticApiKeys": "secauth.credentials",
     "DynamoDBApiKeys": "secauth.credentials",
+    "SecretsManagerApiKeys": "secauth.credentials",
     "ClientCertEntry": "secauth.credentials",
     "ClientCertificates": "secauth.credentials",
     "hash_api_key": "secauth.credentials",
@@ -104,6 +105,7 @@ __all__ = [
     "Routes",
     "Rule",
     "SecAuthError",
+    "SecretsManagerApiKeys",
     "SecurityHeaders",
     "Statement",
     "StaticApiKeys",
@@ -147,6 +149,7 @@ if TYPE_CHECKING:
         ClientCertEntry,
         ClientCertificates,
         DynamoDBApiKeys,
+        SecretsManagerApiKeys,
         StaticApiKeys,
         hash_api_key,
     )
