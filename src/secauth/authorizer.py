@@ -232,6 +232,9 @@ class Authorizer:
             else 0
         )
         self._memo: dict[tuple[object, ...], tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._revalidate: Callable[[str], bool] = getattr(
+            verifier, "revalidate", lambda token: False
+        )
         self._seen: set[tuple[object, ...]] = set()
         # None stands for the table's default rule (a request no route matches).
         self._dependent_routes: frozenset[str | None] = frozenset(
@@ -332,15 +335,21 @@ class Authorizer:
         if self._memo_size and self._bearer_only(request):
             assert self.verifier is not None
             token = request.bearer_token()
-            claims = self.verifier.verify(token)  # every call: expiry, keys, revocation hook
             memo_key = (token, request.kind, request.method_arn, request.method, request.path)
             hit = self._memo.get(memo_key)
+            # Every call re-checks the token: expiry, key changes, revocation hook.
+            claims = (
+                None
+                if hit is not None and self._revalidate(token)
+                else (self.verifier.verify(token))
+            )
             if hit is not None:
                 response, fields = hit
                 request_id = record.get("request_id")
                 record.update(fields)
                 record["request_id"] = request_id  # this request's, not the memoized one's
                 return _copy_response(response)
+            assert claims is not None
             found = _Credentials(self.map_claims(claims))
         else:
             found = self.credentials(request)

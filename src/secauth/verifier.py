@@ -306,6 +306,38 @@ class JwtVerifier:
         except Exception as exc:  # fail closed: no foreign exception escapes
             raise MalformedToken(detail={"problem": f"unexpected {type(exc).__name__}"}) from None
 
+    def revalidate(self, token: str) -> bool:
+        """True when ``token`` was verified before and still passes every check; no claims.
+
+        For callers that memoize what they derived from a token (the Authorizer, Guard):
+        a cheap "is this still the same valid token?" that raises the same errors as
+        :meth:`verify` (expiry, not-yet-valid). False means "not known here": call
+        :meth:`verify`. Always False with a ``check`` hook, which needs the claims.
+
+        >>> from secauth.testing import KeyPair
+        >>> pair = KeyPair.generate("ES256", kid="k")
+        >>> v = JwtVerifier(issuer="https://i/", audience="a", jwks={"keys": [pair.public_jwk]})
+        >>> token = pair.sign({"iss": "https://i/", "aud": "a", "exp": 4e9})
+        >>> v.revalidate(token), v.verify(token)["aud"], v.revalidate(token)
+        (False, 'a', True)
+        """
+        if self.check is not None or type(token) is not str:
+            return False
+        found = self._cache.get(token)
+        if found is None:
+            return False
+        _, _, _, exp, nbf, generation, inserted = found
+        now = self._clock()
+        if generation != self.keys.generation or now - inserted > self.cache_max_age:
+            self._cache.pop(token, None)
+            return False
+        if now >= exp + self.leeway:
+            self._cache.pop(token, None)
+            raise TokenExpired(detail={"exp": exp, "now": now})
+        if now + self.leeway < nbf:
+            raise TokenNotYetValid(detail={"nbf": nbf, "now": now})
+        return True
+
     def clear_cache(self) -> None:
         """Forget every verified token (keys stay cached)."""
         self._cache.clear()
