@@ -878,8 +878,24 @@ class Routes:
             for binding in alternatives:
                 if not binding.keys() <= names:
                     continue  # binds a parameter this route lacks: decide never allows it
-                out.append(AllowedRoute(route.verb, _bind(route.template, binding)))
+                path = _bind(route.template, binding)
+                if route.greedy in binding and not self._owns(route, path):
+                    continue
+                out.append(AllowedRoute(route.verb, path))
         return sorted(set(out))
+
+    def _owns(self, route: _Route, path: str) -> bool:
+        """Whether every request for ``path`` (a ``{proxy+}`` bound to one value) still
+        reaches ``route``: a more specific route (``POST /{id}`` against ``POST /{proxy+}``
+        bound to ``/acme``) may own it, and then the bound path is not listed (fail closed)."""
+        if "{" in path:
+            return True
+        verbs = sorted(_VERBS - {"ANY"}) if route.verb == "ANY" else [route.verb]
+        for verb in verbs:
+            found = self.match(verb, path)
+            if found is None or found.route != route.key:
+                return False
+        return True
 
 
 def _refused(method: str, path: str) -> bool:
