@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple, Protocol
 
+from secauth._aws import check_timeouts, short_timeout_client
 from secauth.errors import (
     ConfigurationError,
     InvalidClaims,
@@ -204,20 +205,15 @@ class DynamoDBApiKeys:
         if isinstance(max_cached, bool) or not isinstance(max_cached, int) or max_cached < 0:
             raise ConfigurationError("DynamoDBApiKeys max_cached must be a count (0 turns it off)")
         if client is None:
-            try:
-                import boto3
-                from botocore.config import Config
-            except ImportError:
-                raise ConfigurationError(
-                    "DynamoDBApiKeys needs the 'boto3' package: pip install 'secauth[dynamodb]'"
-                ) from None
-            config = Config(
+            client = short_timeout_client(
+                "dynamodb",
+                owner="DynamoDBApiKeys",
+                extra="dynamodb",
+                region=region,
+                endpoint_url=endpoint_url,
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
-                retries={"total_max_attempts": 2, "mode": "standard"},
-            )
-            client = boto3.client(
-                "dynamodb", region_name=region, endpoint_url=endpoint_url, config=config
+                attempts=2,
             )
         self.client = client
         self.table = table
@@ -419,11 +415,9 @@ class SecretsManagerApiKeys:
                 f"SecretsManagerApiKeys max_age must be whole seconds from 0 to 3600, "
                 f"not {max_age!r}"
             )
-        for name, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 10:
-                raise ConfigurationError(
-                    f"SecretsManagerApiKeys {name} must be seconds (at most 10), not {value!r}"
-                )
+        check_timeouts(
+            "SecretsManagerApiKeys", connect_timeout=connect_timeout, read_timeout=read_timeout
+        )
         try:
             from aws_lambda_powertools.utilities.parameters import SecretsProvider
         except ImportError:
@@ -432,16 +426,15 @@ class SecretsManagerApiKeys:
                 "pip install 'secauth[secretsmanager]'"
             ) from None
         if client is None:
-            import boto3
-            from botocore.config import Config
-
-            config = Config(
+            client = short_timeout_client(
+                "secretsmanager",
+                owner="SecretsManagerApiKeys",
+                extra="secretsmanager",
+                region=region,
+                endpoint_url=endpoint_url,
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
-                retries={"total_max_attempts": 2, "mode": "standard"},
-            )
-            client = boto3.client(
-                "secretsmanager", region_name=region, endpoint_url=endpoint_url, config=config
+                attempts=2,
             )
         self.client = client
         self.provider = SecretsProvider(boto3_client=client)

@@ -266,10 +266,7 @@ class Guard:
                 finally:
                     guard._log(record, started)
 
-            async_wrapper.__wrapped__ = handler  # type: ignore[attr-defined]
-            async_wrapper.__name__ = getattr(handler, "__name__", "handler")
-            async_wrapper.__doc__ = handler.__doc__
-            return async_wrapper
+            return _like(async_wrapper, handler)
 
         def wrapper(event: Event, context: Any) -> Any:
             started = time.perf_counter()
@@ -290,10 +287,7 @@ class Guard:
             finally:
                 guard._log(record, started)
 
-        wrapper.__wrapped__ = handler  # type: ignore[attr-defined]
-        wrapper.__name__ = getattr(handler, "__name__", "handler")
-        wrapper.__doc__ = handler.__doc__
-        return wrapper
+        return _like(wrapper, handler)
 
     # -- the checks (also used by the Powertools integration) ------------------------------
 
@@ -310,12 +304,9 @@ class Guard:
     def _check(
         self, event: object, record: dict[str, Any], *, preflights: bool = True
     ) -> tuple[Request, Any, Any]:
-        request = self._request(event, record)
-        preflight = self._preflight(request) if preflights else None
+        request, preflight = self._prepare(event, record, preflights=preflights)
         if preflight is not None:
-            record.update(decision="preflight", status=preflight["statusCode"])
             return request, preflight, None
-        self._hygiene(request)
         try:
             principal = self._principal(request)
         except SecAuthError:
@@ -326,12 +317,9 @@ class Guard:
         return request, principal, limit
 
     async def _check_async(self, event: object, record: dict[str, Any]) -> tuple[Request, Any, Any]:
-        request = self._request(event, record)
-        preflight = self._preflight(request)
+        request, preflight = self._prepare(event, record, preflights=True)
         if preflight is not None:
-            record.update(decision="preflight", status=preflight["statusCode"])
             return request, preflight, None
-        self._hygiene(request)
         try:
             principal = await self._principal_async(request)
         except SecAuthError:
@@ -340,6 +328,18 @@ class Guard:
         limit = await self._limit_async(request, principal, record)
         self._authorize(request, principal, record)
         return request, principal, limit
+
+    def _prepare(
+        self, event: object, record: dict[str, Any], *, preflights: bool
+    ) -> tuple[Request, dict[str, Any] | None]:
+        """The request view, and the answer to a CORS preflight (else the body checks)."""
+        request = self._request(event, record)
+        preflight = self._preflight(request) if preflights else None
+        if preflight is not None:
+            record.update(decision="preflight", status=preflight["statusCode"])
+            return request, preflight
+        self._hygiene(request)
+        return request, None
 
     def _request(self, event: object, record: dict[str, Any]) -> Request:
         try:
@@ -613,6 +613,14 @@ def _revalidate(verifier: object, token: str) -> bool:
     """The verifier's cheap re-check of a token it verified before (False: verify it again)."""
     check = getattr(verifier, "revalidate", None)
     return bool(check(token)) if check is not None else False
+
+
+def _like(wrapper: Callable[..., Any], handler: Callable[..., Any]) -> Callable[..., Any]:
+    """Give ``wrapper`` the handler's name and docstring, and ``__wrapped__`` for tools."""
+    wrapper.__wrapped__ = handler  # type: ignore[attr-defined]
+    wrapper.__name__ = getattr(handler, "__name__", "handler")
+    wrapper.__doc__ = handler.__doc__
+    return wrapper
 
 
 def _bound(handler: Callable[..., Any]) -> int:

@@ -47,6 +47,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
+from secauth._aws import check_timeouts, short_timeout_client
 from secauth.errors import ConfigurationError
 from secauth.ratelimit.limit import Limit
 from secauth.ratelimit.result import RateLimitResult
@@ -119,22 +120,18 @@ class DynamoDBStore:
             raise ConfigurationError("DynamoDBStore prefix must be a non-empty string")
         if not isinstance(ttl_attribute, str) or not ttl_attribute:
             raise ConfigurationError("DynamoDBStore ttl_attribute must be an attribute name")
-        for name, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 10:
-                raise ConfigurationError(
-                    f"DynamoDBStore {name} must be seconds in (0, 10], not {value!r}"
-                )
-        boto3 = _import_boto3()
+        check_timeouts("DynamoDBStore", connect_timeout=connect_timeout, read_timeout=read_timeout)
+        _import_boto3()
         if client is None:
-            from botocore.config import Config
-
-            config = Config(
+            client = short_timeout_client(
+                "dynamodb",
+                owner="DynamoDBStore",
+                extra="dynamodb",
+                region=region,
+                endpoint_url=endpoint_url,
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
-                retries={"total_max_attempts": 1, "mode": "standard"},
-            )
-            client = boto3.client(
-                "dynamodb", region_name=region, endpoint_url=endpoint_url, config=config
+                attempts=1,
             )
         self.client = client
         self.table = table

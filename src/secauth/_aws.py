@@ -1,0 +1,58 @@
+"""boto3 clients with short timeouts, for the stores that talk to AWS on the request path.
+
+boto3 is imported here, when a store without a client of its own is built; never
+by ``import secauth``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from secauth.errors import ConfigurationError
+
+__all__ = ["check_timeouts", "short_timeout_client"]
+
+
+def check_timeouts(owner: str, **timeouts: object) -> None:
+    """Refuse timeouts that are not seconds in (0, 10], naming ``owner`` and the option.
+
+    >>> check_timeouts("MyStore", connect_timeout=0.5)
+    >>> check_timeouts("MyStore", read_timeout=0)
+    Traceback (most recent call last):
+    ...
+    secauth.errors.ConfigurationError: MyStore read_timeout must be seconds in (0, 10], not 0
+    """
+    for name, value in timeouts.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 10:
+            raise ConfigurationError(f"{owner} {name} must be seconds in (0, 10], not {value!r}")
+
+
+def short_timeout_client(
+    service: str,
+    *,
+    owner: str,
+    extra: str,
+    region: str | None,
+    endpoint_url: str | None,
+    connect_timeout: float,
+    read_timeout: float,
+    attempts: int,
+) -> Any:
+    """A boto3 client for ``service`` that gives up quickly (``attempts`` tries in all).
+
+    ``owner`` and ``extra`` name the store and the pip extra in the error raised when
+    boto3 is missing.
+    """
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError:
+        raise ConfigurationError(
+            f"{owner} needs the 'boto3' package: pip install 'secauth[{extra}]'"
+        ) from None
+    config = Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"total_max_attempts": attempts, "mode": "standard"},
+    )
+    return boto3.client(service, region_name=region, endpoint_url=endpoint_url, config=config)
