@@ -146,3 +146,32 @@ def measure(cases: Sequence[Case], plan: Plan) -> dict[str, Timing]:
             gc.collect()
             case.samples.append(_run_batch(case, clock))
     return {case.name: case.timing() for case in cases}
+
+
+def targets_table(verdicts: Sequence[dict[str, Any]]) -> list[str]:
+    """Markdown lines of a suite's targets: target, **PASS**/**FAIL**, what was measured."""
+    return [
+        "",
+        "| target | result | measured |",
+        "|---|---|---|",
+        *(f"| {t['target']} | **{t['status']}** | {t['measured']} |" for t in verdicts),
+    ]
+
+
+def suite_main(
+    doc: str,
+    run: Callable[..., list[dict[str, Any]]],
+    targets: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+    render: Callable[[list[dict[str, Any]], list[dict[str, Any]]], str],
+    argv: list[str] | None = None,
+) -> int:
+    """Run one suite alone (``python benchmarks/<suite>.py [--quick] [--wall]``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run, numbers meaningless")
+    parser.add_argument("--wall", action="store_true", help="wall clock instead of thread CPU")
+    args = parser.parse_args(argv)
+    rows = run(args.quick, wall=args.wall)
+    print(render(rows, targets(rows)))
+    return 0

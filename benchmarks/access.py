@@ -18,7 +18,6 @@ cost that does not grow linearly with the table: 10x the routes may cost at most
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ for extra in (HERE, HERE.parent / "src"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
-from _harness import Case, Feed, Plan, measure  # noqa: E402
+from _harness import Case, Feed, Plan, measure, suite_main, targets_table  # noqa: E402
 
 from secauth.access import Routes, Rule, authenticated, roles, scopes, tenant  # noqa: E402
 from secauth.principal import Principal  # noqa: E402
@@ -181,19 +180,12 @@ def render(rows: list[dict[str, Any]], verdicts: list[dict[str, Any]]) -> str:
             f"| {case} | {a['us']:.2f} | {b['us']:.2f} | {b['x_50_routes']:.2f}x "
             f"| {b['spread_pct']:.0f}% |"
         )
-    lines += ["", "| target | result | measured |", "|---|---|---|"]
-    lines += [f"| {t['target']} | **{t['status']}** | {t['measured']} |" for t in verdicts]
+    lines += targets_table(verdicts)
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run, numbers meaningless")
-    parser.add_argument("--wall", action="store_true", help="wall clock instead of thread CPU")
-    args = parser.parse_args(argv)
-    rows = run(args.quick, wall=args.wall)
-    print(render(rows, targets(rows)))
-    return 0
+    return suite_main(__doc__ or "access", run, targets, render, argv)
 
 
 if __name__ == "__main__":

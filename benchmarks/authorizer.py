@@ -17,7 +17,6 @@ Run alone: ``python benchmarks/authorizer.py [--quick]``; ``make bench`` include
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ if str(HERE) not in sys.path:
 
 import jwt  # noqa: E402
 from _contenders import minimal_verifier  # noqa: E402
-from _harness import Case, Feed, Plan, measure  # noqa: E402
+from _harness import Case, Feed, Plan, measure, suite_main, targets_table  # noqa: E402
 
 from secauth import Authorizer, JwtVerifier, Routes, authenticated, roles, scopes  # noqa: E402
 from secauth.testing import LocalIssuer  # noqa: E402
@@ -188,19 +187,12 @@ def render(rows: list[dict[str, Any]], verdicts: list[dict[str, Any]]) -> str:
             f"| {r['contender']} | {r['mode']} | {r['us']:.2f} | {r['x_floor']:.2f}x "
             f"| {r['spread_pct']:.0f}% |"
         )
-    lines += ["", "| target | result | measured |", "|---|---|---|"]
-    lines += [f"| {t['target']} | **{t['status']}** | {t['measured']} |" for t in verdicts]
+    lines += targets_table(verdicts)
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run, numbers meaningless")
-    parser.add_argument("--wall", action="store_true", help="wall clock instead of thread CPU")
-    args = parser.parse_args(argv)
-    rows = run(args.quick, wall=args.wall)
-    print(render(rows, targets(rows)))
-    return 0
+    return suite_main(__doc__ or "authorizer", run, targets, render, argv)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ Run alone: ``python benchmarks/guard.py [--quick] [--wall]``; ``make bench`` inc
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -38,7 +37,7 @@ for extra in (HERE, HERE.parent / "src"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
-from _harness import Case, Feed, Plan, measure  # noqa: E402
+from _harness import Case, Feed, Plan, measure, suite_main, targets_table  # noqa: E402
 
 from secauth import Guard, JwtVerifier, Principal, Routes, roles, scopes  # noqa: E402
 from secauth.testing import KeyPair  # noqa: E402
@@ -91,7 +90,11 @@ def rest_event(authorization: str | None, context: dict[str, str] | None) -> dic
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The trivial handler every contender wraps."""
-    return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": '{"ok":true}'}
+    return {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json"},
+        "body": '{"ok":true}',
+    }
 
 
 @contextlib.contextmanager
@@ -234,19 +237,12 @@ def render(rows: list[dict[str, Any]], verdicts: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['contender']} | {r['us']:.2f} | {r['overhead_us']:.2f} | {r['spread_pct']:.0f}% |"
         )
-    lines += ["", "| target | result | measured |", "|---|---|---|"]
-    lines += [f"| {t['target']} | **{t['status']}** | {t['measured']} |" for t in verdicts]
+    lines += targets_table(verdicts)
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run, numbers meaningless")
-    parser.add_argument("--wall", action="store_true", help="wall clock instead of thread CPU")
-    args = parser.parse_args(argv)
-    rows = run(args.quick, wall=args.wall)
-    print(render(rows, targets(rows)))
-    return 0
+    return suite_main(__doc__ or "guard", run, targets, render, argv)
 
 
 if __name__ == "__main__":

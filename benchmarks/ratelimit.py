@@ -30,7 +30,6 @@ Redis and DynamoDB; 0 while the deny cache holds.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import socket
 import subprocess
@@ -46,7 +45,7 @@ for extra in (HERE, HERE.parent / "src"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
-from _harness import Case, Feed, Plan, measure  # noqa: E402
+from _harness import Case, Feed, Plan, measure, suite_main, targets_table  # noqa: E402
 
 from secauth.events import Request  # noqa: E402
 from secauth.ratelimit import Limit, MemoryStore, RateLimiter  # noqa: E402
@@ -469,18 +468,12 @@ def render(rows: list[dict[str, Any]], verdicts: list[dict[str, Any]]) -> str:
             f"| {_num(r, 'secauth_round_trips', '.2f')} | {_num(r, 'limits_round_trips', '.2f')} "
             f"| {_num(r, 'limits_round_trips_with_headers', '.2f')} |"
         )
-    lines += ["", "| target | result | measured |", "|---|---|---|"]
-    lines += [f"| {t['target']} | **{t['status']}** | {t['measured']} |" for t in verdicts]
+    lines += targets_table(verdicts)
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run, numbers meaningless")
-    args = parser.parse_args(argv)
-    rows = run(args.quick)
-    print(render(rows, targets(rows)))
-    return 0
+    return suite_main(__doc__ or "ratelimit", run, targets, render, argv)
 
 
 if __name__ == "__main__":

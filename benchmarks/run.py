@@ -584,8 +584,11 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{name}: measuring")
         suite_rows = module.run(args.quick, wall=args.wall)
         verdicts = module.targets(suite_rows)
-        suites[name] = {"rows": suite_rows, "targets": verdicts,
-                        "markdown": module.render(suite_rows, verdicts)}
+        suites[name] = {
+            "rows": suite_rows,
+            "targets": verdicts,
+            "markdown": module.render(suite_rows, verdicts),
+        }
         suite_targets += verdicts
 
     report = {
