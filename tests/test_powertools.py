@@ -10,6 +10,7 @@ import json
 import logging
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -156,7 +157,9 @@ def test_global_middleware_refuses_without_a_valid_token(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", KIND_NAMES)
-def test_per_route_rule_under_the_global_guard(kind: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_per_route_rule_under_the_global_guard(
+    kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """DELETE needs admin: a reader gets 403 from the per-route guard, logged once."""
     app = build_app(kind, Guard(VERIFIER, claims=CLAIMS))
     capsys.readouterr()
@@ -167,7 +170,9 @@ def test_per_route_rule_under_the_global_guard(kind: str, capsys: pytest.Capture
     )
     allowed = resolve(app, KINDS[kind][0]("DELETE", "/orders/7", authorization=admin()))
     assert (allowed["statusCode"], json.loads(allowed["body"])) == (200, {"deleted": "7"})
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"secauth"' in line]
+    lines = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"secauth"' in line
+    ]
     assert [(r["decision"], r.get("reason"), r["status"]) for r in lines] == [
         ("deny", "forbidden", 403), ("allow", None, 200)
     ]  # fmt: skip
@@ -204,7 +209,9 @@ def test_route_exceptions_are_sanitized_even_in_debug_mode(debug: bool) -> None:
                                  "request_id": REQUEST_ID}  # fmt: skip
 
 
-def test_without_the_guard_debug_mode_leaks_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+def test_without_the_guard_debug_mode_leaks_the_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """The contrast the issue names: plain Powertools with debug=True returns the traceback."""
     app = APIGatewayRestResolver(debug=True)
     marker = "visible-" + "marker"
@@ -404,7 +411,10 @@ def test_decisions_through_logger_metrics_and_tracer(
 ) -> None:
     """One log entry, the counters and one annotated subsegment per decision; no token anywhere."""
     stream = io.StringIO()
-    logger = Logger(service="orders", logger_handler=logging.StreamHandler(stream))
+    # A service name of its own: Powertools reuses the logger of a name, and its handlers,
+    # when another Logger (a docs example, another test) made it first in this process.
+    service = f"orders-{uuid.uuid4().hex}"
+    logger = Logger(service=service, logger_handler=logging.StreamHandler(stream))
     trace, provider = tracer
     hook = PowertoolsDecisions(logger=logger, metrics=metrics, tracer=trace)
     limiter = RateLimiter.per_ip("2/minute", algorithm="fixed_window")
@@ -429,7 +439,7 @@ def test_decisions_through_logger_metrics_and_tracer(
             for e in entries] == [("INFO", "secauth decision", "allow", None),
                                   ("WARNING", "secauth decision", "deny", "forbidden"),
                                   ("WARNING", "secauth decision", "deny", "rate_limited")]  # fmt: skip
-    assert entries[0]["service"] == "orders"
+    assert entries[0]["service"] == service
 
     emf = metrics.serialize_metric_set()
     names = {m["Name"]: m["Unit"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
@@ -456,7 +466,9 @@ def test_decisions_through_logger_metrics_and_tracer(
 def test_handler_errors_are_logged_at_error_without_their_text(metrics: Metrics) -> None:
     stream = io.StringIO()
     # A new service name: Powertools keeps the first handler of a named logger.
-    logger = Logger(service="orders-errors", logger_handler=logging.StreamHandler(stream))
+    logger = Logger(
+        service=f"orders-errors-{uuid.uuid4().hex}", logger_handler=logging.StreamHandler(stream)
+    )
     guard = Guard(VERIFIER, decision_log=None,
                   on_decision=PowertoolsDecisions(logger=logger, metrics=metrics))  # fmt: skip
     app = build_app("http_v2", guard)
@@ -496,7 +508,9 @@ def test_importing_the_integration_does_not_import_powertools() -> None:
     """``import secauth.integrations.powertools`` (and secauth) leaves Powertools unloaded."""
     code = ("import sys, secauth, secauth.integrations.powertools as p; "
             "print(any(m.startswith('aws_lambda_powertools') for m in sys.modules))")  # fmt: skip
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "False"
 
 
