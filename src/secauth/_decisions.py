@@ -36,6 +36,8 @@ FIELDS = (
 
 
 _LOGGER: Any = None
+# Built once: json.dumps with options makes a new encoder on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str, sort_keys=True)
 
 
 def fields(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,7 +65,7 @@ def emit(record: Mapping[str, Any], sink: DecisionSink | None = None) -> dict[st
         return None
     clean = fields(record)
     if logging_on:
-        logger.info(json.dumps(clean, separators=(",", ":"), default=str, sort_keys=True))
+        logger.info(_ENCODER.encode(clean))
     if sink is not None:
         # A broken metrics hook must not change a decision.
         with contextlib.suppress(Exception):

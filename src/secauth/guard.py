@@ -116,13 +116,12 @@ def current_principal() -> Principal:
     return principal
 
 
+# One encoder for every decision line: json.dumps with options builds a new one per call.
+_LINE_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str, sort_keys=True)
+
+
 def _stdout_sink(record: Mapping[str, Any]) -> None:
-    sys.stdout.write(
-        json.dumps(
-            {"secauth": "decision", **record}, separators=(",", ":"), default=str, sort_keys=True
-        )
-        + "\n"
-    )
+    sys.stdout.write(_LINE_ENCODER.encode({"secauth": "decision", **record}) + "\n")
 
 
 class Guard:
