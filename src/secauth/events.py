@@ -138,18 +138,18 @@ class Request:
     """
 
     __slots__ = (
+        "_headers",
+        "_path_params",
+        "_query",
         "account_id",
         "api_id",
         "authorizer",
         "client_cert",
-        "headers",
         "identity",
         "kind",
         "method",
         "method_arn",
         "path",
-        "path_params",
-        "query",
         "raw",
         "request_id",
         "route_key",
@@ -161,6 +161,11 @@ class Request:
     def __init__(self, kind: EventKind, raw: Mapping[str, Any]) -> None:
         self.kind = kind
         self.raw = raw
+        # Read on first use: copying and lower-casing every header is the costliest part of
+        # the view, and many requests never look at headers, query or path parameters.
+        self._headers: Mapping[str, str] | None = None
+        self._query: Mapping[str, str] | None = None
+        self._path_params: Mapping[str, str] | None = None
         if kind is EventKind.TOKEN_AUTHORIZER:
             self._token_event(raw)
             return
@@ -171,18 +176,9 @@ class Request:
         self.account_id = _text(context.get("accountId"))
         self.authorizer = _mapping(context.get("authorizer"))
         self.identity = _mapping(context.get("identity"))
-        self.path_params = _str_map(raw.get("pathParameters"))
         self.method_arn = _text(raw.get("methodArn")) or _text(raw.get("routeArn"))
         self.token = _text(raw.get("authorizationToken"))
         self.route_key = _text(raw.get("routeKey")) or _text(context.get("routeKey"))
-        headers = _str_map(raw.get("headers"), lower=True)
-        if not headers:
-            headers = _multi_first(raw.get("multiValueHeaders"), lower=True)
-        self.headers = headers
-        query = _str_map(raw.get("queryStringParameters"))
-        if not query:
-            query = _multi_first(raw.get("multiValueQueryStringParameters"))
-        self.query = query
         if kind in (EventKind.HTTP_V2, EventKind.FUNCTION_URL, EventKind.HTTP_AUTHORIZER_V2):
             http = _mapping(context.get("http"))
             self.method = (_text(http.get("method")) or "").upper()
@@ -205,8 +201,40 @@ class Request:
         self.request_id = self.stage = self.api_id = self.account_id = self.route_key = None
         self.source_ip = None
         self.authorizer = self.identity = self.client_cert = _EMPTY
-        self.path_params = self.headers = self.query = _EMPTY
+        self._path_params = self._headers = self._query = _EMPTY
         self.method, self.path = "", "/"
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Header names lower-cased; the first value of a repeated header."""
+        headers = self._headers
+        if headers is None:
+            raw = self.raw
+            headers = _str_map(raw.get("headers"), lower=True) or _multi_first(
+                raw.get("multiValueHeaders"), lower=True
+            )
+            self._headers = headers
+        return headers
+
+    @property
+    def query(self) -> Mapping[str, str]:
+        """Query parameters; the first value of a repeated one."""
+        query = self._query
+        if query is None:
+            raw = self.raw
+            query = _str_map(raw.get("queryStringParameters")) or _multi_first(
+                raw.get("multiValueQueryStringParameters")
+            )
+            self._query = query
+        return query
+
+    @property
+    def path_params(self) -> Mapping[str, str]:
+        """API Gateway's path parameters (secauth matches its own; see ``access.Routes``)."""
+        params = self._path_params
+        if params is None:
+            params = self._path_params = _str_map(self.raw.get("pathParameters"))
+        return params
 
     def __repr__(self) -> str:
         return f"Request(kind={self.kind.value}, method={self.method!r}, path={self.path!r})"
