@@ -437,7 +437,14 @@ class Authorizer:
     def _respond(
         self, request: Request, principal: Principal, decision: Decision, found: _Credentials
     ) -> dict[str, Any]:
-        context: dict[str, object] = dict(self.extra_context(principal, request))
+        # secauth_* names are the principal's, and only to_context() writes them: an extra
+        # value (a forwarded claim) must not fill one it leaves out (no tenant, say), which
+        # Principal.from_context in the function would trust.
+        context: dict[str, object] = {
+            k: v
+            for k, v in self.extra_context(principal, request).items()
+            if not (isinstance(k, str) and k.startswith("secauth_"))
+        }
         context.update(principal.to_context())
         usage_key = found.api_key if found.entry is not None and found.entry.usage_plan else None
         if usage_key is not None and request.kind not in _USAGE_PLAN_KINDS:

@@ -363,7 +363,7 @@ class VerificationKey:
             raise KeyImportError(f"unsupported key type {kty!r}")
         declared = jwk.get("alg")
         if declared is not None:
-            if declared not in verifiers:
+            if type(declared) is not str or declared not in verifiers:
                 raise KeyImportError(f"alg {declared!r} does not fit this {kty} key")
             verifiers = {declared: verifiers[declared]}
         return cls(kid=kid, kty=kty, verifiers=verifiers, jwk=jwk)

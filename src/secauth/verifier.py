@@ -285,7 +285,11 @@ class JwtVerifier:
                 if hit is not None:
                     return hit
             segments, header = self._parse(token)
-            return self._finish(token, segments, header, self.keys.keys_for(header[2]))
+            # The generation before the lookup: a refresh that lands meanwhile (and may
+            # withdraw the key) must leave this token's cache entry stale, not current.
+            generation = self.keys.generation
+            keys = self.keys.keys_for(header[2])
+            return self._finish(token, segments, header, keys, generation)
         except SecAuthError:
             raise
         except Exception as exc:  # fail closed: no foreign exception escapes
@@ -299,8 +303,9 @@ class JwtVerifier:
                 if hit is not None:
                     return hit
             segments, header = self._parse(token)
+            generation = self.keys.generation  # before the lookup, as in verify()
             keys = await self.keys.keys_for_async(header[2])
-            return self._finish(token, segments, header, keys)
+            return self._finish(token, segments, header, keys, generation)
         except SecAuthError:
             raise
         except Exception as exc:  # fail closed: no foreign exception escapes
@@ -394,6 +399,7 @@ class JwtVerifier:
         segments: tuple[str, str, bytes, bytes],
         header: jose.Header,
         candidates: tuple[jose.VerificationKey, ...],
+        generation: int,
     ) -> dict[str, Any]:
         _, payload_segment, signing_input, signature = segments
         alg = header.alg
@@ -404,7 +410,6 @@ class JwtVerifier:
             raise InvalidSignature(
                 detail={"problem": "algorithm not bound to the key", "alg": alg, "kid": header.kid}
             )
-        generation = self.keys.generation
         if not key.verify(alg, signing_input, signature):
             raise InvalidSignature(detail={"alg": alg, "kid": header.kid})
         claims, claims_json = jose.parse_claims_text(payload_segment, alphabet_checked=True)

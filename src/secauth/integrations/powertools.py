@@ -151,15 +151,27 @@ def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]
 
 
 def _route_checks(guard: Guard, found: _Found) -> RateLimitResult | None:
+    outer, request, principal = found.guard, found.request, found.principal
+    if (
+        guard.verifier is not outer.verifier
+        or guard.trust_authorizer != outer.trust_authorizer
+        or (guard.claims is not outer.claims and not principal.is_anonymous)
+    ):
+        # This guard finds callers another way (a stricter verifier, another claim
+        # mapping): it checks the request itself instead of taking the global guard's
+        # principal on trust.
+        principal = guard._principal(request)
     limit = None
-    if guard.rate_limit is not None and guard.rate_limit is not found.guard.rate_limit:
-        principal = found.principal
-        result = guard.rate_limit.hit(found.request, None if principal.is_anonymous else principal)
+    if guard.rate_limit is not None and guard.rate_limit is not outer.rate_limit:
+        result = guard.rate_limit.hit(request, None if principal.is_anonymous else principal)
         limit = _admit(result, found.record)  # a 429's headers go in the outer guard's record
+    path = _route_path(request)
+    if guard.routes is not None and guard.routes is not outer.routes:
+        # Its own route table applies too (unlisted requests are denied).
+        guard.routes.decide(principal, request.method, path, request).raise_for_denial()
     if guard.rule is not None:
-        request = found.request
-        context = AccessContext(request.method, _route_path(request), request.path_params, request)
-        refusal = guard.rule.check(found.principal, context)
+        context = AccessContext(request.method, path, request.path_params, request)
+        refusal = guard.rule.check(principal, context)
         if refusal is not None:
             raise refusal.to_error()
     return limit
