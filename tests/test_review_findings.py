@@ -190,3 +190,26 @@ def test_per_route_guard_with_another_verifier_checks_the_token_itself() -> None
     both = f"Bearer {token('bob', aud=[AUD, 'admin-api'])}"
     allowed = app.resolve(rest_v1("DELETE", "/orders/7", authorization=both), None)
     assert allowed["statusCode"] == 200
+
+
+def test_an_unexpected_error_while_reading_keys_counts_as_a_failed_fetch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Any exception while importing a fetched key set is a failed fetch: backoff applies,
+    lookups answer keys_unavailable, and nothing foreign escapes."""
+    from secauth import jwks as jwks_module
+    from secauth.errors import KeysUnavailable
+    from secauth.jwks import JwksCache
+    from secauth.testing import LocalIssuer
+
+    def broken(document: object) -> object:
+        raise TypeError("something odd in the document")
+
+    with LocalIssuer() as idp:
+        cache = JwksCache(idp.jwks_uri, allow_http=True)
+        monkeypatch.setattr(jwks_module.KeySet, "from_jwks", staticmethod(broken))
+        assert cache.hydrate() is False
+        with pytest.raises(KeysUnavailable):
+            cache.keys_for(idp.key.kid)
+        assert idp.fetches == 1  # backing off: the second lookup did not fetch again
+        assert cache.stats().failures == 1

@@ -436,6 +436,8 @@ class JwksCache:
             outcome: tuple[KeySet, float | None] | BaseException = fetch()
         except (FetchError, KeyImportError) as exc:
             outcome = exc
+        except Exception as exc:  # a bug or an odd document must still count as a failure
+            outcome = _unexpected(exc)
         self._apply(started, outcome)
 
     async def _record_async(self) -> None:
@@ -444,6 +446,8 @@ class JwksCache:
             outcome: tuple[KeySet, float | None] | BaseException = await self._fetch_async()
         except (FetchError, KeyImportError) as exc:
             outcome = exc
+        except Exception as exc:  # a bug or an odd document must still count as a failure
+            outcome = _unexpected(exc)
         self._apply(started, outcome)
 
     def _apply(self, started: float, outcome: tuple[KeySet, float | None] | BaseException) -> None:
@@ -481,3 +485,9 @@ class JwksCache:
         if not self.respect_cache_control or max_age is None:
             return self.ttl
         return min(max(max_age, self.min_ttl), self.max_age)
+
+
+def _unexpected(exc: Exception) -> FetchError:
+    """A failed fetch for an exception nobody expected: backoff applies, and only its type
+    is logged (its text may quote the document)."""
+    return FetchError(f"unexpected {type(exc).__name__} while fetching or importing keys")
