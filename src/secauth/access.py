@@ -340,6 +340,14 @@ def public() -> Rule:
 _ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
+# Denials are immutable: the common ones are built once, not on every refused request.
+_NO_TENANT: Final = Denial(Reason.TENANT_MISMATCH, "principal has no tenant")
+_DOUBLE_ENCODED_TENANT: Final = Denial(
+    Reason.TENANT_MISMATCH, "tenant value is encoded more than once"
+)
+_OTHER_TENANT: Final = Denial(Reason.TENANT_MISMATCH, "request names another tenant")
+
+
 class _Tenant(Rule):
     __slots__ = ("name", "source")
 
@@ -353,7 +361,7 @@ class _Tenant(Rule):
     def check(self, principal: Principal, context: AccessContext) -> Denial | None:
         wanted = principal.tenant
         if not wanted or principal.is_anonymous:
-            return Denial(Reason.TENANT_MISMATCH, "principal has no tenant")
+            return _NO_TENANT
         value = self._value(context)
         if value is None:
             return Denial(Reason.TENANT_MISMATCH, f"request names no tenant ({self.source})")
@@ -362,9 +370,9 @@ class _Tenant(Rule):
         if "%" in value:
             value = unquote(value, errors="strict") if _ENCODED.search(value) else value
             if "%" in value:
-                return Denial(Reason.TENANT_MISMATCH, "tenant value is encoded more than once")
+                return _DOUBLE_ENCODED_TENANT
         if value != wanted:
-            return Denial(Reason.TENANT_MISMATCH, "request names another tenant")
+            return _OTHER_TENANT
         return None
 
     def _value(self, context: AccessContext) -> str | None:
