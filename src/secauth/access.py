@@ -635,6 +635,7 @@ class _Route(NamedTuple):
     params: tuple[str | None, ...]  # per segment: parameter name or None for a literal
     greedy: str | None
     rule: Rule
+    names: tuple[str, ...] = ()  # the parameter names of ``params``, in order
 
 
 class _Node:
@@ -754,7 +755,8 @@ class Routes:
                 greedy = name
             else:
                 params.append(name)
-        return _Route(key, verb, template, tuple(params), greedy, rule_)
+        ordered = tuple(p for p in params if p is not None)
+        return _Route(key, verb, template, tuple(params), greedy, rule_, ordered)
 
     def _add(self, route: _Route, seen_literals: dict[str, str]) -> None:
         if not route.template:
@@ -786,10 +788,10 @@ class Routes:
 
     def match(self, method: str, path: str) -> RouteMatch | None:
         """The most specific route for ``method`` and ``path``, or None (also for refused paths)."""
-        verb = method.upper() if not method.startswith("$") else method
-        if verb.startswith("$"):
-            route = self._specials.get(verb) or self._specials.get("$default")
+        if method.startswith("$"):
+            route = self._specials.get(method) or self._specials.get("$default")
             return RouteMatch(route.key, {}, route.rule) if route else None
+        verb = method.upper()
         try:
             segments = _segments(path)
         except (_BadPath, UnicodeDecodeError):
@@ -798,8 +800,7 @@ class Routes:
         if found is None:
             return None
         route, values = found
-        names = [p for p in route.params if p is not None]
-        params = dict(zip(names, values, strict=False))
+        params = dict(zip(route.names, values, strict=False))
         if route.greedy is not None:
             params[route.greedy] = "/".join(segments[len(route.params) :])
         return RouteMatch(route.key, params, route.rule)
