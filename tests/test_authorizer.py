@@ -677,6 +677,13 @@ def build_faulty(
                 raise make_exc()
 
         options["routes"] = FaultyRoutes(table())
+    elif stage == "routes.judge":
+
+        class FaultyJudge(Routes):
+            def judge(self, *args: Any, **kwargs: Any) -> Decision:
+                raise make_exc()
+
+        options["routes"] = FaultyJudge(table())
     elif stage == "rate_limit.hit":
 
         class Limiter:
@@ -722,6 +729,7 @@ STAGES = [
     "verifier.verify",
     "map_claims",
     "routes.decide",
+    "routes.judge",
     "rate_limit.hit",
     "context callable",
     "extra_context",

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["DecisionSink", "emit", "fields"]
+__all__ = ["DecisionSink", "emit", "fields", "listening"]
 
 DecisionSink = Callable[[Mapping[str, Any]], None]
 
@@ -52,6 +52,12 @@ def _logger() -> Any:
 
         _LOGGER = logging.getLogger("secauth.decisions")
     return _LOGGER
+
+
+def listening(sink: DecisionSink | None = None) -> bool:
+    """Whether a decision record would go anywhere: a ``sink``, or the logger at INFO.
+    Callers may skip building records nobody reads."""
+    return sink is not None or _logger().isEnabledFor(20)  # logging.INFO
 
 
 def emit(record: Mapping[str, Any], sink: DecisionSink | None = None) -> dict[str, Any] | None:

@@ -813,17 +813,47 @@ class Routes:
         >>> Routes({"GET /a": public()}).decide(Principal.anonymous(), "GET", "/b").reason.value
         'forbidden'
         """
+        return self.judge(principal, self.resolve(method, path), method, path, request)
+
+    def resolve(self, method: str, path: str) -> RouteMatch | None:
+        """The route whose rule decides ``method path``: :meth:`match`, else the table's
+        ``default`` rule (``route`` None), else None (no rule: denied). Refused path
+        spellings get None even with a default. It depends on nothing but its arguments,
+        so callers may keep the answer for a request target they see again.
+
+        >>> Routes({"GET /a": public()}, default=public()).resolve("GET", "/b").route is None
+        True
+        """
         found = self.match(method, path)
+        if found is None and self.default is not None and not _refused(method, path):
+            return RouteMatch(None, {}, self.default)
+        return found
+
+    def judge(
+        self,
+        principal: Principal,
+        found: RouteMatch | None,
+        method: str,
+        path: str,
+        request: Request | None = None,
+    ) -> Decision:
+        """:meth:`decide` for a target already :meth:`resolve`-d to ``found``.
+
+        The rule sees a copy of the route's parameters, so a rule that changes them
+        cannot change a kept ``found``.
+
+        >>> table = Routes({"GET /a/{id}": authenticated()})
+        >>> table.judge(Principal("u"), table.resolve("GET", "/a/1"), "GET", "/a/1").params
+        {'id': '1'}
+        """
         if found is None:
-            if self.default is None or _refused(method, path):
-                denial = Denial(Reason.FORBIDDEN, "no route")
-                return Decision(False, denial.reason, None, {}, denial)
-            found = RouteMatch(None, {}, self.default)
-        context = AccessContext(method, path, found.params, request)
-        refusal = found.rule.check(principal, context)
+            denial = Denial(Reason.FORBIDDEN, "no route")
+            return Decision(False, denial.reason, None, {}, denial)
+        params = dict(found.params) if found.params else {}
+        refusal = found.rule.check(principal, AccessContext(method, path, params, request))
         if refusal is None:
-            return Decision(True, None, found.route, found.params, None)
-        return Decision(False, refusal.reason, found.route, found.params, refusal)
+            return Decision(True, None, found.route, params, None)
+        return Decision(False, refusal.reason, found.route, params, refusal)
 
     def authorize(
         self, principal: Principal, method: str, path: str, request: Request | None = None

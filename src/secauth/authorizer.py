@@ -40,10 +40,10 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from secauth._decisions import DecisionSink, emit
-from secauth.access import Decision, Denial, Routes, authenticated
+from secauth._decisions import DecisionSink, emit, listening
+from secauth.access import Decision, Denial, RouteMatch, Routes, authenticated
 from secauth.credentials import ApiKeyEntry, ApiKeyStore, ClientCertificates, read_api_key
 from secauth.errors import (
     ConfigurationError,
@@ -59,6 +59,10 @@ from secauth.policy import (
     PolicyBuilder,
     PolicyConflict,
     Unauthorized,
+    _document_json,
+    _string_context_response,
+    exact_document,
+    policy_response,
 )
 from secauth.principal import ClaimMapper, Principal
 
@@ -73,6 +77,17 @@ _DEFAULT_ROUTES_TABLE = {
     "ANY /{proxy+}": authenticated(),
     "$connect": authenticated(),
 }
+
+
+class _Target(NamedTuple):
+    """What one method ARN asks for: verb, path and the route that decides them."""
+
+    method: str
+    path: str
+    found: RouteMatch | None
+    arn: MethodArn
+    # The exact Deny and Allow documents of this ARN, serialized, with their sizes.
+    documents: tuple[tuple[dict[str, Any], int], tuple[dict[str, Any], int]]
 
 
 class _Credentials:
@@ -236,6 +251,12 @@ class Authorizer:
             verifier, "revalidate", lambda token: False
         )
         self._seen: set[tuple[object, ...]] = set()
+        # Method ARN (and WebSocket route key) -> what it asks for; the table is immutable.
+        self._targets: dict[object, _Target] = {}
+        self._plain_routes = all(
+            getattr(type(self.routes), name) is getattr(Routes, name)
+            for name in ("decide", "resolve", "judge", "match")
+        )
         # None stands for the table's default rule (a request no route matches).
         self._dependent_routes: frozenset[str | None] = frozenset(
             _request_dependent(self.routes, Principal("probe", tenant="probe"))
@@ -265,7 +286,6 @@ class Authorizer:
         request: Request | None = None
         try:
             request = self._request(event)
-            record.update(event=request.kind.value, request_id=request.request_id)
             return self._authorize(request, record)
         except SecAuthError as err:
             record.update(
@@ -284,6 +304,9 @@ class Authorizer:
                 detail={"error": type(exc).__name__},
             )
         finally:
+            if request is not None:
+                record["event"] = request.kind.value
+                record["request_id"] = request.request_id
             record["latency_us"] = round((time.perf_counter() - started) * 1e6)
             emit(record, self.on_decision)
         return self._unauthorized(request)
@@ -331,11 +354,22 @@ class Authorizer:
     def _authorize(self, request: Request, record: dict[str, Any]) -> dict[str, Any]:
         if not request.kind.is_authorizer:
             raise UnsupportedEvent("not an authorizer event")
+        builder = self.policy_builder
+        if (
+            self._memo_size  # default hooks, builder and context; a verifier; no rate limit
+            and self._plain_routes
+            and self.api_keys is None
+            and self.client_certs is None
+            and type(builder) is PolicyBuilder
+            and not builder.cache_ttl
+            and not builder.simple_responses
+        ):
+            return self._authorize_bearer(request, record)
         memo_key: tuple[object, ...] | None = None
         if self._memo_size and self._bearer_only(request):
             assert self.verifier is not None
             token = request.bearer_token()
-            memo_key = (token, request.kind, request.method_arn, request.method, request.path)
+            memo_key = (token, request.kind, request.method_arn, request.route_key)
             hit = self._memo.get(memo_key)
             # Every call re-checks the token: expiry, key changes, revocation hook.
             claims = (
@@ -345,54 +379,106 @@ class Authorizer:
             )
             if hit is not None:
                 response, fields = hit
-                request_id = record.get("request_id")
-                record.update(fields)
-                record["request_id"] = request_id  # this request's, not the memoized one's
+                record.update(fields)  # the handler sets this request's id and event
                 return _copy_response(response)
             assert claims is not None
             found = _Credentials(self.map_claims(claims))
         else:
             found = self.credentials(request)
         principal = found.principal
-        method, path = _target(request)
-        record.update(
-            principal=principal.id,
-            tenant=principal.tenant,
-            kind=principal.kind,
-            method=method,
-            path=path,
-        )
-        decision = self.routes.decide(principal, method, path, request)
+        target = self._target(request)
+        if self._plain_routes:
+            decision = self.routes.judge(
+                principal, target.found, target.method, target.path, request
+            )
+        else:  # a Routes subclass that overrides how it decides: ask it every time
+            decision = self.routes.decide(principal, target.method, target.path, request)
         if decision.allowed and self.rate_limit is not None:
             decision = self._rate_limited(decision, request, principal, found)
         if decision.allowed and found.entry is not None and found.entry.rate_limit:
             decision = self._key_limited(decision, request, principal, found.entry.rate_limit)
-        record.update(route=decision.route)
-        if decision.allowed:
-            record.update(decision="allow", status=200)
-        else:
-            reason = decision.reason or Reason.FORBIDDEN
-            record.update(decision="deny", reason=reason.value, status=403)
-        response = self._respond(request, principal, decision, found)
-        if memo_key is not None and decision.route not in self._dependent_routes:
-            self._remember(memo_key, response, record)
+        # The record is complete before the response is built: a response that cannot be
+        # built (too large, say) is logged as what it was about, then refused (401).
+        record.update(_record_fields(principal, target, decision))
+        response = self._respond(request, principal, decision, found, target)
+        if (
+            memo_key is not None
+            and decision.route not in self._dependent_routes
+            and self._second_sighting(memo_key)
+        ):
+            self._memo_put(memo_key, response, record)
         return response
 
-    def _remember(
-        self, key: tuple[object, ...], response: dict[str, Any], record: dict[str, Any]
-    ) -> None:
+    def _authorize_bearer(self, request: Request, record: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`_authorize` for the usual configuration (bearer tokens only, default
+        hooks, policies naming exactly the method ARN): the same answers and records in
+        fewer steps, and no record built when nobody reads it."""
+        assert self.verifier is not None
+        token = request.bearer_token()
+        memo_key = (token, request.kind, request.method_arn, request.route_key)
+        hit = self._memo.get(memo_key)
+        # Every call re-checks the token: expiry, key changes, revocation hook.
+        if hit is None or not self._revalidate(token):
+            claims = self.verifier.verify(token)
+        if hit is not None:
+            response, fields = hit
+            record.update(fields)  # the handler sets this request's id and event
+            return _copy_response(response)
+        principal = self.claims.map(claims)
+        target = self._target(request)
+        decision = self.routes.judge(principal, target.found, target.method, target.path, request)
+        if listening(self.on_decision):
+            record.update(_record_fields(principal, target, decision))
+        response = _string_context_response(
+            principal.id,
+            target.documents[decision.allowed],
+            principal.to_context(),
+            self.policy_builder.max_response_bytes,
+        )
+        if decision.route not in self._dependent_routes and self._second_sighting(memo_key):
+            self._memo_put(memo_key, response, _record_fields(principal, target, decision))
+        return response
+
+    def _target(self, request: Request) -> _Target:
+        """What the request asks for (the method ARN's verb and path, or the WebSocket
+        route key) and the route that decides it: worked out once per distinct ARN."""
+        key = (
+            (request.method_arn, request.route_key)
+            if request.kind is _WEBSOCKET
+            else (request.method_arn)
+        )
+        target = self._targets.get(key)
+        if target is None:
+            method, path, arn = _verb_and_path(request)
+            documents = (
+                _document_json(exact_document(arn, False)),
+                _document_json(exact_document(arn, True)),
+            )
+            target = _Target(method, path, self.routes.resolve(method, path), arn, documents)
+            targets = self._targets
+            if len(targets) >= _TARGET_CACHE_SIZE:
+                targets.clear()
+            targets[key] = target
+        return target
+
+    def _second_sighting(self, key: tuple[object, ...]) -> bool:
         """Memoize on the second sighting of a key: most tokens seen once never pay for it."""
         seen = self._seen
-        if key not in seen:
-            if len(seen) >= self._memo_size:
-                seen.clear()
-            seen.add(key)
-            return
+        if key in seen:
+            return True
+        if len(seen) >= self._memo_size:
+            seen.clear()
+        seen.add(key)
+        return False
+
+    def _memo_put(
+        self, key: tuple[object, ...], response: dict[str, Any], fields: Mapping[str, Any]
+    ) -> None:
         memo = self._memo
         if len(memo) >= self._memo_size:
             for old_key in list(itertools.islice(memo, max(1, len(memo) // 2))):
                 memo.pop(old_key, None)
-        memo[key] = (_copy_response(response), dict(record))
+        memo[key] = (_copy_response(response), dict(fields))
 
     def _bearer_only(self, request: Request) -> bool:
         """True when the request's credential is a bearer token (no API key, no client cert)."""
@@ -435,24 +521,48 @@ class Authorizer:
         return Decision(False, refusal.reason, decision.route, decision.params, refusal)
 
     def _respond(
-        self, request: Request, principal: Principal, decision: Decision, found: _Credentials
+        self,
+        request: Request,
+        principal: Principal,
+        decision: Decision,
+        found: _Credentials,
+        target: _Target,
     ) -> dict[str, Any]:
-        # secauth_* names are the principal's, and only to_context() writes them: an extra
-        # value (a forwarded claim) must not fill one it leaves out (no tenant, say), which
-        # Principal.from_context in the function would trust.
-        context: dict[str, object] = {
-            k: v
-            for k, v in self.extra_context(principal, request).items()
-            if not (isinstance(k, str) and k.startswith("secauth_"))
-        }
-        context.update(principal.to_context())
+        context: Mapping[str, object] = principal.to_context()
+        extra = self.extra_context(principal, request)
+        if type(extra) is not dict or extra:  # the default hook's {} has nothing to merge
+            # secauth_* names are the principal's, and only to_context() writes them: an
+            # extra value (a forwarded claim) must not fill one it leaves out (no tenant,
+            # say), which Principal.from_context in the function would trust.
+            merged: dict[str, object] = {
+                k: v
+                for k, v in extra.items()
+                if not (isinstance(k, str) and k.startswith("secauth_"))
+            }
+            merged.update(context)
+            context = merged
         usage_key = found.api_key if found.entry is not None and found.entry.usage_plan else None
         if usage_key is not None and request.kind not in _USAGE_PLAN_KINDS:
             usage_key = None
+        builder = self.policy_builder
+        if (
+            type(builder) is PolicyBuilder
+            and not builder.cache_ttl
+            and not (builder.simple_responses and request.kind is EventKind.HTTP_AUTHORIZER_V2)
+        ):
+            # What builder.response gives here, without its layers: the policy names
+            # exactly this method ARN (an immutable document, built once per ARN).
+            return policy_response(
+                principal.id,
+                exact_document(target.arn, decision.allowed),
+                kind=request.kind,
+                context=context,
+                usage_identifier_key=usage_key,
+                max_bytes=builder.max_response_bytes,
+            )
         # With caching on, the policy must be right for every route, whatever this
         # request's decision: it allows the principal's routes and denies this one if denied.
         allowed_routes = self.routes.allowed_routes(principal) if self.cache_ttl else []
-        builder = self.policy_builder
         try:
             return builder.response(
                 principal,
@@ -481,6 +591,24 @@ class Authorizer:
         if kind in (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2):
             return self.policy_builder.unauthorized(request) if request is not None else {}
         raise Unauthorized() from None
+
+
+def _record_fields(principal: Principal, target: _Target, decision: Decision) -> dict[str, Any]:
+    """The decision record's fields about who asked for what, and the answer."""
+    fields: dict[str, Any] = {
+        "principal": principal.id,
+        "tenant": principal.tenant,
+        "kind": principal.kind,
+        "method": target.method,
+        "path": target.path,
+        "route": decision.route,
+    }
+    if decision.allowed:
+        fields["decision"], fields["status"] = "allow", 200
+    else:
+        reason = decision.reason or Reason.FORBIDDEN
+        fields.update(decision="deny", reason=reason.value, status=403)
+    return fields
 
 
 def _any_key_limit(store: object) -> bool:
@@ -539,12 +667,17 @@ def _request_dependent(routes: Routes, probe: Principal) -> list[str | None]:
     return dependent
 
 
-def _target(request: Request) -> tuple[str, str]:
+def _verb_and_path(request: Request) -> tuple[str, str, MethodArn]:
     """The verb and path the decision is about: the method ARN's (``routeArn`` for HTTP
     payload 2.0), which is what the policy names. Not an HTTP API's ``rawPath``: on a
     named stage it starts with the stage ("/prod/admin"), and a custom domain's API
-    mapping adds its base path, so a catch-all route would decide for another route."""
-    if request.kind is EventKind.WEBSOCKET_AUTHORIZER:
-        return request.route_key or "$connect", ""
-    arn = MethodArn.parse(request.method_arn)
-    return arn.verb or "", arn.path
+    mapping adds its base path, so a catch-all route would decide for another route.
+    WebSocket ARNs have no verb: their route key decides."""
+    arn = MethodArn.parse(request.method_arn)  # a bad ARN raises here and is never kept
+    if request.kind is _WEBSOCKET:
+        return request.route_key or "$connect", "", arn
+    return arn.verb or "", arn.path, arn
+
+
+_WEBSOCKET = EventKind.WEBSOCKET_AUTHORIZER
+_TARGET_CACHE_SIZE = 512

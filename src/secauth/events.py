@@ -57,6 +57,10 @@ class EventKind(Enum):
     HTTP_AUTHORIZER_V2 = "http_authorizer_v2"
     WEBSOCKET_AUTHORIZER = "websocket_authorizer"
 
+    # Members are singletons compared by identity, so an identity hash is consistent;
+    # Enum's own __hash__ is Python code, run on every set and dict lookup of a kind.
+    __hash__ = object.__hash__
+
     @property
     def is_authorizer(self) -> bool:
         """True for the events API Gateway sends to a Lambda authorizer."""
