@@ -62,7 +62,6 @@ from secauth.policy import (
     _document_json,
     _string_context_response,
     exact_document,
-    policy_response,
 )
 from secauth.principal import ClaimMapper, Principal
 
@@ -368,20 +367,9 @@ class Authorizer:
         memo_key: tuple[object, ...] | None = None
         if self._memo_size and self._bearer_only(request):
             assert self.verifier is not None
-            token = request.bearer_token()
-            memo_key = (token, request.kind, request.method_arn, request.route_key)
-            hit = self._memo.get(memo_key)
-            # Every call re-checks the token: expiry, key changes, revocation hook.
-            claims = (
-                None
-                if hit is not None and self._revalidate(token)
-                else (self.verifier.verify(token))
-            )
-            if hit is not None:
-                response, fields = hit
-                record.update(fields)  # the handler sets this request's id and event
-                return _copy_response(response)
-            assert claims is not None
+            memo_key, answer, claims = self._memo_or_verify(request, record)
+            if answer is not None:
+                return answer
             found = _Credentials(self.map_claims(claims))
         else:
             found = self.credentials(request)
@@ -413,17 +401,9 @@ class Authorizer:
         """:meth:`_authorize` for the usual configuration (bearer tokens only, default
         hooks, policies naming exactly the method ARN): the same answers and records in
         fewer steps, and no record built when nobody reads it."""
-        assert self.verifier is not None
-        token = request.bearer_token()
-        memo_key = (token, request.kind, request.method_arn, request.route_key)
-        hit = self._memo.get(memo_key)
-        # Every call re-checks the token: expiry, key changes, revocation hook.
-        if hit is None or not self._revalidate(token):
-            claims = self.verifier.verify(token)
-        if hit is not None:
-            response, fields = hit
-            record.update(fields)  # the handler sets this request's id and event
-            return _copy_response(response)
+        memo_key, answer, claims = self._memo_or_verify(request, record)
+        if answer is not None:
+            return answer
         principal = self.claims.map(claims)
         target = self._target(request)
         decision = self.routes.judge(principal, target.found, target.method, target.path, request)
@@ -438,6 +418,24 @@ class Authorizer:
         if decision.route not in self._dependent_routes and self._second_sighting(memo_key):
             self._memo_put(memo_key, response, _record_fields(principal, target, decision))
         return response
+
+    def _memo_or_verify(
+        self, request: Request, record: dict[str, Any]
+    ) -> tuple[tuple[object, ...], dict[str, Any] | None, dict[str, Any]]:
+        """``(memo key, memoized answer or None, verified claims)`` for a bearer request.
+        Every call re-checks the token (expiry, key changes, revocation hook), memo or not."""
+        assert self.verifier is not None
+        token = request.bearer_token()
+        memo_key = (token, request.kind, request.method_arn, request.route_key)
+        hit = self._memo.get(memo_key)
+        claims: dict[str, Any] = {}
+        if hit is None or not self._revalidate(token):
+            claims = self.verifier.verify(token)
+        if hit is None:
+            return memo_key, None, claims
+        response, fields = hit
+        record.update(fields)  # the handler sets this request's id and event
+        return memo_key, _copy_response(response), claims
 
     def _target(self, request: Request) -> _Target:
         """What the request asks for (the method ARN's verb and path, or the WebSocket
@@ -545,21 +543,6 @@ class Authorizer:
         if usage_key is not None and request.kind not in _USAGE_PLAN_KINDS:
             usage_key = None
         builder = self.policy_builder
-        if (
-            type(builder) is PolicyBuilder
-            and not builder.cache_ttl
-            and not (builder.simple_responses and request.kind is EventKind.HTTP_AUTHORIZER_V2)
-        ):
-            # What builder.response gives here, without its layers: the policy names
-            # exactly this method ARN (an immutable document, built once per ARN).
-            return policy_response(
-                principal.id,
-                exact_document(target.arn, decision.allowed),
-                kind=request.kind,
-                context=context,
-                usage_identifier_key=usage_key,
-                max_bytes=builder.max_response_bytes,
-            )
         # With caching on, the policy must be right for every route, whatever this
         # request's decision: it allows the principal's routes and denies this one if denied.
         allowed_routes = self.routes.allowed_routes(principal) if self.cache_ttl else []
