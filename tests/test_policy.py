@@ -58,6 +58,8 @@ from secauth.policy import (
     PolicyTooLarge,
     Statement,
     Unauthorized,
+    exact_document,
+    exact_response,
     policy_response,
     resources_for_routes,
     route_policy,
@@ -1197,6 +1199,54 @@ def test_size_budget_is_exact() -> None:
     with pytest.raises(PolicyTooLarge):
         simple_response(True, context={"pad": "x" * 9000})
     assert simple_response(True, context={"pad": "x" * 9000}, max_bytes=10_000)["isAuthorized"]
+
+
+def test_characters_beyond_the_bmp_count_as_their_two_escapes() -> None:
+    """json.dumps writes one astral character as two \\uXXXX escapes (12 characters): a
+    response of them over the budget is refused, never emitted."""
+    doc = PolicyDocument().allow(DOC_ARN)
+    arn = MethodArn.parse(DOC_ARN)
+    wide = "\U0001f600" * (DEFAULT_MAX_RESPONSE_BYTES // 11)  # 8.9 KB once escaped
+    assert len(json.dumps(wide)) > DEFAULT_MAX_RESPONSE_BYTES
+    with pytest.raises(PolicyTooLarge):
+        policy_response("u", doc, context={"pad": wide})
+    with pytest.raises(PolicyTooLarge):
+        policy_response(wide, doc)
+    with pytest.raises(PolicyTooLarge):
+        exact_response(wide, arn, True, {"a": "b"})
+    with pytest.raises(PolicyTooLarge):
+        exact_response("u", arn, False, {"pad": wide})
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=800),
+    st.dictionaries(
+        st.text(min_size=1, max_size=10),
+        st.text(alphabet=st.characters(codec="utf-8"), max_size=700),
+        max_size=4,
+    ),
+    st.integers(256, 12_000),
+)
+def test_string_responses_never_exceed_the_budget(
+    principal_id: str, context: dict[str, str], budget: int
+) -> None:
+    """Whatever the characters (ASCII, BMP, astral), an accepted response serializes
+    within the budget, and a refused one would not have."""
+    arn = MethodArn.parse(DOC_ARN)
+    principal_id = principal_id or "u"
+    try:
+        response = exact_response(principal_id, arn, True, context, max_bytes=budget)
+    except PolicyTooLarge:
+        full = {"principalId": principal_id, "policyDocument": exact_document(arn, True).to_dict()}
+        if context:
+            full["context"] = context
+        assert len(json.dumps(full)) > budget
+        return
+    assert len(json.dumps(response)) <= budget
+    assert response == policy_response(
+        principal_id, exact_document(arn, True), context=context, max_bytes=budget
+    )
 
 
 @settings(max_examples=150, deadline=None)

@@ -499,6 +499,7 @@ def test_hierarchy_configuration_errors(bad: dict[Any, Any]) -> None:
 def test_principal_attributes_cannot_be_set_or_deleted() -> None:
     """Every attribute is fixed after construction."""
     p = ClaimMapper.cognito(tenant_claim="custom:tenant_id").map(COGNITO_ID)
+    assert type(p) is Principal  # built unsealed for speed, handed out sealed
     for name in ("id", "tenant", "roles", "scopes", "groups", "claims", "kind", "extra"):
         with pytest.raises(AttributeError, match="immutable"):
             setattr(p, name, "x")

@@ -1213,20 +1213,24 @@ def validate_context(context: Mapping[str, object] | None, kind: EventKind) -> d
 
 def _size_bound(members: Mapping[str, Any]) -> int | None:
     """An upper bound of ``len(json.dumps(members))`` for string values and string-only
-    mappings (json.dumps writes at most 6 characters per input character), else None."""
+    mappings, else None. ``json.dumps`` escapes to ASCII: at most 12 characters per input
+    character (a character beyond the BMP becomes two ``\\uXXXX`` escapes)."""
     total = 2
     for key, value in members.items():
         if type(value) is str:
-            total += 6 * (len(key) + len(value)) + 8
+            total += _PER_CHAR * (len(key) + len(value)) + 8
         elif type(value) is dict:
-            total += 6 * len(key) + 12
+            total += _PER_CHAR * len(key) + 12
             for k, v in value.items():
                 if type(v) is not str:
                     return None
-                total += 6 * (len(k) + len(v)) + 8
+                total += _PER_CHAR * (len(k) + len(v)) + 8
         else:
             return None
     return total
+
+
+_PER_CHAR = 12  # the most characters json.dumps (ensure_ascii) writes for one character
 
 
 def _fresh_copy(document: dict[str, Any]) -> dict[str, Any]:
@@ -1355,11 +1359,12 @@ def _assemble(
     document, document_size = prepared
     # The size json.dumps gives the whole response: the other members, plus the document
     # with its name and separator; the document's own size is computed once per document.
-    # A cheap bound first (json.dumps writes at most 6 characters per input character).
+    # A cheap bound first (see _size_bound).
+    document_part = len(', "policyDocument": ') + document_size
     bound = _size_bound(rest)
-    if bound is None or bound + document_size > max_bytes:
+    if bound is None or bound + document_part > max_bytes:
         bound = len(json.dumps(rest))
-    _check_size(bound + len(', "policyDocument": ') + document_size, max_bytes)
+    _check_size(bound + document_part, max_bytes)
     response: dict[str, Any] = {
         "principalId": principal_id,
         "policyDocument": _fresh_copy(document),
