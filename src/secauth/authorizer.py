@@ -43,7 +43,14 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from secauth._decisions import DecisionSink, emit, listening
-from secauth.access import Decision, Denial, RouteMatch, Routes, authenticated
+from secauth.access import (
+    Decision,
+    Denial,
+    RouteMatch,
+    Routes,
+    _principal_test,
+    authenticated,
+)
 from secauth.credentials import ApiKeyEntry, ApiKeyStore, ClientCertificates, read_api_key
 from secauth.errors import (
     ConfigurationError,
@@ -60,7 +67,7 @@ from secauth.policy import (
     PolicyConflict,
     Unauthorized,
     _document_json,
-    _string_context_response,
+    _principal_response,
     exact_document,
 )
 from secauth.principal import ClaimMapper, Principal
@@ -87,6 +94,8 @@ class _Target(NamedTuple):
     arn: MethodArn
     # The exact Deny and Allow documents of this ARN, serialized, with their sizes.
     documents: tuple[tuple[dict[str, Any], int], tuple[dict[str, Any], int]]
+    # When the principal alone decides the route's rule: that test, and its Allow decision.
+    principal_rule: tuple[Callable[[Principal], bool], Decision] | None
 
 
 class _Credentials:
@@ -303,11 +312,12 @@ class Authorizer:
                 detail={"error": type(exc).__name__},
             )
         finally:
-            if request is not None:
-                record["event"] = request.kind.value
-                record["request_id"] = request.request_id
-            record["latency_us"] = round((time.perf_counter() - started) * 1e6)
-            emit(record, self.on_decision)
+            if listening(self.on_decision):
+                if request is not None:
+                    record["event"] = request.kind.value
+                    record["request_id"] = request.request_id
+                record["latency_us"] = round((time.perf_counter() - started) * 1e6)
+                emit(record, self.on_decision)
         return self._unauthorized(request)
 
     def _request(self, event: object) -> Request:
@@ -406,10 +416,16 @@ class Authorizer:
             return answer
         principal = self.claims.map(claims)
         target = self._target(request)
-        decision = self.routes.judge(principal, target.found, target.method, target.path, request)
+        quick = target.principal_rule
+        if quick is not None and quick[0](principal):
+            decision = quick[1]
+        else:
+            decision = self.routes.judge(
+                principal, target.found, target.method, target.path, request
+            )
         if listening(self.on_decision):
             record.update(_record_fields(principal, target, decision))
-        response = _string_context_response(
+        response = _principal_response(
             principal.id,
             target.documents[decision.allowed],
             principal.to_context(),
@@ -452,7 +468,12 @@ class Authorizer:
                 _document_json(exact_document(arn, False)),
                 _document_json(exact_document(arn, True)),
             )
-            target = _Target(method, path, self.routes.resolve(method, path), arn, documents)
+            found = self.routes.resolve(method, path)
+            test = _principal_test(found.rule) if found is not None else None
+            principal_rule = None
+            if found is not None and test is not None:
+                principal_rule = (test, Decision(True, None, found.route, dict(found.params), None))
+            target = _Target(method, path, found, arn, documents, principal_rule)
             targets = self._targets
             if len(targets) >= _TARGET_CACHE_SIZE:
                 targets.clear()

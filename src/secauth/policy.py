@@ -1231,6 +1231,8 @@ def _size_bound(members: Mapping[str, Any]) -> int | None:
 
 
 _PER_CHAR = 12  # the most characters json.dumps (ensure_ascii) writes for one character
+# _size_bound of {"principalId": "", "context": {}} plus the document's name and separator.
+_PRINCIPAL_RESPONSE_BASE = 2 + (_PER_CHAR * 11 + 8) + (_PER_CHAR * 7 + 12) + 20
 
 
 def _fresh_copy(document: dict[str, Any]) -> dict[str, Any]:
@@ -1347,6 +1349,27 @@ def _string_context_response(
         else:
             rest["context"] = dict(context)
     return _assemble(principal_id, document, rest, max_bytes)
+
+
+def _principal_response(
+    principal_id: str,
+    document: tuple[dict[str, Any], int],
+    context: dict[str, str],
+    max_bytes: int,
+) -> dict[str, Any]:
+    """:func:`_string_context_response` for what a mapped principal gives: a non-empty
+    string id and a fresh context of non-empty string keys and string values
+    (:meth:`~secauth.principal.Principal.to_context`), which need no checks but the size."""
+    as_dict, document_size = document
+    bound = (
+        _PRINCIPAL_RESPONSE_BASE
+        + document_size
+        + 8 * len(context)
+        + _PER_CHAR * (len(principal_id) + len("".join(context)) + len("".join(context.values())))
+    )
+    if bound > max_bytes:  # maybe too large: measure exactly (and raise if it is)
+        return _string_context_response(principal_id, document, context, max_bytes)
+    return {"principalId": principal_id, "policyDocument": _fresh_copy(as_dict), "context": context}
 
 
 def _assemble(
