@@ -73,9 +73,9 @@ def test_the_usual_configuration_takes_the_fast_path(monkeypatch: pytest.MonkeyP
     taken: list[str] = []
     original = Authorizer._authorize_bearer
 
-    def spy(self: Authorizer, request: Any, record: Any) -> Any:
+    def spy(self: Authorizer, request: Any, record: Any, observed: bool) -> Any:
         taken.append(type(self).__name__)
-        return original(self, request, record)
+        return original(self, request, record, observed)
 
     monkeypatch.setattr(Authorizer, "_authorize_bearer", spy)
     fast, general, _, _ = _pair()

@@ -401,12 +401,13 @@ def test_check_hook_runs_on_cache_hits() -> None:
     verifier = make(jwks=keys, check=check)
     token = sign(jti="t-1")
     verifier.verify(token)
+    verifier.verify(token)  # the second verification caches the token
     verifier.verify(token)
-    assert keys.lookups == 1  # the second call was a cache hit
-    assert calls == ["t-1", "t-1"]
+    assert keys.lookups == 2  # the third call was a cache hit
+    assert calls == ["t-1", "t-1", "t-1"]
     revoked.add("t-1")
     assert rejected(verifier, token) is Reason.INVALID_CLAIMS
-    assert keys.lookups == 1
+    assert keys.lookups == 2
 
 
 # --- verified-token cache ----------------------------------------------------------------
@@ -419,12 +420,13 @@ def test_cache_hit_skips_signature_check() -> None:
     verifier = make(jwks=keys)
     token = sign(pair)
     verifier.verify(token)
+    verifier.verify(token)  # cached from the second verification
     keys.swap(KeyPair.generate("ES256", kid="k1"))  # same kid, different key, same generation
     assert verifier.verify(token)["sub"] == "alice"  # still a hit: the signature was not re-checked
-    assert keys.lookups == 1
+    assert keys.lookups == 2
     keys.generation += 1  # now the key set has changed: the cache is bypassed
     assert rejected(verifier, token) is Reason.INVALID_SIGNATURE
-    assert keys.lookups == 2
+    assert keys.lookups == 3
 
 
 def test_cache_returns_fresh_dicts() -> None:
@@ -450,11 +452,12 @@ def test_cache_entry_expires_with_token() -> None:
     verifier = make(jwks=keys, clock=clock, leeway=10)
     token = sign(exp=NOW + 60)
     verifier.verify(token)
+    verifier.verify(token)
     clock.advance(69)  # exp + leeway not reached: still a hit
     assert verifier.verify(token)["exp"] == NOW + 60
     clock.advance(1)
     assert rejected(verifier, token) is Reason.TOKEN_EXPIRED
-    assert keys.lookups == 1
+    assert keys.lookups == 2
     assert rejected(verifier, token) is Reason.TOKEN_EXPIRED
 
 
@@ -465,12 +468,15 @@ def test_cache_entry_max_age() -> None:
     verifier = make(jwks=keys, clock=clock, cache_max_age=30)
     token = sign(exp=NOW + 3600)
     verifier.verify(token)
+    verifier.verify(token)
     clock.advance(30)
     verifier.verify(token)
-    assert keys.lookups == 1
-    clock.advance(1)
-    verifier.verify(token)
     assert keys.lookups == 2
+    clock.advance(1)
+    verifier.verify(token)  # dropped, fully verified, and cached again at once
+    assert keys.lookups == 3
+    verifier.verify(token)
+    assert keys.lookups == 3
 
 
 def test_cache_is_bounded() -> None:
@@ -480,12 +486,13 @@ def test_cache_is_bounded() -> None:
     tokens = [sign(jti=str(i)) for i in range(5)]
     for token in tokens:
         verifier.verify(token)
-    assert keys.lookups == 5
-    for token in tokens[2:]:
+        verifier.verify(token)  # cached from the second verification
+    assert keys.lookups == 10
+    for token in tokens[3:]:
         verifier.verify(token)
-    assert keys.lookups == 5  # the three newest are hits
+    assert keys.lookups == 10  # the newest are hits
     verifier.verify(tokens[0])
-    assert keys.lookups == 6  # evicted, verified again
+    assert keys.lookups == 11  # evicted, verified again
 
 
 def test_cache_bypassed_on_generation_change() -> None:
@@ -495,12 +502,42 @@ def test_cache_bypassed_on_generation_change() -> None:
     token = sign()
     verifier.verify(token)
     verifier.verify(token)
-    assert keys.lookups == 1
+    verifier.verify(token)
+    assert keys.lookups == 2
     keys.generation = 7
     verifier.verify(token)
-    assert keys.lookups == 2
+    assert keys.lookups == 3
+    verifier.verify(token)
+    assert keys.lookups == 3
+
+
+def test_a_token_is_cached_from_its_second_verification() -> None:
+    """A token verified once takes no cache entry; the second verification caches it."""
+    keys = CountingKeys(keypair("ES256"))
+    verifier = make(jwks=keys)
+    token = sign()
+    verifier.verify(token)
+    assert not verifier.revalidate(token)
     verifier.verify(token)
     assert keys.lookups == 2
+    assert verifier.revalidate(token)
+    verifier.verify(token)
+    assert keys.lookups == 2
+
+
+def test_a_flood_of_distinct_tokens_leaves_the_cached_ones_in_place() -> None:
+    """Tokens seen once never push out a cached token (a flood of distinct valid tokens
+    would otherwise evict every returning caller's entry)."""
+    keys = CountingKeys(keypair("ES256"))
+    verifier = make(jwks=keys, cache_size=4)
+    hot = sign(jti="hot")
+    verifier.verify(hot)
+    verifier.verify(hot)
+    for i in range(20):
+        verifier.verify(sign(jti=f"once-{i}"))
+    before = keys.lookups
+    assert verifier.verify(hot)["jti"] == "hot"
+    assert keys.lookups == before  # still a hit
 
 
 def test_cache_size_zero_disables_cache() -> None:

@@ -258,7 +258,7 @@ class Authorizer:
         self._revalidate: Callable[[str], bool] = getattr(
             verifier, "revalidate", lambda token: False
         )
-        self._seen: set[tuple[object, ...]] = set()
+        self._seen: set[int] = set()
         # Method ARN (and WebSocket route key) -> what it asks for; the table is immutable.
         self._targets: dict[object, _Target] = {}
         self._plain_routes = all(
@@ -290,11 +290,12 @@ class Authorizer:
     def handler(self, event: Mapping[str, Any], context: object = None) -> dict[str, Any]:
         """The Lambda entry point: ``handler = authorizer.handler``."""
         started = time.perf_counter()
+        observed = listening(self.on_decision)  # else records need not be complete
         record: dict[str, Any] = {}
         request: Request | None = None
         try:
             request = self._request(event)
-            return self._authorize(request, record)
+            return self._authorize(request, record, observed)
         except SecAuthError as err:
             record.update(
                 decision="unauthorized",
@@ -312,7 +313,7 @@ class Authorizer:
                 detail={"error": type(exc).__name__},
             )
         finally:
-            if listening(self.on_decision):
+            if observed:
                 if request is not None:
                     record["event"] = request.kind.value
                     record["request_id"] = request.request_id
@@ -360,7 +361,9 @@ class Authorizer:
 
     # -- steps ----------------------------------------------------------------------------
 
-    def _authorize(self, request: Request, record: dict[str, Any]) -> dict[str, Any]:
+    def _authorize(
+        self, request: Request, record: dict[str, Any], observed: bool
+    ) -> dict[str, Any]:
         if not request.kind.is_authorizer:
             raise UnsupportedEvent("not an authorizer event")
         builder = self.policy_builder
@@ -373,7 +376,7 @@ class Authorizer:
             and not builder.cache_ttl
             and not builder.simple_responses
         ):
-            return self._authorize_bearer(request, record)
+            return self._authorize_bearer(request, record, observed)
         memo_key: tuple[object, ...] | None = None
         if self._memo_size and self._bearer_only(request):
             assert self.verifier is not None
@@ -407,7 +410,9 @@ class Authorizer:
             self._memo_put(memo_key, response, record)
         return response
 
-    def _authorize_bearer(self, request: Request, record: dict[str, Any]) -> dict[str, Any]:
+    def _authorize_bearer(
+        self, request: Request, record: dict[str, Any], observed: bool
+    ) -> dict[str, Any]:
         """:meth:`_authorize` for the usual configuration (bearer tokens only, default
         hooks, policies naming exactly the method ARN): the same answers and records in
         fewer steps, and no record built when nobody reads it."""
@@ -423,7 +428,7 @@ class Authorizer:
             decision = self.routes.judge(
                 principal, target.found, target.method, target.path, request
             )
-        if listening(self.on_decision):
+        if observed:
             record.update(_record_fields(principal, target, decision))
         response = _principal_response(
             principal.id,
@@ -481,13 +486,16 @@ class Authorizer:
         return target
 
     def _second_sighting(self, key: tuple[object, ...]) -> bool:
-        """Memoize on the second sighting of a key: most tokens seen once never pay for it."""
+        """Memoize on the second sighting of a key: most tokens seen once never pay for it.
+        Sightings are kept as hashes, not keys: a token seen once is not kept alive (and
+        a collision only memoizes a correct answer a call early)."""
         seen = self._seen
-        if key in seen:
+        fingerprint = hash(key)
+        if fingerprint in seen:
             return True
         if len(seen) >= self._memo_size:
             seen.clear()
-        seen.add(key)
+        seen.add(fingerprint)
         return False
 
     def _memo_put(

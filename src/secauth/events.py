@@ -276,11 +276,11 @@ def detect_kind(event: Mapping[str, Any]) -> EventKind:
     >>> detect_kind({"type": "TOKEN", "authorizationToken": "x", "methodArn": "arn:..."}).value
     'token_authorizer'
     """
-    context = _mapping(event.get("requestContext"))
     kind_field = event.get("type")
-    version = event.get("version")
     if kind_field == "TOKEN":
         return EventKind.TOKEN_AUTHORIZER
+    context = _mapping(event.get("requestContext"))
+    version = event.get("version")
     if kind_field == "REQUEST":
         if version == "2.0":
             return EventKind.HTTP_AUTHORIZER_V2

@@ -1361,12 +1361,10 @@ def _principal_response(
     string id and a fresh context of non-empty string keys and string values
     (:meth:`~secauth.principal.Principal.to_context`), which need no checks but the size."""
     as_dict, document_size = document
-    bound = (
-        _PRINCIPAL_RESPONSE_BASE
-        + document_size
-        + 8 * len(context)
-        + _PER_CHAR * (len(principal_id) + len("".join(context)) + len("".join(context.values())))
-    )
+    chars = len(principal_id)
+    for key, value in context.items():
+        chars += len(key) + len(value)
+    bound = _PRINCIPAL_RESPONSE_BASE + document_size + 8 * len(context) + _PER_CHAR * chars
     if bound > max_bytes:  # maybe too large: measure exactly (and raise if it is)
         return _string_context_response(principal_id, document, context, max_bytes)
     return {"principalId": principal_id, "policyDocument": _fresh_copy(as_dict), "context": context}

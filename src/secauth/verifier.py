@@ -115,7 +115,9 @@ class JwtVerifier:
     cache_size, cache_max_age:
         Verified-token cache: entries (0 disables) and seconds an entry lives. A hit
         skips the signature check; time claims are still checked on every hit, and
-        the cache is bypassed once the key set changes.
+        the cache is bypassed once the key set changes. A token is cached when it is
+        verified the second time: tokens seen once (most of a flood of distinct tokens)
+        neither cost an entry nor push out the tokens that do come back.
     audience_claim:
         The claim checked against ``audience`` (``"aud"``; Cognito access tokens use
         ``"client_id"``).
@@ -188,6 +190,9 @@ class JwtVerifier:
         self._cache: dict[
             str, tuple[str, dict[str, Any], jose.VerificationKey, float, float, int, float]
         ] = {}
+        # Hashes of tokens verified once and not cached yet (admission on the second
+        # sighting). A hash collision only caches a fully verified token one call early.
+        self._sightings: set[int] = set()
         self._headers: OrderedDict[str, jose.Header] = OrderedDict()
 
     # -- presets ------------------------------------------------------------------------
@@ -312,7 +317,8 @@ class JwtVerifier:
             raise MalformedToken(detail={"problem": f"unexpected {type(exc).__name__}"}) from None
 
     def revalidate(self, token: str) -> bool:
-        """True when ``token`` was verified before and still passes every check; no claims.
+        """True when ``token`` is in the verified-token cache (it was verified twice, see
+        ``cache_size``) and still passes every check; no claims.
 
         For callers that memoize what they derived from a token (the Authorizer, Guard):
         a cheap "is this still the same valid token?" that raises the same errors as
@@ -324,7 +330,9 @@ class JwtVerifier:
         >>> v = JwtVerifier(issuer="https://i/", audience="a", jwks={"keys": [pair.public_jwk]})
         >>> token = pair.sign({"iss": "https://i/", "aud": "a", "exp": 4e9})
         >>> v.revalidate(token), v.verify(token)["aud"], v.revalidate(token)
-        (False, 'a', True)
+        (False, 'a', False)
+        >>> v.verify(token)["aud"], v.revalidate(token)
+        ('a', True)
         """
         if self.check is not None or type(token) is not str:
             return False
@@ -346,6 +354,7 @@ class JwtVerifier:
     def clear_cache(self) -> None:
         """Forget every verified token (keys stay cached)."""
         self._cache.clear()
+        self._sightings.clear()
         self._headers.clear()
 
     # -- steps --------------------------------------------------------------------------
@@ -417,12 +426,25 @@ class JwtVerifier:
         exp, nbf = self._check_claims(claims, now)
         if self.check is not None:
             self._run_check(header.header, claims, key)
-        if self.cache_size:
+        if self.cache_size and self._second_sighting(token):
             cache = self._cache
             if len(cache) >= self.cache_size:
                 _evict_oldest_half(cache)
             cache[token] = (claims_json, header.header, key, exp, nbf, generation, now)
         return claims
+
+    def _second_sighting(self, token: str) -> bool:
+        """Whether ``token`` was verified before (then it earns a cache entry); else note it.
+        A cached token's note stays: once its entry is dropped (new key set, max age), the
+        next full verification caches it again."""
+        sightings = self._sightings
+        fingerprint = hash(token)
+        if fingerprint in sightings:
+            return True
+        if len(sightings) >= self.cache_size:
+            sightings.clear()
+        sightings.add(fingerprint)
+        return False
 
     def _check_claims(self, claims: dict[str, Any], now: float) -> tuple[float, float]:
         leeway = self.leeway
