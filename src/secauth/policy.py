@@ -1237,8 +1237,13 @@ _PRINCIPAL_RESPONSE_BASE = 2 + (_PER_CHAR * 11 + 8) + (_PER_CHAR * 7 + 12) + 20
 
 def _fresh_copy(document: dict[str, Any]) -> dict[str, Any]:
     """A copy of a cached policy document that callers may change without harm."""
+    given = document["Statement"]
+    if len(given) == 1 and "Condition" not in given[0]:  # one plain statement: exact documents
+        only = given[0].copy()
+        only["Resource"] = list(only["Resource"])
+        return {"Version": document["Version"], "Statement": [only]}
     statements = []
-    for statement in document["Statement"]:
+    for statement in given:
         copied = dict(statement)
         copied["Resource"] = list(statement["Resource"])
         if "Condition" in statement:

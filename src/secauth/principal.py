@@ -130,12 +130,13 @@ class Principal:
         >>> Principal("u-1", tenant="acme", roles={"b", "a"}).to_context()["secauth_roles"]
         '["a","b"]'
         """
+        encoded = _JSON_LISTS  # most sets were seen before: no call for them
         context = {
             "secauth_principal": self.id,
             "secauth_kind": self.kind,
-            "secauth_roles": _json_list(self.roles),
-            "secauth_scopes": _json_list(self.scopes),
-            "secauth_groups": _json_list(self.groups),
+            "secauth_roles": encoded.get(self.roles) or _json_list(self.roles),
+            "secauth_scopes": encoded.get(self.scopes) or _json_list(self.scopes),
+            "secauth_groups": encoded.get(self.groups) or _json_list(self.groups),
         }
         if self.tenant is not None:
             context["secauth_tenant"] = self.tenant
