@@ -34,6 +34,7 @@ __all__ = ["ClaimMapper", "ClaimPath", "Principal", "RoleHierarchy"]
 ClaimPath = str | tuple[str, ...]
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 _MAX_ITEMS = 256
+_NO_NAMES: Final[frozenset[str]] = frozenset()
 
 
 class Principal:
@@ -346,7 +347,8 @@ def _scope_values(value: Any, path: ClaimPath) -> list[str]:
     # RFC 8693 / RFC 9068: a space-separated string; several IdPs (Okta, Azure "scp") send a list.
     if type(value) is str:
         # RFC 6749 3.3: scopes are separated by single spaces, not any Unicode whitespace.
-        return [scope for scope in value.split(" ") if scope]
+        scopes = value.split(" ")
+        return scopes if "" not in scopes else [scope for scope in scopes if scope]
     return _string_list(value, path)
 
 
@@ -487,9 +489,9 @@ class ClaimMapper:
             (
                 self.role_hierarchy.expand(roles)
                 if self.role_hierarchy is not None
-                else frozenset(roles)
+                else frozenset(roles) if roles else _NO_NAMES
             ),
-            frozenset(scopes),
-            frozenset(groups),
+            frozenset(scopes) if scopes else _NO_NAMES,
+            frozenset(groups) if groups else _NO_NAMES,
             MappingProxyType(dict(claims)) if claims else _EMPTY,
         )
