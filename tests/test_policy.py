@@ -956,6 +956,29 @@ def test_route_policy_with_access_routes_and_tenants() -> None:
         assert any(f"/test/{verb}/tenants/acme/*" in r for r in doc["Statement"][0]["Resource"])
 
 
+def test_an_any_route_granted_for_some_verbs_allows_only_those() -> None:
+    """An ANY route's verbs can be granted one by one (a route of its own takes the
+    others): the policy allows those verbs on the bound path and nothing else of it."""
+    table = {"GET /{rest+}": public(), "ANY /{rest+}": tenant(path="rest")}
+    routes = Routes(table)
+    allowed = routes.allowed_routes(Principal("gen", tenant="t1"))
+    doc = route_policy(DOC_ARN, allowed, list(table)).to_dict()
+    prefix = MethodArn.parse(DOC_ARN).prefix
+    for verb in ("POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"):
+        assert evaluate(doc, f"{prefix}{verb}/t1")
+        assert not evaluate(doc, f"{prefix}{verb}/t2")
+        assert not evaluate(doc, f"{prefix}{verb}/t1/x")
+    assert evaluate(doc, prefix + "GET/anything/at/all")  # the public GET route
+    # Granted for one verb only, while another allowed route's wildcard reaches the
+    # route's other verbs on other paths: no IAM policy tells them apart.
+    with pytest.raises(PolicyConflict, match="allowed only for bound values"):
+        route_policy(DOC_ARN, ["POST /t1", "ANY /{x}/{y}"], ["ANY /{rest+}", "ANY /{x}/{y}"])
+    # A verb of an ANY route granted alone, while nothing else reaches the route.
+    doc = route_policy(DOC_ARN, ["POST /t1"], ["ANY /{rest+}"]).to_dict()
+    assert evaluate(doc, prefix + "POST/t1")
+    assert not evaluate(doc, prefix + "PUT/t1")
+
+
 @pytest.mark.parametrize(
     ("allowed", "table", "fragment"),
     [

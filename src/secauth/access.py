@@ -915,7 +915,8 @@ class Routes:
         (headers, query, IP, custom rules) are left out. A listed template can still
         cover paths that a more specific, denied route owns (``GET /users/{id}`` covers
         ``/users/admin``); a policy built from this list must deny those too, as
-        :func:`secauth.policy.route_policy` does.
+        :func:`secauth.policy.route_policy` does. An ``ANY`` route whose bound path
+        another route takes for some verbs is listed once per verb it still serves.
 
         >>> r = Routes({"ANY /t/{tid}/{proxy+}": tenant(path="tid"), "GET /health": public()})
         >>> r.allowed_routes(Principal("u", tenant="acme"))
@@ -933,23 +934,30 @@ class Routes:
                 if not binding.keys() <= names:
                     continue  # binds a parameter this route lacks: decide never allows it
                 path = _bind(route.template, binding)
-                if route.greedy in binding and not self._owns(route, path):
+                if route.greedy not in binding:
+                    out.append(AllowedRoute(route.verb, path))
                     continue
-                out.append(AllowedRoute(route.verb, path))
+                owned = self._owned_verbs(route, path)
+                if route.verb == "ANY" and len(owned) < len(_VERBS) - 1:
+                    out.extend(AllowedRoute(verb, path) for verb in owned)
+                elif owned:
+                    out.append(AllowedRoute(route.verb, path))
         return sorted(set(out))
 
-    def _owns(self, route: _Route, path: str) -> bool:
-        """Whether every request for ``path`` (a ``{proxy+}`` bound to one value) still
-        reaches ``route``: a more specific route (``POST /{id}`` against ``POST /{proxy+}``
-        bound to ``/acme``) may own it, and then the bound path is not listed (fail closed)."""
-        if "{" in path:
-            return True
+    def _owned_verbs(self, route: _Route, path: str) -> list[str]:
+        """The verbs for which requests for ``path`` (a ``{proxy+}`` bound to one value)
+        still reach ``route``. A more specific route (``POST /{id}`` against ``POST
+        /{proxy+}`` bound to ``/acme``) may own it; an ``ANY`` route keeps the verbs no
+        other route takes (fail closed: the others are not listed)."""
         verbs = sorted(_VERBS - {"ANY"}) if route.verb == "ANY" else [route.verb]
+        if "{" in path:
+            return verbs
+        owned = []
         for verb in verbs:
             found = self.match(verb, path)
-            if found is None or found.route != route.key:
-                return False
-        return True
+            if found is not None and found.route == route.key:
+                owned.append(verb)
+        return owned
 
 
 def _refused(method: str, path: str) -> bool:

@@ -854,9 +854,14 @@ def _plan(allowed: tuple[_Entry, ...], table: tuple[_Entry, ...]) -> tuple[list[
         verb, shape = entry
         exact = shapes.index((verb, _key(shape))) if (verb, _key(shape)) in names else None
         if exact is not None:
-            granted.setdefault(exact, []).append(({}, None))
+            granted.setdefault(exact, []).append(({}, None, None))
             continue
         origins = [i for i, route in enumerate(shapes) if _generalizes(route, entry)]
+        # An ANY route serves one verb of an entry only when no route of that verb could.
+        verbs: frozenset[str] | None = None
+        if not origins and verb != "ANY":
+            origins = [i for i, route in enumerate(shapes) if _generalizes(route, entry, True)]
+            verbs = frozenset({verb})
         if not origins:
             raise ConfigurationError(
                 f"allowed route {_route_name(entry)!r} is not in the route table"
@@ -878,7 +883,9 @@ def _plan(allowed: tuple[_Entry, ...], table: tuple[_Entry, ...]) -> tuple[list[
         greedy_bound = (
             bool(origin_shape) and origin_shape[-1][0] == _GREEDY and shape[-1][0] == _LIT
         )
-        granted.setdefault(origin, []).append((binding, len(shape) if greedy_bound else None))
+        granted.setdefault(origin, []).append(
+            (binding, len(shape) if greedy_bound else None, verbs)
+        )
 
     glob_owner = {glob: entry for entry in allowed for glob in _globs(*entry)}
     allow_globs = sorted(glob_owner)
@@ -894,7 +901,7 @@ def _plan(allowed: tuple[_Entry, ...], table: tuple[_Entry, ...]) -> tuple[list[
                     deny[route_glob] = (index, allow_glob)
                     break
     for index, bindings in granted.items():
-        if any(not bound and length is None for bound, length in bindings):
+        if any(not bound and length is None and only is None for bound, length, only in bindings):
             continue
         for allow_glob in allow_globs:
             witness = search.find(index, allow_glob, _Bound(bindings, violated=True))
@@ -918,8 +925,9 @@ def _plan(allowed: tuple[_Entry, ...], table: tuple[_Entry, ...]) -> tuple[list[
     return allow_globs, sorted(deny)
 
 
-# Bound values by segment position, and the exact length when a {proxy+} is bound.
-_Binding = tuple[dict[int, str], int | None]
+# Bound values by segment position, the exact length when a {proxy+} is bound, and the
+# verbs it is for (None: every verb of the route; a set: an ANY route granted per verb).
+_Binding = tuple[dict[int, str], int | None, frozenset[str] | None]
 
 
 class _Bound:
@@ -931,36 +939,41 @@ class _Bound:
         self.bindings = bindings
         self.violated = violated
 
-    def __call__(self, values: tuple[str, ...]) -> bool:
+    def __call__(self, verb: str, values: tuple[str, ...]) -> bool:
         ok = any(
-            (length is None or len(values) == length)
+            (only is None or verb in only)
+            and (length is None or len(values) == length)
             and all(values[p] == v for p, v in bound.items())
-            for bound, length in self.bindings
+            for bound, length, only in self.bindings
         )
         return ok is not self.violated
 
-    def possible(self, values: tuple[str, ...]) -> bool:
-        """Can some continuation of ``values`` still be accepted?"""
+    def possible(self, verb: str, values: tuple[str, ...]) -> bool:
+        """Can some continuation of ``values`` (for ``verb``) still be accepted?"""
         count = len(values)
         if self.violated:  # impossible once a binding that no further segment can undo is met
             return not any(
-                length is None and all(p < count and values[p] == v for p, v in bound.items())
-                for bound, length in self.bindings
+                (only is None or verb in only)
+                and length is None
+                and all(p < count and values[p] == v for p, v in bound.items())
+                for bound, length, only in self.bindings
             )
         return any(
-            (length is None or count <= length)
+            (only is None or verb in only)
+            and (length is None or count <= length)
             and all(p >= count or values[p] == v for p, v in bound.items())
-            for bound, length in self.bindings
+            for bound, length, only in self.bindings
         )
 
     def values_at(self, position: int) -> tuple[str, ...]:
-        return tuple(sorted({b[position] for b, _ in self.bindings if position in b}))
+        return tuple(sorted({b[position] for b, _, _ in self.bindings if position in b}))
 
 
-def _generalizes(route: tuple[str, _Shape], entry: _Entry) -> bool:
-    """Is ``entry`` ``route`` with some parameters bound to literal values?"""
+def _generalizes(route: tuple[str, _Shape], entry: _Entry, any_verb: bool = False) -> bool:
+    """Is ``entry`` ``route`` with some parameters bound to literal values? With
+    ``any_verb``: is it an ``ANY`` route so bound, for one of its verbs?"""
     verb, shape = route
-    if verb != entry[0] or len(shape) != len(entry[1]):
+    if (verb != entry[0] and not (any_verb and verb == "ANY")) or len(shape) != len(entry[1]):
         return False
     for (kind, value), (entry_kind, entry_value) in zip(shape, entry[1], strict=True):
         if kind == _LIT and (entry_kind != _LIT or entry_value != value):
@@ -1072,14 +1085,14 @@ class _Search:
                 raise PolicyConflict(
                     "the route table is too complex to check a cache-safe policy; use TTL 0"
                 )
-            if not states or (accept is not None and not accept.possible(values)):
+            if not states or (accept is not None and not accept.possible(verb_, values)):
                 return None
             count = len(values)
             done = count >= len(shape) if greedy else count == len(shape)
             if (
                 done
                 and len(glob) in states
-                and (accept is None or accept(values))
+                and (accept is None or accept(verb_, values))
                 and self.route(verb_, values) == target
             ):
                 return f"{verb_} /{'/'.join(values)}"
