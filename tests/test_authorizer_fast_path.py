@@ -18,7 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_authorizer import (
+    AUD,
     CLAIMS,
+    ISS,
     KINDS,
     PAIR,
     ROUTES,
@@ -41,6 +43,7 @@ from secauth.policy import (
     policy_response,
 )
 from secauth.principal import Principal
+from secauth.verifier import JwtVerifier
 
 
 class GeneralPath(Authorizer):
@@ -228,3 +231,26 @@ def test_every_kind_matches_on_a_denied_route(kind: str) -> None:
     if kind != "websocket_connect":
         retarget(ev, "DELETE", "/users/7")
     assert _answer(fast, ev) == _answer(general, ev)
+
+
+def test_memo_hits_with_a_multi_issuer_verifier_skip_verification(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A memoized answer with a multi-issuer verifier asks revalidate, not verify: the
+    third call of a token on a route does no signature work (and still answers the same)."""
+    inner = JwtVerifier(issuer=ISS, audience=AUD, jwks={"keys": [PAIR.public_jwk]})
+    multi = JwtVerifier.multi(inner)
+    verified: list[str] = []
+    real_verify = inner.verify
+
+    def counting(token: str) -> dict[str, Any]:
+        verified.append(token)
+        return real_verify(token)
+
+    monkeypatch.setattr(inner, "verify", counting)
+    authorizer = make(verifier=multi)
+    ev = event("rest_token", PAIR.sign(claims_for("alice", roles_=["admin"])))
+    answers = [call(authorizer, copy.deepcopy(ev)) for _ in range(4)]
+    assert len(verified) == 2  # first and second sighting; then memo hits revalidate
+    assert answers[0] is not None
+    assert all(a == answers[0] for a in answers)

@@ -726,6 +726,21 @@ def test_multi_routes_by_issuer() -> None:
     assert asyncio.run(multi.verify_async(token))["iss"] == "https://b.example/"
 
 
+def test_multi_revalidate_asks_the_verifier_that_cached_the_token() -> None:
+    """revalidate is True once the token's own verifier has cached it; False before that,
+    for a token no verifier cached, and for a non-string."""
+    multi, a, b = _multi()
+    token = sign(b, iss="https://b.example/", aud="api-b")
+    assert not multi.revalidate(token)
+    multi.verify(token)
+    multi.verify(token)
+    assert multi.revalidate(token)
+    assert multi.verifiers["https://b.example/"].revalidate(token)
+    assert not multi.verifiers["https://a.example/"].revalidate(token)
+    assert not multi.revalidate(sign(a, iss="https://a.example/", aud="api-a"))
+    assert not multi.revalidate(7)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     "iss", ["https://c.example/", "https://a.example", None, ["https://a.example/"], 7]
 )

@@ -712,3 +712,17 @@ class MultiIssuerVerifier:
 
     async def verify_async(self, token: str) -> dict[str, Any]:
         return await self._pick(token).verify_async(token)
+
+    def revalidate(self, token: str) -> bool:
+        """:meth:`JwtVerifier.revalidate` for whichever verifier cached ``token`` (each
+        caches only tokens it verified itself); False when none did.
+
+        >>> from secauth.testing import KeyPair
+        >>> a = KeyPair.generate("ES256", kid="a")
+        >>> multi = JwtVerifier.multi(
+        ...     JwtVerifier(issuer="https://a/", audience="api", jwks={"keys": [a.public_jwk]}))
+        >>> token = a.sign({"iss": "https://a/", "aud": "api", "exp": 4e9})
+        >>> multi.revalidate(token), [multi.verify(token)["iss"] for _ in "12"], multi.revalidate(token)
+        (False, ['https://a/', 'https://a/'], True)
+        """
+        return any(verifier.revalidate(token) for verifier in self.verifiers.values())
