@@ -25,6 +25,7 @@ from test_authorizer import (
     PAIR,
     ROUTES,
     STRANGER,
+    VERIFIER,
     call,
     claims_for,
     event,
@@ -42,7 +43,7 @@ from secauth.policy import (
     exact_response,
     policy_response,
 )
-from secauth.principal import Principal
+from secauth.principal import ClaimMapper, Principal
 from secauth.verifier import JwtVerifier
 
 
@@ -254,3 +255,26 @@ def test_memo_hits_with_a_multi_issuer_verifier_skip_verification(
     assert len(verified) == 2  # first and second sighting; then memo hits revalidate
     assert answers[0] is not None
     assert all(a == answers[0] for a in answers)
+
+
+class OddMapper(ClaimMapper):
+    """A custom mapper whose principals to_context() would not give: an empty id, a
+    number for a tenant."""
+
+    def map(self, claims: Mapping[str, Any]) -> Principal:
+        return Principal(claims.get("email", ""), tenant=claims.get("tid"))
+
+
+@pytest.mark.parametrize(
+    "extra", [{}, {"email": "ann@example.com"}, {"email": "ann@example.com", "tid": 7}]
+)
+def test_a_custom_mappers_principal_gets_the_general_checks(extra: dict[str, Any]) -> None:
+    """The short path trusts nothing about a custom mapper's principal: an empty id is a
+    401 and a non-string context value gets the general rules, on both paths alike."""
+    fast = Authorizer(VERIFIER, routes=ROUTES, claims=OddMapper())
+    general = GeneralPath(VERIFIER, routes=ROUTES, claims=OddMapper())
+    ev = event("rest_token", PAIR.sign(claims_for("alice", roles_=["admin"]) | extra))
+    got, want = call(fast, copy.deepcopy(ev)), call(general, copy.deepcopy(ev))
+    assert got == want
+    if not extra:
+        assert got is None  # principalId must be a non-empty string: Unauthorized

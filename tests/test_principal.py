@@ -571,3 +571,16 @@ def test_access_context_is_a_plain_named_tuple() -> None:
     """Rules read ``method``, ``path``, ``params`` and ``request`` from the context."""
     ctx = AccessContext("GET", "/x", {"a": "b"}, None)
     assert (ctx.method, ctx.path, ctx.params["a"], ctx.request) == ("GET", "/x", "b", None)
+
+
+def test_role_lists_in_the_context_are_encoded_right_cached_or_not() -> None:
+    """Encoded role/scope lists come from a bounded cache; long ones are never kept, and
+    every encoding reads back as the set it came from."""
+    from secauth import principal as module
+
+    many = {f"scope-{i:04d}" for i in range(200)}  # about 2.8 KB encoded
+    for _ in range(2):
+        p = Principal("u", roles={"a", "b"}, scopes=many, groups={'q"uote', "ü"})
+        assert Principal.from_context(p.to_context()) == p
+    assert frozenset(many) not in module._JSON_LISTS
+    assert frozenset({"a", "b"}) in module._JSON_LISTS

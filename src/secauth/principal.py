@@ -236,14 +236,16 @@ def _json_list(values: frozenset[str]) -> str:
     text = _JSON_LISTS.get(values)
     if text is None:
         text = _encode_list(values)
-        if len(_JSON_LISTS) >= _JSON_LISTS_SIZE:
-            _JSON_LISTS.clear()
-        _JSON_LISTS[values] = text
+        if len(text) <= _JSON_LISTS_LONGEST:  # long sets (from large tokens) are not kept
+            if len(_JSON_LISTS) >= _JSON_LISTS_SIZE:
+                _JSON_LISTS.clear()
+            _JSON_LISTS[values] = text
     return text
 
 
 _JSON_LISTS: dict[frozenset[str], str] = {}
 _JSON_LISTS_SIZE = 256
+_JSON_LISTS_LONGEST = 512
 
 
 def _encode_list(values: frozenset[str]) -> str:
