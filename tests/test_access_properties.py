@@ -198,9 +198,10 @@ def covers(entry: AllowedRoute, verb: str, path: str) -> bool:
 
 
 def derived_from(entry: AllowedRoute, route_key: str) -> bool:
-    """Is the entry the route's template with some parameters bound?"""
+    """Is the entry the route's template with some parameters bound (for an ANY route,
+    possibly for one verb: the verbs another route takes on that path are left out)?"""
     verb, _, template = route_key.partition(" ")
-    if entry.verb != verb:
+    if entry.verb != verb and verb != "ANY":
         return False
     parts, mine = split(template), split(entry.path)
     if len(parts) != len(mine):

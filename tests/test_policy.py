@@ -40,7 +40,7 @@ from hypothesis import event as tally
 from hypothesis import strategies as st
 
 import secauth.policy
-from secauth.access import Routes, public, roles, tenant
+from secauth.access import AllowedRoute, Routes, public, roles, tenant
 from secauth.errors import ConfigurationError, Reason
 from secauth.events import EventKind, Request
 from secauth.policy import (
@@ -954,6 +954,49 @@ def test_route_policy_with_access_routes_and_tenants() -> None:
     assert not evaluate(doc, prefix + "DELETE/users/7")
     for verb in VERBS:  # ANY is spelled out: a '*' verb would cross '/'
         assert any(f"/test/{verb}/tenants/acme/*" in r for r in doc["Statement"][0]["Resource"])
+
+
+@pytest.mark.parametrize(
+    ("table", "denied"),
+    [
+        ({"GET /{p}/{q}": tenant(path="p"), "GET /a/{id}": roles("admin")}, "GET/a/1"),
+        ({"GET /{p}/t1": tenant(path="p"), "GET /a/t1": roles("admin")}, "GET/a/t1"),
+        ({"ANY /{p}/{q}": tenant(path="p"), "GET /a/{id}": roles("admin")}, "GET/a/1"),
+    ],
+)
+def test_a_bound_route_that_another_route_shadows_is_not_granted_as_that_route(
+    table: dict[str, Any], denied: str
+) -> None:
+    """Binding {p} to the tenant ("a") gives a path of the same shape as another route,
+    which takes every such request (its literal beats the parameter). The bound path must
+    not be listed, or the policy would grant it as that other route: an Allow of a path
+    the table denies."""
+    routes = Routes(table)
+    alice = Principal("alice", tenant="a")
+    verb, path = denied.split("/", 1)
+    assert not routes.decide(alice, verb, "/" + path).allowed
+    doc = route_policy(DOC_ARN, routes.allowed_routes(alice), list(table)).to_dict()
+    prefix = MethodArn.parse(DOC_ARN).prefix
+    assert not evaluate(doc, prefix + denied)
+    for other in ("POST/a/1", "PUT/a/1"):  # verbs the other route does not take
+        expected = table.get("ANY /{p}/{q}") is not None
+        assert evaluate(doc, prefix + other) is expected
+
+
+def test_a_request_two_routes_could_name_is_refused_with_both_named() -> None:
+    """POST /t/acme is a bound form of POST /{x}/{y} and of ANY /t/{proxy+}, which serves
+    it: the planner cannot tell which grant is meant, and says so (fail closed)."""
+    table = {
+        "ANY /t/{proxy+}": tenant(path="proxy"),
+        "GET /t/{id}": roles("admin"),
+        "POST /{x}/{y}": roles("admin"),
+    }
+    routes = Routes(table)
+    allowed = routes.allowed_routes(Principal("u", tenant="acme"))
+    assert AllowedRoute("POST", "/t/acme") in allowed
+    assert AllowedRoute("GET", "/t/acme") not in allowed  # GET /t/{id} takes it
+    with pytest.raises(PolicyConflict, match=r"several routes \(POST /\{x\}/\{y\}, ANY /t/"):
+        route_policy(DOC_ARN, allowed, list(table))
 
 
 def test_an_any_route_granted_for_some_verbs_allows_only_those() -> None:

@@ -729,6 +729,7 @@ class Routes:
             self._add(route, seen_literals)
             self._routes.append(route)
         self.default = None if default is None else _as_rule(default)
+        self._probe = _unmatched_segment(self._routes)
 
     def __len__(self) -> int:
         return len(self._routes)
@@ -934,7 +935,7 @@ class Routes:
                 if not binding.keys() <= names:
                     continue  # binds a parameter this route lacks: decide never allows it
                 path = _bind(route.template, binding)
-                if route.greedy not in binding:
+                if not binding:  # the route's own template (more specific routes get denied)
                     out.append(AllowedRoute(route.verb, path))
                     continue
                 owned = self._owned_verbs(route, path)
@@ -945,19 +946,49 @@ class Routes:
         return sorted(set(out))
 
     def _owned_verbs(self, route: _Route, path: str) -> list[str]:
-        """The verbs for which requests for ``path`` (a ``{proxy+}`` bound to one value)
-        still reach ``route``. A more specific route (``POST /{id}`` against ``POST
-        /{proxy+}`` bound to ``/acme``) may own it; an ``ANY`` route keeps the verbs no
-        other route takes (fail closed: the others are not listed)."""
+        """The verbs for which some request for ``path`` (``route``'s template with some
+        parameters bound) still reaches ``route``. Another route may take them all: one as
+        specific at every segment and more at a bound one (``GET /a/{id}`` against ``GET
+        /{p}/{q}`` bound to ``/a/{q}``), or ``POST /{id}`` against ``POST /{proxy+}``
+        bound to ``/acme``. Only the verbs kept are listed (fail closed): a policy planned
+        from the list would grant the path as the other route's. Which route a request
+        reaches depends on the values of unbound parameters only through the table's
+        literals and the path's length, so one value matching no literal, at every length
+        a ``{proxy+}`` can take, covers every case."""
         verbs = sorted(_VERBS - {"ANY"}) if route.verb == "ANY" else [route.verb]
-        if "{" in path:
-            return verbs
+        probes = self._probes(path)
         owned = []
         for verb in verbs:
-            found = self.match(verb, path)
-            if found is not None and found.route == route.key:
-                owned.append(verb)
+            for probe in probes:
+                found = self.match(verb, probe)
+                if found is not None and found.route == route.key:
+                    owned.append(verb)
+                    break
         return owned
+
+    def _probes(self, path: str) -> list[str]:
+        """``path`` with its unbound parameters filled with a value no literal matches; a
+        ``{proxy+}`` as 1 to (longest template + 1) segments."""
+        fresh = self._probe
+        flat = _PARAM.sub(lambda m: fresh if not m.group(2) else "\x00", path)
+        if "\x00" not in flat:
+            return [flat]
+        longest = max(len(item.params) for item in self._routes) + 1
+        return [flat.replace("\x00", "/".join([fresh] * count)) for count in range(1, longest + 2)]
+
+
+def _unmatched_segment(routes: list[_Route]) -> str:
+    """A path segment that no literal segment of ``routes`` matches."""
+    literals = {
+        segment.lower()
+        for route in routes
+        for segment in route.template.split("/")
+        if segment and not segment.startswith("{")
+    }
+    probe = "~w"
+    while probe in literals:
+        probe += "~"
+    return probe
 
 
 def _refused(method: str, path: str) -> bool:

@@ -848,6 +848,7 @@ def _plan(allowed: tuple[_Entry, ...], table: tuple[_Entry, ...]) -> tuple[list[
         if key not in names:
             names[key] = (verb, shape)
             shapes.append(key)
+    search = _Search(shapes)
     # Which table route each allowed entry belongs to, with its bound values by position.
     granted: dict[int, list[_Binding]] = {}
     for entry in allowed:
@@ -857,11 +858,21 @@ def _plan(allowed: tuple[_Entry, ...], table: tuple[_Entry, ...]) -> tuple[list[
             granted.setdefault(exact, []).append(({}, None, None))
             continue
         origins = [i for i, route in enumerate(shapes) if _generalizes(route, entry)]
-        # An ANY route serves one verb of an entry only when no route of that verb could.
         verbs: frozenset[str] | None = None
-        if not origins and verb != "ANY":
-            origins = [i for i, route in enumerate(shapes) if _generalizes(route, entry, True)]
-            verbs = frozenset({verb})
+        if verb != "ANY":
+            if not origins:  # one verb of an ANY route, when no route of that verb fits
+                origins = [i for i, r in enumerate(shapes) if _generalizes(r, entry, True)]
+                verbs = frozenset({verb})
+            elif all(kind == _LIT for kind, _ in shape):
+                # One request, which an ANY route that also fits may be the one to serve:
+                # then the entry could name either route (ambiguous, refused below).
+                served = search.route(verb, tuple(value for _, value in shape))
+                if (
+                    served is not None
+                    and served not in origins
+                    and _generalizes(shapes[served], entry, True)
+                ):
+                    origins.append(served)
         if not origins:
             raise ConfigurationError(
                 f"allowed route {_route_name(entry)!r} is not in the route table"
@@ -889,7 +900,6 @@ def _plan(allowed: tuple[_Entry, ...], table: tuple[_Entry, ...]) -> tuple[list[
 
     glob_owner = {glob: entry for entry in allowed for glob in _globs(*entry)}
     allow_globs = sorted(glob_owner)
-    search = _Search(shapes)
 
     deny: dict[str, tuple[int, str]] = {}
     for index, route in enumerate(shapes):
