@@ -43,6 +43,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from secauth._decisions import DecisionSink, emit, listening
+from secauth._sightings import seen_before
 from secauth.access import (
     Decision,
     Denial,
@@ -405,7 +406,7 @@ class Authorizer:
         if (
             memo_key is not None
             and decision.route not in self._dependent_routes
-            and self._second_sighting(memo_key)
+            and seen_before(self._seen, memo_key, self._memo_size)
         ):
             self._memo_put(memo_key, response, record)
         return response
@@ -436,7 +437,9 @@ class Authorizer:
             principal.to_context(),
             self.policy_builder.max_response_bytes,
         )
-        if decision.route not in self._dependent_routes and self._second_sighting(memo_key):
+        if decision.route not in self._dependent_routes and seen_before(
+            self._seen, memo_key, self._memo_size
+        ):
             self._memo_put(memo_key, response, _record_fields(principal, target, decision))
         return response
 
@@ -482,19 +485,6 @@ class Authorizer:
                 targets.clear()
             targets[key] = target
         return target
-
-    def _second_sighting(self, key: tuple[object, ...]) -> bool:
-        """Memoize on the second sighting of a key: most tokens seen once never pay for it.
-        Sightings are kept as hashes, not keys: a token seen once is not kept alive (and
-        a collision only memoizes a correct answer a call early)."""
-        seen = self._seen
-        fingerprint = hash(key)
-        if fingerprint in seen:
-            return True
-        if len(seen) >= self._memo_size:
-            seen.clear()
-        seen.add(fingerprint)
-        return False
 
     def _memo_put(
         self, key: tuple[object, ...], response: dict[str, Any], fields: Mapping[str, Any]

@@ -1254,8 +1254,10 @@ def _size_bound(members: Mapping[str, Any]) -> int | None:
 
 
 _PER_CHAR = 12  # the most characters json.dumps (ensure_ascii) writes for one character
-# _size_bound of {"principalId": "", "context": {}} plus the document's name and separator.
-_PRINCIPAL_RESPONSE_BASE = 2 + (_PER_CHAR * 11 + 8) + (_PER_CHAR * 7 + 12) + 20
+# The document's member name and separator, as json.dumps writes them in a response.
+_DOCUMENT_PART = len(', "policyDocument": ')
+# _size_bound of {"principalId": "", "context": {}}, plus the document's name and separator.
+_PRINCIPAL_RESPONSE_BASE = (_size_bound({"principalId": "", "context": {}}) or 0) + _DOCUMENT_PART
 
 
 def _fresh_copy(document: dict[str, Any]) -> dict[str, Any]:
@@ -1414,7 +1416,7 @@ def _assemble(
     # The size json.dumps gives the whole response: the other members, plus the document
     # with its name and separator; the document's own size is computed once per document.
     # A cheap bound first (see _size_bound).
-    document_part = len(', "policyDocument": ') + document_size
+    document_part = _DOCUMENT_PART + document_size
     bound = _size_bound(rest)
     if bound is None or bound + document_part > max_bytes:
         bound = len(json.dumps(rest))

@@ -26,6 +26,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, Literal, NamedTuple
 
 from secauth import jose
+from secauth._sightings import seen_before
 from secauth.errors import (
     ConfigurationError,
     InvalidAudience,
@@ -426,25 +427,14 @@ class JwtVerifier:
         exp, nbf = self._check_claims(claims, now)
         if self.check is not None:
             self._run_check(header.header, claims, key)
-        if self.cache_size and self._second_sighting(token):
+        # Cached from the second verification on. A cached token's note stays: once its
+        # entry is dropped (new key set, max age), the next verification caches it again.
+        if self.cache_size and seen_before(self._sightings, token, self.cache_size):
             cache = self._cache
             if len(cache) >= self.cache_size:
                 _evict_oldest_half(cache)
             cache[token] = (claims_json, header.header, key, exp, nbf, generation, now)
         return claims
-
-    def _second_sighting(self, token: str) -> bool:
-        """Whether ``token`` was verified before (then it earns a cache entry); else note it.
-        A cached token's note stays: once its entry is dropped (new key set, max age), the
-        next full verification caches it again."""
-        sightings = self._sightings
-        fingerprint = hash(token)
-        if fingerprint in sightings:
-            return True
-        if len(sightings) >= self.cache_size:
-            sightings.clear()
-        sightings.add(fingerprint)
-        return False
 
     def _check_claims(self, claims: dict[str, Any], now: float) -> tuple[float, float]:
         leeway = self.leeway
