@@ -35,8 +35,8 @@ from test_authorizer import (
 
 from secauth.authorizer import Authorizer
 from secauth.events import EventKind
+from secauth.errors import ConfigurationError
 from secauth.policy import (
-    ConfigurationError,
     MethodArn,
     PolicyTooLarge,
     exact_document,

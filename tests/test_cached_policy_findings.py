@@ -16,7 +16,7 @@ from guard_events import VERIFIER, rest_v1, token
 
 from secauth import Authorizer, Guard, Routes, authenticated, public, roles, tenant
 from secauth.access import Rule
-from secauth.principal import Principal
+from secauth.principal import ClaimMapper, Principal
 
 PREFIX = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/"
 
@@ -42,7 +42,8 @@ def iam_allows(response: dict[str, Any], arn: str) -> bool:
 def cached_response(
     routes: Routes, claims: dict[str, Any], verb: str, path: str, **options: Any
 ) -> dict[str, Any]:
-    authorizer = Authorizer(VERIFIER, routes=routes, cache_ttl=300, **options)
+    mapper = ClaimMapper(tenant_claim="tenant" if "tenant" in claims else None)
+    authorizer = Authorizer(VERIFIER, routes=routes, cache_ttl=300, claims=mapper, **options)
     event = {
         "type": "TOKEN",
         "authorizationToken": f"Bearer {token(**claims)}",

@@ -44,14 +44,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from secauth._decisions import DecisionSink, emit, listening
 from secauth._sightings import seen_before
-from secauth.access import (
-    Decision,
-    Denial,
-    RouteMatch,
-    Routes,
-    _principal_test,
-    authenticated,
-)
+from secauth.access import Decision, Denial, RouteMatch, Routes, authenticated
 from secauth.credentials import ApiKeyEntry, ApiKeyStore, ClientCertificates, read_api_key
 from secauth.errors import (
     ConfigurationError,
@@ -65,13 +58,13 @@ from secauth.policy import (
     DEFAULT_MAX_RESPONSE_BYTES,
     MethodArn,
     PolicyBuilder,
-    PolicyConflict,
     Unauthorized,
-    _document_json,
-    _principal_response,
     exact_document,
 )
+from secauth.policy.document import _document_json
+from secauth.policy.responses import _principal_response
 from secauth.principal import ClaimMapper, Principal
+from secauth.rules import _principal_test
 
 if TYPE_CHECKING:
     from secauth.ratelimit import RateLimiter
@@ -229,7 +222,7 @@ class Authorizer:
         self.on_decision = on_decision
         self.policy_builder = policy_builder or PolicyBuilder(
             cache_ttl=cache_ttl,
-            routes=self.routes.route_keys(),
+            routes=self.routes,
             max_response_bytes=max_response_bytes,
             simple_responses=simple_responses,
         )
@@ -450,7 +443,9 @@ class Authorizer:
         Every call re-checks the token (expiry, key changes, revocation hook), memo or not."""
         assert self.verifier is not None
         token = request.bearer_token()
-        memo_key = (token, request.kind, request.method_arn, request.route_key)
+        memo_key = (
+            token, request.kind, request.method_arn, request.route_key, request.method, request.path
+        )
         hit = self._memo.get(memo_key)
         if hit is None:
             return memo_key, None, self.verifier.verify(token)
@@ -462,11 +457,8 @@ class Authorizer:
     def _target(self, request: Request) -> _Target:
         """What the request asks for (the method ARN's verb and path, or the WebSocket
         route key) and the route that decides it: worked out once per distinct ARN."""
-        key = (
-            (request.method_arn, request.route_key)
-            if request.kind is _WEBSOCKET
-            else (request.method_arn)
-        )
+        # The route key, method and path matter for WebSocket and HTTP $default ARNs.
+        key = (request.method_arn, request.route_key, request.method, request.path)
         target = self._targets.get(key)
         if target is None:
             method, path, arn = _verb_and_path(request)
@@ -475,7 +467,7 @@ class Authorizer:
                 _document_json(exact_document(arn, True)),
             )
             found = self.routes.resolve(method, path)
-            test = _principal_test(found.rule) if found is not None else None
+            test = _principal_test(found.rule) if found is not None and not found.others else None
             principal_rule = None
             if found is not None and test is not None:
                 principal_rule = (test, Decision(True, None, found.route, dict(found.params), None))
@@ -562,27 +554,13 @@ class Authorizer:
         builder = self.policy_builder
         # With caching on, the policy must be right for every route, whatever this
         # request's decision: it allows the principal's routes and denies this one if denied.
-        allowed_routes = self.routes.allowed_routes(principal) if self.cache_ttl else []
-        try:
-            return builder.response(
-                principal,
-                request,
-                allow=decision.allowed,
-                allowed_routes=allowed_routes,
-                context=context,
-                usage_identifier_key=usage_key,
-            )
-        except PolicyConflict:
-            # No cacheable policy can express the table for this principal: name only this
-            # method ARN. Fail closed: other routes answer 403 until the cache entry expires.
-            return builder.response(
-                principal,
-                request,
-                allow=decision.allowed,
-                context=context,
-                usage_identifier_key=usage_key,
-                exact=True,
-            )
+        return builder.response(
+            principal,
+            request,
+            allow=decision.allowed,
+            context=context,
+            usage_identifier_key=usage_key,
+        )
 
     def _unauthorized(self, request: Request | None) -> dict[str, Any]:
         kind = request.kind if request is not None else EventKind.TOKEN_AUTHORIZER
@@ -672,13 +650,29 @@ def _verb_and_path(request: Request) -> tuple[str, str, MethodArn]:
     payload 2.0), which is what the policy names. Not an HTTP API's ``rawPath``: on a
     named stage it starts with the stage ("/prod/admin"), and a custom domain's API
     mapping adds its base path, so a catch-all route would decide for another route.
-    WebSocket ARNs have no verb: their route key decides."""
+    WebSocket ARNs have no verb: their route key decides. An HTTP API's ``$default``
+    route ARN names no path either: the request's method and path (stage stripped) decide.
+    """
     arn = MethodArn.parse(request.method_arn)  # a bad ARN raises here and is never kept
     if request.kind is _WEBSOCKET:
         return request.route_key or "$connect", "", arn
+    if arn.verb is None and arn.path == "$default" and request.kind in _HTTP_KINDS:
+        return request.method, _without_stage(request.path, request.stage), arn
     return arn.verb or "", arn.path, arn
 
 
+def _without_stage(path: str, stage: str | None) -> str:
+    """``rawPath`` without the leading stage segment a named stage adds ("/prod/a" -> "/a").
+
+    >>> _without_stage("/prod/orders/7", "prod"), _without_stage("/orders", "$default")
+    ('/orders/7', '/orders')
+    """
+    if stage and stage != "$default" and (path == f"/{stage}" or path.startswith(f"/{stage}/")):
+        return path[len(stage) + 1 :] or "/"
+    return path
+
+
+_HTTP_KINDS = frozenset({EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2})
 _WEBSOCKET = EventKind.WEBSOCKET_AUTHORIZER
 _clock = time.perf_counter
 _TARGET_CACHE_SIZE = 512

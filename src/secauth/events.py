@@ -4,8 +4,10 @@ Supported kinds (:class:`EventKind`): API Gateway REST proxy (v1), HTTP API prox
 (v2), Lambda Function URLs, ALB, and the authorizer events: REST TOKEN and
 REQUEST, HTTP API authorizer payload 1.0 and 2.0, and WebSocket ``$connect``.
 
-Header names are lower-cased; when a header or query parameter repeats, the
-first value wins here (all values stay in ``raw``). The client IP comes from the
+Header names are lower-cased. ``headers`` and ``query`` hold one value per name, as
+the event's single-value maps carry them (API Gateway REST keeps the *last* value of a
+repeated name there); :meth:`Request.header_values` and :meth:`Request.query_values`
+give every value, for checks that must refuse a repeated name. The client IP comes from the
 field API Gateway fills in itself, never from a client-controlled header.
 
 Example
@@ -116,6 +118,23 @@ def _multi_first(value: object, *, lower: bool = False) -> Mapping[str, str]:
         ):
             out.setdefault(k.lower() if lower else k, values[0])
     return out
+
+
+def _values(
+    raw: Mapping[str, Any], multi: str, single: str, name: str, *, lower: bool
+) -> tuple[str, ...]:
+    """Every value of ``name`` in the event's multi-value map, else in its single-value map."""
+    values: list[str] = []
+    for key, listed in _mapping(raw.get(multi)).items():
+        if isinstance(key, str) and (key.lower() if lower else key) == name:
+            if isinstance(listed, list):
+                values.extend(v for v in listed if isinstance(v, str))
+    if not values:
+        for key, value in _mapping(raw.get(single)).items():
+            if isinstance(key, str) and (key.lower() if lower else key) == name:
+                if isinstance(value, str):
+                    values.append(value)
+    return tuple(values)
 
 
 def _text(value: object) -> str | None:
@@ -229,6 +248,21 @@ class Request:
             )
             self._query = query
         return query
+
+    def header_values(self, name: str) -> tuple[str, ...]:
+        """Every value of header ``name`` (any case) in the event: REST and ALB events list
+        repeats in ``multiValueHeaders``; HTTP APIs join them with commas into one value.
+
+        >>> Request(EventKind.REST_V1, {"multiValueHeaders": {"X-T": ["a", "b"]}}).header_values("x-t")
+        ('a', 'b')
+        """
+        return _values(self.raw, "multiValueHeaders", "headers", name.lower(), lower=True)
+
+    def query_values(self, name: str) -> tuple[str, ...]:
+        """Every value of query parameter ``name`` (see :meth:`header_values`)."""
+        return _values(
+            self.raw, "multiValueQueryStringParameters", "queryStringParameters", name, lower=False
+        )
 
     @property
     def path_params(self) -> Mapping[str, str]:

@@ -1,0 +1,91 @@
+"""IAM policy documents and the Lambda authorizer response shapes.
+
+What API Gateway expects back from a Lambda authorizer, built so that a response it
+would reject (or misread) cannot be produced. One module per job:
+
+* :mod:`~secauth.policy.arn`: :class:`MethodArn` parses and builds ``execute-api`` ARNs
+  for REST, HTTP and WebSocket APIs in every partition; path templates become wildcards.
+* :mod:`~secauth.policy.document`: :class:`Statement` and :class:`PolicyDocument` build
+  deterministic policies; :data:`DENY_ALL` is the immutable deny-everything document.
+* :mod:`~secauth.policy.glob`: IAM's wildcard matching.
+* :mod:`~secauth.policy.planner`: cached policies (``authorizerResultTtlInSeconds > 0``)
+  proven never to allow what the route table denies.
+* :mod:`~secauth.policy.responses`: :func:`policy_response`, :func:`simple_response` and
+  :func:`unauthorized` give each response shape, with context values checked per kind
+  and the whole response held to a size budget (:class:`PolicyTooLarge`).
+* :mod:`~secauth.policy.builder`: :class:`PolicyBuilder` ties them together; subclass it
+  and override :meth:`PolicyBuilder.extra_statements` to add statements of your own.
+
+Example
+-------
+>>> arn = MethodArn.parse("arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/GET/orders/7")
+>>> doc = PolicyDocument().allow(arn.with_route("GET", "/orders/{id}"))
+>>> response = policy_response("user-1", doc, context={"tenant": "acme"})
+>>> response["policyDocument"]["Statement"][0]["Resource"]
+['arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/GET/orders/*']
+"""
+
+from secauth.policy.arn import MAX_METHOD_ARN_BYTES, InvalidMethodArn, MethodArn
+from secauth.policy.builder import PolicyBuilder, PrincipalLike
+from secauth.policy.document import (
+    DENY_ALL,
+    INVOKE_ACTION,
+    MAX_RESOURCE_ARN_CHARS,
+    POLICY_VERSION,
+    Condition,
+    PolicyDocument,
+    PolicyTooLarge,
+    Statement,
+    exact_document,
+)
+from secauth.policy.glob import document_allows
+from secauth.policy.planner import (
+    PolicyConflict,
+    RouteLike,
+    find_over_allow,
+    plan_policy,
+    resources_for_routes,
+    route_policy,
+)
+from secauth.policy.responses import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    InvalidContext,
+    Unauthorized,
+    exact_response,
+    policy_response,
+    simple_response,
+    unauthorized,
+    validate_context,
+)
+
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DENY_ALL",
+    "INVOKE_ACTION",
+    "MAX_METHOD_ARN_BYTES",
+    "MAX_RESOURCE_ARN_CHARS",
+    "POLICY_VERSION",
+    "Condition",
+    "InvalidContext",
+    "InvalidMethodArn",
+    "MethodArn",
+    "PolicyBuilder",
+    "PolicyConflict",
+    "PolicyDocument",
+    "PolicyTooLarge",
+    "PrincipalLike",
+    "RouteLike",
+    "Statement",
+    "Unauthorized",
+    "document_allows",
+    "exact_document",
+    "exact_response",
+    "find_over_allow",
+    "plan_policy",
+    "policy_response",
+    "resources_for_routes",
+    "route_policy",
+    "simple_response",
+    "unauthorized",
+    "validate_context",
+]

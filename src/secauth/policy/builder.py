@@ -1,0 +1,251 @@
+""":class:`PolicyBuilder`: a decision turned into the authorizer response, with a cached
+policy planned from the route table when API Gateway caches answers.
+
+>>> from secauth.events import Request
+>>> from secauth.principal import Principal
+>>> request = Request.from_event({"type": "TOKEN", "authorizationToken": "Bearer t",
+...     "methodArn": "arn:aws:execute-api:us-east-1:123456789012:abc/prod/GET/orders"})
+>>> PolicyBuilder().response(Principal("u-1"), request, allow=True)["principalId"]
+'u-1'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from secauth.errors import ConfigurationError
+from secauth.events import EventKind
+from secauth.policy.arn import MethodArn
+from secauth.policy.document import PolicyDocument, Statement, exact_document
+from secauth.policy.glob import document_allows, matches
+from secauth.policy.planner import (
+    PlanCache,
+    PolicyConflict,
+    RouteLike,
+    find_over_allow,
+    route_policy,
+)
+from secauth.policy.responses import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    policy_response,
+    simple_response,
+    unauthorized,
+)
+from secauth.routing import VERBS
+
+if TYPE_CHECKING:
+    from secauth.access import Routes
+    from secauth.events import Request
+
+__all__ = ["PolicyBuilder", "PrincipalLike"]
+
+_HTTP_KINDS = frozenset({EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2})
+
+
+class PrincipalLike(Protocol):
+    """What the policy builder reads from a principal (``secauth.principal.Principal`` fits)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def tenant(self) -> str | None: ...
+
+    @property
+    def roles(self) -> Collection[str]: ...
+
+    @property
+    def scopes(self) -> Collection[str]: ...
+
+
+class PolicyBuilder:
+    """Turns a decision into the authorizer response; subclass it to add statements.
+
+    Parameters
+    ----------
+    cache_ttl: the authorizer's ``authorizerResultTtlInSeconds`` (0-3600). With 0
+        the policy names only the exact method ARN. Above 0, API Gateway reuses the
+        response for every route the same identity calls, so the policy covers what
+        the principal may call, proven against the table (:mod:`secauth.policy.planner`),
+        and ``routes`` is required.
+    routes: the :class:`~secauth.access.Routes` table (what :class:`~secauth.Authorizer`
+        passes), or, lower level, every route of the table as ``"VERB /template"`` or
+        pairs, with the principal's routes given to :meth:`policy` as ``allowed_routes``.
+    max_response_bytes: budget for the whole serialized response (8 KB by default).
+    simple_responses: answer HTTP payload 2.0 events with ``{"isAuthorized": ...}``
+        (the authorizer's ``enableSimpleResponses``).
+
+    Example
+    -------
+    >>> from secauth.events import Request
+    >>> from secauth.principal import Principal
+    >>> class NoDeletes(PolicyBuilder):
+    ...     def extra_statements(self, principal, request):
+    ...         if "auditor" in principal.roles:
+    ...             arn = MethodArn.parse(request.method_arn)
+    ...             yield Statement("Deny", arn.with_route("DELETE", "/{proxy+}"))
+    >>> request = Request.from_event({"type": "TOKEN", "authorizationToken": "Bearer t",
+    ...     "methodArn": "arn:aws:execute-api:us-east-1:123456789012:abc/prod/GET/orders"})
+    >>> response = NoDeletes().response(Principal("u-1", roles={"auditor"}), request, allow=True)
+    >>> [s["Effect"] for s in response["policyDocument"]["Statement"]]
+    ['Allow', 'Deny']
+    """
+
+    def __init__(
+        self,
+        *,
+        cache_ttl: int = 0,
+        routes: Routes | Iterable[RouteLike] = (),
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        simple_responses: bool = False,
+    ) -> None:
+        from secauth.access import Routes
+
+        if (
+            not isinstance(cache_ttl, int)
+            or isinstance(cache_ttl, bool)
+            or not 0 <= cache_ttl <= 3600
+        ):
+            raise ConfigurationError("cache_ttl is the authorizer's result TTL: 0 to 3600 seconds")
+        if not isinstance(max_response_bytes, int) or max_response_bytes < 256:
+            raise ConfigurationError("max_response_bytes must be an int of at least 256")
+        self._routes: Routes | None = routes if isinstance(routes, Routes) else None
+        self._route_list: tuple[RouteLike, ...] = () if self._routes else tuple(routes)
+        if cache_ttl and self._routes is None and not self._route_list:
+            raise ConfigurationError(
+                "cache_ttl > 0 needs routes=: a cached policy must cover every route the "
+                "principal may call, or the others answer 403 until the cache expires"
+            )
+        if self._route_list:
+            # Checked now, not on the first request: every key must parse.
+            from secauth.routing import parse_route_key
+
+            for route in self._route_list:
+                parse_route_key(route if isinstance(route, str) else " ".join(route))
+        self._plans = PlanCache()
+        self.cache_ttl = cache_ttl
+        self.max_response_bytes = max_response_bytes
+        self.simple_responses = bool(simple_responses)
+
+    def extra_statements(self, principal: PrincipalLike, request: Request) -> Iterable[Statement]:
+        """Hook: statements to add to every policy (default: none).
+
+        An explicit ``Deny`` here always wins over the built-in Allow. With
+        ``cache_ttl > 0`` the policy is reused for other routes of the same
+        identity, so statements must not depend on the current route, and an ``Allow``
+        here is outside secauth's proof: it must not open what the table denies.
+        """
+        return ()
+
+    def policy(
+        self,
+        principal: PrincipalLike,
+        request: Request,
+        *,
+        allow: bool,
+        allowed_routes: Iterable[RouteLike] = (),
+        exact: bool = False,
+    ) -> PolicyDocument:
+        """The policy for this decision.
+
+        With ``cache_ttl > 0`` it is the planned policy for what the principal may call
+        (with a route list instead of a table: for ``allowed_routes``), plus an explicit
+        Deny of the method ARN when ``allow`` is false (or an Allow of it when the plan
+        does not cover it). When no cached policy can be proven safe, or a Deny the plan
+        needs would refuse this very request, the policy names only the method ARN, as
+        with ``cache_ttl=0`` or ``exact=True`` (fail closed: other routes answer 403 until
+        the cache entry expires).
+
+        An HTTP API's ``$default`` route has one ARN for every path: cached, it is
+        allowed only to a principal the table allows on every request.
+
+        Raises :class:`~secauth.policy.InvalidMethodArn` for a bad ``methodArn``/``routeArn``.
+        """
+        arn = MethodArn.parse(request.method_arn)
+        if exact or not self.cache_ttl:
+            doc = exact_document(arn, allow)
+        elif arn.is_websocket:
+            allow = allow and (
+                arn.path != "$default"
+                or request.kind not in _HTTP_KINDS
+                or self._allowed_everywhere(principal)
+            )
+            doc = exact_document(arn, allow)
+        else:
+            doc = self._cached(arn, principal, allow, allowed_routes)
+        extra = tuple(self.extra_statements(principal, request))
+        return doc.add(*extra) if extra else doc
+
+    def _plan(
+        self, arn: MethodArn, principal: PrincipalLike, allowed_routes: Iterable[RouteLike]
+    ) -> PolicyDocument | None:
+        if self._routes is not None:
+            return self._plans.get(arn.prefix, self._routes.grants(principal))  # type: ignore[arg-type]
+        try:
+            return route_policy(arn, list(allowed_routes), self._route_list)
+        except PolicyConflict:
+            return None
+
+    def _cached(
+        self,
+        arn: MethodArn,
+        principal: PrincipalLike,
+        allow: bool,
+        allowed_routes: Iterable[RouteLike],
+    ) -> PolicyDocument:
+        planned = self._plan(arn, principal, allowed_routes)
+        if planned is None:
+            return exact_document(arn, allow)
+        if not allow:
+            return planned.deny(arn)
+        if document_allows(planned, str(arn)):
+            return planned
+        if any(
+            s.effect == "Deny" and any(matches(r, str(arn)) for r in s.resources)
+            for s in planned.statements
+        ):
+            return exact_document(arn, True)  # the plan denies this request: name it alone
+        return planned.allow(arn)
+
+    def _allowed_everywhere(self, principal: PrincipalLike) -> bool:
+        if self._routes is None:
+            return False
+        grants = self._routes.grants(principal)  # type: ignore[arg-type]
+        return find_over_allow(grants, {verb: [verb + "/*"] for verb in VERBS}, {}) is None
+
+    def response(
+        self,
+        principal: PrincipalLike,
+        request: Request,
+        *,
+        allow: bool,
+        allowed_routes: Iterable[RouteLike] = (),
+        context: Mapping[str, object] | None = None,
+        usage_identifier_key: str | None = None,
+        exact: bool = False,
+    ) -> dict[str, Any]:
+        """The full authorizer response for ``request``'s event kind (see :meth:`policy`).
+
+        Raises :class:`~secauth.policy.PolicyTooLarge` over ``max_response_bytes`` and
+        :class:`~secauth.policy.InvalidContext` for a context value the kind cannot carry.
+        """
+        kind = request.kind
+        if self.simple_responses and kind is EventKind.HTTP_AUTHORIZER_V2:
+            return simple_response(allow, context=context, max_bytes=self.max_response_bytes)
+        doc = self.policy(
+            principal, request, allow=allow, allowed_routes=allowed_routes, exact=exact
+        )
+        return policy_response(
+            principal.id,
+            doc,
+            kind=kind,
+            context=context,
+            usage_identifier_key=usage_identifier_key,
+            max_bytes=self.max_response_bytes,
+        )
+
+    def unauthorized(self, request: Request) -> dict[str, Any]:
+        """See :func:`~secauth.policy.unauthorized`: raises
+        :class:`~secauth.policy.Unauthorized` for REST and WebSocket."""
+        return unauthorized(request.kind, simple=self.simple_responses)

@@ -1,0 +1,272 @@
+"""IAM policy documents: ``execute-api:Invoke`` statements, merged and ordered so that the
+same rules always serialize to the same bytes.
+
+>>> doc = PolicyDocument().allow("arn:aws:execute-api:us-east-1:123456789012:abc/prod/GET/a")
+>>> [s["Effect"] for s in doc.to_dict()["Statement"]]
+['Allow']
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
+from typing import Any, Final
+
+from secauth.errors import ConfigurationError
+from secauth.policy.arn import MethodArn
+
+__all__ = [
+    "DENY_ALL",
+    "INVOKE_ACTION",
+    "MAX_RESOURCE_ARN_CHARS",
+    "POLICY_VERSION",
+    "Condition",
+    "PolicyDocument",
+    "PolicyTooLarge",
+    "Statement",
+    "exact_document",
+]
+
+POLICY_VERSION: Final = "2012-10-17"
+INVOKE_ACTION: Final = "execute-api:Invoke"
+#: The longest Resource ARN secauth puts in a statement.
+MAX_RESOURCE_ARN_CHARS: Final = 512
+_EFFECTS: Final = ("Allow", "Deny")
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f]|\$\{")
+
+
+#: ``{"IpAddress": {"aws:SourceIp": ["203.0.113.0/24"]}}``: operator -> key -> value(s).
+Condition = Mapping[str, Mapping[str, str | Sequence[str]]]
+_CanonicalCondition = tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...]
+
+
+class PolicyTooLarge(ConfigurationError):
+    """The response, or one Resource ARN, is over its size budget.
+
+    Raised instead of returning something API Gateway would reject.
+    """
+
+
+def _resource(value: object) -> str:
+    text = str(value) if isinstance(value, MethodArn) else value
+    if not isinstance(text, str):
+        raise ConfigurationError(
+            f"a Resource must be a string or MethodArn, not {type(value).__name__}"
+        )
+    if len(text) > MAX_RESOURCE_ARN_CHARS:
+        raise PolicyTooLarge(
+            f"a Resource ARN is {len(text)} characters, over the {MAX_RESOURCE_ARN_CHARS} "
+            "limit; allow a pattern (MethodArn.with_route) instead of the exact method ARN"
+        )
+    if text != "*" and not (text.startswith("arn:") and ":execute-api:" in text):
+        raise ConfigurationError(f"a Resource must be an execute-api ARN or '*', got {text[:60]!r}")
+    if _UNSAFE.search(text):
+        raise ConfigurationError("a Resource must not contain control characters or '${'")
+    return text
+
+
+def _condition(condition: Condition | None) -> _CanonicalCondition:
+    if not condition:
+        return ()
+    if not isinstance(condition, Mapping):
+        raise ConfigurationError("a Condition is a mapping: operator -> {key: value(s)}")
+    out: list[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]] = []
+    for operator, block in condition.items():
+        if (
+            not isinstance(operator, str)
+            or not operator
+            or not isinstance(block, Mapping)
+            or not block
+        ):
+            raise ConfigurationError(f"Condition operator {operator!r} needs a non-empty mapping")
+        keys: list[tuple[str, tuple[str, ...]]] = []
+        for key, raw in block.items():
+            values = (
+                (raw,)
+                if isinstance(raw, str)
+                else tuple(raw)
+                if isinstance(raw, Sequence)
+                else None
+            )
+            if (
+                not isinstance(key, str)
+                or not key
+                or not values
+                or not all(isinstance(v, str) for v in values)
+            ):
+                raise ConfigurationError(
+                    f"Condition {operator}/{key!r}: values must be a string or a non-empty "
+                    "list of strings"
+                )
+            keys.append((key, tuple(sorted(set(values)))))
+        out.append((operator, tuple(sorted(keys))))
+    return tuple(sorted(out))
+
+
+class Statement:
+    """One ``execute-api:Invoke`` statement: an effect, resources and an optional condition.
+
+    Resources are de-duplicated and sorted, so equal statements serialize equally.
+
+    >>> statement = Statement("Deny", ["arn:aws:execute-api:us-east-1:123456789012:abc/*/DELETE/*"])
+    >>> statement.to_dict()  # doctest: +NORMALIZE_WHITESPACE
+    {'Action': 'execute-api:Invoke', 'Effect': 'Deny',
+     'Resource': ['arn:aws:execute-api:us-east-1:123456789012:abc/*/DELETE/*']}
+    """
+
+    __slots__ = ("condition", "effect", "resources")
+
+    effect: str
+    resources: tuple[str, ...]
+    condition: _CanonicalCondition
+
+    def __init__(
+        self,
+        effect: str,
+        resources: str | MethodArn | Iterable[str | MethodArn],
+        condition: Condition | None = None,
+    ) -> None:
+        if effect not in _EFFECTS:
+            raise ConfigurationError(f"a statement's effect is 'Allow' or 'Deny', not {effect!r}")
+        items = [resources] if isinstance(resources, str | MethodArn) else list(resources)
+        if not items:
+            raise ConfigurationError("a statement needs at least one resource")
+        set_ = object.__setattr__
+        set_(self, "effect", effect)
+        set_(self, "resources", tuple(sorted({_resource(item) for item in items})))
+        set_(self, "condition", _condition(condition))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Statement is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Statement):
+            return NotImplemented
+        return (self.effect, self.resources, self.condition) == (
+            other.effect,
+            other.resources,
+            other.condition,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.effect, self.resources, self.condition))
+
+    def __repr__(self) -> str:
+        return f"Statement({self.effect!r}, {list(self.resources)!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The statement as IAM JSON (a fresh dict)."""
+        out: dict[str, Any] = {
+            "Action": INVOKE_ACTION,
+            "Effect": self.effect,
+            "Resource": list(self.resources),
+        }
+        if self.condition:
+            out["Condition"] = {
+                op: {k: v[0] if len(v) == 1 else list(v) for k, v in keys}
+                for op, keys in self.condition
+            }
+        return out
+
+
+class PolicyDocument:
+    """An immutable IAM policy document for an authorizer response.
+
+    Statements with the same effect and condition are merged; output order is
+    fixed (Allow before Deny, unconditioned first), so the same rules always
+    serialize to the same bytes. A document without statements serializes as
+    :data:`DENY_ALL` (API Gateway needs at least one statement).
+
+    >>> arn = MethodArn.parse("arn:aws:execute-api:us-east-1:123456789012:abc/prod/GET/a")
+    >>> doc = PolicyDocument().allow(arn).allow(arn.with_route("GET", "/b"))
+    >>> doc = doc.deny(arn.stage_wildcard(), condition={"NotIpAddress": {"aws:SourceIp": "203.0.113.0/24"}})
+    >>> [(s["Effect"], len(s["Resource"])) for s in doc.to_dict()["Statement"]]
+    [('Allow', 2), ('Deny', 1)]
+    """
+
+    __slots__ = ("_serialized", "statements")
+
+    statements: tuple[Statement, ...]
+    _serialized: tuple[dict[str, Any], int] | None
+
+    def __init__(self, statements: Iterable[Statement] = ()) -> None:
+        object.__setattr__(self, "_serialized", None)
+        merged: dict[tuple[str, _CanonicalCondition], set[str]] = {}
+        for statement in statements:
+            if not isinstance(statement, Statement):
+                raise ConfigurationError(f"expected a Statement, got {type(statement).__name__}")
+            merged.setdefault((statement.effect, statement.condition), set()).update(
+                statement.resources
+            )
+        ordered: list[Statement] = []
+        for (effect, condition), resources in sorted(
+            merged.items(), key=lambda item: (_EFFECTS.index(item[0][0]), item[0][1])
+        ):
+            statement = Statement(effect, resources)
+            object.__setattr__(statement, "condition", condition)
+            ordered.append(statement)
+        object.__setattr__(self, "statements", tuple(ordered))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("PolicyDocument is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PolicyDocument):
+            return NotImplemented
+        return self.statements == other.statements
+
+    def __hash__(self) -> int:
+        return hash(self.statements)
+
+    def __repr__(self) -> str:
+        return f"PolicyDocument({list(self.statements)!r})"
+
+    def add(self, *statements: Statement) -> PolicyDocument:
+        """A new document with ``statements`` added."""
+        return PolicyDocument((*self.statements, *statements))
+
+    def allow(
+        self, *resources: str | MethodArn, condition: Condition | None = None
+    ) -> PolicyDocument:
+        """A new document that also allows ``resources``."""
+        return self.add(Statement("Allow", resources, condition))
+
+    def deny(
+        self, *resources: str | MethodArn, condition: Condition | None = None
+    ) -> PolicyDocument:
+        """A new document that also denies ``resources`` (an explicit Deny, answered with 403)."""
+        return self.add(Statement("Deny", resources, condition))
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"Version": "2012-10-17", "Statement": [...]}`` (a fresh dict each call)."""
+        statements = self.statements or DENY_ALL.statements
+        return {"Version": POLICY_VERSION, "Statement": [s.to_dict() for s in statements]}
+
+
+#: Deny every execute-api resource. Immutable; ``to_dict()`` returns a fresh copy each time.
+DENY_ALL: Final = PolicyDocument([Statement("Deny", "*")])
+
+
+@lru_cache(maxsize=1024)
+def exact_document(arn: MethodArn, allow: bool) -> PolicyDocument:
+    """Allow or Deny of exactly ``arn``: the policy when authorizer caching is off.
+    Documents are immutable, so each is built once per ARN.
+
+    >>> arn = MethodArn.parse("arn:aws:execute-api:us-east-1:123456789012:abc/prod/GET/a")
+    >>> exact_document(arn, True).to_dict()["Statement"][0]["Effect"]
+    'Allow'
+    """
+    return PolicyDocument().allow(arn) if allow else PolicyDocument().deny(arn)
+
+
+def _document_json(document: PolicyDocument) -> tuple[dict[str, Any], int]:
+    """A document's JSON form and its serialized size, computed once per (immutable) document.
+    The dict is shared: copy it before handing it out (responses do)."""
+    serialized = document._serialized
+    if serialized is None:
+        as_dict = document.to_dict()
+        serialized = (as_dict, len(json.dumps(as_dict)))
+        object.__setattr__(document, "_serialized", serialized)
+    return serialized

@@ -1,0 +1,369 @@
+"""How a request finds its route: the one route-key grammar, lookup, precedence and binding.
+
+:class:`~secauth.access.Routes` decides on the route this module selects, and the
+cached-policy planner (:mod:`secauth.policy.planner`) proves its policies against the
+same selection, so the two cannot disagree about which route a request reaches.
+
+The model of API Gateway's route selection (REST and HTTP APIs)
+----------------------------------------------------------------
+* A route key is ``"VERB /template"`` with VERB one of :data:`VERBS` or ``ANY``, or a
+  key of its own starting with ``$``: WebSocket route keys (``$connect``,
+  ``$disconnect``, custom ones) and an HTTP API's ``$default`` route.
+* A template is ``/`` or ``/seg/seg/...``; each segment is a literal (letters, digits
+  and ``._~!$&'()+,;=:@-``), ``{name}`` (exactly one segment) or, as the last segment,
+  ``{name+}`` (one or more segments). ``*``, ``?``, ``%``, ``{``, ``}`` and ``\\``
+  never appear in a literal: IAM would read the first two as wildcards.
+* A request path is split on ``/`` into raw segments. Literals compare exactly:
+  case-sensitive and not percent-decoded, as API Gateway matches paths.
+* Among the routes that match every segment, the most specific wins, compared
+  segment by segment from the left: a literal beats ``{param}``, which beats
+  ``{proxy+}``; at equal specificity an exact verb beats ``ANY``.
+* Refused spellings are never routed (denied everywhere, and by every cached policy):
+  an empty segment (a doubled or trailing ``/``), a ``.`` or ``..`` segment, a
+  backslash, and the percent-encoded ``/``, ``\\``, ``.`` and ``%`` (``%2F``,
+  ``%5C``, ``%2E``, ``%25`` in either case), which backends decode into the same.
+* Ambiguous segments: a segment that is not a literal of the table at its position
+  but equals one once percent-decoded and ASCII case-folded (``/PUBLIC`` or
+  ``/%70ublic`` where the table has ``/public``) could mean either, depending on
+  the API type and the backend. :meth:`RouteTable.lookup` returns the route of every
+  reading (each such segment read as written and as the literal), and callers allow
+  the request only when every one of them does. Parameter values are always the raw
+  segments.
+
+Example
+-------
+>>> table = RouteTable([(parse_route_key("GET /users/me"), "me"),
+...                     (parse_route_key("GET /users/{id}"), "user")])
+>>> [(m.value, m.params) for m in table.lookup("GET", split_path("/users/7")) if m]
+[('user', {'id': '7'})]
+>>> sorted(m.value for m in table.lookup("GET", split_path("/users/ME")))
+['me', 'user']
+>>> split_path("/users/7/") is None
+True
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Sequence
+from typing import Final, Generic, NamedTuple, TypeVar
+from urllib.parse import unquote
+
+from secauth.errors import ConfigurationError
+
+__all__ = [
+    "ANY",
+    "GREEDY",
+    "LITERAL",
+    "PARAM",
+    "VERBS",
+    "Match",
+    "RouteKey",
+    "RouteTable",
+    "Template",
+    "fold",
+    "is_plain_segment",
+    "parse_route_key",
+    "parse_template",
+    "split_path",
+]
+
+#: The HTTP verbs a route or a method ARN can name (``ANY`` stands for all of them).
+VERBS: Final = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+ANY: Final = "ANY"
+LITERAL, PARAM, GREEDY = 0, 1, 2
+
+_LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9._~!$&'()+,;=:@-]+")
+_PARAM_SEGMENT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.-]*)(\+?)\}")
+_SPECIAL_KEY = re.compile(r"\$[A-Za-z0-9_.:@-]{1,127}")
+# Percent-encodings of "/", "\", "." and "%": a backend that decodes them sees another path.
+_ENCODED_SPECIAL = re.compile(r"%(?:2[fFeE5]|5[cC])")
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+_ASCII_LOWER: Final = {code: code + 32 for code in range(ord("A"), ord("Z") + 1)}
+
+
+class Template(NamedTuple):
+    """A parsed path template: ``(kind, text)`` per segment, ``kind`` one of
+    :data:`LITERAL`, :data:`PARAM`, :data:`GREEDY` (``text`` the literal or the name)."""
+
+    text: str
+    segments: tuple[tuple[int, str], ...]
+
+    @property
+    def greedy(self) -> bool:
+        """True when the template ends in ``{name+}``."""
+        return bool(self.segments) and self.segments[-1][0] == GREEDY
+
+    @property
+    def precedence(self) -> tuple[int, ...]:
+        """Segment kinds from the left: the smaller tuple is the more specific route."""
+        return tuple(kind for kind, _ in self.segments)
+
+    def matches_length(self, count: int) -> bool:
+        """Can a path of ``count`` segments match this template?"""
+        return count >= len(self.segments) if self.greedy else count == len(self.segments)
+
+
+class RouteKey(NamedTuple):
+    """A parsed route key: ``verb`` is a verb of :data:`VERBS`, ``ANY``, or the ``$`` key
+    itself; ``template`` is None for ``$`` keys."""
+
+    key: str
+    verb: str
+    template: Template | None
+
+
+def parse_template(text: str, *, where: str | None = None) -> Template:
+    """Parse a path template; raise :class:`~secauth.errors.ConfigurationError` saying what
+    to change.
+
+    >>> parse_template("/users/{id}/{proxy+}").segments
+    ((0, 'users'), (1, 'id'), (2, 'proxy'))
+    """
+    label = where or f"path template {text!r}"
+    if not isinstance(text, str) or not text.startswith("/"):
+        raise ConfigurationError(f"{label}: a path template starts with '/'")
+    if text == "/":
+        return Template(text, ())
+    parts = text[1:].split("/")
+    segments: list[tuple[int, str]] = []
+    names: set[str] = set()
+    for index, part in enumerate(parts):
+        match = _PARAM_SEGMENT.fullmatch(part)
+        if match is None:
+            if not _LITERAL_SEGMENT.fullmatch(part) or part in (".", ".."):
+                raise ConfigurationError(
+                    f"{label}: bad path segment {part!r} (a literal uses letters, digits and "
+                    "._~!$&'()+,;=:@- and is not '.' or '..'; a parameter is a whole segment "
+                    "like {id} or, last, {proxy+}; no '*', '?', '%' or empty segments)"
+                )
+            segments.append((LITERAL, part))
+            continue
+        name, plus = match.groups()
+        if name in names:
+            raise ConfigurationError(f"{label}: parameter {name!r} appears twice")
+        names.add(name)
+        if plus and index != len(parts) - 1:
+            raise ConfigurationError(f"{label}: {{{name}+}} must be the last segment")
+        segments.append((GREEDY if plus else PARAM, name))
+    return Template(text, tuple(segments))
+
+
+def parse_route_key(key: object) -> RouteKey:
+    """Parse ``"VERB /template"`` (VERB case-insensitive, ``*`` for ``ANY``) or a ``$`` key.
+
+    >>> parse_route_key("get /orders/{id}").verb, parse_route_key("$connect").template
+    ('GET', None)
+    """
+    if not isinstance(key, str):
+        raise ConfigurationError(f"route keys are strings like 'GET /orders', got {key!r:.60}")
+    if key.startswith("$"):
+        if not _SPECIAL_KEY.fullmatch(key):
+            raise ConfigurationError(
+                f"bad route key {key!r:.60}: a '$' key is like '$connect' or '$default'"
+            )
+        return RouteKey(key, key, None)
+    verb, _, template = key.partition(" ")
+    verb = ANY if verb in ("*", "any", "ANY", "Any") else verb.upper()
+    if verb != ANY and verb not in VERBS:
+        raise ConfigurationError(
+            f"route {key!r:.80}: write 'VERB /path', VERB one of {[*VERBS, ANY]}"
+        )
+    return RouteKey(key, verb, parse_template(template, where=f"route {key!r:.80}"))
+
+
+def split_path(path: str) -> tuple[str, ...] | None:
+    """The raw segments of a request path, or None for a refused spelling.
+
+    >>> split_path("/a/b"), split_path("/"), split_path("/a//b"), split_path("/a/%2e%2E")
+    (('a', 'b'), (), None, None)
+    """
+    if not path.startswith("/"):
+        return None
+    if path == "/":
+        return ()
+    segments = tuple(path[1:].split("/"))
+    for segment in segments:
+        if (
+            not segment
+            or segment in (".", "..")
+            or "\\" in segment
+            or ("%" in segment and _ENCODED_SPECIAL.search(segment))
+        ):
+            return None
+    return segments
+
+
+def is_plain_segment(value: object) -> bool:
+    """Can ``value`` stand for a path parameter in a route and in an IAM Resource ARN: one
+    segment of literal characters (no wildcard, no slash, not '.' or '..')?
+
+    >>> is_plain_segment("acme"), is_plain_segment("a/b"), is_plain_segment("*")
+    (True, False, False)
+    """
+    return (
+        isinstance(value, str)
+        and _LITERAL_SEGMENT.fullmatch(value) is not None
+        and value not in (".", "..")
+    )
+
+
+def fold(segment: str) -> str:
+    """A segment percent-decoded once and ASCII case-folded: the spelling-blind form two
+    segments share when one could be read as the other.
+
+    >>> fold("%70UBLIC")
+    'public'
+    """
+    if "%" in segment and _PERCENT_ESCAPE.search(segment):
+        segment = unquote(segment, errors="replace")
+    return segment.translate(_ASCII_LOWER)
+
+
+T = TypeVar("T")
+
+
+class Match(NamedTuple, Generic[T]):
+    """One route a request can reach: its position in the table, key, value and the raw
+    parameters."""
+
+    index: int
+    key: RouteKey
+    value: T
+    params: dict[str, str]
+
+
+class _Node:
+    __slots__ = ("greedy", "literals", "param", "routes")
+
+    def __init__(self) -> None:
+        self.literals: dict[str, _Node] = {}
+        self.param: _Node | None = None
+        self.greedy: list[int] = []  # routes ending in {proxy+} here
+        self.routes: list[int] = []  # routes ending exactly here
+
+
+class RouteTable(Generic[T]):
+    """Route keys with a value each, looked up as API Gateway selects routes (module docs).
+
+    Raises :class:`~secauth.errors.ConfigurationError` for a route listed twice (the same
+    verb and the same shape, whatever the parameter names) and for two literals that
+    differ only in case or percent-encoding, which would make every request for either
+    ambiguous.
+    """
+
+    def __init__(self, routes: Iterable[tuple[RouteKey, T]]) -> None:
+        self.routes: list[tuple[RouteKey, T]] = []
+        self.specials: dict[str, T] = {}
+        self._root = _Node()
+        self._shapes: dict[tuple[str, tuple[object, ...]], str] = {}
+        self._folded: dict[str, str] = {}
+        #: Per segment position: the literals some template has there, by folded form.
+        self.literals_at: list[dict[str, str]] = []
+        for route_key, value in routes:
+            self._add(route_key, value)
+        self.depth = max(
+            (len(k.template.segments) for k, _ in self.routes if k.template is not None),
+            default=0,
+        )
+
+    def _add(self, route_key: RouteKey, value: T) -> None:
+        if route_key.template is None:
+            if route_key.key in self.specials:
+                raise ConfigurationError(f"route {route_key.key!r} is listed twice")
+            self.specials[route_key.key] = value
+            return
+        shape = tuple(text if kind == LITERAL else kind for kind, text in route_key.template.segments)
+        twin = self._shapes.setdefault((route_key.verb, shape), route_key.key)
+        if twin != route_key.key:
+            raise ConfigurationError(
+                f"routes {twin!r} and {route_key.key!r} are the same route (only parameter "
+                "names differ): list it once"
+            )
+        index = len(self.routes)
+        self.routes.append((route_key, value))
+        node = self._root
+        for position, (kind, text) in enumerate(route_key.template.segments):
+            if kind == GREEDY:
+                node.greedy.append(index)
+                return
+            if kind == PARAM:
+                node.param = node.param or _Node()
+                node = node.param
+                continue
+            folded = fold(text)
+            other = self._folded.setdefault(folded, text)
+            if other != text:
+                raise ConfigurationError(
+                    f"path segments {text!r} and {other!r} differ only in case: a request "
+                    "for either would be ambiguous; rename one"
+                )
+            while len(self.literals_at) <= position:
+                self.literals_at.append({})
+            self.literals_at[position][folded] = text
+            node = node.literals.setdefault(text, _Node())
+        node.routes.append(index)
+
+    def readings(self, segments: Sequence[str]) -> list[tuple[str, ...]]:
+        """Each way the segments can be read (module docs: ambiguous segments), the
+        segments as written first."""
+        choices: list[tuple[str, ...]] = []
+        for position, segment in enumerate(segments):
+            literal = None
+            if position < len(self.literals_at):
+                literal = self.literals_at[position].get(fold(segment))
+            choices.append((segment,) if literal in (None, segment) else (segment, literal))
+        if all(len(choice) == 1 for choice in choices):
+            return [tuple(segments)]
+        return list(itertools.product(*choices))
+
+    def lookup(self, verb: str, segments: Sequence[str]) -> list[Match[T] | None]:
+        """What each reading of ``segments`` reaches for ``verb``: a :class:`Match`, or
+        None for a reading that reaches no route. Deduplicated, the reading as written
+        first; one item unless a segment is ambiguous (module docs)."""
+        out: list[Match[T] | None] = []
+        for reading in self.readings(segments):
+            index = self._select(verb, reading)
+            match = None if index is None else self._match(index, segments)
+            if match not in out:
+                out.append(match)
+        return out
+
+    def _select(self, verb: str, reading: Sequence[str]) -> int | None:
+        """The most specific route for one reading (module docs: precedence)."""
+        found: list[int] = []
+        self._collect(self._root, reading, 0, found)
+        best: int | None = None
+        best_rank: tuple[tuple[int, ...], int] | None = None
+        for index in found:
+            route_key = self.routes[index][0]
+            if route_key.verb not in (verb, ANY):
+                continue
+            assert route_key.template is not None
+            rank = (route_key.template.precedence, 1 if route_key.verb == ANY else 0)
+            if best_rank is None or rank < best_rank:
+                best, best_rank = index, rank
+        return best
+
+    def _collect(self, node: _Node, reading: Sequence[str], position: int, out: list[int]) -> None:
+        if position == len(reading):
+            out.extend(node.routes)
+            return
+        out.extend(node.greedy)
+        child = node.literals.get(reading[position])
+        if child is not None:
+            self._collect(child, reading, position + 1, out)
+        if node.param is not None:
+            self._collect(node.param, reading, position + 1, out)
+
+    def _match(self, index: int, segments: Sequence[str]) -> Match[T]:
+        route_key, value = self.routes[index]
+        assert route_key.template is not None
+        params: dict[str, str] = {}
+        for position, (kind, name) in enumerate(route_key.template.segments):
+            if kind == PARAM:
+                params[name] = segments[position]
+            elif kind == GREEDY:
+                params[name] = "/".join(segments[position:])
+        return Match(index, route_key, value, params)

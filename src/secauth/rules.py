@@ -1,0 +1,612 @@
+"""Access rules: roles, scopes, tenant, network and service identity, and combinators.
+
+A :class:`Rule` answers "may this principal make this request?" with ``None``
+(allowed) or a :class:`Denial` carrying a stable reason. Rules compose with
+``&``, ``|`` and ``~``. Each rule can also say, from the principal alone, on which
+path-parameter values it allows (see :meth:`Rule.bindings`), which is how cached
+authorizer policies know what a principal may call. The route table that puts
+rules on routes is :class:`secauth.access.Routes`.
+
+Example
+-------
+>>> from secauth.principal import Principal
+>>> admin_or_owner = roles("admin") | tenant(path="tenantId")
+>>> context = AccessContext("GET", "/t/acme", {"tenantId": "acme"}, None)
+>>> admin_or_owner.check(Principal("alice", tenant="acme"), context) is None
+True
+>>> admin_or_owner.check(Principal("bob", tenant="globex"), context).reason.value
+'tenant_mismatch'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from urllib.parse import unquote
+
+from secauth.errors import (
+    AccessDenied,
+    ConfigurationError,
+    Forbidden,
+    InsufficientScope,
+    Reason,
+    TenantMismatch,
+)
+from secauth.principal import Principal
+
+if TYPE_CHECKING:
+    import ipaddress
+
+    from secauth.events import Request
+
+__all__ = [
+    "AccessContext",
+    "Bindings",
+    "Denial",
+    "Rule",
+    "authenticated",
+    "caller_arn",
+    "client_cert",
+    "public",
+    "roles",
+    "rule",
+    "scopes",
+    "source_ip",
+    "tenant",
+]
+
+# A rule's answer from the principal alone: a list of alternatives, each a mapping of
+# path parameter -> required value. [] = never allowed, [{}] = always allowed,
+# None = depends on the request in a way a path cannot express.
+Bindings = list[dict[str, str]] | None
+
+
+class Denial(NamedTuple):
+    """Why a rule said no: a stable reason and log-only detail."""
+
+    reason: Reason
+    detail: str
+
+    def to_error(self) -> AccessDenied:
+        """The matching :class:`~secauth.errors.AccessDenied` subclass."""
+        error_class = _ERRORS.get(self.reason, Forbidden)
+        return error_class(detail={"rule": self.detail})
+
+
+_ERRORS: Final[dict[Reason, type[AccessDenied]]] = {
+    Reason.FORBIDDEN: Forbidden,
+    Reason.INSUFFICIENT_SCOPE: InsufficientScope,
+    Reason.TENANT_MISMATCH: TenantMismatch,
+}
+
+
+class AccessContext(NamedTuple):
+    """What a rule may look at besides the principal."""
+
+    method: str
+    path: str
+    params: Mapping[str, str]
+    request: Request | None
+
+
+# --- the rule protocol ----------------------------------------------------------------------
+
+
+class Rule:
+    """Base class of access rules. Subclass it and implement :meth:`check`.
+
+    Override :meth:`bindings` only if your rule can be decided from the principal
+    alone; the default (``None``) means "depends on the request", which keeps routes
+    using the rule out of cache-safe authorizer policies.
+
+    >>> class OwnerOnly(Rule):
+    ...     def check(self, principal, context):
+    ...         if context.params.get("userId") == principal.id:
+    ...             return None
+    ...         return Denial(Reason.FORBIDDEN, "not the owner")
+    ...     def bindings(self, principal):
+    ...         return [{"userId": principal.id}]
+    """
+
+    def check(self, principal: Principal, context: AccessContext) -> Denial | None:
+        raise NotImplementedError
+
+    def bindings(self, principal: Principal) -> Bindings:
+        return None
+
+    def __and__(self, other: Rule) -> Rule:
+        return _All((self, _as_rule(other)))
+
+    def __or__(self, other: Rule) -> Rule:
+        return _Any((self, _as_rule(other)))
+
+    def __invert__(self) -> Rule:
+        return _Not(self)
+
+
+def _as_rule(value: object) -> Rule:
+    if not isinstance(value, Rule):
+        raise ConfigurationError(f"expected an access rule, got {type(value).__name__}")
+    return value
+
+
+class _All(Rule):
+    __slots__ = ("rules",)
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        self.rules = rules
+
+    def __repr__(self) -> str:
+        return " & ".join(map(repr, self.rules))
+
+    def check(self, principal: Principal, context: AccessContext) -> Denial | None:
+        for item in self.rules:
+            denial = item.check(principal, context)
+            if denial is not None:
+                return denial
+        return None
+
+    def bindings(self, principal: Principal) -> Bindings:
+        combined: list[dict[str, str]] = [{}]
+        for item in self.rules:
+            alternatives = item.bindings(principal)
+            if alternatives is None:
+                return None
+            merged: list[dict[str, str]] = []
+            for left in combined:
+                for right in alternatives:
+                    if all(left.get(k, v) == v for k, v in right.items()):
+                        merged.append({**left, **right})
+            combined = merged
+        return combined
+
+
+class _Any(Rule):
+    __slots__ = ("rules",)
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        self.rules = rules
+
+    def __repr__(self) -> str:
+        return "(" + " | ".join(map(repr, self.rules)) + ")"
+
+    def check(self, principal: Principal, context: AccessContext) -> Denial | None:
+        denial: Denial | None = None
+        for item in self.rules:
+            denial = item.check(principal, context)
+            if denial is None:
+                return None
+        return denial
+
+    def bindings(self, principal: Principal) -> Bindings:
+        union: list[dict[str, str]] = []
+        for item in self.rules:
+            alternatives = item.bindings(principal)
+            if alternatives is None:
+                return None
+            union += alternatives
+        return union
+
+
+class _Not(Rule):
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: Rule) -> None:
+        self.inner = inner
+
+    def __repr__(self) -> str:
+        return f"~{self.inner!r}"
+
+    def check(self, principal: Principal, context: AccessContext) -> Denial | None:
+        if self.inner.check(principal, context) is None:
+            return Denial(Reason.FORBIDDEN, f"not {self.inner!r}")
+        return None
+
+    def bindings(self, principal: Principal) -> Bindings:
+        inner = self.inner.bindings(principal)
+        if inner == []:
+            return [{}]
+        if inner == [{}]:
+            return []
+        return None
+
+
+# --- built-in rules -------------------------------------------------------------------------
+
+
+class _Principal(Rule):
+    """A rule decided by the principal alone."""
+
+    __slots__ = ()
+
+    def allows(self, principal: Principal) -> bool:
+        raise NotImplementedError
+
+    def denial(self) -> Denial:
+        raise NotImplementedError
+
+    def check(self, principal: Principal, context: AccessContext) -> Denial | None:
+        return None if self.allows(principal) else self.denial()
+
+    def bindings(self, principal: Principal) -> Bindings:
+        return [{}] if self.allows(principal) else []
+
+
+def _principal_test(rule: Rule) -> Callable[[Principal], bool] | None:
+    """``rule``'s test of the principal alone when that is all its :meth:`Rule.check`
+    does (built-in role, scope and authentication rules), else None. Callers that decide
+    many requests may skip building an :class:`AccessContext` for an allowed principal.
+
+    >>> _principal_test(roles("admin"))(Principal("a", roles={"admin"}))
+    True
+    >>> _principal_test(roles("admin") & roles("ops")) is None
+    True
+    """
+    if isinstance(rule, _Principal) and type(rule).check is _Principal.check:
+        return rule.allows
+    return None
+
+
+def _names(kind: str, names: tuple[str, ...]) -> frozenset[str]:
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise ConfigurationError(f"{kind}(...) needs one or more non-empty names")
+    return frozenset(names)
+
+
+class _Roles(_Principal):
+    __slots__ = ("_denial", "all_of", "names")
+
+    def __init__(self, names: tuple[str, ...], all_of: bool) -> None:
+        self.names = _names("roles", names)
+        self.all_of = all_of
+        self._denial = Denial(Reason.FORBIDDEN, repr(self))
+
+    def __repr__(self) -> str:
+        return f"roles({', '.join(sorted(self.names))}{', all_of' if self.all_of else ''})"
+
+    def allows(self, principal: Principal) -> bool:
+        if self.all_of:
+            return self.names <= principal.roles
+        return not self.names.isdisjoint(principal.roles)
+
+    def denial(self) -> Denial:
+        return self._denial
+
+
+class _Scopes(_Roles):
+    __slots__ = ()
+
+    def __init__(self, names: tuple[str, ...], all_of: bool) -> None:
+        self.names = _names("scopes", names)
+        self.all_of = all_of
+        self._denial = Denial(Reason.INSUFFICIENT_SCOPE, repr(self))
+
+    def __repr__(self) -> str:
+        return f"scopes({', '.join(sorted(self.names))}{', all_of' if self.all_of else ''})"
+
+    def allows(self, principal: Principal) -> bool:
+        if self.all_of:
+            return self.names <= principal.scopes
+        return not self.names.isdisjoint(principal.scopes)
+
+
+class _Authenticated(_Principal):
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "authenticated()"
+
+    def allows(self, principal: Principal) -> bool:
+        return not principal.is_anonymous
+
+    def denial(self) -> Denial:
+        return Denial(Reason.FORBIDDEN, "authentication required")
+
+
+class _Public(_Principal):
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "public()"
+
+    def allows(self, principal: Principal) -> bool:
+        return True
+
+
+def roles(*names: str, all_of: bool = False) -> Rule:
+    """Allow principals holding any of ``names`` (all of them with ``all_of=True``).
+
+    >>> roles("admin").check(Principal("a", roles={"admin"}), None) is None
+    True
+    """
+    return _Roles(names, all_of)
+
+
+def scopes(*names: str, all_of: bool = False) -> Rule:
+    """Allow principals granted any of the scopes (all of them with ``all_of=True``);
+    a denial has reason ``insufficient_scope``.
+
+    >>> scopes("a", "b", all_of=True).check(Principal("p", scopes={"a"}), None).reason.value
+    'insufficient_scope'
+    """
+    return _Scopes(names, all_of)
+
+
+def authenticated() -> Rule:
+    """Allow any authenticated principal (not anonymous)."""
+    return _Authenticated()
+
+
+def public() -> Rule:
+    """Allow everyone, even without credentials."""
+    return _Public()
+
+
+_ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+# Denials are immutable: the common ones are built once, not on every refused request.
+_NO_TENANT: Final = Denial(Reason.TENANT_MISMATCH, "principal has no tenant")
+_DOUBLE_ENCODED_TENANT: Final = Denial(
+    Reason.TENANT_MISMATCH, "tenant value is encoded more than once"
+)
+_OTHER_TENANT: Final = Denial(Reason.TENANT_MISMATCH, "request names another tenant")
+
+
+class _Tenant(Rule):
+    __slots__ = ("name", "source")
+
+    def __init__(self, source: str, name: str) -> None:
+        self.source = source
+        self.name = name.lower() if source == "header" else name
+
+    def __repr__(self) -> str:
+        return f"tenant({self.source}={self.name!r})"
+
+    def check(self, principal: Principal, context: AccessContext) -> Denial | None:
+        wanted = principal.tenant
+        if not wanted or principal.is_anonymous:
+            return _NO_TENANT
+        value = self._value(context)
+        if value is None:
+            return Denial(
+                Reason.TENANT_MISMATCH, f"request names no tenant, or more than one ({self.source})"
+            )
+        # Exact, case-sensitive comparison of the once-decoded value; anything still
+        # encoded after one decoding is refused rather than guessed at.
+        if "%" in value:
+            value = unquote(value, errors="strict") if _ENCODED.search(value) else value
+            if "%" in value:
+                return _DOUBLE_ENCODED_TENANT
+        if value != wanted:
+            return _OTHER_TENANT
+        return None
+
+    def _value(self, context: AccessContext) -> str | None:
+        if self.source == "path":
+            return context.params.get(self.name)
+        request = context.request
+        if request is None:
+            return None
+        values = (
+            request.header_values(self.name)
+            if self.source == "header"
+            else request.query_values(self.name)
+        )
+        # A tenant named twice is judged on neither value: backends differ on which wins.
+        return values[0] if len(values) == 1 else None
+
+    def bindings(self, principal: Principal) -> Bindings:
+        if self.source != "path":
+            return None
+        wanted = principal.tenant
+        if (
+            not wanted
+            or principal.is_anonymous
+            or wanted in (".", "..")
+            or not _SAFE_BINDING.fullmatch(wanted)
+        ):
+            return []
+        return [{self.name: wanted}]
+
+
+# Values that may stand for a path parameter in an IAM Resource ARN: no wildcards, no slashes.
+_SAFE_BINDING = re.compile(r"[A-Za-z0-9._~:@!$&'()+,;=-]+")
+
+
+def tenant(*, path: str | None = None, header: str | None = None, query: str | None = None) -> Rule:
+    """Require the tenant named by the request to equal the principal's (verified) tenant.
+
+    Give exactly one of ``path`` (a path parameter of the route), ``header`` or
+    ``query``. A request that names no tenant, another one, or a tenant more than once
+    (a repeated header or query parameter) is denied with ``tenant_mismatch``.
+    Comparison is exact and case-sensitive, on the value percent-decoded once.
+
+    >>> rule = tenant(path="tenantId")
+    >>> ctx = AccessContext("GET", "/t/acme", {"tenantId": "acme"}, None)
+    >>> rule.check(Principal("u", tenant="acme"), ctx) is None
+    True
+    """
+    given = [(k, v) for k, v in (("path", path), ("header", header), ("query", query)) if v]
+    if len(given) != 1:
+        raise ConfigurationError("tenant(...) takes exactly one of path=, header= or query=")
+    return _Tenant(*given[0])
+
+
+class _SourceIp(Rule):
+    __slots__ = ("allow", "deny")
+
+    def __init__(self, allow: tuple[Any, ...], deny: tuple[Any, ...]) -> None:
+        self.allow = allow
+        self.deny = deny
+
+    def __repr__(self) -> str:
+        return (
+            f"source_ip(allow={[str(n) for n in self.allow]}, deny={[str(n) for n in self.deny]})"
+        )
+
+    def check(self, principal: Principal, context: AccessContext) -> Denial | None:
+        request = context.request
+        address = _parse_ip(request.source_ip if request is not None else None)
+        if address is None:
+            return Denial(Reason.FORBIDDEN, "no usable source IP")
+        if any(address in net for net in self.deny if net.version == address.version):
+            return Denial(Reason.FORBIDDEN, "source IP denied")
+        if self.allow and not any(
+            address in net for net in self.allow if net.version == address.version
+        ):
+            return Denial(Reason.FORBIDDEN, "source IP not allowed")
+        return None
+
+
+def _parse_ip(value: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    import ipaddress
+
+    if not value:
+        return None
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def source_ip(*, allow: Iterable[str] = (), deny: Iterable[str] = ()) -> Rule:
+    """Allow or deny by the client IP API Gateway saw (CIDR lists, IPv4 and IPv6).
+
+    Deny wins over allow; with an allow list, only listed networks pass. IPv4-mapped
+    IPv6 addresses count as their IPv4 address.
+
+    >>> rule = source_ip(allow=["203.0.113.0/24", "2001:db8::/32"])
+    >>> isinstance(rule, Rule)
+    True
+    """
+    import ipaddress
+
+    try:
+        allowed = tuple(ipaddress.ip_network(c, strict=True) for c in allow)
+        denied = tuple(ipaddress.ip_network(c, strict=True) for c in deny)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"source_ip: {exc}") from None
+    mapped = ipaddress.IPv6Network("::ffff:0:0/96")
+    for net in allowed + denied:
+        if isinstance(net, ipaddress.IPv6Network) and net.subnet_of(mapped):
+            raise ConfigurationError(
+                f"source_ip: write the IPv4-mapped network {net} as IPv4 "
+                "(client addresses are compared as IPv4)"
+            )
+    if not allowed and not denied:
+        raise ConfigurationError("source_ip(...) needs allow= or deny= networks")
+    return _SourceIp(allowed, denied)
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    return re.compile("".join(".*" if c == "*" else re.escape(c) for c in pattern))
+
+
+class _CallerArn(Rule):
+    __slots__ = ("patterns", "texts")
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        self.texts = patterns
+        self.patterns = tuple(_glob(p) for p in patterns)
+
+    def __repr__(self) -> str:
+        return f"caller_arn({', '.join(self.texts)})"
+
+    def check(self, principal: Principal, context: AccessContext) -> Denial | None:
+        request = context.request
+        identity = request.identity if request is not None else {}
+        arn = identity.get("userArn") or identity.get("caller")
+        if arn is None and request is not None:
+            # HTTP APIs with IAM authorization: requestContext.authorizer.iam.userArn
+            iam = request.authorizer.get("iam")
+            arn = iam.get("userArn") if isinstance(iam, Mapping) else None
+        if isinstance(arn, str) and any(p.fullmatch(arn) for p in self.patterns):
+            return None
+        return Denial(Reason.FORBIDDEN, "IAM caller not allowed")
+
+
+def caller_arn(*patterns: str) -> Rule:
+    """For IAM (SigV4) authorized routes: the caller's ARN (``requestContext.identity.userArn``,
+    else ``caller``) must match one of ``patterns`` (``*`` matches any run of characters).
+
+    >>> isinstance(caller_arn("arn:aws:iam::123456789012:role/deployer-*"), Rule)
+    True
+    """
+    for pattern in patterns:
+        if not isinstance(pattern, str) or not pattern.startswith("arn:"):
+            raise ConfigurationError(f"caller_arn patterns are ARNs, got {pattern!r}")
+    if not patterns:
+        raise ConfigurationError("caller_arn(...) needs at least one pattern")
+    return _CallerArn(patterns)
+
+
+class _ClientCert(Rule):
+    __slots__ = ("issuers", "subjects")
+
+    def __init__(self, subjects: frozenset[str], issuers: frozenset[str]) -> None:
+        self.subjects = subjects
+        self.issuers = issuers
+
+    def __repr__(self) -> str:
+        return f"client_cert(subjects={sorted(self.subjects)})"
+
+    def check(self, principal: Principal, context: AccessContext) -> Denial | None:
+        request = context.request
+        cert = request.client_cert if request is not None else {}
+        subject = cert.get("subjectDN")
+        issuer = cert.get("issuerDN")
+        if not isinstance(subject, str) or (self.subjects and subject not in self.subjects):
+            return Denial(Reason.FORBIDDEN, "client certificate subject not allowed")
+        if self.issuers and issuer not in self.issuers:
+            return Denial(Reason.FORBIDDEN, "client certificate issuer not allowed")
+        return None
+
+
+def client_cert(*, subjects: Iterable[str] = (), issuers: Iterable[str] = ()) -> Rule:
+    """Require an mTLS client certificate whose subject DN (and issuer DN, if given) is listed,
+    exactly as API Gateway reports them (``clientCert.subjectDN``/``issuerDN``).
+
+    >>> isinstance(client_cert(subjects=["CN=partner-a,O=Partner A"]), Rule)
+    True
+    """
+    subject_set, issuer_set = frozenset(subjects), frozenset(issuers)
+    if not subject_set:
+        raise ConfigurationError("client_cert(...) needs the allowed subjects")
+    return _ClientCert(subject_set, issuer_set)
+
+
+class _FunctionRule(Rule):
+    __slots__ = ("func", "reason")
+
+    def __init__(self, func: Callable[[Principal, AccessContext], bool], reason: Reason) -> None:
+        self.func = func
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return getattr(self.func, "__name__", "rule")
+
+    def check(self, principal: Principal, context: AccessContext) -> Denial | None:
+        return None if self.func(principal, context) is True else Denial(self.reason, repr(self))
+
+
+def rule(
+    func: Callable[[Principal, AccessContext], bool] | None = None,
+    *,
+    reason: Reason = Reason.FORBIDDEN,
+) -> Any:
+    """Turn ``func(principal, context) -> bool`` into a rule; only ``True`` allows.
+
+    >>> @rule
+    ... def weekday_only(principal, context):
+    ...     return True
+    >>> isinstance(weekday_only & roles("ops"), Rule)
+    True
+    """
+    if func is None:
+        return lambda f: _FunctionRule(f, reason)
+    return _FunctionRule(func, reason)
