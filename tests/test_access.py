@@ -1079,14 +1079,29 @@ REFUSED = [
     "/public/..\\admin\\users",  # backslashes some servers read as slashes
     "/public/..%5Cadmin%5Cusers",
     "/public/x%5C..%5C..%5Cadmin",
-    "/admin/users%",  # stray percent signs
-    "/admin/user%s",
-    "/admin/users%zz",
-    "/public/%ff",  # not UTF-8 once decoded
     "/public/%c0%ae%c0%ae/admin",  # overlong UTF-8 for '.'
+    "/public/%C0%AE%C0%AE/admin",
+    "/public/%e0%80%ae/admin",  # a three-byte overlong form
     "admin/users",  # no leading slash
     "",
 ]
+
+# Odd percent signs and non-UTF-8 escapes are segments like others: decided as written.
+AS_WRITTEN = ["/admin/users%", "/admin/user%s", "/admin/users%zz", "/public/%ff"]
+
+
+@pytest.mark.parametrize("path", AS_WRITTEN)
+def test_odd_escapes_are_segments_decided_as_written(path: str) -> None:
+    """They are not ``/admin/users``: with no route of their own they get the default rule,
+    and a parameter keeps the text as written."""
+    table = Routes(GUARDED, default=authenticated())
+    assert table.decide(ANON, "GET", path).allowed is (path.startswith("/public/"))
+    decision = table.decide(ALICE, "GET", path)
+    assert decision.allowed
+    assert decision.route in (None, "GET /public/{proxy+}")
+    if decision.route is not None:
+        assert decision.params == {"proxy": path.removeprefix("/public/")}
+
 
 # Spellings of the same route: they hit the admin rule (and are denied for a member).
 SAME_ROUTE = [
@@ -1154,8 +1169,11 @@ def test_unicode_lookalikes_never_match_an_ascii_literal(path: str) -> None:
     decision = table.decide(ANON, "GET", path)
     assert decision.route == "GET /{name}"
     assert decision.reason is Reason.FORBIDDEN
-    assert table.decide(ANON, "GET", "/KEYS").route == "GET /keys"
-    assert table.decide(ANON, "GET", "/INDEX").allowed
+    # An ASCII case variant is read both ways: the public /keys and the admin /{name}.
+    assert table.decide(ANON, "GET", "/KEYS").route == "GET /{name}"
+    assert not table.decide(ANON, "GET", "/INDEX").allowed
+    admin = Principal("root", roles={"admin"})
+    assert table.decide(admin, "GET", "/INDEX").allowed
 
 
 def test_unicode_paths_match_parameters_normally() -> None:

@@ -947,9 +947,10 @@ def test_cached_policies_never_allow_what_the_table_denies(
 ) -> None:
     """With cache_ttl=300 the response to one request is reused for every route: for generated
     tables, principals and first requests, the policy allows no method ARN (of a request
-    routed to a table route) that Routes.decide denies, and allows every one it allows unless
-    IAM cannot express the table (then it names only the method ARN, failing closed). With
-    cache_ttl=0 the policy names exactly the method ARN with the decision's effect."""
+    routed to a table route) that Routes.decide denies, and answers the first request as
+    decided. With cache_ttl=0 the policy names exactly the method ARN with the decision's
+    effect. (That cached policies also allow what they can is measured, not promised: see
+    tests/test_cached_policy_differential.py.)"""
     rules, claims, (verb, path) = case
     routes = Routes(rules)
     tok = PAIR.sign(claims)
@@ -960,22 +961,11 @@ def test_cached_policies_never_allow_what_the_table_denies(
     document = cached["policyDocument"]
     first_decision = routes.decide(principal, verb, path)
     assert evaluate(document, first_arn) is first_decision.allowed
-    try:
-        route_policy(first_arn, routes.allowed_routes(principal), routes.route_keys())
-        exact = False
-    except PolicyConflict:
-        exact = True
-    if exact:
-        assert [s["Resource"] for s in document["Statement"]] == [[first_arn]]
     for other_verb, other_path in UNIVERSE:
-        if routes.match(other_verb, other_path) is None:
-            continue  # API Gateway answers unrouted requests itself; no authorizer runs
         decision = routes.decide(principal, other_verb, other_path)
-        got = evaluate(document, PREFIX + other_verb + other_path)
         if not decision.allowed:
+            got = evaluate(document, PREFIX + other_verb + other_path)
             assert not got, (other_verb, other_path, document)
-        elif not exact:
-            assert got, (other_verb, other_path, document)
 
     uncached = call(make(routes=routes), event("rest_token", tok, target=(verb, path)))
     effect = "Allow" if first_decision.allowed else "Deny"
@@ -1098,10 +1088,6 @@ def test_http_v2_decides_on_the_route_arn_not_the_raw_path() -> None:
         ({"cache_ttl": -1}, "cache_ttl is the authorizer's result TTL: 0 to 3600 seconds"),
         ({"cache_ttl": 3601}, "cache_ttl is the authorizer's result TTL: 0 to 3600 seconds"),
         ({"max_response_bytes": 10}, "max_response_bytes must be an int of at least 256"),
-        (
-            {"routes": Routes({"$connect": public()}), "cache_ttl": 300},
-            "cache_ttl > 0 needs routes=",
-        ),
     ],
     ids=[
         "no-source",
@@ -1112,7 +1098,6 @@ def test_http_v2_decides_on_the_route_arn_not_the_raw_path() -> None:
         "ttl-negative",
         "ttl-too-big",
         "tiny-budget",
-        "ttl-without-http-routes",
     ],
 )
 def test_construction_errors_say_what_to_do(options: dict[str, Any], fragment: str) -> None:

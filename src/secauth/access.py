@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
+from urllib.parse import unquote
 
 from secauth.errors import ConfigurationError, Reason
 from secauth.principal import Principal
@@ -249,7 +250,7 @@ class Routes:
                     return None
                 candidate = RouteMatch(None, {}, self.default)
             else:
-                candidate = RouteMatch(match.key.key, match.params, match.value)
+                candidate = RouteMatch(match.key.key, _decoded(match.params), match.value)
             if candidate not in found:
                 found.append(candidate)
         if not found:
@@ -363,6 +364,9 @@ class Routes:
                     out.update(AllowedRoute(verb, path) for verb in owned)
                 elif owned:
                     out.add(AllowedRoute(route_key.verb, path))
+        for key, rule_ in self.table.specials.items():
+            if {} in (rule_.bindings(principal) or []):
+                out.add(AllowedRoute(key, ""))
         return sorted(out)
 
     def _owned_verbs(self, index: int, path: str) -> list[str]:
@@ -389,6 +393,19 @@ class Routes:
                     owned.append(verb)
                     break
         return owned
+
+
+def _decoded(params: Mapping[str, str]) -> dict[str, str]:
+    """Parameter values percent-decoded once, as rules compare them ("M%C3%BCnchen" is
+    "München"); a value that is not valid UTF-8 once decoded stays as written."""
+    out = dict(params)
+    for name, value in params.items():
+        if "%" in value:
+            try:
+                out[name] = unquote(value, errors="strict")
+            except UnicodeDecodeError:
+                pass
+    return out
 
 
 def _grants(bindings: list[dict[str, str]] | None, names: set[str]) -> tuple[Grant, ...]:

@@ -21,7 +21,9 @@ The model of API Gateway's route selection (REST and HTTP APIs)
 * Refused spellings are never routed (denied everywhere, and by every cached policy):
   an empty segment (a doubled or trailing ``/``), a ``.`` or ``..`` segment, a
   backslash, and the percent-encoded ``/``, ``\\``, ``.`` and ``%`` (``%2F``,
-  ``%5C``, ``%2E``, ``%25`` in either case), which backends decode into the same.
+  ``%5C``, ``%2E``, ``%25`` in either case) and the lead bytes of overlong UTF-8
+  (``%C0``, ``%C1``, ``%E0%80``), which lenient decoders turn into the same. Any other
+  segment, odd percent signs and non-UTF-8 escapes included, is a segment like others.
 * Ambiguous segments: a segment that is not a literal of the table at its position
   but equals one once percent-decoded and ASCII case-folded (``/PUBLIC`` or
   ``/%70ublic`` where the table has ``/public``) could mean either, depending on
@@ -77,8 +79,9 @@ LITERAL, PARAM, GREEDY = 0, 1, 2
 _LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9._~!$&'()+,;=:@-]+")
 _PARAM_SEGMENT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.-]*)(\+?)\}")
 _SPECIAL_KEY = re.compile(r"\$[A-Za-z0-9_.:@-]{1,127}")
-# Percent-encodings of "/", "\", "." and "%": a backend that decodes them sees another path.
-_ENCODED_SPECIAL = re.compile(r"%(?:2[fFeE5]|5[cC])")
+# Percent-encodings of "/", "\", "." and "%", and the lead bytes of overlong UTF-8 forms
+# of them (never valid UTF-8): a backend that decodes them sees another path.
+_ENCODED_SPECIAL = re.compile(r"%(?:2[fFeE5]|5[cC]|[cC][01]|[eE]0%80)")
 _PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _ASCII_LOWER: Final = {code: code + 32 for code in range(ord("A"), ord("Z") + 1)}
 
@@ -161,12 +164,13 @@ def parse_route_key(key: object) -> RouteKey:
     if key.startswith("$"):
         if not _SPECIAL_KEY.fullmatch(key):
             raise ConfigurationError(
-                f"bad route key {key!r:.60}: a '$' key is like '$connect' or '$default'"
+                f"bad WebSocket route key {key!r:.60}: a '$' key is like '$connect' (or an "
+                "HTTP API's '$default')"
             )
         return RouteKey(key, key, None)
     verb, _, template = key.partition(" ")
     verb = ANY if verb in ("*", "any", "ANY", "Any") else verb.upper()
-    if verb != ANY and verb not in VERBS:
+    if (verb != ANY and verb not in VERBS) or not template.startswith("/"):
         raise ConfigurationError(
             f"route {key!r:.80}: write 'VERB /path', VERB one of {[*VERBS, ANY]}"
         )
@@ -278,8 +282,8 @@ class RouteTable(Generic[T]):
         twin = self._shapes.setdefault((route_key.verb, shape), route_key.key)
         if twin != route_key.key:
             raise ConfigurationError(
-                f"routes {twin!r} and {route_key.key!r} are the same route (only parameter "
-                "names differ): list it once"
+                f"route {route_key.key!r} is listed twice (as {twin!r}: only parameter names "
+                "differ)"
             )
         index = len(self.routes)
         self.routes.append((route_key, value))

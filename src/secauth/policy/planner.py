@@ -15,7 +15,8 @@ The proof, step by step (exact, no search budget)
 --------------------------------------------------
 1. **Refused spellings.** Every policy denies :data:`REFUSED_SPELLINGS`: the route parts
    with an empty segment (``//``, a trailing ``/``), a ``.`` or ``..`` segment, a
-   backslash or an encoded ``/``, ``\\``, ``.`` or ``%``; exactly the paths
+   backslash, an encoded ``/``, ``\\``, ``.`` or ``%`` or an overlong UTF-8 lead; exactly
+   the paths
    :func:`secauth.routing.split_path` refuses. What else a policy allows is a well-formed
    path: a sequence of segments.
 2. **Patterns are words over segments.** Every other pattern is ``VERB/t1/.../tk``, each
@@ -36,10 +37,19 @@ The proof, step by step (exact, no search budget)
    <secauth.access.Grants.allows_segments>` (the table's own code, on the path that
    reached the state) does not, the path is a counterexample.
 
-Planning tries two candidates, each proven by the search: Allow patterns for every grant
-plus Deny patterns for the routes granted nothing that an Allow pattern overlaps; then the
-same plus, per parameter wildcard, a Deny of the pattern with that ``*`` spanning two or
-more segments (which pins it to one segment). The first one proven safe is the policy.
+Planning is guided by counterexamples. It starts from an Allow pattern per grant and no
+Deny, and while the search finds a request the policy lets through and the grants do not:
+
+1. when the request (as written) reaches a route granted nothing, Deny that route's
+   pattern (or the root, ``VERB/``, which ``VERB/*`` also matches);
+2. else, when a parameter's ``*`` spanned several segments, Deny the Allow pattern with
+   that ``*`` written ``*/*``, which pins it to one segment;
+3. else leave out the Allow patterns that let the request through. No pattern can tell
+   ``/USERS/x`` from ``/users/x`` for IAM, but a ``*`` matches both: where one reading of
+   such a spelling reaches a denied route, the wildcard that lets it through goes.
+
+Each step adds a Deny or removes an Allow from finite sets, so planning ends; the policy
+returned is the one the last search proved safe.
 
 >>> from secauth.access import Routes
 >>> from secauth.rules import authenticated, roles
@@ -54,20 +64,21 @@ True
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 from secauth.errors import ConfigurationError
 from secauth.policy.arn import MethodArn, route_glob
 from secauth.policy.document import PolicyDocument, Statement
-from secauth.policy.glob import intersects
+from secauth.policy.glob import document_allows, matches
 from secauth.routing import (
     ANY,
     GREEDY,
     LITERAL,
     PARAM,
     VERBS,
+    RouteKey,
     fold,
     is_plain_segment,
     parse_route_key,
@@ -103,6 +114,12 @@ REFUSED_SPELLINGS: Final = (
     "*%2E*",
     "*%2e*",
     "*%25*",
+    "*%C0*",
+    "*%c0*",
+    "*%C1*",
+    "*%c1*",
+    "*%E0%80*",
+    "*%e0%80*",
 )
 
 
@@ -232,7 +249,8 @@ def find_over_allow(
     >>> routes = Routes({"ANY /{region}/{tid}/files/{proxy+}": tenant(path="tid")})
     >>> grants = routes.grants(Principal("u", tenant="acme"))
     >>> find_over_allow(grants, {"GET": ["GET/*/acme/files/*"]}, {})
-    'GET /~w/~w/acme/files/~w'
+    'GET /~w/acme/acme/files/acme'
+    >>> find_over_allow(grants, {"GET": ["GET/*/acme/files/*"]}, {"GET": ["GET/*/*/acme/files/*"]})
     """
     for verb in VERBS:
         allowed = [_parse_pattern(p) for p in allow.get(verb, ())]
@@ -288,9 +306,9 @@ def _search(
     judged: dict[object, bool] = {}
     start = (routing.start, 0, tuple(p.start() for p in allowed), tuple(p.start() for p in denied))
     seen = {start}
-    todo: list[tuple[object, tuple[str, ...]]] = [(start, ())]
-    while todo:
-        state, path = todo.pop()
+    todo: deque[tuple[object, tuple[str, ...]]] = deque([(start, ())])
+    while todo:  # breadth first: the first counterexample is a shortest one
+        state, path = todo.popleft()
         worlds, count, allow_states, deny_states = state  # type: ignore[misc]
         if not any(allow_states):
             continue
@@ -351,58 +369,44 @@ def _allow_patterns(grants: Grants) -> tuple[dict[str, set[str]], dict[str, set[
     return allow, narrow
 
 
-def _deny_patterns(grants: Grants, allow: Mapping[str, set[str]]) -> dict[str, set[str]]:
-    """Per verb: the patterns of routes granted nothing (for that verb) that overlap an
-    Allow pattern."""
-    deny: dict[str, set[str]] = {}
-    for index, (route_key, _) in enumerate(grants.routes.table.routes):
-        template = route_key.template
-        assert template is not None
-        for verb in VERBS if route_key.verb == ANY else (route_key.verb,):
-            if any(g.verbs is None or verb in g.verbs for g in grants.per_route[index]):
-                continue
-            pattern = route_glob(verb, template, {})
-            if any(intersects(pattern, allowed) for allowed in allow.get(verb, ())):
-                deny.setdefault(verb, set()).add(pattern)
-    return deny
-
-
 def plan_policy(prefix: str, grants: Grants) -> PolicyDocument | None:
     """The cached policy for ``grants`` in the API and stage of ``prefix``
     (``arn:...:{apiId}/{stage}/``), or None when none can be proven safe (module docs).
 
     An empty document (it serializes as a Deny of everything) when nothing is granted.
+    Allow patterns that no Deny can keep safe are left out (their requests answer 403
+    while cached, fail closed); :func:`route_policy` refuses that instead.
     """
     allow, narrow = _allow_patterns(grants)
     if not allow:
         return PolicyDocument()
-    deny = _deny_patterns(grants, allow)
-    candidates = [deny]
-    narrowing = {
-        verb: {
-            p
-            for p in patterns
-            if not any(intersects(p, a) for a in allow[verb] if not _narrows(p, a))
-        }
-        for verb, patterns in narrow.items()
-    }
-    if any(narrowing.values()):
-        candidates.append(
-            {verb: deny.get(verb, set()) | narrowing.get(verb, set()) for verb in VERBS}
-        )
-    for candidate in candidates:
-        if find_over_allow(grants, _sorted(allow), _sorted(candidate)) is None:
-            return _document(prefix, allow, candidate)
-    return None
-
-
-def _narrows(narrow: str, allowed: str) -> bool:
-    """Is ``narrow`` a pinning Deny of ``allowed`` (``*/*`` in place of one ``*``)?"""
-    return any(
-        narrow == allowed[:i] + "*/*" + allowed[i + 1 :]
-        for i, char in enumerate(allowed)
-        if char == "*"
-    )
+    table = grants.routes.table
+    deny: dict[str, set[str]] = {verb: set() for verb in VERBS}
+    while True:
+        witness = find_over_allow(grants, _sorted(allow), _sorted(deny))
+        if witness is None:
+            return _document(prefix, allow, deny)
+        verb, _, path = witness.partition(" ")
+        segments = split_path(path) or ()
+        route = table.lookup(verb, segments)[0]
+        if route is None and not segments:
+            deny[verb].add(verb + "/")  # "VERB/*" also matches the root, "VERB/"
+            continue
+        if route is not None and not any(
+            g.verbs is None or verb in g.verbs for g in grants.per_route[route.index]
+        ):
+            assert route.key.template is not None
+            pattern = route_glob(verb, route.key.template, {})
+            if pattern not in deny[verb]:
+                deny[verb].add(pattern)  # a route granted nothing: deny all of it
+                continue
+        pinning = {p for p in narrow.get(verb, ()) if matches(p, verb + path)} - deny[verb]
+        if pinning:
+            deny[verb].update(pinning)  # a parameter's "*" spanned several segments
+            continue
+        allow[verb] = {p for p in allow[verb] if not matches(p, verb + path)}
+        if not any(allow.values()):
+            return None
 
 
 def _sorted(patterns: Mapping[str, set[str]]) -> dict[str, list[str]]:
@@ -494,7 +498,7 @@ def route_policy(
     >>> doc = route_policy(arn, ["GET /users/{id}"], table)
     >>> [r.rsplit("/prod/", 1)[1] for r in doc.statements[0].resources]
     ['GET/users/*']
-    >>> "arn:aws:execute-api:us-east-1:123456789012:abc/prod/GET/users/*/secrets" in doc.statements[1].resources
+    >>> "arn:aws:execute-api:us-east-1:123456789012:abc/prod/GET/users/*/*" in doc.statements[1].resources
     True
     """
     from secauth.access import Grant, Grants, Routes
@@ -513,22 +517,28 @@ def route_policy(
     found: dict[tuple[str, str], list[tuple[dict[str, str], frozenset[str] | None]]] = {
         key: [] for key in keys
     }
+    allowed_keys: list[RouteKey] = []
     for route in allowed:
         entry = parse_route_key(_route_text(route))
         if entry.template is None:
             continue
+        allowed_keys.append(entry)
         origins = [
             (key, binding, verbs)
             for key, route_key in keys.items()
             for binding, verbs in [_origin(route_key, entry)]
             if binding is not None
         ]
+        exact = [o for o in origins if not o[1] and o[2] is None]
+        origins = exact or origins  # a route of the table itself names that route
         if not origins:
             raise ConfigurationError(f"allowed route {entry.key!r} is not in the route table")
         if len(origins) > 1:
+            names = ", ".join(f"{verb} {text}" for (verb, text), _, _ in origins)
             raise PolicyConflict(
-                f"allowed route {entry.key!r} could be a bound form of several routes; "
-                "give the routes distinct literal segments or use authorizer caching TTL 0"
+                f"allowed route {entry.key!r} could be a bound form of several routes "
+                f"({names}); give the routes distinct literal segments or use authorizer "
+                "caching TTL 0"
             )
         key, binding, verbs = origins[0]
         found[key].append((binding, verbs))
@@ -536,23 +546,43 @@ def route_policy(
     per_route = tuple(
         tuple(Grant(binding, verbs) for binding, verbs in found[key]) for key in keys
     )
-    document = plan_policy(arn.prefix, Grants(table, per_route, default=False))
-    if document is None:
+    grants = Grants(table, per_route, default=False)
+    document = plan_policy(arn.prefix, grants)
+    wanted = {arn.prefix + p for patterns in _allow_patterns(grants)[0].values() for p in patterns}
+    given = set(document.statements[0].resources) if document and document.statements else set()
+    missing = sorted(wanted - given)
+    if document is None or missing:
         raise PolicyConflict(
-            "no cached IAM policy can be proven to express this table for these routes "
-            "(IAM's '*' spans segments); use authorizer caching TTL 0"
+            f"no cached IAM policy can be proven to allow {missing[0].removeprefix(arn.prefix)!r} "
+            "without also allowing what this table denies (IAM's '*' spans segments and "
+            "cannot tell a spelling variant from a literal); use authorizer caching TTL 0"
+            if missing
+            else "no cached IAM policy can be proven safe for this table; use TTL 0"
         )
+    for entry in allowed_keys:
+        request = _representative(entry)
+        verb = VERBS[0] if entry.verb == ANY else entry.verb
+        if not document_allows(document, f"{arn.prefix}{verb}{request}"):
+            raise PolicyConflict(
+                f"the Deny this table needs would also refuse {verb} {request!r}, which the "
+                f"allowed route {entry.key!r} serves; use authorizer caching TTL 0"
+            )
     return document
 
 
+def _representative(entry: RouteKey) -> str:
+    """A request path of ``entry``'s template: each parameter one fresh segment."""
+    assert entry.template is not None
+    return "/" + "/".join(
+        text if kind == LITERAL else "~w" for kind, text in entry.template.segments
+    )
+
+
 def _origin(
-    route_key: object, entry: object
+    route_key: RouteKey, entry: RouteKey
 ) -> tuple[dict[str, str] | None, frozenset[str] | None]:
     """How ``entry`` (a bound route) is ``route_key`` with parameters bound: the binding and
     the verbs (None: all), or (None, None) when it is not."""
-    from secauth.routing import RouteKey
-
-    assert isinstance(route_key, RouteKey) and isinstance(entry, RouteKey)
     assert route_key.template is not None and entry.template is not None
     verbs: frozenset[str] | None = None
     if entry.verb != route_key.verb:
