@@ -72,7 +72,6 @@ from secauth.policy import (
     PolicyConflict,
     Statement,
     Unauthorized,
-    route_policy,
 )
 from secauth.principal import ClaimMapper, Principal
 from secauth.ratelimit import RateLimiter

@@ -34,8 +34,8 @@ from test_authorizer import (
 )
 
 from secauth.authorizer import Authorizer
-from secauth.events import EventKind
 from secauth.errors import ConfigurationError
+from secauth.events import EventKind
 from secauth.policy import (
     MethodArn,
     PolicyTooLarge,

@@ -75,10 +75,7 @@ def test_cached_policy_does_not_open_another_tenants_files() -> None:
         routes,
         acme,
         response,
-        [
-            f"{verb} /eu/globex/files/acme/files/x"
-            for verb in ("GET", "PUT", "DELETE", "POST")
-        ],
+        [f"{verb} /eu/globex/files/acme/files/x" for verb in ("GET", "PUT", "DELETE", "POST")],
     )
 
 
@@ -113,15 +110,19 @@ def test_cached_policy_respects_the_default_rule() -> None:
 
 @pytest.mark.parametrize(
     "spelling",
-    ["/users/7/secrets/", "/users/7//secrets", "/users//7/secrets", "/users/7/./secrets",
-     "/users/7/x/../secrets", "/users/7/secrets/."],
+    [
+        "/users/7/secrets/",
+        "/users/7//secrets",
+        "/users//7/secrets",
+        "/users/7/./secrets",
+        "/users/7/x/../secrets",
+        "/users/7/secrets/.",
+    ],
 )
 def test_refused_spellings_of_a_denied_route_are_denied_by_the_cached_policy(
     spelling: str,
 ) -> None:
-    routes = Routes(
-        {"GET /users/{id}": authenticated(), "GET /users/{id}/secrets": roles("admin")}
-    )
+    routes = Routes({"GET /users/{id}": authenticated(), "GET /users/{id}/secrets": roles("admin")})
     response = cached_response(routes, {"sub": "u"}, "GET", "/users/7")
     assert iam_allows(response, f"{PREFIX}GET/users/7")
     assert not routes.decide(Principal("u"), "GET", spelling).allowed
@@ -148,8 +149,11 @@ def test_case_and_percent_variants_of_a_literal_are_not_a_way_around_a_rule(path
     response = cached_response(routes, {"sub": "u"}, "GET", path)
     assert not iam_allows(response, f"{PREFIX}GET{path}")
     exact = Authorizer(VERIFIER, routes=routes).handler(
-        {"type": "TOKEN", "authorizationToken": f"Bearer {token('u')}",
-         "methodArn": f"{PREFIX}GET{path}"},
+        {
+            "type": "TOKEN",
+            "authorizationToken": f"Bearer {token('u')}",
+            "methodArn": f"{PREFIX}GET{path}",
+        },
         None,
     )
     assert not iam_allows(exact, f"{PREFIX}GET{path}")

@@ -29,6 +29,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import unquote
 
@@ -160,7 +161,7 @@ class Grants(NamedTuple):
             if not any(
                 (grant.verbs is None or verb in grant.verbs)
                 and all(match.params.get(name) == value for name, value in grant.binding.items())
-                for grant in self.per_route[match.index]
+                for grant in self.per_route[match.route_index]
             ):
                 return False
         return True
@@ -389,7 +390,7 @@ class Routes:
         for verb in verbs:
             for probe in probes:
                 outcomes = self.table.lookup(verb, probe)
-                if any(m is not None and m.index == index for m in outcomes):
+                if any(m is not None and m.route_index == index for m in outcomes):
                     owned.append(verb)
                     break
         return owned
@@ -401,10 +402,8 @@ def _decoded(params: Mapping[str, str]) -> dict[str, str]:
     out = dict(params)
     for name, value in params.items():
         if "%" in value:
-            try:
+            with suppress(UnicodeDecodeError):
                 out[name] = unquote(value, errors="strict")
-            except UnicodeDecodeError:
-                pass
     return out
 
 

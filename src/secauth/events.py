@@ -126,14 +126,14 @@ def _values(
     """Every value of ``name`` in the event's multi-value map, else in its single-value map."""
     values: list[str] = []
     for key, listed in _mapping(raw.get(multi)).items():
-        if isinstance(key, str) and (key.lower() if lower else key) == name:
-            if isinstance(listed, list):
-                values.extend(v for v in listed if isinstance(v, str))
+        named = isinstance(key, str) and (key.lower() if lower else key) == name
+        if named and isinstance(listed, list):
+            values.extend(v for v in listed if isinstance(v, str))
     if not values:
         for key, value in _mapping(raw.get(single)).items():
-            if isinstance(key, str) and (key.lower() if lower else key) == name:
-                if isinstance(value, str):
-                    values.append(value)
+            named = isinstance(key, str) and (key.lower() if lower else key) == name
+            if named and isinstance(value, str):
+                values.append(value)
     return tuple(values)
 
 

@@ -232,7 +232,7 @@ class Match(NamedTuple, Generic[T]):
     """One route a request can reach: its position in the table, key, value and the raw
     parameters."""
 
-    index: int
+    route_index: int
     key: RouteKey
     value: T
     params: dict[str, str]
@@ -278,7 +278,9 @@ class RouteTable(Generic[T]):
                 raise ConfigurationError(f"route {route_key.key!r} is listed twice")
             self.specials[route_key.key] = value
             return
-        shape = tuple(text if kind == LITERAL else kind for kind, text in route_key.template.segments)
+        shape = tuple(
+            text if kind == LITERAL else kind for kind, text in route_key.template.segments
+        )
         twin = self._shapes.setdefault((route_key.verb, shape), route_key.key)
         if twin != route_key.key:
             raise ConfigurationError(

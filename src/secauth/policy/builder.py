@@ -110,8 +110,12 @@ class PolicyBuilder:
             raise ConfigurationError("cache_ttl is the authorizer's result TTL: 0 to 3600 seconds")
         if not isinstance(max_response_bytes, int) or max_response_bytes < 256:
             raise ConfigurationError("max_response_bytes must be an int of at least 256")
-        self._routes: Routes | None = routes if isinstance(routes, Routes) else None
-        self._route_list: tuple[RouteLike, ...] = () if self._routes else tuple(routes)
+        self._routes: Routes | None = None
+        self._route_list: tuple[RouteLike, ...] = ()
+        if isinstance(routes, Routes):
+            self._routes = routes
+        else:
+            self._route_list = tuple(routes)
         if cache_ttl and self._routes is None and not self._route_list:
             raise ConfigurationError(
                 "cache_ttl > 0 needs routes=: a cached policy must cover every route the "

@@ -75,8 +75,9 @@ def document_allows(document: PolicyDocument, arn: str) -> bool:
     """Does ``document`` allow ``arn`` (statements with a condition are skipped)? IAM: some
     Allow matches and no Deny does.
 
-    >>> doc = PolicyDocument().allow("arn:aws:execute-api:r:1:a/s/GET/*").deny("arn:aws:execute-api:r:1:a/s/GET/x")
-    >>> document_allows(doc, "arn:aws:execute-api:r:1:a/s/GET/y"), document_allows(doc, "arn:aws:execute-api:r:1:a/s/GET/x")
+    >>> arn = "arn:aws:execute-api:us-east-1:1:api/prod/"
+    >>> doc = PolicyDocument().allow(arn + "GET/*").deny(arn + "GET/x")
+    >>> document_allows(doc, arn + "GET/y"), document_allows(doc, arn + "GET/x")
     (True, False)
     """
     allowed = False

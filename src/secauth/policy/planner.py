@@ -159,6 +159,18 @@ class _Pattern(NamedTuple):
         return bool(self.tokens) and self.tokens[-1] == "*" and len(self.tokens) in states
 
 
+_Worlds = frozenset[frozenset[tuple[int, int]]]
+
+
+class _State(NamedTuple):
+    """A product state: routing per reading, path length (capped), pattern positions."""
+
+    worlds: _Worlds
+    length: int
+    allow: tuple[frozenset[int], ...]
+    deny: tuple[frozenset[int], ...]
+
+
 class _Routing:
     """The routing state of a path read so far, for one verb (module docs, step 4)."""
 
@@ -181,13 +193,11 @@ class _Routing:
             self.routes.append((segments, needs))
         self.depth = table.depth
         # A route's state: (route, bitmask of its grants that still hold).
-        self.start: frozenset[frozenset[tuple[int, int]]] = frozenset(
+        self.start: _Worlds = frozenset(
             {frozenset((i, (1 << len(needs)) - 1) for i, (_, needs) in enumerate(self.routes))}
         )
 
-    def step(
-        self, worlds: frozenset[frozenset[tuple[int, int]]], count: int, segment: str
-    ) -> frozenset[frozenset[tuple[int, int]]]:
+    def step(self, worlds: _Worlds, count: int, segment: str) -> _Worlds:
         readings = [segment]
         if count < len(self.table.literals_at):
             literal = self.table.literals_at[count].get(fold(segment))
@@ -202,13 +212,14 @@ class _Routing:
     def _advance(
         self, world: frozenset[tuple[int, int]], count: int, reading: str, raw: str
     ) -> Iterable[tuple[int, int]]:
-        for route, mask in world:
+        for route, held in world:
             segments, needs = self.routes[route]
+            mask = held
             if count < len(segments):
                 kind, text = segments[count]
                 if kind == LITERAL:
                     if reading == text:
-                        yield route, mask
+                        yield route, held
                     continue
             elif not segments or segments[-1][0] != GREEDY:
                 continue  # the path is longer than this route
@@ -224,7 +235,7 @@ def _variant(literal: str, words: set[str]) -> str | None:
     candidates = [literal.swapcase()]
     for index, char in enumerate(literal):
         if char != ".":
-            candidates.append(f"{literal[:index]}%{ord(char):02X}{literal[index + 1:]}")
+            candidates.append(f"{literal[:index]}%{ord(char):02X}{literal[index + 1 :]}")
     for candidate in candidates:
         if (
             candidate != literal
@@ -290,7 +301,7 @@ def _search(
     # What may follow at a position, besides the pattern tokens: literals there, the words
     # that fold to them, one spelling variant each, and the bound values.
     local: list[set[str]] = []
-    for position, literals in enumerate(table.literals_at):
+    for literals in table.literals_at:
         here = set(literals.values())
         here.update(w for w in words if fold(w) in literals)
         here.update(v for v in (_variant(lit, words) for lit in literals.values()) if v)
@@ -303,38 +314,39 @@ def _search(
                 while len(local) <= where[name]:
                     local.append(set())
                 local[where[name]].add(value)
-    judged: dict[object, bool] = {}
-    start = (routing.start, 0, tuple(p.start() for p in allowed), tuple(p.start() for p in denied))
+    judged: dict[tuple[_Worlds, int], bool] = {}
+    start = _State(
+        routing.start, 0, tuple(p.start() for p in allowed), tuple(p.start() for p in denied)
+    )
     seen = {start}
-    todo: deque[tuple[object, tuple[str, ...]]] = deque([(start, ())])
+    todo: deque[tuple[_State, tuple[str, ...]]] = deque([(start, ())])
     while todo:  # breadth first: the first counterexample is a shortest one
         state, path = todo.popleft()
-        worlds, count, allow_states, deny_states = state  # type: ignore[misc]
-        if not any(allow_states):
+        if not any(state.allow):
             continue
-        if any(p.accepts_any_longer(s) for p, s in zip(denied, deny_states, strict=True)):
+        if any(p.accepts_any_longer(s) for p, s in zip(denied, state.deny, strict=True)):
             continue
         in_policy = any(
-            p.accepts(s, len(path)) for p, s in zip(allowed, allow_states, strict=True)
-        ) and not any(p.accepts(s, len(path)) for p, s in zip(denied, deny_states, strict=True))
+            p.accepts(s, len(path)) for p, s in zip(allowed, state.allow, strict=True)
+        ) and not any(p.accepts(s, len(path)) for p, s in zip(denied, state.deny, strict=True))
         if in_policy:
-            key = (worlds, count)
+            key = (state.worlds, state.length)
             if key not in judged:
                 judged[key] = grants.allows_segments(verb, path)
             if not judged[key]:
                 return path
         choices = {fresh}
-        for pattern, states in zip(allowed, allow_states, strict=True):
+        for pattern, states in zip(allowed, state.allow, strict=True):
             choices.update(pattern.tokens[i] for i in states if i < len(pattern.tokens))
-        if count < len(local):
-            choices.update(local[count])
+        if state.length < len(local):
+            choices.update(local[state.length])
         choices.discard("*")
         for segment in sorted(choices):
-            following = (
-                routing.step(worlds, count, segment),  # type: ignore[arg-type]
-                min(count + 1, routing.depth + 1),
-                tuple(p.step(s, segment) for p, s in zip(allowed, allow_states, strict=True)),
-                tuple(p.step(s, segment) for p, s in zip(denied, deny_states, strict=True)),
+            following = _State(
+                routing.step(state.worlds, state.length, segment),
+                min(state.length + 1, routing.depth + 1),
+                tuple(p.step(s, segment) for p, s in zip(allowed, state.allow, strict=True)),
+                tuple(p.step(s, segment) for p, s in zip(denied, state.deny, strict=True)),
             )
             if following not in seen:
                 seen.add(following)
@@ -393,7 +405,7 @@ def plan_policy(prefix: str, grants: Grants) -> PolicyDocument | None:
             deny[verb].add(verb + "/")  # "VERB/*" also matches the root, "VERB/"
             continue
         if route is not None and not any(
-            g.verbs is None or verb in g.verbs for g in grants.per_route[route.index]
+            g.verbs is None or verb in g.verbs for g in grants.per_route[route.route_index]
         ):
             assert route.key.template is not None
             pattern = route_glob(verb, route.key.template, {})
@@ -543,9 +555,7 @@ def route_policy(
         key, binding, verbs = origins[0]
         found[key].append((binding, verbs))
     table = Routes({f"{verb} {text}": public() for verb, text in keys})
-    per_route = tuple(
-        tuple(Grant(binding, verbs) for binding, verbs in found[key]) for key in keys
-    )
+    per_route = tuple(tuple(Grant(binding, verbs) for binding, verbs in found[key]) for key in keys)
     grants = Grants(table, per_route, default=False)
     document = plan_policy(arn.prefix, grants)
     wanted = {arn.prefix + p for patterns in _allow_patterns(grants)[0].values() for p in patterns}
@@ -583,7 +593,8 @@ def _origin(
 ) -> tuple[dict[str, str] | None, frozenset[str] | None]:
     """How ``entry`` (a bound route) is ``route_key`` with parameters bound: the binding and
     the verbs (None: all), or (None, None) when it is not."""
-    assert route_key.template is not None and entry.template is not None
+    assert route_key.template is not None
+    assert entry.template is not None
     verbs: frozenset[str] | None = None
     if entry.verb != route_key.verb:
         if route_key.verb != ANY or entry.verb == ANY:
