@@ -51,8 +51,8 @@ e2e-deps:
 	@scripts/e2e-install.sh || { [ "$$CI" != "true" ] && \
 	  echo "e2e-deps: install failed; the e2e tests will be skipped (CI=true makes this an error)" >&2; }
 
-## services-deps: redis-server (apt, only if missing) and dynalite (npm, into .cache/services/)
-# for the rate-limit store tests; outside CI a failed install only warns and those tests skip.
+## services-deps: redis-server (apt, only if missing), dynalite and iam-simulate (npm, into
+# .cache/services/) for the store tests and the IAM cross-check; outside CI a failed install only warns and those tests skip.
 services-deps:
 	@scripts/services-install.sh
 

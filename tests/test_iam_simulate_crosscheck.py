@@ -22,6 +22,7 @@ Without node or the package the tests skip, except under ``CI=true``, where they
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -69,6 +70,7 @@ def simulate(cases: Sequence[Case]) -> list[bool]:
     node = shutil.which("node")
     if node is None:
         unavailable("node is not on PATH; the IAM simulator cross-check needs it")
+        raise AssertionError("unreachable")  # unavailable() skips or fails
     if not SIMULATOR.is_file():
         unavailable(f"@cloud-copilot/iam-simulate is not installed in {SERVICES}")
     payload = json.dumps([{"policy": doc.to_dict(), "resource": arn} for doc, arn in cases])
@@ -86,11 +88,6 @@ def simulate(cases: Sequence[Case]) -> list[bool]:
     assert len(answers) == len(cases)
     assert all(isinstance(a, bool) for a in answers)
     return answers
-
-
-def short(text: str) -> str:
-    """An ARN or pattern with the common prefix abbreviated."""
-    return text.replace(ACCOUNT_PREFIX, "<acct>:")
 
 
 def crosscheck(cases: Sequence[Case], *, min_each: int) -> None:
@@ -215,7 +212,9 @@ resource = st.one_of(
     ),
 )
 statement = st.builds(
-    Statement, st.sampled_from(("Allow", "Allow", "Deny")), st.lists(resource, min_size=1, max_size=3)
+    Statement,
+    st.sampled_from(("Allow", "Allow", "Deny")),
+    st.lists(resource, min_size=1, max_size=3),
 )
 document = st.lists(statement, min_size=1, max_size=4).map(PolicyDocument)
 
@@ -372,8 +371,8 @@ def documents() -> list[tuple[PolicyDocument, dict[str, Any]]]:
 def fill(template: str, values: Sequence[str]) -> str:
     """``template`` with its parameters replaced by ``values`` in turn (cycled)."""
     parts = [p for p in template.split("/") if p]
-    it = iter(values * len(parts))
-    return "/" + "/".join(next(it) if p.startswith("{") else p for p in parts)
+    supply = itertools.cycle(values)
+    return "/" + "/".join(next(supply) if p.startswith("{") else p for p in parts)
 
 
 def table_arns(table: dict[str, Any]) -> set[str]:

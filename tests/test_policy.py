@@ -66,7 +66,7 @@ from secauth.policy import (
     unauthorized,
     validate_context,
 )
-from secauth.policy.planner import REFUSED_SPELLINGS
+from secauth.policy import REFUSED_SPELLINGS
 from secauth.principal import Principal
 
 VERBS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")

@@ -35,6 +35,7 @@ from urllib.parse import unquote
 
 from secauth.errors import ConfigurationError, Reason
 from secauth.principal import Principal
+from secauth.request_rules import caller_arn, client_cert, source_ip
 from secauth.routing import (
     ANY,
     GREEDY,
@@ -50,15 +51,12 @@ from secauth.rules import (
     AccessContext,
     Denial,
     Rule,
-    _as_rule,
+    as_rule,
     authenticated,
-    caller_arn,
-    client_cert,
     public,
     roles,
     rule,
     scopes,
-    source_ip,
     tenant,
 )
 
@@ -209,10 +207,10 @@ class Routes:
             raise ConfigurationError("Routes needs a mapping of 'VERB /path' to rules")
         entries: list[tuple[RouteKey, Rule]] = []
         for key, rule_ in table.items():
-            entries.append((parse_route_key(key), _as_rule(rule_)))
+            entries.append((parse_route_key(key), as_rule(rule_)))
         #: The parsed table (:class:`secauth.routing.RouteTable`), in the order given.
         self.table: RouteTable[Rule] = RouteTable(entries)
-        self.default = None if default is None else _as_rule(default)
+        self.default = None if default is None else as_rule(default)
 
     def __len__(self) -> int:
         return len(self.table.routes) + len(self.table.specials)

@@ -9,7 +9,8 @@ would reject (or misread) cannot be produced. One module per job:
   deterministic policies; :data:`DENY_ALL` is the immutable deny-everything document.
 * :mod:`~secauth.policy.glob`: IAM's wildcard matching.
 * :mod:`~secauth.policy.planner`: cached policies (``authorizerResultTtlInSeconds > 0``)
-  proven never to allow what the route table denies.
+  proven never to allow what the route table denies, by :mod:`~secauth.policy.proof`;
+  :mod:`~secauth.policy.route_lists`: the same from lists of route keys.
 * :mod:`~secauth.policy.responses`: :func:`policy_response`, :func:`simple_response` and
   :func:`unauthorized` give each response shape, with context values checked per kind
   and the whole response held to a size budget (:class:`PolicyTooLarge`).
@@ -39,14 +40,8 @@ from secauth.policy.document import (
     exact_document,
 )
 from secauth.policy.glob import document_allows
-from secauth.policy.planner import (
-    PolicyConflict,
-    RouteLike,
-    find_over_allow,
-    plan_policy,
-    resources_for_routes,
-    route_policy,
-)
+from secauth.policy.planner import PlanCache, PolicyConflict, plan_policy
+from secauth.policy.proof import REFUSED_SPELLINGS, find_over_allow
 from secauth.policy.responses import (
     DEFAULT_MAX_RESPONSE_BYTES,
     InvalidContext,
@@ -57,6 +52,7 @@ from secauth.policy.responses import (
     unauthorized,
     validate_context,
 )
+from secauth.policy.route_lists import RouteLike, resources_for_routes, route_policy
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -65,10 +61,12 @@ __all__ = [
     "MAX_METHOD_ARN_BYTES",
     "MAX_RESOURCE_ARN_CHARS",
     "POLICY_VERSION",
+    "REFUSED_SPELLINGS",
     "Condition",
     "InvalidContext",
     "InvalidMethodArn",
     "MethodArn",
+    "PlanCache",
     "PolicyBuilder",
     "PolicyConflict",
     "PolicyDocument",

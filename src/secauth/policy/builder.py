@@ -19,19 +19,15 @@ from secauth.events import EventKind
 from secauth.policy.arn import MethodArn
 from secauth.policy.document import PolicyDocument, Statement, exact_document
 from secauth.policy.glob import document_allows, matches
-from secauth.policy.planner import (
-    PlanCache,
-    PolicyConflict,
-    RouteLike,
-    find_over_allow,
-    route_policy,
-)
+from secauth.policy.planner import PlanCache, PolicyConflict
+from secauth.policy.proof import find_over_allow
 from secauth.policy.responses import (
     DEFAULT_MAX_RESPONSE_BYTES,
     policy_response,
     simple_response,
     unauthorized,
 )
+from secauth.policy.route_lists import RouteLike, route_policy
 from secauth.routing import VERBS
 
 if TYPE_CHECKING:
