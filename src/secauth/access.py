@@ -246,14 +246,14 @@ class Routes:
         for match in self.table.lookup(method.upper(), segments):
             if match is None:
                 if self.default is None:
-                    return None
+                    return None  # a reading reaches no route, and nothing decides it
                 candidate = RouteMatch(None, {}, self.default)
             else:
                 candidate = RouteMatch(match.key.key, _decoded(match.params), match.value)
             if candidate not in found:
                 found.append(candidate)
-        if not found:
-            return None
+        if len(found) == 1:
+            return found[0]
         return found[0]._replace(others=tuple(found[1:]))
 
     def decide(

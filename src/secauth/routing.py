@@ -188,14 +188,14 @@ def split_path(path: str) -> tuple[str, ...] | None:
     if path == "/":
         return ()
     segments = tuple(path[1:].split("/"))
-    for segment in segments:
-        if (
-            not segment
-            or segment in (".", "..")
-            or "\\" in segment
-            or ("%" in segment and _ENCODED_SPECIAL.search(segment))
-        ):
-            return None
+    if (
+        "" in segments
+        or "." in segments
+        or ".." in segments
+        or "\\" in path
+        or ("%" in path and _ENCODED_SPECIAL.search(path))
+    ):
+        return None
     return segments
 
 
@@ -222,7 +222,9 @@ def fold(segment: str) -> str:
     """
     if "%" in segment and _PERCENT_ESCAPE.search(segment):
         segment = unquote(segment, errors="replace")
-    return segment.translate(_ASCII_LOWER)
+    # str.lower() folds some non-ASCII letters to ASCII ones (KELVIN SIGN to "k"): only
+    # ASCII letters fold here.
+    return segment.lower() if segment.isascii() else segment.translate(_ASCII_LOWER)
 
 
 T = TypeVar("T")
@@ -236,6 +238,18 @@ class Match(NamedTuple, Generic[T]):
     key: RouteKey
     value: T
     params: dict[str, str]
+
+
+def _for_verb(indexes: list[int], routes: list[tuple[RouteKey, T]], verb: str) -> int | None:
+    """The route among ``indexes`` (one template each way) for ``verb``: exact, else ANY."""
+    fallback = None
+    for index in indexes:
+        route_verb = routes[index][0].verb
+        if route_verb == verb:
+            return index
+        if route_verb == ANY:
+            fallback = index
+    return fallback
 
 
 class _Node:
@@ -311,17 +325,23 @@ class RouteTable(Generic[T]):
             node = node.literals.setdefault(text, _Node())
         node.routes.append(index)
 
-    def readings(self, segments: Sequence[str]) -> list[tuple[str, ...]]:
+    def readings(self, segments: Sequence[str]) -> list[Sequence[str]]:
         """Each way the segments can be read (module docs: ambiguous segments), the
         segments as written first."""
-        choices: list[tuple[str, ...]] = []
-        for position, segment in enumerate(segments):
-            literal = None
-            if position < len(self.literals_at):
-                literal = self.literals_at[position].get(fold(segment))
-            choices.append((segment,) if literal in (None, segment) else (segment, literal))
-        if all(len(choice) == 1 for choice in choices):
-            return [tuple(segments)]
+        other: dict[int, str] | None = None
+        for position, literals in enumerate(self.literals_at[: len(segments)]):
+            segment = segments[position]
+            if literals.get(segment) == segment:
+                continue  # a literal as written (literals are keyed by their folded form)
+            literal = literals.get(fold(segment))
+            if literal is not None and literal != segment:
+                other = other or {}
+                other[position] = literal
+        if other is None:
+            return [segments]
+        choices = [
+            (segment, other[i]) if i in other else (segment,) for i, segment in enumerate(segments)
+        ]
         return list(itertools.product(*choices))
 
     def lookup(self, verb: str, segments: Sequence[str]) -> list[Match[T] | None]:
@@ -337,31 +357,25 @@ class RouteTable(Generic[T]):
         return out
 
     def _select(self, verb: str, reading: Sequence[str]) -> int | None:
-        """The most specific route for one reading (module docs: precedence)."""
-        found: list[int] = []
-        self._collect(self._root, reading, 0, found)
-        best: int | None = None
-        best_rank: tuple[tuple[int, ...], int] | None = None
-        for index in found:
-            route_key = self.routes[index][0]
-            if route_key.verb not in (verb, ANY):
-                continue
-            assert route_key.template is not None
-            rank = (route_key.template.precedence, 1 if route_key.verb == ANY else 0)
-            if best_rank is None or rank < best_rank:
-                best, best_rank = index, rank
-        return best
+        """The most specific route for one reading (module docs: precedence): the tree is
+        walked literal child first, then the parameter child, then ``{proxy+}``, and an
+        exact verb before ``ANY`` at each end, so the first route found is the one of
+        smallest :attr:`Template.precedence`."""
+        return self._walk(self._root, reading, 0, verb)
 
-    def _collect(self, node: _Node, reading: Sequence[str], position: int, out: list[int]) -> None:
+    def _walk(self, node: _Node, reading: Sequence[str], position: int, verb: str) -> int | None:
         if position == len(reading):
-            out.extend(node.routes)
-            return
-        out.extend(node.greedy)
+            return _for_verb(node.routes, self.routes, verb)
         child = node.literals.get(reading[position])
         if child is not None:
-            self._collect(child, reading, position + 1, out)
+            found = self._walk(child, reading, position + 1, verb)
+            if found is not None:
+                return found
         if node.param is not None:
-            self._collect(node.param, reading, position + 1, out)
+            found = self._walk(node.param, reading, position + 1, verb)
+            if found is not None:
+                return found
+        return _for_verb(node.greedy, self.routes, verb)
 
     def _match(self, index: int, segments: Sequence[str]) -> Match[T]:
         route_key, value = self.routes[index]
