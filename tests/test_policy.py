@@ -48,6 +48,7 @@ from secauth.policy import (
     INVOKE_ACTION,
     MAX_METHOD_ARN_BYTES,
     MAX_RESOURCE_ARN_CHARS,
+    REFUSED_SPELLINGS,
     InvalidContext,
     InvalidMethodArn,
     MethodArn,
@@ -66,7 +67,6 @@ from secauth.policy import (
     unauthorized,
     validate_context,
 )
-from secauth.policy import REFUSED_SPELLINGS
 from secauth.principal import Principal
 
 VERBS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")

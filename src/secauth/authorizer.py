@@ -37,14 +37,12 @@ Example
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from secauth._decisions import DecisionSink, emit, listening
-from secauth._sightings import seen_before
-from secauth.access import Decision, Denial, RouteMatch, Routes, authenticated
+from secauth._decisions import DecisionSink, emit
+from secauth.access import Decision, Denial, Routes, authenticated
 from secauth.credentials import ApiKeyEntry, ApiKeyStore, ClientCertificates, read_api_key
 from secauth.errors import (
     ConfigurationError,
@@ -54,17 +52,14 @@ from secauth.errors import (
     SecAuthError,
 )
 from secauth.events import EventKind, Request, UnsupportedEvent
+from secauth.memo import ResponseMemo
 from secauth.policy import (
     DEFAULT_MAX_RESPONSE_BYTES,
     MethodArn,
     PolicyBuilder,
     Unauthorized,
-    exact_document,
 )
-from secauth.policy.document import _document_json
-from secauth.policy.responses import _principal_response
 from secauth.principal import ClaimMapper, Principal
-from secauth.rules import _principal_test
 
 if TYPE_CHECKING:
     from secauth.ratelimit import RateLimiter
@@ -80,16 +75,11 @@ _DEFAULT_ROUTES_TABLE = {
 
 
 class _Target(NamedTuple):
-    """What one method ARN asks for: verb, path and the route that decides them."""
+    """What the request asks for: the verb and path the decision is about, and its ARN."""
 
     method: str
     path: str
-    found: RouteMatch | None
     arn: MethodArn
-    # The exact Deny and Allow documents of this ARN, serialized, with their sizes.
-    documents: tuple[tuple[dict[str, Any], int], tuple[dict[str, Any], int]]
-    # When the principal alone decides the route's rule: that test, and its Allow decision.
-    principal_rule: tuple[Callable[[Principal], bool], Decision] | None
 
 
 class _Credentials:
@@ -227,38 +217,23 @@ class Authorizer:
             simple_responses=simple_responses,
         )
         self.cache_ttl = cache_ttl
-        # Responses to a bearer token repeated on the same route are memoized: the token is
-        # verified again on every call (expiry, key changes), and everything after that is
-        # a pure function of the token and the route, unless a hook, a context callable,
-        # a rate limit or a request-dependent rule is involved, which turns this off.
         if response_cache_size < 0:
             raise ConfigurationError("response_cache_size must not be negative")
-        pure_hooks = all(
-            getattr(type(self), name) is getattr(Authorizer, name)
-            for name in ("credentials", "map_claims", "extra_context")
-        )
-        # A PolicyBuilder subclass may add statements that read the request: no memo then.
-        pure_builder = type(self.policy_builder) is PolicyBuilder
-        self._memo_size = (
-            response_cache_size
-            if pure_hooks
-            and pure_builder
+        # Answers to a bearer token repeated on the same target are memoized (the token
+        # is still verified on every call) when everything after the verification is a
+        # pure function of the token and the target: default hooks and builder, no
+        # context callable, no rate limit. Rules that read the request are never memoized.
+        pure = (
+            verifier is not None
             and rate_limit is None
             and context is None
-            and verifier is not None
-            else 0
+            and type(self.policy_builder) is PolicyBuilder
+            and all(
+                getattr(type(self), name) is getattr(Authorizer, name)
+                for name in ("credentials", "map_claims", "extra_context")
+            )
         )
-        self._memo: dict[tuple[object, ...], tuple[dict[str, Any], dict[str, Any]]] = {}
-        self._revalidate: Callable[[str], bool] = getattr(
-            verifier, "revalidate", lambda token: False
-        )
-        self._seen: set[int] = set()
-        # Method ARN (and WebSocket route key) -> what it asks for; the table is immutable.
-        self._targets: dict[object, _Target] = {}
-        self._plain_routes = all(
-            getattr(type(self.routes), name) is getattr(Routes, name)
-            for name in ("decide", "resolve", "judge", "match")
-        )
+        self._memo = ResponseMemo(response_cache_size if pure else 0)
         # None stands for the table's default rule (a request no route matches).
         self._dependent_routes: frozenset[str | None] = frozenset(
             _request_dependent(self.routes, Principal("probe", tenant="probe"))
@@ -284,12 +259,11 @@ class Authorizer:
     def handler(self, event: Mapping[str, Any], context: object = None) -> dict[str, Any]:
         """The Lambda entry point: ``handler = authorizer.handler``."""
         started = _clock()
-        observed = listening(self.on_decision)  # else records need not be complete
         record: dict[str, Any] = {}
         request: Request | None = None
         try:
             request = self._request(event)
-            return self._authorize(request, record, observed)
+            return self._authorize(request, record)
         except SecAuthError as err:
             record.update(
                 decision="unauthorized",
@@ -307,12 +281,11 @@ class Authorizer:
                 detail={"error": type(exc).__name__},
             )
         finally:
-            if observed:
-                if request is not None:
-                    record["event"] = request.kind.value
-                    record["request_id"] = request.request_id
-                record["latency_us"] = round((_clock() - started) * 1e6)
-                emit(record, self.on_decision)
+            if request is not None:
+                record["event"] = request.kind.value
+                record["request_id"] = request.request_id
+            record["latency_us"] = round((_clock() - started) * 1e6)
+            emit(record, self.on_decision)
         return self._unauthorized(request)
 
     def _request(self, event: object) -> Request:
@@ -355,137 +328,53 @@ class Authorizer:
 
     # -- steps ----------------------------------------------------------------------------
 
-    def _authorize(
-        self, request: Request, record: dict[str, Any], observed: bool
-    ) -> dict[str, Any]:
+    def _authorize(self, request: Request, record: dict[str, Any]) -> dict[str, Any]:
+        """One pipeline for every configuration: a memoized answer (the token verified
+        again), or credentials → principal → decision → response."""
         if not request.kind.is_authorizer:
             raise UnsupportedEvent("not an authorizer event")
-        builder = self.policy_builder
-        if (
-            self._memo_size  # default hooks, builder and context; a verifier; no rate limit
-            and self._plain_routes
-            and self.api_keys is None
-            and self.client_certs is None
-            and type(builder) is PolicyBuilder
-            and not builder.cache_ttl
-            and not builder.simple_responses
-        ):
-            return self._authorize_bearer(request, record, observed)
-        memo_key: tuple[object, ...] | None = None
-        if self._memo_size and self._bearer_only(request):
-            assert self.verifier is not None
-            memo_key, answer, claims = self._memo_or_verify(request, record)
-            if answer is not None:
-                return answer
-            found = _Credentials(self.map_claims(claims))
-        else:
-            found = self.credentials(request)
-        principal = found.principal
-        target = self._target(request)
-        if self._plain_routes:
-            decision = self.routes.judge(
-                principal, target.found, target.method, target.path, request
-            )
-        else:  # a Routes subclass that overrides how it decides: ask it every time
-            decision = self.routes.decide(principal, target.method, target.path, request)
-        if decision.allowed and self.rate_limit is not None:
-            decision = self._rate_limited(decision, request, principal, found)
-        if decision.allowed and found.entry is not None and found.entry.rate_limit:
-            decision = self._key_limited(decision, request, principal, found.entry.rate_limit)
+        memo_key = self._memo_key(request)
+        if memo_key is not None:
+            remembered = self._memo.get(memo_key)
+            if remembered is not None:
+                self._verify_again(request)
+                record.update(remembered.fields)
+                return remembered.response
+        found = self.credentials(request)
+        target = _target(request)
+        decision = self._decide(found, target, request)
         # The record is complete before the response is built: a response that cannot be
         # built (too large, say) is logged as what it was about, then refused (401).
-        record.update(_record_fields(principal, target, decision))
-        response = self._respond(request, principal, decision, found, target)
-        if (
-            memo_key is not None
-            and decision.route not in self._dependent_routes
-            and seen_before(self._seen, memo_key, self._memo_size)
-        ):
-            self._memo_put(memo_key, response, record)
+        record.update(_record_fields(found.principal, target, decision))
+        response = self._respond(request, found, decision)
+        if memo_key is not None and decision.route not in self._dependent_routes:
+            self._memo.put(memo_key, response, record)
         return response
 
-    def _authorize_bearer(
-        self, request: Request, record: dict[str, Any], observed: bool
-    ) -> dict[str, Any]:
-        """:meth:`_authorize` for the usual configuration (bearer tokens only, default
-        hooks, policies naming exactly the method ARN): the same answers and records in
-        fewer steps, and no record built when nobody reads it."""
-        memo_key, answer, claims = self._memo_or_verify(request, record)
-        if answer is not None:
-            return answer
-        principal = self.claims.map(claims)
-        target = self._target(request)
-        quick = target.principal_rule
-        if quick is not None and quick[0](principal):
-            decision = quick[1]
-        else:
-            decision = self.routes.judge(
-                principal, target.found, target.method, target.path, request
-            )
-        if observed:
-            record.update(_record_fields(principal, target, decision))
-        response = _principal_response(
-            principal.id,
-            target.documents[decision.allowed],
-            principal.to_context(),
-            self.policy_builder.max_response_bytes,
-        )
-        if decision.route not in self._dependent_routes and seen_before(
-            self._seen, memo_key, self._memo_size
-        ):
-            self._memo_put(memo_key, response, _record_fields(principal, target, decision))
-        return response
+    def _memo_key(self, request: Request) -> tuple[object, ...] | None:
+        """The memo key of a bearer-token request when answers are memoized, else None."""
+        if not self._memo.size or not self._bearer_only(request):
+            return None
+        token = request.token if request.kind is EventKind.TOKEN_AUTHORIZER else None
+        token = token or request.headers.get("authorization")
+        if not token:
+            return None
+        return (token, request.kind, request.method_arn, request.route_key, request.method,
+                request.path)
 
-    def _memo_or_verify(
-        self, request: Request, record: dict[str, Any]
-    ) -> tuple[tuple[object, ...], dict[str, Any] | None, dict[str, Any]]:
-        """``(memo key, memoized answer or None, verified claims)`` for a bearer request.
-        Every call re-checks the token (expiry, key changes, revocation hook), memo or not."""
+    def _verify_again(self, request: Request) -> None:
+        """A memoized answer still needs a valid token (expiry, key changes, revocation)."""
         assert self.verifier is not None
-        token = request.bearer_token()
-        memo_key = (
-            token, request.kind, request.method_arn, request.route_key, request.method, request.path
-        )
-        hit = self._memo.get(memo_key)
-        if hit is None:
-            return memo_key, None, self.verifier.verify(token)
-        claims = {} if self._revalidate(token) else self.verifier.verify(token)
-        response, fields = hit
-        record.update(fields)  # the handler sets this request's id and event
-        return memo_key, _copy_response(response), claims
+        self.verifier.verify(request.bearer_token())
 
-    def _target(self, request: Request) -> _Target:
-        """What the request asks for (the method ARN's verb and path, or the WebSocket
-        route key) and the route that decides it: worked out once per distinct ARN."""
-        # The route key, method and path matter for WebSocket and HTTP $default ARNs.
-        key = (request.method_arn, request.route_key, request.method, request.path)
-        target = self._targets.get(key)
-        if target is None:
-            method, path, arn = _verb_and_path(request)
-            documents = (
-                _document_json(exact_document(arn, False)),
-                _document_json(exact_document(arn, True)),
-            )
-            found = self.routes.resolve(method, path)
-            test = _principal_test(found.rule) if found is not None and not found.others else None
-            principal_rule = None
-            if found is not None and test is not None:
-                principal_rule = (test, Decision(True, None, found.route, dict(found.params), None))
-            target = _Target(method, path, found, arn, documents, principal_rule)
-            targets = self._targets
-            if len(targets) >= _TARGET_CACHE_SIZE:
-                targets.clear()
-            targets[key] = target
-        return target
-
-    def _memo_put(
-        self, key: tuple[object, ...], response: dict[str, Any], fields: Mapping[str, Any]
-    ) -> None:
-        memo = self._memo
-        if len(memo) >= self._memo_size:
-            for old_key in list(itertools.islice(memo, max(1, len(memo) // 2))):
-                memo.pop(old_key, None)
-        memo[key] = (_copy_response(response), dict(fields))
+    def _decide(self, found: _Credentials, target: _Target, request: Request) -> Decision:
+        principal = found.principal
+        decision = self.routes.decide(principal, target.method, target.path, request)
+        if decision.allowed and self.rate_limit is not None:
+            decision = self._rate_limited(decision, request, principal)
+        if decision.allowed and found.entry is not None and found.entry.rate_limit:
+            decision = self._key_limited(decision, request, principal, found.entry.rate_limit)
+        return decision
 
     def _bearer_only(self, request: Request) -> bool:
         """True when the request's credential is a bearer token (no API key, no client cert)."""
@@ -493,9 +382,7 @@ class Authorizer:
             return False
         return self.client_certs is None or not request.client_cert
 
-    def _rate_limited(
-        self, decision: Decision, request: Request, principal: Principal, found: _Credentials
-    ) -> Decision:
+    def _rate_limited(self, decision: Decision, request: Request, principal: Principal) -> Decision:
         assert self.rate_limit is not None
         result = self.rate_limit.hit(request, principal)
         if result.allowed:
@@ -528,13 +415,9 @@ class Authorizer:
         return Decision(False, refusal.reason, decision.route, decision.params, refusal)
 
     def _respond(
-        self,
-        request: Request,
-        principal: Principal,
-        decision: Decision,
-        found: _Credentials,
-        target: _Target,
+        self, request: Request, found: _Credentials, decision: Decision
     ) -> dict[str, Any]:
+        principal = found.principal
         context: Mapping[str, object] = principal.to_context()
         extra = self.extra_context(principal, request)
         if type(extra) is not dict or extra:  # the default hook's {} has nothing to merge
@@ -549,12 +432,11 @@ class Authorizer:
             merged.update(context)
             context = merged
         usage_key = found.api_key if found.entry is not None and found.entry.usage_plan else None
-        if usage_key is not None and request.kind not in _USAGE_PLAN_KINDS:
+        if usage_key is not None and not request.kind.carries_usage_key:
             usage_key = None
-        builder = self.policy_builder
         # With caching on, the policy must be right for every route, whatever this
         # request's decision: it allows the principal's routes and denies this one if denied.
-        return builder.response(
+        return self.policy_builder.response(
             principal,
             request,
             allow=decision.allowed,
@@ -597,46 +479,6 @@ def _any_key_limit(store: object) -> bool:
     return any(entry.rate_limit for entry in entries())
 
 
-def _copy_response(response: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a response a caller may change without touching the memoized one."""
-    import json
-
-    return json.loads(json.dumps(response)) if _nested(response) else _copy_flat(response)
-
-
-def _nested(response: Mapping[str, Any]) -> bool:
-    context = response.get("context")
-    return isinstance(context, Mapping) and not all(
-        type(v) in (str, int, float, bool) for v in context.values()
-    )
-
-
-def _copy_flat(response: dict[str, Any]) -> dict[str, Any]:
-    out = dict(response)
-    if "context" in out:
-        out["context"] = dict(out["context"])
-    document = out.get("policyDocument")
-    if document is not None:
-        out["policyDocument"] = {
-            "Version": document["Version"],
-            "Statement": [_copy_statement(s) for s in document["Statement"]],
-        }
-    return out
-
-
-def _copy_statement(statement: Mapping[str, Any]) -> dict[str, Any]:
-    copied = dict(statement)
-    copied["Resource"] = list(statement["Resource"])
-    if "Condition" in statement:
-        import json
-
-        copied["Condition"] = json.loads(json.dumps(statement["Condition"]))
-    return copied
-
-
-_USAGE_PLAN_KINDS = frozenset({EventKind.TOKEN_AUTHORIZER, EventKind.REST_REQUEST_AUTHORIZER})
-
-
 def _request_dependent(routes: Routes, probe: Principal) -> list[str | None]:
     """Routes whose rule reads the request, and None when the default rule does."""
     dependent: list[str | None] = list(routes.request_dependent_routes(probe))
@@ -645,7 +487,7 @@ def _request_dependent(routes: Routes, probe: Principal) -> list[str | None]:
     return dependent
 
 
-def _verb_and_path(request: Request) -> tuple[str, str, MethodArn]:
+def _target(request: Request) -> _Target:
     """The verb and path the decision is about: the method ARN's (``routeArn`` for HTTP
     payload 2.0), which is what the policy names. Not an HTTP API's ``rawPath``: on a
     named stage it starts with the stage ("/prod/admin"), and a custom domain's API
@@ -653,12 +495,12 @@ def _verb_and_path(request: Request) -> tuple[str, str, MethodArn]:
     WebSocket ARNs have no verb: their route key decides. An HTTP API's ``$default``
     route ARN names no path either: the request's method and path (stage stripped) decide.
     """
-    arn = MethodArn.parse(request.method_arn)  # a bad ARN raises here and is never kept
-    if request.kind is _WEBSOCKET:
-        return request.route_key or "$connect", "", arn
+    arn = MethodArn.parse(request.method_arn)  # a bad ARN raises here
+    if request.kind is EventKind.WEBSOCKET_AUTHORIZER:
+        return _Target(request.route_key or "$connect", "", arn)
     if arn.verb is None and arn.path == "$default" and request.kind in _HTTP_KINDS:
-        return request.method, _without_stage(request.path, request.stage), arn
-    return arn.verb or "", arn.path, arn
+        return _Target(request.method, _without_stage(request.path, request.stage), arn)
+    return _Target(arn.verb or "", arn.path, arn)
 
 
 def _without_stage(path: str, stage: str | None) -> str:
@@ -673,6 +515,4 @@ def _without_stage(path: str, stage: str | None) -> str:
 
 
 _HTTP_KINDS = frozenset({EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2})
-_WEBSOCKET = EventKind.WEBSOCKET_AUTHORIZER
 _clock = time.perf_counter
-_TARGET_CACHE_SIZE = 512

@@ -68,6 +68,21 @@ class EventKind(Enum):
         """True for the events API Gateway sends to a Lambda authorizer."""
         return self in _AUTHORIZER_KINDS
 
+    @property
+    def carries_usage_key(self) -> bool:
+        """True for REST API authorizers, whose answer may name a usage plan's API key."""
+        return self in (EventKind.TOKEN_AUTHORIZER, EventKind.REST_REQUEST_AUTHORIZER)
+
+    @property
+    def answers_401_by_raising(self) -> bool:
+        """True where an authorizer answers 401 by raising ``Unauthorized`` (REST and
+        WebSocket); HTTP API authorizers can only allow or deny (403)."""
+        return self in (
+            EventKind.TOKEN_AUTHORIZER,
+            EventKind.REST_REQUEST_AUTHORIZER,
+            EventKind.WEBSOCKET_AUTHORIZER,
+        )
+
 
 _AUTHORIZER_KINDS = frozenset(
     {

@@ -8,7 +8,6 @@ same rules always serialize to the same bytes.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
@@ -186,13 +185,11 @@ class PolicyDocument:
     [('Allow', 2), ('Deny', 1)]
     """
 
-    __slots__ = ("_serialized", "statements")
+    __slots__ = ("statements",)
 
     statements: tuple[Statement, ...]
-    _serialized: tuple[dict[str, Any], int] | None
 
     def __init__(self, statements: Iterable[Statement] = ()) -> None:
-        object.__setattr__(self, "_serialized", None)
         merged: dict[tuple[str, _CanonicalCondition], set[str]] = {}
         for statement in statements:
             if not isinstance(statement, Statement):
@@ -259,14 +256,3 @@ def exact_document(arn: MethodArn, allow: bool) -> PolicyDocument:
     'Allow'
     """
     return PolicyDocument().allow(arn) if allow else PolicyDocument().deny(arn)
-
-
-def _document_json(document: PolicyDocument) -> tuple[dict[str, Any], int]:
-    """A document's JSON form and its serialized size, computed once per (immutable) document.
-    The dict is shared: copy it before handing it out (responses do)."""
-    serialized = document._serialized
-    if serialized is None:
-        as_dict = document.to_dict()
-        serialized = (as_dict, len(json.dumps(as_dict)))
-        object.__setattr__(document, "_serialized", serialized)
-    return serialized

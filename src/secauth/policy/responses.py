@@ -17,13 +17,7 @@ from typing import Any, Final
 from secauth.errors import ConfigurationError
 from secauth.events import EventKind
 from secauth.policy.arn import MethodArn
-from secauth.policy.document import (
-    DENY_ALL,
-    PolicyDocument,
-    PolicyTooLarge,
-    _document_json,
-    exact_document,
-)
+from secauth.policy.document import DENY_ALL, PolicyDocument, PolicyTooLarge, exact_document
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -59,29 +53,8 @@ class Unauthorized(Exception):
         super().__init__("Unauthorized")
 
 
-_AUTHORIZER_KINDS: Final = frozenset(
-    {
-        EventKind.TOKEN_AUTHORIZER,
-        EventKind.REST_REQUEST_AUTHORIZER,
-        EventKind.HTTP_AUTHORIZER_V1,
-        EventKind.HTTP_AUTHORIZER_V2,
-        EventKind.WEBSOCKET_AUTHORIZER,
-    }
-)
-_RAISES_FOR_401: Final = frozenset(
-    {
-        EventKind.TOKEN_AUTHORIZER,
-        EventKind.REST_REQUEST_AUTHORIZER,
-        EventKind.WEBSOCKET_AUTHORIZER,
-    }
-)
-_USAGE_PLAN_KINDS: Final = frozenset(
-    {EventKind.TOKEN_AUTHORIZER, EventKind.REST_REQUEST_AUTHORIZER}
-)
-
-
 def _kind(kind: object) -> EventKind:
-    if not isinstance(kind, EventKind) or kind not in _AUTHORIZER_KINDS:
+    if not isinstance(kind, EventKind) or not kind.is_authorizer:
         raise ConfigurationError(f"{kind!r} is not an authorizer event kind")
     return kind
 
@@ -148,63 +121,17 @@ def validate_context(context: Mapping[str, object] | None, kind: EventKind) -> d
     return out
 
 
-def _size_bound(members: Mapping[str, Any]) -> int | None:
-    """An upper bound of ``len(json.dumps(members))`` for string values and string-only
-    mappings, else None. ``json.dumps`` escapes to ASCII: at most 12 characters per input
-    character (a character beyond the BMP becomes two ``\\uXXXX`` escapes)."""
-    total = 2
-    for key, value in members.items():
-        if type(value) is str:
-            total += _PER_CHAR * (len(key) + len(value)) + 8
-        elif type(value) is dict:
-            total += _PER_CHAR * len(key) + 12
-            for k, v in value.items():
-                if type(v) is not str:
-                    return None
-                total += _PER_CHAR * (len(k) + len(v)) + 8
-        else:
-            return None
-    return total
-
-
-_PER_CHAR = 12  # the most characters json.dumps (ensure_ascii) writes for one character
-# The document's member name and separator, as json.dumps writes them in a response.
-_DOCUMENT_PART = len(', "policyDocument": ')
-# _size_bound of {"principalId": "", "context": {}}, plus the document's name and separator.
-_PRINCIPAL_RESPONSE_BASE = (_size_bound({"principalId": "", "context": {}}) or 0) + _DOCUMENT_PART
-
-
-def _fresh_copy(document: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a cached policy document that callers may change without harm."""
-    given = document["Statement"]
-    if len(given) == 1 and "Condition" not in given[0]:  # one plain statement: exact documents
-        only = given[0].copy()
-        only["Resource"] = list(only["Resource"])
-        return {"Version": document["Version"], "Statement": [only]}
-    statements = []
-    for statement in given:
-        copied = dict(statement)
-        copied["Resource"] = list(statement["Resource"])
-        if "Condition" in statement:
-            copied["Condition"] = json.loads(json.dumps(statement["Condition"]))
-        statements.append(copied)
-    return {"Version": document["Version"], "Statement": statements}
-
-
 def _within_budget(response: dict[str, Any], max_bytes: int) -> dict[str, Any]:
-    # Measured as the Lambda runtime would send it at its largest: default json.dumps,
-    # ASCII escapes for non-ASCII text.
-    _check_size(len(json.dumps(response)), max_bytes)
-    return response
-
-
-def _check_size(size: int, max_bytes: int) -> None:
+    """``response`` if it fits ``max_bytes`` as the Lambda runtime sends it at its largest
+    (default ``json.dumps``: ASCII escapes for non-ASCII text), else PolicyTooLarge."""
+    size = len(json.dumps(response))
     if size > max_bytes:
         raise PolicyTooLarge(
             f"the authorizer response is {size} bytes, over the {max_bytes}-byte budget; "
             "allow fewer or broader route patterns, shrink the context, or raise "
             "max_response_bytes if your API accepts more"
         )
+    return response
 
 
 def policy_response(
@@ -237,110 +164,37 @@ def policy_response(
         raise ConfigurationError("principalId must be a non-empty string")
     if not isinstance(policy, PolicyDocument):
         raise ConfigurationError("policy must be a PolicyDocument")
-    rest: dict[str, Any] = {"principalId": principal_id}
+    response: dict[str, Any] = {"principalId": principal_id, "policyDocument": policy.to_dict()}
     checked = validate_context(context, kind)
     if checked:
-        rest["context"] = checked
+        response["context"] = checked
     if usage_identifier_key is not None:
-        if kind not in _USAGE_PLAN_KINDS:
+        if not kind.carries_usage_key:
             raise ConfigurationError("usageIdentifierKey is only read by REST API authorizers")
         if not isinstance(usage_identifier_key, str) or not usage_identifier_key:
             raise ConfigurationError("usageIdentifierKey must be a non-empty string")
-        rest["usageIdentifierKey"] = usage_identifier_key
-    return _assemble(principal_id, _document_json(policy), rest, max_bytes)
+        response["usageIdentifierKey"] = usage_identifier_key
+    return _within_budget(response, max_bytes)
 
 
 def exact_response(
     principal_id: str,
     arn: MethodArn,
     allow: bool,
-    context: Mapping[str, str],
+    context: Mapping[str, object],
     max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
 ) -> dict[str, Any]:
-    """:func:`policy_response` for a policy of exactly ``arn`` and a context of strings.
-
-    The same response (and the same errors) as ``policy_response(principal_id,
-    exact_document(arn, allow), context=context, max_bytes=max_bytes)``, for any
-    authorizer kind (strings are valid context values for all of them), in fewer
-    steps: the authorizer's answer when its result cache is off.
+    """:func:`policy_response` for a policy of exactly ``arn`` (the authorizer's answer
+    when its result cache is off), for any authorizer kind.
 
     >>> arn = MethodArn.parse("arn:aws:execute-api:us-east-1:123456789012:abc/prod/GET/a")
     >>> response = exact_response("u-1", arn, False, {"tenant": "acme"})
     >>> response["policyDocument"]["Statement"][0]["Effect"], response["context"]
     ('Deny', {'tenant': 'acme'})
     """
-    return _string_context_response(
-        principal_id, _document_json(exact_document(arn, allow)), context, max_bytes
+    return policy_response(
+        principal_id, exact_document(arn, allow), context=context, max_bytes=max_bytes
     )
-
-
-def _string_context_response(
-    principal_id: str,
-    document: tuple[dict[str, Any], int],
-    context: Mapping[str, object],
-    max_bytes: int,
-) -> dict[str, Any]:
-    """:func:`exact_response` for a document already in :func:`document_json` form (keep
-    that per method ARN to skip even the cache lookups)."""
-    if type(principal_id) is not str or not principal_id:
-        raise ConfigurationError("principalId must be a non-empty string")
-    rest: dict[str, Any] = {"principalId": principal_id}
-    if context:
-        for key, value in context.items():
-            if type(key) is not str or not key or type(value) is not str:
-                rest["context"] = validate_context(context, EventKind.TOKEN_AUTHORIZER)
-                break  # not only strings: the general checks say what is wrong
-        else:
-            rest["context"] = dict(context)
-    return _assemble(principal_id, document, rest, max_bytes)
-
-
-def _principal_response(
-    principal_id: str,
-    document: tuple[dict[str, Any], int],
-    context: Mapping[str, object],
-    max_bytes: int,
-) -> dict[str, Any]:
-    """:func:`_string_context_response` in fewer steps for what a principal usually gives
-    (:meth:`~secauth.principal.Principal.to_context`): a non-empty string id and a fresh
-    dict of non-empty string keys and string values. Anything else (a custom mapper's or
-    principal's) takes :func:`_string_context_response`, with its checks and errors."""
-    as_dict, document_size = document
-    if type(principal_id) is not str or not principal_id or type(context) is not dict:
-        return _string_context_response(principal_id, document, context, max_bytes)
-    chars = len(principal_id)
-    for key, value in context.items():
-        if type(key) is not str or not key or type(value) is not str:
-            return _string_context_response(principal_id, document, context, max_bytes)
-        chars += len(key) + len(value)
-    bound = _PRINCIPAL_RESPONSE_BASE + document_size + 8 * len(context) + _PER_CHAR * chars
-    if bound > max_bytes:  # maybe too large: measure exactly (and raise if it is)
-        return _string_context_response(principal_id, document, context, max_bytes)
-    return {"principalId": principal_id, "policyDocument": _fresh_copy(as_dict), "context": context}
-
-
-def _assemble(
-    principal_id: str,
-    prepared: tuple[dict[str, Any], int],
-    rest: dict[str, Any],
-    max_bytes: int,
-) -> dict[str, Any]:
-    """The response: ``rest`` (checked members, principalId first) plus the document."""
-    document, document_size = prepared
-    # The size json.dumps gives the whole response: the other members, plus the document
-    # with its name and separator; the document's own size is computed once per document.
-    # A cheap bound first (see _size_bound).
-    document_part = _DOCUMENT_PART + document_size
-    bound = _size_bound(rest)
-    if bound is None or bound + document_part > max_bytes:
-        bound = len(json.dumps(rest))
-    _check_size(bound + document_part, max_bytes)
-    response: dict[str, Any] = {
-        "principalId": principal_id,
-        "policyDocument": _fresh_copy(document),
-    }
-    response.update(rest)
-    return response
 
 
 def simple_response(
@@ -383,7 +237,7 @@ def unauthorized(kind: EventKind, *, simple: bool = False) -> dict[str, Any]:
     secauth.policy.responses.Unauthorized: Unauthorized
     """
     kind = _kind(kind)
-    if kind in _RAISES_FOR_401:
+    if kind.answers_401_by_raising:
         raise Unauthorized()
     if simple and kind is EventKind.HTTP_AUTHORIZER_V2:
         return {"isAuthorized": False}
