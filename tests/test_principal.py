@@ -499,11 +499,11 @@ def test_hierarchy_configuration_errors(bad: dict[Any, Any]) -> None:
 def test_principal_attributes_cannot_be_set_or_deleted() -> None:
     """Every attribute is fixed after construction."""
     p = ClaimMapper.cognito(tenant_claim="custom:tenant_id").map(COGNITO_ID)
-    assert type(p) is Principal  # built unsealed for speed, handed out sealed
+    assert type(p) is Principal
     for name in ("id", "tenant", "roles", "scopes", "groups", "claims", "kind", "extra"):
-        with pytest.raises(AttributeError, match="immutable"):
+        with pytest.raises(AttributeError):
             setattr(p, name, "x")
-    with pytest.raises(AttributeError, match="immutable"):
+    with pytest.raises(AttributeError):
         del p.tenant
     assert p.tenant == "acme"
 
@@ -573,14 +573,10 @@ def test_access_context_is_a_plain_named_tuple() -> None:
     assert (ctx.method, ctx.path, ctx.params["a"], ctx.request) == ("GET", "/x", "b", None)
 
 
-def test_role_lists_in_the_context_are_encoded_right_cached_or_not() -> None:
-    """Encoded role/scope lists come from a bounded cache; long ones are never kept, and
-    every encoding reads back as the set it came from."""
-    from secauth import principal as module
-
+def test_role_lists_in_the_context_read_back_as_the_sets_they_came_from() -> None:
+    """Long lists, quotes and non-ASCII names survive the JSON encoding in the context."""
     many = {f"scope-{i:04d}" for i in range(200)}  # about 2.8 KB encoded
-    for _ in range(2):
-        p = Principal("u", roles={"a", "b"}, scopes=many, groups={'q"uote', "ü"})
-        assert Principal.from_context(p.to_context()) == p
-    assert frozenset(many) not in module._JSON_LISTS
-    assert frozenset({"a", "b"}) in module._JSON_LISTS
+    p = Principal("u", roles={"a", "b"}, scopes=many, groups={'q"uote', "ü"})
+    context = p.to_context()
+    assert context["secauth_roles"] == '["a","b"]'
+    assert Principal.from_context(context) == p

@@ -22,8 +22,9 @@ Example
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -34,9 +35,9 @@ __all__ = ["ClaimMapper", "ClaimPath", "Principal", "RoleHierarchy"]
 ClaimPath = str | tuple[str, ...]
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 _MAX_ITEMS = 256
-_NO_NAMES: Final[frozenset[str]] = frozenset()
 
 
+@dataclass(frozen=True, init=False, repr=False, eq=False)
 class Principal:
     """An authenticated caller: immutable.
 
@@ -45,8 +46,8 @@ class Principal:
     id: the subject (``sub`` by default).
     tenant: the tenant from verified claims, or None.
     roles, scopes, groups: frozensets of strings (roles already include those
-        implied by a :class:`RoleHierarchy`).
-    claims: the verified claims, read-only.
+        implied by a :class:`RoleHierarchy`); any iterable of strings is accepted.
+    claims: the verified claims, read-only (not part of equality).
     kind: ``"user"`` for tokens, ``"api_key"``, ``"client_cert"``, or ``"anonymous"``.
 
     >>> p = Principal("alice", roles={"admin"}, tenant="acme")
@@ -75,19 +76,17 @@ class Principal:
         claims: Mapping[str, Any] | None = None,
         kind: str = "user",
     ) -> None:
-        _SET_ID(self, id)
-        _SET_TENANT(self, tenant)
-        _SET_ROLES(self, frozenset(roles))
-        _SET_SCOPES(self, frozenset(scopes))
-        _SET_GROUPS(self, frozenset(groups))
-        _SET_CLAIMS(self, MappingProxyType(dict(claims)) if claims else _EMPTY)
-        _SET_KIND(self, kind)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("Principal is immutable")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError("Principal is immutable")
+        # Written out rather than generated: callers pass any iterable of names and any
+        # mapping of claims, kept as immutable copies. Setting the fields of a frozen
+        # dataclass in its own __init__ is what the generated one does too.
+        set_field = object.__setattr__
+        set_field(self, "id", id)
+        set_field(self, "tenant", tenant)
+        set_field(self, "roles", frozenset(roles))
+        set_field(self, "scopes", frozenset(scopes))
+        set_field(self, "groups", frozenset(groups))
+        set_field(self, "claims", MappingProxyType(dict(claims)) if claims else _EMPTY)
+        set_field(self, "kind", kind)
 
     def __repr__(self) -> str:
         return (
@@ -95,20 +94,17 @@ class Principal:
             f"scopes={sorted(self.scopes)}, kind={self.kind!r})"
         )
 
+    def _identity(self) -> tuple[object, ...]:
+        return (self.id, self.tenant, self.roles, self.scopes, self.groups, self.kind)
+
     def __eq__(self, other: object) -> bool:
+        """Equal when everything but the claims is (claims are the evidence, not the who)."""
         if not isinstance(other, Principal):
             return NotImplemented
-        return (self.id, self.tenant, self.roles, self.scopes, self.groups, self.kind) == (
-            other.id,
-            other.tenant,
-            other.roles,
-            other.scopes,
-            other.groups,
-            other.kind,
-        )
+        return self._identity() == other._identity()
 
     def __hash__(self) -> int:
-        return hash((self.id, self.tenant, self.roles, self.scopes, self.kind))
+        return hash(self._identity())
 
     @classmethod
     def anonymous(cls) -> Principal:
@@ -131,13 +127,12 @@ class Principal:
         >>> Principal("u-1", tenant="acme", roles={"b", "a"}).to_context()["secauth_roles"]
         '["a","b"]'
         """
-        encoded = _JSON_LISTS  # most sets were seen before: no call for them
         context = {
             "secauth_principal": self.id,
             "secauth_kind": self.kind,
-            "secauth_roles": encoded.get(self.roles) or _json_list(self.roles),
-            "secauth_scopes": encoded.get(self.scopes) or _json_list(self.scopes),
-            "secauth_groups": encoded.get(self.groups) or _json_list(self.groups),
+            "secauth_roles": _json_list(self.roles),
+            "secauth_scopes": _json_list(self.scopes),
+            "secauth_groups": _json_list(self.groups),
         }
         if self.tenant is not None:
             context["secauth_tenant"] = self.tenant
@@ -188,83 +183,12 @@ class Principal:
         return scope in self.scopes
 
 
-class _Unsealed:
-    """:class:`Principal`'s slot layout without its guard against assignment. A principal
-    built per request is filled here, then sealed by switching its class: seven guarded
-    writes (``object.__setattr__`` past an overridden ``__setattr__``) cost four times more."""
-
-    __slots__ = Principal.__slots__
-
-
-def _sealed_user(
-    id: str,
-    tenant: str | None,
-    roles: frozenset[str],
-    scopes: frozenset[str],
-    groups: frozenset[str],
-    claims: Mapping[str, Any],
-) -> Principal:
-    """A ``kind="user"`` principal from parts already in their final types; ``claims``
-    must be a read-only snapshot."""
-    draft: Any = _Unsealed()
-    draft.id = id
-    draft.tenant = tenant
-    draft.roles = roles
-    draft.scopes = scopes
-    draft.groups = groups
-    draft.claims = claims
-    draft.kind = "user"
-    draft.__class__ = Principal
-    principal: Principal = draft
-    return principal
-
-
-def _slot_setters() -> Any:
-    # The slots' own setters: cheaper than object.__setattr__ past the overridden one.
-    return tuple(Principal.__dict__[name].__set__ for name in _FIELD_ORDER)
-
-
-_FIELD_ORDER = ("id", "tenant", "roles", "scopes", "groups", "claims", "kind")
-_SET_ID, _SET_TENANT, _SET_ROLES, _SET_SCOPES, _SET_GROUPS, _SET_CLAIMS, _SET_KIND = _slot_setters()
-
-
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9 _.:/@+=,-]*")
-
-
 def _json_list(values: frozenset[str]) -> str:
-    # Few distinct sets of roles or scopes recur across requests: each is encoded once.
-    text = _JSON_LISTS.get(values)
-    if text is None:
-        text = _encode_list(values)
-        if len(text) <= _JSON_LISTS_LONGEST:  # long sets (from large tokens) are not kept
-            if len(_JSON_LISTS) >= _JSON_LISTS_SIZE:
-                _JSON_LISTS.clear()
-            _JSON_LISTS[values] = text
-    return text
-
-
-_JSON_LISTS: dict[frozenset[str], str] = {}
-_JSON_LISTS_SIZE = 256
-_JSON_LISTS_LONGEST = 512
-
-
-def _encode_list(values: frozenset[str]) -> str:
-    if not values:
-        return "[]"
-    names = sorted(values)
-    joined = '","'.join(names)
-    # Plainness is per character, so the names are all plain when their concatenation
-    # is. Nothing to escape then: build the array directly (json.dumps costs ~1 us).
-    if _PLAIN_NAME.fullmatch("".join(names)):
-        return '["' + joined + '"]'
-    import json
-
-    return json.dumps(names, separators=(",", ":"))
+    """A set of names as a sorted, compact JSON array (``'["a","b"]'``)."""
+    return json.dumps(sorted(values), separators=(",", ":"))
 
 
 def _read_json_list(text: str, field: str) -> list[str]:
-    import json
-
     try:
         values = json.loads(text)
     except ValueError:
@@ -449,51 +373,50 @@ class ClaimMapper:
 
     def map(self, claims: Mapping[str, Any]) -> Principal:
         """Build the :class:`Principal` for verified ``claims``; raise ``InvalidClaims`` on bad types."""
-        # Top-level names (the usual paths) are read with claims.get, here, not in _lookup.
-        path = self.id_claim
-        principal_id = claims.get(path) if type(path) is str else _lookup(claims, path)
+        principal_id = _claim(claims, self.id_claim)
         if type(principal_id) is not str or not principal_id:
             raise InvalidClaims(
-                detail={"claim": _path_name(path), "problem": "missing or not a string"}
+                detail={"claim": _path_name(self.id_claim), "problem": "missing or not a string"}
             )
         tenant: str | None = None
-        tenant_path = self.tenant_claim
-        if tenant_path is not None:
-            tenant = (
-                claims.get(tenant_path)
-                if type(tenant_path) is str
-                else _lookup(claims, tenant_path)
-            )
+        if self.tenant_claim is not None:
+            tenant = _claim(claims, self.tenant_claim)
             if type(tenant) is not str or not tenant:
                 raise InvalidClaims(
-                    detail={"claim": _path_name(tenant_path), "problem": "missing or not a string"}
+                    detail={
+                        "claim": _path_name(self.tenant_claim),
+                        "problem": "missing or not a string",
+                    }
                 )
-        roles: list[str] = []
-        for path in self.role_claims:
-            value = claims.get(path) if type(path) is str else _lookup(claims, path)
-            if value is not None:
-                roles += _string_list(value, path)
-        groups: list[str] = []
-        for path in self.group_claims:
-            value = claims.get(path) if type(path) is str else _lookup(claims, path)
-            if value is not None:
-                groups += _string_list(value, path)
-        scopes: list[str] = []
-        for path in self.scope_claims:
-            value = claims.get(path) if type(path) is str else _lookup(claims, path)
-            if value is not None:
-                scopes += _scope_values(value, path)
+        roles = _names(claims, self.role_claims, _string_list)
+        groups = _names(claims, self.group_claims, _string_list)
+        scopes = _names(claims, self.scope_claims, _scope_values)
         if self.groups_are_roles:
             roles += groups
-        return _sealed_user(
+        return Principal(
             principal_id,
-            tenant,
-            (
-                self.role_hierarchy.expand(roles)
-                if self.role_hierarchy is not None
-                else frozenset(roles) if roles else _NO_NAMES
-            ),
-            frozenset(scopes) if scopes else _NO_NAMES,
-            frozenset(groups) if groups else _NO_NAMES,
-            MappingProxyType(dict(claims)) if claims else _EMPTY,
+            tenant=tenant,
+            roles=self.role_hierarchy.expand(roles) if self.role_hierarchy else roles,
+            scopes=scopes,
+            groups=groups,
+            claims=claims,
         )
+
+
+def _claim(claims: Mapping[str, Any], path: ClaimPath) -> Any:
+    """The claim at ``path`` (a top-level name, or a tuple for a nested claim), or None."""
+    return claims.get(path) if isinstance(path, str) else _lookup(claims, path)
+
+
+def _names(
+    claims: Mapping[str, Any],
+    paths: Sequence[ClaimPath],
+    read: Callable[[Any, ClaimPath], list[str]],
+) -> list[str]:
+    """The names found under ``paths``, each read by ``read`` (absent claims add nothing)."""
+    names: list[str] = []
+    for path in paths:
+        value = _claim(claims, path)
+        if value is not None:
+            names += read(value, path)
+    return names
