@@ -567,13 +567,13 @@ def test_events_that_are_not_authorizer_events_are_unauthorized(bad_event: Any) 
 )
 def test_bad_method_arns_fail_closed(method_arn: str) -> None:
     """A malformed methodArn (another service, a wildcard, an unknown verb, over 1600 bytes)
-    is never turned into a policy: 401, logged as internal_error with the error's type."""
+    is never turned into a policy: 401, logged as bad_request (InvalidMethodArn is a
+    BadRequest of the secauth error tree)."""
     records: list[dict[str, Any]] = []
     ev = event("rest_token")
     ev["methodArn"] = method_arn
     assert call(make(records=records), ev) is None
-    assert (records[0]["decision"], records[0]["reason"]) == ("unauthorized", "internal_error")
-    assert records[0]["detail"] == {"error": "InvalidMethodArn"}
+    assert (records[0]["decision"], records[0]["reason"]) == ("unauthorized", "bad_request")
 
 
 # --- fault injection -----------------------------------------------------------------------------
@@ -613,10 +613,10 @@ EXCEPTIONS: list[Callable[[], BaseException]] = [
 
 
 def _expected_reason(exc: BaseException) -> str:
-    if isinstance(exc, SecAuthError):
-        return exc.reason.value
     if isinstance(exc, UnsupportedEvent):
         return "unsupported_event"
+    if isinstance(exc, SecAuthError):
+        return exc.reason.value
     return "internal_error"
 
 

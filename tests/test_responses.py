@@ -50,6 +50,9 @@ EXPECTED: dict[str, tuple[int, str | None]] = {
         403, 'Bearer error="insufficient_scope", error_description="insufficient scope"'
     ),
     "InternalError": (500, None),
+    "InvalidMethodArn": (400, None),
+    "KeyImportError": (500, None),
+    "UnsupportedEvent": (400, None),
     "InvalidAudience": (
         401, 'Bearer error="invalid_token", error_description="invalid token audience"'
     ),

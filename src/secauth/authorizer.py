@@ -264,6 +264,8 @@ class Authorizer:
         try:
             request = self._request(event)
             return self._authorize(request, record)
+        except UnsupportedEvent:
+            record.update(decision="unauthorized", reason="unsupported_event", status=401)
         except SecAuthError as err:
             record.update(
                 decision="unauthorized",
@@ -271,8 +273,6 @@ class Authorizer:
                 status=401,
                 detail=err.detail or None,
             )
-        except UnsupportedEvent:
-            record.update(decision="unauthorized", reason="unsupported_event", status=401)
         except Exception as exc:  # fail closed, whatever broke
             record.update(
                 decision="unauthorized",

@@ -11,6 +11,33 @@ Every failure secauth reports is a :class:`SecAuthError`. Each one carries
 ``str(error)`` gives the public message and the reason only, so an error that
 ends up in a log line or a response body by accident leaks nothing.
 
+The tree
+--------
+::
+
+    SecAuthError
+    ├── ConfigurationError (also ValueError)  configuration_error, at construction
+    │   ├── KeyImportError                     a JWK that cannot be used (skipped when fetched)
+    │   └── (secauth.policy) PolicyTooLarge, InvalidContext, PolicyConflict
+    ├── TokenError                             401
+    │   ├── MissingToken, MalformedToken, InvalidSignature, TokenExpired,
+    │   ├── TokenNotYetValid, InvalidIssuer, InvalidAudience, InvalidClaims
+    │   └── UnknownKey
+    ├── KeysUnavailable                        503, retryable: the key source is down
+    ├── AccessDenied                           403
+    │   └── Forbidden, InsufficientScope, TenantMismatch
+    ├── RateLimited                            429
+    │   └── AbuseBlocked
+    ├── RequestRejected                        400-415
+    │   ├── BadRequest
+    │   │   ├── InvalidMethodArn (also ValueError)  an authorizer event's ARN is malformed
+    │   │   └── UnsupportedEvent (also ValueError)  not an event kind secauth reads
+    │   └── NotFound, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType
+    └── InternalError                          500
+
+``secauth.policy.Unauthorized`` is not an error of this tree: it is the answer a REST or
+WebSocket authorizer raises on purpose to make API Gateway reply 401.
+
 Example
 -------
 >>> from secauth.errors import TokenExpired, Reason
@@ -36,7 +63,9 @@ __all__ = [
     "InvalidAudience",
     "InvalidClaims",
     "InvalidIssuer",
+    "InvalidMethodArn",
     "InvalidSignature",
+    "KeyImportError",
     "KeysUnavailable",
     "MalformedToken",
     "MethodNotAllowed",
@@ -52,6 +81,7 @@ __all__ = [
     "TokenExpired",
     "TokenNotYetValid",
     "UnknownKey",
+    "UnsupportedEvent",
     "UnsupportedMediaType",
 ]
 
@@ -162,6 +192,13 @@ class ConfigurationError(SecAuthError, ValueError):
     def __str__(self) -> str:
         # Configuration messages are written for the developer and hold no secrets.
         return self.public_message
+
+
+class KeyImportError(ConfigurationError):
+    """A JWK (or a JWKS document) that cannot be used: wrong type, unsupported key, too weak.
+    A fetched key set skips such keys; a configured one refuses them at construction."""
+
+    default_message = "a key could not be imported"
 
 
 # --- 401: the credentials are missing or bad --------------------------------------------
@@ -302,6 +339,19 @@ class RequestRejected(SecAuthError):
 class BadRequest(RequestRejected):
     reason = Reason.BAD_REQUEST
     status = 400
+
+
+class InvalidMethodArn(BadRequest, ValueError):
+    """An authorizer event's ``methodArn``/``routeArn`` is not a well-formed execute-api
+    ARN; the authorizer answers 401 (the request cannot be authorized as sent)."""
+
+    default_message = "malformed method ARN"
+
+
+class UnsupportedEvent(BadRequest, ValueError):
+    """The Lambda event is not one of the kinds secauth reads."""
+
+    default_message = "unsupported event"
 
 
 class NotFound(RequestRejected):

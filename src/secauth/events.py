@@ -30,15 +30,11 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any
 
-from secauth.errors import MalformedToken, MissingToken
+from secauth.errors import MalformedToken, MissingToken, UnsupportedEvent
 
 __all__ = ["EventKind", "Request", "UnsupportedEvent"]
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
-
-
-class UnsupportedEvent(ValueError):
-    """The event is not one of the kinds secauth understands."""
 
 
 class EventKind(Enum):

@@ -36,7 +36,7 @@ from secauth._b64 import (
     loads_strict_text,
     max_depth_exceeds,
 )
-from secauth.errors import ConfigurationError, InvalidSignature, MalformedToken
+from secauth.errors import ConfigurationError, InvalidSignature, KeyImportError, MalformedToken
 
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
@@ -103,9 +103,6 @@ _PRIVATE_MEMBERS: Final = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 
 Verify = Callable[[bytes, bytes], bool]
 
-
-class KeyImportError(ValueError):
-    """A JWK or secret cannot be used as a verification key; the message says why."""
 
 
 class Jws(NamedTuple):

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Final
 
-from secauth.errors import ConfigurationError
+from secauth.errors import ConfigurationError, InvalidMethodArn
 from secauth.routing import ANY, LITERAL, VERBS, Template, is_plain_segment, parse_template
 
 __all__ = ["MAX_METHOD_ARN_BYTES", "InvalidMethodArn", "MethodArn", "route_glob"]
@@ -37,14 +37,6 @@ _ROUTE_KEY = re.compile(r"\$?[A-Za-z0-9._:@-]{1,128}")
 # IAM reads "*" and "?" as wildcards and "${...}" as a policy variable: a concrete ARN
 # carrying them would match more than itself, so it is refused rather than escaped.
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f*?]|\$\{")
-
-
-class InvalidMethodArn(ValueError):
-    """An event carried a ``methodArn``/``routeArn`` that is not a well-formed execute-api ARN.
-
-    The :class:`~secauth.errors.SecAuthError` tree is for decisions; the authorizer
-    maps this one to a 401 (the request cannot be authorized as sent).
-    """
 
 
 def _verb(value: object) -> str:
@@ -188,7 +180,7 @@ class MethodArn:
         >>> MethodArn.parse("arn:aws:s3:::bucket")
         Traceback (most recent call last):
         ...
-        secauth.policy.arn.InvalidMethodArn: not an execute-api method ARN
+        secauth.errors.InvalidMethodArn: not an execute-api method ARN (bad_request)
         """
         if not isinstance(value, str):
             raise InvalidMethodArn("the method ARN is missing or not a string")
