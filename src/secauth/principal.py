@@ -185,7 +185,7 @@ class Principal:
 
 def _json_list(values: frozenset[str]) -> str:
     """A set of names as a sorted, compact JSON array (``'["a","b"]'``)."""
-    return json.dumps(sorted(values), separators=(",", ":"))
+    return json.dumps(sorted(values), separators=(",", ":")) if values else "[]"
 
 
 def _read_json_list(text: str, field: str) -> list[str]:
