@@ -86,10 +86,13 @@ def plan_policy(prefix: str, grants: Grants) -> PolicyDocument | None:
         return PolicyDocument()
     table = grants.routes.table
     deny: dict[str, set[str]] = {verb: set() for verb in VERBS}
+    # A pattern proven safe stays safe: Denies are only ever added. So each pattern is
+    # searched again only after it yielded a counterexample.
+    proven: set[tuple[str, str]] = set()
     while True:
-        witness = find_over_allow(grants, _sorted(allow), _sorted(deny))
+        witness = _first_counterexample(grants, allow, deny, proven)
         if witness is None:
-            return _document(prefix, allow, deny)
+            return _document(prefix, allow, deny) if any(allow.values()) else None
         verb, _, path = witness.partition(" ")
         segments = split_path(path) or ()
         route = table.lookup(verb, segments)[0]
@@ -109,8 +112,25 @@ def plan_policy(prefix: str, grants: Grants) -> PolicyDocument | None:
             deny[verb].update(pinning)  # a parameter's "*" spanned several segments
             continue
         allow[verb] = {p for p in allow[verb] if not matches(p, verb + path)}
-        if not any(allow.values()):
-            return None
+
+
+def _first_counterexample(
+    grants: Grants,
+    allow: Mapping[str, set[str]],
+    deny: Mapping[str, set[str]],
+    proven: set[tuple[str, str]],
+) -> str | None:
+    """A counterexample of the first Allow pattern not yet proven safe, noting the ones
+    that are."""
+    for verb in VERBS:
+        for pattern in sorted(allow.get(verb, ())):
+            if (verb, pattern) in proven:
+                continue
+            witness = find_over_allow(grants, {verb: [pattern]}, {verb: sorted(deny[verb])})
+            if witness is not None:
+                return witness
+            proven.add((verb, pattern))
+    return None
 
 
 def _sorted(patterns: Mapping[str, set[str]]) -> dict[str, list[str]]:

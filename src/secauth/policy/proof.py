@@ -45,6 +45,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 from secauth.errors import ConfigurationError
+from secauth.policy.glob import intersects
 from secauth.routing import ANY, GREEDY, LITERAL, VERBS, fold, is_plain_segment, split_path
 
 if TYPE_CHECKING:
@@ -198,11 +199,20 @@ def _variant(literal: str, words: set[str]) -> str | None:
 
 
 def find_over_allow(
-    grants: Grants, allow: Mapping[str, Sequence[str]], deny: Mapping[str, Sequence[str]]
+    grants: Grants,
+    allow: Mapping[str, Sequence[str]],
+    deny: Mapping[str, Sequence[str]],
+    *,
+    verbs: Sequence[str] = VERBS,
 ) -> str | None:
     """A request (``"VERB /path"``) that route-part patterns ``allow`` minus ``deny`` (per
     verb; the :data:`REFUSED_SPELLINGS` assumed denied) let through and ``grants`` do not
-    allow, or None when there is none (module docs: the proof).
+    allow, or None when there is none (module docs: the proof). ``verbs`` are the verbs
+    searched (any name other than the seven stands for every other method).
+
+    Each Allow pattern is searched on its own, with the Deny patterns that overlap it: a
+    request the policy lets through is one Allow pattern's and none of those Denies', so
+    this is the same question in smaller products.
 
     >>> from secauth.access import Routes
     >>> from secauth.rules import tenant
@@ -213,14 +223,13 @@ def find_over_allow(
     'GET /~w/acme/acme/files/acme'
     >>> find_over_allow(grants, {"GET": ["GET/*/acme/files/*"]}, {"GET": ["GET/*/*/acme/files/*"]})
     """
-    for verb in VERBS:
-        allowed = [_parse_pattern(p) for p in allow.get(verb, ())]
-        if not allowed:
-            continue
-        denied = [_parse_pattern(p) for p in deny.get(verb, ())]
-        witness = _search(grants, verb, allowed, denied)
-        if witness is not None:
-            return f"{verb} /{'/'.join(witness)}"
+    for verb in verbs:
+        for pattern in allow.get(verb, ()):
+            overlapping = [d for d in deny.get(verb, ()) if intersects(pattern, d)]
+            denied = [_parse_pattern(d) for d in overlapping]
+            witness = _search(grants, verb, [_parse_pattern(pattern)], denied)
+            if witness is not None:
+                return f"{verb} /{'/'.join(witness)}"
     return None
 
 
