@@ -298,3 +298,162 @@ def test_custom_rule_bindings_with_unsafe_values_never_widen_a_policy() -> None:
     response = cached_response(routes, {"sub": "u"}, "GET", "/items/7")
     assert iam_allows(response, f"{PREFIX}GET/items/7")
     assert not iam_allows(response, f"{PREFIX}GET/items/7/x")
+
+
+# --- second review (an adversarial pass on the new planner) ---------------------------------
+
+
+@pytest.mark.parametrize("odd_tenant", ["Zürich AG", "a b", "*", "."])
+def test_a_negated_tenant_rule_is_not_granted_for_a_tenant_no_segment_can_name(
+    odd_tenant: str,
+) -> None:
+    """``~tenant(...)`` turned the tenant rule's 'cannot bind this tenant' ([]) into 'always
+    allowed', while the tenant rule itself could still allow: the cached policy allowed
+    POST /tenants/<that tenant>/join-requests, which decide refuses."""
+    from urllib.parse import quote
+
+    from secauth.events import Request
+    from secauth.policy import PolicyBuilder
+
+    routes = Routes(
+        {
+            "POST /tenants/{tid}/join-requests": ~tenant(path="tid"),
+            "GET /tenants/{tid}/orders": tenant(path="tid"),
+        }
+    )
+    who = Principal("u", tenant=odd_tenant)
+    encoded = quote(odd_tenant, safe="") if odd_tenant != "." else "%%32%65"
+    path = f"/tenants/{encoded}/join-requests"
+    request = Request.from_event(
+        {"type": "TOKEN", "authorizationToken": "Bearer t", "methodArn": f"{PREFIX}GET/x"}
+    )
+    doc = PolicyBuilder(cache_ttl=300, routes=routes).policy(who, request, allow=False)
+    document = {"policyDocument": doc.to_dict()}
+    if iam_allows(document, f"{PREFIX}POST{path}"):
+        assert routes.decide(who, "POST", path).allowed
+
+
+def test_the_memo_never_replays_an_answer_another_reading_decided_on_the_request() -> None:
+    """GET /ADMIN/1 reads as /{proxy+} and as /admin/{x}, whose rule reads a header: the
+    answer must not be memoized (the memo key has no headers)."""
+    routes = Routes({"GET /{proxy+}": authenticated(), "GET /admin/{x}": tenant(header="x-tenant")})
+    authorizer = Authorizer(VERIFIER, routes=routes, claims=ClaimMapper(tenant_claim="tenant"))
+    bearer = token("u", tenant="acme")
+
+    def ask(tenant_header: str) -> str:
+        event = {
+            "type": "REQUEST",
+            "methodArn": f"{PREFIX}GET/ADMIN/1",
+            "headers": {"Authorization": f"Bearer {bearer}", "X-Tenant": tenant_header},
+            "httpMethod": "GET",
+            "path": "/ADMIN/1",
+            "requestContext": {"httpMethod": "GET", "identity": {"sourceIp": "198.51.100.7"}},
+        }
+        return str(authorizer.handler(event, None)["policyDocument"]["Statement"][0]["Effect"])
+
+    assert ask("acme") == "Allow"
+    assert ask("acme") == "Allow"
+    assert ask("globex") == "Deny"
+
+
+def test_the_memo_is_off_for_a_routes_subclass() -> None:
+    class Blocking(Routes):
+        def decide(self, principal: Principal, method: str, path: str, request: Any = None) -> Any:
+            decision = super().decide(principal, method, path, request)
+            if request is not None and request.headers.get("x-block"):
+                return decision._replace(allowed=False)
+            return decision
+
+    authorizer = Authorizer(VERIFIER, routes=Blocking({"GET /{proxy+}": authenticated()}))
+    bearer = token("u")
+
+    def ask(block: bool) -> str:
+        headers = {"Authorization": f"Bearer {bearer}", **({"X-Block": "1"} if block else {})}
+        event = {
+            "type": "REQUEST",
+            "methodArn": f"{PREFIX}GET/a",
+            "headers": headers,
+            "httpMethod": "GET",
+            "path": "/a",
+            "requestContext": {"httpMethod": "GET"},
+        }
+        return str(authorizer.handler(event, None)["policyDocument"]["Statement"][0]["Effect"])
+
+    assert [ask(False), ask(False), ask(True)] == ["Allow", "Allow", "Deny"]
+
+
+def test_an_alb_tenant_named_twice_with_an_encoded_name_is_refused() -> None:
+    """ALB passes query names as sent: ``%74enant`` is ``tenant`` to a backend."""
+    from secauth.events import Request
+
+    routes = Routes({"GET /orders": tenant(query="tenant")})
+    event = {
+        "httpMethod": "GET",
+        "path": "/orders",
+        "queryStringParameters": {"tenant": "acme", "%74enant": "globex"},
+        "headers": {},
+        "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:x"}},
+    }
+    request = Request.from_event(event)
+    assert request.query_values("tenant") == ("acme", "globex")
+    assert not routes.decide(Principal("u", tenant="acme"), "GET", "/orders", request).allowed
+
+
+def test_a_path_tenant_is_decoded_once_and_never_raises() -> None:
+    routes = Routes({"GET /t/{tid}/orders": tenant(path="tid")})
+    acme = Principal("u", tenant="acme")
+    assert routes.decide(acme, "GET", "/t/%61cme/orders").allowed  # decoded once
+    assert not routes.decide(acme, "GET", "/t/%%36%31cme/orders").allowed  # not twice
+    assert not routes.decide(acme, "GET", "/t/%61%FF/orders").allowed  # not UTF-8: no raise
+
+
+def test_an_http_default_route_cached_allow_needs_every_method_too() -> None:
+    """With only the seven verbs routed, a cached $default answer would also pass other
+    methods, which decide refuses."""
+    verbs = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+    table = {f"{verb} /{{proxy+}}": authenticated() for verb in verbs}
+    table.update({f"{verb} /": authenticated() for verb in verbs})
+    seven = Routes(table)
+    answer = Authorizer(VERIFIER, routes=seven, cache_ttl=300).handler(
+        _http_default_event("/orders/7", token("u")), None
+    )
+    assert answer["policyDocument"]["Statement"][0]["Effect"] == "Deny"
+
+
+def test_an_http_default_path_that_may_start_with_the_stage_is_decided_both_ways() -> None:
+    """rawPath /v1/admin/users on stage v1: /admin/users if v1 is the stage prefix, or
+    /v1/admin/users behind a custom domain: both must be allowed."""
+    routes = Routes({"ANY /v1/admin/{proxy+}": roles("admin"), "ANY /{proxy+}": authenticated()})
+    authorizer = Authorizer(VERIFIER, routes=routes)
+    event = _http_default_event("/admin/users", token("u"), stage="v1")
+    answer = authorizer.handler(event, None)
+    assert answer["policyDocument"]["Statement"][0]["Effect"] == "Deny"
+    admin = authorizer.handler(
+        _http_default_event("/admin/users", token("a", roles=["admin"]), stage="v1"), None
+    )
+    assert admin["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+
+
+def test_a_policy_builder_for_another_table_or_ttl_is_refused() -> None:
+    from secauth.errors import ConfigurationError
+    from secauth.policy import PolicyBuilder
+
+    routes = Routes({"GET /{proxy+}": roles("admin")})
+    other = Routes({"GET /{proxy+}": authenticated()})
+    with pytest.raises(ConfigurationError, match="Routes table"):
+        Authorizer(
+            VERIFIER,
+            routes=routes,
+            cache_ttl=300,
+            policy_builder=PolicyBuilder(cache_ttl=300, routes=other),
+        )
+    with pytest.raises(ConfigurationError, match="cache_ttl"):
+        Authorizer(
+            VERIFIER, routes=routes, policy_builder=PolicyBuilder(cache_ttl=300, routes=routes)
+        )
+    Authorizer(
+        VERIFIER,
+        routes=routes,
+        cache_ttl=300,
+        policy_builder=PolicyBuilder(cache_ttl=300, routes=routes),
+    )

@@ -86,13 +86,16 @@ __all__ = [
 
 
 class Decision(NamedTuple):
-    """The answer of :meth:`Routes.decide`."""
+    """The answer of :meth:`Routes.decide`. ``route`` is the route that decided (the one
+    that refused, for a denial); ``readings`` the routes of every reading of the path
+    (one unless a segment is ambiguous; None stands for the ``default`` rule)."""
 
     allowed: bool
     reason: Reason | None
     route: str | None
     params: Mapping[str, str]
     denial: Denial | None
+    readings: tuple[str | None, ...] = ()
 
     def raise_for_denial(self) -> None:
         """Raise the :class:`~secauth.errors.AccessDenied` matching a denial; do nothing if allowed."""
@@ -287,12 +290,14 @@ class Routes:
         if found is None:
             denial = Denial(Reason.FORBIDDEN, "no route")
             return Decision(False, denial.reason, None, {}, denial)
-        for candidate in (found, *found.others):
+        candidates = (found, *found.others)
+        readings = tuple(candidate.route for candidate in candidates)
+        for candidate in candidates:
             params = dict(candidate.params)
             refusal = candidate.rule.check(principal, AccessContext(method, path, params, request))
             if refusal is not None:
-                return Decision(False, refusal.reason, candidate.route, params, refusal)
-        return Decision(True, None, found.route, dict(found.params), None)
+                return Decision(False, refusal.reason, candidate.route, params, refusal, readings)
+        return Decision(True, None, found.route, dict(found.params), None, readings)
 
     def authorize(
         self, principal: Principal, method: str, path: str, request: Request | None = None

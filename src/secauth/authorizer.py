@@ -75,11 +75,14 @@ _DEFAULT_ROUTES_TABLE = {
 
 
 class _Target(NamedTuple):
-    """What the request asks for: the verb and path the decision is about, and its ARN."""
+    """What the request asks for: the verb and path the decision is about, and its ARN;
+    ``also``: another path the request may mean (a ``$default`` route's path with and
+    without what may be the stage), which must be allowed too."""
 
     method: str
     path: str
     arn: MethodArn
+    also: str | None = None
 
 
 class _Credentials:
@@ -210,6 +213,8 @@ class Authorizer:
             )
         self._context_fn = context
         self.on_decision = on_decision
+        if policy_builder is not None:
+            _check_builder(policy_builder, cache_ttl, self.routes)
         self.policy_builder = policy_builder or PolicyBuilder(
             cache_ttl=cache_ttl,
             routes=self.routes,
@@ -225,6 +230,7 @@ class Authorizer:
         # context callable, no rate limit. Rules that read the request are never memoized.
         pure = (
             verifier is not None
+            and type(self.routes) is Routes  # a subclass may decide on anything: ask it
             and rate_limit is None
             and context is None
             and type(self.policy_builder) is PolicyBuilder
@@ -341,13 +347,15 @@ class Authorizer:
                 record.update(remembered.fields)
                 return remembered.response
         found = self.credentials(request)
-        target = _target(request)
+        target = _target(request, self.routes)
         decision = self._decide(found, target, request)
         # The record is complete before the response is built: a response that cannot be
         # built (too large, say) is logged as what it was about, then refused (401).
         record.update(_record_fields(found.principal, target, decision))
         response = self._respond(request, found, decision)
-        if memo_key is not None and decision.route not in self._dependent_routes:
+        # An answer is kept only when no reading's route reads the request.
+        decided_by = decision.readings or (decision.route,)
+        if memo_key is not None and self._dependent_routes.isdisjoint(decided_by):
             self._memo.put(memo_key, response, record)
         return response
 
@@ -370,6 +378,9 @@ class Authorizer:
     def _decide(self, found: _Credentials, target: _Target, request: Request) -> Decision:
         principal = found.principal
         decision = self.routes.decide(principal, target.method, target.path, request)
+        if decision.allowed and target.also is not None:
+            other = self.routes.decide(principal, target.method, target.also, request)
+            decision = decision if other.allowed else other
         if decision.allowed and self.rate_limit is not None:
             decision = self._rate_limited(decision, request, principal)
         if decision.allowed and found.entry is not None and found.entry.rate_limit:
@@ -453,6 +464,24 @@ class Authorizer:
         raise Unauthorized() from None
 
 
+def _check_builder(builder: PolicyBuilder, cache_ttl: int, routes: Routes) -> None:
+    """A policy builder must plan for the same TTL and the same table as the authorizer:
+    its cached policies are proven against its table, while decisions use the authorizer's."""
+    if not isinstance(builder, PolicyBuilder):
+        raise ConfigurationError("policy_builder must be a secauth.policy.PolicyBuilder")
+    if builder.cache_ttl != cache_ttl:
+        raise ConfigurationError(
+            f"policy_builder has cache_ttl={builder.cache_ttl} but the authorizer "
+            f"cache_ttl={cache_ttl}: give both the authorizer's result TTL"
+        )
+    if cache_ttl and builder.routes is not routes:
+        raise ConfigurationError(
+            "policy_builder must be built with the authorizer's own Routes table "
+            "(PolicyBuilder(cache_ttl=..., routes=routes)): cached policies are proven "
+            "against that table"
+        )
+
+
 def _record_fields(principal: Principal, target: _Target, decision: Decision) -> dict[str, Any]:
     """The decision record's fields about who asked for what, and the answer."""
     fields: dict[str, Any] = {
@@ -487,7 +516,7 @@ def _request_dependent(routes: Routes, probe: Principal) -> list[str | None]:
     return dependent
 
 
-def _target(request: Request) -> _Target:
+def _target(request: Request, routes: Routes) -> _Target:
     """The verb and path the decision is about: the method ARN's (``routeArn`` for HTTP
     payload 2.0), which is what the policy names. Not an HTTP API's ``rawPath``: on a
     named stage it starts with the stage ("/prod/admin"), and a custom domain's API
@@ -499,7 +528,13 @@ def _target(request: Request) -> _Target:
     if request.kind is EventKind.WEBSOCKET_AUTHORIZER:
         return _Target(request.route_key or "$connect", "", arn)
     if arn.verb is None and arn.path == "$default" and request.kind in _HTTP_KINDS:
-        return _Target(request.method, _without_stage(request.path, request.stage), arn)
+        # rawPath starts with a named stage on the execute-api endpoint, not always behind
+        # a custom domain: when the table also has a first segment of that name, the path
+        # is read both ways, and both must be allowed.
+        path = _without_stage(request.path, request.stage)
+        literals = routes.table.literals_at[0].values() if routes.table.literals_at else ()
+        also = request.path if path != request.path and request.stage in literals else None
+        return _Target(request.method, path, arn, also)
     return _Target(arn.verb or "", arn.path, arn)
 
 

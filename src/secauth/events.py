@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from enum import Enum
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import unquote_plus
 
 from secauth.errors import MalformedToken, MissingToken, UnsupportedEvent
 
@@ -132,18 +133,30 @@ def _multi_first(value: object, *, lower: bool = False) -> Mapping[str, str]:
 
 
 def _values(
-    raw: Mapping[str, Any], multi: str, single: str, name: str, *, lower: bool
+    raw: Mapping[str, Any],
+    multi: str,
+    single: str,
+    name: str,
+    *,
+    lower: bool,
+    encoded_names: bool = False,
 ) -> tuple[str, ...]:
     """Every value of ``name`` in the event's multi-value map, else in its single-value map."""
+
+    def named(key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        if encoded_names:
+            key = unquote_plus(key)
+        return (key.lower() if lower else key) == name
+
     values: list[str] = []
     for key, listed in _mapping(raw.get(multi)).items():
-        named = isinstance(key, str) and (key.lower() if lower else key) == name
-        if named and isinstance(listed, list):
+        if named(key) and isinstance(listed, list):
             values.extend(v for v in listed if isinstance(v, str))
     if not values:
         for key, value in _mapping(raw.get(single)).items():
-            named = isinstance(key, str) and (key.lower() if lower else key) == name
-            if named and isinstance(value, str):
+            if named(key) and isinstance(value, str):
                 values.append(value)
     return tuple(values)
 
@@ -270,9 +283,16 @@ class Request:
         return _values(self.raw, "multiValueHeaders", "headers", name.lower(), lower=True)
 
     def query_values(self, name: str) -> tuple[str, ...]:
-        """Every value of query parameter ``name`` (see :meth:`header_values`)."""
+        """Every value of query parameter ``name`` (see :meth:`header_values`). ALB passes
+        parameter names as sent, percent-encoded: they are decoded before comparing, so
+        ``%74enant`` counts as ``tenant`` (a backend would read it so)."""
         return _values(
-            self.raw, "multiValueQueryStringParameters", "queryStringParameters", name, lower=False
+            self.raw,
+            "multiValueQueryStringParameters",
+            "queryStringParameters",
+            name,
+            lower=False,
+            encoded_names=self.kind is EventKind.ALB,
         )
 
     @property

@@ -347,7 +347,7 @@ _ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
 # Denials are immutable: the common ones are built once, not on every refused request.
 _NO_TENANT: Final = Denial(Reason.TENANT_MISMATCH, "principal has no tenant")
 _DOUBLE_ENCODED_TENANT: Final = Denial(
-    Reason.TENANT_MISMATCH, "tenant value is encoded more than once"
+    Reason.TENANT_MISMATCH, "tenant value is still encoded after one decoding, or not UTF-8"
 )
 _OTHER_TENANT: Final = Denial(Reason.TENANT_MISMATCH, "request names another tenant")
 
@@ -371,12 +371,16 @@ class _Tenant(Rule):
             return Denial(
                 Reason.TENANT_MISMATCH, f"request names no tenant, or more than one ({self.source})"
             )
-        # Exact, case-sensitive comparison of the once-decoded value; anything still
-        # encoded after one decoding is refused rather than guessed at.
-        if "%" in value:
-            value = unquote(value, errors="strict") if _ENCODED.search(value) else value
-            if "%" in value:
+        # Exact, case-sensitive comparison of the once-decoded value (Routes decodes path
+        # parameters once; headers and query values are decoded here); anything still
+        # encoded after one decoding, or not UTF-8, is refused rather than guessed at.
+        if self.source != "path" and "%" in value and _ENCODED.search(value):
+            try:
+                value = unquote(value, errors="strict")
+            except UnicodeDecodeError:
                 return _DOUBLE_ENCODED_TENANT
+        if "%" in value:
+            return _DOUBLE_ENCODED_TENANT
         if value != wanted:
             return _OTHER_TENANT
         return None
@@ -399,13 +403,12 @@ class _Tenant(Rule):
         if self.source != "path":
             return None
         wanted = principal.tenant
-        if (
-            not wanted
-            or principal.is_anonymous
-            or wanted in (".", "..")
-            or not _SAFE_BINDING.fullmatch(wanted)
-        ):
-            return []
+        if not wanted or principal.is_anonymous:
+            return []  # never allows
+        if wanted in (".", "..") or not _SAFE_BINDING.fullmatch(wanted):
+            # The rule may allow it, but no path segment in a policy can name it: a
+            # cached policy cannot grant it, and neither can the negation of this rule.
+            return None
         return [{self.name: wanted}]
 
 

@@ -128,6 +128,12 @@ class PolicyBuilder:
         self.max_response_bytes = max_response_bytes
         self.simple_responses = bool(simple_responses)
 
+    @property
+    def routes(self) -> Routes | None:
+        """The :class:`~secauth.access.Routes` table cached policies are planned from (None
+        for the lower-level form with a list of route keys)."""
+        return self._routes
+
     def extra_statements(self, principal: PrincipalLike, request: Request) -> Iterable[Statement]:
         """Hook: statements to add to every policy (default: none).
 
@@ -212,7 +218,9 @@ class PolicyBuilder:
         if self._routes is None:
             return False
         grants = self._routes.grants(principal)  # type: ignore[arg-type]
-        return find_over_allow(grants, {verb: [verb + "/*"] for verb in VERBS}, {}) is None
+        verbs = (*VERBS, "OTHER")  # "OTHER" stands for any method beyond the seven
+        everything = {verb: [verb + "/*"] for verb in verbs}
+        return find_over_allow(grants, everything, {}, verbs=verbs) is None
 
     def response(
         self,
