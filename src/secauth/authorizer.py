@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from secauth._decisions import DecisionSink, emit
 from secauth.access import Decision, Denial, Routes, authenticated
@@ -55,11 +55,11 @@ from secauth.events import EventKind, Request, UnsupportedEvent
 from secauth.memo import ResponseMemo
 from secauth.policy import (
     DEFAULT_MAX_RESPONSE_BYTES,
-    MethodArn,
     PolicyBuilder,
     Unauthorized,
 )
 from secauth.principal import ClaimMapper, Principal
+from secauth.targets import Target, target_of
 
 if TYPE_CHECKING:
     from secauth.ratelimit import RateLimiter
@@ -72,17 +72,6 @@ _DEFAULT_ROUTES_TABLE = {
     "ANY /{proxy+}": authenticated(),
     "$connect": authenticated(),
 }
-
-
-class _Target(NamedTuple):
-    """What the request asks for: the verb and path the decision is about, and its ARN;
-    ``also``: another path the request may mean (a ``$default`` route's path with and
-    without what may be the stage), which must be allowed too."""
-
-    method: str
-    path: str
-    arn: MethodArn
-    also: str | None = None
 
 
 class _Credentials:
@@ -347,7 +336,7 @@ class Authorizer:
                 record.update(remembered.fields)
                 return remembered.response
         found = self.credentials(request)
-        target = _target(request, self.routes)
+        target = target_of(request, self.routes)
         decision = self._decide(found, target, request)
         # The record is complete before the response is built: a response that cannot be
         # built (too large, say) is logged as what it was about, then refused (401).
@@ -375,7 +364,7 @@ class Authorizer:
         assert self.verifier is not None
         self.verifier.verify(request.bearer_token())
 
-    def _decide(self, found: _Credentials, target: _Target, request: Request) -> Decision:
+    def _decide(self, found: _Credentials, target: Target, request: Request) -> Decision:
         principal = found.principal
         decision = self.routes.decide(principal, target.method, target.path, request)
         if decision.allowed and target.also is not None:
@@ -482,7 +471,7 @@ def _check_builder(builder: PolicyBuilder, cache_ttl: int, routes: Routes) -> No
         )
 
 
-def _record_fields(principal: Principal, target: _Target, decision: Decision) -> dict[str, Any]:
+def _record_fields(principal: Principal, target: Target, decision: Decision) -> dict[str, Any]:
     """The decision record's fields about who asked for what, and the answer."""
     fields: dict[str, Any] = {
         "principal": principal.id,
@@ -516,38 +505,4 @@ def _request_dependent(routes: Routes, probe: Principal) -> list[str | None]:
     return dependent
 
 
-def _target(request: Request, routes: Routes) -> _Target:
-    """The verb and path the decision is about: the method ARN's (``routeArn`` for HTTP
-    payload 2.0), which is what the policy names. Not an HTTP API's ``rawPath``: on a
-    named stage it starts with the stage ("/prod/admin"), and a custom domain's API
-    mapping adds its base path, so a catch-all route would decide for another route.
-    WebSocket ARNs have no verb: their route key decides. An HTTP API's ``$default``
-    route ARN names no path either: the request's method and path (stage stripped) decide.
-    """
-    arn = MethodArn.parse(request.method_arn)  # a bad ARN raises here
-    if request.kind is EventKind.WEBSOCKET_AUTHORIZER:
-        return _Target(request.route_key or "$connect", "", arn)
-    if arn.verb is None and arn.path == "$default" and request.kind in _HTTP_KINDS:
-        # rawPath starts with a named stage on the execute-api endpoint, not always behind
-        # a custom domain: when the table also has a first segment of that name, the path
-        # is read both ways, and both must be allowed.
-        path = _without_stage(request.path, request.stage)
-        literals = routes.table.literals_at[0].values() if routes.table.literals_at else ()
-        also = request.path if path != request.path and request.stage in literals else None
-        return _Target(request.method, path, arn, also)
-    return _Target(arn.verb or "", arn.path, arn)
-
-
-def _without_stage(path: str, stage: str | None) -> str:
-    """``rawPath`` without the leading stage segment a named stage adds ("/prod/a" -> "/a").
-
-    >>> _without_stage("/prod/orders/7", "prod"), _without_stage("/orders", "$default")
-    ('/orders/7', '/orders')
-    """
-    if stage and stage != "$default" and (path == f"/{stage}" or path.startswith(f"/{stage}/")):
-        return path[len(stage) + 1 :] or "/"
-    return path
-
-
-_HTTP_KINDS = frozenset({EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2})
 _clock = time.perf_counter
