@@ -4,8 +4,9 @@ Prints one markdown report on stdout (progress goes to stderr) and saves it as
 JSON in ``benchmarks/results/latest.json``. Every contender runs in this one
 process, in interleaved rounds; rows give the median microseconds per
 verification and ratios to two floors (the bare signature check, and a minimal
-hand-written verifier) and to PyJWT. Import time and cold start run in fresh
-child processes. See docs/benchmarks.md.
+hand-written verifier) and to PyJWT. Import time and cold start (of a verifier, and
+of a whole authorizer Lambda against PyJWT + Powertools) run in fresh child
+processes. See docs/benchmarks.md.
 
 Options: ``--quick`` (smoke run, numbers meaningless), ``--no-save``,
 ``--compare PATH`` (ratios to an earlier JSON), ``--algs RS256,ES256``,
@@ -55,13 +56,17 @@ from _contenders import (  # noqa: E402
 )
 from _harness import Plan, measure  # noqa: E402
 from _startup import (  # noqa: E402
+    AUTHORIZER_TARGET_X,
     BARE,
     CRYPTO_IMPORT,
+    HAND_AUTHORIZER,
     PYJWT_COLD,
+    SECAUTH_AUTHORIZER,
     SECAUTH_COLD,
     SECAUTH_FIRST_USE,
     SECAUTH_IMPORT,
     SEEDED,
+    measure_authorizer_cold_start,
     measure_cold_start,
     measure_imports,
 )
@@ -80,6 +85,7 @@ class Config:
     tokens: int
     import_runs: int
     cold_runs: int
+    authorizer_cold_runs: int
 
 
 FULL = Config(
@@ -88,6 +94,7 @@ FULL = Config(
     tokens=3000,
     import_runs=15,
     cold_runs=11,
+    authorizer_cold_runs=21,
 )
 # Few iterations; the fresh-token feeds never wrap, so no cache can be hit by accident.
 QUICK = Config(
@@ -96,6 +103,7 @@ QUICK = Config(
     tokens=300,
     import_runs=2,
     cold_runs=2,
+    authorizer_cold_runs=2,
 )
 
 
@@ -319,6 +327,23 @@ def evaluate_targets(
     return out
 
 
+def authorizer_cold_target(authorizer_cold: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+    """The whole authorizer's cold start, in-process: secauth against PyJWT + Powertools."""
+    name = (
+        f"cold start, whole authorizer: secauth <= {AUTHORIZER_TARGET_X:g}x "
+        "PyJWT + Powertools (in-process)"
+    )
+    if authorizer_cold is None:
+        return _target(name, None, "not measured")
+    ours = authorizer_cold[SECAUTH_AUTHORIZER]["in_process_ms"]
+    hand = authorizer_cold[HAND_AUTHORIZER]["in_process_ms"]
+    return _target(
+        name,
+        ours <= AUTHORIZER_TARGET_X * hand,
+        f"secauth {ours:.1f} ms vs PyJWT + Powertools {hand:.1f} ms = {ours / hand:.2f}x",
+    )
+
+
 # -- report --------------------------------------------------------------------------------
 
 
@@ -447,6 +472,8 @@ def render(report: dict[str, Any], compare: dict[str, Any] | None, compare_path:
                 f"| {r['in_process_ms'] / py['in_process_ms']:.2f}x |"
             )
         lines.append("")
+    if report.get("authorizer_cold_start"):
+        lines += _render_authorizer_cold(report["authorizer_cold_start"])
 
     targets = report["targets"]
     failed = sum(t["status"] == "FAIL" for t in targets)
@@ -483,6 +510,42 @@ def render(report: dict[str, Any], compare: dict[str, Any] | None, compare_path:
     return "\n".join(lines)
 
 
+def _render_authorizer_cold(cold: dict[str, dict[str, Any]]) -> list[str]:
+    """The whole-authorizer cold start: totals, then each contender's setup phases."""
+    hand = cold[HAND_AUTHORIZER]
+    lines = [
+        "### Cold start, whole authorizer (fresh process: import, setup, one REST TOKEN decision)",
+        "",
+        f"Median of {hand['runs']} interleaved runs. Each child is a Lambda authorizer module: "
+        "keys seeded from the environment (no network), then one allowed RS256 REST TOKEN "
+        "event for `GET /r3/7`. secauth: `JwtVerifier` + a 50-route `Routes` table + "
+        "`Authorizer`; hand-written: PyJWT `PyJWK` + the same rules by hand + Powertools' "
+        "`APIGatewayAuthorizerResponse`. In-process = wall time from the module's first line "
+        "to the decision.",
+        "",
+        "| authorizer | wall ms | CPU ms | in-process ms | in-process vs hand-written |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, r in cold.items():
+        lines.append(
+            f"| {name} | {r['wall_ms']:.1f} | {r['cpu_ms']:.1f} | {r['in_process_ms']:.1f} "
+            f"| {r['in_process_ms'] / hand['in_process_ms']:.2f}x |"
+        )
+    lines += [
+        "",
+        "Where the in-process time goes (median of each phase on its own, so the phases need "
+        "not add up to the median total):",
+        "",
+        "| authorizer | phase | ms |",
+        "|---|---|---:|",
+    ]
+    for name, r in cold.items():
+        for phase, ms in r.get("phases_ms", {}).items():
+            lines.append(f"| {name} | {phase} | {ms:.1f} |")
+    lines.append("")
+    return lines
+
+
 def _render_compare(report: dict[str, Any], old: dict[str, Any], path: str) -> list[str]:
     old_env = old.get("environment", {})
     lines = [
@@ -502,6 +565,8 @@ def _render_compare(report: dict[str, Any], old: dict[str, Any], path: str) -> l
         ("imports", "wall_ms"),
         ("cold_start", "wall_ms"),
         ("cold_start", "in_process_ms"),
+        ("authorizer_cold_start", "wall_ms"),
+        ("authorizer_cold_start", "in_process_ms"),
     ):
         for name, r in (report.get(section) or {}).items():
             before = (old.get(section) or {}).get(name, {}).get(unit_key)
@@ -570,12 +635,14 @@ def main(argv: list[str] | None = None) -> int:
                 breakdown[alg] = measure_breakdown(m, config.breakdown_plan)
     finally:
         idp.stop()
-    imports = cold = None
+    imports = cold = authorizer_cold = None
     if not args.no_startup:
         log(f"import time: {config.import_runs} runs each")
         imports = measure_imports(config.import_runs)
         log(f"cold start: {config.cold_runs} runs each")
         cold = measure_cold_start(config.cold_runs)
+        log(f"cold start, whole authorizer: {config.authorizer_cold_runs} runs each")
+        authorizer_cold = measure_authorizer_cold_start(config.authorizer_cold_runs)
 
     suites: dict[str, Any] = {}
     suite_targets: list[dict[str, Any]] = []
@@ -601,13 +668,19 @@ def main(argv: list[str] | None = None) -> int:
             "tokens": config.tokens,
             "import_runs": config.import_runs,
             "cold_runs": config.cold_runs,
+            "authorizer_cold_runs": config.authorizer_cold_runs,
         },
         "algs": algs,
         "rows": rows,
         "breakdown": breakdown,
         "imports": imports,
         "cold_start": cold,
-        "targets": evaluate_targets(rows, imports, cold) + suite_targets,
+        "authorizer_cold_start": authorizer_cold,
+        "targets": [
+            *evaluate_targets(rows, imports, cold),
+            authorizer_cold_target(authorizer_cold),
+            *suite_targets,
+        ],
     }
     report["elapsed_s"] = time.perf_counter() - started
     print(render(report, compare, args.compare))
