@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 from secauth.access import (
     AccessContext,
@@ -27,6 +27,8 @@ from secauth.access import (
     tenant,
 )
 from secauth.errors import ConfigurationError, Reason
+from secauth.events import Request
+from secauth.policy import MethodArn, PolicyBuilder, exact_document
 from secauth.principal import Principal
 
 PREFIX = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod/"
@@ -188,3 +190,60 @@ def iam_allows(document: Mapping[str, Any], arn: str) -> bool:
                 return False
             allowed = True
     return allowed
+
+
+class Judged(NamedTuple):
+    """One table and principal judged: the first request answered as decided, the ARNs
+    the policy allows that ``Routes.decide`` denies, how many ARNs were judged and allowed,
+    and whether the policy named only the first request's ARN."""
+
+    first_ok: bool
+    over_allows: list[str]
+    judged: int
+    allowed: int
+    exact: bool
+    routes: Routes
+    principal: Principal
+
+
+def cached_policy(routes: Routes, who: Principal, request: Request, decided: bool) -> Any:
+    """The cached policy the Authorizer would answer with (``cache_ttl=300``)."""
+    return PolicyBuilder(cache_ttl=300, routes=routes).policy(who, request, allow=decided)
+
+
+def judge(
+    rng: random.Random,
+    build: Callable[[Routes, Principal, Request, bool], Any] = cached_policy,
+    arns: int = 150,
+) -> Judged:
+    """Draw a table, a principal and a first request; build the cached policy with
+    ``build``; judge random ARNs and instances of the policy's own Allow patterns."""
+    routes = table(rng)
+    who = principal(rng)
+    verb = rng.choice(VERBS)
+    first = request_path(rng, routes, who.tenant)
+    decided = routes.decide(who, verb, first).allowed
+    request = Request.from_event(
+        {"type": "TOKEN", "authorizationToken": "Bearer t", "methodArn": PREFIX + verb + first}
+    )
+    doc = build(routes, who, request, decided)
+    document = doc.to_dict()
+    first_ok = iam_allows(document, PREFIX + verb + first) is decided
+    parts = [rng.choice(VERBS) + path(rng) for _ in range(arns)]
+    for statement in document["Statement"]:
+        if statement["Effect"] == "Allow":
+            for resource in statement["Resource"]:
+                parts += instances(rng, resource.removeprefix(PREFIX), 12)
+    over: list[str] = []
+    judged = allowed = 0
+    for part in parts:
+        verb_, slash, rest = part.partition("/")
+        if verb_ not in VERBS or not slash:
+            continue
+        judged += 1
+        if iam_allows(document, PREFIX + part):
+            allowed += 1
+            if not routes.decide(who, verb_, "/" + rest).allowed:
+                over.append(part)
+    exact = doc == exact_document(MethodArn.parse(PREFIX + verb + first), decided)
+    return Judged(first_ok, over, judged, allowed, exact, routes, who)

@@ -19,50 +19,16 @@ import random
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from policy_tables import (
-    PREFIX,
-    VERBS,
-    iam_allows,
-    instances,
-    path,
-    principal,
-    request_path,
-    table,
-)
-
-from secauth.events import Request
-from secauth.policy import PolicyBuilder
+from policy_tables import judge, table
 
 
 def check_one(rng: random.Random, arns: int = 150) -> None:
-    routes = table(rng)
-    who = principal(rng)
-    verb = rng.choice(VERBS)
-    first = request_path(rng, routes, who.tenant)
-    decided = routes.decide(who, verb, first).allowed
-    request = Request.from_event(
-        {"type": "TOKEN", "authorizationToken": "Bearer t", "methodArn": PREFIX + verb + first}
+    judged = judge(rng, arns=arns)
+    assert judged.first_ok, "the first request is answered as decided"
+    assert not judged.over_allows, (
+        f"over-allow: {judged.over_allows[:3]} for {judged.principal!r} under "
+        f"{judged.routes.route_keys()} (default {judged.routes.default!r})"
     )
-    builder = PolicyBuilder(cache_ttl=300, routes=routes)
-    document = builder.policy(who, request, allow=decided).to_dict()
-    assert iam_allows(document, PREFIX + verb + first) is decided, (first, document)
-
-    route_parts = [rng.choice(VERBS) + path(rng) for _ in range(arns)]
-    for statement in document["Statement"]:
-        if statement["Effect"] == "Allow":
-            for resource in statement["Resource"]:
-                pattern = resource.removeprefix(PREFIX)
-                route_parts += instances(rng, pattern, 12)
-    for route_part in route_parts:
-        verb_, slash, rest = route_part.partition("/")
-        if verb_ not in VERBS or not slash:
-            continue
-        if iam_allows(document, PREFIX + route_part):
-            decision = routes.decide(who, verb_, "/" + rest)
-            assert decision.allowed, (
-                f"over-allow: {route_part!r} for {who!r} under {routes.route_keys()} "
-                f"(default {routes.default!r}); policy {document}"
-            )
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -399,14 +399,14 @@ class Routes:
         return owned
 
 
-def _decoded(params: Mapping[str, str]) -> dict[str, str]:
+def _decoded(params: dict[str, str]) -> dict[str, str]:
     """Parameter values percent-decoded once, as rules compare them ("M%C3%BCnchen" is
     "München"); a value that is not valid UTF-8 once decoded stays as written."""
-    out = dict(params)
+    out = params
     for name, value in params.items():
         if "%" in value:
             with suppress(UnicodeDecodeError):
-                out[name] = unquote(value, errors="strict")
+                out = {**out, name: unquote(value, errors="strict")}
     return out
 
 

@@ -329,8 +329,9 @@ class RouteTable(Generic[T]):
         """Each way the segments can be read (module docs: ambiguous segments), the
         segments as written first."""
         other: dict[int, str] | None = None
-        for position, literals in enumerate(self.literals_at[: len(segments)]):
-            segment = segments[position]
+        for position, (segment, literals) in enumerate(
+            zip(segments, self.literals_at, strict=False)
+        ):
             if literals.get(segment) == segment:
                 continue  # a literal as written (literals are keyed by their folded form)
             literal = literals.get(fold(segment))
