@@ -16,17 +16,15 @@ Example
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from secauth import jose
-from secauth._sightings import seen_before
 from secauth.errors import (
     ConfigurationError,
     InvalidAudience,
@@ -40,6 +38,7 @@ from secauth.errors import (
     TokenNotYetValid,
 )
 from secauth.jwks import JwksCache, KeySource, StaticKeys
+from secauth.token_cache import CachedToken, VerifiedTokenCache
 
 __all__ = ["ClaimsCheck", "JwtVerifier", "MultiIssuerVerifier"]
 
@@ -53,16 +52,6 @@ _MAX_TIME = float(2**53)
 _STRING_CLAIMS = ("iss", "sub", "jti")
 _HEADER_CACHE_SIZE = 64
 _COGNITO_POOL = re.compile(r"(?P<region>[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+)_[0-9A-Za-z]+")
-
-
-class _CacheEntry(NamedTuple):
-    claims_json: str
-    header: dict[str, Any]
-    key: jose.VerificationKey
-    exp: float
-    nbf: float
-    generation: int
-    inserted: float
 
 
 def _time_claim(claims: Mapping[str, Any], name: str) -> float | None:
@@ -187,13 +176,7 @@ class JwtVerifier:
         self.cache_max_age = float(cache_max_age)
         self.audience_claim = audience_claim
         self._clock = clock
-        # token -> (claims_json, header, key, exp, nbf, key generation, inserted at)
-        self._cache: dict[
-            str, tuple[str, dict[str, Any], jose.VerificationKey, float, float, int, float]
-        ] = {}
-        # Hashes of tokens verified once and not cached yet (admission on the second
-        # sighting). A hash collision only caches a fully verified token one call early.
-        self._sightings: set[int] = set()
+        self._cache = VerifiedTokenCache(cache_size, self.cache_max_age, clock)
         self._headers: OrderedDict[str, jose.Header] = OrderedDict()
 
     # -- presets ------------------------------------------------------------------------
@@ -337,47 +320,37 @@ class JwtVerifier:
         """
         if self.check is not None or type(token) is not str:
             return False
-        found = self._cache.get(token)
-        if found is None:
+        entry = self._cache.get(token, self.keys.generation)
+        if entry is None:
             return False
-        _, _, _, exp, nbf, generation, inserted = found
-        now = self._clock()
-        if generation != self.keys.generation or now - inserted > self.cache_max_age:
-            self._cache.pop(token, None)
-            return False
-        if now >= exp + self.leeway:
-            self._cache.pop(token, None)
-            raise TokenExpired(detail={"exp": exp, "now": now})
-        if now + self.leeway < nbf:
-            raise TokenNotYetValid(detail={"nbf": nbf, "now": now})
+        self._still_valid(token, entry)
         return True
 
     def clear_cache(self) -> None:
         """Forget every verified token (keys stay cached)."""
         self._cache.clear()
-        self._sightings.clear()
         self._headers.clear()
 
     # -- steps --------------------------------------------------------------------------
 
     def _cached(self, token: str) -> dict[str, Any] | None:
-        found = self._cache.get(token)
-        if found is None:
+        entry = self._cache.get(token, self.keys.generation)
+        if entry is None:
             return None
-        entry = _CacheEntry(*found)
-        now = self._clock()
-        if entry.generation != self.keys.generation or now - entry.inserted > self.cache_max_age:
-            self._cache.pop(token, None)
-            return None
-        if now >= entry.exp + self.leeway:
-            self._cache.pop(token, None)
-            raise TokenExpired(detail={"exp": entry.exp, "now": now})
-        if now + self.leeway < entry.nbf:
-            raise TokenNotYetValid(detail={"nbf": entry.nbf, "now": now})
+        self._still_valid(token, entry)
         claims: dict[str, Any] = json.loads(entry.claims_json)
         if self.check is not None:
             self._run_check(entry.header, claims, entry.key)
         return claims
+
+    def _still_valid(self, token: str, entry: CachedToken) -> None:
+        """Raise as :meth:`verify` would for a cached token now expired or not yet valid."""
+        now = self._clock()
+        if now >= entry.exp + self.leeway:
+            self._cache.drop(token)
+            raise TokenExpired(detail={"exp": entry.exp, "now": now})
+        if now + self.leeway < entry.nbf:
+            raise TokenNotYetValid(detail={"nbf": entry.nbf, "now": now})
 
     def _parse(self, token: object) -> tuple[tuple[str, str, bytes, bytes], jose.Header]:
         if token is None or token == "":
@@ -427,13 +400,7 @@ class JwtVerifier:
         exp, nbf = self._check_claims(claims, now)
         if self.check is not None:
             self._run_check(header.header, claims, key)
-        # Cached from the second verification on. A cached token's note stays: once its
-        # entry is dropped (new key set, max age), the next verification caches it again.
-        if self.cache_size and seen_before(self._sightings, token, self.cache_size):
-            cache = self._cache
-            if len(cache) >= self.cache_size:
-                _evict_oldest_half(cache)
-            cache[token] = (claims_json, header.header, key, exp, nbf, generation, now)
+        self._cache.admit(token, CachedToken(claims_json, header.header, key, exp, nbf, generation, now))
         return claims
 
     def _check_claims(self, claims: dict[str, Any], now: float) -> tuple[float, float]:
@@ -530,13 +497,6 @@ class JwtVerifier:
             raise InvalidClaims(
                 detail={"problem": f"custom check raised {type(exc).__name__}"}
             ) from None
-
-
-def _evict_oldest_half(cache: dict[str, Any]) -> None:
-    """Drop the oldest half of an insertion-ordered dict in one pass (cheaper per insert than
-    evicting one entry each time)."""
-    for key in list(itertools.islice(cache, max(1, len(cache) // 2))):
-        cache.pop(key, None)
 
 
 def _bounded_put(cache: OrderedDict[str, Any], key: str, value: Any, size: int) -> None:

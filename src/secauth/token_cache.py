@@ -1,0 +1,91 @@
+"""``VerifiedTokenCache``: tokens a :class:`~secauth.verifier.JwtVerifier` verified before.
+
+One cache with its rules in one place, in the style of aws-jwt-verify's key caches:
+
+* admission: a token gets an entry on its second verification; the first is only noted
+  (as a hash, so a token seen once is not kept alive), and one-time tokens cost no entry
+  and push out no returning caller;
+* bound: at most ``size`` entries; when full, the oldest half goes in one pass;
+* freshness: an entry serves while the key set's generation is the one it was verified
+  under and it is younger than ``max_age`` seconds; the verifier checks ``exp`` and
+  ``nbf`` on every use.
+
+>>> cache = VerifiedTokenCache(size=2, max_age=60, clock=lambda: 0.0)
+>>> entry = CachedToken('{"sub": "u"}', {}, None, 100.0, 0.0, 1, 0.0)
+>>> cache.admit("t", entry), cache.admit("t", entry)
+(False, True)
+>>> cache.get("t", generation=1).exp, cache.get("t", generation=2)
+(100.0, None)
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+__all__ = ["CachedToken", "VerifiedTokenCache"]
+
+
+class CachedToken(NamedTuple):
+    """What a verified token's entry keeps: its claims as JSON (each hit gets a fresh
+    dict), its header, the key that verified it, ``exp`` and ``nbf`` (``-inf``/``inf``
+    when absent), the key-set generation and when it was verified."""
+
+    claims_json: str
+    header: dict[str, Any]
+    key: Any
+    exp: float
+    nbf: float
+    generation: int
+    inserted: float
+
+
+class VerifiedTokenCache:
+    """Verified tokens by their text (module docs: admission, bound, freshness)."""
+
+    def __init__(self, size: int, max_age: float, clock: Callable[[], float]) -> None:
+        self.size = size
+        self.max_age = max_age
+        self._clock = clock
+        self._entries: dict[str, CachedToken] = {}
+        self._sightings: set[int] = set()
+
+    def __contains__(self, token: object) -> bool:
+        return token in self._entries
+
+    def get(self, token: str, generation: int) -> CachedToken | None:
+        """The token's entry while it is fresh; a stale one is dropped."""
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        if entry.generation != generation or self._clock() - entry.inserted > self.max_age:
+            self._entries.pop(token, None)
+            return None
+        return entry
+
+    def drop(self, token: str) -> None:
+        self._entries.pop(token, None)
+
+    def admit(self, token: str, entry: CachedToken) -> bool:
+        """Keep ``entry`` if ``token`` was verified before (else note it); True if kept.
+        A kept token's note stays: once its entry is dropped (new key set, max age), its
+        next verification keeps it again."""
+        if not self.size:
+            return False
+        fingerprint = hash(token)
+        if fingerprint not in self._sightings:
+            if len(self._sightings) >= self.size:
+                self._sightings.clear()
+            self._sightings.add(fingerprint)
+            return False
+        entries = self._entries
+        if len(entries) >= self.size:
+            for old in list(itertools.islice(entries, max(1, len(entries) // 2))):
+                entries.pop(old, None)
+        entries[token] = entry
+        return True
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._sightings.clear()
