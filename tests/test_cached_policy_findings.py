@@ -457,3 +457,44 @@ def test_a_policy_builder_for_another_table_or_ttl_is_refused() -> None:
         cache_ttl=300,
         policy_builder=PolicyBuilder(cache_ttl=300, routes=routes),
     )
+
+
+# --- third review (the one pipeline and its memo) --------------------------------------------
+
+
+def test_the_memo_never_replays_a_default_route_answer_read_two_ways() -> None:
+    """On stage "prod", rawPath /prod/x is /x and /prod/x: the second reading's rule reads a
+    header, so no answer for that path may be memoized (the memo key has no headers)."""
+    routes = Routes({"GET /x": authenticated(), "GET /prod/x": tenant(header="x-tenant")})
+    authorizer = Authorizer(VERIFIER, routes=routes, claims=ClaimMapper(tenant_claim="tenant"))
+    bearer = token("u", tenant="acme")
+
+    def ask(tenant_header: str | None) -> str:
+        event = _http_default_event("/x", bearer, stage="prod")
+        event["headers"] = {"authorization": f"Bearer {bearer}"}
+        if tenant_header is not None:
+            event["headers"]["x-tenant"] = tenant_header
+        answer = authorizer.handler(event, None)
+        return str(answer["policyDocument"]["Statement"][0]["Effect"])
+
+    assert [ask("acme"), ask("acme"), ask("globex"), ask(None)] == [
+        "Allow",
+        "Allow",
+        "Deny",
+        "Deny",
+    ]
+
+
+def test_a_policy_builder_with_another_budget_is_refused() -> None:
+    from secauth.errors import ConfigurationError
+    from secauth.policy import PolicyBuilder
+
+    with pytest.raises(ConfigurationError, match="max_response_bytes"):
+        Authorizer(VERIFIER, max_response_bytes=300, policy_builder=PolicyBuilder())
+
+
+def test_roles_given_as_one_string_are_refused() -> None:
+    from secauth.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="not a string"):
+        Principal("u", roles="admin")

@@ -203,7 +203,9 @@ class Authorizer:
         self._context_fn = context
         self.on_decision = on_decision
         if policy_builder is not None:
-            _check_builder(policy_builder, cache_ttl, self.routes)
+            _check_builder(
+                policy_builder, cache_ttl, self.routes, max_response_bytes, simple_responses
+            )
         self.policy_builder = policy_builder or PolicyBuilder(
             cache_ttl=cache_ttl,
             routes=self.routes,
@@ -342,9 +344,14 @@ class Authorizer:
         # built (too large, say) is logged as what it was about, then refused (401).
         record.update(_record_fields(found.principal, target, decision))
         response = self._respond(request, found, decision)
-        # An answer is kept only when no reading's route reads the request.
+        # An answer is kept only when no reading's route reads the request (and not for a
+        # $default path read two ways: the second decision is not in ``readings``).
         decided_by = decision.readings or (decision.route,)
-        if memo_key is not None and self._dependent_routes.isdisjoint(decided_by):
+        if (
+            memo_key is not None
+            and target.also is None
+            and self._dependent_routes.isdisjoint(decided_by)
+        ):
             self._memo.put(memo_key, response, record)
         return response
 
@@ -453,11 +460,26 @@ class Authorizer:
         raise Unauthorized() from None
 
 
-def _check_builder(builder: PolicyBuilder, cache_ttl: int, routes: Routes) -> None:
-    """A policy builder must plan for the same TTL and the same table as the authorizer:
-    its cached policies are proven against its table, while decisions use the authorizer's."""
+def _check_builder(
+    builder: PolicyBuilder,
+    cache_ttl: int,
+    routes: Routes,
+    max_response_bytes: int,
+    simple_responses: bool,
+) -> None:
+    """A policy builder must plan for the same TTL and the same table as the authorizer
+    (its cached policies are proven against its table, while decisions use the
+    authorizer's), and answer within the same budget and shape."""
     if not isinstance(builder, PolicyBuilder):
         raise ConfigurationError("policy_builder must be a secauth.policy.PolicyBuilder")
+    if (builder.max_response_bytes, builder.simple_responses) != (
+        max_response_bytes,
+        bool(simple_responses),
+    ):
+        raise ConfigurationError(
+            "policy_builder has another max_response_bytes or simple_responses than the "
+            "authorizer: give both the same values"
+        )
     if builder.cache_ttl != cache_ttl:
         raise ConfigurationError(
             f"policy_builder has cache_ttl={builder.cache_ttl} but the authorizer "

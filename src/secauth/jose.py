@@ -320,15 +320,6 @@ class VerificationKey:
         check = self._verifiers.get(alg)
         return check is not None and check(signing_input, signature)
 
-    def restricted_to(self, algorithms: frozenset[str]) -> VerificationKey | None:
-        """This key limited to ``algorithms``, or None when nothing is left."""
-        kept = {a: f for a, f in self._verifiers.items() if a in algorithms}
-        if not kept:
-            return None
-        if len(kept) == len(self._verifiers):
-            return self
-        return VerificationKey(kid=self.kid, kty=self.kty, verifiers=kept, jwk=self.jwk)
-
     # -- construction ------------------------------------------------------------------
 
     @classmethod

@@ -77,6 +77,11 @@ class Principal:
         # Immutable, like a frozen dataclass, and set the way a frozen dataclass's own
         # __init__ sets its fields; not a dataclass, whose machinery (dataclasses and
         # inspect) would cost a cold start about 10 ms of imports.
+        for name, names in (("roles", roles), ("scopes", scopes), ("groups", groups)):
+            if isinstance(names, str):
+                raise ConfigurationError(
+                    f"{name} is a collection of names, not a string: write {name}=[{names!r}]"
+                )
         set_field = object.__setattr__
         set_field(self, "id", id)
         set_field(self, "tenant", tenant)

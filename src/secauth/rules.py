@@ -231,21 +231,6 @@ class _Principal(Rule):
         return [{}] if self.allows(principal) else []
 
 
-def _principal_test(rule: Rule) -> Callable[[Principal], bool] | None:
-    """``rule``'s test of the principal alone when that is all its :meth:`Rule.check`
-    does (built-in role, scope and authentication rules), else None. Callers that decide
-    many requests may skip building an :class:`AccessContext` for an allowed principal.
-
-    >>> _principal_test(roles("admin"))(Principal("a", roles={"admin"}))
-    True
-    >>> _principal_test(roles("admin") & roles("ops")) is None
-    True
-    """
-    if isinstance(rule, _Principal) and type(rule).check is _Principal.check:
-        return rule.allows
-    return None
-
-
 def _names(kind: str, names: tuple[str, ...]) -> frozenset[str]:
     if not names or not all(isinstance(n, str) and n for n in names):
         raise ConfigurationError(f"{kind}(...) needs one or more non-empty names")
