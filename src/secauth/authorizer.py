@@ -203,8 +203,13 @@ class Authorizer:
         self._context_fn = context
         self.on_decision = on_decision
         if policy_builder is not None:
-            _check_builder(
-                policy_builder, cache_ttl, self.routes, max_response_bytes, simple_responses
+            if not isinstance(policy_builder, PolicyBuilder):
+                raise ConfigurationError("policy_builder must be a secauth.policy.PolicyBuilder")
+            policy_builder.check_matches(
+                cache_ttl=cache_ttl,
+                routes=self.routes,
+                max_response_bytes=max_response_bytes,
+                simple_responses=simple_responses,
             )
         self.policy_builder = policy_builder or PolicyBuilder(
             cache_ttl=cache_ttl,
@@ -458,39 +463,6 @@ class Authorizer:
         if kind in (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2):
             return self.policy_builder.unauthorized(request) if request is not None else {}
         raise Unauthorized() from None
-
-
-def _check_builder(
-    builder: PolicyBuilder,
-    cache_ttl: int,
-    routes: Routes,
-    max_response_bytes: int,
-    simple_responses: bool,
-) -> None:
-    """A policy builder must plan for the same TTL and the same table as the authorizer
-    (its cached policies are proven against its table, while decisions use the
-    authorizer's), and answer within the same budget and shape."""
-    if not isinstance(builder, PolicyBuilder):
-        raise ConfigurationError("policy_builder must be a secauth.policy.PolicyBuilder")
-    if (builder.max_response_bytes, builder.simple_responses) != (
-        max_response_bytes,
-        bool(simple_responses),
-    ):
-        raise ConfigurationError(
-            "policy_builder has another max_response_bytes or simple_responses than the "
-            "authorizer: give both the same values"
-        )
-    if builder.cache_ttl != cache_ttl:
-        raise ConfigurationError(
-            f"policy_builder has cache_ttl={builder.cache_ttl} but the authorizer "
-            f"cache_ttl={cache_ttl}: give both the authorizer's result TTL"
-        )
-    if cache_ttl and builder.routes is not routes:
-        raise ConfigurationError(
-            "policy_builder must be built with the authorizer's own Routes table "
-            "(PolicyBuilder(cache_ttl=..., routes=routes)): cached policies are proven "
-            "against that table"
-        )
 
 
 def _record_fields(principal: Principal, target: Target, decision: Decision) -> dict[str, Any]:

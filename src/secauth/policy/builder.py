@@ -134,6 +134,43 @@ class PolicyBuilder:
         for the lower-level form with a list of route keys)."""
         return self._routes
 
+    def check_matches(
+        self,
+        *,
+        cache_ttl: int,
+        routes: Routes,
+        max_response_bytes: int,
+        simple_responses: bool,
+    ) -> None:
+        """Raise ConfigurationError unless this builder plans for the given TTL and
+        ``routes`` table (its cached policies are proven against its own table, while an
+        authorizer decides with its own) and answers within the same budget and shape.
+
+        >>> from secauth.access import Routes, public
+        >>> routes = Routes({"GET /a": public()})
+        >>> PolicyBuilder(cache_ttl=60, routes=routes).check_matches(
+        ...     cache_ttl=60, routes=routes, max_response_bytes=8192, simple_responses=False)
+        """
+        if self.cache_ttl != cache_ttl:
+            raise ConfigurationError(
+                f"policy_builder has cache_ttl={self.cache_ttl} but the authorizer "
+                f"cache_ttl={cache_ttl}: give both the authorizer's result TTL"
+            )
+        if cache_ttl and self._routes is not routes:
+            raise ConfigurationError(
+                "policy_builder must be built with the authorizer's own Routes table "
+                "(PolicyBuilder(cache_ttl=..., routes=routes)): cached policies are proven "
+                "against that table"
+            )
+        if (self.max_response_bytes, self.simple_responses) != (
+            max_response_bytes,
+            bool(simple_responses),
+        ):
+            raise ConfigurationError(
+                "policy_builder has another max_response_bytes or simple_responses than the "
+                "authorizer: give both the same values"
+            )
+
     def extra_statements(self, principal: PrincipalLike, request: Request) -> Iterable[Statement]:
         """Hook: statements to add to every policy (default: none).
 
