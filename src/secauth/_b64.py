@@ -17,6 +17,7 @@ __all__ = [
     "B64Error",
     "b64url_decode",
     "b64url_encode",
+    "decode_checked_alphabet",
     "loads_strict",
     "loads_strict_text",
     "max_depth_exceeds",
@@ -44,10 +45,10 @@ def b64url_decode(text: str) -> bytes:
     """
     if _SEGMENT.fullmatch(text) is None:
         raise B64Error("characters outside the base64url alphabet")
-    return _decode_checked_alphabet(text)
+    return decode_checked_alphabet(text)
 
 
-def _decode_checked_alphabet(text: str) -> bytes:
+def decode_checked_alphabet(text: str) -> bytes:
     """Decode text already known to hold only base64url characters."""
     tail = len(text) % 4
     if tail == 1:

@@ -42,11 +42,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 
 from secauth._decisions import DecisionSink, emit, fields
 from secauth.access import AccessContext, Routes, Rule
@@ -72,7 +73,7 @@ if TYPE_CHECKING:
     from secauth.ratelimit.result import RateLimitResult
     from secauth.verifier import JwtVerifier, MultiIssuerVerifier
 
-__all__ = ["Guard", "current_principal"]
+__all__ = ["Admission", "Guard", "acting_as", "current_principal", "enforce_limit", "route_path"]
 
 R = TypeVar("R")
 Event = dict[str, Any]
@@ -97,6 +98,32 @@ _CONTEXT_FIELDS = (
     "secauth_tenant",
 )
 _MEMO_SIZE = 1024
+
+
+class Admission(NamedTuple):
+    """What :meth:`Guard.admit` found: the request view, and either the admitted
+    ``principal`` (with the rate-limit result, if any) or the answer to a CORS preflight."""
+
+    request: Request
+    principal: Principal | None
+    preflight: dict[str, Any] | None
+    limit: RateLimitResult | None
+
+
+@contextlib.contextmanager
+def acting_as(principal: Principal) -> Iterator[Principal]:
+    """Make ``principal`` what :func:`current_principal` returns inside the block (for
+    integrations that call the handler themselves).
+
+    >>> with acting_as(Principal("u-1")):
+    ...     current_principal().id
+    'u-1'
+    """
+    token = _PRINCIPAL.set(principal)
+    try:
+        yield principal
+    finally:
+        _PRINCIPAL.reset(token)
 
 
 def current_principal() -> Principal:
@@ -208,10 +235,8 @@ class Guard:
         """
         if not isinstance(rule, Rule):
             raise ConfigurationError("require() takes an access rule such as roles('admin')")
-        combined = rule if self.rule is None else self.rule & rule
-        derived = object.__new__(Guard)
-        derived.__dict__.update(self.__dict__)
-        derived.rule = combined
+        derived = copy.copy(self)  # shares the principal memo: it answers the same way
+        derived.rule = rule if self.rule is None else self.rule & rule
         return derived
 
     @overload
@@ -250,20 +275,17 @@ class Guard:
                 started = time.perf_counter()
                 record: dict[str, Any] = {}
                 try:
-                    request, principal, limit = await guard._check_async(event, record)
-                    if isinstance(principal, dict):  # a preflight answer
-                        return principal
-                    token = _PRINCIPAL.set(principal)
-                    try:
+                    admitted = await guard.admit_async(event, record)
+                    if admitted.principal is None:
+                        return admitted.preflight
+                    with acting_as(admitted.principal) as principal:
                         args = (event, context, principal) if takes_principal else (event, context)
                         result = await handler(*args)
-                    finally:
-                        _PRINCIPAL.reset(token)
-                    return guard._finish(result, request, limit)
+                    return guard._finish(result, admitted.request, admitted.limit)
                 except BaseException as exc:
-                    return guard._failed(exc, event, record)
+                    return guard.refusal(exc, event, record)
                 finally:
-                    guard._log(record, started)
+                    guard.log_decision(record, started)
 
             return _like(async_wrapper, handler)
 
@@ -271,20 +293,17 @@ class Guard:
             started = time.perf_counter()
             record: dict[str, Any] = {}
             try:
-                request, principal, limit = guard._check(event, record)
-                if isinstance(principal, dict):  # a preflight answer
-                    return principal
-                token = _PRINCIPAL.set(principal)
-                try:
+                admitted = guard.admit(event, record)
+                if admitted.principal is None:
+                    return admitted.preflight
+                with acting_as(admitted.principal) as principal:
                     args = (event, context, principal) if takes_principal else (event, context)
                     result = handler(*args)
-                finally:
-                    _PRINCIPAL.reset(token)
-                return guard._finish(result, request, limit)
+                return guard._finish(result, admitted.request, admitted.limit)
             except BaseException as exc:
-                return guard._failed(exc, event, record)
+                return guard.refusal(exc, event, record)
             finally:
-                guard._log(record, started)
+                guard.log_decision(record, started)
 
         return _like(wrapper, handler)
 
@@ -296,37 +315,42 @@ class Guard:
         For integrations that build their own responses. A CORS preflight gets no pass
         here: it is checked like any request (answer preflights with the guard itself).
         """
-        record: dict[str, Any] = {}
-        request, principal, _ = self._check(event, record, preflights=False)
-        return request, principal
+        admitted = self.admit(event, {}, preflights=False)
+        assert admitted.principal is not None  # no preflight answers without preflights
+        return admitted.request, admitted.principal
 
-    def _check(
+    def admit(
         self, event: object, record: dict[str, Any], *, preflights: bool = True
-    ) -> tuple[Request, Any, Any]:
+    ) -> Admission:
+        """Run every check on ``event``, writing the decision into ``record``; raise a
+        :class:`~secauth.errors.SecAuthError` on refusal (turn it into the answer with
+        :meth:`refusal`). A CORS preflight (with ``preflights``) is answered in
+        ``Admission.preflight``, with no principal."""
         request, preflight = self._prepare(event, record, preflights=preflights)
         if preflight is not None:
-            return request, preflight, None
+            return Admission(request, None, preflight, None)
         try:
-            principal = self._principal(request)
+            principal = self.identify(request)
         except SecAuthError:
             self._count_failure(request, record)
             raise
         limit = self._limit(request, principal, record)
         self._authorize(request, principal, record)
-        return request, principal, limit
+        return Admission(request, principal, None, limit)
 
-    async def _check_async(self, event: object, record: dict[str, Any]) -> tuple[Request, Any, Any]:
+    async def admit_async(self, event: object, record: dict[str, Any]) -> Admission:
+        """:meth:`admit` for async handlers (async key fetches and rate-limit stores)."""
         request, preflight = self._prepare(event, record, preflights=True)
         if preflight is not None:
-            return request, preflight, None
+            return Admission(request, None, preflight, None)
         try:
-            principal = await self._principal_async(request)
+            principal = await self._identify_async(request)
         except SecAuthError:
             await self._count_failure_async(request, record)
             raise
         limit = await self._limit_async(request, principal, record)
         self._authorize(request, principal, record)
-        return request, principal, limit
+        return Admission(request, principal, None, limit)
 
     def _prepare(
         self, event: object, record: dict[str, Any], *, preflights: bool
@@ -351,7 +375,7 @@ class Guard:
             event=request.kind.value,
             request_id=request.request_id,
             method=request.method,
-            path=_route_path(request),
+            path=route_path(request),
         )
         return request
 
@@ -381,7 +405,9 @@ class Guard:
                 if media not in self.content_types:
                     raise UnsupportedMediaType(detail={"content_type": media[:60]})
 
-    def _principal(self, request: Request) -> Principal:
+    def identify(self, request: Request) -> Principal:
+        """The caller of ``request``: a verified token, the authorizer's context, or the
+        anonymous principal on a public route; raise a 401 error otherwise."""
         from_context = self._context_principal(request)
         if self.verifier is None:
             return self._trusted(request, from_context)
@@ -397,7 +423,7 @@ class Guard:
         verified = self._verified(token, self.verifier.verify(token))
         return self._agree(verified, from_context)
 
-    async def _principal_async(self, request: Request) -> Principal:
+    async def _identify_async(self, request: Request) -> Principal:
         from_context = self._context_principal(request)
         if self.verifier is None:
             return self._trusted(request, from_context)
@@ -467,7 +493,7 @@ class Guard:
     def _anonymous_if_public(self, request: Request) -> Principal:
         anonymous = Principal.anonymous()
         if self.routes is not None and self.rule is None:
-            decision = self.routes.decide(anonymous, request.method, _route_path(request), request)
+            decision = self.routes.decide(anonymous, request.method, route_path(request), request)
             if decision.allowed:
                 return anonymous
         raise MissingToken()
@@ -480,7 +506,7 @@ class Guard:
         result: RateLimitResult = self.rate_limit.hit(
             request, None if principal.is_anonymous else principal
         )
-        return _admit(result, record)
+        return enforce_limit(result, record)
 
     async def _limit_async(
         self, request: Request, principal: Principal, record: dict[str, Any]
@@ -490,19 +516,19 @@ class Guard:
         result: RateLimitResult = await self.rate_limit.hit_async(
             request, None if principal.is_anonymous else principal
         )
-        return _admit(result, record)
+        return enforce_limit(result, record)
 
     def _count_failure(self, request: Request, record: dict[str, Any]) -> None:
         if self.rate_limit is not None:
-            _admit(self.rate_limit.hit(request, None), record)
+            enforce_limit(self.rate_limit.hit(request, None), record)
 
     async def _count_failure_async(self, request: Request, record: dict[str, Any]) -> None:
         if self.rate_limit is not None:
-            _admit(await self.rate_limit.hit_async(request, None), record)
+            enforce_limit(await self.rate_limit.hit_async(request, None), record)
 
     def _authorize(self, request: Request, principal: Principal, record: dict[str, Any]) -> None:
         record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
-        path = _route_path(request)
+        path = route_path(request)
         if self.routes is not None:
             decision = self.routes.decide(principal, request.method, path, request)
             record.update(route=decision.route)
@@ -558,7 +584,10 @@ class Guard:
         response[key] = headers
         return response
 
-    def _failed(self, exc: BaseException, event: object, record: dict[str, Any]) -> dict[str, Any]:
+    def refusal(self, exc: BaseException, event: object, record: dict[str, Any]) -> dict[str, Any]:
+        """The sanitized response for ``exc`` raised while guarding ``event`` (problem+json
+        with the error's status, a 500 for anything not secauth's), recorded in
+        ``record``; a BaseException that is not an Exception is raised again."""
         if not isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt, SystemExit
             raise exc
         # A ConfigurationError's text is written for the developer: the client gets a 500.
@@ -593,7 +622,8 @@ class Guard:
             error, kind, request_id=request_id, headers=headers, multi_value=multi
         )
 
-    def _log(self, record: dict[str, Any], started: float) -> None:
+    def log_decision(self, record: dict[str, Any], started: float) -> None:
+        """Send ``record`` (with the latency since ``started``) where this guard logs."""
         if self.decision_log is None and self.on_decision is None:
             return  # nobody listens
         record["latency_us"] = round((time.perf_counter() - started) * 1e6)
@@ -659,7 +689,7 @@ def _is_async_store(limiter: object) -> bool:
     return any(getattr(getattr(p, "store", None), "is_async", False) for p in parts)
 
 
-def _admit(result: RateLimitResult, record: dict[str, Any]) -> RateLimitResult:
+def enforce_limit(result: RateLimitResult, record: dict[str, Any]) -> RateLimitResult:
     """``result`` when the request is admitted; else raise its 429 (headers kept for it)."""
     if not result.allowed:
         record[_LIMIT_HEADERS] = result.headers()
@@ -671,7 +701,7 @@ def _multi_value(request: Request) -> bool:
     return "multiValueHeaders" in request.raw and "headers" not in request.raw
 
 
-def _route_path(request: Request) -> str:
+def route_path(request: Request) -> str:
     """The path as the route table sees it: HTTP API raw paths lose a named stage prefix."""
     path = request.path
     if request.kind is EventKind.HTTP_V2 and request.stage and request.stage != "$default":

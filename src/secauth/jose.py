@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from secauth._b64 import (
     B64Error,
-    _decode_checked_alphabet,
     b64url_decode,
+    decode_checked_alphabet,
     loads_strict,
     loads_strict_text,
     max_depth_exceeds,
@@ -158,7 +158,7 @@ def split_raw(token: object, max_size: int) -> tuple[str, str, bytes, bytes]:
     first = token.index(".")
     second = token.index(".", first + 1)
     try:
-        signature = _decode_checked_alphabet(token[second + 1 :])
+        signature = decode_checked_alphabet(token[second + 1 :])
     except B64Error as exc:
         raise MalformedToken(detail={"problem": f"signature: {exc}"}) from None
     return token[:first], token[first + 1 : second], token[:second].encode("ascii"), signature
@@ -171,7 +171,7 @@ def parse_header(segment: str) -> Header:
     'k1'
     """
     try:
-        header = loads_strict(_decode_checked_alphabet(segment))
+        header = loads_strict(decode_checked_alphabet(segment))
     except (B64Error, ValueError, RecursionError) as exc:
         raise MalformedToken(detail={"problem": f"header: {exc}"}) from None
     if type(header) is not dict:
@@ -260,7 +260,7 @@ def parse_claims_text(
     """
     try:
         payload = (
-            _decode_checked_alphabet(payload_segment)
+            decode_checked_alphabet(payload_segment)
             if alphabet_checked
             else b64url_decode(payload_segment)
         )

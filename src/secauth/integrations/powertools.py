@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any
 
 from secauth.access import AccessContext
 from secauth.errors import ConfigurationError
-from secauth.guard import _PRINCIPAL, Guard, _admit, _route_path
+from secauth.guard import Guard, acting_as, enforce_limit, route_path
 
 if TYPE_CHECKING:
     from secauth.events import Request
@@ -116,21 +116,19 @@ def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]
                 principal = found.principal
                 request = found.request
             else:
-                request, checked, limit = guard._check(event, record)
-                if isinstance(checked, dict):  # a CORS preflight answer
-                    return _response(checked)
-                principal = checked
+                admitted = guard.admit(event, record)
+                if admitted.preflight is not None:  # a CORS preflight answer
+                    return _response(admitted.preflight)
+                assert admitted.principal is not None
+                request, principal, limit = admitted.request, admitted.principal, admitted.limit
                 app.append_context(
                     **{
                         _CONTEXT_KEY: _Found(guard, request, principal, record),
                         "secauth_principal": principal,
                     }
                 )
-            token = _PRINCIPAL.set(principal)
-            try:
+            with acting_as(principal):
                 response = next_middleware(app)
-            finally:
-                _PRINCIPAL.reset(token)
             _add_headers(response, guard, request, limit)
             return response
         except Exception as exc:
@@ -141,10 +139,10 @@ def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]
                 record.update(decision="error", reason="handled_exception")
                 _add_headers(answered, guard, None, None, event=event)
                 return answered
-            return _response(guard._failed(exc, event, record))
+            return _response(guard.refusal(exc, event, record))
         finally:
             if found is None:
-                guard._log(record, started)
+                guard.log_decision(record, started)
 
     secauth_guard.__qualname__ = secauth_guard.__name__ = "secauth_guard"
     return secauth_guard
@@ -160,12 +158,12 @@ def _route_checks(guard: Guard, found: _Found) -> RateLimitResult | None:
         # This guard finds callers another way (a stricter verifier, another claim
         # mapping): it checks the request itself instead of taking the global guard's
         # principal on trust.
-        principal = guard._principal(request)
+        principal = guard.identify(request)
     limit = None
     if guard.rate_limit is not None and guard.rate_limit is not outer.rate_limit:
         result = guard.rate_limit.hit(request, None if principal.is_anonymous else principal)
-        limit = _admit(result, found.record)  # a 429's headers go in the outer guard's record
-    path = _route_path(request)
+        limit = enforce_limit(result, found.record)  # a 429's headers go in the outer guard's record
+    path = route_path(request)
     if guard.routes is not None and guard.routes is not outer.routes:
         # Its own route table applies too (unlisted requests are denied).
         guard.routes.decide(principal, request.method, path, request).raise_for_denial()
