@@ -163,6 +163,8 @@ class Authorizer:
         response_cache_size: int = 1024,
         api_key_limit_store: object | None = None,
     ) -> None:
+        # Long, on purpose: it checks each of the options against the others, in one place,
+        # so a bad combination fails here with a message that says what to change.
         if api not in (None, "rest", "http"):
             raise ConfigurationError("api must be 'rest', 'http' or None (detect from the event)")
         self.api = api
@@ -220,25 +222,27 @@ class Authorizer:
         self.cache_ttl = cache_ttl
         if response_cache_size < 0:
             raise ConfigurationError("response_cache_size must not be negative")
-        # Answers to a bearer token repeated on the same target are memoized (the token
-        # is still verified on every call) when everything after the verification is a
-        # pure function of the token and the target: default hooks and builder, no
-        # context callable, no rate limit. Rules that read the request are never memoized.
-        pure = (
-            verifier is not None
+        self._memo = ResponseMemo(response_cache_size if self._memoizable() else 0)
+        # None stands for the table's default rule (a request no route matches).
+        self._dependent_routes: frozenset[str | None] = frozenset(
+            _request_dependent(self.routes, Principal("probe", tenant="probe"))
+        )
+
+    def _memoizable(self) -> bool:
+        """Answers to a bearer token repeated on the same target are memoized (the token
+        is still verified on every call) when everything after the verification is a pure
+        function of the token and the target: default hooks, builder and route table, no
+        context callable, no rate limit. Rules that read the request are never memoized."""
+        return (
+            self.verifier is not None
             and type(self.routes) is Routes  # a subclass may decide on anything: ask it
-            and rate_limit is None
-            and context is None
+            and self.rate_limit is None
+            and self._context_fn is None
             and type(self.policy_builder) is PolicyBuilder
             and all(
                 getattr(type(self), name) is getattr(Authorizer, name)
                 for name in ("credentials", "map_claims", "extra_context")
             )
-        )
-        self._memo = ResponseMemo(response_cache_size if pure else 0)
-        # None stands for the table's default rule (a request no route matches).
-        self._dependent_routes: frozenset[str | None] = frozenset(
-            _request_dependent(self.routes, Principal("probe", tenant="probe"))
         )
 
     def _refuse_request_dependent_rules(self) -> None:

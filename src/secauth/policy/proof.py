@@ -242,12 +242,19 @@ def _parse_pattern(text: str) -> _Pattern:
     return _Pattern(verb, tokens)
 
 
-def _search(
-    grants: Grants, verb: str, allowed: list[_Pattern], denied: list[_Pattern]
-) -> tuple[str, ...] | None:
-    routing = _Routing(grants, verb)
+class _Alphabet(NamedTuple):
+    """The segments worth trying (module docs, step 3): one ``fresh`` segment standing for
+    every segment that matters nowhere, and per position the ones that matter there
+    besides the patterns' own tokens (literals, words folding to them, one spelling
+    variant each, bound values)."""
+
+    fresh: str
+    local: list[set[str]]
+
+
+def _alphabet(grants: Grants, patterns: Sequence[_Pattern]) -> _Alphabet:
     table = grants.routes.table
-    words = {t for p in (*allowed, *denied) for t in p.tokens if t != "*"}
+    words = {t for p in patterns for t in p.tokens if t != "*"}
     for literals in table.literals_at:
         words.update(literals.values())
     for per_route in grants.per_route:
@@ -257,8 +264,6 @@ def _search(
     folded_literals = {f for literals in table.literals_at for f in literals}
     while fresh in words or fold(fresh) in folded_literals:
         fresh += "~"
-    # What may follow at a position, besides the pattern tokens: literals there, the words
-    # that fold to them, one spelling variant each, and the bound values.
     local: list[set[str]] = []
     for literals in table.literals_at:
         here = set(literals.values())
@@ -273,6 +278,15 @@ def _search(
                 while len(local) <= where[name]:
                     local.append(set())
                 local[where[name]].add(value)
+    return _Alphabet(fresh, local)
+
+
+def _search(
+    grants: Grants, verb: str, allowed: list[_Pattern], denied: list[_Pattern]
+) -> tuple[str, ...] | None:
+    """A shortest path ``allowed`` minus ``denied`` lets through that the grants deny."""
+    routing = _Routing(grants, verb)
+    fresh, local = _alphabet(grants, [*allowed, *denied])
     judged: dict[tuple[_Worlds, int], bool] = {}
     start = _State(
         routing.start, 0, tuple(p.start() for p in allowed), tuple(p.start() for p in denied)

@@ -10,6 +10,7 @@ that hold route keys rather than a :class:`~secauth.access.Routes` table.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from secauth.errors import ConfigurationError
 from secauth.policy.arn import MethodArn, route_glob
@@ -17,6 +18,9 @@ from secauth.policy.document import PolicyDocument
 from secauth.policy.glob import document_allows
 from secauth.policy.planner import PolicyConflict, allow_patterns, plan_policy
 from secauth.routing import ANY, LITERAL, VERBS, RouteKey, parse_route_key
+
+if TYPE_CHECKING:
+    from secauth.access import Grants
 
 __all__ = ["RouteLike", "resources_for_routes", "route_policy"]
 
@@ -76,12 +80,42 @@ def route_policy(
     >>> "arn:aws:execute-api:us-east-1:123456789012:abc/prod/GET/users/*/*" in doc.statements[1].resources
     True
     """
-    from secauth.access import Grant, Grants, Routes
-    from secauth.rules import public
-
     arn = method_arn if isinstance(method_arn, MethodArn) else MethodArn.parse(method_arn)
     if arn.is_websocket:
         raise ConfigurationError("route policies are for REST and HTTP APIs, not WebSocket ARNs")
+    entries = [parse_route_key(_route_text(route)) for route in allowed]
+    grants = _grants_of(entries, routes)
+    document = plan_policy(arn.prefix, grants)
+    wanted = {arn.prefix + p for patterns in allow_patterns(grants)[0].values() for p in patterns}
+    given = set(document.statements[0].resources) if document and document.statements else set()
+    missing = sorted(wanted - given)
+    if document is None or missing:
+        raise PolicyConflict(
+            f"no cached IAM policy can be proven to allow {missing[0].removeprefix(arn.prefix)!r} "
+            "without also allowing what this table denies (IAM's '*' spans segments and "
+            "cannot tell a spelling variant from a literal); use authorizer caching TTL 0"
+            if missing
+            else "no cached IAM policy can be proven safe for this table; use TTL 0"
+        )
+    for entry in entries:
+        if entry.template is None:
+            continue
+        request = _representative(entry)
+        verb = VERBS[0] if entry.verb == ANY else entry.verb
+        if not document_allows(document, f"{arn.prefix}{verb}{request}"):
+            raise PolicyConflict(
+                f"the Deny this table needs would also refuse {verb} {request!r}, which the "
+                f"allowed route {entry.key!r} serves; use authorizer caching TTL 0"
+            )
+    return document
+
+
+def _grants_of(entries: list[RouteKey], routes: Iterable[RouteLike]) -> Grants:
+    """The grants the allowed ``entries`` make in the table of ``routes``: each entry is
+    the one table route it is a bound form of (refused when it is none, or several)."""
+    from secauth.access import Grant, Grants, Routes
+    from secauth.rules import public
+
     keys = {}
     for route in routes:
         route_key = parse_route_key(_route_text(route))
@@ -89,15 +123,10 @@ def route_policy(
             keys[(route_key.verb, route_key.template.text)] = route_key
     if not keys:
         raise ConfigurationError("route_policy needs the table's HTTP routes")
-    found: dict[tuple[str, str], list[tuple[dict[str, str], frozenset[str] | None]]] = {
-        key: [] for key in keys
-    }
-    allowed_keys: list[RouteKey] = []
-    for route in allowed:
-        entry = parse_route_key(_route_text(route))
+    found: dict[tuple[str, str], list[Grant]] = {key: [] for key in keys}
+    for entry in entries:
         if entry.template is None:
             continue
-        allowed_keys.append(entry)
         origins = [
             (key, binding, verbs)
             for key, route_key in keys.items()
@@ -116,31 +145,9 @@ def route_policy(
                 "caching TTL 0"
             )
         key, binding, verbs = origins[0]
-        found[key].append((binding, verbs))
+        found[key].append(Grant(binding, verbs))
     table = Routes({f"{verb} {text}": public() for verb, text in keys})
-    per_route = tuple(tuple(Grant(binding, verbs) for binding, verbs in found[key]) for key in keys)
-    grants = Grants(table, per_route, default=False)
-    document = plan_policy(arn.prefix, grants)
-    wanted = {arn.prefix + p for patterns in allow_patterns(grants)[0].values() for p in patterns}
-    given = set(document.statements[0].resources) if document and document.statements else set()
-    missing = sorted(wanted - given)
-    if document is None or missing:
-        raise PolicyConflict(
-            f"no cached IAM policy can be proven to allow {missing[0].removeprefix(arn.prefix)!r} "
-            "without also allowing what this table denies (IAM's '*' spans segments and "
-            "cannot tell a spelling variant from a literal); use authorizer caching TTL 0"
-            if missing
-            else "no cached IAM policy can be proven safe for this table; use TTL 0"
-        )
-    for entry in allowed_keys:
-        request = _representative(entry)
-        verb = VERBS[0] if entry.verb == ANY else entry.verb
-        if not document_allows(document, f"{arn.prefix}{verb}{request}"):
-            raise PolicyConflict(
-                f"the Deny this table needs would also refuse {verb} {request!r}, which the "
-                f"allowed route {entry.key!r} serves; use authorizer caching TTL 0"
-            )
-    return document
+    return Grants(table, tuple(tuple(found[key]) for key in keys), default=False)
 
 
 def _representative(entry: RouteKey) -> str:
