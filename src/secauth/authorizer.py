@@ -127,10 +127,11 @@ class Authorizer:
     on_decision:
         ``callable(record)`` called with every decision record, e.g. for metrics.
     response_cache_size:
-        Responses for the same bearer token on the same route are memoized (the token
-        is still verified on every call). Off when hooks are overridden, or with a
-        ``context`` callable, a rate limit, or a rule that reads the request; 0 turns
-        it off.
+        Responses for the same bearer token on the same target are memoized (the token
+        is still verified on every call; :class:`~secauth.memo.ResponseMemo`). Off when
+        hooks are overridden, with a ``context`` callable, a rate limit, a Routes or
+        PolicyBuilder subclass, or for a path any reading of which reaches a rule that
+        reads the request; 0 turns it off.
 
     api:
         ``"rest"`` or ``"http"`` when REQUEST events do not say which API sends them
