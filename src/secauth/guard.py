@@ -54,19 +54,25 @@ from secauth.access import AccessContext, Routes, Rule
 from secauth.errors import (
     BadRequest,
     ConfigurationError,
-    InternalError,
     InvalidClaims,
     MethodNotAllowed,
     MissingToken,
     NotFound,
     PayloadTooLarge,
-    RateLimited,
     SecAuthError,
     UnsupportedMediaType,
 )
 from secauth.events import EventKind, Request, UnsupportedEvent
+from secauth.guard_http import (
+    GUARDED_KINDS,
+    enforce_limit,
+    handler_response,
+    preflight_response,
+    refusal_response,
+    route_path,
+)
 from secauth.principal import ClaimMapper, Principal
-from secauth.responses import Cors, SecurityHeaders, error_response, http_response
+from secauth.responses import Cors, SecurityHeaders
 
 if TYPE_CHECKING:
     from secauth.ratelimit import RateLimiter
@@ -81,14 +87,8 @@ Event = dict[str, Any]
 _PRINCIPAL: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
     "secauth_principal", default=None
 )
-_GUARDED_KINDS = frozenset(
-    {EventKind.REST_V1, EventKind.HTTP_V2, EventKind.FUNCTION_URL, EventKind.ALB}
-)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _CO_COROUTINE = 0x80
-# The rate-limit headers of a denial, kept in the request's record for the 429 response
-# (never logged: decision records keep only secauth._decisions.FIELDS).
-_LIMIT_HEADERS = "_limit_headers"
 _CONTEXT_FIELDS = (
     "secauth_principal",
     "secauth_kind",
@@ -369,7 +369,7 @@ class Guard:
             request = Request.from_event(event)
         except UnsupportedEvent:
             raise BadRequest(detail={"problem": "unsupported event"}) from None
-        if request.kind not in _GUARDED_KINDS:
+        if request.kind not in GUARDED_KINDS:
             raise BadRequest(detail={"problem": f"{request.kind.value} events are not guarded"})
         record.update(
             event=request.kind.value,
@@ -380,19 +380,7 @@ class Guard:
         return request
 
     def _preflight(self, request: Request) -> dict[str, Any] | None:
-        if self.cors is None or request.method != "OPTIONS":
-            return None
-        if "access-control-request-method" not in request.headers:
-            return None
-        headers = self.cors.preflight(request.headers)
-        base = dict(self.security_headers)
-        if headers is None:
-            return http_response(
-                403, "", request.kind, headers=base, multi_value=_multi_value(request)
-            )
-        return http_response(
-            204, "", request.kind, headers={**base, **headers}, multi_value=_multi_value(request)
-        )
+        return preflight_response(request, self.cors, self.security_headers)
 
     def _hygiene(self, request: Request) -> None:
         body = request.raw.get("body")
@@ -552,75 +540,13 @@ class Guard:
     # -- responses ----------------------------------------------------------------------
 
     def _finish(self, result: object, request: Request, limit: RateLimitResult | None) -> Any:
-        extra = dict(self.security_headers)
-        if self.cors is not None:
-            extra.update(self.cors.headers(request.headers))
-        if limit is not None:
-            extra.update(limit.headers())
-        if not (isinstance(result, dict) and "statusCode" in result):
-            # HTTP API shorthand (a plain value): make it an explicit response; a string is
-            # sent as text, anything else as JSON.
-            text = isinstance(result, str)
-            media = "text/plain; charset=utf-8" if text else "application/json"
-            return http_response(
-                200,
-                result if text else json.dumps(result),
-                request.kind,
-                headers={"Content-Type": media, **extra},
-                multi_value=_multi_value(request),
-            )
-        response = dict(result)
-        if _multi_value(request) and "multiValueHeaders" not in response:
-            # ALB multi-value mode answers with multiValueHeaders only.
-            plain = response.pop("headers", None) or {}
-            response["multiValueHeaders"] = {k: [v] for k, v in plain.items()}
-        multi = "multiValueHeaders" in response
-        key = "multiValueHeaders" if multi else "headers"
-        headers = dict(response.get(key) or {})
-        present = {k.lower() for k in headers}
-        for name, value in extra.items():
-            if name.lower() not in present:  # the handler's own value wins
-                headers[name] = [value] if multi else value
-        response[key] = headers
-        return response
+        return handler_response(result, request, limit, self.security_headers, self.cors)
 
     def refusal(self, exc: BaseException, event: object, record: dict[str, Any]) -> dict[str, Any]:
         """The sanitized response for ``exc`` raised while guarding ``event`` (problem+json
         with the error's status, a 500 for anything not secauth's), recorded in
         ``record``; a BaseException that is not an Exception is raised again."""
-        if not isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt, SystemExit
-            raise exc
-        # A ConfigurationError's text is written for the developer: the client gets a 500.
-        error: SecAuthError = (
-            exc
-            if isinstance(exc, SecAuthError) and not isinstance(exc, ConfigurationError)
-            else InternalError()
-        )
-        if isinstance(exc, SecAuthError):
-            record.update(
-                decision="deny",
-                reason=exc.reason.value,
-                status=exc.status,
-                detail=exc.detail or None,
-            )
-        else:
-            # The handler's exception text may hold anything; only its type is recorded.
-            record.update(
-                decision="error",
-                reason="internal_error",
-                status=500,
-                detail={"error": type(exc).__name__},
-            )
-        kind, request_id, multi = _shape_of(event)
-        headers = dict(self.security_headers)
-        if isinstance(error, RateLimited):
-            headers.update(record.get(_LIMIT_HEADERS) or {})
-        if self.cors is not None and isinstance(event, Mapping):
-            with contextlib.suppress(Exception):  # no CORS headers on an unreadable event
-                headers.update(self.cors.headers(Request.from_event(event).headers))
-        return error_response(
-            error, kind, request_id=request_id, headers=headers, multi_value=multi
-        )
+        return refusal_response(exc, event, record, self.security_headers, self.cors)
 
     def log_decision(self, record: dict[str, Any], started: float) -> None:
         """Send ``record`` (with the latency since ``started``) where this guard logs."""
@@ -687,37 +613,3 @@ def _decoded_size(text: str) -> int:
 def _is_async_store(limiter: object) -> bool:
     parts = getattr(limiter, "limiters", None) or ((limiter,) if limiter is not None else ())
     return any(getattr(getattr(p, "store", None), "is_async", False) for p in parts)
-
-
-def enforce_limit(result: RateLimitResult, record: dict[str, Any]) -> RateLimitResult:
-    """``result`` when the request is admitted; else raise its 429 (headers kept for it)."""
-    if not result.allowed:
-        record[_LIMIT_HEADERS] = result.headers()
-        raise result.error()
-    return result
-
-
-def _multi_value(request: Request) -> bool:
-    return "multiValueHeaders" in request.raw and "headers" not in request.raw
-
-
-def route_path(request: Request) -> str:
-    """The path as the route table sees it: HTTP API raw paths lose a named stage prefix."""
-    path = request.path
-    if request.kind is EventKind.HTTP_V2 and request.stage and request.stage != "$default":
-        prefix = f"/{request.stage}"
-        if path == prefix:
-            return "/"
-        if path.startswith(prefix + "/"):
-            return path[len(prefix) :]
-    return path
-
-
-def _shape_of(event: object) -> tuple[EventKind, str | None, bool]:
-    """Event kind, request id and multi-value flag for an error response, even for bad events."""
-    try:
-        request = Request.from_event(event)
-    except Exception:
-        return EventKind.REST_V1, None, False
-    kind = request.kind if request.kind in _GUARDED_KINDS else EventKind.REST_V1
-    return kind, request.request_id, _multi_value(request)

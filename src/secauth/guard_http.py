@@ -1,0 +1,191 @@
+"""The HTTP side of guarded events: the path the route table sees, multi-value events, and
+the responses a :class:`~secauth.guard.Guard` gives (the handler's result with security,
+CORS and rate-limit headers; a sanitized refusal; a CORS preflight answer).
+
+>>> from secauth.events import Request
+>>> request = Request.from_event({"version": "2.0", "rawPath": "/prod/orders", "routeKey": "$default",
+...     "requestContext": {"http": {"method": "GET", "path": "/prod/orders"}, "stage": "prod"}})
+>>> route_path(request)
+'/orders'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from secauth.errors import ConfigurationError, InternalError, RateLimited, SecAuthError
+from secauth.events import EventKind, Request
+from secauth.responses import Cors, error_response, http_response
+
+if TYPE_CHECKING:
+    from secauth.ratelimit.result import RateLimitResult
+
+__all__ = [
+    "GUARDED_KINDS",
+    "LIMIT_HEADERS",
+    "enforce_limit",
+    "handler_response",
+    "multi_value",
+    "preflight_response",
+    "refusal_response",
+    "route_path",
+    "shape_of",
+]
+
+#: Where a refused request's rate-limit headers wait in its decision record for the 429
+#: response (never logged: decision records keep only secauth._decisions.FIELDS).
+LIMIT_HEADERS = "_limit_headers"
+#: The event kinds a Guard guards: handler events, not authorizer events.
+GUARDED_KINDS = frozenset(
+    {EventKind.REST_V1, EventKind.HTTP_V2, EventKind.FUNCTION_URL, EventKind.ALB}
+)
+
+
+
+def route_path(request: Request) -> str:
+    """The path as the route table sees it: HTTP API raw paths lose a named stage prefix."""
+    path = request.path
+    if request.kind is EventKind.HTTP_V2 and request.stage and request.stage != "$default":
+        prefix = f"/{request.stage}"
+        if path == prefix:
+            return "/"
+        if path.startswith(prefix + "/"):
+            return path[len(prefix) :]
+    return path
+
+
+
+def multi_value(request: Request) -> bool:
+    """True for an ALB event in multi-value mode (it is answered with multiValueHeaders)."""
+    return "multiValueHeaders" in request.raw and "headers" not in request.raw
+
+
+
+def enforce_limit(result: RateLimitResult, record: dict[str, Any]) -> RateLimitResult:
+    """``result`` when the request is admitted; else raise its 429 (headers kept for it)."""
+    if not result.allowed:
+        record[LIMIT_HEADERS] = result.headers()
+        raise result.error()
+    return result
+
+
+
+def preflight_response(
+    request: Request, cors: Cors | None, security_headers: Mapping[str, str]
+) -> dict[str, Any] | None:
+    """The answer to a CORS preflight (204 with the CORS headers, or 403), or None when
+    ``request`` is not one or the guard has no CORS policy."""
+    if cors is None or request.method != "OPTIONS":
+        return None
+    if "access-control-request-method" not in request.headers:
+        return None
+    headers = cors.preflight(request.headers)
+    base = dict(security_headers)
+    if headers is None:
+        return http_response(
+            403, "", request.kind, headers=base, multi_value=multi_value(request)
+        )
+    return http_response(
+        204, "", request.kind, headers={**base, **headers}, multi_value=multi_value(request)
+    )
+
+
+
+def handler_response(
+    result: object,
+    request: Request,
+    limit: RateLimitResult | None,
+    security_headers: Mapping[str, str],
+    cors: Cors | None,
+) -> Any:
+    """The handler's ``result`` as the response: security, CORS and rate-limit headers
+    added (the handler's own values win); a plain value becomes a 200 (text or JSON)."""
+    extra = dict(security_headers)
+    if cors is not None:
+        extra.update(cors.headers(request.headers))
+    if limit is not None:
+        extra.update(limit.headers())
+    if not (isinstance(result, dict) and "statusCode" in result):
+        # HTTP API shorthand (a plain value): make it an explicit response; a string is
+        # sent as text, anything else as JSON.
+        text = isinstance(result, str)
+        media = "text/plain; charset=utf-8" if text else "application/json"
+        return http_response(
+            200,
+            result if text else json.dumps(result),
+            request.kind,
+            headers={"Content-Type": media, **extra},
+            multi_value=multi_value(request),
+        )
+    response = dict(result)
+    if multi_value(request) and "multiValueHeaders" not in response:
+        # ALB multi-value mode answers with multiValueHeaders only.
+        plain = response.pop("headers", None) or {}
+        response["multiValueHeaders"] = {k: [v] for k, v in plain.items()}
+    multi = "multiValueHeaders" in response
+    key = "multiValueHeaders" if multi else "headers"
+    headers = dict(response.get(key) or {})
+    present = {k.lower() for k in headers}
+    for name, value in extra.items():
+        if name.lower() not in present:  # the handler's own value wins
+            headers[name] = [value] if multi else value
+    response[key] = headers
+    return response
+
+
+
+def refusal_response(
+    exc: BaseException,
+    event: object,
+    record: dict[str, Any],
+    security_headers: Mapping[str, str],
+    cors: Cors | None,
+) -> dict[str, Any]:
+    """The sanitized response for ``exc`` (see :meth:`secauth.guard.Guard.refusal`)."""
+    if not isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt, SystemExit
+        raise exc
+    # A ConfigurationError's text is written for the developer: the client gets a 500.
+    error: SecAuthError = (
+        exc
+        if isinstance(exc, SecAuthError) and not isinstance(exc, ConfigurationError)
+        else InternalError()
+    )
+    if isinstance(exc, SecAuthError):
+        record.update(
+            decision="deny",
+            reason=exc.reason.value,
+            status=exc.status,
+            detail=exc.detail or None,
+        )
+    else:
+        # The handler's exception text may hold anything; only its type is recorded.
+        record.update(
+            decision="error",
+            reason="internal_error",
+            status=500,
+            detail={"error": type(exc).__name__},
+        )
+    kind, request_id, multi = shape_of(event)
+    headers = dict(security_headers)
+    if isinstance(error, RateLimited):
+        headers.update(record.get(LIMIT_HEADERS) or {})
+    if cors is not None and isinstance(event, Mapping):
+        with contextlib.suppress(Exception):  # no CORS headers on an unreadable event
+            headers.update(cors.headers(Request.from_event(event).headers))
+    return error_response(
+        error, kind, request_id=request_id, headers=headers, multi_value=multi
+    )
+
+
+
+def shape_of(event: object) -> tuple[EventKind, str | None, bool]:
+    """Event kind, request id and multi-value flag for an error response, even for bad events."""
+    try:
+        request = Request.from_event(event)
+    except Exception:
+        return EventKind.REST_V1, None, False
+    kind = request.kind if request.kind in GUARDED_KINDS else EventKind.REST_V1
+    return kind, request.request_id, multi_value(request)
