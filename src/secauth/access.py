@@ -168,9 +168,9 @@ class Grants(NamedTuple):
         return True
 
     def key(self) -> tuple[object, ...]:
-        """A hashable summary: equal keys plan equal policies for the same table."""
+        """A hashable summary: equal keys plan equal policies for the same table (a
+        :class:`~secauth.policy.PlanCache` serves one table)."""
         return (
-            id(self.routes),
             self.default,
             tuple(
                 tuple((tuple(sorted(g.binding.items())), g.verbs) for g in grants)
@@ -381,9 +381,7 @@ class Routes:
         take, covers every case."""
         route_key = self.table.routes[index][0]
         verbs = list(VERBS) if route_key.verb == ANY else [route_key.verb]
-        fresh = "~w"
-        while any(fresh in literals for literals in self.table.literals_at):
-            fresh += "~"
+        fresh = self.table.fresh_segment()
         parts = path[1:].split("/") if path != "/" else []
         unbound_greedy = bool(parts) and parts[-1].endswith("+}")
         head = [fresh if p.startswith("{") else p for p in parts[: len(parts) - unbound_greedy]]

@@ -325,6 +325,19 @@ class RouteTable(Generic[T]):
             node = node.literals.setdefault(text, _Node())
         node.routes.append(index)
 
+    def fresh_segment(self, avoid: Iterable[str] = ()) -> str:
+        """A segment that is no literal of the table in any spelling, and none of ``avoid``:
+        it routes wherever a parameter would, and stands for every such value.
+
+        >>> RouteTable([(parse_route_key("GET /~w"), 1)]).fresh_segment()
+        '~w~'
+        """
+        taken = set(avoid)
+        fresh = "~w"
+        while fresh in taken or any(fold(fresh) in literals for literals in self.literals_at):
+            fresh += "~"
+        return fresh
+
     def readings(self, segments: Sequence[str]) -> list[Sequence[str]]:
         """Each way the segments can be read (module docs: ambiguous segments), the
         segments as written first."""

@@ -260,10 +260,7 @@ def _alphabet(grants: Grants, patterns: Sequence[_Pattern]) -> _Alphabet:
     for per_route in grants.per_route:
         for grant in per_route:
             words.update(grant.binding.values())
-    fresh = "~w"
-    folded_literals = {f for literals in table.literals_at for f in literals}
-    while fresh in words or fold(fresh) in folded_literals:
-        fresh += "~"
+    fresh = table.fresh_segment(words)
     local: list[set[str]] = []
     for literals in table.literals_at:
         here = set(literals.values())
