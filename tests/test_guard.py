@@ -1356,3 +1356,13 @@ def test_check_gives_preflights_no_pass() -> None:
         guard.check(preflight)
     with pytest.raises(AccessDenied):
         guard.check(rest_v1("DELETE", authorization=bearer(token("bob", roles=["reader"]))))
+
+
+def test_one_acting_as_block_cannot_be_entered_twice() -> None:
+    from secauth.guard import acting_as
+
+    block = acting_as(Principal("x"))
+    with block, pytest.raises(RuntimeError), block:
+        pass
+    with pytest.raises(MissingToken):
+        current_principal()

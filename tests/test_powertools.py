@@ -536,3 +536,43 @@ def _away_from_a_window_edge(period: float = 60.0, margin: float = 3.0) -> None:
     into = time.time() % period
     if into > period - margin:
         time.sleep(period - into + 0.05)
+
+
+def test_an_exception_handler_that_raises_gets_the_sanitized_500() -> None:
+    """The app's own exception handler raising must not let its exception (and its text)
+    escape the guarded app (a review finding)."""
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+    from guard_events import VERIFIER, http_v2, token
+
+    from secauth import Guard, Routes, public
+
+    records: list[dict[str, Any]] = []
+    app = APIGatewayHttpResolver()
+    app.use(
+        middlewares=[
+            guard_middleware(
+                Guard(
+                    VERIFIER,
+                    routes=Routes({"GET /eh": public()}),
+                    on_decision=records.append,
+                    decision_log=None,
+                )
+            )
+        ]
+    )
+
+    class Handled(Exception):
+        pass
+
+    @app.exception_handler(Handled)
+    def broken(exc: Exception) -> Any:
+        raise ValueError("SECRET-in-handler")
+
+    @app.get("/eh")
+    def eh() -> Any:
+        raise Handled("x")
+
+    answer = app.resolve(http_v2("GET", "/eh", authorization=f"Bearer {token('bob')}"), None)
+    assert answer["statusCode"] == 500
+    assert "SECRET" not in json.dumps(answer)
+    assert records[-1]["reason"] == "internal_error"

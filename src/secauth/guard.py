@@ -118,13 +118,18 @@ class _ActingAs:
 
     def __init__(self, principal: Principal) -> None:
         self.principal = principal
+        self.token: contextvars.Token[Principal | None] | None = None
 
     def __enter__(self) -> Principal:
+        if self.token is not None:
+            raise RuntimeError("an acting_as(...) block cannot be entered twice; make another")
         self.token = _PRINCIPAL.set(self.principal)
         return self.principal
 
     def __exit__(self, *exc: object) -> None:
+        assert self.token is not None
         _PRINCIPAL.reset(self.token)
+        self.token = None
 
 
 def acting_as(principal: Principal) -> _ActingAs:
@@ -301,7 +306,9 @@ class Guard:
                     with acting_as(admitted.principal) as principal:
                         args = (event, context, principal) if takes_principal else (event, context)
                         result = await handler(*args)
-                    return guard._finish(result, admitted.request, admitted.limit)
+                    return handler_response(
+                        result, admitted.request, admitted.limit, guard.security_headers, guard.cors
+                    )
                 except BaseException as exc:
                     return guard.refusal(exc, event, record)
                 finally:
@@ -319,7 +326,9 @@ class Guard:
                 with acting_as(admitted.principal) as principal:
                     args = (event, context, principal) if takes_principal else (event, context)
                     result = handler(*args)
-                return guard._finish(result, admitted.request, admitted.limit)
+                return handler_response(
+                    result, admitted.request, admitted.limit, guard.security_headers, guard.cors
+                )
             except BaseException as exc:
                 return guard.refusal(exc, event, record)
             finally:
@@ -339,9 +348,7 @@ class Guard:
         assert admitted.principal is not None  # no preflight answers without preflights
         return admitted.request, admitted.principal
 
-    def admit(
-        self, event: object, record: dict[str, Any], *, preflights: bool = True
-    ) -> Admission:
+    def admit(self, event: object, record: dict[str, Any], *, preflights: bool = True) -> Admission:
         """Run every check on ``event``, writing the decision into ``record``; raise a
         :class:`~secauth.errors.SecAuthError` on refusal (turn it into the answer with
         :meth:`refusal`). A CORS preflight (with ``preflights``) is answered in
@@ -377,7 +384,9 @@ class Guard:
     ) -> tuple[Request, dict[str, Any] | None]:
         """The request view, and the answer to a CORS preflight (else the body checks)."""
         request = self._request(event, record)
-        preflight = self._preflight(request) if preflights else None
+        preflight = (
+            preflight_response(request, self.cors, self.security_headers) if preflights else None
+        )
         if preflight is not None:
             record.update(decision="preflight", status=preflight["statusCode"])
             return request, preflight
@@ -398,9 +407,6 @@ class Guard:
             path=route_path(request),
         )
         return request
-
-    def _preflight(self, request: Request) -> dict[str, Any] | None:
-        return preflight_response(request, self.cors, self.security_headers)
 
     def _hygiene(self, request: Request) -> None:
         body = request.raw.get("body")
@@ -565,9 +571,6 @@ class Guard:
         record.update(decision="allow", status=200)
 
     # -- responses ----------------------------------------------------------------------
-
-    def _finish(self, result: object, request: Request, limit: RateLimitResult | None) -> Any:
-        return handler_response(result, request, limit, self.security_headers, self.cors)
 
     def refusal(self, exc: BaseException, event: object, record: dict[str, Any]) -> dict[str, Any]:
         """The sanitized response for ``exc`` raised while guarding ``event`` (problem+json

@@ -134,7 +134,10 @@ def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]
         except Exception as exc:
             if found is not None:
                 raise
-            answered = _powertools_answer(app, exc)
+            try:
+                answered = _powertools_answer(app, exc)
+            except Exception as failed:  # the app's own exception handler raised: sanitize
+                return _response(guard.refusal(failed, event, record))
             if answered is not None:
                 record.update(decision="error", reason="handled_exception")
                 _add_headers(answered, guard, None, None, event=event)
