@@ -184,7 +184,9 @@ class Guard:
     verifier:
         Verify the bearer token here (a :class:`~secauth.verifier.JwtVerifier`). Needed
         for Function URLs and ALB; with ``trust_authorizer=True`` too it is defense in
-        depth (both must name the same principal).
+        depth: a token, when the request carries one, must name the same principal as
+        the authorizer's context (a request with the context and no token is taken on
+        the context, as behind an authorizer that reads another identity source).
     trust_authorizer:
         Take the principal from the request context a secauth
         :class:`~secauth.authorizer.Authorizer` wrote (``Principal.from_context``).
