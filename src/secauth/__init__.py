@@ -51,13 +51,13 @@ _EXPORTS = {
     "Principal": "secauth.principal",
     "ClaimMapper": "secauth.principal",
     "RoleHierarchy": "secauth.principal",
-    "ApiKeyEntry": "secauth.credentials",
-    "StaticApiKeys": "secauth.credentials",
-    "DynamoDBApiKeys": "secauth.credentials",
-    "SecretsManagerApiKeys": "secauth.credentials",
-    "ClientCertEntry": "secauth.credentials",
-    "ClientCertificates": "secauth.credentials",
-    "hash_api_key": "secauth.credentials",
+    "ApiKeyEntry": "secauth.api_keys",
+    "StaticApiKeys": "secauth.api_keys",
+    "DynamoDBApiKeys": "secauth.dynamodb_api_keys",
+    "SecretsManagerApiKeys": "secauth.secretsmanager_api_keys",
+    "ClientCertEntry": "secauth.client_certs",
+    "ClientCertificates": "secauth.client_certs",
+    "hash_api_key": "secauth.api_keys",
     "Request": "secauth.events",
     "EventKind": "secauth.events",
     "PolicyBuilder": "secauth.policy",
@@ -143,16 +143,10 @@ if TYPE_CHECKING:
         source_ip,
         tenant,
     )
+    from secauth.api_keys import ApiKeyEntry, StaticApiKeys, hash_api_key
     from secauth.authorizer import Authorizer
-    from secauth.credentials import (
-        ApiKeyEntry,
-        ClientCertEntry,
-        ClientCertificates,
-        DynamoDBApiKeys,
-        SecretsManagerApiKeys,
-        StaticApiKeys,
-        hash_api_key,
-    )
+    from secauth.client_certs import ClientCertEntry, ClientCertificates
+    from secauth.dynamodb_api_keys import DynamoDBApiKeys
     from secauth.errors import (
         AbuseBlocked,
         AccessDenied,
@@ -172,6 +166,7 @@ if TYPE_CHECKING:
     from secauth.principal import ClaimMapper, Principal, RoleHierarchy
     from secauth.ratelimit.limiter import RateLimiter
     from secauth.responses import Cors, SecurityHeaders
+    from secauth.secretsmanager_api_keys import SecretsManagerApiKeys
     from secauth.verifier import JwtVerifier, MultiIssuerVerifier
 
 

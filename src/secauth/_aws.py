@@ -6,11 +6,12 @@ by ``import secauth``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from secauth.errors import ConfigurationError
 
-__all__ = ["check_timeouts", "short_timeout_client"]
+__all__ = ["check_timeouts", "error_code", "short_timeout_client"]
 
 
 def check_timeouts(owner: str, **timeouts: object) -> None:
@@ -56,3 +57,18 @@ def short_timeout_client(
         retries={"total_max_attempts": attempts, "mode": "standard"},
     )
     return boto3.client(service, region_name=region, endpoint_url=endpoint_url, config=config)
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore error (``"ThrottlingException"``), else the
+    exception's class name: safe to log (no message, no request data).
+
+    >>> error_code(TimeoutError("read timed out"))
+    'TimeoutError'
+    """
+    response = getattr(exc, "response", None)
+    if isinstance(response, Mapping):
+        code = response.get("Error", {}).get("Code")
+        if isinstance(code, str) and code:
+            return code
+    return type(exc).__name__

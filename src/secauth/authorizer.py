@@ -43,7 +43,8 @@ from typing import TYPE_CHECKING, Any
 
 from secauth._decisions import DecisionSink, emit
 from secauth.access import Decision, Denial, Routes, authenticated
-from secauth.credentials import ApiKeyEntry, ApiKeyStore, ClientCertificates, read_api_key
+from secauth.api_keys import ApiKeyEntry, ApiKeyStore, read_api_key
+from secauth.client_certs import ClientCertificates
 from secauth.errors import (
     ConfigurationError,
     InvalidClaims,

@@ -1,0 +1,94 @@
+"""Mutual-TLS client certificates: an allowlist by subject DN of the certificates API
+Gateway has already verified against your truststore.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+from secauth.errors import ConfigurationError, InvalidClaims, MissingToken
+from secauth.principal import Principal
+
+__all__ = ["ClientCertEntry", "ClientCertificates"]
+
+
+class ClientCertEntry(NamedTuple):
+    """An allowed client certificate: which issuer and serial it must have, and its principal."""
+
+    principal_id: str
+    issuer_dn: str | None = None
+    serial_numbers: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    tenant: str | None = None
+
+
+class ClientCertificates:
+    """An allowlist of mTLS client certificates keyed by subject DN, as API Gateway reports it in
+    ``requestContext.identity.clientCert`` (REST) or ``requestContext.authentication.clientCert``
+    (HTTP). API Gateway has verified the chain against your truststore; this checks which of
+    those certificates may call, and that the certificate is within its validity period.
+
+    >>> certs = ClientCertificates({"CN=partner-a,O=A": ClientCertEntry("partner-a")})
+    >>> cert = {"subjectDN": "CN=partner-a,O=A", "issuerDN": "CN=CA", "serialNumber": "01",
+    ...         "validity": {"notBefore": "May 28 12:30:02 2019 GMT",
+    ...                      "notAfter": "Aug  5 09:36:04 2031 GMT"}}
+    >>> certs.principal(cert).id
+    'partner-a'
+    """
+
+    def __init__(
+        self, allowed: Mapping[str, ClientCertEntry], *, clock: Callable[[], float] = time.time
+    ) -> None:
+        if not allowed:
+            raise ConfigurationError("ClientCertificates needs at least one allowed subject DN")
+        self._allowed = dict(allowed)
+        self._clock = clock
+
+    def principal(self, cert: Mapping[str, Any]) -> Principal:
+        """The principal for a presented certificate; raise a 401-class error otherwise."""
+        if not cert:
+            raise MissingToken(detail={"problem": "no client certificate"})
+        subject = cert.get("subjectDN")
+        entry = self._allowed.get(subject) if isinstance(subject, str) else None
+        if entry is None:
+            raise InvalidClaims(detail={"problem": "client certificate subject not allowed"})
+        if entry.issuer_dn is not None and cert.get("issuerDN") != entry.issuer_dn:
+            raise InvalidClaims(detail={"problem": "client certificate issuer not allowed"})
+        serial = cert.get("serialNumber")
+        if entry.serial_numbers and serial not in entry.serial_numbers:
+            raise InvalidClaims(detail={"problem": "client certificate serial not allowed"})
+        self._check_validity(cert.get("validity"))
+        return Principal(
+            entry.principal_id,
+            tenant=entry.tenant,
+            roles=entry.roles,
+            scopes=entry.scopes,
+            kind="client_cert",
+        )
+
+    def _check_validity(self, validity: object) -> None:
+        if not isinstance(validity, Mapping):
+            raise InvalidClaims(detail={"problem": "client certificate validity missing"})
+        try:
+            not_before = _cert_time(validity.get("notBefore"))
+            not_after = _cert_time(validity.get("notAfter"))
+        except ValueError:
+            raise InvalidClaims(
+                detail={"problem": "client certificate validity unreadable"}
+            ) from None
+        now = self._clock()
+        if not not_before <= now <= not_after:
+            raise InvalidClaims(detail={"problem": "client certificate outside its validity"})
+
+
+def _cert_time(value: object) -> float:
+    """Parse API Gateway's certificate time format, e.g. ``"May 28 12:30:02 2019 GMT"``."""
+    import calendar
+
+    if not isinstance(value, str) or not value.endswith(" GMT"):
+        raise ValueError("bad certificate time")
+    parsed = time.strptime(" ".join(value[:-4].split()), "%b %d %H:%M:%S %Y")
+    return float(calendar.timegm(parsed))
