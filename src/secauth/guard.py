@@ -41,7 +41,6 @@ Example
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import copy
 import json
 import sys
@@ -51,6 +50,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 
 from secauth._decisions import DecisionSink, emit, fields
 from secauth.access import AccessContext, Routes, Rule
+from secauth.current import acting_as, current_principal
 from secauth.errors import (
     BadRequest,
     ConfigurationError,
@@ -58,13 +58,12 @@ from secauth.errors import (
     MethodNotAllowed,
     MissingToken,
     NotFound,
-    PayloadTooLarge,
     SecAuthError,
-    UnsupportedMediaType,
 )
 from secauth.events import EventKind, Request, UnsupportedEvent
 from secauth.guard_http import (
     GUARDED_KINDS,
+    check_body,
     enforce_limit,
     handler_response,
     preflight_response,
@@ -73,6 +72,7 @@ from secauth.guard_http import (
 )
 from secauth.principal import ClaimMapper, Principal
 from secauth.responses import Cors, SecurityHeaders
+from secauth.wrapping import handler_shape, like
 
 if TYPE_CHECKING:
     from secauth.ratelimit import RateLimiter
@@ -84,11 +84,6 @@ __all__ = ["Admission", "Guard", "acting_as", "current_principal", "enforce_limi
 R = TypeVar("R")
 Event = dict[str, Any]
 
-_PRINCIPAL: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
-    "secauth_principal", default=None
-)
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_CO_COROUTINE = 0x80
 _CONTEXT_FIELDS = (
     "secauth_principal",
     "secauth_kind",
@@ -108,56 +103,6 @@ class Admission(NamedTuple):
     principal: Principal | None
     preflight: dict[str, Any] | None
     limit: RateLimitResult | None
-
-
-class _ActingAs:
-    """The context manager :func:`acting_as` returns (a class: cheaper per request than a
-    generator-based one)."""
-
-    __slots__ = ("principal", "token")
-
-    def __init__(self, principal: Principal) -> None:
-        self.principal = principal
-        self.token: contextvars.Token[Principal | None] | None = None
-
-    def __enter__(self) -> Principal:
-        if self.token is not None:
-            raise RuntimeError("an acting_as(...) block cannot be entered twice; make another")
-        self.token = _PRINCIPAL.set(self.principal)
-        return self.principal
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.token is not None
-        _PRINCIPAL.reset(self.token)
-        self.token = None
-
-
-def acting_as(principal: Principal) -> _ActingAs:
-    """Make ``principal`` what :func:`current_principal` returns inside the block (for
-    integrations that call the handler themselves).
-
-    >>> with acting_as(Principal("u-1")):
-    ...     current_principal().id
-    'u-1'
-    """
-    return _ActingAs(principal)
-
-
-def current_principal() -> Principal:
-    """The principal of the request the current guarded handler serves.
-
-    Raises :class:`~secauth.errors.MissingToken` outside a guarded handler, so code
-    that needs a caller cannot run without one.
-
-    >>> current_principal()
-    Traceback (most recent call last):
-    ...
-    secauth.errors.MissingToken: missing credentials (missing_token)
-    """
-    principal = _PRINCIPAL.get()
-    if principal is None:
-        raise MissingToken(detail={"problem": "no guarded request in progress"})
-    return principal
 
 
 # One encoder for every decision line: json.dumps with options builds a new one per call.
@@ -288,7 +233,7 @@ class Guard:
 
     def __call__(self, handler: Callable[..., Any]) -> Callable[[Event, Any], Any]:
         """Wrap a Lambda handler ``(event, context)`` or ``(event, context, principal)``."""
-        takes_principal, is_async = _handler_shape(handler)
+        takes_principal, is_async = handler_shape(handler)
         if not is_async and _is_async_store(self.rate_limit):
             raise ConfigurationError(
                 "this Guard's rate limit uses an async store: guard an async handler, or use "
@@ -316,7 +261,7 @@ class Guard:
                 finally:
                     guard.log_decision(record, started)
 
-            return _like(async_wrapper, handler)
+            return like(async_wrapper, handler)
 
         def wrapper(event: Event, context: Any) -> Any:
             started = time.perf_counter()
@@ -336,7 +281,7 @@ class Guard:
             finally:
                 guard.log_decision(record, started)
 
-        return _like(wrapper, handler)
+        return like(wrapper, handler)
 
     # -- the checks (also used by the Powertools integration) ------------------------------
 
@@ -392,7 +337,7 @@ class Guard:
         if preflight is not None:
             record.update(decision="preflight", status=preflight["statusCode"])
             return request, preflight
-        self._hygiene(request)
+        check_body(request, self.max_body_bytes, self.content_types)
         return request, None
 
     def _request(self, event: object, record: dict[str, Any]) -> Request:
@@ -409,17 +354,6 @@ class Guard:
             path=route_path(request),
         )
         return request
-
-    def _hygiene(self, request: Request) -> None:
-        body = request.raw.get("body")
-        if isinstance(body, str) and body:
-            size = _decoded_size(body) if request.raw.get("isBase64Encoded") else len(body)
-            if size > self.max_body_bytes:
-                raise PayloadTooLarge(detail={"limit": self.max_body_bytes})
-            if self.content_types is not None and request.method in _BODY_METHODS:
-                media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-                if media not in self.content_types:
-                    raise UnsupportedMediaType(detail={"content_type": media[:60]})
 
     def identify(self, request: Request) -> Principal:
         """The caller of ``request``: a verified token, the authorizer's context, or the
@@ -594,46 +528,6 @@ class Guard:
         if self.on_decision is not None:
             with contextlib.suppress(Exception):  # a broken hook must not change the answer
                 self.on_decision(clean)
-
-
-def _like(wrapper: Callable[..., Any], handler: Callable[..., Any]) -> Callable[..., Any]:
-    """Give ``wrapper`` the handler's name and docstring, and ``__wrapped__`` for tools."""
-    wrapper.__wrapped__ = handler  # type: ignore[attr-defined]
-    wrapper.__name__ = getattr(handler, "__name__", "handler")
-    wrapper.__doc__ = handler.__doc__
-    return wrapper
-
-
-def _bound(handler: Callable[..., Any]) -> int:
-    """1 for a bound method (``self`` is already supplied), else 0."""
-    return 1 if getattr(handler, "__self__", None) is not None else 0
-
-
-def _handler_shape(handler: Callable[..., Any]) -> tuple[bool, bool]:
-    """(takes a principal argument, is async), read once when the handler is wrapped."""
-    code = getattr(handler, "__code__", None)
-    if code is not None:
-        return code.co_argcount - _bound(handler) >= 3, bool(code.co_flags & _CO_COROUTINE)
-    # A callable object or a functools.partial: ask inspect (slower, decoration time only).
-    import inspect
-
-    try:
-        positional = [
-            p
-            for p in inspect.signature(handler).parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
-    except (TypeError, ValueError):
-        positional = []
-    is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
-        getattr(handler, "__call__", None)  # noqa: B004 - the object's own __call__
-    )
-    return len(positional) >= 3, is_async
-
-
-def _decoded_size(text: str) -> int:
-    """Bytes a base64 body decodes to (its padding is not data)."""
-    return len(text) * 3 // 4 - len(text[-2:]) + len(text[-2:].rstrip("="))
 
 
 def _is_async_store(limiter: object) -> bool:

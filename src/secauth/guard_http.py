@@ -1,6 +1,7 @@
 """The HTTP side of guarded events: the path the route table sees, multi-value events, and
 the responses a :class:`~secauth.guard.Guard` gives (the handler's result with security,
-CORS and rate-limit headers; a sanitized refusal; a CORS preflight answer).
+CORS and rate-limit headers; a sanitized refusal; a CORS preflight answer), and the
+body checks (size, media type) made before a caller is identified.
 
 >>> from secauth.events import Request
 >>> request = Request.from_event({"version": "2.0", "rawPath": "/prod/orders", "routeKey": "$default",
@@ -16,7 +17,14 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from secauth.errors import ConfigurationError, InternalError, RateLimited, SecAuthError
+from secauth.errors import (
+    ConfigurationError,
+    InternalError,
+    PayloadTooLarge,
+    RateLimited,
+    SecAuthError,
+    UnsupportedMediaType,
+)
 from secauth.events import EventKind, Request
 from secauth.responses import Cors, error_response, http_response
 
@@ -26,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "GUARDED_KINDS",
     "LIMIT_HEADERS",
+    "check_body",
     "enforce_limit",
     "handler_response",
     "multi_value",
@@ -42,7 +51,7 @@ LIMIT_HEADERS = "_limit_headers"
 GUARDED_KINDS = frozenset(
     {EventKind.REST_V1, EventKind.HTTP_V2, EventKind.FUNCTION_URL, EventKind.ALB}
 )
-
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def route_path(request: Request) -> str:
@@ -57,11 +66,9 @@ def route_path(request: Request) -> str:
     return path
 
 
-
 def multi_value(request: Request) -> bool:
     """True for an ALB event in multi-value mode (it is answered with multiValueHeaders)."""
     return "multiValueHeaders" in request.raw and "headers" not in request.raw
-
 
 
 def enforce_limit(result: RateLimitResult, record: dict[str, Any]) -> RateLimitResult:
@@ -70,7 +77,6 @@ def enforce_limit(result: RateLimitResult, record: dict[str, Any]) -> RateLimitR
         record[LIMIT_HEADERS] = result.headers()
         raise result.error()
     return result
-
 
 
 def preflight_response(
@@ -85,13 +91,10 @@ def preflight_response(
     headers = cors.preflight(request.headers)
     base = dict(security_headers)
     if headers is None:
-        return http_response(
-            403, "", request.kind, headers=base, multi_value=multi_value(request)
-        )
+        return http_response(403, "", request.kind, headers=base, multi_value=multi_value(request))
     return http_response(
         204, "", request.kind, headers={**base, **headers}, multi_value=multi_value(request)
     )
-
 
 
 def handler_response(
@@ -136,7 +139,6 @@ def handler_response(
     return response
 
 
-
 def refusal_response(
     exc: BaseException,
     event: object,
@@ -175,10 +177,7 @@ def refusal_response(
     if cors is not None and isinstance(event, Mapping):
         with contextlib.suppress(Exception):  # no CORS headers on an unreadable event
             headers.update(cors.headers(Request.from_event(event).headers))
-    return error_response(
-        error, kind, request_id=request_id, headers=headers, multi_value=multi
-    )
-
+    return error_response(error, kind, request_id=request_id, headers=headers, multi_value=multi)
 
 
 def shape_of(event: object) -> tuple[EventKind, str | None, bool]:
@@ -189,3 +188,30 @@ def shape_of(event: object) -> tuple[EventKind, str | None, bool]:
         return EventKind.REST_V1, None, False
     kind = request.kind if request.kind in GUARDED_KINDS else EventKind.REST_V1
     return kind, request.request_id, multi_value(request)
+
+
+def check_body(request: Request, max_bytes: int, content_types: frozenset[str] | None) -> None:
+    """Refuse a body over ``max_bytes`` (413) and, with ``content_types``, a body of
+    another media type on a method that carries one (415).
+
+    >>> event = {"version": "2.0", "rawPath": "/", "body": "x" * 11,
+    ...          "requestContext": {"http": {"method": "POST", "path": "/"}}}
+    >>> check_body(Request.from_event(event), 10, None)
+    Traceback (most recent call last):
+    ...
+    secauth.errors.PayloadTooLarge: request body too large (payload_too_large)
+    """
+    body = request.raw.get("body")
+    if isinstance(body, str) and body:
+        size = _decoded_size(body) if request.raw.get("isBase64Encoded") else len(body)
+        if size > max_bytes:
+            raise PayloadTooLarge(detail={"limit": max_bytes})
+        if content_types is not None and request.method in _BODY_METHODS:
+            media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if media not in content_types:
+                raise UnsupportedMediaType(detail={"content_type": media[:60]})
+
+
+def _decoded_size(text: str) -> int:
+    """Bytes a base64 body decodes to (its padding is not data)."""
+    return len(text) * 3 // 4 - len(text[-2:]) + len(text[-2:].rstrip("="))
