@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from secauth import jose
+from secauth import jose, jwk
 from secauth._b64 import b64url_decode, b64url_encode
 from secauth.errors import ConfigurationError, Reason, SecAuthError
 from secauth.testing import KeyPair, LocalIssuer, encode_segment, sign_compact
@@ -696,7 +696,7 @@ def test_ecdsa_range_check_uses_the_true_group_orders(
     assert (minus_one.x, minus_one.y) == (generator.x, -generator.y % _field_prime(curve))
     with pytest.raises(ValueError, match="key out of range"):
         ec.derive_private_key(order, curve)
-    assert jose._EC_ORDERS[crv] == order
+    assert jwk.EC_GROUP_ORDERS[crv] == order
 
 
 def _field_prime(curve: ec.EllipticCurve) -> int:

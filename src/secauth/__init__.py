@@ -20,7 +20,7 @@ __version__ = "0.1.0.dev0"
 
 _EXPORTS = {
     "JwtVerifier": "secauth.verifier",
-    "MultiIssuerVerifier": "secauth.verifier",
+    "MultiIssuerVerifier": "secauth.multi_issuer",
     "JwksCache": "secauth.jwks",
     "KeySet": "secauth.jwks",
     "KeySource": "secauth.jwks",
@@ -162,12 +162,13 @@ if TYPE_CHECKING:
     from secauth.hygiene import json_body
     from secauth.jose import VerificationKey
     from secauth.jwks import JwksCache, KeySet, KeySource, StaticKeys
+    from secauth.multi_issuer import MultiIssuerVerifier
     from secauth.policy import MethodArn, PolicyBuilder, PolicyDocument, Statement
     from secauth.principal import ClaimMapper, Principal, RoleHierarchy
     from secauth.ratelimit.limiter import RateLimiter
     from secauth.responses import Cors, SecurityHeaders
     from secauth.secretsmanager_api_keys import SecretsManagerApiKeys
-    from secauth.verifier import JwtVerifier, MultiIssuerVerifier
+    from secauth.verifier import JwtVerifier
 
 
 def __getattr__(name: str) -> object:

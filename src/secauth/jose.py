@@ -1,11 +1,8 @@
-"""Strict compact-JWS parsing and signature checking over ``cryptography``.
+"""Strict compact-JWS parsing: the token's shape, header and claims set.
 
 No I/O and no clock here: :func:`parse` turns a token into its parts (or raises
-a :class:`~secauth.errors.TokenError`), :class:`VerificationKey` imports one
-JWK (or an HMAC secret) and checks signatures for the algorithms bound to it.
-
-The algorithm is bound to the key: a key verifies only the algorithms its
-type, curve and JWK ``alg`` allow, whatever the token's header says.
+a :class:`~secauth.errors.TokenError`). Keys, and the signature check bound to
+their algorithms, are :mod:`secauth.jwk`'s (:class:`VerificationKey` is re-exported).
 
 Example
 -------
@@ -20,13 +17,7 @@ True
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple
-
-from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from secauth._b64 import (
     B64Error,
@@ -36,7 +27,13 @@ from secauth._b64 import (
     loads_strict_text,
     max_depth_exceeds,
 )
-from secauth.errors import ConfigurationError, InvalidSignature, KeyImportError, MalformedToken
+from secauth.errors import InvalidSignature, KeyImportError, MalformedToken
+from secauth.jwk import (
+    ASYMMETRIC_ALGORITHMS,
+    HMAC_ALGORITHMS,
+    SUPPORTED_ALGORITHMS,
+    VerificationKey,
+)
 
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
@@ -53,56 +50,16 @@ __all__ = [
     "parse_claims_text",
     "parse_header",
     "split_compact",
-    "split_raw",
 ]
 
 DEFAULT_MAX_TOKEN_SIZE: Final = 16 * 1024
 MAX_JSON_DEPTH: Final = 16
-MIN_RSA_BITS: Final = 2048
-MAX_RSA_BITS: Final = 16384
 
-RSA_ALGORITHMS: Final = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
-EC_ALGORITHMS: Final = frozenset({"ES256", "ES384", "ES512"})
-OKP_ALGORITHMS: Final = frozenset({"EdDSA", "Ed25519", "Ed448"})
-HMAC_ALGORITHMS: Final = frozenset({"HS256", "HS384", "HS512"})
-ASYMMETRIC_ALGORITHMS: Final = RSA_ALGORITHMS | EC_ALGORITHMS | OKP_ALGORITHMS
-SUPPORTED_ALGORITHMS: Final = ASYMMETRIC_ALGORITHMS | HMAC_ALGORITHMS
 
 # Header parameters that would let the token choose its own key (RFC 7515 4.1.2-4.1.6).
 KEY_BEARING_HEADERS: Final = ("jwk", "jku", "x5u", "x5c")
 
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-_HASHES: Final[dict[str, type[hashes.HashAlgorithm]]] = {
-    "256": hashes.SHA256,
-    "384": hashes.SHA384,
-    "512": hashes.SHA512,
-}
-# Group orders of the NIST curves (FIPS 186-4 D.1.2); r and s must lie in [1, n-1].
-_EC_ORDERS: Final = {
-    "P-256": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
-    "P-384": int(
-        "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF"
-        "581A0DB248B0A77AECEC196ACCC52973",
-        16,
-    ),
-    "P-521": int(
-        "01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA"
-        "51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409",
-        16,
-    ),
-}
-
-
-_EC_CURVES: Final[dict[str, tuple[ec.EllipticCurve, int, str, int]]] = {
-    # crv: (curve, coordinate size in bytes, the one JWS algorithm it signs, group order)
-    "P-256": (ec.SECP256R1(), 32, "ES256", _EC_ORDERS["P-256"]),
-    "P-384": (ec.SECP384R1(), 48, "ES384", _EC_ORDERS["P-384"]),
-    "P-521": (ec.SECP521R1(), 66, "ES512", _EC_ORDERS["P-521"]),
-}
-_PRIVATE_MEMBERS: Final = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
-
-Verify = Callable[[bytes, bytes], bool]
-
 
 
 class Jws(NamedTuple):
@@ -139,11 +96,6 @@ def split_compact(token: object, *, max_size: int = DEFAULT_MAX_TOKEN_SIZE) -> S
     >>> split_compact("e30.e30.AA").signature
     b'\\x00'
     """
-    return Segments(*split_raw(token, max_size))
-
-
-def split_raw(token: object, max_size: int) -> tuple[str, str, bytes, bytes]:
-    """:func:`split_compact` as a plain tuple, for the verifier's hot path."""
     if type(token) is not str:
         raise MalformedToken(detail={"problem": "token is not a string"})
     if len(token) > max_size:
@@ -161,7 +113,9 @@ def split_raw(token: object, max_size: int) -> tuple[str, str, bytes, bytes]:
         signature = decode_checked_alphabet(token[second + 1 :])
     except B64Error as exc:
         raise MalformedToken(detail={"problem": f"signature: {exc}"}) from None
-    return token[:first], token[first + 1 : second], token[:second].encode("ascii"), signature
+    return Segments(
+        token[:first], token[first + 1 : second], token[:second].encode("ascii"), signature
+    )
 
 
 def parse_header(segment: str) -> Header:
@@ -285,285 +239,3 @@ def typ_matches(actual: str, expected: str) -> bool:
     """
     a = actual.lower().removeprefix("application/")
     return a == expected.lower().removeprefix("application/")
-
-
-class VerificationKey:
-    """One public key (or HMAC secret) bound to the algorithms it may verify.
-
-    Build it with :meth:`from_jwk` or :meth:`from_secret`; both check the key
-    thoroughly, so a key that imports is one we are willing to trust.
-
-    Example
-    -------
-    >>> key = VerificationKey.from_secret(b"0" * 32, algorithms=["HS256"])
-    >>> sorted(key.algorithms)
-    ['HS256']
-    """
-
-    __slots__ = ("_verifiers", "algorithms", "jwk", "kid", "kty")
-
-    def __init__(
-        self, *, kid: str | None, kty: str, verifiers: Mapping[str, Verify], jwk: Mapping[str, Any]
-    ) -> None:
-        self.kid = kid
-        self.kty = kty
-        self._verifiers = dict(verifiers)
-        self.algorithms = frozenset(verifiers)
-        self.jwk = dict(jwk)
-
-    def __repr__(self) -> str:
-        return f"VerificationKey(kid={self.kid!r}, kty={self.kty!r}, algorithms={sorted(self.algorithms)})"
-
-    def verify(self, alg: str, signing_input: bytes, signature: bytes) -> bool:
-        """True when ``signature`` is valid for ``alg``; False for a bad signature or an
-        algorithm this key is not bound to."""
-        check = self._verifiers.get(alg)
-        return check is not None and check(signing_input, signature)
-
-    # -- construction ------------------------------------------------------------------
-
-    @classmethod
-    def from_jwk(cls, jwk: Mapping[str, Any]) -> VerificationKey:
-        """Import a public JWK (RFC 7517). Raises :class:`KeyImportError` with the reason.
-
-        Refused: private or symmetric keys, ``use`` other than ``sig``, ``key_ops``
-        without ``verify``, RSA under 2048 bits, unknown curves, points off the curve,
-        and an ``alg`` that does not fit the key type.
-        """
-        if not isinstance(jwk, Mapping):
-            raise KeyImportError("a JWK must be a JSON object")
-        kty = jwk.get("kty")
-        kid = jwk.get("kid")
-        if kid is not None and type(kid) is not str:
-            raise KeyImportError("kid must be a string")
-        _check_usage(jwk)
-        if any(member in jwk for member in _PRIVATE_MEMBERS):
-            raise KeyImportError(
-                "JWK holds private or symmetric key material; publish public keys only"
-            )
-        if kty == "RSA":
-            verifiers = _import_rsa(jwk)
-        elif kty == "EC":
-            verifiers = _import_ec(jwk)
-        elif kty == "OKP":
-            verifiers = _import_okp(jwk)
-        else:
-            raise KeyImportError(f"unsupported key type {kty!r}")
-        declared = jwk.get("alg")
-        if declared is not None:
-            if type(declared) is not str or declared not in verifiers:
-                raise KeyImportError(f"alg {declared!r} does not fit this {kty} key")
-            verifiers = {declared: verifiers[declared]}
-        return cls(kid=kid, kty=kty, verifiers=verifiers, jwk=jwk)
-
-    @classmethod
-    def from_secret(
-        cls,
-        secret: str | bytes,
-        *,
-        algorithms: frozenset[str] | list[str] | tuple[str, ...],
-        kid: str | None = None,
-    ) -> VerificationKey:
-        """An HMAC key for the HS algorithms named in ``algorithms``.
-
-        The secret must be at least as long as the hash output (RFC 7518 3.2):
-        32 bytes for HS256, 48 for HS384, 64 for HS512.
-        """
-        raw = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
-        if _looks_like_public_key(raw):
-            # The key-confusion mistake behind PyJWT CVE-2022-29217 and python-jose
-            # CVE-2024-33663: a public key is no secret, so anyone could mint tokens.
-            raise ConfigurationError(
-                "secret looks like a public key (PEM, SSH, DER or JWK); HMAC needs a random "
-                "shared secret. For RS/ES/EdDSA tokens pass jwks= or jwks_uri= instead"
-            )
-        wanted = [a for a in algorithms if a in HMAC_ALGORITHMS]
-        if not wanted:
-            raise ConfigurationError("an HMAC secret needs HS256, HS384 or HS512 in algorithms")
-        verifiers: dict[str, Verify] = {}
-        for alg in wanted:
-            bits = int(alg[2:])
-            if len(raw) * 8 < bits:
-                raise ConfigurationError(
-                    f"{alg} needs a secret of at least {bits // 8} bytes; got {len(raw)}"
-                )
-            verifiers[alg] = _hmac_verifier(raw, "sha" + alg[2:])
-        return cls(kid=kid, kty="oct", verifiers=verifiers, jwk={"kty": "oct", "kid": kid})
-
-
-_PUBLIC_KEY_PREFIXES: Final = (b"-----BEGIN", b"ssh-", b"ecdsa-sha2-", b"sk-")
-
-
-def _looks_like_public_key(raw: bytes) -> bool:
-    text = raw.strip()
-    if text.startswith(_PUBLIC_KEY_PREFIXES):
-        return True
-    if text.startswith(b"{"):
-        try:
-            document = loads_strict(text)
-        except (ValueError, RecursionError):
-            return False
-        return isinstance(document, dict) and "kty" in document
-    if raw[:1] != b"\x30":  # a DER SEQUENCE
-        return False
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import load_der_public_key
-
-    for load in (load_der_public_key, x509.load_der_x509_certificate):
-        try:
-            load(raw)
-        except ValueError:
-            continue
-        return True
-    return False
-
-
-def _check_usage(jwk: Mapping[str, Any]) -> None:
-    use = jwk.get("use")
-    if use is not None and use != "sig":
-        raise KeyImportError(f"key use {use!r} is not 'sig'")
-    ops = jwk.get("key_ops")
-    if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
-        raise KeyImportError("key_ops does not allow 'verify'")
-
-
-def _member(jwk: Mapping[str, Any], name: str) -> bytes:
-    value = jwk.get(name)
-    if type(value) is not str or not value:
-        raise KeyImportError(f"member {name!r} missing or not a string")
-    try:
-        return b64url_decode(value)
-    except B64Error as exc:
-        raise KeyImportError(f"member {name!r}: {exc}") from None
-
-
-def _import_rsa(jwk: Mapping[str, Any]) -> dict[str, Verify]:
-    n_bytes = _member(jwk, "n")
-    e_bytes = _member(jwk, "e")
-    if n_bytes[0] == 0 or e_bytes[0] == 0:
-        raise KeyImportError("RSA n and e must not have leading zero octets")
-    n = int.from_bytes(n_bytes, "big")
-    e = int.from_bytes(e_bytes, "big")
-    bits = n.bit_length()
-    if bits < MIN_RSA_BITS or bits > MAX_RSA_BITS:
-        raise KeyImportError(f"RSA modulus of {bits} bits; need {MIN_RSA_BITS} to {MAX_RSA_BITS}")
-    if e < 3 or e % 2 == 0 or e >= n:
-        raise KeyImportError("RSA public exponent is not valid")
-    try:
-        public = rsa.RSAPublicNumbers(e, n).public_key()
-    except ValueError as exc:
-        raise KeyImportError(f"RSA key rejected: {exc}") from None
-    size = (bits + 7) // 8
-    out: dict[str, Verify] = {}
-    for alg in sorted(RSA_ALGORITHMS):
-        hash_cls = _HASHES[alg[2:]]
-        pad: padding.AsymmetricPadding
-        if alg.startswith("PS"):
-            pad = padding.PSS(mgf=padding.MGF1(hash_cls()), salt_length=hash_cls().digest_size)
-        else:
-            pad = padding.PKCS1v15()
-        out[alg] = _rsa_verifier(public, pad, hash_cls(), size)
-    return out
-
-
-def _rsa_verifier(
-    public: rsa.RSAPublicKey,
-    pad: padding.AsymmetricPadding,
-    hash_alg: hashes.HashAlgorithm,
-    size: int,
-) -> Verify:
-    def verify(data: bytes, signature: bytes) -> bool:
-        if len(signature) != size:
-            return False
-        try:
-            public.verify(signature, data, pad, hash_alg)
-        except _CryptoInvalidSignature:
-            return False
-        return True
-
-    return verify
-
-
-def _import_ec(jwk: Mapping[str, Any]) -> dict[str, Verify]:
-    crv = jwk.get("crv")
-    spec = _EC_CURVES.get(crv) if type(crv) is str else None
-    if spec is None:
-        raise KeyImportError(f"unsupported EC curve {crv!r}")
-    curve, size, alg, order = spec
-    x = _member(jwk, "x")
-    y = _member(jwk, "y")
-    if len(x) != size or len(y) != size:
-        raise KeyImportError(f"EC coordinates for {crv} must be {size} bytes")
-    try:
-        public = ec.EllipticCurvePublicKey.from_encoded_point(curve, b"\x04" + x + y)
-    except ValueError:
-        raise KeyImportError(f"EC point is not on {crv}") from None
-    return {alg: _ec_verifier(public, ec.ECDSA(_HASHES[alg[2:]]()), size, order)}
-
-
-def _ec_verifier(
-    public: ec.EllipticCurvePublicKey, scheme: ec.ECDSA, size: int, order: int
-) -> Verify:
-    def verify(data: bytes, signature: bytes) -> bool:
-        # JWS carries R || S as fixed-size big-endian integers (RFC 7518 3.4), never DER.
-        if len(signature) != 2 * size:
-            return False
-        r = int.from_bytes(signature[:size], "big")
-        s = int.from_bytes(signature[size:], "big")
-        if not (0 < r < order and 0 < s < order):
-            return False
-        try:
-            public.verify(encode_dss_signature(r, s), data, scheme)
-        except _CryptoInvalidSignature:
-            return False
-        return True
-
-    return verify
-
-
-def _import_okp(jwk: Mapping[str, Any]) -> dict[str, Verify]:
-    crv = jwk.get("crv")
-    x = _member(jwk, "x")
-    public: ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
-    if crv == "Ed25519":
-        if len(x) != 32:
-            raise KeyImportError("Ed25519 x must be 32 bytes")
-        public = ed25519.Ed25519PublicKey.from_public_bytes(x)
-        size = 64
-    elif crv == "Ed448":
-        if len(x) != 57:
-            raise KeyImportError("Ed448 x must be 57 bytes")
-        public = ed448.Ed448PublicKey.from_public_bytes(x)
-        size = 114
-    else:
-        raise KeyImportError(f"unsupported OKP curve {crv!r} for signatures")
-    check = _eddsa_verifier(public, size)
-    # "EdDSA" (RFC 8037) and the fully specified name of this curve (RFC 9864).
-    return {"EdDSA": check, crv: check}
-
-
-def _eddsa_verifier(public: ed25519.Ed25519PublicKey | ed448.Ed448PublicKey, size: int) -> Verify:
-    def verify(data: bytes, signature: bytes) -> bool:
-        if len(signature) != size:
-            return False
-        try:
-            public.verify(signature, data)
-        except _CryptoInvalidSignature:
-            return False
-        return True
-
-    return verify
-
-
-def _hmac_verifier(secret: bytes, digest: str) -> Verify:
-    import hashlib
-    import hmac  # loaded only for HMAC keys: hashlib costs a few ms of cold start
-
-    size = hashlib.new(digest).digest_size
-
-    def verify(data: bytes, signature: bytes) -> bool:
-        if len(signature) != size:
-            return False
-        return hmac.compare_digest(hmac.digest(secret, data, digest), signature)
-
-    return verify

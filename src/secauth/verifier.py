@@ -17,19 +17,17 @@ Example
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from secauth import jose
+from secauth.claim_policy import ClaimPolicy
 from secauth.errors import (
     ConfigurationError,
-    InvalidAudience,
     InvalidClaims,
-    InvalidIssuer,
     InvalidSignature,
     MalformedToken,
     MissingToken,
@@ -38,6 +36,7 @@ from secauth.errors import (
     TokenNotYetValid,
 )
 from secauth.jwks import JwksCache, KeySource, StaticKeys
+from secauth.multi_issuer import MultiIssuerVerifier
 from secauth.token_cache import CachedToken, VerifiedTokenCache
 
 __all__ = ["ClaimsCheck", "JwtVerifier", "MultiIssuerVerifier"]
@@ -45,29 +44,8 @@ __all__ = ["ClaimsCheck", "JwtVerifier", "MultiIssuerVerifier"]
 ClaimsCheck = Callable[[Mapping[str, Any], Mapping[str, Any], jose.VerificationKey], None]
 """A custom check ``(header, claims, key) -> None`` that raises to reject a token."""
 
-# Time claims beyond 2**53 cannot be exact JSON numbers (RFC 7493, I-JSON) and would
-# overflow float arithmetic.
-_MAX_TIME = float(2**53)
-# Registered claims that are strings whenever present (RFC 7519 4.1.1, 4.1.2, 4.1.7).
-_STRING_CLAIMS = ("iss", "sub", "jti")
 _HEADER_CACHE_SIZE = 64
 _COGNITO_POOL = re.compile(r"(?P<region>[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+)_[0-9A-Za-z]+")
-
-
-def _time_claim(claims: Mapping[str, Any], name: str) -> float | None:
-    value = claims.get(name)
-    if value is None:
-        if name in claims:
-            raise InvalidClaims(detail={"claim": name, "problem": "null"})
-        return None
-    # bool is an int subclass; "1700000000" is a string: both are refused, never coerced.
-    if (
-        type(value) not in (int, float)
-        or not (-_MAX_TIME <= value <= _MAX_TIME)
-        or (type(value) is float and not math.isfinite(value))
-    ):
-        raise InvalidClaims(detail={"claim": name, "problem": "not a finite JSON number"})
-    return float(value)
 
 
 class JwtVerifier:
@@ -150,20 +128,22 @@ class JwtVerifier:
         allow_http: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.issuer = _check_issuer(issuer)
-        self.audience = _check_audience(audience)
+        #: The claim checks (:class:`~secauth.claim_policy.ClaimPolicy`).
+        self.claims = ClaimPolicy(
+            issuer=issuer,
+            audience=audience,
+            audience_claim=audience_claim,
+            leeway=leeway,
+            max_future_iat=max_future_iat,
+            require_exp=require_exp,
+            required_claims=required_claims,
+            expected_claims=expected_claims,
+        )
         self.algorithms = _check_algorithms(algorithms, hmac=secret is not None)
         self.keys = _key_source(jwks_uri, jwks, secret, self.algorithms, allow_http)
         if token_type is not None and (not isinstance(token_type, str) or not token_type):
             raise ConfigurationError("token_type must be a non-empty string such as 'at+jwt'")
         self.token_type = token_type
-        if not (0 <= leeway <= 300) or not (0 <= max_future_iat <= 3600):
-            raise ConfigurationError("leeway must be 0..300 s and max_future_iat 0..3600 s")
-        self.leeway = float(leeway)
-        self.max_future_iat = float(max_future_iat)
-        self.require_exp = require_exp
-        self.required_claims = tuple(required_claims)
-        self.expected_claims = dict(expected_claims or {})
         if check is not None and not callable(check):
             raise ConfigurationError("check must be a callable (header, claims, key) -> None")
         self.check = check
@@ -174,7 +154,6 @@ class JwtVerifier:
             raise ConfigurationError("cache_size and cache_max_age must not be negative")
         self.cache_size = cache_size
         self.cache_max_age = float(cache_max_age)
-        self.audience_claim = audience_claim
         self._clock = clock
         self._cache = VerifiedTokenCache(cache_size, self.cache_max_age, clock)
         self._headers: OrderedDict[str, jose.Header] = OrderedDict()
@@ -252,8 +231,24 @@ class JwtVerifier:
 
     @staticmethod
     def multi(*verifiers: JwtVerifier) -> MultiIssuerVerifier:
-        """One verifier for several issuers; see :class:`MultiIssuerVerifier`."""
+        """One verifier for several issuers; see
+        :class:`~secauth.multi_issuer.MultiIssuerVerifier`."""
         return MultiIssuerVerifier(verifiers)
+
+    @property
+    def issuer(self) -> str | None:
+        """The exact ``iss`` required (None: not checked)."""
+        return self.claims.issuer
+
+    @property
+    def audience(self) -> frozenset[str] | None:
+        """The accepted audiences (None: not checked)."""
+        return self.claims.audience
+
+    @property
+    def leeway(self) -> float:
+        """Seconds of clock skew tolerated for time claims."""
+        return self.claims.leeway
 
     # -- verification -------------------------------------------------------------------
 
@@ -268,37 +263,22 @@ class JwtVerifier:
         401-class for a bad token, :class:`~secauth.errors.KeysUnavailable` (503)
         when the key source is down.
         """
-        try:
-            if token in self._cache:
-                hit = self._cached(token)
-                if hit is not None:
-                    return hit
-            segments, header = self._parse(token)
-            # The generation before the lookup: a refresh that lands meanwhile (and may
-            # withdraw the key) must leave this token's cache entry stale, not current.
-            generation = self.keys.generation
-            keys = self.keys.keys_for(header[2])
-            return self._finish(token, segments, header, keys, generation)
-        except SecAuthError:
-            raise
-        except Exception as exc:  # fail closed: no foreign exception escapes
-            raise MalformedToken(detail={"problem": f"unexpected {type(exc).__name__}"}) from None
+        with _FailClosed():
+            hit = self._cached(token)
+            if hit is not None:
+                return hit
+            parsed = self._parse(token)
+            return self._finish(token, parsed, self.keys.keys_for(parsed.header.kid))
 
     async def verify_async(self, token: str) -> dict[str, Any]:
-        """Async twin of :meth:`verify`; shares the key cache and the verified-token cache."""
-        try:
-            if token in self._cache:
-                hit = self._cached(token)
-                if hit is not None:
-                    return hit
-            segments, header = self._parse(token)
-            generation = self.keys.generation  # before the lookup, as in verify()
-            keys = await self.keys.keys_for_async(header[2])
-            return self._finish(token, segments, header, keys, generation)
-        except SecAuthError:
-            raise
-        except Exception as exc:  # fail closed: no foreign exception escapes
-            raise MalformedToken(detail={"problem": f"unexpected {type(exc).__name__}"}) from None
+        """:meth:`verify` with the keys looked up by ``keys_for_async`` (the only I/O);
+        shares the key cache and the verified-token cache."""
+        with _FailClosed():
+            hit = self._cached(token)
+            if hit is not None:
+                return hit
+            parsed = self._parse(token)
+            return self._finish(token, parsed, await self.keys.keys_for_async(parsed.header.kid))
 
     def revalidate(self, token: str) -> bool:
         """True when ``token`` is in the verified-token cache (it was verified twice, see
@@ -334,6 +314,10 @@ class JwtVerifier:
     # -- steps --------------------------------------------------------------------------
 
     def _cached(self, token: str) -> dict[str, Any] | None:
+        """The claims of a token verified before with the current keys, checked again
+        for time; None when it is not cached."""
+        if token not in self._cache:
+            return None
         entry = self._cache.get(token, self.keys.generation)
         if entry is None:
             return None
@@ -346,22 +330,25 @@ class JwtVerifier:
     def _still_valid(self, token: str, entry: CachedToken) -> None:
         """Raise as :meth:`verify` would for a cached token now expired or not yet valid."""
         now = self._clock()
-        if now >= entry.exp + self.leeway:
+        leeway = self.claims.leeway
+        if now >= entry.exp + leeway:
             self._cache.drop(token)
             raise TokenExpired(detail={"exp": entry.exp, "now": now})
-        if now + self.leeway < entry.nbf:
+        if now + leeway < entry.nbf:
             raise TokenNotYetValid(detail={"nbf": entry.nbf, "now": now})
 
-    def _parse(self, token: object) -> tuple[tuple[str, str, bytes, bytes], jose.Header]:
+    def _parse(self, token: object) -> _Parsed:
         if token is None or token == "":
             raise MissingToken()
-        segments = jose.split_raw(token, self.max_token_size)
+        segments = jose.split_compact(token, max_size=self.max_token_size)
         # Tokens from one key share one header segment; its checks are a pure function of
         # that text, so a small cache of headers that passed spares the decode on each token.
-        header = self._headers.get(segments[0])
+        header = self._headers.get(segments.header_segment)
         if header is None:
-            header = self._check_header(segments[0])
-        return segments, header
+            header = self._check_header(segments.header_segment)
+        # The key generation before the key lookup: a refresh that lands meanwhile (and may
+        # withdraw the key) must leave this token's cache entry stale, not current.
+        return _Parsed(segments, header, self.keys.generation)
 
     def _check_header(self, segment: str) -> jose.Header:
         header = jose.parse_header(segment)
@@ -377,14 +364,11 @@ class JwtVerifier:
         return header
 
     def _finish(
-        self,
-        token: str,
-        segments: tuple[str, str, bytes, bytes],
-        header: jose.Header,
-        candidates: tuple[jose.VerificationKey, ...],
-        generation: int,
+        self, token: str, parsed: _Parsed, candidates: tuple[jose.VerificationKey, ...]
     ) -> dict[str, Any]:
-        _, payload_segment, signing_input, signature = segments
+        """Check the signature with the first candidate key bound to the token's ``alg``,
+        then the claims; remember the verified token."""
+        segments, header = parsed.segments, parsed.header
         alg = header.alg
         for key in candidates:
             if alg in key.algorithms:
@@ -393,96 +377,20 @@ class JwtVerifier:
             raise InvalidSignature(
                 detail={"problem": "algorithm not bound to the key", "alg": alg, "kid": header.kid}
             )
-        if not key.verify(alg, signing_input, signature):
+        if not key.verify(alg, segments.signing_input, segments.signature):
             raise InvalidSignature(detail={"alg": alg, "kid": header.kid})
-        claims, claims_json = jose.parse_claims_text(payload_segment, alphabet_checked=True)
+        claims, claims_json = jose.parse_claims_text(
+            segments.payload_segment, alphabet_checked=True
+        )
         now = self._clock()
-        exp, nbf = self._check_claims(claims, now)
+        times = self.claims.check(claims, now)
         if self.check is not None:
             self._run_check(header.header, claims, key)
-        self._cache.admit(token, CachedToken(claims_json, header.header, key, exp, nbf, generation, now))
-        return claims
-
-    def _check_claims(self, claims: dict[str, Any], now: float) -> tuple[float, float]:
-        leeway = self.leeway
-        exp = claims.get("exp")
-        iat = claims.get("iat")
-        if (
-            type(exp) is int
-            and type(iat) is int
-            and "nbf" not in claims
-            and 0 <= exp <= _MAX_TIME
-            and 0 <= iat <= _MAX_TIME
-        ):
-            # The usual shape (integer exp and iat, no nbf) without the generic checks below.
-            if now >= exp + leeway:
-                raise TokenExpired(detail={"exp": exp, "now": now})
-            if iat > now + leeway + self.max_future_iat:
-                raise TokenNotYetValid(
-                    detail={"iat": iat, "now": now, "problem": "iat in the future"}
-                )
-            nbf: float | None = None
-        else:
-            exp, nbf = self._check_times(claims, now)
-        if self.issuer is not None:
-            iss = claims.get("iss")
-            if type(iss) is not str or iss != self.issuer:
-                raise InvalidIssuer(detail={"expected": self.issuer, "actual": _shown(iss)})
-        audience = self.audience
-        if audience is not None:
-            aud = claims.get(self.audience_claim)
-            if type(aud) is not str or aud not in audience:
-                self._check_audience(aud)
-        for name in _STRING_CLAIMS:
-            if name in claims and type(claims[name]) is not str:
-                raise InvalidClaims(detail={"claim": name, "problem": "not a string"})
-        for name in self.required_claims:
-            if name not in claims:
-                raise InvalidClaims(detail={"claim": name, "problem": "missing"})
-        for name, expected in self.expected_claims.items():
-            actual = claims.get(name)
-            if type(actual) is not type(expected) or actual != expected:
-                raise InvalidClaims(
-                    detail={"claim": name, "expected": expected, "actual": _shown(actual)}
-                )
-        return exp, nbf if nbf is not None else -_MAX_TIME
-
-    def _check_times(self, claims: dict[str, Any], now: float) -> tuple[float, float | None]:
-        leeway = self.leeway
-        exp = _time_claim(claims, "exp")
-        if exp is None:
-            if self.require_exp:
-                raise InvalidClaims(detail={"claim": "exp", "problem": "missing"})
-            exp = _MAX_TIME
-        elif now >= exp + leeway:
-            raise TokenExpired(detail={"exp": exp, "now": now})
-        nbf = _time_claim(claims, "nbf")
-        if nbf is not None and now + leeway < nbf:
-            raise TokenNotYetValid(detail={"nbf": nbf, "now": now})
-        iat = _time_claim(claims, "iat")
-        if iat is not None and iat > now + leeway + self.max_future_iat:
-            raise TokenNotYetValid(detail={"iat": iat, "now": now, "problem": "iat in the future"})
-        return exp, nbf
-
-    def _check_audience(self, aud: object) -> None:
-        assert self.audience is not None
-        if type(aud) is str:
-            if aud in self.audience:
-                return
-        elif (
-            type(aud) is list
-            and aud
-            and all(type(a) is str for a in aud)
-            and not self.audience.isdisjoint(aud)
-        ):
-            return
-        raise InvalidAudience(
-            detail={
-                "expected": sorted(self.audience),
-                "actual": _shown(aud),
-                "claim": self.audience_claim,
-            }
+        entry = CachedToken(
+            claims_json, header.header, key, times.exp, times.nbf, parsed.generation, now
         )
+        self._cache.admit(token, entry)
+        return claims
 
     def _run_check(
         self, header: Mapping[str, Any], claims: Mapping[str, Any], key: jose.VerificationKey
@@ -499,6 +407,31 @@ class JwtVerifier:
             ) from None
 
 
+class _Parsed(NamedTuple):
+    """A token split, its header checked, and the key generation read before the keys."""
+
+    segments: jose.Segments
+    header: jose.Header
+    generation: int
+
+
+class _FailClosed:
+    """Turns any exception that is not a SecAuthError into MalformedToken: no foreign
+    exception escapes a verification (a class: cheaper per call than contextlib's)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> Literal[False]:
+        if kind is None or not issubclass(kind, Exception) or issubclass(kind, SecAuthError):
+            return False
+        raise MalformedToken(detail={"problem": f"unexpected {kind.__name__}"}) from None
+
+
 def _bounded_put(cache: OrderedDict[str, Any], key: str, value: Any, size: int) -> None:
     """Insert into an insertion-ordered cache of at most ``size`` entries, evicting the oldest.
 
@@ -510,36 +443,6 @@ def _bounded_put(cache: OrderedDict[str, Any], key: str, value: Any, size: int) 
         except KeyError:  # another thread emptied it first
             break
     cache[key] = value
-
-
-def _shown(value: object) -> object:
-    """A claim value as it may appear in an error's internal detail (short, never nested)."""
-    if value is None or type(value) in (str, int, float, bool):
-        return value
-    return f"<{type(value).__name__}>"
-
-
-def _check_issuer(issuer: object) -> str | None:
-    if issuer is None:
-        return None
-    if not isinstance(issuer, str) or not issuer.strip():
-        raise ConfigurationError("issuer must be the exact iss string, or None to skip the check")
-    return issuer
-
-
-def _check_audience(audience: object) -> frozenset[str] | None:
-    if audience is None:
-        return None
-    values = [audience] if isinstance(audience, str) else audience
-    if (
-        not isinstance(values, Collection)
-        or not values
-        or not all(isinstance(a, str) and a for a in values)
-    ):
-        raise ConfigurationError(
-            "audience must be a non-empty string or collection of strings, or None to skip the check"
-        )
-    return frozenset(values)
 
 
 def _check_algorithms(algorithms: Iterable[str] | None, *, hmac: bool) -> frozenset[str]:
@@ -611,68 +514,3 @@ class _SecretKey:
 
     def hydrate(self, *, strict: bool = False) -> bool:
         return True
-
-
-class MultiIssuerVerifier:
-    """Route each token to the verifier of its ``iss`` (exact match), then verify fully.
-
-    The unverified ``iss`` only chooses which verifier runs; that verifier checks
-    everything again, so a forged ``iss`` gains nothing.
-
-    >>> from secauth.testing import KeyPair
-    >>> a, b = KeyPair.generate("ES256", kid="a"), KeyPair.generate("ES256", kid="b")
-    >>> multi = JwtVerifier.multi(
-    ...     JwtVerifier(issuer="https://a/", audience="api", jwks={"keys": [a.public_jwk]}),
-    ...     JwtVerifier(issuer="https://b/", audience="api", jwks={"keys": [b.public_jwk]}))
-    >>> multi.verify(b.sign({"iss": "https://b/", "aud": "api", "exp": 4e9}))["iss"]
-    'https://b/'
-    """
-
-    def __init__(self, verifiers: Iterable[JwtVerifier]) -> None:
-        self.verifiers: dict[str, JwtVerifier] = {}
-        for verifier in verifiers:
-            if not isinstance(verifier, JwtVerifier) or verifier.issuer is None:
-                raise ConfigurationError("each verifier of a multi-issuer verifier needs an issuer")
-            if verifier.issuer in self.verifiers:
-                raise ConfigurationError(f"issuer {verifier.issuer!r} given twice")
-            self.verifiers[verifier.issuer] = verifier
-        if not self.verifiers:
-            raise ConfigurationError("a multi-issuer verifier needs at least one verifier")
-
-    def _pick(self, token: object) -> JwtVerifier:
-        try:
-            if token is None or token == "":
-                raise MissingToken()
-            jws = jose.parse(token, max_size=jose.DEFAULT_MAX_TOKEN_SIZE * 4)
-            iss = jose.parse_claims(jws.payload_segment).get("iss")
-        except SecAuthError:
-            raise
-        except Exception as exc:
-            raise MalformedToken(detail={"problem": f"unexpected {type(exc).__name__}"}) from None
-        verifier = self.verifiers.get(iss) if type(iss) is str else None
-        if verifier is None:
-            raise InvalidIssuer(detail={"expected": sorted(self.verifiers), "actual": _shown(iss)})
-        return verifier
-
-    def hydrate(self, *, strict: bool = False) -> bool:
-        return all([v.hydrate(strict=strict) for v in self.verifiers.values()])  # noqa: C419 - hydrate each
-
-    def verify(self, token: str) -> dict[str, Any]:
-        return self._pick(token).verify(token)
-
-    async def verify_async(self, token: str) -> dict[str, Any]:
-        return await self._pick(token).verify_async(token)
-
-    def revalidate(self, token: str) -> bool:
-        """:meth:`JwtVerifier.revalidate` for whichever verifier cached ``token`` (each
-        caches only tokens it verified itself); False when none did.
-
-        >>> from secauth.testing import KeyPair
-        >>> a = KeyPair.generate("ES256", kid="a")
-        >>> multi = JwtVerifier.multi(
-        ...     JwtVerifier(issuer="https://a/", audience="api", jwks={"keys": [a.public_jwk]}))
-        >>> token = a.sign({"iss": "https://a/", "aud": "api", "exp": 4e9})
-        >>> multi.revalidate(token), [multi.verify(token)["iss"] for _ in "12"], multi.revalidate(token)
-        (False, ['https://a/', 'https://a/'], True)
-        """
-        return any(verifier.revalidate(token) for verifier in self.verifiers.values())

@@ -1,0 +1,204 @@
+"""``ClaimPolicy``: what a verified token's claims must say (time claims, ``iss``,
+``aud``, required and expected claims), checked after the signature holds.
+
+Every comparison is exact: no case folding, no coercion (``"1700000000"`` is not a
+time, ``true`` is not ``1``). :class:`~secauth.verifier.JwtVerifier` builds one from
+its options.
+
+>>> policy = ClaimPolicy(issuer="https://idp/", audience="api")
+>>> policy.check({"iss": "https://idp/", "aud": "api", "exp": 2e9}, now=1e9)
+ClaimTimes(exp=2000000000.0, nbf=-9007199254740992.0)
+>>> policy.check({"iss": "https://idp/", "aud": "other", "exp": 2e9}, now=1e9)
+Traceback (most recent call last):
+...
+secauth.errors.InvalidAudience: invalid token audience (invalid_audience)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any, NamedTuple
+
+from secauth.errors import (
+    ConfigurationError,
+    InvalidAudience,
+    InvalidClaims,
+    InvalidIssuer,
+    TokenExpired,
+    TokenNotYetValid,
+)
+
+__all__ = ["MAX_TIME", "ClaimPolicy", "ClaimTimes", "shown", "time_claim"]
+
+#: Time claims beyond 2**53 cannot be exact JSON numbers (RFC 7493, I-JSON) and would
+#: overflow float arithmetic.
+MAX_TIME = float(2**53)
+# Registered claims that are strings whenever present (RFC 7519 4.1.1, 4.1.2, 4.1.7).
+_STRING_CLAIMS = ("iss", "sub", "jti")
+
+
+class ClaimTimes(NamedTuple):
+    """The validity window a token's claims give: ``exp`` and ``nbf`` as seconds
+    (``MAX_TIME`` / ``-MAX_TIME`` where the token has none)."""
+
+    exp: float
+    nbf: float
+
+
+class ClaimPolicy:
+    """The claim checks of one verifier; see :class:`~secauth.verifier.JwtVerifier`
+    for what each option means."""
+
+    __slots__ = (
+        "audience",
+        "audience_claim",
+        "expected_claims",
+        "issuer",
+        "leeway",
+        "max_future_iat",
+        "require_exp",
+        "required_claims",
+    )
+
+    def __init__(
+        self,
+        *,
+        issuer: str | None,
+        audience: str | Collection[str] | None,
+        audience_claim: str = "aud",
+        leeway: float = 0.0,
+        max_future_iat: float = 60.0,
+        require_exp: bool = True,
+        required_claims: Iterable[str] = (),
+        expected_claims: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.issuer = _checked_issuer(issuer)
+        self.audience = _checked_audience(audience)
+        if not isinstance(audience_claim, str) or not audience_claim:
+            raise ConfigurationError("audience_claim must be a claim name such as 'aud'")
+        self.audience_claim = audience_claim
+        if not (0 <= leeway <= 300) or not (0 <= max_future_iat <= 3600):
+            raise ConfigurationError("leeway must be 0..300 s and max_future_iat 0..3600 s")
+        self.leeway = float(leeway)
+        self.max_future_iat = float(max_future_iat)
+        self.require_exp = require_exp
+        self.required_claims = tuple(required_claims)
+        self.expected_claims = dict(expected_claims or {})
+
+    def check(self, claims: Mapping[str, Any], now: float) -> ClaimTimes:
+        """Raise the matching :class:`~secauth.errors.TokenError` unless ``claims`` pass
+        at time ``now``; return the token's validity window."""
+        times = self.check_times(claims, now)
+        if self.issuer is not None:
+            iss = claims.get("iss")
+            if type(iss) is not str or iss != self.issuer:
+                raise InvalidIssuer(detail={"expected": self.issuer, "actual": shown(iss)})
+        if self.audience is not None:
+            self._check_audience(claims.get(self.audience_claim))
+        for name in _STRING_CLAIMS:
+            if name in claims and type(claims[name]) is not str:
+                raise InvalidClaims(detail={"claim": name, "problem": "not a string"})
+        for name in self.required_claims:
+            if name not in claims:
+                raise InvalidClaims(detail={"claim": name, "problem": "missing"})
+        for name, expected in self.expected_claims.items():
+            actual = claims.get(name)
+            if type(actual) is not type(expected) or actual != expected:
+                raise InvalidClaims(
+                    detail={"claim": name, "expected": expected, "actual": shown(actual)}
+                )
+        return times
+
+    def check_times(self, claims: Mapping[str, Any], now: float) -> ClaimTimes:
+        """``exp``, ``nbf`` and ``iat`` against ``now`` (with leeway)."""
+        leeway = self.leeway
+        exp = time_claim(claims, "exp")
+        if exp is None:
+            if self.require_exp:
+                raise InvalidClaims(detail={"claim": "exp", "problem": "missing"})
+            exp = MAX_TIME
+        elif now >= exp + leeway:
+            raise TokenExpired(detail={"exp": exp, "now": now})
+        nbf = time_claim(claims, "nbf")
+        if nbf is not None and now + leeway < nbf:
+            raise TokenNotYetValid(detail={"nbf": nbf, "now": now})
+        iat = time_claim(claims, "iat")
+        if iat is not None and iat > now + leeway + self.max_future_iat:
+            raise TokenNotYetValid(detail={"iat": iat, "now": now, "problem": "iat in the future"})
+        return ClaimTimes(exp, nbf if nbf is not None else -MAX_TIME)
+
+    def _check_audience(self, aud: object) -> None:
+        assert self.audience is not None
+        if type(aud) is str:
+            if aud in self.audience:
+                return
+        elif (
+            type(aud) is list
+            and aud
+            and all(type(a) is str for a in aud)
+            and not self.audience.isdisjoint(aud)
+        ):
+            return
+        raise InvalidAudience(
+            detail={
+                "expected": sorted(self.audience),
+                "actual": shown(aud),
+                "claim": self.audience_claim,
+            }
+        )
+
+
+def time_claim(claims: Mapping[str, Any], name: str) -> float | None:
+    """A time claim as seconds, None when absent; a present ``null``, a string, a bool or
+    a non-finite number is refused (``InvalidClaims``), never coerced.
+
+    >>> time_claim({"exp": 1700000000}, "exp"), time_claim({}, "nbf")
+    (1700000000.0, None)
+    """
+    value = claims.get(name)
+    if value is None:
+        if name in claims:
+            raise InvalidClaims(detail={"claim": name, "problem": "null"})
+        return None
+    if (
+        type(value) not in (int, float)
+        or not (-MAX_TIME <= value <= MAX_TIME)
+        or (type(value) is float and not math.isfinite(value))
+    ):
+        raise InvalidClaims(detail={"claim": name, "problem": "not a finite JSON number"})
+    return float(value)
+
+
+def shown(value: object) -> object:
+    """A claim value as it may appear in an error's internal detail (short, never nested).
+
+    >>> shown("api"), shown(["a", "b"])
+    ('api', '<list>')
+    """
+    if value is None or type(value) in (str, int, float, bool):
+        return value
+    return f"<{type(value).__name__}>"
+
+
+def _checked_issuer(issuer: object) -> str | None:
+    if issuer is None:
+        return None
+    if not isinstance(issuer, str) or not issuer.strip():
+        raise ConfigurationError("issuer must be the exact iss string, or None to skip the check")
+    return issuer
+
+
+def _checked_audience(audience: object) -> frozenset[str] | None:
+    if audience is None:
+        return None
+    values = [audience] if isinstance(audience, str) else audience
+    if (
+        not isinstance(values, Collection)
+        or not values
+        or not all(isinstance(a, str) and a for a in values)
+    ):
+        raise ConfigurationError(
+            "audience must be a non-empty string or collection of strings, or None to skip the check"
+        )
+    return frozenset(values)

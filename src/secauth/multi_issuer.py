@@ -1,0 +1,90 @@
+"""``MultiIssuerVerifier``: one verifier for several issuers, chosen by the token's ``iss``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from secauth import jose
+from secauth.claim_policy import shown
+from secauth.errors import (
+    ConfigurationError,
+    InvalidIssuer,
+    MalformedToken,
+    MissingToken,
+    SecAuthError,
+)
+
+if TYPE_CHECKING:
+    from secauth.verifier import JwtVerifier
+
+__all__ = ["MultiIssuerVerifier"]
+
+
+class MultiIssuerVerifier:
+    """Route each token to the verifier of its ``iss`` (exact match), then verify fully.
+
+    The unverified ``iss`` only chooses which verifier runs; that verifier checks
+    everything again, so a forged ``iss`` gains nothing.
+
+    >>> from secauth.testing import KeyPair
+    >>> a, b = KeyPair.generate("ES256", kid="a"), KeyPair.generate("ES256", kid="b")
+    >>> from secauth import JwtVerifier
+    >>> multi = JwtVerifier.multi(
+    ...     JwtVerifier(issuer="https://a/", audience="api", jwks={"keys": [a.public_jwk]}),
+    ...     JwtVerifier(issuer="https://b/", audience="api", jwks={"keys": [b.public_jwk]}))
+    >>> multi.verify(b.sign({"iss": "https://b/", "aud": "api", "exp": 4e9}))["iss"]
+    'https://b/'
+    """
+
+    def __init__(self, verifiers: Iterable[JwtVerifier]) -> None:
+        from secauth.verifier import JwtVerifier  # that module imports this one
+
+        self.verifiers: dict[str, JwtVerifier] = {}
+        for verifier in verifiers:
+            if not isinstance(verifier, JwtVerifier) or verifier.issuer is None:
+                raise ConfigurationError("each verifier of a multi-issuer verifier needs an issuer")
+            if verifier.issuer in self.verifiers:
+                raise ConfigurationError(f"issuer {verifier.issuer!r} given twice")
+            self.verifiers[verifier.issuer] = verifier
+        if not self.verifiers:
+            raise ConfigurationError("a multi-issuer verifier needs at least one verifier")
+
+    def _pick(self, token: object) -> JwtVerifier:
+        try:
+            if token is None or token == "":
+                raise MissingToken()
+            jws = jose.parse(token, max_size=jose.DEFAULT_MAX_TOKEN_SIZE * 4)
+            iss = jose.parse_claims(jws.payload_segment).get("iss")
+        except SecAuthError:
+            raise
+        except Exception as exc:
+            raise MalformedToken(detail={"problem": f"unexpected {type(exc).__name__}"}) from None
+        verifier = self.verifiers.get(iss) if type(iss) is str else None
+        if verifier is None:
+            raise InvalidIssuer(detail={"expected": sorted(self.verifiers), "actual": shown(iss)})
+        return verifier
+
+    def hydrate(self, *, strict: bool = False) -> bool:
+        return all([v.hydrate(strict=strict) for v in self.verifiers.values()])  # noqa: C419 - hydrate each
+
+    def verify(self, token: str) -> dict[str, Any]:
+        return self._pick(token).verify(token)
+
+    async def verify_async(self, token: str) -> dict[str, Any]:
+        return await self._pick(token).verify_async(token)
+
+    def revalidate(self, token: str) -> bool:
+        """:meth:`JwtVerifier.revalidate` for whichever verifier cached ``token`` (each
+        caches only tokens it verified itself); False when none did.
+
+        >>> from secauth import JwtVerifier
+        >>> from secauth.testing import KeyPair
+        >>> a = KeyPair.generate("ES256", kid="a")
+        >>> multi = JwtVerifier.multi(
+        ...     JwtVerifier(issuer="https://a/", audience="api", jwks={"keys": [a.public_jwk]}))
+        >>> token = a.sign({"iss": "https://a/", "aud": "api", "exp": 4e9})
+        >>> multi.revalidate(token), [multi.verify(token)["iss"] for _ in "12"], multi.revalidate(token)
+        (False, ['https://a/', 'https://a/'], True)
+        """
+        return any(verifier.revalidate(token) for verifier in self.verifiers.values())
