@@ -532,7 +532,8 @@ def _context_cases(good: dict[str, Any]) -> dict[str, Any]:
 def test_trust_mode_refuses_missing_malformed_or_forged_context(
     kind: str, case: str, output: Any
 ) -> None:
-    """No context, a half-filled one or a malformed one: 401 invalid_claims, handler never runs."""
+    """No context, a half-filled one or a malformed one: 401, handler never runs. No secauth
+    context at all is ``missing_authorizer_context``; a broken one ``invalid_claims``."""
     value = token(**ALICE)
     context = _context_cases(authorizer_context(kind, value))[case]
     event = with_context(event_for(kind, authorization=bearer(value)), context, kind=kind)
@@ -545,12 +546,15 @@ def test_trust_mode_refuses_missing_malformed_or_forged_context(
         return {"statusCode": 200, "body": ""}
 
     response = call(handler, event)
+    missing = case in ("missing", "empty", "other_authorizer")
+    reason = "missing_authorizer_context" if missing else "invalid_claims"
+    title = "missing authorizer context" if missing else "invalid token claims"
     assert parsed(response) == expected_error(
-        kind, 401, "invalid_claims", "invalid token claims",
-        {"WWW-Authenticate": 'Bearer error="invalid_token", error_description="invalid token claims"'},
+        kind, 401, reason, title,
+        {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{title}"'},
     )  # fmt: skip
     assert ran == []
-    assert decisions(output())[-1]["reason"] == "invalid_claims"
+    assert decisions(output())[-1]["reason"] == reason
 
 
 def test_trust_mode_context_in_the_wrong_place_is_refused() -> None:

@@ -64,6 +64,9 @@ EXPECTED: dict[str, tuple[int, str | None]] = {
     "KeysUnavailable": (503, None),
     "MalformedToken": (401, 'Bearer error="invalid_token", error_description="malformed token"'),
     "MethodNotAllowed": (405, None),
+    "MissingAuthorizerContext": (
+        401, 'Bearer error="invalid_token", error_description="missing authorizer context"'
+    ),
     "MissingToken": (401, "Bearer"),
     "NotFound": (404, None),
     "PayloadTooLarge": (413, None),

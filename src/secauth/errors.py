@@ -22,7 +22,8 @@ The tree
     ├── TokenError                             401
     │   ├── MissingToken, MalformedToken, InvalidSignature, TokenExpired,
     │   ├── TokenNotYetValid, InvalidIssuer, InvalidAudience, InvalidClaims
-    │   └── UnknownKey
+    │   ├── UnknownKey
+    │   └── MissingAuthorizerContext           Guard trusts an authorizer that left no context
     ├── KeysUnavailable                        503, retryable: the key source is down
     ├── AccessDenied                           403
     │   └── Forbidden, InsufficientScope, TenantMismatch
@@ -69,6 +70,7 @@ __all__ = [
     "KeysUnavailable",
     "MalformedToken",
     "MethodNotAllowed",
+    "MissingAuthorizerContext",
     "MissingToken",
     "NotFound",
     "PayloadTooLarge",
@@ -100,6 +102,7 @@ class Reason(StrEnum):
     INVALID_AUDIENCE = "invalid_audience"
     INVALID_CLAIMS = "invalid_claims"
     UNKNOWN_KEY = "unknown_key"
+    MISSING_AUTHORIZER_CONTEXT = "missing_authorizer_context"
     KEYS_UNAVAILABLE = "keys_unavailable"
     INSUFFICIENT_SCOPE = "insufficient_scope"
     FORBIDDEN = "forbidden"
@@ -255,6 +258,16 @@ class InvalidClaims(TokenError):
 class UnknownKey(TokenError):
     reason = Reason.UNKNOWN_KEY
     default_message = "token signed with an unknown key"
+
+
+class MissingAuthorizerContext(TokenError):
+    """A :class:`~secauth.guard.Guard` that trusts the API Gateway authorizer found no
+    secauth context in the event: no authorizer ran for this request (often no token was
+    sent), or something else invoked the function. A context that is there but malformed
+    is :class:`InvalidClaims`."""
+
+    reason = Reason.MISSING_AUTHORIZER_CONTEXT
+    default_message = "missing authorizer context"
 
 
 # --- 503: the key source is down (retryable, not the caller's fault) --------------------

@@ -56,6 +56,7 @@ from secauth.errors import (
     ConfigurationError,
     InvalidClaims,
     MethodNotAllowed,
+    MissingAuthorizerContext,
     MissingToken,
     NotFound,
     SecAuthError,
@@ -437,7 +438,7 @@ class Guard:
         if "authorization" not in request.headers:
             with contextlib.suppress(MissingToken):
                 return self._anonymous_if_public(request)
-        raise InvalidClaims(detail={"problem": "no secauth authorizer context"})
+        raise MissingAuthorizerContext(detail={"problem": "no secauth authorizer context"})
 
     @staticmethod
     def _agree(verified: Principal, from_context: Principal | None) -> Principal:
