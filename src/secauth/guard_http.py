@@ -191,20 +191,24 @@ def shape_of(event: object) -> tuple[EventKind, str | None, bool]:
 
 
 def check_body(request: Request, max_bytes: int, content_types: frozenset[str] | None) -> None:
-    """Refuse a body over ``max_bytes`` (413) and, with ``content_types``, a body of
-    another media type on a method that carries one (415).
+    """Refuse a body over ``max_bytes`` (413: UTF-8 bytes of a text body, decoded bytes of a
+    base64 one) and, with ``content_types``, a body of another media type on a method that
+    carries one (415).
 
-    >>> event = {"version": "2.0", "rawPath": "/", "body": "x" * 11,
+    >>> event = {"version": "2.0", "rawPath": "/", "body": "\u20ac" * 4,
     ...          "requestContext": {"http": {"method": "POST", "path": "/"}}}
-    >>> check_body(Request.from_event(event), 10, None)
+    >>> check_body(Request.from_event(event), 10, None)  # 4 characters, 12 bytes
     Traceback (most recent call last):
     ...
     secauth.errors.PayloadTooLarge: request body too large (payload_too_large)
     """
     body = request.raw.get("body")
     if isinstance(body, str) and body:
-        size = _decoded_size(body) if request.raw.get("isBase64Encoded") else len(body)
-        if size > max_bytes:
+        if request.raw.get("isBase64Encoded"):
+            too_large = _decoded_size(body) > max_bytes
+        else:
+            too_large = _text_too_large(body, max_bytes)
+        if too_large:
             raise PayloadTooLarge(detail={"limit": max_bytes})
         if content_types is not None and request.method in _BODY_METHODS:
             media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -215,3 +219,14 @@ def check_body(request: Request, max_bytes: int, content_types: frozenset[str] |
 def _decoded_size(text: str) -> int:
     """Bytes a base64 body decodes to (its padding is not data)."""
     return len(text) * 3 // 4 - len(text[-2:]) + len(text[-2:].rstrip("="))
+
+
+def _text_too_large(text: str, max_bytes: int) -> bool:
+    """Whether ``text`` is over ``max_bytes`` in UTF-8. A character is 1 to 4 bytes, so the
+    body is encoded only when its length alone does not settle it."""
+    if len(text) > max_bytes:
+        return True
+    if len(text) * 4 <= max_bytes:
+        return False
+    # surrogatepass: a lone surrogate (never valid UTF-8) counts its 3 bytes, not an error.
+    return len(text.encode("utf-8", "surrogatepass")) > max_bytes
