@@ -94,6 +94,8 @@ _CONTEXT_FIELDS = (
     "secauth_tenant",
 )
 _MEMO_SIZE = 1024
+# Events an API Gateway authorizer writes a context into (REST payload 1.0, HTTP API 2.0).
+_AUTHORIZER_CONTEXT_KINDS = frozenset({EventKind.REST_V1, EventKind.HTTP_V2})
 
 
 class Admission(NamedTuple):
@@ -411,8 +413,10 @@ class Guard:
     def _context_principal(self, request: Request) -> Principal | None:
         if not self.trust_authorizer:
             return None
+        if request.kind not in _AUTHORIZER_CONTEXT_KINDS:
+            return None  # ALB, Function URL: no API Gateway authorizer can have written it
         context: Any = request.authorizer
-        if request.kind in (EventKind.HTTP_V2, EventKind.FUNCTION_URL):
+        if request.kind is EventKind.HTTP_V2:
             context = context.get("lambda")
         if not isinstance(context, Mapping) or "secauth_principal" not in context:
             return None
