@@ -51,7 +51,8 @@ def _call(event: dict[str, Any]) -> tuple[dict[str, Any], list[Mapping[str, Any]
 def test_the_error_class() -> None:
     """A TokenError (401) with its own reason and a title that says what is missing."""
     err = MissingAuthorizerContext()
-    assert isinstance(err, TokenError) and not isinstance(err, InvalidClaims)
+    assert isinstance(err, TokenError)
+    assert not isinstance(err, InvalidClaims)
     assert (err.reason, err.status, err.public_message) == (
         Reason.MISSING_AUTHORIZER_CONTEXT, 401, "missing authorizer context"
     )  # fmt: skip

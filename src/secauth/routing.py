@@ -12,7 +12,10 @@ The model of API Gateway's route selection (REST and HTTP APIs)
 * A template is ``/`` or ``/seg/seg/...``; each segment is a literal (letters, digits
   and ``._~!$&'()+,;=:@-``), ``{name}`` (exactly one segment) or, as the last segment,
   ``{name+}`` (one or more segments). ``*``, ``?``, ``%``, ``{``, ``}`` and ``\\``
-  never appear in a literal: IAM would read the first two as wildcards.
+  never appear in a literal: IAM would read the first two as wildcards. A segment that
+  starts with ``:`` and a name (``:id``, Express style) is refused, with the ``{id}``
+  spelling in the message; any other colon is a literal character, so Google-style
+  custom methods (``/v1/items:batchGet``) and ``/time/12:30`` work.
 * A request path is split on ``/`` into raw segments. Literals compare exactly:
   case-sensitive and not percent-decoded, as API Gateway matches paths.
 * Among the routes that match every segment, the most specific wins, compared
@@ -78,6 +81,9 @@ LITERAL, PARAM, GREEDY = 0, 1, 2
 
 _LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9._~!$&'()+,;=:@-]+")
 _PARAM_SEGMENT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.-]*)(\+?)\}")
+# Express and path-to-regexp spell a parameter ":id" (":path+" or ":path*" for several
+# segments); in API Gateway that is a literal no real request path would ever hold.
+_COLON_PARAM = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)([+*]?)")
 _SPECIAL_KEY = re.compile(r"\$[A-Za-z0-9_.:@-]{1,127}")
 # Percent-encodings of "/", "\", "." and "%", and the lead bytes of overlong UTF-8 forms
 # of them (never valid UTF-8): a backend that decodes them sees another path.
@@ -135,6 +141,7 @@ def parse_template(text: str, *, where: str | None = None) -> Template:
     for index, part in enumerate(parts):
         match = _PARAM_SEGMENT.fullmatch(part)
         if match is None:
+            _refuse_colon_parameter(part, label)
             if not _LITERAL_SEGMENT.fullmatch(part) or part in (".", ".."):
                 raise ConfigurationError(
                     f"{label}: bad path segment {part!r} (a literal uses letters, digits and "
@@ -151,6 +158,15 @@ def parse_template(text: str, *, where: str | None = None) -> Template:
             raise ConfigurationError(f"{label}: {{{name}+}} must be the last segment")
         segments.append((GREEDY if plus else PARAM, name))
     return Template(text, tuple(segments))
+
+
+def _refuse_colon_parameter(part: str, label: str) -> None:
+    """Raise for an Express-style ``:name`` segment, naming the ``{name}`` spelling."""
+    colon = _COLON_PARAM.match(part)
+    if colon is not None:
+        name, many = colon.groups()
+        brace = "{" + name + ("+" if many else "") + "}"
+        raise ConfigurationError(f"{label}: write path parameters as {brace}, not {part}")
 
 
 def parse_route_key(key: object) -> RouteKey:
