@@ -192,3 +192,44 @@ def test_memory_store_is_bounded_lru() -> None:
     assert len(store) == 100
     assert store.evictions == 401
     assert store.hit("victim", limit, "fixed_window").remaining == 100 - 12
+
+
+@SETTINGS
+@given(st.sampled_from(["fixed_window", "sliding_window", "gcra"]), limits, traffic)
+def test_a_denials_headers_agree_with_retry_after(
+    algorithm: str, limit: Limit, hits: list[tuple[int, int]]
+) -> None:
+    """For every denial: the quota is not back before the request could pass
+    (``reset_after >= retry_after``), and ``RateLimit``'s ``t`` is exactly the
+    ``Retry-After`` value (draft-ietf-httpapi-ratelimit-headers: the seconds until more
+    quota is made available)."""
+    clock = Clock()
+    store = MemoryStore(clock=clock)
+    for gap, _ in hits:
+        clock.us += gap
+        result = store.hit("k", limit, algorithm)
+        if result.allowed:
+            continue
+        assert result.reset_after >= result.retry_after
+        headers = result.headers("both")
+        t = headers["RateLimit"].rpartition(";t=")[2]
+        assert t == headers["Retry-After"]
+        assert int(headers["X-RateLimit-Reset"]) >= int(headers["Retry-After"])
+
+
+def test_sliding_window_429_sends_the_same_wait_in_both_headers() -> None:
+    """The reported case: 5/minute, five hits one second into a window; the sixth must
+    wait 71 s (the next window starts 59 s later, still weighed by the five), and the
+    RateLimit header said t=59."""
+    clock = Clock()
+    clock.us = 6001 * 1_000_000
+    store = MemoryStore(clock=clock)
+    limit = Limit.parse("5/minute")
+    assert all(store.hit("k", limit, "sliding_window").allowed for _ in range(5))
+    denied = store.hit("k", limit, "sliding_window")
+    assert (denied.allowed, denied.retry_after) == (False, 71.0)
+    assert denied.headers() == {
+        "RateLimit-Policy": '"default";q=5;w=60',
+        "RateLimit": '"default";r=0;t=71',
+        "Retry-After": "71",
+    }

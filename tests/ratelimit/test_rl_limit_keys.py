@@ -202,15 +202,36 @@ def test_http_api_and_function_url_use_http_source_ip(function_url: bool) -> Non
         ("http_v1", EventKind.HTTP_AUTHORIZER_V1, "192.0.2.1"),
         ("http_v2", EventKind.HTTP_AUTHORIZER_V2, "192.0.2.1"),
         ("websocket", EventKind.WEBSOCKET_AUTHORIZER, "192.0.2.1"),
-        ("token", EventKind.TOKEN_AUTHORIZER, "unknown"),
     ],
 )
 def test_authorizer_events(kind: str, event_kind: EventKind, expected: str) -> None:
-    """Authorizer events use their context's source IP, never the spoofed header; TOKEN
-    events carry none ('unknown')."""
+    """Authorizer events use their context's source IP, never the spoofed header."""
     request = authorizer(kind, "192.0.2.1")
     assert request.kind is event_kind
     assert ClientIp()(request) == expected
+
+
+def test_requests_without_a_client_address_are_refused_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A TOKEN authorizer event, and an ALB event without X-Forwarded-For, carry no client
+    address: the key function refuses them (configuration_error) instead of putting every
+    caller in one shared "unknown" bucket, and warns once per key function."""
+    key = ClientIp()
+    token = authorizer("token", "192.0.2.1")
+    assert token.kind is EventKind.TOKEN_AUTHORIZER
+    with caplog.at_level("WARNING", logger="secauth.ratelimit"):
+        for request in (token, alb(None), token):
+            with pytest.raises(ConfigurationError) as exc:
+                key(request)
+            assert exc.value.reason is Reason.CONFIGURATION_ERROR
+            assert exc.value.detail["problem"] == "no client IP"
+            assert "REQUEST authorizer" in str(exc.value)
+    warnings = [r for r in caplog.records if r.name == "secauth.ratelimit"]
+    assert len(warnings) == 1
+    assert warnings[0].levelname == "WARNING"
+    assert getattr(warnings[0], "reason", None) == "rate_limit_without_client_ip"
+    assert getattr(warnings[0], "event", None) == token.kind.value
 
 
 @pytest.mark.parametrize(
@@ -240,10 +261,6 @@ def test_alb_multi_value_headers_are_joined_in_order() -> None:
     request = alb(["6.6.6.6", "7.7.7.7, 9.9.9.9"])
     assert ClientIp()(request) == "9.9.9.9"
     assert ClientIp(trusted_proxies=1)(request) == "7.7.7.7"
-
-
-def test_alb_without_header_is_unknown() -> None:
-    assert ClientIp()(alb(None)) == "unknown"
 
 
 def test_api_gateway_behind_own_proxy() -> None:

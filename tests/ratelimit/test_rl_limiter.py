@@ -98,8 +98,10 @@ def test_both_header_styles_and_retry_after() -> None:
     result = RateLimitResult(False, 10, 0, 30.0, 2.2, policy='we"ird\\', window=0.5)
     headers = result.headers("both")
     assert headers["RateLimit-Policy"] == '"we\\"ird\\\\";q=10;w=1'
-    assert headers["RateLimit"] == '"we\\"ird\\\\";r=0;t=30'
+    # a denied policy's t is the time until more quota is made available: Retry-After
+    assert headers["RateLimit"] == '"we\\"ird\\\\";r=0;t=3'
     assert headers["X-RateLimit-Remaining"] == "0"
+    assert headers["X-RateLimit-Reset"] == "30"
     assert headers["Retry-After"] == "3"
     with pytest.raises(ConfigurationError):
         result.headers("fancy")

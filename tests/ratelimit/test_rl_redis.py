@@ -13,6 +13,7 @@ import logging
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -174,9 +175,15 @@ def test_sliding_window_weighs_the_previous_window(redis_url: str) -> None:
     limit = Limit(4, 1)
     assert all(store.hit("s", limit, "sliding_window").allowed for _ in range(4))
     denied = store.hit("s", limit, "sliding_window")
+    to_edge = 1.0 - server_now(redis_url) % 1.0
     assert not denied.allowed
     # the next window starts in under 1 s, yet the first admission waits for 1/4 of it
-    assert denied.retry_after > denied.reset_after + 0.2
+    assert denied.retry_after > to_edge + 0.2
+    # and both headers say so: the quota is not back before then (the script said the
+    # window's end, and the RateLimit header a t smaller than Retry-After)
+    assert denied.reset_after == denied.retry_after
+    headers = denied.headers()
+    assert headers["RateLimit"].endswith(f";t={headers['Retry-After']}")
 
 
 def test_every_key_written_has_a_ttl(redis_url: str) -> None:
@@ -423,6 +430,29 @@ def test_blocked_check_is_answered_locally(redis_url: str) -> None:
 
 
 # --- async ------------------------------------------------------------------------------
+
+
+def test_async_store_built_from_a_url_warns_nothing(redis_url: str) -> None:
+    """AsyncRedisStore(url) builds its client with redis.asyncio's Retry (no retries): given
+    the sync Retry, redis-py warned "A synchronous redis.retry.Retry was passed to an
+    asyncio client" in user code."""
+    import redis.asyncio.retry
+
+    async def main() -> tuple[bool, Any]:
+        store = AsyncRedisStore(redis_url)
+        limiter = RateLimiter.per_ip("5/minute", store=store)
+        try:
+            return (await limiter.hit_async(event())).allowed, store.client
+        finally:
+            await store.aclose()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        allowed, client = asyncio.run(main())
+    assert allowed
+    retry = client.connection_pool.connection_kwargs["retry"]
+    assert isinstance(retry, redis.asyncio.retry.Retry)
+    assert retry.get_retries() == 0
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)

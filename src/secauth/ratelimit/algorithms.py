@@ -24,7 +24,8 @@ What each one guarantees (``P`` = period, ``n`` = count, ``T`` = ``ceil(P / n)``
     length ``t`` at most ``b + floor(t / T)`` requests are admitted; after a quiet
     spell a burst of ``b`` passes at once, then one request per ``T``.
 
-Denied requests consume nothing, in all three.
+Denied requests consume nothing, in all three. A denial's reset time is never before its
+retry time (the sliding window's next request can have to wait past the window's end).
 
 Every function takes ``entry`` (the key's state list, or None for a new or
 expired key), ``now`` (µs), the :class:`~secauth.ratelimit.limit.Limit` and the
@@ -94,7 +95,8 @@ def sliding_window(entry: list[int] | None, now: int, lim: Limit, cost: int) -> 
     if entry is None:
         entry = [end + period, window, 0, 0]
     remaining = (count * period - weighted) // period - cur
-    return False, max(0, remaining), end - now, retry, entry
+    # the quota is not back before this request could pass: reset >= retry
+    return False, max(0, remaining), max(end - now, retry), retry, entry
 
 
 def _sliding_retry(cur: int, prev: int, elapsed: int, period: int, count: int, cost: int) -> int:

@@ -25,8 +25,15 @@ the client controls, unless you declare trusted proxies:
 
 IPv4-mapped IPv6 (``::ffff:203.0.113.9``) becomes the IPv4 address; other IPv6
 addresses are aggregated to their ``/64`` (``ipv6_prefix``), since one host
-usually owns a whole /64. A request without a usable address (a TOKEN
-authorizer event has none) counts against the single key ``"unknown"``.
+usually owns a whole /64. A value that is not an address counts against the
+single key ``"unknown"`` (only a client that writes one lands there).
+
+A request that carries **no** client address at all (a REST TOKEN authorizer event,
+an ALB event without ``X-Forwarded-For``) is refused: :class:`ClientIp` raises
+:class:`~secauth.errors.ConfigurationError` (reason ``configuration_error``) and logs
+one warning per key function on the ``secauth.ratelimit`` logger. Counting those
+requests against one shared key would let one caller's burst deny every caller;
+limit them per principal or API key instead, or use a REQUEST authorizer.
 
 The API Gateway console's test invocation sends the source IP
 ``"test-invoke-source-ip"``. Only an IAM-authorized caller of
@@ -45,9 +52,10 @@ Example
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 from secauth.errors import ConfigurationError, Forbidden
 from secauth.events import EventKind, Request
@@ -68,6 +76,13 @@ KeyFunc = Callable[[Request, Principal | None], str | None]
 
 TEST_INVOKE_SOURCE_IP: Final = "test-invoke-source-ip"
 UNKNOWN: Final = "unknown"
+_log = logging.getLogger("secauth.ratelimit")
+_NO_ADDRESS: Final = (
+    "a per-IP rate limit met a request that carries no client address (a REST TOKEN "
+    "authorizer event, or an ALB event without X-Forwarded-For): one shared bucket would let "
+    "one caller's burst deny everyone, so the request is refused. Use a REQUEST authorizer "
+    "(it has the source IP), or limit per principal or API key"
+)
 
 _IPV4: Final = re.compile(
     r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}", re.ASCII
@@ -174,9 +189,12 @@ class ClientIp:
     test_invoke:
         ``"key"`` (default): console test invocations share the key
         ``"test-invoke"``; ``"refuse"``: raise :class:`~secauth.errors.Forbidden`.
+
+    A request without a client address raises :class:`~secauth.errors.ConfigurationError`
+    (and logs one warning): see the module docs.
     """
 
-    __slots__ = ("ipv6_prefix", "test_invoke", "trusted_proxies")
+    __slots__ = ("_warned", "ipv6_prefix", "test_invoke", "trusted_proxies")
     name = "ip"
 
     def __init__(
@@ -195,6 +213,7 @@ class ClientIp:
         self.trusted_proxies = trusted_proxies
         self.ipv6_prefix = ipv6_prefix
         self.test_invoke = test_invoke
+        self._warned = False
 
     def __repr__(self) -> str:
         return (
@@ -222,12 +241,23 @@ class ClientIp:
     def __call__(self, request: Request, principal: Principal | None = None) -> str:
         text = self.address(request)
         if text is None:
-            return UNKNOWN
+            self._refuse(request)
         if text == TEST_INVOKE_SOURCE_IP:
             if self.test_invoke == "refuse":
                 raise Forbidden(detail={"problem": "API Gateway console test invocation refused"})
             return "test-invoke"
         return normalize_ip(text, ipv6_prefix=self.ipv6_prefix) or UNKNOWN
+
+    def _refuse(self, request: Request) -> NoReturn:
+        """Refuse a request without a client address; warn the first time."""
+        kind = request.kind.value
+        if not self._warned:
+            self._warned = True
+            _log.warning(
+                _NO_ADDRESS,
+                extra={"reason": "rate_limit_without_client_ip", "event": kind},
+            )
+        raise ConfigurationError(_NO_ADDRESS, detail={"problem": "no client IP", "event": kind})
 
 
 def by_principal(request: Request, principal: Principal | None = None) -> str | None:

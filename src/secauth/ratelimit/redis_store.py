@@ -108,7 +108,8 @@ if retry == 0 then
   end
   retry = math.max(1, period - elapsed + later)
 end
-return {0, count, math.max(0, math.floor(count - weighted) - cur), finish - now, retry}
+return {0, count, math.max(0, math.floor(count - weighted) - cur),
+        math.max(finish - now, retry), retry}
 """
 
 RECORD_SCRIPT: Final = """
@@ -144,9 +145,17 @@ def _import_redis() -> Any:
     return redis
 
 
-def _client_options(socket_timeout: float, connect_timeout: float) -> dict[str, Any]:
+def _client_options(
+    socket_timeout: float, connect_timeout: float, *, asyncio: bool = False
+) -> dict[str, Any]:
+    """Client options: short timeouts, no retries (the asyncio client gets the asyncio
+    ``Retry``: given the sync one, redis-py converts it with a ``UserWarning``)."""
     from redis.backoff import NoBackoff
-    from redis.retry import Retry
+
+    if asyncio:
+        from redis.asyncio.retry import Retry
+    else:
+        from redis.retry import Retry  # type: ignore[assignment]
 
     for name, value in (("socket_timeout", socket_timeout), ("connect_timeout", connect_timeout)):
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 10:
@@ -330,7 +339,7 @@ class AsyncRedisStore(_RedisBase):
                     "AsyncRedisStore url must be a string such as redis://host:6379/0"
                 )
             client = aioredis.Redis.from_url(
-                url, **_client_options(socket_timeout, connect_timeout)
+                url, **_client_options(socket_timeout, connect_timeout, asyncio=True)
             )
         self.client = client
         self._noscript = redis.exceptions.NoScriptError

@@ -4,7 +4,11 @@ Header styles (``headers(style=...)``):
 
 * ``"ietf"``: ``RateLimit-Policy`` and ``RateLimit`` as in
   draft-ietf-httpapi-ratelimit-headers (-10/-11): Structured Field lists such as
-  ``RateLimit-Policy: "ip";q=100;w=60`` and ``RateLimit: "ip";r=42;t=17``;
+  ``RateLimit-Policy: "ip";q=100;w=60`` and ``RateLimit: "ip";r=42;t=17``. ``t`` is
+  "the seconds until additional quota is made available": for a policy that denied the
+  request, the time until it could pass (the ``Retry-After`` value, exactly); for one
+  that admitted it, until its quota is full again (the window's end, or the bucket's
+  refill);
 * ``"x"``: the widely used trio ``X-RateLimit-Limit``, ``X-RateLimit-Remaining``
   and ``X-RateLimit-Reset`` (delta seconds until the window resets, not an epoch);
 * ``"both"`` or ``"none"``.
@@ -15,7 +19,7 @@ Example
 -------
 >>> r = RateLimitResult(False, 100, 0, 12.2, 3.5, policy="ip", window=60.0)
 >>> r.headers("ietf")
-{'RateLimit-Policy': '"ip";q=100;w=60', 'RateLimit': '"ip";r=0;t=13', 'Retry-After': '4'}
+{'RateLimit-Policy': '"ip";q=100;w=60', 'RateLimit': '"ip";r=0;t=4', 'Retry-After': '4'}
 >>> r.headers("x")
 {'X-RateLimit-Limit': '100', 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': '13', 'Retry-After': '4'}
 """
@@ -37,6 +41,16 @@ def _ceil(seconds: float) -> int:
     return whole + 1 if seconds > whole else whole
 
 
+def _retry_seconds(result: RateLimitResult) -> int:
+    """The ``Retry-After`` value of a denial: whole seconds, rounded up, at least 1."""
+    return max(1, _ceil(result.retry_after))
+
+
+def _reset_seconds(result: RateLimitResult) -> int:
+    """The ``t`` of one policy: the denial's retry time, else the time to a full quota."""
+    return _ceil(result.reset_after) if result.allowed else _retry_seconds(result)
+
+
 def _sf_string(text: str) -> str:
     """An RFC 8941 sf-string: printable ASCII with ``\\`` and ``"`` escaped."""
     clean = "".join(ch if " " <= ch <= "~" else "_" for ch in text)
@@ -52,7 +66,8 @@ class RateLimitResult:
     limit: the quota of the policy (requests per window; the burst for GCRA).
     remaining: requests still available now (0 when denied).
     reset_after: seconds until the quota is fully available again (window end for
-        window algorithms, bucket refill for GCRA).
+        window algorithms, bucket refill for GCRA); for a denial, never less than
+        ``retry_after``.
     retry_after: seconds until a request may succeed (0 when allowed).
     policy: the policy name used in the ``RateLimit`` headers.
     window: the policy's window in seconds.
@@ -161,7 +176,7 @@ class RateLimitResult:
                 f"{_sf_string(p.policy)};q={p.limit};w={max(1, _ceil(p.window))}" for p in parts
             )
             out["RateLimit"] = ", ".join(
-                f"{_sf_string(p.policy)};r={max(0, p.remaining)};t={_ceil(p.reset_after)}"
+                f"{_sf_string(p.policy)};r={max(0, p.remaining)};t={_reset_seconds(p)}"
                 for p in parts
             )
         if style in ("x", "both"):
@@ -169,7 +184,7 @@ class RateLimitResult:
             out["X-RateLimit-Remaining"] = str(max(0, self.remaining))
             out["X-RateLimit-Reset"] = str(_ceil(self.reset_after))
         if not self.allowed:
-            out["Retry-After"] = str(max(1, _ceil(self.retry_after)))
+            out["Retry-After"] = str(_retry_seconds(self))
         return out
 
     def error(self) -> RateLimited:
