@@ -227,6 +227,7 @@ def test_impossible_keys_never_reach_the_table(client: Any, table: str) -> None:
         ({"disabled": {"S": "false"}}, "disabled"),
         ({"expires_at": {"S": "soon"}}, "expires_at"),
         ({"tenant": {"N": "7"}}, "tenant"),
+        ({"rate_limit": {"S": "5 per fortnight"}}, "rate_limit"),
     ],
 )
 def test_malformed_items_fail_closed(

@@ -36,6 +36,7 @@ from secauth import Authorizer, Routes, roles
 from secauth.credentials import ApiKeyEntry, SecretsManagerApiKeys, hash_api_key
 from secauth.errors import ConfigurationError, KeysUnavailable, Reason
 from secauth.policy import Unauthorized
+from secauth.ratelimit import Limit
 
 KEY = "partner-a-key-0123456789abcdef"
 OTHER_KEY = "partner-b-key-0123456789abcdef"
@@ -316,6 +317,10 @@ def _doc(item: Any) -> str:
             {"problem": "malformed API key entry", "field": "rate_limit"},
         ),
         (
+            _doc({**GOOD, "rate_limit": "5 per fortnight"}),
+            {"problem": "malformed API key entry", "field": "rate_limit"},
+        ),
+        (
             _doc({**GOOD, "disabled": "false"}),
             {"problem": "malformed API key entry", "field": "disabled"},
         ),
@@ -464,7 +469,7 @@ _valid_fields = st.fixed_dictionaries(
         "roles": st.lists(_name, max_size=3),
         "scopes": st.lists(_name, max_size=3),
         "tenant": st.none() | _name,
-        "rate_limit": st.none() | _name,
+        "rate_limit": st.none() | _name | st.sampled_from(["100/minute", "5 per 10s"]),
         "usage_plan": st.booleans(),
         "disabled": st.booleans(),
         "expires_at": st.none() | st.integers(-5, 5) | st.floats(-5, 5),
@@ -498,6 +503,13 @@ def expected_entry(item: dict[str, Any]) -> ApiKeyEntry | str | None:
     def flag(name: str) -> bool:
         return isinstance(item.get(name, False), bool)
 
+    def parses(limit: str) -> bool:  # the rate limiter's own grammar decides
+        try:
+            Limit.parse(limit)
+        except ConfigurationError:
+            return False
+        return True
+
     expires_at = item.get("expires_at")
     number_ok = expires_at is None or type(expires_at) in (int, float)
     valid = (
@@ -506,6 +518,7 @@ def expected_entry(item: dict[str, Any]) -> ApiKeyEntry | str | None:
         and strings("scopes")
         and optional_text("tenant")
         and optional_text("rate_limit")
+        and (item.get("rate_limit") is None or parses(item["rate_limit"]))
         and flag("usage_plan")
         and flag("disabled")
         and number_ok

@@ -6,6 +6,17 @@ is hashed and looked up, and the stored hash is compared in constant time. Store
 backed by AWS services: :mod:`secauth.dynamodb_api_keys`,
 :mod:`secauth.secretsmanager_api_keys`.
 
+An API key is 20 (:data:`MIN_API_KEY_LENGTH`, API Gateway's own minimum) to 256
+(:data:`MAX_API_KEY_LENGTH`) printable ASCII characters, without a space at either
+end (:func:`api_key_problem`). Keys that break the rule are refused where plain keys
+are loaded (:func:`entries`, ``DynamoDBApiKeys.item``,
+``SecretsManagerApiKeys.secret_string``) with a
+:class:`~secauth.errors.ConfigurationError`, and when presented with
+:class:`~secauth.errors.MalformedToken`. A presented key loses the spaces and tabs
+around it and nothing else: other whitespace (no-break space, ``U+3000``, control
+characters) is not stripped but refused, so every spelling that reaches the store is
+the one canonical key.
+
 Example
 -------
 >>> keys = StaticApiKeys({hash_api_key("k" * 32): ApiKeyEntry("partner-a", roles=("partner",))})
@@ -20,7 +31,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple, Protocol
+from dataclasses import dataclass
+from typing import Final, Protocol
 
 from secauth.errors import ConfigurationError, MalformedToken, MissingToken
 from secauth.principal import Principal
@@ -31,14 +43,44 @@ __all__ = [
     "ApiKeyEntry",
     "ApiKeyStore",
     "StaticApiKeys",
+    "api_key_problem",
+    "checked_key",
     "entries",
     "hash_api_key",
     "is_key_digest",
+    "rate_limit_problem",
     "read_api_key",
 ]
 
-MIN_API_KEY_LENGTH = 20  # API Gateway's own minimum for API key values
-MAX_API_KEY_LENGTH = 256
+#: The shortest API key accepted (API Gateway's own minimum for API key values).
+MIN_API_KEY_LENGTH: Final = 20
+#: The longest API key accepted.
+MAX_API_KEY_LENGTH: Final = 256
+#: What a presented key loses at either end (and nothing else).
+_AROUND: Final = " \t"
+
+
+def api_key_problem(key: object) -> str | None:
+    """The rule ``key`` breaks as an API key (never the key itself), or None when it is one.
+
+    >>> api_key_problem("k" * 32) is None
+    True
+    >>> api_key_problem("short")
+    'an API key has at least 20 characters (MIN_API_KEY_LENGTH)'
+    >>> api_key_problem("k" * 31 + "\u00a0")
+    'an API key is printable ASCII: no control, non-ASCII or other whitespace characters'
+    """
+    if not isinstance(key, str):
+        return "an API key is a string"
+    if len(key) < MIN_API_KEY_LENGTH:
+        return f"an API key has at least {MIN_API_KEY_LENGTH} characters (MIN_API_KEY_LENGTH)"
+    if len(key) > MAX_API_KEY_LENGTH:
+        return f"an API key has at most {MAX_API_KEY_LENGTH} characters (MAX_API_KEY_LENGTH)"
+    if not (key.isascii() and key.isprintable()):
+        return "an API key is printable ASCII: no control, non-ASCII or other whitespace characters"
+    if key[0] == " " or key[-1] == " ":
+        return "an API key does not start or end with a space (presented keys lose them)"
+    return None
 
 
 def hash_api_key(key: str) -> str:
@@ -50,13 +92,23 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-class ApiKeyEntry(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class ApiKeyEntry:
     """What an API key stands for: a principal with roles, scopes and an optional tenant.
 
     ``usage_plan=True`` makes the authorizer return the presented key as
     ``usageIdentifierKey``, so API Gateway usage plans (quotas, throttling) apply.
-    ``rate_limit`` is a limit such as ``"100/minute"`` for this key alone.
-    """
+    ``rate_limit`` is a limit such as ``"100/minute"`` for this key's entry alone,
+    checked here with the rate limiter's own parser: a bad one is a
+    :class:`~secauth.errors.ConfigurationError` now, not a refusal of every request.
+
+    >>> ApiKeyEntry("partner-a", rate_limit="100/minute").principal().kind
+    'api_key'
+    >>> ApiKeyEntry("partner-a", rate_limit="5 per fortnight")
+    Traceback (most recent call last):
+    ...
+    secauth.errors.ConfigurationError: ApiKeyEntry 'partner-a': invalid rate limit '5 per fortnight': unknown time unit 'fortnight'; use second, minute, hour or day (s, m, h, d)
+    """  # noqa: E501
 
     principal_id: str
     roles: tuple[str, ...] = ()
@@ -64,6 +116,12 @@ class ApiKeyEntry(NamedTuple):
     tenant: str | None = None
     usage_plan: bool = False
     rate_limit: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.rate_limit is not None:
+            problem = rate_limit_problem(self.rate_limit)
+            if problem is not None:
+                raise ConfigurationError(f"ApiKeyEntry {self.principal_id!r}: {problem}")
 
     def principal(self) -> Principal:
         return Principal(
@@ -132,21 +190,64 @@ def is_key_digest(text: object) -> bool:
     return True
 
 
+def rate_limit_problem(limit: object) -> str | None:
+    """Why ``limit`` is not a rate limit such as ``"100/minute"``, or None when it is one.
+
+    >>> rate_limit_problem("100/minute") is None, rate_limit_problem(100)
+    (True, 'a rate limit is a string such as "100/minute", not int')
+    """
+    if not isinstance(limit, str):
+        return f'a rate limit is a string such as "100/minute", not {type(limit).__name__}'
+    from secauth.ratelimit.limit import Limit  # only when a limit is given: import cost
+
+    try:
+        Limit.parse(limit)
+    except ConfigurationError as exc:
+        return exc.public_message
+    return None
+
+
 def read_api_key(headers: Mapping[str, str], header: str) -> str:
-    """The API key from ``header`` (lower-cased name); raise MissingToken / MalformedToken."""
+    """The API key from ``header`` (lower-cased name), without the spaces and tabs around
+    it; raise MissingToken, or MalformedToken for a value no key can have.
+
+    >>> read_api_key({"x-api-key": " \tpk-0123456789abcdefghij "}, "x-api-key")
+    'pk-0123456789abcdefghij'
+    >>> read_api_key({"x-api-key": "\u3000pk-0123456789abcdefghij"}, "x-api-key")
+    Traceback (most recent call last):
+    ...
+    secauth.errors.MalformedToken: malformed token (malformed_token)
+    """
     value = headers.get(header)
-    if value is None or not value.strip():
+    value = value.strip(_AROUND) if isinstance(value, str) else None
+    if not value:
         raise MissingToken()
-    value = value.strip()
-    if not (MIN_API_KEY_LENGTH <= len(value) <= MAX_API_KEY_LENGTH) or not value.isprintable():
-        raise MalformedToken(detail={"problem": "API key has an impossible length or characters"})
+    problem = api_key_problem(value)
+    if problem is not None:
+        raise MalformedToken(detail={"problem": problem})
     return value
 
 
 def entries(pairs: Iterable[tuple[str, ApiKeyEntry]]) -> dict[str, ApiKeyEntry]:
     """Build a ``{hash: entry}`` mapping from ``(plain_key, entry)`` pairs, e.g. in a deploy script.
 
+    A key that breaks the rule of :func:`api_key_problem` raises ConfigurationError
+    naming the entry and the rule, never the key.
+
     >>> len(entries([("k" * 32, ApiKeyEntry("p"))]))
     1
-    """
-    return {hash_api_key(key): entry for key, entry in pairs}
+    >>> entries([("too-short", ApiKeyEntry("p"))])
+    Traceback (most recent call last):
+    ...
+    secauth.errors.ConfigurationError: the API key of entry 'p': an API key has at least 20 characters (MIN_API_KEY_LENGTH)
+    """  # noqa: E501
+    return {checked_key(key, entry): entry for key, entry in pairs}
+
+
+def checked_key(key: str, entry: ApiKeyEntry) -> str:
+    """``hash_api_key(key)`` for a key being loaded; raise ConfigurationError naming the
+    entry and the broken rule (never the key) when ``key`` cannot be an API key."""
+    problem = api_key_problem(key)
+    if problem is not None:
+        raise ConfigurationError(f"the API key of entry {entry.principal_id!r}: {problem}")
+    return hash_api_key(key)

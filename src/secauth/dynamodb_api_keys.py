@@ -12,7 +12,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from secauth._aws import error_code, short_timeout_client
-from secauth.api_keys import MAX_API_KEY_LENGTH, MIN_API_KEY_LENGTH, ApiKeyEntry, hash_api_key
+from secauth.api_keys import (
+    MAX_API_KEY_LENGTH,
+    MIN_API_KEY_LENGTH,
+    ApiKeyEntry,
+    checked_key,
+    hash_api_key,
+    rate_limit_problem,
+)
 from secauth.errors import ConfigurationError, KeysUnavailable
 
 __all__ = ["DynamoDBApiKeys"]
@@ -32,7 +39,8 @@ class DynamoDBApiKeys:
     ``scopes``          SS or L of S    scopes (optional)
     ``tenant``          S               tenant (optional)
     ``usage_plan``      BOOL            return the key as ``usageIdentifierKey``
-    ``rate_limit``      S               a limit such as ``"100/minute"``
+    ``rate_limit``      S               a limit such as ``"100/minute"`` (a bad one
+                                        makes the item malformed)
     ``disabled``        BOOL            true: the key is refused (revoked)
     ``expires_at``      N               epoch seconds after which the key is refused
     ==================  ==============  ===========================================
@@ -151,12 +159,15 @@ class DynamoDBApiKeys:
     ) -> dict[str, Any]:
         """The DynamoDB item (attribute-value form, for ``PutItem``) for a plain key.
 
+        A key no client could present (see :func:`~secauth.api_keys.api_key_problem`:
+        20 to 256 printable ASCII characters) raises ConfigurationError naming the rule.
+
         >>> item = DynamoDBApiKeys.item("k" * 32, ApiKeyEntry("partner-a", roles=("partner",)))
         >>> item["principal_id"], item["roles"], len(item["key_hash"]["S"])
         ({'S': 'partner-a'}, {'L': [{'S': 'partner'}]}, 64)
         """
         out: dict[str, Any] = {
-            key_attribute: {"S": hash_api_key(key)},
+            key_attribute: {"S": checked_key(key, entry)},
             "principal_id": {"S": entry.principal_id},
         }
         for name in ("roles", "scopes"):
@@ -206,7 +217,7 @@ class DynamoDBApiKeys:
                 scopes=_attr_strings(item, "scopes"),
                 tenant=_attr_str(item, "tenant"),
                 usage_plan=_attr_bool(item, "usage_plan"),
-                rate_limit=_attr_str(item, "rate_limit"),
+                rate_limit=_attr_limit(item, "rate_limit"),
             )
             not_after = _attr_number(item, "expires_at")
         except _BadItem as bad:
@@ -241,6 +252,14 @@ def _attr_str(item: Mapping[str, Any], name: str, *, required: bool = False) -> 
         return None
     text = value.get("S") if isinstance(value, Mapping) else None
     if not isinstance(text, str) or not text:
+        raise _BadItem(name)
+    return text
+
+
+def _attr_limit(item: Mapping[str, Any], name: str) -> str | None:
+    """A rate limit attribute: a string the rate limiter parses, else the item is malformed."""
+    text = _attr_str(item, name)
+    if text is not None and rate_limit_problem(text) is not None:
         raise _BadItem(name)
     return text
 

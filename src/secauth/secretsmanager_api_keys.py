@@ -16,8 +16,10 @@ from secauth.api_keys import (
     MAX_API_KEY_LENGTH,
     MIN_API_KEY_LENGTH,
     ApiKeyEntry,
+    checked_key,
     hash_api_key,
     is_key_digest,
+    rate_limit_problem,
 )
 from secauth.errors import ConfigurationError, KeysUnavailable
 
@@ -38,7 +40,7 @@ class SecretsManagerApiKeys:
     ``scopes``          array of strings  scopes (optional)
     ``tenant``          string or null    tenant (optional)
     ``usage_plan``      boolean           return the key as ``usageIdentifierKey``
-    ``rate_limit``      string or null    a limit such as ``"100/minute"``
+    ``rate_limit``      string or null    a limit such as ``"100/minute"`` (checked)
     ``disabled``        boolean           true: the key is refused (revoked)
     ``expires_at``      number            epoch seconds after which the key is refused
     ==================  ================  ===========================================
@@ -183,13 +185,16 @@ class SecretsManagerApiKeys:
     def secret_string(cls, pairs: Iterable[tuple[str, ApiKeyEntry]]) -> str:
         """The secret's value for ``(plain_key, entry)`` pairs, e.g. in a deploy script.
 
+        A key no client could present (see :func:`~secauth.api_keys.api_key_problem`:
+        20 to 256 printable ASCII characters) raises ConfigurationError naming the rule.
+
         >>> text = SecretsManagerApiKeys.secret_string([("k" * 32, ApiKeyEntry("p"))])
         >>> text == '{"%s": {"principal_id": "p"}}' % hash_api_key("k" * 32)
         True
         """
         import json
 
-        return json.dumps({hash_api_key(key): cls.fields(entry) for key, entry in pairs})
+        return json.dumps({checked_key(key, entry): cls.fields(entry) for key, entry in pairs})
 
     def _unavailable(self, **detail: Any) -> KeysUnavailable:
         return KeysUnavailable(detail={"source": self.SOURCE, "secret": self.secret_id, **detail})
@@ -263,13 +268,16 @@ def _json_entry(item: object) -> tuple[ApiKeyEntry | None, float | None]:
 
     principal_id = text("principal_id", required=True)
     assert principal_id is not None
+    rate_limit = text("rate_limit")
+    if rate_limit is not None and rate_limit_problem(rate_limit) is not None:
+        raise _BadItem("rate_limit")
     entry = ApiKeyEntry(
         principal_id,
         roles=strings("roles"),
         scopes=strings("scopes"),
         tenant=text("tenant"),
         usage_plan=flag("usage_plan"),
-        rate_limit=text("rate_limit"),
+        rate_limit=rate_limit,
     )
     expires_at = item.get("expires_at")
     not_after: float | None = None

@@ -275,10 +275,26 @@ def by_tenant(request: Request, principal: Principal | None = None) -> str | Non
 
 
 class ApiKey:
-    """Key function: the API key, hashed; None when the request carries none.
+    """Key function: the API key; None when the request carries none.
 
-    REST APIs with usage plans put the key API Gateway validated in
-    ``requestContext.identity.apiKey``; that is used first, then ``header``.
+    When a secauth API key authenticated the request (the principal has kind
+    ``"api_key"``: the :class:`~secauth.api_keys.ApiKeyEntry` the key resolved to), the
+    key is that entry's principal, so every spelling of the key that reached the entry
+    counts in one bucket. Otherwise REST APIs with usage plans put the key API Gateway
+    validated in ``requestContext.identity.apiKey``; that is used first, then ``header``
+    without the spaces and tabs around it (as
+    :func:`~secauth.api_keys.read_api_key` reads it), hashed.
+
+    >>> from secauth.principal import Principal
+    >>> request = Request.from_event({"version": "2.0", "rawPath": "/",
+    ...     "headers": {"x-api-key": " pk-0123456789abcdefghij"},
+    ...     "requestContext": {"http": {"method": "GET", "sourceIp": "192.0.2.1"}}})
+    >>> key = ApiKey()
+    >>> key(request) == key(Request.from_event({**request.raw,
+    ...     "headers": {"x-api-key": "pk-0123456789abcdefghij\t"}}))
+    True
+    >>> key(request, Principal("partner-a", kind="api_key")) == key(request)
+    False
     """
 
     __slots__ = ("header",)
@@ -293,9 +309,13 @@ class ApiKey:
         return f"ApiKey(header={self.header!r})"
 
     def __call__(self, request: Request, principal: Principal | None = None) -> str | None:
+        if principal is not None and principal.kind == "api_key":
+            # the entry the key resolved to: "~" + a hash, never equal to a "#" key hash
+            return safe_key(repr(("api_key", principal.tenant, principal.id)))
         value = request.identity.get("apiKey")
         if not isinstance(value, str) or not value:
             value = request.headers.get(self.header)
+            value = value.strip(" \t") if isinstance(value, str) else None
         if not value:
             return None
         return safe_key(value, secret=True)
