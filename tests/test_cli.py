@@ -105,6 +105,37 @@ def test_verify_with_the_key_server_down_is_503_not_401(capsys: pytest.CaptureFi
     assert json.loads(out)["reason"] == "keys_unavailable"
 
 
+def test_verify_prints_why_the_keys_are_unavailable(capsys: pytest.CaptureFixture[str]) -> None:
+    """The key source's failure cause is in the report: the discovery document's HTTP status,
+    or the errno of a refused connection; never the body it sent."""
+    import errno
+    import socket
+
+    with LocalIssuer() as idp:
+        idp.mode = "error"  # 500 with a body
+        token = idp.token(sub="alice", aud="api")
+        code, out, _ = run(
+            ["verify", token, "--issuer", idp.issuer, "--audience", "api", "--allow-http"], capsys
+        )
+    assert code == cli.EXIT_UNAVAILABLE
+    detail = json.loads(out)["detail"]
+    assert detail["problem"] == "no usable key set"
+    assert detail["cause"] == {"kind": "http_status", "status": 500, "document": "discovery"}
+    assert "internal error" not in out  # the body LocalIssuer sent with its 500
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}/jwks.json"
+    code, out, _ = run(
+        ["verify", token, "--issuer", "https://idp/", "--jwks-uri", closed, "--allow-http"],
+        capsys,
+    )
+    assert code == cli.EXIT_UNAVAILABLE
+    assert json.loads(out)["detail"]["cause"] == {
+        "kind": "connection", "errno": errno.ECONNREFUSED, "error": "ConnectionRefusedError",
+        "document": "jwks",
+    }  # fmt: skip
+
+
 def test_verify_with_a_jwks_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     pair = KeyPair.generate("EdDSA", kid="k1")
     path = tmp_path / "jwks.json"

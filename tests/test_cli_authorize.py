@@ -238,6 +238,9 @@ def test_keys_unavailable_exits_3(
     assert json.loads(out)["errorMessage"] == "Unauthorized"
     assert "reason=keys_unavailable" in err
     assert bearer not in out + err
+    # why: the JWKS endpoint's status, in the detail line; never the body it sent
+    assert '"cause": {"document": "jwks", "kind": "http_status", "status": 500}' in err
+    assert "internal error" not in out + err
 
 
 def test_plain_handler_function_is_judged_by_its_policy(

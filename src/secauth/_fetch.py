@@ -5,28 +5,36 @@ of httpx's import and client set-up, which matters on a Lambda cold start. The
 async fetcher uses httpx, imported on first use. Both apply the same policy:
 https only (plain http to loopback only when allowed), a total deadline, a
 body size cap, no redirects to another origin, no proxies, and a User-Agent.
-Every failure becomes :class:`FetchError`, whose message never holds the body.
+Every failure becomes :class:`FetchError`, whose message never holds the body, and
+whose :class:`FetchCause` says why in fields that are safe to log and to return: a
+kind, the HTTP status, the errno and the exception class; never a URL, a header or a
+byte of the response.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 from secauth._b64 import loads_strict
-from secauth.errors import ConfigurationError
+from secauth.errors import ConfigurationError, KeyImportError
 
 if TYPE_CHECKING:
     import ssl
 
 __all__ = [
+    "FetchCause",
     "FetchError",
     "FetchPolicy",
     "FetchResult",
+    "as_fetch_error",
     "check_url",
     "fetch_json",
     "fetch_json_async",
+    "jwks_uri_of",
+    "transport_cause",
 ]
 
 MAX_REDIRECTS = 3
@@ -35,8 +43,83 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CHUNK = 16 * 1024
 
 
+class FetchCause(NamedTuple):
+    """Why a fetch failed, in fields that are safe to log and to show an operator.
+
+    ``kind`` is one of ``http_status`` (with ``status``), ``timeout``, ``connection``
+    (with the ``errno`` when the system gave one), ``tls``, ``protocol``, ``redirect``,
+    ``too_large``, ``bad_document``, ``wrong_issuer``, ``refused_url`` or ``unexpected``;
+    ``error`` names the exception class; ``document`` the document that failed
+    (``discovery`` or ``jwks``) once the key set knows it.
+
+    >>> cause = FetchCause("http_status", status=503, document="jwks")
+    >>> cause.as_dict(), str(cause)
+    ({'kind': 'http_status', 'status': 503, 'document': 'jwks'}, 'http_status status=503 document=jwks')
+    """
+
+    kind: str
+    status: int | None = None
+    errno: int | None = None
+    error: str | None = None
+    document: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields that are set, for a log line or an error's ``detail``."""
+        return {name: value for name, value in self._asdict().items() if value is not None}
+
+    def __str__(self) -> str:
+        fields = self.as_dict()
+        kind = fields.pop("kind")
+        return " ".join([kind, *(f"{name}={value}" for name, value in fields.items())])
+
+
 class FetchError(Exception):
-    """A document could not be fetched or was not acceptable; the message says why."""
+    """A document could not be fetched or was not acceptable: the message says why in
+    words, :attr:`cause` in safe fields."""
+
+    def __init__(self, message: str, cause: FetchCause) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+    def about(self, document: str) -> FetchError:
+        """The same failure, its cause naming the ``document`` that failed."""
+        return FetchError(str(self), self.cause._replace(document=document))
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from or while handling (bounded)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < 8:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def transport_cause(exc: BaseException, *, connecting: bool = False) -> FetchCause:
+    """The cause of a failure below HTTP, read from ``exc`` and its chain: ``timeout``,
+    ``tls``, ``connection`` (with the errno of the first system error, and that error's
+    class) or ``protocol``. ``connecting`` says the client failed to connect.
+
+    >>> transport_cause(ConnectionRefusedError(111, "refused")).as_dict()
+    {'kind': 'connection', 'errno': 111, 'error': 'ConnectionRefusedError'}
+    """
+    import ssl
+
+    chain = _chain(exc)
+    timeout = next((e for e in chain if isinstance(e, TimeoutError)), None)
+    if timeout is not None:
+        return FetchCause("timeout", error=type(timeout).__name__)
+    tls = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
+    if tls is not None:
+        return FetchCause("tls", error=type(tls).__name__)
+    system = next((e for e in chain if isinstance(e, OSError) and e.errno is not None), None)
+    system = system or next((e for e in chain if isinstance(e, OSError)), None)
+    if system is not None:
+        return FetchCause("connection", errno=system.errno, error=type(system).__name__)
+    if connecting:
+        return FetchCause("connection", error=type(exc).__name__)
+    return FetchCause("protocol", error=type(exc).__name__)
 
 
 class FetchPolicy(NamedTuple):
@@ -95,11 +178,12 @@ def check_url(url: object, *, allow_http: bool) -> str:
     if not isinstance(url, str):
         raise ConfigurationError("a key source URL must be a string")
     parts = urlsplit(url)
+    # Credentials first: no message below may quote a URL that holds them.
+    if parts.username is not None or parts.password is not None:
+        raise ConfigurationError("URLs with credentials in them are not accepted")
     host = parts.hostname or ""
     if not host:
         raise ConfigurationError(f"URL {url!r} has no host")
-    if parts.username is not None or parts.password is not None:
-        raise ConfigurationError("URLs with credentials in them are not accepted")
     if parts.scheme == "https":
         return url
     if parts.scheme == "http" and allow_http and _is_loopback(host):
@@ -113,22 +197,65 @@ def check_url(url: object, *, allow_http: bool) -> str:
     )
 
 
+def jwks_uri_of(discovery: object, issuer: str | None, policy: FetchPolicy) -> str:
+    """The ``jwks_uri`` of an OIDC discovery document, which must name ``issuer`` exactly
+    (OpenID Connect Discovery 1.0, section 4.3); raise :class:`FetchError` otherwise.
+
+    >>> jwks_uri_of({"issuer": "https://idp/", "jwks_uri": "https://idp/keys"}, "https://idp/",
+    ...             fetch_policy())
+    'https://idp/keys'
+    """
+    if not isinstance(discovery, Mapping):
+        cause = FetchCause("bad_document", document="discovery")
+        raise FetchError("discovery document is not a JSON object", cause)
+    if discovery.get("issuer") != issuer:
+        cause = FetchCause("wrong_issuer", document="discovery")
+        raise FetchError("discovery document names a different issuer", cause)
+    try:
+        return check_url(discovery.get("jwks_uri"), allow_http=policy.allow_http)
+    except ConfigurationError as exc:
+        cause = FetchCause("refused_url", document="discovery")
+        raise FetchError(f"discovery jwks_uri refused: {exc}", cause) from None
+
+
+def as_fetch_error(exc: Exception) -> FetchError:
+    """What an exception while fetching and importing a key set counts as: a document
+    that is no JWKS is a bad document; one nobody expected still fails (backoff applies),
+    and only its type is kept (its text may quote the document).
+
+    >>> as_fetch_error(KeyError("kid")).cause.as_dict()
+    {'kind': 'unexpected', 'error': 'KeyError'}
+    """
+    if isinstance(exc, FetchError):
+        return exc
+    if isinstance(exc, KeyImportError):
+        cause = FetchCause("bad_document", error="KeyImportError", document="jwks")
+        return FetchError(str(exc), cause)
+    name = type(exc).__name__
+    return FetchError(
+        f"unexpected {name} while fetching or importing keys", FetchCause("unexpected", error=name)
+    )
+
+
 def _redirect_target(url: str, location: str | None, policy: FetchPolicy) -> str:
     if not location:
-        raise FetchError("redirect without a Location")
-    target = urljoin(url, location)
-    old, new = urlsplit(url), urlsplit(target)
-    if (old.scheme, old.hostname, old.port) != (new.scheme, new.hostname, new.port):
-        raise FetchError("redirect to another origin refused")
-    check_url(target, allow_http=policy.allow_http)
-    return target
+        raise FetchError("redirect without a Location", FetchCause("redirect"))
+    try:
+        target = urljoin(url, location)
+        old, new = urlsplit(url), urlsplit(target)
+        same_origin = (old.scheme, old.hostname, old.port) == (new.scheme, new.hostname, new.port)
+        if same_origin:
+            return check_url(target, allow_http=policy.allow_http)
+    except ValueError:  # an unparsable Location, or one with credentials in it
+        pass
+    raise FetchError("redirect refused (another origin, or credentials)", FetchCause("redirect"))
 
 
 def _decode(body: bytes, cache_control: str | None) -> FetchResult:
     try:
         document = loads_strict(body)
     except (ValueError, RecursionError):
-        raise FetchError("response is not valid JSON") from None
+        raise FetchError("response is not valid JSON", FetchCause("bad_document")) from None
     return FetchResult(document, _max_age(cache_control))
 
 
@@ -168,8 +295,16 @@ def _ssl_context() -> ssl.SSLContext:
     return _SSL_CONTEXT
 
 
-def fetch_json(url: str, policy: FetchPolicy) -> FetchResult:
-    """GET ``url`` and parse JSON under ``policy``; raise :class:`FetchError` on any failure."""
+def fetch_json(url: str, policy: FetchPolicy, *, document: str | None = None) -> FetchResult:
+    """GET ``url`` and parse JSON under ``policy``; raise :class:`FetchError` on any failure,
+    its cause naming ``document`` (``"jwks"``, ``"discovery"``) when given."""
+    try:
+        return _get(url, policy)
+    except FetchError as exc:
+        raise (exc.about(document) if document else exc) from None
+
+
+def _get(url: str, policy: FetchPolicy) -> FetchResult:
     import http.client
 
     deadline = time.monotonic() + policy.timeout
@@ -195,29 +330,35 @@ def fetch_json(url: str, policy: FetchPolicy) -> FetchResult:
                 url = _redirect_target(url, response.getheader("Location"), policy)
                 continue
             if response.status != 200:
-                raise FetchError(f"HTTP status {response.status}")
+                status = response.status
+                raise FetchError(f"HTTP status {status}", FetchCause("http_status", status))
             body = _read_capped(conn, response, policy.max_bytes, deadline)
             return _decode(body, response.getheader("Cache-Control"))
         except FetchError:
             raise
         except (OSError, http.client.HTTPException, ValueError) as exc:
-            raise FetchError(f"{type(exc).__name__} while fetching") from None
+            cause = transport_cause(exc)
+            raise FetchError(f"{type(exc).__name__} while fetching", cause) from None
         finally:
             conn.close()
-    raise FetchError("too many redirects")
+    raise FetchError("too many redirects", FetchCause("redirect"))
 
 
 def _remaining(deadline: float) -> float:
     left = deadline - time.monotonic()
     if left <= 0:
-        raise FetchError("deadline exceeded")
+        raise FetchError("deadline exceeded", FetchCause("timeout"))
     return left
+
+
+def _too_large(max_bytes: int) -> FetchError:
+    return FetchError(f"response larger than {max_bytes} bytes", FetchCause("too_large"))
 
 
 def _read_capped(conn: Any, response: Any, max_bytes: int, deadline: float) -> bytes:
     declared = response.getheader("Content-Length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise FetchError(f"response larger than {max_bytes} bytes")
+        raise _too_large(max_bytes)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -228,7 +369,7 @@ def _read_capped(conn: Any, response: Any, max_bytes: int, deadline: float) -> b
             return b"".join(chunks)
         size += len(chunk)
         if size > max_bytes:
-            raise FetchError(f"response larger than {max_bytes} bytes")
+            raise _too_large(max_bytes)
         chunks.append(chunk)
         _remaining(deadline)
 
@@ -236,14 +377,26 @@ def _read_capped(conn: Any, response: Any, max_bytes: int, deadline: float) -> b
 # --- async: httpx -------------------------------------------------------------------------
 
 
-async def fetch_json_async(url: str, policy: FetchPolicy) -> FetchResult:
+async def fetch_json_async(
+    url: str, policy: FetchPolicy, *, document: str | None = None
+) -> FetchResult:
     """Async twin of :func:`fetch_json`, over httpx (install ``secauth[async]``)."""
+    try:
+        return await _get_with_httpx(url, policy)
+    except FetchError as exc:
+        raise (exc.about(document) if document else exc) from None
+
+
+async def _get_with_httpx(url: str, policy: FetchPolicy) -> FetchResult:
     import asyncio
 
     try:
         import httpx
     except ImportError:  # pragma: no cover - depends on the environment
-        raise FetchError("async fetching needs httpx: pip install 'secauth[async]'") from None
+        raise FetchError(
+            "async fetching needs httpx: pip install 'secauth[async]'",
+            FetchCause("unexpected", error="ImportError"),
+        ) from None
     try:
         async with asyncio.timeout(policy.timeout):
             async with httpx.AsyncClient(
@@ -252,10 +405,12 @@ async def fetch_json_async(url: str, policy: FetchPolicy) -> FetchResult:
                 return await _get_async(client, url, policy)
     except FetchError:
         raise
-    except TimeoutError:
-        raise FetchError("deadline exceeded") from None
+    except (TimeoutError, httpx.TimeoutException) as exc:
+        cause = FetchCause("timeout", error=type(exc).__name__)
+        raise FetchError("deadline exceeded", cause) from None
     except (httpx.HTTPError, OSError, ValueError) as exc:
-        raise FetchError(f"{type(exc).__name__} while fetching") from None
+        cause = transport_cause(exc, connecting=isinstance(exc, httpx.ConnectError))
+        raise FetchError(f"{type(exc).__name__} while fetching", cause) from None
 
 
 async def _get_async(client: Any, url: str, policy: FetchPolicy) -> FetchResult:
@@ -265,21 +420,22 @@ async def _get_async(client: Any, url: str, policy: FetchPolicy) -> FetchResult:
                 url = _redirect_target(url, response.headers.get("Location"), policy)
                 continue
             if response.status_code != 200:
-                raise FetchError(f"HTTP status {response.status_code}")
+                status = response.status_code
+                raise FetchError(f"HTTP status {status}", FetchCause("http_status", status))
             body = await _read_capped_async(response, policy.max_bytes)
             return _decode(body, response.headers.get("Cache-Control"))
-    raise FetchError("too many redirects")
+    raise FetchError("too many redirects", FetchCause("redirect"))
 
 
 async def _read_capped_async(response: Any, max_bytes: int) -> bytes:
     declared = response.headers.get("Content-Length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise FetchError(f"response larger than {max_bytes} bytes")
+        raise _too_large(max_bytes)
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_raw():
         size += len(chunk)
         if size > max_bytes:
-            raise FetchError(f"response larger than {max_bytes} bytes")
+            raise _too_large(max_bytes)
         chunks.append(chunk)
     return b"".join(chunks)

@@ -15,7 +15,11 @@ keys for a token's ``kid``:
     old (stale-if-error), then every lookup fails with ``keys_unavailable``;
   - a ``kid`` the set does not know triggers at most one fetch per
     ``refetch_cooldown``; a flood of random kids costs one fetch, not thousands;
-  - failed fetches back off exponentially, up to ``max_backoff`` seconds.
+  - failed fetches back off exponentially, up to ``max_backoff`` seconds;
+  - a failure's cause (:class:`FetchCause`: HTTP status, timeout, connection errno,
+    bad document; never a URL's credentials or a byte of the body) is logged in the
+    warning's text, kept as :attr:`JwksCache.last_failure`, and carried by the
+    ``keys_unavailable`` error as ``detail["cause"]``, so decision records show it.
 
 Example
 -------
@@ -38,21 +42,24 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol, runtime_checkable
 
 from secauth._fetch import (
+    FetchCause,
     FetchError,
     FetchResult,
+    as_fetch_error,
     check_url,
     fetch_json,
     fetch_json_async,
     fetch_policy,
+    jwks_uri_of,
 )
-from secauth.errors import ConfigurationError, KeysUnavailable, UnknownKey
-from secauth.jose import KeyImportError, VerificationKey
+from secauth.errors import ConfigurationError, KeyImportError, KeysUnavailable, UnknownKey
+from secauth.jwk import VerificationKey
 
 if TYPE_CHECKING:
     import asyncio
     import logging
 
-__all__ = ["JwksCache", "KeySet", "KeySource", "StaticKeys"]
+__all__ = ["FetchCause", "JwksCache", "KeySet", "KeySource", "StaticKeys"]
 
 
 def _logger() -> logging.Logger:
@@ -63,6 +70,9 @@ def _logger() -> logging.Logger:
 
 
 MAX_KEYS = 100
+
+# A fetched key set and the response's Cache-Control max-age.
+_Fetched = tuple["KeySet", float | None]
 
 
 class KeySet:
@@ -286,7 +296,7 @@ class JwksCache:
         self._fetched_at = 0.0
         self._fresh_until = float("-inf")
         self._last_attempt = float("-inf")
-        self._last_failed = False
+        self._last_cause: FetchCause | None = None  # set while the latest fetch failed
         self._failures_in_row = 0
         self._retry_at = float("-inf")
         self._attempts = 0
@@ -317,14 +327,9 @@ class JwksCache:
         usable key set can be had.
         """
         attempts_seen = self._attempts  # read first: a fetch finishing after this is seen below
-        keys = self._keys
-        now = self._clock()
-        if keys is not None and now < self._fresh_until:
-            found = keys.keys_for(kid)
-            if found:
-                return found
-            if now - self._last_attempt < self.refetch_cooldown:
-                self._raise_unknown_cooling_down(kid)
+        found, now = self._fresh(kid)
+        if found:
+            return found
         with self._lock:
             if self._attempts == attempts_seen and self._may_fetch(now):
                 self._record(self._fetch_sync)
@@ -332,14 +337,9 @@ class JwksCache:
 
     async def keys_for_async(self, kid: str | None) -> tuple[VerificationKey, ...]:
         """Async twin of :meth:`keys_for`; concurrent coroutines share one fetch."""
-        keys = self._keys
-        now = self._clock()
-        if keys is not None and now < self._fresh_until:
-            found = keys.keys_for(kid)
-            if found:
-                return found
-            if now - self._last_attempt < self.refetch_cooldown:
-                self._raise_unknown_cooling_down(kid)
+        found, now = self._fresh(kid)
+        if found:
+            return found
         import asyncio
 
         loop = asyncio.get_running_loop()
@@ -362,8 +362,17 @@ class JwksCache:
             self._record(self._fetch_sync)
         ready = self._usable(self._clock()) is not None
         if not ready and strict:
-            raise KeysUnavailable(detail={"url": self.url})
+            raise self._unavailable(url=self.url)
         return ready
+
+    @property
+    def last_failure(self) -> FetchCause | None:
+        """Why the latest fetch failed, or None when it succeeded (or none ran yet).
+
+        >>> JwksCache("https://idp.example.com/jwks.json").last_failure is None
+        True
+        """
+        return self._last_cause
 
     def stats(self) -> JwksStats:
         keys = self._keys
@@ -374,17 +383,35 @@ class JwksCache:
 
     # -- internals ----------------------------------------------------------------------
 
+    def _fresh(self, kid: str | None) -> tuple[tuple[VerificationKey, ...], float]:
+        """What a lookup knows without fetching: the keys for ``kid`` in a fresh set (empty
+        when a fetch is due) and the time of asking. Raises while the refetch an unknown
+        ``kid`` would cause is cooling down."""
+        keys = self._keys
+        now = self._clock()
+        if keys is not None and now < self._fresh_until:
+            found = keys.keys_for(kid)
+            if found or now - self._last_attempt >= self.refetch_cooldown:
+                return found, now
+            self._raise_unknown_cooling_down(kid)
+        return (), now
+
     def _may_fetch(self, now: float) -> bool:
         """Whether a fetch may start now: not while backing off after failures."""
         return now >= self._retry_at
 
     def _raise_unknown_cooling_down(self, kid: str | None) -> NoReturn:
-        if self._last_failed:
+        if self._last_cause is not None:
             # The last attempt to ask the IdP failed, so we cannot know the kid is bad.
-            raise KeysUnavailable(
-                detail={"kid": kid, "problem": "unknown kid while IdP unreachable"}
-            )
+            raise self._unavailable(kid=kid, problem="unknown kid while IdP unreachable")
         raise UnknownKey(detail={"kid": kid, "refetch": "cooling down"})
+
+    def _unavailable(self, **detail: Any) -> KeysUnavailable:
+        """A 503 whose detail carries the last failure's cause, when there is one."""
+        cause = self.last_failure
+        if cause is not None:
+            detail["cause"] = cause.as_dict()
+        return KeysUnavailable(detail=detail)
 
     def _usable(self, now: float) -> KeySet | None:
         keys = self._keys
@@ -395,76 +422,66 @@ class JwksCache:
     def _lookup(self, kid: str | None) -> tuple[VerificationKey, ...]:
         keys = self._usable(self._clock())
         if keys is None:
-            raise KeysUnavailable(detail={"url": self.url, "problem": "no usable key set"})
+            raise self._unavailable(url=self.url, problem="no usable key set")
         found = keys.keys_for(kid)
         if found:
             return found
-        if self._last_failed:
+        if self._last_cause is not None:
             # We could not ask the IdP about this kid: that is our outage, not a bad token.
-            raise KeysUnavailable(
-                detail={"kid": kid, "problem": "unknown kid while IdP unreachable"}
-            )
+            raise self._unavailable(kid=kid, problem="unknown kid while IdP unreachable")
         raise UnknownKey(detail={"kid": kid})
 
-    def _fetch_sync(self) -> tuple[KeySet, float | None]:
+    # The twins differ only in how they wait for I/O; reading what was fetched (jwks_uri_of,
+    # _imported) and what a failure means (as_fetch_error, _apply) are shared.
+
+    def _fetch_sync(self) -> _Fetched:
         if self._jwks_url is None:
-            self._jwks_url = self._discover(fetch_json(self.url, self.policy))
-        result = fetch_json(self._jwks_url, self.policy)
-        return KeySet.from_jwks(result.document), result.max_age
+            discovery = fetch_json(self.url, self.policy, document="discovery")
+            self._jwks_url = jwks_uri_of(discovery.document, self.discovery_issuer, self.policy)
+        return _imported(fetch_json(self._jwks_url, self.policy, document="jwks"))
 
-    async def _fetch_async(self) -> tuple[KeySet, float | None]:
+    async def _fetch_async(self) -> _Fetched:
         if self._jwks_url is None:
-            self._jwks_url = self._discover(await fetch_json_async(self.url, self.policy))
-        result = await fetch_json_async(self._jwks_url, self.policy)
-        return KeySet.from_jwks(result.document), result.max_age
+            discovery = await fetch_json_async(self.url, self.policy, document="discovery")
+            self._jwks_url = jwks_uri_of(discovery.document, self.discovery_issuer, self.policy)
+        return _imported(await fetch_json_async(self._jwks_url, self.policy, document="jwks"))
 
-    def _discover(self, result: FetchResult) -> str:
-        document = result.document
-        if not isinstance(document, Mapping):
-            raise FetchError("discovery document is not a JSON object")
-        if document.get("issuer") != self.discovery_issuer:
-            raise FetchError("discovery document names a different issuer")
-        jwks_uri = document.get("jwks_uri")
-        try:
-            return check_url(jwks_uri, allow_http=self.policy.allow_http)
-        except ConfigurationError as exc:
-            raise FetchError(f"discovery jwks_uri refused: {exc}") from None
-
-    def _record(self, fetch: Callable[[], tuple[KeySet, float | None]]) -> None:
+    def _record(self, fetch: Callable[[], _Fetched]) -> None:
         started = self._clock()
         try:
-            outcome: tuple[KeySet, float | None] | BaseException = fetch()
-        except (FetchError, KeyImportError) as exc:
-            outcome = exc
+            outcome: _Fetched | FetchError = fetch()
         except Exception as exc:  # a bug or an odd document must still count as a failure
-            outcome = _unexpected(exc)
+            outcome = as_fetch_error(exc)
         self._apply(started, outcome)
 
     async def _record_async(self) -> None:
         started = self._clock()
         try:
-            outcome: tuple[KeySet, float | None] | BaseException = await self._fetch_async()
-        except (FetchError, KeyImportError) as exc:
-            outcome = exc
+            outcome: _Fetched | FetchError = await self._fetch_async()
         except Exception as exc:  # a bug or an odd document must still count as a failure
-            outcome = _unexpected(exc)
+            outcome = as_fetch_error(exc)
         self._apply(started, outcome)
 
-    def _apply(self, started: float, outcome: tuple[KeySet, float | None] | BaseException) -> None:
+    def _apply(self, started: float, outcome: _Fetched | FetchError) -> None:
         with self._state_lock:
             self._attempts += 1
             self._last_attempt = started
-            if isinstance(outcome, BaseException):
+            if isinstance(outcome, FetchError):
                 self._failures += 1
                 self._failures_in_row += 1
-                self._last_failed = True
+                self._last_cause = outcome.cause
                 backoff = min(self.max_backoff, 2.0 ** (self._failures_in_row - 1))
                 self._retry_at = started + backoff
+                # The cause is in the text: Lambda's plain-text log format drops `extra`.
                 _logger().warning(
-                    "JWKS fetch failed",
+                    "JWKS fetch from %s failed: %s; next attempt in %g s at the earliest",
+                    self.url,
+                    outcome.cause,
+                    backoff,
                     extra={
                         "secauth_reason": "keys_unavailable",
                         "secauth_problem": str(outcome),
+                        "secauth_cause": outcome.cause.as_dict(),
                         "secauth_backoff": backoff,
                     },
                 )
@@ -478,7 +495,7 @@ class JwksCache:
             self._fetched_at = started
             self._fresh_until = started + self._ttl_for(max_age)
             self._failures_in_row = 0
-            self._last_failed = False
+            self._last_cause = None
             self._retry_at = float("-inf")
 
     def _ttl_for(self, max_age: float | None) -> float:
@@ -487,7 +504,6 @@ class JwksCache:
         return min(max(max_age, self.min_ttl), self.max_age)
 
 
-def _unexpected(exc: Exception) -> FetchError:
-    """A failed fetch for an exception nobody expected: backoff applies, and only its type
-    is logged (its text may quote the document)."""
-    return FetchError(f"unexpected {type(exc).__name__} while fetching or importing keys")
+def _imported(result: FetchResult) -> _Fetched:
+    """The key set of a fetched JWKS document, and its max-age."""
+    return KeySet.from_jwks(result.document), result.max_age
