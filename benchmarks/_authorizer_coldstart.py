@@ -7,7 +7,8 @@ and ``BENCH_TOKEN`` (an RS256 token the parent signed). No network is used.
 
 MODE ``secauth`` is a Lambda authorizer module written with secauth: a
 ``JwtVerifier`` on ``StaticKeys.from_env``, a 50-route ``Routes`` table (10
-resources x 5 routes, the shapes of benchmarks/access.py) and an ``Authorizer``.
+resources x 5 routes, the shapes of benchmarks/access.py) and an ``Authorizer``
+(``decision_log=None``: the hand-written contender logs nothing either).
 MODE ``powertools`` is the same authorizer written by hand: PyJWT with a ``PyJWK``
 from the same JWKS, the same route rules as a hand-written check, and the answer
 built with Powertools' ``APIGatewayAuthorizerResponse``.
@@ -60,7 +61,7 @@ def secauth_authorizer(issuer, audience, mark):
     routes = Routes(table)
     assert len(routes) == 50
     mark("build 50 routes")
-    authorizer = Authorizer(verifier, routes=routes)
+    authorizer = Authorizer(verifier, routes=routes, decision_log=None)  # the contender logs nothing
     mark("build Authorizer")
     return authorizer.handler
 

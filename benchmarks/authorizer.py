@@ -103,7 +103,8 @@ def _contenders(idp: LocalIssuer) -> dict[str, Any]:
         issuer=idp.issuer, audience=AUDIENCE, jwks_uri=idp.jwks_uri, allow_http=True
     )
     verifier.hydrate(strict=True)
-    authorizer = Authorizer(verifier, routes=Routes(ROUTES))
+    # decision_log=None: the other contenders log nothing (a stdout line costs ~5 us more).
+    authorizer = Authorizer(verifier, routes=Routes(ROUTES), decision_log=None)
     return {
         "floor": floor,
         "PyJWT + PyJWKClient": pyjwt_authorizer,

@@ -216,8 +216,10 @@ def retarget(ev: dict[str, Any], verb: str, path: str) -> None:
 def make(
     *, verifier: Any = VERIFIER, records: list[dict[str, Any]] | None = None, **options: Any
 ) -> Authorizer:
-    """An authorizer over the default table; decision records go to ``records``."""
+    """An authorizer over the default table; decision records go to ``records`` and to the
+    ``secauth.decisions`` logger (which these tests read)."""
     options.setdefault("routes", ROUTES)
+    options.setdefault("decision_log", "logging")
     options.setdefault("claims", CLAIMS)
     if records is not None:
         options["on_decision"] = records.append
@@ -718,7 +720,9 @@ def build_faulty(
     options.setdefault("routes", ROUTES)
     options.setdefault("claims", CLAIMS)
     verifier = options.pop("verifier", VERIFIER)
-    authorizer = authorizer_class(verifier, on_decision=records_list.append, **options)
+    authorizer = authorizer_class(
+        verifier, on_decision=records_list.append, decision_log="logging", **options
+    )
     return authorizer, patch
 
 

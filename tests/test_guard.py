@@ -62,7 +62,7 @@ from secauth.verifier import JwtVerifier
 FIXTURES = Path(__file__).parent / "fixtures" / "authorizer"
 SECURITY = SecurityHeaders().headers()
 SECRET = "PLANTED-9c1e-handler-secret"
-TYPE = "https://secauth.dev/problems/"
+TYPE = "https://errors.example.com/problems/"  # a configured problem_type_base
 CLAIMS = ClaimMapper(tenant_claim="tenant")
 STATUS_TEXT = {
     200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
@@ -96,11 +96,18 @@ def bearer(value: str) -> str:
 
 
 def expected_error(
-    kind: str, status: int, reason: str, title: str, extra: Mapping[str, str] | None = None
+    kind: str,
+    status: int,
+    reason: str,
+    title: str,
+    extra: Mapping[str, str] | None = None,
+    type_base: str | None = None,
 ) -> dict[str, Any]:
-    """The whole response the guard must give for this error in this event kind."""
+    """The whole response the guard must give for this error in this event kind (the
+    problem type is about:blank unless the guard has a ``problem_type_base``)."""
     _, shape, description, has_request_id = KINDS[kind]
-    problem: dict[str, Any] = {"type": TYPE + reason, "title": title, "status": status}
+    kind_uri = "about:blank" if type_base is None else type_base + reason
+    problem: dict[str, Any] = {"type": kind_uri, "title": title, "status": status}
     if has_request_id:
         problem["request_id"] = REQUEST_ID
     headers = {**SECURITY, "Content-Type": PROBLEM_JSON, **(extra or {})}
@@ -385,7 +392,7 @@ def test_unsupported_and_authorizer_events_are_400(output: Any) -> None:
     rest_token = json.loads((FIXTURES / "rest_token.json").read_text())
     for event in [{"hello": "world"}, [1, 2], None, rest_token]:
         response = handler(event, None)
-        problem = {"type": TYPE + "bad_request", "title": "bad request", "status": 400}
+        problem = {"type": "about:blank", "title": "bad request", "status": 400}
         assert parsed(response) == {
             "statusCode": 400,
             "headers": {**SECURITY, "Content-Type": PROBLEM_JSON},
@@ -609,7 +616,8 @@ def test_verify_mode_ignores_a_context_it_was_not_told_to_trust() -> None:
 @pytest.mark.parametrize("kind", TRUST_KINDS)
 def test_both_modes_must_agree(kind: str) -> None:
     """Defense in depth: the context and the token must name the same principal and tenant."""
-    guard = Guard(VERIFIER, claims=CLAIMS, routes=ROUTES, trust_authorizer=True)
+    guard = Guard(VERIFIER, claims=CLAIMS, routes=ROUTES, trust_authorizer=True,
+                  problem_type_base=TYPE)  # fmt: skip
     handler = guard(echo)
     alice = token(**ALICE)
     agreeing = with_context(event_for(kind, authorization=bearer(alice)),
@@ -682,7 +690,7 @@ def test_public_route_with_an_invalid_token_is_401(kind: str, authorization: str
         authorization = bearer(token(**ALICE, exp=1_000_000))
     elif authorization == "forged":
         authorization = bearer(token(pair=STRANGER, **ALICE))
-    response = call(Guard(VERIFIER, routes=ROUTES)(echo),
+    response = call(Guard(VERIFIER, routes=ROUTES, problem_type_base=TYPE)(echo),
                     event_for(kind, "GET", "/health", authorization=authorization))  # fmt: skip
     assert response["statusCode"] == 401
     assert json.loads(response["body"])["type"] == TYPE + reason
@@ -1106,7 +1114,7 @@ def test_one_decision_record_per_request_with_fixed_fields(output: Any) -> None:
                      "method": "GET", "path": "/orders/7", "route": "GET /orders/{id}",
                      "request_id": REQUEST_ID}  # fmt: skip
     deny.pop("latency_us")
-    assert deny == {"secauth": "decision", "decision": "deny", "reason": "missing_token",
+    assert deny == {"secauth": "decision", "decision": "unauthorized", "reason": "missing_token",
                     "status": 401, "event": "rest_v1", "method": "GET", "path": "/orders/7",
                     "request_id": REQUEST_ID}  # fmt: skip
 
@@ -1174,7 +1182,7 @@ def test_configuration_error_at_request_time_is_a_plain_500(output: Any) -> None
     """A ConfigurationError's developer text never reaches the client."""
     handler = Guard(VERIFIER)(_raising(ConfigurationError(f"table {SECRET} is missing")))
     response = call(handler, http_v2(authorization=bearer(token(**ALICE))))
-    assert parsed(response)["body"] == {"type": TYPE + "internal_error", "title": "internal error",
+    assert parsed(response)["body"] == {"type": "about:blank", "title": "internal error",
                                         "status": 500, "request_id": REQUEST_ID}  # fmt: skip
     assert decisions(output())[-1]["reason"] == "configuration_error"
 

@@ -1,21 +1,38 @@
 """Structured decision records: one JSON line per authorization decision, never a token.
 
-Records go to the ``secauth.decisions`` logger at INFO (configure it like any
-logger; on Lambda, set the level to INFO to see them) and to an optional
-callback, for metrics. A callback that raises is ignored: observability never
-changes a decision.
+One schema for the :class:`~secauth.authorizer.Authorizer` and the
+:class:`~secauth.guard.Guard` (docs/operations.md): ``decision`` follows from the
+``status`` the caller gets (:func:`decision_for`), and only :data:`FIELDS` ever leave
+the process. Where records go is a :class:`DecisionLog`: ``"stdout"`` (the default of
+both: one JSON line, which Lambda sends to CloudWatch with no setup), ``"logging"``
+(the ``secauth.decisions`` logger at INFO) or None, plus an optional callback for
+metrics. A callback that raises is ignored: observability never changes a decision.
+
+>>> decision_for(201), decision_for(401), decision_for(429), decision_for(503)
+('allow', 'unauthorized', 'deny', 'error')
+>>> records = []
+>>> DecisionLog(None, sink=records.append).publish({"decision": "allow", "token": "x"})
+{'decision': 'allow'}
+>>> records
+[{'decision': 'allow'}]
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["DecisionSink", "emit", "fields", "listening"]
+from secauth.errors import ConfigurationError
+
+__all__ = ["DECISIONS", "FIELDS", "DecisionLog", "DecisionSink", "decision_for", "fields"]
 
 DecisionSink = Callable[[Mapping[str, Any]], None]
+
+#: Every value of a record's ``decision`` field.
+DECISIONS = ("allow", "deny", "unauthorized", "preflight", "error")
 
 # Only these fields ever leave the process, so nothing else can leak by accident.
 FIELDS = (
@@ -34,10 +51,19 @@ FIELDS = (
     "detail",
 )
 
-
-_LOGGER: Any = None
+_LOG_MODES = ("stdout", "logging", None)
 # Built once: json.dumps with options makes a new encoder on every call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str, sort_keys=True)
+
+
+def decision_for(status: int) -> str:
+    """The ``decision`` of a record whose caller gets ``status``: ``allow`` below 400,
+    ``unauthorized`` for 401, ``error`` from 500, ``deny`` for any other refusal."""
+    if status < 400:
+        return "allow"
+    if status == 401:
+        return "unauthorized"
+    return "error" if status >= 500 else "deny"
 
 
 def fields(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -45,35 +71,45 @@ def fields(record: Mapping[str, Any]) -> dict[str, Any]:
     return {k: record[k] for k in FIELDS if record.get(k) is not None}
 
 
-def _logger() -> Any:
-    global _LOGGER  # noqa: PLW0603 - the logger, looked up once (logging loads on first use)
-    if _LOGGER is None:
-        import logging
+class DecisionLog:
+    """Where decision records go: ``mode`` is ``"stdout"``, ``"logging"`` or None, and
+    ``sink`` (optional) receives every record as well."""
 
-        _LOGGER = logging.getLogger("secauth.decisions")
-    return _LOGGER
+    __slots__ = ("_logger", "mode", "sink")
 
+    def __init__(self, mode: str | None = "stdout", sink: DecisionSink | None = None) -> None:
+        if mode not in _LOG_MODES:
+            raise ConfigurationError("decision_log is 'stdout', 'logging' or None")
+        if sink is not None and not callable(sink):
+            raise ConfigurationError("on_decision must be a callable taking the record")
+        self.mode = mode
+        self.sink = sink
+        self._logger: Any = None
 
-def listening(sink: DecisionSink | None = None) -> bool:
-    """Whether a decision record would go anywhere: a ``sink``, or the logger at INFO.
-    Callers may skip building records nobody reads."""
-    return sink is not None or _logger().isEnabledFor(20)  # logging.INFO
+    def listening(self) -> bool:
+        """Whether a record would go anywhere (callers may skip building one)."""
+        if self.sink is not None or self.mode == "stdout":
+            return True
+        return self.mode == "logging" and self._decisions_logger().isEnabledFor(20)  # INFO
 
+    def publish(self, record: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Send ``record`` (restricted to :data:`FIELDS`); return it as sent, or None
+        when nobody listens."""
+        if not self.listening():
+            return None
+        clean = fields(record)
+        if self.mode == "stdout":  # marked, to filter it from the function's own output
+            sys.stdout.write(_ENCODER.encode({"secauth": "decision", **clean}) + "\n")
+        elif self.mode == "logging" and self._decisions_logger().isEnabledFor(20):
+            self._decisions_logger().info(_ENCODER.encode(clean))
+        if self.sink is not None:
+            with contextlib.suppress(Exception):  # a broken hook must not change the answer
+                self.sink(clean)
+        return clean
 
-def emit(record: Mapping[str, Any], sink: DecisionSink | None = None) -> dict[str, Any] | None:
-    """Log ``record`` (restricted to :data:`FIELDS`) as one JSON line and pass it to ``sink``.
+    def _decisions_logger(self) -> Any:
+        if self._logger is None:
+            import logging  # loaded on first use: most functions log to stdout
 
-    Returns the record as sent, or None when nobody listens (no sink, INFO disabled).
-    """
-    logger = _logger()
-    logging_on = logger.isEnabledFor(20)  # logging.INFO
-    if sink is None and not logging_on:
-        return None
-    clean = fields(record)
-    if logging_on:
-        logger.info(_ENCODER.encode(clean))
-    if sink is not None:
-        # A broken metrics hook must not change a decision.
-        with contextlib.suppress(Exception):
-            sink(clean)
-    return clean
+            self._logger = logging.getLogger("secauth.decisions")
+        return self._logger

@@ -8,7 +8,8 @@ What API Gateway would answer is worked out from the response itself: a raised
 error whose message is exactly ``Unauthorized`` is a 401, any other error a 500;
 a simple response answers 200 or 403 by ``isAuthorized``; a policy answers 200
 when it allows the event's method ARN and no statement denies it. The decision's
-reason comes from the record a secauth authorizer logs to ``secauth.decisions``.
+reason comes from the decision record a secauth authorizer prints (or logs to
+``secauth.decisions``).
 
 Nothing printed carries the credentials of the event: the token, the API key and
 the other identity sources are replaced by ``[redacted]`` wherever they appear,
@@ -17,7 +18,9 @@ including in ``usageIdentifierKey`` and in error messages.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import json
 import logging
 import os
@@ -245,8 +248,10 @@ def invoke(
     if not logger.isEnabledFor(logging.INFO):
         logger.setLevel(logging.INFO)
     logger.addHandler(capture)
+    printed = io.StringIO()  # decision lines printed to stdout (the default decision_log)
     try:
-        response = handler(event, _LocalContext())
+        with contextlib.redirect_stdout(printed):
+            response = handler(event, _LocalContext())
     except Exception as exc:
         message = str(exc)
         unauthorized = message == "Unauthorized"
@@ -264,10 +269,26 @@ def invoke(
     finally:
         logger.removeHandler(capture)
         logger.setLevel(level)
+        capture.records.extend(_printed_records(printed.getvalue()))
     result.record = capture.records[-1] if capture.records else None
     if result.outcome == "deny" and result.record and result.record.get("status") == 401:
         result.outcome = "unauthorized"  # an HTTP API's 401 decision, answered as 403
     return result
+
+
+def _printed_records(text: str) -> list[dict[str, Any]]:
+    """The decision records among printed lines; the handler's other output is passed on."""
+    records = []
+    for line in text.splitlines(keepends=True):
+        try:
+            parsed = json.loads(line)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict) and parsed.get("secauth") == "decision":
+            records.append({k: v for k, v in parsed.items() if k != "secauth"})
+        else:
+            sys.stdout.write(line)
+    return records
 
 
 def summary(result: Invocation) -> Iterable[str]:

@@ -16,7 +16,8 @@ Outcomes
 * Any unexpected error in any stage: the same as invalid credentials. Never an
   Allow, never a traceback in a response.
 
-One structured log line per decision (logger ``secauth.decisions``), without the token.
+One decision record per call, without the token: a JSON line on stdout by default
+(``decision_log=``; see :mod:`secauth._decisions`).
 
 Example
 -------
@@ -30,7 +31,8 @@ Example
 ...                    "exp": 4e9})
 >>> event = {"type": "TOKEN", "authorizationToken": f"Bearer {token}",
 ...          "methodArn": "arn:aws:execute-api:us-east-1:123456789012:abc/prod/DELETE/users/7"}
->>> response = authorizer.handler(event, None)
+>>> response = authorizer.handler(event, None)  # doctest: +ELLIPSIS
+{"decision":"allow","event":"token_authorizer",...,"secauth":"decision","status":200}
 >>> response["principalId"], response["policyDocument"]["Statement"][0]["Effect"]
 ('ann', 'Allow')
 """
@@ -41,7 +43,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from secauth._decisions import DecisionSink, emit
+from secauth._decisions import DecisionLog, DecisionSink, decision_for
 from secauth.access import Decision, Denial, Routes, authenticated
 from secauth.api_keys import ApiKeyEntry, ApiKeyStore, read_api_key
 from secauth.client_certs import ClientCertificates
@@ -125,8 +127,11 @@ class Authorizer:
         ``callable(principal) -> mapping`` of extra context values for the backend.
     policy_builder:
         A :class:`~secauth.policy.PolicyBuilder` (subclass it to add statements).
-    on_decision:
-        ``callable(record)`` called with every decision record, e.g. for metrics.
+    decision_log, on_decision:
+        ``"stdout"`` (one JSON line per decision, the default, as for
+        :class:`~secauth.guard.Guard`), ``"logging"`` (logger ``secauth.decisions``) or
+        None; ``on_decision`` (``callable(record)``) receives every record too, e.g.
+        for metrics.
     response_cache_size:
         Responses for the same bearer token on the same target are memoized (the token
         is still verified on every call; :class:`~secauth.memo.ResponseMemo`). Off when
@@ -160,6 +165,7 @@ class Authorizer:
         policy_builder: PolicyBuilder | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         on_decision: DecisionSink | None = None,
+        decision_log: str | None = "stdout",
         cache_key_covers_request: bool = False,
         api: str | None = None,
         response_cache_size: int = 1024,
@@ -205,7 +211,8 @@ class Authorizer:
                 "API keys with a rate_limit need cache_ttl=0: cached answers skip the limit"
             )
         self._context_fn = context
-        self.on_decision = on_decision
+        #: Where decision records go (:class:`~secauth._decisions.DecisionLog`).
+        self.decisions = DecisionLog(decision_log, on_decision)
         if policy_builder is not None:
             if not isinstance(policy_builder, PolicyBuilder):
                 raise ConfigurationError("policy_builder must be a secauth.policy.PolicyBuilder")
@@ -293,7 +300,7 @@ class Authorizer:
                 record["event"] = request.kind.value
                 record["request_id"] = request.request_id
             record["latency_us"] = round((_clock() - started) * 1e6)
-            emit(record, self.on_decision)
+            self.decisions.publish(record)
         return self._unauthorized(request)
 
     def _request(self, event: object) -> Request:
@@ -482,10 +489,12 @@ def _record_fields(principal: Principal, target: Target, decision: Decision) -> 
         "route": decision.route,
     }
     if decision.allowed:
-        fields["decision"], fields["status"] = "allow", 200
+        fields.update(decision=decision_for(200), status=200)
     else:
         reason = decision.reason or Reason.FORBIDDEN
-        fields.update(decision="deny", reason=reason.value, status=403)
+        fields.update(decision=decision_for(403), reason=reason.value, status=403)
+        if decision.denial is not None and decision.denial.detail:
+            fields["detail"] = {"rule": decision.denial.detail}  # as Guard's denials
     return fields
 
 

@@ -42,13 +42,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
-import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 
-from secauth._decisions import DecisionSink, emit, fields
+from secauth._decisions import DecisionLog, DecisionSink
 from secauth.access import AccessContext, Routes, Rule
 from secauth.current import acting_as, current_principal
 from secauth.errors import (
@@ -64,6 +62,7 @@ from secauth.errors import (
 from secauth.events import EventKind, Request, UnsupportedEvent
 from secauth.guard_http import (
     GUARDED_KINDS,
+    answered,
     check_body,
     enforce_limit,
     handler_response,
@@ -72,7 +71,7 @@ from secauth.guard_http import (
     route_path,
 )
 from secauth.principal import ClaimMapper, Principal
-from secauth.responses import Cors, SecurityHeaders
+from secauth.responses import Cors, SecurityHeaders, check_problem_type_base
 from secauth.wrapping import handler_shape, like
 
 if TYPE_CHECKING:
@@ -108,14 +107,6 @@ class Admission(NamedTuple):
     limit: RateLimitResult | None
 
 
-# One encoder for every decision line: json.dumps with options builds a new one per call.
-_LINE_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str, sort_keys=True)
-
-
-def _stdout_sink(record: Mapping[str, Any]) -> None:
-    sys.stdout.write(_LINE_ENCODER.encode({"secauth": "decision", **record}) + "\n")
-
-
 class _Caller(NamedTuple):
     """What is known of a caller before its token is verified."""
 
@@ -149,8 +140,12 @@ class Guard:
         A :class:`~secauth.responses.Cors` allowlist (preflights answered here), and the
         :class:`~secauth.responses.SecurityHeaders` added to every response (None: none).
     max_body_bytes, content_types:
-        Refuse larger bodies with 413; with ``content_types``, refuse bodies of other
-        media types with 415.
+        Refuse larger bodies with 413 (UTF-8 bytes of a text body, decoded bytes of a
+        base64 one); with ``content_types``, refuse bodies of other media types with 415.
+    problem_type_base:
+        A URI that, followed by the reason code, is each problem response's ``type``
+        (``"https://errors.example.com/problems/"``); None (the default) answers with
+        ``about:blank``, as RFC 9457 does when no type is defined.
     decision_log, on_decision:
         ``"stdout"`` (one JSON line per decision, the default), ``"logging"`` (logger
         ``secauth.decisions``) or None; ``on_decision`` receives every record too.
@@ -171,6 +166,7 @@ class Guard:
         decision_log: str | None = "stdout",
         on_decision: DecisionSink | None = None,
         rule: Rule | None = None,
+        problem_type_base: str | None = None,
     ) -> None:
         if trust_authorizer is None:
             trust_authorizer = verifier is None
@@ -178,8 +174,6 @@ class Guard:
             raise ConfigurationError("Guard needs a verifier, or trust_authorizer=True")
         if routes is not None and not isinstance(routes, Routes):
             raise ConfigurationError("routes must be a secauth.Routes table")
-        if decision_log not in ("stdout", "logging", None):
-            raise ConfigurationError("decision_log is 'stdout', 'logging' or None")
         if max_body_bytes <= 0:
             raise ConfigurationError("max_body_bytes must be positive")
         self.verifier = verifier
@@ -193,9 +187,10 @@ class Guard:
         self.content_types = (
             frozenset(t.lower() for t in content_types) if content_types is not None else None
         )
-        self.decision_log = decision_log
-        self.on_decision = on_decision
+        #: Where decision records go (:class:`~secauth._decisions.DecisionLog`).
+        self.decisions = DecisionLog(decision_log, on_decision)
         self.rule = rule
+        self.problem_type_base = check_problem_type_base(problem_type_base)
         # Principals for repeated callers: authorizer contexts (their raw strings) and
         # verified tokens (the token is still verified on every call). Bounded; shared
         # with the guards require() derives, which answer the same way.
@@ -256,8 +251,12 @@ class Guard:
                     with acting_as(admitted.principal) as principal:
                         args = (event, context, principal) if takes_principal else (event, context)
                         result = await handler(*args)
-                    return handler_response(
-                        result, admitted.request, admitted.limit, guard.security_headers, guard.cors
+                    return answered(
+                        handler_response(
+                            result, admitted.request, admitted.limit, guard.security_headers,
+                            guard.cors,
+                        ),
+                        record,
                     )
                 except BaseException as exc:
                     return guard.refusal(exc, event, record)
@@ -276,8 +275,11 @@ class Guard:
                 with acting_as(admitted.principal) as principal:
                     args = (event, context, principal) if takes_principal else (event, context)
                     result = handler(*args)
-                return handler_response(
-                    result, admitted.request, admitted.limit, guard.security_headers, guard.cors
+                return answered(
+                    handler_response(
+                        result, admitted.request, admitted.limit, guard.security_headers, guard.cors
+                    ),
+                    record,
                 )
             except BaseException as exc:
                 return guard.refusal(exc, event, record)
@@ -311,6 +313,7 @@ class Guard:
         except SecAuthError:
             self._count_failure(request, record)
             raise
+        record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
         limit = self._limit(request, principal, record)
         self._authorize(request, principal, record)
         return Admission(request, principal, None, limit)
@@ -325,6 +328,7 @@ class Guard:
         except SecAuthError:
             await self._count_failure_async(request, record)
             raise
+        record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
         limit = await self._limit_async(request, principal, record)
         self._authorize(request, principal, record)
         return Admission(request, principal, None, limit)
@@ -489,7 +493,6 @@ class Guard:
             enforce_limit(await self.rate_limit.hit_async(request, None), record)
 
     def _authorize(self, request: Request, principal: Principal, record: dict[str, Any]) -> None:
-        record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
         path = route_path(request)
         if self.routes is not None:
             decision = self.routes.decide(principal, request.method, path, request)
@@ -517,22 +520,14 @@ class Guard:
         """The sanitized response for ``exc`` raised while guarding ``event`` (problem+json
         with the error's status, a 500 for anything not secauth's), recorded in
         ``record``; a BaseException that is not an Exception is raised again."""
-        return refusal_response(exc, event, record, self.security_headers, self.cors)
+        return refusal_response(
+            exc, event, record, self.security_headers, self.cors, self.problem_type_base
+        )
 
     def log_decision(self, record: dict[str, Any], started: float) -> None:
         """Send ``record`` (with the latency since ``started``) where this guard logs."""
-        if self.decision_log is None and self.on_decision is None:
-            return  # nobody listens
         record["latency_us"] = round((time.perf_counter() - started) * 1e6)
-        if self.decision_log == "logging":
-            emit(record, self.on_decision)
-            return
-        clean = fields(record)
-        if self.decision_log == "stdout":
-            _stdout_sink(clean)
-        if self.on_decision is not None:
-            with contextlib.suppress(Exception):  # a broken hook must not change the answer
-                self.on_decision(clean)
+        self.decisions.publish(record)
 
 
 def _is_async_store(limiter: object) -> bool:

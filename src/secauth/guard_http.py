@@ -17,6 +17,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from secauth._decisions import decision_for
 from secauth.errors import (
     ConfigurationError,
     InternalError,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "GUARDED_KINDS",
     "LIMIT_HEADERS",
+    "answered",
     "check_body",
     "enforce_limit",
     "handler_response",
@@ -145,6 +147,7 @@ def refusal_response(
     record: dict[str, Any],
     security_headers: Mapping[str, str],
     cors: Cors | None,
+    problem_type_base: str | None = None,
 ) -> dict[str, Any]:
     """The sanitized response for ``exc`` (see :meth:`secauth.guard.Guard.refusal`)."""
     if not isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt, SystemExit
@@ -157,9 +160,9 @@ def refusal_response(
     )
     if isinstance(exc, SecAuthError):
         record.update(
-            decision="deny",
+            decision=decision_for(error.status),
             reason=exc.reason.value,
-            status=exc.status,
+            status=error.status,
             detail=exc.detail or None,
         )
     else:
@@ -177,7 +180,23 @@ def refusal_response(
     if cors is not None and isinstance(event, Mapping):
         with contextlib.suppress(Exception):  # no CORS headers on an unreadable event
             headers.update(cors.headers(Request.from_event(event).headers))
-    return error_response(error, kind, request_id=request_id, headers=headers, multi_value=multi)
+    return error_response(
+        error,
+        kind,
+        request_id=request_id,
+        headers=headers,
+        multi_value=multi,
+        problem_type_base=problem_type_base,
+    )
+
+
+def answered(response: Any, record: dict[str, Any]) -> Any:
+    """``response`` (the handler's answer), its status written into ``record``: the
+    status the caller gets, whatever the handler chose (201, 404, 503...)."""
+    status = response.get("statusCode") if isinstance(response, Mapping) else None
+    if isinstance(status, int) and not isinstance(status, bool):  # HTTPStatus is an int too
+        record["status"] = int(status)
+    return response
 
 
 def shape_of(event: object) -> tuple[EventKind, str | None, bool]:

@@ -130,6 +130,7 @@ def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]
             with acting_as(principal):
                 response = next_middleware(app)
             _add_headers(response, guard, request, limit)
+            _note_status(record, response)  # the status the caller gets (201, 404...)
             return response
         except Exception as exc:
             if found is not None:
@@ -139,7 +140,10 @@ def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]
             except Exception as failed:  # the app's own exception handler raised: sanitize
                 return _response(guard.refusal(failed, event, record))
             if answered is not None:
-                record.update(decision="error", reason="handled_exception")
+                # The app answered its own exception (NotFoundError, a handler of its own):
+                # the request was allowed; the record says what the caller got.
+                record.update(reason="handled_exception")
+                _note_status(record, answered)
                 _add_headers(answered, guard, None, None, event=event)
                 return answered
             return _response(guard.refusal(exc, event, record))
@@ -176,6 +180,13 @@ def _route_checks(guard: Guard, found: _Found) -> RateLimitResult | None:
         if refusal is not None:
             raise refusal.to_error()
     return limit
+
+
+def _note_status(record: dict[str, Any], response: Any) -> None:
+    """Write a Powertools ``Response``'s status into the decision record."""
+    status = getattr(response, "status_code", None)
+    if isinstance(status, int) and not isinstance(status, bool):  # HTTPStatus is an int too
+        record["status"] = int(status)
 
 
 def _response(answer: Mapping[str, Any]) -> Any:
@@ -327,7 +338,7 @@ class PowertoolsDecisions:
         if self.logger is not None:
             if decision in _ALLOWED:
                 log = self.logger.info
-            elif decision == "deny":
+            elif decision in ("deny", "unauthorized"):
                 log = self.logger.warning
             else:
                 log = self.logger.error
