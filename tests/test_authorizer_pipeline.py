@@ -97,15 +97,21 @@ class OddMapper(ClaimMapper):
 
 
 @pytest.mark.parametrize(
-    "extra", [{}, {"email": "ann@example.com"}, {"email": "ann@example.com", "tid": 7}]
+    ("extra", "answered"),
+    [({}, False), ({"email": "ann@example.com"}, True), ({"email": "ann@example.com", "tid": 7}, False)],
 )
-def test_a_custom_mappers_principal_gets_the_response_checks(extra: dict[str, Any]) -> None:
-    """An empty principal id is a 401 (principalId must be a non-empty string); other odd
-    values get the context rules."""
-    authorizer = Authorizer(VERIFIER, routes=ROUTES, claims=OddMapper())
+def test_a_custom_mappers_principal_gets_the_checks(extra: dict[str, Any], answered: bool) -> None:
+    """An empty principal id is a 401 (principalId must be a non-empty string); a number
+    for a tenant is refused where the principal is built (a 401, logged as a
+    configuration error), never passed on to a record or a context as a number."""
+    records: list[dict[str, Any]] = []
+    authorizer = Authorizer(
+        VERIFIER, routes=ROUTES, claims=OddMapper(), decision_log=None, on_decision=records.append
+    )
     got = call(authorizer, event("rest_token", PAIR.sign(claims_for("alice") | extra)))
-    if not extra:
-        assert got is None
-    else:
+    if answered:
         assert got is not None
         assert got["principalId"] == "ann@example.com"
+    else:
+        assert got is None
+        assert records[-1]["reason"] == "configuration_error"

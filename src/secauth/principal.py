@@ -53,15 +53,9 @@ class Principal:
     (True, 'acme', False)
     """
 
-    __slots__ = ("claims", "groups", "id", "kind", "roles", "scopes", "tenant")
-
-    id: str
-    tenant: str | None
-    roles: frozenset[str]
-    scopes: frozenset[str]
-    groups: frozenset[str]
-    claims: Mapping[str, Any]
-    kind: str
+    # Read-only properties over private slots: immutable without a frozen dataclass,
+    # whose machinery (dataclasses imports inspect) would cost a cold start ~7 ms.
+    __slots__ = ("_claims", "_groups", "_id", "_kind", "_roles", "_scopes", "_tenant")
 
     def __init__(
         self,
@@ -74,34 +68,51 @@ class Principal:
         claims: Mapping[str, Any] | None = None,
         kind: str = "user",
     ) -> None:
-        # Immutable, like a frozen dataclass, and set the way a frozen dataclass's own
-        # __init__ sets its fields; not a dataclass, whose machinery (dataclasses and
-        # inspect) would cost a cold start about 10 ms of imports.
-        for name, names in (("roles", roles), ("scopes", scopes), ("groups", groups)):
-            if isinstance(names, str):
-                raise ConfigurationError(
-                    f"{name} is a collection of names, not a string: write {name}=[{names!r}]"
-                )
-        set_field = object.__setattr__
-        set_field(self, "id", id)
-        set_field(self, "tenant", tenant)
-        set_field(self, "roles", frozenset(roles))
-        set_field(self, "scopes", frozenset(scopes))
-        set_field(self, "groups", frozenset(groups))
-        set_field(self, "claims", MappingProxyType(dict(claims)) if claims else _EMPTY)
-        set_field(self, "kind", kind)
+        if type(id) is not str or (tenant is not None and type(tenant) is not str):
+            raise ConfigurationError("a principal's id and tenant are strings")
+        if type(kind) is not str:
+            raise ConfigurationError("a principal's kind is a string such as 'user'")
+        self._id = id
+        self._tenant = tenant
+        self._roles = _names_of("roles", roles)
+        self._scopes = _names_of("scopes", scopes)
+        self._groups = _names_of("groups", groups)
+        self._claims = MappingProxyType(dict(claims)) if claims else _EMPTY
+        self._kind = kind
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def tenant(self) -> str | None:
+        return self._tenant
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return self._roles
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        return self._scopes
+
+    @property
+    def groups(self) -> frozenset[str]:
+        return self._groups
+
+    @property
+    def claims(self) -> Mapping[str, Any]:
+        return self._claims
+
+    @property
+    def kind(self) -> str:
+        return self._kind
 
     def __repr__(self) -> str:
         return (
             f"Principal(id={self.id!r}, tenant={self.tenant!r}, roles={sorted(self.roles)}, "
             f"scopes={sorted(self.scopes)}, kind={self.kind!r})"
         )
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("Principal is immutable")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError("Principal is immutable")
 
     def _identity(self) -> tuple[object, ...]:
         return (self.id, self.tenant, self.roles, self.scopes, self.groups, self.kind)
@@ -190,6 +201,19 @@ class Principal:
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+
+def _names_of(field: str, names: Iterable[str]) -> frozenset[str]:
+    """``names`` as a frozenset of strings; a bare string is refused (it would be a set
+    of its characters)."""
+    if isinstance(names, str):
+        raise ConfigurationError(
+            f"{field} is a collection of names, not a string: write {field}=[{names!r}]"
+        )
+    out = frozenset(names)
+    if not all(type(name) is str for name in out):
+        raise ConfigurationError(f"{field} must be strings")
+    return out
 
 
 def _json_list(values: frozenset[str]) -> str:

@@ -134,15 +134,8 @@ class MethodArn:
     'arn:aws-us-gov:execute-api:us-gov-west-1:123456789012:a1b2c3/v1/*/users/*/*'
     """
 
-    __slots__ = ("account_id", "api_id", "partition", "path", "region", "stage", "verb")
-
-    partition: str
-    region: str
-    account_id: str
-    api_id: str
-    stage: str
-    verb: str | None
-    path: str
+    # Read-only properties over private slots: immutable, with no object-model tricks.
+    __slots__ = ("_account_id", "_api_id", "_partition", "_path", "_region", "_stage", "_verb")
 
     def __init__(
         self,
@@ -159,13 +152,41 @@ class MethodArn:
         )
         if problem is not None:
             raise ConfigurationError(f"invalid execute-api ARN: {problem}")
-        set_ = object.__setattr__
-        for name, value in zip(
-            ("partition", "region", "account_id", "api_id", "stage", "verb", "path"),
-            (partition, region, account_id, api_id, stage, verb, path),
-            strict=True,
-        ):
-            set_(self, name, value)
+        self._partition = partition
+        self._region = region
+        self._account_id = account_id
+        self._api_id = api_id
+        self._stage = stage
+        self._verb = verb
+        self._path = path
+
+    @property
+    def partition(self) -> str:
+        return self._partition
+
+    @property
+    def region(self) -> str:
+        return self._region
+
+    @property
+    def account_id(self) -> str:
+        return self._account_id
+
+    @property
+    def api_id(self) -> str:
+        return self._api_id
+
+    @property
+    def stage(self) -> str:
+        return self._stage
+
+    @property
+    def verb(self) -> str | None:
+        return self._verb
+
+    @property
+    def path(self) -> str:
+        return self._path
 
     @classmethod
     def parse(cls, value: object) -> MethodArn:
@@ -254,11 +275,6 @@ class MethodArn:
     def __hash__(self) -> int:
         return hash(self._key())
 
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("MethodArn is immutable")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError("MethodArn is immutable")
 
     # -- patterns ----------------------------------------------------------------------------
 

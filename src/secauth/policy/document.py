@@ -104,6 +104,13 @@ def _condition(condition: Condition | None) -> _CanonicalCondition:
     return tuple(sorted(out))
 
 
+def _condition_mapping(condition: _CanonicalCondition) -> Condition | None:
+    """A canonical condition back in the mapping form :class:`Statement` takes."""
+    if not condition:
+        return None
+    return {operator: {key: list(values) for key, values in keys} for operator, keys in condition}
+
+
 class Statement:
     """One ``execute-api:Invoke`` statement: an effect, resources and an optional condition.
 
@@ -115,11 +122,8 @@ class Statement:
      'Resource': ['arn:aws:execute-api:us-east-1:123456789012:abc/*/DELETE/*']}
     """
 
-    __slots__ = ("condition", "effect", "resources")
-
-    effect: str
-    resources: tuple[str, ...]
-    condition: _CanonicalCondition
+    # Read-only properties over private slots: immutable, with no object-model tricks.
+    __slots__ = ("_condition", "_effect", "_resources")
 
     def __init__(
         self,
@@ -132,13 +136,24 @@ class Statement:
         items = [resources] if isinstance(resources, str | MethodArn) else list(resources)
         if not items:
             raise ConfigurationError("a statement needs at least one resource")
-        set_ = object.__setattr__
-        set_(self, "effect", effect)
-        set_(self, "resources", tuple(sorted({_resource(item) for item in items})))
-        set_(self, "condition", _condition(condition))
+        self._effect = effect
+        self._resources = tuple(sorted({_resource(item) for item in items}))
+        self._condition = _condition(condition)
 
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("Statement is immutable")
+    @property
+    def effect(self) -> str:
+        """``"Allow"`` or ``"Deny"``."""
+        return self._effect
+
+    @property
+    def resources(self) -> tuple[str, ...]:
+        """The resource ARNs or patterns, sorted."""
+        return self._resources
+
+    @property
+    def condition(self) -> _CanonicalCondition:
+        """The condition in canonical form (sorted tuples; empty without one)."""
+        return self._condition
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Statement):
@@ -185,9 +200,7 @@ class PolicyDocument:
     [('Allow', 2), ('Deny', 1)]
     """
 
-    __slots__ = ("statements",)
-
-    statements: tuple[Statement, ...]
+    __slots__ = ("_statements",)
 
     def __init__(self, statements: Iterable[Statement] = ()) -> None:
         merged: dict[tuple[str, _CanonicalCondition], set[str]] = {}
@@ -201,13 +214,13 @@ class PolicyDocument:
         for (effect, condition), resources in sorted(
             merged.items(), key=lambda item: (_EFFECTS.index(item[0][0]), item[0][1])
         ):
-            statement = Statement(effect, resources)
-            object.__setattr__(statement, "condition", condition)
-            ordered.append(statement)
-        object.__setattr__(self, "statements", tuple(ordered))
+            ordered.append(Statement(effect, resources, _condition_mapping(condition)))
+        self._statements = tuple(ordered)
 
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("PolicyDocument is immutable")
+    @property
+    def statements(self) -> tuple[Statement, ...]:
+        """The merged statements, Allow before Deny."""
+        return self._statements
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PolicyDocument):
