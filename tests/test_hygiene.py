@@ -26,7 +26,7 @@ from secauth.errors import (
     SecAuthError,
     UnsupportedMediaType,
 )
-from secauth.hygiene import json_body
+from secauth.hygiene import FieldError, InvalidFields, json_body
 
 MARK = "ECHO-5d1f"
 SIGNUP: dict[str, Any] = {"email": str, "password": str, "name": str}
@@ -83,8 +83,8 @@ def test_valid_body_in_every_event_kind(kind: str) -> None:
         ("true", "body is not a JSON object"),
         ('{"email": "a", "password": "p", "name": 1e400}', UNCLEAN),
         ('{"email": "\\ud800", "password": "p"}', UNCLEAN),
-        (json.dumps({**GOOD, MARK: 1}), "unexpected fields"),
-        (json.dumps({**GOOD, "admin": True, "role": MARK}), "unexpected fields"),
+        (json.dumps({**GOOD, MARK: 1}), "invalid fields"),
+        (json.dumps({**GOOD, "admin": True, "role": MARK}), "invalid fields"),
         ("", "empty body"),
     ],
     ids=lambda v: v if isinstance(v, str) and len(v) < 30 else None,
@@ -97,10 +97,13 @@ def test_refusals_are_400_and_echo_nothing(body: str, problem: str) -> None:
     assert_no_echo(caught.value)
 
 
-def test_unexpected_fields_are_counted_not_named() -> None:
-    with pytest.raises(BadRequest) as caught:
+def test_unexpected_fields_are_reported_not_named() -> None:
+    with pytest.raises(InvalidFields) as caught:
         signup(post(json.dumps({**GOOD, MARK: 1, "x" + MARK: 2})))
-    assert caught.value.detail == {"problem": "unexpected fields", "count": 2}
+    assert caught.value.field_errors == (FieldError(None, "unexpected_fields"),)
+    assert caught.value.detail == {"problem": "invalid fields",
+                                   "errors": [{"rule": "unexpected_fields"}]}  # fmt: skip
+    assert_no_echo(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -112,7 +115,8 @@ def test_unexpected_fields_are_counted_not_named() -> None:
         (str, "x", True), (str, 1, False), (str, None, False), (str, ["x"], False),
         (list, [1, "a"], True), (list, {"a": 1}, False), (dict, {"a": 1}, True),
         (dict, [], False), ((str, type(None)), None, True), ((str, type(None)), 0, False),
-        (type(None), None, True),
+        (type(None), None, True), ((str, None), None, True), (None, None, True),
+        (None, "x", False),
     ],
 )  # fmt: skip
 def test_types_are_strict(fields: Any, value: Any, ok: bool) -> None:
@@ -121,18 +125,19 @@ def test_types_are_strict(fields: Any, value: Any, ok: bool) -> None:
     if ok:
         assert json_body(event, fields={"v": fields}) == {"v": value}
         return
-    with pytest.raises(BadRequest) as caught:
+    with pytest.raises(InvalidFields) as caught:
         json_body(event, fields={"v": fields})
-    assert caught.value.detail == {"problem": "wrong type", "field": "v",
-                                   "type": type(value).__name__}  # fmt: skip
+    assert caught.value.field_errors == (FieldError("v", "type"),)
 
 
 def test_required_fields() -> None:
-    for body, field in [({"password": "p"}, "email"), ({"email": "a"}, "password"),
-                        ({"email": None, "password": "p"}, "email"), ({}, "email")]:  # fmt: skip
-        with pytest.raises(BadRequest) as caught:
+    """A missing required field, or a null one, breaks rule "required"; every one is listed."""
+    for body, missing in [({"password": "p"}, ["email"]), ({"email": "a"}, ["password"]),
+                          ({"email": None, "password": "p"}, ["email"]),
+                          ({}, ["email", "password"])]:  # fmt: skip
+        with pytest.raises(InvalidFields) as caught:
             signup(post(json.dumps(body)))
-        assert caught.value.detail == {"problem": "missing field", "field": field}
+        assert caught.value.field_errors == tuple(FieldError(f, "required") for f in missing)
     assert signup(post(json.dumps({"email": "a", "password": "p"}))) == {"email": "a", "password": "p"}
 
 
@@ -197,7 +202,7 @@ def test_bad_body_encodings() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"fields": {"a": "str"}}, "types are"),
+        ({"fields": {"a": "str"}}, "field 'a': types are"),
         ({"fields": {"a": set}}, "types are"),
         ({"fields": {"a": ()}}, "types are"),
         ({"fields": [("a", str)]}, "fields maps"),
@@ -235,15 +240,20 @@ def test_registration_endpoint_through_guard(capsys: pytest.CaptureFixture[str])
     register = _registration(capsys)
     created = register(post(json.dumps(GOOD)), None)
     assert (created["statusCode"], json.loads(created["body"])) == (201, {"email": GOOD["email"]})
-    bodies = [json.dumps({**GOOD, "is_admin": MARK}), f'{{"email": "{MARK}"', f'["{MARK}"]',
-              json.dumps({"email": 7, "password": MARK})]  # fmt: skip
-    for body in bodies:
+    bodies = {  # body -> the errors member of its problem response (None: no such member)
+        json.dumps({**GOOD, "is_admin": MARK}): [{"rule": "unexpected_fields"}],
+        f'{{"email": "{MARK}"': None,
+        f'["{MARK}"]': None,
+        json.dumps({"email": 7, "password": MARK}): [{"field": "email", "rule": "type"}],
+    }
+    for body, errors in bodies.items():
         response = register(post(body), None)
         assert response["statusCode"] == 400
-        assert json.loads(response["body"]) == {
-            "type": "https://secauth.dev/problems/bad_request", "title": "bad request",
-            "status": 400, "request_id": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
-        }  # fmt: skip
+        problem = {"type": "about:blank", "title": "bad request", "status": 400,
+                   "request_id": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"}  # fmt: skip
+        if errors is not None:
+            problem["errors"] = errors
+        assert json.loads(response["body"]) == problem
         assert MARK not in json.dumps(response)
     too_big = register(post(json.dumps({**GOOD, "name": MARK * 20_000})), None)
     assert too_big["statusCode"] == 413

@@ -140,7 +140,9 @@ def test_global_middleware_allows_and_adds_security_headers(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", KIND_NAMES)
 def test_global_middleware_refuses_without_a_valid_token(kind: str) -> None:
-    app = build_app(kind, Guard(VERIFIER, decision_log=None))
+    """401s with the guard's configured problem type (the reason after its base URL)."""
+    types = "https://errors.example.com/problems/"
+    app = build_app(kind, Guard(VERIFIER, decision_log=None, problem_type_base=types))
     for authorization, reason, challenge in [
         (None, "missing_token", "Bearer"),
         ("Bearer not.a.jwt", "malformed_token",
@@ -152,7 +154,7 @@ def test_global_middleware_refuses_without_a_valid_token(kind: str) -> None:
         assert headers["WWW-Authenticate"] == challenge
         assert headers.items() >= SECURITY.items()
         body = problem(response)
-        assert body["type"] == f"https://secauth.dev/problems/{reason}"
+        assert body["type"] == f"{types}{reason}"
         assert ("request_id" in body) == (kind != "alb")
 
 
@@ -204,7 +206,7 @@ def test_route_exceptions_are_sanitized_even_in_debug_mode(debug: bool) -> None:
     app = build_app("rest_v1", Guard(VERIFIER, decision_log=None), debug=debug)
     response = resolve(app, rest_v1("GET", "/boom", authorization=admin()))
     assert response["statusCode"] == 500
-    assert problem(response) == {"type": "https://secauth.dev/problems/internal_error",
+    assert problem(response) == {"type": "about:blank",
                                  "title": "internal error", "status": 500,
                                  "request_id": REQUEST_ID}  # fmt: skip
 

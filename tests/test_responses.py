@@ -110,11 +110,13 @@ def test_error_response_status_headers_and_body(cls: type[SecAuthError], kind: E
     assert response["headers"] == headers
     assert response["isBase64Encoded"] is False
     assert json.loads(response["body"]) == {
-        "type": f"https://secauth.dev/problems/{error.reason.value}",
+        "type": "about:blank",  # RFC 9457's default: no problem_type_base configured
         "title": cls.default_message,
         "status": status,
         "request_id": "req-1",
     }
+    typed = error_response(error, kind, problem_type_base="https://errors.example.com/p/")
+    assert json.loads(typed["body"])["type"] == f"https://errors.example.com/p/{error.reason.value}"
     if kind is EventKind.ALB:
         assert response["statusDescription"].startswith(f"{status} ")
     else:
@@ -123,7 +125,7 @@ def test_error_response_status_headers_and_body(cls: type[SecAuthError], kind: E
 
 def test_problem_without_request_id() -> None:
     assert problem(404, "not found", reason="not_found", request_id=None) == {
-        "type": "https://secauth.dev/problems/not_found", "title": "not found", "status": 404
+        "type": "about:blank", "title": "not found", "status": 404
     }  # fmt: skip
 
 

@@ -52,7 +52,8 @@ def test_context_callable_cannot_forge_the_tenant_the_guard_trusts() -> None:
     assert context["secauth_principal"] == "mallory"
 
     guard = Guard(
-        routes=Routes({"GET /tenants/{tid}/orders": tenant(path="tid")}), decision_log=None
+        routes=Routes({"GET /tenants/{tid}/orders": tenant(path="tid")}), decision_log=None,
+        problem_type_base="https://errors.example.com/problems/",  # the reason in `type`
     )
 
     @guard
@@ -151,7 +152,9 @@ def test_an_idp_publishing_a_key_with_a_list_alg_still_verifies_with_its_good_ke
 
 def _app(route_guard: Guard) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver()
-    app.use(middlewares=[guard_middleware(Guard(VERIFIER, decision_log=None))])
+    # A problem_type_base puts the reason in each problem's `type` for these checks.
+    outer = Guard(VERIFIER, decision_log=None, problem_type_base="https://errors.example.com/p/")
+    app.use(middlewares=[guard_middleware(outer)])
 
     @app.delete("/orders/<order_id>", middlewares=[guard_middleware(route_guard)])
     def delete_order(order_id: str) -> dict[str, str]:

@@ -1,7 +1,13 @@
 """Sanitized HTTP responses: RFC 9457 problem details, security headers, CORS, per event kind.
 
 Nothing here ever puts internal detail in a response: a problem body carries a
-type, a title, the status and a request id for correlation, and nothing else.
+type, a title, the status and a request id for correlation, and nothing else, except
+for one error made to be shown: :class:`~secauth.hygiene.InvalidFields` (a body's
+fields broke their rules) adds an ``errors`` member that lists the declared field paths
+and rule names that failed (``[{"field": "email", "rule": "pattern"}]``), never a value. The
+``type`` is ``about:blank`` (RFC 9457's default) unless a base URL is configured
+(``Guard(problem_type_base="https://errors.example.com/problems/")``), which then names
+each reason: ``https://errors.example.com/problems/token_expired``.
 
 Example
 -------
@@ -17,6 +23,7 @@ Example
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -31,18 +38,24 @@ from secauth.errors import (
     TokenError,
 )
 from secauth.events import EventKind
+from secauth.hygiene import InvalidFields
 
 __all__ = [
+    "ABOUT_BLANK",
     "PROBLEM_JSON",
     "Cors",
     "SecurityHeaders",
+    "check_problem_type_base",
     "error_response",
     "http_response",
     "problem",
 ]
 
 PROBLEM_JSON = "application/problem+json"
-_PROBLEM_TYPE = "https://secauth.dev/problems/"
+#: The problem ``type`` when no base URL is configured (RFC 9457 section 4.2.1).
+ABOUT_BLANK = "about:blank"
+_TYPE_BASE_ENDS = ("/", "#", ":", "=")
+_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^:]")
 _STATUS_TEXT = {
     200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
     404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
@@ -166,13 +179,54 @@ class Cors:
         return out
 
 
-def problem(status: int, title: str, *, reason: str, request_id: str | None) -> dict[str, Any]:
+def check_problem_type_base(base: str | None) -> str | None:
+    """``base`` if it can prefix a reason code to make a problem ``type`` URI, else a
+    :class:`~secauth.errors.ConfigurationError` that says why; None stays None (``about:blank``).
+
+    >>> check_problem_type_base("https://errors.example.com/problems/")
+    'https://errors.example.com/problems/'
+    >>> check_problem_type_base("https://errors.example.com/problems")
+    Traceback (most recent call last):
+    ...
+    secauth.errors.ConfigurationError: problem_type_base must end with '/', '#', ':' or '=' ...
+    """
+    if base is None:
+        return None
+    if not isinstance(base, str) or not _URI_SCHEME.match(base):
+        raise ConfigurationError(
+            "problem_type_base must be an absolute URI such as "
+            "'https://errors.example.com/problems/' (or None for about:blank)"
+        )
+    if any(ch.isspace() or not ch.isprintable() or ch in '"<>\\^`{|}' for ch in base):
+        raise ConfigurationError("problem_type_base holds a character a URI cannot hold")
+    if not base.endswith(_TYPE_BASE_ENDS):
+        raise ConfigurationError(
+            "problem_type_base must end with '/', '#', ':' or '=' (the reason code is "
+            f"appended to it): {base + '/'!r}"
+        )
+    return base
+
+
+def problem(
+    status: int,
+    title: str,
+    *,
+    reason: str,
+    request_id: str | None,
+    type_base: str | None = None,
+) -> dict[str, Any]:
     """An RFC 9457 problem object; only these fields, so nothing internal leaks.
 
+    ``type`` is ``about:blank``, or ``type_base`` followed by the reason code.
+
     >>> problem(403, "forbidden", reason="forbidden", request_id="r-1")["type"]
-    'https://secauth.dev/problems/forbidden'
+    'about:blank'
+    >>> problem(403, "forbidden", reason="forbidden", request_id="r-1",
+    ...         type_base="https://errors.example.com/problems/")["type"]
+    'https://errors.example.com/problems/forbidden'
     """
-    body: dict[str, Any] = {"type": _PROBLEM_TYPE + reason, "title": title, "status": status}
+    kind = ABOUT_BLANK if type_base is None else type_base + reason
+    body: dict[str, Any] = {"type": kind, "title": title, "status": status}
     if request_id:
         body["request_id"] = request_id
     return body
@@ -204,6 +258,7 @@ def error_response(
     request_id: str | None = None,
     headers: Mapping[str, str] | None = None,
     multi_value: bool = False,
+    problem_type_base: str | None = None,
 ) -> dict[str, Any]:
     """The sanitized response for ``error`` in the shape of ``kind``'s event.
 
@@ -211,6 +266,9 @@ def error_response(
     503); 401/403 carry ``WWW-Authenticate: Bearer`` with RFC 6750 codes; 429 and 503
     carry ``Retry-After``; 405 carries ``Allow``. Titles and error descriptions are the
     class's ``default_message``: a message passed when raising never reaches the client.
+    The problem ``type`` is ``about:blank``, or ``problem_type_base`` + the reason code
+    (check it once with :func:`check_problem_type_base`). An
+    :class:`~secauth.hygiene.InvalidFields` adds ``errors``: its field paths and rule names.
     """
     out_headers = dict(headers or {})
     out_headers["Content-Type"] = PROBLEM_JSON
@@ -229,8 +287,15 @@ def error_response(
     # The title is the error class's fixed message (RFC 9457: the same for every occurrence),
     # never a message given at raise time, so handler code cannot leak text through it.
     body = problem(
-        error.status, type(error).default_message, reason=error.reason.value, request_id=request_id
+        error.status,
+        type(error).default_message,
+        reason=error.reason.value,
+        request_id=request_id,
+        type_base=problem_type_base,
     )
+    if isinstance(error, InvalidFields):
+        # The one client-facing detail: declared field paths and rule names, chosen to be shown.
+        body["errors"] = error.public_errors()
     return http_response(error.status, body, kind, headers=out_headers, multi_value=multi_value)
 
 
