@@ -34,6 +34,8 @@ __all__ = ["ClaimMapper", "ClaimPath", "Principal", "RoleHierarchy"]
 ClaimPath = str | tuple[str, ...]
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 _MAX_ITEMS = 256
+# One encoder, built once: json.dumps with options builds a new one on every call.
+_COMPACT_JSON: Final = json.JSONEncoder(separators=(",", ":"))
 
 
 class Principal:
@@ -218,7 +220,7 @@ def _names_of(field: str, names: Iterable[str]) -> frozenset[str]:
 
 def _json_list(values: frozenset[str]) -> str:
     """A set of names as a sorted, compact JSON array (``'["a","b"]'``)."""
-    return json.dumps(sorted(values), separators=(",", ":")) if values else "[]"
+    return _COMPACT_JSON.encode(sorted(values)) if values else "[]"
 
 
 def _read_json_list(text: str, field: str) -> list[str]:
