@@ -35,7 +35,8 @@ from secauth.errors import (
     TokenExpired,
     TokenNotYetValid,
 )
-from secauth.jwks import JwksCache, KeySource, StaticKeys
+from secauth.jwks import JwksCache, KeySource
+from secauth.key_sources import checked_algorithms, key_source
 from secauth.multi_issuer import MultiIssuerVerifier
 from secauth.token_cache import CachedToken, VerifiedTokenCache
 
@@ -139,8 +140,8 @@ class JwtVerifier:
             required_claims=required_claims,
             expected_claims=expected_claims,
         )
-        self.algorithms = _check_algorithms(algorithms, hmac=secret is not None)
-        self.keys = _key_source(jwks_uri, jwks, secret, self.algorithms, allow_http)
+        self.algorithms = checked_algorithms(algorithms, hmac=secret is not None)
+        self.keys = key_source(jwks_uri, jwks, secret, self.algorithms, allow_http)
         if token_type is not None and (not isinstance(token_type, str) or not token_type):
             raise ConfigurationError("token_type must be a non-empty string such as 'at+jwt'")
         self.token_type = token_type
@@ -443,74 +444,3 @@ def _bounded_put(cache: OrderedDict[str, Any], key: str, value: Any, size: int) 
         except KeyError:  # another thread emptied it first
             break
     cache[key] = value
-
-
-def _check_algorithms(algorithms: Iterable[str] | None, *, hmac: bool) -> frozenset[str]:
-    if algorithms is None:
-        if hmac:
-            raise ConfigurationError("with a secret, name the HMAC algorithm: algorithms=['HS256']")
-        return jose.ASYMMETRIC_ALGORITHMS
-    if isinstance(algorithms, str):
-        raise ConfigurationError("algorithms must be a list such as ['RS256'], not a string")
-    chosen = frozenset(algorithms)
-    unknown = chosen - jose.SUPPORTED_ALGORITHMS
-    if unknown or not chosen:
-        raise ConfigurationError(
-            f"unsupported algorithms {sorted(unknown)}; choose from {sorted(jose.SUPPORTED_ALGORITHMS)}"
-        )
-    symmetric = chosen & jose.HMAC_ALGORITHMS
-    if symmetric and not hmac:
-        raise ConfigurationError("HMAC algorithms need secret=...; they never use keys from a JWKS")
-    if hmac and chosen - jose.HMAC_ALGORITHMS:
-        raise ConfigurationError(
-            "a secret verifies HMAC only; do not mix it with asymmetric algorithms"
-        )
-    return chosen
-
-
-def _key_source(
-    jwks_uri: str | None,
-    jwks: Mapping[str, Any] | KeySource | None,
-    secret: str | bytes | None,
-    algorithms: frozenset[str],
-    allow_http: bool,
-) -> KeySource:
-    given = [
-        name
-        for name, value in (("jwks_uri", jwks_uri), ("jwks", jwks), ("secret", secret))
-        if value is not None
-    ]
-    if len(given) != 1:
-        raise ConfigurationError(
-            f"give exactly one key source (jwks_uri, jwks or secret); got {given or 'none'}"
-        )
-    if jwks_uri is not None:
-        return JwksCache(jwks_uri, allow_http=allow_http)
-    if secret is not None:
-        if not secret:
-            raise ConfigurationError("secret must not be empty")
-        key = jose.VerificationKey.from_secret(secret, algorithms=algorithms)
-        return _SecretKey(key)
-    if isinstance(jwks, KeySource):
-        return jwks
-    if isinstance(jwks, Mapping):
-        return StaticKeys(jwks)
-    raise ConfigurationError("jwks must be a JWKS dict or a KeySource such as JwksCache")
-
-
-class _SecretKey:
-    """The key source for an HMAC secret: one key, whatever the kid."""
-
-    generation = 1
-
-    def __init__(self, key: jose.VerificationKey) -> None:
-        self._keys = (key,)
-
-    def keys_for(self, kid: str | None) -> tuple[jose.VerificationKey, ...]:
-        return self._keys
-
-    async def keys_for_async(self, kid: str | None) -> tuple[jose.VerificationKey, ...]:
-        return self._keys
-
-    def hydrate(self, *, strict: bool = False) -> bool:
-        return True
