@@ -75,7 +75,7 @@ from secauth.responses import Cors, SecurityHeaders, check_problem_type_base
 from secauth.wrapping import handler_shape, like
 
 if TYPE_CHECKING:
-    from secauth.ratelimit import RateLimiter
+    from secauth.ratelimit import CombinedLimiter, RateLimiter, RouteLimits
     from secauth.ratelimit.result import RateLimitResult
     from secauth.verifier import JwtVerifier, MultiIssuerVerifier
 
@@ -136,6 +136,12 @@ class Guard:
     rate_limit:
         A :class:`~secauth.ratelimit.RateLimiter`; its headers go on every response and a
         denial is a 429 with ``Retry-After``. Failed authentications count per IP too.
+    route_limits:
+        Limits of their own for routes of ``routes``:
+        ``{"POST /login": RateLimiter.per_ip("5/minute")}``
+        (:class:`~secauth.ratelimit.RouteLimits`; a key the table lacks is a
+        ConfigurationError). Counted after ``rate_limit``, on the route the request
+        resolves to, with the same headers and 429.
     cors, security_headers:
         A :class:`~secauth.responses.Cors` allowlist (preflights answered here), and the
         :class:`~secauth.responses.SecurityHeaders` added to every response (None: none).
@@ -159,6 +165,7 @@ class Guard:
         routes: Routes | None = None,
         claims: ClaimMapper | None = None,
         rate_limit: RateLimiter | Any | None = None,
+        route_limits: Mapping[str, RateLimiter | CombinedLimiter] | None = None,
         cors: Cors | None = None,
         security_headers: SecurityHeaders | None = SecurityHeaders(),  # noqa: B008 - immutable
         max_body_bytes: int = 1024 * 1024,
@@ -181,6 +188,11 @@ class Guard:
         self.routes = routes
         self.claims = claims or ClaimMapper()
         self.rate_limit = rate_limit
+        self.route_limits: RouteLimits | None = None
+        if route_limits is not None:
+            from secauth.ratelimit.routes import RouteLimits
+
+            self.route_limits = RouteLimits(route_limits, routes)
         self.cors = cors
         self.security_headers = security_headers.headers() if security_headers else {}
         self.max_body_bytes = max_body_bytes
@@ -232,7 +244,7 @@ class Guard:
     def __call__(self, handler: Callable[..., Any]) -> Callable[[Event, Any], Any]:
         """Wrap a Lambda handler ``(event, context)`` or ``(event, context, principal)``."""
         takes_principal, is_async = handler_shape(handler)
-        if not is_async and _is_async_store(self.rate_limit):
+        if not is_async and any(map(_is_async_store, (self.rate_limit, self.route_limits))):
             raise ConfigurationError(
                 "this Guard's rate limit uses an async store: guard an async handler, or use "
                 "a sync store"
@@ -464,33 +476,43 @@ class Guard:
                 return anonymous
         raise MissingToken()
 
+    def limits_for(self, request: Request) -> tuple[Any, ...]:
+        """The rate limits ``request`` counts against, in order: ``rate_limit``, then the
+        ``route_limits`` of the route it resolves to."""
+        limits = () if self.rate_limit is None else (self.rate_limit,)
+        if self.route_limits is None:
+            return limits
+        return limits + self.route_limits.for_path(request.method, route_path(request))
+
     def _limit(
-        self, request: Request, principal: Principal, record: dict[str, Any]
+        self, request: Request, principal: Principal | None, record: dict[str, Any]
     ) -> RateLimitResult | None:
-        if self.rate_limit is None:
+        """Count ``request`` against :meth:`limits_for` (``hit_limits``: the first denial
+        stops, and is a 429 with the headers of every limit counted)."""
+        limits = self.limits_for(request)
+        if not limits:
             return None
-        result: RateLimitResult = self.rate_limit.hit(
-            request, None if principal.is_anonymous else principal
-        )
-        return enforce_limit(result, record)
+        from secauth.ratelimit.limiter import hit_limits
+
+        caller = None if principal is None or principal.is_anonymous else principal
+        return enforce_limit(hit_limits(limits, request, caller), record)
 
     async def _limit_async(
-        self, request: Request, principal: Principal, record: dict[str, Any]
+        self, request: Request, principal: Principal | None, record: dict[str, Any]
     ) -> RateLimitResult | None:
-        if self.rate_limit is None:
+        limits = self.limits_for(request)
+        if not limits:
             return None
-        result: RateLimitResult = await self.rate_limit.hit_async(
-            request, None if principal.is_anonymous else principal
-        )
-        return enforce_limit(result, record)
+        from secauth.ratelimit.limiter import hit_limits_async
+
+        caller = None if principal is None or principal.is_anonymous else principal
+        return enforce_limit(await hit_limits_async(limits, request, caller), record)
 
     def _count_failure(self, request: Request, record: dict[str, Any]) -> None:
-        if self.rate_limit is not None:
-            enforce_limit(self.rate_limit.hit(request, None), record)
+        self._limit(request, None, record)
 
     async def _count_failure_async(self, request: Request, record: dict[str, Any]) -> None:
-        if self.rate_limit is not None:
-            enforce_limit(await self.rate_limit.hit_async(request, None), record)
+        await self._limit_async(request, None, record)
 
     def _authorize(self, request: Request, principal: Principal, record: dict[str, Any]) -> None:
         path = route_path(request)

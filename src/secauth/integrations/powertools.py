@@ -167,8 +167,12 @@ def _route_checks(guard: Guard, found: _Found) -> RateLimitResult | None:
         # principal on trust.
         principal = guard.identify(request)
     limit = None
-    if guard.rate_limit is not None and guard.rate_limit is not outer.rate_limit:
-        result = guard.rate_limit.hit(request, None if principal.is_anonymous else principal)
+    counted = outer.limits_for(request)  # the global guard counted these already
+    own = [lim for lim in guard.limits_for(request) if all(lim is not c for c in counted)]
+    if own:  # its own global limit and route limits, as Guard counts them
+        from secauth.ratelimit.limiter import hit_limits
+
+        result = hit_limits(own, request, None if principal.is_anonymous else principal)
         limit = enforce_limit(result, found.record)  # a 429's headers go in the outer guard's record
     path = route_path(request)
     if guard.routes is not None and guard.routes is not outer.routes:

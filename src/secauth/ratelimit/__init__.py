@@ -14,7 +14,9 @@ Modules, one job each:
 * :mod:`~secauth.ratelimit.memory`, :mod:`~secauth.ratelimit.redis_store`,
   :mod:`~secauth.ratelimit.dynamodb_store`: the stores;
 * :mod:`~secauth.ratelimit.policy`: failure policy, breaker, local deny cache;
-* :mod:`~secauth.ratelimit.limiter`: ``RateLimiter`` and ``CombinedLimiter``;
+* :mod:`~secauth.ratelimit.limiter`: ``RateLimiter``, ``CombinedLimiter`` and
+  ``hit_limits`` (several limits on one request);
+* :mod:`~secauth.ratelimit.routes`: ``RouteLimits``, limits of their own for routes;
 * :mod:`~secauth.ratelimit.penalties`: ``AbusePenalty``.
 
 Example
@@ -30,11 +32,12 @@ from __future__ import annotations
 
 from secauth.ratelimit.keys import ApiKey, ClientIp, by_principal, by_tenant, normalize_ip
 from secauth.ratelimit.limit import ALGORITHMS, Limit
-from secauth.ratelimit.limiter import CombinedLimiter, RateLimiter
+from secauth.ratelimit.limiter import CombinedLimiter, RateLimiter, hit_limits, hit_limits_async
 from secauth.ratelimit.memory import MemoryStore
 from secauth.ratelimit.penalties import AbusePenalty
 from secauth.ratelimit.policy import FAILURE_POLICIES
 from secauth.ratelimit.result import RateLimitResult
+from secauth.ratelimit.routes import RouteLimits
 from secauth.ratelimit.store import Store, StoreError
 
 TYPE_CHECKING = False
@@ -57,10 +60,13 @@ __all__ = [
     "RateLimitResult",
     "RateLimiter",
     "RedisStore",
+    "RouteLimits",
     "Store",
     "StoreError",
     "by_principal",
     "by_tenant",
+    "hit_limits",
+    "hit_limits_async",
     "normalize_ip",
 ]
 

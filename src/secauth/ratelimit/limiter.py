@@ -15,7 +15,7 @@ True
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from secauth.errors import ConfigurationError
@@ -27,7 +27,7 @@ from secauth.ratelimit.memory import MemoryStore
 from secauth.ratelimit.policy import Resilience
 from secauth.ratelimit.result import HEADER_STYLES, RateLimitResult
 
-__all__ = ["CombinedLimiter", "RateLimiter"]
+__all__ = ["CombinedLimiter", "RateLimiter", "hit_limits", "hit_limits_async"]
 
 _BUILTIN_KEYS: dict[Any, str] = {by_principal: "principal", by_tenant: "tenant"}
 
@@ -129,6 +129,7 @@ class RateLimiter:
             policy=self.name,
             window=self.limit.period,
             style="none",
+            exempt=True,
         )
 
     def __repr__(self) -> str:
@@ -367,37 +368,15 @@ class CombinedLimiter:
     def __repr__(self) -> str:
         return f"CombinedLimiter{self.limiters!r}"
 
-    def _merge(self, results: list[RateLimitResult]) -> RateLimitResult:
-        applied = [
-            r for r, lim in zip(results, self.limiters, strict=False) if r is not lim._exempt
-        ]
-        if not applied:
-            return results[0]
-        return RateLimitResult.merge(applied)
-
     def hit(
         self, request: Request | Mapping[str, Any], principal: Principal | None = None
     ) -> RateLimitResult:
-        view = _as_request(request)
-        results = []
-        for limiter in self.limiters:
-            result = limiter.hit(view, principal)
-            results.append(result)
-            if not result.allowed:
-                break
-        return self._merge(results)
+        return hit_limits(self.limiters, request, principal)
 
     async def hit_async(
         self, request: Request | Mapping[str, Any], principal: Principal | None = None
     ) -> RateLimitResult:
-        view = _as_request(request)
-        results = []
-        for limiter in self.limiters:
-            result = await limiter.hit_async(view, principal)
-            results.append(result)
-            if not result.allowed:
-                break
-        return self._merge(results)
+        return await hit_limits_async(self.limiters, request, principal)
 
     def enforce(
         self, request: Request | Mapping[str, Any], principal: Principal | None = None
@@ -412,3 +391,46 @@ class CombinedLimiter:
         result = await self.hit_async(request, principal)
         result.raise_for_denial()
         return result
+
+
+def hit_limits(
+    limiters: Sequence[Any],
+    request: Request | Mapping[str, Any],
+    principal: Principal | None = None,
+) -> RateLimitResult:
+    """Count ``request`` against each of ``limiters`` (at least one) in order, stopping at
+    the first denial; their merged result (exempt limits left out).
+
+    The one way several limits decide a request: :class:`CombinedLimiter`, and a
+    ``Guard``'s global and per-route limits (also under the Powertools middleware).
+
+    >>> event = {"version": "2.0", "rawPath": "/login",
+    ...          "requestContext": {"http": {"method": "POST", "sourceIp": "192.0.2.1"}}}
+    >>> limits = [RateLimiter.per_ip("100/minute"), RateLimiter.per_ip("1/minute", name="login")]
+    >>> [hit_limits(limits, event).allowed for _ in range(2)]
+    [True, False]
+    """
+    view = _as_request(request)
+    results = []
+    for limiter in limiters:
+        result: RateLimitResult = limiter.hit(view, principal)
+        results.append(result)
+        if not result.allowed:
+            break
+    return RateLimitResult.merge(results)
+
+
+async def hit_limits_async(
+    limiters: Sequence[Any],
+    request: Request | Mapping[str, Any],
+    principal: Principal | None = None,
+) -> RateLimitResult:
+    """:func:`hit_limits` with each limiter's ``hit_async``."""
+    view = _as_request(request)
+    results = []
+    for limiter in limiters:
+        result: RateLimitResult = await limiter.hit_async(view, principal)
+        results.append(result)
+        if not result.allowed:
+            break
+    return RateLimitResult.merge(results)

@@ -73,11 +73,14 @@ class RateLimitResult:
     window: the policy's window in seconds.
     parts: for combined limiters, every limit's own result (else empty).
     degraded: the shared store failed and the failure policy decided.
+    exempt: the limit does not apply to this request (its key function returned None):
+        no headers, and left out when results are merged.
     """
 
     __slots__ = (
         "allowed",
         "degraded",
+        "exempt",
         "limit",
         "parts",
         "policy",
@@ -97,6 +100,7 @@ class RateLimitResult:
     window: float
     parts: tuple[RateLimitResult, ...]
     degraded: bool
+    exempt: bool
     style: str
 
     def __init__(
@@ -112,6 +116,7 @@ class RateLimitResult:
         parts: tuple[RateLimitResult, ...] = (),
         degraded: bool = False,
         style: str = "ietf",
+        exempt: bool = False,
     ) -> None:
         self.allowed = allowed
         self.limit = limit
@@ -123,6 +128,7 @@ class RateLimitResult:
         self.parts = parts
         self.degraded = degraded
         self.style = style
+        self.exempt = exempt
 
     def __repr__(self) -> str:
         return (
@@ -139,11 +145,16 @@ class RateLimitResult:
         """One result for several limits: denied if any is, else the tightest one.
 
         The merged result keeps every part for the IETF headers, which list all
-        policies; the ``X-RateLimit-*`` trio describes the tightest.
+        policies; the ``X-RateLimit-*`` trio describes the tightest. Exempt parts are
+        left out (all exempt: the first one).
         """
         parts = tuple(p for r in results for p in (r.parts or (r,)))
         if not parts:
             raise ValueError("merge needs at least one result")
+        applied = tuple(p for p in parts if not p.exempt)
+        if not applied:
+            return parts[0]
+        parts = applied
         denied = [p for p in parts if not p.allowed]
         if denied:
             main = max(denied, key=lambda p: p.retry_after)
