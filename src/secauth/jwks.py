@@ -16,10 +16,8 @@ keys for a token's ``kid``:
   - a ``kid`` the set does not know triggers at most one fetch per
     ``refetch_cooldown``; a flood of random kids costs one fetch, not thousands;
   - failed fetches back off exponentially, up to ``max_backoff`` seconds;
-  - a failure's cause (:class:`FetchCause`: HTTP status, timeout, connection errno,
-    bad document; never a URL's credentials or a byte of the body) is logged in the
-    warning's text, kept as :attr:`JwksCache.last_failure`, and carried by the
-    ``keys_unavailable`` error as ``detail["cause"]``, so decision records show it.
+  - a failure's cause (a :class:`FetchCause` of safe fields) is in the warning's
+    text, in :attr:`JwksCache.last_failure` and in ``keys_unavailable``'s ``detail``.
 
 Example
 -------
@@ -39,7 +37,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from secauth._fetch import (
     FetchCause,
@@ -71,8 +69,7 @@ def _logger() -> logging.Logger:
 
 MAX_KEYS = 100
 
-# A fetched key set and the response's Cache-Control max-age.
-_Fetched = tuple["KeySet", float | None]
+_Fetched = tuple["KeySet", float | None]  # a fetched key set and its Cache-Control max-age
 
 
 class KeySet:
@@ -393,18 +390,19 @@ class JwksCache:
             found = keys.keys_for(kid)
             if found or now - self._last_attempt >= self.refetch_cooldown:
                 return found, now
-            self._raise_unknown_cooling_down(kid)
+            raise self._unknown(kid, refetch="cooling down")
         return (), now
 
     def _may_fetch(self, now: float) -> bool:
         """Whether a fetch may start now: not while backing off after failures."""
         return now >= self._retry_at
 
-    def _raise_unknown_cooling_down(self, kid: str | None) -> NoReturn:
+    def _unknown(self, kid: str | None, **detail: str) -> KeysUnavailable | UnknownKey:
+        """The error for a ``kid`` the set lacks: 401, or 503 when the latest attempt to ask
+        the IdP failed (we cannot tell a new key from a bad one: our outage)."""
         if self._last_cause is not None:
-            # The last attempt to ask the IdP failed, so we cannot know the kid is bad.
-            raise self._unavailable(kid=kid, problem="unknown kid while IdP unreachable")
-        raise UnknownKey(detail={"kid": kid, "refetch": "cooling down"})
+            return self._unavailable(kid=kid, problem="unknown kid while IdP unreachable")
+        return UnknownKey(detail={"kid": kid, **detail})
 
     def _unavailable(self, **detail: Any) -> KeysUnavailable:
         """A 503 whose detail carries the last failure's cause, when there is one."""
@@ -426,10 +424,7 @@ class JwksCache:
         found = keys.keys_for(kid)
         if found:
             return found
-        if self._last_cause is not None:
-            # We could not ask the IdP about this kid: that is our outage, not a bad token.
-            raise self._unavailable(kid=kid, problem="unknown kid while IdP unreachable")
-        raise UnknownKey(detail={"kid": kid})
+        raise self._unknown(kid)
 
     # The twins differ only in how they wait for I/O; reading what was fetched (jwks_uri_of,
     # _imported) and what a failure means (as_fetch_error, _apply) are shared.
