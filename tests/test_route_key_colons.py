@@ -58,3 +58,21 @@ def test_colons_that_name_no_parameter_stay_literals(template: str) -> None:
     path = template.replace("{project}", "p1")
     assert routes.decide(ANN, "POST", path).allowed
     assert any(kind == LITERAL and ":" in text for kind, text in parsed.segments)
+
+
+def test_a_bound_value_that_starts_with_a_colon_is_a_literal_in_route_policies() -> None:
+    """allowed_routes() binds request values into templates; a tenant id ':acme' must not
+    read as an Express-style parameter (which would refuse every such request)."""
+    from secauth.access import Principal, Routes, tenant
+    from secauth.policy import resources_for_routes, route_policy
+
+    table = {"GET /t/{tid}/orders": tenant(path="tid")}
+    routes = Routes(table)
+    allowed = routes.allowed_routes(Principal("u", tenant=":acme"))
+    assert [route.path for route in allowed] == ["/t/:acme/orders"]
+    arn = "arn:aws:execute-api:us-east-1:123456789012:abc/prod/GET/t/:acme/orders"
+    assert [r.split("/prod/")[1] for r in resources_for_routes(arn, allowed)] == [
+        "GET/t/:acme/orders"
+    ]
+    document = route_policy(arn, allowed, list(table))
+    assert document.statements[0].resources[0].endswith("/GET/t/:acme/orders")

@@ -123,9 +123,13 @@ class RouteKey(NamedTuple):
     template: Template | None
 
 
-def parse_template(text: str, *, where: str | None = None) -> Template:
+def parse_template(
+    text: str, *, where: str | None = None, bound_values: bool = False
+) -> Template:
     """Parse a path template; raise :class:`~secauth.errors.ConfigurationError` saying what
-    to change.
+    to change. ``bound_values=True`` is for templates whose parameters were filled with
+    request values (:meth:`secauth.access.Routes.allowed_routes`): a value that starts
+    with ``:`` is a literal there, not an Express-style parameter.
 
     >>> parse_template("/users/{id}/{proxy+}").segments
     ((0, 'users'), (1, 'id'), (2, 'proxy'))
@@ -141,7 +145,8 @@ def parse_template(text: str, *, where: str | None = None) -> Template:
     for index, part in enumerate(parts):
         match = _PARAM_SEGMENT.fullmatch(part)
         if match is None:
-            _refuse_colon_parameter(part, label)
+            if not bound_values:
+                _refuse_colon_parameter(part, label)
             if not _LITERAL_SEGMENT.fullmatch(part) or part in (".", ".."):
                 raise ConfigurationError(
                     f"{label}: bad path segment {part!r} (a literal uses letters, digits and "
@@ -169,8 +174,9 @@ def _refuse_colon_parameter(part: str, label: str) -> None:
         raise ConfigurationError(f"{label}: write path parameters as {brace}, not {part}")
 
 
-def parse_route_key(key: object) -> RouteKey:
-    """Parse ``"VERB /template"`` (VERB case-insensitive, ``*`` for ``ANY``) or a ``$`` key.
+def parse_route_key(key: object, *, bound_values: bool = False) -> RouteKey:
+    """Parse ``"VERB /template"`` (VERB case-insensitive, ``*`` for ``ANY``) or a ``$`` key
+    (``bound_values``: see :func:`parse_template`).
 
     >>> parse_route_key("get /orders/{id}").verb, parse_route_key("$connect").template
     ('GET', None)
@@ -190,7 +196,8 @@ def parse_route_key(key: object) -> RouteKey:
         raise ConfigurationError(
             f"route {key!r:.80}: write 'VERB /path', VERB one of {[*VERBS, ANY]}"
         )
-    return RouteKey(key, verb, parse_template(template, where=f"route {key!r:.80}"))
+    label = f"route {key!r:.80}"
+    return RouteKey(key, verb, parse_template(template, where=label, bound_values=bound_values))
 
 
 def split_path(path: str) -> tuple[str, ...] | None:

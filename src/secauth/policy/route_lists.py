@@ -53,7 +53,8 @@ def resources_for_routes(method_arn: MethodArn | str, routes: Iterable[RouteLike
         raise ConfigurationError("route resources are for REST and HTTP APIs, not WebSocket ARNs")
     out: set[str] = set()
     for route in routes:
-        route_key = parse_route_key(_route_text(route))
+        # Routes with bound values (allowed_routes): a value may start with ":".
+        route_key = parse_route_key(_route_text(route), bound_values=True)
         if route_key.template is None:
             raise ConfigurationError(f"{route_key.key!r} is not an HTTP route")
         for verb in VERBS if route_key.verb == ANY else (route_key.verb,):
@@ -83,7 +84,7 @@ def route_policy(
     arn = method_arn if isinstance(method_arn, MethodArn) else MethodArn.parse(method_arn)
     if arn.is_websocket:
         raise ConfigurationError("route policies are for REST and HTTP APIs, not WebSocket ARNs")
-    entries = [parse_route_key(_route_text(route)) for route in allowed]
+    entries = [parse_route_key(_route_text(route), bound_values=True) for route in allowed]
     grants = _grants_of(entries, routes)
     document = plan_policy(arn.prefix, grants)
     wanted = {arn.prefix + p for patterns in allow_patterns(grants)[0].values() for p in patterns}
