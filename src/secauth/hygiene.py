@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
+import functools
 import math
 import re
 from collections.abc import Collection, Iterable, Mapping
@@ -173,15 +173,8 @@ class Field:
     items: FieldType | Field = None
     fields: Mapping[str, FieldType | Field] | None = None
     required: Collection[str] = ()
-    # Derived at construction, for the checks:
-    _types: _Types = dataclasses.field(init=False, repr=False, compare=False)
-    _regex: re.Pattern[str] | None = dataclasses.field(init=False, repr=False, compare=False)
-    _choices: frozenset[str | int] | None = dataclasses.field(init=False, repr=False, compare=False)
-    _items: Field | None = dataclasses.field(init=False, repr=False, compare=False)
-    _fields: dict[str, Field] | None = dataclasses.field(init=False, repr=False, compare=False)
-    _required: frozenset[str] = dataclasses.field(init=False, repr=False, compare=False)
-
     def __post_init__(self) -> None:
+        """Refuse a declaration that cannot be right, at construction."""
         types = _types(self.type)
         _applies(types, (str,), min_length=self.min_length, max_length=self.max_length,
                  pattern=self.pattern)  # fmt: skip
@@ -194,14 +187,33 @@ class Field:
         _range(self.minimum, self.maximum)
         if self.required and self.fields is None:
             raise ConfigurationError("Field: required names fields of a nested object: give fields")
+        self.checks  # noqa: B018 - built now, so a bad pattern or choice fails here
+
+    @functools.cached_property
+    def checks(self) -> FieldChecks:
+        """The declaration ready for checking values (built once per field)."""
+        types = _types(self.type)
         nested = None if self.fields is None else _schema(self.fields, self.required)
-        put = object.__setattr__  # how a frozen dataclass sets its derived attributes
-        put(self, "_types", types)
-        put(self, "_regex", _compile(self.pattern))
-        put(self, "_choices", _choices(self.choices, types))
-        put(self, "_items", None if self.items is None else _field(self.items, "Field items"))
-        put(self, "_fields", None if nested is None else nested[0])
-        put(self, "_required", frozenset() if nested is None else nested[1])
+        return FieldChecks(
+            types,
+            _compile(self.pattern),
+            _choices(self.choices, types),
+            None if self.items is None else _field(self.items, "Field items"),
+            None if nested is None else nested[0],
+            frozenset() if nested is None else nested[1],
+        )
+
+
+class FieldChecks(NamedTuple):
+    """A :class:`Field` ready for checking values: its types, compiled pattern, choices,
+    the ``Field`` of list items and of nested fields, and the nested required names."""
+
+    types: _Types
+    regex: re.Pattern[str] | None
+    choices: frozenset[str | int] | None
+    items: Field | None
+    fields: dict[str, Field] | None
+    required: frozenset[str]
 
 
 def _types(declared: object) -> _Types:
@@ -454,7 +466,7 @@ def _object_errors(
     for name, spec in schema.items():
         where = name if path is None else f"{path}.{name}"
         if name not in data or (
-            data[name] is None and name in required and type(None) not in spec._types
+            data[name] is None and name in required and type(None) not in spec.checks.types
         ):
             if name in required:
                 errors.append(FieldError(where, "required"))
@@ -466,26 +478,26 @@ def _value_errors(value: Any, spec: Field, where: str, errors: list[FieldError])
     rule = _broken_rule(value, spec)
     if rule is not None:
         errors.append(FieldError(where, rule))
-    elif type(value) is dict and spec._fields is not None:
-        _object_errors(value, spec._fields, spec._required, where, errors)
-    elif type(value) is list and spec._items is not None:
+    elif type(value) is dict and spec.checks.fields is not None:
+        _object_errors(value, spec.checks.fields, spec.checks.required, where, errors)
+    elif type(value) is list and spec.checks.items is not None:
         for index, item in enumerate(value):
             before = len(errors)
-            _value_errors(item, spec._items, f"{where}[{index}]", errors)
+            _value_errors(item, spec.checks.items, f"{where}[{index}]", errors)
             if len(errors) > before:
                 break  # the first bad item only: the list of errors stays as small as the schema
 
 
 def _broken_rule(value: Any, spec: Field) -> str | None:
     """The first rule of ``spec`` that ``value`` breaks (nested fields aside), or None."""
-    if not _matches(value, spec._types):
+    if not _matches(value, spec.checks.types):
         return "type"
     kind = type(value)
-    if spec._choices is not None and kind in (str, int, float) and value not in spec._choices:
+    if spec.checks.choices is not None and kind in (str, int, float) and value not in spec.checks.choices:
         return "choices"
     if kind is str:
         rule = _bounds(len(value), spec.min_length, spec.max_length, "min_length", "max_length")
-        if rule is None and spec._regex is not None and spec._regex.fullmatch(value) is None:
+        if rule is None and spec.checks.regex is not None and spec.checks.regex.fullmatch(value) is None:
             return "pattern"
         return rule
     if kind is int or kind is float:
