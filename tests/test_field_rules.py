@@ -215,23 +215,23 @@ def test_json_body_names_the_field_of_a_bad_declaration() -> None:
 
 
 def test_invalid_fields_takes_known_rules_only() -> None:
-    assert InvalidFields([FieldError("a", "pattern")]).public_errors() == [
+    assert InvalidFields(errors=[FieldError("a", "pattern")]).public_errors() == [
         {"field": "a", "rule": "pattern"}
     ]
     for errors in ([FieldError("a", "string_too_short")], [("a", "pattern", "x")]):
         with pytest.raises(ConfigurationError, match="InvalidFields takes FieldError"):
-            InvalidFields(errors)  # type: ignore[arg-type]
+            InvalidFields(errors=errors)  # type: ignore[arg-type]
     assert InvalidFields().public_errors() == []  # as any SecAuthError, it takes no arguments
     assert InvalidFields(detail={"form": "signup"}).detail["form"] == "signup"
     assert issubclass(InvalidFields, BadRequest)
-    assert InvalidFields([FieldError(None, "unexpected_fields")]).status == 400
+    assert InvalidFields(errors=[FieldError(None, "unexpected_fields")]).status == 400
 
 
 # --- the client-safe channel: the problem response ---------------------------------------------
 
 
 def test_problem_response_lists_the_errors_and_nothing_else() -> None:
-    error = InvalidFields([FieldError("email", "pattern"), FieldError("address.zip", "max_length"),
+    error = InvalidFields(errors=[FieldError("email", "pattern"), FieldError("address.zip", "max_length"),
                            FieldError(None, "unexpected_fields")])  # fmt: skip
     response = error_response(error, EventKind.HTTP_V2, request_id="r-1")
     assert json.loads(response["body"]) == {

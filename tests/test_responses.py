@@ -50,6 +50,7 @@ EXPECTED: dict[str, tuple[int, str | None]] = {
         403, 'Bearer error="insufficient_scope", error_description="insufficient scope"'
     ),
     "InternalError": (500, None),
+    "InvalidFields": (400, None),
     "InvalidMethodArn": (400, None),
     "KeyImportError": (500, None),
     "UnsupportedEvent": (400, None),

@@ -31,6 +31,7 @@ The tree
     │   └── AbuseBlocked
     ├── RequestRejected                        400-415
     │   ├── BadRequest
+    │   │   ├── InvalidFields                    a JSON body broke declared field rules
     │   │   ├── InvalidMethodArn (also ValueError)  an authorizer event's ARN is malformed
     │   │   └── UnsupportedEvent (also ValueError)  not an event kind secauth reads
     │   └── NotFound, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType
@@ -49,20 +50,23 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 __all__ = [
+    "RULES",
     "AbuseBlocked",
     "AccessDenied",
     "BadRequest",
     "ConfigurationError",
+    "FieldError",
     "Forbidden",
     "InsufficientScope",
     "InternalError",
     "InvalidAudience",
     "InvalidClaims",
+    "InvalidFields",
     "InvalidIssuer",
     "InvalidMethodArn",
     "InvalidSignature",
@@ -352,6 +356,61 @@ class RequestRejected(SecAuthError):
 class BadRequest(RequestRejected):
     reason = Reason.BAD_REQUEST
     status = 400
+
+
+#: Every rule name an :class:`InvalidFields` error (and so a problem response) may hold.
+RULES = frozenset(
+    {"required", "type", "choices", "min_length", "max_length", "pattern", "minimum",
+     "maximum", "min_items", "max_items", "unexpected_fields"}
+)  # fmt: skip
+
+
+class FieldError(NamedTuple):
+    """One broken rule: the declared field's path (``email``, ``address.zip``, ``tags[2]``;
+    None for the body itself) and the rule's name (one of :data:`RULES`)."""
+
+    field: str | None
+    rule: str
+
+    def public(self) -> dict[str, str]:
+        """The entry of the problem response's ``errors`` list."""
+        if self.field is None:
+            return {"rule": self.rule}
+        return {"field": self.field, "rule": self.rule}
+
+
+class InvalidFields(BadRequest):
+    """A JSON body whose declared fields break their rules (HTTP 400, reason ``bad_request``).
+
+    The one error whose problem response says what failed: its ``errors`` member lists
+    ``{"field": ..., "rule": ...}`` for each :class:`FieldError` (see
+    :func:`secauth.responses.error_response`). :func:`~secauth.hygiene.json_body` puts in
+    it only declared field paths and rule names from :data:`RULES`, never a value from the
+    body; raise it from your own checks on the same terms.
+
+    >>> InvalidFields(errors=[FieldError("email", "pattern")]).public_errors()
+    [{'field': 'email', 'rule': 'pattern'}]
+    """
+
+    def __init__(
+        self,
+        public_message: str | None = None,
+        *,
+        errors: Iterable[FieldError] = (),
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        found = tuple(errors)
+        if not all(isinstance(e, FieldError) and e.rule in RULES for e in found):
+            raise ConfigurationError(
+                f"InvalidFields takes FieldError(field, rule) items with rules in {sorted(RULES)}"
+            )
+        self.field_errors = found
+        logged = {"problem": "invalid fields", "errors": self.public_errors(), **(detail or {})}
+        super().__init__(public_message, detail=logged)
+
+    def public_errors(self) -> list[dict[str, str]]:
+        """The ``errors`` member of the problem response: field paths and rule names only."""
+        return [error.public() for error in self.field_errors]
 
 
 class InvalidMethodArn(BadRequest, ValueError):

@@ -2,7 +2,7 @@
 
 Nothing here ever puts internal detail in a response: a problem body carries a
 type, a title, the status and a request id for correlation, and nothing else, except
-for one error made to be shown: :class:`~secauth.hygiene.InvalidFields` (a body's
+for one error made to be shown: :class:`~secauth.errors.InvalidFields` (a body's
 fields broke their rules) adds an ``errors`` member that lists the declared field paths
 and rule names that failed (``[{"field": "email", "rule": "pattern"}]``), never a value. The
 ``type`` is ``about:blank`` (RFC 9457's default) unless a base URL is configured
@@ -31,6 +31,7 @@ from secauth.errors import (
     AccessDenied,
     ConfigurationError,
     InsufficientScope,
+    InvalidFields,
     MethodNotAllowed,
     MissingToken,
     RateLimited,
@@ -38,7 +39,6 @@ from secauth.errors import (
     TokenError,
 )
 from secauth.events import EventKind
-from secauth.hygiene import InvalidFields
 
 __all__ = [
     "ABOUT_BLANK",
@@ -268,7 +268,7 @@ def error_response(
     class's ``default_message``: a message passed when raising never reaches the client.
     The problem ``type`` is ``about:blank``, or ``problem_type_base`` + the reason code
     (check it once with :func:`check_problem_type_base`). An
-    :class:`~secauth.hygiene.InvalidFields` adds ``errors``: its field paths and rule names.
+    :class:`~secauth.errors.InvalidFields` adds ``errors``: its field paths and rule names.
     """
     out_headers = dict(headers or {})
     out_headers["Content-Type"] = PROBLEM_JSON
@@ -293,7 +293,7 @@ def error_response(
         request_id=request_id,
         type_base=problem_type_base,
     )
-    if isinstance(error, InvalidFields):
+    if isinstance(error, InvalidFields) and error.field_errors:
         # The one client-facing detail: declared field paths and rule names, chosen to be shown.
         body["errors"] = error.public_errors()
     return http_response(error.status, body, kind, headers=out_headers, multi_value=multi_value)
