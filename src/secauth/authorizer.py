@@ -45,8 +45,6 @@ from typing import TYPE_CHECKING, Any
 
 from secauth._decisions import DecisionLog, DecisionSink, decision_for
 from secauth.access import Decision, Denial, Routes, authenticated
-from secauth.api_keys import ApiKeyEntry, ApiKeyStore, read_api_key
-from secauth.client_certs import ClientCertificates
 from secauth.errors import (
     ConfigurationError,
     InvalidClaims,
@@ -65,6 +63,8 @@ from secauth.principal import ClaimMapper, Principal
 from secauth.targets import Target, target_of
 
 if TYPE_CHECKING:
+    from secauth.api_keys import ApiKeyEntry, ApiKeyStore
+    from secauth.client_certs import ClientCertificates
     from secauth.ratelimit import RateLimiter
     from secauth.verifier import JwtVerifier, MultiIssuerVerifier
 
@@ -321,6 +321,8 @@ class Authorizer:
         (when ``client_certs`` is set and the request carries one), else a bearer token.
         """
         if self.api_keys is not None and self.api_key_header in request.headers:
+            from secauth.api_keys import read_api_key  # not imported by JWT-only authorizers
+
             key = read_api_key(request.headers, self.api_key_header)
             entry = self.api_keys.lookup(key)
             if entry is None:
