@@ -243,7 +243,7 @@ class Authorizer:
         function of the token and the target: default hooks, builder and route table, no
         context callable, no rate limit. Rules that read the request are never memoized."""
         return (
-            self.verifier is not None
+            callable(getattr(self.verifier, "revalidate", None))  # a verifier of secauth's
             and type(self.routes) is Routes  # a subclass may decide on anything: ask it
             and self.rate_limit is None
             and self._context_fn is None
@@ -389,7 +389,9 @@ class Authorizer:
     def _verify_again(self, request: Request) -> None:
         """A memoized answer still needs a valid token (expiry, key changes, revocation)."""
         assert self.verifier is not None
-        self.verifier.verify(request.bearer_token())
+        token = request.bearer_token()
+        if not self.verifier.revalidate(token):  # True: cached and still valid, no claims
+            self.verifier.verify(token)
 
     def _decide(self, found: _Credentials, target: Target, request: Request) -> Decision:
         principal = found.principal
