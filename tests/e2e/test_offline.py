@@ -328,7 +328,7 @@ def test_self_verifying_function_rejects(
     assert "Traceback" not in reply.text
     if token:
         assert token not in reply.text
-    _assert_rejected_by_handler(offline, start, reason, "deny", token)
+    _assert_rejected_by_handler(offline, start, reason, "unauthorized", token)
     assert "Traceback" not in offline.log_since(start)
 
 

@@ -9,16 +9,13 @@ loopback, for the end-to-end tests only).
 * ``request_authorizer``: REST REQUEST authorizer, no caching.
 * ``http_authorizer``: HTTP API payload 2.0 with simple responses.
 
-Every decision is printed as one JSON line (``{"secauth": "decision", ...}``), never
-with the token.
+Every decision is printed as one JSON line (``{"secauth": "decision", ...}``, the
+Authorizer's default ``decision_log="stdout"``), never with the token.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Mapping
-from typing import Any
 
 from secauth import Authorizer, ClaimMapper, JwtVerifier, Routes, authenticated, roles, scopes
 
@@ -37,10 +34,6 @@ ROUTES = Routes(
 CLAIMS = ClaimMapper(tenant_claim="tenant")
 
 
-def _print_decision(record: Mapping[str, Any]) -> None:
-    print(json.dumps({"secauth": "decision", **record}, sort_keys=True))
-
-
 def _verifier() -> JwtVerifier:
     return JwtVerifier(
         issuer=os.environ["SECAUTH_ISSUER"],
@@ -53,13 +46,13 @@ def _verifier() -> JwtVerifier:
 # Built in the init phase; keys are fetched on first use and cached.
 VERIFIER = _verifier()
 _CACHED = Authorizer(
-    VERIFIER, routes=ROUTES, claims=CLAIMS, cache_ttl=300, on_decision=_print_decision
+    VERIFIER, routes=ROUTES, claims=CLAIMS, cache_ttl=300
 )
 _UNCACHED = Authorizer(
-    VERIFIER, routes=ROUTES, claims=CLAIMS, api="rest", on_decision=_print_decision
+    VERIFIER, routes=ROUTES, claims=CLAIMS, api="rest"
 )
 _SIMPLE = Authorizer(
-    VERIFIER, routes=ROUTES, claims=CLAIMS, simple_responses=True, on_decision=_print_decision
+    VERIFIER, routes=ROUTES, claims=CLAIMS, simple_responses=True
 )
 
 token_authorizer = _CACHED.handler
