@@ -34,6 +34,7 @@ __all__ = [
     "fetch_json",
     "fetch_json_async",
     "jwks_uri_of",
+    "shown_url",
     "transport_cause",
 ]
 
@@ -167,6 +168,21 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def shown_url(url: str) -> str:
+    """``url`` as logs and decision records may show it: scheme, host, port and path; no
+    query or fragment (they may carry tokens or signatures), never credentials.
+
+    >>> shown_url("https://idp.example.com/keys?code=s3cret#x")
+    'https://idp.example.com/keys'
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port is not None else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def check_url(url: object, *, allow_http: bool) -> str:

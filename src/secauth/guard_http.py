@@ -236,8 +236,10 @@ def check_body(request: Request, max_bytes: int, content_types: frozenset[str] |
 
 
 def _decoded_size(text: str) -> int:
-    """Bytes a base64 body decodes to (its padding is not data)."""
-    return len(text) * 3 // 4 - len(text[-2:]) + len(text[-2:].rstrip("="))
+    """At least the bytes a base64 body decodes to: every 4 characters before the padding
+    carry 3 bytes (whatever padding follows, canonical or not; other characters only
+    raise the count)."""
+    return len(text.rstrip("=")) * 3 // 4
 
 
 def _text_too_large(text: str, max_bytes: int) -> bool:

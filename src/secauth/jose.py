@@ -127,7 +127,7 @@ def parse_header(segment: str) -> Header:
     try:
         header = loads_strict(decode_checked_alphabet(segment))
     except (B64Error, ValueError, RecursionError) as exc:
-        raise MalformedToken(detail={"problem": f"header: {exc}"}) from None
+        raise MalformedToken(detail={"problem": f"header: {_why(exc)}"}) from None
     if type(header) is not dict:
         raise MalformedToken(detail={"problem": "header is not a JSON object"})
     alg, kid = _check_header(header)
@@ -221,7 +221,7 @@ def parse_claims_text(
         text = payload.decode("utf-8")
         claims = loads_strict_text(text)
     except (B64Error, ValueError, RecursionError) as exc:
-        raise MalformedToken(detail={"problem": f"payload: {exc}"}) from None
+        raise MalformedToken(detail={"problem": f"payload: {_why(exc)}"}) from None
     if type(claims) is not dict:
         raise MalformedToken(detail={"problem": "payload is not a JSON object"})
     if max_depth_exceeds(claims, MAX_JSON_DEPTH, payload):
@@ -229,6 +229,16 @@ def parse_claims_text(
             detail={"problem": "claims nested too deeply", "limit": MAX_JSON_DEPTH}
         )
     return claims, text
+
+
+def _why(exc: BaseException) -> str:
+    """Why a segment did not decode, in words that quote nothing from the token (a
+    UnicodeDecodeError's text would show a byte of it)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc)  # secauth's own base64 and strict-JSON messages, and json's positions
 
 
 def typ_matches(actual: str, expected: str) -> bool:

@@ -49,6 +49,7 @@ from secauth._fetch import (
     fetch_json_async,
     fetch_policy,
     jwks_uri_of,
+    shown_url,
 )
 from secauth.errors import ConfigurationError, KeyImportError, KeysUnavailable, UnknownKey
 from secauth.jwk import VerificationKey
@@ -359,7 +360,7 @@ class JwksCache:
             self._record(self._fetch_sync)
         ready = self._usable(self._clock()) is not None
         if not ready and strict:
-            raise self._unavailable(url=self.url)
+            raise self._unavailable(url=shown_url(self.url))
         return ready
 
     @property
@@ -420,7 +421,7 @@ class JwksCache:
     def _lookup(self, kid: str | None) -> tuple[VerificationKey, ...]:
         keys = self._usable(self._clock())
         if keys is None:
-            raise self._unavailable(url=self.url, problem="no usable key set")
+            raise self._unavailable(url=shown_url(self.url), problem="no usable key set")
         found = keys.keys_for(kid)
         if found:
             return found
@@ -470,7 +471,7 @@ class JwksCache:
                 # The cause is in the text: Lambda's plain-text log format drops `extra`.
                 _logger().warning(
                     "JWKS fetch from %s failed: %s; next attempt in %g s at the earliest",
-                    self.url,
+                    shown_url(self.url),
                     outcome.cause,
                     backoff,
                     extra={
