@@ -62,17 +62,15 @@ from secauth.errors import (
 from secauth.events import EventKind, Request, UnsupportedEvent
 from secauth.guard_http import (
     GUARDED_KINDS,
-    answered,
     check_body,
     enforce_limit,
-    handler_response,
     preflight_response,
     refusal_response,
     route_path,
 )
 from secauth.principal import ClaimMapper, Principal
 from secauth.responses import Cors, SecurityHeaders, check_problem_type_base
-from secauth.wrapping import handler_shape, like
+from secauth.wrapping import wrap_handler
 
 if TYPE_CHECKING:
     from secauth.ratelimit import CombinedLimiter, RateLimiter, RouteLimits
@@ -242,63 +240,9 @@ class Guard:
     ) -> Callable[[Event, Any], R | dict[str, Any]]: ...
 
     def __call__(self, handler: Callable[..., Any]) -> Callable[[Event, Any], Any]:
-        """Wrap a Lambda handler ``(event, context)`` or ``(event, context, principal)``."""
-        takes_principal, is_async = handler_shape(handler)
-        if not is_async and any(map(_is_async_store, (self.rate_limit, self.route_limits))):
-            raise ConfigurationError(
-                "this Guard's rate limit uses an async store: guard an async handler, or use "
-                "a sync store"
-            )
-        guard = self
-
-        if is_async:
-
-            async def async_wrapper(event: Event, context: Any) -> Any:
-                started = time.perf_counter()
-                record: dict[str, Any] = {}
-                try:
-                    admitted = await guard.admit_async(event, record)
-                    if admitted.principal is None:
-                        return admitted.preflight
-                    with acting_as(admitted.principal) as principal:
-                        args = (event, context, principal) if takes_principal else (event, context)
-                        result = await handler(*args)
-                    return answered(
-                        handler_response(
-                            result, admitted.request, admitted.limit, guard.security_headers,
-                            guard.cors,
-                        ),
-                        record,
-                    )
-                except BaseException as exc:
-                    return guard.refusal(exc, event, record)
-                finally:
-                    guard.log_decision(record, started)
-
-            return like(async_wrapper, handler)
-
-        def wrapper(event: Event, context: Any) -> Any:
-            started = time.perf_counter()
-            record: dict[str, Any] = {}
-            try:
-                admitted = guard.admit(event, record)
-                if admitted.principal is None:
-                    return admitted.preflight
-                with acting_as(admitted.principal) as principal:
-                    args = (event, context, principal) if takes_principal else (event, context)
-                    result = handler(*args)
-                return answered(
-                    handler_response(
-                        result, admitted.request, admitted.limit, guard.security_headers, guard.cors
-                    ),
-                    record,
-                )
-            except BaseException as exc:
-                return guard.refusal(exc, event, record)
-            finally:
-                guard.log_decision(record, started)
-
-        return like(wrapper, handler)
+        """Wrap a Lambda handler ``(event, context)`` or ``(event, context, principal)``
+        (:func:`~secauth.wrapping.wrap_handler`)."""
+        return wrap_handler(self, handler)
 
     # -- the checks (also used by the Powertools integration) ------------------------------
 
@@ -550,8 +494,3 @@ class Guard:
         """Send ``record`` (with the latency since ``started``) where this guard logs."""
         record["latency_us"] = round((time.perf_counter() - started) * 1e6)
         self.decisions.publish(record)
-
-
-def _is_async_store(limiter: object) -> bool:
-    parts = getattr(limiter, "limiters", None) or ((limiter,) if limiter is not None else ())
-    return any(getattr(getattr(p, "store", None), "is_async", False) for p in parts)

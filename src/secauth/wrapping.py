@@ -1,5 +1,5 @@
 """How :class:`~secauth.guard.Guard` wraps a handler: what the handler takes and whether
-it is async (read once, at decoration), and the wrapper made to look like it.
+it is async (read once, at decoration), and the sync or async wrapper around it.
 
 >>> def handler(event, context, principal): ...
 >>> handler_shape(handler)
@@ -8,10 +8,18 @@ HandlerShape(takes_principal=True, is_async=False)
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-__all__ = ["HandlerShape", "handler_shape", "like"]
+from secauth.current import acting_as
+from secauth.errors import ConfigurationError
+from secauth.guard_http import answered, handler_response
+
+if TYPE_CHECKING:
+    from secauth.guard import Guard
+
+__all__ = ["HandlerShape", "handler_shape", "like", "wrap_handler"]
 
 _CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect
 
@@ -29,6 +37,75 @@ def like(wrapper: Callable[..., Any], handler: Callable[..., Any]) -> Callable[.
     wrapper.__name__ = getattr(handler, "__name__", "handler")
     wrapper.__doc__ = handler.__doc__
     return wrapper
+
+
+def wrap_handler(guard: Guard, handler: Callable[..., Any]) -> Callable[..., Any]:
+    """``handler`` run under ``guard``: admitted (or refused with a sanitized answer), called
+    with the principal as :func:`~secauth.current.current_principal` (and as a third
+    argument when it takes one), its answer given the guard's headers, one decision
+    record logged. Async handlers get an async wrapper (async key fetches and stores)."""
+    takes_principal, is_async = handler_shape(handler)
+    if not is_async and any(map(_is_async_store, (guard.rate_limit, guard.route_limits))):
+        raise ConfigurationError(
+            "this Guard's rate limit uses an async store: guard an async handler, or use "
+            "a sync store"
+        )
+    if is_async:
+
+        async def async_wrapper(event: dict[str, Any], context: Any) -> Any:
+            started = time.perf_counter()
+            record: dict[str, Any] = {}
+            try:
+                admitted = await guard.admit_async(event, record)
+                if admitted.principal is None:
+                    return admitted.preflight
+                with acting_as(admitted.principal) as principal:
+                    args = (event, context, principal) if takes_principal else (event, context)
+                    result = await handler(*args)
+                return answered(
+                    handler_response(
+                        result,
+                        admitted.request,
+                        admitted.limit,
+                        guard.security_headers,
+                        guard.cors,
+                    ),
+                    record,
+                )
+            except BaseException as exc:
+                return guard.refusal(exc, event, record)
+            finally:
+                guard.log_decision(record, started)
+
+        return like(async_wrapper, handler)
+
+    def wrapper(event: dict[str, Any], context: Any) -> Any:
+        started = time.perf_counter()
+        record: dict[str, Any] = {}
+        try:
+            admitted = guard.admit(event, record)
+            if admitted.principal is None:
+                return admitted.preflight
+            with acting_as(admitted.principal) as principal:
+                args = (event, context, principal) if takes_principal else (event, context)
+                result = handler(*args)
+            return answered(
+                handler_response(
+                    result, admitted.request, admitted.limit, guard.security_headers, guard.cors
+                ),
+                record,
+            )
+        except BaseException as exc:
+            return guard.refusal(exc, event, record)
+        finally:
+            guard.log_decision(record, started)
+
+    return like(wrapper, handler)
+
+
+def _is_async_store(limiter: object) -> bool:
+    parts = getattr(limiter, "limiters", None) or ((limiter,) if limiter is not None else ())
+    return any(getattr(getattr(p, "store", None), "is_async", False) for p in parts)
 
 
 def handler_shape(handler: Callable[..., Any]) -> HandlerShape:
