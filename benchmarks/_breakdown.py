@@ -36,11 +36,9 @@ PIECES = (
 
 
 def _steps(verifier: Any, token: str) -> tuple[Any, Any]:
-    """What ``verifier._parse`` gives: ``(segments, header)`` now, one ``Jws`` in older versions."""
+    """The ``(segments, header)`` of what ``verifier._parse`` gives."""
     parsed = verifier._parse(token)
-    if isinstance(parsed, tuple) and len(parsed) == 2:
-        return parsed[0], parsed[1]
-    return parsed, parsed
+    return parsed.segments, parsed.header
 
 
 def _piece_ops(m: Material) -> tuple[dict[str, Case], dict[str, Case], list[str]]:
@@ -81,7 +79,7 @@ def _piece_ops(m: Material) -> tuple[dict[str, Case], dict[str, Case], list[str]
             Feed(steps),
         )
         claims_list = [jose.parse_claims_text(s[0].payload_segment)[0] for s in steps]
-        check_claims = verifier._check_claims
+        check_claims = verifier.claims.check  # the ClaimPolicy
         clock = time.time
         sec["claims"] = Case("claims", lambda c: check_claims(c, clock()), Feed(claims_list))
     except Exception as exc:

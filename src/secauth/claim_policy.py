@@ -94,8 +94,11 @@ class ClaimPolicy:
             iss = claims.get("iss")
             if type(iss) is not str or iss != self.issuer:
                 raise InvalidIssuer(detail={"expected": self.issuer, "actual": shown(iss)})
-        if self.audience is not None:
-            self._check_audience(claims.get(self.audience_claim))
+        audience = self.audience
+        if audience is not None:
+            aud = claims.get(self.audience_claim)
+            if type(aud) is not str or aud not in audience:  # a list, or a miss: look closer
+                self._check_audience(aud)
         for name in _STRING_CLAIMS:
             if name in claims and type(claims[name]) is not str:
                 raise InvalidClaims(detail={"claim": name, "problem": "not a string"})

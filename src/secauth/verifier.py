@@ -21,7 +21,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from secauth import jose
 from secauth.claim_policy import ClaimPolicy
@@ -264,22 +264,38 @@ class JwtVerifier:
         401-class for a bad token, :class:`~secauth.errors.KeysUnavailable` (503)
         when the key source is down.
         """
-        with _FailClosed():
-            hit = self._cached(token)
-            if hit is not None:
-                return hit
-            parsed = self._parse(token)
-            return self._finish(token, parsed, self.keys.keys_for(parsed.header.kid))
+        try:
+            if token in self._cache:
+                hit = self._cached(token)
+                if hit is not None:
+                    return hit
+            segments, header = self._parse(token)
+            # The key generation before the key lookup: a refresh that lands meanwhile (and
+            # may withdraw the key) must leave this token's cache entry stale, not current.
+            generation = self.keys.generation
+            keys = self.keys.keys_for(header.kid)
+            return self._finish(token, segments, header, keys, generation)
+        except SecAuthError:
+            raise
+        except Exception as exc:  # fail closed: no foreign exception escapes
+            raise MalformedToken(detail={"problem": f"unexpected {type(exc).__name__}"}) from None
 
     async def verify_async(self, token: str) -> dict[str, Any]:
         """:meth:`verify` with the keys looked up by ``keys_for_async`` (the only I/O);
         shares the key cache and the verified-token cache."""
-        with _FailClosed():
-            hit = self._cached(token)
-            if hit is not None:
-                return hit
-            parsed = self._parse(token)
-            return self._finish(token, parsed, await self.keys.keys_for_async(parsed.header.kid))
+        try:
+            if token in self._cache:
+                hit = self._cached(token)
+                if hit is not None:
+                    return hit
+            segments, header = self._parse(token)
+            generation = self.keys.generation  # before the lookup, as in verify()
+            keys = await self.keys.keys_for_async(header.kid)
+            return self._finish(token, segments, header, keys, generation)
+        except SecAuthError:
+            raise
+        except Exception as exc:  # fail closed: no foreign exception escapes
+            raise MalformedToken(detail={"problem": f"unexpected {type(exc).__name__}"}) from None
 
     def revalidate(self, token: str) -> bool:
         """True when ``token`` is in the verified-token cache (it was verified twice, see
@@ -317,8 +333,6 @@ class JwtVerifier:
     def _cached(self, token: str) -> dict[str, Any] | None:
         """The claims of a token verified before with the current keys, checked again
         for time; None when it is not cached."""
-        if token not in self._cache:
-            return None
         entry = self._cache.get(token, self.keys.generation)
         if entry is None:
             return None
@@ -338,7 +352,7 @@ class JwtVerifier:
         if now + leeway < entry.nbf:
             raise TokenNotYetValid(detail={"nbf": entry.nbf, "now": now})
 
-    def _parse(self, token: object) -> _Parsed:
+    def _parse(self, token: object) -> tuple[jose.Segments, jose.Header]:
         if token is None or token == "":
             raise MissingToken()
         segments = jose.split_compact(token, max_size=self.max_token_size)
@@ -347,9 +361,7 @@ class JwtVerifier:
         header = self._headers.get(segments.header_segment)
         if header is None:
             header = self._check_header(segments.header_segment)
-        # The key generation before the key lookup: a refresh that lands meanwhile (and may
-        # withdraw the key) must leave this token's cache entry stale, not current.
-        return _Parsed(segments, header, self.keys.generation)
+        return segments, header
 
     def _check_header(self, segment: str) -> jose.Header:
         header = jose.parse_header(segment)
@@ -365,11 +377,15 @@ class JwtVerifier:
         return header
 
     def _finish(
-        self, token: str, parsed: _Parsed, candidates: tuple[jose.VerificationKey, ...]
+        self,
+        token: str,
+        segments: jose.Segments,
+        header: jose.Header,
+        candidates: tuple[jose.VerificationKey, ...],
+        generation: int,
     ) -> dict[str, Any]:
         """Check the signature with the first candidate key bound to the token's ``alg``,
         then the claims; remember the verified token."""
-        segments, header = parsed.segments, parsed.header
         alg = header.alg
         for key in candidates:
             if alg in key.algorithms:
@@ -388,7 +404,7 @@ class JwtVerifier:
         if self.check is not None:
             self._run_check(header.header, claims, key)
         entry = CachedToken(
-            claims_json, header.header, key, times.exp, times.nbf, parsed.generation, now
+            claims_json, header.header, key, times.exp, times.nbf, generation, now
         )
         self._cache.admit(token, entry)
         return claims
@@ -406,31 +422,6 @@ class JwtVerifier:
             raise InvalidClaims(
                 detail={"problem": f"custom check raised {type(exc).__name__}"}
             ) from None
-
-
-class _Parsed(NamedTuple):
-    """A token split, its header checked, and the key generation read before the keys."""
-
-    segments: jose.Segments
-    header: jose.Header
-    generation: int
-
-
-class _FailClosed:
-    """Turns any exception that is not a SecAuthError into MalformedToken: no foreign
-    exception escapes a verification (a class: cheaper per call than contextlib's)."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
-    ) -> Literal[False]:
-        if kind is None or not issubclass(kind, Exception) or issubclass(kind, SecAuthError):
-            return False
-        raise MalformedToken(detail={"problem": f"unexpected {kind.__name__}"}) from None
 
 
 def _bounded_put(cache: OrderedDict[str, Any], key: str, value: Any, size: int) -> None:
