@@ -36,9 +36,9 @@ PIECES = (
 
 
 def _steps(verifier: Any, token: str) -> tuple[Any, Any]:
-    """The ``(segments, header)`` of what ``verifier._parse`` gives."""
-    parsed = verifier._parse(token)
-    return parsed.segments, parsed.header
+    """The ``(segments, header)`` that ``verifier._parse`` gives."""
+    segments, header = verifier._parse(token)
+    return segments, header
 
 
 def _piece_ops(m: Material) -> tuple[dict[str, Case], dict[str, Case], list[str]]:

@@ -12,8 +12,9 @@ One cache with its rules in one place, in the style of aws-jwt-verify's key cach
 
 >>> cache = VerifiedTokenCache(size=2, max_age=60, clock=lambda: 0.0)
 >>> entry = CachedToken('{"sub": "u"}', {}, None, 100.0, 0.0, 1, 0.0)
->>> cache.admit("t", entry), cache.admit("t", entry)
+>>> cache.seen_before("t"), cache.seen_before("t")
 (False, True)
+>>> cache.keep("t", entry)
 >>> cache.get("t", generation=1).exp, cache.get("t", generation=2)
 (100.0, None)
 """
@@ -67,24 +68,28 @@ class VerifiedTokenCache:
     def drop(self, token: str) -> None:
         self._entries.pop(token, None)
 
-    def admit(self, token: str, entry: CachedToken) -> bool:
-        """Keep ``entry`` if ``token`` was verified before (else note it); True if kept.
-        A kept token's note stays: once its entry is dropped (new key set, max age), its
-        next verification keeps it again."""
+    def seen_before(self, token: str) -> bool:
+        """Whether ``token`` was verified before (admission: only such tokens are kept);
+        a token not seen before is noted. A kept token's note stays: once its entry is
+        dropped (new key set, max age), its next verification keeps it again."""
         if not self.size:
             return False
         fingerprint = hash(token)
-        if fingerprint not in self._sightings:
-            if len(self._sightings) >= self.size:
-                self._sightings.clear()
-            self._sightings.add(fingerprint)
-            return False
+        if fingerprint in self._sightings:
+            return True
+        if len(self._sightings) >= self.size:
+            self._sightings.clear()
+        self._sightings.add(fingerprint)
+        return False
+
+    def keep(self, token: str, entry: CachedToken) -> None:
+        """Keep ``entry`` for ``token`` (call it for a token :meth:`seen_before`); when
+        full, the oldest half of the entries goes first."""
         entries = self._entries
         if len(entries) >= self.size:
             for old in list(itertools.islice(entries, max(1, len(entries) // 2))):
                 entries.pop(old, None)
         entries[token] = entry
-        return True
 
     def clear(self) -> None:
         self._entries.clear()

@@ -403,10 +403,11 @@ class JwtVerifier:
         times = self.claims.check(claims, now)
         if self.check is not None:
             self._run_check(header.header, claims, key)
-        entry = CachedToken(
-            claims_json, header.header, key, times.exp, times.nbf, generation, now
-        )
-        self._cache.admit(token, entry)
+        if self._cache.seen_before(token):  # admission: kept from its second verification
+            entry = CachedToken(
+                claims_json, header.header, key, times.exp, times.nbf, generation, now
+            )
+            self._cache.keep(token, entry)
         return claims
 
     def _run_check(
