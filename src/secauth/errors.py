@@ -23,7 +23,8 @@ The tree
     │   ├── MissingToken, MalformedToken, InvalidSignature, TokenExpired,
     │   ├── TokenNotYetValid, InvalidIssuer, InvalidAudience, InvalidClaims
     │   ├── UnknownKey
-    │   └── MissingAuthorizerContext           Guard trusts an authorizer that left no context
+    │   ├── MissingAuthorizerContext           Guard trusts an authorizer that left no context
+    │   └── TokenRevoked                       verifies, but revoked (secauth.revocation)
     ├── KeysUnavailable                        503, retryable: the key source is down
     ├── AccessDenied                           403
     │   └── Forbidden, InsufficientScope, TenantMismatch
@@ -86,6 +87,7 @@ __all__ = [
     "TokenError",
     "TokenExpired",
     "TokenNotYetValid",
+    "TokenRevoked",
     "UnknownKey",
     "UnsupportedEvent",
     "UnsupportedMediaType",
@@ -107,6 +109,7 @@ class Reason(StrEnum):
     INVALID_CLAIMS = "invalid_claims"
     UNKNOWN_KEY = "unknown_key"
     MISSING_AUTHORIZER_CONTEXT = "missing_authorizer_context"
+    TOKEN_REVOKED = "token_revoked"
     KEYS_UNAVAILABLE = "keys_unavailable"
     INSUFFICIENT_SCOPE = "insufficient_scope"
     FORBIDDEN = "forbidden"
@@ -272,6 +275,14 @@ class MissingAuthorizerContext(TokenError):
 
     reason = Reason.MISSING_AUTHORIZER_CONTEXT
     default_message = "missing authorizer context"
+
+
+class TokenRevoked(TokenError):
+    """The token verifies, but it was revoked (by ``jti``, refresh-token family, subject
+    or client): see :class:`~secauth.revocation.Revocations`."""
+
+    reason = Reason.TOKEN_REVOKED
+    default_message = "token revoked"
 
 
 # --- 503: the key source is down (retryable, not the caller's fault) --------------------
