@@ -1,0 +1,283 @@
+"""``Revocations``: tokens that verify but must be refused, checked on every verification.
+
+A :class:`~secauth.verifier.JwtVerifier` given ``revocations=`` consults it after the
+signature and the claims pass, on every verification: verified-token cache hits and the
+Authorizer's memo hits included. Four kinds of entry, each keyed by the issuer:
+
+* a token, by ``jti`` (:meth:`Revocations.revoke_token`);
+* a refresh-token family, by Cognito's ``origin_jti`` (:meth:`Revocations.revoke_family`:
+  what Cognito's ``RevokeToken`` invalidates);
+* a subject "signed out everywhere before T": its tokens issued (``iat``) before T
+  (:meth:`Revocations.revoke_subject`);
+* an app client, by ``client_id`` (or ``azp``): its tokens issued before T
+  (:meth:`Revocations.revoke_client`).
+
+An entry lives as long as the longest-lived token it can affect: ``max_token_lifetime``
+(default one day) after it was written, so the list never grows without bound. Tokens
+without an ``iat`` are refused by subject and client entries (their age is unknown).
+
+Cost: the answers for a token's keys are kept in the container for ``max_staleness``
+seconds (default 30), so a repeated token costs no round trip, and a new one one round
+trip for all of its keys at once. A revocation therefore takes effect everywhere within
+``max_staleness`` (plus API Gateway's authorizer cache TTL, which cannot be invalidated:
+keep that TTL at most ``max_staleness`` for revocable APIs).
+
+Failure policy: ``"closed"`` (default) refuses with a retryable
+:class:`~secauth.errors.KeysUnavailable` (reason ``keys_unavailable``, ``detail.source``
+``revocations``) when the store cannot answer, never an allow; ``"open"`` lets the
+token through and logs a warning. After a failure the store is left alone for
+``retry_after`` seconds (default 1), and the policy applies at once.
+
+>>> from secauth.revocation_stores import MemoryRevocationStore
+>>> revocations = Revocations(MemoryRevocationStore(), clock=lambda: 1000.0)
+>>> claims = {"iss": "https://idp/", "sub": "u", "jti": "t-1", "iat": 900}
+>>> revocations.is_revoked(claims)
+False
+>>> revocations.revoke_token("https://idp/", "t-1")
+>>> revocations.is_revoked(claims)
+True
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Literal, Protocol
+
+from secauth.errors import ConfigurationError, KeysUnavailable, TokenRevoked
+
+__all__ = ["RevocationStore", "Revocations", "StoreUnavailable", "revocation_keys"]
+
+_LOG = logging.getLogger("secauth.revocations")
+_DAY: Final = 86_400.0
+
+
+class StoreUnavailable(Exception):
+    """A revocation store could not answer (its message says why, never a key's value)."""
+
+
+class RevocationStore(Protocol):
+    """Where revocation entries live, shared by every container.
+
+    ``lookup`` answers for several keys in one round trip: each key's value (the
+    revocation time, epoch seconds), or None. ``put`` writes one entry that the store
+    forgets at ``expires_at``. Both raise :class:`StoreUnavailable` on failure.
+    """
+
+    def lookup(self, keys: list[str]) -> dict[str, float | None]: ...
+
+    def put(self, key: str, value: float, expires_at: float) -> None: ...
+
+
+def revocation_keys(claims: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The ``(kind, store key)`` pairs a token's claims can be revoked under. A client is
+    named by ``client_id`` and by ``azp``: a token naming a revoked client either way is
+    refused.
+
+    >>> [kind for kind, _ in revocation_keys({"iss": "https://idp/", "sub": "u", "jti": "t"})]
+    ['jti', 'subject']
+    """
+    iss = claims.get("iss")
+    issuer = iss if isinstance(iss, str) else ""
+    named = (
+        ("jti", claims.get("jti")),
+        ("family", claims.get("origin_jti")),
+        ("subject", claims.get("sub")),
+        ("client", claims.get("client_id")),
+        ("client", claims.get("azp")),
+    )
+    out: list[tuple[str, str]] = []
+    for kind, value in named:
+        if isinstance(value, str) and value:
+            pair = (kind, _key(kind, issuer, value))
+            if pair not in out:
+                out.append(pair)
+    return out
+
+
+def _key(kind: str, issuer: str, value: str) -> str:
+    return f"{kind}|{issuer}|{value}"
+
+
+class Revocations:
+    """The revocation list a verifier consults; see the module docs.
+
+    Parameters
+    ----------
+    store:
+        A :class:`RevocationStore`: :class:`~secauth.revocation_stores.MemoryRevocationStore`
+        (one container, tests), :class:`~secauth.revocation_stores.RedisRevocationStore`
+        or :class:`~secauth.revocation_stores.DynamoDBRevocationStore`.
+    max_token_lifetime:
+        The longest lifetime (``exp - iat``) of a token the issuer mints, seconds: how
+        long an entry must live.
+    max_staleness:
+        How long a container trusts what it read from the store, seconds (0: ask on
+        every verification).
+    failure:
+        ``"closed"`` (refuse, 503) or ``"open"`` (allow, warn) when the store fails.
+    retry_after:
+        Seconds the store is left alone after a failure.
+    """
+
+    def __init__(
+        self,
+        store: RevocationStore,
+        *,
+        max_token_lifetime: float = _DAY,
+        max_staleness: float = 30.0,
+        failure: Literal["closed", "open"] = "closed",
+        retry_after: float = 1.0,
+        cache_size: int = 4096,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not callable(getattr(store, "lookup", None)) or not callable(getattr(store, "put", None)):
+            raise ConfigurationError("store must be a RevocationStore (lookup and put)")
+        for name, value, top in (
+            ("max_token_lifetime", max_token_lifetime, 366 * _DAY),
+            ("max_staleness", max_staleness, 3600.0),
+            ("retry_after", retry_after, 60.0),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= top:
+                raise ConfigurationError(f"Revocations {name} must be seconds in [0, {top:g}]")
+        if max_token_lifetime <= 0:
+            raise ConfigurationError("Revocations max_token_lifetime must be positive")
+        if failure not in ("closed", "open"):
+            raise ConfigurationError("Revocations failure is 'closed' or 'open'")
+        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
+            raise ConfigurationError("Revocations cache_size must be a positive count")
+        self.store = store
+        self.max_token_lifetime = float(max_token_lifetime)
+        self.max_staleness = float(max_staleness)
+        self.failure = failure
+        self.retry_after = float(retry_after)
+        self.cache_size = cache_size
+        self._clock = clock
+        # key -> (value or None, when it was read); bounded, oldest half dropped when full.
+        self._seen: dict[str, tuple[float | None, float]] = {}
+        self._resting_until = float("-inf")
+        self._lock = threading.Lock()
+
+    # -- checks ---------------------------------------------------------------------------
+
+    def check(self, claims: Mapping[str, Any]) -> None:
+        """Raise :class:`~secauth.errors.TokenRevoked` (401) for a revoked token, and
+        :class:`~secauth.errors.KeysUnavailable` (503) when the store cannot say and the
+        policy is ``"closed"``."""
+        keys = revocation_keys(claims)
+        if not keys:
+            return
+        values = self._values([key for _, key in keys])
+        if values is None:
+            return  # the store failed and the policy is "open"
+        kind = _revoked_by(keys, values, claims.get("iat"))
+        if kind is not None:
+            raise TokenRevoked(detail={"revoked_by": kind})
+
+    def is_revoked(self, claims: Mapping[str, Any]) -> bool:
+        """Whether ``claims`` are revoked (store failures raise as in :meth:`check`)."""
+        try:
+            self.check(claims)
+        except TokenRevoked:
+            return True
+        return False
+
+    # -- the admin API ----------------------------------------------------------------------
+
+    def revoke_token(self, issuer: str, jti: str) -> None:
+        """Revoke the one token of ``issuer`` with this ``jti``."""
+        self._put("jti", issuer, jti)
+
+    def revoke_family(self, issuer: str, origin_jti: str) -> None:
+        """Revoke every token of one refresh-token family (Cognito's ``origin_jti``)."""
+        self._put("family", issuer, origin_jti)
+
+    def revoke_subject(self, issuer: str, subject: str, *, before: float | None = None) -> None:
+        """Sign ``subject`` out everywhere: refuse its tokens issued before ``before``
+        (default: now)."""
+        self._put("subject", issuer, subject, before)
+
+    def revoke_client(self, issuer: str, client_id: str, *, before: float | None = None) -> None:
+        """Refuse the tokens of app client ``client_id`` issued before ``before`` (default:
+        now), e.g. for a compromised client."""
+        self._put("client", issuer, client_id, before)
+
+    def forget_cached(self) -> None:
+        """Drop what this container read from the store (the next checks ask again)."""
+        with self._lock:
+            self._seen.clear()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _put(self, kind: str, issuer: str, value: str, at: float | None = None) -> None:
+        for name, text in (("issuer", issuer), (kind, value)):
+            if not isinstance(text, str) or not text:
+                raise ConfigurationError(f"revoke: {name} must be a non-empty string")
+        now = self._clock()
+        when = now if at is None else float(at)
+        key = _key(kind, issuer, value)
+        self.store.put(key, when, max(now, when) + self.max_token_lifetime)
+        with self._lock:
+            self._seen[key] = (when, now)  # this container sees its own revocation at once
+
+    def _values(self, keys: list[str]) -> dict[str, float | None] | None:
+        now = self._clock()
+        known: dict[str, float | None] = {}
+        missing: list[str] = []
+        with self._lock:
+            for key in keys:
+                seen = self._seen.get(key)
+                if seen is not None and now - seen[1] < self.max_staleness:
+                    known[key] = seen[0]
+                else:
+                    missing.append(key)
+        if not missing:
+            return known
+        fetched = self._fetch(missing, now)
+        if fetched is None:
+            return None
+        known.update(fetched)
+        return known
+
+    def _fetch(self, keys: list[str], now: float) -> dict[str, float | None] | None:
+        if now < self._resting_until:
+            self._failed("the store failed moments ago")
+            return None
+        try:
+            answer = self.store.lookup(keys)
+        except StoreUnavailable as exc:
+            self._resting_until = now + self.retry_after
+            self._failed(str(exc))
+            return None
+        values = {key: answer.get(key) for key in keys}
+        if self.max_staleness > 0:
+            with self._lock:
+                if len(self._seen) + len(values) > self.cache_size:
+                    for old in list(self._seen)[: max(1, len(self._seen) // 2)]:
+                        del self._seen[old]
+                self._seen.update((key, (value, now)) for key, value in values.items())
+        return values
+
+    def _failed(self, problem: str) -> None:
+        """Raise for ``failure="closed"``; log for ``"open"`` (the caller then allows)."""
+        if self.failure == "open":
+            _LOG.warning("revocation store unavailable (%s): token allowed (failure='open')", problem)
+            return
+        raise KeysUnavailable(detail={"source": "revocations", "problem": problem})
+
+
+def _revoked_by(
+    keys: list[tuple[str, str]], values: Mapping[str, float | None], iat: object
+) -> str | None:
+    """The kind of entry that revokes a token: any ``jti`` or family entry; a subject or
+    client entry for a token issued before its time (or of unknown age)."""
+    issued = float(iat) if isinstance(iat, int | float) and not isinstance(iat, bool) else None
+    for kind, key in keys:
+        at = values.get(key)
+        if at is None:
+            continue
+        if kind in ("jti", "family") or issued is None or issued < at:
+            return kind
+    return None

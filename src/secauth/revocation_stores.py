@@ -1,0 +1,212 @@
+"""Where :class:`~secauth.revocation.Revocations` keeps its entries: in this container's
+memory, in Redis (single node or Cluster) or in DynamoDB.
+
+Every store answers a token's keys in **one round trip** (``MGET``; ``BatchGetItem``)
+and writes an entry with its expiry (``SET ... PX``; a TTL attribute), so nothing stays
+longer than the longest-lived token it can affect. Clients are built with short timeouts
+and no retries; a failure raises :class:`~secauth.revocation.StoreUnavailable`, and the
+list applies its failure policy. ``redis`` and ``boto3`` are imported when a store is
+built, never by ``import secauth``.
+
+>>> store = MemoryRevocationStore(clock=lambda: 10.0)
+>>> store.put("jti|https://idp/|t-1", 5.0, expires_at=20.0)
+>>> store.lookup(["jti|https://idp/|t-1", "jti|https://idp/|t-2"])
+{'jti|https://idp/|t-1': 5.0, 'jti|https://idp/|t-2': None}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from secauth._aws import check_timeouts, error_code, short_timeout_client
+from secauth.errors import ConfigurationError
+from secauth.revocation import StoreUnavailable
+
+__all__ = ["DynamoDBRevocationStore", "MemoryRevocationStore", "RedisRevocationStore"]
+
+# One hash tag for every key: a Redis Cluster keeps them in one slot, so one MGET answers
+# all keys of a token.
+_REDIS_TAG: Final = "{secauth-revocations}"
+_BATCH_LIMIT: Final = 100  # BatchGetItem's item limit; a token has at most four keys
+
+
+class MemoryRevocationStore:
+    """Entries in this container's memory: for tests and a single container."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._entries: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, keys: list[str]) -> dict[str, float | None]:
+        now = self._clock()
+        with self._lock:
+            found = {key: self._entries.get(key) for key in keys}
+        return {key: e[0] if e is not None and now < e[1] else None for key, e in found.items()}
+
+    def put(self, key: str, value: float, expires_at: float) -> None:
+        with self._lock:
+            self._entries[key] = (value, expires_at)
+            now = self._clock()
+            if len(self._entries) % 1024 == 0:  # now and then, drop what has expired
+                self._entries = {k: e for k, e in self._entries.items() if now < e[1]}
+
+
+class RedisRevocationStore:
+    """Entries in Redis or Valkey, single node or Cluster (one hash tag, so one ``MGET``).
+
+    Give ``url`` (``redis://host:6379/0``; ``rediss://`` for TLS) or a ready ``client``
+    (a ``redis.Redis`` or ``redis.cluster.RedisCluster``). Keys are
+    ``<prefix>{secauth-revocations}<sha256 of the entry key>``.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        client: Any = None,
+        prefix: str = "secauth:rev:",
+        socket_timeout: float = 0.25,
+        connect_timeout: float = 0.25,
+    ) -> None:
+        if (url is None) == (client is None):
+            raise ConfigurationError("RedisRevocationStore takes a url or a client, not both")
+        if not isinstance(prefix, str) or "{" in prefix or "}" in prefix:
+            raise ConfigurationError("RedisRevocationStore prefix must be a string without braces")
+        check_timeouts(
+            "RedisRevocationStore", socket_timeout=socket_timeout, connect_timeout=connect_timeout
+        )
+        if client is None:
+            try:
+                import redis
+                from redis.backoff import NoBackoff
+                from redis.retry import Retry
+            except ImportError:
+                raise ConfigurationError(
+                    "RedisRevocationStore needs 'redis': pip install 'secauth[redis]'"
+                ) from None
+            client = redis.Redis.from_url(
+                str(url),
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=connect_timeout,
+                retry=Retry(NoBackoff(), 0),
+                retry_on_timeout=False,
+            )
+        self.client = client
+        self.prefix = prefix
+
+    def _name(self, key: str) -> str:
+        return self.prefix + _REDIS_TAG + hashlib.sha256(key.encode()).hexdigest()
+
+    def lookup(self, keys: list[str]) -> dict[str, float | None]:
+        try:
+            replies = self.client.mget([self._name(key) for key in keys])
+        except Exception as exc:  # any client failure is an outage, never an allow
+            raise StoreUnavailable(f"redis: {type(exc).__name__}") from None
+        return {key: _number(reply) for key, reply in zip(keys, replies, strict=True)}
+
+    def put(self, key: str, value: float, expires_at: float) -> None:
+        ttl_ms = max(1, math.ceil((expires_at - time.time()) * 1000))
+        try:
+            self.client.set(self._name(key), repr(float(value)), px=ttl_ms)
+        except Exception as exc:
+            raise StoreUnavailable(f"redis: {type(exc).__name__}") from None
+
+
+class DynamoDBRevocationStore:
+    """Entries in a DynamoDB table: partition key ``pk`` (string), the revocation time in
+    ``at`` and the TTL attribute ``expires_at`` (enable TTL on it). One ``BatchGetItem``
+    (strongly consistent) per lookup; :meth:`create_table` makes a table for tests."""
+
+    def __init__(
+        self,
+        table: str,
+        *,
+        client: Any = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        connect_timeout: float = 0.5,
+        read_timeout: float = 0.5,
+    ) -> None:
+        if not isinstance(table, str) or not table:
+            raise ConfigurationError("DynamoDBRevocationStore needs a table name")
+        check_timeouts(
+            "DynamoDBRevocationStore", connect_timeout=connect_timeout, read_timeout=read_timeout
+        )
+        if client is None:
+            client = short_timeout_client(
+                "dynamodb",
+                owner="DynamoDBRevocationStore",
+                extra="dynamodb",
+                region=region,
+                endpoint_url=endpoint_url,
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                attempts=2,
+            )
+        self.client = client
+        self.table = table
+
+    def lookup(self, keys: list[str]) -> dict[str, float | None]:
+        if len(keys) > _BATCH_LIMIT:
+            raise ConfigurationError("at most 100 keys per lookup")
+        request = {
+            self.table: {"Keys": [{"pk": {"S": key}} for key in keys], "ConsistentRead": True}
+        }
+        try:
+            reply = self.client.batch_get_item(RequestItems=request)
+        except Exception as exc:
+            raise StoreUnavailable(f"dynamodb: {error_code(exc)}") from None
+        if reply.get("UnprocessedKeys"):
+            raise StoreUnavailable("dynamodb: unprocessed keys (throttled)")
+        now = time.time()
+        out: dict[str, float | None] = dict.fromkeys(keys)
+        for item in reply.get("Responses", {}).get(self.table, []):
+            key = item.get("pk", {}).get("S")
+            at, until = _number(item.get("at", {}).get("N")), _number(
+                item.get("expires_at", {}).get("N")
+            )
+            if key in out and at is not None and (until is None or now < until):
+                out[key] = at  # TTL deletion is lazy: an expired item still read is no entry
+        return out
+
+    def put(self, key: str, value: float, expires_at: float) -> None:
+        item = {
+            "pk": {"S": key},
+            "at": {"N": repr(float(value))},
+            "expires_at": {"N": str(math.ceil(expires_at))},
+        }
+        try:
+            self.client.put_item(TableName=self.table, Item=item)
+        except Exception as exc:
+            raise StoreUnavailable(f"dynamodb: {error_code(exc)}") from None
+
+    def create_table(self) -> None:
+        """Create the table (on-demand capacity) and wait until it is active."""
+        self.client.create_table(
+            TableName=self.table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self.client.get_waiter("table_exists").wait(TableName=self.table)
+
+
+def _number(value: Any) -> float | None:
+    """A stored number, None when absent; anything unreadable is an outage (fail closed:
+    a damaged entry never reads as "not revoked")."""
+    if value is None:
+        return None
+    text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
+    try:
+        number = float(text)
+    except (TypeError, ValueError):
+        raise StoreUnavailable("unreadable revocation entry") from None
+    if not math.isfinite(number):
+        raise StoreUnavailable("unreadable revocation entry")
+    return number
