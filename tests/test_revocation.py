@@ -231,3 +231,20 @@ def test_nothing_revoked_is_accepted_after_the_staleness_window(ops: list[Any]) 
             due = [t for t in (revoked_at.get(jti), signed_out_at) if t is not None]
             if any(clock.now >= t + 30 for t in due):
                 assert rev.is_revoked(token)
+
+
+def test_the_async_check_answers_as_the_sync_one() -> None:
+    import asyncio
+
+    clock = Clock()
+    store = CountingStore(clock)
+    rev = revocations(store, clock)
+    asyncio.run(rev.check_async(claims()))
+    rev.revoke_token(ISS, "t-1")
+    with pytest.raises(TokenRevoked):
+        asyncio.run(rev.check_async(claims()))
+    store.down = True
+    fresh = revocations(store, clock)
+    with pytest.raises(KeysUnavailable):
+        asyncio.run(fresh.check_async(claims(jti="t-9")))
+    assert store.lookups == 2

@@ -167,14 +167,27 @@ class Revocations:
         :class:`~secauth.errors.KeysUnavailable` (503) when the store cannot say and the
         policy is ``"closed"``."""
         keys = revocation_keys(claims)
-        if not keys:
-            return
-        values = self._values([key for _, key in keys])
-        if values is None:
-            return  # the store failed and the policy is "open"
-        kind = _revoked_by(keys, values, claims.get("iat"))
-        if kind is not None:
-            raise TokenRevoked(detail={"revoked_by": kind})
+        known, missing = self._known([key for _, key in keys])
+        if missing:
+            fetched = self._fetch(missing, self._clock())
+            if fetched is None:
+                return  # the store failed and the policy is "open"
+            known.update(fetched)
+        _raise_if_revoked(keys, known, claims.get("iat"))
+
+    async def check_async(self, claims: Mapping[str, Any]) -> None:
+        """:meth:`check` for async callers: the store is asked in a worker thread, and
+        only when this container's answers are stale."""
+        keys = revocation_keys(claims)
+        known, missing = self._known([key for _, key in keys])
+        if missing:
+            import asyncio
+
+            fetched = await asyncio.to_thread(self._fetch, missing, self._clock())
+            if fetched is None:
+                return
+            known.update(fetched)
+        _raise_if_revoked(keys, known, claims.get("iat"))
 
     def is_revoked(self, claims: Mapping[str, Any]) -> bool:
         """Whether ``claims`` are revoked (store failures raise as in :meth:`check`)."""
@@ -222,7 +235,8 @@ class Revocations:
         with self._lock:
             self._seen[key] = (when, now)  # this container sees its own revocation at once
 
-    def _values(self, keys: list[str]) -> dict[str, float | None] | None:
+    def _known(self, keys: list[str]) -> tuple[dict[str, float | None], list[str]]:
+        """What this container read less than ``max_staleness`` ago, and the keys to ask."""
         now = self._clock()
         known: dict[str, float | None] = {}
         missing: list[str] = []
@@ -233,13 +247,7 @@ class Revocations:
                     known[key] = seen[0]
                 else:
                     missing.append(key)
-        if not missing:
-            return known
-        fetched = self._fetch(missing, now)
-        if fetched is None:
-            return None
-        known.update(fetched)
-        return known
+        return known, missing
 
     def _fetch(self, keys: list[str], now: float) -> dict[str, float | None] | None:
         if now < self._resting_until:
@@ -268,16 +276,14 @@ class Revocations:
         raise KeysUnavailable(detail={"source": "revocations", "problem": problem})
 
 
-def _revoked_by(
+def _raise_if_revoked(
     keys: list[tuple[str, str]], values: Mapping[str, float | None], iat: object
-) -> str | None:
-    """The kind of entry that revokes a token: any ``jti`` or family entry; a subject or
-    client entry for a token issued before its time (or of unknown age)."""
+) -> None:
+    """Raise TokenRevoked naming the kind of entry that revokes a token: any ``jti`` or
+    family entry; a subject or client entry for a token issued before its time (or of
+    unknown age)."""
     issued = float(iat) if isinstance(iat, int | float) and not isinstance(iat, bool) else None
     for kind, key in keys:
         at = values.get(key)
-        if at is None:
-            continue
-        if kind in ("jti", "family") or issued is None or issued < at:
-            return kind
-    return None
+        if at is not None and (kind in ("jti", "family") or issued is None or issued < at):
+            raise TokenRevoked(detail={"revoked_by": kind})
