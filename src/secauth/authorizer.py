@@ -186,7 +186,7 @@ class Authorizer:
         self.routes = routes if routes is not None else Routes(_DEFAULT_ROUTES_TABLE)
         if not isinstance(self.routes, Routes):
             raise ConfigurationError("routes must be a secauth.Routes table")
-        self.claims = claims or ClaimMapper()
+        self.claims = claims or getattr(verifier, "default_claims", None) or ClaimMapper()
         self.api_keys = api_keys
         self.api_key_header = api_key_header.lower()
         self.client_certs = client_certs

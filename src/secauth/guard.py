@@ -184,7 +184,7 @@ class Guard:
         self.verifier = verifier
         self.trust_authorizer = trust_authorizer
         self.routes = routes
-        self.claims = claims or ClaimMapper()
+        self.claims = claims or getattr(verifier, "default_claims", None) or ClaimMapper()
         self.rate_limit = rate_limit
         self.route_limits: RouteLimits | None = None
         if route_limits is not None:

@@ -16,6 +16,7 @@ from secauth.errors import (
 )
 
 if TYPE_CHECKING:
+    from secauth.principal import ClaimMapper
     from secauth.verifier import JwtVerifier
 
 __all__ = ["MultiIssuerVerifier"]
@@ -37,18 +38,40 @@ class MultiIssuerVerifier:
     'https://b/'
     """
 
-    def __init__(self, verifiers: Iterable[JwtVerifier]) -> None:
+    def __init__(
+        self,
+        verifiers: Iterable[JwtVerifier | MultiIssuerVerifier],
+        *,
+        default_claims: ClaimMapper | None = None,
+    ) -> None:
         from secauth.verifier import JwtVerifier  # that module imports this one
 
         self.verifiers: dict[str, JwtVerifier] = {}
-        for verifier in verifiers:
-            if not isinstance(verifier, JwtVerifier) or verifier.issuer is None:
-                raise ConfigurationError("each verifier of a multi-issuer verifier needs an issuer")
-            if verifier.issuer in self.verifiers:
-                raise ConfigurationError(f"issuer {verifier.issuer!r} given twice")
-            self.verifiers[verifier.issuer] = verifier
+        members = list(verifiers)
+        for member in members:
+            # A multi-issuer member (a Cognito pool's issuers, say) adds each of its issuers.
+            flat = (
+                member.verifiers.values() if isinstance(member, MultiIssuerVerifier) else [member]
+            )
+            for verifier in flat:
+                if not isinstance(verifier, JwtVerifier) or verifier.issuer is None:
+                    raise ConfigurationError(
+                        "each verifier of a multi-issuer verifier needs an issuer"
+                    )
+                if verifier.issuer in self.verifiers:
+                    raise ConfigurationError(f"issuer {verifier.issuer!r} given twice")
+                self.verifiers[verifier.issuer] = verifier
         if not self.verifiers:
             raise ConfigurationError("a multi-issuer verifier needs at least one verifier")
+        #: The claim mapping ``Authorizer`` and ``Guard`` use unless given ``claims=``.
+        #: Default: the members' own, when every member has one and they agree (several
+        #: Cognito pools, say); otherwise None (their default, ``ClaimMapper()``).
+        self.default_claims = default_claims or _shared_default(members)
+
+    @property
+    def issuers(self) -> tuple[str, ...]:
+        """Every accepted ``iss``, in the order given."""
+        return tuple(self.verifiers)
 
     def _pick(self, token: object) -> JwtVerifier:
         try:
@@ -66,6 +89,8 @@ class MultiIssuerVerifier:
         return verifier
 
     def hydrate(self, *, strict: bool = False) -> bool:
+        """Load every issuer's keys now (see :meth:`JwtVerifier.hydrate`); True when all
+        are ready."""
         return all([v.hydrate(strict=strict) for v in self.verifiers.values()])  # noqa: C419 - hydrate each
 
     def verify(self, token: str) -> dict[str, Any]:
@@ -88,3 +113,13 @@ class MultiIssuerVerifier:
         (False, ['https://a/', 'https://a/'], True)
         """
         return any(verifier.revalidate(token) for verifier in self.verifiers.values())
+
+
+def _shared_default(members: list[JwtVerifier | MultiIssuerVerifier]) -> ClaimMapper | None:
+    """The default claim mapping of every member, when they all have one and it is the
+    same (equal settings); else None."""
+    defaults = [member.default_claims for member in members]
+    first = defaults[0] if defaults else None
+    if first is None or any(d is None or vars(d) != vars(first) for d in defaults):
+        return None
+    return first

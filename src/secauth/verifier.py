@@ -17,11 +17,10 @@ Example
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from secauth import jose
 from secauth.claim_policy import ClaimPolicy
@@ -40,13 +39,16 @@ from secauth.key_sources import checked_algorithms, key_source
 from secauth.multi_issuer import MultiIssuerVerifier
 from secauth.token_cache import CachedToken, VerifiedTokenCache
 
+if TYPE_CHECKING:
+    from secauth.cognito import CognitoVerifier
+    from secauth.principal import ClaimMapper
+
 __all__ = ["ClaimsCheck", "JwtVerifier", "MultiIssuerVerifier"]
 
 ClaimsCheck = Callable[[Mapping[str, Any], Mapping[str, Any], jose.VerificationKey], None]
 """A custom check ``(header, claims, key) -> None`` that raises to reject a token."""
 
 _HEADER_CACHE_SIZE = 64
-_COGNITO_POOL = re.compile(r"(?P<region>[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+)_[0-9A-Za-z]+")
 
 
 class JwtVerifier:
@@ -158,6 +160,9 @@ class JwtVerifier:
         self._clock = clock
         self._cache = VerifiedTokenCache(cache_size, self.cache_max_age, clock)
         self._headers: OrderedDict[str, jose.Header] = OrderedDict()
+        #: The claim mapping ``Authorizer`` and ``Guard`` use unless given ``claims=``
+        #: (None: theirs, ``ClaimMapper()``). Presets set it; so may you.
+        self.default_claims: ClaimMapper | None = None
 
     # -- presets ------------------------------------------------------------------------
 
@@ -190,51 +195,47 @@ class JwtVerifier:
         user_pool_id: str,
         client_id: str | Collection[str] | None,
         token_use: Literal["id", "access"],
+        issuer_format: Literal["both", "original", "updated"] = "both",
+        additional_regions: Iterable[str] = (),
         **options: Any,
-    ) -> JwtVerifier:
-        """A verifier for an Amazon Cognito user pool.
+    ) -> CognitoVerifier:
+        """A verifier for an Amazon Cognito user pool: a
+        :class:`~secauth.cognito.CognitoVerifier`.
 
         ID tokens must carry ``client_id`` in ``aud``; access tokens in the
         ``client_id`` claim. ``token_use`` must match. Pass ``client_id=None`` only
-        to skip the client check on purpose. Keys come from the pool's JWKS URI
-        unless ``jwks=`` (a JWKS dict or key source) is given, for example keys
-        bundled with the function or a local issuer in tests.
+        to skip the client check on purpose. Both issuer formats are accepted
+        (``issuer_format=``), in the pool's Region and each of ``additional_regions``
+        (replicas), each issuer with its own key set fetched from
+        ``{issuer}/.well-known/jwks.json`` unless ``jwks=`` (a JWKS dict or key
+        source) is given, for example keys bundled with the function. Its
+        ``default_claims`` (``ClaimMapper.cognito()``) map ``cognito:groups`` in
+        ``Authorizer`` and ``Guard``.
 
         >>> v = JwtVerifier.cognito(user_pool_id="eu-west-1_AbC123", client_id="app",
         ...                         token_use="access")
-        >>> v.issuer
-        'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123'
+        >>> v.issuers
+        ('https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123', \
+'https://issuer-cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123')
         """
-        match = _COGNITO_POOL.fullmatch(user_pool_id) if isinstance(user_pool_id, str) else None
-        if match is None:
-            raise ConfigurationError(
-                f"user_pool_id {user_pool_id!r} is not a Cognito user pool id like 'us-east-1_AbC123'"
-            )
-        if token_use not in ("id", "access"):
-            raise ConfigurationError("token_use must be 'id' or 'access'")
-        region = match["region"]
-        domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-        issuer = f"https://cognito-idp.{region}.{domain}/{user_pool_id}"
-        extra = dict(options.pop("expected_claims", None) or {})
-        if "token_use" in extra:
-            raise ConfigurationError(
-                "set token_use with the token_use argument, not in expected_claims"
-            )
-        if "jwks" not in options:
-            options.setdefault("jwks_uri", f"{issuer}/.well-known/jwks.json")
-        return cls(
-            issuer=issuer,
-            audience=client_id,
-            audience_claim="aud" if token_use == "id" else "client_id",
-            expected_claims={"token_use": token_use, **extra},
+        from secauth.cognito import CognitoVerifier  # that module imports this one
+
+        return CognitoVerifier(
+            user_pool_id=user_pool_id,
+            client_id=client_id,
+            token_use=token_use,
+            issuer_format=issuer_format,
+            additional_regions=additional_regions,
             **options,
         )
 
     @staticmethod
-    def multi(*verifiers: JwtVerifier) -> MultiIssuerVerifier:
+    def multi(
+        *verifiers: JwtVerifier | MultiIssuerVerifier, default_claims: ClaimMapper | None = None
+    ) -> MultiIssuerVerifier:
         """One verifier for several issuers; see
         :class:`~secauth.multi_issuer.MultiIssuerVerifier`."""
-        return MultiIssuerVerifier(verifiers)
+        return MultiIssuerVerifier(verifiers, default_claims=default_claims)
 
     @property
     def issuer(self) -> str | None:
