@@ -157,7 +157,9 @@ def test_another_pool_is_refused(pool: LocalCognito) -> None:
     # Signed with the updated issuer's key but naming the original issuer: that issuer's
     # own key set decides, and it does not hold this key.
     updated_key = pool.servers[pool.issuer(issuer_format="updated")].key
-    forged = updated_key.sign(json.loads(_payload(pool.access_token())))
+    original_kid = pool.servers[pool.issuer()].key.kid
+    claims = json.loads(_payload(pool.access_token()))
+    forged = updated_key.sign(claims, headers={"kid": original_kid})
     assert reason(verifier, forged) is Reason.INVALID_SIGNATURE
 
 

@@ -115,43 +115,99 @@ def _claim_warnings(claims: dict[str, Any], now: float) -> list[str]:
         warnings.append(f"exp is a {type(exp).__name__}, not a number")
     elif exp <= now:
         warnings.append(f"expired {int(now - exp)} s ago")
-    for name in ("iss", "aud"):
-        if name not in claims:
-            warnings.append(f"no {name}")
+    if "iss" not in claims:
+        warnings.append("no iss")
+    # A Cognito access token names its app client in client_id instead of aud.
+    client_id = claims.get("client_id")
+    cognito_access = claims.get("token_use") == "access" and isinstance(client_id, str)
+    if "aud" not in claims and not cognito_access:
+        warnings.append("no aud")
     return warnings
 
 
-def _verify(args: argparse.Namespace, out: TextIO) -> int:
+def _verifier(args: argparse.Namespace) -> tuple[Any, str | None]:
+    """The verifier the ``verify`` flags describe, and what it does not check (or None)."""
+    from secauth.errors import ConfigurationError
     from secauth.jwks import JwksCache, StaticKeys
     from secauth.verifier import JwtVerifier
 
-    token = _read_token(args.token)
     options: dict[str, Any] = {
         "algorithms": args.algorithm or None,
         "token_type": args.token_type,
         "leeway": args.leeway,
     }
-    audience = args.audience or None
     if args.jwks_file:
-        keys: Any = StaticKeys.from_file(args.jwks_file)
-    elif args.jwks_uri:
-        keys = JwksCache(args.jwks_uri, allow_http=args.allow_http)
-    else:
-        keys = JwksCache.from_discovery(args.issuer, allow_http=args.allow_http)
-    verifier = JwtVerifier(issuer=args.issuer, audience=audience, jwks=keys, **options)
+        options["jwks"] = StaticKeys.from_file(args.jwks_file)
+    if args.cognito_pool is None:
+        for flag, value in (
+            ("--client-id", args.client_id),
+            ("--token-use", args.token_use),
+            ("--region", args.region),
+            ("--issuer-format", args.issuer_format),
+        ):
+            if value:
+                raise ConfigurationError(f"{flag} goes with --cognito-pool")
+        if not args.jwks_file:
+            options["jwks"] = (
+                JwksCache(args.jwks_uri, allow_http=args.allow_http)
+                if args.jwks_uri
+                else JwksCache.from_discovery(args.issuer, allow_http=args.allow_http)
+            )
+        audience = args.audience or None
+        unchecked = None
+        if not audience:
+            unchecked = (
+                "NO AUDIENCE CHECK: aud was not checked, so a token this issuer signed for any "
+                "other API passes here; pass --audience"
+            )
+        return JwtVerifier(issuer=args.issuer, audience=audience, **options), unchecked
+    if args.audience or args.jwks_uri:
+        raise ConfigurationError(
+            "with --cognito-pool use --client-id (not --audience) and --jwks-file (not "
+            "--jwks-uri; each issuer has its own JWKS URL)"
+        )
+    if args.token_use is None:
+        raise ConfigurationError("--cognito-pool needs --token-use access or --token-use id")
+    client = args.client_id or None
+    claim = "aud" if args.token_use == "id" else "client_id"
+    unchecked = None
+    if not client:
+        unchecked = (
+            f"NO APP CLIENT CHECK: {claim} was not checked, so a token of this user pool for "
+            "any other app client passes here; pass --client-id"
+        )
+    verifier = JwtVerifier.cognito(
+        user_pool_id=args.cognito_pool,
+        client_id=client,
+        token_use=args.token_use,
+        issuer_format=args.issuer_format or "both",
+        additional_regions=args.region or (),
+        allow_http=args.allow_http,
+        **options,
+    )
+    return verifier, unchecked
+
+
+def _verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    token = _read_token(args.token)
+    verifier, unchecked = _verifier(args)
+    if unchecked is not None:  # before the result, and again after a valid one: loud
+        err.write(f"secauth: WARNING: {unchecked}\n")
     try:
         claims = verifier.verify(token)
-    except SecAuthError as err:
+    except SecAuthError as error:
         report = {
             "valid": False,
-            "reason": err.reason.value,
-            "status": err.status,
-            "message": err.public_message,
-            "detail": err.detail,
+            "reason": error.reason.value,
+            "status": error.status,
+            "message": error.public_message,
+            "detail": error.detail,
         }
         out.write(json.dumps(report, indent=2, default=str) + "\n")
-        return EXIT_UNAVAILABLE if err.retryable else EXIT_REJECTED
+        return EXIT_UNAVAILABLE if error.retryable else EXIT_REJECTED
     out.write(json.dumps({"valid": True, "claims": claims}, indent=2) + "\n")
+    if unchecked is not None:
+        err.write(f"secauth: WARNING: valid, but {unchecked}\n")
     return EXIT_OK
 
 
@@ -211,9 +267,20 @@ def _parser() -> argparse.ArgumentParser:
         "verify", help="fetch keys, verify a token, explain the reason on failure"
     )
     verify.add_argument("token", help="the token, or - to read it from stdin")
-    verify.add_argument(
-        "--issuer", required=True, help="exact iss; keys come from its OIDC discovery"
+    source = verify.add_mutually_exclusive_group(required=True)
+    source.add_argument("--issuer", help="exact iss; keys come from its OIDC discovery")
+    source.add_argument(
+        "--cognito-pool",
+        metavar="POOL",
+        help="a Cognito user pool id (e.g. us-east-1_AbC123): both issuer formats, keys from "
+        "each issuer's JWKS",
     )
+    verify.add_argument("--client-id", action="append", help="Cognito app client id (repeatable)")
+    verify.add_argument("--token-use", choices=("access", "id"), help="Cognito token_use")
+    verify.add_argument(
+        "--issuer-format", choices=("both", "original", "updated"), help="Cognito (default both)"
+    )
+    verify.add_argument("--region", action="append", help="Cognito replica Region (repeatable)")
     verify.add_argument("--audience", action="append", help="accepted aud (repeatable)")
     verify.add_argument("--jwks-uri", help="JWKS URL instead of OIDC discovery")
     verify.add_argument("--jwks-file", help="a local JWKS file instead of fetching")
@@ -249,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             out.write(json.dumps(report, indent=2, default=str) + "\n")
             return EXIT_REJECTED if report["warnings"] else EXIT_OK
         if args.command == "verify":
-            return _verify(args, out)
+            return _verify(args, out, sys.stderr)
         if args.command == "authorize":
             return _authorize(args, out, sys.stderr)
         from secauth._demo import run_demo

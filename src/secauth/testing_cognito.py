@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from secauth.cognito import cognito_issuer
-from secauth.testing import LocalIssuer
+from secauth.testing import KeyPair, LocalIssuer
 
 __all__ = ["LocalCognito"]
 
@@ -56,8 +56,8 @@ class LocalCognito:
     Attributes
     ----------
     servers:
-        ``{issuer: LocalIssuer}``; each serves its own RS256 key at ``/jwks.json`` and
-        counts ``fetches``.
+        ``{issuer: LocalIssuer}``; each serves its own RS256 key (kid
+        ``{region}-{format}-1``) at ``/jwks.json`` and counts ``fetches``.
     """
 
     def __init__(
@@ -73,11 +73,13 @@ class LocalCognito:
         self.regions = (self.region, *regions)
         self.client_id = client_id
         self.default_groups = list(default_groups)
-        self.servers: dict[str, LocalIssuer] = {
-            cognito_issuer(user_pool_id, region, form): LocalIssuer(("RS256",))
-            for region in self.regions
-            for form in _FORMATS
-        }
+        self.servers: dict[str, LocalIssuer] = {}
+        for region in self.regions:
+            for form in _FORMATS:
+                server = LocalIssuer(algs=())
+                # A kid unique across the pool's issuers, so their keys fit in one JWKS.
+                server.keys = [KeyPair.generate("RS256", kid=f"{region}-{form}-1")]
+                self.servers[cognito_issuer(user_pool_id, region, form)] = server
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -106,6 +108,10 @@ class LocalCognito:
     def jwks_uris(self) -> dict[str, str]:
         """``{issuer: loopback JWKS URL}``, for ``JwtVerifier.cognito(jwks_uris=...)``."""
         return {issuer: server.jwks_uri for issuer, server in self.servers.items()}
+
+    def jwks(self) -> dict[str, Any]:
+        """Every issuer's public keys in one JWKS, for ``jwks=`` or a ``--jwks-file``."""
+        return {"keys": [key for server in self.servers.values() for key in server.jwks()["keys"]]}
 
     # -- tokens ---------------------------------------------------------------------------
 
