@@ -86,7 +86,8 @@ class CognitoVerifier(MultiIssuerVerifier):
         tests) instead of fetching each issuer's JWKS.
     jwks_uris:
         ``{issuer: url}``: fetch that issuer's keys from ``url`` instead (e.g. a loopback
-        server in tests, with ``allow_http=True``); each key must be one of :attr:`issuers`.
+        server in tests, with ``allow_http=True``). Entries for issuers not accepted are
+        not used; naming none of :attr:`issuers` is an error (a typo, most likely).
     options:
         Anything else :class:`~secauth.verifier.JwtVerifier` takes (``leeway``,
         ``expected_claims``, ``cache_size``, ``clock``...), applied to every issuer.
@@ -136,12 +137,8 @@ class CognitoVerifier(MultiIssuerVerifier):
         formats = ("original", "updated") if issuer_format == "both" else (issuer_format,)
         issuers = [cognito_issuer(user_pool_id, r, f) for r in self.regions for f in formats]
         urls = dict(jwks_uris or {})
-        unknown = sorted(set(urls) - set(issuers))
-        if unknown:
-            raise ConfigurationError(
-                f"jwks_uris names issuers this verifier does not accept: {unknown}; "
-                f"accepted: {issuers}"
-            )
+        if urls and not set(urls) & set(issuers):
+            raise ConfigurationError(f"jwks_uris names none of this verifier's issuers: {issuers}")
         if urls and jwks is not None:
             raise ConfigurationError("pass jwks (one key source) or jwks_uris, not both")
         verifiers = []
