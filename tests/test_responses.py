@@ -77,6 +77,7 @@ EXPECTED: dict[str, tuple[int, str | None]] = {
     "TenantMismatch": (403, 'Bearer error="insufficient_scope", error_description="forbidden"'),
     "TokenError": (401, 'Bearer error="invalid_token", error_description="invalid token"'),
     "TokenExpired": (401, 'Bearer error="invalid_token", error_description="token expired"'),
+    "TokenRevoked": (401, 'Bearer error="invalid_token", error_description="token revoked"'),
     "TokenNotYetValid": (
         401, 'Bearer error="invalid_token", error_description="token not yet valid"'
     ),
