@@ -42,6 +42,7 @@ from secauth.token_cache import CachedToken, VerifiedTokenCache
 if TYPE_CHECKING:
     from secauth.cognito import CognitoVerifier
     from secauth.principal import ClaimMapper
+    from secauth.revocation import Revocations
 
 __all__ = ["ClaimsCheck", "JwtVerifier", "MultiIssuerVerifier"]
 
@@ -81,6 +82,10 @@ class JwtVerifier:
         A custom hook ``(header, claims, key) -> None``; raise to reject. It runs on
         every verification, cache hits included. A non-secauth exception from it
         rejects the token with ``invalid_claims``.
+    revocations:
+        A :class:`~secauth.revocation.Revocations` list, consulted after the signature and
+        claims pass, on every verification (cache hits included): a revoked token is a
+        401 ``token_revoked``.
     max_token_size:
         Longest accepted token in characters (default 16 KiB).
     cache_size, cache_max_age:
@@ -124,6 +129,7 @@ class JwtVerifier:
         required_claims: Iterable[str] = (),
         expected_claims: Mapping[str, Any] | None = None,
         check: ClaimsCheck | None = None,
+        revocations: Revocations | None = None,
         max_token_size: int = jose.DEFAULT_MAX_TOKEN_SIZE,
         cache_size: int = 1024,
         cache_max_age: float = 300.0,
@@ -150,6 +156,10 @@ class JwtVerifier:
         if check is not None and not callable(check):
             raise ConfigurationError("check must be a callable (header, claims, key) -> None")
         self.check = check
+        if revocations is not None and not callable(getattr(revocations, "check", None)):
+            raise ConfigurationError("revocations must be a secauth.revocation.Revocations")
+        #: The revocation list consulted on every verification (None: none).
+        self.revocations = revocations
         if not (256 <= max_token_size <= 1024 * 1024):
             raise ConfigurationError("max_token_size must be between 256 bytes and 1 MiB")
         self.max_token_size = max_token_size
@@ -266,16 +276,17 @@ class JwtVerifier:
         when the key source is down.
         """
         try:
-            if token in self._cache:
-                hit = self._cached(token)
-                if hit is not None:
-                    return hit
-            segments, header = self._parse(token)
-            # The key generation before the key lookup: a refresh that lands meanwhile (and
-            # may withdraw the key) must leave this token's cache entry stale, not current.
-            generation = self.keys.generation
-            keys = self.keys.keys_for(header.kid)
-            return self._finish(token, segments, header, keys, generation)
+            claims = self._cached(token) if token in self._cache else None
+            if claims is None:
+                segments, header = self._parse(token)
+                # The key generation before the key lookup: a refresh that lands meanwhile
+                # (and may withdraw the key) must leave this token's cache entry stale.
+                generation = self.keys.generation
+                keys = self.keys.keys_for(header.kid)
+                claims = self._finish(token, segments, header, keys, generation)
+            if self.revocations is not None:  # every verification, cache hits included
+                self.revocations.check(claims)
+            return claims
         except SecAuthError:
             raise
         except Exception as exc:  # fail closed: no foreign exception escapes
@@ -285,14 +296,15 @@ class JwtVerifier:
         """:meth:`verify` with the keys looked up by ``keys_for_async`` (the only I/O);
         shares the key cache and the verified-token cache."""
         try:
-            if token in self._cache:
-                hit = self._cached(token)
-                if hit is not None:
-                    return hit
-            segments, header = self._parse(token)
-            generation = self.keys.generation  # before the lookup, as in verify()
-            keys = await self.keys.keys_for_async(header.kid)
-            return self._finish(token, segments, header, keys, generation)
+            claims = self._cached(token) if token in self._cache else None
+            if claims is None:
+                segments, header = self._parse(token)
+                generation = self.keys.generation  # before the lookup, as in verify()
+                keys = await self.keys.keys_for_async(header.kid)
+                claims = self._finish(token, segments, header, keys, generation)
+            if self.revocations is not None:
+                await self.revocations.check_async(claims)
+            return claims
         except SecAuthError:
             raise
         except Exception as exc:  # fail closed: no foreign exception escapes
@@ -305,7 +317,8 @@ class JwtVerifier:
         For callers that memoize what they derived from a token (the Authorizer, Guard):
         a cheap "is this still the same valid token?" that raises the same errors as
         :meth:`verify` (expiry, not-yet-valid). False means "not known here": call
-        :meth:`verify`. Always False with a ``check`` hook, which needs the claims.
+        :meth:`verify`. Always False with a ``check`` hook or a revocation list, which need
+        the claims.
 
         >>> from secauth.testing import KeyPair
         >>> pair = KeyPair.generate("ES256", kid="k")
@@ -316,7 +329,7 @@ class JwtVerifier:
         >>> v.verify(token)["aud"], v.revalidate(token)
         ('a', True)
         """
-        if self.check is not None or type(token) is not str:
+        if self.check is not None or self.revocations is not None or type(token) is not str:
             return False
         entry = self._cache.get(token, self.keys.generation)
         if entry is None:
