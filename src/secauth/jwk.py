@@ -1,8 +1,9 @@
-"""JSON Web Keys to verification keys: one public key (or HMAC secret) bound to the
-algorithms it may verify, checked thoroughly on import.
+"""JSON Web Keys (and PEM public keys) to verification keys: one public key (or HMAC
+secret) bound to the algorithms it may verify, checked thoroughly on import.
 
 The algorithm is bound to the key: a key verifies only the algorithms its type,
-curve and JWK ``alg`` allow, whatever a token's header says.
+curve and JWK ``alg`` allow, whatever a token's header says. :func:`import_jwks`
+imports the keys of a JWK Set, leaving out (with a reason) the ones it cannot use.
 
 Example
 -------
@@ -14,7 +15,7 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from secauth._b64 import B64Error, b64url_decode, loads_strict
+from secauth._b64 import B64Error, b64url_decode, b64url_encode, loads_strict
 from secauth.errors import ConfigurationError, KeyImportError
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "RSA_ALGORITHMS",
     "SUPPORTED_ALGORITHMS",
     "VerificationKey",
+    "import_jwks",
 ]
 
 MIN_RSA_BITS: Final = 2048
@@ -148,6 +150,32 @@ class VerificationKey:
         return cls(kid=kid, kty=kty, verifiers=verifiers, jwk=jwk)
 
     @classmethod
+    def from_pem(cls, pem: str | bytes, *, kid: str | None = None) -> VerificationKey:
+        """Import a PEM ``PUBLIC KEY`` (SubjectPublicKeyInfo), such as the keys an ALB
+        publishes, with the same checks as :meth:`from_jwk`. Raises :class:`KeyImportError`.
+
+        >>> from cryptography.hazmat.primitives.asymmetric import ec
+        >>> from cryptography.hazmat.primitives import serialization as ser
+        >>> pem = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        ...     ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo)
+        >>> sorted(VerificationKey.from_pem(pem, kid="k").algorithms)
+        ['ES256']
+        """
+        from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+        raw = pem.encode("ascii", "replace") if isinstance(pem, str) else bytes(pem)
+        if not raw.lstrip().startswith(b"-----BEGIN PUBLIC KEY-----"):
+            raise KeyImportError("not a PEM public key (-----BEGIN PUBLIC KEY-----)")
+        try:
+            public = load_pem_public_key(raw)
+        except (ValueError, TypeError):
+            raise KeyImportError("PEM public key does not parse") from None
+        jwk = _jwk_of(public)
+        if kid is not None:
+            jwk["kid"] = kid
+        return cls.from_jwk(jwk)
+
+    @classmethod
     def from_secret(
         cls,
         secret: str | bytes,
@@ -207,6 +235,89 @@ def _looks_like_public_key(raw: bytes) -> bool:
             continue
         return True
     return False
+
+
+def _jwk_of(public: object) -> dict[str, Any]:
+    """The public JWK of a ``cryptography`` public key (RSA, EC, Ed25519, Ed448)."""
+    if isinstance(public, rsa.RSAPublicKey):
+        nums = public.public_numbers()
+        return {"kty": "RSA", "n": _b64_int(nums.n), "e": _b64_int(nums.e)}
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        for crv, (curve, size, _alg, _order) in _EC_CURVES.items():
+            if curve.name == public.curve.name:
+                point = public.public_numbers()
+                return {
+                    "kty": "EC",
+                    "crv": crv,
+                    "x": _b64_int(point.x, size),
+                    "y": _b64_int(point.y, size),
+                }
+        raise KeyImportError(f"unsupported EC curve {public.curve.name!r}")
+    for crv, kind in (("Ed25519", ed25519.Ed25519PublicKey), ("Ed448", ed448.Ed448PublicKey)):
+        if isinstance(public, kind):
+            return {"kty": "OKP", "crv": crv, "x": b64url_encode(public.public_bytes_raw())}
+    raise KeyImportError(f"unsupported public key type {type(public).__name__}")
+
+
+def _b64_int(value: int, size: int | None = None) -> str:
+    length = size if size is not None else max(1, (value.bit_length() + 7) // 8)
+    return b64url_encode(value.to_bytes(length, "big"))
+
+
+def import_jwks(entries: Sequence[object]) -> tuple[list[VerificationKey], list[str]]:
+    """The usable keys of a JWK Set's ``keys`` array, and why each other one was left out.
+
+    A key is left out when it does not import (see :meth:`VerificationKey.from_jwk`: key
+    types such as ``AKP``, curves such as ``secp256k1``, weak RSA, ``use: "enc"``...) and
+    when its ``kid`` is *ambiguous*: two different keys with one ``kid`` that could both
+    verify one algorithm. A signature is checked against exactly one key, chosen by
+    ``kid`` and ``alg``; with two candidates the set would either pick by list order
+    (tokens from the other key fail at random) or try each (one ``kid`` becomes a bag of
+    keys, and a stale or injected key under a trusted ``kid`` passes unnoticed). So both
+    are refused, and tokens naming that ``kid`` get ``unknown_key`` until the issuer
+    publishes one key per ``kid``. Keys that share a ``kid`` but verify different
+    algorithms (RFC 7517 4.5: different key types as alternatives) stay, as do exact
+    copies of one key (kept once). Reasons name the ``kid`` (cut to 64 characters) and
+    never hold key material.
+
+    >>> from secauth.testing import KeyPair
+    >>> a, b = KeyPair.generate("ES256", kid="k"), KeyPair.generate("ES256", kid="k")
+    >>> keys, skipped = import_jwks([a.public_jwk, b.public_jwk, {"kty": "AKP", "kid": "pq"}])
+    >>> keys
+    []
+    >>> skipped  # doctest: +NORMALIZE_WHITESPACE
+    ["kid 'pq': unsupported key type 'AKP'",
+     "kid 'k': duplicate kid: another key with this kid verifies ES256"]
+    """
+    imported: list[VerificationKey] = []
+    skipped: list[str] = []
+    for jwk in entries:
+        if not isinstance(jwk, Mapping):
+            skipped.append("kid None: a JWK must be a JSON object")
+            continue
+        try:
+            imported.append(VerificationKey.from_jwk(jwk))
+        except KeyImportError as exc:
+            skipped.append(f"kid {_shown_kid(jwk.get('kid'))}: {exc}")
+    keys: list[VerificationKey] = []
+    ambiguous: dict[str, str] = {}
+    for key in imported:
+        clash = next((k for k in keys if k.kid == key.kid and k.algorithms & key.algorithms), None)
+        if clash is not None and clash.jwk == key.jwk:
+            continue  # the same key listed twice: one copy is enough
+        if clash is not None and key.kid is not None:
+            shared = ", ".join(sorted(clash.algorithms & key.algorithms))
+            ambiguous.setdefault(key.kid, f"another key with this kid verifies {shared}")
+        keys.append(key)
+    for kid, why in ambiguous.items():
+        skipped.append(f"kid {_shown_kid(kid)}: duplicate kid: {why}")
+    return [k for k in keys if k.kid not in ambiguous], skipped
+
+
+def _shown_kid(kid: object) -> str:
+    """A ``kid`` as a log line may show it: its repr, at most 64 characters."""
+    shown = repr(kid)
+    return shown if len(shown) <= 64 else shown[:61] + "..."
 
 
 def _check_usage(jwk: Mapping[str, Any]) -> None:

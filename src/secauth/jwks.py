@@ -52,7 +52,7 @@ from secauth._fetch import (
     shown_url,
 )
 from secauth.errors import ConfigurationError, KeyImportError, KeysUnavailable, UnknownKey
-from secauth.jwk import VerificationKey
+from secauth.jwk import VerificationKey, import_jwks
 
 if TYPE_CHECKING:
     import asyncio
@@ -76,9 +76,10 @@ _Fetched = tuple["KeySet", float | None]  # a fetched key set and its Cache-Cont
 class KeySet:
     """An immutable set of verification keys, indexed by ``kid``.
 
-    Keys a JWKS holds but that cannot verify signatures (encryption keys,
-    unsupported curves, weak RSA, private material) are left out and listed in
-    :attr:`skipped` with the reason.
+    Keys a JWKS holds but that cannot verify signatures (encryption keys, unsupported
+    key types and curves, weak RSA, private material, two keys under one ``kid``) are
+    left out and listed in :attr:`skipped` by ``kid`` and reason
+    (:func:`~secauth.jwk.import_jwks` says which and why).
 
     >>> from secauth.testing import KeyPair
     >>> ks = KeySet.from_jwks({"keys": [KeyPair.generate("ES256", kid="a").public_jwk]})
@@ -116,6 +117,9 @@ class KeySet:
 
         Raises :class:`~secauth.jose.KeyImportError` when the document itself is
         not a JWKS; single unusable keys are skipped instead.
+
+        >>> KeySet.from_jwks({"keys": [{"kty": "AKP", "kid": "pq"}]}).skipped
+        ("kid 'pq': unsupported key type 'AKP'",)
         """
         if not isinstance(document, Mapping):
             raise KeyImportError("a JWKS must be a JSON object")
@@ -124,15 +128,7 @@ class KeySet:
             raise KeyImportError("a JWKS needs a 'keys' array")
         if len(entries) > MAX_KEYS:
             raise KeyImportError(f"a JWKS with more than {MAX_KEYS} keys is refused")
-        keys: list[VerificationKey] = []
-        skipped: list[str] = []
-        for index, jwk in enumerate(entries):
-            try:
-                keys.append(VerificationKey.from_jwk(jwk))
-            except KeyImportError as exc:
-                kid = jwk.get("kid") if isinstance(jwk, Mapping) else None
-                skipped.append(f"key {index} (kid {kid!r}): {exc}")
-        return cls(keys, skipped)
+        return cls(*import_jwks(entries))
 
 
 @runtime_checkable
@@ -300,6 +296,7 @@ class JwksCache:
         self._attempts = 0
         self._failures = 0
         self._generation = 0
+        self._reported: set[str] = set()  # skipped-key reasons logged already, logged once
 
     @classmethod
     def from_discovery(cls, issuer: str, **options: Any) -> JwksCache:
@@ -484,7 +481,9 @@ class JwksCache:
                 return
             keys, max_age = outcome
             for reason in keys.skipped:
-                _logger().info("JWKS: skipped %s", reason)
+                if reason not in self._reported and len(self._reported) < 4 * MAX_KEYS:
+                    self._reported.add(reason)
+                    _logger().info("JWKS from %s: skipped %s", shown_url(self.url), reason)
             if self._keys is None or keys.fingerprint != self._keys.fingerprint:
                 self._generation += 1
             self._keys = keys
