@@ -29,7 +29,8 @@ token through and logs a warning. After a failure the store is left alone for
 ``retry_after`` seconds (default 1), and the policy applies at once.
 
 >>> from secauth.revocation_stores import MemoryRevocationStore
->>> revocations = Revocations(MemoryRevocationStore(), clock=lambda: 1000.0)
+>>> clock = lambda: 1000.0
+>>> revocations = Revocations(MemoryRevocationStore(clock=clock), clock=clock)
 >>> claims = {"iss": "https://idp/", "sub": "u", "jti": "t-1", "iat": 900}
 >>> revocations.is_revoked(claims)
 False
@@ -51,6 +52,8 @@ from secauth.errors import ConfigurationError, KeysUnavailable, TokenRevoked
 __all__ = ["RevocationStore", "Revocations", "StoreUnavailable", "revocation_keys"]
 
 _LOG = logging.getLogger("secauth.revocations")
+# The claims a revocation verdict depends on (the keys it is looked up by, and iat).
+_IDENTIFYING: Final = ("iss", "jti", "origin_jti", "sub", "client_id", "azp", "iat")
 _DAY: Final = 86_400.0
 
 
@@ -155,8 +158,10 @@ class Revocations:
         self.retry_after = float(retry_after)
         self.cache_size = cache_size
         self._clock = clock
-        # key -> (value or None, when it was read); bounded, oldest half dropped when full.
-        self._seen: dict[str, tuple[float | None, float]] = {}
+        # The verdicts this container read from the store, by the token's identifying
+        # claims: (the kind that revokes it or None, when it was read). Bounded (the oldest
+        # half goes when full); emptied when this container revokes something.
+        self._seen: dict[tuple[Any, ...], tuple[str | None, float]] = {}
         self._resting_until = float("-inf")
         self._lock = threading.Lock()
 
@@ -166,28 +171,38 @@ class Revocations:
         """Raise :class:`~secauth.errors.TokenRevoked` (401) for a revoked token, and
         :class:`~secauth.errors.KeysUnavailable` (503) when the store cannot say and the
         policy is ``"closed"``."""
-        keys = revocation_keys(claims)
-        known, missing = self._known([key for _, key in keys])
-        if missing:
-            fetched = self._fetch(missing, self._clock())
-            if fetched is None:
+        token_id, now = _token_id(claims), self._clock()
+        seen = self._seen.get(token_id) if token_id is not None else None
+        if seen is not None and now - seen[1] < self.max_staleness:
+            verdict = seen[0]
+        else:
+            keys = revocation_keys(claims)
+            values = self._fetch([key for _, key in keys], now) if keys else {}
+            if values is None:
                 return  # the store failed and the policy is "open"
-            known.update(fetched)
-        _raise_if_revoked(keys, known, claims.get("iat"))
+            verdict = self._remember(token_id, _revoked_by(keys, values, claims), now)
+        if verdict is not None:
+            raise TokenRevoked(detail={"revoked_by": verdict})
 
     async def check_async(self, claims: Mapping[str, Any]) -> None:
         """:meth:`check` for async callers: the store is asked in a worker thread, and
-        only when this container's answers are stale."""
-        keys = revocation_keys(claims)
-        known, missing = self._known([key for _, key in keys])
-        if missing:
+        only when this container's answer is stale."""
+        token_id, now = _token_id(claims), self._clock()
+        seen = self._seen.get(token_id) if token_id is not None else None
+        if seen is not None and now - seen[1] < self.max_staleness:
+            verdict = seen[0]
+        else:
             import asyncio
 
-            fetched = await asyncio.to_thread(self._fetch, missing, self._clock())
-            if fetched is None:
+            keys = revocation_keys(claims)
+            values = (
+                await asyncio.to_thread(self._fetch, [key for _, key in keys], now) if keys else {}
+            )
+            if values is None:
                 return
-            known.update(fetched)
-        _raise_if_revoked(keys, known, claims.get("iat"))
+            verdict = self._remember(token_id, _revoked_by(keys, values, claims), now)
+        if verdict is not None:
+            raise TokenRevoked(detail={"revoked_by": verdict})
 
     def is_revoked(self, claims: Mapping[str, Any]) -> bool:
         """Whether ``claims`` are revoked (store failures raise as in :meth:`check`)."""
@@ -232,22 +247,18 @@ class Revocations:
         when = now if at is None else float(at)
         key = _key(kind, issuer, value)
         self.store.put(key, when, max(now, when) + self.max_token_lifetime)
-        with self._lock:
-            self._seen[key] = (when, now)  # this container sees its own revocation at once
+        self.forget_cached()  # this container sees its own revocation at once
 
-    def _known(self, keys: list[str]) -> tuple[dict[str, float | None], list[str]]:
-        """What this container read less than ``max_staleness`` ago, and the keys to ask."""
-        now = self._clock()
-        known: dict[str, float | None] = {}
-        missing: list[str] = []
-        with self._lock:
-            for key in keys:
-                seen = self._seen.get(key)
-                if seen is not None and now - seen[1] < self.max_staleness:
-                    known[key] = seen[0]
-                else:
-                    missing.append(key)
-        return known, missing
+    def _remember(
+        self, token_id: tuple[Any, ...] | None, verdict: str | None, now: float
+    ) -> str | None:
+        if token_id is not None and self.max_staleness > 0:
+            with self._lock:
+                if len(self._seen) >= self.cache_size:
+                    for old in list(self._seen)[: max(1, len(self._seen) // 2)]:
+                        del self._seen[old]
+                self._seen[token_id] = (verdict, now)
+        return verdict
 
     def _fetch(self, keys: list[str], now: float) -> dict[str, float | None] | None:
         if now < self._resting_until:
@@ -259,14 +270,7 @@ class Revocations:
             self._resting_until = now + self.retry_after
             self._failed(str(exc))
             return None
-        values = {key: answer.get(key) for key in keys}
-        if self.max_staleness > 0:
-            with self._lock:
-                if len(self._seen) + len(values) > self.cache_size:
-                    for old in list(self._seen)[: max(1, len(self._seen) // 2)]:
-                        del self._seen[old]
-                self._seen.update((key, (value, now)) for key, value in values.items())
-        return values
+        return {key: answer.get(key) for key in keys}
 
     def _failed(self, problem: str) -> None:
         """Raise for ``failure="closed"``; log for ``"open"`` (the caller then allows)."""
@@ -276,14 +280,26 @@ class Revocations:
         raise KeysUnavailable(detail={"source": "revocations", "problem": problem})
 
 
-def _raise_if_revoked(
-    keys: list[tuple[str, str]], values: Mapping[str, float | None], iat: object
-) -> None:
-    """Raise TokenRevoked naming the kind of entry that revokes a token: any ``jti`` or
-    family entry; a subject or client entry for a token issued before its time (or of
-    unknown age)."""
+def _token_id(claims: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """The claims a verdict depends on, as this container's memory key (None when one is
+    not hashable: such a token is looked up every time)."""
+    token_id = tuple(map(claims.get, _IDENTIFYING))
+    try:
+        hash(token_id)
+    except TypeError:
+        return None
+    return token_id
+
+
+def _revoked_by(
+    keys: list[tuple[str, str]], values: Mapping[str, float | None], claims: Mapping[str, Any]
+) -> str | None:
+    """The kind of entry that revokes a token: any ``jti`` or family entry; a subject or
+    client entry for a token issued before its time (or of unknown age)."""
+    iat = claims.get("iat")
     issued = float(iat) if isinstance(iat, int | float) and not isinstance(iat, bool) else None
     for kind, key in keys:
         at = values.get(key)
         if at is not None and (kind in ("jti", "family") or issued is None or issued < at):
-            raise TokenRevoked(detail={"revoked_by": kind})
+            return kind
+    return None
