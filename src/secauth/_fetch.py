@@ -1,4 +1,4 @@
-"""Fetching JSON documents (JWKS, OIDC discovery) under a strict policy.
+"""Fetching JSON documents (JWKS, OIDC discovery) and PEM keys under a strict policy.
 
 The sync fetcher uses the standard library's ``http.client``: it costs a tenth
 of httpx's import and client set-up, which matters on a Lambda cold start. The
@@ -33,6 +33,8 @@ __all__ = [
     "check_url",
     "fetch_json",
     "fetch_json_async",
+    "fetch_text",
+    "fetch_text_async",
     "jwks_uri_of",
     "shown_url",
     "transport_cause",
@@ -275,6 +277,18 @@ def _decode(body: bytes, cache_control: str | None) -> FetchResult:
     return FetchResult(document, _max_age(cache_control))
 
 
+def _decode_text(body: bytes, cache_control: str | None) -> FetchResult:
+    try:
+        text = body.decode("ascii")
+    except UnicodeDecodeError:
+        raise FetchError("response is not ASCII text", FetchCause("bad_document")) from None
+    return FetchResult(text, _max_age(cache_control))
+
+
+_JSON = "application/json"
+_PEM = "application/x-pem-file, text/plain"
+
+
 def _max_age(cache_control: str | None) -> float | None:
     if not cache_control:
         return None
@@ -288,13 +302,9 @@ def _max_age(cache_control: str | None) -> float | None:
     return None
 
 
-def _headers(policy: FetchPolicy) -> dict[str, str]:
+def _headers(policy: FetchPolicy, accept: str) -> dict[str, str]:
     # identity: a compressed body could expand past the size cap after the check.
-    return {
-        "User-Agent": policy.user_agent,
-        "Accept": "application/json",
-        "Accept-Encoding": "identity",
-    }
+    return {"User-Agent": policy.user_agent, "Accept": accept, "Accept-Encoding": "identity"}
 
 
 # --- sync: http.client ----------------------------------------------------------------------
@@ -315,12 +325,21 @@ def fetch_json(url: str, policy: FetchPolicy, *, document: str | None = None) ->
     """GET ``url`` and parse JSON under ``policy``; raise :class:`FetchError` on any failure,
     its cause naming ``document`` (``"jwks"``, ``"discovery"``) when given."""
     try:
-        return _get(url, policy)
+        return _decode(*_get(url, policy, _JSON))
     except FetchError as exc:
         raise (exc.about(document) if document else exc) from None
 
 
-def _get(url: str, policy: FetchPolicy) -> FetchResult:
+def fetch_text(url: str, policy: FetchPolicy, *, document: str | None = None) -> FetchResult:
+    """GET ``url`` as ASCII text (a PEM key) under ``policy``; the twin of :func:`fetch_json`."""
+    try:
+        return _decode_text(*_get(url, policy, _PEM))
+    except FetchError as exc:
+        raise (exc.about(document) if document else exc) from None
+
+
+def _get(url: str, policy: FetchPolicy, accept: str) -> tuple[bytes, str | None]:
+    """The body of a 200 answer to GET ``url``, and its Cache-Control header."""
     import http.client
 
     deadline = time.monotonic() + policy.timeout
@@ -340,7 +359,7 @@ def _get(url: str, policy: FetchPolicy) -> FetchResult:
         if parts.query:
             target += "?" + parts.query
         try:
-            conn.request("GET", target, headers=_headers(policy))
+            conn.request("GET", target, headers=_headers(policy, accept))
             response = conn.getresponse()
             if response.status in _REDIRECT_STATUSES:
                 url = _redirect_target(url, response.getheader("Location"), policy)
@@ -349,7 +368,7 @@ def _get(url: str, policy: FetchPolicy) -> FetchResult:
                 status = response.status
                 raise FetchError(f"HTTP status {status}", FetchCause("http_status", status))
             body = _read_capped(conn, response, policy.max_bytes, deadline)
-            return _decode(body, response.getheader("Cache-Control"))
+            return body, response.getheader("Cache-Control")
         except FetchError:
             raise
         except (OSError, http.client.HTTPException, ValueError) as exc:
@@ -398,12 +417,22 @@ async def fetch_json_async(
 ) -> FetchResult:
     """Async twin of :func:`fetch_json`, over httpx (install ``secauth[async]``)."""
     try:
-        return await _get_with_httpx(url, policy)
+        return _decode(*await _get_with_httpx(url, policy, _JSON))
     except FetchError as exc:
         raise (exc.about(document) if document else exc) from None
 
 
-async def _get_with_httpx(url: str, policy: FetchPolicy) -> FetchResult:
+async def fetch_text_async(
+    url: str, policy: FetchPolicy, *, document: str | None = None
+) -> FetchResult:
+    """Async twin of :func:`fetch_text`, over httpx (install ``secauth[async]``)."""
+    try:
+        return _decode_text(*await _get_with_httpx(url, policy, _PEM))
+    except FetchError as exc:
+        raise (exc.about(document) if document else exc) from None
+
+
+async def _get_with_httpx(url: str, policy: FetchPolicy, accept: str) -> tuple[bytes, str | None]:
     import asyncio
 
     try:
@@ -418,7 +447,7 @@ async def _get_with_httpx(url: str, policy: FetchPolicy) -> FetchResult:
             async with httpx.AsyncClient(
                 follow_redirects=False, trust_env=False, timeout=policy.timeout
             ) as client:
-                return await _get_async(client, url, policy)
+                return await _get_async(client, url, policy, accept)
     except FetchError:
         raise
     except (TimeoutError, httpx.TimeoutException) as exc:
@@ -429,9 +458,11 @@ async def _get_with_httpx(url: str, policy: FetchPolicy) -> FetchResult:
         raise FetchError(f"{type(exc).__name__} while fetching", cause) from None
 
 
-async def _get_async(client: Any, url: str, policy: FetchPolicy) -> FetchResult:
+async def _get_async(
+    client: Any, url: str, policy: FetchPolicy, accept: str
+) -> tuple[bytes, str | None]:
     for _ in range(MAX_REDIRECTS + 1):
-        async with client.stream("GET", url, headers=_headers(policy)) as response:
+        async with client.stream("GET", url, headers=_headers(policy, accept)) as response:
             if response.status_code in _REDIRECT_STATUSES:
                 url = _redirect_target(url, response.headers.get("Location"), policy)
                 continue
@@ -439,7 +470,7 @@ async def _get_async(client: Any, url: str, policy: FetchPolicy) -> FetchResult:
                 status = response.status_code
                 raise FetchError(f"HTTP status {status}", FetchCause("http_status", status))
             body = await _read_capped_async(response, policy.max_bytes)
-            return _decode(body, response.headers.get("Cache-Control"))
+            return body, response.headers.get("Cache-Control")
     raise FetchError("too many redirects", FetchCause("redirect"))
 
 
