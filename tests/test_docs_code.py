@@ -14,6 +14,16 @@ page defined), so each page is one test. Blocks assert what the text around them
   every marker is listed by ``test_not_run_markers_are_few_and_explained``.
 * Python fences must say ``python``: ``py``, ``python3`` and ``pycon`` are refused, so no
   block escapes execution by its spelling.
+* A page that shows the files of a project marks each file block with its path as a
+  ``title`` attribute on the fence (rendered above the block)::
+
+      ```python title="src/orders.py"
+
+  Those blocks are files, not steps of one session: they are left out of the page's
+  shared-namespace run and tested as files in a temporary project by the page's own
+  test (``docs/tutorial.md``: ``tests/test_tutorial_project.py``, which reads them with
+  :func:`file_blocks`). A page with file blocks must have such a test
+  (``FILE_PAGE_TESTS``).
 """
 
 from __future__ import annotations
@@ -36,12 +46,15 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
 
 FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>[^`\n]*)$")
+TITLE = re.compile(r'(?:^|\s)title="(?P<title>[^"]+)"')
 NOT_RUN = re.compile(r"^<!--\s*not-run:\s*(?P<reason>\S.*?)\s*-->$")
 PYTHON_ALIASES = {"py", "python3", "py3", "pycon", "ipython"}
 
 # The markers the docs may carry, page -> how many. A new one is a decision to review:
 # add it here with the reason in the page.
 ALLOWED_NOT_RUN: dict[str, int] = {}
+# Pages with file blocks (``title="path"``) -> the test that runs them as a project.
+FILE_PAGE_TESTS: dict[str, str] = {"docs/tutorial.md": "tests/test_tutorial_project.py"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,7 @@ class Block:
     lang: str
     code: str
     not_run: str | None  # the reason of a ``not-run`` marker, if any
+    title: str | None = None  # a file block's path (``title="src/app.py"`` on the fence)
 
 
 def blocks_of(text: str, page: str = "page.md") -> list[Block]:
@@ -67,6 +81,7 @@ def blocks_of(text: str, page: str = "page.md") -> list[Block]:
             continue
         fence, indent = match["fence"], match["indent"]
         lang = match["info"].strip().split(" ")[0].strip("{}.").lower()
+        title = TITLE.search(match["info"])
         start = i + 1
         end = start
         while end < len(lines):
@@ -78,7 +93,14 @@ def blocks_of(text: str, page: str = "page.md") -> list[Block]:
         previous = next((lines[j].strip() for j in range(i - 1, -1, -1) if lines[j].strip()), "")
         marker = NOT_RUN.match(previous)
         found.append(
-            Block(page, start + 1, lang, "\n".join(body) + "\n", marker["reason"] if marker else None)
+            Block(
+                page,
+                start + 1,
+                lang,
+                "\n".join(body) + "\n",
+                marker["reason"] if marker else None,
+                title["title"] if title else None,
+            )
         )
         i = end + 1
     return found
@@ -89,7 +111,22 @@ def _page_id(path: Path) -> str:
 
 
 def _python_blocks(path: Path) -> list[Block]:
-    return [b for b in blocks_of(path.read_text("utf-8"), _page_id(path)) if b.lang == "python"]
+    """The blocks of the page's shared-namespace run: python blocks that are not files."""
+    return [
+        b
+        for b in blocks_of(path.read_text("utf-8"), _page_id(path))
+        if b.lang == "python" and b.title is None
+    ]
+
+
+def file_blocks(path: Path) -> dict[str, str]:
+    """A page's file blocks: path -> content, in page order; a path shown twice is refused."""
+    files: dict[str, str] = {}
+    for b in blocks_of(path.read_text("utf-8"), _page_id(path)):
+        if b.title is not None:
+            assert b.title not in files, f"{b.page}:{b.line}: {b.title} is shown twice"
+            files[b.title] = b.code
+    return files
 
 
 # --- the loopback fence ----------------------------------------------------------------------
@@ -218,6 +255,14 @@ def test_not_run_markers_are_few_and_explained() -> None:
     assert counts == ALLOWED_NOT_RUN
 
 
+def test_pages_with_file_blocks_have_their_project_test() -> None:
+    """A page that shows files (``title="path"``) is tested as a project by its own test."""
+    with_files = {_page_id(p) for p in PAGES if file_blocks(p)}
+    assert with_files == set(FILE_PAGE_TESTS)
+    for test in FILE_PAGE_TESTS.values():
+        assert (ROOT / test).is_file(), test
+
+
 def test_markers_that_do_not_stand_before_a_fence_are_refused() -> None:
     """A ``not-run`` marker anywhere but right before a fence is a mistake (it skips nothing)."""
     stray = []
@@ -277,6 +322,15 @@ def test_collector_reads_fences_markers_and_lines() -> None:
         ("python", 27, None),
     ]
     assert blocks[3].code == "y = x + 1\ns = '''\n```\n'''\n"
+
+
+def test_collector_reads_file_titles() -> None:
+    """``title="path"`` on a fence names a file block; other attributes do not."""
+    text = '# p\n\n```python title="src/app.py"\nx = 1\n```\n\n```toml linenums="1"\na = 1\n```\n'
+    assert [(b.lang, b.title) for b in blocks_of(text)] == [
+        ("python", "src/app.py"),
+        ("toml", None),
+    ]
 
 
 def test_runner_shares_a_namespace_skips_marked_blocks_and_awaits() -> None:
