@@ -43,6 +43,7 @@ from secauth.routing import (
     VERBS,
     RouteKey,
     RouteTable,
+    is_custom_route_key,
     is_plain_segment,
     parse_route_key,
     split_path,
@@ -185,7 +186,8 @@ class Routes:
     Matching follows :mod:`secauth.routing`:
 
     * Verbs: ``GET``, ``POST``, ``PUT``, ``PATCH``, ``DELETE``, ``HEAD``, ``OPTIONS`` or
-      ``ANY``. WebSocket route keys (``"$connect"``) are keys on their own.
+      ``ANY``. WebSocket route keys (``"$connect"``, ``"$disconnect"``, ``"$default"``,
+      custom keys such as ``"sendmessage"``) are keys on their own.
     * The request path is split on ``/`` into raw segments; literals compare exactly
       (case-sensitive, not percent-decoded), as API Gateway matches paths.
     * Empty segments (``//``, a trailing ``/``), ``.`` and ``..`` segments, backslashes
@@ -232,14 +234,24 @@ class Routes:
         spellings get None even with a default. It depends on nothing but its arguments,
         so callers may keep the answer for a request target they see again.
 
+        A WebSocket target is its route key with an empty path (``"sendmessage", ""``):
+        the key's own rule, else ``$default``'s (as API Gateway routes an unmatched
+        message). Custom keys are looked up only so; an HTTP request (its path is never
+        empty) cannot reach one, whatever its method.
+
         >>> Routes({"GET /a": public()}, default=public()).resolve("GET", "/b").route is None
         True
+        >>> ws = Routes({"sendmessage": public(), "$default": authenticated()})
+        >>> ws.resolve("sendmessage", "").route, ws.resolve("typing", "").route
+        ('sendmessage', '$default')
+        >>> ws.resolve("sendmessage", "/") is None
+        True
         """
-        if method.startswith("$"):
+        if method.startswith("$") or (not path and is_custom_route_key(method)):
             specials = self.table.specials
-            rule_ = specials.get(method) or specials.get("$default")
+            key = method if method in specials else "$default"
+            rule_ = specials.get(key)
             if rule_ is not None:
-                key = method if method in specials else "$default"
                 return RouteMatch(key, {}, rule_)
             return RouteMatch(None, {}, self.default) if self.default is not None else None
         segments = split_path(path)

@@ -1,7 +1,8 @@
 """``Authorizer``: a Lambda authorizer that turns an event into an authorizer response.
 
 The pipeline: event → :class:`~secauth.events.Request` → credentials (bearer
-JWT, API key or mTLS client certificate) → :class:`~secauth.principal.Principal`
+JWT from the configured :mod:`~secauth.token_sources`, API key or mTLS client
+certificate) → :class:`~secauth.principal.Principal`
 → route rules (and an optional rate limit) → the response shape of the event
 kind (:mod:`secauth.policy`).
 
@@ -40,7 +41,7 @@ Example
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from secauth._decisions import DecisionLog, DecisionSink, decision_for
@@ -61,6 +62,12 @@ from secauth.policy import (
 )
 from secauth.principal import ClaimMapper, Principal
 from secauth.targets import Target, target_of
+from secauth.token_sources import (
+    DEFAULT_TOKEN_SOURCES,
+    TokenSource,
+    check_token_sources,
+    read_token,
+)
 
 if TYPE_CHECKING:
     from secauth.api_keys import ApiKeyEntry, ApiKeyStore
@@ -68,7 +75,7 @@ if TYPE_CHECKING:
     from secauth.ratelimit import RateLimiter
     from secauth.verifier import JwtVerifier, MultiIssuerVerifier
 
-__all__ = ["Authorizer"]
+__all__ = ["Authorizer", "Credentials"]
 
 _DEFAULT_ROUTES_TABLE = {
     "ANY /": authenticated(),
@@ -77,8 +84,13 @@ _DEFAULT_ROUTES_TABLE = {
 }
 
 
-class _Credentials:
-    """What the request presented, and what it stands for once checked."""
+class Credentials:
+    """What the request presented, and what it stands for once checked: what
+    :meth:`Authorizer.credentials` returns (an override returns one too).
+
+    >>> Credentials(Principal("device-7", kind="client_cert")).principal.id
+    'device-7'
+    """
 
     __slots__ = ("api_key", "entry", "principal")
 
@@ -105,6 +117,11 @@ class Authorizer:
     claims:
         A :class:`~secauth.principal.ClaimMapper` (default: ``sub``, ``roles``,
         ``groups``, ``scope``/``scp``).
+    token_sources:
+        Where bearer tokens are read from, a list of
+        :class:`~secauth.token_sources.TokenSource` (default: the ``Authorization``
+        header, ``Bearer`` scheme). A token in two of them, or twice in one, is refused
+        (401, ``ambiguous_credentials``). A REST TOKEN authorizer sees one header only.
     api_keys, api_key_header:
         Accept partner API keys from this header (default ``x-api-key``), looked up
         by hash in ``api_keys``. A request with a bearer token uses the token.
@@ -155,6 +172,7 @@ class Authorizer:
         *,
         routes: Routes | None = None,
         claims: ClaimMapper | None = None,
+        token_sources: Sequence[TokenSource] = DEFAULT_TOKEN_SOURCES,
         api_keys: ApiKeyStore | None = None,
         api_key_header: str = "x-api-key",
         client_certs: ClientCertificates | None = None,
@@ -189,6 +207,9 @@ class Authorizer:
         self.claims = claims or getattr(verifier, "default_claims", None) or ClaimMapper()
         self.api_keys = api_keys
         self.api_key_header = api_key_header.lower()
+        self.token_sources = check_token_sources(
+            token_sources, reserved_header=self.api_key_header if api_keys is not None else None
+        )
         self.client_certs = client_certs
         if simple_responses and cache_ttl:
             raise ConfigurationError(
@@ -314,11 +335,12 @@ class Authorizer:
 
     # -- hooks ----------------------------------------------------------------------------
 
-    def credentials(self, request: Request) -> _Credentials:
+    def credentials(self, request: Request) -> Credentials:
         """Find and check the request's credentials. Override to accept other kinds.
 
         Order: an API key header (when ``api_keys`` is set), a client certificate
-        (when ``client_certs`` is set and the request carries one), else a bearer token.
+        (when ``client_certs`` is set and the request carries one), else a bearer token
+        from ``token_sources`` (:func:`~secauth.token_sources.read_token`).
         """
         if self.api_keys is not None and self.api_key_header in request.headers:
             from secauth.api_keys import read_api_key  # not imported by JWT-only authorizers
@@ -327,13 +349,13 @@ class Authorizer:
             entry = self.api_keys.lookup(key)
             if entry is None:
                 raise InvalidClaims(detail={"problem": "unknown API key"})
-            return _Credentials(entry.principal(), api_key=key, entry=entry)
+            return Credentials(entry.principal(), api_key=key, entry=entry)
         if self.client_certs is not None and request.client_cert:
-            return _Credentials(self.client_certs.principal(request.client_cert))
+            return Credentials(self.client_certs.principal(request.client_cert))
         if self.verifier is None:
             raise MissingToken()
-        claims = self.verifier.verify(request.bearer_token())
-        return _Credentials(self.map_claims(claims))
+        claims = self.verifier.verify(read_token(request, self.token_sources).token)
+        return Credentials(self.map_claims(claims))
 
     def map_claims(self, claims: Mapping[str, Any]) -> Principal:
         """Verified claims → principal. Override for claims no mapper preset covers."""
@@ -354,7 +376,7 @@ class Authorizer:
         if memo_key is not None:
             remembered = self._memo.get(memo_key)
             if remembered is not None:
-                self._verify_again(request)
+                self._verify_again(memo_key[0])
                 record.update(remembered.fields)
                 return remembered.response
         found = self.credentials(request)
@@ -375,25 +397,26 @@ class Authorizer:
             self._memo.put(memo_key, response, record)
         return response
 
-    def _memo_key(self, request: Request) -> tuple[object, ...] | None:
-        """The memo key of a bearer-token request when answers are memoized, else None."""
+    def _memo_key(self, request: Request) -> tuple[Any, ...] | None:
+        """The memo key of a bearer-token request when answers are memoized, else None:
+        the token first, then the source it came from (an answer is never reused for the
+        same token presented elsewhere) and the target."""
         if not self._memo.size or not self._bearer_only(request):
             return None
-        token = request.token if request.kind is EventKind.TOKEN_AUTHORIZER else None
-        token = token or request.headers.get("authorization")
-        if not token:
-            return None
-        return (token, request.kind, request.method_arn, request.route_key, request.method,
-                request.path)
+        try:
+            presented = read_token(request, self.token_sources)
+        except SecAuthError:
+            return None  # answered (refused) by credentials(), never memoized
+        return (presented.token, presented.source.label, request.kind, request.method_arn,
+                request.route_key, request.method, request.path)  # fmt: skip
 
-    def _verify_again(self, request: Request) -> None:
+    def _verify_again(self, token: str) -> None:
         """A memoized answer still needs a valid token (expiry, key changes, revocation)."""
         assert self.verifier is not None
-        token = request.bearer_token()
         if not self.verifier.revalidate(token):  # True: cached and still valid, no claims
             self.verifier.verify(token)
 
-    def _decide(self, found: _Credentials, target: Target, request: Request) -> Decision:
+    def _decide(self, found: Credentials, target: Target, request: Request) -> Decision:
         principal = found.principal
         decision = self.routes.decide(principal, target.method, target.path, request)
         if decision.allowed and target.also is not None:
@@ -443,9 +466,7 @@ class Authorizer:
         )
         return Decision(False, refusal.reason, decision.route, decision.params, refusal)
 
-    def _respond(
-        self, request: Request, found: _Credentials, decision: Decision
-    ) -> dict[str, Any]:
+    def _respond(self, request: Request, found: Credentials, decision: Decision) -> dict[str, Any]:
         principal = found.principal
         context: Mapping[str, object] = principal.to_context()
         extra = self.extra_context(principal, request)

@@ -23,6 +23,7 @@ The tree
     │   ├── MissingToken, MalformedToken, InvalidSignature, TokenExpired,
     │   ├── TokenNotYetValid, InvalidIssuer, InvalidAudience, InvalidClaims
     │   ├── UnknownKey
+    │   ├── AmbiguousCredentials               a token in two places, or given twice
     │   ├── MissingAuthorizerContext           Guard trusts an authorizer that left no context
     │   └── TokenRevoked                       verifies, but revoked (secauth.revocation)
     ├── KeysUnavailable                        503, retryable: the key source is down
@@ -59,6 +60,7 @@ __all__ = [
     "RULES",
     "AbuseBlocked",
     "AccessDenied",
+    "AmbiguousCredentials",
     "BadRequest",
     "ConfigurationError",
     "FieldError",
@@ -109,6 +111,7 @@ class Reason(StrEnum):
     INVALID_CLAIMS = "invalid_claims"
     UNKNOWN_KEY = "unknown_key"
     MISSING_AUTHORIZER_CONTEXT = "missing_authorizer_context"
+    AMBIGUOUS_CREDENTIALS = "ambiguous_credentials"
     TOKEN_REVOKED = "token_revoked"
     KEYS_UNAVAILABLE = "keys_unavailable"
     INSUFFICIENT_SCOPE = "insufficient_scope"
@@ -265,6 +268,16 @@ class InvalidClaims(TokenError):
 class UnknownKey(TokenError):
     reason = Reason.UNKNOWN_KEY
     default_message = "token signed with an unknown key"
+
+
+class AmbiguousCredentials(TokenError):
+    """Credentials in more than one configured place (a header and a query parameter), or
+    one place given twice (a repeated header, query parameter or cookie, or values a
+    gateway joined with a comma): which one counts is not the client's to choose (HTTP
+    401). ``detail`` names the places, never a value."""
+
+    reason = Reason.AMBIGUOUS_CREDENTIALS
+    default_message = "credentials presented more than once"
 
 
 class MissingAuthorizerContext(TokenError):

@@ -1,8 +1,9 @@
 """One normalized, read-only :class:`Request` view over every Lambda event kind secauth handles.
 
 Supported kinds (:class:`EventKind`): API Gateway REST proxy (v1), HTTP API proxy
-(v2), Lambda Function URLs, ALB, and the authorizer events: REST TOKEN and
-REQUEST, HTTP API authorizer payload 1.0 and 2.0, and WebSocket ``$connect``.
+(v2), Lambda Function URLs, ALB, WebSocket route integrations (``$connect``,
+``$disconnect``, ``$default`` and custom route keys), and the authorizer events: REST
+TOKEN and REQUEST, HTTP API authorizer payload 1.0 and 2.0, and WebSocket ``$connect``.
 
 Header names are lower-cased. ``headers`` and ``query`` hold one value per name, as
 the event's single-value maps carry them (API Gateway REST keeps the *last* value of a
@@ -41,7 +42,8 @@ _EMPTY: Mapping[str, str] = MappingProxyType({})
 class EventKind(Enum):
     """The kind of Lambda event a :class:`Request` was read from (detected from its shape).
 
-    Handler events: ``REST_V1``, ``HTTP_V2``, ``FUNCTION_URL``, ``ALB``. Authorizer
+    Handler events: ``REST_V1``, ``HTTP_V2``, ``FUNCTION_URL``, ``ALB``, ``WEBSOCKET``
+    (a WebSocket route's integration: CONNECT, MESSAGE or DISCONNECT). Authorizer
     events (:attr:`is_authorizer`): ``TOKEN_AUTHORIZER``, ``REST_REQUEST_AUTHORIZER``,
     ``HTTP_AUTHORIZER_V1``, ``HTTP_AUTHORIZER_V2``, ``WEBSOCKET_AUTHORIZER``.
     """
@@ -50,6 +52,7 @@ class EventKind(Enum):
     HTTP_V2 = "http_v2"
     FUNCTION_URL = "function_url"
     ALB = "alb"
+    WEBSOCKET = "websocket"
     TOKEN_AUTHORIZER = "token_authorizer"
     REST_REQUEST_AUTHORIZER = "rest_request_authorizer"
     HTTP_AUTHORIZER_V1 = "http_authorizer_v1"
@@ -171,8 +174,10 @@ class Request:
     Attributes
     ----------
     kind: the :class:`EventKind`.
-    method: upper-case HTTP verb (``"GET"``), or the route key for WebSocket (``"$connect"``).
-    path: the request path without the stage (``"/orders/7"``).
+    method: upper-case HTTP verb (``"GET"``), or the route key for WebSocket (``"$connect"``,
+        ``"sendmessage"``).
+    path: the request path without the stage (``"/orders/7"``); ``""`` for WebSocket
+        route integrations, whose route key is the whole target.
     route_key: API Gateway's matched route (``"GET /orders/{id}"``) when the event has one.
     headers: lower-cased names; query: query parameters; path_params: path parameters.
     source_ip: the client IP as API Gateway saw it (REST ``identity.sourceIp``, HTTP
@@ -244,8 +249,11 @@ class Request:
             verb = _text(raw.get("httpMethod")) or _text(context.get("httpMethod")) or ""
             if kind is EventKind.WEBSOCKET_AUTHORIZER:
                 verb = self.route_key or "$connect"
-            self.method = verb if verb.startswith("$") else verb.upper()
             self.path = _text(raw.get("path")) or "/"
+            if kind is EventKind.WEBSOCKET:  # custom route keys keep their case
+                self.method, self.path = self.route_key or "", ""
+            else:
+                self.method = verb if verb.startswith("$") else verb.upper()
             self.source_ip = None if kind is EventKind.ALB else _text(self.identity.get("sourceIp"))
             self.client_cert = _mapping(self.identity.get("clientCert"))
 
@@ -338,6 +346,9 @@ def detect_kind(event: Mapping[str, Any]) -> EventKind:
 
     >>> detect_kind({"type": "TOKEN", "authorizationToken": "x", "methodArn": "arn:..."}).value
     'token_authorizer'
+    >>> detect_kind({"requestContext": {"routeKey": "sendmessage", "eventType": "MESSAGE",
+    ...                                 "connectionId": "L0SM9cOFvHcCIhw="}}).value
+    'websocket'
     """
     kind_field = event.get("type")
     if kind_field == "TOKEN":
@@ -354,6 +365,12 @@ def detect_kind(event: Mapping[str, Any]) -> EventKind:
         if context.get("eventType") == "CONNECT" or context.get("connectionId") is not None:
             return EventKind.WEBSOCKET_AUTHORIZER
         return EventKind.REST_REQUEST_AUTHORIZER
+    if (
+        kind_field is None
+        and context.get("eventType") in _WEBSOCKET_EVENT_TYPES
+        and isinstance(context.get("connectionId"), str)
+    ):
+        return EventKind.WEBSOCKET
     if "elb" in context:
         return EventKind.ALB
     if version == "2.0" and "http" in context:
@@ -364,3 +381,6 @@ def detect_kind(event: Mapping[str, Any]) -> EventKind:
     if "httpMethod" in event and "resource" in event:
         return EventKind.REST_V1
     raise UnsupportedEvent("not an API Gateway, ALB, Function URL or authorizer event")
+
+
+_WEBSOCKET_EVENT_TYPES = frozenset({"CONNECT", "MESSAGE", "DISCONNECT"})

@@ -6,8 +6,10 @@ guard
 1. answers CORS preflights (when configured) and refuses oversized bodies (413)
    and unexpected content types (415);
 2. finds the caller: the principal a secauth authorizer put in the request context
-   (checked to be really there and well formed), or the bearer token, verified here
-   (Function URLs, ALB, or both for defense in depth);
+   (checked to be really there and well formed; for WebSocket messages and
+   ``$disconnect``, the context the ``$connect`` authorizer wrote), or the bearer token
+   from ``token_sources``, verified here (Function URLs, ALB, or both for defense in
+   depth);
 3. applies the route rules (:class:`~secauth.access.Routes`) and a per-handler rule
    (:meth:`Guard.require`), and the rate limit;
 4. hands the handler the :class:`~secauth.principal.Principal`: as a third argument
@@ -43,7 +45,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 
 from secauth._decisions import DecisionLog, DecisionSink
@@ -70,6 +72,13 @@ from secauth.guard_http import (
 )
 from secauth.principal import ClaimMapper, Principal
 from secauth.responses import Cors, SecurityHeaders, check_problem_type_base
+from secauth.token_sources import (
+    DEFAULT_TOKEN_SOURCES,
+    TokenSource,
+    check_token_sources,
+    presents_token,
+    read_token,
+)
 from secauth.wrapping import wrap_handler
 
 if TYPE_CHECKING:
@@ -91,8 +100,9 @@ _CONTEXT_FIELDS = (
     "secauth_tenant",
 )
 _MEMO_SIZE = 1024
-# Events an API Gateway authorizer writes a context into (REST payload 1.0, HTTP API 2.0).
-_AUTHORIZER_CONTEXT_KINDS = frozenset({EventKind.REST_V1, EventKind.HTTP_V2})
+# Events an API Gateway authorizer writes a context into (REST payload 1.0, HTTP API 2.0,
+# and every event of a WebSocket connection its $connect authorizer allowed).
+_AUTHORIZER_CONTEXT_KINDS = frozenset({EventKind.REST_V1, EventKind.HTTP_V2, EventKind.WEBSOCKET})
 
 
 class Admission(NamedTuple):
@@ -114,7 +124,8 @@ class _Caller(NamedTuple):
 
 
 class Guard:
-    """Middleware for plain Lambda handlers (REST v1, HTTP v2, ALB, Function URL), sync or async.
+    """Middleware for plain Lambda handlers (REST v1, HTTP v2, ALB, Function URL, WebSocket
+    routes), sync or async.
 
     Parameters
     ----------
@@ -130,7 +141,12 @@ class Guard:
         Default: True when no verifier is given.
     routes, claims:
         The :class:`~secauth.access.Routes` table (unlisted requests: 404, or 405 when
-        the path exists for other verbs) and the claim mapping for verified tokens.
+        the path exists for other verbs; WebSocket events by route key) and the claim
+        mapping for verified tokens.
+    token_sources:
+        Where bearer tokens are read from (:class:`~secauth.token_sources.TokenSource`;
+        default: ``Authorization: Bearer``). A token in two of them, or twice in one: 401,
+        ``ambiguous_credentials``.
     rate_limit:
         A :class:`~secauth.ratelimit.RateLimiter`; its headers go on every response and a
         denial is a 429 with ``Retry-After``. Failed authentications count per IP too.
@@ -162,6 +178,7 @@ class Guard:
         trust_authorizer: bool | None = None,
         routes: Routes | None = None,
         claims: ClaimMapper | None = None,
+        token_sources: Sequence[TokenSource] = DEFAULT_TOKEN_SOURCES,
         rate_limit: RateLimiter | Any | None = None,
         route_limits: Mapping[str, RateLimiter | CombinedLimiter] | None = None,
         cors: Cors | None = None,
@@ -185,6 +202,7 @@ class Guard:
         self.trust_authorizer = trust_authorizer
         self.routes = routes
         self.claims = claims or getattr(verifier, "default_claims", None) or ClaimMapper()
+        self.token_sources = check_token_sources(token_sources)
         self.rate_limit = rate_limit
         self.route_limits: RouteLimits | None = None
         if route_limits is not None:
@@ -344,7 +362,7 @@ class Guard:
         if self.verifier is None:
             return _Caller(self._trusted(request, from_context), None, from_context)
         try:
-            token = request.bearer_token()
+            token = read_token(request, self.token_sources).token
         except MissingToken:
             if from_context is not None and self.trust_authorizer:
                 return _Caller(from_context, None, from_context)
@@ -399,7 +417,7 @@ class Guard:
         called with no credentials at all (no authorizer runs on public routes)."""
         if from_context is not None:
             return from_context
-        if "authorization" not in request.headers:
+        if not presents_token(request, self.token_sources):
             with contextlib.suppress(MissingToken):
                 return self._anonymous_if_public(request)
         raise MissingAuthorizerContext(detail={"problem": "no secauth authorizer context"})

@@ -3,6 +3,11 @@ the responses a :class:`~secauth.guard.Guard` gives (the handler's result with s
 CORS and rate-limit headers; a sanitized refusal; a CORS preflight answer), and the
 body checks (size, media type) made before a caller is identified.
 
+WebSocket route integrations (``$connect``, messages, ``$disconnect``) answer in their
+own shape: ``{"statusCode": ..., "body": ...}``, with no HTTP headers (a ``$connect``
+handler adds its own, such as the ``Sec-WebSocket-Protocol`` echo); a refusal of a
+``$connect`` rejects the connection.
+
 >>> from secauth.events import Request
 >>> request = Request.from_event({"version": "2.0", "rawPath": "/prod/orders", "routeKey": "$default",
 ...     "requestContext": {"http": {"method": "GET", "path": "/prod/orders"}, "stage": "prod"}})
@@ -21,13 +26,14 @@ from secauth._decisions import decision_for
 from secauth.errors import (
     ConfigurationError,
     InternalError,
+    InvalidFields,
     PayloadTooLarge,
     RateLimited,
     SecAuthError,
     UnsupportedMediaType,
 )
 from secauth.events import EventKind, Request
-from secauth.responses import Cors, error_response, http_response
+from secauth.responses import Cors, error_response, http_response, problem
 
 if TYPE_CHECKING:
     from secauth.ratelimit.result import RateLimitResult
@@ -44,6 +50,7 @@ __all__ = [
     "refusal_response",
     "route_path",
     "shape_of",
+    "websocket_response",
 ]
 
 #: Where a refused request's rate-limit headers wait in its decision record for the 429
@@ -51,8 +58,9 @@ __all__ = [
 LIMIT_HEADERS = "_limit_headers"
 #: The event kinds a Guard guards: handler events, not authorizer events.
 GUARDED_KINDS = frozenset(
-    {EventKind.REST_V1, EventKind.HTTP_V2, EventKind.FUNCTION_URL, EventKind.ALB}
-)
+    {EventKind.REST_V1, EventKind.HTTP_V2, EventKind.FUNCTION_URL, EventKind.ALB,
+     EventKind.WEBSOCKET}
+)  # fmt: skip
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -107,7 +115,12 @@ def handler_response(
     cors: Cors | None,
 ) -> Any:
     """The handler's ``result`` as the response: security, CORS and rate-limit headers
-    added (the handler's own values win); a plain value becomes a 200 (text or JSON)."""
+    added (the handler's own values win); a plain value becomes a 200 (text or JSON).
+    A WebSocket route's result is left as it is (a plain value: a 200 with that body)."""
+    if request.kind is EventKind.WEBSOCKET:
+        if isinstance(result, dict) and "statusCode" in result:
+            return result
+        return websocket_response(200, result)
     extra = dict(security_headers)
     if cors is not None:
         extra.update(cors.headers(request.headers))
@@ -174,6 +187,17 @@ def refusal_response(
             detail={"error": type(exc).__name__},
         )
     kind, request_id, multi = shape_of(event)
+    if kind is EventKind.WEBSOCKET:
+        body = problem(
+            error.status,
+            type(error).default_message,
+            reason=error.reason.value,
+            request_id=request_id,
+            type_base=problem_type_base,
+        )
+        if isinstance(error, InvalidFields) and error.field_errors:
+            body["errors"] = error.public_errors()  # as error_response shows them
+        return websocket_response(error.status, body)
     headers = dict(security_headers)
     if isinstance(error, RateLimited):
         headers.update(record.get(LIMIT_HEADERS) or {})
@@ -188,6 +212,17 @@ def refusal_response(
         multi_value=multi,
         problem_type_base=problem_type_base,
     )
+
+
+def websocket_response(status: int, body: object) -> dict[str, Any]:
+    """A WebSocket route integration's response: the status (a ``$connect`` answered
+    with anything but 2xx is refused) and the body, JSON unless a string.
+
+    >>> websocket_response(401, {"title": "missing credentials"})
+    {'statusCode': 401, 'body': '{"title":"missing credentials"}'}
+    """
+    text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
+    return {"statusCode": status, "body": text}
 
 
 def answered(response: Any, record: dict[str, Any]) -> Any:

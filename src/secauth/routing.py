@@ -7,8 +7,10 @@ same selection, so the two cannot disagree about which route a request reaches.
 The model of API Gateway's route selection (REST and HTTP APIs)
 ----------------------------------------------------------------
 * A route key is ``"VERB /template"`` with VERB one of :data:`VERBS` or ``ANY``, or a
-  key of its own starting with ``$``: WebSocket route keys (``$connect``,
-  ``$disconnect``, custom ones) and an HTTP API's ``$default`` route.
+  key of its own: one starting with ``$`` (WebSocket's ``$connect``, ``$disconnect``,
+  ``$default``, and an HTTP API's ``$default`` route), or a WebSocket API's custom
+  route key (``sendmessage``: one word, no ``/``, not a verb). Keys of their own are
+  only reached by WebSocket targets (see :meth:`secauth.access.Routes.resolve`).
 * A template is ``/`` or ``/seg/seg/...``; each segment is a literal (letters, digits
   and ``._~!$&'()+,;=:@-``), ``{name}`` (exactly one segment) or, as the last segment,
   ``{name+}`` (one or more segments). ``*``, ``?``, ``%``, ``{``, ``}`` and ``\\``
@@ -68,6 +70,7 @@ __all__ = [
     "RouteTable",
     "Template",
     "fold",
+    "is_custom_route_key",
     "is_plain_segment",
     "parse_route_key",
     "parse_template",
@@ -85,6 +88,8 @@ _PARAM_SEGMENT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.-]*)(\+?)\}")
 # segments); in API Gateway that is a literal no real request path would ever hold.
 _COLON_PARAM = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)([+*]?)")
 _SPECIAL_KEY = re.compile(r"\$[A-Za-z0-9_.:@-]{1,127}")
+# A WebSocket custom route key: the value of the route selection expression.
+_CUSTOM_KEY = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
 # Percent-encodings of "/", "\", "." and "%", and the lead bytes of overlong UTF-8 forms
 # of them (never valid UTF-8): a backend that decodes them sees another path.
 _ENCODED_SPECIAL = re.compile(r"%(?:2[fFeE5]|5[cC]|[cC][01]|[eE]0%80)")
@@ -175,11 +180,13 @@ def _refuse_colon_parameter(part: str, label: str) -> None:
 
 
 def parse_route_key(key: object, *, bound_values: bool = False) -> RouteKey:
-    """Parse ``"VERB /template"`` (VERB case-insensitive, ``*`` for ``ANY``) or a ``$`` key
-    (``bound_values``: see :func:`parse_template`).
+    """Parse ``"VERB /template"`` (VERB case-insensitive, ``*`` for ``ANY``), a ``$`` key
+    or a WebSocket custom route key (``bound_values``: see :func:`parse_template`).
 
     >>> parse_route_key("get /orders/{id}").verb, parse_route_key("$connect").template
     ('GET', None)
+    >>> parse_route_key("sendmessage")
+    RouteKey(key='sendmessage', verb='sendmessage', template=None)
     """
     if not isinstance(key, str):
         raise ConfigurationError(f"route keys are strings like 'GET /orders', got {key!r:.60}")
@@ -190,14 +197,27 @@ def parse_route_key(key: object, *, bound_values: bool = False) -> RouteKey:
                 "HTTP API's '$default')"
             )
         return RouteKey(key, key, None)
+    if is_custom_route_key(key):
+        return RouteKey(key, key, None)
     verb, _, template = key.partition(" ")
     verb = ANY if verb in ("*", "any", "ANY", "Any") else verb.upper()
     if (verb != ANY and verb not in VERBS) or not template.startswith("/"):
         raise ConfigurationError(
-            f"route {key!r:.80}: write 'VERB /path', VERB one of {[*VERBS, ANY]}"
+            f"route {key!r:.80}: write 'VERB /path', VERB one of {[*VERBS, ANY]} (or a "
+            "WebSocket route key: '$connect', 'sendmessage')"
         )
     label = f"route {key!r:.80}"
     return RouteKey(key, verb, parse_template(template, where=label, bound_values=bound_values))
+
+
+def is_custom_route_key(key: str) -> bool:
+    """Is ``key`` a WebSocket custom route key: one word of ``A-Za-z0-9_.:@-``, not a verb
+    (in any case) and not starting with ``$``?
+
+    >>> is_custom_route_key("sendmessage"), is_custom_route_key("get"), is_custom_route_key("a b")
+    (True, False, False)
+    """
+    return _CUSTOM_KEY.fullmatch(key) is not None and key.upper() not in (*VERBS, ANY)
 
 
 def split_path(path: str) -> tuple[str, ...] | None:
