@@ -1,4 +1,4 @@
-"""The ``secauth`` command: ``inspect``, ``verify``, ``authorize`` and ``demo``.
+"""The ``secauth`` command: ``inspect``, ``verify``, ``authorize``, ``revoke``, ``revoked`` and ``demo``.
 
 Pass ``-`` instead of a token to read it from standard input, which keeps
 tokens out of shell history and process listings.
@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 from secauth import jose
 from secauth._b64 import B64Error, b64url_decode, loads_strict
+from secauth._revoke_cli import add_commands as add_revocation_commands
 from secauth.errors import SecAuthError
 
 __all__ = ["main"]
@@ -303,6 +304,7 @@ def _parser() -> argparse.ArgumentParser:
         "--event", required=True, help="the authorizer event as a JSON file, or - for stdin"
     )
     sub.add_parser("demo", help="local issuer + verifier: a table of decisions and timings")
+    add_revocation_commands(sub)
     return parser
 
 
@@ -319,6 +321,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _verify(args, out, sys.stderr)
         if args.command == "authorize":
             return _authorize(args, out, sys.stderr)
+        if args.command in ("revoke", "revoked"):
+            from secauth._revoke_cli import run as run_revocation_command
+
+            return run_revocation_command(args, out, sys.stderr)
         from secauth._demo import run_demo
 
         return run_demo(out)
