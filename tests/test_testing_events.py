@@ -16,7 +16,6 @@ import pytest
 from test_iam_simulate_crosscheck import collect, random_cases, simulate
 
 from secauth import Authorizer, Guard, JwtVerifier, Routes, authenticated, roles
-from secauth.errors import UnsupportedEvent
 from secauth.events import EventKind, Request
 from secauth.policy import PolicyDocument
 from secauth.testing import KeyPair
@@ -78,19 +77,14 @@ def test_each_builder_makes_its_kind(name: str) -> None:
 
 def test_websocket_builders() -> None:
     """``$connect`` is the WebSocket authorizer kind with the query token; a MESSAGE event
-    is the WebSocket integration kind (where events.py knows it)."""
+    is the WebSocket integration kind."""
     connect = Request.from_event(websocket_connect(query={"token": "abc"}))
     assert connect.kind is EventKind.WEBSOCKET_AUTHORIZER
     assert connect.query_values("token") == ("abc",)
     assert connect.method_arn == method_arn("$connect", "")
     message = websocket_message("sendmessage", '{"action": "sendmessage"}')
-    kind = getattr(EventKind, "WEBSOCKET", None)
-    if kind is None:  # WebSocket integration events land with issue 14 section 2
-        with pytest.raises(UnsupportedEvent):
-            Request.from_event(message)
-        pytest.xfail("this events.py does not read WebSocket MESSAGE events yet")
     request = Request.from_event(message)
-    assert request.kind is kind
+    assert request.kind is EventKind.WEBSOCKET
     assert request.method == "sendmessage"
 
 
