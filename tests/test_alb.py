@@ -36,6 +36,7 @@ from secauth.events import Request
 from secauth.jwk import VerificationKey
 from secauth.testing import KeyPair, sign_compact
 from secauth.testing_alb import LocalAlb, padded_segment
+from secauth.token_sources import TokenSource
 
 OTHER_ARN = (
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/other/fedcba9876543210"
@@ -438,15 +439,45 @@ def test_inside_a_handler_the_token_comes_from_the_alb_header(alb: LocalAlb) -> 
         verifier.verify(Request.from_event(alb_event()).headers.get(verifier.header, ""))
 
 
-def test_guard_runs_an_alb_verifier_like_any_verifier(alb: LocalAlb) -> None:
-    """Guard calls the verifier's verify/verify_async; an ALB token it is handed verifies."""
-    guard = Guard(make_verifier(alb), decision_log=None)
+@pytest.mark.parametrize("multi_value", [False, True], ids=["single", "multi"])
+def test_guard_reads_the_alb_header_through_a_token_source(
+    alb: LocalAlb, multi_value: bool
+) -> None:
+    """``Guard(verifier, token_sources=[TokenSource.header(verifier.header)])`` on ALB
+    events: the bare token in the header verifies; another ALB's, none, or two are 401."""
+    verifier = make_verifier(alb)
+    guard = Guard(verifier, token_sources=[TokenSource.header(verifier.header)],
+                  decision_log=None)  # fmt: skip
 
     @guard
     def handler(event: dict[str, Any], context: object, principal: Any) -> dict[str, Any]:
         return {"statusCode": 200, "body": principal.id}
 
-    good = alb_event(authorization=f"Bearer {alb.token(sub='alice')}")
-    assert handler(good, None)["body"] == "alice"
-    forged = alb_event(authorization=f"Bearer {alb.token(sub='x', headers={'signer': OTHER_ARN})}")
-    assert handler(forged, None)["statusCode"] == 401
+    def event(value: str | None) -> dict[str, Any]:
+        headers = {verifier.header: value} if value is not None else {}
+        return alb_event(headers=headers, multi_value=multi_value)
+
+    assert handler(event(alb.token(sub="alice")), None)["body"] == "alice"
+    other = alb.token(sub="mallory", headers={"signer": OTHER_ARN})
+    assert handler(event(other), None)["statusCode"] == 401
+    assert handler(event(None), None)["statusCode"] == 401
+    assert (
+        handler(alb_event(authorization=f"Bearer {alb.token(sub='a')}"), None)["statusCode"] == 401
+    )
+    if multi_value:
+        twice = event(alb.token(sub="alice"))
+        twice["multiValueHeaders"][verifier.header].append(alb.token(sub="bob"))
+        assert handler(twice, None)["statusCode"] == 401
+
+
+def test_guard_verifies_alb_tokens_in_async_handlers(alb: LocalAlb) -> None:
+    verifier = make_verifier(alb)
+    guard = Guard(verifier, token_sources=[TokenSource.header(verifier.header)],
+                  decision_log=None)  # fmt: skip
+
+    @guard
+    async def handler(event: dict[str, Any], context: object, principal: Any) -> dict[str, Any]:
+        return {"statusCode": 200, "body": principal.id}
+
+    event = alb_event(headers={verifier.header: alb.token(sub="alice")})
+    assert asyncio.run(handler(event, None))["body"] == "alice"
