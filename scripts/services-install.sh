@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Install the servers the rate-limit tests run against on loopback:
 #   * redis-server, from Debian's packages (apt-get; needs root), only when missing;
-#   * dynalite (a DynamoDB-compatible server) and @cloud-copilot/iam-simulate (an offline
-#     IAM policy simulator, for tests/test_iam_simulate_crosscheck.py), from npm, pinned
-#     by scripts/services/package.json and its package-lock.json, into .cache/services/
-#     (git-ignored).
+#   * dynalite (a DynamoDB-compatible server), @cloud-copilot/iam-simulate (an offline
+#     IAM policy simulator, for tests/test_iam_simulate_crosscheck.py) and oidc-provider
+#     (panva's OAuth 2.0 / OpenID authorization server, for the introspection tests via
+#     tests/fixtures/oidc_provider.mjs; 8.x, the line that supports node 20), from npm,
+#     pinned by scripts/services/package.json and its package-lock.json, into
+#     .cache/services/ (git-ignored).
 # Idempotent: when all are present and match the lockfile and node version, it returns
 # at once. Override the npm target folder with SECAUTH_SERVICES_CACHE.
 #
@@ -40,20 +42,26 @@ if ! command -v redis-server >/dev/null 2>&1; then
   fi
 fi
 
-# --- dynalite and iam-simulate (npm) -----------------------------------------------------
+# --- dynalite, iam-simulate and oidc-provider (npm) ----------------------------------------
 # The simulator must resolve from $dest, as tests/fixtures/iam_simulate.mjs resolves it.
 simulator_present() {
   (cd "$dest" && node -e "require.resolve('@cloud-copilot/iam-simulate')") >/dev/null 2>&1
 }
 
+# oidc-provider is ESM only: import it, as tests/fixtures/oidc_provider.mjs does.
+oidc_provider_present() {
+  (cd "$dest" && node --input-type=module -e "await import('oidc-provider')") >/dev/null 2>&1
+}
+
 dynalite_installed() {
   [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
     && [ -f "$dest/node_modules/dynalite/cli.js" ] \
-    && simulator_present
+    && simulator_present \
+    && oidc_provider_present
 }
 
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  problem "node and npm are not on PATH (dynalite and iam-simulate need node >= 20)"
+  problem "node and npm are not on PATH (dynalite, iam-simulate, oidc-provider need node >= 20)"
 elif ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
   problem "node $(node --version) is too old; dynalite 4 needs node >= 20"
 else
@@ -66,17 +74,18 @@ else
       flock 9
     fi
     if ! dynalite_installed; then
-      echo "services-install: installing dynalite and iam-simulate into ${dest#"$root"/} ..." >&2
+      echo "services-install: installing dynalite, iam-simulate and oidc-provider into ${dest#"$root"/} ..." >&2
       rm -f "$stamp"
       cp "$spec/package.json" "$spec/package-lock.json" "$dest/"
       # --ignore-scripts: classic-level ships prebuilt binaries; no install script is needed.
       if (cd "$dest" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error \
             --update-notifier=false >/dev/null) \
          && node -e "require('$dest/node_modules/dynalite')" >/dev/null 2>&1 \
-         && (cd "$dest" && node -e "require('@cloud-copilot/iam-simulate')") >/dev/null 2>&1; then
+         && (cd "$dest" && node -e "require('@cloud-copilot/iam-simulate')") >/dev/null 2>&1 \
+         && oidc_provider_present; then
         echo "$want" >"$stamp"
       else
-        problem "npm ci of dynalite and iam-simulate failed"
+        problem "npm ci of dynalite, iam-simulate and oidc-provider failed"
       fi
     fi
   fi
