@@ -991,13 +991,14 @@ def test_websocket_route_keys() -> None:
     decision = table.decide(ALICE, connect.method, connect.path, connect)
     assert decision.allowed
     assert decision.route == "$connect"
-    assert table.decide(ANON, "$connect", "/").reason is Reason.FORBIDDEN
-    assert table.decide(ANON, "$disconnect", "/").allowed
+    assert table.decide(ANON, "$connect", "").reason is Reason.FORBIDDEN
+    assert table.decide(ANON, "$disconnect", "").allowed
+    assert table.decide(ANON, "$disconnect", "/").allowed is False  # an HTTP request
     assert table.decide(ALICE, "sendMessage", "/").allowed is False  # not a $ key: an HTTP verb
-    assert table.decide(ALICE, "$sendMessage", "/").route == "$default"
+    assert table.decide(ALICE, "$sendMessage", "").route == "$default"
     assert table.decide(ANON, "$sendMessage", "/").reason is Reason.FORBIDDEN
     no_default = Routes({"$connect": public()})
-    assert no_default.decide(ANON, "$disconnect", "/").reason is Reason.FORBIDDEN
+    assert no_default.decide(ANON, "$disconnect", "").reason is Reason.FORBIDDEN
     assert no_default.allowed_routes(ANON) == [AllowedRoute("$connect", "")]
 
 

@@ -43,6 +43,10 @@ ERROR_CLASSES = sorted(
 EXPECTED: dict[str, tuple[int, str | None]] = {
     "AbuseBlocked": (429, None),
     "AccessDenied": (403, 'Bearer error="insufficient_scope", error_description="forbidden"'),
+    "AmbiguousCredentials": (
+        401,
+        'Bearer error="invalid_token", error_description="credentials presented more than once"',
+    ),
     "BadRequest": (400, None),
     "ConfigurationError": (500, None),
     "Forbidden": (403, 'Bearer error="insufficient_scope", error_description="forbidden"'),

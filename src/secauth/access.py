@@ -236,8 +236,9 @@ class Routes:
 
         A WebSocket target is its route key with an empty path (``"sendmessage", ""``):
         the key's own rule, else ``$default``'s (as API Gateway routes an unmatched
-        message). Custom keys are looked up only so; an HTTP request (its path is never
-        empty) cannot reach one, whatever its method.
+        message). WebSocket keys (``$connect``, ``$default``, custom ones) are looked up
+        only so: an HTTP request (its path is never empty) cannot reach one, whatever its
+        method (``$`` is allowed in an HTTP method).
 
         >>> Routes({"GET /a": public()}, default=public()).resolve("GET", "/b").route is None
         True
@@ -247,7 +248,7 @@ class Routes:
         >>> ws.resolve("sendmessage", "/") is None
         True
         """
-        if method.startswith("$") or (not path and is_custom_route_key(method)):
+        if not path and (method.startswith("$") or is_custom_route_key(method)):
             specials = self.table.specials
             key = method if method in specials else "$default"
             rule_ = specials.get(key)

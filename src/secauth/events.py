@@ -247,10 +247,12 @@ class Request:
             self.client_cert = _mapping(_mapping(context.get("authentication")).get("clientCert"))
         else:
             verb = _text(raw.get("httpMethod")) or _text(context.get("httpMethod")) or ""
-            if kind is EventKind.WEBSOCKET_AUTHORIZER:
-                verb = self.route_key or "$connect"
             self.path = _text(raw.get("path")) or "/"
-            if kind is EventKind.WEBSOCKET:  # custom route keys keep their case
+            # A WebSocket target is its route key with an empty path (custom keys keep
+            # their case); no HTTP request has an empty path.
+            if kind is EventKind.WEBSOCKET_AUTHORIZER:
+                self.method, self.path = self.route_key or "$connect", ""
+            elif kind is EventKind.WEBSOCKET:
                 self.method, self.path = self.route_key or "", ""
             else:
                 self.method = verb if verb.startswith("$") else verb.upper()
