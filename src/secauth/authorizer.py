@@ -68,12 +68,12 @@ from secauth.token_sources import (
     check_token_sources,
     read_token,
 )
+from secauth.token_verifier import RevalidatingVerifier, TokenVerifier
 
 if TYPE_CHECKING:
     from secauth.api_keys import ApiKeyEntry, ApiKeyStore
     from secauth.client_certs import ClientCertificates
     from secauth.ratelimit import RateLimiter
-    from secauth.verifier import JwtVerifier, MultiIssuerVerifier
 
 __all__ = ["Authorizer", "Credentials"]
 
@@ -168,7 +168,7 @@ class Authorizer:
 
     def __init__(
         self,
-        verifier: JwtVerifier | MultiIssuerVerifier | None = None,
+        verifier: TokenVerifier | None = None,
         *,
         routes: Routes | None = None,
         claims: ClaimMapper | None = None,
@@ -253,6 +253,10 @@ class Authorizer:
         if response_cache_size < 0:
             raise ConfigurationError("response_cache_size must not be negative")
         self._memo = ResponseMemo(response_cache_size if self._memoizable() else 0)
+        # The memo re-checks a token through revalidate: bound once, for a verifier that has it.
+        self._revalidate: Callable[[str], bool] | None = (
+            self.verifier.revalidate if isinstance(self.verifier, RevalidatingVerifier) else None
+        )
         # None stands for the table's default rule (a request no route matches).
         self._dependent_routes: frozenset[str | None] = frozenset(
             _request_dependent(self.routes, Principal("probe", tenant="probe"))
@@ -264,7 +268,7 @@ class Authorizer:
         function of the token and the target: default hooks, builder and route table, no
         context callable, no rate limit. Rules that read the request are never memoized."""
         return (
-            callable(getattr(self.verifier, "revalidate", None))  # a verifier of secauth's
+            isinstance(self.verifier, RevalidatingVerifier)
             and type(self.routes) is Routes  # a subclass may decide on anything: ask it
             and self.rate_limit is None
             and self._context_fn is None
@@ -412,9 +416,11 @@ class Authorizer:
 
     def _verify_again(self, token: str) -> None:
         """A memoized answer still needs a valid token (expiry, key changes, revocation)."""
-        assert self.verifier is not None
-        if not self.verifier.revalidate(token):  # True: cached and still valid, no claims
-            self.verifier.verify(token)
+        revalidate, verifier = self._revalidate, self.verifier
+        assert revalidate is not None
+        assert verifier is not None
+        if not revalidate(token):  # True: cached and still valid, no claims
+            verifier.verify(token)
 
     def _decide(self, found: Credentials, target: Target, request: Request) -> Decision:
         principal = found.principal

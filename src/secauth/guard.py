@@ -84,7 +84,7 @@ from secauth.wrapping import wrap_handler
 if TYPE_CHECKING:
     from secauth.ratelimit import CombinedLimiter, RateLimiter, RouteLimits
     from secauth.ratelimit.result import RateLimitResult
-    from secauth.verifier import JwtVerifier, MultiIssuerVerifier
+    from secauth.token_verifier import TokenVerifier
 
 __all__ = ["Admission", "Guard", "acting_as", "current_principal", "enforce_limit", "route_path"]
 
@@ -173,7 +173,7 @@ class Guard:
 
     def __init__(
         self,
-        verifier: JwtVerifier | MultiIssuerVerifier | None = None,
+        verifier: TokenVerifier | None = None,
         *,
         trust_authorizer: bool | None = None,
         routes: Routes | None = None,
