@@ -27,7 +27,7 @@ OPTIONAL = ("httpx", "redis", "boto3", "botocore", "aws_lambda_powertools")
 # The public names whose job is key handling: they may (must) load cryptography.
 KEY_NAMES = frozenset(
     {"JwtVerifier", "MultiIssuerVerifier", "JwksCache", "KeySet", "KeySource", "StaticKeys",
-     "VerificationKey"}
+     "VerificationKey", "CognitoVerifier", "AlbVerifier"}
 )
 WATCHED = (*OPTIONAL, "cryptography", "ssl", "asyncio", "logging", "http.client")
 

@@ -21,6 +21,11 @@ __version__ = "0.1.0.dev0"
 _EXPORTS = {
     "JwtVerifier": "secauth.verifier",
     "MultiIssuerVerifier": "secauth.multi_issuer",
+    "CognitoVerifier": "secauth.cognito",
+    "AlbVerifier": "secauth.alb",
+    "TokenVerifier": "secauth.token_verifier",
+    "TokenSource": "secauth.token_sources",
+    "Revocations": "secauth.revocation",
     "JwksCache": "secauth.jwks",
     "KeySet": "secauth.jwks",
     "KeySource": "secauth.jwks",
@@ -76,11 +81,13 @@ __all__ = [
     "AbuseBlocked",
     "AccessContext",
     "AccessDenied",
+    "AlbVerifier",
     "ApiKeyEntry",
     "Authorizer",
     "ClaimMapper",
     "ClientCertEntry",
     "ClientCertificates",
+    "CognitoVerifier",
     "ConfigurationError",
     "Cors",
     "Denial",
@@ -101,6 +108,7 @@ __all__ = [
     "RateLimiter",
     "Reason",
     "Request",
+    "Revocations",
     "RoleHierarchy",
     "Routes",
     "Rule",
@@ -111,6 +119,8 @@ __all__ = [
     "StaticApiKeys",
     "StaticKeys",
     "TokenError",
+    "TokenSource",
+    "TokenVerifier",
     "VerificationKey",
     "__version__",
     "authenticated",
@@ -143,9 +153,11 @@ if TYPE_CHECKING:
         source_ip,
         tenant,
     )
+    from secauth.alb import AlbVerifier
     from secauth.api_keys import ApiKeyEntry, StaticApiKeys, hash_api_key
     from secauth.authorizer import Authorizer
     from secauth.client_certs import ClientCertEntry, ClientCertificates
+    from secauth.cognito import CognitoVerifier
     from secauth.dynamodb_api_keys import DynamoDBApiKeys
     from secauth.errors import (
         AbuseBlocked,
@@ -167,7 +179,10 @@ if TYPE_CHECKING:
     from secauth.principal import ClaimMapper, Principal, RoleHierarchy
     from secauth.ratelimit.limiter import RateLimiter
     from secauth.responses import Cors, SecurityHeaders
+    from secauth.revocation import Revocations
     from secauth.secretsmanager_api_keys import SecretsManagerApiKeys
+    from secauth.token_sources import TokenSource
+    from secauth.token_verifier import TokenVerifier
     from secauth.verifier import JwtVerifier
 
 
