@@ -1,0 +1,536 @@
+"""Opaque access tokens: OAuth 2.0 Token Introspection (RFC 7662), with the surface of
+:class:`~secauth.verifier.JwtVerifier` (``verify``, ``verify_async``, ``hydrate``,
+``revalidate``, ``issuer``, ``default_claims``), so ``Authorizer``, ``Guard``,
+``ClaimMapper`` and ``Routes`` work unchanged.
+
+* :class:`IntrospectionVerifier` asks the authorization server about each new token and
+  checks the answer as strictly as a JWT: ``active`` must be exactly ``true``; ``exp``,
+  ``nbf``, ``iat``, ``iss`` and ``aud`` (or ``client_id``) go through the same
+  :class:`~secauth.claim_policy.ClaimPolicy`. An inactive token is a 401
+  ``invalid_claims``; an endpoint that fails in any way (3xx/4xx/5xx, timeout, oversized
+  or malformed answer, wrong member types) is a retryable 503 ``keys_unavailable`` with
+  ``detail["source"] == "introspection"``, never an allow.
+* :class:`CombinedVerifier` sends JWT-shaped tokens (three base64url segments) to a
+  ``JwtVerifier`` and every other token to introspection.
+
+Answers are cached by the SHA-256 of the token (:mod:`secauth.introspection_cache`);
+concurrent callers for one new token share one call. Sync calls use ``http.client``;
+``verify_async`` uses httpx (``pip install 'secauth[async]'``), imported on first use.
+
+>>> from secauth.client_auth import ClientAuth
+>>> verifier = IntrospectionVerifier(
+...     issuer="https://idp.example.com", audience="orders-api",
+...     client=ClientAuth.basic("orders-api", "s3cret-value"))
+>>> verifier.endpoint is None, verifier.issuer   # found by OIDC discovery on first use
+(True, 'https://idp.example.com')
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from secauth._fetch import (
+    FetchCause,
+    FetchError,
+    FetchResult,
+    check_url,
+    fetch_json,
+    fetch_json_async,
+    fetch_policy,
+    post_form,
+    post_form_async,
+    shown_url,
+)
+from secauth.claim_policy import MAX_TIME, ClaimPolicy
+from secauth.client_auth import ClientAuth
+from secauth.errors import (
+    ConfigurationError,
+    InvalidClaims,
+    KeysUnavailable,
+    MalformedToken,
+    MissingToken,
+    SecAuthError,
+)
+from secauth.introspection_cache import Introspected, IntrospectionCache, SingleFlight, token_key
+
+if TYPE_CHECKING:
+    import logging
+
+    from secauth.principal import ClaimMapper
+    from secauth.revocation import Revocations
+    from secauth.verifier import JwtVerifier, MultiIssuerVerifier
+
+__all__ = ["CombinedVerifier", "IntrospectionVerifier", "looks_like_jwt"]
+
+_B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+# RFC 6750 2.1 b64token, before any trailing "=".
+_B64TOKEN = _B64URL | frozenset("._~+/")
+_STRINGS = ("iss", "sub", "client_id", "scope", "token_type", "username", "jti")
+_TIMES = ("exp", "iat", "nbf")
+_DISCOVERY = b"\x00discovery"  # the single-flight key of the discovery fetch
+
+
+def _logger() -> logging.Logger:
+    import logging  # on the first message, not on the cold path
+
+    return logging.getLogger("secauth.introspection")
+
+
+def looks_like_jwt(token: str) -> bool:
+    """True for three base64url segments (header and payload not empty): a JWS.
+
+    >>> looks_like_jwt("eyJh.eyJz.c2ln"), looks_like_jwt("2YotnFZFEjr1zCsicMWpAA")
+    (True, False)
+    """
+    parts = token.split(".")
+    return (
+        len(parts) == 3
+        and bool(parts[0])
+        and bool(parts[1])
+        and all(_B64URL.issuperset(part) for part in parts)
+    )
+
+
+class _Failure(NamedTuple):
+    detail: dict[str, Any]
+
+
+class IntrospectionVerifier:
+    """Verify opaque tokens by asking the authorization server (RFC 7662).
+
+    Parameters
+    ----------
+    issuer:
+        The exact ``iss`` the answer must name, or ``None`` to skip the check (then give
+        ``endpoint``). Without ``endpoint``, the introspection endpoint is read from
+        ``{issuer}/.well-known/openid-configuration`` (whose ``issuer`` must equal it).
+    audience:
+        Accepted ``aud`` value(s) (checked as :class:`~secauth.verifier.JwtVerifier` does),
+        or ``None`` to skip the check explicitly. ``audience_claim="client_id"`` checks the
+        client the token was issued to instead.
+    client:
+        How secauth authenticates to the endpoint: a :class:`~secauth.client_auth.ClientAuth`.
+    endpoint:
+        The introspection endpoint URL (https), instead of discovery.
+    token_type_hint:
+        Sent with every request (default ``"access_token"``; None: not sent).
+    token_type:
+        The answer's ``token_type`` must equal this (case-insensitively): default
+        ``"Bearer"``, which also refuses refresh tokens and DPoP-bound tokens presented as
+        bearer tokens. None skips the check. An answer with ``cnf`` (a sender-constrained
+        token) is always refused.
+    leeway, max_future_iat, require_exp, required_claims, expected_claims:
+        As for :class:`~secauth.verifier.JwtVerifier`.
+    revocations:
+        A :class:`~secauth.revocation.Revocations` list, consulted on every verification,
+        cache hits included.
+    cache_size, cache_max_ttl, negative_ttl:
+        Answers kept (0: none), the longest an active answer is kept (it never outlives the
+        token's ``exp``), and how long an inactive answer is kept (a token revoked at the
+        authorization server is refused here within ``negative_ttl`` of being introspected
+        once inactive, and within ``cache_max_ttl`` when it was active).
+    retry_after:
+        Seconds after a failed call during which new tokens get a 503 at once (0: none).
+    timeout, max_bytes, allow_http, user_agent:
+        The HTTP policy: deadline per call, answer size cap, plain http to loopback (tests
+        only), User-Agent.
+    clock:
+        Seconds since the epoch; injectable for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        issuer: str | None,
+        audience: str | Collection[str] | None,
+        client: ClientAuth,
+        endpoint: str | None = None,
+        token_type_hint: str | None = "access_token",  # noqa: S107 - a token kind, no secret
+        token_type: str | None = "Bearer",  # noqa: S107 - a token kind, no secret
+        audience_claim: str = "aud",
+        leeway: float = 0.0,
+        max_future_iat: float = 60.0,
+        require_exp: bool = True,
+        required_claims: Iterable[str] = (),
+        expected_claims: Mapping[str, Any] | None = None,
+        revocations: Revocations | None = None,
+        max_token_size: int = 8192,
+        cache_size: int = 4096,
+        cache_max_ttl: float = 300.0,
+        negative_ttl: float = 10.0,
+        retry_after: float = 1.0,
+        timeout: float = 2.0,
+        max_bytes: int = 64 * 1024,
+        allow_http: bool = False,
+        user_agent: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        #: The claim checks (:class:`~secauth.claim_policy.ClaimPolicy`).
+        self.claims = ClaimPolicy(
+            issuer=issuer,
+            audience=audience,
+            audience_claim=audience_claim,
+            leeway=leeway,
+            max_future_iat=max_future_iat,
+            require_exp=require_exp,
+            required_claims=required_claims,
+            expected_claims=expected_claims,
+        )
+        if not isinstance(client, ClientAuth):
+            raise ConfigurationError("client must be a secauth.client_auth.ClientAuth")
+        self.client = client
+        self.policy = fetch_policy(
+            timeout=timeout, max_bytes=max_bytes, allow_http=allow_http, user_agent=user_agent
+        )
+        if endpoint is None and issuer is None:
+            raise ConfigurationError(
+                "give the introspection endpoint, or the issuer to discover it"
+            )
+        #: The introspection endpoint (None until discovered).
+        self.endpoint = None if endpoint is None else check_url(endpoint, allow_http=allow_http)
+        self.discovery_url = None
+        if endpoint is None:
+            assert issuer is not None
+            self.discovery_url = check_url(
+                issuer.rstrip("/") + "/.well-known/openid-configuration", allow_http=allow_http
+            )
+        for name, value in (("token_type_hint", token_type_hint), ("token_type", token_type)):
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ConfigurationError(f"{name} must be a non-empty string or None")
+        self.token_type_hint = token_type_hint
+        self.token_type = token_type
+        if revocations is not None and not callable(getattr(revocations, "check", None)):
+            raise ConfigurationError("revocations must be a secauth.revocation.Revocations")
+        self.revocations = revocations
+        if not (64 <= max_token_size <= 64 * 1024):
+            raise ConfigurationError("max_token_size must be between 64 bytes and 64 KiB")
+        self.max_token_size = max_token_size
+        if cache_size < 0 or not (0 < cache_max_ttl <= 86_400) or not (0 <= negative_ttl <= 300):
+            raise ConfigurationError(
+                "cache_size must not be negative, cache_max_ttl in (0, 86400], negative_ttl in [0, 300]"
+            )
+        if not (0 <= retry_after <= 60):
+            raise ConfigurationError("retry_after must be 0..60 seconds")
+        self.cache_max_ttl = float(cache_max_ttl)
+        self.negative_ttl = float(negative_ttl)
+        self.retry_after = float(retry_after)
+        self._clock = clock
+        self._cache = IntrospectionCache(cache_size)
+        self._flight: SingleFlight[Introspected | _Failure] = SingleFlight()
+        self._discovery: SingleFlight[str | _Failure] = SingleFlight()
+        self._resting_until = float("-inf")
+        #: Calls made to the endpoint (answered or not).
+        self.calls = 0
+        #: The claim mapping ``Authorizer`` and ``Guard`` use unless given ``claims=``.
+        self.default_claims: ClaimMapper | None = None
+
+    @property
+    def issuer(self) -> str | None:
+        """The exact ``iss`` required (None: not checked)."""
+        return self.claims.issuer
+
+    # -- verification -------------------------------------------------------------------
+
+    def hydrate(self, *, strict: bool = False) -> bool:
+        """Discover the endpoint now, for the Lambda init phase; True when it is known.
+        ``strict`` raises :class:`~secauth.errors.KeysUnavailable` instead of False."""
+        found = self._discovered() if self.endpoint is None else self.endpoint
+        if isinstance(found, _Failure) and strict:
+            raise KeysUnavailable(detail=found.detail)
+        return not isinstance(found, _Failure)
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """The claims of an active ``token`` (a fresh dict, without ``active``).
+
+        Raises a :class:`~secauth.errors.SecAuthError`: 401-class for a bad or inactive
+        token, :class:`~secauth.errors.KeysUnavailable` (503) when the endpoint fails.
+        """
+        try:
+            key = self._key(token)
+            entry = self._cache.get(key, self._clock())
+            if entry is None:
+                found = self._flight.run(key, lambda: self._introspect(key, token))
+                if isinstance(found, _Failure):
+                    raise KeysUnavailable(detail=found.detail)
+                entry = found
+            claims = self._accepted(entry)
+            if self.revocations is not None:  # every verification, cache hits included
+                self.revocations.check(claims)
+            return claims
+        except SecAuthError:
+            raise
+        except Exception as exc:  # fail closed: no foreign exception escapes
+            raise MalformedToken(detail={"problem": f"unexpected {type(exc).__name__}"}) from None
+
+    async def verify_async(self, token: str) -> dict[str, Any]:
+        """:meth:`verify` with the call made over httpx; shares the cache."""
+        try:
+            key = self._key(token)
+            entry = self._cache.get(key, self._clock())
+            if entry is None:
+                found = await self._flight.run_async(
+                    key, lambda: self._introspect_async(key, token)
+                )
+                if isinstance(found, _Failure):
+                    raise KeysUnavailable(detail=found.detail)
+                entry = found
+            claims = self._accepted(entry)
+            if self.revocations is not None:
+                await self.revocations.check_async(claims)
+            return claims
+        except SecAuthError:
+            raise
+        except Exception as exc:  # fail closed: no foreign exception escapes
+            raise MalformedToken(detail={"problem": f"unexpected {type(exc).__name__}"}) from None
+
+    def revalidate(self, token: str) -> bool:
+        """Always False ("not known here: call :meth:`verify`"), whose cache hit is cheap."""
+        return False
+
+    def clear_cache(self) -> None:
+        """Forget every answer."""
+        self._cache.clear()
+
+    # -- steps --------------------------------------------------------------------------
+
+    def _key(self, token: object) -> bytes:
+        if token is None or token == "":
+            raise MissingToken()
+        if type(token) is not str or len(token) > self.max_token_size:
+            raise MalformedToken(detail={"problem": "not a string, or too long"})
+        if not _B64TOKEN.issuperset(token.rstrip("=")) or token[0] == "=":
+            raise MalformedToken(detail={"problem": "not a bearer token (RFC 6750 b64token)"})
+        return token_key(token)
+
+    def _accepted(self, entry: Introspected) -> dict[str, Any]:
+        """The claims of a cached or new answer, checked now; raises for a refused one."""
+        if entry.claims_json is None:
+            raise InvalidClaims(
+                detail={"claim": "active", "problem": "not active", "source": "introspection"}
+            )
+        claims: dict[str, Any] = json.loads(entry.claims_json)
+        self.claims.check(claims, self._clock())
+        if "cnf" in claims:
+            raise InvalidClaims(detail={"claim": "cnf", "problem": "sender-constrained token"})
+        token_type = claims.get("token_type")
+        if self.token_type is not None and (
+            type(token_type) is not str or token_type.lower() != self.token_type.lower()
+        ):
+            raise InvalidClaims(detail={"claim": "token_type", "problem": "unexpected value"})
+        return claims
+
+    def _request(self, token: str) -> tuple[str, dict[str, str], dict[str, str]] | _Failure:
+        """The endpoint, headers and form of one call (or why none can be made)."""
+        now = self._clock()
+        if now < self._resting_until:
+            return _Failure({"source": "introspection", "problem": "resting after a failure"})
+        endpoint = self.endpoint
+        if endpoint is None:
+            return _Failure({"source": "introspection", "problem": "endpoint not discovered"})
+        headers, auth = self.client.credentials(audience=self.issuer or endpoint)
+        form = {"token": token}
+        if self.token_type_hint is not None:
+            form["token_type_hint"] = self.token_type_hint
+        return endpoint, headers, {**form, **auth}
+
+    def _introspect(self, key: bytes, token: str) -> Introspected | _Failure:
+        entry = self._cache.get(key, self._clock())  # a flight that just landed
+        if entry is not None:
+            return entry
+        if self.endpoint is None and isinstance(found := self._discovered(), _Failure):
+            return found
+        request = self._request(token)
+        if isinstance(request, _Failure):
+            return request
+        started = self._clock()
+        self.calls += 1
+        try:
+            answer = post_form(request[0], request[2], self.policy, headers=request[1])
+            return self._remembered(key, answer, started)
+        except Exception as exc:
+            return self._failed(exc, started)
+
+    async def _introspect_async(self, key: bytes, token: str) -> Introspected | _Failure:
+        entry = self._cache.get(key, self._clock())
+        if entry is not None:
+            return entry
+        if self.endpoint is None and isinstance(found := await self._discovered_async(), _Failure):
+            return found
+        request = self._request(token)
+        if isinstance(request, _Failure):
+            return request
+        started = self._clock()
+        self.calls += 1
+        try:
+            answer = await post_form_async(request[0], request[2], self.policy, headers=request[1])
+            return self._remembered(key, answer, started)
+        except Exception as exc:
+            return self._failed(exc, started)
+
+    def _remembered(self, key: bytes, answer: FetchResult, now: float) -> Introspected:
+        """The answer as a cache entry (kept): raises FetchError for one that is not
+        RFC 7662 (a bad document: the endpoint's fault, not the token's)."""
+        document = answer.document
+        if not isinstance(document, dict) or type(document.get("active")) is not bool:
+            raise _bad("the answer is not an object with a boolean 'active'")
+        if document["active"] is False:
+            entry = Introspected(None, -MAX_TIME, -MAX_TIME, now + self.negative_ttl)
+        else:
+            claims = {name: value for name, value in document.items() if name != "active"}
+            exp, nbf = _checked_types(claims)
+            until = min(exp if exp is not None else MAX_TIME, now + self.cache_max_ttl)
+            entry = Introspected(
+                json.dumps(claims),
+                MAX_TIME if exp is None else exp,
+                -MAX_TIME if nbf is None else nbf,
+                until,
+            )
+        self._cache.put(key, entry)
+        self._resting_until = float("-inf")
+        return entry
+
+    def _failed(self, exc: Exception, started: float) -> _Failure:
+        cause = exc.cause if isinstance(exc, FetchError) else _unexpected(exc)
+        self._resting_until = started + self.retry_after
+        _logger().warning(
+            "token introspection at %s failed: %s",
+            shown_url(self.endpoint or ""),
+            cause,
+            extra={"secauth_reason": "keys_unavailable", "secauth_cause": cause.as_dict()},
+        )
+        return _Failure({"source": "introspection", "cause": cause.as_dict()})
+
+    # -- discovery ----------------------------------------------------------------------
+
+    def _discovered(self) -> str | _Failure:
+        return self._discovery.run(_DISCOVERY, self._discover)
+
+    async def _discovered_async(self) -> str | _Failure:
+        return await self._discovery.run_async(_DISCOVERY, self._discover_async)
+
+    def _discover(self) -> str | _Failure:
+        if self.endpoint is not None:
+            return self.endpoint
+        assert self.discovery_url is not None
+        try:
+            return self._endpoint_from(fetch_json(self.discovery_url, self.policy))
+        except Exception as exc:
+            return self._failed_discovery(exc)
+
+    async def _discover_async(self) -> str | _Failure:
+        if self.endpoint is not None:
+            return self.endpoint
+        assert self.discovery_url is not None
+        try:
+            return self._endpoint_from(await fetch_json_async(self.discovery_url, self.policy))
+        except Exception as exc:
+            return self._failed_discovery(exc)
+
+    def _endpoint_from(self, result: FetchResult) -> str:
+        document = result.document
+        if not isinstance(document, dict):
+            raise _bad("discovery document is not a JSON object")
+        if document.get("issuer") != self.issuer:
+            raise FetchError("discovery document names another issuer", FetchCause("wrong_issuer"))
+        try:
+            endpoint = check_url(
+                document.get("introspection_endpoint"), allow_http=self.policy.allow_http
+            )
+        except ConfigurationError:
+            raise FetchError("introspection_endpoint refused", FetchCause("refused_url")) from None
+        self.endpoint = endpoint
+        return endpoint
+
+    def _failed_discovery(self, exc: Exception) -> _Failure:
+        cause = exc.cause if isinstance(exc, FetchError) else _unexpected(exc)
+        cause = cause._replace(document="discovery")
+        _logger().warning(
+            "OIDC discovery at %s failed: %s", shown_url(self.discovery_url or ""), cause
+        )
+        return _Failure({"source": "introspection", "cause": cause.as_dict()})
+
+
+def _bad(problem: str) -> FetchError:
+    return FetchError(problem, FetchCause("bad_document", document="introspection"))
+
+
+def _unexpected(exc: Exception) -> FetchCause:
+    return FetchCause("unexpected", error=type(exc).__name__)
+
+
+def _checked_types(claims: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """Refuse (a bad document) members of the wrong JSON type; return ``exp`` and ``nbf``."""
+    for name in _STRINGS:
+        if name in claims and type(claims[name]) is not str:
+            raise _bad(f"member {name!r} is not a string")
+    aud = claims.get("aud")
+    if "aud" in claims and not (
+        type(aud) is str or (type(aud) is list and all(type(a) is str for a in aud))
+    ):
+        raise _bad("member 'aud' is not a string or a list of strings")
+    times: dict[str, float] = {}
+    for name in _TIMES:
+        if name in claims:
+            value = claims[name]
+            if type(value) not in (int, float) or not math.isfinite(value):
+                raise _bad(f"member {name!r} is not a finite number")
+            times[name] = float(value)
+    return times.get("exp"), times.get("nbf")
+
+
+class CombinedVerifier:
+    """JWT-shaped tokens (see :func:`looks_like_jwt`) to ``jwt``, others to ``introspection``.
+
+    >>> from secauth import JwtVerifier
+    >>> from secauth.client_auth import ClientAuth
+    >>> from secauth.testing import KeyPair
+    >>> pair = KeyPair.generate("ES256", kid="k")
+    >>> both = CombinedVerifier(
+    ...     jwt=JwtVerifier(issuer="https://idp/", audience="api", jwks={"keys": [pair.public_jwk]}),
+    ...     introspection=IntrospectionVerifier(issuer="https://idp/", audience="api",
+    ...                                         client=ClientAuth.basic("api", "s3cret-value")))
+    >>> both.verify(pair.sign({"iss": "https://idp/", "aud": "api", "exp": 4e9}))["iss"]
+    'https://idp/'
+    """
+
+    def __init__(
+        self,
+        *,
+        jwt: JwtVerifier | MultiIssuerVerifier,
+        introspection: IntrospectionVerifier,
+        default_claims: ClaimMapper | None = None,
+    ) -> None:
+        if not callable(getattr(jwt, "verify", None)):
+            raise ConfigurationError("jwt must be a JwtVerifier (or a multi-issuer verifier)")
+        if not isinstance(introspection, IntrospectionVerifier):
+            raise ConfigurationError("introspection must be an IntrospectionVerifier")
+        self.jwt = jwt
+        self.introspection = introspection
+        #: The claim mapping ``Authorizer`` and ``Guard`` use unless given ``claims=``.
+        self.default_claims = default_claims
+
+    @property
+    def issuer(self) -> str | None:
+        """The introspection verifier's issuer (the JWT verifier has its own)."""
+        return self.introspection.issuer
+
+    def _pick(self, token: object) -> JwtVerifier | MultiIssuerVerifier | IntrospectionVerifier:
+        return self.jwt if type(token) is str and looks_like_jwt(token) else self.introspection
+
+    def hydrate(self, *, strict: bool = False) -> bool:
+        """Hydrate both; True when both are ready."""
+        ready = self.jwt.hydrate(strict=strict)
+        return self.introspection.hydrate(strict=strict) and ready
+
+    def verify(self, token: str) -> dict[str, Any]:
+        return self._pick(token).verify(token)
+
+    async def verify_async(self, token: str) -> dict[str, Any]:
+        return await self._pick(token).verify_async(token)
+
+    def revalidate(self, token: str) -> bool:
+        return self._pick(token).revalidate(token)
