@@ -54,6 +54,8 @@ from secauth.errors import (
     MalformedToken,
     MissingToken,
     SecAuthError,
+    TokenExpired,
+    TokenNotYetValid,
 )
 from secauth.introspection_cache import Introspected, IntrospectionCache, SingleFlight, token_key
 
@@ -307,13 +309,24 @@ class IntrospectionVerifier:
         return token_key(token)
 
     def _accepted(self, entry: Introspected) -> dict[str, Any]:
-        """The claims of a cached or new answer, checked now; raises for a refused one."""
-        if entry.claims_json is None:
-            raise InvalidClaims(
-                detail={"claim": "active", "problem": "not active", "source": "introspection"}
-            )
+        """The claims of an answer (new or cached): its refusal raised, or its time claims
+        checked now (the others were checked once, when it arrived)."""
+        if entry.refusal is not None:
+            error, detail = entry.refusal
+            raise error(detail=detail)
+        now = self._clock()
+        leeway = self.claims.leeway
+        if now >= entry.exp + leeway:
+            raise TokenExpired(detail={"exp": entry.exp, "now": now})
+        if now + leeway < entry.nbf:
+            raise TokenNotYetValid(detail={"nbf": entry.nbf, "now": now})
+        assert entry.claims_json is not None
         claims: dict[str, Any] = json.loads(entry.claims_json)
-        self.claims.check(claims, self._clock())
+        return claims
+
+    def _check(self, claims: Mapping[str, Any], now: float) -> None:
+        """The claim policy, and the token type: raises for a refused token."""
+        self.claims.check(claims, now)
         if "cnf" in claims:
             raise InvalidClaims(detail={"claim": "cnf", "problem": "sender-constrained token"})
         token_type = claims.get("token_type")
@@ -321,7 +334,6 @@ class IntrospectionVerifier:
             type(token_type) is not str or token_type.lower() != self.token_type.lower()
         ):
             raise InvalidClaims(detail={"claim": "token_type", "problem": "unexpected value"})
-        return claims
 
     def _request(self, token: str) -> tuple[str, dict[str, str], dict[str, str]] | _Failure:
         """The endpoint, headers and form of one call (or why none can be made)."""
@@ -372,23 +384,28 @@ class IntrospectionVerifier:
             return self._failed(exc, started)
 
     def _remembered(self, key: bytes, answer: FetchResult, now: float) -> Introspected:
-        """The answer as a cache entry (kept): raises FetchError for one that is not
-        RFC 7662 (a bad document: the endpoint's fault, not the token's)."""
+        """The answer as a cache entry (kept): its claims checked now; a refused token is
+        kept ``negative_ttl``. Raises FetchError for an answer that is not RFC 7662 (a bad
+        document: the endpoint's fault, not the token's)."""
         document = answer.document
         if not isinstance(document, dict) or type(document.get("active")) is not bool:
             raise _bad("the answer is not an object with a boolean 'active'")
+        refused = now + self.negative_ttl
         if document["active"] is False:
-            entry = Introspected(None, -MAX_TIME, -MAX_TIME, now + self.negative_ttl)
+            inactive = {"claim": "active", "problem": "not active", "source": "introspection"}
+            entry = Introspected(None, -MAX_TIME, -MAX_TIME, refused, (InvalidClaims, inactive))
         else:
             claims = {name: value for name, value in document.items() if name != "active"}
             exp, nbf = _checked_types(claims)
-            until = min(exp if exp is not None else MAX_TIME, now + self.cache_max_ttl)
-            entry = Introspected(
-                json.dumps(claims),
-                MAX_TIME if exp is None else exp,
-                -MAX_TIME if nbf is None else nbf,
-                until,
-            )
+            try:
+                self._check(claims, now)
+            except SecAuthError as exc:  # kept like an inactive answer
+                entry = Introspected(None, -MAX_TIME, -MAX_TIME, refused, (type(exc), exc.detail))
+            else:
+                exp = MAX_TIME if exp is None else exp
+                until = min(exp, now + self.cache_max_ttl)
+                nbf = -MAX_TIME if nbf is None else nbf
+                entry = Introspected(json.dumps(claims), exp, nbf, until, None)
         self._cache.put(key, entry)
         self._resting_until = float("-inf")
         return entry

@@ -8,7 +8,7 @@ threads and in asyncio tasks.
 
 >>> cache = IntrospectionCache(size=2)
 >>> key = token_key("opaque-token")
->>> cache.put(key, Introspected('{"sub": "u"}', exp=2e9, nbf=0.0, until=1060.0))
+>>> cache.put(key, Introspected('{"sub": "u"}', exp=2e9, nbf=0.0, until=1060.0, refusal=None))
 >>> cache.get(key, now=1000.0).claims_json, cache.get(key, now=1060.0)
 ('{"sub": "u"}', None)
 """
@@ -20,7 +20,9 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
+
+from secauth.errors import SecAuthError
 
 __all__ = ["Introspected", "IntrospectionCache", "SingleFlight", "token_key"]
 
@@ -37,13 +39,16 @@ def token_key(token: str) -> bytes:
 
 
 class Introspected(NamedTuple):
-    """One answer: the claims as JSON (None: the token is not active), the token's ``exp``
-    and ``nbf`` as seconds, and ``until``, when the cache forgets the answer."""
+    """One answer: the accepted claims as JSON, the token's ``exp`` and ``nbf`` as seconds,
+    ``until``, when the cache forgets the answer, and for a refused token (not active, or
+    claims that fail the policy) ``refusal``: the error class and detail to raise (then
+    ``claims_json`` is None)."""
 
     claims_json: str | None
     exp: float
     nbf: float
     until: float
+    refusal: tuple[type[SecAuthError], dict[str, Any]] | None
 
 
 class IntrospectionCache:
