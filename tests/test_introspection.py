@@ -497,3 +497,16 @@ def test_configuration_is_checked_at_construction() -> None:
     with pytest.raises(ConfigurationError):
         ClientAuth.private_key_jwt("c", b"not a key")  # type: ignore[arg-type]
     assert "secret-value" not in repr(client)
+
+
+def test_both_verifiers_have_the_verifier_shape() -> None:
+    from secauth.token_verifier import RevalidatingVerifier
+
+    client = ClientAuth.basic("c", "secret-value")
+    opaque = IntrospectionVerifier(issuer="https://i/", audience="a", client=client)
+    pair = KeyPair.generate("ES256")
+    jwt = JwtVerifier(issuer="https://i/", audience="a", jwks={"keys": [pair.public_jwk]})
+    assert isinstance(opaque, RevalidatingVerifier)
+    assert isinstance(CombinedVerifier(jwt=jwt, introspection=opaque), RevalidatingVerifier)
+    assert opaque.default_claims is None
+    assert opaque.revalidate("anything") is False
