@@ -19,6 +19,7 @@ from rl_services import unavailable
 
 from secauth import Authorizer, ClaimMapper, Guard, JwtVerifier, Routes, scopes
 from secauth.client_auth import ClientAuth
+from secauth.combined_verifier import CombinedVerifier, looks_like_jwt
 from secauth.errors import (
     ConfigurationError,
     InvalidAudience,
@@ -32,7 +33,7 @@ from secauth.errors import (
     TokenExpired,
     TokenRevoked,
 )
-from secauth.introspection import CombinedVerifier, IntrospectionVerifier, looks_like_jwt
+from secauth.introspection import IntrospectionVerifier
 from secauth.introspection_cache import token_key
 from secauth.revocation import Revocations
 from secauth.revocation_stores import MemoryRevocationStore

@@ -10,8 +10,8 @@
   ``invalid_claims``; an endpoint that fails in any way (3xx/4xx/5xx, timeout, oversized
   or malformed answer, wrong member types) is a retryable 503 ``keys_unavailable`` with
   ``detail["source"] == "introspection"``, never an allow.
-* :class:`CombinedVerifier` sends JWT-shaped tokens (three base64url segments) to a
-  ``JwtVerifier`` and every other token to introspection.
+* :class:`~secauth.combined_verifier.CombinedVerifier` sends JWT-shaped tokens (three
+  base64url segments) to a ``JwtVerifier`` and every other token to introspection.
 
 Answers are cached by the SHA-256 of the token (:mod:`secauth.introspection_cache`);
 concurrent callers for one new token share one call. Sync calls use ``http.client``;
@@ -64,13 +64,11 @@ if TYPE_CHECKING:
 
     from secauth.principal import ClaimMapper
     from secauth.revocation import Revocations
-    from secauth.verifier import JwtVerifier, MultiIssuerVerifier
 
-__all__ = ["CombinedVerifier", "IntrospectionVerifier", "looks_like_jwt"]
+__all__ = ["IntrospectionVerifier"]
 
-_B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 # RFC 6750 2.1 b64token, before any trailing "=".
-_B64TOKEN = _B64URL | frozenset("._~+/")
+_B64TOKEN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_._~+/")
 _STRINGS = ("iss", "sub", "client_id", "scope", "token_type", "username", "jti")
 _TIMES = ("exp", "iat", "nbf")
 _DISCOVERY = b"\x00discovery"  # the single-flight key of the discovery fetch
@@ -80,21 +78,6 @@ def _logger() -> logging.Logger:
     import logging  # on the first message, not on the cold path
 
     return logging.getLogger("secauth.introspection")
-
-
-def looks_like_jwt(token: str) -> bool:
-    """True for three base64url segments (header and payload not empty): a JWS.
-
-    >>> looks_like_jwt("eyJh.eyJz.c2ln"), looks_like_jwt("2YotnFZFEjr1zCsicMWpAA")
-    (True, False)
-    """
-    parts = token.split(".")
-    return (
-        len(parts) == 3
-        and bool(parts[0])
-        and bool(parts[1])
-        and all(_B64URL.issuperset(part) for part in parts)
-    )
 
 
 class _Failure(NamedTuple):
@@ -497,57 +480,3 @@ def _checked_types(claims: Mapping[str, Any]) -> tuple[float | None, float | Non
                 raise _bad(f"member {name!r} is not a finite number")
             times[name] = float(value)
     return times.get("exp"), times.get("nbf")
-
-
-class CombinedVerifier:
-    """JWT-shaped tokens (see :func:`looks_like_jwt`) to ``jwt``, others to ``introspection``.
-
-    >>> from secauth import JwtVerifier
-    >>> from secauth.client_auth import ClientAuth
-    >>> from secauth.testing import KeyPair
-    >>> pair = KeyPair.generate("ES256", kid="k")
-    >>> both = CombinedVerifier(
-    ...     jwt=JwtVerifier(issuer="https://idp/", audience="api", jwks={"keys": [pair.public_jwk]}),
-    ...     introspection=IntrospectionVerifier(issuer="https://idp/", audience="api",
-    ...                                         client=ClientAuth.basic("api", "s3cret-value")))
-    >>> both.verify(pair.sign({"iss": "https://idp/", "aud": "api", "exp": 4e9}))["iss"]
-    'https://idp/'
-    """
-
-    def __init__(
-        self,
-        *,
-        jwt: JwtVerifier | MultiIssuerVerifier,
-        introspection: IntrospectionVerifier,
-        default_claims: ClaimMapper | None = None,
-    ) -> None:
-        if not callable(getattr(jwt, "verify", None)):
-            raise ConfigurationError("jwt must be a JwtVerifier (or a multi-issuer verifier)")
-        if not isinstance(introspection, IntrospectionVerifier):
-            raise ConfigurationError("introspection must be an IntrospectionVerifier")
-        self.jwt = jwt
-        self.introspection = introspection
-        #: The claim mapping ``Authorizer`` and ``Guard`` use unless given ``claims=``.
-        self.default_claims = default_claims
-
-    @property
-    def issuer(self) -> str | None:
-        """The introspection verifier's issuer (the JWT verifier has its own)."""
-        return self.introspection.issuer
-
-    def _pick(self, token: object) -> JwtVerifier | MultiIssuerVerifier | IntrospectionVerifier:
-        return self.jwt if type(token) is str and looks_like_jwt(token) else self.introspection
-
-    def hydrate(self, *, strict: bool = False) -> bool:
-        """Hydrate both; True when both are ready."""
-        ready = self.jwt.hydrate(strict=strict)
-        return self.introspection.hydrate(strict=strict) and ready
-
-    def verify(self, token: str) -> dict[str, Any]:
-        return self._pick(token).verify(token)
-
-    async def verify_async(self, token: str) -> dict[str, Any]:
-        return await self._pick(token).verify_async(token)
-
-    def revalidate(self, token: str) -> bool:
-        return self._pick(token).revalidate(token)

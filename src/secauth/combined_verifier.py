@@ -1,0 +1,89 @@
+"""``CombinedVerifier``: JWTs and opaque tokens behind one verifier. JWT-shaped tokens
+(three base64url segments) go to a :class:`~secauth.verifier.JwtVerifier`, every other
+token to an :class:`~secauth.introspection.IntrospectionVerifier`; a JWT never leaves
+the function.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from secauth.errors import ConfigurationError
+from secauth.introspection import IntrospectionVerifier
+
+if TYPE_CHECKING:
+    from secauth.principal import ClaimMapper
+    from secauth.verifier import JwtVerifier, MultiIssuerVerifier
+
+__all__ = ["CombinedVerifier", "looks_like_jwt"]
+
+_B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def looks_like_jwt(token: str) -> bool:
+    """True for three base64url segments (header and payload not empty): a JWS.
+
+    >>> looks_like_jwt("eyJh.eyJz.c2ln"), looks_like_jwt("2YotnFZFEjr1zCsicMWpAA")
+    (True, False)
+    """
+    parts = token.split(".")
+    return (
+        len(parts) == 3
+        and bool(parts[0])
+        and bool(parts[1])
+        and all(_B64URL.issuperset(part) for part in parts)
+    )
+
+
+class CombinedVerifier:
+    """JWT-shaped tokens (see :func:`looks_like_jwt`) to ``jwt``, others to ``introspection``.
+
+    >>> from secauth import JwtVerifier
+    >>> from secauth.client_auth import ClientAuth
+    >>> from secauth.testing import KeyPair
+    >>> pair = KeyPair.generate("ES256", kid="k")
+    >>> both = CombinedVerifier(
+    ...     jwt=JwtVerifier(issuer="https://idp/", audience="api", jwks={"keys": [pair.public_jwk]}),
+    ...     introspection=IntrospectionVerifier(issuer="https://idp/", audience="api",
+    ...                                         client=ClientAuth.basic("api", "s3cret-value")))
+    >>> both.verify(pair.sign({"iss": "https://idp/", "aud": "api", "exp": 4e9}))["iss"]
+    'https://idp/'
+    """
+
+    def __init__(
+        self,
+        *,
+        jwt: JwtVerifier | MultiIssuerVerifier,
+        introspection: IntrospectionVerifier,
+        default_claims: ClaimMapper | None = None,
+    ) -> None:
+        if not callable(getattr(jwt, "verify", None)):
+            raise ConfigurationError("jwt must be a JwtVerifier (or a multi-issuer verifier)")
+        if not isinstance(introspection, IntrospectionVerifier):
+            raise ConfigurationError("introspection must be an IntrospectionVerifier")
+        self.jwt = jwt
+        self.introspection = introspection
+        #: The claim mapping ``Authorizer`` and ``Guard`` use unless given ``claims=``.
+        self.default_claims = default_claims
+
+    @property
+    def issuer(self) -> str | None:
+        """The introspection verifier's issuer (the JWT verifier has its own)."""
+        return self.introspection.issuer
+
+    def _pick(self, token: object) -> JwtVerifier | MultiIssuerVerifier | IntrospectionVerifier:
+        return self.jwt if type(token) is str and looks_like_jwt(token) else self.introspection
+
+    def hydrate(self, *, strict: bool = False) -> bool:
+        """Hydrate both; True when both are ready."""
+        ready = self.jwt.hydrate(strict=strict)
+        return self.introspection.hydrate(strict=strict) and ready
+
+    def verify(self, token: str) -> dict[str, Any]:
+        return self._pick(token).verify(token)
+
+    async def verify_async(self, token: str) -> dict[str, Any]:
+        return await self._pick(token).verify_async(token)
+
+    def revalidate(self, token: str) -> bool:
+        return self._pick(token).revalidate(token)
