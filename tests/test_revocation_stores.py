@@ -198,3 +198,11 @@ def test_dynamodb_missing_table_is_an_outage(dynamodb: Any) -> None:
     with pytest.raises(KeysUnavailable) as caught:
         revocations.check(CLAIMS)
     assert "ResourceNotFoundException" in caught.value.detail["problem"]
+
+
+def test_a_dynamodb_item_without_its_time_is_an_outage(dynamodb: Any) -> None:
+    store = DynamoDBRevocationStore("revocations-3", client=dynamodb)
+    store.create_table()
+    dynamodb.put_item(TableName="revocations-3", Item={"pk": {"S": f"jti|{ISS}|t-1"}})
+    with pytest.raises(KeysUnavailable):
+        Revocations(store).check(CLAIMS)

@@ -415,3 +415,16 @@ def test_an_override_returns_public_credentials() -> None:
     event = fixture("rest_request")
     event["headers"]["X-Device-Id"] = "sensor-7"
     assert auth.handler(event, None)["principalId"] == "sensor-7"
+
+
+def test_a_cookie_given_twice_is_ambiguous_even_when_one_copy_is_empty() -> None:
+    """``Cookie: tok=; tok=b`` names the cookie twice: refused, not read as ``b``."""
+    from secauth.errors import AmbiguousCredentials
+    from secauth.events import Request
+    from secauth.testing_events import http_proxy
+    from secauth.token_sources import TokenSource, read_token
+
+    for header in ("tok=; tok=abcdefgh", 'tok=""; tok=abcdefgh', "tok=abcdefgh; tok= "):
+        request = Request.from_event(http_proxy("GET", "/", headers={"cookie": header}))
+        with pytest.raises(AmbiguousCredentials):
+            read_token(request, (TokenSource.cookie("tok"),))

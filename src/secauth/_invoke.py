@@ -35,9 +35,11 @@ __all__ = ["Invocation", "invoke", "load_app", "policy_allows"]
 
 REDACTED = "[redacted]"
 _MIN_SECRET_LENGTH = 8
+_JWT_SHAPED = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 _SECRET_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "x-api-key", "x-amz-security-token"}
-)
+    {"authorization", "proxy-authorization", "cookie", "x-api-key", "x-amz-security-token",
+     "sec-websocket-protocol", "x-amzn-oidc-data", "x-amzn-oidc-accesstoken"}
+)  # fmt: skip
 
 
 class AppError(Exception):
@@ -62,9 +64,20 @@ class Invocation:
 
     def redact(self, text: str) -> str:
         """``text`` with every credential of the event replaced by ``[redacted]``."""
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        return redact(text, self.secrets)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each of ``secrets``, and anything shaped like a JWT, replaced by
+    ``[redacted]`` (a token may sit where no configured source says: a print of the
+    event, an exception message).
+
+    >>> redact("token eyJhbGciOi.eyJzdWIi.c2ln and key-123456789", ["key-123456789"])
+    'token [redacted] and [redacted]'
+    """
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return _JWT_SHAPED.sub(REDACTED, text)
 
 
 class _LocalContext:
@@ -163,10 +176,26 @@ def _secrets(event: Mapping[str, Any], api_key_header: str | None) -> list[str]:
                 if isinstance(key, str) and key.lower() in secret_names:
                     for item in value if isinstance(value, list) else [value]:
                         add(item)
+                        # Cookie pairs and subprotocol items may each be a token source.
+                        for part in str(item).replace(";", ",").split(","):
+                            add(part.partition("=")[2] or part)
     cookies = event.get("cookies")
     if isinstance(cookies, list):
         for cookie in cookies:
             add(cookie)
+            if isinstance(cookie, str):
+                add(cookie.partition("=")[2])
+    # Query parameters may be token sources (browsers put WebSocket tokens there).
+    for name in ("queryStringParameters", "multiValueQueryStringParameters"):
+        block = event.get(name)
+        if isinstance(block, Mapping):
+            for value in block.values():
+                for item in value if isinstance(value, list) else [value]:
+                    add(item)
+    raw_query = event.get("rawQueryString")
+    if isinstance(raw_query, str):
+        for pair in raw_query.split("&"):
+            add(pair.partition("=")[2])
     return sorted(found, key=len, reverse=True)
 
 
@@ -269,15 +298,16 @@ def invoke(
     finally:
         logger.removeHandler(capture)
         logger.setLevel(level)
-        capture.records.extend(_printed_records(printed.getvalue()))
+        capture.records.extend(_printed_records(printed.getvalue(), secrets))
     result.record = capture.records[-1] if capture.records else None
     if result.outcome == "deny" and result.record and result.record.get("status") == 401:
         result.outcome = "unauthorized"  # an HTTP API's 401 decision, answered as 403
     return result
 
 
-def _printed_records(text: str) -> list[dict[str, Any]]:
-    """The decision records among printed lines; the handler's other output is passed on."""
+def _printed_records(text: str, secrets: list[str]) -> list[dict[str, Any]]:
+    """The decision records among printed lines; the handler's other output is passed on,
+    redacted."""
     records = []
     for line in text.splitlines(keepends=True):
         try:
@@ -287,7 +317,7 @@ def _printed_records(text: str) -> list[dict[str, Any]]:
         if isinstance(parsed, dict) and parsed.get("secauth") == "decision":
             records.append({k: v for k, v in parsed.items() if k != "secauth"})
         else:
-            sys.stdout.write(line)
+            sys.stdout.write(redact(line, secrets))
     return records
 
 

@@ -42,6 +42,7 @@ True
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -49,11 +50,15 @@ from typing import Any, Final, Literal, Protocol
 
 from secauth.errors import ConfigurationError, KeysUnavailable, TokenRevoked
 
-__all__ = ["RevocationStore", "Revocations", "StoreUnavailable", "revocation_keys"]
+__all__ = ["RevocationStore", "Revocations", "StoreUnavailable", "issuer_key", "revocation_keys"]
 
 _LOG = logging.getLogger("secauth.revocations")
+_COGNITO_ISSUER = re.compile(
+    r"https://(?:issuer-)?cognito-idp\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/([a-z0-9-]+_[0-9A-Za-z]+)"
+)
 # The claims a revocation verdict depends on (the keys it is looked up by, and iat).
-_IDENTIFYING: Final = ("iss", "jti", "origin_jti", "sub", "client_id", "azp", "iat")
+_IDENTIFYING: Final = ("iss", "jti", "origin_jti", "sub", "client_id", "azp", "aud", "iat")
+_AUD: Final = _IDENTIFYING.index("aud")
 _DAY: Final = 86_400.0
 
 
@@ -76,20 +81,24 @@ class RevocationStore(Protocol):
 
 def revocation_keys(claims: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The ``(kind, store key)`` pairs a token's claims can be revoked under. A client is
-    named by ``client_id`` and by ``azp``: a token naming a revoked client either way is
-    refused.
+    named by ``client_id``, ``azp`` and ``aud``: a token naming a revoked client any of
+    these ways is refused.
 
     >>> [kind for kind, _ in revocation_keys({"iss": "https://idp/", "sub": "u", "jti": "t"})]
     ['jti', 'subject']
     """
     iss = claims.get("iss")
-    issuer = iss if isinstance(iss, str) else ""
+    issuer = issuer_key(iss) if isinstance(iss, str) else ""
+    aud = claims.get("aud")
+    audiences = aud if isinstance(aud, list) else [aud]
     named = (
         ("jti", claims.get("jti")),
         ("family", claims.get("origin_jti")),
         ("subject", claims.get("sub")),
         ("client", claims.get("client_id")),
         ("client", claims.get("azp")),
+        # An ID token names its client in aud (Cognito's have no client_id or azp).
+        *(("client", audience) for audience in audiences[:8]),
     )
     out: list[tuple[str, str]] = []
     for kind, value in named:
@@ -98,6 +107,20 @@ def revocation_keys(claims: Mapping[str, Any]) -> list[tuple[str, str]]:
             if pair not in out:
                 out.append(pair)
     return out
+
+
+def issuer_key(issuer: str) -> str:
+    """The issuer as revocation entries name it. A Cognito user pool issues under several
+    issuers (two formats, and one per replica Region) for the same users and clients:
+    they are one issuer here, ``cognito:<pool id>``, so a sign-out reaches all of them.
+
+    >>> issuer_key("https://issuer-cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123")
+    'cognito:eu-west-1_AbC123'
+    >>> issuer_key("https://idp.example.com/")
+    'https://idp.example.com/'
+    """
+    match = _COGNITO_ISSUER.fullmatch(issuer)
+    return f"cognito:{match[1]}" if match else issuer
 
 
 def _key(kind: str, issuer: str, value: str) -> str:
@@ -245,7 +268,7 @@ class Revocations:
                 raise ConfigurationError(f"revoke: {name} must be a non-empty string")
         now = self._clock()
         when = now if at is None else float(at)
-        key = _key(kind, issuer, value)
+        key = _key(kind, issuer_key(issuer), value)
         self.store.put(key, when, max(now, when) + self.max_token_lifetime)
         self.forget_cached()  # this container sees its own revocation at once
 
@@ -284,6 +307,9 @@ def _token_id(claims: Mapping[str, Any]) -> tuple[Any, ...] | None:
     """The claims a verdict depends on, as this container's memory key (None when one is
     not hashable: such a token is looked up every time)."""
     token_id = tuple(map(claims.get, _IDENTIFYING))
+    aud = token_id[_AUD]
+    if isinstance(aud, list):  # a list of audiences: its tuple is as good a key
+        token_id = (*token_id[:_AUD], tuple(aud), *token_id[_AUD + 1 :])
     try:
         hash(token_id)
     except TypeError:

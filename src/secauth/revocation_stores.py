@@ -168,10 +168,11 @@ class DynamoDBRevocationStore:
         out: dict[str, float | None] = dict.fromkeys(keys)
         for item in reply.get("Responses", {}).get(self.table, []):
             key = item.get("pk", {}).get("S")
-            at, until = _number(item.get("at", {}).get("N")), _number(
-                item.get("expires_at", {}).get("N")
-            )
-            if key in out and at is not None and (until is None or now < until):
+            at = _number(item.get("at", {}).get("N"))
+            if at is None:  # an entry without its time is damaged: never "not revoked"
+                raise StoreUnavailable("unreadable revocation entry")
+            until = _number(item.get("expires_at", {}).get("N"))
+            if key in out and (until is None or now < until):
                 out[key] = at  # TTL deletion is lazy: an expired item still read is no entry
         return out
 

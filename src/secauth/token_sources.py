@@ -306,6 +306,8 @@ def _values(request: Request, source: TokenSource) -> list[str]:
         values = list(_cookie_values(request, source.name))
     else:
         return _protocol_token(request, source)
+    if len(values) > 1:
+        return values  # given more than once, an empty copy included: ambiguous
     return [v for v in values if v.strip()]
 
 
