@@ -3,7 +3,7 @@ and POSTing a form for a JSON answer (token introspection).
 
 The sync fetcher uses the standard library's ``http.client``: it costs a tenth
 of httpx's import and client set-up, which matters on a Lambda cold start. The
-async fetcher uses httpx, imported on first use. Both apply the same policy:
+async fetchers (:mod:`secauth._fetch_async`) use httpx, imported on first use. Both apply the same policy:
 https only (plain http to loopback only when allowed), a total deadline, a
 body size cap, no redirects to another origin, no proxies, and a User-Agent.
 Every failure becomes :class:`FetchError`, whose message never holds the body, and
@@ -32,20 +32,23 @@ __all__ = [
     "FetchResult",
     "as_fetch_error",
     "check_url",
+    "decoded",
+    "decoded_text",
     "fetch_json",
-    "fetch_json_async",
     "fetch_text",
-    "fetch_text_async",
+    "form_body",
     "jwks_uri_of",
     "post_form",
-    "post_form_async",
+    "redirect_target",
+    "request_headers",
     "shown_url",
+    "too_large",
     "transport_cause",
 ]
 
 MAX_REDIRECTS = 3
 DEFAULT_USER_AGENT = "secauth (+https://pypi.org/project/secauth/)"
-_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CHUNK = 16 * 1024
 
 
@@ -258,7 +261,7 @@ def as_fetch_error(exc: Exception) -> FetchError:
     )
 
 
-def _redirect_target(url: str, location: str | None, policy: FetchPolicy) -> str:
+def redirect_target(url: str, location: str | None, policy: FetchPolicy) -> str:
     if not location:
         raise FetchError("redirect without a Location", FetchCause("redirect"))
     try:
@@ -272,7 +275,7 @@ def _redirect_target(url: str, location: str | None, policy: FetchPolicy) -> str
     raise FetchError("redirect refused (another origin, or credentials)", FetchCause("redirect"))
 
 
-def _decode(body: bytes, cache_control: str | None) -> FetchResult:
+def decoded(body: bytes, cache_control: str | None) -> FetchResult:
     try:
         document = loads_strict(body)
     except (ValueError, RecursionError):
@@ -280,7 +283,7 @@ def _decode(body: bytes, cache_control: str | None) -> FetchResult:
     return FetchResult(document, _max_age(cache_control))
 
 
-def _decode_text(body: bytes, cache_control: str | None) -> FetchResult:
+def decoded_text(body: bytes, cache_control: str | None) -> FetchResult:
     try:
         text = body.decode("ascii")
     except UnicodeDecodeError:
@@ -288,8 +291,8 @@ def _decode_text(body: bytes, cache_control: str | None) -> FetchResult:
     return FetchResult(text, _max_age(cache_control))
 
 
-_JSON = "application/json"
-_PEM = "application/x-pem-file, text/plain"
+JSON_MEDIA = "application/json"
+PEM_MEDIA = "application/x-pem-file, text/plain"
 
 
 def _max_age(cache_control: str | None) -> float | None:
@@ -305,7 +308,7 @@ def _max_age(cache_control: str | None) -> float | None:
     return None
 
 
-def _headers(policy: FetchPolicy, accept: str) -> dict[str, str]:
+def request_headers(policy: FetchPolicy, accept: str) -> dict[str, str]:
     # identity: a compressed body could expand past the size cap after the check.
     return {"User-Agent": policy.user_agent, "Accept": accept, "Accept-Encoding": "identity"}
 
@@ -328,7 +331,7 @@ def fetch_json(url: str, policy: FetchPolicy, *, document: str | None = None) ->
     """GET ``url`` and parse JSON under ``policy``; raise :class:`FetchError` on any failure,
     its cause naming ``document`` (``"jwks"``, ``"discovery"``) when given."""
     try:
-        return _decode(*_get(url, policy, _JSON))
+        return decoded(*_get(url, policy, JSON_MEDIA))
     except FetchError as exc:
         raise (exc.about(document) if document else exc) from None
 
@@ -336,7 +339,7 @@ def fetch_json(url: str, policy: FetchPolicy, *, document: str | None = None) ->
 def fetch_text(url: str, policy: FetchPolicy, *, document: str | None = None) -> FetchResult:
     """GET ``url`` as ASCII text (a PEM key) under ``policy``; the twin of :func:`fetch_json`."""
     try:
-        return _decode_text(*_get(url, policy, _PEM))
+        return decoded_text(*_get(url, policy, PEM_MEDIA))
     except FetchError as exc:
         raise (exc.about(document) if document else exc) from None
 
@@ -362,10 +365,10 @@ def _get(url: str, policy: FetchPolicy, accept: str) -> tuple[bytes, str | None]
         if parts.query:
             target += "?" + parts.query
         try:
-            conn.request("GET", target, headers=_headers(policy, accept))
+            conn.request("GET", target, headers=request_headers(policy, accept))
             response = conn.getresponse()
-            if response.status in _REDIRECT_STATUSES:
-                url = _redirect_target(url, response.getheader("Location"), policy)
+            if response.status in REDIRECT_STATUSES:
+                url = redirect_target(url, response.getheader("Location"), policy)
                 continue
             if response.status != 200:
                 status = response.status
@@ -389,14 +392,14 @@ def _remaining(deadline: float) -> float:
     return left
 
 
-def _too_large(max_bytes: int) -> FetchError:
+def too_large(max_bytes: int) -> FetchError:
     return FetchError(f"response larger than {max_bytes} bytes", FetchCause("too_large"))
 
 
 def _read_capped(conn: Any, response: Any, max_bytes: int, deadline: float) -> bytes:
     declared = response.getheader("Content-Length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(max_bytes)
+        raise too_large(max_bytes)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -407,93 +410,14 @@ def _read_capped(conn: Any, response: Any, max_bytes: int, deadline: float) -> b
             return b"".join(chunks)
         size += len(chunk)
         if size > max_bytes:
-            raise _too_large(max_bytes)
+            raise too_large(max_bytes)
         chunks.append(chunk)
         _remaining(deadline)
 
 
-# --- async: httpx -------------------------------------------------------------------------
+# --- POST a form for a JSON answer (token introspection) ----------------------------------
 
-
-async def fetch_json_async(
-    url: str, policy: FetchPolicy, *, document: str | None = None
-) -> FetchResult:
-    """Async twin of :func:`fetch_json`, over httpx (install ``secauth[async]``)."""
-    try:
-        return _decode(*await _get_with_httpx(url, policy, _JSON))
-    except FetchError as exc:
-        raise (exc.about(document) if document else exc) from None
-
-
-async def fetch_text_async(
-    url: str, policy: FetchPolicy, *, document: str | None = None
-) -> FetchResult:
-    """Async twin of :func:`fetch_text`, over httpx (install ``secauth[async]``)."""
-    try:
-        return _decode_text(*await _get_with_httpx(url, policy, _PEM))
-    except FetchError as exc:
-        raise (exc.about(document) if document else exc) from None
-
-
-async def _get_with_httpx(url: str, policy: FetchPolicy, accept: str) -> tuple[bytes, str | None]:
-    import asyncio
-
-    try:
-        import httpx
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise FetchError(
-            "async fetching needs httpx: pip install 'secauth[async]'",
-            FetchCause("unexpected", error="ImportError"),
-        ) from None
-    try:
-        async with asyncio.timeout(policy.timeout):
-            async with httpx.AsyncClient(
-                follow_redirects=False, trust_env=False, timeout=policy.timeout
-            ) as client:
-                return await _get_async(client, url, policy, accept)
-    except FetchError:
-        raise
-    except (TimeoutError, httpx.TimeoutException) as exc:
-        cause = FetchCause("timeout", error=type(exc).__name__)
-        raise FetchError("deadline exceeded", cause) from None
-    except (httpx.HTTPError, OSError, ValueError) as exc:
-        cause = transport_cause(exc, connecting=isinstance(exc, httpx.ConnectError))
-        raise FetchError(f"{type(exc).__name__} while fetching", cause) from None
-
-
-async def _get_async(
-    client: Any, url: str, policy: FetchPolicy, accept: str
-) -> tuple[bytes, str | None]:
-    for _ in range(MAX_REDIRECTS + 1):
-        async with client.stream("GET", url, headers=_headers(policy, accept)) as response:
-            if response.status_code in _REDIRECT_STATUSES:
-                url = _redirect_target(url, response.headers.get("Location"), policy)
-                continue
-            if response.status_code != 200:
-                status = response.status_code
-                raise FetchError(f"HTTP status {status}", FetchCause("http_status", status))
-            body = await _read_capped_async(response, policy.max_bytes)
-            return body, response.headers.get("Cache-Control")
-    raise FetchError("too many redirects", FetchCause("redirect"))
-
-
-async def _read_capped_async(response: Any, max_bytes: int) -> bytes:
-    declared = response.headers.get("Content-Length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(max_bytes)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_raw():
-        size += len(chunk)
-        if size > max_bytes:
-            raise _too_large(max_bytes)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-# --- POST a form for a JSON answer (token introspection) -------------------------------------
-
-_FORM = "application/x-www-form-urlencoded"
+FORM_MEDIA = "application/x-www-form-urlencoded"
 
 
 def post_form(
@@ -509,27 +433,12 @@ def post_form(
     any other status). ``headers`` (an ``Authorization``) are sent as given; no error
     ever holds them, the form or the body."""
     try:
-        return _decode(*_post(url, _encoded(form), headers or {}, policy))
+        return decoded(*_post(url, form_body(form), headers or {}, policy))
     except FetchError as exc:
         raise (exc.about(document) if document else exc) from None
 
 
-async def post_form_async(
-    url: str,
-    form: Mapping[str, str],
-    policy: FetchPolicy,
-    *,
-    headers: Mapping[str, str] | None = None,
-    document: str | None = None,
-) -> FetchResult:
-    """Async twin of :func:`post_form`, over httpx (install ``secauth[async]``)."""
-    try:
-        return _decode(*await _post_with_httpx(url, _encoded(form), headers or {}, policy))
-    except FetchError as exc:
-        raise (exc.about(document) if document else exc) from None
-
-
-def _encoded(form: Mapping[str, str]) -> bytes:
+def form_body(form: Mapping[str, str]) -> bytes:
     from urllib.parse import urlencode
 
     return urlencode(form).encode("ascii")
@@ -553,7 +462,7 @@ def _post(
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
-    headers = {**_headers(policy, _JSON), "Content-Type": _FORM, **extra}
+    headers = {**request_headers(policy, JSON_MEDIA), "Content-Type": FORM_MEDIA, **extra}
     try:
         conn.request("POST", target, body=body, headers=headers)
         response = conn.getresponse()
@@ -568,38 +477,3 @@ def _post(
         raise FetchError(f"{type(exc).__name__} while posting", cause) from None
     finally:
         conn.close()
-
-
-async def _post_with_httpx(
-    url: str, body: bytes, extra: Mapping[str, str], policy: FetchPolicy
-) -> tuple[bytes, str | None]:
-    import asyncio
-
-    try:
-        import httpx
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise FetchError(
-            "async fetching needs httpx: pip install 'secauth[async]'",
-            FetchCause("unexpected", error="ImportError"),
-        ) from None
-    headers = {**_headers(policy, _JSON), "Content-Type": _FORM, **extra}
-    try:
-        async with asyncio.timeout(policy.timeout):
-            async with (
-                httpx.AsyncClient(
-                    follow_redirects=False, trust_env=False, timeout=policy.timeout
-                ) as client,
-                client.stream("POST", url, content=body, headers=headers) as response,
-            ):
-                if response.status_code != 200:
-                    status = response.status_code
-                    raise FetchError(f"HTTP status {status}", FetchCause("http_status", status))
-                return await _read_capped_async(response, policy.max_bytes), None
-    except FetchError:
-        raise
-    except (TimeoutError, httpx.TimeoutException) as exc:
-        cause = FetchCause("timeout", error=type(exc).__name__)
-        raise FetchError("deadline exceeded", cause) from None
-    except (httpx.HTTPError, OSError, ValueError) as exc:
-        cause = transport_cause(exc, connecting=isinstance(exc, httpx.ConnectError))
-        raise FetchError(f"{type(exc).__name__} while posting", cause) from None

@@ -43,9 +43,9 @@ from secauth._fetch import (
     check_url,
     fetch_policy,
     fetch_text,
-    fetch_text_async,
     shown_url,
 )
+from secauth._fetch_async import fetch_text_async
 from secauth.errors import ConfigurationError, KeyImportError, KeysUnavailable, UnknownKey
 from secauth.jwk import VerificationKey
 

@@ -39,12 +39,11 @@ from secauth._fetch import (
     FetchResult,
     check_url,
     fetch_json,
-    fetch_json_async,
     fetch_policy,
     post_form,
-    post_form_async,
     shown_url,
 )
+from secauth._fetch_async import fetch_json_async, post_form_async
 from secauth.claim_policy import MAX_TIME, ClaimPolicy
 from secauth.client_auth import ClientAuth
 from secauth.errors import (

@@ -46,11 +46,11 @@ from secauth._fetch import (
     as_fetch_error,
     check_url,
     fetch_json,
-    fetch_json_async,
     fetch_policy,
     jwks_uri_of,
     shown_url,
 )
+from secauth._fetch_async import fetch_json_async
 from secauth.errors import ConfigurationError, KeyImportError, KeysUnavailable, UnknownKey
 from secauth.jwk import VerificationKey, import_jwks
 
