@@ -304,7 +304,7 @@ class Routes:
             denial = Denial(Reason.FORBIDDEN, "no route")
             return Decision(False, denial.reason, None, {}, denial)
         candidates = (found, *found.others)
-        readings = tuple(candidate.route for candidate in candidates)
+        readings = tuple([candidate.route for candidate in candidates])
         for candidate in candidates:
             params = dict(candidate.params)
             refusal = candidate.rule.check(principal, AccessContext(method, path, params, request))

@@ -388,8 +388,8 @@ class RouteTable(Generic[T]):
         for position, (segment, literals) in enumerate(
             zip(segments, self.literals_at, strict=False)
         ):
-            if literals.get(segment) == segment:
-                continue  # a literal as written (literals are keyed by their folded form)
+            if not literals or literals.get(segment) == segment:
+                continue  # no literal here, or a literal as written (keyed by folded form)
             literal = literals.get(fold(segment))
             if literal is not None and literal != segment:
                 other = other or {}
