@@ -66,6 +66,7 @@ from secauth.guard_http import (
     GUARDED_KINDS,
     check_body,
     enforce_limit,
+    metadata_response,
     preflight_response,
     refusal_response,
     route_path,
@@ -82,6 +83,7 @@ from secauth.token_sources import (
 from secauth.wrapping import wrap_handler
 
 if TYPE_CHECKING:
+    from secauth.protected_resource import ProtectedResource
     from secauth.ratelimit import CombinedLimiter, RateLimiter, RouteLimits
     from secauth.ratelimit.result import RateLimitResult
     from secauth.token_verifier import TokenVerifier
@@ -166,6 +168,11 @@ class Guard:
         A URI that, followed by the reason code, is each problem response's ``type``
         (``"https://errors.example.com/problems/"``); None (the default) answers with
         ``about:blank``, as RFC 9457 does when no type is defined.
+    protected_resource:
+        A :class:`~secauth.protected_resource.ProtectedResource`: its RFC 9728 metadata
+        is served (no token needed) at its well-known paths, 401 and 403 challenges name
+        it (``resource_metadata``, ``scope``), and the verifier must check its resource
+        URI as the audience (a ConfigurationError otherwise).
     decision_log, on_decision:
         ``"stdout"`` (one JSON line per decision, the default), ``"logging"`` (logger
         ``secauth.decisions``) or None; ``on_decision`` receives every record too.
@@ -189,6 +196,7 @@ class Guard:
         on_decision: DecisionSink | None = None,
         rule: Rule | None = None,
         problem_type_base: str | None = None,
+        protected_resource: ProtectedResource | None = None,
     ) -> None:
         if trust_authorizer is None:
             trust_authorizer = verifier is None
@@ -219,6 +227,9 @@ class Guard:
         self.decisions = DecisionLog(decision_log, on_decision)
         self.rule = rule
         self.problem_type_base = check_problem_type_base(problem_type_base)
+        if protected_resource is not None and verifier is not None:
+            protected_resource.check_verifier(verifier)
+        self.protected_resource = protected_resource
         # Principals for repeated callers: authorizer contexts (their raw strings) and
         # verified tokens (the token is still verified on every call). Bounded; shared
         # with the guards require() derives, which answer the same way.
@@ -318,6 +329,11 @@ class Guard:
         if preflight is not None:
             record.update(decision="preflight", status=preflight["statusCode"])
             return request, preflight
+        if preflights and self.protected_resource is not None:  # RFC 9728 metadata: public
+            metadata = metadata_response(request, self.protected_resource, self.security_headers)
+            if metadata is not None:
+                record.update(decision="allow", status=200)
+                return request, metadata
         check_body(request, self.max_body_bytes, self.content_types)
         return request, None
 
@@ -504,8 +520,9 @@ class Guard:
         """The sanitized response for ``exc`` raised while guarding ``event`` (problem+json
         with the error's status, a 500 for anything not secauth's), recorded in
         ``record``; a BaseException that is not an Exception is raised again."""
+        challenge = self.protected_resource.challenge if self.protected_resource else None
         return refusal_response(
-            exc, event, record, self.security_headers, self.cors, self.problem_type_base
+            exc, event, record, self.security_headers, self.cors, self.problem_type_base, challenge
         )
 
     def log_decision(self, record: dict[str, Any], started: float) -> None:

@@ -36,6 +36,7 @@ from secauth.events import EventKind, Request
 from secauth.responses import Cors, error_response, http_response, problem
 
 if TYPE_CHECKING:
+    from secauth.protected_resource import ProtectedResource
     from secauth.ratelimit.result import RateLimitResult
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "check_body",
     "enforce_limit",
     "handler_response",
+    "metadata_response",
     "multi_value",
     "preflight_response",
     "refusal_response",
@@ -107,6 +109,21 @@ def preflight_response(
     )
 
 
+def metadata_response(
+    request: Request, resource: ProtectedResource | None, security_headers: Mapping[str, str]
+) -> dict[str, Any] | None:
+    """The RFC 9728 metadata document of ``resource`` (public: no token needed) when
+    ``request`` is a GET of one of its well-known paths, else None."""
+    if resource is None or request.method != "GET" or request.kind is EventKind.WEBSOCKET:
+        return None
+    if route_path(request) not in resource.metadata_paths:
+        return None
+    headers = {**security_headers, **resource.metadata_headers()}
+    return http_response(
+        200, resource.metadata_body, request.kind, headers=headers, multi_value=multi_value(request)
+    )
+
+
 def handler_response(
     result: object,
     request: Request,
@@ -161,8 +178,10 @@ def refusal_response(
     security_headers: Mapping[str, str],
     cors: Cors | None,
     problem_type_base: str | None = None,
+    challenge_params: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The sanitized response for ``exc`` (see :meth:`secauth.guard.Guard.refusal`)."""
+    """The sanitized response for ``exc`` (see :meth:`secauth.guard.Guard.refusal`);
+    ``challenge_params`` go into its ``WWW-Authenticate`` challenge."""
     if not isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt, SystemExit
         raise exc
     # A ConfigurationError's text is written for the developer: the client gets a 500.
@@ -211,6 +230,7 @@ def refusal_response(
         headers=headers,
         multi_value=multi,
         problem_type_base=problem_type_base,
+        challenge_params=challenge_params,
     )
 
 

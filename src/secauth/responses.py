@@ -235,7 +235,12 @@ def problem(
 def _description(text: str) -> str:
     """RFC 6750 section 3: error_description holds %x20-21 / %x23-5B / %x5D-7E only (no
     quote, no backslash, no control character), so a message cannot break the header."""
-    return "".join(ch for ch in text if " " <= ch <= "~" and ch not in '"\\')[:200]
+    return _quotable(text)[:200]
+
+
+def _quotable(text: str) -> str:
+    """``text`` without the characters a quoted auth-param value cannot hold as is."""
+    return "".join(ch for ch in text if " " <= ch <= "~" and ch not in '"\\')
 
 
 def _www_authenticate(error: SecAuthError) -> str | None:
@@ -259,6 +264,7 @@ def error_response(
     headers: Mapping[str, str] | None = None,
     multi_value: bool = False,
     problem_type_base: str | None = None,
+    challenge_params: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The sanitized response for ``error`` in the shape of ``kind``'s event.
 
@@ -269,11 +275,20 @@ def error_response(
     The problem ``type`` is ``about:blank``, or ``problem_type_base`` + the reason code
     (check it once with :func:`check_problem_type_base`). An
     :class:`~secauth.errors.InvalidFields` adds ``errors``: its field paths and rule names.
+    ``challenge_params`` are added to the ``WWW-Authenticate`` challenge as quoted
+    auth-params (RFC 9728's ``resource_metadata`` and ``scope``).
+
+    >>> error_response(MissingToken(), EventKind.HTTP_V2, challenge_params={"scope": "a b"}
+    ...                )["headers"]["WWW-Authenticate"]
+    'Bearer scope="a b"'
     """
     out_headers = dict(headers or {})
     out_headers["Content-Type"] = PROBLEM_JSON
     challenge = _www_authenticate(error)
     if challenge is not None:
+        if challenge_params:
+            params = ", ".join(f'{k}="{_quotable(v)}"' for k, v in challenge_params.items())
+            challenge += (", " if " " in challenge else " ") + params
         out_headers["WWW-Authenticate"] = challenge
     if isinstance(error, RateLimited):
         out_headers["Retry-After"] = str(max(1, round(error.retry_after + 0.4999)))
