@@ -11,6 +11,9 @@ Install the extra: ``pip install 'secauth[powertools]'``. Nothing here imports
   already found the caller.
 * :data:`guard_handler`: the same as a Powertools ``lambda_handler_decorator``
   (``@guard_handler(guard=guard)`` on the Lambda handler that calls ``app.resolve``).
+* :func:`protected_resource_routes`: GET routes that serve a
+  :class:`~secauth.protected_resource.ProtectedResource`'s RFC 9728 metadata document;
+  the guard's refusals carry its challenge (``Guard(protected_resource=...)``).
 * :class:`PowertoolsDecisions`: a decision hook (``Guard(on_decision=...)``) that logs
   each decision through a Powertools ``Logger``, counts it in ``Metrics`` (by decision,
   by reason, rate limited, latency) and records a ``Tracer`` subsegment with
@@ -64,11 +67,12 @@ from secauth.guard import Guard, acting_as, enforce_limit, route_path
 if TYPE_CHECKING:
     from secauth.events import Request
     from secauth.principal import Principal
+    from secauth.protected_resource import ProtectedResource
     from secauth.ratelimit.result import RateLimitResult
 
     guard_handler: Callable[..., Any]  # built lazily by __getattr__ below
 
-__all__ = ["PowertoolsDecisions", "guard_handler", "guard_middleware"]
+__all__ = ["PowertoolsDecisions", "guard_handler", "guard_middleware", "protected_resource_routes"]
 
 # What the first (outermost) guard middleware found, for the per-route ones under it.
 _CONTEXT_KEY = "secauth_guard"
@@ -153,6 +157,25 @@ def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]
 
     secauth_guard.__qualname__ = secauth_guard.__name__ = "secauth_guard"
     return secauth_guard
+
+
+def protected_resource_routes(app: Any, resource: ProtectedResource) -> None:
+    """Add to the Powertools resolver ``app`` a public GET route for each of ``resource``'s
+    :attr:`~secauth.protected_resource.ProtectedResource.metadata_paths`, answering its
+    RFC 9728 metadata document (JSON, cacheable). Give the guard the same resource
+    (``Guard(protected_resource=resource)``) so its 401 and 403 answers point there; a
+    global guard middleware answers these paths itself, without a token.
+    """
+    from aws_lambda_powertools.event_handler.api_gateway import Response
+
+    headers = {**resource.metadata_headers(), "X-Content-Type-Options": "nosniff"}
+    content_type = headers.pop("Content-Type")
+
+    def protected_resource_metadata() -> Any:
+        return Response(200, content_type, resource.metadata_body, dict(headers))
+
+    for path in resource.metadata_paths:
+        app.get(path)(protected_resource_metadata)
 
 
 def _route_checks(guard: Guard, found: _Found) -> RateLimitResult | None:
