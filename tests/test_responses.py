@@ -89,6 +89,21 @@ EXPECTED: dict[str, tuple[int, str | None]] = {
         401, 'Bearer error="invalid_token", error_description="token signed with an unknown key"'
     ),
     "UnsupportedMediaType": (415, None),
+    "SenderConstraintError": (
+        401, 'Bearer error="invalid_token", error_description="token not bound to this sender"'
+    ),
+    "CertificateMismatch": (
+        401, 'Bearer error="invalid_token", error_description="token bound to another certificate"'
+    ),
+    "MissingClientCertificate": (
+        401, 'Bearer error="invalid_token", error_description="client certificate required"'
+    ),
+    "InvalidDpopProof": (
+        401, 'DPoP error="invalid_dpop_proof", error_description="invalid DPoP proof"'
+    ),
+    "DpopProofReplayed": (
+        401, 'DPoP error="invalid_dpop_proof", error_description="DPoP proof already used"'
+    ),
 }  # fmt: skip
 
 

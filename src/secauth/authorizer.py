@@ -61,6 +61,7 @@ from secauth.policy import (
     Unauthorized,
 )
 from secauth.principal import ClaimMapper, Principal
+from secauth.sender_constraint import SenderConstraint, check_binding, check_sender_constraint
 from secauth.targets import Target, target_of
 from secauth.token_sources import (
     DEFAULT_TOKEN_SOURCES,
@@ -156,6 +157,12 @@ class Authorizer:
         PolicyBuilder subclass, or for a path any reading of which reaches a rule that
         reads the request; 0 turns it off.
 
+    sender_constraint:
+        A :class:`~secauth.sender_constraint.SenderConstraint`: accept DPoP (REQUEST
+        authorizers, ``cache_ttl=0``: a proof is single-use), require bound tokens.
+        Without it, certificate-bound tokens are checked against the client certificate
+        (refused under ``cache_ttl > 0`` unless ``cache_key_covers_request=True``) and
+        DPoP-bound ones refused.
     api:
         ``"rest"`` or ``"http"`` when REQUEST events do not say which API sends them
         (payload 1.0 events of HTTP APIs and REST REQUEST events look alike in some
@@ -188,6 +195,7 @@ class Authorizer:
         api: str | None = None,
         response_cache_size: int = 1024,
         api_key_limit_store: object | None = None,
+        sender_constraint: SenderConstraint | None = None,
     ) -> None:
         # Long, on purpose: it checks each of the options against the others, in one place,
         # so a bad combination fails here with a message that says what to change.
@@ -223,6 +231,9 @@ class Authorizer:
         if cache_ttl and not cache_key_covers_request:
             self._refuse_request_dependent_rules()
         self.rate_limit = rate_limit
+        self.sender_constraint = _sender_constraint(
+            sender_constraint, cache_ttl, covered=cache_key_covers_request
+        )
         # Per-API-key limits (ApiKeyEntry.rate_limit): one limiter per distinct limit, on
         # api_key_limit_store (a shared store) or this container's memory.
         self._key_limit_store = api_key_limit_store
@@ -358,7 +369,9 @@ class Authorizer:
             return Credentials(self.client_certs.principal(request.client_cert))
         if self.verifier is None:
             raise MissingToken()
-        claims = self.verifier.verify(read_token(request, self.token_sources).token)
+        presented = read_token(request, self.token_sources)
+        claims = self.verifier.verify(presented.token)
+        check_binding(claims, request, presented, self.sender_constraint)
         return Credentials(self.map_claims(claims))
 
     def map_claims(self, claims: Mapping[str, Any]) -> Principal:
@@ -411,8 +424,12 @@ class Authorizer:
             presented = read_token(request, self.token_sources)
         except SecAuthError:
             return None  # answered (refused) by credentials(), never memoized
+        if presented.scheme == "DPoP":
+            return None  # a proof is single-use: checked on every request
+        # The certificate is in the key: a certificate-bound token's answer is its own.
         return (presented.token, presented.source.label, request.kind, request.method_arn,
-                request.route_key, request.method, request.path)  # fmt: skip
+                request.route_key, request.method, request.path,
+                request.client_cert.get("clientCertPem"))  # fmt: skip
 
     def _verify_again(self, token: str) -> None:
         """A memoized answer still needs a valid token (expiry, key changes, revocation)."""
@@ -527,6 +544,27 @@ def _record_fields(principal: Principal, target: Target, decision: Decision) -> 
         if decision.denial is not None and decision.denial.detail:
             fields["detail"] = {"rule": decision.denial.detail}  # as Guard's denials
     return fields
+
+
+def _sender_constraint(value: object, cache_ttl: int, *, covered: bool) -> SenderConstraint:
+    """The authorizer's :class:`SenderConstraint`: a cached answer is reused without the
+    request, so under ``cache_ttl > 0`` no DPoP, and certificate-bound tokens only when the
+    cache key covers the certificate (by default, refused)."""
+    if value is None and cache_ttl:
+        return SenderConstraint(mtls=covered)
+    constraint = check_sender_constraint(value)
+    if cache_ttl and constraint.dpop is not None:
+        raise ConfigurationError(
+            "DPoP proofs are single-use and name the request: with cache_ttl > 0 API Gateway "
+            "would reuse an answer without checking them. Use cache_ttl=0"
+        )
+    if cache_ttl and constraint.mtls and not covered:
+        raise ConfigurationError(
+            "certificate-bound tokens with cache_ttl > 0: a cached answer is reused for "
+            "another certificate. Use cache_ttl=0, SenderConstraint(mtls=False), or put the "
+            "certificate in the identity sources and pass cache_key_covers_request=True"
+        )
+    return constraint
 
 
 def _any_key_limit(store: object) -> bool:

@@ -25,7 +25,11 @@ The tree
     │   ├── UnknownKey
     │   ├── AmbiguousCredentials               a token in two places, or given twice
     │   ├── MissingAuthorizerContext           Guard trusts an authorizer that left no context
-    │   └── TokenRevoked                       verifies, but revoked (secauth.revocation)
+    │   ├── TokenRevoked                       verifies, but revoked (secauth.revocation)
+    │   └── SenderConstraintError              a bound token without its proof (sender_constraint)
+    │       ├── CertificateMismatch, MissingClientCertificate    RFC 8705 (mTLS)
+    │       └── InvalidDpopProof                                 RFC 9449 (DPoP)
+    │           └── DpopProofReplayed
     ├── KeysUnavailable                        503, retryable: the key source is down
     ├── AccessDenied                           403
     │   └── Forbidden, InsufficientScope, TenantMismatch
@@ -62,13 +66,16 @@ __all__ = [
     "AccessDenied",
     "AmbiguousCredentials",
     "BadRequest",
+    "CertificateMismatch",
     "ConfigurationError",
+    "DpopProofReplayed",
     "FieldError",
     "Forbidden",
     "InsufficientScope",
     "InternalError",
     "InvalidAudience",
     "InvalidClaims",
+    "InvalidDpopProof",
     "InvalidFields",
     "InvalidIssuer",
     "InvalidMethodArn",
@@ -78,6 +85,7 @@ __all__ = [
     "MalformedToken",
     "MethodNotAllowed",
     "MissingAuthorizerContext",
+    "MissingClientCertificate",
     "MissingToken",
     "NotFound",
     "PayloadTooLarge",
@@ -85,6 +93,7 @@ __all__ = [
     "Reason",
     "RequestRejected",
     "SecAuthError",
+    "SenderConstraintError",
     "TenantMismatch",
     "TokenError",
     "TokenExpired",
@@ -114,6 +123,11 @@ class Reason(StrEnum):
     AMBIGUOUS_CREDENTIALS = "ambiguous_credentials"
     TOKEN_REVOKED = "token_revoked"
     KEYS_UNAVAILABLE = "keys_unavailable"
+    TOKEN_BINDING_MISMATCH = "token_binding_mismatch"
+    CERTIFICATE_MISMATCH = "certificate_mismatch"
+    MISSING_CLIENT_CERTIFICATE = "missing_client_certificate"
+    INVALID_DPOP_PROOF = "invalid_dpop_proof"
+    DPOP_PROOF_REPLAYED = "dpop_proof_replayed"
     INSUFFICIENT_SCOPE = "insufficient_scope"
     FORBIDDEN = "forbidden"
     TENANT_MISMATCH = "tenant_mismatch"
@@ -299,6 +313,61 @@ class TokenRevoked(TokenError):
 
 
 # --- 503: the key source is down (retryable, not the caller's fault) --------------------
+
+class SenderConstraintError(TokenError):
+    """A sender-constrained token (its ``cnf`` claim binds it to a client certificate or a
+    DPoP key) presented without the proof of that binding: a DPoP-bound token sent as
+    ``Bearer``, a proof made with another key, an unbound token where binding is required,
+    a confirmation method secauth does not know (see :mod:`secauth.sender_constraint`).
+
+    ``dpop_algorithms`` (set when the request used DPoP or the token is DPoP-bound) makes
+    the answer's challenge ``DPoP error=..., algs="..."`` instead of ``Bearer``.
+    """
+
+    reason = Reason.TOKEN_BINDING_MISMATCH
+    default_message = "token not bound to this sender"
+
+    def __init__(
+        self,
+        public_message: str | None = None,
+        *,
+        detail: Mapping[str, Any] | None = None,
+        dpop_algorithms: Iterable[str] | None = None,
+    ) -> None:
+        super().__init__(public_message, detail=detail)
+        self.dpop_algorithms = tuple(dpop_algorithms) if dpop_algorithms is not None else None
+
+
+class CertificateMismatch(SenderConstraintError):
+    """A certificate-bound token (``cnf.x5t#S256``, RFC 8705) with another client
+    certificate than the one it is bound to."""
+
+    reason = Reason.CERTIFICATE_MISMATCH
+    default_message = "token bound to another certificate"
+
+
+class MissingClientCertificate(SenderConstraintError):
+    """A certificate-bound token on a request that presented no client certificate."""
+
+    reason = Reason.MISSING_CLIENT_CERTIFICATE
+    default_message = "client certificate required"
+
+
+class InvalidDpopProof(SenderConstraintError):
+    """A DPoP proof (RFC 9449) missing, malformed, badly signed, or made for another
+    request (method, URI, time, access token); answered with ``DPoP
+    error="invalid_dpop_proof"``."""
+
+    reason = Reason.INVALID_DPOP_PROOF
+    default_message = "invalid DPoP proof"
+
+
+class DpopProofReplayed(InvalidDpopProof):
+    """A DPoP proof whose ``jti`` was already used with the same key."""
+
+    reason = Reason.DPOP_PROOF_REPLAYED
+    default_message = "DPoP proof already used"
+
 
 
 class KeysUnavailable(SecAuthError):

@@ -73,8 +73,10 @@ from secauth.guard_http import (
 )
 from secauth.principal import ClaimMapper, Principal
 from secauth.responses import Cors, SecurityHeaders, check_problem_type_base
+from secauth.sender_constraint import SenderConstraint, check_binding, check_sender_constraint
 from secauth.token_sources import (
     DEFAULT_TOKEN_SOURCES,
+    PresentedToken,
     TokenSource,
     check_token_sources,
     presents_token,
@@ -123,6 +125,7 @@ class _Caller(NamedTuple):
     settled: Principal | None
     token: str | None
     from_context: Principal | None
+    presented: PresentedToken | None = None
 
 
 class Guard:
@@ -176,6 +179,10 @@ class Guard:
     decision_log, on_decision:
         ``"stdout"`` (one JSON line per decision, the default), ``"logging"`` (logger
         ``secauth.decisions``) or None; ``on_decision`` receives every record too.
+    sender_constraint:
+        A :class:`~secauth.sender_constraint.SenderConstraint`: accept DPoP, require bound
+        tokens. Without it, certificate-bound tokens are checked against the client
+        certificate and DPoP-bound ones refused (:func:`~secauth.sender_constraint.check_binding`).
     """
 
     def __init__(
@@ -197,6 +204,7 @@ class Guard:
         rule: Rule | None = None,
         problem_type_base: str | None = None,
         protected_resource: ProtectedResource | None = None,
+        sender_constraint: SenderConstraint | None = None,
     ) -> None:
         if trust_authorizer is None:
             trust_authorizer = verifier is None
@@ -230,6 +238,7 @@ class Guard:
         if protected_resource is not None and verifier is not None:
             protected_resource.check_verifier(verifier)
         self.protected_resource = protected_resource
+        self.sender_constraint = check_sender_constraint(sender_constraint)
         # Principals for repeated callers: authorizer contexts (their raw strings) and
         # verified tokens (the token is still verified on every call). Bounded; shared
         # with the guards require() derives, which answer the same way.
@@ -360,7 +369,7 @@ class Guard:
             return caller.settled
         assert self.verifier is not None
         assert caller.token is not None
-        return self._identified(caller, self.verifier.verify(caller.token))
+        return self._identified(caller, self.verifier.verify(caller.token), request)
 
     async def _identify_async(self, request: Request) -> Principal:
         """:meth:`identify` with the token verified by ``verify_async`` (the only I/O)."""
@@ -369,7 +378,7 @@ class Guard:
             return caller.settled
         assert self.verifier is not None
         assert caller.token is not None
-        return self._identified(caller, await self.verifier.verify_async(caller.token))
+        return self._identified(caller, await self.verifier.verify_async(caller.token), request)
 
     def _caller(self, request: Request) -> _Caller:
         """Everything :meth:`identify` decides before a token is verified: the principal
@@ -378,16 +387,21 @@ class Guard:
         if self.verifier is None:
             return _Caller(self._trusted(request, from_context), None, from_context)
         try:
-            token = read_token(request, self.token_sources).token
+            presented = read_token(request, self.token_sources)
         except MissingToken:
             if from_context is not None and self.trust_authorizer:
                 return _Caller(from_context, None, from_context)
             return _Caller(self._anonymous_if_public(request), None, from_context)
-        return _Caller(None, token, from_context)
+        return _Caller(None, presented.token, from_context, presented)
 
-    def _identified(self, caller: _Caller, claims: Mapping[str, Any]) -> Principal:
-        """The principal of a verified token; it must agree with the authorizer's context."""
+    def _identified(
+        self, caller: _Caller, claims: Mapping[str, Any], request: Request
+    ) -> Principal:
+        """The principal of a verified token whose binding (certificate, DPoP proof) the
+        request proves; it must agree with the authorizer's context."""
         assert caller.token is not None
+        assert caller.presented is not None
+        check_binding(claims, request, caller.presented, self.sender_constraint)
         return self._agree(self._verified(caller.token, claims), caller.from_context)
 
     def _verified(self, token: str, claims: Mapping[str, Any]) -> Principal:

@@ -31,11 +31,13 @@ from secauth.errors import (
     AccessDenied,
     ConfigurationError,
     InsufficientScope,
+    InvalidDpopProof,
     InvalidFields,
     MethodNotAllowed,
     MissingToken,
     RateLimited,
     SecAuthError,
+    SenderConstraintError,
     TokenError,
 )
 from secauth.events import EventKind
@@ -247,6 +249,15 @@ def _www_authenticate(error: SecAuthError) -> str | None:
     # RFC 6750 section 3: no error code when the request carried no credentials.
     if isinstance(error, MissingToken):
         return "Bearer"
+    if isinstance(error, SenderConstraintError) and (
+        error.dpop_algorithms is not None or isinstance(error, InvalidDpopProof)
+    ):
+        # RFC 9449 section 7.1: the DPoP scheme, its error code and the algorithms accepted.
+        code = "invalid_dpop_proof" if isinstance(error, InvalidDpopProof) else "invalid_token"
+        description = _description(type(error).default_message)
+        algs = " ".join(error.dpop_algorithms or ())
+        suffix = f', algs="{_quotable(algs)}"' if algs else ""
+        return f'DPoP error="{code}", error_description="{description}"{suffix}'
     if isinstance(error, TokenError):
         description = _description(type(error).default_message)
         return f'Bearer error="invalid_token", error_description="{description}"'

@@ -4,7 +4,9 @@ Browsers cannot set an ``Authorization`` header on a WebSocket, so a token also 
 from a query parameter, a cookie, another header or ``Sec-WebSocket-Protocol``. An
 :class:`~secauth.authorizer.Authorizer` or :class:`~secauth.guard.Guard` takes an
 ordered list of sources (``token_sources=``); the default is the ``Authorization``
-header with the ``Bearer`` scheme.
+header with the ``Bearer`` scheme. An ``Authorization`` source with the ``Bearer`` scheme
+also reads the ``DPoP`` scheme (RFC 9449): :attr:`PresentedToken.scheme` says which one
+came, and :func:`secauth.sender_constraint.check_binding` checks the proof.
 
 A request must present its token in exactly one place: credentials in two configured
 places, a header, query parameter or cookie given twice, or a value a gateway joined
@@ -181,10 +183,12 @@ DEFAULT_TOKEN_SOURCES: Final = (TokenSource.header("authorization"),)
 
 
 class PresentedToken(NamedTuple):
-    """The token a request presented, and the :class:`TokenSource` it came from."""
+    """The token a request presented, the :class:`TokenSource` it came from, and the
+    scheme it came with (``"Bearer"``, ``"DPoP"``; None for a bare token)."""
 
     token: str
     source: TokenSource
+    scheme: str | None = None
 
 
 def check_token_sources(
@@ -244,7 +248,7 @@ def read_token(
         places = ", ".join(source.label for source, _ in found)
         raise AmbiguousCredentials(detail={"problem": "several places", "source": places})
     source, value = found[0]
-    return PresentedToken(_credentials(value, source), source)
+    return _credentials(value, source)
 
 
 def presents_token(request: Request, sources: Sequence[TokenSource]) -> bool:
@@ -265,18 +269,22 @@ def _token_event(request: Request, sources: Sequence[TokenSource]) -> PresentedT
             value = request.token
             if not value:
                 raise MissingToken()
-            return PresentedToken(_credentials(value, source), source)
+            return _credentials(value, source)
     raise MissingToken(
         detail={"problem": "a TOKEN authorizer sees only a header; no header source"}
     )
 
 
-def _credentials(value: str, source: TokenSource) -> str:
-    """The token in a presented value: after the scheme, for a header source with one."""
+def _credentials(value: str, source: TokenSource) -> PresentedToken:
+    """The token in a presented value: after the scheme, for a header source with one
+    (``Authorization: Bearer`` sources also take ``DPoP``, RFC 9449 section 7.1)."""
     value = value.strip()
-    if source.scheme is not None:
-        scheme, _, value = value.partition(" ")
-        if scheme != source.scheme and scheme.lower() != source.scheme.lower():
+    scheme = source.scheme
+    if scheme is not None:
+        given, _, value = value.partition(" ")
+        if given.lower() == "dpop" and source.name == "authorization" and scheme == "Bearer":
+            scheme = "DPoP"
+        elif given != scheme and given.lower() != scheme.lower():
             raise MalformedToken(
                 detail={"problem": f"scheme is not {source.scheme}", "source": source.label}
             )
@@ -286,7 +294,7 @@ def _credentials(value: str, source: TokenSource) -> str:
     if "," in value or " " in value:
         # Never in a bearer token (RFC 6750 b64token): a gateway joined two values.
         raise AmbiguousCredentials(detail={"problem": "joined values", "source": source.label})
-    return value
+    return PresentedToken(value, source, scheme)
 
 
 def _values(request: Request, source: TokenSource) -> list[str]:

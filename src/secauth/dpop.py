@@ -1,0 +1,463 @@
+"""DPoP proofs (RFC 9449): :class:`DpopVerifier` checks the ``DPoP`` header of a request
+that presents ``Authorization: DPoP <token>``.
+
+A DPoP-bound access token carries ``cnf: {"jkt": <thumbprint>}``: the RFC 7638
+thumbprint of a public key whose private half only the client holds. With every request
+the client signs a short JWT, the *proof*, over the request's method and URI, the time,
+a unique ``jti`` and the hash of the token. The checks (RFC 9449 section 4.3), in order:
+
+1. exactly one ``DPoP`` header, a compact JWS of at most ``max_proof_size`` characters;
+2. header ``typ`` is ``dpop+jwt``; ``alg`` one of ``algorithms`` (asymmetric only: never
+   ``none`` or HMAC); ``jwk`` a public key (no private members); no ``crit``, ``jku``,
+   ``x5u``, ``x5c``, ``b64``;
+3. the signature verifies with that ``jwk`` (:class:`~secauth.jwk.VerificationKey`);
+4. claims ``jti`` (a string), ``htm`` equal to the request method, ``htu`` equal to the
+   request URI (below), ``iat`` within ``max_age`` seconds in the past (``leeway`` in the
+   future), ``ath`` equal to base64url(SHA-256(access token));
+5. the key's thumbprint equals the token's ``cnf.jkt``;
+6. last, the ``jti`` is recorded in the replay store for the key: seen before, refused.
+
+The request URI
+---------------
+``htu`` is compared with the URI the client called: scheme, host and path, without query
+or fragment, both normalized (case of scheme and host, default port, percent-encoding) as
+RFC 9449 section 4.3 asks (RFC 3986 section 6.2.2 and 6.2.3). secauth reads it from
+the event: ``https://`` + ``requestContext.domainName`` + the path as sent (REST:
+``requestContext.path``, which holds the stage on the ``execute-api`` domain and the
+base-path mapping on a custom domain; HTTP APIs and Function URLs: ``rawPath``, which
+holds both as well; ALB: the ``Host`` header, ``X-Forwarded-Proto`` and ``path``). When a
+proxy in front (CloudFront, a rewriting gateway) changes the host or the path, give
+``public_url="https://api.example.com/v1"`` (the request's route path, without the
+stage, is appended) or ``htu=callable(request) -> str``.
+
+Errors: a bad proof is 401 :class:`~secauth.errors.InvalidDpopProof` (``DPoP
+error="invalid_dpop_proof", algs="..."``); a replayed one
+:class:`~secauth.errors.DpopProofReplayed`; a proof of another key than the token's
+:class:`~secauth.errors.SenderConstraintError` (``error="invalid_token"``); a replay
+store that cannot answer, 503 ``keys_unavailable``. Server-provided nonces (``DPoP-Nonce``)
+are not implemented yet; a proof's ``nonce`` claim is ignored.
+
+Example
+-------
+>>> from secauth.testing_dpop import DpopKey
+>>> from secauth.dpop_replay import MemoryReplayStore
+>>> key = DpopKey.generate("ES256")
+>>> dpop = DpopVerifier(replay=MemoryReplayStore())
+>>> proof = key.proof("GET", "https://api.example.com/orders?x=1", access_token="tok")
+>>> dpop.verify_proof(proof, method="GET", uri="https://API.example.com:443/orders",
+...                   access_token="tok").jkt == key.jkt
+True
+>>> dpop.verify_proof(proof, method="POST", uri="https://api.example.com/orders",
+...                   access_token="tok")
+Traceback (most recent call last):
+...
+secauth.errors.InvalidDpopProof: invalid DPoP proof (invalid_dpop_proof)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, NoReturn
+from urllib.parse import quote, urlsplit
+
+from secauth._b64 import B64Error, b64url_encode, decode_checked_alphabet, loads_strict
+from secauth.dpop_replay import ReplayStore, ReplayStoreUnavailable
+from secauth.errors import (
+    ConfigurationError,
+    DpopProofReplayed,
+    InvalidDpopProof,
+    KeyImportError,
+    KeysUnavailable,
+    MalformedToken,
+    SenderConstraintError,
+)
+from secauth.events import EventKind
+from secauth.jose import parse_claims, split_compact, typ_matches
+from secauth.jwk import ASYMMETRIC_ALGORITHMS, VerificationKey
+
+if TYPE_CHECKING:
+    from secauth.events import Request
+
+__all__ = [
+    "DEFAULT_ALGORITHMS",
+    "DpopProof",
+    "DpopVerifier",
+    "ProofKeyCache",
+    "access_token_hash",
+    "jwk_thumbprint",
+    "normalize_uri",
+    "request_uri",
+]
+
+#: Proof algorithms accepted unless ``algorithms=`` says otherwise.
+DEFAULT_ALGORITHMS: Final = ("ES256", "ES384", "EdDSA", "Ed25519", "PS256", "RS256")
+# RFC 7638 section 3.2: the required members of each key type, the thumbprint's input.
+_THUMBPRINT_MEMBERS: Final = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n"),
+                              "OKP": ("crv", "kty", "x")}  # fmt: skip
+_PRIVATE_MEMBERS: Final = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+_REFUSED_HEADERS: Final = ("crit", "jku", "x5u", "x5c", "b64", "enc", "zip")
+_MAX_JTI: Final = 256
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_PATH_SAFE: Final = "/:@!$&'()*+,;=-._~%"
+_DEFAULT_PORTS: Final = {"https": 443, "http": 80}
+_V2_KINDS = frozenset({EventKind.HTTP_V2, EventKind.FUNCTION_URL, EventKind.HTTP_AUTHORIZER_V2})
+_V1_KINDS = frozenset(
+    {EventKind.REST_V1, EventKind.REST_REQUEST_AUTHORIZER, EventKind.HTTP_AUTHORIZER_V1}
+)
+
+
+class DpopProof(NamedTuple):
+    """A proof that passed every check but the key match and the replay check."""
+
+    jkt: str
+    jti: str
+    iat: float
+
+
+class ProofKeyCache:
+    """Imported proof keys by RFC 7638 thumbprint. A client signs every proof with one key,
+    so importing it (about 15 µs for P-256, more for RSA) is paid once per key; the
+    thumbprint covers exactly the members imported, so one thumbprint is one key. One
+    eviction rule: cleared when it holds ``max_size`` keys."""
+
+    def __init__(self, max_size: int = 1024) -> None:
+        self.max_size = max_size
+        self._keys: dict[str, VerificationKey] = {}
+
+    def get(self, thumbprint: str, members: Mapping[str, str]) -> VerificationKey:
+        """The key of ``members`` (imported now, or earlier); raises KeyImportError."""
+        key = self._keys.get(thumbprint)
+        if key is None:
+            key = VerificationKey.from_jwk(members)
+            if len(self._keys) >= self.max_size:
+                self._keys.clear()
+            self._keys[thumbprint] = key
+        return key
+
+
+class DpopVerifier:
+    """Checks DPoP proofs; give it to ``SenderConstraint(dpop=...)``.
+
+    Parameters
+    ----------
+    replay:
+        Where accepted proofs are remembered (:mod:`secauth.dpop_replay`): a
+        :class:`~secauth.dpop_replay.RedisReplayStore` or
+        :class:`~secauth.dpop_replay.DynamoDBReplayStore` shared by every container
+        (a :class:`~secauth.dpop_replay.MemoryReplayStore` sees one container only).
+        None turns the replay check off: only for a :class:`~secauth.guard.Guard` behind
+        an :class:`~secauth.authorizer.Authorizer` that already recorded the proof.
+    algorithms:
+        The proof algorithms accepted (asymmetric only); named in ``algs`` of the
+        ``DPoP`` challenge.
+    max_age, leeway:
+        A proof's ``iat`` may be at most ``max_age`` seconds old and ``leeway`` seconds
+        ahead; its ``jti`` is remembered for that window.
+    public_url, htu:
+        The URI clients call, when the event does not say it (see the module docs):
+        ``public_url`` is the API's root as clients see it, ``htu`` a callable that
+        returns the whole URI of a request. At most one.
+    max_proof_size:
+        Longer ``DPoP`` headers are refused unread.
+    """
+
+    def __init__(
+        self,
+        *,
+        replay: ReplayStore | None,
+        algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
+        max_age: float = 60.0,
+        leeway: float = 5.0,
+        public_url: str | None = None,
+        htu: Callable[[Request], str] | None = None,
+        max_proof_size: int = 8192,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if replay is not None and not callable(getattr(replay, "first_use", None)):
+            raise ConfigurationError(
+                "DpopVerifier replay must be a replay store (secauth.dpop_replay) or None"
+            )
+        algs = tuple(algorithms) if not isinstance(algorithms, str) else (algorithms,)
+        refused = [a for a in algs if a not in ASYMMETRIC_ALGORITHMS]
+        if not algs or refused:
+            raise ConfigurationError(
+                f"DpopVerifier algorithms must be asymmetric JWS algorithms (ES256, EdDSA, "
+                f"PS256...); not {refused or 'none'}: a DPoP key is a public key"
+            )
+        if not 1 <= max_age <= 3600 or not 0 <= leeway <= 300:
+            raise ConfigurationError("DpopVerifier max_age is 1 to 3600 s, leeway 0 to 300 s")
+        if public_url is not None and htu is not None:
+            raise ConfigurationError("DpopVerifier takes public_url or htu, not both")
+        if htu is not None and not callable(htu):
+            raise ConfigurationError("DpopVerifier htu is a callable(request) -> str")
+        self.public_url: str | None = None
+        if public_url is not None:
+            normalized = normalize_uri(public_url) if isinstance(public_url, str) else None
+            if normalized is None or "?" in public_url or "#" in public_url:
+                raise ConfigurationError(
+                    "DpopVerifier public_url is an absolute http(s) URL without query or "
+                    "fragment, such as 'https://api.example.com/v1'"
+                )
+            self.public_url = normalized.rstrip("/")
+        self.replay = replay
+        self.algorithms = algs
+        self.max_age = float(max_age)
+        self.leeway = float(leeway)
+        self.htu = htu
+        self.max_proof_size = max_proof_size
+        self.keys = ProofKeyCache()
+        self._allowed = frozenset(algs)
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"DpopVerifier(algorithms={list(self.algorithms)}, max_age={self.max_age:g})"
+
+    def check(self, request: Request, access_token: str, *, jkt: object) -> None:
+        """Check ``request``'s proof for ``access_token``, whose ``cnf.jkt`` is ``jkt``;
+        record its ``jti`` last. Raises a 401 :class:`~secauth.errors.SenderConstraintError`
+        (or 503 :class:`~secauth.errors.KeysUnavailable` when the replay store is down)."""
+        values = request.header_values("dpop")
+        if len(values) != 1 or "," in values[0]:
+            self._refuse("DPoP header missing, repeated or joined")
+        uri = self.expected_uri(request)
+        proof = self.verify_proof(values[0], method=request.method, uri=uri,
+                                  access_token=access_token)  # fmt: skip
+        if type(jkt) is not str or proof.jkt != jkt:
+            raise SenderConstraintError(
+                detail={"problem": "proof key is not the key the token is bound to"},
+                dpop_algorithms=self.algorithms,
+            )
+        self.record(proof)
+
+    def expected_uri(self, request: Request) -> str:
+        """The URI ``request``'s proof must name (``htu``), normalized."""
+        if self.htu is not None:
+            configured = self.htu(request)
+            uri = normalize_uri(configured) if isinstance(configured, str) else None
+        elif self.public_url is not None:
+            uri = normalize_uri(self.public_url + _route_path(request))
+        else:
+            uri = request_uri(request)
+        if uri is None:
+            self._refuse("the request URI is unknown; configure public_url or htu")
+        return uri
+
+    def verify_proof(
+        self, proof: str, *, method: str, uri: str, access_token: str | None
+    ) -> DpopProof:
+        """Every check of one proof but the key match and the replay check (steps 1-4):
+        its thumbprint, ``jti`` and ``iat``. ``uri`` is compared after normalization;
+        ``access_token`` None skips ``ath`` (a proof sent to a token endpoint)."""
+        try:
+            segments = split_compact(proof, max_size=self.max_proof_size)
+        except MalformedToken as exc:
+            self._refuse(f"proof: {exc.detail.get('problem', 'malformed')}")
+        header = self._header(segments.header_segment)
+        alg, jwk = header["alg"], header["jwk"]
+        found = _thumbprint_input(jwk)
+        if found is None:
+            self._refuse("proof jwk is not an EC, RSA or OKP public key")
+        thumbprint, members = found
+        try:
+            key = self.keys.get(thumbprint, members)
+        except KeyImportError:
+            self._refuse("proof jwk is not a usable public key")
+        if not key.verify(alg, segments.signing_input, segments.signature):
+            self._refuse("proof signature does not verify")
+        try:
+            claims = parse_claims(segments.payload_segment)
+        except MalformedToken:
+            self._refuse("proof payload is not a JSON object")
+        return self._claims(claims, thumbprint, method, uri, access_token)
+
+    def record(self, proof: DpopProof) -> None:
+        """Remember ``proof`` for its window; a second use is :class:`DpopProofReplayed`."""
+        if self.replay is None:
+            return
+        jti_hash = b64url_encode(hashlib.sha256(proof.jti.encode("utf-8")).digest())
+        expires_at = proof.iat + self.max_age + self.leeway + 1.0
+        try:
+            first = self.replay.first_use(f"{proof.jkt}:{jti_hash}", expires_at)
+        except ReplayStoreUnavailable as exc:
+            raise KeysUnavailable(detail={"source": "dpop_replay", "problem": str(exc)}) from None
+        if not first:
+            raise DpopProofReplayed(
+                detail={"problem": "jti already used with this key"},
+                dpop_algorithms=self.algorithms,
+            )
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def _header(self, segment: str) -> dict[str, Any]:
+        try:
+            header = loads_strict(decode_checked_alphabet(segment))
+        except (B64Error, ValueError, RecursionError):
+            self._refuse("proof header is not JSON")
+        if type(header) is not dict:
+            self._refuse("proof header is not a JSON object")
+        typ, alg, jwk = header.get("typ"), header.get("alg"), header.get("jwk")
+        if type(typ) is not str or not typ_matches(typ, "dpop+jwt"):
+            self._refuse("proof typ is not dpop+jwt")
+        if type(alg) is not str or alg not in self._allowed:
+            self._refuse("proof alg is not an accepted asymmetric algorithm")
+        if type(jwk) is not dict:
+            self._refuse("proof has no jwk")
+        if any(member in jwk for member in _PRIVATE_MEMBERS):
+            self._refuse("proof jwk holds a private key")
+        if any(name in header for name in _REFUSED_HEADERS):
+            self._refuse("proof header has crit, b64 or another key source")
+        return header
+
+    def _claims(
+        self,
+        claims: Mapping[str, Any],
+        thumbprint: str,
+        method: str,
+        uri: str,
+        access_token: str | None,
+    ) -> DpopProof:
+        jti, htm, htu, iat = (claims.get(n) for n in ("jti", "htm", "htu", "iat"))
+        if type(jti) is not str or not 0 < len(jti) <= _MAX_JTI:
+            self._refuse("proof jti missing or not a short string")
+        if type(htm) is not str or htm != method:
+            self._refuse("proof htm is not the request method")
+        if type(htu) is not str or normalize_uri(htu) != normalize_uri(uri):
+            self._refuse("proof htu is not the request URI")
+        if type(iat) is bool or not isinstance(iat, int | float) or not math.isfinite(iat):
+            self._refuse("proof iat missing or not a number")
+        now = self._clock()
+        if iat > now + self.leeway:
+            self._refuse("proof iat is in the future")
+        if iat < now - self.max_age - self.leeway:
+            self._refuse("proof iat is too old")
+        if access_token is not None and claims.get("ath") != access_token_hash(access_token):
+            self._refuse("proof ath is not the hash of the access token")
+        return DpopProof(thumbprint, jti, float(iat))
+
+    def _refuse(self, problem: str) -> NoReturn:
+        raise InvalidDpopProof(detail={"problem": problem}, dpop_algorithms=self.algorithms)
+
+
+def _thumbprint_input(jwk: Mapping[str, Any]) -> tuple[str, dict[str, str]] | None:
+    """The RFC 7638 thumbprint of ``jwk`` and the members it covers (all strings), or
+    None when it is not an EC, RSA or OKP key with them."""
+    kty = jwk.get("kty")
+    names = _THUMBPRINT_MEMBERS.get(kty) if type(kty) is str else None
+    if names is None:
+        return None
+    members: dict[str, str] = {}
+    for name in names:
+        value = jwk.get(name)
+        if type(value) is not str:
+            return None
+        members[name] = value
+    return _thumbprint(members), members
+
+
+def _thumbprint(members: Mapping[str, Any]) -> str:
+    text = json.dumps(members, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return b64url_encode(hashlib.sha256(text.encode("utf-8")).digest())
+
+
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """The RFC 7638 SHA-256 thumbprint of a public JWK (the value of ``cnf.jkt``).
+
+    RFC 7638 section 3.1's example:
+
+    >>> n = ("0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxu"
+    ...      "hDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN"
+    ...      "5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5"
+    ...      "hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBni"
+    ...      "Iqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw")
+    >>> jwk_thumbprint({"kty": "RSA", "e": "AQAB", "alg": "RS256", "kid": "2011-04-29", "n": n})
+    'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs'
+    """
+    found = _thumbprint_input(jwk)
+    if found is None:
+        raise ValueError("not an EC, RSA or OKP public JWK with its required members")
+    return found[0]
+
+
+def access_token_hash(access_token: str) -> str:
+    """``ath``: base64url(SHA-256(the access token's ASCII)), RFC 9449 section 4.2.
+
+    >>> access_token_hash("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU")
+    'fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo'
+    """
+    return b64url_encode(hashlib.sha256(access_token.encode("ascii", "replace")).digest())
+
+
+def normalize_uri(uri: str) -> str | None:
+    """``uri`` as ``htu`` is compared: scheme and host lower-cased, the default port
+    dropped, an empty path as ``/``, percent-encoding normalized (unreserved characters
+    decoded, hex digits upper-cased, characters a path cannot hold encoded), query and
+    fragment dropped. None for anything but an absolute http(s) URI with a host.
+
+    >>> normalize_uri("HTTPS://Api.Example.com:443/a%7eb/c%2fd?q=1#f")
+    'https://api.example.com/a~b/c%2Fd'
+    >>> normalize_uri("/relative") is None
+    True
+    """
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = parts.hostname
+    if scheme not in _DEFAULT_PORTS or not host or "@" in parts.netloc:
+        return None
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
+        netloc = f"{netloc}:{port}"
+    path = _PERCENT.sub(_percent, quote(parts.path or "/", safe=_PATH_SAFE))
+    return f"{scheme}://{netloc}{path}"
+
+
+def _percent(match: re.Match[str]) -> str:
+    char = chr(int(match.group(1), 16))
+    return char if char in _UNRESERVED else "%" + match.group(1).upper()
+
+
+def request_uri(request: Request) -> str | None:
+    """The URI the client called, normalized, as the event tells it (see the module
+    docs); None when it does not (a TOKEN authorizer, WebSocket events).
+
+    >>> from secauth.events import Request
+    >>> request_uri(Request.from_event({"resource": "/orders", "path": "/orders",
+    ...     "httpMethod": "GET", "requestContext": {"domainName": "api.example.com",
+    ...     "path": "/v1/orders", "stage": "prod"}}))
+    'https://api.example.com/v1/orders'
+    """
+    context = request.raw.get("requestContext")
+    context = context if isinstance(context, Mapping) else {}
+    scheme, host = "https", context.get("domainName")
+    if request.kind in _V2_KINDS:
+        path = request.path
+    elif request.kind in _V1_KINDS:
+        path = context.get("path") or request.path
+    elif request.kind is EventKind.ALB:
+        host = request.headers.get("host")
+        scheme = request.headers.get("x-forwarded-proto", "https").lower()
+        path = request.path
+    else:
+        return None
+    if not isinstance(host, str) or not host or not isinstance(path, str):
+        return None
+    return normalize_uri(f"{scheme}://{host}{path}")
+
+
+def _route_path(request: Request) -> str:
+    """The request path without a named stage (as ``public_url`` is followed by)."""
+    path = request.path
+    if request.kind in _V2_KINDS and request.stage and request.stage != "$default":
+        prefix = f"/{request.stage}"
+        if path == prefix or path.startswith(prefix + "/"):
+            return path[len(prefix) :] or "/"
+    return path

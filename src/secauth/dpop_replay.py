@@ -1,0 +1,184 @@
+"""Where a :class:`~secauth.dpop.DpopVerifier` remembers the DPoP proofs it accepted, so a
+proof is used once (RFC 9449 section 11.1): in this container's memory, in Redis (single
+node or Cluster) or in DynamoDB.
+
+A store answers one question in **one round trip**: "record this key until ``expires_at``,
+unless it is already there" (``SET NX PX``; a conditional ``PutItem``). The verifier asks
+it last, once every other check of the proof passed, with a key made of the proof key's
+RFC 7638 thumbprint and a hash of the proof's ``jti``; an entry lives as long as the proof
+could still be accepted (its ``iat`` plus the verifier's window). Clients are built with
+short timeouts and no retries; a failure raises :class:`ReplayStoreUnavailable`, which the
+verifier turns into a 503 (``keys_unavailable``): never an accepted proof. ``redis`` and
+``boto3`` are imported when a store is built, never by ``import secauth``.
+
+>>> store = MemoryReplayStore(clock=lambda: 10.0)
+>>> store.first_use("jkt-1:jti-1", expires_at=20.0), store.first_use("jkt-1:jti-1", expires_at=20.0)
+(True, False)
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from secauth._aws import check_timeouts, error_code, short_timeout_client
+from secauth.errors import ConfigurationError
+
+__all__ = [
+    "DynamoDBReplayStore",
+    "MemoryReplayStore",
+    "RedisReplayStore",
+    "ReplayStore",
+    "ReplayStoreUnavailable",
+]
+
+
+class ReplayStoreUnavailable(Exception):
+    """A replay store could not answer (its message says why, never a key)."""
+
+
+class ReplayStore(Protocol):
+    """Remembers keys until they expire, shared by every container that checks proofs."""
+
+    def first_use(self, key: str, expires_at: float) -> bool:
+        """Record ``key`` until ``expires_at`` (epoch seconds) and return True, or return
+        False when it is already recorded; raise :class:`ReplayStoreUnavailable` on failure."""
+        ...
+
+
+class MemoryReplayStore:
+    """Keys in this container's memory: for tests and a single container. A Lambda function
+    runs many containers: a proof replayed to another one is not seen here; share a
+    :class:`RedisReplayStore` or :class:`DynamoDBReplayStore` between them."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._entries: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def first_use(self, key: str, expires_at: float) -> bool:
+        now = self._clock()
+        with self._lock:
+            until = self._entries.get(key)
+            if until is not None and now < until:
+                return False
+            self._entries[key] = expires_at
+            if len(self._entries) % 1024 == 0:  # now and then, drop what has expired
+                self._entries = {k: t for k, t in self._entries.items() if now < t}
+        return True
+
+
+class RedisReplayStore:
+    """Keys in Redis or Valkey, single node or Cluster: one ``SET key 1 NX PX ttl`` each.
+
+    Give ``url`` (``redis://host:6379/0``; ``rediss://`` for TLS) or a ready ``client``
+    (a ``redis.Redis`` or ``redis.cluster.RedisCluster``). Keys are ``<prefix><key>``.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        client: Any = None,
+        prefix: str = "secauth:dpop:",
+        socket_timeout: float = 0.25,
+        connect_timeout: float = 0.25,
+    ) -> None:
+        if (url is None) == (client is None):
+            raise ConfigurationError("RedisReplayStore takes a url or a client, not both")
+        if not isinstance(prefix, str):
+            raise ConfigurationError("RedisReplayStore prefix must be a string")
+        check_timeouts(
+            "RedisReplayStore", socket_timeout=socket_timeout, connect_timeout=connect_timeout
+        )
+        if client is None:
+            try:
+                import redis
+                from redis.backoff import NoBackoff
+                from redis.retry import Retry
+            except ImportError:
+                raise ConfigurationError(
+                    "RedisReplayStore needs 'redis': pip install 'secauth[redis]'"
+                ) from None
+            client = redis.Redis.from_url(
+                str(url),
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=connect_timeout,
+                retry=Retry(NoBackoff(), 0),
+                retry_on_timeout=False,
+            )
+        self.client = client
+        self.prefix = prefix
+
+    def first_use(self, key: str, expires_at: float) -> bool:
+        ttl_ms = max(1, math.ceil((expires_at - time.time()) * 1000))
+        try:
+            created = self.client.set(self.prefix + key, b"1", nx=True, px=ttl_ms)
+        except Exception as exc:  # any client failure is an outage, never a first use
+            raise ReplayStoreUnavailable(f"redis: {type(exc).__name__}") from None
+        return bool(created)
+
+
+class DynamoDBReplayStore:
+    """Keys in a DynamoDB table: partition key ``pk`` (string) and the TTL attribute
+    ``expires_at`` (enable TTL on it). One conditional ``PutItem`` per proof: it succeeds
+    when the key is absent or expired (TTL deletion is lazy), and fails otherwise.
+    :meth:`create_table` makes a table for tests."""
+
+    def __init__(
+        self,
+        table: str,
+        *,
+        client: Any = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        connect_timeout: float = 0.5,
+        read_timeout: float = 0.5,
+    ) -> None:
+        if not isinstance(table, str) or not table:
+            raise ConfigurationError("DynamoDBReplayStore needs a table name")
+        check_timeouts(
+            "DynamoDBReplayStore", connect_timeout=connect_timeout, read_timeout=read_timeout
+        )
+        if client is None:
+            client = short_timeout_client(
+                "dynamodb",
+                owner="DynamoDBReplayStore",
+                extra="dynamodb",
+                region=region,
+                endpoint_url=endpoint_url,
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                attempts=1,  # a retried write could find its own first attempt: a false replay
+            )
+        self.client = client
+        self.table = table
+
+    def first_use(self, key: str, expires_at: float) -> bool:
+        item = {"pk": {"S": key}, "expires_at": {"N": str(math.ceil(expires_at))}}
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
+                ExpressionAttributeValues={":now": {"N": str(math.floor(time.time()))}},
+            )
+        except Exception as exc:
+            code = error_code(exc)
+            if code == "ConditionalCheckFailedException":
+                return False
+            raise ReplayStoreUnavailable(f"dynamodb: {code}") from None
+        return True
+
+    def create_table(self) -> None:
+        """Create the table (on-demand capacity) and wait until it is active."""
+        self.client.create_table(
+            TableName=self.table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self.client.get_waiter("table_exists").wait(TableName=self.table)

@@ -1,0 +1,237 @@
+"""Sender-constrained access tokens: a token whose ``cnf`` claim binds it to a client
+certificate (RFC 8705) or to a DPoP key (RFC 9449) is accepted only from that sender.
+
+A stolen bearer token works from anywhere; a bound one only with the private key it is
+bound to. :func:`check_binding` is the one place that decides, called after the token
+verified, where the request is known: by :meth:`Authorizer.credentials
+<secauth.authorizer.Authorizer.credentials>` and by :meth:`Guard.identify
+<secauth.guard.Guard.identify>`. Both always call it (with :data:`DEFAULT` unless a
+:class:`SenderConstraint` is given), so a bound token is never taken as a plain bearer
+token:
+
+* ``cnf: {"x5t#S256": ...}``: the request's mTLS client certificate (API Gateway's
+  ``clientCert.clientCertPem``) must have that thumbprint, base64url(SHA-256(DER)).
+  None: 401 ``missing_client_certificate``; another one: 401 ``certificate_mismatch``.
+* ``cnf: {"jkt": ...}``: the request must say ``Authorization: DPoP <token>`` and carry a
+  ``DPoP`` proof signed by that key (:class:`~secauth.dpop.DpopVerifier`). Sent as
+  ``Bearer``, or with a proof of another key: 401 ``token_binding_mismatch``; a bad proof:
+  401 ``invalid_dpop_proof`` (``dpop_proof_replayed`` for a ``jti`` seen before).
+* any other ``cnf`` (not an object, another confirmation method): 401
+  ``token_binding_mismatch``: a binding secauth cannot check is never ignored.
+* ``SenderConstraint(require=...)`` refuses unbound tokens (401 ``token_binding_mismatch``).
+
+Example
+-------
+>>> from secauth.events import Request
+>>> from secauth.token_sources import read_token
+>>> request = Request.from_event({"version": "2.0", "rawPath": "/x",
+...     "headers": {"authorization": "Bearer eyJ.e30.sig"},
+...     "requestContext": {"http": {"method": "GET", "path": "/x"}}})
+>>> presented = read_token(request)
+>>> check_binding({"sub": "ann"}, request, presented)  # not bound: nothing to check
+>>> check_binding({"sub": "ann", "cnf": {"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}},
+...               request, presented)
+Traceback (most recent call last):
+...
+secauth.errors.MissingClientCertificate: client certificate required (missing_client_certificate)
+>>> check_binding({"sub": "ann"}, request, presented, SenderConstraint(require="any"))
+Traceback (most recent call last):
+...
+secauth.errors.SenderConstraintError: token not bound to this sender (token_binding_mismatch)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final, NoReturn
+
+from secauth._b64 import b64url_encode
+from secauth.errors import (
+    CertificateMismatch,
+    ConfigurationError,
+    MissingClientCertificate,
+    SenderConstraintError,
+)
+
+if TYPE_CHECKING:
+    from secauth.dpop import DpopVerifier
+    from secauth.events import Request
+    from secauth.token_sources import PresentedToken
+
+__all__ = [
+    "DEFAULT",
+    "REQUIREMENTS",
+    "SenderConstraint",
+    "certificate_thumbprint",
+    "check_binding",
+    "check_sender_constraint",
+]
+
+#: What ``SenderConstraint(require=...)`` takes: None (bound tokens are checked, unbound
+#: ones accepted), ``"any"`` (every token bound, either way), ``"mtls"`` or ``"dpop"``.
+REQUIREMENTS: Final = (None, "any", "mtls", "dpop")
+_CERT: Final = "x5t#S256"
+_JKT: Final = "jkt"
+_KNOWN: Final = frozenset({_CERT, _JKT})
+
+
+class SenderConstraint:
+    """How an :class:`~secauth.authorizer.Authorizer` or :class:`~secauth.guard.Guard`
+    treats sender-constrained tokens (``sender_constraint=``).
+
+    Parameters
+    ----------
+    require:
+        One of :data:`REQUIREMENTS`: None accepts unbound tokens; ``"any"`` needs every
+        token bound (to a certificate or a DPoP key); ``"mtls"`` or ``"dpop"`` that kind.
+    mtls:
+        Check certificate-bound tokens against the request's client certificate (the
+        default). False refuses them (an authorizer whose cached answers cannot see the
+        certificate).
+    dpop:
+        A :class:`~secauth.dpop.DpopVerifier` to accept ``Authorization: DPoP`` requests
+        and DPoP-bound tokens; None (the default) refuses them.
+
+    >>> SenderConstraint(require="dpop")
+    Traceback (most recent call last):
+    ...
+    secauth.errors.ConfigurationError: SenderConstraint(require='dpop') needs dpop=DpopVerifier(...)
+    """
+
+    __slots__ = ("dpop", "mtls", "require")
+
+    def __init__(
+        self, *, require: str | None = None, mtls: bool = True, dpop: DpopVerifier | None = None
+    ) -> None:
+        if require not in REQUIREMENTS:
+            raise ConfigurationError(
+                f"SenderConstraint require must be one of {list(REQUIREMENTS)}"
+            )
+        if dpop is not None and not callable(getattr(dpop, "check", None)):
+            raise ConfigurationError("SenderConstraint dpop must be a secauth.dpop.DpopVerifier")
+        if require == "dpop" and dpop is None:
+            raise ConfigurationError(
+                "SenderConstraint(require='dpop') needs dpop=DpopVerifier(...)"
+            )
+        if require == "mtls" and not mtls:
+            raise ConfigurationError("SenderConstraint(require='mtls') cannot go with mtls=False")
+        if require == "any" and not mtls and dpop is None:
+            raise ConfigurationError(
+                "SenderConstraint(require='any') accepts no binding with mtls=False and no dpop"
+            )
+        self.require = require
+        self.mtls = bool(mtls)
+        self.dpop = dpop
+
+    def __repr__(self) -> str:
+        return f"SenderConstraint(require={self.require!r}, mtls={self.mtls}, dpop={self.dpop!r})"
+
+    @property
+    def dpop_algorithms(self) -> tuple[str, ...] | None:
+        """The proof algorithms a ``DPoP`` challenge names (None: DPoP not accepted)."""
+        return self.dpop.algorithms if self.dpop is not None else None
+
+
+#: The policy used when none is given: bound tokens checked, unbound ones accepted, no DPoP.
+DEFAULT: Final = SenderConstraint()
+
+
+def check_sender_constraint(value: object) -> SenderConstraint:
+    """``value`` (a ``sender_constraint=`` option) checked; None is :data:`DEFAULT`.
+
+    >>> check_sender_constraint(None) is DEFAULT
+    True
+    """
+    if value is None:
+        return DEFAULT
+    if not isinstance(value, SenderConstraint):
+        raise ConfigurationError(
+            "sender_constraint must be a secauth.sender_constraint.SenderConstraint"
+        )
+    return value
+
+
+def check_binding(
+    claims: Mapping[str, Any],
+    request: Request,
+    presented: PresentedToken,
+    policy: SenderConstraint = DEFAULT,
+) -> None:
+    """Refuse the verified ``claims`` unless the request proves the token's binding.
+
+    ``presented`` is the token as read (:func:`~secauth.token_sources.read_token`: its
+    scheme says ``Bearer`` or ``DPoP``). Raises a
+    :class:`~secauth.errors.SenderConstraintError` (401); the DPoP proof's ``jti`` is
+    recorded last, once every other check passed.
+    """
+    cnf = claims.get("cnf")
+    dpop_scheme = presented.scheme == "DPoP"
+    algs = policy.dpop_algorithms
+    if cnf is None:
+        if dpop_scheme:
+            _refuse("DPoP scheme with a token not bound to a key", algs)
+        if policy.require is not None:
+            _refuse(f"unbound token; {policy.require} binding required", None)
+        return
+    if type(cnf) is not dict or not cnf or not cnf.keys() <= _KNOWN:
+        _refuse("a confirmation (cnf) secauth cannot check", algs if dpop_scheme else None)
+    if _JKT not in cnf and (dpop_scheme or policy.require == "dpop"):
+        _refuse("token not bound to a DPoP key", algs)
+    if _CERT not in cnf and policy.require == "mtls":
+        _refuse("token not bound to a client certificate", None)
+    if _CERT in cnf:
+        if not policy.mtls:
+            _refuse("certificate-bound tokens are not accepted here", None)
+        _check_certificate(cnf[_CERT], request)
+    if _JKT in cnf:
+        if not dpop_scheme:
+            _refuse("DPoP-bound token presented as Bearer", algs or ())
+        if policy.dpop is None:
+            _refuse("DPoP is not accepted here", ())
+        policy.dpop.check(request, presented.token, jkt=cnf[_JKT])
+
+
+def _refuse(problem: str, dpop_algorithms: tuple[str, ...] | None) -> NoReturn:
+    raise SenderConstraintError(detail={"problem": problem}, dpop_algorithms=dpop_algorithms)
+
+
+def _check_certificate(bound: object, request: Request) -> None:
+    """The request's client certificate must have thumbprint ``bound`` (RFC 8705 3.1)."""
+    if type(bound) is not str or not bound:
+        _refuse("cnf x5t#S256 is not a string", None)
+    pem = request.client_cert.get("clientCertPem")
+    if not isinstance(pem, str) or not pem:
+        raise MissingClientCertificate(
+            detail={"problem": "certificate-bound token, no certificate"}
+        )
+    try:
+        presented = certificate_thumbprint(pem)
+    except ValueError:
+        raise MissingClientCertificate(
+            detail={"problem": "client certificate unreadable"}
+        ) from None
+    if presented != bound:
+        raise CertificateMismatch(detail={"problem": "token bound to another certificate"})
+
+
+def certificate_thumbprint(pem: str | bytes) -> str:
+    """base64url(SHA-256(DER)) of a PEM certificate: the ``x5t#S256`` confirmation of
+    RFC 8705 section 3.1. Raises ValueError when ``pem`` is not one certificate.
+
+    >>> certificate_thumbprint("not a certificate")
+    Traceback (most recent call last):
+    ...
+    ValueError: not a PEM certificate
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    raw = pem.encode("ascii", "replace") if isinstance(pem, str) else bytes(pem)
+    if raw.count(b"-----BEGIN CERTIFICATE-----") != 1:
+        raise ValueError("not a PEM certificate")
+    try:
+        der = x509.load_pem_x509_certificate(raw).public_bytes(Encoding.DER)
+    except ValueError:
+        raise ValueError("not a PEM certificate") from None
+    return b64url_encode(hashlib.sha256(der).digest())
