@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -471,6 +472,7 @@ _valid_fields = st.fixed_dictionaries(
         "tenant": st.none() | _name,
         "rate_limit": st.none() | _name | st.sampled_from(["100/minute", "5 per 10s"]),
         "usage_plan": st.booleans(),
+        "plan": st.none() | st.sampled_from(["free", "pro-2", "bad plan"]),
         "disabled": st.booleans(),
         "expires_at": st.none() | st.integers(-5, 5) | st.floats(-5, 5),
     },
@@ -520,6 +522,8 @@ def expected_entry(item: dict[str, Any]) -> ApiKeyEntry | str | None:
         and optional_text("rate_limit")
         and (item.get("rate_limit") is None or parses(item["rate_limit"]))
         and flag("usage_plan")
+        and optional_text("plan")
+        and (item.get("plan") is None or re.fullmatch(r"[A-Za-z0-9._-]{1,64}", item["plan"]))
         and flag("disabled")
         and number_ok
     )
@@ -534,6 +538,7 @@ def expected_entry(item: dict[str, Any]) -> ApiKeyEntry | str | None:
         tenant=item.get("tenant"),
         usage_plan=item.get("usage_plan", False),
         rate_limit=item.get("rate_limit"),
+        plan=item.get("plan"),
     )
 
 

@@ -79,6 +79,10 @@ EXPECTED: dict[str, tuple[int, str | None]] = {
     "RequestRejected": (400, None),
     "SecAuthError": (403, None),
     "TenantMismatch": (403, 'Bearer error="insufficient_scope", error_description="forbidden"'),
+    "UnknownPlan": (
+        403,
+        'Bearer error="insufficient_scope", error_description="no usage plan for this caller"',
+    ),
     "TokenError": (401, 'Bearer error="invalid_token", error_description="invalid token"'),
     "TokenExpired": (401, 'Bearer error="invalid_token", error_description="token expired"'),
     "TokenRevoked": (401, 'Bearer error="invalid_token", error_description="token revoked"'),

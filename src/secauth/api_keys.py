@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol
@@ -48,6 +49,7 @@ __all__ = [
     "entries",
     "hash_api_key",
     "is_key_digest",
+    "plan_problem",
     "rate_limit_problem",
     "read_api_key",
 ]
@@ -56,6 +58,8 @@ __all__ = [
 MIN_API_KEY_LENGTH: Final = 20
 #: The longest API key accepted.
 MAX_API_KEY_LENGTH: Final = 256
+#: A plan name (``ApiKeyEntry.plan``, the plans of ``RateLimiter.per_plan``).
+PLAN_NAME: Final = re.compile(r"[A-Za-z0-9._-]{1,64}", re.ASCII)
 #: What a presented key loses at either end (and nothing else).
 _AROUND: Final = " \t"
 
@@ -101,13 +105,17 @@ class ApiKeyEntry:
     ``rate_limit`` is a limit such as ``"100/minute"`` for this key's entry alone,
     checked here with the rate limiter's own parser: a bad one is a
     :class:`~secauth.errors.ConfigurationError` now, not a refusal of every request.
+    ``plan`` names the key's plan for ``RateLimiter.per_plan(..., plan_of=PlanFrom.api_key())``
+    (1-64 letters, digits, ``.``, ``_``, ``-``); the principal carries it as the claim ``plan``.
 
     >>> ApiKeyEntry("partner-a", rate_limit="100/minute").principal().kind
     'api_key'
+    >>> dict(ApiKeyEntry("partner-a", plan="pro").principal().claims)
+    {'plan': 'pro'}
     >>> ApiKeyEntry("partner-a", rate_limit="5 per fortnight")
     Traceback (most recent call last):
     ...
-    secauth.errors.ConfigurationError: ApiKeyEntry 'partner-a': invalid rate limit '5 per fortnight': unknown time unit 'fortnight'; use second, minute, hour or day (s, m, h, d)
+    secauth.errors.ConfigurationError: ApiKeyEntry 'partner-a': invalid rate limit '5 per fortnight': unknown time unit 'fortnight'; use second, minute, hour or day (s, m, h, d), or a calendar week, month or 'calendar day'
     """  # noqa: E501
 
     principal_id: str
@@ -116,10 +124,15 @@ class ApiKeyEntry:
     tenant: str | None = None
     usage_plan: bool = False
     rate_limit: str | None = None
+    plan: str | None = None
 
     def __post_init__(self) -> None:
         if self.rate_limit is not None:
             problem = rate_limit_problem(self.rate_limit)
+            if problem is not None:
+                raise ConfigurationError(f"ApiKeyEntry {self.principal_id!r}: {problem}")
+        if self.plan is not None:
+            problem = plan_problem(self.plan)
             if problem is not None:
                 raise ConfigurationError(f"ApiKeyEntry {self.principal_id!r}: {problem}")
 
@@ -129,6 +142,7 @@ class ApiKeyEntry:
             tenant=self.tenant,
             roles=self.roles,
             scopes=self.scopes,
+            claims=None if self.plan is None else {"plan": self.plan},
             kind="api_key",
         )
 
@@ -205,6 +219,17 @@ def rate_limit_problem(limit: object) -> str | None:
     except ConfigurationError as exc:
         return exc.public_message
     return None
+
+
+def plan_problem(plan: object) -> str | None:
+    """Why ``plan`` is not a plan name, or None when it is one.
+
+    >>> plan_problem("pro") is None, plan_problem("gold plan")
+    (True, "a plan name is 1-64 letters, digits, '.', '_' or '-'; not 'gold plan'")
+    """
+    if isinstance(plan, str) and PLAN_NAME.fullmatch(plan):
+        return None
+    return f"a plan name is 1-64 letters, digits, '.', '_' or '-'; not {plan!r}"
 
 
 def read_api_key(headers: Mapping[str, str], header: str) -> str:

@@ -18,6 +18,7 @@ from secauth.api_keys import (
     ApiKeyEntry,
     checked_key,
     hash_api_key,
+    plan_problem,
     rate_limit_problem,
 )
 from secauth.errors import ConfigurationError, KeysUnavailable
@@ -41,6 +42,8 @@ class DynamoDBApiKeys:
     ``usage_plan``      BOOL            return the key as ``usageIdentifierKey``
     ``rate_limit``      S               a limit such as ``"100/minute"`` (a bad one
                                         makes the item malformed)
+    ``plan``            S               the key's plan (``PlanFrom.api_key()``; a bad
+                                        name makes the item malformed)
     ``disabled``        BOOL            true: the key is refused (revoked)
     ``expires_at``      N               epoch seconds after which the key is refused
     ==================  ==============  ===========================================
@@ -180,6 +183,8 @@ class DynamoDBApiKeys:
             out["usage_plan"] = {"BOOL": True}
         if entry.rate_limit is not None:
             out["rate_limit"] = {"S": entry.rate_limit}
+        if entry.plan is not None:
+            out["plan"] = {"S": entry.plan}
         if disabled:
             out["disabled"] = {"BOOL": True}
         if expires_at is not None:
@@ -218,6 +223,7 @@ class DynamoDBApiKeys:
                 tenant=_attr_str(item, "tenant"),
                 usage_plan=_attr_bool(item, "usage_plan"),
                 rate_limit=_attr_limit(item, "rate_limit"),
+                plan=_attr_plan(item, "plan"),
             )
             not_after = _attr_number(item, "expires_at")
         except _BadItem as bad:
@@ -260,6 +266,14 @@ def _attr_limit(item: Mapping[str, Any], name: str) -> str | None:
     """A rate limit attribute: a string the rate limiter parses, else the item is malformed."""
     text = _attr_str(item, name)
     if text is not None and rate_limit_problem(text) is not None:
+        raise _BadItem(name)
+    return text
+
+
+def _attr_plan(item: Mapping[str, Any], name: str) -> str | None:
+    """A plan attribute: a plan name, else the item is malformed."""
+    text = _attr_str(item, name)
+    if text is not None and plan_problem(text) is not None:
         raise _BadItem(name)
     return text
 

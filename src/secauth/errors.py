@@ -32,7 +32,7 @@ The tree
     │           └── DpopProofReplayed
     ├── KeysUnavailable                        503, retryable: the key source is down
     ├── AccessDenied                           403
-    │   └── Forbidden, InsufficientScope, TenantMismatch
+    │   └── Forbidden, InsufficientScope, TenantMismatch, UnknownPlan
     ├── RateLimited                            429
     │   └── AbuseBlocked
     ├── RequestRejected                        400-415
@@ -100,6 +100,7 @@ __all__ = [
     "TokenNotYetValid",
     "TokenRevoked",
     "UnknownKey",
+    "UnknownPlan",
     "UnsupportedEvent",
     "UnsupportedMediaType",
 ]
@@ -131,6 +132,7 @@ class Reason(StrEnum):
     INSUFFICIENT_SCOPE = "insufficient_scope"
     FORBIDDEN = "forbidden"
     TENANT_MISMATCH = "tenant_mismatch"
+    UNKNOWN_PLAN = "unknown_plan"
     RATE_LIMITED = "rate_limited"
     ABUSE_BLOCKED = "abuse_blocked"
     BAD_REQUEST = "bad_request"
@@ -401,6 +403,14 @@ class InsufficientScope(AccessDenied):
 
 class TenantMismatch(AccessDenied):
     reason = Reason.TENANT_MISMATCH
+
+
+class UnknownPlan(AccessDenied):
+    """The caller has no plan, or one the rate-limit plan table does not list
+    (:class:`~secauth.ratelimit.plans.PlanLimiter`); ``detail`` says which."""
+
+    reason = Reason.UNKNOWN_PLAN
+    default_message = "no usage plan for this caller"
 
 
 # --- 429 ------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from secauth.api_keys import (
     checked_key,
     hash_api_key,
     is_key_digest,
+    plan_problem,
     rate_limit_problem,
 )
 from secauth.errors import ConfigurationError, KeysUnavailable
@@ -41,6 +42,7 @@ class SecretsManagerApiKeys:
     ``tenant``          string or null    tenant (optional)
     ``usage_plan``      boolean           return the key as ``usageIdentifierKey``
     ``rate_limit``      string or null    a limit such as ``"100/minute"`` (checked)
+    ``plan``            string or null    the key's plan (``PlanFrom.api_key()``; checked)
     ``disabled``        boolean           true: the key is refused (revoked)
     ``expires_at``      number            epoch seconds after which the key is refused
     ==================  ================  ===========================================
@@ -78,6 +80,7 @@ class SecretsManagerApiKeys:
             "tenant",
             "usage_plan",
             "rate_limit",
+            "plan",
             "disabled",
             "expires_at",
         }
@@ -175,6 +178,8 @@ class SecretsManagerApiKeys:
             out["usage_plan"] = True
         if entry.rate_limit is not None:
             out["rate_limit"] = entry.rate_limit
+        if entry.plan is not None:
+            out["plan"] = entry.plan
         if disabled:
             out["disabled"] = True
         if expires_at is not None:
@@ -271,6 +276,9 @@ def _json_entry(item: object) -> tuple[ApiKeyEntry | None, float | None]:
     rate_limit = text("rate_limit")
     if rate_limit is not None and rate_limit_problem(rate_limit) is not None:
         raise _BadItem("rate_limit")
+    plan = text("plan")
+    if plan is not None and plan_problem(plan) is not None:
+        raise _BadItem("plan")
     entry = ApiKeyEntry(
         principal_id,
         roles=strings("roles"),
@@ -278,6 +286,7 @@ def _json_entry(item: object) -> tuple[ApiKeyEntry | None, float | None]:
         tenant=text("tenant"),
         usage_plan=flag("usage_plan"),
         rate_limit=rate_limit,
+        plan=plan,
     )
     expires_at = item.get("expires_at")
     not_after: float | None = None

@@ -24,8 +24,13 @@ What each one guarantees (``P`` = period, ``n`` = count, ``T`` = ``ceil(P / n)``
     length ``t`` at most ``b + floor(t / T)`` requests are admitted; after a quiet
     spell a burst of ``b`` passes at once, then one request per ``T``.
 
+Calendar quotas (``"10000/month"``) decide with ``fixed_window`` only, in the calendar
+period (UTC) that holds ``now``: :meth:`~secauth.ratelimit.Limit.window_at`.
+
 Denied requests consume nothing, in all three. A denial's reset time is never before its
 retry time (the sliding window's next request can have to wait past the window's end).
+A cost of 0 reads the state without spending (``usage``): the decision is computed on a
+copy of the entry.
 
 Every function takes ``entry`` (the key's state list, or None for a new or
 expired key), ``now`` (µs), the :class:`~secauth.ratelimit.limit.Limit` and the
@@ -47,10 +52,9 @@ Decision = tuple[bool, int, int, int, list[int]]
 
 
 def fixed_window(entry: list[int] | None, now: int, lim: Limit, cost: int) -> Decision:
-    """Entry: ``[expiry, window_index, count]``."""
-    period = lim.period_us
-    window = now // period
-    end = (window + 1) * period
+    """Entry: ``[expiry, window_index, count]``; the window is a multiple of the period,
+    or a calendar period in UTC for a calendar quota (``now`` then on the epoch clock)."""
+    window, end = lim.window_at(now)
     used = entry[2] if entry is not None and entry[1] == window else 0
     if used + cost <= lim.count:
         used += cost

@@ -8,7 +8,9 @@ a fixed window can, exactly:
 * the item of window ``k`` of key ``K`` is ``pk = "<prefix>#rl#<K>#<k>"``, where
   ``k = floor(now / period)`` on the container's clock (Lambda clocks are NTP
   synchronized; a container whose clock is off by ``d`` counts in the
-  neighbouring window for ``d`` around each edge);
+  neighbouring window for ``d`` around each edge); for a calendar quota
+  (``"10000/month"``) ``k`` numbers the UTC calendar period (see
+  :mod:`~secauth.ratelimit.windows`);
 * ``UpdateItem`` with ``ADD n :cost SET <ttl> = if_not_exists(<ttl>, :expiry)``
   and ``ConditionExpression: attribute_not_exists(n) OR n <= :limit_minus_cost``,
   ``ReturnValues=UPDATED_NEW``. Success admits and returns the new count (so
@@ -18,7 +20,8 @@ a fixed window can, exactly:
 Every item carries the TTL attribute (``expires_at``, epoch seconds: the window's
 end plus a minute) so DynamoDB's TTL deletes old windows; enable TTL on that
 attribute for the table. Items of past windows are never read again, so TTL's
-lazy deletion never affects a decision.
+lazy deletion never affects a decision. ``usage`` (the state without spending) is one
+consistent ``GetItem`` of the current window's item.
 
 Penalties: counters live in per-window items (``ADD n :1``, or ``ADD s :member``
 on a string set whose size the condition caps at threshold + 1, so an item
@@ -152,9 +155,7 @@ class DynamoDBStore:
                 f"DynamoDBStore decides with algorithm='fixed_window' only, not {algorithm!r}"
             )
         now = int(self.clock() * 1_000_000)
-        period = limit.period_us
-        window = now // period
-        end = (window + 1) * period
+        window, end = limit.window_at(now)
         left = (end - now) / 1_000_000
         if cost > limit.count:
             return RateLimitResult(
@@ -186,6 +187,38 @@ class DynamoDBStore:
             limit.count,
             max(0, limit.count - used),
             left,
+            0.0,
+            policy=policy,
+            window=limit.period,
+        )
+
+    def usage(
+        self, key: str, limit: Limit, algorithm: str, *, policy: str = "default"
+    ) -> RateLimitResult:
+        """The count of ``key``'s current window without spending: one consistent GetItem."""
+        if algorithm != "fixed_window":
+            raise ConfigurationError(
+                f"DynamoDBStore decides with algorithm='fixed_window' only, not {algorithm!r}"
+            )
+        now = int(self.clock() * 1_000_000)
+        window, end = limit.window_at(now)
+        try:
+            reply = self.client.get_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"{self.prefix}#rl#{key}#{window}"}},
+                ConsistentRead=True,
+                ProjectionExpression="#n",
+                ExpressionAttributeNames={"#n": "n"},
+            )
+        except Exception as exc:
+            raise StoreError(f"dynamodb: {_error_code(exc) or type(exc).__name__}") from exc
+        item = reply.get("Item") or {}
+        used = int(item["n"]["N"]) if "n" in item else 0
+        return RateLimitResult(
+            used < limit.count,
+            limit.count,
+            max(0, limit.count - used),
+            (end - now) / 1_000_000,
             0.0,
             policy=policy,
             window=limit.period,
@@ -324,6 +357,11 @@ class AsyncDynamoDBStore:
         self, key: str, limit: Limit, algorithm: str, cost: int = 1, *, policy: str = "default"
     ) -> RateLimitResult:
         return await asyncio.to_thread(self.store.hit, key, limit, algorithm, cost, policy=policy)
+
+    async def usage_async(
+        self, key: str, limit: Limit, algorithm: str, *, policy: str = "default"
+    ) -> RateLimitResult:
+        return await asyncio.to_thread(self.store.usage, key, limit, algorithm, policy=policy)
 
     async def blocked_for_async(self, subject: str) -> float:
         return await asyncio.to_thread(self.store.blocked_for, subject)

@@ -4,6 +4,15 @@ Grammar of the string form: ``<count>/<period>`` or ``<count> per <period>``,
 where ``<period>`` is a unit (``second``, ``minute``, ``hour``, ``day`` and the
 short forms ``s``, ``sec``, ``m``, ``min``, ``h``, ``hr``, ``d``, plurals too),
 optionally preceded by a whole number (``"5/10s"``, ``"10 per 2 minutes"``).
+These periods are *rolling*: windows of that length (``"50/day"`` is 86 400 s).
+
+Calendar quotas count in a calendar period in UTC (see
+:mod:`~secauth.ratelimit.windows`): ``"10000/month"`` (the calendar month),
+``"700/week"`` (the ISO week, from Monday 00:00 UTC) and ``"100/calendar day"``
+(00:00 to 00:00 UTC; ``calendar week`` and ``calendar month`` are accepted too). They
+take no number (``"10/2 months"`` is refused) and no other spelling (``"10/months"``,
+``"10/mo"``, ``"10/wk"`` are refused: say which period you mean). They decide with the
+fixed-window algorithm; the reset time is the period's end.
 
 Times inside the algorithms are whole microseconds, so a period is rounded to
 the microsecond and the GCRA emission interval ``period / count`` is rounded
@@ -17,6 +26,8 @@ Limit(100, 60.0)
 10.0
 >>> Limit(10, 1, burst=20).burst
 20
+>>> Limit.parse("10000/month")
+Limit.quota(10000, 'month')
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ import re
 from typing import Final
 
 from secauth.errors import ConfigurationError
+from secauth.ratelimit.windows import CALENDAR_UNITS, LONGEST_S, calendar_window
 
 __all__ = ["ALGORITHMS", "Limit", "LimitLike"]
 
@@ -42,10 +54,27 @@ for _names, _seconds in (
         _UNITS[_name] = _seconds
 
 _PATTERN: Final = re.compile(
-    r"\s*(?P<count>\d+)\s*(?:/|\s+per\s+)\s*(?P<amount>\d+)?\s*(?P<unit>[A-Za-z]+)\s*",
+    r"\s*(?P<count>\d+)\s*(?:/|\s+per\s+)\s*(?P<amount>\d+)?\s*"
+    r"(?:(?P<calendar>[Cc]alendar)\s+)?(?P<unit>[A-Za-z]+)\s*",
     re.ASCII,
 )
-_HINT: Final = "write '<count>/<period>' such as '100/minute', '5/10s', '10/second' or '50/day'"
+_HINT: Final = (
+    "write '<count>/<period>' such as '100/minute', '5/10s', '10/second' or '50/day', "
+    "or a calendar quota such as '10000/month'"
+)
+_UNITS_HINT: Final = (
+    "use second, minute, hour or day (s, m, h, d), or a calendar week, month or 'calendar day'"
+)
+# spellings that could mean a calendar period or a rolling one: refused, with the fix
+_AMBIGUOUS: Final[dict[str, str]] = {}
+_ambiguous: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("months", "mo", "mos", "mon", "mth", "mths", "monthly"), "month"),
+    (("weeks", "w", "wk", "wks", "weekly"), "week"),
+    (("daily",), "day"),
+)
+for _spellings, _fix in _ambiguous:
+    for _name in _spellings:
+        _AMBIGUOUS[_name] = _fix
 _MAX_COUNT: Final = 10**9
 _MAX_PERIOD_S: Final = 366 * 86400
 
@@ -64,18 +93,23 @@ class Limit:
         (API Gateway's "burst"); defaults to ``count``. The steady rate is
         always ``count / period``. Window algorithms ignore it.
 
+    A calendar quota (:meth:`quota`) has ``calendar`` set to ``"day"``, ``"week"`` or
+    ``"month"``; its ``period`` is then the period's longest length (31 days for a
+    month), used where one number must describe it (the ``w`` of ``RateLimit-Policy``).
+
     >>> lim = Limit(100, 60)
-    >>> lim.rate, lim.period_us, lim.interval_us
-    (1.6666666666666667, 60000000, 600000)
+    >>> lim.rate, lim.period_us, lim.interval_us, lim.calendar
+    (1.6666666666666667, 60000000, 600000, None)
     """
 
-    __slots__ = ("burst", "count", "interval_us", "period", "period_us")
+    __slots__ = ("burst", "calendar", "count", "interval_us", "period", "period_us")
 
     count: int
     period: float
     burst: int
     period_us: int
     interval_us: int
+    calendar: str | None
 
     def __init__(self, count: int, period: float, *, burst: int | None = None) -> None:
         if type(count) is not int or not 1 <= count <= _MAX_COUNT:
@@ -100,6 +134,35 @@ class Limit:
         self.period_us = round(period * 1_000_000)
         # ceil: never faster than the configured rate
         self.interval_us = -(-self.period_us // count)
+        self.calendar = None
+
+    @classmethod
+    def quota(cls, count: int, unit: str) -> Limit:
+        """``count`` requests per calendar ``unit`` (``"day"``, ``"week"``, ``"month"``) in UTC.
+
+        >>> Limit.quota(10000, "month") == Limit.parse("10000 per month")
+        True
+        >>> Limit.quota(5, "year")
+        Traceback (most recent call last):
+        ...
+        secauth.errors.ConfigurationError: a calendar quota counts per day, week or month, not 'year'
+        """
+        if unit not in CALENDAR_UNITS:
+            raise ConfigurationError(
+                f"a calendar quota counts per day, week or month, not {unit!r}"
+            )
+        limit = cls(count, LONGEST_S[unit])
+        limit.calendar = unit
+        return limit
+
+    def window_at(self, now_us: int) -> tuple[int, int]:
+        """``(index, end_us)`` of the fixed window holding ``now_us``: a multiple of the
+        period since the clock's zero, or the calendar period (UTC, epoch clock)."""
+        if self.calendar is None:
+            window = now_us // self.period_us
+            return window, (window + 1) * self.period_us
+        index, _, end = calendar_window(now_us, self.calendar)
+        return index, end
 
     @classmethod
     def parse(cls, text: str, *, burst: int | None = None) -> Limit:
@@ -110,7 +173,11 @@ class Limit:
         >>> Limit.parse("10/fortnight")
         Traceback (most recent call last):
         ...
-        secauth.errors.ConfigurationError: invalid rate limit '10/fortnight': unknown time unit 'fortnight'; use second, minute, hour or day (s, m, h, d)
+        secauth.errors.ConfigurationError: invalid rate limit '10/fortnight': unknown time unit 'fortnight'; use second, minute, hour or day (s, m, h, d), or a calendar week, month or 'calendar day'
+        >>> Limit.parse("10/months")
+        Traceback (most recent call last):
+        ...
+        secauth.errors.ConfigurationError: invalid rate limit '10/months': ambiguous period 'months'; write '10/month' for the calendar month (UTC)
         """  # noqa: E501
         if not isinstance(text, str):
             raise ConfigurationError(
@@ -120,11 +187,18 @@ class Limit:
         if match is None:
             raise ConfigurationError(f"invalid rate limit {text!r}: {_HINT}")
         unit = match["unit"].lower()
+        if match["calendar"] is not None or unit in ("week", "month"):
+            return cls._parse_quota(text, match, unit)
         seconds = _UNITS.get(unit)
         if seconds is None:
+            fix = _AMBIGUOUS.get(unit)
+            if fix is not None:
+                raise ConfigurationError(
+                    f"invalid rate limit {text!r}: ambiguous period {match['unit']!r}; "
+                    + _calendar_fix(match["count"], fix)
+                )
             raise ConfigurationError(
-                f"invalid rate limit {text!r}: unknown time unit {match['unit']!r}; "
-                "use second, minute, hour or day (s, m, h, d)"
+                f"invalid rate limit {text!r}: unknown time unit {match['unit']!r}; " + _UNITS_HINT
             )
         count = int(match["count"])
         amount = int(match["amount"]) if match["amount"] is not None else 1
@@ -134,6 +208,22 @@ class Limit:
             raise ConfigurationError(f"invalid rate limit {text!r}: the period must be at least 1")
         try:
             return cls(count, amount * seconds, burst=burst)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"invalid rate limit {text!r}: {exc.public_message}") from None
+
+    @classmethod
+    def _parse_quota(cls, text: str, match: re.Match[str], unit: str) -> Limit:
+        if unit not in CALENDAR_UNITS:
+            raise ConfigurationError(
+                f"invalid rate limit {text!r}: 'calendar' goes with day, week or month"
+            )
+        if match["amount"] is not None:
+            raise ConfigurationError(
+                f"invalid rate limit {text!r}: a calendar {unit} takes no number; for a "
+                f"rolling period write the days, such as '{match['count']}/30d'"
+            )
+        try:
+            return cls.quota(int(match["count"]), unit)
         except ConfigurationError as exc:
             raise ConfigurationError(f"invalid rate limit {text!r}: {exc.public_message}") from None
 
@@ -157,23 +247,31 @@ class Limit:
         return self.count / self.period
 
     def __repr__(self) -> str:
+        if self.calendar is not None:
+            return f"Limit.quota({self.count}, {self.calendar!r})"
         extra = f", burst={self.burst}" if self.burst != self.count else ""
         return f"Limit({self.count}, {self.period}{extra})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Limit):
             return NotImplemented
-        return (self.count, self.period_us, self.burst) == (
+        return (self.count, self.period_us, self.burst, self.calendar) == (
             other.count,
             other.period_us,
             other.burst,
+            other.calendar,
         )
 
     def __hash__(self) -> int:
-        return hash((self.count, self.period_us, self.burst))
+        return hash((self.count, self.period_us, self.burst, self.calendar))
 
     def describe(self) -> str:
-        """A short stable text such as ``100/60s`` (used in default limiter names)."""
+        """A short stable text such as ``100/60s`` or ``10000/month`` (used in default
+        limiter names and store keys)."""
+        if self.calendar == "day":
+            return f"{self.count}/calendar day"
+        if self.calendar is not None:
+            return f"{self.count}/{self.calendar}"
         period = f"{self.period:g}"
         extra = f"b{self.burst}" if self.burst != self.count else ""
         return f"{self.count}/{period}s{extra}"
@@ -182,10 +280,16 @@ class Limit:
 LimitLike = Limit | str
 
 
+def _calendar_fix(count: str, unit: str) -> str:
+    if unit == "day":
+        return f"write '{count}/day' for a rolling 24 hours or '{count}/calendar day' (UTC)"
+    return f"write '{count}/{unit}' for the calendar {unit} (UTC)"
+
+
 def as_limit(value: LimitLike, *, burst: int | None = None) -> Limit:
     """A :class:`Limit` from a string or a Limit (``burst`` applies to strings only)."""
     if isinstance(value, Limit):
-        if burst is not None and burst != value.burst:
+        if burst is not None and burst != value.burst and value.calendar is None:
             return Limit(value.count, value.period, burst=burst)
         return value
     return Limit.parse(value, burst=burst)

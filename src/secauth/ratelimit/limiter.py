@@ -15,25 +15,26 @@ True
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from secauth.errors import ConfigurationError
 from secauth.events import Request
 from secauth.principal import Principal
+from secauth.ratelimit.combined import as_request, hit_limits, hit_limits_async
 from secauth.ratelimit.keys import ApiKey, ClientIp, KeyFunc, by_principal, by_tenant, safe_key
 from secauth.ratelimit.limit import ALGORITHMS, Limit, LimitLike, as_limit
 from secauth.ratelimit.memory import MemoryStore
 from secauth.ratelimit.policy import Resilience
-from secauth.ratelimit.result import HEADER_STYLES, RateLimitResult
+from secauth.ratelimit.result import HEADER_STYLES, RateLimitResult, Usage
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from secauth.ratelimit.plans import PlanFrom, PlanLimiter, PlanTable
 
 __all__ = ["CombinedLimiter", "RateLimiter", "hit_limits", "hit_limits_async"]
 
 _BUILTIN_KEYS: dict[Any, str] = {by_principal: "principal", by_tenant: "tenant"}
-
-
-def _as_request(request: Request | Mapping[str, Any]) -> Request:
-    return request if isinstance(request, Request) else Request.from_event(request)
 
 
 class RateLimiter:
@@ -52,7 +53,8 @@ class RateLimiter:
     algorithm:
         ``"sliding_window"`` (default where the store supports it), ``"fixed_window"``
         or ``"gcra"``. DynamoDB stores support ``"fixed_window"`` only, which is
-        then the default.
+        then the default. A calendar quota (``"10000/month"``) counts with
+        ``"fixed_window"`` only (its window is the calendar period), the default for it.
     burst:
         GCRA bucket size for a string ``limit`` (default: the count).
     name:
@@ -91,10 +93,17 @@ class RateLimiter:
         supported = getattr(self.store, "algorithms", None)
         if not isinstance(supported, tuple) or not hasattr(self.store, "is_async"):
             raise ConfigurationError(f"{self.store!r} is not a rate-limit store")
+        calendar = self.limit.calendar
         if algorithm is None:
-            algorithm = "sliding_window" if "sliding_window" in supported else supported[0]
+            sliding = "sliding_window" in supported and calendar is None
+            algorithm = "sliding_window" if sliding else "fixed_window"
         if algorithm not in ALGORITHMS:
             raise ConfigurationError(f"algorithm must be one of {ALGORITHMS}, not {algorithm!r}")
+        if calendar is not None and algorithm != "fixed_window":
+            raise ConfigurationError(
+                f"calendar quota {self.limit.describe()!r} counts in the calendar {calendar} "
+                f"with algorithm='fixed_window'; not {algorithm!r}"
+            )
         if algorithm not in supported:
             raise ConfigurationError(
                 f"{type(self.store).__name__} supports algorithm {', '.join(supported)}; "
@@ -187,6 +196,21 @@ class RateLimiter:
         """Several limits on one request, e.g. per IP **and** per principal."""
         return CombinedLimiter(*limiters)
 
+    @staticmethod
+    def per_plan(
+        table: PlanTable,
+        *,
+        plan_of: PlanFrom,
+        key: KeyFunc = by_principal,
+        default: str | None = None,
+        **options: Any,
+    ) -> PlanLimiter:
+        """Limits chosen per request from the caller's plan: see
+        :class:`~secauth.ratelimit.plans.PlanLimiter`."""
+        from secauth.ratelimit.plans import PlanLimiter
+
+        return PlanLimiter(table, plan_of=plan_of, key=key, default=default, **options)
+
     # --- decisions -------------------------------------------------------------------
 
     def _store_key(self, request: Request, principal: Principal | None) -> str | None:
@@ -214,7 +238,7 @@ class RateLimiter:
         """
         if cost != 1:
             self._check_cost(cost)
-        store_key = self._store_key(_as_request(request), principal)
+        store_key = self._store_key(as_request(request), principal)
         if store_key is None:
             return self._exempt
         return self.hit_key(store_key, cost)
@@ -257,7 +281,7 @@ class RateLimiter:
         in a worker thread; the memory store is called directly."""
         if cost != 1:
             self._check_cost(cost)
-        store_key = self._store_key(_as_request(request), principal)
+        store_key = self._store_key(as_request(request), principal)
         if store_key is None:
             return self._exempt
         store = self.store
@@ -296,6 +320,62 @@ class RateLimiter:
         result = self.hit(request, principal)
         result.raise_for_denial()
         return result
+
+    # --- read-out --------------------------------------------------------------------
+
+    def _usage_key(self, request_or_key: Any, principal: Principal | None) -> str | None:
+        if isinstance(request_or_key, str):
+            value = request_or_key if self._trusted_key else safe_key(request_or_key)
+            return self._namespace + value
+        return self._store_key(as_request(request_or_key), principal)
+
+    def usage(
+        self,
+        request_or_key: Request | Mapping[str, Any] | str,
+        principal: Principal | None = None,
+    ) -> tuple[Usage, ...]:
+        """This limit's state for a request's key, without spending: one
+        :class:`~secauth.ratelimit.result.Usage` (``()`` when the limit does not apply).
+
+        ``request_or_key`` is a request (or event) with its ``principal``, or the value
+        the key function returns (``"user:alice"`` for ``per_principal``, an address for
+        ``per_ip``). One store read (Redis: one script call; DynamoDB: one ``GetItem``);
+        a store failure raises :class:`~secauth.ratelimit.StoreError`.
+
+        >>> limiter = RateLimiter.per_key("10000/month", key=lambda r, p: "acme")
+        >>> limiter.usage("acme")[0].remaining
+        10000
+        """
+        store_key = self._usage_key(request_or_key, principal)
+        if store_key is None:
+            return ()
+        if self.store.is_async:
+            raise ConfigurationError(
+                f"{type(self.store).__name__} is async: use 'await limiter.usage_async(...)'"
+            )
+        return (
+            Usage.of(self.store.usage(store_key, self.limit, self.algorithm, policy=self.name)),
+        )
+
+    async def usage_async(
+        self,
+        request_or_key: Request | Mapping[str, Any] | str,
+        principal: Principal | None = None,
+    ) -> tuple[Usage, ...]:
+        """:meth:`usage` for async code (a sync shared store runs in a worker thread)."""
+        store_key = self._usage_key(request_or_key, principal)
+        if store_key is None:
+            return ()
+        store, limit, algorithm, name = self.store, self.limit, self.algorithm, self.name
+        if store.is_async:
+            result = await store.usage_async(store_key, limit, algorithm, policy=name)
+        elif getattr(store, "shared", False):
+            import asyncio
+
+            result = await asyncio.to_thread(store.usage, store_key, limit, algorithm, policy=name)
+        else:
+            result = store.usage(store_key, limit, algorithm, policy=name)
+        return (Usage.of(result),)
 
     async def enforce_async(
         self, request: Request | Mapping[str, Any], principal: Principal | None = None
@@ -392,45 +472,17 @@ class CombinedLimiter:
         result.raise_for_denial()
         return result
 
+    def usage(
+        self, request: Request | Mapping[str, Any], principal: Principal | None = None
+    ) -> tuple[Usage, ...]:
+        """Every limit's :meth:`RateLimiter.usage`, in order (exempt ones left out)."""
+        view = as_request(request)
+        return tuple(u for limiter in self.limiters for u in limiter.usage(view, principal))
 
-def hit_limits(
-    limiters: Sequence[Any],
-    request: Request | Mapping[str, Any],
-    principal: Principal | None = None,
-) -> RateLimitResult:
-    """Count ``request`` against each of ``limiters`` (at least one) in order, stopping at
-    the first denial; their merged result (exempt limits left out).
-
-    The one way several limits decide a request: :class:`CombinedLimiter`, and a
-    ``Guard``'s global and per-route limits (also under the Powertools middleware).
-
-    >>> event = {"version": "2.0", "rawPath": "/login",
-    ...          "requestContext": {"http": {"method": "POST", "sourceIp": "192.0.2.1"}}}
-    >>> limits = [RateLimiter.per_ip("100/minute"), RateLimiter.per_ip("1/minute", name="login")]
-    >>> [hit_limits(limits, event).allowed for _ in range(2)]
-    [True, False]
-    """
-    view = _as_request(request)
-    results = []
-    for limiter in limiters:
-        result: RateLimitResult = limiter.hit(view, principal)
-        results.append(result)
-        if not result.allowed:
-            break
-    return RateLimitResult.merge(results)
-
-
-async def hit_limits_async(
-    limiters: Sequence[Any],
-    request: Request | Mapping[str, Any],
-    principal: Principal | None = None,
-) -> RateLimitResult:
-    """:func:`hit_limits` with each limiter's ``hit_async``."""
-    view = _as_request(request)
-    results = []
-    for limiter in limiters:
-        result: RateLimitResult = await limiter.hit_async(view, principal)
-        results.append(result)
-        if not result.allowed:
-            break
-    return RateLimitResult.merge(results)
+    async def usage_async(
+        self, request: Request | Mapping[str, Any], principal: Principal | None = None
+    ) -> tuple[Usage, ...]:
+        view = as_request(request)
+        return tuple(
+            [u for limiter in self.limiters for u in await limiter.usage_async(view, principal)]
+        )

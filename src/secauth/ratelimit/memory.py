@@ -48,6 +48,9 @@ class MemoryStore:
     clock:
         Seconds as a float, monotonic (default :func:`time.monotonic`). Tests inject
         their own.
+    wall_clock:
+        Epoch seconds (default :func:`time.time`): the clock of calendar quotas
+        (``"10000/month"``), whose windows are UTC calendar periods.
     """
 
     is_async = False
@@ -55,15 +58,23 @@ class MemoryStore:
     algorithms = ("fixed_window", "sliding_window", "gcra")
 
     def __init__(
-        self, *, maxsize: int = 10_000, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        maxsize: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if type(maxsize) is not int or maxsize < 1:
             raise ConfigurationError(f"MemoryStore maxsize must be an int >= 1, not {maxsize!r}")
         self.maxsize = maxsize
         self.clock = clock
+        self.wall_clock = wall_clock
         self.evictions = 0
-        # one table per algorithm: a key used with two algorithms keeps two states
-        self._tables: dict[str, dict[str, list[int]]] = {name: {} for name in self.algorithms}
+        # one table per algorithm: a key used with two algorithms keeps two states; calendar
+        # quotas have their own (their times are on the wall clock)
+        self._tables: dict[str, dict[str, list[int]]] = {
+            name: {} for name in (*self.algorithms, "calendar")
+        }
         self._counters: dict[str, list[Any]] = {}
         self._blocks: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -91,18 +102,47 @@ class MemoryStore:
         self, key: str, limit: Limit, algorithm: str, cost: int = 1, *, policy: str = "default"
     ) -> RateLimitResult:
         """Count one request of ``cost`` against ``key`` and decide."""
+        return self._decide(key, limit, algorithm, cost, policy)
+
+    def usage(
+        self, key: str, limit: Limit, algorithm: str, *, policy: str = "default"
+    ) -> RateLimitResult:
+        """The state of ``key`` as a decision of cost 0: nothing spent, nothing written."""
+        return self._decide(key, limit, algorithm, 0, policy)
+
+    async def usage_async(
+        self, key: str, limit: Limit, algorithm: str, *, policy: str = "default"
+    ) -> RateLimitResult:
+        return self._decide(key, limit, algorithm, 0, policy)
+
+    def _decide(
+        self, key: str, limit: Limit, algorithm: str, cost: int, policy: str
+    ) -> RateLimitResult:
         decide = ALGORITHM_FUNCTIONS[algorithm]
-        state = self._tables[algorithm]
-        now = round(self.clock() * 1_000_000)
+        if limit.calendar is None:
+            state = self._tables[algorithm]
+            now = round(self.clock() * 1_000_000)
+        else:
+            if algorithm != "fixed_window":
+                raise ConfigurationError(
+                    f"calendar quota {limit.describe()!r} decides with 'fixed_window' only"
+                )
+            state = self._tables["calendar"]
+            now = round(self.wall_clock() * 1_000_000)
         with self._lock:
-            entry = state.pop(key, None)
-            if entry is not None and entry[0] <= now:
-                entry = None
-            allowed, remaining, reset_us, retry_us, entry = decide(entry, now, limit, cost)
-            if entry[0] > now:
-                if len(state) >= self.maxsize:
-                    self._make_room(state, now)
-                state[key] = entry  # re-inserted last: LRU order
+            if cost == 0:  # a read: the algorithm works on a copy
+                entry = state.get(key)
+                entry = None if entry is None or entry[0] <= now else list(entry)
+                allowed, remaining, reset_us, retry_us, entry = decide(entry, now, limit, 0)
+            else:
+                entry = state.pop(key, None)
+                if entry is not None and entry[0] <= now:
+                    entry = None
+                allowed, remaining, reset_us, retry_us, entry = decide(entry, now, limit, cost)
+                if entry[0] > now:
+                    if len(state) >= self.maxsize:
+                        self._make_room(state, now)
+                    state[key] = entry  # re-inserted last: LRU order
         return RateLimitResult(
             allowed,
             limit.burst if algorithm == "gcra" else limit.count,

@@ -31,11 +31,16 @@ from secauth.errors import ConfigurationError
 from secauth.ratelimit.limit import Limit
 from secauth.ratelimit.result import RateLimitResult
 from secauth.ratelimit.store import StoreError
+from secauth.ratelimit.windows import CALENDAR_LUA
 
 __all__ = ["AsyncRedisStore", "RedisStore"]
 
 
-HIT_SCRIPT: Final = """
+# ARGV: algorithm, count, period, cost, interval, burst, calendar unit ('' for none).
+# A cost of 0 is a read (``usage``): the same decision, nothing written.
+HIT_SCRIPT: Final = (
+    CALENDAR_LUA
+    + """
 local key = KEYS[1]
 local algo = ARGV[1]
 local count = tonumber(ARGV[2])
@@ -43,6 +48,7 @@ local period = tonumber(ARGV[3])
 local cost = tonumber(ARGV[4])
 local interval = tonumber(ARGV[5])
 local burst = tonumber(ARGV[6])
+local calendar = ARGV[7] or ''
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 
@@ -53,15 +59,23 @@ if algo == 'gcra' then
   if tat and tat > now then base = tat end
   local new_tat = base + cost * interval
   if new_tat - now <= capacity then
-    redis.call('SET', key, string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+    if cost > 0 then
+      redis.call('SET', key, string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+    end
     return {1, burst, math.floor((capacity - (new_tat - now)) / interval), new_tat - now, 0}
   end
   return {0, burst, math.max(0, math.floor((capacity - (base - now)) / interval)),
           base - now, new_tat - now - capacity}
 end
 
-local window = math.floor(now / period)
-local finish = (window + 1) * period
+local window, finish
+if calendar ~= '' then
+  local first
+  window, first, finish = calendar_window(now, calendar)
+else
+  window = math.floor(now / period)
+  finish = (window + 1) * period
+end
 local f = redis.call('HMGET', key, 'w', 'c', 'p')
 local w = tonumber(f[1])
 local cur = 0
@@ -71,8 +85,10 @@ if algo == 'fixed_window' then
   if w == window then cur = tonumber(f[2]) or 0 end
   if cur + cost <= count then
     cur = cur + cost
-    redis.call('HSET', key, 'w', string.format('%d', window), 'c', cur)
-    redis.call('PEXPIRE', key, math.ceil((finish - now) / 1000))
+    if cost > 0 then
+      redis.call('HSET', key, 'w', string.format('%d', window), 'c', cur)
+      redis.call('PEXPIRE', key, math.ceil((finish - now) / 1000))
+    end
     return {1, count, count - cur, finish - now, 0}
   end
   return {0, count, math.max(0, count - cur), finish - now, finish - now}
@@ -89,8 +105,10 @@ local elapsed = now - window * period
 local weighted = prev * (period - elapsed) / period
 if weighted + cur + cost <= count then
   cur = cur + cost
-  redis.call('HSET', key, 'w', string.format('%d', window), 'c', cur, 'p', prev)
-  redis.call('PEXPIRE', key, math.ceil((finish + period - now) / 1000))
+  if cost > 0 then
+    redis.call('HSET', key, 'w', string.format('%d', window), 'c', cur, 'p', prev)
+    redis.call('PEXPIRE', key, math.ceil((finish + period - now) / 1000))
+  end
   return {1, count, math.max(0, math.floor(count - weighted) - cur), finish - now, 0}
 end
 local retry = 0
@@ -111,6 +129,7 @@ end
 return {0, count, math.max(0, math.floor(count - weighted) - cur),
         math.max(finish - now, retry), retry}
 """
+)
 
 RECORD_SCRIPT: Final = """
 local left = redis.call('PTTL', KEYS[2])
@@ -176,7 +195,19 @@ def _check_prefix(prefix: str) -> str:
 
 
 def _hit_args(limit: Limit, algorithm: str, cost: int) -> list[Any]:
-    return [algorithm, limit.count, limit.period_us, cost, limit.interval_us, limit.burst]
+    if limit.calendar is not None and algorithm != "fixed_window":
+        raise ConfigurationError(
+            f"calendar quota {limit.describe()!r} decides with 'fixed_window' only"
+        )
+    return [
+        algorithm,
+        limit.count,
+        limit.period_us,
+        cost,
+        limit.interval_us,
+        limit.burst,
+        limit.calendar or "",
+    ]
 
 
 def _result(reply: Any, limit: Limit, policy: str) -> RateLimitResult:
@@ -288,6 +319,16 @@ class RedisStore(_RedisBase):
         )
         return _result(reply, limit, policy)
 
+    def usage(
+        self, key: str, limit: Limit, algorithm: str, *, policy: str = "default"
+    ) -> RateLimitResult:
+        """The state of ``key`` without spending: the same script with cost 0, one round
+        trip, on the server's clock, writing nothing."""
+        reply = self._script(
+            _HIT_SHA, HIT_SCRIPT, [self._key(key, algorithm)], _hit_args(limit, algorithm, 0)
+        )
+        return _result(reply, limit, policy)
+
     def blocked_for(self, subject: str) -> float:
         try:
             left = self.client.pttl(self._block_key(subject))
@@ -361,6 +402,14 @@ class AsyncRedisStore(_RedisBase):
     ) -> RateLimitResult:
         reply = await self._script(
             _HIT_SHA, HIT_SCRIPT, [self._key(key, algorithm)], _hit_args(limit, algorithm, cost)
+        )
+        return _result(reply, limit, policy)
+
+    async def usage_async(
+        self, key: str, limit: Limit, algorithm: str, *, policy: str = "default"
+    ) -> RateLimitResult:
+        reply = await self._script(
+            _HIT_SHA, HIT_SCRIPT, [self._key(key, algorithm)], _hit_args(limit, algorithm, 0)
         )
         return _result(reply, limit, policy)
 

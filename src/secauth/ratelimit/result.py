@@ -27,11 +27,11 @@ Example
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
+from typing import Final, NamedTuple
 
 from secauth.errors import AbuseBlocked, ConfigurationError, RateLimited
 
-__all__ = ["HEADER_STYLES", "RateLimitResult"]
+__all__ = ["HEADER_STYLES", "RateLimitResult", "Usage"]
 
 HEADER_STYLES: Final = ("ietf", "x", "both", "none")
 
@@ -216,6 +216,32 @@ class RateLimitResult:
         """
         if not self.allowed:
             raise self.error()
+
+
+class Usage(NamedTuple):
+    """One limit's state for a key, read without spending (``limiter.usage(...)``).
+
+    ``reset_after`` is the seconds until the quota is full again: a calendar quota's
+    period end, a window's end, a bucket's refill.
+
+    >>> Usage("free:10000/month", 10000, 0, 3600.0).exhausted
+    True
+    """
+
+    policy: str
+    limit: int
+    remaining: int
+    reset_after: float
+
+    @property
+    def exhausted(self) -> bool:
+        """No request can pass this limit now."""
+        return self.remaining <= 0
+
+    @classmethod
+    def of(cls, result: RateLimitResult) -> Usage:
+        """The usage a store's cost-0 decision describes."""
+        return cls(result.policy, result.limit, max(0, result.remaining), result.reset_after)
 
 
 def abuse_error(retry_after: float, kind: str) -> AbuseBlocked:

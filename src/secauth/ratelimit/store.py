@@ -3,6 +3,8 @@
 A store keeps rate-limit and penalty state. Sync stores (``is_async = False``)
 implement ``hit``, ``blocked_for`` and ``record``; async stores implement
 ``hit_async``, ``blocked_for_async`` and ``record_async`` with the same meaning.
+``usage`` (``usage_async``) reads a key's state without spending; only
+``RateLimiter.usage`` needs it.
 A store raises :class:`StoreError` (never a foreign exception) when its backend
 fails; the limiter then applies its failure policy.
 """
@@ -36,6 +38,11 @@ class Store(Protocol):
         self, key: str, limit: Limit, algorithm: str, cost: int = 1, *, policy: str = "default"
     ) -> RateLimitResult:
         """Count ``cost`` against ``key`` under ``limit`` and decide."""
+
+    def usage(
+        self, key: str, limit: Limit, algorithm: str, *, policy: str = "default"
+    ) -> RateLimitResult:
+        """The decision a request of cost 0 would get: nothing spent, nothing written."""
 
     def blocked_for(self, subject: str) -> float:
         """Seconds left on the penalty block of ``subject``; 0.0 when not blocked."""
