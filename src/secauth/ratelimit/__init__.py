@@ -8,14 +8,16 @@ failure policies and headers.
 Modules, one job each:
 
 * :mod:`~secauth.ratelimit.limit`: ``Limit`` and the ``"100/minute"`` parser;
+* :mod:`~secauth.ratelimit.windows`: calendar periods in UTC (``"10000/month"``);
 * :mod:`~secauth.ratelimit.algorithms`: fixed window, sliding window counter, GCRA;
 * :mod:`~secauth.ratelimit.keys`: key functions and client-IP extraction;
 * :mod:`~secauth.ratelimit.result`: ``RateLimitResult`` and its headers;
 * :mod:`~secauth.ratelimit.memory`, :mod:`~secauth.ratelimit.redis_store`,
   :mod:`~secauth.ratelimit.dynamodb_store`: the stores;
 * :mod:`~secauth.ratelimit.policy`: failure policy, breaker, local deny cache;
-* :mod:`~secauth.ratelimit.limiter`: ``RateLimiter``, ``CombinedLimiter`` and
-  ``hit_limits`` (several limits on one request);
+* :mod:`~secauth.ratelimit.limiter`: ``RateLimiter`` and ``CombinedLimiter``;
+* :mod:`~secauth.ratelimit.combined`: ``hit_limits`` (several limits on one request);
+* :mod:`~secauth.ratelimit.plans`: ``PlanLimiter`` and ``PlanFrom`` (limits per plan);
 * :mod:`~secauth.ratelimit.routes`: ``RouteLimits``, limits of their own for routes;
 * :mod:`~secauth.ratelimit.penalties`: ``AbusePenalty``.
 
@@ -35,8 +37,9 @@ from secauth.ratelimit.limit import ALGORITHMS, Limit
 from secauth.ratelimit.limiter import CombinedLimiter, RateLimiter, hit_limits, hit_limits_async
 from secauth.ratelimit.memory import MemoryStore
 from secauth.ratelimit.penalties import AbusePenalty
+from secauth.ratelimit.plans import PlanFrom, PlanLimiter
 from secauth.ratelimit.policy import FAILURE_POLICIES
-from secauth.ratelimit.result import RateLimitResult
+from secauth.ratelimit.result import RateLimitResult, Usage
 from secauth.ratelimit.routes import RouteLimits
 from secauth.ratelimit.store import Store, StoreError
 
@@ -57,12 +60,15 @@ __all__ = [
     "DynamoDBStore",
     "Limit",
     "MemoryStore",
+    "PlanFrom",
+    "PlanLimiter",
     "RateLimitResult",
     "RateLimiter",
     "RedisStore",
     "RouteLimits",
     "Store",
     "StoreError",
+    "Usage",
     "by_principal",
     "by_tenant",
     "hit_limits",
