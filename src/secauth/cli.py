@@ -1,4 +1,5 @@
-"""The ``secauth`` command: ``inspect``, ``verify``, ``authorize``, ``revoke``, ``revoked`` and ``demo``.
+"""The ``secauth`` command: ``inspect``, ``verify``, ``authorize``, ``revoke``, ``revoked``,
+``usage`` and ``demo``.
 
 Pass ``-`` instead of a token to read it from standard input, which keeps
 tokens out of shell history and process listings.
@@ -27,6 +28,7 @@ from typing import Any, TextIO
 from secauth import jose
 from secauth._b64 import B64Error, b64url_decode, loads_strict
 from secauth._revoke_cli import add_commands as add_revocation_commands
+from secauth._usage_cli import add_commands as add_usage_commands
 from secauth.errors import SecAuthError
 
 __all__ = ["main"]
@@ -305,6 +307,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("demo", help="local issuer + verifier: a table of decisions and timings")
     add_revocation_commands(sub)
+    add_usage_commands(sub)
     return parser
 
 
@@ -325,6 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from secauth._revoke_cli import run as run_revocation_command
 
             return run_revocation_command(args, out, sys.stderr)
+        if args.command == "usage":
+            from secauth._usage_cli import run as run_usage_command
+
+            return run_usage_command(args, out, sys.stderr)
         from secauth._demo import run_demo
 
         return run_demo(out)
