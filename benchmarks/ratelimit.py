@@ -20,12 +20,15 @@ Groups (each group's contenders run in the same interleaved rounds, see ``_harne
   are the HTTP requests botocore sends (its ``before-send`` event).
 
 Each shared store also runs 500 decisions on a key that is already denied: with
-the local deny cache they must cost 0 round trips.
+the local deny cache they must cost 0 round trips; and 500 plan-chosen decisions
+(``RateLimiter.per_plan``, callers alternating between two plans of one limit each),
+counted next to the same decisions by a fixed ``RateLimiter``: no more round trips.
 
 Keys cycle over 1000 clients with a limit no client reaches, so every timed
 decision is a full admission. Targets (issue 5): memory ≤ 3 µs per decision and
 no slower than ``limits``' memory storage; exactly 1 round trip per decision on
-Redis and DynamoDB; 0 while the deny cache holds.
+Redis and DynamoDB; 0 while the deny cache holds. Issue 17: a plan-chosen decision
+costs no more round trips than a fixed one (1 on Redis, 1 ``UpdateItem`` on DynamoDB).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ for extra in (HERE, HERE.parent / "src"):
         sys.path.insert(0, str(extra))
 
 from _harness import Case, Feed, Plan, measure, suite_main, targets_table  # noqa: E402
+from _ratelimit_plans import plan_trips  # noqa: E402
 
 from secauth.events import Request  # noqa: E402
 from secauth.ratelimit import Limit, MemoryStore, RateLimiter  # noqa: E402
@@ -234,6 +238,7 @@ def redis_rows(port: int, plan: Plan) -> list[dict[str, Any]]:
         limiter.hit(probe)
     denied_trips = (ours_trips[0] - before) / COUNTED
 
+    planned = plan_trips(ours_store, ours_trips, requests()[0], COUNTED)
     timings = measure([Case(f"redis|{n}", op, Feed(keys)) for n, op in ops.items()], plan)
     rows = []
     for algorithm, _, label in PAIRS:
@@ -261,6 +266,7 @@ def redis_rows(port: int, plan: Plan) -> list[dict[str, Any]]:
             "secauth_round_trips": denied_trips,
         }
     )
+    rows.append({"group": "redis", **planned})
     return rows
 
 
@@ -307,6 +313,7 @@ def dynamodb_rows(port: int, plan: Plan) -> list[dict[str, Any]]:
     for _ in range(COUNTED):
         limiter.hit(probe)
     denied_trips = (sent[0] - before) / COUNTED
+    planned = plan_trips(store, sent, requests()[0], COUNTED)
     t = measure([Case("dynamodb|fixed_window", op, Feed(keys))], plan)["dynamodb|fixed_window"]
     return [
         {
@@ -323,6 +330,7 @@ def dynamodb_rows(port: int, plan: Plan) -> list[dict[str, Any]]:
             "case": "denied key, local deny cache",
             "secauth_round_trips": denied_trips,
         },
+        {"group": "dynamodb", **planned},
     ]
 
 
@@ -424,6 +432,17 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "measured": ", ".join(
                     f"{r['algorithm']} {r['secauth_round_trips']:.2f}" for r in decisions
                 ),
+            }
+        )
+        planned = next(r for r in mine if r.get("plan"))
+        ok = planned["secauth_round_trips"] <= min(1.0, planned["fixed_round_trips"])
+        out.append(
+            {
+                "target": f"{group}: a plan-chosen decision costs no more round trips than a "
+                "fixed one",
+                "status": "PASS" if ok else "FAIL",
+                "measured": f"plan {planned['secauth_round_trips']:.2f}, "
+                f"fixed {planned['fixed_round_trips']:.2f} per decision",
             }
         )
         denied = next(r for r in mine if r["case"].startswith("denied"))
