@@ -26,6 +26,7 @@ _EXPORTS = {
     "TokenVerifier": "secauth.token_verifier",
     "TokenSource": "secauth.token_sources",
     "Revocations": "secauth.revocation",
+    "ProtectedResource": "secauth.protected_resource",
     "JwksCache": "secauth.jwks",
     "KeySet": "secauth.jwks",
     "KeySource": "secauth.jwks",
@@ -104,6 +105,7 @@ __all__ = [
     "PolicyBuilder",
     "PolicyDocument",
     "Principal",
+    "ProtectedResource",
     "RateLimited",
     "RateLimiter",
     "Reason",
@@ -177,6 +179,7 @@ if TYPE_CHECKING:
     from secauth.multi_issuer import MultiIssuerVerifier
     from secauth.policy import MethodArn, PolicyBuilder, PolicyDocument, Statement
     from secauth.principal import ClaimMapper, Principal, RoleHierarchy
+    from secauth.protected_resource import ProtectedResource
     from secauth.ratelimit.limiter import RateLimiter
     from secauth.responses import Cors, SecurityHeaders
     from secauth.revocation import Revocations
