@@ -18,6 +18,12 @@ retries ten times with backoff, which turns an outage into seconds of latency pe
 request, and a retry after a timeout could count a request twice). A failure
 raises :class:`StoreError`; the limiter applies its failure policy.
 
+Redis Cluster (ElastiCache cluster mode, Valkey): ``cluster=True`` with the URL of
+any node (the configuration endpoint), or a ``redis.cluster.RedisCluster`` client.
+Every script touches the keys of one slot: a decision's one key, or a penalty's
+counter and block, which share a hash tag. The client follows ``MOVED``/``ASK``
+redirections; a failover is a store failure until the replica is promoted.
+
 ``redis`` is imported when a store is constructed, never by ``import secauth``.
 Install it with ``pip install 'secauth[redis]'``.
 """
@@ -27,6 +33,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Final
 
+from secauth._redis import connect, import_redis
 from secauth.errors import ConfigurationError
 from secauth.ratelimit.limit import Limit
 from secauth.ratelimit.result import RateLimitResult
@@ -154,40 +161,6 @@ _HIT_SHA: Final = hashlib.sha1(HIT_SCRIPT.encode(), usedforsecurity=False).hexdi
 _RECORD_SHA: Final = hashlib.sha1(RECORD_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
 
-def _import_redis() -> Any:
-    try:
-        import redis
-    except ImportError:
-        raise ConfigurationError(
-            "RedisStore needs the 'redis' package: pip install 'secauth[redis]'"
-        ) from None
-    return redis
-
-
-def _client_options(
-    socket_timeout: float, connect_timeout: float, *, asyncio: bool = False
-) -> dict[str, Any]:
-    """Client options: short timeouts, no retries (the asyncio client gets the asyncio
-    ``Retry``: given the sync one, redis-py converts it with a ``UserWarning``)."""
-    from redis.backoff import NoBackoff
-
-    if asyncio:
-        from redis.asyncio.retry import Retry
-    else:
-        from redis.retry import Retry  # type: ignore[assignment]
-
-    for name, value in (("socket_timeout", socket_timeout), ("connect_timeout", connect_timeout)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 10:
-            raise ConfigurationError(f"RedisStore {name} must be seconds in (0, 10], not {value!r}")
-    return {
-        "socket_timeout": socket_timeout,
-        "socket_connect_timeout": connect_timeout,
-        "retry": Retry(NoBackoff(), 0),
-        "retry_on_timeout": False,
-        "health_check_interval": 0,
-    }
-
-
 def _check_prefix(prefix: str) -> str:
     if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix:
         raise ConfigurationError("RedisStore prefix must be a non-empty string without braces")
@@ -264,7 +237,11 @@ class RedisStore(_RedisBase):
         ``redis://host:6379/0`` or ``rediss://...`` (TLS, as ElastiCache in-transit
         encryption needs). Either ``url`` or ``client``.
     client:
-        An existing ``redis.Redis`` (its own timeouts and retries then apply).
+        An existing ``redis.Redis`` or ``redis.cluster.RedisCluster`` (its own timeouts
+        and retries then apply).
+    cluster:
+        ``url`` names a node of a Redis Cluster (default False): the store then builds a
+        ``RedisCluster`` client, which reads the slot map at its first command.
     prefix:
         Namespace of every key (default ``"secauth"``).
     socket_timeout, connect_timeout:
@@ -272,7 +249,9 @@ class RedisStore(_RedisBase):
 
     Example
     -------
-    ``RateLimiter.per_principal("1000/hour", store=RedisStore(url="redis://cache:6379/0"))``
+    ``RateLimiter.per_principal("1000/hour", store=RedisStore(url="redis://cache:6379/0"))``;
+    cluster mode: ``RedisStore(url="rediss://clustercfg.my-cache...amazonaws.com:6379",
+    cluster=True)``.
     """
 
     is_async = False
@@ -282,20 +261,23 @@ class RedisStore(_RedisBase):
         url: str | None = None,
         *,
         client: Any = None,
+        cluster: bool = False,
         prefix: str = "secauth",
         socket_timeout: float = 0.2,
         connect_timeout: float = 0.2,
     ) -> None:
         super().__init__(prefix)
-        redis = _import_redis()
+        redis = import_redis("RedisStore")
         if (url is None) == (client is None):
             raise ConfigurationError("RedisStore needs exactly one of url= or client=")
         if client is None:
-            if not isinstance(url, str):
-                raise ConfigurationError(
-                    "RedisStore url must be a string such as redis://host:6379/0"
-                )
-            client = redis.Redis.from_url(url, **_client_options(socket_timeout, connect_timeout))
+            client = connect(
+                url,
+                owner="RedisStore",
+                cluster=cluster,
+                socket_timeout=socket_timeout,
+                connect_timeout=connect_timeout,
+            )
         self.client = client
         self._noscript = redis.exceptions.NoScriptError
 
@@ -354,7 +336,8 @@ class RedisStore(_RedisBase):
 class AsyncRedisStore(_RedisBase):
     """The same store over ``redis.asyncio`` for ``await limiter.hit_async(...)``.
 
-    Parameters are those of :class:`RedisStore`; ``client`` is a ``redis.asyncio.Redis``.
+    Parameters are those of :class:`RedisStore`; ``client`` is a ``redis.asyncio.Redis``
+    or ``redis.asyncio.cluster.RedisCluster``.
     """
 
     is_async = True
@@ -364,23 +347,23 @@ class AsyncRedisStore(_RedisBase):
         url: str | None = None,
         *,
         client: Any = None,
+        cluster: bool = False,
         prefix: str = "secauth",
         socket_timeout: float = 0.2,
         connect_timeout: float = 0.2,
     ) -> None:
         super().__init__(prefix)
-        redis = _import_redis()
-        from redis import asyncio as aioredis
-
+        redis = import_redis("AsyncRedisStore")
         if (url is None) == (client is None):
             raise ConfigurationError("AsyncRedisStore needs exactly one of url= or client=")
         if client is None:
-            if not isinstance(url, str):
-                raise ConfigurationError(
-                    "AsyncRedisStore url must be a string such as redis://host:6379/0"
-                )
-            client = aioredis.Redis.from_url(
-                url, **_client_options(socket_timeout, connect_timeout, asyncio=True)
+            client = connect(
+                url,
+                owner="AsyncRedisStore",
+                cluster=cluster,
+                socket_timeout=socket_timeout,
+                connect_timeout=connect_timeout,
+                asyncio=True,
             )
         self.client = client
         self._noscript = redis.exceptions.NoScriptError

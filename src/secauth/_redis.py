@@ -1,0 +1,156 @@
+"""How secauth builds a Redis client from a URL: short timeouts, no retries, a single
+node or a Redis Cluster.
+
+Both Redis-backed stores (rate limits and revocations) build their clients here, so a
+failure is one exception raised at once: never seconds of redis-py's default retries
+(ten, with backoff) and never a command sent again after a timeout (which could count
+one request twice).
+
+With ``cluster=True`` the URL names any one node (ElastiCache: the configuration
+endpoint) and the client discovers the others. A cluster client follows ``MOVED`` and
+``ASK`` redirections itself (up to 16 per command; they are not retries), and after a
+connection error it asks for a fresh slot map, read by a later command at most once a
+second. redis-py's sync cluster client reads the slot map when it is constructed;
+:class:`LazyCluster` defers that to the first command, so a cluster that is down while
+a container starts fails that request (the store's failure policy applies), not the
+cold start. The asyncio cluster client connects on first use by itself.
+
+``redis`` is imported when a client is built, never by ``import secauth``.
+
+>>> client = connect("redis://127.0.0.1:6379", owner="Demo", cluster=True,
+...                  socket_timeout=0.2, connect_timeout=0.2)
+>>> client                                     # nothing is connected yet
+LazyCluster(connected=False)
+>>> connect("redis://127.0.0.1:6379/2", owner="Demo", cluster=True,
+...         socket_timeout=0.2, connect_timeout=0.2)
+Traceback (most recent call last):
+...
+secauth.errors.ConfigurationError: Demo: a Redis Cluster has database 0 only, not 2
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from secauth._aws import check_timeouts
+from secauth.errors import ConfigurationError
+
+__all__ = ["LazyCluster", "client_options", "connect", "import_redis"]
+
+
+def import_redis(owner: str) -> Any:
+    """The ``redis`` package, or a :class:`ConfigurationError` saying how to install it."""
+    try:
+        import redis
+    except ImportError:
+        raise ConfigurationError(
+            f"{owner} needs the 'redis' package: pip install 'secauth[redis]'"
+        ) from None
+    return redis
+
+
+def client_options(
+    owner: str, socket_timeout: float, connect_timeout: float, *, asyncio: bool = False
+) -> dict[str, Any]:
+    """Client options: short timeouts, no retries (the asyncio client gets the asyncio
+    ``Retry``: given the sync one, redis-py converts it with a ``UserWarning``)."""
+    from redis.backoff import NoBackoff
+
+    if asyncio:
+        from redis.asyncio.retry import Retry
+    else:
+        from redis.retry import Retry  # type: ignore[assignment]
+
+    check_timeouts(owner, socket_timeout=socket_timeout, connect_timeout=connect_timeout)
+    return {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": connect_timeout,
+        "retry": Retry(NoBackoff(), 0),
+        "retry_on_timeout": False,
+        "health_check_interval": 0,
+    }
+
+
+def connect(
+    url: object,
+    *,
+    owner: str,
+    cluster: bool,
+    socket_timeout: float,
+    connect_timeout: float,
+    asyncio: bool = False,
+) -> Any:
+    """A client of ``url`` (``redis://`` or ``rediss://`` for TLS): ``redis.Redis``, or
+    with ``cluster=True`` a :class:`LazyCluster` (sync) or ``redis.asyncio.cluster.RedisCluster``.
+    """
+    redis = import_redis(owner)
+    if not isinstance(url, str):
+        raise ConfigurationError(f"{owner} url must be a string such as redis://host:6379/0")
+    if not isinstance(cluster, bool):
+        raise ConfigurationError(f"{owner} cluster must be True or False, not {cluster!r}")
+    options = client_options(owner, socket_timeout, connect_timeout, asyncio=asyncio)
+    if cluster:
+        _check_cluster_url(url, owner)
+        if asyncio:
+            from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+
+            del options["retry_on_timeout"]  # not an option there: its retry says it all
+            return AsyncRedisCluster.from_url(url, **options)
+        from redis.cluster import RedisCluster
+
+        return LazyCluster(lambda: RedisCluster.from_url(url, **options))
+    if asyncio:
+        from redis import asyncio as aioredis
+
+        return aioredis.Redis.from_url(url, **options)
+    return redis.Redis.from_url(url, **options)
+
+
+def _check_cluster_url(url: str, owner: str) -> None:
+    """What a cluster client would refuse at its first command, refused now."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        raise ConfigurationError(
+            f"{owner}: a Redis Cluster URL starts with redis:// or rediss:// (TLS), "
+            f"not {parts.scheme}://"
+        )
+    if parts.path not in ("", "/", "/0"):
+        raise ConfigurationError(
+            f"{owner}: a Redis Cluster has database 0 only, not {parts.path.strip('/')}"
+        )
+
+
+class LazyCluster:
+    """A sync ``redis.cluster.RedisCluster`` built by ``build`` at its first use.
+
+    Attributes are those of the cluster client; reading one builds it (thread-safe,
+    once), so a failure to reach the cluster raises where the command would have.
+    """
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"LazyCluster(connected={self._client is not None})"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.connected(), name)
+
+    def connected(self) -> Any:
+        """The cluster client, built now when it is not yet."""
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._build()
+                client = self._client
+        return client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
