@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from secauth._aws import check_timeouts, error_code, short_timeout_client
+from secauth._redis import connect
 from secauth.errors import ConfigurationError
 from secauth.revocation import StoreUnavailable
 
@@ -61,8 +62,10 @@ class RedisRevocationStore:
     """Entries in Redis or Valkey, single node or Cluster (one hash tag, so one ``MGET``).
 
     Give ``url`` (``redis://host:6379/0``; ``rediss://`` for TLS) or a ready ``client``
-    (a ``redis.Redis`` or ``redis.cluster.RedisCluster``). Keys are
-    ``<prefix>{secauth-revocations}<sha256 of the entry key>``.
+    (a ``redis.Redis`` or ``redis.cluster.RedisCluster``). For a Redis Cluster
+    (ElastiCache cluster mode), give the URL of any node (the configuration endpoint)
+    with ``cluster=True``. Keys are ``<prefix>{secauth-revocations}<sha256 of the entry
+    key>``: every entry lives in one slot, so one shard holds the whole list.
     """
 
     def __init__(
@@ -70,6 +73,7 @@ class RedisRevocationStore:
         url: str | None = None,
         *,
         client: Any = None,
+        cluster: bool = False,
         prefix: str = "secauth:rev:",
         socket_timeout: float = 0.25,
         connect_timeout: float = 0.25,
@@ -82,20 +86,12 @@ class RedisRevocationStore:
             "RedisRevocationStore", socket_timeout=socket_timeout, connect_timeout=connect_timeout
         )
         if client is None:
-            try:
-                import redis
-                from redis.backoff import NoBackoff
-                from redis.retry import Retry
-            except ImportError:
-                raise ConfigurationError(
-                    "RedisRevocationStore needs 'redis': pip install 'secauth[redis]'"
-                ) from None
-            client = redis.Redis.from_url(
-                str(url),
+            client = connect(
+                url,
+                owner="RedisRevocationStore",
+                cluster=cluster,
                 socket_timeout=socket_timeout,
-                socket_connect_timeout=connect_timeout,
-                retry=Retry(NoBackoff(), 0),
-                retry_on_timeout=False,
+                connect_timeout=connect_timeout,
             )
         self.client = client
         self.prefix = prefix
