@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install the servers the rate-limit tests run against on loopback:
-#   * redis-server, from Debian's packages (apt-get; needs root), only when missing;
+#   * redis-server and redis-cli (Debian's redis-server and redis-tools; apt-get, needs
+#     root), only when missing; redis-cli creates the six-node Redis Cluster of the
+#     cluster tests (tests/ratelimit/rl_services.py, redis_cluster());
 #   * dynalite (a DynamoDB-compatible server), @cloud-copilot/iam-simulate (an offline
 #     IAM policy simulator, for tests/test_iam_simulate_crosscheck.py) and oidc-provider
 #     (panva's OAuth 2.0 / OpenID authorization server, for the introspection tests via
@@ -26,19 +28,20 @@ problem() {
   status=1
 }
 
-# --- redis-server ---------------------------------------------------------------------
-if ! command -v redis-server >/dev/null 2>&1; then
+# --- redis-server and redis-cli ---------------------------------------------------------
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "services-install: installing redis-server with apt-get ..." >&2
+    echo "services-install: installing redis-server and redis-tools with apt-get ..." >&2
     export DEBIAN_FRONTEND=noninteractive
-    if apt-get update -qq >/dev/null && apt-get install -y -qq redis-server >/dev/null; then
+    if apt-get update -qq >/dev/null \
+       && apt-get install -y -qq redis-server redis-tools >/dev/null; then
       # Debian starts a system service on install; the tests start their own servers.
       (command -v service >/dev/null 2>&1 && service redis-server stop >/dev/null 2>&1) || true
     else
-      problem "apt-get install redis-server failed"
+      problem "apt-get install redis-server redis-tools failed"
     fi
   else
-    problem "redis-server is missing and cannot be installed here (needs root and apt-get)"
+    problem "redis-server or redis-cli is missing and cannot be installed here (needs root and apt-get)"
   fi
 fi
 
