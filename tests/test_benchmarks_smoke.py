@@ -45,6 +45,8 @@ TARGETS = (
     "introspection cache hit <= 5 us",
     "introspection: N verifications of one token -> 1 call",
     "introspection: 50 threads on one cold token -> 1 call",
+    "DPoP request <= token verification + 1.3x one ES256 signature",
+    "DPoP replay check on Redis: exactly 1 round trip per proof",
     "redis: a plan-chosen decision costs no more round trips than a fixed one",
     "dynamodb: a plan-chosen decision costs no more round trips than a fixed one",
 )

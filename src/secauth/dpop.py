@@ -77,7 +77,7 @@ from secauth.errors import (
     SenderConstraintError,
 )
 from secauth.events import EventKind
-from secauth.jose import parse_claims, split_compact, typ_matches
+from secauth.jose import parse_claims_text, split_compact, typ_matches
 from secauth.jwk import ASYMMETRIC_ALGORITHMS, VerificationKey
 
 if TYPE_CHECKING:
@@ -87,7 +87,8 @@ __all__ = [
     "DEFAULT_ALGORITHMS",
     "DpopProof",
     "DpopVerifier",
-    "ProofKeyCache",
+    "ProofHeader",
+    "ProofHeaderCache",
     "access_token_hash",
     "jwk_thumbprint",
     "normalize_uri",
@@ -105,6 +106,8 @@ _MAX_JTI: Final = 256
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _PATH_SAFE: Final = "/:@!$&'()*+,;=-._~%"
+# A path of these characters only is already normalized (no percent-encoding to touch).
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=._~-]*")
 _DEFAULT_PORTS: Final = {"https": 443, "http": 80}
 _V2_KINDS = frozenset({EventKind.HTTP_V2, EventKind.FUNCTION_URL, EventKind.HTTP_AUTHORIZER_V2})
 _V1_KINDS = frozenset(
@@ -120,25 +123,33 @@ class DpopProof(NamedTuple):
     iat: float
 
 
-class ProofKeyCache:
-    """Imported proof keys by RFC 7638 thumbprint. A client signs every proof with one key,
-    so importing it (about 15 µs for P-256, more for RSA) is paid once per key; the
-    thumbprint covers exactly the members imported, so one thumbprint is one key. One
-    eviction rule: cleared when it holds ``max_size`` keys."""
+class ProofHeader(NamedTuple):
+    """A proof header that passed every check: its ``alg``, the RFC 7638 thumbprint of its
+    ``jwk`` and the key imported from it."""
+
+    alg: str
+    jkt: str
+    key: VerificationKey
+
+
+class ProofHeaderCache:
+    """Checked proof headers by their exact (base64url) text. A client signs every proof
+    with one key, so its proofs share one header: parsing and checking it, importing the
+    key (about 15 µs for P-256, more for RSA) and its thumbprint are paid once per client.
+    Only headers that passed are kept. One eviction rule: cleared when it holds
+    ``max_size`` headers."""
 
     def __init__(self, max_size: int = 1024) -> None:
         self.max_size = max_size
-        self._keys: dict[str, VerificationKey] = {}
+        self._headers: dict[str, ProofHeader] = {}
 
-    def get(self, thumbprint: str, members: Mapping[str, str]) -> VerificationKey:
-        """The key of ``members`` (imported now, or earlier); raises KeyImportError."""
-        key = self._keys.get(thumbprint)
-        if key is None:
-            key = VerificationKey.from_jwk(members)
-            if len(self._keys) >= self.max_size:
-                self._keys.clear()
-            self._keys[thumbprint] = key
-        return key
+    def get(self, segment: str) -> ProofHeader | None:
+        return self._headers.get(segment)
+
+    def put(self, segment: str, header: ProofHeader) -> None:
+        if len(self._headers) >= self.max_size:
+            self._headers.clear()
+        self._headers[segment] = header
 
 
 class DpopVerifier:
@@ -211,7 +222,7 @@ class DpopVerifier:
         self.leeway = float(leeway)
         self.htu = htu
         self.max_proof_size = max_proof_size
-        self.keys = ProofKeyCache()
+        self.headers = ProofHeaderCache()
         self._allowed = frozenset(algs)
         self._clock = clock
 
@@ -226,8 +237,7 @@ class DpopVerifier:
         if len(values) != 1 or "," in values[0]:
             self._refuse("DPoP header missing, repeated or joined")
         uri = self.expected_uri(request)
-        proof = self.verify_proof(values[0], method=request.method, uri=uri,
-                                  access_token=access_token)  # fmt: skip
+        proof = self._verify(values[0], request.method, uri, access_token)
         if type(jkt) is not str or proof.jkt != jkt:
             raise SenderConstraintError(
                 detail={"problem": "proof key is not the key the token is bound to"},
@@ -254,27 +264,28 @@ class DpopVerifier:
         """Every check of one proof but the key match and the replay check (steps 1-4):
         its thumbprint, ``jti`` and ``iat``. ``uri`` is compared after normalization;
         ``access_token`` None skips ``ath`` (a proof sent to a token endpoint)."""
+        target = normalize_uri(uri)
+        if target is None:
+            self._refuse("the request URI is not an absolute http(s) URI")
+        return self._verify(proof, method, target, access_token)
+
+    def _verify(self, proof: str, method: str, uri: str, access_token: str | None) -> DpopProof:
+        """:meth:`verify_proof` with ``uri`` normalized already."""
         try:
             segments = split_compact(proof, max_size=self.max_proof_size)
         except MalformedToken as exc:
             self._refuse(f"proof: {exc.detail.get('problem', 'malformed')}")
-        header = self._header(segments.header_segment)
-        alg, jwk = header["alg"], header["jwk"]
-        found = _thumbprint_input(jwk)
-        if found is None:
-            self._refuse("proof jwk is not an EC, RSA or OKP public key")
-        thumbprint, members = found
-        try:
-            key = self.keys.get(thumbprint, members)
-        except KeyImportError:
-            self._refuse("proof jwk is not a usable public key")
-        if not key.verify(alg, segments.signing_input, segments.signature):
+        header = self.headers.get(segments.header_segment)
+        if header is None:
+            header = self._header(segments.header_segment)
+            self.headers.put(segments.header_segment, header)
+        if not header.key.verify(header.alg, segments.signing_input, segments.signature):
             self._refuse("proof signature does not verify")
         try:
-            claims = parse_claims(segments.payload_segment)
+            claims, _ = parse_claims_text(segments.payload_segment, alphabet_checked=True)
         except MalformedToken:
             self._refuse("proof payload is not a JSON object")
-        return self._claims(claims, thumbprint, method, uri, access_token)
+        return self._claims(claims, header.jkt, method, uri, access_token)
 
     def record(self, proof: DpopProof) -> None:
         """Remember ``proof`` for its window; a second use is :class:`DpopProofReplayed`."""
@@ -294,7 +305,8 @@ class DpopVerifier:
 
     # -- steps ----------------------------------------------------------------------------
 
-    def _header(self, segment: str) -> dict[str, Any]:
+    def _header(self, segment: str) -> ProofHeader:
+        """Parse and check a proof header (step 2), and import its key."""
         try:
             header = loads_strict(decode_checked_alphabet(segment))
         except (B64Error, ValueError, RecursionError):
@@ -312,7 +324,16 @@ class DpopVerifier:
             self._refuse("proof jwk holds a private key")
         if any(name in header for name in _REFUSED_HEADERS):
             self._refuse("proof header has crit, b64 or another key source")
-        return header
+        kty = jwk.get("kty")
+        names = _THUMBPRINT_MEMBERS.get(kty) if type(kty) is str else None
+        if names is None or not all(type(jwk.get(name)) is str for name in names):
+            self._refuse("proof jwk is not an EC, RSA or OKP public key")
+        members = {name: jwk[name] for name in names}  # all the key is imported from
+        try:
+            key = VerificationKey.from_jwk(members)
+        except KeyImportError:
+            self._refuse("proof jwk is not a usable public key")
+        return ProofHeader(alg, _thumbprint(members), key)
 
     def _claims(
         self,
@@ -327,7 +348,7 @@ class DpopVerifier:
             self._refuse("proof jti missing or not a short string")
         if type(htm) is not str or htm != method:
             self._refuse("proof htm is not the request method")
-        if type(htu) is not str or normalize_uri(htu) != normalize_uri(uri):
+        if type(htu) is not str or (htu != uri and normalize_uri(htu) != uri):
             self._refuse("proof htu is not the request URI")
         if type(iat) is bool or not isinstance(iat, int | float) or not math.isfinite(iat):
             self._refuse("proof iat missing or not a number")
@@ -342,22 +363,6 @@ class DpopVerifier:
 
     def _refuse(self, problem: str) -> NoReturn:
         raise InvalidDpopProof(detail={"problem": problem}, dpop_algorithms=self.algorithms)
-
-
-def _thumbprint_input(jwk: Mapping[str, Any]) -> tuple[str, dict[str, str]] | None:
-    """The RFC 7638 thumbprint of ``jwk`` and the members it covers (all strings), or
-    None when it is not an EC, RSA or OKP key with them."""
-    kty = jwk.get("kty")
-    names = _THUMBPRINT_MEMBERS.get(kty) if type(kty) is str else None
-    if names is None:
-        return None
-    members: dict[str, str] = {}
-    for name in names:
-        value = jwk.get(name)
-        if type(value) is not str:
-            return None
-        members[name] = value
-    return _thumbprint(members), members
 
 
 def _thumbprint(members: Mapping[str, Any]) -> str:
@@ -378,10 +383,11 @@ def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
     >>> jwk_thumbprint({"kty": "RSA", "e": "AQAB", "alg": "RS256", "kid": "2011-04-29", "n": n})
     'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs'
     """
-    found = _thumbprint_input(jwk)
-    if found is None:
+    kty = jwk.get("kty")
+    names = _THUMBPRINT_MEMBERS.get(kty) if type(kty) is str else None
+    if names is None or not all(type(jwk.get(name)) is str for name in names):
         raise ValueError("not an EC, RSA or OKP public JWK with its required members")
-    return found[0]
+    return _thumbprint({name: jwk[name] for name in names})
 
 
 def access_token_hash(access_token: str) -> str:
@@ -416,7 +422,9 @@ def normalize_uri(uri: str) -> str | None:
     netloc = f"[{host}]" if ":" in host else host
     if port is not None and port != _DEFAULT_PORTS[scheme]:
         netloc = f"{netloc}:{port}"
-    path = _PERCENT.sub(_percent, quote(parts.path or "/", safe=_PATH_SAFE))
+    path = parts.path or "/"
+    if not _PLAIN_PATH.fullmatch(path):
+        path = _PERCENT.sub(_percent, quote(path, safe=_PATH_SAFE))
     return f"{scheme}://{netloc}{path}"
 
 
