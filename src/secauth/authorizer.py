@@ -231,8 +231,8 @@ class Authorizer:
         if cache_ttl and not cache_key_covers_request:
             self._refuse_request_dependent_rules()
         self.rate_limit = rate_limit
-        self.sender_constraint = _sender_constraint(
-            sender_constraint, cache_ttl, covered=cache_key_covers_request
+        self.sender_constraint = check_sender_constraint(
+            sender_constraint, cache_ttl=cache_ttl, covered=cache_key_covers_request
         )
         # Per-API-key limits (ApiKeyEntry.rate_limit): one limiter per distinct limit, on
         # api_key_limit_store (a shared store) or this container's memory.
@@ -544,27 +544,6 @@ def _record_fields(principal: Principal, target: Target, decision: Decision) -> 
         if decision.denial is not None and decision.denial.detail:
             fields["detail"] = {"rule": decision.denial.detail}  # as Guard's denials
     return fields
-
-
-def _sender_constraint(value: object, cache_ttl: int, *, covered: bool) -> SenderConstraint:
-    """The authorizer's :class:`SenderConstraint`: a cached answer is reused without the
-    request, so under ``cache_ttl > 0`` no DPoP, and certificate-bound tokens only when the
-    cache key covers the certificate (by default, refused)."""
-    if value is None and cache_ttl:
-        return SenderConstraint(mtls=covered)
-    constraint = check_sender_constraint(value)
-    if cache_ttl and constraint.dpop is not None:
-        raise ConfigurationError(
-            "DPoP proofs are single-use and name the request: with cache_ttl > 0 API Gateway "
-            "would reuse an answer without checking them. Use cache_ttl=0"
-        )
-    if cache_ttl and constraint.mtls and not covered:
-        raise ConfigurationError(
-            "certificate-bound tokens with cache_ttl > 0: a cached answer is reused for "
-            "another certificate. Use cache_ttl=0, SenderConstraint(mtls=False), or put the "
-            "certificate in the identity sources and pass cache_key_covers_request=True"
-        )
-    return constraint
 
 
 def _any_key_limit(store: object) -> bool:

@@ -137,17 +137,37 @@ class SenderConstraint:
 DEFAULT: Final = SenderConstraint()
 
 
-def check_sender_constraint(value: object) -> SenderConstraint:
+def check_sender_constraint(
+    value: object, *, cache_ttl: int = 0, covered: bool = False
+) -> SenderConstraint:
     """``value`` (a ``sender_constraint=`` option) checked; None is :data:`DEFAULT`.
+
+    For an :class:`~secauth.authorizer.Authorizer` with ``cache_ttl > 0`` (API Gateway
+    reuses an answer without calling it): no DPoP (a proof is single-use), and
+    certificate-bound tokens only when the cache key ``covered`` the certificate (by
+    default they are then refused).
 
     >>> check_sender_constraint(None) is DEFAULT
     True
+    >>> check_sender_constraint(None, cache_ttl=300).mtls
+    False
     """
     if value is None:
-        return DEFAULT
+        return SenderConstraint(mtls=covered) if cache_ttl else DEFAULT
     if not isinstance(value, SenderConstraint):
         raise ConfigurationError(
             "sender_constraint must be a secauth.sender_constraint.SenderConstraint"
+        )
+    if cache_ttl and value.dpop is not None:
+        raise ConfigurationError(
+            "DPoP proofs are single-use and name the request: with cache_ttl > 0 API Gateway "
+            "would reuse an answer without checking them. Use cache_ttl=0"
+        )
+    if cache_ttl and value.mtls and not covered:
+        raise ConfigurationError(
+            "certificate-bound tokens with cache_ttl > 0: a cached answer is reused for "
+            "another certificate. Use cache_ttl=0, SenderConstraint(mtls=False), or put the "
+            "certificate in the identity sources and pass cache_key_covers_request=True"
         )
     return value
 
