@@ -123,12 +123,12 @@ class Reason(StrEnum):
     MISSING_AUTHORIZER_CONTEXT = "missing_authorizer_context"
     AMBIGUOUS_CREDENTIALS = "ambiguous_credentials"
     TOKEN_REVOKED = "token_revoked"
-    KEYS_UNAVAILABLE = "keys_unavailable"
     TOKEN_BINDING_MISMATCH = "token_binding_mismatch"
     CERTIFICATE_MISMATCH = "certificate_mismatch"
     MISSING_CLIENT_CERTIFICATE = "missing_client_certificate"
     INVALID_DPOP_PROOF = "invalid_dpop_proof"
     DPOP_PROOF_REPLAYED = "dpop_proof_replayed"
+    KEYS_UNAVAILABLE = "keys_unavailable"
     INSUFFICIENT_SCOPE = "insufficient_scope"
     FORBIDDEN = "forbidden"
     TENANT_MISMATCH = "tenant_mismatch"
@@ -314,8 +314,6 @@ class TokenRevoked(TokenError):
     default_message = "token revoked"
 
 
-# --- 503: the key source is down (retryable, not the caller's fault) --------------------
-
 class SenderConstraintError(TokenError):
     """A sender-constrained token (its ``cnf`` claim binds it to a client certificate or a
     DPoP key) presented without the proof of that binding: a DPoP-bound token sent as
@@ -370,6 +368,8 @@ class DpopProofReplayed(InvalidDpopProof):
     reason = Reason.DPOP_PROOF_REPLAYED
     default_message = "DPoP proof already used"
 
+
+# --- 503: the key source is down (retryable, not the caller's fault) --------------------
 
 
 class KeysUnavailable(SecAuthError):
