@@ -45,7 +45,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from secauth._decisions import DecisionLog, DecisionSink, decision_for
-from secauth.access import Decision, Denial, Routes, authenticated
+from secauth.access import Decision, Routes, authenticated
+from secauth.authorizer_limits import AuthorizerLimits
 from secauth.errors import (
     ConfigurationError,
     InvalidClaims,
@@ -224,24 +225,19 @@ class Authorizer:
                 "simple responses cannot be cached per route: with cache_ttl > 0 use IAM "
                 "policy responses (simple_responses=False)"
             )
-        if rate_limit is not None and cache_ttl:
-            raise ConfigurationError(
-                "a rate limit in the authorizer needs cache_ttl=0: cached answers skip it"
-            )
         if cache_ttl and not cache_key_covers_request:
             self._refuse_request_dependent_rules()
         self.rate_limit = rate_limit
         self.sender_constraint = check_sender_constraint(
             sender_constraint, cache_ttl=cache_ttl, covered=cache_key_covers_request
         )
-        # Per-API-key limits (ApiKeyEntry.rate_limit): one limiter per distinct limit, on
-        # api_key_limit_store (a shared store) or this container's memory.
-        self._key_limit_store = api_key_limit_store
-        self._key_limiters: dict[str, Any] = {}
-        if cache_ttl and api_keys is not None and _any_key_limit(api_keys):
-            raise ConfigurationError(
-                "API keys with a rate_limit need cache_ttl=0: cached answers skip the limit"
-            )
+        self._limits = AuthorizerLimits(  # refuses limits a cached answer would skip
+            rate_limit,
+            api_key_header=self.api_key_header,
+            key_limit_store=api_key_limit_store,
+            cache_ttl=cache_ttl,
+            api_keys=api_keys,
+        )
         self._context_fn = context
         #: Where decision records go (:class:`~secauth._decisions.DecisionLog`).
         self.decisions = DecisionLog(decision_log, on_decision)
@@ -445,49 +441,13 @@ class Authorizer:
         if decision.allowed and target.also is not None:
             other = self.routes.decide(principal, target.method, target.also, request)
             decision = decision if other.allowed else other
-        if decision.allowed and self.rate_limit is not None:
-            decision = self._rate_limited(decision, request, principal)
-        if decision.allowed and found.entry is not None and found.entry.rate_limit:
-            decision = self._key_limited(decision, request, principal, found.entry.rate_limit)
-        return decision
+        return self._limits.apply(decision, request, principal, found.entry)
 
     def _bearer_only(self, request: Request) -> bool:
         """True when the request's credential is a bearer token (no API key, no client cert)."""
         if self.api_keys is not None and self.api_key_header in request.headers:
             return False
         return self.client_certs is None or not request.client_cert
-
-    def _rate_limited(self, decision: Decision, request: Request, principal: Principal) -> Decision:
-        assert self.rate_limit is not None
-        result = self.rate_limit.hit(request, principal)
-        if result.allowed:
-            return decision
-        refusal = Denial(Reason.RATE_LIMITED, f"rate limited; retry after {result.retry_after} s")
-        return Decision(False, refusal.reason, decision.route, decision.params, refusal)
-
-    def _key_limited(
-        self, decision: Decision, request: Request, principal: Principal, limit: str
-    ) -> Decision:
-        if self.cache_ttl:
-            # Entries from a dynamic store can only be seen now: a limit we cannot apply
-            # under caching is a refusal, never a silent pass.
-            refusal = Denial(Reason.CONFIGURATION_ERROR, "per-key rate limit with cache_ttl > 0")
-            return Decision(False, refusal.reason, decision.route, decision.params, refusal)
-        limiter = self._key_limiters.get(limit)
-        if limiter is None:
-            from secauth.ratelimit import RateLimiter
-
-            options: dict[str, Any] = {"header": self.api_key_header}
-            if self._key_limit_store is not None:
-                options["store"] = self._key_limit_store
-            limiter = self._key_limiters[limit] = RateLimiter.per_api_key(limit, **options)
-        result = limiter.hit(request, principal)
-        if result.allowed:
-            return decision
-        refusal = Denial(
-            Reason.RATE_LIMITED, f"API key rate limited; retry after {result.retry_after} s"
-        )
-        return Decision(False, refusal.reason, decision.route, decision.params, refusal)
 
     def _respond(self, request: Request, found: Credentials, decision: Decision) -> dict[str, Any]:
         principal = found.principal
@@ -544,14 +504,6 @@ def _record_fields(principal: Principal, target: Target, decision: Decision) -> 
         if decision.denial is not None and decision.denial.detail:
             fields["detail"] = {"rule": decision.denial.detail}  # as Guard's denials
     return fields
-
-
-def _any_key_limit(store: object) -> bool:
-    """Whether a static key store holds an entry with its own rate limit."""
-    entries = getattr(store, "entries", None)
-    if not callable(entries):
-        return False
-    return any(entry.rate_limit for entry in entries())
 
 
 def _request_dependent(routes: Routes, probe: Principal) -> list[str | None]:

@@ -1,0 +1,106 @@
+"""``AuthorizerLimits``: the rate limits an :class:`~secauth.authorizer.Authorizer` applies
+to an allowed decision. An authorizer cannot answer 429, so a limited request is denied
+(403, reason ``rate_limited``).
+
+Two limits, in order: the authorizer's ``rate_limit``, then the per-API-key limit of the
+entry the presented key resolved to (``ApiKeyEntry.rate_limit``: one limiter per
+distinct limit, on a shared store or this container's memory).
+
+>>> from secauth.access import Decision
+>>> limits = AuthorizerLimits(None, api_key_header="x-api-key", key_limit_store=None, cache_ttl=0)
+>>> allowed = Decision(True, None, "GET /a", {}, None)
+>>> limits.apply(allowed, None, None, None) is allowed  # no limit configured
+True
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from secauth.access import Decision, Denial
+from secauth.errors import ConfigurationError, Reason
+
+if TYPE_CHECKING:
+    from secauth.api_keys import ApiKeyEntry
+    from secauth.events import Request
+    from secauth.principal import Principal
+    from secauth.ratelimit import RateLimiter
+
+__all__ = ["AuthorizerLimits"]
+
+
+class AuthorizerLimits:
+    """The authorizer's ``rate_limit`` and the per-API-key limits, applied in order."""
+
+    def __init__(
+        self,
+        rate_limit: RateLimiter | None,
+        *,
+        api_key_header: str,
+        key_limit_store: object | None,
+        cache_ttl: int,
+        api_keys: object | None = None,
+    ) -> None:
+        if rate_limit is not None and cache_ttl:
+            raise ConfigurationError(
+                "a rate limit in the authorizer needs cache_ttl=0: cached answers skip it"
+            )
+        if cache_ttl and api_keys is not None and _any_key_limit(api_keys):
+            raise ConfigurationError(
+                "API keys with a rate_limit need cache_ttl=0: cached answers skip the limit"
+            )
+        self.rate_limit = rate_limit
+        self.api_key_header = api_key_header
+        self.key_limit_store = key_limit_store
+        self.cache_ttl = cache_ttl
+        self._key_limiters: dict[str, Any] = {}
+
+    def apply(
+        self,
+        decision: Decision,
+        request: Request,
+        principal: Principal | None,
+        entry: ApiKeyEntry | None,
+    ) -> Decision:
+        """``decision``, or a denial when an allowed request is over a limit."""
+        if decision.allowed and self.rate_limit is not None:
+            result = self.rate_limit.hit(request, principal)
+            if not result.allowed:
+                return _limited(decision, f"rate limited; retry after {result.retry_after} s")
+        if decision.allowed and entry is not None and entry.rate_limit:
+            return self._key_limited(decision, request, principal, entry.rate_limit)
+        return decision
+
+    def _key_limited(
+        self, decision: Decision, request: Request, principal: Principal | None, limit: str
+    ) -> Decision:
+        if self.cache_ttl:
+            # Entries from a dynamic store can only be seen now: a limit we cannot apply
+            # under caching is a refusal, never a silent pass.
+            refusal = Denial(Reason.CONFIGURATION_ERROR, "per-key rate limit with cache_ttl > 0")
+            return Decision(False, refusal.reason, decision.route, decision.params, refusal)
+        limiter = self._key_limiters.get(limit)
+        if limiter is None:
+            from secauth.ratelimit import RateLimiter
+
+            options: dict[str, Any] = {"header": self.api_key_header}
+            if self.key_limit_store is not None:
+                options["store"] = self.key_limit_store
+            limiter = self._key_limiters[limit] = RateLimiter.per_api_key(limit, **options)
+        result = limiter.hit(request, principal)
+        if result.allowed:
+            return decision
+        return _limited(decision, f"API key rate limited; retry after {result.retry_after} s")
+
+
+def _limited(decision: Decision, why: str) -> Decision:
+    refusal = Denial(Reason.RATE_LIMITED, why)
+    return Decision(False, refusal.reason, decision.route, decision.params, refusal)
+
+
+def _any_key_limit(store: object) -> bool:
+    """Whether a static key store holds an entry with its own rate limit."""
+    entries = getattr(store, "entries", None)
+    if not callable(entries):
+        return False
+    return any(entry.rate_limit for entry in entries())
