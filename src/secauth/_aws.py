@@ -11,7 +11,13 @@ from typing import Any
 
 from secauth.errors import ConfigurationError
 
-__all__ = ["check_timeouts", "error_code", "short_timeout_client"]
+__all__ = [
+    "check_timeouts",
+    "create_pk_table",
+    "dynamodb_table_client",
+    "error_code",
+    "short_timeout_client",
+]
 
 
 def check_timeouts(owner: str, **timeouts: object) -> None:
@@ -72,3 +78,52 @@ def error_code(exc: BaseException) -> str:
         if isinstance(code, str) and code:
             return code
     return type(exc).__name__
+
+
+def dynamodb_table_client(
+    owner: str,
+    table: object,
+    client: Any,
+    *,
+    region: str | None,
+    endpoint_url: str | None,
+    connect_timeout: float,
+    read_timeout: float,
+    attempts: int,
+) -> Any:
+    """The DynamoDB client of a store named ``owner`` on ``table``: the given ``client``,
+    else one that gives up quickly; the table name and timeouts checked first.
+
+    >>> dynamodb_table_client("MyStore", "", object(), region=None, endpoint_url=None,
+    ...                       connect_timeout=0.5, read_timeout=0.5, attempts=1)
+    Traceback (most recent call last):
+    ...
+    secauth.errors.ConfigurationError: MyStore needs a table name
+    """
+    if not isinstance(table, str) or not table:
+        raise ConfigurationError(f"{owner} needs a table name")
+    check_timeouts(owner, connect_timeout=connect_timeout, read_timeout=read_timeout)
+    if client is not None:
+        return client
+    return short_timeout_client(
+        "dynamodb",
+        owner=owner,
+        extra="dynamodb",
+        region=region,
+        endpoint_url=endpoint_url,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        attempts=attempts,
+    )
+
+
+def create_pk_table(client: Any, table: str) -> None:
+    """Create a table keyed by the string ``pk`` (on-demand capacity) and wait until it
+    is active: for tests and local development."""
+    client.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.get_waiter("table_exists").wait(TableName=table)

@@ -24,7 +24,12 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from secauth._aws import check_timeouts, error_code, short_timeout_client
+from secauth._aws import (
+    check_timeouts,
+    create_pk_table,
+    dynamodb_table_client,
+    error_code,
+)
 from secauth.errors import ConfigurationError
 
 __all__ = [
@@ -138,23 +143,16 @@ class DynamoDBReplayStore:
         connect_timeout: float = 0.5,
         read_timeout: float = 0.5,
     ) -> None:
-        if not isinstance(table, str) or not table:
-            raise ConfigurationError("DynamoDBReplayStore needs a table name")
-        check_timeouts(
-            "DynamoDBReplayStore", connect_timeout=connect_timeout, read_timeout=read_timeout
+        self.client = dynamodb_table_client(
+            "DynamoDBReplayStore",
+            table,
+            client,
+            region=region,
+            endpoint_url=endpoint_url,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            attempts=1,  # a retried write could find its own first attempt: a false replay
         )
-        if client is None:
-            client = short_timeout_client(
-                "dynamodb",
-                owner="DynamoDBReplayStore",
-                extra="dynamodb",
-                region=region,
-                endpoint_url=endpoint_url,
-                connect_timeout=connect_timeout,
-                read_timeout=read_timeout,
-                attempts=1,  # a retried write could find its own first attempt: a false replay
-            )
-        self.client = client
         self.table = table
 
     def first_use(self, key: str, expires_at: float) -> bool:
@@ -175,10 +173,4 @@ class DynamoDBReplayStore:
 
     def create_table(self) -> None:
         """Create the table (on-demand capacity) and wait until it is active."""
-        self.client.create_table(
-            TableName=self.table,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        self.client.get_waiter("table_exists").wait(TableName=self.table)
+        create_pk_table(self.client, self.table)

@@ -23,7 +23,12 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
-from secauth._aws import check_timeouts, error_code, short_timeout_client
+from secauth._aws import (
+    check_timeouts,
+    create_pk_table,
+    dynamodb_table_client,
+    error_code,
+)
 from secauth._redis import connect
 from secauth.errors import ConfigurationError
 from secauth.revocation import StoreUnavailable
@@ -129,23 +134,16 @@ class DynamoDBRevocationStore:
         connect_timeout: float = 0.5,
         read_timeout: float = 0.5,
     ) -> None:
-        if not isinstance(table, str) or not table:
-            raise ConfigurationError("DynamoDBRevocationStore needs a table name")
-        check_timeouts(
-            "DynamoDBRevocationStore", connect_timeout=connect_timeout, read_timeout=read_timeout
+        self.client = dynamodb_table_client(
+            "DynamoDBRevocationStore",
+            table,
+            client,
+            region=region,
+            endpoint_url=endpoint_url,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            attempts=2,
         )
-        if client is None:
-            client = short_timeout_client(
-                "dynamodb",
-                owner="DynamoDBRevocationStore",
-                extra="dynamodb",
-                region=region,
-                endpoint_url=endpoint_url,
-                connect_timeout=connect_timeout,
-                read_timeout=read_timeout,
-                attempts=2,
-            )
-        self.client = client
         self.table = table
 
     def lookup(self, keys: list[str]) -> dict[str, float | None]:
@@ -185,13 +183,7 @@ class DynamoDBRevocationStore:
 
     def create_table(self) -> None:
         """Create the table (on-demand capacity) and wait until it is active."""
-        self.client.create_table(
-            TableName=self.table,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        self.client.get_waiter("table_exists").wait(TableName=self.table)
+        create_pk_table(self.client, self.table)
 
 
 def _number(value: Any) -> float | None:
