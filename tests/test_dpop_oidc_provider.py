@@ -9,16 +9,22 @@ checks the binding in a ``Guard``. Skips when oidc-provider is missing, fails un
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import hashlib
 import http.client
 import json
 import os
 import secrets
 import subprocess
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from introspection_services import ORDERS, ROOT, SERVICES, missing
 from rl_services import unavailable
 
@@ -127,7 +133,7 @@ def verifier(op: BoundTokenProvider) -> JwtVerifier:
     return JwtVerifier(issuer=op.issuer, audience=ORDERS, jwks_uri=op.jwks_uri, allow_http=True)
 
 
-def guarded(op: BoundTokenProvider, records: list[dict[str, Any]]) -> Any:
+def guarded(op: BoundTokenProvider, records: list[Mapping[str, Any]]) -> Any:
     guard = Guard(
         verifier(op),
         on_decision=records.append,
@@ -175,7 +181,7 @@ def test_dpop_scheme_with_a_fresh_proof_is_admitted(
     op: BoundTokenProvider, dpop_token: tuple[DpopKey, str]
 ) -> None:
     key, token = dpop_token
-    records: list[dict[str, Any]] = []
+    records: list[Mapping[str, Any]] = []
     handler = guarded(op, records)
     response = call(handler, "DPoP", token, key.proof("GET", URL, access_token=token))
     assert response["statusCode"] == 200, (response, records)
@@ -189,7 +195,7 @@ def test_the_bound_token_as_bearer_is_refused(
     op: BoundTokenProvider, dpop_token: tuple[DpopKey, str]
 ) -> None:
     _, token = dpop_token
-    records: list[dict[str, Any]] = []
+    records: list[Mapping[str, Any]] = []
     response = call(guarded(op, records), "Bearer", token, None)
     assert response["statusCode"] == 401
     assert records[-1]["reason"] == "token_binding_mismatch"
@@ -200,10 +206,102 @@ def test_a_proof_from_another_key_is_refused(
 ) -> None:
     _, token = dpop_token
     thief = DpopKey.generate("ES256")
-    records: list[dict[str, Any]] = []
+    records: list[Mapping[str, Any]] = []
     response = call(
         guarded(op, records), "DPoP", token, thief.proof("GET", URL, access_token=token)
     )
     assert response["statusCode"] == 401
     assert response["headers"]["WWW-Authenticate"].startswith('DPoP error="invalid_token"')
     assert records[-1]["reason"] == "token_binding_mismatch"
+
+
+# -- certificate-bound tokens ------------------------------------------------------------------
+
+
+def certificate(name: str) -> str:
+    """A fresh self-signed client certificate (PEM)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def thumbprint(pem: str) -> str:
+    """x5t#S256 computed here: base64url(SHA-256(DER))."""
+    der = x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
+    return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
+
+
+PEM, OTHER_PEM = certificate("client-a"), certificate("client-b")
+
+
+@pytest.fixture(scope="module")
+def mtls_token(op: BoundTokenProvider) -> str:
+    # The certificate as a TLS-terminating proxy in front of the provider forwards it.
+    status, body = op.token_request("mtls-client", {"X-SSL-Client-Cert": urllib.parse.quote(PEM)})
+    assert status == 200, body
+    token = body["access_token"]
+    assert isinstance(token, str)
+    return token
+
+
+def with_cert(token: str, pem: str | None) -> dict[str, Any]:
+    """An HTTP API event with the certificate block API Gateway adds under mutual TLS."""
+    event = http_proxy("GET", "/orders/7", token=token)
+    if pem is not None:
+        event["requestContext"]["authentication"] = {
+            "clientCert": {"clientCertPem": pem, "subjectDN": "CN=client-a",
+                           "issuerDN": "CN=client-a", "serialNumber": "01", "validity": {}}
+        }  # fmt: skip
+    return event
+
+
+def cert_guard(op: BoundTokenProvider, records: list[Mapping[str, Any]]) -> Any:
+    guard = Guard(verifier(op), on_decision=records.append)  # mTLS binding is checked by default
+    return guard(lambda event, context, principal: {"statusCode": 200, "body": principal.id})
+
+
+def test_the_provider_without_a_certificate_refuses_the_bound_client(
+    op: BoundTokenProvider,
+) -> None:
+    status, body = op.token_request("mtls-client")
+    assert status == 400
+    assert body["error"] == "invalid_grant"
+
+
+def test_the_provider_binds_the_token_to_the_certificate(
+    op: BoundTokenProvider, mtls_token: str
+) -> None:
+    assert claims_of(mtls_token)["cnf"] == {"x5t#S256": thumbprint(PEM)}
+    assert verifier(op).verify(mtls_token)["cnf"]["x5t#S256"] == thumbprint(PEM)
+
+
+@pytest.mark.parametrize(
+    ("pem", "status", "reason"),
+    [
+        (PEM, 200, None),
+        (OTHER_PEM, 401, "certificate_mismatch"),
+        (None, 401, "missing_client_certificate"),
+    ],
+    ids=["same-certificate", "another-certificate", "no-certificate"],
+)
+def test_the_certificate_bound_token_in_a_guard(
+    op: BoundTokenProvider, mtls_token: str, pem: str | None, status: int, reason: str | None
+) -> None:
+    records: list[Mapping[str, Any]] = []
+    response = cert_guard(op, records)(with_cert(mtls_token, pem), None)
+    assert response["statusCode"] == status, (response, records)
+    if reason is None:
+        assert response["body"] == "mtls-client"
+    else:
+        assert records[-1]["reason"] == reason
