@@ -71,6 +71,7 @@ from secauth.guard_http import (
     refusal_response,
     route_path,
 )
+from secauth.memo import PrincipalMemo
 from secauth.principal import ClaimMapper, Principal
 from secauth.responses import Cors, SecurityHeaders, check_problem_type_base
 from secauth.sender_constraint import SenderConstraint, check_binding, check_sender_constraint
@@ -95,15 +96,6 @@ __all__ = ["Admission", "Guard", "acting_as", "current_principal", "enforce_limi
 R = TypeVar("R")
 Event = dict[str, Any]
 
-_CONTEXT_FIELDS = (
-    "secauth_principal",
-    "secauth_kind",
-    "secauth_roles",
-    "secauth_scopes",
-    "secauth_groups",
-    "secauth_tenant",
-)
-_MEMO_SIZE = 1024
 # Events an API Gateway authorizer writes a context into (REST payload 1.0, HTTP API 2.0,
 # and every event of a WebSocket connection its $connect authorizer allowed).
 _AUTHORIZER_CONTEXT_KINDS = frozenset({EventKind.REST_V1, EventKind.HTTP_V2, EventKind.WEBSOCKET})
@@ -242,7 +234,7 @@ class Guard:
         # Principals for repeated callers: authorizer contexts (their raw strings) and
         # verified tokens (the token is still verified on every call). Bounded; shared
         # with the guards require() derives, which answer the same way.
-        self._principals: dict[object, Principal] = {}
+        self._principals = PrincipalMemo()
 
     # -- decorators -------------------------------------------------------------------------
 
@@ -402,21 +394,8 @@ class Guard:
         assert caller.token is not None
         assert caller.presented is not None
         check_binding(claims, request, caller.presented, self.sender_constraint)
-        return self._agree(self._verified(caller.token, claims), caller.from_context)
-
-    def _verified(self, token: str, claims: Mapping[str, Any]) -> Principal:
-        """The principal of verified ``claims`` (memoized by token: same token, same claims)."""
-        principal = self._principals.get(token)
-        if principal is None:
-            principal = self.claims.map(claims)
-            self._remember(token, principal)
-        return principal
-
-    def _remember(self, key: object, principal: Principal) -> None:
-        memo = self._principals
-        if len(memo) >= _MEMO_SIZE:
-            memo.clear()
-        memo[key] = principal
+        verified = self._principals.for_claims(caller.token, claims, self.claims)
+        return self._agree(verified, caller.from_context)
 
     def _context_principal(self, request: Request) -> Principal | None:
         if not self.trust_authorizer:
@@ -428,19 +407,7 @@ class Guard:
             context = context.get("lambda")
         if not isinstance(context, Mapping) or "secauth_principal" not in context:
             return None
-        # Principal.from_context reads only these fields: equal strings, equal principal.
-        # Only all-string keys are stored, and no other JSON value equals a string, so a hit
-        # means the same strings; an unhashable value (a list) cannot be looked up at all.
-        key = tuple(map(context.get, _CONTEXT_FIELDS))
-        try:
-            principal = self._principals.get(key)
-        except TypeError:
-            return Principal.from_context(context)
-        if principal is None:
-            principal = Principal.from_context(context)  # raises for a malformed context
-            if all(type(v) is str or v is None for v in key):
-                self._remember(key, principal)
-        return principal
+        return self._principals.for_context(context)  # raises for a malformed context
 
     def _trusted(self, request: Request, from_context: Principal | None) -> Principal:
         """Trust-only mode: the authorizer's principal; without one, only a public route

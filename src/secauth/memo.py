@@ -1,4 +1,5 @@
-"""``ResponseMemo``: the Authorizer's answers to a bearer token repeated on the same target.
+"""``ResponseMemo``: the Authorizer's answers to a bearer token repeated on the same target;
+``PrincipalMemo``: the Guard's principals of repeated callers.
 
 One bounded cache with one eviction rule: the least recently used entry goes when a new
 one would exceed ``size``. A key's first answer is only noted; its second is kept, so
@@ -26,7 +27,9 @@ from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from typing import Any, NamedTuple
 
-__all__ = ["Remembered", "ResponseMemo"]
+from secauth.principal import ClaimMapper, Principal
+
+__all__ = ["PrincipalMemo", "Remembered", "ResponseMemo"]
 
 
 class Remembered(NamedTuple):
@@ -67,3 +70,68 @@ class ResponseMemo:
         self._entries.move_to_end(key)
         if len(self._entries) > self.size:
             self._entries.popitem(last=False)
+
+
+class PrincipalMemo:
+    """The :class:`~secauth.guard.Guard`'s principals for repeated callers, by verified token
+    (same token, same claims) and by authorizer context (its ``secauth_*`` strings). Bounded
+    at ``size``; one eviction rule: emptied when full.
+
+    >>> from secauth.principal import ClaimMapper, Principal
+    >>> memo = PrincipalMemo()
+    >>> first = memo.for_claims("token", {"sub": "u"}, ClaimMapper())
+    >>> memo.for_claims("token", {"sub": "other"}, ClaimMapper()) is first  # keyed by token
+    True
+    >>> context = Principal("ann", tenant="acme").to_context()
+    >>> memo.for_context(context) is memo.for_context(dict(context))
+    True
+    """
+
+    __slots__ = ("_principals", "size")
+
+    # Principal.from_context reads only these fields: equal strings, equal principal.
+    FIELDS = (
+        "secauth_principal",
+        "secauth_kind",
+        "secauth_roles",
+        "secauth_scopes",
+        "secauth_groups",
+        "secauth_tenant",
+    )
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._principals: dict[object, Principal] = {}
+
+    def __len__(self) -> int:
+        return len(self._principals)
+
+    def for_claims(
+        self, token: str, claims: Mapping[str, Any], mapper: ClaimMapper
+    ) -> Principal:
+        """The principal ``mapper`` makes of verified ``claims``, once per token."""
+        principal = self._principals.get(token)
+        if principal is None:
+            principal = mapper.map(claims)
+            self._remember(token, principal)
+        return principal
+
+    def for_context(self, context: Mapping[str, Any]) -> Principal:
+        """``Principal.from_context(context)``, once per context (raises as it does). Only
+        all-string keys are kept, and no other JSON value equals a string, so a hit means
+        the same strings; an unhashable value (a list) is read afresh every time."""
+        key = tuple(map(context.get, self.FIELDS))
+        try:
+            principal = self._principals.get(key)
+        except TypeError:
+            return Principal.from_context(context)
+        if principal is None:
+            principal = Principal.from_context(context)
+            if all(type(v) is str or v is None for v in key):
+                self._remember(key, principal)
+        return principal
+
+    def _remember(self, key: object, principal: Principal) -> None:
+        if len(self._principals) >= self.size:
+            self._principals.clear()
+        self._principals[key] = principal
