@@ -22,6 +22,7 @@ from secauth.errors import ConfigurationError
 from secauth.events import Request
 from secauth.principal import Principal
 from secauth.ratelimit.combined import as_request, hit_limits, hit_limits_async
+from secauth.ratelimit.enforcing import Enforcing
 from secauth.ratelimit.keys import ApiKey, ClientIp, KeyFunc, by_principal, by_tenant, safe_key
 from secauth.ratelimit.limit import ALGORITHMS, Limit, LimitLike, as_limit
 from secauth.ratelimit.memory import MemoryStore
@@ -37,7 +38,7 @@ __all__ = ["CombinedLimiter", "RateLimiter", "hit_limits", "hit_limits_async"]
 _BUILTIN_KEYS: dict[Any, str] = {by_principal: "principal", by_tenant: "tenant"}
 
 
-class RateLimiter:
+class RateLimiter(Enforcing):
     """Limit requests per key: ``RateLimiter(limit, key=..., store=...)`` or a constructor.
 
     Parameters
@@ -313,14 +314,6 @@ class RateLimiter:
             cache.put(store_key, now + result.retry_after, now + result.reset_after)
         return result
 
-    def enforce(
-        self, request: Request | Mapping[str, Any], principal: Principal | None = None
-    ) -> RateLimitResult:
-        """:meth:`hit`, raising :class:`~secauth.errors.RateLimited` on denial."""
-        result = self.hit(request, principal)
-        result.raise_for_denial()
-        return result
-
     # --- read-out --------------------------------------------------------------------
 
     def _usage_key(self, request_or_key: Any, principal: Principal | None) -> str | None:
@@ -377,13 +370,6 @@ class RateLimiter:
             result = store.usage(store_key, limit, algorithm, policy=name)
         return (Usage.of(result),)
 
-    async def enforce_async(
-        self, request: Request | Mapping[str, Any], principal: Principal | None = None
-    ) -> RateLimitResult:
-        result = await self.hit_async(request, principal)
-        result.raise_for_denial()
-        return result
-
     # --- degraded answers ------------------------------------------------------------
 
     def _cached_denial(self, cached: tuple[float, Any], now: float) -> RateLimitResult:
@@ -423,7 +409,7 @@ class RateLimiter:
         )
 
 
-class CombinedLimiter:
+class CombinedLimiter(Enforcing):
     """Several limiters on one request, checked in order.
 
     A request is admitted only if every limiter admits it. Checking stops at the
@@ -458,19 +444,7 @@ class CombinedLimiter:
     ) -> RateLimitResult:
         return await hit_limits_async(self.limiters, request, principal)
 
-    def enforce(
-        self, request: Request | Mapping[str, Any], principal: Principal | None = None
-    ) -> RateLimitResult:
-        result = self.hit(request, principal)
-        result.raise_for_denial()
-        return result
 
-    async def enforce_async(
-        self, request: Request | Mapping[str, Any], principal: Principal | None = None
-    ) -> RateLimitResult:
-        result = await self.hit_async(request, principal)
-        result.raise_for_denial()
-        return result
 
     def usage(
         self, request: Request | Mapping[str, Any], principal: Principal | None = None

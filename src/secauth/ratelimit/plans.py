@@ -49,6 +49,7 @@ from secauth.errors import ConfigurationError, UnknownPlan
 from secauth.events import Request
 from secauth.principal import Principal
 from secauth.ratelimit.combined import as_request, hit_limits, hit_limits_async
+from secauth.ratelimit.enforcing import Enforcing
 from secauth.ratelimit.keys import KeyFunc, by_principal
 from secauth.ratelimit.limit import Limit, LimitLike, as_limit
 from secauth.ratelimit.limiter import RateLimiter
@@ -141,7 +142,7 @@ class PlanFrom:
         return None
 
 
-class PlanLimiter:
+class PlanLimiter(Enforcing):
     """Limits chosen per request from the caller's plan (``RateLimiter.per_plan``).
 
     Parameters
@@ -232,20 +233,7 @@ class PlanLimiter:
         limiters = self.limiters_for(view, principal)
         return await hit_limits_async(limiters, view, principal) if limiters else self._exempt
 
-    def enforce(
-        self, request: Request | Mapping[str, Any], principal: Principal | None = None
-    ) -> RateLimitResult:
-        """:meth:`hit`, raising :class:`~secauth.errors.RateLimited` on denial."""
-        result = self.hit(request, principal)
-        result.raise_for_denial()
-        return result
 
-    async def enforce_async(
-        self, request: Request | Mapping[str, Any], principal: Principal | None = None
-    ) -> RateLimitResult:
-        result = await self.hit_async(request, principal)
-        result.raise_for_denial()
-        return result
 
     def _read_plan(
         self, request_or_key: Any, principal: Principal | None, plan: str | None
