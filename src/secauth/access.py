@@ -260,13 +260,13 @@ class Routes:
             return None
         found: list[RouteMatch] = []
         for match in self.table.lookup(method.upper(), segments):
-            if match is None:
-                if self.default is None:
-                    return None  # a reading reaches no route, and nothing decides it
+            if match is not None:
+                candidate = RouteMatch(match.key.key, _decoded(match.params), match.value)
+            elif self.default is not None:
                 candidate = RouteMatch(None, {}, self.default)
             else:
-                candidate = RouteMatch(match.key.key, _decoded(match.params), match.value)
-            if candidate not in found:
+                return None  # a reading reaches no route, and nothing decides it
+            if not found or candidate not in found:
                 found.append(candidate)
         if len(found) == 1:
             return found[0]
@@ -303,7 +303,7 @@ class Routes:
         if found is None:
             denial = Denial(Reason.FORBIDDEN, "no route")
             return Decision(False, denial.reason, None, {}, denial)
-        candidates = (found, *found.others)
+        candidates = (found, *found.others) if found.others else (found,)
         readings = tuple([candidate.route for candidate in candidates])
         for candidate in candidates:
             params = dict(candidate.params)

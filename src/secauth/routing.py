@@ -320,6 +320,8 @@ class RouteTable(Generic[T]):
         self._root = _Node()
         self._shapes: dict[tuple[str, tuple[object, ...]], str] = {}
         self._folded: dict[str, str] = {}
+        # Per route (by position): where its parameters are, (position, name, is_greedy).
+        self._param_slots: list[tuple[tuple[int, str, bool], ...]] = []
         #: Per segment position: the literals some template has there, by folded form.
         self.literals_at: list[dict[str, str]] = []
         for route_key, value in routes:
@@ -346,6 +348,13 @@ class RouteTable(Generic[T]):
             )
         index = len(self.routes)
         self.routes.append((route_key, value))
+        self._param_slots.append(
+            tuple(
+                (position, name, kind == GREEDY)
+                for position, (kind, name) in enumerate(route_key.template.segments)
+                if kind != LITERAL
+            )
+        )
         node = self._root
         for position, (kind, text) in enumerate(route_key.template.segments):
             if kind == GREEDY:
@@ -385,9 +394,8 @@ class RouteTable(Generic[T]):
         """Each way the segments can be read (module docs: ambiguous segments), the
         segments as written first."""
         other: dict[int, str] | None = None
-        for position, (segment, literals) in enumerate(
-            zip(segments, self.literals_at, strict=False)
-        ):
+        for position, literals in enumerate(self.literals_at[: len(segments)]):
+            segment = segments[position]
             if not literals or literals.get(segment) == segment:
                 continue  # no literal here, or a literal as written (keyed by folded form)
             literal = literals.get(fold(segment))
@@ -407,20 +415,17 @@ class RouteTable(Generic[T]):
         first; one item unless a segment is ambiguous (module docs)."""
         out: list[Match[T] | None] = []
         for reading in self.readings(segments):
-            index = self._select(verb, reading)
+            index = self._walk(self._root, reading, 0, verb)
             match = None if index is None else self._match(index, segments)
-            if match not in out:
+            if not out or match not in out:
                 out.append(match)
         return out
 
-    def _select(self, verb: str, reading: Sequence[str]) -> int | None:
+    def _walk(self, node: _Node, reading: Sequence[str], position: int, verb: str) -> int | None:
         """The most specific route for one reading (module docs: precedence): the tree is
         walked literal child first, then the parameter child, then ``{proxy+}``, and an
         exact verb before ``ANY`` at each end, so the first route found is the one of
         smallest :attr:`Template.precedence`."""
-        return self._walk(self._root, reading, 0, verb)
-
-    def _walk(self, node: _Node, reading: Sequence[str], position: int, verb: str) -> int | None:
         if position == len(reading):
             return _for_verb(node.routes, self.routes, verb)
         child = node.literals.get(reading[position])
@@ -436,11 +441,8 @@ class RouteTable(Generic[T]):
 
     def _match(self, index: int, segments: Sequence[str]) -> Match[T]:
         route_key, value = self.routes[index]
-        assert route_key.template is not None
-        params: dict[str, str] = {}
-        for position, (kind, name) in enumerate(route_key.template.segments):
-            if kind == PARAM:
-                params[name] = segments[position]
-            elif kind == GREEDY:
-                params[name] = "/".join(segments[position:])
+        params = {
+            name: "/".join(segments[position:]) if greedy else segments[position]
+            for position, name, greedy in self._param_slots[index]
+        }
         return Match(index, route_key, value, params)

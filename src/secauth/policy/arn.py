@@ -135,7 +135,9 @@ class MethodArn:
     """
 
     # Read-only properties over private slots: immutable, with no object-model tricks.
-    __slots__ = ("_account_id", "_api_id", "_partition", "_path", "_region", "_stage", "_verb")
+    __slots__ = (
+        "_account_id", "_api_id", "_identity", "_partition", "_path", "_region", "_stage", "_verb",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -159,6 +161,8 @@ class MethodArn:
         self._stage = stage
         self._verb = verb
         self._path = path
+        # Equality and hashing compare the parts (kept once: an ARN is hashed per request).
+        self._identity = (partition, region, account_id, api_id, stage, verb, path)
 
     @property
     def partition(self) -> str:
@@ -256,24 +260,13 @@ class MethodArn:
     def __repr__(self) -> str:
         return f"MethodArn({str(self)!r})"
 
-    def _key(self) -> tuple[str | None, ...]:
-        return (
-            self.partition,
-            self.region,
-            self.account_id,
-            self.api_id,
-            self.stage,
-            self.verb,
-            self.path,
-        )
-
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, MethodArn):
             return NotImplemented
-        return self._key() == other._key()
+        return self._identity == other._identity
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        return hash(self._identity)
 
 
     # -- patterns ----------------------------------------------------------------------------
