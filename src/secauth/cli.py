@@ -164,6 +164,14 @@ def _verifier(args: argparse.Namespace) -> tuple[Any, str | None]:
                 "other API passes here; pass --audience"
             )
         return JwtVerifier(issuer=args.issuer, audience=audience, **options), unchecked
+    return _cognito_verifier(args, options)
+
+
+def _cognito_verifier(args: argparse.Namespace, options: dict[str, Any]) -> tuple[Any, str | None]:
+    """The ``--cognito-pool`` verifier, and what it does not check (or None)."""
+    from secauth.errors import ConfigurationError
+    from secauth.verifier import JwtVerifier
+
     if args.audience or args.jwks_uri:
         raise ConfigurationError(
             "with --cognito-pool use --client-id (not --audience) and --jwks-file (not "

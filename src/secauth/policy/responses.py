@@ -121,10 +121,15 @@ def validate_context(context: Mapping[str, object] | None, kind: EventKind) -> d
     return out
 
 
+# json.dumps's own output (ASCII escapes), built once. No circular-reference check: a
+# response is built here from fresh dicts and checked context values, so it holds no cycle.
+_SIZE_ENCODER: Final = json.JSONEncoder(check_circular=False)
+
+
 def _within_budget(response: dict[str, Any], max_bytes: int) -> dict[str, Any]:
     """``response`` if it fits ``max_bytes`` as the Lambda runtime sends it at its largest
     (default ``json.dumps``: ASCII escapes for non-ASCII text), else PolicyTooLarge."""
-    size = len(json.dumps(response))
+    size = len(_SIZE_ENCODER.encode(response))
     if size > max_bytes:
         raise PolicyTooLarge(
             f"the authorizer response is {size} bytes, over the {max_bytes}-byte budget; "
