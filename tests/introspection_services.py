@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
+from rl_services import stop_process
 
 from secauth.client_auth import ClientAuth
 from secauth.testing import KeyPair
@@ -47,6 +48,25 @@ def missing() -> str | None:
     return None
 
 
+def start_node_script(script: Path, config: str) -> tuple[subprocess.Popen[bytes], Any]:
+    """Run a tests/fixtures node script that prints one JSON line once it listens: the
+    process and that line, parsed."""
+    env = dict(os.environ, SECAUTH_SERVICES_CACHE=str(SERVICES), NODE_ENV="test")
+    proc = subprocess.Popen(
+        ["node", str(script), config],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        stop_process(proc)
+        raise RuntimeError(f"{script.name} exited before listening")
+    return proc, json.loads(line)
+
+
 class OidcProvider:
     """oidc-provider on a loopback port, with three clients (one per auth method)."""
 
@@ -61,33 +81,13 @@ class OidcProvider:
     def start(self) -> OidcProvider:
         jwk = dict(self.pair.public_jwk, alg="ES256", use="sig")
         config = json.dumps({"secret": self.secret, "jwk": jwk, "short_ttl": SHORT_TTL})
-        env = dict(os.environ, SECAUTH_SERVICES_CACHE=str(SERVICES), NODE_ENV="test")
-        self.proc = subprocess.Popen(
-            ["node", str(SCRIPT), config],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-            env=env,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()  # the script prints one line once it listens
-        if not line:
-            self.stop()
-            raise RuntimeError("oidc_provider.mjs exited before listening")
-        ready = json.loads(line)
+        self.proc, ready = start_node_script(SCRIPT, config)
         self.port, self.issuer = int(ready["port"]), ready["issuer"]
         return self
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(proc)
 
     # -- clients --------------------------------------------------------------------------
 

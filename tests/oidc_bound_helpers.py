@@ -24,7 +24,6 @@ import datetime as dt
 import hashlib
 import http.client
 import json
-import os
 import secrets
 import subprocess
 import urllib.parse
@@ -35,8 +34,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from introspection_services import ORDERS, ROOT, SERVICES, missing
-from rl_services import unavailable
+from introspection_services import ORDERS, ROOT, missing, start_node_script
+from rl_services import stop_process, unavailable
 
 from secauth import JwtVerifier
 from secauth.dpop import DpopVerifier
@@ -57,33 +56,13 @@ class BoundTokenProvider:
         self.port = 0
 
     def start(self) -> BoundTokenProvider:
-        env = dict(os.environ, SECAUTH_SERVICES_CACHE=str(SERVICES), NODE_ENV="test")
-        self.proc = subprocess.Popen(
-            ["node", str(SCRIPT), json.dumps({"secret": self.secret})],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-            env=env,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            self.stop()
-            raise RuntimeError("oidc_provider_bound.mjs exited before listening")
-        ready = json.loads(line)
+        self.proc, ready = start_node_script(SCRIPT, json.dumps({"secret": self.secret}))
         self.port, self.issuer = int(ready["port"]), ready["issuer"]
         return self
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(proc)
 
     @property
     def jwks_uri(self) -> str:

@@ -4,7 +4,6 @@ certificate API Gateway passes on. Certificates are generated per run, never che
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import shutil
 import subprocess
@@ -13,9 +12,8 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes
+from oidc_bound_helpers import certificate
 
 from secauth import Authorizer, Guard, JwtVerifier
 from secauth.errors import (
@@ -38,24 +36,6 @@ from secauth.testing_events import (
 ISS, AUD = "https://idp.example.com/", "orders-api"
 ISSUER = KeyPair.generate("ES256", kid="idp-1")
 VERIFIER = JwtVerifier(issuer=ISS, audience=AUD, jwks={"keys": [ISSUER.public_jwk]})
-
-
-def certificate(name: str) -> str:
-    """A fresh self-signed client certificate (PEM), as a truststore would have admitted."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
 PEM, OTHER_PEM = certificate("client-a"), certificate("client-b")
