@@ -9,7 +9,9 @@ Every failure secauth reports is a :class:`SecAuthError`. Each one carries
   holds the token, a key or a secret.
 
 ``str(error)`` gives the public message and the reason only, so an error that
-ends up in a log line or a response body by accident leaks nothing.
+ends up in a log line or a response body by accident leaks nothing. The codes are defined
+in :mod:`secauth.reasons` (:class:`Reason`) and :mod:`secauth.field_errors` (what an
+:class:`InvalidFields` names); this module re-exports them.
 
 The tree
 --------
@@ -57,91 +59,24 @@ Example
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from enum import StrEnum
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
+
+from secauth.field_errors import RULES, FieldError
+from secauth.reasons import Reason
 
 __all__ = [
-    "RULES",
-    "AbuseBlocked",
-    "AccessDenied",
-    "AmbiguousCredentials",
-    "BadRequest",
-    "CertificateMismatch",
-    "ConfigurationError",
-    "DpopProofReplayed",
-    "FieldError",
-    "Forbidden",
-    "InsufficientScope",
-    "InternalError",
-    "InvalidAudience",
-    "InvalidClaims",
-    "InvalidDpopProof",
-    "InvalidFields",
-    "InvalidIssuer",
-    "InvalidMethodArn",
-    "InvalidSignature",
-    "KeyImportError",
-    "KeysUnavailable",
-    "MalformedToken",
-    "MethodNotAllowed",
-    "MissingAuthorizerContext",
-    "MissingClientCertificate",
-    "MissingToken",
-    "NotFound",
-    "PayloadTooLarge",
-    "RateLimited",
-    "Reason",
-    "RequestRejected",
-    "SecAuthError",
-    "SenderConstraintError",
-    "TenantMismatch",
-    "TokenError",
-    "TokenExpired",
-    "TokenNotYetValid",
-    "TokenRevoked",
-    "UnknownKey",
-    "UnknownPlan",
-    "UnsupportedEvent",
-    "UnsupportedMediaType",
-]
+    "RULES", "AbuseBlocked", "AccessDenied", "AmbiguousCredentials", "BadRequest",
+    "CertificateMismatch", "ConfigurationError", "DpopProofReplayed", "FieldError", "Forbidden",
+    "InsufficientScope", "InternalError", "InvalidAudience", "InvalidClaims",
+    "InvalidDpopProof", "InvalidFields", "InvalidIssuer", "InvalidMethodArn",
+    "InvalidSignature", "KeyImportError", "KeysUnavailable", "MalformedToken",
+    "MethodNotAllowed", "MissingAuthorizerContext", "MissingClientCertificate", "MissingToken",
+    "NotFound", "PayloadTooLarge", "RateLimited", "Reason", "RequestRejected", "SecAuthError",
+    "SenderConstraintError", "TenantMismatch", "TokenError", "TokenExpired", "TokenNotYetValid",
+    "TokenRevoked", "UnknownKey", "UnknownPlan", "UnsupportedEvent", "UnsupportedMediaType",
+]  # fmt: skip
 
 _MAX_DETAIL_TEXT = 120
-
-
-class Reason(StrEnum):
-    """Stable, machine-readable reason codes. Values never change once shipped."""
-
-    MISSING_TOKEN = "missing_token"
-    MALFORMED_TOKEN = "malformed_token"
-    INVALID_SIGNATURE = "invalid_signature"
-    TOKEN_EXPIRED = "token_expired"
-    TOKEN_NOT_YET_VALID = "token_not_yet_valid"
-    INVALID_ISSUER = "invalid_issuer"
-    INVALID_AUDIENCE = "invalid_audience"
-    INVALID_CLAIMS = "invalid_claims"
-    UNKNOWN_KEY = "unknown_key"
-    MISSING_AUTHORIZER_CONTEXT = "missing_authorizer_context"
-    AMBIGUOUS_CREDENTIALS = "ambiguous_credentials"
-    TOKEN_REVOKED = "token_revoked"
-    TOKEN_BINDING_MISMATCH = "token_binding_mismatch"
-    CERTIFICATE_MISMATCH = "certificate_mismatch"
-    MISSING_CLIENT_CERTIFICATE = "missing_client_certificate"
-    INVALID_DPOP_PROOF = "invalid_dpop_proof"
-    DPOP_PROOF_REPLAYED = "dpop_proof_replayed"
-    KEYS_UNAVAILABLE = "keys_unavailable"
-    INSUFFICIENT_SCOPE = "insufficient_scope"
-    FORBIDDEN = "forbidden"
-    TENANT_MISMATCH = "tenant_mismatch"
-    UNKNOWN_PLAN = "unknown_plan"
-    RATE_LIMITED = "rate_limited"
-    ABUSE_BLOCKED = "abuse_blocked"
-    BAD_REQUEST = "bad_request"
-    NOT_FOUND = "not_found"
-    METHOD_NOT_ALLOWED = "method_not_allowed"
-    PAYLOAD_TOO_LARGE = "payload_too_large"
-    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
-    INTERNAL_ERROR = "internal_error"
-    CONFIGURATION_ERROR = "configuration_error"
 
 
 def _safe_detail(detail: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -459,27 +394,6 @@ class RequestRejected(SecAuthError):
 class BadRequest(RequestRejected):
     reason = Reason.BAD_REQUEST
     status = 400
-
-
-#: Every rule name an :class:`InvalidFields` error (and so a problem response) may hold.
-RULES = frozenset(
-    {"required", "type", "choices", "min_length", "max_length", "pattern", "minimum",
-     "maximum", "min_items", "max_items", "unexpected_fields"}
-)  # fmt: skip
-
-
-class FieldError(NamedTuple):
-    """One broken rule: the declared field's path (``email``, ``address.zip``, ``tags[2]``;
-    None for the body itself) and the rule's name (one of :data:`RULES`)."""
-
-    field: str | None
-    rule: str
-
-    def public(self) -> dict[str, str]:
-        """The entry of the problem response's ``errors`` list."""
-        if self.field is None:
-            return {"rule": self.rule}
-        return {"field": self.field, "rule": self.rule}
 
 
 class InvalidFields(BadRequest):

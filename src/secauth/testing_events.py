@@ -40,11 +40,30 @@ Example
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Mapping, Sequence
-from typing import Any, Final, TypedDict, Unpack
-from urllib.parse import quote, urlencode
+from collections.abc import Mapping
+from typing import Any, Final, Unpack
+from urllib.parse import quote
 
+from secauth.testing_event_parts import (
+    REQUEST_EPOCH_MS,
+    REQUEST_ID,
+    REQUEST_TIME,
+    SOURCE_IP,
+    USER_AGENT,
+    Event,
+    Sent,
+    Values,  # noqa: F401 (still importable from here)
+    authorization_header,
+    authorizer_context,
+    check_no_body,
+    check_path,
+    header_lists,
+    http_request,
+    last_values,
+    put_body,
+    rest_request,
+    value_lists,
+)
 from secauth.testing_policy import ACCOUNT, API_ID, REGION, iam_allows, method_arn
 
 __all__ = [
@@ -64,209 +83,7 @@ __all__ = [
     "websocket_message",
 ]
 
-#: The client address API Gateway reports unless ``source_ip=`` says otherwise (RFC 5737).
-SOURCE_IP: Final = "203.0.113.9"
 _URL_ID: Final = "abcdefghijklmnopqrstuvwxyz012345"
-_USER_AGENT: Final = "test-client/1.0"
-_REQUEST_ID: Final = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
-_TIME: Final = "09/Apr/2015:12:34:56 +0000"
-_EPOCH_MS: Final = 1428582896000
-
-Event = dict[str, Any]
-Values = Mapping[str, str | Sequence[str]]
-
-
-class Sent(TypedDict, total=False):
-    """What the client sent; every builder but :func:`websocket_message` takes these keywords.
-
-    token: sent as ``Authorization: Bearer <token>``.
-    authorization: the whole ``Authorization`` value instead (``"Basic ..."``).
-    headers: more headers; a list value sends the name once per item, kept as AWS keeps
-        repeats (REST, ALB: the last value in the single-value map, all in the
-        multi-value one; HTTP APIs: joined with commas).
-    query: query parameters, as for headers.
-    cookies: cookies (``"name=value"``): HTTP API and Function URL events list them in
-        ``cookies``, the others receive a ``Cookie`` header.
-    body: the request body; bytes arrive base64-encoded. Not on authorizer events.
-    source_ip: the client address (default :data:`SOURCE_IP`).
-    """
-
-    token: str
-    authorization: str
-    headers: Values
-    query: Values
-    cookies: Sequence[str]
-    body: str | bytes
-    source_ip: str
-
-
-# -- what the client sent, in each kind's shape -------------------------------------------
-
-
-def _lists(values: Values | None) -> dict[str, list[str]]:
-    return {k: [v] if isinstance(v, str) else list(v) for k, v in (values or {}).items()}
-
-
-def _authorization(sent: Sent) -> str | None:
-    token = sent.get("token")
-    return sent.get("authorization", f"Bearer {token}" if token is not None else None)
-
-
-def _headers(sent: Sent, *, lower: bool, cookie_header: bool = True) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {"User-Agent": [_USER_AGENT]}
-    authorization = _authorization(sent)
-    if authorization is not None:
-        out["Authorization"] = [authorization]
-    if cookie_header and sent.get("cookies"):
-        out["Cookie"] = ["; ".join(sent["cookies"])]
-    for name, values in _lists(sent.get("headers")).items():
-        out.setdefault(name, []).extend(values)
-    if not lower:
-        return out
-    merged: dict[str, list[str]] = {}
-    for name, values in out.items():
-        merged.setdefault(name.lower(), []).extend(values)
-    return merged
-
-
-def _last(values: dict[str, list[str]]) -> dict[str, str] | None:
-    """The single-value map of REST and ALB events: the last value of each name."""
-    return {k: v[-1] for k, v in values.items() if v} or None
-
-
-def _joined(values: dict[str, list[str]]) -> dict[str, str] | None:
-    """The single-value map of HTTP API events: repeated values joined with commas."""
-    return {k: ",".join(v) for k, v in values.items()} or None
-
-
-def _put_body(event: Event, sent: Sent) -> Event:
-    body = sent.get("body")
-    if isinstance(body, bytes):
-        event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode("ascii"), True
-    else:
-        event["body"], event["isBase64Encoded"] = body, False
-    return event
-
-
-def _no_body(sent: Sent) -> None:
-    if "body" in sent:
-        raise ValueError("authorizer events carry no request body")
-
-
-def _check_path(path: str) -> str:
-    if not path.startswith("/"):
-        raise ValueError(f"a request path starts with '/', got {path!r}")
-    return path
-
-
-def _rest_request(
-    method: str,
-    path: str,
-    resource: str | None,
-    path_params: Mapping[str, str] | None,
-    stage: str,
-    sent: Sent,
-) -> Event:
-    """What REST proxy, REST REQUEST authorizer and HTTP payload 1.0 events share."""
-    resource = resource or _check_path(path)
-    headers = _headers(sent, lower=False)
-    query = _lists(sent.get("query"))
-    return {
-        "resource": resource,
-        "path": _check_path(path),
-        "httpMethod": method,
-        "headers": _last(headers),
-        "multiValueHeaders": headers,
-        "queryStringParameters": _last(query),
-        "multiValueQueryStringParameters": query or None,
-        "pathParameters": dict(path_params) if path_params else None,
-        "stageVariables": None,
-        "requestContext": {
-            "accountId": ACCOUNT,
-            "apiId": API_ID,
-            "domainName": f"{API_ID}.execute-api.{REGION}.amazonaws.com",
-            "domainPrefix": API_ID,
-            "httpMethod": method,
-            "identity": {
-                "sourceIp": sent.get("source_ip", SOURCE_IP),
-                "userAgent": _USER_AGENT,
-                "caller": None,
-            },
-            "path": f"/{stage}{path}",
-            "protocol": "HTTP/1.1",
-            "requestId": _REQUEST_ID,
-            "requestTime": _TIME,
-            "requestTimeEpoch": _EPOCH_MS,
-            "resourceId": "us4z18",
-            "resourcePath": resource,
-            "stage": stage,
-        },
-    }
-
-
-def _http_request(
-    method: str,
-    path: str,
-    route_key: str,
-    path_params: Mapping[str, str] | None,
-    stage: str,
-    sent: Sent,
-    *,
-    api_id: str = API_ID,
-    domain: str | None = None,
-) -> Event:
-    """The payload 2.0 request of HTTP API authorizers and integrations and Function URLs.
-    A named stage is part of the raw path, as API Gateway sends it."""
-    raw_path = _check_path(path) if stage == "$default" else f"/{stage}{_check_path(path)}"
-    query = _lists(sent.get("query"))
-    event: Event = {
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": raw_path,
-        "rawQueryString": urlencode([(k, v) for k, vs in query.items() for v in vs]),
-        "headers": _joined(_headers(sent, lower=True, cookie_header=False)),
-        "requestContext": {
-            "accountId": ACCOUNT,
-            "apiId": api_id,
-            "domainName": domain or f"{api_id}.execute-api.{REGION}.amazonaws.com",
-            "domainPrefix": api_id,
-            "http": {
-                "method": method,
-                "path": raw_path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": sent.get("source_ip", SOURCE_IP),
-                "userAgent": _USER_AGENT,
-            },
-            "requestId": _REQUEST_ID,
-            "routeKey": route_key,
-            "stage": stage,
-            "time": _TIME,
-            "timeEpoch": _EPOCH_MS,
-        },
-    }
-    if sent.get("cookies"):
-        event["cookies"] = list(sent["cookies"])
-    if query:
-        event["queryStringParameters"] = _joined(query)
-    if path_params:
-        event["pathParameters"] = dict(path_params)
-    return event
-
-
-def _passed_on(response: Mapping[str, Any] | None, arn: str, *, http: bool) -> Event | None:
-    """``requestContext.authorizer`` as API Gateway fills it from an authorizer's response
-    (REST and WebSocket: ``principalId`` and the context; HTTP API: the context under
-    ``lambda``). A response that does not allow ``arn`` is refused: API Gateway would
-    answer 403 and not call the function."""
-    if response is None:
-        return None
-    simple = "isAuthorized" in response
-    if not (response["isAuthorized"] is True if simple else iam_allows(response, arn)):
-        raise ValueError(f"this authorizer response does not allow {arn}")
-    context = dict(response.get("context") or {})
-    if http:
-        return {"lambda": context}
-    return {"principalId": response.get("principalId"), **context, "integrationLatency": 0}
 
 
 # -- authorizer events --------------------------------------------------------------------
@@ -285,9 +102,9 @@ def token_authorizer(
         raise ValueError("a TOKEN authorizer event carries only the token")
     event: Event = {
         "type": "TOKEN",
-        "methodArn": method_arn(method, _check_path(path), stage=stage),
+        "methodArn": method_arn(method, check_path(path), stage=stage),
     }
-    authorization = _authorization(sent)
+    authorization = authorization_header(sent)
     if authorization is not None:
         event["authorizationToken"] = authorization
     return event
@@ -307,8 +124,8 @@ def request_authorizer(
     >>> request_authorizer("GET", "/orders/7", resource="/orders/{id}")["requestContext"]["path"]
     '/prod/orders/7'
     """
-    _no_body(sent)
-    event = _rest_request(method, path, resource, path_params, stage, sent)
+    check_no_body(sent)
+    event = rest_request(method, path, resource, path_params, stage, sent)
     return {"type": "REQUEST", "methodArn": method_arn(method, path, stage=stage), **event}
 
 
@@ -326,9 +143,9 @@ def http_authorizer_v1(
     >>> http_authorizer_v1("GET", "/orders", token="abc")["identitySource"]
     'Bearer abc'
     """
-    _no_body(sent)
-    event = _rest_request(method, path, resource, path_params, stage, sent)
-    identity = _authorization(sent)
+    check_no_body(sent)
+    event = rest_request(method, path, resource, path_params, stage, sent)
+    identity = authorization_header(sent)
     return {
         "version": "1.0",
         "type": "REQUEST",
@@ -353,9 +170,9 @@ def http_authorizer_v2(
     >>> http_authorizer_v2("GET", "/orders/7", route_key="GET /orders/{id}")["routeArn"]
     'arn:aws:execute-api:us-east-1:123456789012:abcdef123/$default/GET/orders/7'
     """
-    _no_body(sent)
-    event = _http_request(method, path, route_key, path_params, stage, sent)
-    identity = _authorization(sent)
+    check_no_body(sent)
+    event = http_request(method, path, route_key, path_params, stage, sent)
+    identity = authorization_header(sent)
     return {
         "type": "REQUEST",
         "routeArn": method_arn(method, path, stage=stage),
@@ -368,13 +185,13 @@ def _websocket_context(route_key: str, event_type: str, stage: str, source_ip: s
     return {
         "routeKey": route_key,
         "eventType": event_type,
-        "requestTime": _TIME,
+        "requestTime": REQUEST_TIME,
         "messageDirection": "IN",
         "stage": stage,
-        "connectedAt": _EPOCH_MS,
-        "requestTimeEpoch": _EPOCH_MS,
-        "identity": {"sourceIp": source_ip, "userAgent": _USER_AGENT},
-        "requestId": _REQUEST_ID,
+        "connectedAt": REQUEST_EPOCH_MS,
+        "requestTimeEpoch": REQUEST_EPOCH_MS,
+        "identity": {"sourceIp": source_ip, "userAgent": USER_AGENT},
+        "requestId": REQUEST_ID,
         "domainName": f"{API_ID}.execute-api.{REGION}.amazonaws.com",
         "connectionId": "AAAA1234=",
         "apiId": API_ID,
@@ -388,15 +205,15 @@ def websocket_connect(*, stage: str = "prod", **sent: Unpack[Sent]) -> Event:
     >>> websocket_connect(query={"token": "abc"})["queryStringParameters"]
     {'token': 'abc'}
     """
-    _no_body(sent)
-    headers = _headers(sent, lower=False)
-    query = _lists(sent.get("query"))
+    check_no_body(sent)
+    headers = header_lists(sent, lower=False)
+    query = value_lists(sent.get("query"))
     return {
         "type": "REQUEST",
         "methodArn": method_arn("$connect", "", stage=stage),
-        "headers": _last(headers),
+        "headers": last_values(headers),
         "multiValueHeaders": headers,
-        "queryStringParameters": _last(query),
+        "queryStringParameters": last_values(query),
         "multiValueQueryStringParameters": query or None,
         "stageVariables": {},
         "requestContext": _websocket_context(
@@ -424,7 +241,8 @@ def websocket_message(
     """
     context = _websocket_context(route_key, "MESSAGE", stage, source_ip)
     context["messageId"] = "message-id-1="
-    passed = _passed_on(authorizer_response, method_arn("$connect", "", stage=stage), http=False)
+    arn = method_arn("$connect", "", stage=stage)
+    passed = authorizer_context(authorizer_response, arn, http=False)
     if passed is not None:
         context["authorizer"] = passed
     return {"requestContext": context, "body": body, "isBase64Encoded": False}
@@ -452,11 +270,12 @@ def rest_proxy(
     >>> event["requestContext"]["authorizer"]["principalId"], event["requestContext"]["authorizer"]["k"]
     ('ann', 'v')
     """
-    event = _rest_request(method, path, resource, path_params, stage, sent)
-    passed = _passed_on(authorizer_response, method_arn(method, path, stage=stage), http=False)
+    event = rest_request(method, path, resource, path_params, stage, sent)
+    arn = method_arn(method, path, stage=stage)
+    passed = authorizer_context(authorizer_response, arn, http=False)
     if passed is not None:
         event["requestContext"]["authorizer"] = passed
-    return _put_body(event, sent)
+    return put_body(event, sent)
 
 
 def http_proxy(
@@ -475,11 +294,12 @@ def http_proxy(
     >>> http_proxy("POST", "/orders", query={"tag": ["a", "b"]})["queryStringParameters"]
     {'tag': 'a,b'}
     """
-    event = _http_request(method, path, route_key, path_params, stage, sent)
-    passed = _passed_on(authorizer_response, method_arn(method, path, stage=stage), http=True)
+    event = http_request(method, path, route_key, path_params, stage, sent)
+    arn = method_arn(method, path, stage=stage)
+    passed = authorizer_context(authorizer_response, arn, http=True)
     if passed is not None:
         event["requestContext"]["authorizer"] = passed
-    return _put_body(event, sent)
+    return put_body(event, sent)
 
 
 def function_url(method: str = "GET", path: str = "/", **sent: Unpack[Sent]) -> Event:
@@ -489,10 +309,10 @@ def function_url(method: str = "GET", path: str = "/", **sent: Unpack[Sent]) -> 
     'abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws'
     """
     domain = f"{_URL_ID}.lambda-url.{REGION}.on.aws"
-    event = _http_request(
+    event = http_request(
         method, path, "$default", None, "$default", sent, api_id=_URL_ID, domain=domain
     )
-    return _put_body(event, sent)
+    return put_body(event, sent)
 
 
 def alb(
@@ -505,24 +325,24 @@ def alb(
     >>> alb("GET", "/a", query={"q": "x y"}, multi_value=True)["multiValueQueryStringParameters"]
     {'q': ['x%20y']}
     """
-    headers = _headers(sent, lower=True)
+    headers = header_lists(sent, lower=True)
     headers.setdefault("x-forwarded-for", [sent.get("source_ip", SOURCE_IP)])
     query = {
         quote(k, safe=""): [quote(v, safe="") for v in vs]
-        for k, vs in _lists(sent.get("query")).items()
+        for k, vs in value_lists(sent.get("query")).items()
     }
     target_group = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/lambda/0123456789"
     event: Event = {
         "requestContext": {"elb": {"targetGroupArn": target_group}},
         "httpMethod": method,
-        "path": _check_path(path),
+        "path": check_path(path),
     }
     if multi_value:
         event["multiValueQueryStringParameters"] = query
         event["multiValueHeaders"] = headers
     else:
-        event["queryStringParameters"] = _last(query) or {}
-        event["headers"] = _last(headers) or {}
-    _put_body(event, sent)
+        event["queryStringParameters"] = last_values(query) or {}
+        event["headers"] = last_values(headers) or {}
+    put_body(event, sent)
     event["body"] = event["body"] or ""
     return event
