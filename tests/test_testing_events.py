@@ -221,3 +221,12 @@ def test_iam_allows_on_policy_dicts_agrees_with_the_iam_simulator() -> None:
     ours = [iam_allows(doc.to_dict(), arn) for doc, arn in cases]
     assert ours == theirs
     assert 0 < sum(ours) < len(ours)  # both answers occur
+
+
+def test_request_context_path_is_the_path_the_client_sent() -> None:
+    # REST and named HTTP API stages are the URL's first segment; an HTTP API's $default
+    # stage is served at the root (AWS's payload 1.0 example: requestContext.path "/my/path").
+    assert http_authorizer_v1("GET", "/orders/7")["requestContext"]["path"] == "/orders/7"
+    named = http_authorizer_v1("GET", "/orders/7", stage="beta")
+    assert named["requestContext"]["path"] == "/beta/orders/7"
+    assert request_authorizer("GET", "/orders/7")["requestContext"]["path"] == "/prod/orders/7"

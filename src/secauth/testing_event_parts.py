@@ -183,7 +183,9 @@ def rest_request(
                 "userAgent": USER_AGENT,
                 "caller": None,
             },
-            "path": f"/{stage}{path}",
+            # The path as the client sent it: a named stage is its first segment; an
+            # HTTP API's $default stage is served at the root and adds nothing.
+            "path": path if stage == "$default" else f"/{stage}{path}",
             "protocol": "HTTP/1.1",
             "requestId": REQUEST_ID,
             "requestTime": REQUEST_TIME,
