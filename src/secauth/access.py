@@ -303,8 +303,11 @@ class Routes:
         if found is None:
             denial = Denial(Reason.FORBIDDEN, "no route")
             return Decision(False, denial.reason, None, {}, denial)
-        candidates = (found, *found.others) if found.others else (found,)
-        readings = tuple([candidate.route for candidate in candidates])
+        if found.others:
+            candidates = (found, *found.others)
+            readings = tuple([candidate.route for candidate in candidates])
+        else:
+            candidates, readings = (found,), (found.route,)
         for candidate in candidates:
             params = dict(candidate.params)
             refusal = candidate.rule.check(principal, AccessContext(method, path, params, request))

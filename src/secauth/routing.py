@@ -93,6 +93,7 @@ _CUSTOM_KEY = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
 # Percent-encodings of "/", "\", "." and "%", and the lead bytes of overlong UTF-8 forms
 # of them (never valid UTF-8): a backend that decodes them sees another path.
 _ENCODED_SPECIAL = re.compile(r"%(?:2[fFeE5]|5[cC]|[cC][01]|[eE]0%80)")
+_REFUSED_SEGMENTS: Final = frozenset({"", ".", ".."})  # empty and dot segments
 _PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _ASCII_LOWER: Final = {code: code + 32 for code in range(ord("A"), ord("Z") + 1)}
 
@@ -232,9 +233,7 @@ def split_path(path: str) -> tuple[str, ...] | None:
         return ()
     segments = tuple(path[1:].split("/"))
     if (
-        "" in segments
-        or "." in segments
-        or ".." in segments
+        not _REFUSED_SEGMENTS.isdisjoint(segments)
         or "\\" in path
         or ("%" in path and _ENCODED_SPECIAL.search(path))
     ):
