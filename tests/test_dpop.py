@@ -570,3 +570,38 @@ def test_secauth_proofs_verify_with_jose(alg: str) -> None:
     payload = checked["payload"]
     assert (payload["htm"], payload["htu"]) == ("DELETE", URL)
     assert payload["ath"] == access_token_hash(TOKEN)
+
+
+# -- URI normalization and key material edge cases ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("uri", "normalized"),
+    [
+        ("https://[::1]:8443/x", "https://[::1]:8443/x"),
+        ("http://API.example.com:80", "http://api.example.com/"),
+        ("https://h:443/a%2Fb", "https://h/a%2Fb"),
+        ("https://user@h/x", None),  # user information is refused
+        ("https://h:/x", None),  # an empty port is not a port
+        ("https://h:70000/x", None),
+        ("https://h%41/x", None),  # a percent-encoded host
+        ("ftp://h/x", None),
+    ],
+)
+def test_normalize_uri_accepts_a_host_and_port_only(uri: str, normalized: str | None) -> None:
+    assert normalize_uri(uri) == normalized
+
+
+def test_alb_host_header_that_is_not_an_authority_is_refused() -> None:
+    """A Host header holding a path or query cannot move the URI the proof must name."""
+    proof = CLIENT.proof("GET", "https://api.example.com/", access_token=TOKEN)
+    headers = {"authorization": f"DPoP {TOKEN}", "dpop": proof, "x-forwarded-proto": "https"}
+    evt = alb("GET", "/orders/7", headers={**headers, "host": "api.example.com?"})
+    assert answer(guard(), evt)[0] == 401
+
+
+def test_a_jti_with_a_lone_surrogate_is_recorded_not_a_500() -> None:
+    handler = guard()
+    evt = event(CLIENT.proof("GET", URL, access_token=TOKEN, claims={"jti": "\ud800"}))
+    assert answer(handler, evt)[0] == 200
+    assert answer(handler, evt)[0] == 401  # and replayed

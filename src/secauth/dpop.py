@@ -77,7 +77,7 @@ from secauth.errors import (
     SenderConstraintError,
 )
 from secauth.events import EventKind
-from secauth.jose import parse_claims_text, split_compact, typ_matches
+from secauth.jose import split_compact, typ_matches
 from secauth.jwk import ASYMMETRIC_ALGORITHMS, VerificationKey
 
 if TYPE_CHECKING:
@@ -109,6 +109,9 @@ _PATH_SAFE: Final = "/:@!$&'()*+,;=-._~%"
 # A path of these characters only is already normalized (no percent-encoding to touch).
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=._~-]*")
 _DEFAULT_PORTS: Final = {"https": 443, "http": 80}
+# An authority (RFC 3986 section 3.2) without user information: a host name or IPv4 address
+# of unreserved characters, or a bracketed IPv6 address; then an optional port.
+_AUTHORITY = re.compile(r"([A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?")
 _V2_KINDS = frozenset({EventKind.HTTP_V2, EventKind.FUNCTION_URL, EventKind.HTTP_AUTHORIZER_V2})
 _V1_KINDS = frozenset(
     {EventKind.REST_V1, EventKind.REST_REQUEST_AUTHORIZER, EventKind.HTTP_AUTHORIZER_V1}
@@ -251,7 +254,7 @@ class DpopVerifier:
             configured = self.htu(request)
             uri = normalize_uri(configured) if isinstance(configured, str) else None
         elif self.public_url is not None:
-            uri = normalize_uri(self.public_url + _route_path(request))
+            uri = self.public_url + _path(_route_path(request))  # normalized at __init__
         else:
             uri = request_uri(request)
         if uri is None:
@@ -281,17 +284,16 @@ class DpopVerifier:
             self.headers.put(segments.header_segment, header)
         if not header.key.verify(header.alg, segments.signing_input, segments.signature):
             self._refuse("proof signature does not verify")
-        try:
-            claims, _ = parse_claims_text(segments.payload_segment, alphabet_checked=True)
-        except MalformedToken:
-            self._refuse("proof payload is not a JSON object")
+        claims = self._json_object(segments.payload_segment, "payload")
         return self._claims(claims, header.jkt, method, uri, access_token)
 
     def record(self, proof: DpopProof) -> None:
         """Remember ``proof`` for its window; a second use is :class:`DpopProofReplayed`."""
         if self.replay is None:
             return
-        jti_hash = b64url_encode(hashlib.sha256(proof.jti.encode("utf-8")).digest())
+        # The jti hashed: a key of fixed length and alphabet whatever the client sent
+        # (surrogatepass: JSON can spell a lone surrogate, which UTF-8 cannot encode).
+        jti_hash = hashlib.sha256(proof.jti.encode("utf-8", "surrogatepass")).hexdigest()
         expires_at = proof.iat + self.max_age + self.leeway + 1.0
         try:
             first = self.replay.first_use(f"{proof.jkt}:{jti_hash}", expires_at)
@@ -307,12 +309,7 @@ class DpopVerifier:
 
     def _header(self, segment: str) -> ProofHeader:
         """Parse and check a proof header (step 2), and import its key."""
-        try:
-            header = loads_strict(decode_checked_alphabet(segment))
-        except (B64Error, ValueError, RecursionError):
-            self._refuse("proof header is not JSON")
-        if type(header) is not dict:
-            self._refuse("proof header is not a JSON object")
+        header = self._json_object(segment, "header")
         typ, alg, jwk = header.get("typ"), header.get("alg"), header.get("jwk")
         if type(typ) is not str or not typ_matches(typ, "dpop+jwt"):
             self._refuse("proof typ is not dpop+jwt")
@@ -335,6 +332,18 @@ class DpopVerifier:
             self._refuse("proof jwk is not a usable public key")
         return ProofHeader(alg, _thumbprint(members), key)
 
+    def _json_object(self, segment: str, part: str) -> dict[str, Any]:
+        """A proof's header or payload segment (its alphabet checked by ``split_compact``)
+        as strict JSON (no duplicate names, no NaN) that must be an object. Only top-level
+        members are read from it: a proof is never handed to rules as a claims set is."""
+        try:
+            value = loads_strict(decode_checked_alphabet(segment))
+        except (B64Error, ValueError, RecursionError):
+            self._refuse(f"proof {part} is not JSON")
+        if type(value) is not dict:
+            self._refuse(f"proof {part} is not a JSON object")
+        return value
+
     def _claims(
         self,
         claims: Mapping[str, Any],
@@ -343,13 +352,16 @@ class DpopVerifier:
         uri: str,
         access_token: str | None,
     ) -> DpopProof:
-        jti, htm, htu, iat = (claims.get(n) for n in ("jti", "htm", "htu", "iat"))
+        jti = claims.get("jti")
         if type(jti) is not str or not 0 < len(jti) <= _MAX_JTI:
             self._refuse("proof jti missing or not a short string")
+        htm = claims.get("htm")
         if type(htm) is not str or htm != method:
             self._refuse("proof htm is not the request method")
+        htu = claims.get("htu")
         if type(htu) is not str or (htu != uri and normalize_uri(htu) != uri):
             self._refuse("proof htu is not the request URI")
+        iat = claims.get("iat")
         if type(iat) is bool or not isinstance(iat, int | float) or not math.isfinite(iat):
             self._refuse("proof iat missing or not a number")
         now = self._clock()
@@ -403,7 +415,8 @@ def normalize_uri(uri: str) -> str | None:
     """``uri`` as ``htu`` is compared: scheme and host lower-cased, the default port
     dropped, an empty path as ``/``, percent-encoding normalized (unreserved characters
     decoded, hex digits upper-cased, characters a path cannot hold encoded), query and
-    fragment dropped. None for anything but an absolute http(s) URI with a host.
+    fragment dropped. None for anything but an absolute http(s) URI whose authority is a
+    host name or IP address and an optional port (no user information).
 
     >>> normalize_uri("HTTPS://Api.Example.com:443/a%7eb/c%2fd?q=1#f")
     'https://api.example.com/a~b/c%2Fd'
@@ -412,20 +425,39 @@ def normalize_uri(uri: str) -> str | None:
     """
     try:
         parts = urlsplit(uri)
-        port = parts.port
     except ValueError:
         return None
-    scheme = parts.scheme.lower()
-    host = parts.hostname
-    if scheme not in _DEFAULT_PORTS or not host or "@" in parts.netloc:
+    return _join(parts.scheme.lower(), parts.netloc, parts.path)
+
+
+def _join(scheme: str, authority: str, path: str) -> str | None:
+    """The normalized URI of a lower-case ``scheme``, an ``authority`` (``host[:port]``) and
+    a ``path``; None when the scheme is not http(s) or the authority not a host and port.
+    Requests are normalized from their parts here, with no URI built and split again."""
+    default_port = _DEFAULT_PORTS.get(scheme)
+    match = _AUTHORITY.fullmatch(authority)
+    if default_port is None or match is None:
         return None
-    netloc = f"[{host}]" if ":" in host else host
-    if port is not None and port != _DEFAULT_PORTS[scheme]:
-        netloc = f"{netloc}:{port}"
-    path = parts.path or "/"
-    if not _PLAIN_PATH.fullmatch(path):
-        path = _PERCENT.sub(_percent, quote(path, safe=_PATH_SAFE))
-    return f"{scheme}://{netloc}{path}"
+    host, port = match.group(1, 2)
+    origin = f"{scheme}://{host.lower()}"
+    if port is not None:
+        number = int(port)
+        if number > 65535:
+            return None
+        if number != default_port:
+            origin = f"{origin}:{number}"
+    if path and path[0] != "/":
+        return None
+    return origin + _path(path)
+
+
+def _path(path: str) -> str:
+    """A URI path normalized (see :func:`normalize_uri`); empty is ``/``."""
+    if not path:
+        return "/"
+    if _PLAIN_PATH.fullmatch(path):
+        return path
+    return _PERCENT.sub(_percent, quote(path, safe=_PATH_SAFE))
 
 
 def _percent(match: re.Match[str]) -> str:
@@ -444,7 +476,8 @@ def request_uri(request: Request) -> str | None:
     'https://api.example.com/v1/orders'
     """
     context = request.raw.get("requestContext")
-    context = context if isinstance(context, Mapping) else {}
+    if type(context) is not dict:  # parsed JSON: a dict, not the slower ABC check
+        context = context if isinstance(context, Mapping) else {}
     scheme, host = "https", context.get("domainName")
     if request.kind in _V2_KINDS:
         path = request.path
@@ -456,9 +489,9 @@ def request_uri(request: Request) -> str | None:
         path = request.path
     else:
         return None
-    if not isinstance(host, str) or not host or not isinstance(path, str):
+    if not isinstance(host, str) or not isinstance(path, str):
         return None
-    return normalize_uri(f"{scheme}://{host}{path}")
+    return _join(scheme, host, path)
 
 
 def _route_path(request: Request) -> str:

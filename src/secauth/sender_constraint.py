@@ -187,26 +187,27 @@ def check_binding(
     """
     cnf = claims.get("cnf")
     dpop_scheme = presented.scheme == "DPoP"
-    algs = policy.dpop_algorithms
     if cnf is None:
         if dpop_scheme:
-            _refuse("DPoP scheme with a token not bound to a key", algs)
+            _refuse("DPoP scheme with a token not bound to a key", policy.dpop_algorithms)
         if policy.require is not None:
             _refuse(f"unbound token; {policy.require} binding required", None)
         return
     if type(cnf) is not dict or not cnf or not cnf.keys() <= _KNOWN:
-        _refuse("a confirmation (cnf) secauth cannot check", algs if dpop_scheme else None)
-    if _JKT not in cnf and (dpop_scheme or policy.require == "dpop"):
-        _refuse("token not bound to a DPoP key", algs)
-    if _CERT not in cnf and policy.require == "mtls":
-        _refuse("token not bound to a client certificate", None)
+        algs = policy.dpop_algorithms if dpop_scheme else None
+        _refuse("a confirmation (cnf) secauth cannot check", algs)
+    key_bound = _JKT in cnf  # {"jkt": null} too: it then fails the proof's key match
+    if not key_bound and (dpop_scheme or policy.require == "dpop"):
+        _refuse("token not bound to a DPoP key", policy.dpop_algorithms)
     if _CERT in cnf:
         if not policy.mtls:
             _refuse("certificate-bound tokens are not accepted here", None)
         _check_certificate(cnf[_CERT], request)
-    if _JKT in cnf:
+    elif policy.require == "mtls":
+        _refuse("token not bound to a client certificate", None)
+    if key_bound:
         if not dpop_scheme:
-            _refuse("DPoP-bound token presented as Bearer", algs or ())
+            _refuse("DPoP-bound token presented as Bearer", policy.dpop_algorithms or ())
         if policy.dpop is None:
             _refuse("DPoP is not accepted here", ())
         policy.dpop.check(request, presented.token, jkt=cnf[_JKT])
