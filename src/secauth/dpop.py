@@ -362,7 +362,7 @@ class DpopVerifier:
         if type(htu) is not str or (htu != uri and normalize_uri(htu) != uri):
             self._refuse("proof htu is not the request URI")
         iat = claims.get("iat")
-        if type(iat) is bool or not isinstance(iat, int | float) or not math.isfinite(iat):
+        if type(iat) is bool or not isinstance(iat, (int, float)) or not math.isfinite(iat):
             self._refuse("proof iat missing or not a number")
         now = self._clock()
         if iat > now + self.leeway:

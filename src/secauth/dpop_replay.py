@@ -63,16 +63,21 @@ class MemoryReplayStore:
         self._clock = clock
         self._entries: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._sweep_at = 1024
 
     def first_use(self, key: str, expires_at: float) -> bool:
-        now = self._clock()
         with self._lock:
-            until = self._entries.get(key)
-            if until is not None and now < until:
+            entries = self._entries
+            until = entries.get(key)
+            if until is not None and self._clock() < until:  # the clock only when needed
                 return False
-            self._entries[key] = expires_at
-            if len(self._entries) % 1024 == 0:  # now and then, drop what has expired
-                self._entries = {k: t for k, t in self._entries.items() if now < t}
+            entries[key] = expires_at
+            if len(entries) >= self._sweep_at:
+                # Drop what has expired; the next sweep waits until the live entries double,
+                # so a store of many live keys is not copied every few inserts.
+                now = self._clock()
+                self._entries = {k: t for k, t in entries.items() if now < t}
+                self._sweep_at = max(1024, 2 * len(self._entries))
         return True
 
 
