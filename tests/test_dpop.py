@@ -524,10 +524,12 @@ class PanvaClient:
         assert self.proc.stdout is not None
         self.jkt: str = json.loads(self.proc.stdout.readline())["jkt"]
 
-    def proof(self, htm: str, htu: str, access_token: str) -> str:
+    def proof(self, htm: str, htu: str, access_token: str, nonce: str | None = None) -> str:
         assert self.proc.stdin is not None
         assert self.proc.stdout is not None
         request = {"htm": htm, "htu": htu, "access_token": access_token}
+        if nonce is not None:
+            request["nonce"] = nonce  # the server's DPoP-Nonce (RFC 9449 section 8)
         self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
         proof: str = json.loads(self.proc.stdout.readline())["proof"]

@@ -13,7 +13,8 @@ a unique ``jti`` and the hash of the token. The checks (RFC 9449 section 4.3), i
 3. the signature verifies with that ``jwk`` (:class:`~secauth.jwk.VerificationKey`);
 4. claims ``jti`` (a string), ``htm`` equal to the request method, ``htu`` equal to the
    request URI (below), ``iat`` within ``max_age`` seconds in the past (``leeway`` in the
-   future), ``ath`` equal to base64url(SHA-256(access token));
+   future), ``ath`` equal to base64url(SHA-256(access token)) and, with ``nonces``, a
+   ``nonce`` this server issued lately (below);
 5. the key's thumbprint equals the token's ``cnf.jkt``;
 6. last, the ``jti`` is recorded in the replay store for the key: seen before, refused.
 
@@ -34,8 +35,22 @@ Errors: a bad proof is 401 :class:`~secauth.errors.InvalidDpopProof` (``DPoP
 error="invalid_dpop_proof", algs="..."``); a replayed one
 :class:`~secauth.errors.DpopProofReplayed`; a proof of another key than the token's
 :class:`~secauth.errors.SenderConstraintError` (``error="invalid_token"``); a replay
-store that cannot answer, 503 ``keys_unavailable``. Server-provided nonces (``DPoP-Nonce``)
-are not implemented yet; a proof's ``nonce`` claim is ignored.
+store that cannot answer, 503 ``keys_unavailable``.
+
+Server nonces
+-------------
+Without ``nonces`` a proof's ``nonce`` claim is ignored (RFC 9449: the server did not ask
+for one). With ``nonces=DpopNonces(secret=..., lifetime=300)``
+(:class:`~secauth.dpop_nonce.DpopNonces`: stateless, one secret shared by every
+container) a proof with no nonce, or one not issued with that secret in the current or
+the previous window, is an :class:`~secauth.errors.InvalidDpopProof` whose
+``detail["dpop_error"]`` is ``use_dpop_nonce``. A :class:`~secauth.guard.Guard` answers
+it with 401 ``WWW-Authenticate: DPoP error="use_dpop_nonce", ...`` and a fresh nonce in
+``DPoP-Nonce``, and puts the current nonce on every response it admits with a DPoP proof,
+so a client that keeps the last ``DPoP-Nonce`` it saw (RFC 9449 section 8.2) does not
+meet an expired one while it calls at least once per lifetime. An
+:class:`~secauth.authorizer.Authorizer` cannot send that header with its 401 and
+refuses nonces (:class:`~secauth.errors.ConfigurationError`).
 
 Example
 -------
@@ -66,6 +81,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple, NoReturn
 from urllib.parse import quote, urlsplit
 
 from secauth._b64 import B64Error, b64url_encode, decode_checked_alphabet, loads_strict
+from secauth.dpop_nonce import USE_DPOP_NONCE, DpopNonces
 from secauth.dpop_replay import ReplayStore, ReplayStoreUnavailable
 from secauth.errors import (
     ConfigurationError,
@@ -179,6 +195,11 @@ class DpopVerifier:
         returns the whole URI of a request. At most one.
     max_proof_size:
         Longer ``DPoP`` headers are refused unread.
+    nonces:
+        A :class:`~secauth.dpop_nonce.DpopNonces`: require server nonces (module docs);
+        Guard only.
+    clock:
+        Seconds since the epoch, for ``iat`` (tests pass their own).
     """
 
     def __init__(
@@ -191,6 +212,7 @@ class DpopVerifier:
         public_url: str | None = None,
         htu: Callable[[Request], str] | None = None,
         max_proof_size: int = 8192,
+        nonces: DpopNonces | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if replay is not None and not callable(getattr(replay, "first_use", None)):
@@ -210,6 +232,8 @@ class DpopVerifier:
             raise ConfigurationError("DpopVerifier takes public_url or htu, not both")
         if htu is not None and not callable(htu):
             raise ConfigurationError("DpopVerifier htu is a callable(request) -> str")
+        if nonces is not None and not isinstance(nonces, DpopNonces):
+            raise ConfigurationError("DpopVerifier nonces is a secauth.dpop_nonce.DpopNonces")
         self.public_url: str | None = None
         if public_url is not None:
             normalized = normalize_uri(public_url) if isinstance(public_url, str) else None
@@ -225,12 +249,14 @@ class DpopVerifier:
         self.leeway = float(leeway)
         self.htu = htu
         self.max_proof_size = max_proof_size
+        self.nonces = nonces
         self.headers = ProofHeaderCache()
         self._allowed = frozenset(algs)
         self._clock = clock
 
     def __repr__(self) -> str:
-        return f"DpopVerifier(algorithms={list(self.algorithms)}, max_age={self.max_age:g})"
+        nonces = f", nonces={self.nonces!r}" if self.nonces is not None else ""
+        return f"DpopVerifier(algorithms={list(self.algorithms)}, max_age={self.max_age:g}{nonces})"
 
     def check(self, request: Request, access_token: str, *, jkt: object) -> None:
         """Check ``request``'s proof for ``access_token``, whose ``cnf.jkt`` is ``jkt``;
@@ -371,6 +397,13 @@ class DpopVerifier:
             self._refuse("proof iat is too old")
         if access_token is not None and claims.get("ath") != access_token_hash(access_token):
             self._refuse("proof ath is not the hash of the access token")
+        if self.nonces is not None:
+            problem = self.nonces.check(claims.get("nonce"))
+            if problem is not None:
+                raise InvalidDpopProof(
+                    detail={"problem": problem, "dpop_error": USE_DPOP_NONCE},
+                    dpop_algorithms=self.algorithms,
+                )
         return DpopProof(thumbprint, jti, float(iat))
 
     def _refuse(self, problem: str) -> NoReturn:

@@ -175,6 +175,7 @@ class Guard:
         A :class:`~secauth.sender_constraint.SenderConstraint`: accept DPoP, require bound
         tokens. Without it, certificate-bound tokens are checked against the client
         certificate and DPoP-bound ones refused (:func:`~secauth.sender_constraint.check_binding`).
+        With DPoP server nonces, responses carry ``DPoP-Nonce`` (:mod:`secauth.dpop_nonce`).
     """
 
     def __init__(
@@ -230,7 +231,7 @@ class Guard:
         if protected_resource is not None and verifier is not None:
             protected_resource.check_verifier(verifier)
         self.protected_resource = protected_resource
-        self.sender_constraint = check_sender_constraint(sender_constraint)
+        self.sender_constraint = check_sender_constraint(sender_constraint, answers_client=True)
         # Principals for repeated callers: authorizer contexts (their raw strings) and
         # verified tokens (the token is still verified on every call). Bounded; shared
         # with the guards require() derives, which answer the same way.
@@ -502,9 +503,8 @@ class Guard:
         with the error's status, a 500 for anything not secauth's), recorded in
         ``record``; a BaseException that is not an Exception is raised again."""
         challenge = self.protected_resource.challenge if self.protected_resource else None
-        return refusal_response(
-            exc, event, record, self.security_headers, self.cors, self.problem_type_base, challenge
-        )
+        return refusal_response(exc, event, record, self.security_headers, self.cors,
+                                self.problem_type_base, challenge, self.sender_constraint.nonces)
 
     def log_decision(self, record: dict[str, Any], started: float) -> None:
         """Send ``record`` (with the latency since ``started``) where this guard logs."""

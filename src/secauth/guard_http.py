@@ -36,6 +36,7 @@ from secauth.events import EventKind, Request
 from secauth.responses import Cors, error_response, http_response, problem
 
 if TYPE_CHECKING:
+    from secauth.dpop_nonce import DpopNonces
     from secauth.protected_resource import ProtectedResource
     from secauth.ratelimit.result import RateLimitResult
 
@@ -130,10 +131,13 @@ def handler_response(
     limit: RateLimitResult | None,
     security_headers: Mapping[str, str],
     cors: Cors | None,
+    nonces: DpopNonces | None = None,
 ) -> Any:
     """The handler's ``result`` as the response: security, CORS and rate-limit headers
     added (the handler's own values win); a plain value becomes a 200 (text or JSON).
-    A WebSocket route's result is left as it is (a plain value: a 200 with that body)."""
+    With DPoP ``nonces``, a request admitted with a DPoP proof gets the current nonce in
+    ``DPoP-Nonce``. A WebSocket route's result is left as it is (a plain value: a 200
+    with that body)."""
     if request.kind is EventKind.WEBSOCKET:
         if isinstance(result, dict) and "statusCode" in result:
             return result
@@ -143,6 +147,10 @@ def handler_response(
         extra.update(cors.headers(request.headers))
     if limit is not None:
         extra.update(limit.headers())
+    if nonces is not None and "dpop" in request.headers:
+        from secauth.dpop_nonce import NONCE_HEADER
+
+        extra[NONCE_HEADER] = nonces.issue()
     if not (isinstance(result, dict) and "statusCode" in result):
         # HTTP API shorthand (a plain value): make it an explicit response; a string is
         # sent as text, anything else as JSON.
@@ -179,9 +187,12 @@ def refusal_response(
     cors: Cors | None,
     problem_type_base: str | None = None,
     challenge_params: Mapping[str, str] | None = None,
+    nonces: DpopNonces | None = None,
 ) -> dict[str, Any]:
     """The sanitized response for ``exc`` (see :meth:`secauth.guard.Guard.refusal`);
-    ``challenge_params`` go into its ``WWW-Authenticate`` challenge."""
+    ``challenge_params`` go into its ``WWW-Authenticate`` challenge. With DPoP
+    ``nonces``, a proof refused for its nonce is answered ``DPoP error="use_dpop_nonce"``
+    with a fresh nonce in ``DPoP-Nonce`` (RFC 9449 section 9)."""
     if not isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt, SystemExit
         raise exc
     # A ConfigurationError's text is written for the developer: the client gets a 500.
@@ -223,7 +234,7 @@ def refusal_response(
     if cors is not None and isinstance(event, Mapping):
         with contextlib.suppress(Exception):  # no CORS headers on an unreadable event
             headers.update(cors.headers(Request.from_event(event).headers))
-    return error_response(
+    response = error_response(
         error,
         kind,
         request_id=request_id,
@@ -232,6 +243,19 @@ def refusal_response(
         problem_type_base=problem_type_base,
         challenge_params=challenge_params,
     )
+    if nonces is not None:
+        from secauth.dpop_nonce import NONCE_HEADER, is_nonce_refusal, use_nonce_challenge
+
+        if is_nonce_refusal(error):
+            key = "multiValueHeaders" if multi else "headers"
+            out = response[key]
+            challenge = out.get("WWW-Authenticate")
+            if multi and challenge:
+                challenge = challenge[0]
+            fresh = {"WWW-Authenticate": use_nonce_challenge(challenge, error),
+                     NONCE_HEADER: nonces.issue()}  # fmt: skip
+            out.update({k: [v] for k, v in fresh.items()} if multi else fresh)
+    return response
 
 
 def websocket_response(status: int, body: object) -> dict[str, Any]:

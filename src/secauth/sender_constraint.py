@@ -56,6 +56,7 @@ from secauth.errors import (
 
 if TYPE_CHECKING:
     from secauth.dpop import DpopVerifier
+    from secauth.dpop_nonce import DpopNonces
     from secauth.events import Request
     from secauth.token_sources import PresentedToken
 
@@ -132,20 +133,27 @@ class SenderConstraint:
         """The proof algorithms a ``DPoP`` challenge names (None: DPoP not accepted)."""
         return self.dpop.algorithms if self.dpop is not None else None
 
+    @property
+    def nonces(self) -> DpopNonces | None:
+        """The server nonces DPoP proofs must carry (:mod:`secauth.dpop_nonce`), if any."""
+        return self.dpop.nonces if self.dpop is not None else None
+
 
 #: The policy used when none is given: bound tokens checked, unbound ones accepted, no DPoP.
 DEFAULT: Final = SenderConstraint()
 
 
 def check_sender_constraint(
-    value: object, *, cache_ttl: int = 0, covered: bool = False
+    value: object, *, cache_ttl: int = 0, covered: bool = False, answers_client: bool = False
 ) -> SenderConstraint:
     """``value`` (a ``sender_constraint=`` option) checked; None is :data:`DEFAULT`.
 
     For an :class:`~secauth.authorizer.Authorizer` with ``cache_ttl > 0`` (API Gateway
     reuses an answer without calling it): no DPoP (a proof is single-use), and
     certificate-bound tokens only when the cache key ``covered`` the certificate (by
-    default they are then refused).
+    default they are then refused). DPoP server nonces only for a caller that
+    ``answers_client`` itself (a :class:`~secauth.guard.Guard`): a Lambda authorizer's
+    401 cannot carry the ``DPoP-Nonce`` header the client needs.
 
     >>> check_sender_constraint(None) is DEFAULT
     True
@@ -157,6 +165,13 @@ def check_sender_constraint(
     if not isinstance(value, SenderConstraint):
         raise ConfigurationError(
             "sender_constraint must be a secauth.sender_constraint.SenderConstraint"
+        )
+    if value.nonces is not None and not answers_client:
+        raise ConfigurationError(
+            "DPoP nonces (DpopVerifier(nonces=...)) need the in-function Guard: an API "
+            "Gateway Lambda authorizer cannot send the DPoP-Nonce header with its 401. Give "
+            "the Authorizer a DpopVerifier without nonces (or no DPoP), and check nonces in "
+            "a Guard"
         )
     if cache_ttl and value.dpop is not None:
         raise ConfigurationError(

@@ -64,9 +64,11 @@ class DpopKey:
         claims: Mapping[str, Any] | None = None,
         alg: str | None = None,
         key: PrivateKey | bytes | None = None,
+        nonce: str | None = None,
     ) -> str:
         """A DPoP proof for ``method`` and ``url`` (query and fragment dropped, as RFC 9449
-        asks), now, with a random ``jti`` and, with ``access_token``, its ``ath``.
+        asks), now, with a random ``jti``; with ``access_token``, its ``ath``; with
+        ``nonce``, the server nonce last received in ``DPoP-Nonce``.
 
         ``header`` and ``claims`` add to or override the proof's (a value None removes
         the member); ``alg`` and ``key`` sign with another algorithm or key than the one
@@ -80,6 +82,8 @@ class DpopKey:
         }
         if access_token is not None:
             body["ath"] = access_token_hash(access_token)
+        if nonce is not None:
+            body["nonce"] = nonce
         body.update(claims or {})
         head: dict[str, Any] = {"typ": "dpop+jwt", "alg": alg or self.alg, "jwk": self.public_jwk}
         head.update(header or {})

@@ -69,6 +69,7 @@ def wrap_handler(guard: Guard, handler: Callable[..., Any]) -> Callable[..., Any
                         admitted.limit,
                         guard.security_headers,
                         guard.cors,
+                        guard.sender_constraint.nonces,
                     ),
                     record,
                 )
@@ -91,7 +92,12 @@ def wrap_handler(guard: Guard, handler: Callable[..., Any]) -> Callable[..., Any
                 result = handler(*args)
             return answered(
                 handler_response(
-                    result, admitted.request, admitted.limit, guard.security_headers, guard.cors
+                    result,
+                    admitted.request,
+                    admitted.limit,
+                    guard.security_headers,
+                    guard.cors,
+                    guard.sender_constraint.nonces,
                 ),
                 record,
             )
