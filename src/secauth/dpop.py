@@ -319,7 +319,8 @@ class DpopVerifier:
             return
         # The jti hashed: a key of fixed length and alphabet whatever the client sent
         # (surrogatepass: JSON can spell a lone surrogate, which UTF-8 cannot encode).
-        jti_hash = hashlib.sha256(proof.jti.encode("utf-8", "surrogatepass")).hexdigest()
+        jti = proof.jti.encode("utf-8", "surrogatepass")
+        jti_hash = b64url_encode(hashlib.sha256(jti).digest())
         expires_at = proof.iat + self.max_age + self.leeway + 1.0
         try:
             first = self.replay.first_use(f"{proof.jkt}:{jti_hash}", expires_at)
