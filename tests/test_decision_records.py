@@ -142,7 +142,9 @@ def test_authorizer_denials_name_the_rule_as_guard_denials_do() -> None:
 def test_a_powertools_404_is_logged_as_what_it_is(capsys: Any) -> None:
     """NotFoundError from the app: status 404, an allowed request (not an ERROR)."""
     records: list[dict[str, Any]] = []
-    logger = Logger(service="orders")
+    # A service name of its own: Powertools keeps one handler per service, and a docs sample
+    # run earlier in this process may have made "orders" write to another stream.
+    logger = Logger(service="orders-404-record")
     hook = PowertoolsDecisions(logger=logger)
 
     def both(record: Any) -> None:

@@ -12,9 +12,14 @@ import pytest
 
 from secauth import Authorizer, Guard, JwtVerifier
 from secauth.dpop import DpopVerifier
-from secauth.dpop_nonce import DpopNonces, is_nonce_refusal
+from secauth.dpop_nonce import DpopNonces
 from secauth.dpop_replay import MemoryReplayStore
-from secauth.errors import ConfigurationError, DpopProofReplayed, InvalidDpopProof
+from secauth.errors import (
+    ConfigurationError,
+    DpopNonceRequired,
+    DpopProofReplayed,
+    InvalidDpopProof,
+)
 from secauth.events import Request
 from secauth.sender_constraint import SenderConstraint, check_sender_constraint
 from secauth.testing import KeyPair
@@ -167,11 +172,12 @@ def test_a_verifier_refuses_something_else_as_nonces() -> None:
 
 def test_a_proof_without_a_nonce_is_refused_with_use_dpop_nonce() -> None:
     nonces = DpopNonces(secret=SECRET)
-    with pytest.raises(InvalidDpopProof) as caught:
+    with pytest.raises(DpopNonceRequired) as caught:
         verifier(nonces).check(Request.from_event(event(CLIENT.proof("GET", URL, access_token=TOKEN))),
                                TOKEN, jkt=CLIENT.jkt)  # fmt: skip
-    assert is_nonce_refusal(caught.value)
-    assert caught.value.detail == {"problem": "proof has no nonce", "dpop_error": "use_dpop_nonce"}
+    assert isinstance(caught.value, InvalidDpopProof)
+    assert caught.value.reason.value == "use_dpop_nonce"
+    assert caught.value.detail == {"problem": "proof has no nonce"}
 
 
 def test_a_proof_with_a_nonce_is_accepted_when_nonces_are_not_configured() -> None:
@@ -208,7 +214,7 @@ def test_a_proof_refused_for_its_nonce_is_not_recorded() -> None:
     dpop = verifier(nonces)
     stale = nonces.issue()
     clock.now += 120
-    with pytest.raises(InvalidDpopProof, match="invalid DPoP proof"):
+    with pytest.raises(DpopNonceRequired, match="DPoP nonce required"):
         dpop.check(Request.from_event(event(CLIENT.proof("GET", URL, access_token=TOKEN,
                                                          jti="j-1", nonce=stale))),
                    TOKEN, jkt=CLIENT.jkt)  # fmt: skip
@@ -267,7 +273,8 @@ def test_the_client_retry_flow_end_to_end() -> None:
                                        nonce=second["headers"]["DPoP-Nonce"])), None)  # fmt: skip
     assert third["statusCode"] == 200
     # Decision records say why, never the nonce.
-    assert records[0]["detail"] == {"problem": "proof has no nonce", "dpop_error": "use_dpop_nonce"}
+    assert records[0]["reason"] == "use_dpop_nonce"
+    assert records[0]["detail"] == {"problem": "proof has no nonce"}
     assert nonce not in json.dumps(records)
 
 

@@ -36,8 +36,8 @@ Without ``nonces`` a proof's ``nonce`` claim is ignored (RFC 9449: the server di
 for one). With ``nonces=DpopNonces(secret=..., lifetime=300)``
 (:class:`~secauth.dpop_nonce.DpopNonces`: stateless, one secret shared by every
 container) a proof with no nonce, or one not issued with that secret in the current or
-the previous window, is an :class:`~secauth.errors.InvalidDpopProof` whose
-``detail["dpop_error"]`` is ``use_dpop_nonce``. A :class:`~secauth.guard.Guard` answers
+the previous window, is a :class:`~secauth.errors.DpopNonceRequired` (an
+``InvalidDpopProof``, reason ``use_dpop_nonce``). A :class:`~secauth.guard.Guard` answers
 it with 401 ``WWW-Authenticate: DPoP error="use_dpop_nonce", ...`` and a fresh nonce in
 ``DPoP-Nonce``, and puts the current nonce on every response it admits with a DPoP proof,
 so a client that keeps the last ``DPoP-Nonce`` it saw (RFC 9449 section 8.2) does not
@@ -72,11 +72,12 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, NoReturn
 
 from secauth._b64 import B64Error, b64url_encode, decode_checked_alphabet, loads_strict
-from secauth.dpop_nonce import USE_DPOP_NONCE, DpopNonces
+from secauth.dpop_nonce import DpopNonces
 from secauth.dpop_replay import ReplayStore, ReplayStoreUnavailable
 from secauth.dpop_uri import normalize_path, normalize_uri, request_uri, stageless_path
 from secauth.errors import (
     ConfigurationError,
+    DpopNonceRequired,
     DpopProofReplayed,
     InvalidDpopProof,
     KeyImportError,
@@ -377,10 +378,7 @@ class DpopVerifier:
         if self.nonces is not None:
             problem = self.nonces.check(claims.get("nonce"))
             if problem is not None:
-                raise InvalidDpopProof(
-                    detail={"problem": problem, "dpop_error": USE_DPOP_NONCE},
-                    dpop_algorithms=self.algorithms,
-                )
+                raise DpopNonceRequired(detail={"problem": problem}, dpop_algorithms=self.algorithms)
         return DpopProof(thumbprint, jti, float(iat))
 
     def _refuse(self, problem: str) -> NoReturn:

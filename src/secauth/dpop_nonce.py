@@ -43,33 +43,17 @@ from collections.abc import Callable, Iterable
 from typing import Final
 
 from secauth._b64 import B64Error, b64url_decode, b64url_encode
-from secauth.errors import ConfigurationError, InvalidDpopProof, SecAuthError
+from secauth.errors import ConfigurationError
 
-__all__ = [
-    "MIN_SECRET_BYTES",
-    "NONCE_HEADER",
-    "USE_DPOP_NONCE",
-    "DpopNonces",
-    "is_nonce_refusal",
-    "use_nonce_challenge",
-]
+__all__ = ["MIN_SECRET_BYTES", "NONCE_HEADER", "DpopNonces"]
 
 #: The shortest secret accepted, in bytes.
 MIN_SECRET_BYTES: Final = 32
 #: The response header that carries a fresh nonce (RFC 9449 section 8.1).
 NONCE_HEADER: Final = "DPoP-Nonce"
-#: The error code of a refusal for a missing, bad or expired nonce (RFC 9449 section 9),
-#: also found in such an :class:`~secauth.errors.InvalidDpopProof`'s ``detail["dpop_error"]``.
-USE_DPOP_NONCE: Final = "use_dpop_nonce"
 _CONTEXT: Final = b"secauth DPoP-Nonce v1\x00"
 _TAG_BYTES: Final = 16
 _NONCE_CHARS: Final = 32  # base64url of 8 + 16 bytes
-_INVALID_PREFIX: Final = (
-    f'DPoP error="invalid_dpop_proof", error_description="{InvalidDpopProof.default_message}"'
-)
-_NONCE_PREFIX: Final = (
-    f'DPoP error="{USE_DPOP_NONCE}", error_description="Resource server requires nonce in DPoP proof"'
-)
 
 
 class DpopNonces:
@@ -161,30 +145,3 @@ def _secret(value: object) -> bytes:
     if len(set(raw)) == 1:
         raise ConfigurationError("DpopNonces secret is one byte repeated: use random bytes")
     return bytes(raw)
-
-
-def is_nonce_refusal(error: BaseException) -> bool:
-    """Whether ``error`` refuses a proof for its nonce (answered ``use_dpop_nonce``).
-
-    >>> is_nonce_refusal(InvalidDpopProof(detail={"dpop_error": USE_DPOP_NONCE}))
-    True
-    >>> is_nonce_refusal(InvalidDpopProof())
-    False
-    """
-    return isinstance(error, InvalidDpopProof) and error.detail.get("dpop_error") == USE_DPOP_NONCE
-
-
-def use_nonce_challenge(challenge: str | None, error: SecAuthError) -> str:
-    """The ``WWW-Authenticate`` challenge of a nonce refusal: the ``invalid_dpop_proof``
-    challenge :func:`~secauth.responses.error_response` made for ``error``, with the
-    error code ``use_dpop_nonce`` (RFC 9449 section 9) and its other parameters kept.
-
-    >>> challenge = use_nonce_challenge('DPoP error="invalid_dpop_proof", '
-    ...     'error_description="invalid DPoP proof", algs="ES256"', InvalidDpopProof())
-    >>> challenge.split(", ")[0], challenge.split(", ")[-1]
-    ('DPoP error="use_dpop_nonce"', 'algs="ES256"')
-    """
-    if challenge is not None and challenge.startswith(_INVALID_PREFIX):
-        return _NONCE_PREFIX + challenge[len(_INVALID_PREFIX) :]
-    algs = " ".join(getattr(error, "dpop_algorithms", None) or ())
-    return _NONCE_PREFIX + (f', algs="{algs}"' if algs else "")

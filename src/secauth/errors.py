@@ -31,7 +31,8 @@ The tree
     │   └── SenderConstraintError              a bound token without its proof (sender_constraint)
     │       ├── CertificateMismatch, MissingClientCertificate    RFC 8705 (mTLS)
     │       └── InvalidDpopProof                                 RFC 9449 (DPoP)
-    │           └── DpopProofReplayed
+    │           ├── DpopProofReplayed
+    │           └── DpopNonceRequired                  server nonces required (RFC 9449 section 9)
     ├── KeysUnavailable                        503, retryable: the key source is down
     ├── AccessDenied                           403
     │   └── Forbidden, InsufficientScope, TenantMismatch, UnknownPlan
@@ -66,7 +67,8 @@ from secauth.reasons import Reason
 
 __all__ = [
     "RULES", "AbuseBlocked", "AccessDenied", "AmbiguousCredentials", "BadRequest",
-    "CertificateMismatch", "ConfigurationError", "DpopProofReplayed", "FieldError", "Forbidden",
+    "CertificateMismatch", "ConfigurationError", "DpopNonceRequired", "DpopProofReplayed",
+    "FieldError", "Forbidden",
     "InsufficientScope", "InternalError", "InvalidAudience", "InvalidClaims",
     "InvalidDpopProof", "InvalidFields", "InvalidIssuer", "InvalidMethodArn",
     "InvalidSignature", "KeyImportError", "KeysUnavailable", "MalformedToken",
@@ -302,6 +304,15 @@ class DpopProofReplayed(InvalidDpopProof):
 
     reason = Reason.DPOP_PROOF_REPLAYED
     default_message = "DPoP proof already used"
+
+
+class DpopNonceRequired(InvalidDpopProof):
+    """A DPoP proof without a nonce this server issued lately, where server nonces are
+    required (RFC 9449 section 9): answered ``DPoP error="use_dpop_nonce"`` with a fresh
+    nonce in ``DPoP-Nonce``."""
+
+    reason = Reason.USE_DPOP_NONCE
+    default_message = "DPoP nonce required"
 
 
 # --- 503: the key source is down (retryable, not the caller's fault) --------------------

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from secauth._decisions import decision_for
 from secauth.errors import (
     ConfigurationError,
+    DpopNonceRequired,
     InternalError,
     InvalidFields,
     PayloadTooLarge,
@@ -243,18 +244,14 @@ def refusal_response(
         problem_type_base=problem_type_base,
         challenge_params=challenge_params,
     )
-    if nonces is not None:
-        from secauth.dpop_nonce import NONCE_HEADER, is_nonce_refusal, use_nonce_challenge
+    if nonces is not None and isinstance(error, DpopNonceRequired):
+        from secauth.dpop_nonce import NONCE_HEADER
 
-        if is_nonce_refusal(error):
-            key = "multiValueHeaders" if multi else "headers"
-            out = response[key]
-            challenge = out.get("WWW-Authenticate")
-            if multi and challenge:
-                challenge = challenge[0]
-            fresh = {"WWW-Authenticate": use_nonce_challenge(challenge, error),
-                     NONCE_HEADER: nonces.issue()}  # fmt: skip
-            out.update({k: [v] for k, v in fresh.items()} if multi else fresh)
+        fresh = nonces.issue()  # the nonce to retry with (RFC 9449 section 9)
+        if multi:
+            response["multiValueHeaders"][NONCE_HEADER] = [fresh]
+        else:
+            response["headers"][NONCE_HEADER] = fresh
     return response
 
 

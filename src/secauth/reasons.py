@@ -36,6 +36,7 @@ class Reason(StrEnum):
     MISSING_CLIENT_CERTIFICATE = "missing_client_certificate"
     INVALID_DPOP_PROOF = "invalid_dpop_proof"
     DPOP_PROOF_REPLAYED = "dpop_proof_replayed"
+    USE_DPOP_NONCE = "use_dpop_nonce"
     KEYS_UNAVAILABLE = "keys_unavailable"
     INSUFFICIENT_SCOPE = "insufficient_scope"
     FORBIDDEN = "forbidden"

@@ -30,6 +30,7 @@ from typing import Any
 from secauth.errors import (
     AccessDenied,
     ConfigurationError,
+    DpopNonceRequired,
     InsufficientScope,
     InvalidDpopProof,
     InvalidFields,
@@ -253,7 +254,13 @@ def _www_authenticate(error: SecAuthError) -> str | None:
         error.dpop_algorithms is not None or isinstance(error, InvalidDpopProof)
     ):
         # RFC 9449 section 7.1: the DPoP scheme, its error code and the algorithms accepted.
-        code = "invalid_dpop_proof" if isinstance(error, InvalidDpopProof) else "invalid_token"
+        code = (
+            "use_dpop_nonce"
+            if isinstance(error, DpopNonceRequired)
+            else "invalid_dpop_proof"
+            if isinstance(error, InvalidDpopProof)
+            else "invalid_token"
+        )
         description = _description(type(error).default_message)
         algs = " ".join(error.dpop_algorithms or ())
         suffix = f', algs="{_quotable(algs)}"' if algs else ""
