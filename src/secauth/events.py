@@ -145,23 +145,25 @@ def _values(
     encoded_names: bool = False,
 ) -> tuple[str, ...]:
     """Every value of ``name`` in the event's multi-value map, else in its single-value map."""
-
-    def named(key: object) -> bool:
-        if not isinstance(key, str):
-            return False
-        if encoded_names:
-            key = unquote_plus(key)
-        return (key.lower() if lower else key) == name
-
     values: list[str] = []
     for key, listed in _mapping(raw.get(multi)).items():
-        if named(key) and isinstance(listed, list):
+        if isinstance(listed, list) and _key_is(key, name, lower, encoded_names):
             values.extend(v for v in listed if isinstance(v, str))
     if not values:
         for key, value in _mapping(raw.get(single)).items():
-            if named(key) and isinstance(value, str):
+            if isinstance(value, str) and _key_is(key, name, lower, encoded_names):
                 values.append(value)
     return tuple(values)
+
+
+def _key_is(key: object, name: str, lower: bool, encoded: bool) -> bool:
+    """Is the event's map key ``key`` the name ``name`` (lower-cased, percent-decoded first
+    when the map's names are so written)?"""
+    if not isinstance(key, str):
+        return False
+    if encoded:
+        key = unquote_plus(key)
+    return (key.lower() if lower else key) == name
 
 
 def _text(value: object) -> str | None:
