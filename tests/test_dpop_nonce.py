@@ -347,3 +347,31 @@ def test_panvas_dpop_client_retries_with_the_nonce() -> None:
         assert retried["statusCode"] == 200
     finally:
         client.close()
+
+
+def test_the_powertools_middleware_sends_nonces_on_refusals_and_answers() -> None:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+    from secauth.integrations.powertools import guard_middleware
+
+    nonces = DpopNonces(secret=SECRET)
+    constraint = SenderConstraint(dpop=verifier(nonces))
+    app = APIGatewayHttpResolver()
+    app.use(middlewares=[guard_middleware(Guard(VERIFIER, decision_log=None,
+                                                sender_constraint=constraint))])  # fmt: skip
+
+    @app.get("/orders/7")
+    def order() -> dict[str, str]:
+        return {"id": "7"}
+
+    first = app.resolve(event(CLIENT.proof("GET", URL, access_token=TOKEN)), None)
+    nonce = refused_for_nonce(first)
+    second = app.resolve(event(CLIENT.proof("GET", URL, access_token=TOKEN, nonce=nonce)), None)
+    assert second["statusCode"] == 200
+    assert second["headers"]["DPoP-Nonce"] == nonces.issue()
+    bound_elsewhere = token(DpopKey.generate("ES256"))
+    bearer = app.resolve(
+        http_proxy("GET", "/orders/7", authorization=f"Bearer {bound_elsewhere}"), None
+    )
+    assert bearer["statusCode"] == 401
+    assert "DPoP-Nonce" not in bearer["headers"]

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "GUARDED_KINDS",
     "LIMIT_HEADERS",
+    "admitted_headers",
     "answered",
     "check_body",
     "enforce_limit",
@@ -126,6 +127,32 @@ def metadata_response(
     )
 
 
+def admitted_headers(
+    request: Request | None,
+    limit: RateLimitResult | None,
+    security_headers: Mapping[str, str],
+    cors: Cors | None,
+    nonces: DpopNonces | None = None,
+) -> dict[str, str]:
+    """The headers the Guard adds to an admitted request's response: security headers,
+    CORS (for ``request``'s origin), rate-limit state, and with DPoP ``nonces`` the current
+    nonce in ``DPoP-Nonce`` when the request came with a DPoP proof.
+
+    >>> admitted_headers(None, None, {"X-Content-Type-Options": "nosniff"}, None)
+    {'X-Content-Type-Options': 'nosniff'}
+    """
+    extra = dict(security_headers)
+    if cors is not None and request is not None:
+        extra.update(cors.headers(request.headers))
+    if limit is not None:
+        extra.update(limit.headers())
+    if nonces is not None and request is not None and "dpop" in request.headers:
+        from secauth.dpop_nonce import NONCE_HEADER
+
+        extra[NONCE_HEADER] = nonces.issue()
+    return extra
+
+
 def handler_response(
     result: object,
     request: Request,
@@ -143,15 +170,7 @@ def handler_response(
         if isinstance(result, dict) and "statusCode" in result:
             return result
         return websocket_response(200, result)
-    extra = dict(security_headers)
-    if cors is not None:
-        extra.update(cors.headers(request.headers))
-    if limit is not None:
-        extra.update(limit.headers())
-    if nonces is not None and "dpop" in request.headers:
-        from secauth.dpop_nonce import NONCE_HEADER
-
-        extra[NONCE_HEADER] = nonces.issue()
+    extra = admitted_headers(request, limit, security_headers, cors, nonces)
     if not (isinstance(result, dict) and "statusCode" in result):
         # HTTP API shorthand (a plain value): make it an explicit response; a string is
         # sent as text, anything else as JSON.

@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any
 from secauth.access import AccessContext
 from secauth.errors import ConfigurationError
 from secauth.guard import Guard, acting_as, enforce_limit, route_path
+from secauth.guard_http import admitted_headers
 
 if TYPE_CHECKING:
     from secauth.events import Request
@@ -240,23 +241,21 @@ def _add_headers(
     *,
     event: object = None,
 ) -> None:
-    """Security, CORS and rate-limit headers on a Powertools ``Response`` (route values win)."""
+    """Security, CORS and rate-limit headers (and a DPoP nonce) on a Powertools
+    ``Response`` (route values win)."""
     headers = getattr(response, "headers", None)
     if not isinstance(headers, dict):
         return
-    extra = dict(guard.security_headers)
-    if guard.cors is not None:
-        if request is None and isinstance(event, Mapping):
-            from secauth.events import Request
+    nonces = guard.sender_constraint.nonces
+    wanted = guard.cors is not None or nonces is not None  # both read the request
+    if request is None and wanted and isinstance(event, Mapping):
+        from secauth.events import Request
 
-            try:
-                request = Request.from_event(event)
-            except Exception:
-                request = None
-        if request is not None:
-            extra.update(guard.cors.headers(request.headers))
-    if limit is not None:
-        extra.update(limit.headers())
+        try:
+            request = Request.from_event(event)
+        except Exception:
+            request = None
+    extra = admitted_headers(request, limit, guard.security_headers, guard.cors, nonces)
     present = {name.lower() for name in headers}
     for name, value in extra.items():
         if name.lower() not in present:
