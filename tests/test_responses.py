@@ -108,6 +108,9 @@ EXPECTED: dict[str, tuple[int, str | None]] = {
     "DpopProofReplayed": (
         401, 'DPoP error="invalid_dpop_proof", error_description="DPoP proof already used"'
     ),
+    "DpopNonceRequired": (
+        401, 'DPoP error="use_dpop_nonce", error_description="DPoP nonce required"'
+    ),
 }  # fmt: skip
 
 
