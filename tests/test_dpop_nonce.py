@@ -293,7 +293,8 @@ def test_an_async_handler_and_alb_multi_value_answers_carry_the_nonce() -> None:
     import asyncio
 
     nonces = DpopNonces(secret=SECRET)
-    constraint = SenderConstraint(dpop=verifier(nonces))
+    # ALB: the URI comes from public_url (the Host header is the client's).
+    constraint = SenderConstraint(dpop=verifier(nonces, public_url="https://api.example.com"))
     guard = Guard(VERIFIER, decision_log=None, sender_constraint=constraint)
 
     @guard

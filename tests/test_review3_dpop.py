@@ -1,8 +1,9 @@
 """Adversarial review 3 of today's DPoP changes (issue 18 request path, secauth.dpop_uri,
 secauth.dpop_nonce, replay keys, MemoryReplayStore sweeping).
 
-Findings are ``xfail(strict=True)``: they fail today and pass once fixed. The unmarked tests
-are attacks that failed, kept as regression tests."""
+The first tests are its findings (they failed before their fixes: huge integer ``iat``,
+lone surrogates and control characters in ``htu``, ALB's client-sent ``Host``); the rest are
+attacks that failed, kept as regression tests."""
 
 from __future__ import annotations
 
@@ -78,8 +79,6 @@ def request(proof: str, value: str = TOKEN) -> Request:
 # == findings ===================================================================================
 
 
-@pytest.mark.xfail(strict=True, reason="finding: an integer iat too large for a float "
-                   "(math.isfinite raises OverflowError) turns a refusal into a 500")  # fmt: skip
 @pytest.mark.parametrize("iat", [10**400, -(10**400)])
 def test_an_integer_iat_too_large_for_a_float_is_a_401_not_a_500(iat: int) -> None:
     # Anyone holding a DPoP-bound token (a stolen one will do: the key match comes after
@@ -91,8 +90,6 @@ def test_an_integer_iat_too_large_for_a_float_is_a_401_not_a_500(iat: int) -> No
     assert records[-1]["reason"] == "invalid_dpop_proof"
 
 
-@pytest.mark.xfail(strict=True, reason="finding: verify_proof (token endpoints) raises "
-                   "OverflowError, not InvalidDpopProof, for a huge integer iat")  # fmt: skip
 def test_verify_proof_refuses_a_huge_integer_iat_with_invalid_dpop_proof() -> None:
     dpop = DpopVerifier(replay=MemoryReplayStore())
     proof = CLIENT.proof("POST", "https://as.example.com/token", iat=10**400)
@@ -101,8 +98,6 @@ def test_verify_proof_refuses_a_huge_integer_iat_with_invalid_dpop_proof() -> No
                           access_token=None)  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason="finding: the Authorizer records a huge integer iat "
-                   "as internal_error (OverflowError), not invalid_dpop_proof")  # fmt: skip
 def test_the_authorizer_records_a_huge_integer_iat_as_an_invalid_proof() -> None:
     records: list[dict[str, Any]] = []
     authorizer = Authorizer(VERIFIER, decision_log=None, on_decision=records.append,
@@ -115,8 +110,6 @@ def test_the_authorizer_records_a_huge_integer_iat_as_an_invalid_proof() -> None
     assert records[-1]["reason"] == "invalid_dpop_proof", records[-1]
 
 
-@pytest.mark.xfail(strict=True, reason="finding: a lone surrogate in htu's path makes "
-                   "normalize_uri raise UnicodeEncodeError (quote), a 500")  # fmt: skip
 @pytest.mark.parametrize("htu", [f"{HOST}/orders/\udc80", f"{URL}\ud800"])
 def test_a_lone_surrogate_in_htu_is_a_401_not_a_500(htu: str) -> None:
     records: list[dict[str, Any]] = []
@@ -126,15 +119,10 @@ def test_a_lone_surrogate_in_htu_is_a_401_not_a_500(htu: str) -> None:
     assert records[-1]["reason"] == "invalid_dpop_proof"
 
 
-@pytest.mark.xfail(strict=True, reason="finding: normalize_uri raises instead of returning "
-                   "None for a path it cannot encode")  # fmt: skip
 def test_normalize_uri_returns_none_for_a_lone_surrogate() -> None:
     assert normalize_uri("https://h/\udc80") is None
 
 
-@pytest.mark.xfail(strict=True, reason="finding: urlsplit silently deletes tab/CR/LF anywhere "
-                   "and strips leading C0/space, so an htu that is not a URI (RFC 3986) is "
-                   "accepted for another spelling")  # fmt: skip
 @pytest.mark.parametrize(
     "htu",
     [
@@ -153,10 +141,6 @@ def test_an_htu_with_control_characters_or_spaces_is_refused(htu: str) -> None:
         DpopVerifier(replay=MemoryReplayStore()).check(request(proof), TOKEN, jkt=CLIENT.jkt)
 
 
-@pytest.mark.xfail(strict=True, reason="finding: on ALB the htu authority is the client's Host "
-                   "header (and scheme its X-Forwarded-Proto): a proof captured for another "
-                   "origin is accepted by a listener that forwards any Host; require "
-                   "public_url/htu (or allowed hosts) for ALB events")  # fmt: skip
 def test_an_alb_request_does_not_take_the_authority_from_the_clients_host_header() -> None:
     # The victim's proof was made for https://other-api.example.net/orders/7 (another
     # service accepting the same token); the attacker replays it to this ALB, whose

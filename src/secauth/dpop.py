@@ -111,6 +111,7 @@ _THUMBPRINT_MEMBERS: Final = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty"
 _PRIVATE_MEMBERS: Final = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 _REFUSED_HEADERS: Final = ("crit", "jku", "x5u", "x5c", "b64", "enc", "zip")
 _MAX_JTI: Final = 256
+_MAX_IAT: Final = 2**53  # larger integers have no exact float (and 10**400 none at all)
 class DpopProof(NamedTuple):
     """A proof that passed every check but the key match and the replay check."""
 
@@ -257,11 +258,12 @@ class DpopVerifier:
             configured = self.htu(request)
             uri = normalize_uri(configured) if isinstance(configured, str) else None
         elif self.public_url is not None:
-            uri = self.public_url + normalize_path(stageless_path(request))  # origin: __init__
+            path = normalize_path(stageless_path(request))
+            uri = None if path is None else self.public_url + path  # origin: __init__
         else:
             uri = request_uri(request)
         if uri is None:
-            self._refuse("the request URI is unknown; configure public_url or htu")
+            self._refuse("the request URI is unknown (ALB?); configure public_url or htu")
         return uri
 
     def verify_proof(
@@ -366,7 +368,9 @@ class DpopVerifier:
         if type(htu) is not str or (htu != uri and normalize_uri(htu) != uri):
             self._refuse("proof htu is not the request URI")
         iat = claims.get("iat")
-        if type(iat) is bool or not isinstance(iat, (int, float)) or not math.isfinite(iat):
+        if type(iat) is int:
+            iat = float(iat) if -_MAX_IAT <= iat <= _MAX_IAT else math.nan  # no OverflowError
+        if type(iat) is not float or not math.isfinite(iat):
             self._refuse("proof iat missing or not a number")
         now = self._clock()
         if iat > now + self.leeway:
@@ -379,7 +383,7 @@ class DpopVerifier:
             problem = self.nonces.check(claims.get("nonce"))
             if problem is not None:
                 raise DpopNonceRequired(detail={"problem": problem}, dpop_algorithms=self.algorithms)
-        return DpopProof(thumbprint, jti, float(iat))
+        return DpopProof(thumbprint, jti, iat)
 
     def _refuse(self, problem: str) -> NoReturn:
         raise InvalidDpopProof(detail={"problem": problem}, dpop_algorithms=self.algorithms)

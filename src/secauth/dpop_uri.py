@@ -6,15 +6,19 @@ percent-encoding) as RFC 9449 section 4.3 asks (RFC 3986 sections 6.2.2 and 6.2.
 secauth reads it from the event (:func:`request_uri`): ``https://`` +
 ``requestContext.domainName`` + the path as sent (REST: ``requestContext.path``, which
 holds the stage on the ``execute-api`` domain and the base-path mapping on a custom
-domain; HTTP APIs and Function URLs: ``rawPath``, which holds both as well; ALB: the
-``Host`` header, ``X-Forwarded-Proto`` and ``path``). When a proxy in front (CloudFront,
-a rewriting gateway) changes the host or the path, give the
-:class:`~secauth.dpop.DpopVerifier` ``public_url="https://api.example.com/v1"`` (the
-request's path without the stage is appended) or ``htu=callable(request) -> str``.
+domain; HTTP APIs and Function URLs: ``rawPath``, which holds both as well). An ALB
+event names its host only in the client's own ``Host`` header (a listener rule may
+forward any), so its URI is unknown: a proof made for another server would pass. When
+the event cannot tell (ALB), or a proxy in front (CloudFront, a rewriting gateway)
+changes the host or the path, give the :class:`~secauth.dpop.DpopVerifier`
+``public_url="https://api.example.com/v1"`` (the request's path without the stage is
+appended) or ``htu=callable(request) -> str``.
 
 One authority grammar for proofs and requests alike: a host name or IPv4 address, or a
 bracketed IPv6 address, and an optional port; user information, an empty port and
-percent-encoded hosts make a URI unknown (None), so a proof naming it is refused.
+percent-encoded hosts make a URI unknown (None), so a proof naming it is refused, as do
+characters no URI holds (RFC 3986: printable ASCII only) and a path that cannot be
+percent-encoded (a lone surrogate).
 
 >>> normalize_uri("https://API.example.com:443/orders/%37?q=1") == "https://api.example.com/orders/7"
 True
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["normalize_path", "normalize_uri", "request_uri", "stageless_path"]
 
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+_URI_TEXT = re.compile(r"[\x21-\x7e]+")  # RFC 3986: a URI is printable ASCII, no space
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _PATH_SAFE: Final = "/:@!$&'()*+,;=-._~%"
 # A path of these characters only is already normalized (no percent-encoding to touch).
@@ -61,6 +66,10 @@ def normalize_uri(uri: str) -> str | None:
     >>> normalize_uri("/relative") is None
     True
     """
+    # urlsplit drops tabs and line breaks and strips leading spaces and controls: a text
+    # with any of them, or with anything outside printable ASCII, is no URI at all.
+    if _URI_TEXT.fullmatch(uri) is None:
+        return None
     try:
         parts = urlsplit(uri)
     except ValueError:
@@ -86,11 +95,13 @@ def _join(scheme: str, authority: str, path: str) -> str | None:
             origin = f"{origin}:{number}"
     if path and path[0] != "/":
         return None
-    return origin + normalize_path(path)
+    normalized = normalize_path(path)
+    return None if normalized is None else origin + normalized
 
 
-def normalize_path(path: str) -> str:
-    """A URI path normalized (see :func:`normalize_uri`); empty is ``/``.
+def normalize_path(path: str) -> str | None:
+    """A URI path normalized (see :func:`normalize_uri`); empty is ``/``; None for a path
+    that cannot be percent-encoded (a lone surrogate, which UTF-8 cannot hold).
 
     >>> normalize_path("/a%7eb/%E2%82%ac")
     '/a~b/%E2%82%AC'
@@ -99,7 +110,11 @@ def normalize_path(path: str) -> str:
         return "/"
     if _PLAIN_PATH.fullmatch(path):
         return path
-    return _PERCENT.sub(_percent, quote(path, safe=_PATH_SAFE))
+    try:
+        encoded = quote(path, safe=_PATH_SAFE)
+    except UnicodeEncodeError:
+        return None
+    return _PERCENT.sub(_percent, encoded)
 
 
 def _percent(match: re.Match[str]) -> str:
@@ -109,7 +124,8 @@ def _percent(match: re.Match[str]) -> str:
 
 def request_uri(request: Request) -> str | None:
     """The URI the client called, normalized, as the event tells it (see the module
-    docs); None when it does not (a TOKEN authorizer, WebSocket events).
+    docs); None when it does not (ALB, whose host is the client's ``Host`` header; TOKEN
+    authorizers; WebSocket events).
 
     >>> from secauth.events import Request
     >>> request_uri(Request.from_event({"resource": "/orders", "path": "/orders",
@@ -120,20 +136,16 @@ def request_uri(request: Request) -> str | None:
     context = request.raw.get("requestContext")
     if type(context) is not dict:  # parsed JSON: a dict, not the slower ABC check
         context = context if isinstance(context, Mapping) else {}
-    scheme, host = "https", context.get("domainName")
+    host = context.get("domainName")
     if request.kind in _V2_KINDS:
         path = request.path
     elif request.kind in _V1_KINDS:
         path = context.get("path") or request.path
-    elif request.kind is EventKind.ALB:
-        host = request.headers.get("host")
-        scheme = request.headers.get("x-forwarded-proto", "https").lower()
-        path = request.path
     else:
-        return None
+        return None  # ALB (the Host header is the client's), TOKEN and WebSocket events
     if not isinstance(host, str) or not isinstance(path, str):
         return None
-    return _join(scheme, host, path)
+    return _join("https", host, path)
 
 
 def stageless_path(request: Request) -> str:
