@@ -42,7 +42,6 @@ secauth.errors.SenderConstraintError: token not bound to this sender (token_bind
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
@@ -261,13 +260,14 @@ def certificate_thumbprint(pem: str | bytes) -> str:
     ValueError: not a PEM certificate
     """
     from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.hazmat.primitives import hashes
 
     raw = pem.encode("ascii", "replace") if isinstance(pem, str) else bytes(pem)
     if raw.count(b"-----BEGIN CERTIFICATE-----") != 1:
         raise ValueError("not a PEM certificate")
     try:
-        der = x509.load_pem_x509_certificate(raw).public_bytes(Encoding.DER)
+        certificate = x509.load_pem_x509_certificate(raw)
     except ValueError:
         raise ValueError("not a PEM certificate") from None
-    return b64url_encode(hashlib.sha256(der).digest())
+    # The fingerprint is the SHA-256 of the DER encoding (and spares the import of hashlib).
+    return b64url_encode(certificate.fingerprint(hashes.SHA256()))
