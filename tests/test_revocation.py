@@ -127,6 +127,21 @@ def test_a_repeated_token_costs_no_round_trip_and_a_new_one_exactly_one() -> Non
     assert store.lookups == 2  # stale: asked again
 
 
+def test_a_token_whose_identifying_claim_is_an_object_is_looked_up_every_time() -> None:
+    """An unhashable claim (a JSON object where a string belongs) cannot key this
+    container's memory: no error, and the store is asked on every check."""
+    clock = Clock()
+    store = CountingStore(clock)
+    rev = revocations(store, clock, max_staleness=30)
+    odd = claims(azp={"not": "a string"})
+    rev.check(odd)
+    rev.check(odd)
+    assert store.lookups == 2
+    rev.revoke_token(ISS, "t-1")
+    with pytest.raises(TokenRevoked):
+        rev.check(odd)
+
+
 def test_another_container_sees_a_revocation_within_max_staleness() -> None:
     clock = Clock()
     store = MemoryRevocationStore(clock=clock)

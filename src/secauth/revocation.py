@@ -194,8 +194,7 @@ class Revocations:
         """Raise :class:`~secauth.errors.TokenRevoked` (401) for a revoked token, and
         :class:`~secauth.errors.KeysUnavailable` (503) when the store cannot say and the
         policy is ``"closed"``."""
-        token_id, now = _token_id(claims), self._clock()
-        seen = self._seen.get(token_id) if token_id is not None else None
+        (token_id, seen), now = self._recall(claims), self._clock()
         if seen is not None and now - seen[1] < self.max_staleness:
             verdict = seen[0]
         else:
@@ -210,8 +209,7 @@ class Revocations:
     async def check_async(self, claims: Mapping[str, Any]) -> None:
         """:meth:`check` for async callers: the store is asked in a worker thread, and
         only when this container's answer is stale."""
-        token_id, now = _token_id(claims), self._clock()
-        seen = self._seen.get(token_id) if token_id is not None else None
+        (token_id, seen), now = self._recall(claims), self._clock()
         if seen is not None and now - seen[1] < self.max_staleness:
             verdict = seen[0]
         else:
@@ -272,6 +270,18 @@ class Revocations:
         self.store.put(key, when, max(now, when) + self.max_token_lifetime)
         self.forget_cached()  # this container sees its own revocation at once
 
+    def _recall(
+        self, claims: Mapping[str, Any]
+    ) -> tuple[tuple[Any, ...] | None, tuple[str | None, float] | None]:
+        """This container's memory key for ``claims`` and the verdict it keeps, if any;
+        ``(None, None)`` when an identifying claim is not hashable (a JSON object where a
+        string belongs): such a token is looked up every time."""
+        token_id = _token_id(claims)
+        try:
+            return token_id, self._seen.get(token_id)
+        except TypeError:
+            return None, None
+
     def _remember(
         self, token_id: tuple[Any, ...] | None, verdict: str | None, now: float
     ) -> str | None:
@@ -303,17 +313,13 @@ class Revocations:
         raise KeysUnavailable(detail={"source": "revocations", "problem": problem})
 
 
-def _token_id(claims: Mapping[str, Any]) -> tuple[Any, ...] | None:
-    """The claims a verdict depends on, as this container's memory key (None when one is
-    not hashable: such a token is looked up every time)."""
+def _token_id(claims: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The claims a verdict depends on, as this container's memory key (possibly not
+    hashable: see :meth:`Revocations._recall`)."""
     token_id = tuple(map(claims.get, _IDENTIFYING))
     aud = token_id[_AUD]
     if isinstance(aud, list):  # a list of audiences: its tuple is as good a key
         token_id = (*token_id[:_AUD], tuple(aud), *token_id[_AUD + 1 :])
-    try:
-        hash(token_id)
-    except TypeError:
-        return None
     return token_id
 
 
