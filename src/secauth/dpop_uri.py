@@ -48,10 +48,8 @@ _DEFAULT_PORTS: Final = {"https": 443, "http": 80}
 # An authority (RFC 3986 section 3.2) without user information: a host name or IPv4 address
 # of unreserved characters, or a bracketed IPv6 address; then an optional port.
 _AUTHORITY = re.compile(r"([A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?")
-_V2_KINDS = frozenset({EventKind.HTTP_V2, EventKind.FUNCTION_URL, EventKind.HTTP_AUTHORIZER_V2})
-_V1_KINDS = frozenset(
-    {EventKind.REST_V1, EventKind.REST_REQUEST_AUTHORIZER, EventKind.HTTP_AUTHORIZER_V1}
-)
+_V2_KINDS = (EventKind.HTTP_V2, EventKind.FUNCTION_URL, EventKind.HTTP_AUTHORIZER_V2)
+_V1_KINDS = (EventKind.REST_V1, EventKind.REST_REQUEST_AUTHORIZER, EventKind.HTTP_AUTHORIZER_V1)
 
 
 def normalize_uri(uri: str) -> str | None:

@@ -98,7 +98,7 @@ Event = dict[str, Any]
 
 # Events an API Gateway authorizer writes a context into (REST payload 1.0, HTTP API 2.0,
 # and every event of a WebSocket connection its $connect authorizer allowed).
-_AUTHORIZER_CONTEXT_KINDS = frozenset({EventKind.REST_V1, EventKind.HTTP_V2, EventKind.WEBSOCKET})
+_AUTHORIZER_CONTEXT_KINDS = (EventKind.REST_V1, EventKind.HTTP_V2, EventKind.WEBSOCKET)
 
 
 class Admission(NamedTuple):

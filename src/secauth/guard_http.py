@@ -61,10 +61,11 @@ __all__ = [
 #: Where a refused request's rate-limit headers wait in its decision record for the 429
 #: response (never logged: decision records keep only secauth._decisions.FIELDS).
 LIMIT_HEADERS = "_limit_headers"
-#: The event kinds a Guard guards: handler events, not authorizer events.
-GUARDED_KINDS = frozenset(
-    {EventKind.REST_V1, EventKind.HTTP_V2, EventKind.FUNCTION_URL, EventKind.ALB,
-     EventKind.WEBSOCKET}
+#: The event kinds a Guard guards: handler events, not authorizer events (a tuple:
+#: membership by identity).
+GUARDED_KINDS = (
+    EventKind.REST_V1, EventKind.HTTP_V2, EventKind.FUNCTION_URL, EventKind.ALB,
+    EventKind.WEBSOCKET,
 )  # fmt: skip
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 

@@ -67,4 +67,4 @@ def _without_stage(path: str, stage: str | None) -> str:
     return path
 
 
-_HTTP_KINDS = frozenset({EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2})
+_HTTP_KINDS = (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2)

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PolicyBuilder", "PrincipalLike"]
 
-_HTTP_KINDS = frozenset({EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2})
+_HTTP_KINDS = (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2)
 
 
 class PrincipalLike(Protocol):

@@ -89,16 +89,14 @@ _IPV4: Final = re.compile(
 )
 _SAFE: Final = re.compile(r"[A-Za-z0-9._@+=/:-]{1,64}", re.ASCII)
 _MAX_XFF: Final = 4096
-_API_GATEWAY_KINDS: Final = frozenset(
-    {
-        EventKind.REST_V1,
-        EventKind.HTTP_V2,
-        EventKind.FUNCTION_URL,
-        EventKind.REST_REQUEST_AUTHORIZER,
-        EventKind.HTTP_AUTHORIZER_V1,
-        EventKind.HTTP_AUTHORIZER_V2,
-        EventKind.WEBSOCKET_AUTHORIZER,
-    }
+_API_GATEWAY_KINDS: Final = (  # a tuple: membership by identity, no Enum.__hash__ call
+    EventKind.REST_V1,
+    EventKind.HTTP_V2,
+    EventKind.FUNCTION_URL,
+    EventKind.REST_REQUEST_AUTHORIZER,
+    EventKind.HTTP_AUTHORIZER_V1,
+    EventKind.HTTP_AUTHORIZER_V2,
+    EventKind.WEBSOCKET_AUTHORIZER,
 )
 
 
