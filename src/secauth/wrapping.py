@@ -17,7 +17,7 @@ from secauth.errors import ConfigurationError
 from secauth.guard_http import answered, handler_response
 
 if TYPE_CHECKING:
-    from secauth.guard import Guard
+    from secauth.guard import Admission, Guard
 
 __all__ = ["HandlerShape", "handler_shape", "like", "wrap_handler"]
 
@@ -62,17 +62,7 @@ def wrap_handler(guard: Guard, handler: Callable[..., Any]) -> Callable[..., Any
                 with acting_as(admitted.principal) as principal:
                     args = (event, context, principal) if takes_principal else (event, context)
                     result = await handler(*args)
-                return answered(
-                    handler_response(
-                        result,
-                        admitted.request,
-                        admitted.limit,
-                        guard.security_headers,
-                        guard.cors,
-                        guard.sender_constraint.nonces,
-                    ),
-                    record,
-                )
+                return _respond(guard, admitted, result, record)
             except BaseException as exc:
                 return guard.refusal(exc, event, record)
             finally:
@@ -90,17 +80,7 @@ def wrap_handler(guard: Guard, handler: Callable[..., Any]) -> Callable[..., Any
             with acting_as(admitted.principal) as principal:
                 args = (event, context, principal) if takes_principal else (event, context)
                 result = handler(*args)
-            return answered(
-                handler_response(
-                    result,
-                    admitted.request,
-                    admitted.limit,
-                    guard.security_headers,
-                    guard.cors,
-                    guard.sender_constraint.nonces,
-                ),
-                record,
-            )
+            return _respond(guard, admitted, result, record)
         except BaseException as exc:
             return guard.refusal(exc, event, record)
         finally:
@@ -135,3 +115,16 @@ def handler_shape(handler: Callable[..., Any]) -> HandlerShape:
         getattr(handler, "__call__", None)  # noqa: B004 - the object's own __call__
     )
     return HandlerShape(len(positional) >= 3, is_async)
+
+
+def _respond(guard: Guard, admitted: Admission, result: object, record: dict[str, Any]) -> Any:
+    """The handler's ``result`` as the response, with the Guard's headers, recorded."""
+    response = handler_response(
+        result,
+        admitted.request,
+        admitted.limit,
+        guard.security_headers,
+        guard.cors,
+        guard.sender_constraint.nonces,
+    )
+    return answered(response, record)
