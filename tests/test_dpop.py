@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dpop_parties import AUD, CLIENT, HOST, ISS, ISSUER, TOKEN, URL, VERIFIER, token
 from rl_services import RequestCounter, Server, dynalite_server, dynamodb_client, redis_server
 from rl_services import unavailable as service_unavailable
 
-from secauth import Authorizer, Guard, JwtVerifier
+from secauth import Authorizer, Guard
 from secauth.dpop import DpopVerifier, access_token_hash, jwk_thumbprint, normalize_uri
 from secauth.dpop_replay import (
     DynamoDBReplayStore,
@@ -36,7 +37,6 @@ from secauth.errors import (
 from secauth.events import Request
 from secauth.policy import Unauthorized
 from secauth.sender_constraint import SenderConstraint
-from secauth.testing import KeyPair
 from secauth.testing_dpop import DpopKey
 from secauth.testing_events import (
     alb,
@@ -50,20 +50,6 @@ from secauth.testing_events import (
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = Path(os.environ.get("SECAUTH_SERVICES_CACHE", ROOT / ".cache" / "services"))
 NODE_SCRIPT = ROOT / "tests" / "fixtures" / "dpop_proof.mjs"
-ISS, AUD = "https://idp.example.com/", "orders-api"
-ISSUER = KeyPair.generate("ES256", kid="idp-1")
-CLIENT = DpopKey.generate("ES256")
-HOST = "https://abcdef123.execute-api.us-east-1.amazonaws.com"
-URL = f"{HOST}/orders/7"  # an HTTP API's $default stage: the raw path is the path
-
-
-def token(key: DpopKey | None = CLIENT, **claims: Any) -> str:
-    body = {"iss": ISS, "aud": AUD, "sub": "ann", "exp": int(time.time()) + 600, **claims}
-    return ISSUER.sign(key.bind(body) if key is not None else body)
-
-
-TOKEN = token()
-VERIFIER = JwtVerifier(issuer=ISS, audience=AUD, jwks={"keys": [ISSUER.public_jwk]})
 
 
 def dpop(store: Any = None, **options: Any) -> DpopVerifier:

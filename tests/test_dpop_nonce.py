@@ -9,8 +9,9 @@ import time
 from typing import Any
 
 import pytest
+from dpop_parties import AUD, CLIENT, ISS, ISSUER, TOKEN, URL, VERIFIER, Clock, token
 
-from secauth import Authorizer, Guard, JwtVerifier
+from secauth import Authorizer, Guard
 from secauth.dpop import DpopVerifier
 from secauth.dpop_nonce import DpopNonces
 from secauth.dpop_replay import MemoryReplayStore
@@ -22,35 +23,11 @@ from secauth.errors import (
 )
 from secauth.events import Request
 from secauth.sender_constraint import SenderConstraint, check_sender_constraint
-from secauth.testing import KeyPair
 from secauth.testing_dpop import DpopKey
 from secauth.testing_events import alb, http_proxy
 
-ISS, AUD = "https://idp.example.com/", "orders-api"
-ISSUER = KeyPair.generate("ES256", kid="idp-1")
-CLIENT = DpopKey.generate("ES256")
-URL = "https://abcdef123.execute-api.us-east-1.amazonaws.com/orders/7"
 SECRET = bytes(range(32))
 OTHER_SECRET = bytes(range(1, 33))
-VERIFIER = JwtVerifier(issuer=ISS, audience=AUD, jwks={"keys": [ISSUER.public_jwk]})
-
-
-def token(key: DpopKey = CLIENT) -> str:
-    body = {"iss": ISS, "aud": AUD, "sub": "ann", "exp": int(time.time()) + 600}
-    return ISSUER.sign(key.bind(body))
-
-
-TOKEN = token()
-
-
-class Clock:
-    """A clock the test moves (nonce windows are floor(now / lifetime))."""
-
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def verifier(nonces: DpopNonces | None, **options: Any) -> DpopVerifier:

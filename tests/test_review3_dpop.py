@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import pytest
+from dpop_parties import CLIENT, HOST, ISS, ISSUER, TOKEN, URL, VERIFIER, Clock, token
 
 from secauth import Authorizer, Guard, JwtVerifier
 from secauth._b64 import b64url_decode, b64url_encode
@@ -24,38 +25,16 @@ from secauth.events import Request
 from secauth.policy import Unauthorized
 from secauth.protected_resource import ProtectedResource
 from secauth.sender_constraint import SenderConstraint
-from secauth.testing import KeyPair, encode_segment, sign_compact
+from secauth.testing import encode_segment, sign_compact
 from secauth.testing_dpop import DpopKey
 from secauth.testing_events import alb, http_proxy, request_authorizer
 
-ISS, AUD = "https://idp.example.com/", "orders-api"
-ISSUER = KeyPair.generate("ES256", kid="idp-1")
-CLIENT = DpopKey.generate("ES256")
 OTHER = DpopKey.generate("ES256")
-HOST = "https://abcdef123.execute-api.us-east-1.amazonaws.com"
-URL = f"{HOST}/orders/7"  # an HTTP API's $default stage
 REST_URL = f"{HOST}/prod/orders/7"
 SECRET = bytes(range(32))
 OLD_SECRET = bytes(range(1, 33))
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 AUD_URL = "https://api.example.com/orders"  # a protected resource's identifier
-VERIFIER = JwtVerifier(issuer=ISS, audience=AUD, jwks={"keys": [ISSUER.public_jwk]})
-
-
-def token(key: DpopKey = CLIENT) -> str:
-    body = {"iss": ISS, "aud": AUD, "sub": "ann", "exp": int(time.time()) + 600}
-    return ISSUER.sign(key.bind(body))
-
-
-TOKEN = token()
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def guarded(dpop: DpopVerifier | None = None, records: list[dict[str, Any]] | None = None,
