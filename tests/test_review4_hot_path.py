@@ -677,12 +677,7 @@ class _DerivedRoles(Principal):
         return "anonymous" if self.id == "nobody" else super().kind
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding (low): fe00471 has_role/has_scope/is_anonymous read the private slots, so "
-    "a Principal subclass that overrides roles/scopes/kind now gets answers that disagree "
-    "with its own properties (and with roles()/scopes() rules, which read the properties)",
-)
+# A finding of this review (fe00471 read the private slots): fixed by reading the properties.
 def test_principal_predicates_follow_overridden_properties() -> None:
     p = _DerivedRoles("u")
     assert roles("admin").check(p, _context()) is None  # the rule reads .roles: allowed

@@ -135,10 +135,10 @@ class Principal:
 
     @property
     def is_anonymous(self) -> bool:
-        return self._kind == "anonymous"
+        return self.kind == "anonymous"
 
     def has_role(self, role: str) -> bool:
-        return role in self._roles
+        return role in self.roles
 
     def to_context(self) -> dict[str, str]:
         """The principal as an authorizer context: flat strings only, as REST APIs require.
@@ -202,7 +202,7 @@ class Principal:
         )
 
     def has_scope(self, scope: str) -> bool:
-        return scope in self._scopes
+        return scope in self.scopes
 
 
 def _names_of(field: str, names: Iterable[str]) -> frozenset[str]:
