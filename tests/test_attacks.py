@@ -1162,3 +1162,35 @@ def test_errors_never_contain_the_token_or_its_signature(es256: KeyPair) -> None
             for start in range(0, max(1, len(token) - 40), 40):
                 assert token[start : start + 40] not in text, (err.reason, text[:200])
             assert len(text) < 2000
+
+
+_COMPACT_SHAPE = r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", "..", "a..c", ".b.c", "a.b.", "a.b", "a.b.c.d", "a.b.c.d.e", "a.b.c=", "a.b+.c",
+     "a/b.c.d", "a.b.c ", " a.b.c", "a.b.c\n", "a.\u00e9.c", "a.b.\uff43", "a.b.c\x00"],
+)  # fmt: skip
+def test_split_compact_refuses_every_other_shape(token: str) -> None:
+    with pytest.raises(SecAuthError) as caught:
+        jose.split_compact(token)
+    assert caught.value.reason is Reason.MALFORMED_TOKEN
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="Aa0_-.=+/ \u00e9\n", max_size=12))
+def test_split_compact_accepts_exactly_three_base64url_parts(token: str) -> None:
+    """The shape check agrees with the grammar written as a regular expression."""
+    import re
+
+    shaped = re.fullmatch(_COMPACT_SHAPE, token) is not None
+    problem = None
+    try:
+        jose.split_compact(token)
+    except SecAuthError as exc:
+        problem = exc.detail.get("problem", "")
+    if not shaped:
+        assert problem is not None  # refused
+    else:  # accepted, or a well-shaped token whose signature has an impossible length
+        assert problem is None or problem.startswith("signature")

@@ -16,7 +16,6 @@ True
 
 from __future__ import annotations
 
-import re
 from typing import Any, Final, NamedTuple
 
 from secauth._b64 import (
@@ -59,7 +58,8 @@ MAX_JSON_DEPTH: Final = 16
 # Header parameters that would let the token choose its own key (RFC 7515 4.1.2-4.1.6).
 KEY_BEARING_HEADERS: Final = ("jwk", "jku", "x5u", "x5c")
 
-_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+# The base64url alphabet: deleted from a token's bytes, a compact JWS leaves its two dots.
+_BASE64URL: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
 class Jws(NamedTuple):
@@ -100,22 +100,28 @@ def split_compact(token: object, *, max_size: int = DEFAULT_MAX_TOKEN_SIZE) -> S
         raise MalformedToken(detail={"problem": "token is not a string"})
     if len(token) > max_size:
         raise MalformedToken(detail={"problem": "token too large", "limit": max_size})
-    if _COMPACT.fullmatch(token) is None:
+    # Three non-empty parts of base64url characters. (One C-level pass over the bytes: a
+    # regular expression over a whole token cost twice as much.)
+    raw = token.encode("ascii") if token.isascii() else b""
+    first = token.find(".")
+    second = token.find(".", first + 1)
+    if (
+        raw.translate(None, _BASE64URL) != b".."
+        or first < 1
+        or second == first + 1
+        or second == len(token) - 1
+    ):
         problem = (
             "encrypted (JWE) tokens are not accepted"
             if token.count(".") == 4
             else "not a compact JWS of three base64url parts"
         )
         raise MalformedToken(detail={"problem": problem})
-    first = token.index(".")
-    second = token.index(".", first + 1)
     try:
         signature = decode_checked_alphabet(token[second + 1 :])
     except B64Error as exc:
         raise MalformedToken(detail={"problem": f"signature: {exc}"}) from None
-    return Segments(
-        token[:first], token[first + 1 : second], token[:second].encode("ascii"), signature
-    )
+    return Segments(token[:first], token[first + 1 : second], raw[:second], signature)
 
 
 def parse_header(segment: str) -> Header:
