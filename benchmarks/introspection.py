@@ -24,7 +24,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-for extra in (HERE, ROOT / "tests"):
+for extra in (HERE, ROOT / "tests", ROOT / "tests" / "ratelimit"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 

@@ -583,6 +583,37 @@ def _render_compare(report: dict[str, Any], old: dict[str, Any], path: str) -> l
     return lines
 
 
+# -- suites -----------------------------------------------------------------------------------
+
+_SUITE_CHILD = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import {name} as suite
+rows = suite.run({quick!r}, wall={wall!r})
+with open(sys.argv[2], "w", encoding="utf-8") as out:
+    json.dump(rows, out)
+"""
+
+
+def run_suite_alone(name: str, *, quick: bool, wall: bool) -> list[dict[str, Any]]:
+    """A suite's rows, measured in a fresh interpreter as ``python benchmarks/<name>.py``
+    measures them: its numbers do not depend on what ran before it in this process (the
+    objects and modules earlier suites leave make the garbage collector's work, and so a
+    warm path, cost more; DPoP requests ran about 1 us slower last in one process)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "rows.json"
+        code = _SUITE_CHILD.format(name=name, quick=quick, wall=wall)
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(HERE), str(out)], check=False, text=True
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"benchmark suite {name} failed (exit {done.returncode})")
+        rows: list[dict[str, Any]] = json.loads(out.read_text(encoding="utf-8"))
+    return rows
+
+
 # -- main -----------------------------------------------------------------------------------
 
 
@@ -648,8 +679,8 @@ def main(argv: list[str] | None = None) -> int:
     suite_targets: list[dict[str, Any]] = []
     for name in SUITES:
         module = importlib.import_module(name)
-        log(f"{name}: measuring")
-        suite_rows = module.run(args.quick, wall=args.wall)
+        log(f"{name}: measuring (own interpreter)")
+        suite_rows = run_suite_alone(name, quick=args.quick, wall=args.wall)
         verdicts = module.targets(suite_rows)
         suites[name] = {
             "rows": suite_rows,
