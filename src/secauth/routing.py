@@ -282,16 +282,10 @@ class Match(NamedTuple, Generic[T]):
     params: dict[str, str]
 
 
-def _for_verb(indexes: list[int], routes: list[tuple[RouteKey, T]], verb: str) -> int | None:
-    """The route among ``indexes`` (one template each way) for ``verb``: exact, else ANY."""
-    fallback = None
-    for index in indexes:
-        route_verb = routes[index][0].verb
-        if route_verb == verb:
-            return index
-        if route_verb == ANY:
-            fallback = index
-    return fallback
+def _for_verb(routes: dict[str, int], verb: str) -> int | None:
+    """The route among one template's (by verb) for ``verb``: exact, else ANY."""
+    found = routes.get(verb)
+    return found if found is not None else routes.get(ANY)
 
 
 class _Node:
@@ -300,8 +294,9 @@ class _Node:
     def __init__(self) -> None:
         self.literals: dict[str, _Node] = {}
         self.param: _Node | None = None
-        self.greedy: list[int] = []  # routes ending in {proxy+} here
-        self.routes: list[int] = []  # routes ending exactly here
+        # Route indexes by verb (ANY among them): a table has one route per verb and shape.
+        self.greedy: dict[str, int] = {}  # routes ending in {proxy+} here
+        self.routes: dict[str, int] = {}  # routes ending exactly here
 
 
 class RouteTable(Generic[T]):
@@ -357,7 +352,7 @@ class RouteTable(Generic[T]):
         node = self._root
         for position, (kind, text) in enumerate(route_key.template.segments):
             if kind == GREEDY:
-                node.greedy.append(index)
+                node.greedy[route_key.verb] = index
                 return
             if kind == PARAM:
                 node.param = node.param or _Node()
@@ -374,7 +369,7 @@ class RouteTable(Generic[T]):
                 self.literals_at.append({})
             self.literals_at[position][folded] = text
             node = node.literals.setdefault(text, _Node())
-        node.routes.append(index)
+        node.routes[route_key.verb] = index
 
     def fresh_segment(self, avoid: Iterable[str] = ()) -> str:
         """A segment that is no literal of the table in any spelling, and none of ``avoid``:
@@ -426,7 +421,7 @@ class RouteTable(Generic[T]):
         exact verb before ``ANY`` at each end, so the first route found is the one of
         smallest :attr:`Template.precedence`."""
         if position == len(reading):
-            return _for_verb(node.routes, self.routes, verb)
+            return _for_verb(node.routes, verb)
         child = node.literals.get(reading[position])
         if child is not None:
             found = self._walk(child, reading, position + 1, verb)
@@ -436,7 +431,7 @@ class RouteTable(Generic[T]):
             found = self._walk(node.param, reading, position + 1, verb)
             if found is not None:
                 return found
-        return _for_verb(node.greedy, self.routes, verb)
+        return _for_verb(node.greedy, verb)
 
     def _match(self, index: int, segments: Sequence[str]) -> Match[T]:
         route_key, value = self.routes[index]
