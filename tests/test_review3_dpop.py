@@ -284,13 +284,27 @@ def test_an_ed25519_key_cannot_sign_as_es256() -> None:
     assert guarded()(event(proof, token(ed)), None)["statusCode"] == 401
 
 
+def _token_whose_ath_has_url_safe_characters() -> str:
+    """A bound token whose ``ath`` holds ``-`` or ``_`` (a quarter of hashes hold neither,
+    and their standard-alphabet spelling would be the same text)."""
+    for n in range(200):
+        candidate = token(jti=f"ath-{n}")
+        if {"-", "_"} & set(access_token_hash(candidate)):
+            return candidate
+    raise AssertionError("no token with - or _ in its ath in 200 tries")
+
+
+ATH_TOKEN = _token_whose_ath_has_url_safe_characters()
+
+
 @pytest.mark.parametrize("ath", ["", "padded=", "std+alphabet/", None, 0])
 def test_ath_must_be_the_exact_base64url_hash(ath: Any) -> None:
-    good = access_token_hash(TOKEN)
+    good = access_token_hash(ATH_TOKEN)
     value = {"padded=": good + "=", "std+alphabet/": good.replace("-", "+").replace("_", "/")}
+    assert value["std+alphabet/"] != good
     claims = {"ath": value.get(ath, ath)} if ath is not None else {"ath": None}
-    proof = CLIENT.proof("GET", URL, access_token=TOKEN, claims=claims)
-    assert guarded()(event(proof), None)["statusCode"] == 401
+    proof = CLIENT.proof("GET", URL, access_token=ATH_TOKEN, claims=claims)
+    assert guarded()(event(proof, ATH_TOKEN), None)["statusCode"] == 401
 
 
 # == attacks that failed: replay =================================================================
