@@ -633,7 +633,8 @@ def test_a_cyclic_context_from_the_authorizer_hooks_is_a_clean_refusal(
 @FAST
 @given(
     st.recursive(
-        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(),
         lambda inner: (
             st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
         ),
