@@ -148,6 +148,12 @@ def measure(cases: Sequence[Case], plan: Plan) -> dict[str, Timing]:
     return {case.name: case.timing() for case in cases}
 
 
+def method_line(row: dict[str, Any], note: str) -> str:
+    """A suite section's first sentence: how its rows were timed, then ``note``."""
+    quick = "; **--quick run: numbers are meaningless**" if row["quick"] else ""
+    return f"Median of {row['rounds']} interleaved rounds ({row['clock']} clock){quick}. {note}"
+
+
 def targets_table(verdicts: Sequence[dict[str, Any]]) -> list[str]:
     """Markdown lines of a suite's targets: target, **PASS**/**FAIL**, what was measured."""
     return [

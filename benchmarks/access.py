@@ -27,7 +27,7 @@ for extra in (HERE, HERE.parent / "src"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
-from _harness import Case, Feed, Plan, measure, suite_main, targets_table  # noqa: E402
+from _harness import Case, Feed, Plan, measure, method_line, suite_main, targets_table  # noqa: E402
 
 from secauth.access import Routes, Rule, authenticated, roles, scopes, tenant  # noqa: E402
 from secauth.principal import Principal  # noqa: E402
@@ -167,9 +167,10 @@ def render(rows: list[dict[str, Any]], verdicts: list[dict[str, Any]]) -> str:
     lines = [
         "## Access decisions, µs per `Routes.decide`",
         "",
-        f"Median of {first['rounds']} interleaved rounds ({first['clock']} clock)"
-        + ("; **--quick run: numbers are meaningless**" if first["quick"] else "")
-        + f". `{large}/{small}` is the paired ratio (median over rounds).",
+        method_line(
+            first,
+            f"`{large}/{small}` is the paired ratio (median over rounds).",
+        ),
         "",
         f"| case | {small} routes | {large} routes | {large}/{small} | spread ({large}) |",
         "|---|---:|---:|---:|---:|",

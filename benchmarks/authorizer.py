@@ -28,7 +28,7 @@ if str(HERE) not in sys.path:
 
 import jwt  # noqa: E402
 from _contenders import minimal_verifier  # noqa: E402
-from _harness import Case, Feed, Plan, measure, suite_main, targets_table  # noqa: E402
+from _harness import Case, Feed, Plan, measure, method_line, suite_main, targets_table  # noqa: E402
 
 from secauth import Authorizer, JwtVerifier, Routes, authenticated, roles, scopes  # noqa: E402
 from secauth.testing import LocalIssuer  # noqa: E402
@@ -176,9 +176,10 @@ def render(rows: list[dict[str, Any]], verdicts: list[dict[str, Any]]) -> str:
     lines = [
         "## Lambda authorizer, µs per warm REST TOKEN invocation (RS256)",
         "",
-        f"Median of {first['rounds']} interleaved rounds ({first['clock']} clock)"
-        + ("; **--quick run: numbers are meaningless**" if first["quick"] else "")
-        + ". Floor: the minimal verifier plus a policy dict.",
+        method_line(
+            first,
+            "Floor: the minimal verifier plus a policy dict.",
+        ),
         "",
         "| contender | token | µs/op | x floor | spread |",
         "|---|---|---:|---:|---:|",

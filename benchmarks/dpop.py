@@ -31,7 +31,7 @@ for extra in (HERE, ROOT / "tests" / "ratelimit"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
-from _harness import Case, Feed, Plan, measure, suite_main, targets_table  # noqa: E402
+from _harness import Case, Feed, Plan, measure, method_line, suite_main, targets_table  # noqa: E402
 
 FULL = Plan(rounds=25, round_seconds=0.03, min_n=100, max_n=2000)
 QUICK = Plan(rounds=3, round_seconds=0.002, min_n=10, max_n=50, probe=5)
@@ -180,10 +180,11 @@ def render(rows: list[dict[str, Any]], verdicts: list[dict[str, Any]]) -> str:
     lines = [
         "## DPoP, cost per request (ES256 token and proof)",
         "",
-        f"Median of {row['rounds']} interleaved rounds ({row['clock']} clock)"
-        + ("; **--quick run: numbers are meaningless**" if row["quick"] else "")
-        + ". The token is a verified-token cache hit; each DPoP request checks a fresh proof "
-        "(memory replay store).",
+        method_line(
+            row,
+            "The token is a verified-token cache hit; each DPoP request checks a fresh proof "
+            "(memory replay store).",
+        ),
         "",
         "| token µs | ES256 signature µs | DPoP request µs | budget µs | Redis round trips per proof |",
         "|---:|---:|---:|---:|---:|",

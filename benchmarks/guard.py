@@ -37,7 +37,7 @@ for extra in (HERE, HERE.parent / "src"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
-from _harness import Case, Feed, Plan, measure, suite_main, targets_table  # noqa: E402
+from _harness import Case, Feed, Plan, measure, method_line, suite_main, targets_table  # noqa: E402
 
 from secauth import Guard, JwtVerifier, Principal, Routes, roles, scopes  # noqa: E402
 from secauth.testing import KeyPair  # noqa: E402
@@ -226,9 +226,10 @@ def render(rows: list[dict[str, Any]], verdicts: list[dict[str, Any]]) -> str:
     lines = [
         "## Guard overhead, µs per warm invocation",
         "",
-        f"Median of {first['rounds']} interleaved rounds ({first['clock']} clock)"
-        + ("; **--quick run: numbers are meaningless**" if first["quick"] else "")
-        + ". Overhead = the contender minus the bare handler, paired round by round.",
+        method_line(
+            first,
+            "Overhead = the contender minus the bare handler, paired round by round.",
+        ),
         "",
         "| contender | µs per call | overhead µs | spread |",
         "|---|---:|---:|---:|",

@@ -28,7 +28,7 @@ for extra in (HERE, ROOT / "tests", ROOT / "tests" / "ratelimit"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
-from _harness import Case, Feed, Plan, measure, suite_main, targets_table  # noqa: E402
+from _harness import Case, Feed, Plan, measure, method_line, suite_main, targets_table  # noqa: E402
 
 FULL = Plan(rounds=25, round_seconds=0.03, min_n=200, max_n=200_000)
 QUICK = Plan(rounds=3, round_seconds=0.002, min_n=10, max_n=100, probe=5)
@@ -156,9 +156,10 @@ def render(rows: list[dict[str, Any]], verdicts: list[dict[str, Any]]) -> str:
         lines.append(f"Not measured: {row['skipped']}.")
     else:
         lines += [
-            f"Median of {row['rounds']} interleaved rounds ({row['clock']} clock)"
-            + ("; **--quick run: numbers are meaningless**" if row["quick"] else "")
-            + ". Calls counted at a loopback proxy in front of the authorization server.",
+            method_line(
+                row,
+                "Calls counted at a loopback proxy in front of the authorization server.",
+            ),
             "",
             "| JWT cache hit µs | introspection cache hit µs | verifications | calls "
             "| calls, 50 threads cold |",
