@@ -225,8 +225,11 @@ class Authorizer:
                 "simple responses cannot be cached per route: with cache_ttl > 0 use IAM "
                 "policy responses (simple_responses=False)"
             )
-        if cache_ttl and not cache_key_covers_request:
-            self._refuse_request_dependent_rules()
+        # Routes whose rule reads the request (None: the default rule): never memoized, and
+        # refused under a result cache whose key does not cover the request.
+        dependent = _request_dependent(self.routes, Principal("probe", tenant="probe"))
+        if cache_ttl and not cache_key_covers_request and dependent:
+            raise _not_cacheable(dependent)
         self.rate_limit = rate_limit
         self.sender_constraint = check_sender_constraint(
             sender_constraint, cache_ttl=cache_ttl, covered=cache_key_covers_request
@@ -264,10 +267,7 @@ class Authorizer:
         self._revalidate: Callable[[str], bool] | None = (
             self.verifier.revalidate if isinstance(self.verifier, RevalidatingVerifier) else None
         )
-        # None stands for the table's default rule (a request no route matches).
-        self._dependent_routes: frozenset[str | None] = frozenset(
-            _request_dependent(self.routes, Principal("probe", tenant="probe"))
-        )
+        self._dependent_routes: frozenset[str | None] = frozenset(dependent)
 
     def _memoizable(self) -> bool:
         """Answers to a bearer token repeated on the same target are memoized (the token
@@ -285,17 +285,6 @@ class Authorizer:
                 for name in ("credentials", "map_claims", "extra_context")
             )
         )
-
-    def _refuse_request_dependent_rules(self) -> None:
-        probe = Principal("probe", tenant="probe")
-        dependent = [r or "(the default rule)" for r in _request_dependent(self.routes, probe)]
-        if dependent:
-            raise ConfigurationError(
-                f"routes {dependent} depend on the request (headers, query, IP or custom "
-                "rules), but with cache_ttl > 0 API Gateway reuses one answer for every "
-                "request of the same identity. Use cache_ttl=0, or put those request parts "
-                "in the authorizer's identity sources and pass cache_key_covers_request=True"
-            )
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -512,6 +501,16 @@ def _request_dependent(routes: Routes, probe: Principal) -> list[str | None]:
     if routes.default is not None and routes.default.bindings(probe) is None:
         dependent.append(None)
     return dependent
+
+
+def _not_cacheable(dependent: list[str | None]) -> ConfigurationError:
+    named = [route or "(the default rule)" for route in dependent]
+    return ConfigurationError(
+        f"routes {named} depend on the request (headers, query, IP or custom rules), but "
+        "with cache_ttl > 0 API Gateway reuses one answer for every request of the same "
+        "identity. Use cache_ttl=0, or put those request parts in the authorizer's identity "
+        "sources and pass cache_key_covers_request=True"
+    )
 
 
 _clock = time.perf_counter
