@@ -112,6 +112,8 @@ _PRIVATE_MEMBERS: Final = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 _REFUSED_HEADERS: Final = ("crit", "jku", "x5u", "x5c", "b64", "enc", "zip")
 _MAX_JTI: Final = 256
 _MAX_IAT: Final = 2**53  # larger integers have no exact float (and 10**400 none at all)
+
+
 class DpopProof(NamedTuple):
     """A proof that passed every check but the key match and the replay check."""
 
