@@ -81,6 +81,44 @@ def test_the_memo_keeps_at_most_its_size() -> None:
     assert len(off) == 0
 
 
+class _Key:
+    """A memo key that can be watched: a one-time token's key must not be kept alive."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Key) and other.text == self.text
+
+
+def test_a_key_answered_once_is_noted_not_kept() -> None:
+    import gc
+    import weakref
+
+    memo = ResponseMemo(4)
+    key = _Key("one-time token")
+    watched = weakref.ref(key)
+    memo.put(key, {"n": 1}, {})
+    assert memo.get(key) is None
+    assert len(memo) == 0
+    del key
+    gc.collect()
+    assert watched() is None  # only its hash was noted
+    memo.put(_Key("one-time token"), {"n": 2}, {})  # the same key again: kept now
+    assert memo.get(_Key("one-time token")).response == {"n": 2}  # type: ignore[union-attr]
+
+
+def test_the_memo_notes_at_most_its_size() -> None:
+    memo = ResponseMemo(3)
+    for n in range(10):
+        memo.put(("once", n), {}, {})
+    assert len(memo._sightings) <= 3
+    assert len(memo) == 0
+
+
 def test_a_principal_id_over_the_budget_is_refused() -> None:
     records: list[Any] = []
     authorizer = make(max_response_bytes=512, records=records)

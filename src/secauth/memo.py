@@ -1,11 +1,12 @@
 """``ResponseMemo``: the Authorizer's answers to a bearer token repeated on the same target;
 ``PrincipalMemo``: the Guard's principals of repeated callers.
 
-One bounded cache with one eviction rule: the least recently used entry goes when a new
-one would exceed ``size``. A key's first answer is only noted; its second is kept, so
-one-time tokens (most of them, on a busy API) cost no copy and evict no returning caller.
-Answers are kept as JSON text, so every answer handed out is a fresh copy a caller may
-change. The Authorizer verifies the token again before it uses an
+One bounded cache with one eviction rule: the least recently used answer goes when a new
+one would exceed ``size``. Admission is the verifier's (:mod:`secauth.token_cache`): a
+key's first answer is only noted, as a hash, and its second is kept, so one-time tokens
+(most of them, on a busy API) cost no copy, are not kept alive and evict no returning
+caller. Answers are kept as JSON text, so every answer handed out is a fresh copy a caller
+may change. The Authorizer verifies the token again before it uses an
 entry (expiry, key changes, revocation), and never memoizes answers whose rule reads the
 request.
 
@@ -44,12 +45,15 @@ class ResponseMemo:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        # key -> (JSON text, record fields), or None for a key seen once.
-        self._entries: OrderedDict[Hashable, tuple[str, dict[str, Any]] | None] = OrderedDict()
+        # key -> (JSON text, record fields), least recently used first.
+        self._entries: OrderedDict[Hashable, tuple[str, dict[str, Any]]] = OrderedDict()
+        # Hashes of keys answered once. A collision only keeps an answer one sighting
+        # early: the answer itself is stored under its whole key.
+        self._sightings: set[int] = set()
 
     def __len__(self) -> int:
         """How many answers are kept (keys seen once are not counted)."""
-        return sum(entry is not None for entry in self._entries.values())
+        return len(self._entries)
 
     def get(self, key: Hashable) -> Remembered | None:
         entry = self._entries.get(key)
@@ -63,10 +67,13 @@ class ResponseMemo:
         """Note ``key`` on its first answer; keep the answer on its second."""
         if not self.size:
             return
-        if key in self._entries:
-            self._entries[key] = (json.dumps(response), dict(fields))
-        else:
-            self._entries[key] = None
+        fingerprint = hash(key)
+        if fingerprint not in self._sightings:
+            if len(self._sightings) >= self.size:
+                self._sightings.clear()
+            self._sightings.add(fingerprint)
+            return
+        self._entries[key] = (json.dumps(response), dict(fields))
         self._entries.move_to_end(key)
         if len(self._entries) > self.size:
             self._entries.popitem(last=False)
