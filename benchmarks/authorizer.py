@@ -10,7 +10,9 @@ Contenders, all in this process with interleaved rounds (see ``_harness``):
   ``JwksCache`` on the same loopback issuer, keys fetched beforehand.
 
 "fresh" verifies a different token on every call (more distinct tokens than any
-cache holds); "repeated" sends the same token again.
+cache holds); "repeated" sends the same token again. In the same rounds, each step of the
+Authorizer's pipeline is timed alone on the same events (``_pipeline_steps``), so the
+report shows where a fresh-token call goes and what is left over.
 
 Run alone: ``python benchmarks/authorizer.py [--quick]``; ``make bench`` includes it.
 """
@@ -29,6 +31,7 @@ if str(HERE) not in sys.path:
 import jwt  # noqa: E402
 from _contenders import minimal_verifier  # noqa: E402
 from _harness import Case, Feed, Plan, measure, method_line, suite_main, targets_table  # noqa: E402
+from _pipeline_steps import render_steps, step_cases, step_rows  # noqa: E402
 
 from secauth import Authorizer, JwtVerifier, Routes, authenticated, roles, scopes  # noqa: E402
 from secauth.testing import LocalIssuer  # noqa: E402
@@ -40,6 +43,7 @@ FRESH_TARGET_X = 1.5  # fresh token <= 1.5x the floor (one pipeline matters more
 REPEATED_TARGET_US = 8.0  # repeated token <= 8 us ...
 REPEATED_TARGET_X = 4.0  # ... or >= 4x faster than fresh, whichever is stricter
 AUDIENCE = "orders-api"
+OURS = "secauth Authorizer"
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/GET/orders/7"
 ROUTES = {
     "GET /orders/{id}": scopes("orders.read"),
@@ -103,13 +107,16 @@ def _contenders(idp: LocalIssuer) -> dict[str, Any]:
         issuer=idp.issuer, audience=AUDIENCE, jwks_uri=idp.jwks_uri, allow_http=True
     )
     verifier.hydrate(strict=True)
-    # decision_log=None: the other contenders log nothing (a stdout line costs ~5 us more).
-    authorizer = Authorizer(verifier, routes=Routes(ROUTES), decision_log=None)
     return {
         "floor": floor,
         "PyJWT + PyJWKClient": pyjwt_authorizer,
-        "secauth Authorizer": authorizer.handler,
+        "secauth Authorizer": _authorizer(verifier).handler,
     }
+
+
+def _authorizer(verifier: JwtVerifier) -> Authorizer:
+    # decision_log=None: the other contenders log nothing (a stdout line costs ~5 us more).
+    return Authorizer(verifier, routes=Routes(ROUTES), decision_log=None)
 
 
 def run(quick: bool, *, wall: bool = False) -> list[dict[str, Any]]:
@@ -129,6 +136,12 @@ def run(quick: bool, *, wall: bool = False) -> list[dict[str, Any]]:
         for name, op in contenders.items():
             cases.append(Case(f"{name}|fresh", op, Feed(events)))
             cases.append(Case(f"{name}|repeated", op, Feed([events[0]])))
+        # The pipeline's steps, each alone, on an Authorizer of their own (own caches).
+        steps_verifier = JwtVerifier(
+            issuer=idp.issuer, audience=AUDIENCE, jwks_uri=idp.jwks_uri, allow_http=True
+        )
+        steps_verifier.hydrate(strict=True)
+        cases += step_cases(_authorizer(steps_verifier), events)
         timings = measure(cases, plan)
     rows = []
     for name in contenders:
@@ -146,12 +159,13 @@ def run(quick: bool, *, wall: bool = False) -> list[dict[str, Any]]:
                     **t.to_json(),
                 }
             )
-    return rows
+    steps = step_rows(timings, timings[f"{OURS}|fresh"], timings["floor|fresh"])
+    return rows + [{"row": f"step: {r['step']}", "contender": "step", **r} for r in steps]
 
 
 def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Issue 3's targets for the secauth rows."""
-    ours = {r["mode"]: r for r in rows if r["contender"] == "secauth Authorizer"}
+    ours = {r["mode"]: r for r in rows if r["contender"] == OURS}
     fresh, repeated = ours["fresh"], ours["repeated"]
     limit = min(REPEATED_TARGET_US, fresh["us"] / REPEATED_TARGET_X)
     return [
@@ -185,10 +199,14 @@ def render(rows: list[dict[str, Any]], verdicts: list[dict[str, Any]]) -> str:
         "|---|---|---:|---:|---:|",
     ]
     for r in rows:
+        if r["contender"] == "step":
+            continue
         lines.append(
             f"| {r['contender']} | {r['mode']} | {r['us']:.2f} | {r['x_floor']:.2f}x "
             f"| {r['spread_pct']:.0f}% |"
         )
+    floor = next(r for r in rows if r["contender"] == "floor" and r["mode"] == "fresh")
+    lines += render_steps([r for r in rows if r["contender"] == "step"], floor["us"], FRESH_TARGET_X)
     lines += targets_table(verdicts)
     return "\n".join(lines) + "\n"
 

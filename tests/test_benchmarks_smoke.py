@@ -144,6 +144,33 @@ def test_report_has_header_startup_and_breakdown_sections(quick_run: tuple[str, 
         assert variant in cold, variant
 
 
+def test_the_authorizer_section_breaks_a_fresh_token_call_into_its_steps(
+    quick_run: tuple[str, Path],
+) -> None:
+    """Each pipeline step has a measured µs value, and the remainder of the call is shown."""
+    report, _ = quick_run
+    steps = _section(report, "### Where a fresh-token call goes (each step timed alone, same rounds)")
+    for step in (
+        "event -> Request",
+        "read the bearer token",
+        "verify the token",
+        "claims -> Principal",
+        "the target (verb, path)",
+        "the route decision",
+        "the context",
+        "the response",
+        "of which the size check",
+        "rest of the call",
+    ):
+        cells = next(
+            [c.strip() for c in line.strip().strip("|").split("|")]
+            for line in steps.splitlines()
+            if line.startswith(f"| {step} |")
+        )
+        float(cells[-1])  # a number (the remainder may be negative in a --quick run)
+    assert "leaves" in steps
+
+
 def test_no_save_writes_nothing_and_compare_prints_ratios(quick_run: tuple[str, Path]) -> None:
     """``--no-save`` leaves the output path alone; ``--compare`` prints a ratio per earlier row."""
     report, output = quick_run
