@@ -160,7 +160,8 @@ def test_the_authorizer_section_breaks_a_fresh_token_call_into_its_steps(
         "the context",
         "the response",
         "of which the size check",
-        "rest of the call",
+        "running them in sequence",
+        "the rest of the call",
     ):
         cells = next(
             [c.strip() for c in line.strip().strip("|").split("|")]
