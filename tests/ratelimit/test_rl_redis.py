@@ -432,6 +432,20 @@ def test_blocked_check_is_answered_locally(redis_url: str) -> None:
 # --- async ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("store", [RedisStore, AsyncRedisStore])
+def test_a_store_needs_exactly_one_of_url_and_client(store: type[Any], redis_url: str) -> None:
+    from secauth.errors import ConfigurationError
+
+    for options in ({}, {"url": redis_url, "client": redis.Redis()}):
+        with pytest.raises(ConfigurationError, match=f"^{store.__name__} needs exactly one"):
+            store(**options)
+    with pytest.raises(ConfigurationError):
+        store(redis_url, prefix="")
+    built = store(redis_url, prefix="tenant-a")
+    assert repr(built) == f"{store.__name__}(prefix='tenant-a')"
+    assert isinstance(built.client, redis.asyncio.Redis) is built.is_async
+
+
 def test_async_store_built_from_a_url_warns_nothing(redis_url: str) -> None:
     """AsyncRedisStore(url) builds its client with redis.asyncio's Retry (no retries): given
     the sync Retry, redis-py warned "A synchronous redis.retry.Retry was passed to an

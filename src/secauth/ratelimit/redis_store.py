@@ -203,9 +203,37 @@ def _reason(exc: BaseException) -> str:
 class _RedisBase:
     algorithms = ("fixed_window", "sliding_window", "gcra")
     shared = True
+    is_async = False
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        client: Any = None,
+        cluster: bool = False,
+        prefix: str = "secauth",
+        socket_timeout: float = 0.2,
+        connect_timeout: float = 0.2,
+    ) -> None:
         self.prefix = _check_prefix(prefix)
+        owner = type(self).__name__
+        redis = import_redis(owner)
+        if (url is None) == (client is None):
+            raise ConfigurationError(f"{owner} needs exactly one of url= or client=")
+        if client is None:
+            client = connect(
+                url,
+                owner=owner,
+                cluster=cluster,
+                socket_timeout=socket_timeout,
+                connect_timeout=connect_timeout,
+                asyncio=self.is_async,
+            )
+        self.client = client
+        self._noscript = redis.exceptions.NoScriptError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(prefix={self.prefix!r})"
 
     def _key(self, key: str, algorithm: str) -> str:
         # the algorithm's initial: one key never holds two algorithms' state (WRONGTYPE)
@@ -253,36 +281,6 @@ class RedisStore(_RedisBase):
     cluster mode: ``RedisStore(url="rediss://clustercfg.my-cache...amazonaws.com:6379",
     cluster=True)``.
     """
-
-    is_async = False
-
-    def __init__(
-        self,
-        url: str | None = None,
-        *,
-        client: Any = None,
-        cluster: bool = False,
-        prefix: str = "secauth",
-        socket_timeout: float = 0.2,
-        connect_timeout: float = 0.2,
-    ) -> None:
-        super().__init__(prefix)
-        redis = import_redis("RedisStore")
-        if (url is None) == (client is None):
-            raise ConfigurationError("RedisStore needs exactly one of url= or client=")
-        if client is None:
-            client = connect(
-                url,
-                owner="RedisStore",
-                cluster=cluster,
-                socket_timeout=socket_timeout,
-                connect_timeout=connect_timeout,
-            )
-        self.client = client
-        self._noscript = redis.exceptions.NoScriptError
-
-    def __repr__(self) -> str:
-        return f"RedisStore(prefix={self.prefix!r})"
 
     def _script(self, sha: str, source: str, keys: list[str], args: list[Any]) -> Any:
         try:
@@ -341,35 +339,6 @@ class AsyncRedisStore(_RedisBase):
     """
 
     is_async = True
-
-    def __init__(
-        self,
-        url: str | None = None,
-        *,
-        client: Any = None,
-        cluster: bool = False,
-        prefix: str = "secauth",
-        socket_timeout: float = 0.2,
-        connect_timeout: float = 0.2,
-    ) -> None:
-        super().__init__(prefix)
-        redis = import_redis("AsyncRedisStore")
-        if (url is None) == (client is None):
-            raise ConfigurationError("AsyncRedisStore needs exactly one of url= or client=")
-        if client is None:
-            client = connect(
-                url,
-                owner="AsyncRedisStore",
-                cluster=cluster,
-                socket_timeout=socket_timeout,
-                connect_timeout=connect_timeout,
-                asyncio=True,
-            )
-        self.client = client
-        self._noscript = redis.exceptions.NoScriptError
-
-    def __repr__(self) -> str:
-        return f"AsyncRedisStore(prefix={self.prefix!r})"
 
     async def _script(self, sha: str, source: str, keys: list[str], args: list[Any]) -> Any:
         try:
