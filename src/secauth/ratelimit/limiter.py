@@ -251,25 +251,15 @@ class RateLimiter(Enforcing):
             raise ConfigurationError(
                 f"{type(store).__name__} is async: use 'await limiter.hit_async(...)'"
             )
-        guard = self._guard
-        cache = guard.deny_cache
         now = time.monotonic()
-        if cache is not None:
-            cached = cache.get(store_key, now)
-            if cached is not None:
-                return self._cached_denial(cached, now)
-        if guard.store_is_down(now):
-            return self._degraded(store_key, cost)
+        local = self._answered_locally(store_key, cost, now)
+        if local is not None:
+            return local
         try:
             result = store.hit(store_key, self.limit, self.algorithm, cost, policy=self.name)
         except Exception as exc:
-            guard.failed(exc, time.monotonic())
-            return self._degraded(store_key, cost)
-        guard.succeeded()
-        result.style = self.headers
-        if cache is not None and not result.allowed and result.retry_after > 0:
-            cache.put(store_key, now + result.retry_after, now + result.reset_after)
-        return result
+            return self._store_failed(exc, store_key, cost)
+        return self._settled(store_key, result, now)
 
     async def hit_async(
         self,
@@ -292,24 +282,43 @@ class RateLimiter(Enforcing):
             import asyncio
 
             return await asyncio.to_thread(self.hit_key, store_key, cost)
-        guard = self._guard
-        cache = guard.deny_cache
         now = time.monotonic()
-        if cache is not None:
-            cached = cache.get(store_key, now)
-            if cached is not None:
-                return self._cached_denial(cached, now)
-        if guard.store_is_down(now):
-            return self._degraded(store_key, cost)
+        local = self._answered_locally(store_key, cost, now)
+        if local is not None:
+            return local
         try:
             result = await store.hit_async(
                 store_key, self.limit, self.algorithm, cost, policy=self.name
             )
         except Exception as exc:
-            guard.failed(exc, time.monotonic())
+            return self._store_failed(exc, store_key, cost)
+        return self._settled(store_key, result, now)
+
+    # The decision around the store's one round trip, shared by hit_key and hit_async.
+
+    def _answered_locally(self, store_key: str, cost: int, now: float) -> RateLimitResult | None:
+        """A denial the deny cache still holds, or the failure policy's answer while the
+        store is marked down; None: ask the store."""
+        cache = self._guard.deny_cache
+        if cache is not None:
+            cached = cache.get(store_key, now)
+            if cached is not None:
+                return self._cached_denial(cached, now)
+        if self._guard.store_is_down(now):
             return self._degraded(store_key, cost)
-        guard.succeeded()
+        return None
+
+    def _store_failed(self, exc: Exception, store_key: str, cost: int) -> RateLimitResult:
+        """The failure policy's answer to a store that failed just now (noted by the guard)."""
+        self._guard.failed(exc, time.monotonic())
+        return self._degraded(store_key, cost)
+
+    def _settled(self, store_key: str, result: RateLimitResult, now: float) -> RateLimitResult:
+        """The store's answer, in this limit's header style; a denial with a retry time is
+        kept in the deny cache until then."""
+        self._guard.succeeded()
         result.style = self.headers
+        cache = self._guard.deny_cache
         if cache is not None and not result.allowed and result.retry_after > 0:
             cache.put(store_key, now + result.retry_after, now + result.reset_after)
         return result
