@@ -28,7 +28,7 @@ from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from typing import Any, NamedTuple
 
-from secauth.principal import ClaimMapper, Principal
+from secauth.principal import CONTEXT_FIELDS, ClaimMapper, Principal
 
 __all__ = ["PrincipalMemo", "Remembered", "ResponseMemo"]
 
@@ -84,7 +84,7 @@ class PrincipalMemo:
     (same token, same claims) and by authorizer context (its ``secauth_*`` strings). Bounded
     at ``size``; one eviction rule: emptied when full.
 
-    >>> from secauth.principal import ClaimMapper, Principal
+    >>> from secauth.principal import CONTEXT_FIELDS, ClaimMapper, Principal
     >>> memo = PrincipalMemo()
     >>> first = memo.for_claims("token", {"sub": "u"}, ClaimMapper())
     >>> memo.for_claims("token", {"sub": "other"}, ClaimMapper()) is first  # keyed by token
@@ -97,14 +97,7 @@ class PrincipalMemo:
     __slots__ = ("_principals", "size")
 
     # Principal.from_context reads only these fields: equal strings, equal principal.
-    FIELDS = (
-        "secauth_principal",
-        "secauth_kind",
-        "secauth_roles",
-        "secauth_scopes",
-        "secauth_groups",
-        "secauth_tenant",
-    )
+    FIELDS = CONTEXT_FIELDS
 
     def __init__(self, size: int = 1024) -> None:
         self.size = size

@@ -29,11 +29,21 @@ from typing import Any, Final
 
 from secauth.errors import ConfigurationError, InvalidClaims
 
-__all__ = ["ClaimMapper", "ClaimPath", "Principal", "RoleHierarchy"]
+__all__ = ["CONTEXT_FIELDS", "ClaimMapper", "ClaimPath", "Principal", "RoleHierarchy"]
 
 ClaimPath = str | tuple[str, ...]
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 _MAX_ITEMS = 256
+#: The authorizer context fields :meth:`Principal.to_context` writes and
+#: :meth:`Principal.from_context` reads (``secauth_tenant`` only when there is a tenant).
+CONTEXT_FIELDS: Final = (
+    "secauth_principal",
+    "secauth_kind",
+    "secauth_roles",
+    "secauth_scopes",
+    "secauth_groups",
+    "secauth_tenant",
+)
 # One encoder, built once: json.dumps with options builds a new one on every call.
 _COMPACT_JSON: Final = json.JSONEncoder(separators=(",", ":"))
 
@@ -174,14 +184,7 @@ class Principal:
         if not isinstance(context, Mapping):
             raise InvalidClaims(detail={"problem": "no authorizer context"})
         fields: dict[str, str] = {}
-        for name in (
-            "secauth_principal",
-            "secauth_kind",
-            "secauth_roles",
-            "secauth_scopes",
-            "secauth_groups",
-            "secauth_tenant",
-        ):
+        for name in CONTEXT_FIELDS:
             value = context.get(name)
             if value is None and name == "secauth_tenant":
                 continue
