@@ -83,6 +83,14 @@ class _Failure(NamedTuple):
     detail: dict[str, Any]
 
 
+class _Call(NamedTuple):
+    """One introspection request: where it goes, its headers and its form."""
+
+    endpoint: str
+    headers: dict[str, str]
+    form: dict[str, str]
+
+
 class IntrospectionVerifier:
     """Verify opaque tokens by asking the authorization server (RFC 7662).
 
@@ -317,7 +325,7 @@ class IntrospectionVerifier:
         ):
             raise InvalidClaims(detail={"claim": "token_type", "problem": "unexpected value"})
 
-    def _request(self, token: str) -> tuple[str, dict[str, str], dict[str, str]] | _Failure:
+    def _request(self, token: str) -> _Call | _Failure:
         """The endpoint, headers and form of one call (or why none can be made)."""
         now = self._clock()
         if now < self._resting_until:
@@ -329,7 +337,7 @@ class IntrospectionVerifier:
         form = {"token": token}
         if self.token_type_hint is not None:
             form["token_type_hint"] = self.token_type_hint
-        return endpoint, headers, {**form, **auth}
+        return _Call(endpoint, headers, {**form, **auth})
 
     def _introspect(self, key: bytes, token: str) -> Introspected | _Failure:
         entry = self._cache.get(key, self._clock())  # a flight that just landed
@@ -343,7 +351,7 @@ class IntrospectionVerifier:
         started = self._clock()
         self.calls += 1
         try:
-            answer = post_form(request[0], request[2], self.policy, headers=request[1])
+            answer = post_form(request.endpoint, request.form, self.policy, headers=request.headers)
             return self._remembered(key, answer, started)
         except Exception as exc:
             return self._failed(exc, started)
@@ -360,7 +368,9 @@ class IntrospectionVerifier:
         started = self._clock()
         self.calls += 1
         try:
-            answer = await post_form_async(request[0], request[2], self.policy, headers=request[1])
+            answer = await post_form_async(
+                request.endpoint, request.form, self.policy, headers=request.headers
+            )
             return self._remembered(key, answer, started)
         except Exception as exc:
             return self._failed(exc, started)
