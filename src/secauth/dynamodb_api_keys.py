@@ -9,7 +9,7 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from secauth._aws import error_code, short_timeout_client
 from secauth.api_keys import (
@@ -24,6 +24,15 @@ from secauth.api_keys import (
 from secauth.errors import ConfigurationError, KeysUnavailable
 
 __all__ = ["DynamoDBApiKeys"]
+
+
+class _Cached(NamedTuple):
+    """A table answer kept until ``until`` (monotonic): the entry (None: no such key, or a
+    disabled one) and the key's own expiry (wall clock, None: none)."""
+
+    until: float
+    entry: ApiKeyEntry | None
+    not_after: float | None
 
 
 class DynamoDBApiKeys:
@@ -125,8 +134,7 @@ class DynamoDBApiKeys:
         self.consistent_read = consistent_read
         self._clock = clock
         self._wall_clock = wall_clock
-        # hash -> (monotonic time the answer expires, entry or None, key expiry or None)
-        self._cache: dict[str, tuple[float, ApiKeyEntry | None, float | None]] = {}
+        self._cache: dict[str, _Cached] = {}  # by key hash
 
     def lookup(self, key: str) -> ApiKeyEntry | None:
         """The entry for a presented key, or None; raise KeysUnavailable if the table fails."""
@@ -135,8 +143,8 @@ class DynamoDBApiKeys:
         digest = hash_api_key(key)
         now = self._clock()
         cached = self._cache.get(digest)
-        if cached is not None and cached[0] > now:
-            entry, not_after = cached[1], cached[2]
+        if cached is not None and cached.until > now:
+            entry, not_after = cached.entry, cached.not_after
         else:
             entry, not_after = self._fetch(digest)
             self._remember(digest, now, entry, not_after)
@@ -238,12 +246,12 @@ class DynamoDBApiKeys:
             return
         cache = self._cache
         if len(cache) >= self.max_cached and digest not in cache:
-            for old in [d for d, v in cache.items() if v[0] <= now]:
+            for old in [d for d, kept in cache.items() if kept.until <= now]:
                 del cache[old]
             if len(cache) >= self.max_cached:
                 for old in list(itertools.islice(cache, max(1, len(cache) // 2))):
                     del cache[old]
-        cache[digest] = (now + ttl, entry, not_after)
+        cache[digest] = _Cached(now + ttl, entry, not_after)
 
 
 class _BadItem(Exception):
