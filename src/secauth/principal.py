@@ -216,7 +216,7 @@ def _names_of(field: str, names: Iterable[str]) -> frozenset[str]:
             f"{field} is a collection of names, not a string: write {field}=[{names!r}]"
         )
     out = frozenset(names)
-    if not all(type(name) is str for name in out):
+    if out and not all(type(name) is str for name in out):  # most sets are empty
         raise ConfigurationError(f"{field} must be strings")
     return out
 

@@ -43,9 +43,10 @@ def target_of(request: Request, routes: Routes) -> Target:
     route ARN names no path either: the request's method and path (stage stripped) decide.
     """
     arn = MethodArn.parse(request.method_arn)  # a bad ARN raises here
-    if request.kind is EventKind.WEBSOCKET_AUTHORIZER:
+    kind = request.kind
+    if kind is _WEBSOCKET:
         return Target(request.route_key or "$connect", "", arn)
-    if arn.verb is None and arn.path == "$default" and request.kind in _HTTP_KINDS:
+    if arn.verb is None and arn.path == "$default" and kind in _HTTP_KINDS:
         # rawPath starts with a named stage on the execute-api endpoint, not always behind
         # a custom domain: when the table also has a first segment of that name, the path
         # is read both ways, and both must be allowed.
@@ -68,3 +69,4 @@ def _without_stage(path: str, stage: str | None) -> str:
 
 
 _HTTP_KINDS = (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2)
+_WEBSOCKET = EventKind.WEBSOCKET_AUTHORIZER
