@@ -126,9 +126,12 @@ class Authorizer:
         (401, ``ambiguous_credentials``). A REST TOKEN authorizer sees one header only.
     api_keys, api_key_header:
         Accept partner API keys from this header (default ``x-api-key``), looked up
-        by hash in ``api_keys``. A request with a bearer token uses the token.
+        by hash in ``api_keys``. A request with a key is decided by the key, whatever
+        else it carries; the header given twice is refused (``ambiguous_credentials``).
     client_certs:
         Accept mTLS client certificates from this allowlist (REST REQUEST and HTTP).
+        With ``cache_ttl > 0`` only when ``cache_key_covers_request=True`` says the
+        identity sources include the certificate.
     cache_ttl:
         The authorizer's ``authorizerResultTtlInSeconds`` as configured on API
         Gateway. Above 0, every policy covers all routes the principal may call (a
@@ -219,6 +222,12 @@ class Authorizer:
         self.token_sources = check_token_sources(
             token_sources, reserved_header=self.api_key_header if api_keys is not None else None
         )
+        if client_certs is not None and cache_ttl and not cache_key_covers_request:
+            raise ConfigurationError(
+                "client certificates with cache_ttl > 0: a cached answer is reused for another "
+                "certificate. Use cache_ttl=0, or put the certificate in the identity sources "
+                "and pass cache_key_covers_request=True"
+            )
         self.client_certs = client_certs
         if simple_responses and cache_ttl:
             raise ConfigurationError(
