@@ -578,3 +578,39 @@ def test_an_exception_handler_that_raises_gets_the_sanitized_500() -> None:
     assert answer["statusCode"] == 500
     assert "SECRET" not in json.dumps(answer)
     assert records[-1]["reason"] == "internal_error"
+
+
+def test_a_route_guard_that_verifies_the_token_runs_the_route_as_that_caller() -> None:
+    """A global guard trusting the authorizer, a route guard verifying the token: the route
+    runs as the caller the route guard checked (its roles), and only when both guards
+    name the same caller (review 5: it ran as the global guard's principal, unchecked)."""
+    app = APIGatewayRestResolver()
+    app.use(middlewares=[guard_middleware(Guard(decision_log=None))])  # trusts the context
+    route_guard = Guard(VERIFIER, claims=CLAIMS, decision_log=None).require(roles("admin"))
+
+    @app.delete("/orders/<order_id>", middlewares=[guard_middleware(route_guard)])
+    def delete_order(order_id: str) -> dict[str, Any]:
+        caller = current_principal()
+        assert app.context["secauth_principal"] is caller
+        return {"by": caller.id, "roles": sorted(caller.roles), "tenant": caller.tenant}
+
+    def call(context_principal: Principal, bearer_token: str) -> dict[str, Any]:
+        event = rest_v1(
+            "DELETE",
+            "/orders/7",
+            resource="/orders/{order_id}",
+            authorization=bearer(bearer_token),
+            authorizer={"principalId": context_principal.id, **context_principal.to_context()},
+        )
+        return resolve(app, event)
+
+    alice_admin = token("alice", tenant="acme", roles=["admin"])
+    same = call(Principal("alice", tenant="acme"), alice_admin)  # the context holds no roles
+    assert same["statusCode"] == 200
+    assert json.loads(same["body"]) == {"by": "alice", "roles": ["admin"], "tenant": "acme"}
+    for other in (
+        Principal("bob", tenant="acme"),  # another caller
+        Principal("alice", tenant="globex"),  # the same id in another tenant
+        Principal("alice", tenant="acme", kind="api_key"),  # another kind of credential
+    ):
+        assert call(other, alice_admin)["statusCode"] == 401, other

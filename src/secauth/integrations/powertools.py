@@ -61,7 +61,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from secauth.access import AccessContext
-from secauth.errors import ConfigurationError
+from secauth.errors import ConfigurationError, InvalidClaims
 from secauth.guard import Guard, acting_as, enforce_limit, route_path
 from secauth.guard_http import admitted_headers
 
@@ -117,9 +117,9 @@ def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]
             if found is not None:
                 # Under a global guard: the caller is known; add this guard's rule and limit.
                 # A refusal propagates to the outer guard, which answers and logs it.
-                limit = _route_checks(guard, found)
-                principal = found.principal
+                principal, limit = _route_checks(guard, found)
                 request = found.request
+                app.append_context(secauth_principal=principal)
             else:
                 admitted = guard.admit(event, record)
                 if admitted.preflight is not None:  # a CORS preflight answer
@@ -179,7 +179,8 @@ def protected_resource_routes(app: Any, resource: ProtectedResource) -> None:
         app.get(path)(protected_resource_metadata)
 
 
-def _route_checks(guard: Guard, found: _Found) -> RateLimitResult | None:
+def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResult | None]:
+    """The caller the route runs as, and this guard's rate-limit result; raises a refusal."""
     outer, request, principal = found.guard, found.request, found.principal
     if (
         guard.verifier is not outer.verifier
@@ -188,8 +189,12 @@ def _route_checks(guard: Guard, found: _Found) -> RateLimitResult | None:
     ):
         # This guard finds callers another way (a stricter verifier, another claim
         # mapping): it checks the request itself instead of taking the global guard's
-        # principal on trust.
-        principal = guard.identify(request)
+        # principal on trust, and the route runs as the caller it checked. That caller
+        # must be the one the global guard admitted (unless that one was anonymous).
+        identified = guard.identify(request)
+        if not principal.is_anonymous and not _same_caller(principal, identified):
+            raise InvalidClaims(detail={"problem": "route and global guards disagree on the caller"})
+        principal = identified
     limit = None
     counted = outer.limits_for(request)  # the global guard counted these already
     own = [lim for lim in guard.limits_for(request) if all(lim is not c for c in counted)]
@@ -207,7 +212,11 @@ def _route_checks(guard: Guard, found: _Found) -> RateLimitResult | None:
         refusal = guard.rule.check(principal, context)
         if refusal is not None:
             raise refusal.to_error()
-    return limit
+    return principal, limit
+
+
+def _same_caller(first: Principal, second: Principal) -> bool:
+    return (first.id, first.tenant, first.kind) == (second.id, second.tenant, second.kind)
 
 
 def _note_status(record: dict[str, Any], response: Any) -> None:
