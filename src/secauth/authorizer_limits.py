@@ -75,10 +75,15 @@ class AuthorizerLimits:
         self, decision: Decision, request: Request, principal: Principal | None, limit: str
     ) -> Decision:
         if self.cache_ttl:
-            # Entries from a dynamic store can only be seen now: a limit we cannot apply
-            # under caching is a refusal, never a silent pass.
-            refusal = Denial(Reason.CONFIGURATION_ERROR, "per-key rate limit with cache_ttl > 0")
-            return Decision(False, refusal.reason, decision.route, decision.params, refusal)
+            # Entries from a dynamic store can only be seen now, and a limit we cannot apply
+            # under caching refuses the request outright (401: nothing API Gateway could
+            # reuse). A denial would do for this route only: the cached policy still
+            # allows the key's other routes, unlimited, for the whole TTL.
+            raise ConfigurationError(
+                "an API key with a rate_limit under cache_ttl > 0: cached answers would skip "
+                "the limit; use cache_ttl=0",
+                detail={"problem": "per-key rate limit with cache_ttl > 0"},
+            )
         limiter = self._key_limiters.get(limit)
         if limiter is None:
             from secauth.ratelimit import RateLimiter
