@@ -33,10 +33,13 @@ import hmac
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
-from secauth.errors import ConfigurationError, MalformedToken, MissingToken
+from secauth.errors import AmbiguousCredentials, ConfigurationError, MalformedToken, MissingToken
 from secauth.principal import Principal
+
+if TYPE_CHECKING:
+    from secauth.events import Request
 
 __all__ = [
     "MAX_API_KEY_LENGTH",
@@ -44,6 +47,7 @@ __all__ = [
     "ApiKeyEntry",
     "ApiKeyStore",
     "StaticApiKeys",
+    "api_key_of",
     "api_key_problem",
     "checked_key",
     "entries",
@@ -251,6 +255,28 @@ def read_api_key(headers: Mapping[str, str], header: str) -> str:
     if problem is not None:
         raise MalformedToken(detail={"problem": problem})
     return value
+
+
+def api_key_of(request: Request, header: str) -> str:
+    """The API key ``request`` presents in ``header`` (lower-cased name), as
+    :func:`read_api_key` reads it; raise AmbiguousCredentials when the header is given
+    more than once (REST keeps only the last copy in ``headers``: another layer may read
+    the first), as for bearer tokens.
+
+    >>> from secauth.testing_events import rest_proxy
+    >>> from secauth.events import Request
+    >>> key = "pk-0123456789abcdefghij"
+    >>> api_key_of(Request.from_event(rest_proxy(headers={"x-api-key": key})), "x-api-key")
+    'pk-0123456789abcdefghij'
+    >>> api_key_of(Request.from_event(rest_proxy(headers={"x-api-key": [key, key]})),
+    ...            "x-api-key")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    secauth.errors.AmbiguousCredentials: credentials presented more than once ...
+    """
+    if len(request.header_values(header)) > 1:
+        raise AmbiguousCredentials(detail={"problem": "given twice", "source": f"header {header}"})
+    return read_api_key(request.headers, header)
 
 
 def entries(pairs: Iterable[tuple[str, ApiKeyEntry]]) -> dict[str, ApiKeyEntry]:

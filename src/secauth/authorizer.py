@@ -352,9 +352,9 @@ class Authorizer:
         from ``token_sources`` (:func:`~secauth.token_sources.read_token`).
         """
         if self.api_keys is not None and self.api_key_header in request.headers:
-            from secauth.api_keys import read_api_key  # not imported by JWT-only authorizers
+            from secauth.api_keys import api_key_of  # not imported by JWT-only authorizers
 
-            key = read_api_key(request.headers, self.api_key_header)
+            key = api_key_of(request, self.api_key_header)
             entry = self.api_keys.lookup(key)
             if entry is None:
                 raise InvalidClaims(detail={"problem": "unknown API key"})
