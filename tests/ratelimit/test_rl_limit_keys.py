@@ -337,7 +337,11 @@ def test_principal_and_tenant_keys() -> None:
     """Principal and tenant keys; None (not limited) for anonymous callers or no tenant."""
     request = rest("198.51.100.7")
     alice = Principal("alice", tenant="acme")
-    assert by_principal(request, alice) == "user:alice"
+    assert by_principal(request, Principal("alice")) == "user:alice"
+    # with a tenant, the tenant is part of the key (the same id in two tenants is two
+    # callers; review 5): hashed, since the three parts are written unambiguously
+    assert by_principal(request, alice) != by_principal(request, Principal("alice", tenant="b"))
+    assert by_principal(request, alice) != by_principal(request, Principal("alice"))
     assert by_tenant(request, alice) == "acme"
     assert by_principal(request, Principal.anonymous()) is None
     assert by_principal(request, None) is None

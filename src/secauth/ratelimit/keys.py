@@ -69,6 +69,7 @@ __all__ = [
     "by_principal",
     "by_tenant",
     "normalize_ip",
+    "principal_key",
     "safe_key",
 ]
 
@@ -258,11 +259,24 @@ class ClientIp:
         raise ConfigurationError(_NO_ADDRESS, detail={"problem": "no client IP", "event": kind})
 
 
+def principal_key(principal: Principal) -> str:
+    """The store key of a caller: ``kind:id``, and with a tenant all three (the same id in
+    two tenants is two callers), hashed when long or unusual (:func:`safe_key`).
+
+    >>> principal_key(Principal("alice")), principal_key(Principal("alice", tenant="acme"))[0]
+    ('user:alice', '~')
+    """
+    if principal.tenant is None:
+        return safe_key(f"{principal.kind}:{principal.id}")
+    return safe_key(repr((principal.kind, principal.tenant, principal.id)))
+
+
 def by_principal(request: Request, principal: Principal | None = None) -> str | None:
-    """Key function: the principal's id; None (limit skipped) for anonymous callers."""
+    """Key function: the principal (:func:`principal_key`); None (limit skipped) for
+    anonymous callers."""
     if principal is None or principal.is_anonymous:
         return None
-    return safe_key(f"{principal.kind}:{principal.id}")
+    return principal_key(principal)
 
 
 def by_tenant(request: Request, principal: Principal | None = None) -> str | None:

@@ -43,7 +43,7 @@ from typing import Any
 from secauth.errors import ConfigurationError
 from secauth.events import Request
 from secauth.principal import Principal
-from secauth.ratelimit.keys import ClientIp, safe_key
+from secauth.ratelimit.keys import ClientIp, principal_key, safe_key
 from secauth.ratelimit.limit import Limit, LimitLike, as_limit
 from secauth.ratelimit.memory import MemoryStore
 from secauth.ratelimit.policy import Resilience
@@ -135,7 +135,7 @@ class AbusePenalty:
         if isinstance(principal, Principal):
             if principal.is_anonymous:
                 return None
-            return "p:" + safe_key(f"{principal.kind}:{principal.id}")
+            return "p:" + principal_key(principal)
         return "p:" + safe_key(f"user:{principal}")
 
     def _subjects(
