@@ -68,6 +68,8 @@ GUARDED_KINDS = (
     EventKind.WEBSOCKET,
 )  # fmt: skip
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Payload 2.0 responses: AWS reads "headers" only (a handler's multiValueHeaders is ignored).
+_HEADERS_ONLY = (EventKind.HTTP_V2, EventKind.FUNCTION_URL)
 
 
 def route_path(request: Request) -> str:
@@ -189,7 +191,7 @@ def handler_response(
         # ALB multi-value mode answers with multiValueHeaders only.
         plain = response.pop("headers", None) or {}
         response["multiValueHeaders"] = {k: [v] for k, v in plain.items()}
-    multi = "multiValueHeaders" in response
+    multi = "multiValueHeaders" in response and request.kind not in _HEADERS_ONLY
     key = "multiValueHeaders" if multi else "headers"
     headers = dict(response.get(key) or {})
     present = {k.lower() for k in headers}
