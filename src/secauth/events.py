@@ -383,4 +383,6 @@ def detect_kind(event: Mapping[str, Any]) -> EventKind:
     raise UnsupportedEvent("not an API Gateway, ALB, Function URL or authorizer event")
 
 
-_WEBSOCKET_EVENT_TYPES = frozenset({"CONNECT", "MESSAGE", "DISCONNECT"})
+# A tuple: membership by equality, so an unhashable eventType (a list a direct invoke
+# sent) is just not one of them, not a TypeError.
+_WEBSOCKET_EVENT_TYPES = ("CONNECT", "MESSAGE", "DISCONNECT")
