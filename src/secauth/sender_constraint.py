@@ -263,7 +263,9 @@ def certificate_thumbprint(pem: str | bytes) -> str:
     from cryptography.hazmat.primitives import hashes
 
     raw = pem.encode("ascii", "replace") if isinstance(pem, str) else bytes(pem)
-    if raw.count(b"-----BEGIN CERTIFICATE-----") != 1:
+    # One PEM block of any label: cryptography also loads "X509 CERTIFICATE" blocks, and
+    # takes the first certificate of several.
+    if raw.count(b"-----BEGIN ") != 1:
         raise ValueError("not a PEM certificate")
     try:
         certificate = x509.load_pem_x509_certificate(raw)
