@@ -275,3 +275,55 @@ def test_guard_records_show_the_cause(server_503: StatusServer) -> None:
                                               "document": "jwks"}  # fmt: skip
     assert "BODY-SECRET" not in json.dumps(response)
     assert_safe(json.dumps(records[-1]))
+
+
+class TricklingServer:
+    """A loopback server that answers one byte every ``gap`` seconds: in its status line
+    and headers (``phase="headers"``) or in its body; never slow enough for one read's
+    socket timeout, so only a total deadline ends the fetch (review 5: it did not)."""
+
+    def __init__(self, phase: str, gap: float = 0.05) -> None:
+        self.phase, self.gap = phase, gap
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/jwks.json"
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection:
+            connection.recv(65536)
+            body = b'{"keys": []}' + b" " * 4000
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            head += b"Content-Length: %d\r\n\r\n" % len(body)
+            slow, fast = (head, body) if self.phase == "headers" else (body, head)
+            if self.phase != "headers":
+                connection.sendall(fast)
+            for byte in slow:
+                if self.stop.wait(self.gap):
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    return  # the client hung up: what a deadline does
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.listener.close()
+
+
+@pytest.mark.parametrize("phase", ["headers", "body"])
+def test_a_server_that_trickles_is_cut_off_at_the_timeout(phase: str) -> None:
+    import time
+
+    server = TricklingServer(phase)
+    try:
+        started = time.monotonic()
+        err = unavailable(JwksCache(server.url, allow_http=True, timeout=0.3))
+        elapsed = time.monotonic() - started
+    finally:
+        server.close()
+    assert err.detail["cause"]["kind"] == "timeout"
+    assert elapsed < 1.5, elapsed  # a byte every 50 ms: the whole answer takes minutes

@@ -14,12 +14,12 @@ byte of the response.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 from secauth._b64 import loads_strict
+from secauth._fetch_deadline import FetchDeadline
 from secauth.errors import ConfigurationError, KeyImportError
 
 if TYPE_CHECKING:
@@ -348,65 +348,79 @@ def _get(url: str, policy: FetchPolicy, accept: str) -> tuple[bytes, str | None]
     """The body of a 200 answer to GET ``url``, and its Cache-Control header."""
     import http.client
 
-    deadline = time.monotonic() + policy.timeout
-    for _ in range(MAX_REDIRECTS + 1):
-        parts = urlsplit(url)
-        remaining = _remaining(deadline)
-        conn: http.client.HTTPConnection
-        host = parts.hostname or ""
-        # An explicit port: http.client would misread the last group of a bare IPv6 literal.
-        if parts.scheme == "https":
-            conn = http.client.HTTPSConnection(
-                host, parts.port or 443, timeout=remaining, context=_ssl_context()
-            )
-        else:
-            conn = http.client.HTTPConnection(host, parts.port or 80, timeout=remaining)
-        target = parts.path or "/"
-        if parts.query:
-            target += "?" + parts.query
-        try:
-            conn.request("GET", target, headers=request_headers(policy, accept))
-            response = conn.getresponse()
-            if response.status in REDIRECT_STATUSES:
-                url = redirect_target(url, response.getheader("Location"), policy)
-                continue
-            if response.status != 200:
-                status = response.status
-                raise FetchError(f"HTTP status {status}", FetchCause("http_status", status))
-            body = _read_capped(conn, response, policy.max_bytes, deadline)
-            return body, response.getheader("Cache-Control")
-        except FetchError:
-            raise
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            cause = transport_cause(exc)
-            raise FetchError(f"{type(exc).__name__} while fetching", cause) from None
-        finally:
-            conn.close()
-    raise FetchError("too many redirects", FetchCause("redirect"))
+    deadline = FetchDeadline(policy.timeout)
+    try:
+        for _ in range(MAX_REDIRECTS + 1):
+            parts = urlsplit(url)
+            conn = deadline.watch(_connection(parts, _remaining(deadline)))
+            try:
+                conn.request("GET", _target(parts), headers=request_headers(policy, accept))
+                response = conn.getresponse()
+                if response.status in REDIRECT_STATUSES:
+                    url = redirect_target(url, response.getheader("Location"), policy)
+                    continue
+                if response.status != 200:
+                    status = response.status
+                    raise FetchError(f"HTTP status {status}", FetchCause("http_status", status))
+                body = _read_capped(response, policy.max_bytes, deadline)
+                return body, response.getheader("Cache-Control")
+            except FetchError:
+                raise
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                raise _failure(exc, "while fetching", deadline) from None
+            finally:
+                conn.close()
+        raise FetchError("too many redirects", FetchCause("redirect"))
+    finally:
+        deadline.cancel()
 
 
-def _remaining(deadline: float) -> float:
-    left = deadline - time.monotonic()
+def _connection(parts: Any, timeout: float) -> Any:
+    """An HTTP(S) connection to ``parts``' host (not yet connected)."""
+    import http.client
+
+    host = parts.hostname or ""
+    # An explicit port: http.client would misread the last group of a bare IPv6 literal.
+    if parts.scheme == "https":
+        return http.client.HTTPSConnection(
+            host, parts.port or 443, timeout=timeout, context=_ssl_context()
+        )
+    return http.client.HTTPConnection(host, parts.port or 80, timeout=timeout)
+
+
+def _target(parts: Any) -> str:
+    target: str = parts.path or "/"
+    return target + "?" + parts.query if parts.query else target
+
+
+def _remaining(deadline: FetchDeadline) -> float:
+    left = deadline.left()
     if left <= 0:
         raise FetchError("deadline exceeded", FetchCause("timeout"))
     return left
+
+
+def _failure(exc: BaseException, doing: str, deadline: FetchDeadline) -> FetchError:
+    """The FetchError for ``exc``: a timeout when the deadline shut the connection."""
+    if deadline.passed:
+        return FetchError("deadline exceeded", FetchCause("timeout"))
+    return FetchError(f"{type(exc).__name__} {doing}", transport_cause(exc))
 
 
 def too_large(max_bytes: int) -> FetchError:
     return FetchError(f"response larger than {max_bytes} bytes", FetchCause("too_large"))
 
 
-def _read_capped(conn: Any, response: Any, max_bytes: int, deadline: float) -> bytes:
+def _read_capped(response: Any, max_bytes: int, deadline: FetchDeadline) -> bytes:
     declared = response.getheader("Content-Length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise too_large(max_bytes)
     chunks: list[bytes] = []
     size = 0
     while True:
-        if conn.sock is not None:
-            conn.sock.settimeout(_remaining(deadline))
         chunk = response.read(_CHUNK)
         if not chunk:
+            _remaining(deadline)  # a body the deadline cut short is no body
             return b"".join(chunks)
         size += len(chunk)
         if size > max_bytes:
@@ -449,31 +463,21 @@ def _post(
 ) -> tuple[bytes, str | None]:
     import http.client
 
-    deadline = time.monotonic() + policy.timeout
+    deadline = FetchDeadline(policy.timeout)
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    conn: http.client.HTTPConnection
-    if parts.scheme == "https":
-        conn = http.client.HTTPSConnection(
-            host, parts.port or 443, timeout=_remaining(deadline), context=_ssl_context()
-        )
-    else:
-        conn = http.client.HTTPConnection(host, parts.port or 80, timeout=_remaining(deadline))
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
+    conn = deadline.watch(_connection(parts, _remaining(deadline)))
     headers = {**request_headers(policy, JSON_MEDIA), "Content-Type": FORM_MEDIA, **extra}
     try:
-        conn.request("POST", target, body=body, headers=headers)
+        conn.request("POST", _target(parts), body=body, headers=headers)
         response = conn.getresponse()
         if response.status != 200:
             status = response.status
             raise FetchError(f"HTTP status {status}", FetchCause("http_status", status))
-        return _read_capped(conn, response, policy.max_bytes, deadline), None
+        return _read_capped(response, policy.max_bytes, deadline), None
     except FetchError:
         raise
     except (OSError, http.client.HTTPException, ValueError) as exc:
-        cause = transport_cause(exc)
-        raise FetchError(f"{type(exc).__name__} while posting", cause) from None
+        raise _failure(exc, "while posting", deadline) from None
     finally:
         conn.close()
+        deadline.cancel()

@@ -1,0 +1,69 @@
+"""``FetchDeadline``: the total deadline of one sync fetch (:mod:`secauth._fetch`).
+
+Socket timeouts count per read: a server that sends a byte at a time never trips one.
+A timer shuts the watched connection at the deadline instead, so the read it is in
+fails then, whatever the server does (a connection still opening is shut as soon as it
+has a socket).
+
+>>> deadline = FetchDeadline(5.0)
+>>> 0 < deadline.left() <= 5.0, deadline.passed
+(True, False)
+>>> deadline.cancel()
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+__all__ = ["FetchDeadline"]
+
+_RETRY_S = 0.02  # how soon to look again for the socket of a connection still opening
+
+
+class FetchDeadline:
+    """``seconds`` from now; :meth:`watch` the connection a fetch is using, and
+    :meth:`cancel` when the fetch is over."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+        #: True once the deadline passed (the watched connection is then shut).
+        self.passed = False
+        self._conn: Any = None
+        self._over = False
+        self._arm(seconds)
+
+    def left(self) -> float:
+        """Seconds left (0 or less once passed)."""
+        return 0.0 if self.passed else self.at - time.monotonic()
+
+    def watch(self, conn: Any) -> Any:
+        """``conn``, shut if it is still open at the deadline."""
+        self._conn = conn
+        return conn
+
+    def cancel(self) -> None:
+        """The fetch is over: shut nothing."""
+        self._over = True
+        self._timer.cancel()
+
+    def _arm(self, seconds: float) -> None:
+        import threading
+
+        self._timer = threading.Timer(seconds, self._shut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _shut(self) -> None:
+        import contextlib
+        import socket
+
+        if self._over:
+            return
+        self.passed = True
+        sock = getattr(self._conn, "sock", None)
+        if sock is None:  # not connected yet: look again until the fetch is over
+            self._arm(_RETRY_S)
+            return
+        with contextlib.suppress(OSError):  # already closed
+            sock.shutdown(socket.SHUT_RDWR)
