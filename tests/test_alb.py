@@ -345,7 +345,9 @@ def test_a_cached_key_serves_while_its_refresh_fails(alb: LocalAlb, clock: Clock
         verifier.verify(token)
 
 
-def test_an_unknown_kid_is_refetched_at_most_once_per_cooldown(alb: LocalAlb, clock: Clock) -> None:
+def test_kids_not_cached_are_fetched_at_most_four_times_per_cooldown(
+    alb: LocalAlb, clock: Clock
+) -> None:
     verifier = make_verifier(alb, clock, key_options={"refetch_cooldown": 30})
     with pytest.raises(UnknownKey) as caught:
         verifier.verify(alb.token(sub="a", headers={"kid": "00000000-0000-4000-8000-000000000001"}))
@@ -355,14 +357,42 @@ def test_an_unknown_kid_is_refetched_at_most_once_per_cooldown(alb: LocalAlb, cl
         made_up = f"00000000-0000-4000-8000-{n:012d}"
         with pytest.raises(UnknownKey):
             verifier.verify(alb.token(sub="a", headers={"kid": made_up}))
-    assert alb.fetches == 1
+    assert alb.fetches == 4  # the window's budget
     third = alb.rotate()
     token = alb.token(sub="a")
-    with pytest.raises(UnknownKey):  # still cooling down
+    with pytest.raises(UnknownKey):  # the budget is spent: cooling down
         verifier.verify(token)
     clock.now += 31
     assert verifier.verify(token)["sub"] == "a"
-    assert alb.fetched == ["00000000-0000-4000-8000-000000000001", third]
+    assert alb.fetched[-1] == third
+    assert alb.fetches == 5
+
+
+def test_a_few_made_up_kids_do_not_hold_back_a_real_one(alb: LocalAlb, clock: Clock) -> None:
+    """Review 5: one made-up kid on a cold cache started a cooldown shared by every kid
+    not cached, so the real key was refused (401) for 30 s."""
+    verifier = make_verifier(alb, clock, key_options={"refetch_cooldown": 30})
+    for n in range(3):
+        with pytest.raises(UnknownKey):
+            verifier.verify(alb.token(sub="x", headers={"kid": f"00000000-0000-4000-8000-{n:012d}"}))
+    assert verifier.verify(alb.token(sub="alice"))["sub"] == "alice"
+
+
+def test_when_the_cache_is_full_the_key_used_least_recently_goes(
+    alb: LocalAlb, clock: Clock
+) -> None:
+    """Review 5: the oldest key went, even one verifying every request, so kids cycling
+    through a full cache forced a fetch per request."""
+    verifier = make_verifier(alb, clock, key_options={"refetch_cooldown": 30})
+    first, genuine = alb.kid, alb.token(sub="alice")
+    assert verifier.verify(genuine)["sub"] == "alice"  # cached first: the oldest entry
+    for _ in range(40):  # more keys than the cache holds, each found by the endpoint
+        other = alb.rotate()
+        assert verifier.verify(alb.token(sub="b"))["sub"] == "b"
+        assert verifier.keys.key_for(other) is not None
+        assert verifier.verify(genuine)["sub"] == "alice"  # in use: kept
+        clock.now += 10  # at most four kids not cached are fetched per 30 s
+    assert alb.fetched.count(first) == 1  # never evicted, never fetched again
 
 
 def test_tokens_and_keys_never_reach_the_logs(

@@ -13,8 +13,10 @@ ES256 key and publishes each public key, in PEM, at ``{endpoint}/{kid}``:
 - a key is fetched once and fresh for ``ttl`` seconds; then the next lookup refetches it,
   and while that fails the old key serves until it is ``max_age`` old (stale-if-error);
 - one fetch per ``kid`` however many threads (or coroutines of one loop) ask at once;
-- a ``kid`` not cached causes at most one fetch per ``refetch_cooldown``, so a flood of
-  made-up kids costs one request, not thousands;
+- kids not cached cause at most four fetches per ``refetch_cooldown``, found or not, so
+  a flood of made-up kids (or of other load balancers' real ones) costs four requests,
+  not thousands, and one made-up kid cannot hold back a real one; when the cache is full
+  the key used least recently goes, so keys in use stay;
 - an endpoint that answers 403 or 404 does not know the ``kid``: ``unknown_key`` (401);
   any other failure (timeout, refused connection, 5xx, a body that is no ES256 PEM key)
   is ``keys_unavailable`` (503, retryable), never an allow, and further fetches back off
@@ -65,6 +67,7 @@ ALB_KID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{
 _PARTITION_OF_REGION = {"aws-us-gov": "us-gov-", "aws-cn": "cn-"}
 _NOT_FOUND = frozenset({403, 404})  # S3 (GovCloud) answers 403 for a key it does not hold
 _MAX_KEYS = 32
+_NEW_KID_FETCHES = 4  # fetches of kids not cached, per refetch_cooldown
 
 
 def _logger() -> logging.Logger:
@@ -119,7 +122,8 @@ class AlbKeys:
         plain http to a loopback host with ``allow_http=True``, for tests.
     ttl, max_age, refetch_cooldown, max_backoff:
         Seconds a key is fresh (1 hour), usable at all while refetching fails (6 hours),
-        between fetches for kids not cached (30), and at most between failed fetches (60).
+        of the window in which at most four kids not cached are fetched (30), and at most
+        between failed fetches (60).
     timeout, max_bytes, user_agent:
         The fetch policy: total deadline (2 s), body cap (8 KiB), User-Agent.
 
@@ -161,7 +165,10 @@ class AlbKeys:
         self._inflight: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Task[VerificationKey]]]
         self._inflight = {}
         self._keys: dict[str, _Entry] = {}
-        self._last_new_kid = float("-inf")  # when a kid not cached was last fetched
+        self._used: dict[str, float] = {}  # when each cached key last verified a token
+        # The window of refetch_cooldown seconds for kids not cached, and its fetches.
+        self._window_start = float("-inf")
+        self._new_kid_fetches = 0
         self._last_cause: FetchCause | None = None  # set while the latest fetch failed
         self._failures_in_row = 0
         self._retry_at = float("-inf")
@@ -236,8 +243,13 @@ class AlbKeys:
     def _fresh(self, kid: str, now: float) -> VerificationKey | None:
         entry = self._keys.get(kid)
         if entry is not None and now - entry.fetched_at < self.ttl:
+            self._used[kid] = now
             return entry.key
         return None
+
+    def _last_use(self, kid: str) -> float:
+        entry = self._keys.get(kid)
+        return self._used.get(kid, entry.fetched_at if entry is not None else float("-inf"))
 
     def _may_fetch(self, kid: str, now: float) -> VerificationKey | None:
         """None when a fetch of ``kid`` may start now (and it is counted as started); else
@@ -248,11 +260,13 @@ class AlbKeys:
                 return entry.key
             raise self._unavailable(kid)
         if entry is None:
-            if now - self._last_new_kid < self.refetch_cooldown:
+            if now - self._window_start >= self.refetch_cooldown:
+                self._window_start, self._new_kid_fetches = now, 0
+            if self._new_kid_fetches >= _NEW_KID_FETCHES:
                 if self._last_cause is not None:
                     raise self._unavailable(kid)
                 raise UnknownKey(detail={"kid": kid, "refetch": "cooling down"})
-            self._last_new_kid = now
+            self._new_kid_fetches += 1
         return None
 
     def _apply(
@@ -262,18 +276,20 @@ class AlbKeys:
         self.fetches += 1
         if isinstance(outcome, VerificationKey):
             self._keys.pop(kid, None)
-            if len(self._keys) >= _MAX_KEYS:  # the oldest entry goes; ALB keys rotate
-                self._keys.pop(next(iter(self._keys)))
+            if len(self._keys) >= _MAX_KEYS:  # the key used least recently goes
+                stalest = min(list(self._keys), key=self._last_use)
+                self._keys.pop(stalest, None)
+                self._used.pop(stalest, None)
             self._keys[kid] = _Entry(outcome, started)
+            self._used[kid] = started
             self._failures_in_row, self._retry_at, self._last_cause = 0, float("-inf"), None
-            self._last_new_kid = float("-inf")  # a kid that exists costs no cooldown
             return outcome
         if outcome.cause.kind == "http_status" and outcome.cause.status in _NOT_FOUND:
             self._keys.pop(kid, None)  # the endpoint answered: it does not know this kid
             self._failures_in_row, self._retry_at, self._last_cause = 0, float("-inf"), None
             raise UnknownKey(detail={"kid": kid, "status": outcome.cause.status})
         self.failures += 1
-        self._last_new_kid = float("-inf")  # not an unknown kid: backing off rules now
+        self._new_kid_fetches = 0  # not an unknown kid: backing off rules now
         self._failures_in_row += 1
         self._last_cause = outcome.cause
         backoff = min(self.max_backoff, 2.0 ** (self._failures_in_row - 1))
