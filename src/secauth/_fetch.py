@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 from secauth._b64 import loads_strict
-from secauth._fetch_deadline import FetchDeadline
 from secauth.errors import ConfigurationError, KeyImportError
 
 if TYPE_CHECKING:
     import ssl
+
+    from secauth._fetch_deadline import FetchDeadline
 
 __all__ = [
     "FetchCause",
@@ -348,6 +349,8 @@ def _get(url: str, policy: FetchPolicy, accept: str) -> tuple[bytes, str | None]
     """The body of a 200 answer to GET ``url``, and its Cache-Control header."""
     import http.client
 
+    from secauth._fetch_deadline import FetchDeadline  # fetching only: seeded keys never do
+
     deadline = FetchDeadline(policy.timeout)
     try:
         for _ in range(MAX_REDIRECTS + 1):
@@ -462,6 +465,8 @@ def _post(
     url: str, body: bytes, extra: Mapping[str, str], policy: FetchPolicy
 ) -> tuple[bytes, str | None]:
     import http.client
+
+    from secauth._fetch_deadline import FetchDeadline
 
     deadline = FetchDeadline(policy.timeout)
     parts = urlsplit(url)
