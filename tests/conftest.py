@@ -41,3 +41,16 @@ def _every_decision_record_follows_the_schema() -> Iterator[None]:
     finally:
         DecisionLog.publish = original  # type: ignore[method-assign]
     assert not found, "decision records off the schema:\n" + "\n".join(found)
+
+
+@pytest.fixture(scope="module")
+def dynalite() -> Iterator[Any]:
+    """A dynalite (DynamoDB) on loopback for one test module (``rl_services``: skipped
+    with a message outside CI when it is not installed)."""
+    from rl_services import dynalite_server
+
+    server = dynalite_server().start()
+    try:
+        yield server
+    finally:
+        server.stop()

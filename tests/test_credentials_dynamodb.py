@@ -10,7 +10,6 @@ store named in the decision record.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -54,15 +53,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture(scope="module")
-def dynalite() -> Iterator[Server]:
-    server = dynalite_server().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -260,15 +260,6 @@ def test_static_keys_compare_in_constant_time_and_refuse_plain_keys(
 _tables = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def dynalite() -> Iterator[Server]:
-    server = dynalite_server().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def dynamo(dynalite: Server) -> Any:
     """A boto3 client for the module's dynalite."""
