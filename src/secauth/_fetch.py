@@ -469,20 +469,22 @@ def _post(
     from secauth._fetch_deadline import FetchDeadline
 
     deadline = FetchDeadline(policy.timeout)
-    parts = urlsplit(url)
-    conn = deadline.watch(_connection(parts, _remaining(deadline)))
-    headers = {**request_headers(policy, JSON_MEDIA), "Content-Type": FORM_MEDIA, **extra}
     try:
-        conn.request("POST", _target(parts), body=body, headers=headers)
-        response = conn.getresponse()
-        if response.status != 200:
-            status = response.status
-            raise FetchError(f"HTTP status {status}", FetchCause("http_status", status))
-        return _read_capped(response, policy.max_bytes, deadline), None
-    except FetchError:
-        raise
-    except (OSError, http.client.HTTPException, ValueError) as exc:
-        raise _failure(exc, "while posting", deadline) from None
+        parts = urlsplit(url)
+        conn = deadline.watch(_connection(parts, _remaining(deadline)))
+        headers = {**request_headers(policy, JSON_MEDIA), "Content-Type": FORM_MEDIA, **extra}
+        try:
+            conn.request("POST", _target(parts), body=body, headers=headers)
+            response = conn.getresponse()
+            if response.status != 200:
+                status = response.status
+                raise FetchError(f"HTTP status {status}", FetchCause("http_status", status))
+            return _read_capped(response, policy.max_bytes, deadline), None
+        except FetchError:
+            raise
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            raise _failure(exc, "while posting", deadline) from None
+        finally:
+            conn.close()
     finally:
-        conn.close()
-        deadline.cancel()
+        deadline.cancel()  # whatever happened, no timer outlives the fetch

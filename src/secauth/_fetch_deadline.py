@@ -2,8 +2,8 @@
 
 Socket timeouts count per read: a server that sends a byte at a time never trips one.
 A timer shuts the watched connection at the deadline instead, so the read it is in
-fails then, whatever the server does (a connection still opening is shut as soon as it
-has a socket).
+fails then, whatever the server does. A connection still opening (no socket yet, or a
+TLS handshake under way) is shut as soon as it has a socket to shut.
 
 >>> deadline = FetchDeadline(5.0)
 >>> 0 < deadline.left() <= 5.0, deadline.passed
@@ -55,15 +55,18 @@ class FetchDeadline:
         self._timer.start()
 
     def _shut(self) -> None:
-        import contextlib
         import socket
 
         if self._over:
             return
         self.passed = True
         sock = getattr(self._conn, "sock", None)
-        if sock is None:  # not connected yet: look again until the fetch is over
-            self._arm(_RETRY_S)
-            return
-        with contextlib.suppress(OSError):  # already closed
-            sock.shutdown(socket.SHUT_RDWR)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+                return
+            except OSError:
+                pass  # detached by a TLS handshake for the socket it is wrapping
+        # No socket to shut yet (connecting, or a TLS handshake under way): look again
+        # until the fetch is over.
+        self._arm(_RETRY_S)

@@ -63,6 +63,16 @@ class AuthorizerLimits:
         entry: ApiKeyEntry | None,
     ) -> Decision:
         """``decision``, or a denial when an allowed request is over a limit."""
+        if self.cache_ttl and entry is not None and entry.rate_limit:
+            # Entries from a dynamic store can only be seen now, and a limit we cannot apply
+            # under caching refuses the request outright (401: nothing API Gateway could
+            # reuse), whatever this route's decision: any policy answered here, a denial
+            # of this route included, allows the key's other routes for the whole TTL.
+            raise ConfigurationError(
+                "an API key with a rate_limit under cache_ttl > 0: cached answers would skip "
+                "the limit; use cache_ttl=0",
+                detail={"problem": "per-key rate limit with cache_ttl > 0"},
+            )
         if decision.allowed and self.rate_limit is not None:
             result = self.rate_limit.hit(request, principal)
             if not result.allowed:
@@ -74,16 +84,6 @@ class AuthorizerLimits:
     def _key_limited(
         self, decision: Decision, request: Request, principal: Principal | None, limit: str
     ) -> Decision:
-        if self.cache_ttl:
-            # Entries from a dynamic store can only be seen now, and a limit we cannot apply
-            # under caching refuses the request outright (401: nothing API Gateway could
-            # reuse). A denial would do for this route only: the cached policy still
-            # allows the key's other routes, unlimited, for the whole TTL.
-            raise ConfigurationError(
-                "an API key with a rate_limit under cache_ttl > 0: cached answers would skip "
-                "the limit; use cache_ttl=0",
-                detail={"problem": "per-key rate limit with cache_ttl > 0"},
-            )
         limiter = self._key_limiters.get(limit)
         if limiter is None:
             from secauth.ratelimit import RateLimiter

@@ -182,19 +182,17 @@ def protected_resource_routes(app: Any, resource: ProtectedResource) -> None:
 def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResult | None]:
     """The caller the route runs as, and this guard's rate-limit result; raises a refusal."""
     outer, request, principal = found.guard, found.request, found.principal
-    if (
-        guard.verifier is not outer.verifier
-        or guard.trust_authorizer != outer.trust_authorizer
-        or (guard.claims is not outer.claims and not principal.is_anonymous)
-    ):
+    if _identifies_otherwise(guard, outer, principal):
         # This guard finds callers another way (a stricter verifier, another claim
-        # mapping): it checks the request itself instead of taking the global guard's
-        # principal on trust, and the route runs as the caller it checked. That caller
-        # must be the one the global guard admitted (unless that one was anonymous).
+        # mapping, bound tokens required): it checks the request itself instead of taking
+        # the global guard's principal on trust, and the route runs as the caller it
+        # checked. That caller must be the one the global guard admitted (unless that
+        # one was anonymous); the decision record names it.
         identified = guard.identify(request)
         if not principal.is_anonymous and not _same_caller(principal, identified):
             raise InvalidClaims(detail={"problem": "route and global guards disagree on the caller"})
         principal = identified
+        found.record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
     limit = None
     counted = outer.limits_for(request)  # the global guard counted these already
     own = [lim for lim in guard.limits_for(request) if all(lim is not c for c in counted)]
@@ -213,6 +211,19 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
         if refusal is not None:
             raise refusal.to_error()
     return principal, limit
+
+
+def _identifies_otherwise(guard: Guard, outer: Guard, principal: Principal) -> bool:
+    """Whether ``guard`` would find the caller other than the global guard ``outer`` did:
+    another verifier, trust setting, token sources or sender constraint (a route that
+    requires bound tokens), or another claim mapping for a caller who is not anonymous."""
+    return (
+        guard.verifier is not outer.verifier
+        or guard.trust_authorizer != outer.trust_authorizer
+        or guard.token_sources != outer.token_sources
+        or guard.sender_constraint != outer.sender_constraint
+        or (guard.claims is not outer.claims and not principal.is_anonymous)
+    )
 
 
 def _same_caller(first: Principal, second: Principal) -> bool:
