@@ -62,6 +62,7 @@ from secauth.policy import (
     Unauthorized,
 )
 from secauth.principal import ClaimMapper, Principal
+from secauth.result_cache import check_result_cache
 from secauth.sender_constraint import SenderConstraint, check_binding, check_sender_constraint
 from secauth.targets import Target, target_of
 from secauth.token_sources import (
@@ -222,23 +223,16 @@ class Authorizer:
         self.token_sources = check_token_sources(
             token_sources, reserved_header=self.api_key_header if api_keys is not None else None
         )
-        if client_certs is not None and cache_ttl and not cache_key_covers_request:
-            raise ConfigurationError(
-                "client certificates with cache_ttl > 0: a cached answer is reused for another "
-                "certificate. Use cache_ttl=0, or put the certificate in the identity sources "
-                "and pass cache_key_covers_request=True"
-            )
         self.client_certs = client_certs
-        if simple_responses and cache_ttl:
-            raise ConfigurationError(
-                "simple responses cannot be cached per route: with cache_ttl > 0 use IAM "
-                "policy responses (simple_responses=False)"
-            )
         # Routes whose rule reads the request (None: the default rule): never memoized, and
         # refused under a result cache whose key does not cover the request.
-        dependent = _request_dependent(self.routes, Principal("probe", tenant="probe"))
-        if cache_ttl and not cache_key_covers_request and dependent:
-            raise _not_cacheable(dependent)
+        dependent = check_result_cache(
+            self.routes,
+            cache_ttl=cache_ttl,
+            covered=cache_key_covers_request,
+            client_certs=client_certs is not None,
+            simple_responses=simple_responses,
+        )
         self.rate_limit = rate_limit
         self.sender_constraint = check_sender_constraint(
             sender_constraint, cache_ttl=cache_ttl, covered=cache_key_covers_request
@@ -502,24 +496,6 @@ def _record_fields(principal: Principal, target: Target, decision: Decision) -> 
         if decision.denial is not None and decision.denial.detail:
             fields["detail"] = {"rule": decision.denial.detail}  # as Guard's denials
     return fields
-
-
-def _request_dependent(routes: Routes, probe: Principal) -> list[str | None]:
-    """Routes whose rule reads the request, and None when the default rule does."""
-    dependent: list[str | None] = list(routes.request_dependent_routes(probe))
-    if routes.default is not None and routes.default.bindings(probe) is None:
-        dependent.append(None)
-    return dependent
-
-
-def _not_cacheable(dependent: list[str | None]) -> ConfigurationError:
-    named = [route or "(the default rule)" for route in dependent]
-    return ConfigurationError(
-        f"routes {named} depend on the request (headers, query, IP or custom rules), but "
-        "with cache_ttl > 0 API Gateway reuses one answer for every request of the same "
-        "identity. Use cache_ttl=0, or put those request parts in the authorizer's identity "
-        "sources and pass cache_key_covers_request=True"
-    )
 
 
 _clock = time.perf_counter
