@@ -144,6 +144,17 @@ def jwks_head(body: bytes = JWKS_BODY) -> bytes:
     )
 
 
+def trickle_jwks_over_tls(conn: socket.socket, server_ctx: ssl.SSLContext, stop: Any) -> None:
+    """Answer one JWKS request over TLS, the body one byte every 50 ms until ``stop``."""
+    with contextlib.suppress(OSError), server_ctx.wrap_socket(conn, server_side=True) as tls:
+        tls.recv(65536)
+        tls.sendall(jwks_head())
+        for byte in JWKS_BODY:
+            if stop.wait(0.05):
+                return
+            tls.sendall(bytes([byte]))
+
+
 def read_request(conn: socket.socket) -> bytes:
     data = b""
     while b"\r\n\r\n" not in data:
@@ -258,13 +269,7 @@ def test_a_deadline_that_passes_during_the_tls_handshake_still_ends_the_fetch(
 
     def backend_serve() -> None:
         conn, _ = backend.accept()
-        with contextlib.suppress(OSError), server_ctx.wrap_socket(conn, server_side=True) as tls:
-            tls.recv(65536)
-            tls.sendall(jwks_head())
-            for byte in JWKS_BODY:
-                if stop.wait(0.05):
-                    return
-                tls.sendall(bytes([byte]))
+        trickle_jwks_over_tls(conn, server_ctx, stop)
 
     def front_serve() -> None:
         time.sleep(0.3)
@@ -324,13 +329,7 @@ def test_an_https_body_that_trickles_is_cut_at_the_deadline(
 
     def serve() -> None:
         conn, _ = listener.accept()
-        with contextlib.suppress(OSError), server_ctx.wrap_socket(conn, server_side=True) as tls:
-            tls.recv(65536)
-            tls.sendall(jwks_head())
-            for byte in JWKS_BODY:
-                if stop.wait(0.05):
-                    return
-                tls.sendall(bytes([byte]))
+        trickle_jwks_over_tls(conn, server_ctx, stop)
 
     threading.Thread(target=serve, daemon=True).start()
     try:
