@@ -62,7 +62,9 @@ class AuthorizerLimits:
         principal: Principal | None,
         entry: ApiKeyEntry | None,
     ) -> Decision:
-        """``decision``, or a denial when an allowed request is over a limit."""
+        """``decision``, or a denial when an allowed request is over a limit. Raises
+        ConfigurationError (the Authorizer answers 401) for a key whose entry has a
+        ``rate_limit`` under ``cache_ttl > 0``: no cached answer could keep to it."""
         if self.cache_ttl and entry is not None and entry.rate_limit:
             # Entries from a dynamic store can only be seen now, and a limit we cannot apply
             # under caching refuses the request outright (401: nothing API Gateway could
