@@ -279,7 +279,8 @@ class AlbKeys:
             if len(self._keys) >= _MAX_KEYS:  # the key used least recently goes
                 stalest = min(list(self._keys), key=self._last_use)
                 self._keys.pop(stalest, None)
-                self._used.pop(stalest, None)
+                for gone in [k for k in list(self._used) if k not in self._keys]:
+                    self._used.pop(gone, None)  # a lookup racing an eviction may re-add one
             self._keys[kid] = _Entry(outcome, started)
             self._used[kid] = started
             self._failures_in_row, self._retry_at, self._last_cause = 0, float("-inf"), None
