@@ -299,20 +299,22 @@ def test_a_deadline_that_passes_during_the_tls_handshake_still_ends_the_fetch(
 
 
 # FINDING: _post builds its connection outside try/finally: a failure leaks a timer that re-arms forever
-def test_an_introspection_call_that_fails_to_start_leaves_no_timer_behind() -> None:
-    """An endpoint check_url accepts but http.client cannot use (a port out of range,
-    here; a discovery document can name one) raises in _connection(), before the try
-    whose finally cancels the deadline: the timer fires, finds no socket, and re-arms
-    every 20 ms for the life of the process; one more thread per introspection call."""
+def test_a_post_that_fails_to_start_leaves_no_timer_behind() -> None:
+    """A URL http.client cannot use (a port out of range) raised in _connection(), before
+    the try whose finally cancels the deadline: the timer fired, found no socket, and
+    re-armed every 20 ms for the life of the process. Such an endpoint is refused when
+    the verifier is built now; the fetch itself must not leak a timer either."""
+    with pytest.raises(ConfigurationError, match="port outside"):
+        IntrospectionVerifier(
+            issuer="https://idp.example.com/", audience="api",
+            endpoint="https://127.0.0.1:99999/introspect",
+            client=ClientAuth.basic("client", "client-secret-review6"),
+        )  # fmt: skip
     before = deadline_timers()
-    verifier = IntrospectionVerifier(
-        issuer="https://idp.example.com/", audience="api", retry_after=0, negative_ttl=0,
-        endpoint="https://127.0.0.1:99999/introspect", timeout=0.1,
-        client=ClientAuth.basic("client", "client-secret-review6"),
-    )  # fmt: skip
+    policy = _fetch.fetch_policy(timeout=0.1)
     for _ in range(3):
-        with pytest.raises(Exception):  # noqa: PT011 - refused, however it is classed
-            verifier.verify("opaque-token-review6-0123456789")
+        with pytest.raises(ValueError):  # noqa: PT011 - urlsplit's out-of-range port
+            _fetch.post_form("https://127.0.0.1:99999/introspect", {"token": "t"}, policy)
     leaked = settle_timers(before, wait=0.6)
     for deadline in leaked:  # do not leave spinning threads to the rest of the session
         deadline.cancel()

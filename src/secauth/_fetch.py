@@ -199,6 +199,10 @@ def check_url(url: object, *, allow_http: bool) -> str:
 
     >>> check_url("https://idp.example.com/jwks.json", allow_http=False)
     'https://idp.example.com/jwks.json'
+    >>> check_url("https://idp.example.com:99999/keys", allow_http=False)
+    Traceback (most recent call last):
+    ...
+    secauth.errors.ConfigurationError: URL 'https://idp.example.com:99999/keys' has a port outside 0-65535
     """
     if not isinstance(url, str):
         raise ConfigurationError("a key source URL must be a string")
@@ -209,6 +213,10 @@ def check_url(url: object, *, allow_http: bool) -> str:
     host = parts.hostname or ""
     if not host:
         raise ConfigurationError(f"URL {url!r} has no host")
+    try:
+        parts.port  # noqa: B018 (urlsplit checks the port's range when it is read)
+    except ValueError:
+        raise ConfigurationError(f"URL {url!r} has a port outside 0-65535") from None
     if parts.scheme == "https":
         return url
     if parts.scheme == "http" and allow_http and _is_loopback(host):
