@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from guard_events import alb as alb_event
+from hand_clock import Clock
 
 from secauth import Guard, JwtVerifier, jose
 from secauth.alb import AlbVerifier
@@ -41,16 +42,6 @@ from secauth.token_sources import TokenSource
 OTHER_ARN = (
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/other/fedcba9876543210"
 )
-
-
-class Clock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

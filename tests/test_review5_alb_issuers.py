@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 from guard_events import rest_v1
+from hand_clock import Clock
 
 from secauth import Guard, Routes, authenticated
 from secauth.alb import AlbVerifier
@@ -62,16 +63,6 @@ OTHER_POOL = "eu-west-1_OtherPool9"
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Site:

@@ -34,6 +34,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from hand_clock import Clock
 from rl_services import Server, dynalite_server, dynamodb_client
 
 from secauth import Authorizer, Guard, JwtVerifier
@@ -371,14 +372,6 @@ def tampering(dynalite: Server) -> Iterator[Any]:
         proxy.stop()
 
 
-class Clock:
-    def __init__(self, now: float | None = None) -> None:
-        self.now = time.time() if now is None else now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def dynamo_store(
     client: Any, table: str, clock: Clock, wall: Clock | None = None
 ) -> DynamoDBApiKeys:
@@ -427,7 +420,7 @@ def test_dynamodb_type_confusion_fails_closed(
     item = DynamoDBApiKeys.item(KEY_A, ApiKeyEntry("partner-a", roles=("reader",)))
     dynamo.put_item(TableName=table, Item={**item, attribute: value})  # raw, as stored
     calls = GetItems(dynamo)
-    assert_fails_closed_uncached_and_401(dynamo_store(dynamo, table, Clock()), calls, attribute)
+    assert_fails_closed_uncached_and_401(dynamo_store(dynamo, table, Clock(time.time())), calls, attribute)
 
 
 @pytest.mark.parametrize(
@@ -453,7 +446,7 @@ def test_dynamodb_answers_no_table_holds_fail_closed(
     dynamo.put_item(TableName=table, Item=item)
     client = tampering(answer=lambda answered: answered.update({attribute: value})).client()
     calls = GetItems(client)
-    assert_fails_closed_uncached_and_401(dynamo_store(client, table, Clock()), calls, attribute)
+    assert_fails_closed_uncached_and_401(dynamo_store(client, table, Clock(time.time())), calls, attribute)
 
 
 def test_dynamodb_item_with_another_hash_fails_closed(
@@ -470,14 +463,14 @@ def test_dynamodb_item_with_another_hash_fails_closed(
     answered = client.get_item(TableName=table, Key={"key_hash": {"S": hash_api_key(KEY_A)}})
     assert answered["Item"]["key_hash"] == {"S": hash_api_key(KEY_B)}  # KEY_A's slot: KEY_B's
     with pytest.raises(KeysUnavailable) as caught:
-        dynamo_store(client, table, Clock()).lookup(KEY_A)
+        dynamo_store(client, table, Clock(time.time())).lookup(KEY_A)
     assert caught.value.detail["problem"] == "item key does not match the key hash"
 
 
 def test_dynamodb_disabled_and_expired_keys_are_refused_even_from_the_cache(
     dynamo: Any, table: str
 ) -> None:
-    clock = Clock()
+    clock = Clock(time.time())
     put_key(dynamo, table, KEY_A, ApiKeyEntry("partner-a"), disabled=True)
     put_key(dynamo, table, KEY_B, ApiKeyEntry("partner-b"), expires_at=clock.now + 30)
     calls = GetItems(dynamo)
@@ -493,7 +486,7 @@ def test_dynamodb_revocation_is_seen_within_cache_ttl_and_failures_are_not_cache
     server = dynalite_server().start()  # a private one: it goes down mid-test
     try:
         client = dynamodb_client(server.port, connect_timeout=0.2)
-        table, clock = create_key_table(client), Clock()
+        table, clock = create_key_table(client), Clock(time.time())
         put_key(client, table, KEY_A, ApiKeyEntry("partner-a"))
         store = dynamo_store(client, table, clock)
         assert store.lookup(KEY_A) is not None
@@ -516,7 +509,7 @@ def test_dynamodb_revocation_is_seen_within_cache_ttl_and_failures_are_not_cache
 
 
 def test_an_unknown_key_flood_never_turns_into_an_allow(dynamo: Any, table: str) -> None:
-    clock = Clock()
+    clock = Clock(time.time())
     put_key(dynamo, table, KEY_A, ApiKeyEntry("partner-a"))
     store = DynamoDBApiKeys(table, client=dynamo, clock=clock, wall_clock=clock, max_cached=8)
     assert store.lookup(KEY_A) is not None
@@ -533,7 +526,7 @@ def test_dynamodb_key_limits_under_a_cached_authorizer_allow_nothing(
     put_key(dynamo, table, KEY_LIMITED, ApiKeyEntry("partner-c", rate_limit="100/minute"))
     routes = Routes({"GET /orders": authenticated(), "GET /reports": authenticated()})
     authorizer = Authorizer(
-        api_keys=dynamo_store(dynamo, table, Clock()), routes=routes, cache_ttl=300,
+        api_keys=dynamo_store(dynamo, table, Clock(time.time())), routes=routes, cache_ttl=300,
         decision_log=None, api="rest",
     )  # fmt: skip
     try:
@@ -675,7 +668,7 @@ def test_secretsmanager_rotation_to_a_bad_secret_never_serves_old_entries(
         store.lookup(KEY_A)
     rotate(secret_document(disabled=True))
     assert store.lookup(KEY_A) is None
-    wall = Clock()
+    wall = Clock(time.time())
     rotate(secret_document(expires_at=wall.now + 5))
     timed = SecretsManagerApiKeys(secret, client=secrets_manager, max_age=0, wall_clock=wall)
     assert timed.lookup(KEY_A) is not None
@@ -1314,7 +1307,7 @@ def test_a_failing_endpoint_is_not_remembered_as_inactive(auth_server: AuthServe
 
 
 def test_a_revoked_token_is_refused_within_cache_max_ttl(auth_server: AuthServer) -> None:
-    clock, token = Clock(), opaque()
+    clock, token = Clock(time.time()), opaque()
     auth_server.answer(token, active(clock.now, exp=int(clock.now) + 3600))
     verifier = introspector(auth_server, clock=clock, cache_max_ttl=60, negative_ttl=10)
     verifier.verify(token)
@@ -1333,7 +1326,7 @@ def test_a_revoked_token_is_refused_within_cache_max_ttl(auth_server: AuthServer
 
 
 def test_a_cached_answer_never_outlives_the_token(auth_server: AuthServer) -> None:
-    clock, token = Clock(), opaque()
+    clock, token = Clock(time.time()), opaque()
     auth_server.answer(token, active(clock.now, exp=int(clock.now) + 30))
     verifier = introspector(auth_server, clock=clock, cache_max_ttl=300)
     verifier.verify(token)
@@ -1478,7 +1471,7 @@ def test_the_async_path_refuses_what_the_sync_path_refuses(auth_server: AuthServ
 def test_an_introspected_token_under_an_authorizer_is_rechecked_on_memo_hits(
     auth_server: AuthServer,
 ) -> None:
-    clock, token = Clock(), opaque()
+    clock, token = Clock(time.time()), opaque()
     auth_server.answer(token, active(clock.now, exp=int(clock.now) + 3600))
     verifier = introspector(auth_server, clock=clock, cache_max_ttl=30)
     authorizer = Authorizer(verifier, routes=ROUTES, decision_log=None, api="rest")

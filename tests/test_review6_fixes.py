@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from guard_events import AUD, ISS, PAIR, VERIFIER, function_url, http_v2, rest_v1, token
+from hand_clock import Clock
 
 from secauth import (
     Authorizer,
@@ -814,14 +815,6 @@ def test_a_full_sighting_set_never_turns_into_a_wrong_answer() -> None:
 
 
 # -- 10. ALB keys -----------------------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
