@@ -14,6 +14,7 @@ byte of the response.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
@@ -194,6 +195,10 @@ def shown_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
+# Spaces and control characters: http.client refuses such a host (InvalidURL) at fetch time.
+_HOST_REFUSED = re.compile(r"[\x00-\x20\x7f]")
+
+
 def check_url(url: object, *, allow_http: bool) -> str:
     """Return ``url`` when the policy allows fetching it; raise ConfigurationError otherwise.
 
@@ -202,21 +207,23 @@ def check_url(url: object, *, allow_http: bool) -> str:
     >>> check_url("https://idp.example.com:99999/keys", allow_http=False)
     Traceback (most recent call last):
     ...
-    secauth.errors.ConfigurationError: URL 'https://idp.example.com:99999/keys' has a port outside 0-65535
+    secauth.errors.ConfigurationError: a key source URL must be a valid URL
     """
     if not isinstance(url, str):
         raise ConfigurationError("a key source URL must be a string")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # urlsplit checks the port's range when it is read
+    except ValueError:  # an unclosed "[", a port out of range: nothing to quote
+        raise ConfigurationError("a key source URL must be a valid URL") from None
     # Credentials first: no message below may quote a URL that holds them.
     if parts.username is not None or parts.password is not None:
         raise ConfigurationError("URLs with credentials in them are not accepted")
     host = parts.hostname or ""
-    if not host:
-        raise ConfigurationError(f"URL {url!r} has no host")
-    try:
-        parts.port  # noqa: B018 (urlsplit checks the port's range when it is read)
-    except ValueError:
-        raise ConfigurationError(f"URL {url!r} has a port outside 0-65535") from None
+    if not host or _HOST_REFUSED.search(host):
+        raise ConfigurationError(f"URL {url!r} has no usable host")
+    if port == 0:
+        raise ConfigurationError(f"URL {url!r} has port 0")
     if parts.scheme == "https":
         return url
     if parts.scheme == "http" and allow_http and _is_loopback(host):
@@ -387,16 +394,20 @@ def _get(url: str, policy: FetchPolicy, accept: str) -> tuple[bytes, str | None]
 
 
 def _connection(parts: Any, timeout: float) -> Any:
-    """An HTTP(S) connection to ``parts``' host (not yet connected)."""
+    """An HTTP(S) connection to ``parts``' host (not yet connected); FetchError for a URL
+    http.client cannot use (check_url refuses those; this holds for any caller)."""
     import http.client
 
     host = parts.hostname or ""
-    # An explicit port: http.client would misread the last group of a bare IPv6 literal.
-    if parts.scheme == "https":
-        return http.client.HTTPSConnection(
-            host, parts.port or 443, timeout=timeout, context=_ssl_context()
-        )
-    return http.client.HTTPConnection(host, parts.port or 80, timeout=timeout)
+    try:
+        # An explicit port: http.client would misread the last group of a bare IPv6 literal.
+        if parts.scheme == "https":
+            return http.client.HTTPSConnection(
+                host, parts.port or 443, timeout=timeout, context=_ssl_context()
+            )
+        return http.client.HTTPConnection(host, parts.port or 80, timeout=timeout)
+    except (http.client.HTTPException, ValueError) as exc:  # InvalidURL, a bad port
+        raise FetchError(f"{type(exc).__name__} in the URL", transport_cause(exc)) from None
 
 
 def _target(parts: Any) -> str:

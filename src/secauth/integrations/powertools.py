@@ -61,9 +61,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from secauth.access import AccessContext
-from secauth.errors import ConfigurationError, InvalidClaims
+from secauth.errors import ConfigurationError, InvalidClaims, MissingToken
 from secauth.guard import Guard, acting_as, enforce_limit, route_path
-from secauth.guard_http import admitted_headers
+from secauth.guard_http import admitted_headers, check_body
 
 if TYPE_CHECKING:
     from secauth.events import Request
@@ -182,6 +182,8 @@ def protected_resource_routes(app: Any, resource: ProtectedResource) -> None:
 def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResult | None]:
     """The caller the route runs as, and this guard's rate-limit result; raises a refusal."""
     outer, request, principal = found.guard, found.request, found.principal
+    if (guard.max_body_bytes, guard.content_types) != (outer.max_body_bytes, outer.content_types):
+        check_body(request, guard.max_body_bytes, guard.content_types)  # its own body limits
     if _identifies_otherwise(guard, outer, principal):
         # This guard finds callers another way (a stricter verifier, another claim
         # mapping, bound tokens required): it checks the request itself instead of taking
@@ -206,6 +208,8 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
         # Its own route table applies too (unlisted requests are denied).
         guard.routes.decide(principal, request.method, path, request).raise_for_denial()
     if guard.rule is not None:
+        if principal.is_anonymous:
+            raise MissingToken()  # a guard with its own rule is never anonymous (as alone)
         context = AccessContext(request.method, path, request.path_params, request)
         refusal = guard.rule.check(principal, context)
         if refusal is not None:
@@ -216,7 +220,9 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
 def _identifies_otherwise(guard: Guard, outer: Guard, principal: Principal) -> bool:
     """Whether ``guard`` would find the caller other than the global guard ``outer`` did:
     another verifier, trust setting, token sources or sender constraint (a route that
-    requires bound tokens), or another claim mapping for a caller who is not anonymous."""
+    requires bound tokens), or another claim mapping for a caller who is not anonymous.
+    Who may call anonymously is the global guard's table's to say: a route guard adds its
+    own table or rule (``require(authenticated())``) to refuse anonymous callers."""
     return (
         guard.verifier is not outer.verifier
         or guard.trust_authorizer != outer.trust_authorizer
