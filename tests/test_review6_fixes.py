@@ -314,7 +314,7 @@ def test_a_post_that_fails_to_start_leaves_no_timer_behind() -> None:
     before = deadline_timers()
     policy = _fetch.fetch_policy(timeout=0.1)
     for _ in range(3):
-        with pytest.raises(ValueError):  # noqa: PT011 - urlsplit's out-of-range port
+        with pytest.raises(_fetch.FetchError):  # the out-of-range port, as a fetch failure
             _fetch.post_form("https://127.0.0.1:99999/introspect", {"token": "t"}, policy)
     leaked = settle_timers(before, wait=0.6)
     for deadline in leaked:  # do not leave spinning threads to the rest of the session

@@ -207,21 +207,26 @@ def check_url(url: object, *, allow_http: bool) -> str:
     >>> check_url("https://idp.example.com:99999/keys", allow_http=False)
     Traceback (most recent call last):
     ...
-    secauth.errors.ConfigurationError: a key source URL must be a valid URL
+    secauth.errors.ConfigurationError: URL 'https://idp.example.com:99999/keys' has a port outside 0-65535
     """
     if not isinstance(url, str):
         raise ConfigurationError("a key source URL must be a string")
     try:
         parts = urlsplit(url)
-        port = parts.port  # urlsplit checks the port's range when it is read
-    except ValueError:  # an unclosed "[", a port out of range: nothing to quote
+    except ValueError:  # an unclosed "[": nothing to quote
         raise ConfigurationError("a key source URL must be a valid URL") from None
     # Credentials first: no message below may quote a URL that holds them.
     if parts.username is not None or parts.password is not None:
         raise ConfigurationError("URLs with credentials in them are not accepted")
     host = parts.hostname or ""
-    if not host or _HOST_REFUSED.search(host):
-        raise ConfigurationError(f"URL {url!r} has no usable host")
+    if not host:
+        raise ConfigurationError(f"URL {url!r} has no host")
+    if _HOST_REFUSED.search(host):
+        raise ConfigurationError(f"URL {url!r} has spaces or control characters in its host")
+    try:
+        port = parts.port  # urlsplit checks the port's range when it is read
+    except ValueError:
+        raise ConfigurationError(f"URL {url!r} has a port outside 0-65535") from None
     if port == 0:
         raise ConfigurationError(f"URL {url!r} has port 0")
     if parts.scheme == "https":
