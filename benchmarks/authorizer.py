@@ -4,6 +4,9 @@ Contenders, all in this process with interleaved rounds (see ``_harness``):
 
 * ``floor``: the minimal hand-written verifier of ``_contenders`` plus an IAM policy
   dict naming the method ARN: what any correct authorizer must do at least;
+* ``mandated minimum``: the floor plus only the pieces issue 13 asks every answer to
+  carry (``_mandated_minimum``); a reference point for the fresh-token target, not a
+  deployable authorizer;
 * ``PyJWT + PyJWKClient``: the authorizer teams write by hand today: a warmed
   ``PyJWKClient`` pointed at a loopback issuer, ``jwt.decode``, a policy dict;
 * ``secauth Authorizer``: ``Authorizer(verifier, routes=...).handler`` with a
@@ -31,6 +34,7 @@ if str(HERE) not in sys.path:
 import jwt  # noqa: E402
 from _contenders import minimal_verifier  # noqa: E402
 from _harness import Case, Feed, Plan, measure, method_line, suite_main, targets_table  # noqa: E402
+from _mandated_minimum import mandated_minimum  # noqa: E402
 from _pipeline_steps import render_steps, step_cases, step_rows  # noqa: E402
 
 from secauth import Authorizer, JwtVerifier, Routes, authenticated, roles, scopes  # noqa: E402
@@ -44,6 +48,7 @@ REPEATED_TARGET_US = 8.0  # repeated token <= 8 us ...
 REPEATED_TARGET_X = 4.0  # ... or >= 4x faster than fresh, whichever is stricter
 AUDIENCE = "orders-api"
 OURS = "secauth Authorizer"
+MINIMUM = "mandated minimum"
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/GET/orders/7"
 ROUTES = {
     "GET /orders/{id}": scopes("orders.read"),
@@ -109,6 +114,7 @@ def _contenders(idp: LocalIssuer) -> dict[str, Any]:
     verifier.hydrate(strict=True)
     return {
         "floor": floor,
+        MINIMUM: mandated_minimum(floor_verify, {("GET", "orders"): "orders.read"}),
         "PyJWT + PyJWKClient": pyjwt_authorizer,
         "secauth Authorizer": _authorizer(verifier).handler,
     }
@@ -167,12 +173,14 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Issue 3's targets for the secauth rows."""
     ours = {r["mode"]: r for r in rows if r["contender"] == OURS}
     fresh, repeated = ours["fresh"], ours["repeated"]
+    minimum = next(r for r in rows if r["contender"] == MINIMUM and r["mode"] == "fresh")
     limit = min(REPEATED_TARGET_US, fresh["us"] / REPEATED_TARGET_X)
     return [
         {
             "target": f"authorizer, fresh token <= {FRESH_TARGET_X:g}x floor (REST TOKEN, RS256)",
             "status": "PASS" if fresh["x_floor"] <= FRESH_TARGET_X else "FAIL",
-            "measured": f"{fresh['x_floor']:.2f}x ({fresh['us']:.1f} us)",
+            "measured": f"{fresh['x_floor']:.2f}x ({fresh['us']:.1f} us); "
+            f"{MINIMUM} {minimum['x_floor']:.2f}x",
         },
         {
             "target": f"authorizer, repeated token <= {REPEATED_TARGET_US:g} us and "
@@ -206,6 +214,16 @@ def render(rows: list[dict[str, Any]], verdicts: list[dict[str, Any]]) -> str:
             f"| {r['spread_pct']:.0f}% |"
         )
     floor = next(r for r in rows if r["contender"] == "floor" and r["mode"] == "fresh")
+    minimum = next(r for r in rows if r["contender"] == MINIMUM and r["mode"] == "fresh")
+    lines += [
+        "",
+        f"The {MINIMUM} is the floor plus only what issue 13 asks every answer to carry "
+        "(a principal, roles, scopes and groups encoded with `json.dumps`, one hard-coded "
+        "route, a size check with `len(json.dumps(...))`) and nothing else: no validation, "
+        f"no route table, no memo, no decision record. At {minimum['x_floor']:.2f}x it "
+        f"leaves {(FRESH_TARGET_X - minimum['x_floor']) * floor['us']:.1f} µs of the "
+        f"{FRESH_TARGET_X:g}x budget for all of those.",
+    ]
     lines += render_steps([r for r in rows if r["contender"] == "step"], floor["us"], FRESH_TARGET_X)
     lines += targets_table(verdicts)
     return "\n".join(lines) + "\n"

@@ -172,6 +172,21 @@ def test_the_authorizer_section_breaks_a_fresh_token_call_into_its_steps(
     assert "leaves" in steps
 
 
+def test_the_authorizer_section_shows_the_mandated_minimum_beside_the_floor(
+    quick_run: tuple[str, Path],
+) -> None:
+    """The reference point for the fresh-token target is a row with a ratio, and the
+    sentence below the table says what of the target's budget it leaves."""
+    report, _ = quick_run
+    section = _section(report, "## Lambda authorizer, µs per warm REST TOKEN invocation (RS256)")
+    row = next(ln for ln in section.splitlines() if ln.startswith("| mandated minimum | fresh |"))
+    ratio = [c.strip() for c in row.strip().strip("|").split("|")][3]
+    assert float(ratio.removesuffix("x")) > 0
+    assert re.search(r"The mandated minimum .* At \d+\.\d\dx it leaves -?\d+\.\d µs", section)
+    fresh_target = next(ln for ln in section.splitlines() if "fresh token <= 1.5x floor" in ln)
+    assert "mandated minimum" in fresh_target
+
+
 def test_no_save_writes_nothing_and_compare_prints_ratios(quick_run: tuple[str, Path]) -> None:
     """``--no-save`` leaves the output path alone; ``--compare`` prints a ratio per earlier row."""
     report, output = quick_run
