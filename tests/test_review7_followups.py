@@ -3,8 +3,8 @@
 Each test asserts the secure behaviour. A test marked ``# FINDING`` failed against the
 code as reviewed (each is fixed, noted in the CHANGELOG); the others are attacks the fixes
 resisted, kept as regression tests. The review's findings about the connection set-up
-(name lookup, several addresses, a slow connect before the TLS handshake), which the
-total deadline does not yet bound, are in the closing note of this session, not here.
+(name lookup, several addresses, a slow connect before the TLS handshake) have their
+tests, and their fix, in ``tests/test_fetch_connect_deadline.py``.
 Everything runs in process or against servers on loopback (plain TCP, HTTP and TLS).
 """
 

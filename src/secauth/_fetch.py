@@ -375,7 +375,7 @@ def _get(url: str, policy: FetchPolicy, accept: str) -> tuple[bytes, str | None]
     try:
         for _ in range(MAX_REDIRECTS + 1):
             parts = urlsplit(url)
-            conn = deadline.watch(_connection(parts, _remaining(deadline)))
+            conn = deadline.watch(_connection(parts, deadline))
             try:
                 conn.request("GET", _target(parts), headers=request_headers(policy, accept))
                 response = conn.getresponse()
@@ -398,19 +398,21 @@ def _get(url: str, policy: FetchPolicy, accept: str) -> tuple[bytes, str | None]
         deadline.cancel()
 
 
-def _connection(parts: Any, timeout: float) -> Any:
-    """An HTTP(S) connection to ``parts``' host (not yet connected); FetchError for a URL
-    http.client cannot use (check_url refuses those; this holds for any caller)."""
+def _connection(parts: Any, deadline: FetchDeadline) -> Any:
+    """An HTTP(S) connection to ``parts``' host (not yet connected) whose name lookup,
+    connecting and TLS handshake end by ``deadline``; FetchError for a URL http.client
+    cannot use (check_url refuses those; this holds for any caller)."""
     import http.client
 
+    from secauth._fetch_connect import DeadlineHTTPConnection, DeadlineHTTPSConnection
+
+    _remaining(deadline)  # no time left: no connection
     host = parts.hostname or ""
     try:
         # An explicit port: http.client would misread the last group of a bare IPv6 literal.
         if parts.scheme == "https":
-            return http.client.HTTPSConnection(
-                host, parts.port or 443, timeout=timeout, context=_ssl_context()
-            )
-        return http.client.HTTPConnection(host, parts.port or 80, timeout=timeout)
+            return DeadlineHTTPSConnection(host, parts.port or 443, deadline, _ssl_context())
+        return DeadlineHTTPConnection(host, parts.port or 80, deadline)
     except (http.client.HTTPException, ValueError) as exc:  # InvalidURL, a bad port
         raise FetchError(f"{type(exc).__name__} in the URL", transport_cause(exc)) from None
 
@@ -495,7 +497,7 @@ def _post(
     deadline = FetchDeadline(policy.timeout)
     try:
         parts = urlsplit(url)
-        conn = deadline.watch(_connection(parts, _remaining(deadline)))
+        conn = deadline.watch(_connection(parts, deadline))
         headers = {**request_headers(policy, JSON_MEDIA), "Content-Type": FORM_MEDIA, **extra}
         try:
             conn.request("POST", _target(parts), body=body, headers=headers)

@@ -1,9 +1,11 @@
 """``FetchDeadline``: the total deadline of one sync fetch (:mod:`secauth._fetch`).
 
 Socket timeouts count per read: a server that sends a byte at a time never trips one.
-A timer shuts the watched connection at the deadline instead, so the read it is in
-fails then, whatever the server does. A connection still opening (no socket yet, or a
-TLS handshake under way) is shut as soon as it has a socket to shut.
+A timer shuts the watched connection's socket at the deadline instead, so the read it
+is in fails then, whatever the server does. A connection still opening has no socket
+yet (its name lookup and connect end by the deadline on their own,
+:mod:`secauth._fetch_connect`): the timer looks again until it has one, and shuts it,
+TLS handshake under way included.
 
 >>> deadline = FetchDeadline(5.0)
 >>> 0 < deadline.left() <= 5.0, deadline.passed
@@ -63,10 +65,12 @@ class FetchDeadline:
         sock = getattr(self._conn, "sock", None)
         if sock is not None:
             try:
-                sock.shutdown(socket.SHUT_RDWR)
+                # The descriptor itself: a TLS socket's own shutdown() would also drop its
+                # TLS state, under a handshake or read another thread is about to run.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
                 return
             except OSError:
-                pass  # detached by a TLS handshake for the socket it is wrapping
-        # No socket to shut yet (connecting, or a TLS handshake under way): look again
-        # until the fetch is over.
+                pass  # closed, or detached by the TLS socket that is wrapping it
+        # No socket to shut yet (looking the name up, connecting, or wrapping the socket
+        # for TLS): look again until the fetch is over.
         self._arm(_RETRY_S)
