@@ -32,7 +32,13 @@ from test_review6_fixes import (
     settle_timers,
     tls_material,  # noqa: F401 - a fixture (request.getfixturevalue)
 )
-from test_review7_followups import full_listener, plain_pump, timed, trickle_pump
+from test_review7_followups import (
+    answer_jwks_over_tls,
+    full_listener,
+    plain_pump,
+    timed,
+    trickle_pump,
+)
 
 from secauth import _fetch
 from secauth._fetch import FetchCause, FetchError, fetch_json, fetch_policy, post_form
@@ -263,13 +269,6 @@ def test_a_slow_connect_then_a_trickled_tls_handshake_is_cut_at_the_deadline(
     stop = threading.Event()
     connected_at: list[float] = []
 
-    def backend_serve() -> None:
-        with contextlib.suppress(OSError):
-            conn, _ = backend.accept()
-            with server_ctx.wrap_socket(conn, server_side=True) as tls:
-                tls.recv(65536)
-                tls.sendall(jwks_head() + JWKS_BODY)
-
     def front_serve() -> None:
         with contextlib.suppress(OSError):
             time.sleep(0.3)
@@ -280,7 +279,7 @@ def test_a_slow_connect_then_a_trickled_tls_handshake_is_cut_at_the_deadline(
             threading.Thread(target=plain_pump, args=(client, upstream), daemon=True).start()
             trickle_pump(upstream, client, 0.02, stop)
 
-    threading.Thread(target=backend_serve, daemon=True).start()
+    answer_jwks_over_tls(backend, server_ctx)
     threading.Thread(target=front_serve, daemon=True).start()
     started = time.monotonic()
     try:

@@ -15,6 +15,7 @@ import contextlib
 import json
 import random
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -139,6 +140,19 @@ def timed(call: Callable[[], object]) -> tuple[BaseException | None, float]:
     return None, time.monotonic() - started
 
 
+def answer_jwks_over_tls(listener: socket.socket, server_ctx: ssl.SSLContext) -> None:
+    """In a thread: accept one connection on ``listener`` and answer a JWKS over TLS."""
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with server_ctx.wrap_socket(conn, server_side=True) as tls:
+                tls.recv(65536)
+                tls.sendall(jwks_head() + JWKS_BODY)
+
+    threading.Thread(target=serve, daemon=True).start()
+
+
 # -- 1. the sync fetch deadline ----------------------------------------------------------------
 
 
@@ -156,13 +170,6 @@ def test_a_tls_handshake_that_trickles_is_cut_at_the_deadline(
     front = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
 
-    def backend_serve() -> None:
-        with contextlib.suppress(OSError):
-            conn, _ = backend.accept()
-            with server_ctx.wrap_socket(conn, server_side=True) as tls:
-                tls.recv(65536)
-                tls.sendall(jwks_head() + JWKS_BODY)
-
     def front_serve() -> None:
         with contextlib.suppress(OSError):
             client, _ = front.accept()
@@ -170,7 +177,7 @@ def test_a_tls_handshake_that_trickles_is_cut_at_the_deadline(
             threading.Thread(target=plain_pump, args=(client, upstream), daemon=True).start()
             trickle_pump(upstream, client, 0.02, stop)
 
-    threading.Thread(target=backend_serve, daemon=True).start()
+    answer_jwks_over_tls(backend, server_ctx)
     threading.Thread(target=front_serve, daemon=True).start()
     giving_up = threading.Timer(4.0, stop.set)
     giving_up.start()
