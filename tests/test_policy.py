@@ -43,6 +43,7 @@ from secauth.access import AllowedRoute, Routes, public, roles, tenant
 from secauth.errors import ConfigurationError, Reason
 from secauth.events import EventKind, Request
 from secauth.policy import (
+    COLON_PATHS,
     DEFAULT_MAX_RESPONSE_BYTES,
     DENY_ALL,
     INVOKE_ACTION,
@@ -1032,7 +1033,8 @@ def test_route_policy_edge_cases() -> None:
     assert [s["Effect"] for s in statements] == ["Allow", "Deny"]
     prefix = MethodArn.parse(DOC_ARN).prefix
     assert statements[0]["Resource"] == [prefix + "GET/users/me"]
-    assert statements[1]["Resource"] == sorted(prefix + p for p in REFUSED_SPELLINGS)
+    denied = (*REFUSED_SPELLINGS, COLON_PATHS)
+    assert statements[1]["Resource"] == sorted(prefix + p for p in denied)
     with pytest.raises(PolicyConflict, match="several routes"):
         route_policy(DOC_ARN, ["GET /t1/x"], ["GET /{a}/x", "GET /{b}/{c}"])
 

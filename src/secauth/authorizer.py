@@ -231,7 +231,6 @@ class Authorizer:
             cache_ttl=cache_ttl,
             covered=cache_key_covers_request,
             client_certs=client_certs is not None,
-            simple_responses=simple_responses,
         )
         self.rate_limit = rate_limit
         self.sender_constraint = check_sender_constraint(

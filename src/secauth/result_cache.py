@@ -3,16 +3,19 @@
 A cached answer is reused for every request with the same identity sources, for every
 route, until it expires. An :class:`~secauth.authorizer.Authorizer` therefore refuses, at
 construction, options whose answer depends on more than the identity sources: route
-rules that read the request, client-certificate logins, simple ``isAuthorized``
-responses (unless ``cache_key_covers_request=True`` says the identity sources include
-what is read; simple responses never).
+rules that read the request, client-certificate logins and routes with ``:`` in their
+path, which a cached policy denies (unless ``cache_key_covers_request=True`` says the
+identity sources include what the answer depends on).
+What a cached policy itself cannot follow (simple ``isAuthorized`` responses, a
+``Routes`` subclass deciding beyond its rules) :class:`~secauth.policy.PolicyBuilder`
+refuses.
 
 >>> from secauth.access import Routes, authenticated, tenant
 >>> routes = Routes({"GET /a": authenticated(), "GET /b": tenant(header="x-tenant")})
 >>> request_dependent(routes)
 ['GET /b']
->>> check_result_cache(routes, cache_ttl=300, covered=False, client_certs=False,
-...                    simple_responses=False)  # doctest: +ELLIPSIS
+>>> check_result_cache(routes, cache_ttl=300, covered=False,
+...                    client_certs=False)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
 secauth.errors.ConfigurationError: routes ['GET /b'] depend on the request ...
@@ -37,7 +40,7 @@ def request_dependent(routes: Routes) -> list[str | None]:
 
 
 def check_result_cache(
-    routes: Routes, *, cache_ttl: int, covered: bool, client_certs: bool, simple_responses: bool
+    routes: Routes, *, cache_ttl: int, covered: bool, client_certs: bool
 ) -> list[str | None]:
     """Raise ConfigurationError for what a result cache of ``cache_ttl`` seconds cannot
     honour (``covered``: the identity sources include the request parts read); return
@@ -48,10 +51,14 @@ def check_result_cache(
             "certificate. Use cache_ttl=0, or put the certificate in the identity sources "
             "and pass cache_key_covers_request=True"
         )
-    if simple_responses and cache_ttl:
+    with_colons = [key for key in routes.route_keys() if ":" in key.partition(" ")[2]]
+    if cache_ttl and not covered and with_colons:
         raise ConfigurationError(
-            "simple responses cannot be cached per route: with cache_ttl > 0 use IAM "
-            "policy responses (simple_responses=False)"
+            f"routes {with_colons} have ':' in their path, and with cache_ttl > 0 a cached "
+            "policy denies every path with a colon (IAM's '*' does not reliably match past "
+            "one): those routes would answer 403 whenever another route's answer is cached. "
+            "Use cache_ttl=0, or put the method and path in the identity sources and pass "
+            "cache_key_covers_request=True"
         )
     dependent = request_dependent(routes)
     if cache_ttl and not covered and dependent:

@@ -41,7 +41,7 @@ from secauth.policy.document import (
 )
 from secauth.policy.glob import document_allows
 from secauth.policy.planner import PlanCache, PolicyConflict, plan_policy
-from secauth.policy.proof import REFUSED_SPELLINGS, find_over_allow
+from secauth.policy.proof import COLON_PATHS, REFUSED_SPELLINGS, find_over_allow
 from secauth.policy.responses import (
     DEFAULT_MAX_RESPONSE_BYTES,
     InvalidContext,
@@ -55,6 +55,7 @@ from secauth.policy.responses import (
 from secauth.policy.route_lists import RouteLike, resources_for_routes, route_policy
 
 __all__ = [
+    "COLON_PATHS",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DENY_ALL",
     "INVOKE_ACTION",

@@ -117,6 +117,13 @@ class PolicyBuilder:
                 "cache_ttl > 0 needs routes=: a cached policy must cover every route the "
                 "principal may call, or the others answer 403 until the cache expires"
             )
+        if cache_ttl and simple_responses:
+            raise ConfigurationError(
+                "simple responses cannot be cached per route: with cache_ttl > 0 use IAM "
+                "policy responses (simple_responses=False)"
+            )
+        if cache_ttl and self._routes is not None:
+            _check_plannable(type(self._routes))
         if self._route_list:
             # Checked now, not on the first request: every key must parse.
             from secauth.routing import parse_route_key
@@ -294,3 +301,23 @@ class PolicyBuilder:
         """See :func:`~secauth.policy.unauthorized`: raises
         :class:`~secauth.policy.Unauthorized` for REST and WebSocket."""
         return unauthorized(request.kind, simple=self.simple_responses)
+
+
+#: The Routes methods a decision goes through. A cached policy is planned from
+#: ``Routes.grants``, which reads the rules, not these methods.
+_DECIDING_METHODS = ("decide", "judge", "resolve", "match")
+
+
+def _check_plannable(table: type[Routes]) -> None:
+    """Refuse a Routes subclass whose decisions a planned policy would not follow: one that
+    overrides how requests are decided but not :meth:`~secauth.access.Routes.grants`."""
+    from secauth.access import Routes
+
+    overridden = [m for m in _DECIDING_METHODS if getattr(table, m) is not getattr(Routes, m)]
+    if overridden and table.grants is Routes.grants:
+        raise ConfigurationError(
+            f"{table.__name__} overrides {', '.join(overridden)} but not grants: with "
+            "cache_ttl > 0 the cached policy is planned from grants (the rules alone) and "
+            "would allow what the override denies. Use cache_ttl=0, or override grants to "
+            "match"
+        )
