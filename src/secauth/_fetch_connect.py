@@ -1,8 +1,8 @@
 """Opening the connection of one sync fetch (:mod:`secauth._fetch`) by its total deadline.
 
 Bounded by the time left: the name lookup (a daemon thread, waited for only while time
-is left; at most :data:`MAX_PENDING_LOOKUPS` pending at once, so a hung resolver cannot
-pile up threads: a fetch waits for a free slot while it has time), connecting (each
+is left; fetches of one name share its lookup, and at most :data:`MAX_PENDING_LOOKUPS`
+names are pending at once, so a hung resolver cannot pile up threads), connecting (each
 address tried with the time left then), and the TLS handshake (run on ``conn.sock``,
 which the deadline's timer shuts). No time left is a
 TimeoutError; other failures are the socket's or the resolver's own errors. Imported
@@ -12,7 +12,9 @@ only when a fetch opens a connection (it loads http.client and ssl).
 from __future__ import annotations
 
 import contextlib
+import copy
 import http.client
+import os
 import socket
 import ssl
 import sys
@@ -28,17 +30,49 @@ __all__ = [
     "DeadlineHTTPConnection",
     "DeadlineHTTPSConnection",
     "open_socket",
+    "pending_lookups",
     "resolve",
 ]
 
-#: Name lookups that may be pending at once in this process, those a fetch gave up
-#: waiting for included: a hung resolver keeps each of their threads until it answers.
-MAX_PENDING_LOOKUPS = 4
-_PENDING = threading.BoundedSemaphore(MAX_PENDING_LOOKUPS)
+#: Distinct names whose lookups may be pending at once in this process, those a fetch gave
+#: up waiting for included (a hung resolver keeps each thread until it answers). Fetches
+#: of one name and port share its pending lookup, so a hung name holds one thread.
+MAX_PENDING_LOOKUPS = 32
 LOOKUP_THREAD_NAME = "secauth-name-lookup"
 
 # (family, type, proto, canonical name, address), as socket.getaddrinfo answers.
 AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, Any]
+
+
+class _Lookup:
+    """One pending ``getaddrinfo``, shared by every fetch of the same name and port."""
+
+    __slots__ = ("answer", "done", "failure")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.answer: list[AddrInfo] = []
+        self.failure: Exception | None = None
+
+
+_lock = threading.Lock()
+_pending: dict[tuple[str, int], _Lookup] = {}
+
+
+def _forget_pending_lookups() -> None:
+    """In a forked child: the parent's lookup threads are not there to end theirs."""
+    global _lock, _pending
+    _lock, _pending = threading.Lock(), {}
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forget_pending_lookups)
+
+
+def pending_lookups() -> int:
+    """How many names' lookups are pending now."""
+    with _lock:
+        return len(_pending)
 
 
 def _time_left(deadline: FetchDeadline, doing: str) -> float:
@@ -50,35 +84,70 @@ def _time_left(deadline: FetchDeadline, doing: str) -> float:
 
 
 def resolve(host: str, port: int, deadline: FetchDeadline) -> list[AddrInfo]:
-    """The addresses of ``host`` (``socket.getaddrinfo``), looked up in a daemon thread
-    and waited for while ``deadline`` leaves time. With :data:`MAX_PENDING_LOOKUPS`
-    lookups pending, it waits for one to end first. TimeoutError when the time runs out."""
-    if not _PENDING.acquire(timeout=_time_left(deadline, "before the name lookup")):
-        raise TimeoutError("deadline exceeded waiting for a name lookup slot")
-    answer: list[AddrInfo] = []
-    failure: list[Exception] = []
-    done = threading.Event()
+    """The addresses of ``host`` (``socket.getaddrinfo``). An IP address is read here; a
+    name is looked up in a daemon thread (shared by concurrent fetches of the same name
+    and port) and waited for while ``deadline`` leaves time. TimeoutError when the time
+    runs out, or at once when :data:`MAX_PENDING_LOOKUPS` other names are pending."""
+    left = _time_left(deadline, "before the name lookup")
+    if _is_ip_address(host):  # no resolver involved
+        numeric: list[AddrInfo] = []
+        numeric.extend(
+            socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
+        )
+        return numeric
+    lookup = _shared_lookup(host, port)
+    if not lookup.done.wait(left):
+        raise TimeoutError("deadline exceeded during the name lookup")
+    if lookup.failure is not None:  # each waiting fetch raises its own copy
+        raise copy.copy(lookup.failure).with_traceback(None)
+    return lookup.answer
 
-    def lookup() -> None:
+
+def _is_ip_address(host: str) -> bool:
+    for family in (socket.AF_INET, socket.AF_INET6):
         try:
-            answer.extend(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
-        except Exception as exc:  # handed to the fetch, if it still waits
-            failure.append(exc)
-        finally:
-            _PENDING.release()
-            done.set()
+            socket.inet_pton(family, host)
+            return True
+        except (OSError, ValueError):
+            pass
+    return False
 
-    thread = threading.Thread(target=lookup, name=LOOKUP_THREAD_NAME, daemon=True)
+
+def _shared_lookup(host: str, port: int) -> _Lookup:
+    """The pending lookup of ``host`` and ``port``, started now when there is none."""
+    key = (host, port)
+    with _lock:
+        lookup = _pending.get(key)
+        if lookup is not None:
+            return lookup
+        if len(_pending) >= MAX_PENDING_LOOKUPS:
+            raise TimeoutError("too many name lookups pending (is the resolver hung?)")
+        lookup = _pending[key] = _Lookup()
+    thread = threading.Thread(
+        target=_look_up, args=(key, lookup), name=LOOKUP_THREAD_NAME, daemon=True
+    )
     try:
         thread.start()
-    except RuntimeError:  # no thread could be started: the slot is not taken
-        _PENDING.release()
+    except RuntimeError:  # no thread could be started: nothing is pending
+        _end(key, lookup)
         raise
-    if not done.wait(max(deadline.left(), 0.0)):
-        raise TimeoutError("deadline exceeded during the name lookup")
-    if failure:
-        raise failure[0]
-    return answer
+    return lookup
+
+
+def _look_up(key: tuple[str, int], lookup: _Lookup) -> None:
+    try:
+        lookup.answer.extend(socket.getaddrinfo(key[0], key[1], 0, socket.SOCK_STREAM))
+    except Exception as exc:  # handed to the fetches still waiting
+        lookup.failure = exc
+    finally:
+        _end(key, lookup)
+
+
+def _end(key: tuple[str, int], lookup: _Lookup) -> None:
+    with _lock:
+        if _pending.get(key) is lookup:
+            del _pending[key]
+    lookup.done.set()
 
 
 def open_socket(host: str, port: int, deadline: FetchDeadline) -> socket.socket:
@@ -88,12 +157,14 @@ def open_socket(host: str, port: int, deadline: FetchDeadline) -> socket.socket:
     failure = OSError(f"no address for the name {host!r}")
     for family, kind, proto, _, address in resolve(host, port, deadline):
         left = _time_left(deadline, "while connecting")
-        sock = socket.socket(family, kind, proto)
+        sock = None
         try:
+            sock = socket.socket(family, kind, proto)  # a family this host lacks: the next
             sock.settimeout(left)
             sock.connect(address)
         except OSError as exc:
-            sock.close()
+            if sock is not None:
+                sock.close()
             failure = exc
             continue
         with contextlib.suppress(OSError):  # as http.client: not every system has it
