@@ -84,9 +84,9 @@ class SuspendedWithGrants(Suspended):
 
 def test_a_routes_subclass_deciding_beyond_its_rules_is_refused_under_a_result_cache() -> None:
     table = {"GET /orders/{id}": authenticated(), "DELETE /orders/{id}": authenticated()}
-    with pytest.raises(ConfigurationError, match="Suspended overrides decide but not grants"):
+    with pytest.raises(ConfigurationError, match="Suspended changes decide without a grants that follows"):
         Authorizer(VERIFIER, routes=Suspended(table), cache_ttl=300)
-    with pytest.raises(ConfigurationError, match="overrides decide but not grants"):
+    with pytest.raises(ConfigurationError, match="changes decide without a grants that follows"):
         PolicyBuilder(cache_ttl=300, routes=Suspended(table))
     Authorizer(VERIFIER, routes=Suspended(table))  # no result cache: decide is asked each time
     Authorizer(VERIFIER, routes=SuspendedWithGrants(table), cache_ttl=300)

@@ -128,7 +128,8 @@ def _shared_lookup(host: str, port: int) -> _Lookup:
     )
     try:
         thread.start()
-    except RuntimeError:  # no thread could be started: nothing is pending
+    except RuntimeError as exc:  # no thread could be started: nothing is pending
+        lookup.failure = exc  # what a fetch that joined meanwhile reports
         _end(key, lookup)
         raise
     return lookup

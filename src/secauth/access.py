@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
 from urllib.parse import unquote
 
 from secauth.errors import ConfigurationError, Reason
@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from secauth.events import Request
 
 __all__ = [
+    "DECIDING_METHODS",
     "AccessContext",
     "AllowedRoute",
     "Decision",
@@ -77,6 +78,7 @@ __all__ = [
     "authenticated",
     "caller_arn",
     "client_cert",
+    "decision_overrides",
     "public",
     "roles",
     "rule",
@@ -411,6 +413,39 @@ class Routes:
                     owned.append(verb)
                     break
         return owned
+
+
+#: The :class:`Routes` methods a decision goes through. Cached policies are planned from
+#: :meth:`Routes.grants`, which reads the rules: a table that changes one of these must
+#: change ``grants`` to match.
+DECIDING_METHODS: Final = ("decide", "judge", "resolve", "match")
+
+
+def decision_overrides(routes: Routes) -> list[str]:
+    """The ways ``routes`` may decide beyond what its :meth:`Routes.grants` says: the
+    deciding methods its class overrides where its ``grants`` does not come from the same
+    class or one below it, those (and ``grants``) set on the instance, or every one when
+    its class overrides ``__getattribute__``. Empty for a plain :class:`Routes`.
+
+    >>> from secauth.rules import public
+    >>> decision_overrides(Routes({"GET /a": public()}))
+    []
+    """
+    table = type(routes)
+    if table.__getattribute__ is not object.__getattribute__:
+        return list(DECIDING_METHODS)
+    on_instance = getattr(routes, "__dict__", {})
+    found = [name for name in (*DECIDING_METHODS, "grants") if name in on_instance]
+    grants_from = _defining_class(table, "grants")
+    for name in DECIDING_METHODS:
+        defined_in = _defining_class(table, name)
+        if name not in found and defined_in is not Routes and not issubclass(grants_from, defined_in):
+            found.append(name)
+    return found
+
+
+def _defining_class(table: type, name: str) -> type:
+    return next(klass for klass in table.__mro__ if name in vars(klass))
 
 
 def _decoded(params: dict[str, str]) -> dict[str, str]:

@@ -45,7 +45,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from secauth._decisions import DecisionLog, DecisionSink, decision_for
-from secauth.access import Decision, Routes, authenticated
+from secauth.access import Decision, Routes, authenticated, decision_overrides
 from secauth.authorizer_limits import AuthorizerLimits
 from secauth.errors import (
     ConfigurationError,
@@ -279,6 +279,7 @@ class Authorizer:
         return (
             isinstance(self.verifier, RevalidatingVerifier)
             and type(self.routes) is Routes  # a subclass may decide on anything: ask it
+            and not decision_overrides(self.routes)  # nor a decide set on the instance
             and self.rate_limit is None
             and self._context_fn is None
             and type(self.policy_builder) is PolicyBuilder

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["PolicyBuilder", "PrincipalLike"]
 
 _HTTP_KINDS = (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2)
+_ARN_COLONS = 5  # arn:partition:execute-api:region:account:api/stage/VERB/path
 
 
 class PrincipalLike(Protocol):
@@ -123,7 +124,7 @@ class PolicyBuilder:
                 "policy responses (simple_responses=False)"
             )
         if cache_ttl and self._routes is not None:
-            _check_plannable(type(self._routes))
+            _check_plannable(self._routes)
         if self._route_list:
             # Checked now, not on the first request: every key must parse.
             from secauth.routing import parse_route_key
@@ -225,6 +226,10 @@ class PolicyBuilder:
         else:
             doc = self._cached(arn, principal, allow, allowed_routes)
         extra = tuple(self.extra_statements(principal, request))
+        if extra and str(arn).count(":") > _ARN_COLONS:
+            # A ':' in the path: under IAM's reading a '*' or '?' inside a resource does not
+            # match past it, so a Deny of yours that matches this request names it too.
+            extra = tuple(_naming(statement, str(arn)) for statement in extra)
         return doc.add(*extra) if extra else doc
 
     def _plan(
@@ -303,21 +308,24 @@ class PolicyBuilder:
         return unauthorized(request.kind, simple=self.simple_responses)
 
 
-#: The Routes methods a decision goes through. A cached policy is planned from
-#: ``Routes.grants``, which reads the rules, not these methods.
-_DECIDING_METHODS = ("decide", "judge", "resolve", "match")
+def _check_plannable(routes: Routes) -> None:
+    """Refuse a table whose decisions a planned policy would not follow (it changes how
+    requests are decided, but its ``grants`` does not follow: :func:`decision_overrides
+    <secauth.access.decision_overrides>`)."""
+    from secauth.access import decision_overrides
 
-
-def _check_plannable(table: type[Routes]) -> None:
-    """Refuse a Routes subclass whose decisions a planned policy would not follow: one that
-    overrides how requests are decided but not :meth:`~secauth.access.Routes.grants`."""
-    from secauth.access import Routes
-
-    overridden = [m for m in _DECIDING_METHODS if getattr(table, m) is not getattr(Routes, m)]
-    if overridden and table.grants is Routes.grants:
+    overrides = decision_overrides(routes)
+    if overrides:
         raise ConfigurationError(
-            f"{table.__name__} overrides {', '.join(overridden)} but not grants: with "
-            "cache_ttl > 0 the cached policy is planned from grants (the rules alone) and "
-            "would allow what the override denies. Use cache_ttl=0, or override grants to "
-            "match"
+            f"{type(routes).__name__} changes {', '.join(overrides)} without a grants that "
+            "follows: with cache_ttl > 0 the cached policy is planned from grants (the rules "
+            "alone) and would allow what the change denies. Use cache_ttl=0, or override "
+            "grants in the same class (or one below it)"
         )
+
+
+def _naming(statement: Statement, arn: str) -> Statement:
+    """``statement``, also naming ``arn`` exactly when it is a Deny that matches it."""
+    if statement.effect == "Deny" and any(matches(r, arn) for r in statement.resources):
+        return statement.with_resource(arn)
+    return statement

@@ -155,6 +155,17 @@ class Statement:
         """The condition in canonical form (sorted tuples; empty without one)."""
         return self._condition
 
+    def with_resource(self, resource: str | MethodArn) -> Statement:
+        """This statement, also naming ``resource`` (same effect and condition).
+
+        >>> deny = Statement("Deny", "arn:aws:execute-api:us-east-1:1:abc/*/DELETE/*")
+        >>> deny.with_resource("arn:aws:execute-api:us-east-1:1:abc/prod/GET/a").resources[0]
+        'arn:aws:execute-api:us-east-1:1:abc/*/DELETE/*'
+        """
+        return Statement(
+            self._effect, [*self._resources, resource], _condition_mapping(self._condition)
+        )
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Statement):
             return NotImplemented
