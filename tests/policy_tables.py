@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from secauth.access import (
@@ -80,13 +80,17 @@ class Owner(Rule):
         return [] if principal.is_anonymous else [{self.name: principal.id}]
 
 
-def _template(rng: random.Random) -> tuple[str, list[str]]:
+def random_template(
+    rng: random.Random, literals: Sequence[str] = LITERALS
+) -> tuple[str, list[str]]:
+    """A route template of up to four parts (``literals``, ``{pN}``, a last ``{rN+}``)
+    and its parameter names."""
     parts: list[str] = []
     params: list[str] = []
     for index in range(rng.randint(0, 4)):
         roll = rng.random()
         if roll < 0.5:
-            parts.append(rng.choice(LITERALS))
+            parts.append(rng.choice(literals))
         elif roll < 0.85:
             params.append(f"p{index}")
             parts.append("{" + params[-1] + "}")
@@ -117,7 +121,7 @@ def table(rng: random.Random) -> Routes:
     while True:
         rules: dict[str, Rule] = {}
         for _ in range(rng.randint(1, 6)):
-            template, params = _template(rng)
+            template, params = random_template(rng)
             verb = rng.choice(("GET", "POST", "DELETE", "ANY", "GET"))
             rules[f"{verb} {template}"] = _rule(rng, params)
         default = rng.choice([None, None, roles("admin"), authenticated(), public()])

@@ -20,14 +20,10 @@ Fetches run against real servers on loopback; only ``socket.getaddrinfo`` is scr
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
-import select
 import socket
 import threading
 import time
-import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -42,11 +38,16 @@ from test_review8_cached_policy import (
     VERBS,
     answer,
     iam_allows,
-    mapper_for,
     over_allowed,
     principal_of,
+    scenario_mapper,
 )
-from test_review9_fetch_connect import ScriptedResolver, Server, answer_jwks
+from test_review9_fetch_connect import (
+    ScriptedResolver,
+    Server,
+    answer_jwks,
+    fetch_in_a_forked_child,
+)
 
 from secauth import Authorizer, JwtVerifier, Routes
 from secauth._fetch import FetchError
@@ -66,7 +67,7 @@ from secauth.policy import (
     Unauthorized,
     route_policy,
 )
-from secauth.principal import ClaimMapper, Principal
+from secauth.principal import Principal
 from secauth.testing import KeyPair, LocalIssuer
 from secauth.testing_alb import LocalAlb
 from secauth.testing_events import http_authorizer_v2
@@ -122,11 +123,7 @@ def test_colons_anywhere_never_get_past_a_cached_policy_under_either_reading(nam
     every position (and %3A), under both readings of IAM's ``*``."""
     table, default, claims, firsts, extra = SCENARIOS[name]
     routes = Routes(table, default=default)
-    mapper = (
-        ClaimMapper(role_hierarchy={"admin": ["member"], "editor": ["member"]})
-        if name == "role-hierarchy"
-        else mapper_for(claims)
-    )  # fmt: skip
+    mapper = scenario_mapper(name, claims)
     who = principal_of(claims, mapper)
     for n, first in enumerate(firsts):
         verb, _, path = first.partition(" ")
@@ -821,29 +818,12 @@ def test_a_child_forked_while_a_thread_holds_the_lookup_lock_can_still_fetch(
     holder = threading.Thread(target=hold)
     holder.start()
     assert holding.wait(5)
-    read_end, write_end = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads (3.12+)
-        pid = os.fork()
-    if pid == 0:  # the child: report, never return into pytest
-        try:
-            os.close(read_end)
-            error, elapsed = timed(lambda: get(server.url(host="localhost"), 1.0))
-            report = "ok" if error is None else f"{error!r} {getattr(error, 'cause', '')}"
-            os.write(write_end, f"{report} after {elapsed:.2f} s".encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
     try:
-        ready, _, _ = select.select([read_end], [], [], 5)
-        report = os.read(read_end, 4096).decode() if ready else "no report (blocked)"
+        report = fetch_in_a_forked_child(
+            lambda: get(server.url(host="localhost"), 1.0), wait=5
+        )
     finally:
-        os.close(read_end)
         release.set()
         holder.join(5)
-        if report.startswith("no report"):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, 9)
-        os.waitpid(pid, 0)
         server.close()
     assert report.startswith("ok"), report

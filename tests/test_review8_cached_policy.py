@@ -33,6 +33,7 @@ from typing import Any
 
 import pytest
 from guard_events import VERIFIER, token
+from policy_tables import random_template
 
 from secauth import Authorizer, Routes
 from secauth.access import (
@@ -493,15 +494,18 @@ SCENARIOS: dict[str, tuple[dict[str, Rule], Rule | None, dict[str, Any], list[st
 }
 
 
+def scenario_mapper(name: str, claims: Mapping[str, Any]) -> ClaimMapper:
+    """The claim mapper of scenario ``name`` (a role hierarchy for "role-hierarchy")."""
+    if name == "role-hierarchy":
+        return ClaimMapper(role_hierarchy={"admin": ["member"], "editor": ["member"]})
+    return mapper_for(claims)
+
+
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_cached_policies_resist_the_attack_matrix(name: str) -> None:
     table, default, claims, firsts, extra = SCENARIOS[name]
     routes = Routes(table, default=default)
-    mapper = (
-        ClaimMapper(role_hierarchy={"admin": ["member"], "editor": ["member"]})
-        if name == "role-hierarchy"
-        else mapper_for(claims)
-    )  # fmt: skip
+    mapper = scenario_mapper(name, claims)
     for first in firsts:
         assert_safe(routes, claims, first, extra, mapper=mapper)
 
@@ -863,19 +867,7 @@ def _random_table(rng: random.Random) -> Routes:
     while True:
         table: dict[str, Rule] = {}
         for _ in range(rng.randint(1, 5)):
-            parts: list[str] = []
-            params: list[str] = []
-            for index in range(rng.randint(0, 4)):
-                roll = rng.random()
-                if roll < 0.5:
-                    parts.append(rng.choice(_RANDOM_LITERALS))
-                elif roll < 0.85:
-                    params.append(f"p{index}")
-                    parts.append("{" + params[-1] + "}")
-                else:
-                    params.append(f"r{index}")
-                    parts.append("{" + params[-1] + "+}")
-                    break
+            template, params = random_template(rng, _RANDOM_LITERALS)
             choices: list[Rule] = [authenticated(), roles("admin"), public(), ~roles("admin")]
             if params:
                 name = rng.choice(params)
@@ -884,7 +876,7 @@ def _random_table(rng: random.Random) -> Routes:
                     tenant(path=name) & roles("admin"),
                 ]
             verb = rng.choice(("GET", "POST", "ANY", "GET"))
-            table[f"{verb} /{'/'.join(parts)}"] = rng.choice(choices)
+            table[f"{verb} {template}"] = rng.choice(choices)
         try:
             return Routes(table, default=rng.choice([None, None, roles("admin"), authenticated()]))
         except ConfigurationError:

@@ -128,6 +128,44 @@ def hold_hung_lookups(dns: ScriptedResolver, count: int = 4) -> None:
     assert pending_lookups() == 1
 
 
+def fetch_in_a_forked_child(
+    fetch: Callable[[], object],
+    *,
+    child_waits: float = 0.0,
+    in_the_parent: Callable[[], object] = lambda: None,
+    wait: float = 10.0,
+) -> str:
+    """Fork; the child waits ``child_waits`` seconds, runs ``fetch`` and reports "ok" (or
+    the error) through a pipe, never returning into pytest. The parent runs
+    ``in_the_parent`` and reads the report ("no report (blocked)" after ``wait`` seconds:
+    the child is killed)."""
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads (3.12+)
+        pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            time.sleep(child_waits)
+            error, elapsed = timed(fetch)
+            report = "ok" if error is None else f"{error!r} {getattr(error, 'cause', '')}"
+            os.write(write_end, f"{report} after {elapsed:.2f} s".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    in_the_parent()
+    try:
+        ready, _, _ = select.select([read_end], [], [], wait)
+        report = os.read(read_end, 4096).decode() if ready else "no report (blocked)"
+    finally:
+        os.close(read_end)
+        if report.startswith("no report"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    return report
+
+
 # -- loopback servers ------------------------------------------------------------------------------
 
 
@@ -424,27 +462,12 @@ def test_a_child_forked_while_lookups_are_pending_can_still_fetch(
     fetches from 127.0.0.1: ``timeout`` at its 0.5 s deadline, every time."""
     servers.append(server := Server(answer_jwks()))
     hold_hung_lookups(dns)
-    read_end, write_end = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads (3.12+)
-        pid = os.fork()
-    if pid == 0:  # the child: report, never return into pytest
-        try:
-            os.close(read_end)
-            time.sleep(0.3)
-            error, elapsed = timed(lambda: get(server.url(), 0.5))
-            report = "ok" if error is None else f"{error!r} {getattr(error, 'cause', '')}"
-            os.write(write_end, f"{report} after {elapsed:.2f} s".encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    dns.release.set()  # the parent's lookups end now; the child never had their threads
-    try:
-        ready, _, _ = select.select([read_end], [], [], 10)
-        report = os.read(read_end, 4096).decode() if ready else "no report"
-    finally:
-        os.close(read_end)
-        os.waitpid(pid, 0)
+    report = fetch_in_a_forked_child(
+        lambda: get(server.url(), 0.5),
+        child_waits=0.3,
+        # the parent's lookups end now; the child never had their threads
+        in_the_parent=dns.release.set,
+    )
     assert report.startswith("ok"), report
 
 
