@@ -656,9 +656,15 @@ def test_ip_addresses_need_no_lookup_even_with_every_pending_name_taken(
 ) -> None:
     """Canonical IPv4 and IPv6 (IPv4-mapped included) literals are read in the caller's
     thread: they work with the bound of hung names reached, and start no thread."""
+    fetches = []
     for n in range(MAX_PENDING_LOOKUPS):
         dns.answer(f"hung-{n}.review10.test", delays=[None])
-        timed(lambda n=n: get(f"http://hung-{n}.review10.test:80/jwks.json", 0.02))
+        url = f"http://hung-{n}.review10.test:80/jwks.json"
+        fetches.append(threading.Thread(target=timed, args=(lambda url=url: get(url, 1.0),)))
+    for fetch in fetches:  # at once, with time to spare on a busy machine
+        fetch.start()
+    for fetch in fetches:
+        fetch.join(5)
     assert pending_lookups() == MAX_PENDING_LOOKUPS
     server = Server(answer_jwks())
     try:
@@ -691,7 +697,7 @@ def test_a_lookup_that_ended_is_never_joined_and_a_pending_one_always_is(
     for thread in waiters:
         thread.start()
     assert not settle(lambda: pending_lookups() != 1, wait=2.0)
-    time.sleep(0.05)  # the three are waiting on the one lookup
+    time.sleep(0.3)  # the three are waiting on the one lookup
     assert dns.calls == [name]
     dns.release.set()
     for thread in waiters:
@@ -781,7 +787,7 @@ def test_each_waiter_gets_its_own_failure(dns: ScriptedResolver) -> None:
     for thread in waiters:
         thread.start()
     assert not settle(lambda: pending_lookups() != 1, wait=2.0)
-    time.sleep(0.05)
+    time.sleep(0.3)  # the three are waiting on the one lookup
     dns.release.set()
     for thread in waiters:
         thread.join(5)
