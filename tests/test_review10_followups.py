@@ -476,7 +476,11 @@ def test_a_deciding_override_below_an_inherited_grants_is_refused_or_honoured(
 
 def _patched_instance(how: str) -> Routes:
     if how == "instance-attribute":
-        routes = Routes(TABLE)
+
+        class Open(Routes):
+            """A subclass with a ``__dict__`` (a plain Routes refuses the assignment)."""
+
+        routes = Open(TABLE)
         base = routes.decide
 
         def decide(principal: Principal, method: str, path: str,

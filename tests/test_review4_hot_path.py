@@ -172,7 +172,7 @@ class OldRoutes(Routes):
         super().__init__(table, default=default)
         new = self.table
         specials = [(parse_route_key(key), value) for key, value in new.specials.items()]
-        self.table = OldRouteTable([*new.routes, *specials])
+        self._table = OldRouteTable([*new.routes, *specials])  # the old table, read as before
 
     def resolve(self, method: str, path: str) -> RouteMatch | None:
         if not path and (method.startswith("$") or routing.is_custom_route_key(method)):

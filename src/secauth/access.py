@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
+from types import MemberDescriptorType
 from typing import TYPE_CHECKING, Final, NamedTuple
 from urllib.parse import unquote
 
@@ -209,18 +210,31 @@ class Routes:
     ('GET /users/me', {'id': '7'})
     """
 
+    # Read-only properties over private slots: a table changed after an Authorizer checked
+    # it (and planned cached policies from it) would be answered from the old checks.
+    __slots__ = ("_default", "_table")
+
     def __init__(self, table: Mapping[str, Rule], *, default: Rule | None = None) -> None:
         if not isinstance(table, Mapping) or not table:
             raise ConfigurationError("Routes needs a mapping of 'VERB /path' to rules")
         entries: list[tuple[RouteKey, Rule]] = []
         for key, rule_ in table.items():
             entries.append((parse_route_key(key), as_rule(rule_)))
-        #: The parsed table (:class:`secauth.routing.RouteTable`), in the order given.
-        self.table: RouteTable[Rule] = RouteTable(entries)
-        self.default = None if default is None else as_rule(default)
+        self._table: RouteTable[Rule] = RouteTable(entries)
+        self._default = None if default is None else as_rule(default)
+
+    @property
+    def table(self) -> RouteTable[Rule]:
+        """The parsed table (:class:`secauth.routing.RouteTable`), in the order given."""
+        return self._table
+
+    @property
+    def default(self) -> Rule | None:
+        """The rule of requests no route matches (None: they are denied)."""
+        return self._default
 
     def __len__(self) -> int:
-        return len(self.table.routes) + len(self.table.specials)
+        return len(self._table.routes) + len(self._table.specials)
 
     # -- questions ----------------------------------------------------------------------
 
@@ -251,21 +265,21 @@ class Routes:
         True
         """
         if not path and (method.startswith("$") or is_custom_route_key(method)):
-            specials = self.table.specials
+            specials = self._table.specials
             key = method if method in specials else "$default"
             rule_ = specials.get(key)
             if rule_ is not None:
                 return RouteMatch(key, {}, rule_)
-            return RouteMatch(None, {}, self.default) if self.default is not None else None
+            return RouteMatch(None, {}, self._default) if self._default is not None else None
         segments = split_path(path)
         if segments is None:
             return None
         found: list[RouteMatch] = []
-        for match in self.table.lookup(method.upper(), segments):
+        for match in self._table.lookup(method.upper(), segments):
             if match is not None:
                 candidate = RouteMatch(match.key.key, _decoded(match.params), match.value)
-            elif self.default is not None:
-                candidate = RouteMatch(None, {}, self.default)
+            elif self._default is not None:
+                candidate = RouteMatch(None, {}, self._default)
             else:
                 return None  # a reading reaches no route, and nothing decides it
             if not found or candidate not in found:
@@ -339,24 +353,24 @@ class Routes:
         >>> Routes({"GET /a/{id}": public(), "$connect": public()}).route_keys()
         ['$connect', 'GET /a/{id}']
         """
-        keys = [f"{k.verb} {k.template.text}" for k, _ in self.table.routes if k.template]
-        return sorted([*keys, *self.table.specials])
+        keys = [f"{k.verb} {k.template.text}" for k, _ in self._table.routes if k.template]
+        return sorted([*keys, *self._table.specials])
 
     def request_dependent_routes(self, principal: Principal) -> list[str]:
         """Routes whose rule cannot be decided from ``principal`` alone (it reads headers,
         query, the source IP, or is a custom rule without :meth:`Rule.bindings`)."""
-        keys = [k.key for k, r in self.table.routes if r.bindings(principal) is None]
-        keys += [k for k, r in self.table.specials.items() if r.bindings(principal) is None]
+        keys = [k.key for k, r in self._table.routes if r.bindings(principal) is None]
+        keys += [k for k, r in self._table.specials.items() if r.bindings(principal) is None]
         return sorted(keys)
 
     def grants(self, principal: Principal) -> Grants:
         """What ``principal`` may call, from the principal alone (see :class:`Grants`)."""
         per_route: list[tuple[Grant, ...]] = []
-        for route_key, rule_ in self.table.routes:
+        for route_key, rule_ in self._table.routes:
             assert route_key.template is not None
             names = {name for kind, name in route_key.template.segments if kind != LITERAL}
             per_route.append(_grants(rule_.bindings(principal), names))
-        default = self.default is not None and _grants(self.default.bindings(principal), set())
+        default = self._default is not None and _grants(self._default.bindings(principal), set())
         return Grants(self, tuple(per_route), bool(default))
 
     def allowed_routes(self, principal: Principal) -> list[AllowedRoute]:
@@ -374,7 +388,7 @@ class Routes:
         """
         grants = self.grants(principal)
         out: set[AllowedRoute] = set()
-        for index, (route_key, _) in enumerate(self.table.routes):
+        for index, (route_key, _) in enumerate(self._table.routes):
             assert route_key.template is not None
             for grant in grants.per_route[index]:
                 path = _bind(route_key.template.segments, grant.binding)
@@ -386,7 +400,7 @@ class Routes:
                     out.update(AllowedRoute(verb, path) for verb in owned)
                 elif owned:
                     out.add(AllowedRoute(route_key.verb, path))
-        for key, rule_ in self.table.specials.items():
+        for key, rule_ in self._table.specials.items():
             if {} in (rule_.bindings(principal) or []):
                 out.add(AllowedRoute(key, ""))
         return sorted(out)
@@ -397,18 +411,18 @@ class Routes:
         depends on the unbound values only through the table's literals and the path's
         length, so one value matching no literal, at every length a ``{proxy+}`` can
         take, covers every case."""
-        route_key = self.table.routes[index][0]
+        route_key = self._table.routes[index][0]
         verbs = list(VERBS) if route_key.verb == ANY else [route_key.verb]
-        fresh = self.table.fresh_segment()
+        fresh = self._table.fresh_segment()
         parts = path[1:].split("/") if path != "/" else []
         unbound_greedy = bool(parts) and parts[-1].endswith("+}")
         head = [fresh if p.startswith("{") else p for p in parts[: len(parts) - unbound_greedy]]
-        lengths = range(1, self.table.depth + 2) if unbound_greedy else range(0, 1)
+        lengths = range(1, self._table.depth + 2) if unbound_greedy else range(0, 1)
         probes = [(*head, *([fresh] * count)) for count in lengths]
         owned = []
         for verb in verbs:
             for probe in probes:
-                outcomes = self.table.lookup(verb, probe)
+                outcomes = self._table.lookup(verb, probe)
                 if any(m is not None and m.route_index == index for m in outcomes):
                     owned.append(verb)
                     break
@@ -424,8 +438,9 @@ DECIDING_METHODS: Final = ("decide", "judge", "resolve", "match")
 def decision_overrides(routes: Routes) -> list[str]:
     """The ways ``routes`` may decide beyond what its :meth:`Routes.grants` says: the
     deciding methods its class overrides where its ``grants`` does not come from the same
-    class or one below it, those (and ``grants``) set on the instance, or every one when
-    its class overrides ``__getattribute__``. Empty for a plain :class:`Routes`.
+    class or one below it, those (and ``grants``) set on the instance or held in a slot,
+    or every one when its class overrides ``__getattribute__``. Empty for a plain
+    :class:`Routes`, whose attributes are read-only.
 
     >>> from secauth.rules import public
     >>> decision_overrides(Routes({"GET /a": public()}))
@@ -435,7 +450,12 @@ def decision_overrides(routes: Routes) -> list[str]:
     if table.__getattribute__ is not object.__getattribute__:
         return list(DECIDING_METHODS)
     on_instance = getattr(routes, "__dict__", {})
-    found = [name for name in (*DECIDING_METHODS, "grants") if name in on_instance]
+    found = [
+        name
+        for name in (*DECIDING_METHODS, "grants")
+        # set on the instance, or a slot of a subclass: each instance holds its own
+        if name in on_instance or isinstance(getattr(table, name), MemberDescriptorType)
+    ]
     grants_from = _defining_class(table, "grants")
     for name in DECIDING_METHODS:
         defined_in = _defining_class(table, name)

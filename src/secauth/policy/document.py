@@ -63,6 +63,15 @@ def _resource(value: object) -> str:
         raise ConfigurationError(f"a Resource must be an execute-api ARN or '*', got {text[:60]!r}")
     if _UNSAFE.search(text):
         raise ConfigurationError("a Resource must not contain control characters or '${'")
+    parts = text.split(":")
+    if text != "*" and len(parts) < 6 and any(c in "*?" for c in parts[-1].removesuffix("*")):
+        # Short of the API id, only a final '*' stands for the rest: IAM's wildcards may not
+        # match past a ':' otherwise ("...:us-east-1:*/prod/*" then matches nothing).
+        raise ConfigurationError(
+            "a Resource spells out the ARN's parts up to the API id "
+            "(arn:aws:execute-api:region:account:api-id/...), or ends in a '*' that stands "
+            f"for the rest: a wildcard inside a part stops at ':' in IAM, got {text[:60]!r}"
+        )
     return text
 
 
