@@ -232,6 +232,20 @@ def test_a_decide_cannot_be_set_on_a_plain_table() -> None:
     assert decision_overrides(routes) == []
 
 
+class OtherTable(Routes):
+    """Redefines ``table``: the planner reads the property, decisions the table it built."""
+
+    @property
+    def table(self) -> Any:
+        return Routes({"ANY /{proxy+}": authenticated()}).table
+
+
+def test_a_redefined_table_or_default_is_refused_under_a_result_cache() -> None:
+    assert decision_overrides(OtherTable(TABLE)) == ["table"]
+    with pytest.raises(ConfigurationError, match="changes table without a grants"):
+        PolicyBuilder(cache_ttl=300, routes=OtherTable(TABLE))
+
+
 # -- finding (sabotage-only): a deciding method in a slot of a grants-overriding class ---------
 
 

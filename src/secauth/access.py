@@ -439,8 +439,9 @@ def decision_overrides(routes: Routes) -> list[str]:
     """The ways ``routes`` may decide beyond what its :meth:`Routes.grants` says: the
     deciding methods its class overrides where its ``grants`` does not come from the same
     class or one below it, those (and ``grants``) set on the instance or held in a slot,
-    or every one when its class overrides ``__getattribute__``. Empty for a plain
-    :class:`Routes`, whose attributes are read-only.
+    ``table`` or ``default`` redefined, or every one when its class overrides
+    ``__getattribute__``. Empty for a plain :class:`Routes`, whose attributes are
+    read-only.
 
     >>> from secauth.rules import public
     >>> decision_overrides(Routes({"GET /a": public()}))
@@ -456,6 +457,8 @@ def decision_overrides(routes: Routes) -> list[str]:
         # set on the instance, or a slot of a subclass: each instance holds its own
         if name in on_instance or isinstance(getattr(table, name), MemberDescriptorType)
     ]
+    # What decide and the planned policies both read: one table, whatever the subclass.
+    found += [name for name in ("table", "default") if _defining_class(table, name) is not Routes]
     grants_from = _defining_class(table, "grants")
     for name in DECIDING_METHODS:
         defined_in = _defining_class(table, name)
