@@ -1,6 +1,6 @@
 """Review 11: attacks on 32ba808 (review 10's fixes).
 
-1. ``secauth.access.decision_overrides``: Routes tables that decide beyond what their
+1. ``secauth.result_cache.decision_overrides``: Routes tables that decide beyond what their
    ``grants`` say, spelled in ways the check may miss (descriptors, ``partialmethod``,
    ``staticmethod``, ``__slots__``, ``__init_subclass__``, metaclasses, the instance), and
    tables changed after the Authorizer was built. Wherever the cache check refuses, the
@@ -38,7 +38,6 @@ from secauth.access import (
     Decision,
     RouteMatch,
     authenticated,
-    decision_overrides,
     roles,
     tenant,
 )
@@ -46,6 +45,7 @@ from secauth.errors import ConfigurationError
 from secauth.events import Request
 from secauth.policy import COLON_PATHS, MethodArn, PolicyBuilder, Statement
 from secauth.principal import ClaimMapper, Principal
+from secauth.result_cache import decision_overrides
 from secauth.testing_events import request_authorizer
 
 WHO = Principal("u")

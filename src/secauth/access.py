@@ -30,8 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
-from types import MemberDescriptorType
-from typing import TYPE_CHECKING, Final, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import unquote
 
 from secauth.errors import ConfigurationError, Reason
@@ -66,7 +65,6 @@ if TYPE_CHECKING:
     from secauth.events import Request
 
 __all__ = [
-    "DECIDING_METHODS",
     "AccessContext",
     "AllowedRoute",
     "Decision",
@@ -79,7 +77,6 @@ __all__ = [
     "authenticated",
     "caller_arn",
     "client_cert",
-    "decision_overrides",
     "public",
     "roles",
     "rule",
@@ -427,48 +424,6 @@ class Routes:
                     owned.append(verb)
                     break
         return owned
-
-
-#: The :class:`Routes` methods a decision goes through. Cached policies are planned from
-#: :meth:`Routes.grants`, which reads the rules: a table that changes one of these must
-#: change ``grants`` to match.
-DECIDING_METHODS: Final = ("decide", "judge", "resolve", "match")
-
-
-def decision_overrides(routes: Routes) -> list[str]:
-    """The ways ``routes`` may decide beyond what its :meth:`Routes.grants` says: the
-    deciding methods its class overrides where its ``grants`` does not come from the same
-    class or one below it, those (and ``grants``) set on the instance or held in a slot,
-    ``table`` or ``default`` redefined, or every one when its class overrides
-    ``__getattribute__``. Empty for a plain :class:`Routes`, whose attributes are
-    read-only.
-
-    >>> from secauth.rules import public
-    >>> decision_overrides(Routes({"GET /a": public()}))
-    []
-    """
-    table = type(routes)
-    if table.__getattribute__ is not object.__getattribute__:
-        return list(DECIDING_METHODS)
-    on_instance = getattr(routes, "__dict__", {})
-    found = [
-        name
-        for name in (*DECIDING_METHODS, "grants")
-        # set on the instance, or a slot of a subclass: each instance holds its own
-        if name in on_instance or isinstance(getattr(table, name), MemberDescriptorType)
-    ]
-    # What decide and the planned policies both read: one table, whatever the subclass.
-    found += [name for name in ("table", "default") if _defining_class(table, name) is not Routes]
-    grants_from = _defining_class(table, "grants")
-    for name in DECIDING_METHODS:
-        defined_in = _defining_class(table, name)
-        if name not in found and defined_in is not Routes and not issubclass(grants_from, defined_in):
-            found.append(name)
-    return found
-
-
-def _defining_class(table: type, name: str) -> type:
-    return next(klass for klass in table.__mro__ if name in vars(klass))
 
 
 def _decoded(params: dict[str, str]) -> dict[str, str]:

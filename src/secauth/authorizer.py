@@ -45,7 +45,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from secauth._decisions import DecisionLog, DecisionSink, decision_for
-from secauth.access import Decision, Routes, authenticated, decision_overrides
+from secauth.access import Decision, Routes, authenticated
 from secauth.authorizer_limits import AuthorizerLimits
 from secauth.errors import (
     ConfigurationError,
@@ -62,7 +62,7 @@ from secauth.policy import (
     Unauthorized,
 )
 from secauth.principal import ClaimMapper, Principal
-from secauth.result_cache import check_result_cache
+from secauth.result_cache import check_result_cache, decision_overrides
 from secauth.sender_constraint import SenderConstraint, check_binding, check_sender_constraint
 from secauth.targets import Target, target_of
 from secauth.token_sources import (

@@ -7,8 +7,8 @@ rules that read the request, client-certificate logins and routes with ``:`` in 
 path, which a cached policy denies (unless ``cache_key_covers_request=True`` says the
 identity sources include what the answer depends on).
 What a cached policy itself cannot follow (simple ``isAuthorized`` responses, a
-``Routes`` subclass deciding beyond its rules) :class:`~secauth.policy.PolicyBuilder`
-refuses.
+``Routes`` table deciding beyond its ``grants``: :func:`check_plannable`)
+:class:`~secauth.policy.PolicyBuilder` refuses.
 
 >>> from secauth.access import Routes, authenticated, tenant
 >>> routes = Routes({"GET /a": authenticated(), "GET /b": tenant(header="x-tenant")})
@@ -23,11 +23,20 @@ secauth.errors.ConfigurationError: routes ['GET /b'] depend on the request ...
 
 from __future__ import annotations
 
+from types import MemberDescriptorType
+from typing import Final
+
 from secauth.access import Routes
 from secauth.errors import ConfigurationError
 from secauth.principal import Principal
 
-__all__ = ["check_result_cache", "request_dependent"]
+__all__ = [
+    "DECIDING_METHODS",
+    "check_plannable",
+    "check_result_cache",
+    "decision_overrides",
+    "request_dependent",
+]
 
 
 def request_dependent(routes: Routes) -> list[str | None]:
@@ -45,14 +54,17 @@ def check_result_cache(
     """Raise ConfigurationError for what a result cache of ``cache_ttl`` seconds cannot
     honour (``covered``: the identity sources include the request parts read); return
     :func:`request_dependent`'s routes."""
-    if client_certs and cache_ttl and not covered:
+    dependent = request_dependent(routes)
+    if not cache_ttl or covered:  # no result cache, or its key covers what answers read
+        return dependent
+    if client_certs:
         raise ConfigurationError(
             "client certificates with cache_ttl > 0: a cached answer is reused for another "
             "certificate. Use cache_ttl=0, or put the certificate in the identity sources "
             "and pass cache_key_covers_request=True"
         )
     with_colons = [key for key in routes.route_keys() if ":" in key.partition(" ")[2]]
-    if cache_ttl and not covered and with_colons:
+    if with_colons:
         raise ConfigurationError(
             f"routes {with_colons} have ':' in their path, and with cache_ttl > 0 a cached "
             "policy denies every path with a colon (IAM's '*' does not reliably match past "
@@ -60,8 +72,7 @@ def check_result_cache(
             "Use cache_ttl=0, or put the method and path in the identity sources and pass "
             "cache_key_covers_request=True"
         )
-    dependent = request_dependent(routes)
-    if cache_ttl and not covered and dependent:
+    if dependent:
         named = [route or "(the default rule)" for route in dependent]
         raise ConfigurationError(
             f"routes {named} depend on the request (headers, query, IP or custom rules), but "
@@ -70,3 +81,58 @@ def check_result_cache(
             "identity sources and pass cache_key_covers_request=True"
         )
     return dependent
+
+
+def check_plannable(routes: Routes) -> None:
+    """Raise ConfigurationError for a table whose decisions a cached policy, planned from
+    its ``grants``, would not follow (:func:`decision_overrides`)."""
+    overrides = decision_overrides(routes)
+    if overrides:
+        raise ConfigurationError(
+            f"{type(routes).__name__} changes {', '.join(overrides)} without a grants that "
+            "follows: with cache_ttl > 0 the cached policy is planned from grants (the rules "
+            "alone) and would allow what the change denies. Use cache_ttl=0, or override "
+            "grants in the same class (or one below it)"
+        )
+
+
+#: The :class:`Routes` methods a decision goes through. Cached policies are planned from
+#: :meth:`Routes.grants`, which reads the rules: a table that changes one of these must
+#: change ``grants`` to match.
+DECIDING_METHODS: Final = ("decide", "judge", "resolve", "match")
+
+
+def decision_overrides(routes: Routes) -> list[str]:
+    """The ways ``routes`` may decide beyond what its :meth:`Routes.grants` says: the
+    deciding methods its class overrides where its ``grants`` does not come from the same
+    class or one below it, those (and ``grants``) set on the instance or held in a slot,
+    ``table`` or ``default`` redefined, or every one when its class overrides
+    ``__getattribute__``. Empty for a plain :class:`Routes`, whose attributes are
+    read-only.
+
+    >>> from secauth.access import authenticated
+    >>> decision_overrides(Routes({"GET /a": authenticated()}))
+    []
+    """
+    table = type(routes)
+    if table.__getattribute__ is not object.__getattribute__:
+        return list(DECIDING_METHODS)
+    on_instance = getattr(routes, "__dict__", {})
+    found = [
+        name
+        for name in (*DECIDING_METHODS, "grants")
+        # set on the instance, or a slot of a subclass: each instance holds its own
+        if name in on_instance or isinstance(getattr(table, name), MemberDescriptorType)
+    ]
+    # What decide and the planned policies both read: one table, whatever the subclass.
+    found += [name for name in ("table", "default") if _defining_class(table, name) is not Routes]
+    grants_from = _defining_class(table, "grants")
+    for name in DECIDING_METHODS:
+        defined_in = _defining_class(table, name)
+        if name not in found and defined_in is not Routes and not issubclass(grants_from, defined_in):
+            found.append(name)
+    return found
+
+
+def _defining_class(table: type, name: str) -> type:
+    return next(klass for klass in table.__mro__ if name in vars(klass))

@@ -124,7 +124,9 @@ class PolicyBuilder:
                 "policy responses (simple_responses=False)"
             )
         if cache_ttl and self._routes is not None:
-            _check_plannable(self._routes)
+            from secauth.result_cache import check_plannable
+
+            check_plannable(self._routes)
         if self._route_list:
             # Checked now, not on the first request: every key must parse.
             from secauth.routing import parse_route_key
@@ -306,22 +308,6 @@ class PolicyBuilder:
         """See :func:`~secauth.policy.unauthorized`: raises
         :class:`~secauth.policy.Unauthorized` for REST and WebSocket."""
         return unauthorized(request.kind, simple=self.simple_responses)
-
-
-def _check_plannable(routes: Routes) -> None:
-    """Refuse a table whose decisions a planned policy would not follow (it changes how
-    requests are decided, but its ``grants`` does not follow: :func:`decision_overrides
-    <secauth.access.decision_overrides>`)."""
-    from secauth.access import decision_overrides
-
-    overrides = decision_overrides(routes)
-    if overrides:
-        raise ConfigurationError(
-            f"{type(routes).__name__} changes {', '.join(overrides)} without a grants that "
-            "follows: with cache_ttl > 0 the cached policy is planned from grants (the rules "
-            "alone) and would allow what the change denies. Use cache_ttl=0, or override "
-            "grants in the same class (or one below it)"
-        )
 
 
 def _naming(statement: Statement, arn: str) -> Statement:
