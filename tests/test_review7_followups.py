@@ -53,7 +53,6 @@ from secauth import (
 )
 from secauth._fetch import (
     FetchError,
-    check_url,
     fetch_json,
     fetch_policy,
     jwks_uri_of,
@@ -61,6 +60,7 @@ from secauth._fetch import (
     redirect_target,
 )
 from secauth._fetch_deadline import FetchDeadline
+from secauth._urls import check_url
 from secauth.api_keys import ApiKeyEntry
 from secauth.errors import ConfigurationError, KeysUnavailable, UnknownKey
 from secauth.integrations.powertools import guard_middleware

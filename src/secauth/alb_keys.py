@@ -42,12 +42,11 @@ from secauth._fetch import (
     FetchError,
     FetchResult,
     as_fetch_error,
-    check_url,
     fetch_policy,
     fetch_text,
-    shown_url,
 )
 from secauth._fetch_async import fetch_text_async
+from secauth._urls import check_url, shown_url
 from secauth.errors import ConfigurationError, KeyImportError, KeysUnavailable, UnknownKey
 from secauth.jwk import VerificationKey
 

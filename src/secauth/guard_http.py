@@ -218,27 +218,7 @@ def refusal_response(
     with a fresh nonce in ``DPoP-Nonce`` (RFC 9449 section 9)."""
     if not isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt, SystemExit
         raise exc
-    # A ConfigurationError's text is written for the developer: the client gets a 500.
-    error: SecAuthError = (
-        exc
-        if isinstance(exc, SecAuthError) and not isinstance(exc, ConfigurationError)
-        else InternalError()
-    )
-    if isinstance(exc, SecAuthError):
-        record.update(
-            decision=decision_for(error.status),
-            reason=exc.reason.value,
-            status=error.status,
-            detail=exc.detail or None,
-        )
-    else:
-        # The handler's exception text may hold anything; only its type is recorded.
-        record.update(
-            decision="error",
-            reason="internal_error",
-            status=500,
-            detail={"error": type(exc).__name__},
-        )
+    error = _answered_as(exc, record)
     kind, request_id, multi = shape_of(event)
     if kind is EventKind.WEBSOCKET:
         body = problem(
@@ -275,6 +255,28 @@ def refusal_response(
         else:
             response["headers"][NONCE_HEADER] = fresh
     return response
+
+
+def _answered_as(exc: Exception, record: dict[str, Any]) -> SecAuthError:
+    """The error the client is answered for ``exc``, with the refusal noted in ``record``."""
+    if not isinstance(exc, SecAuthError):
+        # The handler's exception text may hold anything; only its type is recorded.
+        record.update(
+            decision="error",
+            reason="internal_error",
+            status=500,
+            detail={"error": type(exc).__name__},
+        )
+        return InternalError()
+    # A ConfigurationError's text is written for the developer: the client gets a 500.
+    error = InternalError() if isinstance(exc, ConfigurationError) else exc
+    record.update(
+        decision=decision_for(error.status),
+        reason=exc.reason.value,
+        status=error.status,
+        detail=exc.detail or None,
+    )
+    return error
 
 
 def websocket_response(status: int, body: object) -> dict[str, Any]:

@@ -37,13 +37,12 @@ from secauth._fetch import (
     FetchCause,
     FetchError,
     FetchResult,
-    check_url,
     fetch_json,
     fetch_policy,
     post_form,
-    shown_url,
 )
 from secauth._fetch_async import fetch_json_async, post_form_async
+from secauth._urls import check_url, shown_url
 from secauth.claim_policy import MAX_TIME, ClaimPolicy
 from secauth.client_auth import ClientAuth
 from secauth.errors import (
@@ -161,6 +160,8 @@ class IntrospectionVerifier:
         user_agent: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        # Long, on purpose: every option is checked here, where it is given, so a bad value
+        # fails at import time with a message naming it, not on the first request.
         #: The claim checks (:class:`~secauth.claim_policy.ClaimPolicy`).
         self.claims = ClaimPolicy(
             issuer=issuer,
@@ -178,18 +179,10 @@ class IntrospectionVerifier:
         self.policy = fetch_policy(
             timeout=timeout, max_bytes=max_bytes, allow_http=allow_http, user_agent=user_agent
         )
-        if endpoint is None and issuer is None:
-            raise ConfigurationError(
-                "give the introspection endpoint, or the issuer to discover it"
-            )
-        #: The introspection endpoint (None until discovered).
-        self.endpoint = None if endpoint is None else check_url(endpoint, allow_http=allow_http)
-        self.discovery_url = None
-        if endpoint is None:
-            assert issuer is not None
-            self.discovery_url = check_url(
-                issuer.rstrip("/") + "/.well-known/openid-configuration", allow_http=allow_http
-            )
+        #: The introspection endpoint (None until discovered from ``discovery_url``).
+        self.endpoint, self.discovery_url = _endpoint_or_discovery(
+            endpoint, issuer, allow_http=allow_http
+        )
         for name, value in (("token_type_hint", token_type_hint), ("token_type", token_type)):
             if value is not None and (not isinstance(value, str) or not value):
                 raise ConfigurationError(f"{name} must be a non-empty string or None")
@@ -461,6 +454,18 @@ class IntrospectionVerifier:
             "OIDC discovery at %s failed: %s", shown_url(self.discovery_url or ""), cause
         )
         return _Failure({"source": "introspection", "cause": cause.as_dict()})
+
+
+def _endpoint_or_discovery(
+    endpoint: str | None, issuer: str | None, *, allow_http: bool
+) -> tuple[str | None, str | None]:
+    """The checked introspection endpoint, or else the discovery document's URL."""
+    if endpoint is not None:
+        return check_url(endpoint, allow_http=allow_http), None
+    if issuer is None:
+        raise ConfigurationError("give the introspection endpoint, or the issuer to discover it")
+    discovery = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    return None, check_url(discovery, allow_http=allow_http)
 
 
 def _bad(problem: str) -> FetchError:

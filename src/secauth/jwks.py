@@ -44,13 +44,12 @@ from secauth._fetch import (
     FetchError,
     FetchResult,
     as_fetch_error,
-    check_url,
     fetch_json,
     fetch_policy,
     jwks_uri_of,
-    shown_url,
 )
 from secauth._fetch_async import fetch_json_async
+from secauth._urls import check_url, shown_url
 from secauth.errors import ConfigurationError, KeysUnavailable, UnknownKey
 from secauth.jwk import VerificationKey
 from secauth.key_sets import MAX_KEYS, KeySet, KeySource, StaticKeys

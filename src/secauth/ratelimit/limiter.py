@@ -91,26 +91,7 @@ class RateLimiter(Enforcing):
             raise ConfigurationError("RateLimiter key must be a function (request, principal)")
         self.key = key
         self.store = MemoryStore() if store is None else store
-        supported = getattr(self.store, "algorithms", None)
-        if not isinstance(supported, tuple) or not hasattr(self.store, "is_async"):
-            raise ConfigurationError(f"{self.store!r} is not a rate-limit store")
-        calendar = self.limit.calendar
-        if algorithm is None:
-            sliding = "sliding_window" in supported and calendar is None
-            algorithm = "sliding_window" if sliding else "fixed_window"
-        if algorithm not in ALGORITHMS:
-            raise ConfigurationError(f"algorithm must be one of {ALGORITHMS}, not {algorithm!r}")
-        if calendar is not None and algorithm != "fixed_window":
-            raise ConfigurationError(
-                f"calendar quota {self.limit.describe()!r} counts in the calendar {calendar} "
-                f"with algorithm='fixed_window'; not {algorithm!r}"
-            )
-        if algorithm not in supported:
-            raise ConfigurationError(
-                f"{type(self.store).__name__} supports algorithm {', '.join(supported)}; "
-                f"not {algorithm!r}"
-            )
-        self.algorithm = algorithm
+        self.algorithm = _checked_algorithm(algorithm, self.limit, self.store)
         if headers not in HEADER_STYLES:
             raise ConfigurationError(f"headers must be one of {HEADER_STYLES}, not {headers!r}")
         self.headers = headers
@@ -122,7 +103,7 @@ class RateLimiter(Enforcing):
         self._trusted_key = isinstance(key, ClientIp | ApiKey) or key in _BUILTIN_KEYS
         # state of different limits or algorithms never shares a store key
         self._namespace = f"{safe_key(self.name)}:{self.limit.describe()}:"
-        self._quota = self.limit.burst if algorithm == "gcra" else self.limit.count
+        self._quota = self.limit.burst if self.algorithm == "gcra" else self.limit.count
         self._guard = Resilience(
             self.store,
             on_store_error=on_store_error,
@@ -416,6 +397,32 @@ class RateLimiter(Enforcing):
             degraded=True,
             style=self.headers,
         )
+
+
+def _checked_algorithm(algorithm: str | None, limit: Limit, store: Any) -> str:
+    """The algorithm a limiter counts with: ``algorithm``, checked against the limit and
+    what ``store`` supports, or the best the store offers (sliding window, unless the
+    limit is a calendar quota)."""
+    supported = getattr(store, "algorithms", None)
+    if not isinstance(supported, tuple) or not hasattr(store, "is_async"):
+        raise ConfigurationError(f"{store!r} is not a rate-limit store")
+    calendar = limit.calendar
+    if algorithm is None:
+        sliding = "sliding_window" in supported and calendar is None
+        algorithm = "sliding_window" if sliding else "fixed_window"
+    if algorithm not in ALGORITHMS:
+        raise ConfigurationError(f"algorithm must be one of {ALGORITHMS}, not {algorithm!r}")
+    if calendar is not None and algorithm != "fixed_window":
+        raise ConfigurationError(
+            f"calendar quota {limit.describe()!r} counts in the calendar {calendar} "
+            f"with algorithm='fixed_window'; not {algorithm!r}"
+        )
+    if algorithm not in supported:
+        raise ConfigurationError(
+            f"{type(store).__name__} supports algorithm {', '.join(supported)}; "
+            f"not {algorithm!r}"
+        )
+    return algorithm
 
 
 class CombinedLimiter(Enforcing):

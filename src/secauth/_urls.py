@@ -1,0 +1,88 @@
+"""Which URLs secauth may fetch keys and documents from, and how logs show them.
+
+https only; plain http only to a loopback host and only when the caller allows it (for
+test servers); no credentials in a URL, no host with spaces or control characters, a
+port in range. :func:`shown_url` is the form logs and decision records may carry.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from secauth.errors import ConfigurationError
+
+__all__ = ["check_url", "shown_url"]
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def shown_url(url: str) -> str:
+    """``url`` as logs and decision records may show it: scheme, host, port and path; no
+    query or fragment (they may carry tokens or signatures), never credentials.
+
+    >>> shown_url("https://idp.example.com/keys?code=s3cret#x")
+    'https://idp.example.com/keys'
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port is not None else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+# Spaces and control characters: http.client refuses such a host (InvalidURL) at fetch time.
+_HOST_REFUSED = re.compile(r"[\x00-\x20\x7f]")
+
+
+def check_url(url: object, *, allow_http: bool) -> str:
+    """Return ``url`` when the policy allows fetching it; raise ConfigurationError otherwise.
+
+    >>> check_url("https://idp.example.com/jwks.json", allow_http=False)
+    'https://idp.example.com/jwks.json'
+    >>> check_url("https://idp.example.com:99999/keys", allow_http=False)
+    Traceback (most recent call last):
+    ...
+    secauth.errors.ConfigurationError: URL 'https://idp.example.com:99999/keys' has a port outside 0-65535
+    """
+    if not isinstance(url, str):
+        raise ConfigurationError("a key source URL must be a string")
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed "[": nothing to quote
+        raise ConfigurationError("a key source URL must be a valid URL") from None
+    # Credentials first: no message below may quote a URL that holds them.
+    if parts.username is not None or parts.password is not None:
+        raise ConfigurationError("URLs with credentials in them are not accepted")
+    host = parts.hostname or ""
+    if not host:
+        raise ConfigurationError(f"URL {url!r} has no host")
+    if _HOST_REFUSED.search(host):
+        raise ConfigurationError(f"URL {url!r} has spaces or control characters in its host")
+    try:
+        port = parts.port  # urlsplit checks the port's range when it is read
+    except ValueError:
+        raise ConfigurationError(f"URL {url!r} has a port outside 0-65535") from None
+    if port == 0:
+        raise ConfigurationError(f"URL {url!r} has port 0")
+    if parts.scheme == "https":
+        return url
+    if parts.scheme == "http" and allow_http and _is_loopback(host):
+        return url
+    if parts.scheme == "http" and allow_http:
+        raise ConfigurationError(
+            f"plain http is allowed only to loopback hosts (for tests); {host!r} is not one"
+        )
+    raise ConfigurationError(
+        f"URL {url!r} must use https (pass allow_http=True only for loopback test servers)"
+    )
