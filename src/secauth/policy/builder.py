@@ -23,7 +23,9 @@ from secauth.policy.planner import PlanCache, PolicyConflict
 from secauth.policy.proof import find_over_allow
 from secauth.policy.responses import (
     DEFAULT_MAX_RESPONSE_BYTES,
+    check_response_size,
     policy_response,
+    response_size,
     simple_response,
     unauthorized,
 )
@@ -134,6 +136,7 @@ class PolicyBuilder:
             for route in self._route_list:
                 parse_route_key(route if isinstance(route, str) else " ".join(route))
         self._plans = PlanCache()
+        self._reported_too_large = False
         self.cache_ttl = cache_ttl
         self.max_response_bytes = max_response_bytes
         self.simple_responses = bool(simple_responses)
@@ -286,6 +289,11 @@ class PolicyBuilder:
     ) -> dict[str, Any]:
         """The full authorizer response for ``request``'s event kind (see :meth:`policy`).
 
+        With ``cache_ttl > 0``, a planned policy that does not fit ``max_response_bytes``
+        with the context is replaced by the policy of the method ARN alone (fail closed,
+        as :meth:`policy` does when no plan can be proven), and the ``secauth.policy``
+        logger says so once per builder.
+
         Raises :class:`~secauth.policy.PolicyTooLarge` over ``max_response_bytes`` and
         :class:`~secauth.policy.InvalidContext` for a context value the kind cannot carry.
         """
@@ -295,13 +303,41 @@ class PolicyBuilder:
         doc = self.policy(
             principal, request, allow=allow, allowed_routes=allowed_routes, exact=exact
         )
-        return policy_response(
+        response = policy_response(
             principal.id,
             doc,
             kind=kind,
             context=context,
             usage_identifier_key=usage_identifier_key,
-            max_bytes=self.max_response_bytes,
+            max_bytes=None,  # checked below, once the policy is the one answered
+        )
+        if self.cache_ttl and not exact:
+            size = response_size(response)
+            if size <= self.max_response_bytes:
+                return response
+            # The planned policy does not fit with this context: answer for the method ARN
+            # alone, as when no plan can be proven (fail closed: the identity's other
+            # routes answer 403 until the cache entry expires).
+            self._report_too_large(size)
+            exact_doc = self.policy(principal, request, allow=allow, exact=True)
+            response["policyDocument"] = exact_doc.to_dict()
+        return check_response_size(response, self.max_response_bytes)
+
+    def _report_too_large(self, size: int) -> None:
+        """Say once per builder that planned policies stop fitting (no principal named)."""
+        if self._reported_too_large:
+            return
+        self._reported_too_large = True
+        import logging  # on the first report, not on the cold path
+
+        logging.getLogger("secauth.policy").warning(
+            "a cached policy of %d bytes with its context is over max_response_bytes (%d): "
+            "such requests are answered for their method ARN alone, and the identity's "
+            "other routes answer 403 while the answer is cached. Raise max_response_bytes, "
+            "cache per request (identity sources with the method and path, "
+            "cache_key_covers_request=True) or use cache_ttl=0",
+            size,
+            self.max_response_bytes,
         )
 
     def unauthorized(self, request: Request) -> dict[str, Any]:

@@ -23,8 +23,10 @@ __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "InvalidContext",
     "Unauthorized",
+    "check_response_size",
     "exact_response",
     "policy_response",
+    "response_size",
     "simple_response",
     "unauthorized",
     "validate_context",
@@ -126,10 +128,24 @@ def validate_context(context: Mapping[str, object] | None, kind: EventKind) -> d
 _SIZE_ENCODER: Final = json.JSONEncoder(check_circular=False)
 
 
-def _within_budget(response: dict[str, Any], max_bytes: int) -> dict[str, Any]:
-    """``response`` if it fits ``max_bytes`` as the Lambda runtime sends it at its largest
-    (default ``json.dumps``: ASCII escapes for non-ASCII text), else PolicyTooLarge."""
-    size = len(_SIZE_ENCODER.encode(response))
+def response_size(response: Mapping[str, Any]) -> int:
+    """The bytes of ``response`` as the Lambda runtime sends it at its largest (default
+    ``json.dumps``: ASCII escapes for non-ASCII text).
+
+    >>> response_size({"isAuthorized": True})
+    22
+    """
+    return len(_SIZE_ENCODER.encode(response))
+
+
+def check_response_size(response: dict[str, Any], max_bytes: int) -> dict[str, Any]:
+    """``response`` if it fits ``max_bytes`` (:func:`response_size`), else raise
+    :class:`~secauth.policy.PolicyTooLarge`.
+
+    >>> check_response_size({"isAuthorized": True}, 256)
+    {'isAuthorized': True}
+    """
+    size = response_size(response)
     if size > max_bytes:
         raise PolicyTooLarge(
             f"the authorizer response is {size} bytes, over the {max_bytes}-byte budget; "
@@ -146,7 +162,7 @@ def policy_response(
     kind: EventKind = EventKind.TOKEN_AUTHORIZER,
     context: Mapping[str, object] | None = None,
     usage_identifier_key: str | None = None,
-    max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    max_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
 ) -> dict[str, Any]:
     """``{"principalId", "policyDocument", "context"?, "usageIdentifierKey"?}``.
 
@@ -154,7 +170,8 @@ def policy_response(
     without simple responses) and WebSocket ``$connect`` authorizers.
     ``usage_identifier_key`` (an API key of a usage plan whose key source is
     ``AUTHORIZER``) is only for REST APIs. Raises :class:`PolicyTooLarge` over
-    ``max_bytes``.
+    ``max_bytes`` (None: not checked here, the caller checks it with
+    :func:`check_response_size`).
 
     >>> policy_response("u-1", DENY_ALL, usage_identifier_key="key-1")
     ... # doctest: +NORMALIZE_WHITESPACE
@@ -179,7 +196,7 @@ def policy_response(
         if not isinstance(usage_identifier_key, str) or not usage_identifier_key:
             raise ConfigurationError("usageIdentifierKey must be a non-empty string")
         response["usageIdentifierKey"] = usage_identifier_key
-    return _within_budget(response, max_bytes)
+    return response if max_bytes is None else check_response_size(response, max_bytes)
 
 
 def exact_response(
@@ -221,7 +238,7 @@ def simple_response(
     checked = validate_context(context, EventKind.HTTP_AUTHORIZER_V2)
     if checked:
         response["context"] = checked
-    return _within_budget(response, max_bytes)
+    return check_response_size(response, max_bytes)
 
 
 def unauthorized(kind: EventKind, *, simple: bool = False) -> dict[str, Any]:
