@@ -24,6 +24,7 @@ from secauth.events import Request
 from secauth.policy import PolicyBuilder, PolicyTooLarge, policy_response
 from secauth.principal import ClaimMapper, Principal
 from secauth.rules import Rule
+from secauth.testing_events import http_authorizer_v2
 
 RESOURCES = [f"resource{i:03d}" for i in range(10)]
 
@@ -162,3 +163,25 @@ def test_the_builder_falls_back_for_a_route_list_too() -> None:
     )
     assert len(json.dumps(response)) <= 8192
     assert iam_allows(response, PREFIX + "GET/resource001/7")
+
+
+def test_exact_under_caching_never_opens_an_http_default_arn() -> None:
+    """An HTTP API's ``$default`` route has one ARN for every path: named exactly and
+    cached, an Allow would serve every path. ``exact=True`` (what the fallback above
+    asks for) must keep the "allowed everywhere" check, as the planned answer does."""
+    routes = Routes(
+        {"ANY /": authenticated(), "ANY /{proxy+}": authenticated(), "DELETE /{proxy+}": roles("admin")}
+    )
+    builder = PolicyBuilder(cache_ttl=300, routes=routes)
+    event = http_authorizer_v2("GET", "/orders/1", route_key="$default", stage="prod", token="t")
+    event["routeArn"] = PREFIX + "$default"
+    request = Request.from_event(event)
+    for exact in (False, True):
+        doc = builder.policy(Principal("u"), request, allow=True, exact=exact).to_dict()
+        assert not iam_allows({"policyDocument": doc}, PREFIX + "$default"), exact
+    admin = Principal("a", roles={"admin"})
+    doc = builder.policy(admin, request, allow=True, exact=True).to_dict()
+    assert iam_allows({"policyDocument": doc}, PREFIX + "$default")
+    # Without a result cache the ARN is this request's alone: the decision stands.
+    ttl0 = PolicyBuilder(routes=routes).policy(Principal("u"), request, allow=True).to_dict()
+    assert iam_allows({"policyDocument": ttl0}, PREFIX + "$default")

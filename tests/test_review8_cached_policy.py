@@ -730,8 +730,9 @@ def test_an_http_default_route_is_never_cached_open_for_a_partial_principal(
 
 
 def test_a_policy_over_the_size_budget_fails_closed() -> None:
-    """Today a planned policy over 8 KB is a 401 (REST) or a Deny (HTTP API); an exact-ARN
-    fallback would do as well. Never a broader Allow."""
+    """A planned policy over 8 KB is answered for the exact ARN (the fallback of
+    test_cached_policy_size.py); an HTTP API answer may still be a Deny. Never a broader
+    Allow."""
     table: dict[str, Rule] = {f"GET /resource{i}/{{id}}/details": authenticated()
                               for i in range(40)}  # fmt: skip
     table.update({f"DELETE /resource{i}/{{id}}": roles("admin") for i in range(40)})

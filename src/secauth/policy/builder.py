@@ -213,20 +213,23 @@ class PolicyBuilder:
         with ``cache_ttl=0`` or ``exact=True`` (fail closed: other routes answer 403 until
         the cache entry expires).
 
-        An HTTP API's ``$default`` route has one ARN for every path: cached, it is
-        allowed only to a principal the table allows on every request.
+        An HTTP API's ``$default`` route has one ARN for every path: cached (``exact`` or
+        not), it is allowed only to a principal the table allows on every request.
 
         Raises :class:`~secauth.policy.InvalidMethodArn` for a bad ``methodArn``/``routeArn``.
         """
         arn = MethodArn.parse(request.method_arn)
-        if exact or not self.cache_ttl:
+        if not self.cache_ttl:
             doc = exact_document(arn, allow)
         elif arn.is_websocket:
+            # Exact or not: cached, an HTTP API's $default ARN answers every path.
             allow = allow and (
                 arn.path != "$default"
                 or request.kind not in _HTTP_KINDS
                 or self._allowed_everywhere(principal)
             )
+            doc = exact_document(arn, allow)
+        elif exact:
             doc = exact_document(arn, allow)
         else:
             doc = self._cached(arn, principal, allow, allowed_routes)
