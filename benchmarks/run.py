@@ -38,7 +38,9 @@ from _breakdown import PIECES, measure_breakdown  # noqa: E402
 
 # Other hot paths, each a module in benchmarks/ with run(quick, wall=), targets(rows) and
 # render(rows, targets); their targets join the report's.
-SUITES = ("access", "authorizer", "ratelimit", "guard", "revocation", "introspection", "dpop")
+SUITES = (
+    "access", "authorizer", "planning", "ratelimit", "guard", "revocation", "introspection", "dpop"
+)
 from _contenders import (  # noqa: E402
     ALGS,
     ASYMMETRIC,

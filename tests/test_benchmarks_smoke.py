@@ -49,6 +49,7 @@ TARGETS = (
     "DPoP replay check on Redis: exactly 1 round trip per proof",
     "redis: a plan-chosen decision costs no more round trips than a fixed one",
     "dynamodb: a plan-chosen decision costs no more round trips than a fixed one",
+    "planning a cached policy <= 100 ms (50 routes, a principal granted most)",
 )
 
 
@@ -199,3 +200,17 @@ def test_no_save_writes_nothing_and_compare_prints_ratios(quick_run: tuple[str, 
     now_us = float(now.removesuffix(" µs"))
     assert float(ratio) == pytest.approx(now_us / 1.0, abs=0.06)  # now / before, as printed
     assert "| new |" in compared  # rows the earlier result did not have
+
+
+def test_the_planning_section_shows_time_and_policy_size_per_table(
+    quick_run: tuple[str, Path],
+) -> None:
+    """The planning suite reports ms and the policy's bytes for each table size it ran."""
+    report, _ = quick_run
+    section = _section(report, "## Cached-policy planning, ms per `plan_policy`")
+    for routes in ("10", "50"):
+        line = next(ln for ln in section.splitlines() if ln.startswith(f"| {routes} |"))
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        assert float(cells[1]) > 0, line
+        assert int(cells[3]) > 1000, line  # a planned policy, not an empty one
+        assert cells[4] in ("yes", "no"), line

@@ -43,6 +43,7 @@ The proof, step by step (exact, no search budget)
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Final, NamedTuple
@@ -194,11 +195,12 @@ class _Routing:
 
 def _variant(literal: str, words: set[str]) -> str | None:
     """A spelling of ``literal`` that folds to it, is none of ``words`` and is not refused."""
-    candidates = [literal.swapcase()]
-    for index, char in enumerate(literal):
-        if char != ".":
-            candidates.append(f"{literal[:index]}%{ord(char):02X}{literal[index + 1 :]}")
-    for candidate in candidates:
+    encoded = (  # one character percent-encoded, tried only when the swapped case is not
+        f"{literal[:index]}%{ord(char):02X}{literal[index + 1 :]}"
+        for index, char in enumerate(literal)
+        if char != "."
+    )
+    for candidate in itertools.chain((literal.swapcase(),), encoded):
         if (
             candidate != literal
             and candidate not in words
@@ -323,10 +325,13 @@ def _search(
             choices.update(local[state.length])
         choices.discard("*")
         for segment in sorted(choices):
+            allow_after = tuple(p.step(s, segment) for p, s in zip(allowed, state.allow, strict=True))
+            if not any(allow_after):
+                continue  # no Allow pattern matches past this segment: nothing to find there
             following = _State(
                 routing.step(state.worlds, state.length, segment),
                 min(state.length + 1, routing.depth + 1),
-                tuple(p.step(s, segment) for p, s in zip(allowed, state.allow, strict=True)),
+                allow_after,
                 tuple(p.step(s, segment) for p, s in zip(denied, state.deny, strict=True)),
             )
             if following not in seen:
