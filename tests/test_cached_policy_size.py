@@ -21,7 +21,7 @@ from test_cached_policy_findings import PREFIX, iam_allows
 
 from secauth import Authorizer, Routes, authenticated, roles, scopes, tenant
 from secauth.events import Request
-from secauth.policy import PolicyBuilder, PolicyTooLarge, policy_response
+from secauth.policy import PolicyBuilder, PolicyTooLarge, Statement, policy_response
 from secauth.principal import ClaimMapper, Principal
 from secauth.rules import Rule
 from secauth.testing_events import http_authorizer_v2
@@ -130,7 +130,7 @@ def test_the_fallback_is_logged_once_without_token_data(caplog: pytest.LogCaptur
     warnings = [r for r in caplog.records if r.name == "secauth.policy"]
     assert len(warnings) == 1
     text = warnings[0].getMessage()
-    for advice in ("max_response_bytes", "cache_key_covers_request", "cache_ttl=0"):
+    for advice in ("max_response_bytes", "identity sources", "cache_ttl=0"):
         assert advice in text
     for secret in ("u-1", "acme", "eyJ"):
         assert secret not in text
@@ -185,3 +185,22 @@ def test_exact_under_caching_never_opens_an_http_default_arn() -> None:
     # Without a result cache the ARN is this request's alone: the decision stands.
     ttl0 = PolicyBuilder(routes=routes).policy(Principal("u"), request, allow=True).to_dict()
     assert iam_allows({"policyDocument": ttl0}, PREFIX + "$default")
+
+
+def test_the_fallback_asks_extra_statements_once_and_keeps_them() -> None:
+    """The fallback answer carries the hook's statements, and the hook runs once per
+    response (it may count or log)."""
+    calls: list[str] = []
+
+    class NoDeletes(PolicyBuilder):
+        def extra_statements(self, principal: Any, request: Request) -> Any:
+            calls.append(request.method_arn)
+            yield Statement("Deny", PREFIX + "DELETE/*")
+
+    builder = NoDeletes(cache_ttl=300, routes=wide_table())
+    principal = ClaimMapper(tenant_claim="tenant").map({**CLAIMS, "iss": "x"})
+    request = Request.from_event(event("GET", "/resource001"))
+    response = builder.response(principal, request, allow=True, context=principal.to_context())
+    assert resources(response, "Allow") == [PREFIX + "GET/resource001"]
+    assert resources(response, "Deny") == [PREFIX + "DELETE/*"]
+    assert calls == [request.method_arn]

@@ -136,7 +136,7 @@ class PolicyBuilder:
             for route in self._route_list:
                 parse_route_key(route if isinstance(route, str) else " ".join(route))
         self._plans = PlanCache()
-        self._reported_too_large = False
+        self._reported_fallback = False
         self.cache_ttl = cache_ttl
         self.max_response_bytes = max_response_bytes
         self.simple_responses = bool(simple_responses)
@@ -219,26 +219,43 @@ class PolicyBuilder:
         Raises :class:`~secauth.policy.InvalidMethodArn` for a bad ``methodArn``/``routeArn``.
         """
         arn = MethodArn.parse(request.method_arn)
+        extra = self._extra(arn, principal, request)
+        return _with(self._document(arn, principal, request, allow, allowed_routes, exact), extra)
+
+    def _document(
+        self,
+        arn: MethodArn,
+        principal: PrincipalLike,
+        request: Request,
+        allow: bool,
+        allowed_routes: Iterable[RouteLike],
+        exact: bool,
+    ) -> PolicyDocument:
+        """:meth:`policy` without the ``extra_statements``."""
         if not self.cache_ttl:
-            doc = exact_document(arn, allow)
-        elif arn.is_websocket:
+            return exact_document(arn, allow)
+        if arn.is_websocket:
             # Exact or not: cached, an HTTP API's $default ARN answers every path.
             allow = allow and (
                 arn.path != "$default"
                 or request.kind not in _HTTP_KINDS
                 or self._allowed_everywhere(principal)
             )
-            doc = exact_document(arn, allow)
-        elif exact:
-            doc = exact_document(arn, allow)
-        else:
-            doc = self._cached(arn, principal, allow, allowed_routes)
+            return exact_document(arn, allow)
+        if exact:
+            return exact_document(arn, allow)
+        return self._cached(arn, principal, allow, allowed_routes)
+
+    def _extra(
+        self, arn: MethodArn, principal: PrincipalLike, request: Request
+    ) -> tuple[Statement, ...]:
+        """The ``extra_statements`` of this request, each Deny that matches it naming it
+        exactly when its path holds a ':' (under IAM's reading a '*' or '?' inside a
+        resource does not match past one)."""
         extra = tuple(self.extra_statements(principal, request))
         if extra and str(arn).count(":") > _ARN_COLONS:
-            # A ':' in the path: under IAM's reading a '*' or '?' inside a resource does not
-            # match past it, so a Deny of yours that matches this request names it too.
-            extra = tuple(_naming(statement, str(arn)) for statement in extra)
-        return doc.add(*extra) if extra else doc
+            return tuple(_naming(statement, str(arn)) for statement in extra)
+        return extra
 
     def _plan(
         self, arn: MethodArn, principal: PrincipalLike, allowed_routes: Iterable[RouteLike]
@@ -293,9 +310,9 @@ class PolicyBuilder:
         """The full authorizer response for ``request``'s event kind (see :meth:`policy`).
 
         With ``cache_ttl > 0``, a planned policy that does not fit ``max_response_bytes``
-        with the context is replaced by the policy of the method ARN alone (fail closed,
-        as :meth:`policy` does when no plan can be proven), and the ``secauth.policy``
-        logger says so once per builder.
+        with the context is replaced by the policy of the method ARN alone, with the
+        ``extra_statements`` (fail closed, as :meth:`policy` does when no plan can be
+        proven), and the ``secauth.policy`` logger says so the first time it answers so.
 
         Raises :class:`~secauth.policy.PolicyTooLarge` over ``max_response_bytes`` and
         :class:`~secauth.policy.InvalidContext` for a context value the kind cannot carry.
@@ -303,42 +320,45 @@ class PolicyBuilder:
         kind = request.kind
         if self.simple_responses and kind is EventKind.HTTP_AUTHORIZER_V2:
             return simple_response(allow, context=context, max_bytes=self.max_response_bytes)
-        doc = self.policy(
-            principal, request, allow=allow, allowed_routes=allowed_routes, exact=exact
-        )
+        arn = MethodArn.parse(request.method_arn)
+        extra = self._extra(arn, principal, request)
+        doc = self._document(arn, principal, request, allow, allowed_routes, exact)
         response = policy_response(
             principal.id,
-            doc,
+            _with(doc, extra),
             kind=kind,
             context=context,
             usage_identifier_key=usage_identifier_key,
             max_bytes=None,  # checked below, once the policy is the one answered
         )
-        if self.cache_ttl and not exact:
-            size = response_size(response)
-            if size <= self.max_response_bytes:
-                return response
-            # The planned policy does not fit with this context: answer for the method ARN
-            # alone, as when no plan can be proven (fail closed: the identity's other
-            # routes answer 403 until the cache entry expires).
-            self._report_too_large(size)
-            exact_doc = self.policy(principal, request, allow=allow, exact=True)
-            response["policyDocument"] = exact_doc.to_dict()
-        return check_response_size(response, self.max_response_bytes)
+        if not self.cache_ttl or exact:
+            return check_response_size(response, self.max_response_bytes)
+        planned_size = response_size(response)
+        if planned_size <= self.max_response_bytes:
+            return response
+        # The planned policy does not fit with this context: answer for the method ARN
+        # alone (and the extra statements), as when no plan can be proven (fail closed:
+        # the identity's other routes answer 403 until the cache entry expires).
+        exact_doc = self._document(arn, principal, request, allow, (), exact=True)
+        response["policyDocument"] = _with(exact_doc, extra).to_dict()
+        answered = check_response_size(response, self.max_response_bytes)
+        self._report_fallback(planned_size)
+        return answered
 
-    def _report_too_large(self, size: int) -> None:
+    def _report_fallback(self, size: int) -> None:
         """Say once per builder that planned policies stop fitting (no principal named)."""
-        if self._reported_too_large:
+        if self._reported_fallback:
             return
-        self._reported_too_large = True
+        self._reported_fallback = True
         import logging  # on the first report, not on the cold path
 
         logging.getLogger("secauth.policy").warning(
             "a cached policy of %d bytes with its context is over max_response_bytes (%d): "
             "such requests are answered for their method ARN alone, and the identity's "
-            "other routes answer 403 while the answer is cached. Raise max_response_bytes, "
-            "cache per request (identity sources with the method and path, "
-            "cache_key_covers_request=True) or use cache_ttl=0",
+            "other routes answer 403 while the answer is cached. Raise max_response_bytes "
+            "if your API accepts more, cache per request (a REQUEST authorizer with the "
+            "method and path among its identity sources: then the method ARN is all an "
+            "answer needs) or use cache_ttl=0",
             size,
             self.max_response_bytes,
         )
@@ -347,6 +367,10 @@ class PolicyBuilder:
         """See :func:`~secauth.policy.unauthorized`: raises
         :class:`~secauth.policy.Unauthorized` for REST and WebSocket."""
         return unauthorized(request.kind, simple=self.simple_responses)
+
+
+def _with(doc: PolicyDocument, extra: tuple[Statement, ...]) -> PolicyDocument:
+    return doc.add(*extra) if extra else doc
 
 
 def _naming(statement: Statement, arn: str) -> Statement:
