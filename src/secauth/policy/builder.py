@@ -219,43 +219,26 @@ class PolicyBuilder:
         Raises :class:`~secauth.policy.InvalidMethodArn` for a bad ``methodArn``/``routeArn``.
         """
         arn = MethodArn.parse(request.method_arn)
-        extra = self._extra(arn, principal, request)
-        return _with(self._document(arn, principal, request, allow, allowed_routes, exact), extra)
-
-    def _document(
-        self,
-        arn: MethodArn,
-        principal: PrincipalLike,
-        request: Request,
-        allow: bool,
-        allowed_routes: Iterable[RouteLike],
-        exact: bool,
-    ) -> PolicyDocument:
-        """:meth:`policy` without the ``extra_statements``."""
         if not self.cache_ttl:
-            return exact_document(arn, allow)
-        if arn.is_websocket:
+            doc = exact_document(arn, allow)
+        elif arn.is_websocket:
             # Exact or not: cached, an HTTP API's $default ARN answers every path.
             allow = allow and (
                 arn.path != "$default"
                 or request.kind not in _HTTP_KINDS
                 or self._allowed_everywhere(principal)
             )
-            return exact_document(arn, allow)
-        if exact:
-            return exact_document(arn, allow)
-        return self._cached(arn, principal, allow, allowed_routes)
-
-    def _extra(
-        self, arn: MethodArn, principal: PrincipalLike, request: Request
-    ) -> tuple[Statement, ...]:
-        """The ``extra_statements`` of this request, each Deny that matches it naming it
-        exactly when its path holds a ':' (under IAM's reading a '*' or '?' inside a
-        resource does not match past one)."""
+            doc = exact_document(arn, allow)
+        elif exact:
+            doc = exact_document(arn, allow)
+        else:
+            doc = self._cached(arn, principal, allow, allowed_routes)
         extra = tuple(self.extra_statements(principal, request))
         if extra and str(arn).count(":") > _ARN_COLONS:
-            return tuple(_naming(statement, str(arn)) for statement in extra)
-        return extra
+            # A ':' in the path: under IAM's reading a '*' or '?' inside a resource does not
+            # match past it, so a Deny of yours that matches this request names it too.
+            extra = tuple(_naming(statement, str(arn)) for statement in extra)
+        return doc.add(*extra) if extra else doc
 
     def _plan(
         self, arn: MethodArn, principal: PrincipalLike, allowed_routes: Iterable[RouteLike]
@@ -310,9 +293,10 @@ class PolicyBuilder:
         """The full authorizer response for ``request``'s event kind (see :meth:`policy`).
 
         With ``cache_ttl > 0``, a planned policy that does not fit ``max_response_bytes``
-        with the context is replaced by the policy of the method ARN alone, with the
-        ``extra_statements`` (fail closed, as :meth:`policy` does when no plan can be
-        proven), and the ``secauth.policy`` logger says so the first time it answers so.
+        with the context is replaced by ``policy(..., exact=True)``: the method ARN alone,
+        with the ``extra_statements`` (asked again for it). Fail closed, as :meth:`policy`
+        is when no plan can be proven; the ``secauth.policy`` logger says so the first
+        time a builder answers so.
 
         Raises :class:`~secauth.policy.PolicyTooLarge` over ``max_response_bytes`` and
         :class:`~secauth.policy.InvalidContext` for a context value the kind cannot carry.
@@ -320,12 +304,12 @@ class PolicyBuilder:
         kind = request.kind
         if self.simple_responses and kind is EventKind.HTTP_AUTHORIZER_V2:
             return simple_response(allow, context=context, max_bytes=self.max_response_bytes)
-        arn = MethodArn.parse(request.method_arn)
-        extra = self._extra(arn, principal, request)
-        doc = self._document(arn, principal, request, allow, allowed_routes, exact)
+        doc = self.policy(
+            principal, request, allow=allow, allowed_routes=allowed_routes, exact=exact
+        )
         response = policy_response(
             principal.id,
-            _with(doc, extra),
+            doc,
             kind=kind,
             context=context,
             usage_identifier_key=usage_identifier_key,
@@ -339,8 +323,8 @@ class PolicyBuilder:
         # The planned policy does not fit with this context: answer for the method ARN
         # alone (and the extra statements), as when no plan can be proven (fail closed:
         # the identity's other routes answer 403 until the cache entry expires).
-        exact_doc = self._document(arn, principal, request, allow, (), exact=True)
-        response["policyDocument"] = _with(exact_doc, extra).to_dict()
+        exact_doc = self.policy(principal, request, allow=allow, exact=True)
+        response["policyDocument"] = exact_doc.to_dict()
         answered = check_response_size(response, self.max_response_bytes)
         self._report_fallback(planned_size)
         return answered
@@ -367,10 +351,6 @@ class PolicyBuilder:
         """See :func:`~secauth.policy.unauthorized`: raises
         :class:`~secauth.policy.Unauthorized` for REST and WebSocket."""
         return unauthorized(request.kind, simple=self.simple_responses)
-
-
-def _with(doc: PolicyDocument, extra: tuple[Statement, ...]) -> PolicyDocument:
-    return doc.add(*extra) if extra else doc
 
 
 def _naming(statement: Statement, arn: str) -> Statement:
