@@ -50,6 +50,7 @@ TARGETS = (
     "redis: a plan-chosen decision costs no more round trips than a fixed one",
     "dynamodb: a plan-chosen decision costs no more round trips than a fixed one",
     "planning a cached policy <= 100 ms (50 routes, a principal granted most)",
+    "a cached answer, plan made, <= 1 ms (50 routes)",
 )
 
 
@@ -207,10 +208,14 @@ def test_the_planning_section_shows_time_and_policy_size_per_table(
 ) -> None:
     """The planning suite reports ms and the policy's bytes for each table size it ran."""
     report, _ = quick_run
-    section = _section(report, "## Cached-policy planning, ms per `plan_policy`")
+    section = _section(report, "## Cached policies: planning and answering")
     for routes in ("10", "50"):
         line = next(ln for ln in section.splitlines() if ln.startswith(f"| {routes} |"))
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         assert float(cells[1]) > 0, line
         assert int(cells[3]) > 1000, line  # a planned policy, not an empty one
         assert cells[4] in ("yes", "no"), line
+    for who in ("narrow principal", "wide principal"):
+        line = next(ln for ln in section.splitlines() if ln.startswith(f"| {who} |"))
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        assert min(float(cells[1]), float(cells[2])) > 0, line

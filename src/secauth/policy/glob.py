@@ -28,25 +28,48 @@ def _closure(pattern: str, states: Iterable[int]) -> frozenset[int]:
     return frozenset(out)
 
 
-def _advance(pattern: str, states: frozenset[int], text: str) -> frozenset[int]:
-    for char in text:
-        following = set()
-        for i in states:
-            if i < len(pattern):
-                token = pattern[i]
-                if token == "*":
-                    following.add(i)
-                elif token in ("?", char):
-                    following.add(i + 1)
-        if not following:
-            return frozenset()
-        states = _closure(pattern, following)
-    return states
-
-
 def matches(pattern: str, text: str) -> bool:
-    """Does the IAM pattern match all of ``text``?"""
-    return len(pattern) in _advance(pattern, _closure(pattern, [0]), text)
+    """Does the IAM pattern match all of ``text``?
+
+    The pieces between ``*`` are of fixed length: the first must fit at the start, the
+    last at the end, and each other one where it first fits after the one before (the
+    leftmost place leaves the most room for the rest, so none is missed).
+
+    >>> matches("GET/*/acme/*", "GET/eu/acme/files/1"), matches("GET/?", "GET/ab")
+    (True, False)
+    """
+    pieces = pattern.split("*")
+    first, last = pieces[0], pieces[-1]
+    if len(pieces) == 1:
+        return len(text) == len(first) and _fits(first, text, 0)
+    end = len(text) - len(last)
+    if end < len(first) or not _fits(first, text, 0) or not _fits(last, text, end):
+        return False
+    position = len(first)
+    for piece in pieces[1:-1]:
+        found = _find(piece, text, position, end)
+        if found < 0:
+            return False
+        position = found + len(piece)
+    return True
+
+
+def _fits(piece: str, text: str, at: int) -> bool:
+    """Does ``piece`` (characters and ``?``, no ``*``) match ``text`` from ``at`` on?"""
+    if "?" not in piece:
+        return text.startswith(piece, at)
+    window = text[at : at + len(piece)]
+    return len(window) == len(piece) and all(p in ("?", c) for p, c in zip(piece, window, strict=True))
+
+
+def _find(piece: str, text: str, start: int, end: int) -> int:
+    """The first place from ``start`` where ``piece`` fits and ends by ``end``, or -1."""
+    if "?" not in piece:
+        return text.find(piece, start, end)
+    for at in range(start, end - len(piece) + 1):
+        if _fits(piece, text, at):
+            return at
+    return -1
 
 
 def intersects(left: str, right: str) -> bool:
