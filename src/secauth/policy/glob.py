@@ -66,9 +66,19 @@ def _find(piece: str, text: str, start: int, end: int) -> int:
     """The first place from ``start`` where ``piece`` fits and ends by ``end``, or -1."""
     if "?" not in piece:
         return text.find(piece, start, end)
-    for at in range(start, end - len(piece) + 1):
+    # Only where the piece's longest run of characters is found can the piece fit.
+    run = max(piece.split("?"), key=len)
+    offset = piece.index(run)
+    last = end - len(piece)  # the last place the piece may start
+    at = start
+    while at <= last:
+        hit = text.find(run, at + offset, last + offset + len(run))
+        if hit < 0:
+            return -1
+        at = hit - offset
         if _fits(piece, text, at):
             return at
+        at += 1
     return -1
 
 
