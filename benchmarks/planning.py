@@ -162,7 +162,8 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def render(rows: list[dict[str, Any]], verdicts: list[dict[str, Any]]) -> str:
-    """A markdown section: ms per plan and the policy's size by table size, then the target."""
+    """A markdown section: ms per plan and the policy's size by table size, µs per answer
+    with the plan made, then the targets."""
     lines = [
         "## Cached policies: planning and answering",
         "",
