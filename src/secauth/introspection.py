@@ -161,7 +161,7 @@ class IntrospectionVerifier:
         clock: Callable[[], float] = time.time,
     ) -> None:
         # Long, on purpose: every option is checked here, where it is given, so a bad value
-        # fails at import time with a message naming it, not on the first request.
+        # fails when the verifier is built, with a message naming it, not on the first request.
         #: The claim checks (:class:`~secauth.claim_policy.ClaimPolicy`).
         self.claims = ClaimPolicy(
             issuer=issuer,
