@@ -204,3 +204,73 @@ def test_first_guarded_request(tmp_path: Path, signed: tuple[str, str]) -> None:
     )
     assert run["result"] == [200, "ann"]
     assert [m for m in run["loaded"] if m in (*OPTIONAL, "ssl")] == []
+
+
+PLANNING = ("secauth.policy.cached", "secauth.policy.planner", "secauth.policy.proof",
+            "secauth.policy.route_lists")
+FETCHING = ("secauth.jwks", "secauth._fetch", "secauth._fetch_async", "secauth._urls")
+AUTHORIZER_CODE = (
+    "from secauth import Authorizer, JwtVerifier, Routes, StaticKeys, roles\n"
+    "v = JwtVerifier(issuer='https://idp/', audience='api', jwks={source})\n"
+    "a = Authorizer(v, routes=Routes({{'DELETE /users/{{id}}': roles('admin')}}),"
+    " cache_ttl={ttl}, decision_log=None)\n"
+    "event = {{'type': 'TOKEN', 'authorizationToken': 'Bearer ' + sys.argv[2],\n"
+    "         'methodArn': 'arn:aws:execute-api:us-east-1:123456789012:abc/prod/DELETE/users/7'}}\n"
+    "effect = a.handler(event, None)['policyDocument']['Statement'][0]['Effect']\n"
+    "result = [effect, sorted(m for m in sys.modules if m in {watched!r})]"
+)
+
+
+@pytest.mark.parametrize("source", ["json.loads(sys.argv[1])", "StaticKeys(json.loads(sys.argv[1]))"])
+def test_an_authorizer_without_caching_loads_no_planner_and_no_fetcher(
+    tmp_path: Path, signed: tuple[str, str], source: str
+) -> None:
+    """Seeded keys and cache_ttl=0 (the default): the first decision loads neither the
+    cached-policy planner nor the JWKS fetch machinery, which it never uses."""
+    jwks, token = signed
+    code = AUTHORIZER_CODE.format(source=source, ttl=0, watched=(*PLANNING, *FETCHING))
+    run = fresh(code, tmp_path, jwks, token)
+    assert run["result"] == ["Allow", []]
+
+
+def test_the_planner_loads_with_cached_policies(tmp_path: Path, signed: tuple[str, str]) -> None:
+    """The positive control: with cache_ttl > 0 the planner loads (and plans: the Allow),
+    still without the fetch machinery for seeded keys."""
+    jwks, token = signed
+    code = AUTHORIZER_CODE.format(
+        source="json.loads(sys.argv[1])", ttl=300, watched=(*PLANNING, *FETCHING)
+    )
+    run = fresh(code, tmp_path, jwks, token)
+    assert run["result"] == ["Allow", sorted(PLANNING)]
+
+
+def test_a_jwks_url_loads_the_fetcher(tmp_path: Path) -> None:
+    """The other positive control: a verifier with a JWKS URL loads the fetch machinery
+    when it is built (nothing is fetched here)."""
+    run = fresh(
+        "from secauth import JwtVerifier\n"
+        "v = JwtVerifier(issuer='https://idp/', audience='api', jwks_uri='https://idp/jwks')\n"
+        f"result = sorted(m for m in sys.modules if m in {FETCHING!r})",
+        tmp_path,
+    )
+    assert run["result"] == sorted(FETCHING)
+
+
+def test_the_planning_names_of_secauth_policy_load_on_first_use(tmp_path: Path) -> None:
+    """``secauth.policy`` exports the planner's names lazily: each resolves to the object
+    of its module, ``dir()`` lists it, and a misspelt name is still an AttributeError."""
+    run = fresh(
+        "import secauth.policy as policy\n"
+        "before = 'secauth.policy.planner' in sys.modules\n"
+        "from secauth.policy import plan_policy, route_policy, COLON_PATHS\n"
+        "from secauth.policy.planner import plan_policy as planner_plan\n"
+        "names = [n for n in policy.__all__ if not hasattr(policy, n)]\n"
+        "listed = set(policy.__all__) <= set(dir(policy))\n"
+        "try:\n    policy.plan_policies\n    missing = 'no error'\n"
+        "except AttributeError as exc:\n    missing = str(exc)\n"
+        "result = [before, plan_policy is planner_plan, names, listed, missing]",
+        tmp_path,
+    )
+    assert run["result"] == [
+        False, True, [], True, "module 'secauth.policy' has no attribute 'plan_policies'"
+    ]

@@ -28,9 +28,9 @@ _EXPORTS = {
     "Revocations": "secauth.revocation",
     "ProtectedResource": "secauth.protected_resource",
     "JwksCache": "secauth.jwks",
-    "KeySet": "secauth.jwks",
-    "KeySource": "secauth.jwks",
-    "StaticKeys": "secauth.jwks",
+    "KeySet": "secauth.key_sets",
+    "KeySource": "secauth.key_sets",
+    "StaticKeys": "secauth.key_sets",
     "VerificationKey": "secauth.jose",
     "Reason": "secauth.errors",
     "SecAuthError": "secauth.errors",
@@ -175,7 +175,8 @@ if TYPE_CHECKING:
     from secauth.guard import Guard, current_principal
     from secauth.hygiene import json_body
     from secauth.jose import VerificationKey
-    from secauth.jwks import JwksCache, KeySet, KeySource, StaticKeys
+    from secauth.jwks import JwksCache
+    from secauth.key_sets import KeySet, KeySource, StaticKeys
     from secauth.multi_issuer import MultiIssuerVerifier
     from secauth.policy import MethodArn, PolicyBuilder, PolicyDocument, Statement
     from secauth.principal import ClaimMapper, Principal, RoleHierarchy

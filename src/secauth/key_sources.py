@@ -20,7 +20,7 @@ from secauth.jwk import (
     SUPPORTED_ALGORITHMS,
     VerificationKey,
 )
-from secauth.jwks import JwksCache, KeySource, StaticKeys
+from secauth.key_sets import KeySource, StaticKeys
 
 __all__ = ["SecretKey", "checked_algorithms", "key_source"]
 
@@ -65,6 +65,8 @@ def key_source(
             f"give exactly one key source (jwks_uri, jwks or secret); got {given or 'none'}"
         )
     if jwks_uri is not None:
+        from secauth.jwks import JwksCache  # the fetch machinery loads only for a URL
+
         return JwksCache(jwks_uri, allow_http=allow_http)
     if secret is not None:
         if not secret:

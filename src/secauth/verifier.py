@@ -34,7 +34,7 @@ from secauth.errors import (
     TokenExpired,
     TokenNotYetValid,
 )
-from secauth.jwks import JwksCache, KeySource
+from secauth.key_sets import KeySource
 from secauth.key_sources import checked_algorithms, key_source
 from secauth.multi_issuer import MultiIssuerVerifier
 from secauth.token_cache import CachedToken, VerifiedTokenCache
@@ -195,6 +195,8 @@ class JwtVerifier:
         >>> v.keys.url
         'https://idp.example.com/.well-known/openid-configuration'
         """
+        from secauth.jwks import JwksCache  # the fetch machinery loads only for a URL
+
         cache = JwksCache.from_discovery(issuer, allow_http=allow_http, **(jwks_options or {}))
         return cls(issuer=issuer, audience=audience, jwks=cache, **options)
 

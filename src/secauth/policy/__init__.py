@@ -10,7 +10,10 @@ would reject (or misread) cannot be produced. One module per job:
 * :mod:`~secauth.policy.glob`: IAM's wildcard matching.
 * :mod:`~secauth.policy.planner`: cached policies (``authorizerResultTtlInSeconds > 0``)
   proven never to allow what the route table denies, by :mod:`~secauth.policy.proof`;
-  :mod:`~secauth.policy.route_lists`: the same from lists of route keys.
+  :mod:`~secauth.policy.route_lists`: the same from lists of route keys;
+  :mod:`~secauth.policy.cached` answers with them per request. These load only when
+  first used (a builder with ``cache_ttl > 0``), so an authorizer without caching does
+  not pay for them on a cold start.
 * :mod:`~secauth.policy.responses`: :func:`policy_response`, :func:`simple_response` and
   :func:`unauthorized` give each response shape, with context values checked per kind
   and the whole response held to a size budget (:class:`PolicyTooLarge`).
@@ -26,6 +29,8 @@ Example
 ['arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/GET/orders/*']
 """
 
+from typing import TYPE_CHECKING
+
 from secauth.policy.arn import MAX_METHOD_ARN_BYTES, InvalidMethodArn, MethodArn
 from secauth.policy.builder import PolicyBuilder, PrincipalLike
 from secauth.policy.document import (
@@ -40,8 +45,6 @@ from secauth.policy.document import (
     exact_document,
 )
 from secauth.policy.glob import document_allows
-from secauth.policy.planner import PlanCache, PolicyConflict, plan_policy
-from secauth.policy.proof import COLON_PATHS, REFUSED_SPELLINGS, find_over_allow
 from secauth.policy.responses import (
     DEFAULT_MAX_RESPONSE_BYTES,
     InvalidContext,
@@ -54,7 +57,25 @@ from secauth.policy.responses import (
     unauthorized,
     validate_context,
 )
-from secauth.policy.route_lists import RouteLike, resources_for_routes, route_policy
+
+if TYPE_CHECKING:
+    from secauth.policy.planner import PlanCache, PolicyConflict, plan_policy
+    from secauth.policy.proof import COLON_PATHS, REFUSED_SPELLINGS, find_over_allow
+    from secauth.policy.route_lists import RouteLike, resources_for_routes, route_policy
+
+# Cached-policy planning loads on first use: an authorizer with cache_ttl=0 (the default)
+# never plans, and these modules would cost its cold start.
+_PLANNING = {
+    "PlanCache": "secauth.policy.planner",
+    "PolicyConflict": "secauth.policy.planner",
+    "plan_policy": "secauth.policy.planner",
+    "COLON_PATHS": "secauth.policy.proof",
+    "REFUSED_SPELLINGS": "secauth.policy.proof",
+    "find_over_allow": "secauth.policy.proof",
+    "RouteLike": "secauth.policy.route_lists",
+    "resources_for_routes": "secauth.policy.route_lists",
+    "route_policy": "secauth.policy.route_lists",
+}
 
 __all__ = [
     "COLON_PATHS",
@@ -92,3 +113,16 @@ __all__ = [
     "unauthorized",
     "validate_context",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _PLANNING.get(name)
+    if module is None:
+        raise AttributeError(f"module 'secauth.policy' has no attribute {name!r}")
+    value = getattr(__import__(module, fromlist=[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PLANNING])

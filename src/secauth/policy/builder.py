@@ -18,9 +18,7 @@ from secauth.errors import ConfigurationError
 from secauth.events import EventKind
 from secauth.policy.arn import MethodArn
 from secauth.policy.document import PolicyDocument, Statement, exact_document
-from secauth.policy.glob import document_allows, matches
-from secauth.policy.planner import PlanCache, PolicyConflict
-from secauth.policy.proof import find_over_allow
+from secauth.policy.glob import matches
 from secauth.policy.responses import (
     DEFAULT_MAX_RESPONSE_BYTES,
     check_response_size,
@@ -29,12 +27,12 @@ from secauth.policy.responses import (
     simple_response,
     unauthorized,
 )
-from secauth.policy.route_lists import RouteLike, route_policy
-from secauth.routing import VERBS
 
 if TYPE_CHECKING:
     from secauth.access import Routes
     from secauth.events import Request
+    from secauth.policy.cached import CachedPolicies
+    from secauth.policy.route_lists import RouteLike
 
 __all__ = ["PolicyBuilder", "PrincipalLike"]
 
@@ -135,7 +133,12 @@ class PolicyBuilder:
 
             for route in self._route_list:
                 parse_route_key(route if isinstance(route, str) else " ".join(route))
-        self._plans = PlanCache()
+        self._cached_policies: CachedPolicies | None = None
+        if cache_ttl:
+            # Loaded here: the planner costs an authorizer without caching nothing.
+            from secauth.policy.cached import CachedPolicies
+
+            self._cached_policies = CachedPolicies(self._routes, self._route_list)
         self._reported_fallback = False
         self.cache_ttl = cache_ttl
         self.max_response_bytes = max_response_bytes
@@ -219,65 +222,27 @@ class PolicyBuilder:
         Raises :class:`~secauth.policy.InvalidMethodArn` for a bad ``methodArn``/``routeArn``.
         """
         arn = MethodArn.parse(request.method_arn)
-        if not self.cache_ttl:
+        cached = self._cached_policies
+        if cached is None:  # cache_ttl=0
             doc = exact_document(arn, allow)
         elif arn.is_websocket:
             # Exact or not: cached, an HTTP API's $default ARN answers every path.
             allow = allow and (
                 arn.path != "$default"
                 or request.kind not in _HTTP_KINDS
-                or self._allowed_everywhere(principal)
+                or cached.allowed_everywhere(principal)
             )
             doc = exact_document(arn, allow)
         elif exact:
             doc = exact_document(arn, allow)
         else:
-            doc = self._cached(arn, principal, allow, allowed_routes)
+            doc = cached.document(arn, principal, allow=allow, allowed_routes=allowed_routes)
         extra = tuple(self.extra_statements(principal, request))
         if extra and str(arn).count(":") > _ARN_COLONS:
             # A ':' in the path: under IAM's reading a '*' or '?' inside a resource does not
             # match past it, so a Deny of yours that matches this request names it too.
             extra = tuple(_naming(statement, str(arn)) for statement in extra)
         return doc.add(*extra) if extra else doc
-
-    def _plan(
-        self, arn: MethodArn, principal: PrincipalLike, allowed_routes: Iterable[RouteLike]
-    ) -> PolicyDocument | None:
-        if self._routes is not None:
-            return self._plans.get(arn.prefix, self._routes.grants(principal))  # type: ignore[arg-type]
-        try:
-            return route_policy(arn, list(allowed_routes), self._route_list)
-        except PolicyConflict:
-            return None
-
-    def _cached(
-        self,
-        arn: MethodArn,
-        principal: PrincipalLike,
-        allow: bool,
-        allowed_routes: Iterable[RouteLike],
-    ) -> PolicyDocument:
-        planned = self._plan(arn, principal, allowed_routes)
-        if planned is None:
-            return exact_document(arn, allow)
-        if not allow:
-            return planned.deny(arn)
-        if document_allows(planned, str(arn)):
-            return planned
-        if any(
-            s.effect == "Deny" and any(matches(r, str(arn)) for r in s.resources)
-            for s in planned.statements
-        ):
-            return exact_document(arn, True)  # the plan denies this request: name it alone
-        return planned.allow(arn)
-
-    def _allowed_everywhere(self, principal: PrincipalLike) -> bool:
-        if self._routes is None:
-            return False
-        grants = self._routes.grants(principal)  # type: ignore[arg-type]
-        verbs = (*VERBS, "OTHER")  # "OTHER" stands for any method beyond the seven
-        everything = {verb: [verb + "/*"] for verb in verbs}
-        return find_over_allow(grants, everything, {}, verbs=verbs) is None
 
     def response(
         self,
@@ -315,7 +280,7 @@ class PolicyBuilder:
             usage_identifier_key=usage_identifier_key,
             max_bytes=None,  # checked below, once the policy is the one answered
         )
-        if not self.cache_ttl or exact:
+        if self._cached_policies is None or exact:
             return check_response_size(response, self.max_response_bytes)
         planned_size = response_size(response)
         if planned_size <= self.max_response_bytes:

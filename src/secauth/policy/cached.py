@@ -1,0 +1,91 @@
+""":class:`CachedPolicies`: the policies a :class:`~secauth.policy.PolicyBuilder` answers
+with when API Gateway caches answers (``cache_ttl > 0``), planned from the route table and
+proven never to allow what it denies (:mod:`~secauth.policy.planner`).
+
+A builder loads this module only when ``cache_ttl > 0``, so the planner and its proof
+cost an authorizer without caching (the default) nothing on a cold start.
+
+>>> from secauth.access import Routes, roles
+>>> from secauth.policy.arn import MethodArn
+>>> from secauth.principal import Principal
+>>> routes = Routes({"GET /orders": roles("clerk"), "DELETE /orders/{id}": roles("admin")})
+>>> arn = MethodArn.parse("arn:aws:execute-api:us-east-1:123456789012:abc/prod/GET/orders")
+>>> doc = CachedPolicies(routes).document(arn, Principal("ann", roles={"clerk"}), allow=True)
+>>> [(s.effect, s.resources) for s in doc.statements if s.effect == "Allow"]
+[('Allow', ('arn:aws:execute-api:us-east-1:123456789012:abc/prod/GET/orders',))]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from secauth.policy.document import PolicyDocument, exact_document
+from secauth.policy.glob import document_allows, matches
+from secauth.policy.planner import PlanCache, PolicyConflict
+from secauth.policy.proof import find_over_allow
+from secauth.policy.route_lists import RouteLike, route_policy
+from secauth.routing import VERBS
+
+if TYPE_CHECKING:
+    from secauth.access import Routes
+    from secauth.policy.arn import MethodArn
+    from secauth.policy.builder import PrincipalLike
+
+__all__ = ["CachedPolicies"]
+
+
+class CachedPolicies:
+    """Cached policies for one ``Routes`` table (planned per API and grants, the plans
+    kept in a :class:`~secauth.policy.planner.PlanCache`), or for a list of every route
+    key of the table, with the principal's routes given per call."""
+
+    def __init__(self, routes: Routes | None, route_list: Iterable[RouteLike] = ()) -> None:
+        self._routes = routes
+        self._route_list = tuple(route_list)
+        self._plans = PlanCache()
+
+    def document(
+        self,
+        arn: MethodArn,
+        principal: PrincipalLike,
+        *,
+        allow: bool,
+        allowed_routes: Iterable[RouteLike] = (),
+    ) -> PolicyDocument:
+        """The plan for what ``principal`` may call, with this request allowed or denied
+        as decided; the method ARN alone when no plan can be proven or the plan denies
+        this very request (fail closed)."""
+        planned = self._plan(arn, principal, allowed_routes)
+        if planned is None:
+            return exact_document(arn, allow)
+        if not allow:
+            return planned.deny(arn)
+        if document_allows(planned, str(arn)):
+            return planned
+        if any(
+            s.effect == "Deny" and any(matches(r, str(arn)) for r in s.resources)
+            for s in planned.statements
+        ):
+            return exact_document(arn, True)  # the plan denies this request: name it alone
+        return planned.allow(arn)
+
+    def allowed_everywhere(self, principal: PrincipalLike) -> bool:
+        """Whether the table allows ``principal`` on every request (what an HTTP API's
+        ``$default`` ARN, one for every path, needs before a cached Allow)."""
+        if self._routes is None:
+            return False
+        grants = self._routes.grants(principal)  # type: ignore[arg-type]
+        verbs = (*VERBS, "OTHER")  # "OTHER" stands for any method beyond the seven
+        everything = {verb: [verb + "/*"] for verb in verbs}
+        return find_over_allow(grants, everything, {}, verbs=verbs) is None
+
+    def _plan(
+        self, arn: MethodArn, principal: PrincipalLike, allowed_routes: Iterable[RouteLike]
+    ) -> PolicyDocument | None:
+        if self._routes is not None:
+            return self._plans.get(arn.prefix, self._routes.grants(principal))  # type: ignore[arg-type]
+        try:
+            return route_policy(arn, list(allowed_routes), self._route_list)
+        except PolicyConflict:
+            return None
