@@ -31,6 +31,7 @@ Example
 
 from typing import TYPE_CHECKING
 
+from secauth._lazy import lazy_exports
 from secauth.policy.arn import MAX_METHOD_ARN_BYTES, InvalidMethodArn, MethodArn
 from secauth.policy.builder import PolicyBuilder, PrincipalLike
 from secauth.policy.document import (
@@ -115,13 +116,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    module = _PLANNING.get(name)
-    if module is None:
-        raise AttributeError(f"module 'secauth.policy' has no attribute {name!r}")
-    value = getattr(__import__(module, fromlist=[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports("secauth.policy", _PLANNING, globals())
 
 
 def __dir__() -> list[str]:

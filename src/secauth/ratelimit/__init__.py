@@ -32,6 +32,7 @@ Example
 
 from __future__ import annotations
 
+from secauth._lazy import lazy_exports
 from secauth.ratelimit.keys import ApiKey, ClientIp, by_principal, by_tenant, normalize_ip
 from secauth.ratelimit.limit import ALGORITHMS, Limit
 from secauth.ratelimit.limiter import CombinedLimiter, RateLimiter, hit_limits, hit_limits_async
@@ -84,10 +85,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'secauth.ratelimit' has no attribute {name!r}")
-    value = getattr(__import__(module, fromlist=[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports("secauth.ratelimit", _LAZY, globals())
