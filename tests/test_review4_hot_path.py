@@ -31,6 +31,7 @@ import hashlib
 import itertools
 import json
 import random
+import re
 from collections.abc import Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
@@ -114,7 +115,7 @@ def old_split_path(path: str) -> tuple[str, ...] | None:
         or "." in segments
         or ".." in segments
         or "\\" in path
-        or ("%" in path and routing._ENCODED_SPECIAL.search(path))
+        or ("%" in path and re.search(routing._ENCODED_SPECIAL, path))
     ):
         return None
     return segments

@@ -87,14 +87,16 @@ _PARAM_SEGMENT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.-]*)(\+?)\}")
 # Express and path-to-regexp spell a parameter ":id" (":path+" or ":path*" for several
 # segments); in API Gateway that is a literal no real request path would ever hold.
 _COLON_PARAM = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)([+*]?)")
-_SPECIAL_KEY = re.compile(r"\$[A-Za-z0-9_.:@-]{1,127}")
+# The patterns below kept as text are compiled by re on first use (rare inputs), not at
+# import.
+_SPECIAL_KEY = r"\$[A-Za-z0-9_.:@-]{1,127}"
 # A WebSocket custom route key: the value of the route selection expression.
 _CUSTOM_KEY = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
 # Percent-encodings of "/", "\", "." and "%", and the lead bytes of overlong UTF-8 forms
 # of them (never valid UTF-8): a backend that decodes them sees another path.
-_ENCODED_SPECIAL = re.compile(r"%(?:2[fFeE5]|5[cC]|[cC][01]|[eE]0%80)")
+_ENCODED_SPECIAL = r"%(?:2[fFeE5]|5[cC]|[cC][01]|[eE]0%80)"
 _REFUSED_SEGMENTS: Final = frozenset({"", ".", ".."})  # empty and dot segments
-_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+_PERCENT_ESCAPE = r"%[0-9A-Fa-f]{2}"
 _ASCII_LOWER: Final = {code: code + 32 for code in range(ord("A"), ord("Z") + 1)}
 
 
@@ -192,7 +194,7 @@ def parse_route_key(key: object, *, bound_values: bool = False) -> RouteKey:
     if not isinstance(key, str):
         raise ConfigurationError(f"route keys are strings like 'GET /orders', got {key!r:.60}")
     if key.startswith("$"):
-        if not _SPECIAL_KEY.fullmatch(key):
+        if not re.fullmatch(_SPECIAL_KEY, key):
             raise ConfigurationError(
                 f"bad WebSocket route key {key!r:.60}: a '$' key is like '$connect' (or an "
                 "HTTP API's '$default')"
@@ -235,7 +237,7 @@ def split_path(path: str) -> tuple[str, ...] | None:
     if (
         not _REFUSED_SEGMENTS.isdisjoint(segments)
         or "\\" in path
-        or ("%" in path and _ENCODED_SPECIAL.search(path))
+        or ("%" in path and re.search(_ENCODED_SPECIAL, path))
     ):
         return None
     return segments
@@ -262,7 +264,7 @@ def fold(segment: str) -> str:
     >>> fold("%70UBLIC")
     'public'
     """
-    if "%" in segment and _PERCENT_ESCAPE.search(segment):
+    if "%" in segment and re.search(_PERCENT_ESCAPE, segment):
         segment = unquote(segment, errors="replace")
     # str.lower() folds some non-ASCII letters to ASCII ones (KELVIN SIGN to "k"): only
     # ASCII letters fold here.

@@ -326,7 +326,8 @@ def public() -> Rule:
     return _Public()
 
 
-_ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
+# Text, not compiled: re compiles it on first use (rare inputs), not at import.
+_ENCODED = r"%[0-9A-Fa-f]{2}"
 
 
 # Denials are immutable: the common ones are built once, not on every refused request.
@@ -359,7 +360,7 @@ class _Tenant(Rule):
         # Exact, case-sensitive comparison of the once-decoded value (Routes decodes path
         # parameters once; headers and query values are decoded here); anything still
         # encoded after one decoding, or not UTF-8, is refused rather than guessed at.
-        if self.source != "path" and "%" in value and _ENCODED.search(value):
+        if self.source != "path" and "%" in value and re.search(_ENCODED, value):
             try:
                 value = unquote(value, errors="strict")
             except UnicodeDecodeError:

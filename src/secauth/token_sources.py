@@ -66,7 +66,8 @@ PLACES: Final = ("header", "query", "cookie", "websocket_protocol")
 # RFC 9110 token characters: header names, cookie names, auth schemes, subprotocols.
 _TOKEN_CHARS = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
 # A query parameter name as a client would write it: no separators, no spaces.
-_QUERY_NAME = re.compile(r"[A-Za-z0-9._~:@!$'()*+,;-]{1,128}")
+# Text, not compiled: re compiles it on first use (rare inputs), not at import.
+_QUERY_NAME = r"[A-Za-z0-9._~:@!$'()*+,;-]{1,128}"
 # Headers that have a place of their own, or are not credentials.
 _NOT_A_HEADER_SOURCE: Final = {
     "cookie": "TokenSource.cookie(name)",
@@ -104,7 +105,7 @@ class TokenSource:
         if self.place not in PLACES:
             raise ConfigurationError(f"TokenSource place must be one of {list(PLACES)}")
         pattern = _QUERY_NAME if self.place == "query" else _TOKEN_CHARS
-        if not isinstance(self.name, str) or not pattern.fullmatch(self.name):
+        if not isinstance(self.name, str) or not re.fullmatch(pattern, self.name):
             chars = "._~:@!$'()*+,;-" if self.place == "query" else "!#$%&'*+.^_`|~-"
             raise ConfigurationError(
                 f"TokenSource.{self.place}: bad name {self.name!r:.60} (letters, digits and "

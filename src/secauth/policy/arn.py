@@ -33,7 +33,8 @@ _REGION = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # serverless-offline send "random-account-id" and "random-api-id", so both are looser.
 _IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _STAGE = re.compile(r"\$?[A-Za-z0-9._-]{1,128}")
-_ROUTE_KEY = re.compile(r"\$?[A-Za-z0-9._:@-]{1,128}")
+# Text, not compiled: re compiles it on first use (rare inputs), not at import.
+_ROUTE_KEY = r"\$?[A-Za-z0-9._:@-]{1,128}"  # WebSocket keys
 # IAM reads "*" and "?" as wildcards and "${...}" as a policy variable: a concrete ARN
 # carrying them would match more than itself, so it is refused rather than escaped.
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f*?]|\$\{")
@@ -98,7 +99,7 @@ def _check_parts(
     if not (_STAGE.fullmatch(stage) or (stage == "*" and not concrete)):
         return "bad stage name"
     if verb is None:
-        if not (_ROUTE_KEY.fullmatch(path) or (path == "*" and not concrete)):
+        if not (re.fullmatch(_ROUTE_KEY, path) or (path == "*" and not concrete)):
             return "bad WebSocket route key"
         return None
     if not (verb in _VERB_SET or (verb == "*" and not concrete)):
