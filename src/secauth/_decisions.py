@@ -56,6 +56,16 @@ _LOG_MODES = ("stdout", "logging", None)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str, sort_keys=True)
 
 
+def _line(record: Mapping[str, Any]) -> str:
+    """``record`` as one JSON line. A ``detail`` JSON cannot hold (keys of mixed types, a
+    cycle: handler code can raise with anything) is replaced, so the record is still
+    written and the answer never changes because of it."""
+    try:
+        return _ENCODER.encode(record)
+    except (TypeError, ValueError, RecursionError):
+        return _ENCODER.encode({**record, "detail": {"problem": "detail not encodable"}})
+
+
 def decision_for(status: int) -> str:
     """The ``decision`` of a record whose caller gets ``status``: ``allow`` below 400,
     ``unauthorized`` for 401, ``error`` from 500, ``deny`` for any other refusal."""
@@ -99,9 +109,9 @@ class DecisionLog:
             return None
         clean = fields(record)
         if self.mode == "stdout":  # marked, to filter it from the function's own output
-            sys.stdout.write(_ENCODER.encode({"secauth": "decision", **clean}) + "\n")
+            sys.stdout.write(_line({"secauth": "decision", **clean}) + "\n")
         elif self.mode == "logging" and self._decisions_logger().isEnabledFor(20):
-            self._decisions_logger().info(_ENCODER.encode(clean))
+            self._decisions_logger().info(_line(clean))
         if self.sink is not None:
             with contextlib.suppress(Exception):  # a broken hook must not change the answer
                 self.sink(clean)

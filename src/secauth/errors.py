@@ -59,6 +59,7 @@ Example
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -362,6 +363,9 @@ class UnknownPlan(AccessDenied):
 # --- 429 ------------------------------------------------------------------------------
 
 
+_MAX_RETRY_SECONDS = 86_400  # a Retry-After of at most a day
+
+
 class RateLimited(SecAuthError):
     """Too many requests (HTTP 429); ``retry_after`` says when to come back, in seconds."""
 
@@ -379,6 +383,19 @@ class RateLimited(SecAuthError):
     ) -> None:
         super().__init__(public_message, detail=detail)
         self.retry_after = retry_after
+
+    @property
+    def retry_seconds(self) -> int:
+        """``retry_after`` as a ``Retry-After`` value: whole seconds, rounded up, at least 1
+        and at most a day (a value that is not a finite number counts as a day).
+
+        >>> RateLimited(retry_after=60.00001).retry_seconds, RateLimited().retry_seconds
+        (61, 1)
+        """
+        seconds = self.retry_after
+        if type(seconds) not in (int, float) or not seconds < _MAX_RETRY_SECONDS:
+            return _MAX_RETRY_SECONDS  # inf, NaN, None, a string: never a crash, never 0
+        return max(1, math.ceil(seconds))
 
 
 class AbuseBlocked(RateLimited):

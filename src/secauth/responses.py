@@ -59,6 +59,8 @@ PROBLEM_JSON = "application/problem+json"
 ABOUT_BLANK = "about:blank"
 _TYPE_BASE_ENDS = ("/", "#", ":", "=")
 _URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^:]")
+# RFC 9110 token characters; text, not compiled: only 405 answers need it.
+_METHOD = r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}"
 _STATUS_TEXT = {
     200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
     404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
@@ -241,6 +243,11 @@ def _description(text: str) -> str:
     return _quotable(text)[:200]
 
 
+def _is_method(value: object) -> bool:
+    """An RFC 9110 method name (a token): nothing that could end a header line or a list."""
+    return isinstance(value, str) and re.fullmatch(_METHOD, value) is not None
+
+
 def _quotable(text: str) -> str:
     """``text`` without the characters a quoted auth-param value cannot hold as is."""
     return "".join(ch for ch in text if " " <= ch <= "~" and ch not in '"\\')
@@ -309,13 +316,14 @@ def error_response(
             challenge += (", " if " " in challenge else " ") + params
         out_headers["WWW-Authenticate"] = challenge
     if isinstance(error, RateLimited):
-        out_headers["Retry-After"] = str(max(1, round(error.retry_after + 0.4999)))
+        out_headers["Retry-After"] = str(error.retry_seconds)
     elif error.status == 503:
         out_headers["Retry-After"] = "5"
     if isinstance(error, MethodNotAllowed):
         # RFC 9110 section 15.5.6: a 405 lists the methods the resource supports.
+        # Method names only: a detail a handler raised with cannot add a header line.
         allowed = error.detail.get("allowed")
-        if isinstance(allowed, list | tuple) and all(isinstance(m, str) for m in allowed):
+        if isinstance(allowed, list | tuple) and all(_is_method(m) for m in allowed):
             out_headers["Allow"] = ", ".join(allowed)
     # The title is the error class's fixed message (RFC 9457: the same for every occurrence),
     # never a message given at raise time, so handler code cannot leak text through it.

@@ -204,13 +204,16 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
         result = hit_limits(own, request, None if principal.is_anonymous else principal)
         limit = enforce_limit(result, found.record)  # a 429's headers go in the outer guard's record
     path = route_path(request)
-    if guard.routes is not None and guard.routes is not outer.routes:
-        # Its own route table applies too (unlisted requests are denied).
-        guard.routes.decide(principal, request.method, path, request).raise_for_denial()
+    params = request.path_params  # without a table: the parameters API Gateway matched
+    if guard.routes is not None:
+        decision = guard.routes.decide(principal, request.method, path, request)
+        if guard.routes is not outer.routes:
+            decision.raise_for_denial()  # its own table applies too (unlisted: denied)
+        params = decision.params  # its rule reads its table's match, as the guard alone
     if guard.rule is not None:
         if principal.is_anonymous:
             raise MissingToken()  # a guard with its own rule is never anonymous (as alone)
-        context = AccessContext(request.method, path, request.path_params, request)
+        context = AccessContext(request.method, path, params, request)
         refusal = guard.rule.check(principal, context)
         if refusal is not None:
             raise refusal.to_error()
