@@ -90,7 +90,9 @@ class AuthorizerLimits:
         if limiter is None:
             from secauth.ratelimit import RateLimiter
 
-            options: dict[str, Any] = {"header": self.api_key_header}
+            # a name of its own: a rate_limit=RateLimiter.per_api_key(...) of the same limit
+            # on the same store never shares (and double-counts) this bucket
+            options: dict[str, Any] = {"header": self.api_key_header, "name": "api_key_entry"}
             if self.key_limit_store is not None:
                 options["store"] = self.key_limit_store
             limiter = self._key_limiters[limit] = RateLimiter.per_api_key(limit, **options)

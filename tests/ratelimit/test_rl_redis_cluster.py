@@ -167,7 +167,7 @@ def test_async_exact_limits_under_80_tasks(cluster: RedisCluster) -> None:
 
 
 def test_penalties_use_one_slot_per_subject(cluster: RedisCluster) -> None:
-    """The penalty script's two keys (counter or HyperLogLog, and block) share a hash
+    """The penalty script's two keys (counter or set of distinct paths, and block) share a hash
     tag: no CROSSSLOT, and the subjects spread over the primaries."""
     space = prefix()
     store = RedisStore(cluster.url, cluster=True, prefix=space)

@@ -26,8 +26,11 @@ consistent ``GetItem`` of the current window's item.
 Penalties: counters live in per-window items (``ADD n :1``, or ``ADD s :member``
 on a string set whose size the condition caps at threshold + 1, so an item
 stays small); crossing the threshold writes a block item with ``until`` (epoch
-ms) and the TTL attribute: a second request, once per block. ``blocked_for``
-is one consistent ``GetItem``.
+ms) and the TTL attribute: a second request, once per block. A counter over the
+threshold refuses further events (the condition fails), which then read the block
+(``GetItem``); once the block is over, the first event sets the counter back to
+itself (one more conditional ``UpdateItem``), so counting starts afresh as on
+memory and Redis. ``blocked_for`` is one consistent ``GetItem``.
 
 Table: partition key ``pk`` (string), no sort key; on-demand capacity suits
 bursty traffic. :meth:`DynamoDBStore.create_table` makes one (for tests and
@@ -246,6 +249,43 @@ class DynamoDBStore:
         left_ms = int(item["until"]["N"]) - int(self.clock() * 1000)
         return max(0, left_ms) / 1000
 
+    def _count(
+        self, pk: str, expiry: int, threshold: Limit, member: str | None, *, restart: bool
+    ) -> int | None:
+        """One conditional UpdateItem of a penalty counter: the count (or number of distinct
+        members) after this event, or None when the condition failed.
+
+        ``restart=False`` adds the event to a counter at most at the threshold;
+        ``restart=True`` sets a counter over the threshold back to this one event."""
+        attribute = "n" if member is None else "s"
+        size = "#c" if member is None else "size(#c)"
+        if restart:
+            update = "SET #c = :one, #ttl = if_not_exists(#ttl, :expiry)"
+            condition = f"{size} > :most"
+        else:
+            update = "ADD #c :one SET #ttl = if_not_exists(#ttl, :expiry)"
+            condition = f"attribute_not_exists(#c) OR {size} <= :most"
+        try:
+            reply = self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": pk}},
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#c": attribute, "#ttl": self.ttl_attribute},
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"} if member is None else {"SS": [member]},
+                    ":expiry": {"N": str(expiry)},
+                    ":most": {"N": str(threshold.count)},
+                },
+                ReturnValues="UPDATED_NEW",
+            )
+        except Exception as exc:
+            if _error_code(exc) == _CONDITION_FAILED:
+                return None
+            raise StoreError(f"dynamodb: {_error_code(exc) or type(exc).__name__}") from exc
+        value = reply["Attributes"][attribute]
+        return int(value["N"]) if member is None else len(value["SS"])
+
     def record(
         self,
         subject: str,
@@ -257,37 +297,20 @@ class DynamoDBStore:
         now = int(self.clock() * 1_000_000)
         window = now // threshold.period_us
         end = (window + 1) * threshold.period_us
-        names = {"#ttl": self.ttl_attribute}
-        values: dict[str, Any] = {
-            ":expiry": {"N": str(-(-end // 1_000_000) + _GRACE_S)},
-            ":most": {"N": str(threshold.count)},
-        }
-        if member is None:
-            names["#c"] = "n"
-            values[":one"] = {"N": "1"}
-            update = "ADD #c :one SET #ttl = if_not_exists(#ttl, :expiry)"
-            condition = "attribute_not_exists(#c) OR #c <= :most"
-        else:
-            names["#c"] = "s"
-            values[":one"] = {"SS": [member]}
-            update = "ADD #c :one SET #ttl = if_not_exists(#ttl, :expiry)"
-            condition = "attribute_not_exists(#c) OR size(#c) <= :most"
-        try:
-            reply = self.client.update_item(
-                TableName=self.table,
-                Key={"pk": {"S": f"{self.prefix}#pen#{subject}#{kind}#{window}"}},
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="UPDATED_NEW",
-            )
-        except Exception as exc:
-            if _error_code(exc) == _CONDITION_FAILED:
-                return self.blocked_for(subject)  # over the threshold already: blocked earlier
-            raise StoreError(f"dynamodb: {_error_code(exc) or type(exc).__name__}") from exc
-        value = reply["Attributes"]["s" if member is not None else "n"]
-        seen = len(value["SS"]) if member is not None else int(value["N"])
+        pk = f"{self.prefix}#pen#{subject}#{kind}#{window}"
+        expiry = -(-end // 1_000_000) + _GRACE_S
+        seen = self._count(pk, expiry, threshold, member, restart=False)
+        if seen is None:
+            # over the threshold already: blocked earlier in this window
+            left = self.blocked_for(subject)
+            if left > 0:
+                return left
+            # the block is over: count afresh from this event, as memory and Redis do
+            seen = self._count(pk, expiry, threshold, member, restart=True)
+            if seen is None:  # another event restarted the count first: add to it
+                seen = self._count(pk, expiry, threshold, member, restart=False)
+            if seen is None:  # and it is over the threshold again: block (fail closed)
+                seen = threshold.count + 1
         if seen <= threshold.count:
             return 0.0
         until_ms = now // 1000 + round(cooldown * 1000)

@@ -23,7 +23,15 @@ from secauth.events import Request
 from secauth.principal import Principal
 from secauth.ratelimit.combined import as_request, hit_limits, hit_limits_async
 from secauth.ratelimit.enforcing import Enforcing
-from secauth.ratelimit.keys import ApiKey, ClientIp, KeyFunc, by_principal, by_tenant, safe_key
+from secauth.ratelimit.keys import (
+    ApiKey,
+    ClientIp,
+    KeyFunc,
+    by_principal,
+    by_tenant,
+    normalize_ip,
+    safe_key,
+)
 from secauth.ratelimit.limit import ALGORITHMS, Limit, LimitLike, as_limit
 from secauth.ratelimit.memory import MemoryStore
 from secauth.ratelimit.policy import Resilience
@@ -309,6 +317,8 @@ class RateLimiter(Enforcing):
     def _usage_key(self, request_or_key: Any, principal: Principal | None) -> str | None:
         if isinstance(request_or_key, str):
             value = request_or_key if self._trusted_key else safe_key(request_or_key)
+            if isinstance(self.key, ClientIp):  # the bucket hits count in ("2001:db8::/64")
+                value = normalize_ip(value, ipv6_prefix=self.key.ipv6_prefix) or value
             return self._namespace + value
         return self._store_key(as_request(request_or_key), principal)
 
@@ -322,8 +332,9 @@ class RateLimiter(Enforcing):
 
         ``request_or_key`` is a request (or event) with its ``principal``, or the value
         the key function returns (``"user:alice"`` for ``per_principal``, an address for
-        ``per_ip``). One store read (Redis: one script call; DynamoDB: one ``GetItem``);
-        a store failure raises :class:`~secauth.ratelimit.StoreError`.
+        ``per_ip``, keyed as hits are: IPv4-mapped unmapped, IPv6 by its network). One
+        store read (Redis: one script call; DynamoDB: one ``GetItem``); a store failure
+        raises :class:`~secauth.ratelimit.StoreError`.
 
         >>> limiter = RateLimiter.per_key("10000/month", key=lambda r, p: "acme")
         >>> limiter.usage("acme")[0].remaining

@@ -13,9 +13,9 @@ reason ``abuse_blocked``, with ``retry_after``). Windows start at the subject's
 first event (Redis, memory) or are aligned to the clock (DynamoDB).
 
 Distinct paths are counted in bounded memory: paths are hashed to 8 bytes; the
-memory store keeps at most M + 1 hashes per IP, Redis a HyperLogLog
-(``PFADD``/``PFCOUNT``: exact for small counts, at most 12 KB per key at any
-count), DynamoDB a string set capped at M + 1 by the update's condition.
+memory store keeps at most M + 1 hashes per IP, Redis a set (``SADD``/``SCARD``:
+exact, at most M + 1 members), DynamoDB a string set capped at M + 1 by the update's
+condition. After a block ends, every store counts afresh.
 
 Example
 -------

@@ -21,8 +21,9 @@ raises :class:`StoreError`; the limiter applies its failure policy.
 Redis Cluster (ElastiCache cluster mode, Valkey): ``cluster=True`` with the URL of
 any node (the configuration endpoint), or a ``redis.cluster.RedisCluster`` client.
 Every script touches the keys of one slot: a decision's one key, or a penalty's
-counter and block, which share a hash tag. The client follows ``MOVED``/``ASK``
-redirections; a failover is a store failure until the replica is promoted.
+counter (or set of distinct members) and block, which share a hash tag. The client
+follows ``MOVED``/``ASK`` redirections; a failover is a store failure until the replica
+is promoted.
 
 ``redis`` is imported when a store is constructed, never by ``import secauth``.
 Install it with ``pip install 'secauth[redis]'``.
@@ -143,8 +144,8 @@ local left = redis.call('PTTL', KEYS[2])
 if left > 0 then return left end
 local n
 if ARGV[4] ~= '' then
-  redis.call('PFADD', KEYS[1], ARGV[4])
-  n = redis.call('PFCOUNT', KEYS[1])
+  redis.call('SADD', KEYS[1], ARGV[4])
+  n = redis.call('SCARD', KEYS[1])
 else
   n = redis.call('INCR', KEYS[1])
 end
@@ -253,7 +254,10 @@ class _RedisBase:
             max(1, round(cooldown * 1000)),
             member or "",
         ]
-        return [f"{base}:{kind}", f"{base}:b"], args
+        # distinct members live in a set (exact; deleted at threshold + 1), under a key of
+        # its own: never a WRONGTYPE against the HyperLogLog of earlier releases
+        counter = f"{base}:{kind}" if member is None else f"{base}:{kind}:set"
+        return [counter, f"{base}:b"], args
 
 
 class RedisStore(_RedisBase):
