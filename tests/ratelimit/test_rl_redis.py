@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio
-from rl_services import Server
+from rl_services import PATIENT, Server
 
 from secauth.errors import AbuseBlocked, Reason
 from secauth.ratelimit import AbusePenalty, Limit, RateLimiter, StoreError
@@ -101,7 +101,7 @@ def test_exact_admission_under_40_threads(redis_url: str, algorithm: str, deny_c
     limiter = RateLimiter.per_key(
         Limit(100, 3600),
         key=shared_key,
-        store=RedisStore(redis_url),
+        store=RedisStore(redis_url, **PATIENT),  # exact counts, not timeouts, under test
         algorithm=algorithm,
         deny_cache=deny_cache,
         on_store_error="closed",

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import redis
-from rl_services import RedisCluster, redis_cluster
+from rl_services import PATIENT, RedisCluster, redis_cluster
 
 from secauth.errors import AbuseBlocked
 from secauth.ratelimit import AbusePenalty, Limit, RateLimiter
@@ -126,7 +126,7 @@ def test_exact_limits_under_80_threads_over_every_slot_range(
     admitted per key, the keys spread over all three primaries."""
     away_from_edge(cluster, 3600, 3)
     space = prefix()
-    store = RedisStore(cluster.url, cluster=True, prefix=space)
+    store = RedisStore(cluster.url, cluster=True, prefix=space, **PATIENT)
     limiter = RateLimiter.per_ip(
         Limit(10, 3600), store=store, algorithm=algorithm, on_store_error="closed"
     )
@@ -147,7 +147,7 @@ def test_async_exact_limits_under_80_tasks(cluster: RedisCluster) -> None:
     addresses = ips(48)
 
     async def run() -> dict[str, int]:
-        store = AsyncRedisStore(cluster.url, cluster=True, prefix=space)
+        store = AsyncRedisStore(cluster.url, cluster=True, prefix=space, **PATIENT)
         limiter = RateLimiter.per_ip(Limit(10, 3600), store=store, on_store_error="closed")
         admitted = dict.fromkeys(addresses, 0)
 
