@@ -62,8 +62,20 @@ def _line(record: Mapping[str, Any]) -> str:
     written and the answer never changes because of it."""
     try:
         return _ENCODER.encode(record)
-    except (TypeError, ValueError, RecursionError):
+    except Exception:  # default=str runs the value's own __str__, which may raise anything
+        return _fallback_line(record)
+
+
+def _fallback_line(record: Mapping[str, Any]) -> str:
+    try:
         return _ENCODER.encode({**record, "detail": {"problem": "detail not encodable"}})
+    except Exception:  # another field then: keep the fields of plain types only
+        plain = {k: v for k, v in record.items() if type(v) in (str, bool) or _small_int(v)}
+        return _ENCODER.encode({**plain, "detail": {"problem": "record not encodable"}})
+
+
+def _small_int(value: object) -> bool:
+    return type(value) is int and -(2**63) <= value < 2**63
 
 
 def decision_for(status: int) -> str:

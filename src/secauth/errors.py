@@ -59,6 +59,7 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
@@ -392,9 +393,12 @@ class RateLimited(SecAuthError):
         >>> RateLimited(retry_after=60.00001).retry_seconds, RateLimited().retry_seconds
         (61, 1)
         """
-        seconds = self.retry_after
-        if type(seconds) not in (int, float) or not seconds < _MAX_RETRY_SECONDS:
-            return _MAX_RETRY_SECONDS  # inf, NaN, None, a string: never a crash, never 0
+        value, seconds = self.retry_after, None
+        if not isinstance(value, str | bytes | bool):
+            with contextlib.suppress(TypeError, ValueError, OverflowError):
+                seconds = float(value)  # any number: a Decimal from a store, numpy's floats
+        if seconds is None or not math.isfinite(seconds) or seconds >= _MAX_RETRY_SECONDS:
+            return _MAX_RETRY_SECONDS  # never a crash, never 0
         return max(1, math.ceil(seconds))
 
 

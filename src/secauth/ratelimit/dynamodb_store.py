@@ -23,14 +23,14 @@ attribute for the table. Items of past windows are never read again, so TTL's
 lazy deletion never affects a decision. ``usage`` (the state without spending) is one
 consistent ``GetItem`` of the current window's item.
 
-Penalties: counters live in per-window items (``ADD n :1``, or ``ADD s :member``
-on a string set whose size the condition caps at threshold + 1, so an item
-stays small); crossing the threshold writes a block item with ``until`` (epoch
-ms) and the TTL attribute: a second request, once per block. A counter over the
-threshold refuses further events (the condition fails), which then read the block
-(``GetItem``); once the block is over, the first event sets the counter back to
-itself (one more conditional ``UpdateItem``), so counting starts afresh as on
-memory and Redis. ``blocked_for`` is one consistent ``GetItem``.
+Penalties: an event first reads the subject's block (one consistent ``GetItem``,
+as ``blocked_for``): while blocked it is not counted, as on memory and Redis.
+Counters live in per-window items (``ADD n :1``, or ``ADD s :member`` on a string
+set whose size the condition caps at threshold + 1, so an item stays small);
+crossing the threshold writes a block item with ``until`` (epoch ms) and the TTL
+attribute: a third request, once per block. A counter left over the threshold by
+a block that is over refuses the update (the condition fails); the event then sets
+it back to itself (one more conditional ``UpdateItem``), so counting starts afresh.
 
 Table: partition key ``pk`` (string), no sort key; on-demand capacity suits
 bursty traffic. :meth:`DynamoDBStore.create_table` makes one (for tests and
@@ -299,13 +299,15 @@ class DynamoDBStore:
         end = (window + 1) * threshold.period_us
         pk = f"{self.prefix}#pen#{subject}#{kind}#{window}"
         expiry = -(-end // 1_000_000) + _GRACE_S
+        # The block first, as memory and Redis do: a blocked subject's events are not
+        # counted (a block may outlast its window), and the answer is the time left.
+        left = self.blocked_for(subject)
+        if left > 0:
+            return left
         seen = self._count(pk, expiry, threshold, member, restart=False)
         if seen is None:
-            # over the threshold already: blocked earlier in this window
-            left = self.blocked_for(subject)
-            if left > 0:
-                return left
-            # the block is over: count afresh from this event, as memory and Redis do
+            # Over the threshold, and the block it wrote is over: count afresh from this
+            # event, as memory and Redis do.
             seen = self._count(pk, expiry, threshold, member, restart=True)
             if seen is None:  # another event restarted the count first: add to it
                 seen = self._count(pk, expiry, threshold, member, restart=False)

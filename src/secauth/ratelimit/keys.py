@@ -247,6 +247,23 @@ class ClientIp:
             return "test-invoke"
         return normalize_ip(text, ipv6_prefix=self.ipv6_prefix) or UNKNOWN
 
+    def bucket_of(self, text: str) -> str:
+        """The key the requests from address ``text`` count in, as :meth:`__call__` keys
+        them (what ``usage`` reads); a key as hits write it (``"unknown"``,
+        ``"test-invoke"``, ``"2001:db8:1:2::/64"``) is its own.
+
+        >>> ip = ClientIp()
+        >>> ip.bucket_of("2001:db8:1:2::7"), ip.bucket_of("010.0.0.1"), ip.bucket_of("unknown")
+        ('2001:db8:1:2::/64', 'unknown', 'unknown')
+        """
+        if text == TEST_INVOKE_SOURCE_IP:
+            return "test-invoke"
+        if text in (UNKNOWN, "test-invoke"):
+            return text
+        if normalize_ip(text.partition("/")[0], ipv6_prefix=self.ipv6_prefix) == text:
+            return text  # an IPv6 network key
+        return normalize_ip(text, ipv6_prefix=self.ipv6_prefix) or UNKNOWN
+
     def _refuse(self, request: Request) -> NoReturn:
         """Refuse a request without a client address; warn the first time."""
         kind = request.kind.value

@@ -23,15 +23,7 @@ from secauth.events import Request
 from secauth.principal import Principal
 from secauth.ratelimit.combined import as_request, hit_limits, hit_limits_async
 from secauth.ratelimit.enforcing import Enforcing
-from secauth.ratelimit.keys import (
-    ApiKey,
-    ClientIp,
-    KeyFunc,
-    by_principal,
-    by_tenant,
-    normalize_ip,
-    safe_key,
-)
+from secauth.ratelimit.keys import ApiKey, ClientIp, KeyFunc, by_principal, by_tenant, safe_key
 from secauth.ratelimit.limit import ALGORITHMS, Limit, LimitLike, as_limit
 from secauth.ratelimit.memory import MemoryStore
 from secauth.ratelimit.policy import Resilience
@@ -316,10 +308,10 @@ class RateLimiter(Enforcing):
 
     def _usage_key(self, request_or_key: Any, principal: Principal | None) -> str | None:
         if isinstance(request_or_key, str):
-            value = request_or_key if self._trusted_key else safe_key(request_or_key)
+            value = request_or_key
             if isinstance(self.key, ClientIp):  # the bucket hits count in ("2001:db8::/64")
-                value = normalize_ip(value, ipv6_prefix=self.key.ipv6_prefix) or value
-            return self._namespace + value
+                value = self.key.bucket_of(value)
+            return self._namespace + (value if self._trusted_key else safe_key(value))
         return self._store_key(as_request(request_or_key), principal)
 
     def usage(
