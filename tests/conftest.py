@@ -8,7 +8,9 @@ Every decision record the suite produces is checked against ``tests/decision_sch
 
 from __future__ import annotations
 
+import socket
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -54,3 +56,79 @@ def dynalite() -> Iterator[Any]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_service() -> Iterator[Any]:
+    """A redis-server on loopback for the session (``rl_services``: skipped with a message
+    outside CI when it is not installed)."""
+    from rl_services import redis_server
+
+    server = redis_server().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_service: Any) -> Iterator[str]:
+    """A clean database of the session's redis-server, with secauth's scripts loaded (so
+    round-trip counts do not depend on which test ran first; the NOSCRIPT path has its
+    own test)."""
+    import redis
+
+    from secauth.ratelimit.redis_store import HIT_SCRIPT, RECORD_SCRIPT
+
+    client = redis.Redis(host="127.0.0.1", port=redis_service.port)
+    client.flushall()
+    client.script_load(HIT_SCRIPT)
+    client.script_load(RECORD_SCRIPT)
+    yield f"redis://127.0.0.1:{redis_service.port}/0"
+    client.close()
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[Any]:
+    """A client of the clean database ``redis_url`` names."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def ddb_client(dynalite: Any) -> Any:
+    """A boto3 DynamoDB client for the module's dynalite."""
+    from rl_services import dynamodb_client
+
+    return dynamodb_client(dynalite.port)
+
+
+@pytest.fixture
+def black_hole() -> Iterator[tuple[int, list[socket.socket]]]:
+    """A TCP port on loopback that accepts connections and never answers."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            held.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield int(listener.getsockname()[1]), held
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    listener.close()

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from dpop_parties import AUD, CLIENT, HOST, ISS, ISSUER, TOKEN, URL, VERIFIER, token
-from rl_services import RequestCounter, Server, dynalite_server, dynamodb_client, redis_server
+from rl_services import RequestCounter, Server, dynalite_server, dynamodb_client
 from rl_services import unavailable as service_unavailable
 
 from secauth import Authorizer, Guard
@@ -400,15 +400,6 @@ def test_thumbprint_and_ath_follow_rfc_7638_and_9449() -> None:
 
 
 # -- replay stores on real servers -----------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def redis_service() -> Iterator[Server]:
-    server = redis_server().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_redis_store_is_one_set_nx_px_per_proof(redis_service: Server) -> None:

@@ -11,11 +11,10 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from rl_services import Server, dynamodb_client, free_port, redis_server
+from rl_services import free_port
 
 from secauth import Authorizer, Guard, Routes, StaticApiKeys, authenticated
 from secauth.credentials import ApiKeyEntry, hash_api_key
@@ -49,40 +48,7 @@ ORDERS = Routes({"GET /orders": authenticated(), "$connect": authenticated()})
 # -- servers ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def redis_service() -> Iterator[Server]:
-    server = redis_server().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def redis_url(redis_service: Server) -> Iterator[str]:
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=redis_service.port)
-    client.flushall()
-    yield f"redis://127.0.0.1:{redis_service.port}/0"
-    client.close()
-
-
-@pytest.fixture
-def redis_client(redis_url: str) -> Iterator[Any]:
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
-
-
 _tables = iter(range(10**6))
-
-
-@pytest.fixture
-def ddb_client(dynalite: Server) -> Any:
-    return dynamodb_client(dynalite.port)
 
 
 def _ddb_store(client: Any, **options: Any) -> DynamoDBStore:
@@ -96,36 +62,6 @@ class _SharedMemory(MemoryStore):
     that need no server."""
 
     shared = True
-
-
-@pytest.fixture
-def black_hole() -> Iterator[int]:
-    """A loopback port that accepts connections and never answers (a hung store)."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.05)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            held.append(conn)
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield int(listener.getsockname()[1])
-    finally:
-        stop.set()
-        thread.join(timeout=2)
-        for conn in held:
-            conn.close()
-        listener.close()
 
 
 def _http(ip: str = "203.0.113.5", **sent: Any) -> dict[str, Any]:
@@ -524,10 +460,10 @@ def test_closed_denies_when_redis_refuses_connections() -> None:
     assert results[0].headers()["Retry-After"] == "1"
 
 
-def test_closed_denies_when_redis_hangs(black_hole: int) -> None:
+def test_closed_denies_when_redis_hangs(black_hole: tuple[int, list[socket.socket]]) -> None:
     limiter = RateLimiter.per_ip(
         "100/minute",
-        store=RedisStore(url=f"redis://127.0.0.1:{black_hole}/0"),
+        store=RedisStore(url=f"redis://127.0.0.1:{black_hole[0]}/0"),
         on_store_error="closed",
     )
     result = limiter.hit(_http())

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -23,7 +22,6 @@ from aws_lambda_powertools.event_handler import (
     APIGatewayRestResolver,
 )
 from guard_events import VERIFIER, token
-from rl_services import Server, dynamodb_client, redis_server
 
 from secauth import (
     Authorizer,
@@ -55,39 +53,6 @@ KEY = "pk-live-0123456789abcdefghij"
 
 
 # -- servers and helpers ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def redis_service() -> Iterator[Server]:
-    server = redis_server().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def redis_url(redis_service: Server) -> Iterator[str]:
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=redis_service.port)
-    client.flushall()
-    yield f"redis://127.0.0.1:{redis_service.port}/0"
-    client.close()
-
-
-@pytest.fixture
-def redis_client(redis_url: str) -> Iterator[Any]:
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def ddb_client(dynalite: Server) -> Any:
-    return dynamodb_client(dynalite.port)
 
 
 _tables = iter(range(10**6))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rl_services import RequestCounter, Server, dynalite_server, dynamodb_client, redis_server
+from rl_services import RequestCounter, dynalite_server, dynamodb_client, redis_server
 
 from secauth.errors import KeysUnavailable
 from secauth.revocation import Revocations, StoreUnavailable
@@ -26,23 +26,6 @@ ISS = "https://idp.example.com/"
 CLAIMS = {"iss": ISS, "sub": "ann", "jti": "t-1", "iat": int(time.time()) - 10,
           "client_id": "web", "origin_jti": "family-1"}  # fmt: skip
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def redis_service() -> Iterator[Server]:
-    server = redis_server().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def redis_url(redis_service: Server) -> str:
-    import redis
-
-    redis.Redis(host="127.0.0.1", port=redis_service.port).flushall()
-    return f"redis://127.0.0.1:{redis_service.port}/0"
 
 
 CHILD = textwrap.dedent(

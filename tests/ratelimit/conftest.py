@@ -18,32 +18,6 @@ _names = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def redis_service() -> Iterator[Server]:
-    server = redis_server().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def redis_url(redis_service: Server) -> Iterator[str]:
-    """A clean database of the session's redis-server, with secauth's scripts loaded (so
-    round-trip counts do not depend on which test ran first; the NOSCRIPT path has its
-    own test)."""
-    import redis
-
-    from secauth.ratelimit.redis_store import HIT_SCRIPT, RECORD_SCRIPT
-
-    client = redis.Redis(host="127.0.0.1", port=redis_service.port)
-    client.flushall()
-    client.script_load(HIT_SCRIPT)
-    client.script_load(RECORD_SCRIPT)
-    yield f"redis://127.0.0.1:{redis_service.port}/0"
-    client.close()
-
-
-@pytest.fixture(scope="session")
 def dynalite_service() -> Iterator[Server]:
     server = dynalite_server().start()
     try:
