@@ -3,6 +3,9 @@
 ``tests/ratelimit/rl_services.py`` starts real servers on loopback (redis-server and
 dynalite, installed by ``make services-deps``). Its folder goes on ``sys.path`` here so
 test modules outside ``tests/ratelimit/`` can use it too, whatever pytest collects first.
+The server fixtures several modules share live here: ``dynalite``, ``ddb_client``,
+``redis_service``, ``redis_url`` (a clean database per test), ``redis_client`` and
+``black_hole`` (a port that never answers).
 Every decision record the suite produces is checked against ``tests/decision_schema.py``.
 """
 
