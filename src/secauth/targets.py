@@ -49,10 +49,11 @@ def target_of(request: Request, routes: Routes) -> Target:
     if arn.verb is None and arn.path == "$default" and kind in _HTTP_KINDS:
         # rawPath starts with a named stage on the execute-api endpoint, not always behind
         # a custom domain: when the table also has a first segment of that name, the path
-        # is read both ways, and both must be allowed.
-        path = _without_stage(request.path, request.stage)
+        # is read both ways, and both must be allowed. The stage is the ARN's: the memo
+        # keys answers by the ARN, and the policy names it.
+        path = _without_stage(request.path, arn.stage)
         literals = routes.table.literals_at[0].values() if routes.table.literals_at else ()
-        also = request.path if path != request.path and request.stage in literals else None
+        also = request.path if path != request.path and arn.stage in literals else None
         return Target(request.method, path, arn, also)
     return Target(arn.verb or "", arn.path, arn)
 

@@ -214,7 +214,13 @@ class MethodArn:
 
     @classmethod
     def _parse_uncached(cls, value: str) -> MethodArn:
-        if len(value) > MAX_METHOD_ARN_BYTES or len(value.encode()) > MAX_METHOD_ARN_BYTES:
+        if len(value) > MAX_METHOD_ARN_BYTES:
+            raise InvalidMethodArn(f"method ARN longer than {MAX_METHOD_ARN_BYTES} bytes")
+        try:
+            size = len(value.encode())
+        except UnicodeEncodeError:  # a lone surrogate (JSON can spell one)
+            raise InvalidMethodArn("method ARN is not valid Unicode text") from None
+        if size > MAX_METHOD_ARN_BYTES:
             raise InvalidMethodArn(f"method ARN longer than {MAX_METHOD_ARN_BYTES} bytes")
         match = _ARN.fullmatch(value)
         if match is None:
