@@ -380,8 +380,7 @@ class Authorizer:
         memo_key = self._memo_key(request)
         if memo_key is not None:
             remembered = self._memo.get(memo_key)
-            if remembered is not None:
-                self._verify_again(memo_key[0])
+            if remembered is not None and self._still_the_same(memo_key[0]):
                 record.update(remembered.fields)
                 return remembered.response
         found = self.credentials(request)
@@ -419,13 +418,15 @@ class Authorizer:
                 request.route_key, request.method, request.path,
                 request.client_cert.get("clientCertPem"))  # fmt: skip
 
-    def _verify_again(self, token: str) -> None:
-        """A memoized answer still needs a valid token (expiry, key changes, revocation)."""
-        revalidate, verifier = self._revalidate, self.verifier
+    def _still_the_same(self, token: str) -> bool:
+        """Whether a memoized answer stands: the verifier knows ``token`` as the one it
+        verified, with the same claims, and it is still valid (else it raises as
+        ``verify`` does). False (not known here: a verifier whose answers can change, as
+        introspection's, or one that needs the claims, as a revocation list): the answer
+        is made afresh."""
+        revalidate = self._revalidate
         assert revalidate is not None
-        assert verifier is not None
-        if not revalidate(token):  # True: cached and still valid, no claims
-            verifier.verify(token)
+        return revalidate(token)
 
     def _decide(self, found: Credentials, target: Target, request: Request) -> Decision:
         principal = found.principal

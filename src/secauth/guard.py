@@ -83,6 +83,7 @@ from secauth.token_sources import (
     presents_token,
     read_token,
 )
+from secauth.token_verifier import RevalidatingVerifier
 from secauth.wrapping import wrap_handler
 
 if TYPE_CHECKING:
@@ -233,9 +234,13 @@ class Guard:
         self.protected_resource = protected_resource
         self.sender_constraint = check_sender_constraint(sender_constraint, answers_client=True)
         # Principals for repeated callers: authorizer contexts (their raw strings) and
-        # verified tokens (the token is still verified on every call). Bounded; shared
-        # with the guards require() derives, which answer the same way.
+        # verified tokens (the token is still verified on every call), the latter while the
+        # verifier's revalidate says a token has the claims it had. Bounded; shared with
+        # the guards require() derives, which answer the same way.
         self._principals = PrincipalMemo()
+        self._revalidate: Callable[[str], bool] | None = (
+            verifier.revalidate if isinstance(verifier, RevalidatingVerifier) else None
+        )
 
     # -- decorators -------------------------------------------------------------------------
 
@@ -395,7 +400,10 @@ class Guard:
         assert caller.token is not None
         assert caller.presented is not None
         check_binding(claims, request, caller.presented, self.sender_constraint)
-        verified = self._principals.for_claims(caller.token, claims, self.claims)
+        if self._revalidate is not None and self._revalidate(caller.token):
+            verified = self._principals.for_claims(caller.token, claims, self.claims)
+        else:  # claims that can change for one token (introspection): mapped afresh
+            verified = self.claims.map(claims)
         return self._agree(verified, caller.from_context)
 
     def _context_principal(self, request: Request) -> Principal | None:

@@ -190,6 +190,12 @@ class IntrospectionVerifier:
         self.token_type = token_type
         if revocations is not None and not callable(getattr(revocations, "check", None)):
             raise ConfigurationError("revocations must be a secauth.revocation.Revocations")
+        if revocations is not None and issuer is None:
+            # Revocations name tokens by issuer, and RFC 7662 answers may omit iss.
+            raise ConfigurationError(
+                "revocations need issuer=: entries are kept by issuer, and the answers of "
+                "an introspection endpoint may name none"
+            )
         self.revocations = revocations
         if not (64 <= max_token_size <= 64 * 1024):
             raise ConfigurationError("max_token_size must be between 64 bytes and 64 KiB")
@@ -397,7 +403,11 @@ class IntrospectionVerifier:
 
     def _failed(self, exc: Exception, started: float) -> _Failure:
         cause = exc.cause if isinstance(exc, FetchError) else _unexpected(exc)
-        self._resting_until = started + self.retry_after
+        # The endpoint rests after failures of its own (down, slow, 5xx, 429), not after a
+        # 4xx answering this one call (a token the caller made too big for its form):
+        # one caller must not make every other new token a 503.
+        if not _answers_this_call(cause):
+            self._resting_until = started + self.retry_after
         _logger().warning(
             "token introspection at %s failed: %s",
             shown_url(self.endpoint or ""),
@@ -494,3 +504,15 @@ def _checked_types(claims: Mapping[str, Any]) -> tuple[float | None, float | Non
                 raise _bad(f"member {name!r} is not a finite number")
             times[name] = float(value)
     return times.get("exp"), times.get("nbf")
+
+
+def _answers_this_call(cause: FetchCause) -> bool:
+    """A 4xx other than 429: the endpoint refused this one call, and is up.
+
+    >>> _answers_this_call(FetchCause("http_status", 400)), _answers_this_call(FetchCause("timeout"))
+    (True, False)
+    """
+    status = cause.status
+    if cause.kind != "http_status" or status is None:
+        return False
+    return 400 <= status < 500 and status != 429  # 429: the endpoint asks everyone to wait

@@ -48,7 +48,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal, Protocol
 
-from secauth.errors import ConfigurationError, KeysUnavailable, TokenRevoked
+from secauth.errors import ConfigurationError, InvalidClaims, KeysUnavailable, TokenRevoked
 
 __all__ = ["RevocationStore", "Revocations", "StoreUnavailable", "issuer_key", "revocation_keys"]
 
@@ -88,7 +88,9 @@ def revocation_keys(claims: Mapping[str, Any]) -> list[tuple[str, str]]:
     ['jti', 'subject']
     """
     iss = claims.get("iss")
-    issuer = issuer_key(iss) if isinstance(iss, str) else ""
+    if not isinstance(iss, str) or not iss:  # every entry is kept under an issuer
+        raise InvalidClaims(detail={"claim": "iss", "problem": "revocations need an issuer"})
+    issuer = issuer_key(iss)
     aud = claims.get("aud")
     audiences = aud if isinstance(aud, list) else [aud]
     named = (
@@ -185,6 +187,8 @@ class Revocations:
         # claims: (the kind that revokes it or None, when it was read). Bounded (the oldest
         # half goes when full); emptied when this container revokes something.
         self._seen: dict[tuple[Any, ...], tuple[str | None, float]] = {}
+        # Counts forget_cached() calls: a verdict read before one is not kept after it.
+        self._generation = 0
         self._resting_until = float("-inf")
         self._lock = threading.Lock()
 
@@ -198,11 +202,13 @@ class Revocations:
         if seen is not None and now - seen[1] < self.max_staleness:
             verdict = seen[0]
         else:
+            generation = self._generation
             keys = revocation_keys(claims)
             values = self._fetch([key for _, key in keys], now) if keys else {}
             if values is None:
                 return  # the store failed and the policy is "open"
-            verdict = self._remember(token_id, _revoked_by(keys, values, claims), now)
+            verdict = _revoked_by(keys, values, claims)
+            self._remember(token_id, verdict, now, generation)
         if verdict is not None:
             raise TokenRevoked(detail={"revoked_by": verdict})
 
@@ -215,13 +221,15 @@ class Revocations:
         else:
             import asyncio
 
+            generation = self._generation
             keys = revocation_keys(claims)
             values = (
                 await asyncio.to_thread(self._fetch, [key for _, key in keys], now) if keys else {}
             )
             if values is None:
                 return
-            verdict = self._remember(token_id, _revoked_by(keys, values, claims), now)
+            verdict = _revoked_by(keys, values, claims)
+            self._remember(token_id, verdict, now, generation)
         if verdict is not None:
             raise TokenRevoked(detail={"revoked_by": verdict})
 
@@ -257,6 +265,7 @@ class Revocations:
         """Drop what this container read from the store (the next checks ask again)."""
         with self._lock:
             self._seen.clear()
+            self._generation += 1
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -283,15 +292,18 @@ class Revocations:
             return None, None
 
     def _remember(
-        self, token_id: tuple[Any, ...] | None, verdict: str | None, now: float
-    ) -> str | None:
+        self, token_id: tuple[Any, ...] | None, verdict: str | None, now: float, generation: int
+    ) -> None:
+        """Keep ``verdict``, unless this container revoked something since it was read
+        (``generation``): then the next check asks the store again."""
         if token_id is not None and self.max_staleness > 0:
             with self._lock:
+                if generation != self._generation:
+                    return
                 if len(self._seen) >= self.cache_size:
                     for old in list(self._seen)[: max(1, len(self._seen) // 2)]:
                         del self._seen[old]
                 self._seen[token_id] = (verdict, now)
-        return verdict
 
     def _fetch(self, keys: list[str], now: float) -> dict[str, float | None] | None:
         if now < self._resting_until:
