@@ -68,6 +68,8 @@ __all__ = ["IntrospectionVerifier"]
 # RFC 6750 2.1 b64token, before any trailing "=".
 _B64TOKEN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_._~+/")
 _STRINGS = ("iss", "sub", "client_id", "scope", "token_type", "username", "jti")
+# Statuses about one call's request (bad or too big), not about the endpoint or our client.
+_PER_CALL_STATUSES = frozenset({400, 413, 414, 431})
 _TIMES = ("exp", "iat", "nbf")
 _DISCOVERY = b"\x00discovery"  # the single-flight key of the discovery fetch
 
@@ -125,7 +127,8 @@ class IntrospectionVerifier:
         authorization server is refused here within ``negative_ttl`` of being introspected
         once inactive, and within ``cache_max_ttl`` when it was active).
     retry_after:
-        Seconds after a failed call during which new tokens get a 503 at once (0: none).
+        Seconds after a failure of the endpoint during which new tokens get a 503 at once
+        (0: none); a 400, 413, 414 or 431 about one call's request fails that call only.
     timeout, max_bytes, allow_http, user_agent:
         The HTTP policy: deadline per call, answer size cap, plain http to loopback (tests
         only), User-Agent.
@@ -403,9 +406,10 @@ class IntrospectionVerifier:
 
     def _failed(self, exc: Exception, started: float) -> _Failure:
         cause = exc.cause if isinstance(exc, FetchError) else _unexpected(exc)
-        # The endpoint rests after failures of its own (down, slow, 5xx, 429), not after a
-        # 4xx answering this one call (a token the caller made too big for its form):
-        # one caller must not make every other new token a 503.
+        # The endpoint rests after failures that fail every call (down, slow, 5xx, 401,
+        # 403, 429), not after a 400, 413, 414 or 431 about this one call's request (a
+        # token the caller made too big for its form): one caller must not make every
+        # other new token a 503.
         if not _answers_this_call(cause):
             self._resting_until = started + self.retry_after
         _logger().warning(
@@ -507,12 +511,11 @@ def _checked_types(claims: Mapping[str, Any]) -> tuple[float | None, float | Non
 
 
 def _answers_this_call(cause: FetchCause) -> bool:
-    """A 4xx other than 429: the endpoint refused this one call, and is up.
+    """A status about this one call's request (its size or form: the token the caller
+    sent), from an endpoint that is up. A 401 or 403 (our client credentials, a
+    firewall), a 429 and the rest fail every call alike: the verifier rests after them.
 
-    >>> _answers_this_call(FetchCause("http_status", 400)), _answers_this_call(FetchCause("timeout"))
+    >>> _answers_this_call(FetchCause("http_status", 400)), _answers_this_call(FetchCause("http_status", 401))
     (True, False)
     """
-    status = cause.status
-    if cause.kind != "http_status" or status is None:
-        return False
-    return 400 <= status < 500 and status != 429  # 429: the endpoint asks everyone to wait
+    return cause.kind == "http_status" and cause.status in _PER_CALL_STATUSES
