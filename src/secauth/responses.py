@@ -136,9 +136,11 @@ class Cors:
                 "other origins; list the exact origins instead"
             )
         for origin in origins:
-            if origin != "*" and (origin.endswith("/") or "://" not in origin):
+            if origin != "*" and not _is_origin(origin):
                 raise ConfigurationError(
-                    f"Cors origin {origin!r} must look like 'https://app.example.com' (no path)"
+                    f"Cors origin {origin!r:.80} must be an origin as browsers send it: "
+                    "'https://app.example.com' (lower case; no path, query, wildcard or "
+                    "default port)"
                 )
         self.any_origin = origins == ("*",)
         self.origins = frozenset(origins)
@@ -241,6 +243,29 @@ def _description(text: str) -> str:
     """RFC 6750 section 3: error_description holds %x20-21 / %x23-5B / %x5D-7E only (no
     quote, no backslash, no control character), so a message cannot break the header."""
     return _quotable(text)[:200]
+
+
+def _is_origin(value: object) -> bool:
+    """``scheme://host[:port]`` exactly as a browser's ``Origin`` header spells it, so it
+    can match one: http(s), lower case, no path, query, fragment, user or wildcard, and
+    no default port (browsers leave it out)."""
+    if not isinstance(value, str) or value != value.lower() or "*" in value:
+        return False
+    from urllib.parse import urlsplit  # loaded already by the router
+
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return False
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return (
+        default is not None
+        and bool(parts.hostname)
+        and "@" not in parts.netloc
+        and port != default
+        and value == f"{parts.scheme}://{parts.netloc}"
+    )
 
 
 def _is_method(value: object) -> bool:

@@ -355,19 +355,27 @@ def _items(value: object) -> Iterable[tuple[object, object]]:
 
 def _cookie_values(request: Request, name: str) -> Iterable[str]:
     """Every value of cookie ``name``: from the ``Cookie`` header(s) and, in payload 2.0
-    events, the ``cookies`` list."""
-    pairs: list[str] = []
-    for header in request.header_values("cookie"):
-        pairs.extend(header.split(";"))
+    events, the ``cookies`` list. Function URLs (and HTTP APIs behind CloudFront) send the
+    same cookies in both: a header holding exactly the list's pairs is that copy, read
+    once; a header that differs counts too (two values: ambiguous)."""
+    in_headers = _cookie_pairs(request.header_values("cookie"))
     listed = request.raw.get("cookies")
-    if isinstance(listed, list):
-        for item in listed:
-            if isinstance(item, str):
-                pairs.extend(item.split(";"))
-    for pair in pairs:
+    items = listed if isinstance(listed, list) else []
+    in_list = _cookie_pairs(item for item in items if isinstance(item, str))
+    if in_list and sorted(in_headers) == sorted(in_list):
+        in_headers = []
+    for pair in in_headers + in_list:
         key, sep, value = pair.partition("=")
-        if sep and key.strip() == name:
-            yield value.strip().strip('"')
+        # Only spaces and tabs around a name or value (RFC 6265): a name with a Unicode
+        # space before "__Host-" is another cookie, which the prefix does not protect.
+        if sep and key.strip(" \t") == name:
+            yield value.strip(" \t").strip('"')
+
+
+def _cookie_pairs(texts: Iterable[str]) -> list[str]:
+    """The ``name=value`` pairs of ``Cookie`` texts, spaces and tabs around them trimmed."""
+    pairs = (pair.strip(" \t") for text in texts for pair in text.split(";"))
+    return [pair for pair in pairs if pair]
 
 
 def _protocols(request: Request) -> list[str]:
