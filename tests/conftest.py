@@ -135,3 +135,41 @@ def black_hole() -> Iterator[tuple[int, list[socket.socket]]]:
     for conn in held:
         conn.close()
     listener.close()
+
+
+@pytest.fixture(scope="module")
+def _scripted() -> Iterator[Any]:
+    from scripted_as import ScriptedAS
+
+    server = ScriptedAS()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def scripted(_scripted: Any) -> Any:
+    """The module's scripted RFC 7662 server (``tests/scripted_as.py``), its answers,
+    requests, discovery document and delay reset."""
+    with _scripted._lock:
+        _scripted.answers.clear()
+        _scripted.requests.clear()
+    _scripted.default = (200, b'{"active": false}')
+    _scripted.discovery = {}
+    _scripted.delay = 0.0
+    return _scripted
+
+
+@pytest.fixture(scope="module")
+def op() -> Iterator[Any]:
+    """panva's oidc-provider on loopback for one module (``introspection_services``;
+    skipped with a message outside CI when it is not installed). Modules with another
+    provider named ``op`` define their own."""
+    from introspection_services import OidcProvider, missing
+    from rl_services import unavailable
+
+    why = missing()
+    if why is not None:
+        unavailable(why)
+    server = OidcProvider().start()
+    yield server
+    server.stop()

@@ -14,8 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from introspection_services import ORDERS, SHORT, SHORT_TTL, OidcProvider, Proxy, missing
-from rl_services import unavailable
+from introspection_services import ORDERS, SHORT, SHORT_TTL, OidcProvider, Proxy
 
 from secauth import Authorizer, ClaimMapper, Guard, JwtVerifier, Routes, scopes
 from secauth.client_auth import ClientAuth
@@ -41,16 +40,6 @@ from secauth.testing import KeyPair
 from secauth.testing_events import http_authorizer_v2, rest_proxy
 
 METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
-
-
-@pytest.fixture(scope="module")
-def op() -> Iterator[OidcProvider]:
-    why = missing()
-    if why is not None:
-        unavailable(why)
-    server = OidcProvider().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

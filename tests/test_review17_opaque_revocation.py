@@ -14,15 +14,13 @@ import json
 import secrets
 import threading
 import time
-import urllib.parse
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from hand_clock import Clock
 from introspection_services import ORDERS, OidcProvider, missing
 from rl_services import unavailable
+from scripted_as import ScriptedAS, concurrent_outcomes
 
 from secauth import Authorizer, ClaimMapper, Guard, JwtVerifier, Routes, scopes
 from secauth.client_auth import ClientAuth
@@ -44,117 +42,6 @@ from secauth.testing_events import http_proxy, request_authorizer
 
 ISS, AUD = "https://as.example.com", "urn:example:orders"
 CLIENT_ID, CLIENT_SECRET = "orders-api", "s3cret-" + secrets.token_hex(8)
-
-
-# -- a scripted authorization server on loopback ------------------------------------------
-
-
-class _Quiet(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass
-
-
-class ScriptedAS:
-    """POST: the scripted answer for the form's token (else ``default``); GET: the
-    discovery document in ``discovery``. Records every request."""
-
-    def __init__(self) -> None:
-        self.answers: dict[str, tuple[int, bytes]] = {}
-        self.default: tuple[int, bytes] = (200, b'{"active": false}')
-        self.discovery: dict[str, Any] = {}
-        self.delay = 0.0
-        self.requests: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self.server = _Quiet(("127.0.0.1", 0), self._handler())
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return self.origin + "/introspect"
-
-    def answer(self, token: str, body: Any, status: int = 200) -> None:
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.answers[token] = (status, raw)
-
-    def count(self, path: str | None = "/introspect") -> int:
-        with self._lock:
-            return sum(1 for r in self.requests if path is None or r["path"] == path)
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                with owner._lock:
-                    owner.requests.append({"path": self.path, "headers": dict(self.headers)})
-                self._send(200, json.dumps(owner.discovery).encode())
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                form = dict(urllib.parse.parse_qsl(body.decode()))
-                with owner._lock:
-                    owner.requests.append(
-                        {"path": self.path, "headers": dict(self.headers), "form": form}
-                    )
-                if owner.delay:
-                    time.sleep(owner.delay)
-                self._send(*owner.answers.get(form.get("token", ""), owner.default))
-
-            def _send(self, status: int, raw: bytes) -> None:
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(raw)))
-                    self.end_headers()
-                    self.wfile.write(raw)
-                except OSError:
-                    pass
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        return Handler
-
-
-@pytest.fixture(scope="module")
-def _scripted() -> Iterator[ScriptedAS]:
-    server = ScriptedAS()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def scripted(_scripted: ScriptedAS) -> ScriptedAS:
-    with _scripted._lock:
-        _scripted.answers.clear()
-        _scripted.requests.clear()
-    _scripted.default = (200, b'{"active": false}')
-    _scripted.discovery = {}
-    _scripted.delay = 0.0
-    return _scripted
-
-
-@pytest.fixture(scope="module")
-def op() -> Iterator[OidcProvider]:
-    why = missing()
-    if why is not None:
-        unavailable(why)
-    server = OidcProvider().start()
-    yield server
-    server.stop()
 
 
 def opaque() -> str:
@@ -359,25 +246,7 @@ def test_a_failing_leader_gives_every_waiting_thread_a_503_and_makes_one_call(
     scripted.answer(token, {"error": "server_error"}, status=500)
     scripted.delay = 0.3
     verifier = introspector(scripted, retry_after=0)
-    outcomes: list[str] = []
-    barrier = threading.Barrier(20)
-
-    def worker() -> None:
-        barrier.wait()
-        try:
-            verifier.verify(token)
-            outcomes.append("allowed")
-        except KeysUnavailable:
-            outcomes.append("503")
-        except Exception as exc:
-            outcomes.append(type(exc).__name__)
-
-    threads = [threading.Thread(target=worker) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
-    assert outcomes == ["503"] * 20
+    assert concurrent_outcomes(verifier.verify, token, 20) == ["503"] * 20
     assert scripted.count() == 1
 
 

@@ -15,17 +15,15 @@ import asyncio
 import secrets
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hand_clock import Clock
-from introspection_services import ORDERS, OidcProvider, missing
-from rl_services import unavailable
+from introspection_services import ORDERS, OidcProvider
+from scripted_as import ScriptedAS, concurrent_outcomes
 from test_review17_opaque_revocation import AUD as AS_AUD
 from test_review17_opaque_revocation import ISS as AS_ISS
 from test_review17_opaque_revocation import (
-    ScriptedAS,
     active,
     introspector,
     opaque,
@@ -89,34 +87,6 @@ def _outcome(authorizer: Authorizer, event: dict[str, Any]) -> str:
     if "isAuthorized" in response:
         return f"isAuthorized={response['isAuthorized']}"
     return str(response["policyDocument"]["Statement"][0]["Effect"])
-
-
-@pytest.fixture(scope="module")
-def _scripted() -> Iterator[ScriptedAS]:
-    server = ScriptedAS()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def scripted(_scripted: ScriptedAS) -> ScriptedAS:
-    with _scripted._lock:
-        _scripted.answers.clear()
-        _scripted.requests.clear()
-    _scripted.default = (200, b'{"active": false}')
-    _scripted.discovery = {}
-    _scripted.delay = 0.0
-    return _scripted
-
-
-@pytest.fixture(scope="module")
-def op() -> Iterator[OidcProvider]:
-    why = missing()
-    if why is not None:
-        unavailable(why)
-    server = OidcProvider().start()
-    yield server
-    server.stop()
 
 
 # == findings ===============================================================================
@@ -376,25 +346,7 @@ def test_a_4xx_is_a_503_for_every_waiter_with_one_call_and_never_cached(
     scripted.answer(token, {"error": "invalid_request"}, status=413)
     scripted.delay = 0.3  # the waiters overlap the leader's call
     verifier = introspector(scripted, retry_after=60)
-    outcomes: list[str] = []
-    barrier = threading.Barrier(12)
-
-    def worker() -> None:
-        barrier.wait()
-        try:
-            verifier.verify(token)
-            outcomes.append("allowed")
-        except KeysUnavailable:
-            outcomes.append("503")
-        except Exception as exc:
-            outcomes.append(type(exc).__name__)
-
-    threads = [threading.Thread(target=worker) for _ in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
-    assert outcomes == ["503"] * 12
+    assert concurrent_outcomes(verifier.verify, token, 12) == ["503"] * 12
     assert scripted.count() == 1  # single flight per token
     scripted.delay = 0.0
     scripted.answer(token, active(time.time()))  # the failure was not kept

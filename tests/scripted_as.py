@@ -1,0 +1,118 @@
+"""A scripted RFC 7662 authorization server on loopback: a real HTTP server whose answer
+to each token a test chooses (``ScriptedAS``), for the introspection tests. Its fixtures
+(``scripted``) are in ``tests/conftest.py``."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class _Quiet(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
+class ScriptedAS:
+    """POST: the scripted answer for the form's token (else ``default``); GET: the
+    discovery document in ``discovery``. Records every request."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, tuple[int, bytes]] = {}
+        self.default: tuple[int, bytes] = (200, b'{"active": false}')
+        self.discovery: dict[str, Any] = {}
+        self.delay = 0.0
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self.server = _Quiet(("127.0.0.1", 0), self._handler())
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return self.origin + "/introspect"
+
+    def answer(self, token: str, body: Any, status: int = 200) -> None:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.answers[token] = (status, raw)
+
+    def count(self, path: str | None = "/introspect") -> int:
+        with self._lock:
+            return sum(1 for r in self.requests if path is None or r["path"] == path)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                with owner._lock:
+                    owner.requests.append({"path": self.path, "headers": dict(self.headers)})
+                self._send(200, json.dumps(owner.discovery).encode())
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                form = dict(urllib.parse.parse_qsl(body.decode()))
+                with owner._lock:
+                    owner.requests.append(
+                        {"path": self.path, "headers": dict(self.headers), "form": form}
+                    )
+                if owner.delay:
+                    time.sleep(owner.delay)
+                self._send(*owner.answers.get(form.get("token", ""), owner.default))
+
+            def _send(self, status: int, raw: bytes) -> None:
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(raw)))
+                    self.end_headers()
+                    self.wfile.write(raw)
+                except OSError:
+                    pass
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+def concurrent_outcomes(verify: Any, token: str, threads: int) -> list[str]:
+    """``verify(token)`` in ``threads`` threads started together: each one's outcome,
+    ``"allowed"``, ``"503"`` (KeysUnavailable) or the name of another exception."""
+    from secauth.errors import KeysUnavailable
+
+    outcomes: list[str] = []
+    barrier = threading.Barrier(threads)
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            verify(token)
+            outcomes.append("allowed")
+        except KeysUnavailable:
+            outcomes.append("503")
+        except Exception as exc:
+            outcomes.append(type(exc).__name__)
+
+    started = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in started:
+        thread.start()
+    for thread in started:
+        thread.join(10)
+    return outcomes
