@@ -159,6 +159,8 @@ def _secrets(event: Mapping[str, Any], api_key_header: str | None) -> list[str]:
             value = value.strip()
             if len(value) >= _MIN_SECRET_LENGTH:
                 found.add(value)
+                if value.strip('"') != value:  # a quoted cookie value is read unquoted
+                    add(value.strip('"'))
                 _, space, rest = value.partition(" ")
                 if space:
                     add(rest)

@@ -58,9 +58,18 @@ PROBLEM_JSON = "application/problem+json"
 #: The problem ``type`` when no base URL is configured (RFC 9457 section 4.2.1).
 ABOUT_BLANK = "about:blank"
 _TYPE_BASE_ENDS = ("/", "#", ":", "=")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 _URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^:]")
-# RFC 9110 token characters; text, not compiled: only 405 answers need it.
-_METHOD = r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}"
+# RFC 9110 tokens (method and header names); text, not compiled: re compiles it on first
+# use (a 405 answer, a Cors being built).
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}"
+# An origin as browsers send it: scheme://host[:port], lower case; the host a name or a
+# bracketed IPv6 address (checked further in _is_origin).
+_ORIGIN = (
+    r"([a-z][a-z0-9+.-]*)://"  # scheme
+    r"(\[[0-9a-f:.]+\]|[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?)"  # host
+    r"(?::([1-9][0-9]{0,4}))?"  # port
+)
 _STATUS_TEXT = {
     200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
     404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
@@ -127,7 +136,7 @@ class Cors:
         allow_credentials: bool = False,
         max_age: int = 600,
     ) -> None:
-        origins = tuple(allow_origins)
+        origins = _names(allow_origins, "allow_origins")
         if not origins:
             raise ConfigurationError("Cors needs allow_origins (exact origins, or ['*'])")
         if "*" in origins and (allow_credentials or len(origins) > 1):
@@ -144,9 +153,16 @@ class Cors:
                 )
         self.any_origin = origins == ("*",)
         self.origins = frozenset(origins)
-        self.methods = frozenset(m.upper() for m in allow_methods)
-        self.allow_headers = frozenset(h.lower() for h in allow_headers)
-        self.expose_headers = tuple(expose_headers)
+        methods = _names(allow_methods, "allow_methods")
+        allowed = _names(allow_headers, "allow_headers")
+        exposed = _names(expose_headers, "expose_headers")
+        if not all(map(_is_token, (*methods, *allowed, *exposed))):
+            raise ConfigurationError("Cors methods and header names must be HTTP tokens")
+        if type(max_age) is not int or max_age < 0:
+            raise ConfigurationError("Cors max_age must be a whole number of seconds (0 or more)")
+        self.methods = frozenset(m.upper() for m in methods)
+        self.allow_headers = frozenset(h.lower() for h in allowed)
+        self.expose_headers = exposed
         self.allow_credentials = allow_credentials
         self.max_age = max_age
 
@@ -245,32 +261,47 @@ def _description(text: str) -> str:
     return _quotable(text)[:200]
 
 
+def _names(values: object, what: str) -> tuple[str, ...]:
+    """``values`` as a tuple of strings; a single string or anything else is refused."""
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise ConfigurationError(f"Cors {what} must be a list of strings")
+    names = tuple(values)
+    if not all(isinstance(name, str) for name in names):
+        raise ConfigurationError(f"Cors {what} must be a list of strings")
+    return names
+
+
 def _is_origin(value: object) -> bool:
     """``scheme://host[:port]`` exactly as a browser's ``Origin`` header spells it, so it
-    can match one: http(s), lower case, no path, query, fragment, user or wildcard, and
-    no default port (browsers leave it out)."""
-    if not isinstance(value, str) or value != value.lower() or "*" in value:
+    can match one: lower case, no path, query, user or wildcard, an IPv6 address in its
+    compressed form, and no default port for http(s) (browsers leave it out). Other
+    schemes are origins too (``capacitor://localhost``, ``chrome-extension://...``),
+    ``file`` excepted (its origin is ``null``).
+
+    >>> _is_origin("https://app.example.com"), _is_origin("https://app.example.com:443")
+    (True, False)
+    """
+    match = re.fullmatch(_ORIGIN, value) if isinstance(value, str) else None
+    if match is None or match.group(1) == "file":
         return False
-    from urllib.parse import urlsplit  # loaded already by the router
+    scheme, host, port = match.groups()
+    if host.startswith("["):
+        import ipaddress  # only for an IPv6 origin, when a Cors is built
 
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError:
-        return False
-    default = {"http": 80, "https": 443}.get(parts.scheme)
-    return (
-        default is not None
-        and bool(parts.hostname)
-        and "@" not in parts.netloc
-        and port != default
-        and value == f"{parts.scheme}://{parts.netloc}"
-    )
+        try:
+            if ipaddress.IPv6Address(host[1:-1]).compressed != host[1:-1]:
+                return False
+        except ValueError:
+            return False
+    if port is None:
+        return True
+    return int(port) <= 65535 and int(port) != _DEFAULT_PORTS.get(scheme)
 
 
-def _is_method(value: object) -> bool:
-    """An RFC 9110 method name (a token): nothing that could end a header line or a list."""
-    return isinstance(value, str) and re.fullmatch(_METHOD, value) is not None
+def _is_token(value: object) -> bool:
+    """An RFC 9110 token (a method or header name): nothing that could end a header line
+    or a list."""
+    return isinstance(value, str) and re.fullmatch(_TOKEN, value) is not None
 
 
 def _quotable(text: str) -> str:
@@ -348,7 +379,7 @@ def error_response(
         # RFC 9110 section 15.5.6: a 405 lists the methods the resource supports.
         # Method names only: a detail a handler raised with cannot add a header line.
         allowed = error.detail.get("allowed")
-        if isinstance(allowed, list | tuple) and all(_is_method(m) for m in allowed):
+        if isinstance(allowed, list | tuple) and all(_is_token(m) for m in allowed):
             out_headers["Allow"] = ", ".join(allowed)
     # The title is the error class's fixed message (RFC 9457: the same for every occurrence),
     # never a message given at raise time, so handler code cannot leak text through it.

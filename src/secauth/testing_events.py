@@ -313,7 +313,7 @@ def function_url(method: str = "GET", path: str = "/", **sent: Unpack[Sent]) -> 
         method, path, "$default", None, "$default", sent, api_id=_URL_ID, domain=domain
     )
     if sent.get("cookies"):  # Function URLs send them as the Cookie header too
-        event["headers"]["cookie"] = "; ".join(sent["cookies"])
+        event["headers"].setdefault("cookie", "; ".join(sent["cookies"]))
     return put_body(event, sent)
 
 
