@@ -81,6 +81,16 @@ class FetchCause(NamedTuple):
         kind = fields.pop("kind")
         return " ".join([kind, *(f"{name}={value}" for name, value in fields.items())])
 
+    def about_one_request(self) -> bool:
+        """An HTTP status about this one request (bad or too big: 400, 413, 414, 431) from
+        a server that is up; a 401 or 403 (the client's credentials, a firewall), a 429
+        and the rest would fail every request alike.
+
+        >>> FetchCause("http_status", 413).about_one_request(), FetchCause("timeout").about_one_request()
+        (True, False)
+        """
+        return self.kind == "http_status" and self.status in (400, 413, 414, 431)
+
 
 class FetchError(Exception):
     """A document could not be fetched or was not acceptable: the message says why in

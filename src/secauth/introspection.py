@@ -68,8 +68,6 @@ __all__ = ["IntrospectionVerifier"]
 # RFC 6750 2.1 b64token, before any trailing "=".
 _B64TOKEN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_._~+/")
 _STRINGS = ("iss", "sub", "client_id", "scope", "token_type", "username", "jti")
-# Statuses about one call's request (bad or too big), not about the endpoint or our client.
-_PER_CALL_STATUSES = frozenset({400, 413, 414, 431})
 _TIMES = ("exp", "iat", "nbf")
 _DISCOVERY = b"\x00discovery"  # the single-flight key of the discovery fetch
 
@@ -410,7 +408,7 @@ class IntrospectionVerifier:
         # 403, 429), not after a 400, 413, 414 or 431 about this one call's request (a
         # token the caller made too big for its form): one caller must not make every
         # other new token a 503.
-        if not _answers_this_call(cause):
+        if not cause.about_one_request():
             self._resting_until = started + self.retry_after
         _logger().warning(
             "token introspection at %s failed: %s",
@@ -508,14 +506,3 @@ def _checked_types(claims: Mapping[str, Any]) -> tuple[float | None, float | Non
                 raise _bad(f"member {name!r} is not a finite number")
             times[name] = float(value)
     return times.get("exp"), times.get("nbf")
-
-
-def _answers_this_call(cause: FetchCause) -> bool:
-    """A status about this one call's request (its size or form: the token the caller
-    sent), from an endpoint that is up. A 401 or 403 (our client credentials, a
-    firewall), a 429 and the rest fail every call alike: the verifier rests after them.
-
-    >>> _answers_this_call(FetchCause("http_status", 400)), _answers_this_call(FetchCause("http_status", 401))
-    (True, False)
-    """
-    return cause.kind == "http_status" and cause.status in _PER_CALL_STATUSES
