@@ -55,13 +55,20 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from secauth.access import AccessContext
-from secauth.errors import ConfigurationError, InvalidClaims, MissingToken
+from secauth.errors import (
+    ConfigurationError,
+    InternalError,
+    InvalidClaims,
+    MissingToken,
+    SecAuthError,
+)
 from secauth.guard import Guard, acting_as, enforce_limit, route_path
 from secauth.guard_http import admitted_headers, check_body
 
@@ -113,6 +120,7 @@ def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]
         started = time.perf_counter()
         record: dict[str, Any] = {}
         limit: RateLimitResult | None = None
+        route_started = False  # exceptions before this are the guard's, never the app's
         try:
             if found is not None:
                 # Under a global guard: the caller is known; add this guard's rule and limit.
@@ -133,13 +141,20 @@ def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]
                     }
                 )
             with acting_as(principal):
+                route_started = True
                 response = next_middleware(app)
             _add_headers(response, guard, request, limit)
             _note_status(record, response)  # the status the caller gets (201, 404...)
             return response
         except Exception as exc:
             if found is not None:
-                raise
+                if route_started or isinstance(exc, SecAuthError):
+                    raise
+                # This guard's own checks broke: the outer guard answers a 500.
+                raise InternalError() from None
+            exc = _unwrapped(exc)
+            if not route_started:  # the guard's own checks broke: never the app's to answer
+                return _response(guard.refusal(exc, event, record))
             try:
                 answered = _powertools_answer(app, exc)
             except Exception as failed:  # the app's own exception handler raised: sanitize
@@ -190,18 +205,21 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
         # the global guard's principal on trust, and the route runs as the caller it
         # checked. That caller must be the one the global guard admitted (unless that
         # one was anonymous); the decision record names it.
-        identified = guard.identify(request)
+        try:
+            identified = guard.identify(request)
+        except SecAuthError:  # a failed authentication counts in its own limits, as alone
+            own = _own_limits(guard, outer, request)
+            if own:
+                enforce_limit(_hit_limits(own, request, None), found.record)
+            raise
         if not principal.is_anonymous and not _same_caller(principal, identified):
             raise InvalidClaims(detail={"problem": "route and global guards disagree on the caller"})
         principal = identified
         found.record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
     limit = None
-    counted = outer.limits_for(request)  # the global guard counted these already
-    own = [lim for lim in guard.limits_for(request) if all(lim is not c for c in counted)]
+    own = _own_limits(guard, outer, request)
     if own:  # its own global limit and route limits, as Guard counts them
-        from secauth.ratelimit.limiter import hit_limits
-
-        result = hit_limits(own, request, None if principal.is_anonymous else principal)
+        result = _hit_limits(own, request, None if principal.is_anonymous else principal)
         limit = enforce_limit(result, found.record)  # a 429's headers go in the outer guard's record
     path = route_path(request)
     params = request.path_params  # without a table: the parameters API Gateway matched
@@ -218,6 +236,19 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
         if refusal is not None:
             raise refusal.to_error()
     return principal, limit
+
+
+def _own_limits(guard: Guard, outer: Guard, request: Request) -> list[Any]:
+    """The limits of ``guard`` for ``request`` the global guard ``outer`` did not count."""
+    counted = outer.limits_for(request)
+    return [lim for lim in guard.limits_for(request) if all(lim is not c for c in counted)]
+
+
+def _hit_limits(limits: list[Any], request: Request, principal: Principal | None) -> Any:
+    """:func:`secauth.ratelimit.limiter.hit_limits`, imported on first use."""
+    from secauth.ratelimit.limiter import hit_limits as hit
+
+    return hit(limits, request, principal)
 
 
 def _identifies_otherwise(guard: Guard, outer: Guard, principal: Principal) -> bool:
@@ -293,16 +324,17 @@ def _add_headers(
 
 def _powertools_answer(app: Any, exc: Exception) -> Any:
     """The Powertools answer for an exception the app handles itself, else None."""
-    from secauth.errors import SecAuthError
-
     if isinstance(exc, SecAuthError):
         return None
+    from aws_lambda_powertools.event_handler.exceptions import ServiceError
+
     manager = getattr(app, "exception_handler_manager", None)
     handler = manager.lookup_exception_handler(type(exc)) if manager is not None else None
     if handler is not None:
-        return app._to_response(handler(exc))
-    from aws_lambda_powertools.event_handler.exceptions import ServiceError
-
+        try:
+            return app._to_response(handler(exc))
+        except ServiceError as raised:  # a handler may answer by raising one, as in Powertools
+            exc = raised
     if isinstance(exc, ServiceError):
         from aws_lambda_powertools.event_handler.api_gateway import Response
 
@@ -312,6 +344,14 @@ def _powertools_answer(app: Any, exc: Exception) -> Any:
             body={"statusCode": exc.status_code, "message": exc.msg},
         )
     return None
+
+
+def _unwrapped(exc: Exception) -> Exception:
+    """What a route's ``Depends()`` dependency raised (Powertools wraps it in a
+    ``DependencyResolutionError`` and unwraps it again when it answers)."""
+    if type(exc).__name__ == "DependencyResolutionError" and isinstance(exc.__cause__, Exception):
+        return exc.__cause__
+    return exc
 
 
 # --- the lambda_handler_decorator form ------------------------------------------------------
@@ -390,16 +430,26 @@ class PowertoolsDecisions:
     def __call__(self, record: Mapping[str, Any]) -> None:
         decision = str(record.get("decision") or "unknown")
         reason = record.get("reason")
+        # Each sink on its own: one that breaks must not silence the others.
         if self.logger is not None:
-            if decision in _ALLOWED:
-                log = self.logger.info
-            elif decision in ("deny", "unauthorized"):
-                log = self.logger.warning
-            else:
-                log = self.logger.error
-            log("secauth decision", extra={"secauth": dict(record)})
+            with contextlib.suppress(Exception):
+                self._log(decision, record)
         if self.metrics is not None:
-            self._count(decision, reason, record.get("latency_us"))
+            with contextlib.suppress(Exception):
+                self._count(decision, reason, record.get("latency_us"))
+        with contextlib.suppress(Exception):
+            self._trace(decision, reason, record)
+
+    def _log(self, decision: str, record: Mapping[str, Any]) -> None:
+        if decision in _ALLOWED:
+            log = self.logger.info
+        elif decision in ("deny", "unauthorized"):
+            log = self.logger.warning
+        else:
+            log = self.logger.error
+        log("secauth decision", extra={"secauth": dict(record)})
+
+    def _trace(self, decision: str, reason: object, record: Mapping[str, Any]) -> None:
         tracer = self.tracer
         if tracer is not None and not getattr(tracer, "disabled", False):
             with tracer.provider.in_subsegment(name="## secauth.decision") as subsegment:
