@@ -120,7 +120,7 @@ def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]
         started = time.perf_counter()
         record: dict[str, Any] = {}
         limit: RateLimitResult | None = None
-        route_started = False  # exceptions before this are the guard's, never the app's
+        in_route = False  # only what the route raises is the app's to answer
         try:
             if found is not None:
                 # Under a global guard: the caller is known; add this guard's rule and limit.
@@ -141,19 +141,20 @@ def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]
                     }
                 )
             with acting_as(principal):
-                route_started = True
+                in_route = True
                 response = next_middleware(app)
+                in_route = False
             _add_headers(response, guard, request, limit)
             _note_status(record, response)  # the status the caller gets (201, 404...)
             return response
         except Exception as exc:
             if found is not None:
-                if route_started or isinstance(exc, SecAuthError):
+                if in_route or isinstance(exc, SecAuthError):
                     raise
-                # This guard's own checks broke: the outer guard answers a 500.
+                # This guard's own work broke: the outer guard answers a 500.
                 raise InternalError() from None
-            exc = _unwrapped(exc)
-            if not route_started:  # the guard's own checks broke: never the app's to answer
+            exc = _unwrapped(app, exc)
+            if not in_route:  # the guard's own work broke: never the app's to answer
                 return _response(guard.refusal(exc, event, record))
             try:
                 answered = _powertools_answer(app, exc)
@@ -316,7 +317,7 @@ def _add_headers(
         except Exception:
             request = None
     extra = admitted_headers(request, limit, guard.security_headers, guard.cors, nonces)
-    present = {name.lower() for name in headers}
+    present = {name.lower() for name in headers if isinstance(name, str)}
     for name, value in extra.items():
         if name.lower() not in present:
             headers[name] = value
@@ -346,12 +347,19 @@ def _powertools_answer(app: Any, exc: Exception) -> Any:
     return None
 
 
-def _unwrapped(exc: Exception) -> Exception:
-    """What a route's ``Depends()`` dependency raised (Powertools wraps it in a
-    ``DependencyResolutionError`` and unwraps it again when it answers)."""
-    if type(exc).__name__ == "DependencyResolutionError" and isinstance(exc.__cause__, Exception):
-        return exc.__cause__
-    return exc
+def _unwrapped(app: Any, exc: Exception) -> Exception:
+    """What a route's ``Depends()`` dependency raised: Powertools wraps it in a
+    ``DependencyResolutionError`` and unwraps it when it answers, unless the app has a
+    handler for that class itself. A secauth refusal is always unwrapped (it stays the
+    guard's 401 or 403)."""
+    cause = exc.__cause__
+    if type(exc).__name__ != "DependencyResolutionError" or not isinstance(cause, Exception):
+        return exc
+    if isinstance(cause, SecAuthError):
+        return cause
+    manager = getattr(app, "exception_handler_manager", None)
+    handlers = manager.get_registered_handlers() if manager is not None else {}
+    return exc if type(exc) in handlers else cause
 
 
 # --- the lambda_handler_decorator form ------------------------------------------------------
