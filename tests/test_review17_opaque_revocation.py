@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from hand_clock import Clock
 from introspection_services import ORDERS, OidcProvider, missing
-from rl_services import unavailable
+from rl_services import slow_first_mget, unavailable
 from scripted_as import ScriptedAS, concurrent_outcomes
 
 from secauth import Authorizer, ClaimMapper, Guard, JwtVerifier, Routes, scopes
@@ -158,19 +158,7 @@ def test_one_bad_token_does_not_lock_out_every_other_new_token(op: OidcProvider)
 def test_the_revoking_container_sees_its_revocation_despite_a_check_in_flight(
     scripted: ScriptedAS, redis_url: str
 ) -> None:
-    import redis
-
-    entered, release = threading.Event(), threading.Event()
-
-    class SlowReads(redis.Redis):  # a real redis client whose MGET replies arrive late
-        def mget(self, keys: Any, *args: Any) -> Any:
-            replies = super().mget(keys, *args)
-            if not entered.is_set():
-                entered.set()
-                release.wait(10)
-            return replies
-
-    client = SlowReads.from_url(redis_url)
+    client, entered, release = slow_first_mget(redis_url)
     revocations = Revocations(RedisRevocationStore(client=client), max_staleness=30)
     token, now = opaque(), time.time()
     scripted.answer(token, active(now))

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from hand_clock import Clock
 from introspection_services import ORDERS, OidcProvider
+from rl_services import slow_first_mget
 from scripted_as import ScriptedAS, concurrent_outcomes
 from test_review17_opaque_revocation import AUD as AS_AUD
 from test_review17_opaque_revocation import ISS as AS_ISS
@@ -262,19 +263,7 @@ def test_no_check_running_across_a_local_revocation_brings_back_a_not_revoked_ve
 
 
 def test_check_async_in_flight_across_a_local_revocation_is_not_kept(redis_url: str) -> None:
-    import redis
-
-    entered, release = threading.Event(), threading.Event()
-
-    class SlowReads(redis.Redis):  # a real redis client whose first MGET reply arrives late
-        def mget(self, keys: Any, *args: Any) -> Any:
-            replies = super().mget(keys, *args)
-            if not entered.is_set():
-                entered.set()
-                release.wait(10)
-            return replies
-
-    client = SlowReads.from_url(redis_url)
+    client, entered, release = slow_first_mget(redis_url)
     revocations = Revocations(RedisRevocationStore(client=client), max_staleness=30)
     claims = {"iss": ISS_A, "sub": "ann", "iat": int(time.time()) - 5}
 

@@ -71,7 +71,7 @@ from secauth.token_sources import (
     check_token_sources,
     read_token,
 )
-from secauth.token_verifier import RevalidatingVerifier, TokenVerifier
+from secauth.token_verifier import RevalidatingVerifier, TokenVerifier, revalidator
 
 if TYPE_CHECKING:
     from secauth.api_keys import ApiKeyEntry, ApiKeyStore
@@ -266,9 +266,7 @@ class Authorizer:
             raise ConfigurationError("response_cache_size must not be negative")
         self._memo = ResponseMemo(response_cache_size if self._memoizable() else 0)
         # The memo re-checks a token through revalidate: bound once, for a verifier that has it.
-        self._revalidate: Callable[[str], bool] | None = (
-            self.verifier.revalidate if isinstance(self.verifier, RevalidatingVerifier) else None
-        )
+        self._revalidate = revalidator(self.verifier)
         self._dependent_routes: frozenset[str | None] = frozenset(dependent)
 
     def _memoizable(self) -> bool:

@@ -83,7 +83,7 @@ from secauth.token_sources import (
     presents_token,
     read_token,
 )
-from secauth.token_verifier import RevalidatingVerifier
+from secauth.token_verifier import revalidator
 from secauth.wrapping import wrap_handler
 
 if TYPE_CHECKING:
@@ -234,13 +234,10 @@ class Guard:
         self.protected_resource = protected_resource
         self.sender_constraint = check_sender_constraint(sender_constraint, answers_client=True)
         # Principals for repeated callers: authorizer contexts (their raw strings) and
-        # verified tokens (the token is still verified on every call), the latter while the
-        # verifier's revalidate says a token has the claims it had. Bounded; shared with
-        # the guards require() derives, which answer the same way.
+        # verified tokens (still verified on every call; kept while revalidate vouches).
+        # Bounded; shared with the guards require() derives, which answer the same way.
         self._principals = PrincipalMemo()
-        self._revalidate: Callable[[str], bool] | None = (
-            verifier.revalidate if isinstance(verifier, RevalidatingVerifier) else None
-        )
+        self._revalidate = revalidator(verifier)
 
     # -- decorators -------------------------------------------------------------------------
 

@@ -16,9 +16,10 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["RevalidatingVerifier", "TokenVerifier"]
+__all__ = ["RevalidatingVerifier", "TokenVerifier", "revalidator"]
 
 
 @runtime_checkable
@@ -38,3 +39,14 @@ class RevalidatingVerifier(TokenVerifier, Protocol):
     valid (True), or that it cannot tell (False: verify it)."""
 
     def revalidate(self, token: str) -> bool: ...
+
+
+def revalidator(verifier: object) -> Callable[[str], bool] | None:
+    """``verifier.revalidate`` when it has one, else None. The Authorizer's response memo
+    and the Guard's principal memo reuse what they derived from a token only while it
+    says True (the token is one it verified, with the same claims, still valid).
+
+    >>> revalidator(object()) is None
+    True
+    """
+    return verifier.revalidate if isinstance(verifier, RevalidatingVerifier) else None

@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -387,3 +388,22 @@ class RedisCluster:
 def redis_cluster(primaries: int = 3) -> RedisCluster:
     """A :class:`RedisCluster` (not started): ``primaries`` primaries + as many replicas."""
     return RedisCluster(primaries)
+
+
+def slow_first_mget(url: str) -> tuple[Any, threading.Event, threading.Event]:
+    """A real redis client whose first ``MGET`` reply is held back: ``entered`` is set when
+    it arrives, and it is handed on once ``release`` is set (a store read in flight, for
+    race tests)."""
+    import redis
+
+    entered, release = threading.Event(), threading.Event()
+
+    class SlowReads(redis.Redis):  # type: ignore[type-arg]
+        def mget(self, keys: Any, *args: Any) -> Any:
+            replies = super().mget(keys, *args)
+            if not entered.is_set():
+                entered.set()
+                release.wait(10)
+            return replies
+
+    return SlowReads.from_url(url), entered, release
