@@ -44,6 +44,7 @@ from secauth.policy.document import (
     PolicyTooLarge,
     Statement,
     exact_document,
+    request_resource,
 )
 from secauth.policy.glob import document_allows
 from secauth.policy.responses import (
@@ -107,6 +108,7 @@ __all__ = [
     "find_over_allow",
     "plan_policy",
     "policy_response",
+    "request_resource",
     "resources_for_routes",
     "response_size",
     "route_policy",

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from secauth.policy.document import PolicyDocument, exact_document
+from secauth.policy.document import PolicyDocument, exact_document, request_resource
 from secauth.policy.glob import document_allows, matches
 from secauth.policy.planner import PlanCache, PolicyConflict
 from secauth.policy.proof import find_over_allow
@@ -60,7 +60,7 @@ class CachedPolicies:
         if planned is None:
             return exact_document(arn, allow)
         if not allow:
-            return planned.deny(arn)
+            return planned.deny(request_resource(arn))
         if document_allows(planned, str(arn)):
             return planned
         if any(
@@ -68,7 +68,7 @@ class CachedPolicies:
             for s in planned.statements
         ):
             return exact_document(arn, True)  # the plan denies this request: name it alone
-        return planned.allow(arn)
+        return planned.allow(request_resource(arn))
 
     def allowed_everywhere(self, principal: PrincipalLike) -> bool:
         """Whether the table allows ``principal`` on every request (what an HTTP API's

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Final
 
-from secauth.errors import ConfigurationError
+from secauth.errors import ConfigurationError, InvalidMethodArn
 from secauth.policy.arn import MethodArn
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "PolicyTooLarge",
     "Statement",
     "exact_document",
+    "request_resource",
 ]
 
 POLICY_VERSION: Final = "2012-10-17"
@@ -279,13 +280,32 @@ class PolicyDocument:
 DENY_ALL: Final = PolicyDocument([Statement("Deny", "*")])
 
 
+def request_resource(arn: MethodArn) -> MethodArn:
+    """``arn``, a request's own method ARN, checked to fit a Resource. A longer one is the
+    request's (a path too long to be named), so it is refused as
+    :class:`~secauth.errors.InvalidMethodArn` (401, ``bad_request``), not as a
+    configuration error.
+
+    >>> arn = MethodArn.parse("arn:aws:execute-api:us-east-1:123456789012:abc/prod/GET/" + "a" * 500)
+    >>> request_resource(arn)
+    Traceback (most recent call last):
+    ...
+    secauth.errors.InvalidMethodArn: the method ARN is longer than a policy Resource may be (bad_request)
+    """
+    if len(str(arn)) > MAX_RESOURCE_ARN_CHARS:
+        raise InvalidMethodArn("the method ARN is longer than a policy Resource may be")
+    return arn
+
+
 @lru_cache(maxsize=1024)
 def exact_document(arn: MethodArn, allow: bool) -> PolicyDocument:
-    """Allow or Deny of exactly ``arn``: the policy when authorizer caching is off.
-    Documents are immutable, so each is built once per ARN.
+    """Allow or Deny of exactly ``arn``, a request's method ARN (:func:`request_resource`):
+    the policy when authorizer caching is off. Documents are immutable, so each is built
+    once per ARN.
 
     >>> arn = MethodArn.parse("arn:aws:execute-api:us-east-1:123456789012:abc/prod/GET/a")
     >>> exact_document(arn, True).to_dict()["Statement"][0]["Effect"]
     'Allow'
     """
-    return PolicyDocument().allow(arn) if allow else PolicyDocument().deny(arn)
+    resource = request_resource(arn)
+    return PolicyDocument().allow(resource) if allow else PolicyDocument().deny(resource)
