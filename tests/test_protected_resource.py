@@ -180,7 +180,9 @@ def test_guard_refuses_a_verifier_that_accepts_other_resources(verifier: Any) ->
 
 
 def test_guard_accepts_verifiers_of_the_resource() -> None:
-    Guard(JwtVerifier(issuer=AS, audience=[RESOURCE, "mcp"], jwks=JWKS), protected_resource=PR)
+    Guard(JwtVerifier(issuer=AS, audience=[RESOURCE], jwks=JWKS), protected_resource=PR)
+    with pytest.raises(ConfigurationError, match="audiences"):  # tokens for "mcp" alone
+        Guard(JwtVerifier(issuer=AS, audience=[RESOURCE, "mcp"], jwks=JWKS), protected_resource=PR)
     Guard(
         MultiIssuerVerifier(
             [

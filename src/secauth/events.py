@@ -34,7 +34,7 @@ from urllib.parse import unquote_plus
 
 from secauth.errors import MalformedToken, MissingToken, UnsupportedEvent
 
-__all__ = ["EventKind", "Request", "UnsupportedEvent"]
+__all__ = ["EventKind", "Request", "UnsupportedEvent", "header_values"]
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -150,6 +150,16 @@ def _values(
             if isinstance(value, str) and _key_is(key, name, lower, encoded_names):
                 values.append(value)
     return tuple(values)
+
+
+def header_values(event: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    """Every value of header ``name`` (any case) in a Lambda event's multi-value map, else
+    in its single-value map (:meth:`Request.header_values` of an event not yet read).
+
+    >>> header_values({"headers": {"Content-Type": "a"}, "multiValueHeaders": None}, "content-type")
+    ('a',)
+    """
+    return _values(event, "multiValueHeaders", "headers", name.lower(), lower=True)
 
 
 def _key_is(key: object, name: str, lower: bool, encoded: bool) -> bool:
@@ -288,7 +298,7 @@ class Request:
         >>> Request(EventKind.REST_V1, {"multiValueHeaders": {"X-T": ["a", "b"]}}).header_values("x-t")
         ('a', 'b')
         """
-        return _values(self.raw, "multiValueHeaders", "headers", name.lower(), lower=True)
+        return header_values(self.raw, name)
 
     def query_values(self, name: str) -> tuple[str, ...]:
         """Every value of query parameter ``name`` (see :meth:`header_values`). ALB passes

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import sys
 from collections.abc import Collection, Mapping
 from dataclasses import KW_ONLY, dataclass
 from typing import Any, NamedTuple
@@ -234,7 +235,8 @@ def _matches(value: Any, types: tuple[type, ...]) -> bool:
     kind = type(value)  # exact types: bool is not int, and no subclass tricks
     if kind in types:
         return True
-    return kind is int and float in types
+    # An int where a float is declared, if it is one (not beyond float range, as 1e400 is).
+    return kind is int and float in types and abs(value) <= sys.float_info.max
 
 
 def object_errors(

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from secauth._decisions import decision_for
 from secauth.errors import (
+    BadRequest,
     ConfigurationError,
     DpopNonceRequired,
     InternalError,
@@ -323,14 +324,18 @@ def check_body(request: Request, max_bytes: int, content_types: frozenset[str] |
     """
     body = request.raw.get("body")
     if isinstance(body, str) and body:
-        if request.raw.get("isBase64Encoded"):
-            too_large = _decoded_size(body) > max_bytes
-        else:
-            too_large = _text_too_large(body, max_bytes)
+        encoded = request.raw.get("isBase64Encoded", False)
+        if type(encoded) is not bool:  # API Gateway and ALB send a JSON boolean
+            raise BadRequest(detail={"problem": "isBase64Encoded is not a boolean"})
+        too_large = (
+            _decoded_size(body) > max_bytes if encoded else _text_too_large(body, max_bytes)
+        )
         if too_large:
             raise PayloadTooLarge(detail={"limit": max_bytes})
         if content_types is not None and request.method in _BODY_METHODS:
-            media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            # One Content-Type or none: of a repeated one, API kinds keep different copies.
+            declared = request.header_values("content-type")
+            media = declared[0].split(";")[0].strip().lower() if len(declared) == 1 else ""
             if media not in content_types:
                 raise UnsupportedMediaType(detail={"content_type": media[:60]})
 

@@ -59,22 +59,28 @@ from secauth.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from secauth.events import header_values
 from secauth.field_rules import Field, FieldType, compile_schema, object_errors
 
 __all__ = ["RULES", "Field", "FieldError", "FieldType", "InvalidFields", "json_body"]
 
 _DEFAULT_MAX_BYTES = 64 * 1024
+_UTF8 = ("utf-8", "utf8")
+
+
 def _media_type(event: Mapping[str, Any]) -> str:
-    for source in ("headers", "multiValueHeaders"):
-        headers = event.get(source)
-        if not isinstance(headers, Mapping):
-            continue
-        for name, value in headers.items():
-            if isinstance(name, str) and name.lower() == "content-type":
-                first = (value[0] if value else "") if isinstance(value, list) else value
-                if isinstance(first, str):
-                    return first.split(";")[0].strip().lower()
-    return ""
+    """The declared media type in lower case; "" (which matches nothing: 415) when the
+    request declares none, several (API kinds disagree on which one counts) or a charset
+    other than UTF-8 (the body is read as UTF-8, whatever it declares)."""
+    values = header_values(event, "content-type")
+    if len(values) != 1:
+        return ""
+    media, *params = values[0].split(";")
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in _UTF8:
+            return ""
+    return media.strip().lower()
 
 
 def _raw_body(event: Mapping[str, Any], max_bytes: int) -> bytes:
@@ -175,8 +181,9 @@ def json_body(
     secauth.errors.InvalidFields: bad request (bad_request)
     """
     schema, required_names = compile_schema(fields, required)
-    if not isinstance(max_bytes, int) or max_bytes <= 0:
-        raise ConfigurationError("max_bytes must be a positive int")
+    for name, limit in (("max_bytes", max_bytes), ("max_depth", max_depth)):
+        if type(limit) is not int or limit <= 0:
+            raise ConfigurationError(f"{name} must be a positive int")
     if not isinstance(event, Mapping):
         raise BadRequest(detail={"problem": "not a Lambda event"})
     if content_type is not None and _media_type(event) != content_type.lower():

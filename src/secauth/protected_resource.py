@@ -48,7 +48,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from secauth.claim_policy import ClaimPolicy
 from secauth.errors import ConfigurationError
@@ -240,9 +240,10 @@ class ProtectedResource:
     def check_verifier(self, verifier: object) -> None:
         """Raise a :class:`~secauth.errors.ConfigurationError` unless every token
         ``verifier`` accepts must name this resource in ``aud`` (each of its issuers'
-        verifiers, for a multi-issuer or combined verifier). A verifier that skips the
-        audience, or checks another claim (Cognito access tokens: ``client_id``), would
-        accept tokens issued for other resources.
+        verifiers, for a multi-issuer or combined verifier): its audience is this resource
+        and nothing else. A verifier that skips the audience, checks another claim (Cognito
+        access tokens: ``client_id``) or accepts other audiences too would accept tokens
+        issued for other resources.
 
         >>> from secauth import JwtVerifier
         >>> from secauth.testing import KeyPair
@@ -261,7 +262,7 @@ class ProtectedResource:
                     f"tokens name the resource in 'aud'; use JwtVerifier(audience="
                     f"{self.resource!r})"
                 )
-            if audience is None or self.resource not in audience:
+            if audience != frozenset({self.resource}):
                 shown = "no audience" if audience is None else f"the audiences {sorted(audience)}"
                 raise ConfigurationError(
                     f"the verifier accepts {shown}, not the resource {self.resource!r} "
@@ -304,22 +305,32 @@ def _scopes(name: str, values: Sequence[str]) -> tuple[str, ...]:
 
 
 def _checked_url(name: str, url: str, allow_http: bool) -> str:
-    """``url`` if it is an absolute https URL without fragment, query or user information."""
+    """``url`` if it is an absolute https URL in ASCII (a host in punycode, a path
+    percent-encoded: the form clients compare) without fragment, query, user information
+    or dot segments."""
     if not isinstance(url, str) or not url:
         raise ConfigurationError(f"{name} must be a URL such as 'https://mcp.example.com/mcp'")
+    if not url.isascii():
+        raise ConfigurationError(
+            f"{name} must be ASCII: write the host in punycode and percent-encode the path: {url!r}"
+        )
     if any(ch.isspace() or not ch.isprintable() or ch in '"<>\\^`{|}' for ch in url):
         raise ConfigurationError(f"{name} holds a character a URL cannot hold: {url!r}")
     if "#" in url:
         raise ConfigurationError(f"{name} must have no fragment ('#...'): {url!r}")
-    parts = urlsplit(url)
-    if parts.query or url.endswith("?"):
-        raise ConfigurationError(f"{name} must have no query ('?...'): {url!r}")
-    if not parts.netloc or "@" in parts.netloc:
-        raise ConfigurationError(f"{name} must be an absolute URL with a host: {url!r}")
     try:
+        parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError:
-        raise ConfigurationError(f"{name} has an invalid port: {url!r}") from None
+        raise ConfigurationError(f"{name} has an invalid host or port: {url!r}") from None
+    if parts.query or url.endswith("?"):
+        raise ConfigurationError(f"{name} must have no query ('?...'): {url!r}")
+    if not parts.hostname or "@" in parts.netloc:
+        raise ConfigurationError(f"{name} must be an absolute URL with a host: {url!r}")
+    if any(unquote(segment) in (".", "..") for segment in parts.path.split("/")):
+        raise ConfigurationError(
+            f"{name} must have no '.' or '..' path segments (clients remove them): {url!r}"
+        )
     scheme = url.split("://", 1)[0]
     if scheme != scheme.lower() or parts.netloc != parts.netloc.lower():
         raise ConfigurationError(f"{name}: write the scheme and host in lowercase: {url!r}")
