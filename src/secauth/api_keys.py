@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from secauth.events import Request
 
 __all__ = [
+    "ENTRY_FIELDS",
     "MAX_API_KEY_LENGTH",
     "MIN_API_KEY_LENGTH",
     "ApiKeyEntry",
@@ -58,6 +59,14 @@ __all__ = [
     "read_api_key",
 ]
 
+#: The fields of a stored API key entry (besides the key hash), as the key stores name them.
+ENTRY_FIELDS: Final = frozenset(
+    {
+        "principal_id", "roles", "scopes", "tenant", "usage_plan", "rate_limit", "plan",
+        "disabled", "expires_at",
+    }
+)  # fmt: skip
+
 #: The shortest API key accepted (API Gateway's own minimum for API key values).
 MIN_API_KEY_LENGTH: Final = 20
 #: The longest API key accepted.
@@ -66,6 +75,7 @@ MAX_API_KEY_LENGTH: Final = 256
 PLAN_NAME: Final = re.compile(r"[A-Za-z0-9._-]{1,64}", re.ASCII)
 #: What a presented key loses at either end (and nothing else).
 _AROUND: Final = " \t"
+_HEX_DIGITS: Final = frozenset("0123456789abcdefABCDEF")
 
 
 def api_key_problem(key: object) -> str | None:
@@ -174,6 +184,8 @@ class StaticApiKeys:
                 )
             if not isinstance(entry, ApiKeyEntry):
                 raise ConfigurationError("StaticApiKeys values must be ApiKeyEntry objects")
+            if digest.lower() in self._entries:
+                raise ConfigurationError("StaticApiKeys lists one key hash twice (in two cases)")
             self._entries[digest.lower()] = (digest.lower(), entry)
 
     def entries(self) -> list[ApiKeyEntry]:
@@ -199,13 +211,8 @@ def is_key_digest(text: object) -> bool:
     >>> is_key_digest(hash_api_key("k" * 32)), is_key_digest("k" * 64)
     (True, False)
     """
-    if not isinstance(text, str) or len(text) != 64:
-        return False
-    try:
-        int(text, 16)
-    except ValueError:
-        return False
-    return True
+    # ASCII hex digits only: int(text, 16) would take "0x", "_", signs and other scripts.
+    return isinstance(text, str) and len(text) == 64 and all(c in _HEX_DIGITS for c in text)
 
 
 def rate_limit_problem(limit: object) -> str | None:

@@ -44,6 +44,8 @@ class ClientCertificates:
     ) -> None:
         if not allowed:
             raise ConfigurationError("ClientCertificates needs at least one allowed subject DN")
+        for subject, entry in allowed.items():
+            _check_entry(subject, entry)
         self._allowed = dict(allowed)
         self._clock = clock
 
@@ -82,6 +84,30 @@ class ClientCertificates:
         now = self._clock()
         if not not_before <= now <= not_after:
             raise InvalidClaims(detail={"problem": "client certificate outside its validity"})
+
+
+def _check_entry(subject: object, entry: object) -> None:
+    """Refuse an allowlist entry that would not compare as written: a serial list given as
+    one string (``("0A:1B")``, a missing comma) would match any part of it."""
+    if not isinstance(subject, str) or not subject:
+        raise ConfigurationError("ClientCertificates keys are subject DNs (non-empty strings)")
+    if not isinstance(entry, ClientCertEntry):
+        raise ConfigurationError("ClientCertificates values must be ClientCertEntry objects")
+    if not isinstance(entry.principal_id, str) or not entry.principal_id:
+        raise ConfigurationError("ClientCertEntry principal_id must be a non-empty string")
+    for name in ("issuer_dn", "tenant"):
+        value = getattr(entry, name)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ConfigurationError(f"ClientCertEntry {name} must be a non-empty string or None")
+    for name in ("serial_numbers", "roles", "scopes"):
+        values = getattr(entry, name)
+        if not isinstance(values, tuple | list) or not all(
+            isinstance(v, str) and v for v in values
+        ):
+            raise ConfigurationError(
+                f"ClientCertEntry {name} must be a tuple of non-empty strings, such as "
+                f"('0A:1B',): a single string is not one"
+            )
 
 
 def _cert_time(value: object) -> float:

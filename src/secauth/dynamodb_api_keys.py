@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from secauth._aws import error_code, short_timeout_client
 from secauth.api_keys import (
+    ENTRY_FIELDS,
     MAX_API_KEY_LENGTH,
     MIN_API_KEY_LENGTH,
     ApiKeyEntry,
@@ -221,6 +222,7 @@ class DynamoDBApiKeys:
 
     def _entry(self, item: Mapping[str, Any]) -> tuple[ApiKeyEntry | None, float | None]:
         try:
+            _no_misspelt_fields(item)
             principal_id = _attr_str(item, "principal_id", required=True)
             assert principal_id is not None
             disabled = _attr_bool(item, "disabled")
@@ -256,6 +258,21 @@ class DynamoDBApiKeys:
 
 class _BadItem(Exception):
     """An API key item attribute has the wrong type (its name is the message)."""
+
+
+def _folded(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "")
+
+
+_FOLDED_FIELDS = {_folded(name): name for name in ENTRY_FIELDS}
+
+
+def _no_misspelt_fields(item: Mapping[str, Any]) -> None:
+    """Items may hold attributes of your own, but not a field's name spelt otherwise
+    (``Disabled``, ``expires-at``): a misspelt ``disabled`` must not leave a key working."""
+    for name in item:
+        if isinstance(name, str) and name not in ENTRY_FIELDS and _folded(name) in _FOLDED_FIELDS:
+            raise _BadItem(_FOLDED_FIELDS[_folded(name)])
 
 
 def _attr_str(item: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from secauth._aws import check_timeouts, error_code, short_timeout_client
 from secauth.api_keys import (
+    ENTRY_FIELDS,
     MAX_API_KEY_LENGTH,
     MIN_API_KEY_LENGTH,
     ApiKeyEntry,
@@ -72,19 +73,7 @@ class SecretsManagerApiKeys:
     """
 
     SOURCE = "secretsmanager_api_keys"
-    FIELDS = frozenset(
-        {
-            "principal_id",
-            "roles",
-            "scopes",
-            "tenant",
-            "usage_plan",
-            "rate_limit",
-            "plan",
-            "disabled",
-            "expires_at",
-        }
-    )
+    FIELDS = ENTRY_FIELDS
 
     def __init__(
         self,
@@ -213,7 +202,6 @@ class SecretsManagerApiKeys:
             ) from None
         self._force = False
         if raw is not self._raw:
-            self._raw = raw
             self._entries, self._problem = {}, None
             try:
                 self._entries = self._parse(raw)
@@ -221,6 +209,9 @@ class SecretsManagerApiKeys:
                 self._problem = {"problem": "malformed API key entry", "field": str(bad)}
             except _BadSecret as bad:
                 self._problem = {"problem": str(bad)}
+            # Only now: a value whose parse broke otherwise is parsed again, never kept as
+            # "no keys".
+            self._raw = raw
         if self._problem is not None:
             raise self._unavailable(**self._problem)
         return self._entries

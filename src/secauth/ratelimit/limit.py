@@ -54,7 +54,7 @@ for _names, _seconds in (
         _UNITS[_name] = _seconds
 
 _PATTERN: Final = re.compile(
-    r"\s*(?P<count>\d+)\s*(?:/|\s+per\s+)\s*(?P<amount>\d+)?\s*"
+    r"\s*(?P<count>\d{1,18})\s*(?:/|\s+per\s+)\s*(?P<amount>\d{1,18})?\s*"
     r"(?:(?P<calendar>[Cc]alendar)\s+)?(?P<unit>[A-Za-z]+)\s*",
     re.ASCII,
 )
