@@ -84,13 +84,18 @@ _MAX_DETAIL_TEXT = 120
 
 
 def _safe_detail(detail: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Copy ``detail`` with long strings cut, so attacker-sized values stay small in logs."""
+    """Copy ``detail`` with long strings cut and huge integers named, so attacker-sized
+    values stay small in logs."""
     if not detail:
         return {}
     out: dict[str, Any] = {}
     for key, value in detail.items():
-        too_long = isinstance(value, str) and len(value) > _MAX_DETAIL_TEXT
-        out[key] = value[:_MAX_DETAIL_TEXT] + "..." if too_long else value
+        if isinstance(value, str) and len(value) > _MAX_DETAIL_TEXT:
+            out[key] = value[:_MAX_DETAIL_TEXT] + "..."
+        elif type(value) is int and value.bit_length() > 64:  # a 4,000-digit "iss", say
+            out[key] = "<large int>"
+        else:
+            out[key] = value
     return out
 
 

@@ -214,15 +214,22 @@ _PUBLIC_KEY_PREFIXES: Final = (b"-----BEGIN", b"ssh-", b"ecdsa-sha2-", b"sk-")
 
 
 def _looks_like_public_key(raw: bytes) -> bool:
-    text = raw.strip()
+    text = raw.removeprefix(b"\xef\xbb\xbf").strip()  # a byte-order mark, then spaces
     if text.startswith(_PUBLIC_KEY_PREFIXES):
         return True
-    if text.startswith(b"{"):
+    if text.startswith(b"{"):  # a JWK, or a whole JWKS
         try:
             document = loads_strict(text)
         except (ValueError, RecursionError):
             return False
-        return isinstance(document, dict) and "kty" in document
+        return isinstance(document, dict) and ("kty" in document or "keys" in document)
+    if text.startswith(b"MI"):  # base64 of a DER SEQUENCE (how Keycloak shows a realm's key)
+        import base64  # only for HMAC secrets
+
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except ValueError:
+            return False
     if raw[:1] != b"\x30":  # a DER SEQUENCE
         return False
     from cryptography import x509
@@ -423,6 +430,23 @@ def _ec_verifier(
     return verify
 
 
+#: The encodings of Ed25519's points of small order (sign bit cleared), as libsodium
+#: blocks them: under such a key, signatures that anyone can make verify (an identity
+#: key accepts R = identity, S = 0 for every message), and OpenSSL does not refuse them.
+_ED25519_SMALL_ORDER: Final = frozenset(
+    bytes.fromhex(point)
+    for point in (
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    )
+)
+
+
 def _import_okp(jwk: Mapping[str, Any]) -> dict[str, Verify]:
     crv = jwk.get("crv")
     x = _member(jwk, "x")
@@ -430,6 +454,8 @@ def _import_okp(jwk: Mapping[str, Any]) -> dict[str, Verify]:
     if crv == "Ed25519":
         if len(x) != 32:
             raise KeyImportError("Ed25519 x must be 32 bytes")
+        if x[:31] + bytes([x[31] & 0x7F]) in _ED25519_SMALL_ORDER:  # either sign bit
+            raise KeyImportError("Ed25519 x is a point of small order: anyone could sign")
         public = ed25519.Ed25519PublicKey.from_public_bytes(x)
         size = 64
     elif crv == "Ed448":

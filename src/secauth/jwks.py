@@ -179,6 +179,11 @@ class JwksCache:
     def generation(self) -> int:
         return self._generation
 
+    @property
+    def fresh_for(self) -> float:
+        """Seconds until a lookup would refresh the set (0: due now, or never fetched)."""
+        return max(0.0, self._fresh_until - self._clock())
+
     def keys_for(self, kid: str | None) -> tuple[VerificationKey, ...]:
         """Candidate keys for ``kid``, fetching when needed.
 

@@ -13,6 +13,7 @@ re-exports all three.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -23,7 +24,7 @@ from secauth.jwk import VerificationKey, import_jwks
 if TYPE_CHECKING:
     import logging
 
-__all__ = ["MAX_KEYS", "KeySet", "KeySource", "StaticKeys"]
+__all__ = ["MAX_KEYS", "KeySet", "KeySource", "StaticKeys", "fresh_for"]
 
 #: The most keys a JWKS may hold; a larger one is refused whole.
 MAX_KEYS = 100
@@ -97,7 +98,12 @@ class KeySet:
 
 @runtime_checkable
 class KeySource(Protocol):
-    """Where a verifier gets its keys. ``generation`` changes whenever the keys do."""
+    """Where a verifier gets its keys. ``generation`` changes whenever the keys do.
+
+    A source that refreshes its keys may also have a ``fresh_for`` property: the seconds
+    until its next lookup would refresh them (:func:`fresh_for`). A verifier caches a
+    verified token no longer than that, so a key the source drops stops counting.
+    """
 
     @property
     def generation(self) -> int: ...
@@ -107,6 +113,17 @@ class KeySource(Protocol):
     async def keys_for_async(self, kid: str | None) -> tuple[VerificationKey, ...]: ...
 
     def hydrate(self, *, strict: bool = False) -> bool: ...
+
+
+def fresh_for(source: object) -> float:
+    """Seconds ``source``'s keys stay fresh: its ``fresh_for`` (0 when they are due for a
+    refresh), or infinity for a source that never refreshes (:class:`StaticKeys`).
+
+    >>> fresh_for(object())
+    inf
+    """
+    seconds = getattr(source, "fresh_for", math.inf)  # optional in the protocol
+    return float(seconds) if isinstance(seconds, int | float) else 0.0
 
 
 class StaticKeys:

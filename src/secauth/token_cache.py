@@ -7,11 +7,13 @@ One cache with its rules in one place, in the style of aws-jwt-verify's key cach
   and push out no returning caller;
 * bound: at most ``size`` entries; when full, the oldest half goes in one pass;
 * freshness: an entry serves while the key set's generation is the one it was verified
-  under and it is younger than ``max_age`` seconds; the verifier checks ``exp`` and
-  ``nbf`` on every use.
+  under, for at most ``max_age`` seconds, and no longer than that key set stays fresh
+  (:meth:`VerifiedTokenCache.until`: once the set is due for a refresh, the token is
+  verified again, so the refresh runs and a withdrawn key stops counting); the verifier
+  checks ``exp`` and ``nbf`` on every use.
 
 >>> cache = VerifiedTokenCache(size=2, max_age=60, clock=lambda: 0.0)
->>> entry = CachedToken('{"sub": "u"}', {}, None, 100.0, 0.0, 1, 0.0)
+>>> entry = CachedToken('{"sub": "u"}', {}, None, 100.0, 0.0, 1, cache.until(fresh_for=30))
 >>> cache.seen_before("t"), cache.seen_before("t")
 (False, True)
 >>> cache.keep("t", entry)
@@ -31,7 +33,7 @@ __all__ = ["CachedToken", "VerifiedTokenCache"]
 class CachedToken(NamedTuple):
     """What a verified token's entry keeps: its claims as JSON (each hit gets a fresh
     dict), its header, the key that verified it, ``exp`` and ``nbf`` (``-inf``/``inf``
-    when absent), the key-set generation and when it was verified."""
+    when absent), the key-set generation and until when it serves."""
 
     claims_json: str
     header: dict[str, Any]
@@ -39,7 +41,7 @@ class CachedToken(NamedTuple):
     exp: float
     nbf: float
     generation: int
-    inserted: float
+    until: float
 
 
 class VerifiedTokenCache:
@@ -60,10 +62,15 @@ class VerifiedTokenCache:
         entry = self._entries.get(token)
         if entry is None:
             return None
-        if entry.generation != generation or self._clock() - entry.inserted > self.max_age:
+        if entry.generation != generation or self._clock() > entry.until:
             self._entries.pop(token, None)
             return None
         return entry
+
+    def until(self, fresh_for: float) -> float:
+        """When an entry made now stops serving: after ``max_age`` seconds, or once its key
+        set is due for a refresh (in ``fresh_for`` seconds), whichever comes first."""
+        return self._clock() + min(self.max_age, fresh_for)
 
     def drop(self, token: str) -> None:
         self._entries.pop(token, None)

@@ -34,7 +34,7 @@ from secauth.errors import (
     TokenExpired,
     TokenNotYetValid,
 )
-from secauth.key_sets import KeySource
+from secauth.key_sets import KeySource, fresh_for
 from secauth.key_sources import checked_algorithms, key_source
 from secauth.multi_issuer import MultiIssuerVerifier
 from secauth.token_cache import CachedToken, VerifiedTokenCache
@@ -420,8 +420,9 @@ class JwtVerifier:
         if self.check is not None:
             self._run_check(header.header, claims, key)
         if self._cache.seen_before(token):  # admission: kept from its second verification
+            until = self._cache.until(fresh_for=fresh_for(self.keys))
             entry = CachedToken(
-                claims_json, header.header, key, times.exp, times.nbf, generation, now
+                claims_json, header.header, key, times.exp, times.nbf, generation, until
             )
             self._cache.keep(token, entry)
         return claims
