@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from secauth.errors import ConfigurationError
 
-__all__ = ["check_url", "shown_url"]
+__all__ = ["canonical_authority", "check_url", "shown_url"]
 
 
 def _is_loopback(host: str) -> bool:
@@ -24,6 +24,39 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# A host as URL parsers write it back (lower case, no percent-encoding), then a port with
+# no zero padding.
+_AUTHORITY = re.compile(
+    r"(\[[0-9a-f:.]+\]|[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?)"  # host
+    r"(?::([1-9][0-9]{0,4}))?"  # port
+)
+
+
+def canonical_authority(scheme: str, authority: str) -> bool:
+    """Whether ``authority`` (``host[:port]``, no user information) is spelt as browsers
+    and URL parsers spell it back, so a URL holding it compares equal to theirs: lower
+    case, no percent-encoding, an IPv6 address in its compressed form, no empty,
+    zero-padded or default port.
+
+    >>> canonical_authority("https", "mcp.example.com"), canonical_authority("https", "mcp.example.com:443")
+    (True, False)
+    """
+    match = _AUTHORITY.fullmatch(authority)
+    if match is None:
+        return False
+    host, port = match.groups()
+    if host.startswith("["):
+        import ipaddress  # only for an IPv6 literal
+
+        try:
+            if ipaddress.IPv6Address(host[1:-1]).compressed != host[1:-1]:
+                return False
+        except ValueError:
+            return False
+    return port is None or (int(port) <= 65535 and int(port) != _DEFAULT_PORTS.get(scheme))
 
 
 def shown_url(url: str) -> str:

@@ -261,7 +261,9 @@ class _BadItem(Exception):
 
 
 def _folded(name: str) -> str:
-    return name.lower().replace("_", "").replace("-", "")
+    """Letters and digits only, lower case: ``Expires At`` and ``disabled `` fold as the
+    fields they were meant to be."""
+    return "".join(c for c in name.lower() if c.isascii() and c.isalnum())
 
 
 _FOLDED_FIELDS = {_folded(name): name for name in ENTRY_FIELDS}

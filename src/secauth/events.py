@@ -34,7 +34,7 @@ from urllib.parse import unquote_plus
 
 from secauth.errors import MalformedToken, MissingToken, UnsupportedEvent
 
-__all__ = ["EventKind", "Request", "UnsupportedEvent", "header_values"]
+__all__ = ["EventKind", "Request", "UnsupportedEvent", "content_type", "header_values"]
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -160,6 +160,23 @@ def header_values(event: Mapping[str, Any], name: str) -> tuple[str, ...]:
     ('a',)
     """
     return _values(event, "multiValueHeaders", "headers", name.lower(), lower=True)
+
+
+def content_type(event: Mapping[str, Any]) -> str | None:
+    """The one ``Content-Type`` a Lambda event declares, or None when it declares none or
+    several: repeated (REST and ALB events keep different copies of it) or joined with a
+    comma by the platform (HTTP APIs, Function URLs), which no media type holds outside a
+    quoted parameter.
+
+    >>> content_type({"headers": {"content-type": "application/json; charset=utf-8"}})
+    'application/json; charset=utf-8'
+    >>> content_type({"headers": {"content-type": "application/json; v=1,text/plain"}}) is None
+    True
+    """
+    values = header_values(event, "content-type")
+    if len(values) != 1 or any("," in part for part in values[0].split('"')[::2]):
+        return None
+    return values[0]
 
 
 def _key_is(key: object, name: str, lower: bool, encoded: bool) -> bool:

@@ -34,7 +34,7 @@ from secauth.errors import (
     SecAuthError,
     UnsupportedMediaType,
 )
-from secauth.events import EventKind, Request
+from secauth.events import EventKind, Request, content_type
 from secauth.responses import Cors, error_response, http_response, problem
 
 if TYPE_CHECKING:
@@ -333,9 +333,8 @@ def check_body(request: Request, max_bytes: int, content_types: frozenset[str] |
         if too_large:
             raise PayloadTooLarge(detail={"limit": max_bytes})
         if content_types is not None and request.method in _BODY_METHODS:
-            # One Content-Type or none: of a repeated one, API kinds keep different copies.
-            declared = request.header_values("content-type")
-            media = declared[0].split(";")[0].strip().lower() if len(declared) == 1 else ""
+            declared = content_type(request.raw)  # None: none, or repeated
+            media = declared.split(";")[0].strip().lower() if declared is not None else ""
             if media not in content_types:
                 raise UnsupportedMediaType(detail={"content_type": media[:60]})
 

@@ -59,7 +59,7 @@ from secauth.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
-from secauth.events import header_values
+from secauth.events import content_type
 from secauth.field_rules import Field, FieldType, compile_schema, object_errors
 
 __all__ = ["RULES", "Field", "FieldError", "FieldType", "InvalidFields", "json_body"]
@@ -72,10 +72,10 @@ def _media_type(event: Mapping[str, Any]) -> str:
     """The declared media type in lower case; "" (which matches nothing: 415) when the
     request declares none, several (API kinds disagree on which one counts) or a charset
     other than UTF-8 (the body is read as UTF-8, whatever it declares)."""
-    values = header_values(event, "content-type")
-    if len(values) != 1:
+    declared = content_type(event)
+    if declared is None:
         return ""
-    media, *params = values[0].split(";")
+    media, *params = declared.split(";")
     for param in params:
         name, _, value = param.partition("=")
         if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in _UTF8:

@@ -50,6 +50,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from secauth._urls import canonical_authority
 from secauth.claim_policy import ClaimPolicy
 from secauth.errors import ConfigurationError
 
@@ -327,6 +328,11 @@ def _checked_url(name: str, url: str, allow_http: bool) -> str:
         raise ConfigurationError(f"{name} must have no query ('?...'): {url!r}")
     if not parts.hostname or "@" in parts.netloc:
         raise ConfigurationError(f"{name} must be an absolute URL with a host: {url!r}")
+    if not canonical_authority(parts.scheme, parts.netloc.lower()):  # case: checked below
+        raise ConfigurationError(
+            f"{name}: write the host and port as clients do (no percent-encoding, an IPv6 "
+            f"address compressed, no default, empty or zero-padded port): {url!r}"
+        )
     if any(unquote(segment) in (".", "..") for segment in parts.path.split("/")):
         raise ConfigurationError(
             f"{name} must have no '.' or '..' path segments (clients remove them): {url!r}"

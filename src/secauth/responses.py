@@ -58,18 +58,13 @@ PROBLEM_JSON = "application/problem+json"
 #: The problem ``type`` when no base URL is configured (RFC 9457 section 4.2.1).
 ABOUT_BLANK = "about:blank"
 _TYPE_BASE_ENDS = ("/", "#", ":", "=")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^:]")
 # RFC 9110 tokens (method and header names); text, not compiled: re compiles it on first
 # use (a 405 answer, a Cors being built).
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}"
 # An origin as browsers send it: scheme://host[:port], lower case; the host a name or a
 # bracketed IPv6 address (checked further in _is_origin).
-_ORIGIN = (
-    r"([a-z][a-z0-9+.-]*)://"  # scheme
-    r"(\[[0-9a-f:.]+\]|[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?)"  # host
-    r"(?::([1-9][0-9]{0,4}))?"  # port
-)
+_ORIGIN = r"([a-z][a-z0-9+.-]*)://([^/?#@]*)"  # scheme, then host[:port] (canonical_authority)
 _STATUS_TEXT = {
     200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
     404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
@@ -284,18 +279,9 @@ def _is_origin(value: object) -> bool:
     match = re.fullmatch(_ORIGIN, value) if isinstance(value, str) else None
     if match is None or match.group(1) == "file":
         return False
-    scheme, host, port = match.groups()
-    if host.startswith("["):
-        import ipaddress  # only for an IPv6 origin, when a Cors is built
+    from secauth._urls import canonical_authority  # only when a Cors is built
 
-        try:
-            if ipaddress.IPv6Address(host[1:-1]).compressed != host[1:-1]:
-                return False
-        except ValueError:
-            return False
-    if port is None:
-        return True
-    return int(port) <= 65535 and int(port) != _DEFAULT_PORTS.get(scheme)
+    return canonical_authority(match.group(1), match.group(2))
 
 
 def _is_token(value: object) -> bool:

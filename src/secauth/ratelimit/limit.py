@@ -53,6 +53,7 @@ for _names, _seconds in (
     for _name in _names:
         _UNITS[_name] = _seconds
 
+_MAX_TEXT: Final = 64
 _PATTERN: Final = re.compile(
     r"\s*(?P<count>\d{1,18})\s*(?:/|\s+per\s+)\s*(?P<amount>\d{1,18})?\s*"
     r"(?:(?P<calendar>[Cc]alendar)\s+)?(?P<unit>[A-Za-z]+)\s*",
@@ -183,6 +184,8 @@ class Limit:
             raise ConfigurationError(
                 f"a rate limit is a string or a Limit, not {type(text).__name__}"
             )
+        if len(text) > _MAX_TEXT:  # a few words; a padded one would backtrack for minutes
+            raise ConfigurationError(f"invalid rate limit: longer than {_MAX_TEXT} characters")
         match = _PATTERN.fullmatch(text)
         if match is None:
             raise ConfigurationError(f"invalid rate limit {text!r}: {_HINT}")
