@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Invocation", "invoke", "load_app", "policy_allows"]
+__all__ = ["Invocation", "RedactedOutput", "event_secrets", "invoke", "load_app", "policy_allows"]
 
 REDACTED = "[redacted]"
 _MIN_SECRET_LENGTH = 8
@@ -77,7 +77,68 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     """
     for secret in secrets:
         text = text.replace(secret, REDACTED)
+        escaped = json.dumps(secret)[1:-1]  # as printed inside JSON (a '"' or '\\' in a key)
+        if escaped != secret:
+            text = text.replace(escaped, REDACTED)
     return _JWT_SHAPED.sub(REDACTED, text)
+
+
+class _RedactingStream(io.TextIOBase):
+    """Writes whole lines to ``target``, each redacted (a secret is never split between
+    two writes: ``print`` and logging handlers write a message and its newline apart)."""
+
+    def __init__(self, target: Any, secrets: list[str]) -> None:
+        super().__init__()
+        self._target = target
+        self._secrets = secrets
+        self._pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *lines, self._pending = (self._pending + text).split("\n")
+        for line in lines:
+            self._target.write(redact(line, self._secrets) + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self._target.flush()
+
+    def finish(self) -> None:
+        if self._pending:
+            self._target.write(redact(self._pending, self._secrets))
+            self._pending = ""
+        self._target.flush()
+
+
+class RedactedOutput:
+    """While in use, everything written to ``sys.stdout`` and ``sys.stderr`` is redacted,
+    including through streams a module keeps from its import (a logging handler, as
+    Powertools' ``Logger`` makes): enter it before the app is imported.
+    :meth:`add_secrets` adds credentials found once the app is known.
+    """
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self.secrets = sorted(set(secrets), key=len, reverse=True)
+        self._streams: list[_RedactingStream] = []
+        self._saved: tuple[Any, Any] | None = None
+
+    def add_secrets(self, secrets: Iterable[str]) -> None:
+        # In place: the streams hold this list. Longest first, so no part survives another.
+        self.secrets[:] = sorted(set(self.secrets) | set(secrets), key=len, reverse=True)
+
+    def __enter__(self) -> RedactedOutput:
+        self._saved = (sys.stdout, sys.stderr)
+        self._streams = [_RedactingStream(stream, self.secrets) for stream in self._saved]
+        sys.stdout, sys.stderr = self._streams
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._saved is not None
+        for stream in self._streams:
+            stream.finish()
+        sys.stdout, sys.stderr = self._saved
 
 
 class _LocalContext:
@@ -149,7 +210,7 @@ def load_app(spec: str) -> tuple[Callable[..., Any], str | None]:
     return target, None
 
 
-def _secrets(event: Mapping[str, Any], api_key_header: str | None) -> list[str]:
+def event_secrets(event: Mapping[str, Any], api_key_header: str | None) -> list[str]:
     """Every credential the event carries, longest first (so no part survives another)."""
     found: set[str] = set()
     secret_names = _SECRET_HEADERS | ({api_key_header.lower()} if api_key_header else set())
@@ -272,7 +333,7 @@ def invoke(
     handler: Callable[..., Any], event: Mapping[str, Any], api_key_header: str | None = None
 ) -> Invocation:
     """Call ``handler(event, context)`` once, capturing the secauth decision record."""
-    secrets = _secrets(event, api_key_header)
+    secrets = event_secrets(event, api_key_header)
     logger = logging.getLogger("secauth.decisions")
     capture = _Capture()
     level = logger.level

@@ -91,6 +91,15 @@ def connect(
         raise ConfigurationError(f"{owner} url must be a string such as redis://host:6379/0")
     if not isinstance(cluster, bool):
         raise ConfigurationError(f"{owner} cluster must be True or False, not {cluster!r}")
+    from redis.connection import parse_url
+
+    try:  # now, and quietly: redis-py's own message quotes parts of a password
+        parse_url(url)  # type: ignore[no-untyped-call]
+    except ValueError:
+        raise ConfigurationError(
+            f"{owner}: the Redis URL does not parse (percent-encode '/', '?', '#' and '@' "
+            "in a password)"
+        ) from None
     options = client_options(owner, socket_timeout, connect_timeout, asyncio=asyncio)
     if cluster:
         _check_cluster_url(url, owner)
@@ -118,9 +127,7 @@ def _check_cluster_url(url: str, owner: str) -> None:
             f"not {parts.scheme}://"
         )
     if parts.path not in ("", "/", "/0"):
-        raise ConfigurationError(
-            f"{owner}: a Redis Cluster has database 0 only, not {parts.path.strip('/')}"
-        )
+        raise ConfigurationError(f"{owner}: a Redis Cluster has database 0 only")
 
 
 class LazyCluster:

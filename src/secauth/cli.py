@@ -237,15 +237,23 @@ def _read_event(path: str) -> dict[str, Any]:
 
 def _authorize(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run the user's authorizer on an event; print the response and the decision's reason."""
-    from secauth._invoke import AppError, invoke, load_app, summary
+    from secauth._invoke import AppError, RedactedOutput, event_secrets, invoke, load_app, summary
 
     try:
-        handler, api_key_header = load_app(args.app)
         event = _read_event(args.event)
     except AppError as exc:
         err.write(f"secauth: {exc}\n")
         return EXIT_USAGE
-    result = invoke(handler, event, api_key_header)
+    # From the app's import on, whatever it writes (stderr, a logger made at import) is
+    # redacted: the event's credentials are known before the app runs.
+    with RedactedOutput(event_secrets(event, None)) as output:
+        try:
+            handler, api_key_header = load_app(args.app)
+        except AppError as exc:
+            err.write(f"secauth: {exc}\n")
+            return EXIT_USAGE
+        output.add_secrets(event_secrets(event, api_key_header))
+        result = invoke(handler, event, api_key_header)
     if result.response is not None:
         try:
             text = json.dumps(result.response, indent=2, sort_keys=True)

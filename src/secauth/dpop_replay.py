@@ -30,6 +30,7 @@ from secauth._aws import (
     dynamodb_table_client,
     error_code,
 )
+from secauth._redis import connect
 from secauth.errors import ConfigurationError
 
 __all__ = [
@@ -105,20 +106,12 @@ class RedisReplayStore:
             "RedisReplayStore", socket_timeout=socket_timeout, connect_timeout=connect_timeout
         )
         if client is None:
-            try:
-                import redis
-                from redis.backoff import NoBackoff
-                from redis.retry import Retry
-            except ImportError:
-                raise ConfigurationError(
-                    "RedisReplayStore needs 'redis': pip install 'secauth[redis]'"
-                ) from None
-            client = redis.Redis.from_url(
-                str(url),
+            client = connect(
+                url,
+                owner="RedisReplayStore",
+                cluster=False,
                 socket_timeout=socket_timeout,
-                socket_connect_timeout=connect_timeout,
-                retry=Retry(NoBackoff(), 0),
-                retry_on_timeout=False,
+                connect_timeout=connect_timeout,
             )
         self.client = client
         self.prefix = prefix

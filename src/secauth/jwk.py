@@ -141,11 +141,11 @@ class VerificationKey:
         elif kty == "OKP":
             verifiers = _import_okp(jwk)
         else:
-            raise KeyImportError(f"unsupported key type {kty!r}")
+            raise KeyImportError(f"unsupported key type {_shown(kty)}")
         declared = jwk.get("alg")
         if declared is not None:
             if type(declared) is not str or declared not in verifiers:
-                raise KeyImportError(f"alg {declared!r} does not fit this {kty} key")
+                raise KeyImportError(f"alg {_shown(declared)} does not fit this {kty} key")
             verifiers = {declared: verifiers[declared]}
         return cls(kid=kid, kty=kty, verifiers=verifiers, jwk=jwk)
 
@@ -305,7 +305,7 @@ def import_jwks(entries: Sequence[object]) -> tuple[list[VerificationKey], list[
         try:
             imported.append(VerificationKey.from_jwk(jwk))
         except KeyImportError as exc:
-            skipped.append(f"kid {_shown_kid(jwk.get('kid'))}: {exc}")
+            skipped.append(f"kid {_shown(jwk.get('kid'))}: {exc}")
     keys: list[VerificationKey] = []
     ambiguous: dict[str, str] = {}
     for key in imported:
@@ -317,20 +317,21 @@ def import_jwks(entries: Sequence[object]) -> tuple[list[VerificationKey], list[
             ambiguous.setdefault(key.kid, f"another key with this kid verifies {shared}")
         keys.append(key)
     for kid, why in ambiguous.items():
-        skipped.append(f"kid {_shown_kid(kid)}: duplicate kid: {why}")
+        skipped.append(f"kid {_shown(kid)}: duplicate kid: {why}")
     return [k for k in keys if k.kid not in ambiguous], skipped
 
 
-def _shown_kid(kid: object) -> str:
-    """A ``kid`` as a log line may show it: its repr, at most 64 characters."""
-    shown = repr(kid)
+def _shown(value: object) -> str:
+    """A JWK's member (``kid``, ``kty``, ``crv``...) as a log line may show it: its repr,
+    at most 64 characters (a fetched key set is the IdP's to fill)."""
+    shown = repr(value)
     return shown if len(shown) <= 64 else shown[:61] + "..."
 
 
 def _check_usage(jwk: Mapping[str, Any]) -> None:
     use = jwk.get("use")
     if use is not None and use != "sig":
-        raise KeyImportError(f"key use {use!r} is not 'sig'")
+        raise KeyImportError(f"key use {_shown(use)} is not 'sig'")
     ops = jwk.get("key_ops")
     if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
         raise KeyImportError("key_ops does not allow 'verify'")
@@ -397,7 +398,7 @@ def _import_ec(jwk: Mapping[str, Any]) -> dict[str, Verify]:
     crv = jwk.get("crv")
     spec = _EC_CURVES.get(crv) if type(crv) is str else None
     if spec is None:
-        raise KeyImportError(f"unsupported EC curve {crv!r}")
+        raise KeyImportError(f"unsupported EC curve {_shown(crv)}")
     curve, size, alg, order = spec
     x = _member(jwk, "x")
     y = _member(jwk, "y")
@@ -464,7 +465,7 @@ def _import_okp(jwk: Mapping[str, Any]) -> dict[str, Verify]:
         public = ed448.Ed448PublicKey.from_public_bytes(x)
         size = 114
     else:
-        raise KeyImportError(f"unsupported OKP curve {crv!r} for signatures")
+        raise KeyImportError(f"unsupported OKP curve {_shown(crv)} for signatures")
     check = _eddsa_verifier(public, size)
     # "EdDSA" (RFC 8037) and the fully specified name of this curve (RFC 9864).
     return {"EdDSA": check, crv: check}
