@@ -4,13 +4,15 @@
 dynalite, installed by ``make services-deps``). Its folder goes on ``sys.path`` here so
 test modules outside ``tests/ratelimit/`` can use it too, whatever pytest collects first.
 The server fixtures several modules share live here: ``dynalite``, ``ddb_client``,
-``redis_service``, ``redis_url`` (a clean database per test), ``redis_client`` and
-``black_hole`` (a port that never answers).
+``redis_service``, ``redis_url`` (a clean database per test), ``redis_client``,
+``black_hole`` (a port that never answers), and moto's server for Secrets Manager
+(``moto``, ``secrets_manager``; ``tests/moto_services.py``).
 Every decision record the suite produces is checked against ``tests/decision_schema.py``.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import threading
@@ -135,6 +137,30 @@ def black_hole() -> Iterator[tuple[int, list[socket.socket]]]:
     for conn in held:
         conn.close()
     listener.close()
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[Any]:
+    """moto's server on loopback for one module (``tests/moto_services.py``); skipped with
+    a message outside CI when moto is not installed, a failure in CI."""
+    try:
+        from moto_services import MotoServer
+    except ImportError:
+        message = "moto[server] is not installed (pip install -e '.[dev]')"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    server = MotoServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def secrets_manager(moto: Any) -> Any:
+    """A boto3 Secrets Manager client for the module's moto server."""
+    from moto_services import secretsmanager_client
+
+    return secretsmanager_client(moto.endpoint)
 
 
 @pytest.fixture(scope="module")

@@ -11,26 +11,18 @@ secret's content; an unreachable server fails closed too, and the Authorizer the
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
-from werkzeug.serving import BaseWSGIServer, make_server
+from moto_services import MotoServer, create_secret
+from moto_services import secretsmanager_client as sm_client
 
 import secauth
 from secauth import Authorizer, Routes, roles
@@ -53,37 +45,6 @@ ENTRY = ApiKeyEntry(
 READER = ApiKeyEntry("partner-b", roles=("reader",))
 ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET/orders"
 REGION = "us-east-1"
-_secrets = itertools.count()
-
-
-class _QuietHandler(MotoRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """No access log on stderr."""
-
-
-class MotoServer:
-    """moto's server (all AWS services it emulates) on 127.0.0.1, a free port, in a thread."""
-
-    def __init__(self) -> None:
-        self._server: BaseWSGIServer = make_server(
-            "127.0.0.1",
-            0,
-            DomainDispatcherApplication(create_backend_app),
-            threaded=True,
-            request_handler=_QuietHandler,
-        )
-        self.port: int = self._server.server_address[1]
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop serving and close the listening socket: later connections are refused."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
 
 
 class GetSecretValueCounter:
@@ -107,39 +68,9 @@ class Clock:
         return self.now
 
 
-def sm_client(endpoint: str) -> Any:
-    """A Secrets Manager client for the emulator, with dummy credentials."""
-    return boto3.client(
-        "secretsmanager",
-        region_name=REGION,
-        endpoint_url=endpoint,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    server = MotoServer()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def client(moto: MotoServer) -> Any:
     return sm_client(moto.endpoint)
-
-
-def create_secret(client: Any, value: str | bytes) -> str:
-    """A new secret holding ``value`` (text or binary); its name."""
-    name = f"secauth/api-keys-{next(_secrets)}"
-    if isinstance(value, bytes):
-        client.create_secret(Name=name, SecretBinary=value)
-    else:
-        client.create_secret(Name=name, SecretString=value)
-    return name
 
 
 def rest_request_event(api_key: str, route: str = "GET/orders") -> dict[str, Any]:

@@ -16,11 +16,8 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import os
-import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,6 +25,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from hand_clock import Clock
+from moto_services import create_secret
 
 from secauth import Authorizer
 from secauth.access import Routes, authenticated
@@ -234,65 +232,6 @@ def test_dynamodb_cached_answers_are_per_exact_key(ddb_client: Any) -> None:
 
 # -- Secrets Manager (moto's server on loopback, behind Powertools) ---------------------------
 
-_secrets = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    """moto's server on 127.0.0.1, a free port, in a thread (as review 5 starts it)."""
-    try:
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
-        from werkzeug.serving import make_server
-    except ImportError:
-        message = "moto[server] is not installed (pip install -e '.[dev]')"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-
-    class QuietHandler(MotoRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = make_server(
-        "127.0.0.1",
-        0,
-        DomainDispatcherApplication(create_backend_app),
-        threaded=True,
-        request_handler=QuietHandler,
-    )
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-@pytest.fixture
-def secrets_manager(moto_endpoint: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        "secretsmanager",
-        region_name="us-east-1",
-        endpoint_url=moto_endpoint,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-
-
-def create_secret(client: Any, text: str) -> str:
-    name = f"secauth/review23-keys-{next(_secrets)}"
-    client.create_secret(Name=name, SecretString=text)
-    return name
 
 
 def test_secretsmanager_entry_with_a_huge_rate_limit_fails_closed_on_every_lookup(

@@ -18,7 +18,6 @@ import http.client
 import itertools
 import json
 import logging
-import os
 import secrets
 import socket
 import threading
@@ -35,6 +34,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from hand_clock import Clock
+from moto_services import create_secret
 from rl_services import Server, dynalite_server, dynamodb_client
 
 from secauth import Authorizer, Guard, JwtVerifier
@@ -548,67 +548,6 @@ def _resources(statement: dict[str, Any]) -> list[str]:
 
 # -- Secrets Manager key store (moto's server on loopback, behind Powertools) ---------------
 
-_secrets = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    """moto's server (the AWS services it emulates) on 127.0.0.1, a free port, in a thread."""
-    try:
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
-        from werkzeug.serving import make_server
-    except ImportError:
-        message = "moto[server] is not installed (pip install -e '.[dev]')"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-
-    class QuietHandler(MotoRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = make_server(
-        "127.0.0.1",
-        0,
-        DomainDispatcherApplication(create_backend_app),
-        threaded=True,
-        request_handler=QuietHandler,
-    )
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-@pytest.fixture
-def secrets_manager(moto_endpoint: str) -> Any:
-    """A boto3 Secrets Manager client for the module's moto server (dummy credentials)."""
-    import boto3
-
-    return boto3.client(
-        "secretsmanager",
-        region_name="us-east-1",
-        endpoint_url=moto_endpoint,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-
-
-def create_secret(client: Any, text: str) -> str:
-    """A new secret holding ``text``; its name."""
-    name = f"secauth/review5-keys-{next(_secrets)}"
-    client.create_secret(Name=name, SecretString=text)
-    return name
 
 
 HASH_A = hash_api_key(KEY_A)
