@@ -176,12 +176,7 @@ def _scripted() -> Iterator[Any]:
 def scripted(_scripted: Any) -> Any:
     """The module's scripted RFC 7662 server (``tests/scripted_as.py``), its answers,
     requests, discovery document and delay reset."""
-    with _scripted._lock:
-        _scripted.answers.clear()
-        _scripted.requests.clear()
-    _scripted.default = (200, b'{"active": false}')
-    _scripted.discovery = {}
-    _scripted.delay = 0.0
+    _scripted.reset()
     return _scripted
 
 

@@ -24,8 +24,8 @@ class ScriptedAS:
     discovery document in ``discovery``. Records every request."""
 
     def __init__(self) -> None:
-        self.answers: dict[str, tuple[int, bytes]] = {}
-        self.default: tuple[int, bytes] = (200, b'{"active": false}')
+        self.answers: dict[str, tuple[int, bytes, dict[str, str]]] = {}
+        self.default: tuple[int, bytes, dict[str, str]] = (200, b'{"active": false}', {})
         self.discovery: dict[str, Any] = {}
         self.delay = 0.0
         self.requests: list[dict[str, Any]] = []
@@ -42,13 +42,29 @@ class ScriptedAS:
     def url(self) -> str:
         return self.origin + "/introspect"
 
-    def answer(self, token: str, body: Any, status: int = 200) -> None:
+    def answer(self, token: str, body: Any, status: int = 200, **headers: str) -> None:
+        """Answer ``token`` so (``Location=...``: extra response headers, ``_`` for ``-``)."""
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.answers[token] = (status, raw)
+        self.answers[token] = (status, raw, headers)
 
-    def count(self, path: str | None = "/introspect") -> int:
+    def reset(self) -> None:
+        """No answers, requests, discovery document or delay: the fresh server's state."""
         with self._lock:
-            return sum(1 for r in self.requests if path is None or r["path"] == path)
+            self.answers.clear()
+            self.requests.clear()
+        self.default = (200, b'{"active": false}', {})
+        self.discovery = {}
+        self.delay = 0.0
+
+    def count(self, path: str | None = "/introspect", *, token: str | None = None) -> int:
+        """Requests to ``path`` (None: any), of ``token`` when given."""
+        with self._lock:
+            return sum(
+                1
+                for r in self.requests
+                if (path is None or r["path"] == path)
+                and (token is None or r.get("form", {}).get("token") == token)
+            )
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -63,7 +79,7 @@ class ScriptedAS:
             def do_GET(self) -> None:
                 with owner._lock:
                     owner.requests.append({"path": self.path, "headers": dict(self.headers)})
-                self._send(200, json.dumps(owner.discovery).encode())
+                self._send(200, json.dumps(owner.discovery).encode(), {})
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -76,10 +92,12 @@ class ScriptedAS:
                     time.sleep(owner.delay)
                 self._send(*owner.answers.get(form.get("token", ""), owner.default))
 
-            def _send(self, status: int, raw: bytes) -> None:
+            def _send(self, status: int, raw: bytes, headers: dict[str, str]) -> None:
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
+                    for name, value in headers.items():
+                        self.send_header(name.replace("_", "-"), value)
                     self.send_header("Content-Length", str(len(raw)))
                     self.end_headers()
                     self.wfile.write(raw)

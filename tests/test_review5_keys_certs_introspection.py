@@ -36,6 +36,7 @@ from cryptography.x509.oid import NameOID
 from hand_clock import Clock
 from moto_services import create_secret
 from rl_services import Server, dynalite_server, dynamodb_client
+from scripted_as import ScriptedAS
 
 from secauth import Authorizer, Guard, JwtVerifier
 from secauth.access import Routes, authenticated, roles
@@ -945,78 +946,9 @@ class _Quiet(ThreadingHTTPServer):
         pass
 
 
-class AuthServer:
-    """Answers POSTs with a scripted status and body per token (else ``default``)."""
-
-    def __init__(self) -> None:
-        self.answers: dict[str, tuple[int, bytes, dict[str, str]]] = {}
-        self.default: tuple[int, bytes, dict[str, str]] = (200, b'{"active": false}', {})
-        self.delay = 0.0
-        self.requests: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self.server = _Quiet(("127.0.0.1", 0), self._handler())
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/introspect"
-
-    def reset(self) -> None:
-        with self._lock:
-            self.answers.clear()
-            self.requests.clear()
-        self.default = (200, b'{"active": false}', {})
-        self.delay = 0.0
-
-    def answer(self, token: str, body: Any, status: int = 200, **headers: str) -> None:
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.answers[token] = (status, raw, headers)
-
-    def count(self, token: str | None = None) -> int:
-        with self._lock:
-            return sum(1 for r in self.requests if token is None or r["form"].get("token") == token)
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                form = dict(urllib.parse.parse_qsl(body.decode()))
-                with owner._lock:
-                    owner.requests.append(
-                        {"path": self.path, "headers": dict(self.headers), "form": form}
-                    )
-                if owner.delay:
-                    time.sleep(owner.delay)
-                status, raw, headers = owner.answers.get(form.get("token", ""), owner.default)
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    for name, value in headers.items():
-                        self.send_header(name.replace("_", "-"), value)
-                    self.send_header("Content-Length", str(len(raw)))
-                    self.end_headers()
-                    self.wfile.write(raw)
-                except OSError:
-                    pass
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        return Handler
-
-
 @pytest.fixture(scope="module")
-def _servers() -> Iterator[tuple[AuthServer, AuthServer]]:
-    main, other = AuthServer(), AuthServer()
+def _servers() -> Iterator[tuple[ScriptedAS, ScriptedAS]]:
+    main, other = ScriptedAS(), ScriptedAS()
     try:
         yield main, other
     finally:
@@ -1025,14 +957,14 @@ def _servers() -> Iterator[tuple[AuthServer, AuthServer]]:
 
 
 @pytest.fixture
-def auth_server(_servers: tuple[AuthServer, AuthServer]) -> AuthServer:
+def auth_server(_servers: tuple[ScriptedAS, ScriptedAS]) -> ScriptedAS:
     _servers[0].reset()
     _servers[1].reset()
     return _servers[0]
 
 
 @pytest.fixture
-def other_server(_servers: tuple[AuthServer, AuthServer]) -> AuthServer:
+def other_server(_servers: tuple[ScriptedAS, ScriptedAS]) -> ScriptedAS:
     return _servers[1]
 
 
@@ -1052,7 +984,7 @@ def active(now: float | None = None, **over: Any) -> dict[str, Any]:
 _DROP = object()
 
 
-def introspector(server: AuthServer, **options: Any) -> IntrospectionVerifier:
+def introspector(server: ScriptedAS, **options: Any) -> IntrospectionVerifier:
     options.setdefault("client", ClientAuth.basic(CLIENT_ID, CLIENT_SECRET))
     options.setdefault("retry_after", 0)
     options.setdefault("timeout", 2.0)
@@ -1062,7 +994,7 @@ def introspector(server: AuthServer, **options: Any) -> IntrospectionVerifier:
 
 
 def test_an_active_answer_is_accepted_and_the_token_travels_in_the_body(
-    auth_server: AuthServer,
+    auth_server: ScriptedAS,
 ) -> None:
     token = opaque()
     auth_server.answer(token, active())
@@ -1106,7 +1038,7 @@ def test_an_active_answer_is_accepted_and_the_token_travels_in_the_body(
          "array", "dup-active-1", "dup-active-2", "nan", "infinity", "html", "empty", "bom"],
 )  # fmt: skip
 def test_answers_that_are_not_rfc7662_are_a_503_never_an_allow(
-    auth_server: AuthServer, body: Any
+    auth_server: ScriptedAS, body: Any
 ) -> None:
     token = opaque()
     auth_server.answer(token, body)
@@ -1115,7 +1047,7 @@ def test_answers_that_are_not_rfc7662_are_a_503_never_an_allow(
         with pytest.raises(KeysUnavailable) as caught:
             verifier.verify(token)
         assert caught.value.detail["source"] == "introspection"
-    assert auth_server.count(token) == 2
+    assert auth_server.count(token=token) == 2
 
 
 @pytest.mark.parametrize(
@@ -1144,14 +1076,14 @@ def test_answers_that_are_not_rfc7662_are_a_503_never_an_allow(
          "refresh", "dpop", "n_a", "type-missing", "cnf", "cnf-null", "exp-missing", "expired",
          "exp-huge", "nbf-future", "iat-future", "inactive"],
 )  # fmt: skip
-def test_answers_whose_claims_fail_are_a_401(auth_server: AuthServer, over: dict[str, Any]) -> None:
+def test_answers_whose_claims_fail_are_a_401(auth_server: ScriptedAS, over: dict[str, Any]) -> None:
     token = opaque()
     auth_server.answer(token, active(**over))
     with pytest.raises(TokenError):
         introspector(auth_server).verify(token)
 
 
-def test_token_type_is_compared_case_insensitively(auth_server: AuthServer) -> None:
+def test_token_type_is_compared_case_insensitively(auth_server: ScriptedAS) -> None:
     token = opaque()
     auth_server.answer(token, active(token_type="bearer"))
     assert introspector(auth_server).verify(token)["token_type"] == "bearer"
@@ -1159,7 +1091,7 @@ def test_token_type_is_compared_case_insensitively(auth_server: AuthServer) -> N
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_redirects_are_not_followed_and_credentials_never_reach_another_origin(
-    auth_server: AuthServer, other_server: AuthServer, status: int
+    auth_server: ScriptedAS, other_server: ScriptedAS, status: int
 ) -> None:
     token = opaque()
     other_server.answer(token, active())
@@ -1182,7 +1114,7 @@ def test_redirects_are_not_followed_and_credentials_never_reach_another_origin(
     assert other_server.count() == 0
 
 
-def test_a_huge_answer_is_refused(auth_server: AuthServer) -> None:
+def test_a_huge_answer_is_refused(auth_server: ScriptedAS) -> None:
     token = opaque()
     auth_server.answer(token, {**active(), "pad": "x" * (128 * 1024)})
     with pytest.raises(KeysUnavailable) as caught:
@@ -1210,7 +1142,7 @@ def test_endpoints_that_are_not_https_are_refused(endpoint: str, allow_http: boo
 
 @pytest.mark.parametrize("method", ["basic", "post"])
 def test_the_client_secret_and_the_token_never_reach_errors_or_logs(
-    auth_server: AuthServer, caplog: pytest.LogCaptureFixture, method: str
+    auth_server: ScriptedAS, caplog: pytest.LogCaptureFixture, method: str
 ) -> None:
     token = opaque()
     client = getattr(ClientAuth, method)(CLIENT_ID, CLIENT_SECRET)
@@ -1235,7 +1167,7 @@ def test_the_client_secret_and_the_token_never_reach_errors_or_logs(
         assert token not in text
 
 
-def test_a_failing_endpoint_is_not_remembered_as_inactive(auth_server: AuthServer) -> None:
+def test_a_failing_endpoint_is_not_remembered_as_inactive(auth_server: ScriptedAS) -> None:
     token = opaque()
     verifier = introspector(auth_server)
     auth_server.answer(token, {"error": "down"}, 503)
@@ -1245,7 +1177,7 @@ def test_a_failing_endpoint_is_not_remembered_as_inactive(auth_server: AuthServe
     assert verifier.verify(token)["sub"] == "ann"
 
 
-def test_a_revoked_token_is_refused_within_cache_max_ttl(auth_server: AuthServer) -> None:
+def test_a_revoked_token_is_refused_within_cache_max_ttl(auth_server: ScriptedAS) -> None:
     clock, token = Clock(time.time()), opaque()
     auth_server.answer(token, active(clock.now, exp=int(clock.now) + 3600))
     verifier = introspector(auth_server, clock=clock, cache_max_ttl=60, negative_ttl=10)
@@ -1253,18 +1185,18 @@ def test_a_revoked_token_is_refused_within_cache_max_ttl(auth_server: AuthServer
     auth_server.answer(token, {"active": False})  # revoked at the server
     clock.now += 59
     assert verifier.verify(token)["sub"] == "ann"  # the documented staleness window
-    assert auth_server.count(token) == 1
+    assert auth_server.count(token=token) == 1
     clock.now += 1.5
     with pytest.raises(TokenError):
         verifier.verify(token)
-    assert auth_server.count(token) == 2
+    assert auth_server.count(token=token) == 2
     clock.now += 5
     with pytest.raises(TokenError):  # the inactive answer is remembered, not re-asked
         verifier.verify(token)
-    assert auth_server.count(token) == 2
+    assert auth_server.count(token=token) == 2
 
 
-def test_a_cached_answer_never_outlives_the_token(auth_server: AuthServer) -> None:
+def test_a_cached_answer_never_outlives_the_token(auth_server: ScriptedAS) -> None:
     clock, token = Clock(time.time()), opaque()
     auth_server.answer(token, active(clock.now, exp=int(clock.now) + 30))
     verifier = introspector(auth_server, clock=clock, cache_max_ttl=300)
@@ -1274,7 +1206,7 @@ def test_a_cached_answer_never_outlives_the_token(auth_server: AuthServer) -> No
         verifier.verify(token)
 
 
-def test_padding_and_case_variants_of_a_token_are_other_tokens(auth_server: AuthServer) -> None:
+def test_padding_and_case_variants_of_a_token_are_other_tokens(auth_server: ScriptedAS) -> None:
     token = "Ab" + opaque()
     auth_server.answer(token, active())
     verifier = introspector(auth_server)
@@ -1291,13 +1223,13 @@ def test_padding_and_case_variants_of_a_token_are_other_tokens(auth_server: Auth
     ids=["space", "percent", "non-ascii", "lead-eq", "mid-eq", "newline", "long", "empty",
          "comma", "quote"],
 )  # fmt: skip
-def test_tokens_that_are_not_b64token_make_no_call(auth_server: AuthServer, token: str) -> None:
+def test_tokens_that_are_not_b64token_make_no_call(auth_server: ScriptedAS, token: str) -> None:
     with pytest.raises(TokenError):
         introspector(auth_server).verify(token)
     assert auth_server.count() == 0
 
 
-def test_concurrent_tokens_never_share_an_answer(auth_server: AuthServer) -> None:
+def test_concurrent_tokens_never_share_an_answer(auth_server: ScriptedAS) -> None:
     tokens = [opaque() for _ in range(8)]
     for n, token in enumerate(tokens):
         auth_server.answer(token, active(sub=f"user-{n}"))
@@ -1319,10 +1251,10 @@ def test_concurrent_tokens_never_share_an_answer(auth_server: AuthServer) -> Non
         thread.join(10)
     for n in range(len(tokens)):
         assert results[n] == [f"user-{n}"] * 3
-        assert auth_server.count(tokens[n]) == 1
+        assert auth_server.count(token=tokens[n]) == 1
 
 
-def test_the_guard_never_answers_500_or_echoes_the_token(auth_server: AuthServer) -> None:
+def test_the_guard_never_answers_500_or_echoes_the_token(auth_server: ScriptedAS) -> None:
     verifier = introspector(auth_server)
     guard = Guard(verifier, decision_log=None)
     handler = guard(lambda event, context: {"statusCode": 200, "body": "ok"})
@@ -1386,7 +1318,7 @@ def test_the_introspection_timeout_is_a_total_deadline() -> None:
     assert elapsed < 1.5, f"verify() took {elapsed:.1f} s with timeout=0.5"
 
 
-def test_the_async_path_refuses_what_the_sync_path_refuses(auth_server: AuthServer) -> None:
+def test_the_async_path_refuses_what_the_sync_path_refuses(auth_server: ScriptedAS) -> None:
     import asyncio
 
     bad, inactive, good = opaque(), opaque(), opaque()
@@ -1408,7 +1340,7 @@ def test_the_async_path_refuses_what_the_sync_path_refuses(auth_server: AuthServ
 
 
 def test_an_introspected_token_under_an_authorizer_is_rechecked_on_memo_hits(
-    auth_server: AuthServer,
+    auth_server: ScriptedAS,
 ) -> None:
     clock, token = Clock(time.time()), opaque()
     auth_server.answer(token, active(clock.now, exp=int(clock.now) + 3600))
@@ -1423,7 +1355,7 @@ def test_an_introspected_token_under_an_authorizer_is_rechecked_on_memo_hits(
         authorizer.handler(event, None)
 
 
-def test_basic_credentials_are_form_encoded_before_base64(auth_server: AuthServer) -> None:
+def test_basic_credentials_are_form_encoded_before_base64(auth_server: ScriptedAS) -> None:
     token, secret = opaque(), "p:ss w%rd+/="
     auth_server.answer(token, active())
     introspector(auth_server, client=ClientAuth.basic("id:with colon", secret)).verify(token)
