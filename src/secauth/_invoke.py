@@ -83,18 +83,38 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return _JWT_SHAPED.sub(REDACTED, text)
 
 
-class _RedactingStream(io.TextIOBase):
-    """Writes whole lines to ``target``, each redacted (a secret is never split between
-    two writes: ``print`` and logging handlers write a message and its newline apart)."""
+class _RedactingStream:
+    """A text stream that writes whole lines to ``target``, each redacted (a secret is
+    never split between two writes: ``print`` and logging handlers write a message and its
+    newline apart). It answers what apps ask of ``sys.stdout`` at import (``encoding``,
+    ``fileno`` for ``faulthandler``, ``reconfigure``); bytes written to the file
+    descriptor itself are not redacted."""
 
     def __init__(self, target: Any, secrets: list[str]) -> None:
-        super().__init__()
         self._target = target
         self._secrets = secrets
         self._pending = ""
+        self.encoding: str = getattr(target, "encoding", None) or "utf-8"
+        self.errors: str = getattr(target, "errors", None) or "strict"
 
     def writable(self) -> bool:
         return True
+
+    def readable(self) -> bool:
+        return False
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return int(self._target.fileno())
+
+    def reconfigure(self, **options: Any) -> None:
+        """Accepted and ignored: lines are written whole, whatever the buffering."""
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
 
     def write(self, text: str) -> int:
         *lines, self._pending = (self._pending + text).split("\n")
@@ -344,7 +364,7 @@ def invoke(
     try:
         with contextlib.redirect_stdout(printed):
             response = handler(event, _LocalContext())
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() in a handler: Lambda's ExitError
         message = str(exc)
         unauthorized = message == "Unauthorized"
         result = Invocation(

@@ -25,7 +25,7 @@ LazyCluster(connected=False)
 ...         socket_timeout=0.2, connect_timeout=0.2)
 Traceback (most recent call last):
 ...
-secauth.errors.ConfigurationError: Demo: a Redis Cluster has database 0 only, not 2
+secauth.errors.ConfigurationError: Demo: a Redis Cluster has database 0 only
 """
 
 from __future__ import annotations

@@ -38,8 +38,8 @@ _AUTHORITY = (  # compiled on first use (re's cache): only Cors and resources ne
 def canonical_authority(scheme: str, authority: str) -> bool:
     """Whether ``authority`` (``host[:port]``, no user information) is spelt as browsers
     and URL parsers spell it back, so a URL holding it compares equal to theirs: lower
-    case, no percent-encoding, an IPv6 address in its compressed form, no empty,
-    zero-padded or default port.
+    case, no percent-encoding, an IP address as URL parsers write it (IPv4 in dotted
+    decimal, IPv6 compressed), no empty, zero-padded or default port.
 
     >>> canonical_authority("https", "mcp.example.com"), canonical_authority("https", "mcp.example.com:443")
     (True, False)
@@ -48,15 +48,21 @@ def canonical_authority(scheme: str, authority: str) -> bool:
     if match is None:
         return False
     host, port = match.groups()
-    if host.startswith("["):
-        import ipaddress  # only for an IPv6 literal
+    if port is not None and (int(port) > 65535 or int(port) == _DEFAULT_PORTS.get(scheme)):
+        return False
+    last_label = host.rstrip(".").rpartition(".")[2]
+    if not (host.startswith("[") or last_label.isdigit() or last_label.startswith("0x")):
+        return True  # a name
+    # An address: URL parsers write an IPv6 one compressed, and read 127.1, 0x7f.0.0.1,
+    # 010.0.0.1 or 127.0.0.1. as an IPv4 one, written back in dotted decimal (WHATWG).
+    import ipaddress  # only for an address
 
-        try:
-            if ipaddress.IPv6Address(host[1:-1]).compressed != host[1:-1]:
-                return False
-        except ValueError:
-            return False
-    return port is None or (int(port) <= 65535 and int(port) != _DEFAULT_PORTS.get(scheme))
+    try:
+        if host.startswith("["):
+            return ipaddress.IPv6Address(host[1:-1]).compressed == host[1:-1]
+        return str(ipaddress.IPv4Address(host)) == host
+    except ValueError:
+        return False
 
 
 def shown_url(url: str) -> str:

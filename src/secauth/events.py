@@ -174,9 +174,25 @@ def content_type(event: Mapping[str, Any]) -> str | None:
     True
     """
     values = header_values(event, "content-type")
-    if len(values) != 1 or any("," in part for part in values[0].split('"')[::2]):
+    if len(values) != 1 or _joined(values[0]):
         return None
     return values[0]
+
+
+def _joined(value: str) -> bool:
+    """Whether a header value holds a comma outside its quoted strings (RFC 9110 5.6.4:
+    ``\\`` escapes the next character inside one), or leaves a quote open."""
+    quoted = escaped = False
+    for ch in value:
+        if escaped:
+            escaped = False
+        elif quoted and ch == "\\":
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == "," and not quoted:
+            return True
+    return quoted
 
 
 def _key_is(key: object, name: str, lower: bool, encoded: bool) -> bool:

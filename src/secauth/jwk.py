@@ -227,7 +227,7 @@ def _looks_like_public_key(raw: bytes) -> bool:
         import base64  # only for HMAC secrets
 
         try:
-            raw = base64.b64decode(text, validate=True)
+            raw = base64.b64decode(b"".join(text.split()), validate=True)  # lines of 64
         except ValueError:
             return False
     if raw[:1] != b"\x30":  # a DER SEQUENCE
@@ -448,6 +448,14 @@ _ED25519_SMALL_ORDER: Final = frozenset(
 )
 
 
+_P448: Final = 2**448 - 2**224 - 1
+#: Ed448's points of small order (cofactor 4) have y = 0, 1 or p - 1; with the encodings
+#: y + p that fit in 448 bits, five spellings. An all-zero key (y = 0) accepts R = 0, S = 0.
+_ED448_SMALL_ORDER: Final = frozenset(
+    y.to_bytes(57, "little") for y in (0, 1, _P448 - 1, _P448, _P448 + 1)
+)
+
+
 def _import_okp(jwk: Mapping[str, Any]) -> dict[str, Verify]:
     crv = jwk.get("crv")
     x = _member(jwk, "x")
@@ -462,6 +470,8 @@ def _import_okp(jwk: Mapping[str, Any]) -> dict[str, Verify]:
     elif crv == "Ed448":
         if len(x) != 57:
             raise KeyImportError("Ed448 x must be 57 bytes")
+        if x[:56] + bytes([x[56] & 0x7F]) in _ED448_SMALL_ORDER:  # either sign bit
+            raise KeyImportError("Ed448 x is a point of small order: anyone could sign")
         public = ed448.Ed448PublicKey.from_public_bytes(x)
         size = 114
     else:

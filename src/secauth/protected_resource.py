@@ -125,7 +125,7 @@ class ProtectedResource:
         resource_documentation: str | None = None,
         allow_http: bool = False,
     ) -> None:
-        self.resource = _checked_url("resource", resource, allow_http)
+        self.resource = _checked_url("resource", resource, allow_http, canonical=True)
         servers = _strings("authorization_servers", authorization_servers)
         if not servers:
             raise ConfigurationError(
@@ -305,7 +305,7 @@ def _scopes(name: str, values: Sequence[str]) -> tuple[str, ...]:
     return scopes
 
 
-def _checked_url(name: str, url: str, allow_http: bool) -> str:
+def _checked_url(name: str, url: str, allow_http: bool, *, canonical: bool = False) -> str:
     """``url`` if it is an absolute https URL in ASCII (a host in punycode, a path
     percent-encoded: the form clients compare) without fragment, query, user information
     or dot segments."""
@@ -328,7 +328,9 @@ def _checked_url(name: str, url: str, allow_http: bool) -> str:
         raise ConfigurationError(f"{name} must have no query ('?...'): {url!r}")
     if not parts.hostname or "@" in parts.netloc:
         raise ConfigurationError(f"{name} must be an absolute URL with a host: {url!r}")
-    if not canonical_authority(parts.scheme, parts.netloc.lower()):  # case: checked below
+    # The resource URI is compared with what clients derive (its audience, its metadata
+    # URL); an authorization server's issuer is listed as the server states it (RFC 8414).
+    if canonical and not canonical_authority(parts.scheme, parts.netloc.lower()):
         raise ConfigurationError(
             f"{name}: write the host and port as clients do (no percent-encoding, an IPv6 "
             f"address compressed, no default, empty or zero-padded port): {url!r}"
