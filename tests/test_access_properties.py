@@ -46,6 +46,7 @@ from secauth.access import (
 from secauth.errors import Reason
 from secauth.events import Request
 from secauth.principal import Principal
+from secauth.testing_events import alb
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -453,22 +454,25 @@ TENANT_TABLE = Routes(
 
 
 def tenant_decisions(principal: Principal, value: str) -> list[tuple[str, Any]]:
-    """The decision for ``value`` as a path segment, a header and a query parameter."""
+    """The decision for ``value`` as a path segment, a header and a query parameter, each
+    as the client sent it: an HTTP API event for the path and the header, an ALB event for
+    the query (API Gateway decodes query values once before the event; ALB passes them as
+    sent)."""
     out = []
-    for path, headers, query in (
-        (f"/t/{value}/orders", {}, {}),
-        ("/h/orders", {"X-Tenant-Id": value}, {}),
-        ("/q/orders", {}, {"tenant": value}),
-    ):
+    for path, headers in ((f"/t/{value}/orders", {}), ("/h/orders", {"X-Tenant-Id": value})):
         event = {
             "version": "2.0",
             "rawPath": path,
             "headers": headers,
-            "queryStringParameters": query,
             "requestContext": {"http": {"method": "GET", "path": path, "sourceIp": "192.0.2.1"}},
         }
         out.append((path, TENANT_TABLE.decide(principal, "GET", path, Request.from_event(event))))
-    return out
+    alb_event = alb("GET", "/q/orders")
+    alb_event["queryStringParameters"] = {"tenant": value}
+    query_decision = TENANT_TABLE.decide(
+        principal, "GET", "/q/orders", Request.from_event(alb_event)
+    )
+    return [*out, ("/q/orders", query_decision)]
 
 
 @SETTINGS

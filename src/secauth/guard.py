@@ -49,16 +49,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 
 from secauth._decisions import DecisionLog, DecisionSink
-from secauth.access import AccessContext, Routes, Rule
+from secauth.access import Routes, Rule
 from secauth.current import acting_as, current_principal
 from secauth.errors import (
     BadRequest,
     ConfigurationError,
     InvalidClaims,
-    MethodNotAllowed,
     MissingAuthorizerContext,
     MissingToken,
-    NotFound,
     SecAuthError,
 )
 from secauth.events import EventKind, Request, UnsupportedEvent
@@ -71,6 +69,7 @@ from secauth.guard_http import (
     refusal_response,
     route_path,
 )
+from secauth.guard_routes import decide
 from secauth.memo import PrincipalMemo
 from secauth.principal import ClaimMapper, Principal
 from secauth.responses import Cors, SecurityHeaders, check_problem_type_base
@@ -480,26 +479,7 @@ class Guard:
         await self._limit_async(request, None, record)
 
     def _authorize(self, request: Request, principal: Principal, record: dict[str, Any]) -> None:
-        path = route_path(request)
-        if self.routes is not None:
-            decision = self.routes.decide(principal, request.method, path, request)
-            record.update(route=decision.route)
-            if decision.route is None and not decision.allowed and self.routes.default is None:
-                methods = self.routes.methods_for(path)
-                if methods:
-                    raise MethodNotAllowed(detail={"allowed": sorted(methods)})
-                raise NotFound()
-            decision.raise_for_denial()
-            params = decision.params
-        else:
-            params = {}
-        if self.rule is not None:
-            refusal = self.rule.check(
-                principal, AccessContext(request.method, path, params, request)
-            )
-            if refusal is not None:
-                raise refusal.to_error()
-        record.update(decision="allow", status=200)
+        decide(self.routes, self.rule, principal, request, record)
 
     # -- responses ----------------------------------------------------------------------
 

@@ -54,7 +54,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable, Sequence
-from typing import Final, Generic, NamedTuple, TypeVar
+from typing import Any, Final, Generic, NamedTuple, TypeVar
 from urllib.parse import unquote
 
 from secauth.errors import ConfigurationError
@@ -75,6 +75,7 @@ __all__ = [
     "parse_route_key",
     "parse_template",
     "split_path",
+    "stage_readings",
 ]
 
 #: The HTTP verbs a route or a method ARN can name (``ANY`` stands for all of them).
@@ -442,3 +443,22 @@ class RouteTable(Generic[T]):
             for position, name, greedy in self._param_slots[index]
         }
         return Match(index, route_key, value, params)
+
+
+def stage_readings(
+    raw_path: str, stage: str | None, table: RouteTable[Any]
+) -> tuple[str, str | None]:
+    """An HTTP API's ``rawPath`` without the leading segment a named stage adds
+    ("/prod/a" -> "/a"), and the path as sent when it differs and the table has a first
+    segment of the stage's name (behind a custom domain the stage is not in the path: both
+    readings must be allowed); None otherwise.
+
+    >>> table = RouteTable([(parse_route_key("GET /prod/a"), 1), (parse_route_key("GET /a"), 2)])
+    >>> stage_readings("/prod/a", "prod", table), stage_readings("/a", "$default", table)
+    (('/a', '/prod/a'), ('/a', None))
+    """
+    path = raw_path
+    if stage and stage != "$default" and (path == f"/{stage}" or path.startswith(f"/{stage}/")):
+        path = path[len(stage) + 1 :] or "/"
+    literals = table.literals_at[0].values() if table.literals_at else ()
+    return path, (raw_path if path != raw_path and stage in literals else None)

@@ -33,10 +33,10 @@ from secauth.errors import (
     Reason,
     TenantMismatch,
 )
+from secauth.events import EventKind
 from secauth.principal import Principal
 
 if TYPE_CHECKING:
-
     from secauth.events import Request
 
 __all__ = [
@@ -358,9 +358,10 @@ class _Tenant(Rule):
                 Reason.TENANT_MISMATCH, f"request names no tenant, or more than one ({self.source})"
             )
         # Exact, case-sensitive comparison of the once-decoded value (Routes decodes path
-        # parameters once; headers and query values are decoded here); anything still
-        # encoded after one decoding, or not UTF-8, is refused rather than guessed at.
-        if self.source != "path" and "%" in value and re.search(_ENCODED, value):
+        # parameters once, API Gateway query values; headers and ALB's query values, which
+        # come as sent, are decoded here); anything still encoded after one decoding, or
+        # not UTF-8, is refused rather than guessed at.
+        if self._sent_encoded(context) and "%" in value and re.search(_ENCODED, value):
             try:
                 value = unquote(value, errors="strict")
             except UnicodeDecodeError:
@@ -370,6 +371,14 @@ class _Tenant(Rule):
         if value != wanted:
             return _OTHER_TENANT
         return None
+
+    def _sent_encoded(self, context: AccessContext) -> bool:
+        """Whether the value arrives as the client wrote it: a header, or an ALB query
+        value (REST, HTTP and WebSocket events carry query values decoded once)."""
+        if self.source == "header":
+            return True
+        request = context.request
+        return self.source == "query" and request is not None and request.kind is EventKind.ALB
 
     def _value(self, context: AccessContext) -> str | None:
         if self.source == "path":

@@ -19,6 +19,7 @@ from typing import NamedTuple
 from secauth.access import Routes
 from secauth.events import EventKind, Request
 from secauth.policy import MethodArn
+from secauth.routing import stage_readings
 
 __all__ = ["Target", "target_of"]
 
@@ -51,22 +52,10 @@ def target_of(request: Request, routes: Routes) -> Target:
         # a custom domain: when the table also has a first segment of that name, the path
         # is read both ways, and both must be allowed. The stage is the ARN's: the memo
         # keys answers by the ARN, and the policy names it.
-        path = _without_stage(request.path, arn.stage)
-        literals = routes.table.literals_at[0].values() if routes.table.literals_at else ()
-        also = request.path if path != request.path and arn.stage in literals else None
+        path, also = stage_readings(request.path, arn.stage, routes.table)
         return Target(request.method, path, arn, also)
     return Target(arn.verb or "", arn.path, arn)
 
-
-def _without_stage(path: str, stage: str | None) -> str:
-    """``rawPath`` without the leading stage segment a named stage adds ("/prod/a" -> "/a").
-
-    >>> _without_stage("/prod/orders/7", "prod"), _without_stage("/orders", "$default")
-    ('/orders/7', '/orders')
-    """
-    if stage and stage != "$default" and (path == f"/{stage}" or path.startswith(f"/{stage}/")):
-        return path[len(stage) + 1 :] or "/"
-    return path
 
 
 _HTTP_KINDS = (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2)

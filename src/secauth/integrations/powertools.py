@@ -61,7 +61,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from secauth.access import AccessContext
 from secauth.errors import (
     ConfigurationError,
     InternalError,
@@ -69,8 +68,9 @@ from secauth.errors import (
     MissingToken,
     SecAuthError,
 )
-from secauth.guard import Guard, acting_as, enforce_limit, route_path
+from secauth.guard import Guard, acting_as, enforce_limit
 from secauth.guard_http import admitted_headers, check_body
+from secauth.guard_routes import decide
 
 if TYPE_CHECKING:
     from secauth.events import Request
@@ -222,20 +222,12 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
     if own:  # its own global limit and route limits, as Guard counts them
         result = _hit_limits(own, request, None if principal.is_anonymous else principal)
         limit = enforce_limit(result, found.record)  # a 429's headers go in the outer guard's record
-    path = route_path(request)
-    params = request.path_params  # without a table: the parameters API Gateway matched
-    if guard.routes is not None:
-        decision = guard.routes.decide(principal, request.method, path, request)
-        if guard.routes is not outer.routes:
-            decision.raise_for_denial()  # its own table applies too (unlisted: denied)
-        params = decision.params  # its rule reads its table's match, as the guard alone
-    if guard.rule is not None:
-        if principal.is_anonymous:
-            raise MissingToken()  # a guard with its own rule is never anonymous (as alone)
-        context = AccessContext(request.method, path, params, request)
-        refusal = guard.rule.check(principal, context)
-        if refusal is not None:
-            raise refusal.to_error()
+    if guard.rule is not None and principal.is_anonymous:
+        raise MissingToken()  # a guard with its own rule is never anonymous (as alone)
+    # Its table and its rule decide as they do for the guard alone (guard_routes: every
+    # reading; the rule on each reading's parameters, or API Gateway's without a table).
+    # The decision record stays the global guard's.
+    decide(guard.routes, guard.rule, principal, request, {})
     return principal, limit
 
 
