@@ -277,8 +277,11 @@ class Request:
         self.account_id = _text(context.get("accountId"))
         self.authorizer = _mapping(context.get("authorizer"))
         self.identity = _mapping(context.get("identity"))
-        self.method_arn = _text(raw.get("methodArn")) or _text(raw.get("routeArn"))
-        self.token = _text(raw.get("authorizationToken"))
+        if kind in _AUTHORIZER_KINDS:  # what only an authorizer's event carries
+            self.method_arn = _text(raw.get("methodArn")) or _text(raw.get("routeArn"))
+            self.token = _text(raw.get("authorizationToken"))
+        else:
+            self.method_arn = self.token = None
         self.route_key = _text(raw.get("routeKey")) or _text(context.get("routeKey"))
         if kind in (EventKind.HTTP_V2, EventKind.FUNCTION_URL, EventKind.HTTP_AUTHORIZER_V2):
             http = _mapping(context.get("http"))

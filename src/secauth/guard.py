@@ -303,7 +303,7 @@ class Guard:
             raise
         record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
         limit = self._limit(request, principal, record)
-        self._authorize(request, principal, record)
+        decide(self.routes, self.rule, principal, request, record)  # guard_routes
         return Admission(request, principal, None, limit)
 
     async def admit_async(self, event: object, record: dict[str, Any]) -> Admission:
@@ -318,7 +318,7 @@ class Guard:
             raise
         record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
         limit = await self._limit_async(request, principal, record)
-        self._authorize(request, principal, record)
+        decide(self.routes, self.rule, principal, request, record)  # guard_routes
         return Admission(request, principal, None, limit)
 
     def _prepare(
@@ -477,9 +477,6 @@ class Guard:
 
     async def _count_failure_async(self, request: Request, record: dict[str, Any]) -> None:
         await self._limit_async(request, None, record)
-
-    def _authorize(self, request: Request, principal: Principal, record: dict[str, Any]) -> None:
-        decide(self.routes, self.rule, principal, request, record)
 
     # -- responses ----------------------------------------------------------------------
 

@@ -48,14 +48,13 @@ def decide(
     """Decide ``request`` for ``principal`` (module docs); raise the refusal, else write
     the route and the allowing decision into ``record``."""
     method, path = request.method, route_path(request)
-    if routes is None:
-        parameters = [dict(request.path_params)]
-    else:
-        readings = _judged(routes, principal, request, path, record)
-        parameters = [dict(reading.params) for reading in readings]
+    readings = _judged(routes, principal, request, path, record) if routes is not None else None
     if rule is not None:
+        # Each reading's parameters; without a table, API Gateway's.
+        parameters = [r.params for r in readings] if readings is not None else [request.path_params]
         for params in parameters:
-            refusal = rule.check(principal, AccessContext(method, path, params, request))
+            context = AccessContext(method, path, dict(params), request)
+            refusal = rule.check(principal, context)
             if refusal is not None:
                 raise refusal.to_error()
     record.update(decision="allow", status=200)
@@ -77,28 +76,21 @@ def _judged(
     decision.raise_for_denial()
     assert found is not None  # judge denies a request no rule decides
     readings = [found, *found.others]
-    for other_path, other in _other_readings(routes, request, path, found):
+    others: list[tuple[str, RouteMatch | None]] = []  # the other readings (module docs)
+    if request.kind is EventKind.HTTP_V2:
+        _, as_sent = stage_readings(request.path, request.stage, routes.table)
+        if as_sent is not None:
+            others.append((as_sent, routes.resolve(method, as_sent)))
+    ran = route_ran(request)
+    if ran is not None and (found.route is None or found.route.partition(" ")[2] != ran):
+        named = routes.route_named(method, ran, request.path_params)
+        if named is not None:
+            others.append((path, named))
+    for other_path, other in others:
         routes.judge(principal, other, method, other_path, request).raise_for_denial()
         assert other is not None
         readings += [other, *other.others]
     return readings
-
-
-def _other_readings(
-    routes: Routes, request: Request, path: str, found: RouteMatch
-) -> list[tuple[str, RouteMatch | None]]:
-    """The readings besides the path's (module docs), with the path each is about."""
-    out: list[tuple[str, RouteMatch | None]] = []
-    if request.kind is EventKind.HTTP_V2:
-        _, as_sent = stage_readings(request.path, request.stage, routes.table)
-        if as_sent is not None:
-            out.append((as_sent, routes.resolve(request.method, as_sent)))
-    ran = route_ran(request)
-    if ran is not None:
-        named = routes.route_named(request.method, ran, request.path_params)
-        if named is not None and named.route != found.route:
-            out.append((path, named))
-    return out
 
 
 def route_ran(request: Request) -> str | None:

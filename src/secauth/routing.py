@@ -457,8 +457,10 @@ def stage_readings(
     >>> stage_readings("/prod/a", "prod", table), stage_readings("/a", "$default", table)
     (('/a', '/prod/a'), ('/a', None))
     """
-    path = raw_path
-    if stage and stage != "$default" and (path == f"/{stage}" or path.startswith(f"/{stage}/")):
-        path = path[len(stage) + 1 :] or "/"
+    if not stage or stage == "$default":
+        return raw_path, None
+    if raw_path != f"/{stage}" and not raw_path.startswith(f"/{stage}/"):
+        return raw_path, None
+    path = raw_path[len(stage) + 1 :] or "/"
     literals = table.literals_at[0].values() if table.literals_at else ()
-    return path, (raw_path if path != raw_path and stage in literals else None)
+    return path, (raw_path if stage in literals else None)
