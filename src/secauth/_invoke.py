@@ -112,6 +112,11 @@ class _RedactingStream:
     def reconfigure(self, **options: Any) -> None:
         """Accepted and ignored: lines are written whole, whatever the buffering."""
 
+    @property
+    def buffer(self) -> _RedactingBuffer:
+        """Bytes written here are decoded and redacted as text."""
+        return _RedactingBuffer(self)
+
     def writelines(self, lines: Iterable[str]) -> None:
         for line in lines:
             self.write(line)
@@ -130,6 +135,20 @@ class _RedactingStream:
             self._target.write(redact(self._pending, self._secrets))
             self._pending = ""
         self._target.flush()
+
+
+class _RedactingBuffer:
+    """``sys.stdout.buffer`` of a :class:`_RedactingStream`: bytes go through its text."""
+
+    def __init__(self, stream: _RedactingStream) -> None:
+        self._stream = stream
+
+    def write(self, data: bytes) -> int:
+        self._stream.write(bytes(data).decode(self._stream.encoding, "replace"))
+        return len(data)
+
+    def flush(self) -> None:
+        self._stream.flush()
 
 
 class RedactedOutput:
@@ -364,7 +383,7 @@ def invoke(
     try:
         with contextlib.redirect_stdout(printed):
             response = handler(event, _LocalContext())
-    except (Exception, SystemExit) as exc:  # sys.exit() in a handler: Lambda's ExitError
+    except BaseException as exc:  # sys.exit() in a handler too: Lambda's Runtime.ExitError
         message = str(exc)
         unauthorized = message == "Unauthorized"
         result = Invocation(

@@ -209,7 +209,7 @@ class Routes:
 
     # Read-only properties over private slots: a table changed after an Authorizer checked
     # it (and planned cached policies from it) would be answered from the old checks.
-    __slots__ = ("_by_template", "_default", "_table")
+    __slots__ = ("_default", "_table")
 
     def __init__(self, table: Mapping[str, Rule], *, default: Rule | None = None) -> None:
         if not isinstance(table, Mapping) or not table:
@@ -219,9 +219,6 @@ class Routes:
             entries.append((parse_route_key(key), as_rule(rule_)))
         self._table: RouteTable[Rule] = RouteTable(entries)
         self._default = None if default is None else as_rule(default)
-        self._by_template = {
-            (k.verb, k.template.text): (k.key, r) for k, r in entries if k.template is not None
-        }
 
     @property
     def table(self) -> RouteTable[Rule]:
@@ -243,21 +240,6 @@ class Routes:
         None (also for refused paths); ``others`` lists the routes of other readings."""
         found = self.resolve(method, path)
         return found if found is not None and found.route is not None else None
-
-    def route_named(self, method: str, template: str, params: Mapping[str, str]) -> RouteMatch | None:
-        """The route for ``method template`` as API Gateway names the route it ran
-        (``"GET"``, ``"/orders/{id}"``; the exact verb first, then ``ANY``), with ``params``
-        (API Gateway's path parameters) as its parameters; None when the table has none.
-
-        >>> Routes({"ANY /a/{id}": public()}).route_named("GET", "/a/{id}", {"id": "7"}).route
-        'ANY /a/{id}'
-        """
-        found = self._by_template.get((method.upper(), template)) or self._by_template.get(
-            (ANY, template)
-        )
-        if found is None:
-            return None
-        return RouteMatch(found[0], dict(params), found[1])
 
     def resolve(self, method: str, path: str) -> RouteMatch | None:
         """The route whose rule decides ``method path`` (:meth:`match`, else the table's

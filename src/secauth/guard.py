@@ -69,7 +69,7 @@ from secauth.guard_http import (
     refusal_response,
     route_path,
 )
-from secauth.guard_routes import decide
+from secauth.guard_routes import decide, other_paths
 from secauth.memo import PrincipalMemo
 from secauth.principal import ClaimMapper, Principal
 from secauth.responses import Cors, SecurityHeaders, check_problem_type_base
@@ -433,20 +433,29 @@ class Guard:
         return verified
 
     def _anonymous_if_public(self, request: Request) -> Principal:
+        """The anonymous principal when every reading of ``request`` is public; else the
+        caller is asked for a token (401)."""
         anonymous = Principal.anonymous()
         if self.routes is not None and self.rule is None:
-            decision = self.routes.decide(anonymous, request.method, route_path(request), request)
-            if decision.allowed:
-                return anonymous
+            try:
+                decide(self.routes, None, anonymous, request, {})
+            except SecAuthError:
+                raise MissingToken() from None
+            return anonymous
         raise MissingToken()
 
     def limits_for(self, request: Request) -> tuple[Any, ...]:
         """The rate limits ``request`` counts against, in order: ``rate_limit``, then the
-        ``route_limits`` of the route it resolves to."""
-        limits = () if self.rate_limit is None else (self.rate_limit,)
+        ``route_limits`` of the routes it resolves to (every reading, as ``guard_routes``
+        decides it: a route's own limit counts behind a base-path mapping too)."""
+        limits: tuple[Any, ...] = () if self.rate_limit is None else (self.rate_limit,)
         if self.route_limits is None:
             return limits
-        return limits + self.route_limits.for_path(request.method, route_path(request))
+        path = route_path(request)
+        for each in (path, *other_paths(request, self.routes, path)):  # guard_routes
+            found = self.route_limits.for_path(request.method, each)
+            limits += tuple(lim for lim in found if all(lim is not had for had in limits))
+        return limits
 
     def _limit(
         self, request: Request, principal: Principal | None, record: dict[str, Any]

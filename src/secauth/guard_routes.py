@@ -1,15 +1,15 @@
 """How a :class:`~secauth.guard.Guard` decides a request on its route table and its own
-rule: every reading of the request must allow it.
+rule: every path the request may mean must be allowed.
 
 * The path as the table reads it (:func:`~secauth.guard_http.route_path`). No route for
   it is a 404, or a 405 when other verbs have one.
 * On an HTTP API's named stage, also the path as sent, when the table has a first segment
   of the stage's name (behind a custom domain the stage is not in the path), as the
   Authorizer reads it (:func:`~secauth.routing.stage_readings`).
-* The route API Gateway says it ran (REST ``resource``, HTTP ``routeKey``), with API
-  Gateway's path parameters, when the table has that route. Behind a custom domain's
-  base-path mapping the path starts with the mapping's prefix, and a catch-all route of
-  the table would otherwise decide for the route that ran.
+* The path API Gateway routed (:func:`routed_path`: the route it ran, REST ``resource``
+  or HTTP ``routeKey``, filled with its path parameters), when it differs. Behind a
+  custom domain's base-path mapping the path starts with the mapping's prefix, and a
+  catch-all route of the table would otherwise decide for the route that ran.
 * The guard's own rule (:meth:`Guard.require`) on the parameters of each reading; without
   a table, on API Gateway's path parameters.
 
@@ -35,7 +35,7 @@ from secauth.guard_http import route_path
 from secauth.principal import Principal
 from secauth.routing import stage_readings
 
-__all__ = ["decide", "route_ran"]
+__all__ = ["decide", "other_paths", "routed_path"]
 
 
 def decide(
@@ -60,6 +60,20 @@ def decide(
     record.update(decision="allow", status=200)
 
 
+def other_paths(request: Request, routes: Routes | None, path: str) -> list[str]:
+    """The paths besides ``path`` (the table's reading) that ``request`` may mean: the
+    path as sent on a named stage, and the path API Gateway routed (module docs)."""
+    out: list[str] = []
+    if routes is not None and request.kind is EventKind.HTTP_V2:
+        as_sent = stage_readings(request.path, request.stage, routes.table)[1]
+        if as_sent is not None:
+            out.append(as_sent)
+    routed = routed_path(request)
+    if routed is not None and routed != path and routed not in out:
+        out.append(routed)
+    return out
+
+
 def _judged(
     routes: Routes, principal: Principal, request: Request, path: str, record: dict[str, Any]
 ) -> list[RouteMatch]:
@@ -76,35 +90,45 @@ def _judged(
     decision.raise_for_denial()
     assert found is not None  # judge denies a request no rule decides
     readings = [found, *found.others]
-    others: list[tuple[str, RouteMatch | None]] = []  # the other readings (module docs)
-    if request.kind is EventKind.HTTP_V2:
-        _, as_sent = stage_readings(request.path, request.stage, routes.table)
-        if as_sent is not None:
-            others.append((as_sent, routes.resolve(method, as_sent)))
-    ran = route_ran(request)
-    if ran is not None and (found.route is None or found.route.partition(" ")[2] != ran):
-        named = routes.route_named(method, ran, request.path_params)
-        if named is not None:
-            others.append((path, named))
-    for other_path, other in others:
+    for other_path in other_paths(request, routes, path):
+        other = routes.resolve(method, other_path)
         routes.judge(principal, other, method, other_path, request).raise_for_denial()
         assert other is not None
         readings += [other, *other.others]
     return readings
 
 
-def route_ran(request: Request) -> str | None:
-    """The path template of the route API Gateway says it ran for ``request``: a REST
-    event's ``resource``, the path of an HTTP event's ``routeKey``; None for an HTTP API's
-    ``$default`` route, ALB and Function URL events.
+def routed_path(request: Request) -> str | None:
+    """The path API Gateway routed ``request`` on: the route it ran (a REST event's
+    ``resource``, the path of an HTTP event's ``routeKey``) with its path parameters filled
+    in, in the event's own encoding. None when the event names no route (an HTTP API's
+    ``$default`` route, ALB, Function URLs) or no parameters that fill it (API Gateway
+    always sends them: only a direct invoke, which may send anything, leaves them out);
+    ``""`` (which no route has: refused) when a single-segment parameter holds a ``/``.
 
-    >>> route_ran(Request(EventKind.REST_V1, {"resource": "/orders/{id}"}))
-    '/orders/{id}'
+    >>> event = {"resource": "/t/{id}/{proxy+}", "pathParameters": {"id": "a", "proxy": "b/c"}}
+    >>> routed_path(Request(EventKind.REST_V1, event))
+    '/t/a/b/c'
     """
     if request.kind is EventKind.REST_V1:
-        resource = request.raw.get("resource")
-        return resource if isinstance(resource, str) and resource.startswith("/") else None
-    if request.kind is EventKind.HTTP_V2 and request.route_key:
+        template = request.raw.get("resource")
+    elif request.kind is EventKind.HTTP_V2 and request.route_key:
         template = request.route_key.partition(" ")[2]
-        return template if template.startswith("/") else None
-    return None
+    else:
+        return None
+    if not isinstance(template, str) or not template.startswith("/"):
+        return None
+    params = request.path_params
+    segments = []
+    for segment in template[1:].split("/") if template != "/" else ():
+        if not (segment.startswith("{") and segment.endswith("}")):
+            segments.append(segment)
+            continue
+        name = segment[1:-1]
+        value = params.get(name.removesuffix("+"))
+        if not isinstance(value, str) or not value:
+            return None
+        if "/" in value and not name.endswith("+"):
+            return ""
+        segments.append(value)
+    return "/" + "/".join(segments)

@@ -170,7 +170,7 @@ def rest_request(
         "multiValueHeaders": headers,
         "queryStringParameters": last_values(query),
         "multiValueQueryStringParameters": query or None,
-        "pathParameters": dict(path_params) if path_params else None,
+        "pathParameters": path_parameters(resource, path, path_params),
         "stageVariables": None,
         "requestContext": {
             "accountId": ACCOUNT,
@@ -195,6 +195,35 @@ def rest_request(
             "stage": stage,
         },
     }
+
+
+def path_parameters(
+    template: str, path: str, given: Mapping[str, str] | None
+) -> dict[str, str] | None:
+    """``given``, else the parameters API Gateway would pass for ``path`` routed on
+    ``template`` (``"/orders/{id}"``, ``"/{proxy+}"``); None when there are none or the
+    path does not fit the template.
+
+    >>> path_parameters("/t/{id}/{proxy+}", "/t/a/b/c", None)
+    {'id': 'a', 'proxy': 'b/c'}
+    """
+    if given:
+        return dict(given)
+    if not template.startswith("/") or "{" not in template:
+        return None
+    names, parts = template[1:].split("/"), path[1:].split("/")
+    params: dict[str, str] = {}
+    for position, name in enumerate(names):
+        if position >= len(parts):
+            return None
+        if name.startswith("{") and name.endswith("+}"):
+            params[name[1:-2]] = "/".join(parts[position:])
+            return params
+        if name.startswith("{") and name.endswith("}"):
+            params[name[1:-1]] = parts[position]
+        elif name != parts[position]:
+            return None
+    return params if len(names) == len(parts) else None
 
 
 def http_request(
@@ -241,8 +270,9 @@ def http_request(
         event["cookies"] = list(sent["cookies"])
     if query:
         event["queryStringParameters"] = joined_values(query)
-    if path_params:
-        event["pathParameters"] = dict(path_params)
+    params = path_parameters(route_key.partition(" ")[2], path, path_params)
+    if params:
+        event["pathParameters"] = params
     return event
 
 
