@@ -238,9 +238,12 @@ class DpopVerifier:
         nonces = f", nonces={self.nonces!r}" if self.nonces is not None else ""
         return f"DpopVerifier(algorithms={list(self.algorithms)}, max_age={self.max_age:g}{nonces})"
 
-    def check(self, request: Request, access_token: str, *, jkt: object) -> None:
+    def check(
+        self, request: Request, access_token: str, *, jkt: object, record: bool = True
+    ) -> None:
         """Check ``request``'s proof for ``access_token``, whose ``cnf.jkt`` is ``jkt``;
-        record its ``jti`` last. Raises a 401 :class:`~secauth.errors.SenderConstraintError`
+        record its ``jti`` last (``record=False``: a proof this request already recorded).
+        Raises a 401 :class:`~secauth.errors.SenderConstraintError`
         (or 503 :class:`~secauth.errors.KeysUnavailable` when the replay store is down)."""
         values = request.header_values("dpop")
         if len(values) != 1 or "," in values[0]:
@@ -252,7 +255,8 @@ class DpopVerifier:
                 detail={"problem": "proof key is not the key the token is bound to"},
                 dpop_algorithms=self.algorithms,
             )
-        self.record(proof)
+        if record:
+            self.record(proof)
 
     def expected_uri(self, request: Request) -> str:
         """The URI ``request``'s proof must name (``htu``), normalized."""

@@ -18,10 +18,11 @@ verifier turns into a 503 (``keys_unavailable``): never an accepted proof. ``red
 
 from __future__ import annotations
 
+import inspect
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from secauth._aws import (
@@ -113,6 +114,11 @@ class RedisReplayStore:
                 socket_timeout=socket_timeout,
                 connect_timeout=connect_timeout,
             )
+        if inspect.iscoroutinefunction(getattr(client, "set", None)):
+            raise ConfigurationError(
+                "RedisReplayStore needs a synchronous client (redis.Redis or RedisCluster), "
+                "not redis.asyncio: its set() would never run"
+            )
         self.client = client
         self.prefix = prefix
 
@@ -122,7 +128,12 @@ class RedisReplayStore:
             created = self.client.set(self.prefix + key, b"1", nx=True, px=ttl_ms)
         except Exception as exc:  # any client failure is an outage, never a first use
             raise ReplayStoreUnavailable(f"redis: {type(exc).__name__}") from None
-        return bool(created)
+        if created is True:
+            return True
+        if created is None or created is False:  # NX: the key was there
+            return False
+        # Not a reply at all (a coroutine of an asyncio client, a pipeline): never a first use.
+        raise ReplayStoreUnavailable(f"redis: unexpected reply {type(created).__name__}")
 
 
 class DynamoDBReplayStore:
@@ -156,7 +167,7 @@ class DynamoDBReplayStore:
     def first_use(self, key: str, expires_at: float) -> bool:
         item = {"pk": {"S": key}, "expires_at": {"N": str(math.ceil(expires_at))}}
         try:
-            self.client.put_item(
+            answer = self.client.put_item(
                 TableName=self.table,
                 Item=item,
                 ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
@@ -167,6 +178,8 @@ class DynamoDBReplayStore:
             if code == "ConditionalCheckFailedException":
                 return False
             raise ReplayStoreUnavailable(f"dynamodb: {code}") from None
+        if not isinstance(answer, Mapping):  # an async client's coroutine: nothing was written
+            raise ReplayStoreUnavailable(f"dynamodb: unexpected reply {type(answer).__name__}")
         return True
 
     def create_table(self) -> None:

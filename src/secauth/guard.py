@@ -73,7 +73,12 @@ from secauth.guard_routes import decide, other_paths
 from secauth.memo import PrincipalMemo
 from secauth.principal import ClaimMapper, Principal
 from secauth.responses import Cors, SecurityHeaders, check_problem_type_base
-from secauth.sender_constraint import SenderConstraint, check_binding, check_sender_constraint
+from secauth.sender_constraint import (
+    SenderConstraint,
+    check_binding,
+    check_guard_constraint,
+    check_recorded_elsewhere,
+)
 from secauth.token_sources import (
     DEFAULT_TOKEN_SOURCES,
     PresentedToken,
@@ -231,7 +236,9 @@ class Guard:
         if protected_resource is not None and verifier is not None:
             protected_resource.check_verifier(verifier)
         self.protected_resource = protected_resource
-        self.sender_constraint = check_sender_constraint(sender_constraint, answers_client=True)
+        self.sender_constraint = check_guard_constraint(
+            sender_constraint, verifies=verifier is not None, trusts=trust_authorizer
+        )
         # Principals for repeated callers: authorizer contexts (their raw strings) and
         # verified tokens (still verified on every call; kept while revalidate vouches).
         # Bounded; shared with the guards require() derives, which answer the same way.
@@ -355,15 +362,18 @@ class Guard:
         )
         return request
 
-    def identify(self, request: Request) -> Principal:
+    def identify(self, request: Request, *, proof_recorded: bool = False) -> Principal:
         """The caller of ``request``: a verified token, the authorizer's context, or the
-        anonymous principal on a public route; raise a 401 error otherwise."""
+        anonymous principal on a public route; raise a 401 error otherwise.
+        ``proof_recorded``: another guard checked this request's DPoP proof and recorded
+        it (an integration's route guard): it is checked again, not recorded again."""
         caller = self._caller(request)
         if caller.settled is not None:
             return caller.settled
         assert self.verifier is not None
         assert caller.token is not None
-        return self._identified(caller, self.verifier.verify(caller.token), request)
+        claims = self.verifier.verify(caller.token)
+        return self._identified(caller, claims, request, record=not proof_recorded)
 
     async def _identify_async(self, request: Request) -> Principal:
         """:meth:`identify` with the token verified by ``verify_async`` (the only I/O)."""
@@ -389,13 +399,15 @@ class Guard:
         return _Caller(None, presented.token, from_context, presented)
 
     def _identified(
-        self, caller: _Caller, claims: Mapping[str, Any], request: Request
+        self, caller: _Caller, claims: Mapping[str, Any], request: Request, *, record: bool = True
     ) -> Principal:
         """The principal of a verified token whose binding (certificate, DPoP proof) the
         request proves; it must agree with the authorizer's context."""
         assert caller.token is not None
         assert caller.presented is not None
-        check_binding(claims, request, caller.presented, self.sender_constraint)
+        if caller.from_context is None and record:  # nothing else recorded the proof
+            check_recorded_elsewhere(self.sender_constraint, caller.presented)
+        check_binding(claims, request, caller.presented, self.sender_constraint, record=record)
         if self._revalidate is not None and self._revalidate(caller.token):
             verified = self._principals.for_claims(caller.token, claims, self.claims)
         else:  # claims that can change for one token (introspection): mapped afresh

@@ -49,6 +49,7 @@ from secauth._b64 import b64url_encode
 from secauth.errors import (
     CertificateMismatch,
     ConfigurationError,
+    InvalidDpopProof,
     MissingClientCertificate,
     SenderConstraintError,
 )
@@ -172,6 +173,12 @@ def check_sender_constraint(
             "the Authorizer a DpopVerifier without nonces (or no DPoP), and check nonces in "
             "a Guard"
         )
+    if value.dpop is not None and value.dpop.replay is None and not answers_client:
+        raise ConfigurationError(
+            "an Authorizer's DpopVerifier needs a replay store (replay=...): nothing in front "
+            "of it has recorded the proof, so the same proof would be accepted again. "
+            "replay=None is for a Guard behind a secauth Authorizer that records it"
+        )
     if cache_ttl and value.dpop is not None:
         raise ConfigurationError(
             "DPoP proofs are single-use and name the request: with cache_ttl > 0 API Gateway "
@@ -186,18 +193,53 @@ def check_sender_constraint(
     return value
 
 
+def check_guard_constraint(value: object, *, verifies: bool, trusts: bool) -> SenderConstraint:
+    """A :class:`~secauth.guard.Guard`'s ``sender_constraint=`` checked: as
+    :func:`check_sender_constraint`, and only with a verifier when it checks anything of
+    the token (a Guard that only trusts the authorizer's context never sees the token:
+    the Authorizer checks its binding), and a DPoP check without a replay store only
+    behind a secauth Authorizer that records the proof (``trust_authorizer=True``)."""
+    checked = check_sender_constraint(value, answers_client=True)
+    if not verifies and (checked.dpop is not None or checked.require is not None):
+        raise ConfigurationError(
+            "a Guard without a verifier takes the caller from the authorizer's context and "
+            "never sees the token: sender_constraint's dpop and require need "
+            "Guard(verifier, trust_authorizer=True, ...). The Authorizer checks the binding"
+        )
+    if checked.dpop is not None and checked.dpop.replay is None and not trusts:
+        raise ConfigurationError(
+            "DpopVerifier(replay=None) is only for a Guard behind a secauth Authorizer that "
+            "records the proof: pass trust_authorizer=True, or give it a replay store"
+        )
+    return checked
+
+
+def check_recorded_elsewhere(policy: SenderConstraint, presented: PresentedToken) -> None:
+    """Refuse a DPoP proof a Guard without a replay store cannot check for replay: the
+    request carries no secauth authorizer's context, so nothing recorded the proof."""
+    dpop = policy.dpop
+    if dpop is not None and dpop.replay is None and presented.scheme == "DPoP":
+        raise InvalidDpopProof(
+            detail={"problem": "no replay store here, and no secauth authorizer recorded it"},
+            dpop_algorithms=dpop.algorithms,
+        )
+
+
 def check_binding(
     claims: Mapping[str, Any],
     request: Request,
     presented: PresentedToken,
     policy: SenderConstraint = DEFAULT,
+    *,
+    record: bool = True,
 ) -> None:
     """Refuse the verified ``claims`` unless the request proves the token's binding.
 
     ``presented`` is the token as read (:func:`~secauth.token_sources.read_token`: its
     scheme says ``Bearer`` or ``DPoP``). Raises a
     :class:`~secauth.errors.SenderConstraintError` (401); the DPoP proof's ``jti`` is
-    recorded last, once every other check passed.
+    recorded last, once every other check passed (``record=False``: a second check of a
+    proof this request's first check recorded).
     """
     cnf = claims.get("cnf")
     dpop_scheme = presented.scheme == "DPoP"
@@ -224,7 +266,7 @@ def check_binding(
             _refuse("DPoP-bound token presented as Bearer", policy.dpop_algorithms or ())
         if policy.dpop is None:
             _refuse("DPoP is not accepted here", ())
-        policy.dpop.check(request, presented.token, jkt=cnf[_JKT])
+        policy.dpop.check(request, presented.token, jkt=cnf[_JKT], record=record)
 
 
 def _refuse(problem: str, dpop_algorithms: tuple[str, ...] | None) -> NoReturn:

@@ -289,6 +289,8 @@ def _credentials(value: str, source: TokenSource) -> PresentedToken:
             raise MalformedToken(
                 detail={"problem": f"scheme is not {source.scheme}", "source": source.label}
             )
+        if scheme.lower() == "dpop":
+            scheme = "DPoP"  # one spelling, whatever the source's: the binding check reads it
         value = value.strip()
     if not value:
         raise MissingToken()

@@ -206,8 +206,13 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
         # the global guard's principal on trust, and the route runs as the caller it
         # checked. That caller must be the one the global guard admitted (unless that
         # one was anonymous); the decision record names it.
+        # The global guard checked and recorded a DPoP proof of a caller it verified: this
+        # guard checks it again without recording it a second time (a replay, else).
+        recorded = outer.verifier is not None and outer.sender_constraint.dpop is not None
         try:
-            identified = guard.identify(request)
+            identified = guard.identify(
+                request, proof_recorded=recorded and not principal.is_anonymous
+            )
         except SecAuthError:  # a failed authentication counts in its own limits, as alone
             own = _own_limits(guard, outer, request)
             if own:
