@@ -457,9 +457,12 @@ def test_a_table_naming_the_route_with_other_parameter_names_decides_on_the_path
         path_params={"tenantId": "globex"}, token=ACME,
     )  # fmt: skip
     assert guarded(routes)(event) == 403
-    # A path that is not the one API Gateway routed (only a direct invoke sends one): the
-    # routed path is judged too, and refuses.
+    # A path that is not the one API Gateway routed, on API Gateway's own domain: only a
+    # direct invoke sends one (it may send anything), and there the path is the API's:
+    # the path decides. On a custom domain name the routed path is judged too.
     event["path"] = "/tenants/acme/orders"
+    assert guarded(routes)(event) == 200
+    event["requestContext"]["domainName"] = "api.review26.example"
     assert guarded(routes)(event) == 403
 
 

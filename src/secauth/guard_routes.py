@@ -6,10 +6,11 @@ rule: every path the request may mean must be allowed.
 * On an HTTP API's named stage, also the path as sent, when the table has a first segment
   of the stage's name (behind a custom domain the stage is not in the path), as the
   Authorizer reads it (:func:`~secauth.routing.stage_readings`).
-* The path API Gateway routed (:func:`routed_path`: the route it ran, REST ``resource``
-  or HTTP ``routeKey``, filled with its path parameters), when it differs. Behind a
-  custom domain's base-path mapping the path starts with the mapping's prefix, and a
-  catch-all route of the table would otherwise decide for the route that ran.
+* On a custom domain name, the path API Gateway routed (:func:`routed_path`: the route it
+  ran, REST ``resource`` or HTTP ``routeKey``, filled with its path parameters), when it
+  differs. Behind a custom domain's base-path mapping the path starts with the mapping's
+  prefix, and a catch-all route of the table would otherwise decide for the route that
+  ran.
 * The guard's own rule (:meth:`Guard.require`) on the parameters of each reading; without
   a table, on API Gateway's path parameters.
 
@@ -26,6 +27,7 @@ rule: every path the request may mean must be allowed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from secauth.access import AccessContext, RouteMatch, Routes, Rule
@@ -68,10 +70,21 @@ def other_paths(request: Request, routes: Routes | None, path: str) -> list[str]
         as_sent = stage_readings(request.path, request.stage, routes.table)[1]
         if as_sent is not None:
             out.append(as_sent)
-    routed = routed_path(request)
+    routed = routed_path(request) if _on_custom_domain(request) else None
     if routed is not None and routed != path and routed not in out:
         out.append(routed)
     return out
+
+
+def _on_custom_domain(request: Request) -> bool:
+    """Whether API Gateway names a custom domain name in ``requestContext.domainName``:
+    base-path mappings exist only there (on ``{api}.execute-api.{region}.amazonaws.com``
+    the path is the API's own)."""
+    context = request.raw.get("requestContext")
+    domain = context.get("domainName") if isinstance(context, Mapping) else None
+    return isinstance(domain, str) and not (
+        ".execute-api." in domain and domain.endswith(".amazonaws.com")
+    )
 
 
 def _judged(
@@ -118,17 +131,10 @@ def routed_path(request: Request) -> str | None:
         return None
     if not isinstance(template, str) or not template.startswith("/"):
         return None
-    params = request.path_params
-    segments = []
-    for segment in template[1:].split("/") if template != "/" else ():
-        if not (segment.startswith("{") and segment.endswith("}")):
-            segments.append(segment)
-            continue
-        name = segment[1:-1]
-        value = params.get(name.removesuffix("+"))
-        if not isinstance(value, str) or not value:
-            return None
-        if "/" in value and not name.endswith("+"):
-            return ""
-        segments.append(value)
-    return "/" + "/".join(segments)
+    routed = template
+    for name, value in request.path_params.items():
+        single, greedy = "{" + name + "}", "{" + name + "+}"
+        if "{" in value or ("/" in value and single in routed):
+            return ""  # API Gateway puts neither in a parameter: refused
+        routed = routed.replace(single, value).replace(greedy, value)
+    return None if "{" in routed else routed
