@@ -306,7 +306,7 @@ class Guard:
         try:
             principal = self.identify(request)
         except SecAuthError:
-            self._count_failure(request, record)
+            self._limit(request, None, record)  # a failed authentication counts too
             raise
         record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
         limit = self._limit(request, principal, record)
@@ -321,7 +321,7 @@ class Guard:
         try:
             principal = await self._identify_async(request)
         except SecAuthError:
-            await self._count_failure_async(request, record)
+            await self._limit_async(request, None, record)
             raise
         record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
         limit = await self._limit_async(request, principal, record)
@@ -492,12 +492,6 @@ class Guard:
 
         caller = None if principal is None or principal.is_anonymous else principal
         return enforce_limit(await hit_limits_async(limits, request, caller), record)
-
-    def _count_failure(self, request: Request, record: dict[str, Any]) -> None:
-        self._limit(request, None, record)
-
-    async def _count_failure_async(self, request: Request, record: dict[str, Any]) -> None:
-        await self._limit_async(request, None, record)
 
     # -- responses ----------------------------------------------------------------------
 
