@@ -18,6 +18,7 @@ including in ``usageIdentifierKey`` and in error messages.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import importlib
 import io
@@ -94,6 +95,7 @@ class _RedactingStream:
         self._target = target
         self._secrets = secrets
         self._pending = ""
+        self._buffer: _RedactingBuffer | None = None
         self.encoding: str = getattr(target, "encoding", None) or "utf-8"
         self.errors: str = getattr(target, "errors", None) or "strict"
 
@@ -114,8 +116,10 @@ class _RedactingStream:
 
     @property
     def buffer(self) -> _RedactingBuffer:
-        """Bytes written here are decoded and redacted as text."""
-        return _RedactingBuffer(self)
+        """Bytes written here are decoded and redacted as text (one buffer per stream)."""
+        if self._buffer is None:
+            self._buffer = _RedactingBuffer(self)
+        return self._buffer
 
     def writelines(self, lines: Iterable[str]) -> None:
         for line in lines:
@@ -131,24 +135,36 @@ class _RedactingStream:
         self._target.flush()
 
     def finish(self) -> None:
+        if self._buffer is not None:
+            self.write(self._buffer.undecoded())  # bytes of a character never completed
         if self._pending:
             self._target.write(redact(self._pending, self._secrets))
             self._pending = ""
         self._target.flush()
 
 
-class _RedactingBuffer:
-    """``sys.stdout.buffer`` of a :class:`_RedactingStream`: bytes go through its text."""
+class _RedactingBuffer(io.BufferedIOBase):
+    """``sys.stdout.buffer`` of a :class:`_RedactingStream`: bytes go through its text,
+    decoded incrementally (a character split between two writes stays whole)."""
 
     def __init__(self, stream: _RedactingStream) -> None:
+        super().__init__()
         self._stream = stream
+        self._decoder = codecs.getincrementaldecoder(stream.encoding)("replace")
 
-    def write(self, data: bytes) -> int:
-        self._stream.write(bytes(data).decode(self._stream.encoding, "replace"))
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._stream.write(self._decoder.decode(bytes(data)))
         return len(data)
 
     def flush(self) -> None:
         self._stream.flush()
+
+    def undecoded(self) -> str:
+        """What is left of an incomplete character, replaced."""
+        return str(self._decoder.decode(b"", final=True))
 
 
 class RedactedOutput:
@@ -379,7 +395,9 @@ def invoke(
     if not logger.isEnabledFor(logging.INFO):
         logger.setLevel(logging.INFO)
     logger.addHandler(capture)
-    printed = io.StringIO()  # decision lines printed to stdout (the default decision_log)
+    # Decision lines printed to stdout (the default decision_log); a text stream with a
+    # ``buffer``, as Lambda's stdout has, for handlers that write bytes.
+    printed = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
     try:
         with contextlib.redirect_stdout(printed):
             response = handler(event, _LocalContext())
@@ -400,7 +418,9 @@ def invoke(
     finally:
         logger.removeHandler(capture)
         logger.setLevel(level)
-        capture.records.extend(_printed_records(printed.getvalue(), secrets))
+        raw = printed.buffer
+        assert isinstance(raw, io.BytesIO)
+        capture.records.extend(_printed_records(raw.getvalue().decode("utf-8", "replace"), secrets))
     result.record = capture.records[-1] if capture.records else None
     if result.outcome == "deny" and result.record and result.record.get("status") == 401:
         result.outcome = "unauthorized"  # an HTTP API's 401 decision, answered as 403

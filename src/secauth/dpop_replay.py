@@ -114,7 +114,10 @@ class RedisReplayStore:
                 socket_timeout=socket_timeout,
                 connect_timeout=connect_timeout,
             )
-        if inspect.iscoroutinefunction(getattr(client, "set", None)):
+        if any(  # redis.asyncio: set() returns a coroutine, execute_command is one
+            inspect.iscoroutinefunction(getattr(client, name, None))
+            for name in ("set", "execute_command")
+        ):
             raise ConfigurationError(
                 "RedisReplayStore needs a synchronous client (redis.Redis or RedisCluster), "
                 "not redis.asyncio: its set() would never run"

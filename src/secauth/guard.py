@@ -69,7 +69,7 @@ from secauth.guard_http import (
     refusal_response,
     route_path,
 )
-from secauth.guard_routes import decide, other_paths
+from secauth.guard_routes import decide, paths_of
 from secauth.memo import PrincipalMemo
 from secauth.principal import ClaimMapper, Principal
 from secauth.responses import Cors, SecurityHeaders, check_problem_type_base
@@ -463,8 +463,7 @@ class Guard:
         limits: tuple[Any, ...] = () if self.rate_limit is None else (self.rate_limit,)
         if self.route_limits is None:
             return limits
-        path = route_path(request)
-        for each in (path, *other_paths(request, self.routes, path)):  # guard_routes
+        for each in paths_of(request, self.routes):  # every path it may mean: guard_routes
             found = self.route_limits.for_path(request.method, each)
             limits += tuple(lim for lim in found if all(lim is not had for had in limits))
         return limits

@@ -37,7 +37,7 @@ from secauth.guard_http import route_path
 from secauth.principal import Principal
 from secauth.routing import stage_readings
 
-__all__ = ["decide", "other_paths", "routed_path"]
+__all__ = ["decide", "paths_of", "routed_path"]
 
 
 def decide(
@@ -49,31 +49,56 @@ def decide(
 ) -> None:
     """Decide ``request`` for ``principal`` (module docs); raise the refusal, else write
     the route and the allowing decision into ``record``."""
-    method, path = request.method, route_path(request)
-    readings = _judged(routes, principal, request, path, record) if routes is not None else None
+    method, paths = request.method, paths_of(request, routes)
+    readings = _judged(routes, principal, request, paths, record) if routes is not None else None
     if rule is not None:
         # Each reading's parameters; without a table, API Gateway's.
         parameters = [r.params for r in readings] if readings is not None else [request.path_params]
         for params in parameters:
-            context = AccessContext(method, path, dict(params), request)
+            context = AccessContext(method, paths[0], dict(params), request)
             refusal = rule.check(principal, context)
             if refusal is not None:
                 raise refusal.to_error()
     record.update(decision="allow", status=200)
 
 
-def other_paths(request: Request, routes: Routes | None, path: str) -> list[str]:
-    """The paths besides ``path`` (the table's reading) that ``request`` may mean: the
-    path as sent on a named stage, and the path API Gateway routed (module docs)."""
-    out: list[str] = []
+def paths_of(request: Request, routes: Routes | None) -> list[str]:
+    """Every path ``request`` may mean (module docs), the one the table reads first: the
+    path as the table reads it (:func:`~secauth.guard_http.route_path`), or, behind a
+    base-path mapping, the path API Gateway routed (the mapping's prefix is not the
+    API's path); then the path as sent on a named stage, and the routed path when it is
+    another one.
+
+    >>> from secauth.testing_events import rest_proxy
+    >>> event = rest_proxy("GET", "/v1/a/7", resource="/a/{id}", path_params={"id": "7"})
+    >>> event["requestContext"]["domainName"] = "api.example.com"
+    >>> paths_of(Request.from_event(event), None)
+    ['/a/7']
+    """
+    path = route_path(request)
+    routed = routed_path(request) if _on_custom_domain(request) else None
+    if routed and routed != path and _mapping_prefix(path, routed):
+        path = routed
+    paths = [path]
     if routes is not None and request.kind is EventKind.HTTP_V2:
         as_sent = stage_readings(request.path, request.stage, routes.table)[1]
         if as_sent is not None:
-            out.append(as_sent)
-    routed = routed_path(request) if _on_custom_domain(request) else None
-    if routed is not None and routed != path and routed not in out:
-        out.append(routed)
-    return out
+            paths.append(as_sent)
+    if routed is not None and routed not in paths:
+        paths.append(routed)
+    return paths
+
+
+def _mapping_prefix(path: str, routed: str) -> bool:
+    """Whether ``path`` is ``routed`` after whole segments (``/v1`` + ``/orders/7``), as a
+    base-path mapping's prefix makes it."""
+    if routed == "/":
+        prefix = path
+    elif path.endswith(routed):
+        prefix = path[: -len(routed)]
+    else:
+        return False
+    return len(prefix) > 1 and prefix.startswith("/") and not prefix.endswith("/")
 
 
 def _on_custom_domain(request: Request) -> bool:
@@ -88,10 +113,15 @@ def _on_custom_domain(request: Request) -> bool:
 
 
 def _judged(
-    routes: Routes, principal: Principal, request: Request, path: str, record: dict[str, Any]
+    routes: Routes,
+    principal: Principal,
+    request: Request,
+    paths: list[str],
+    record: dict[str, Any],
 ) -> list[RouteMatch]:
-    """Every reading of ``request`` on ``routes``, each judged; raise the first denial."""
-    method = request.method
+    """Every reading of ``request`` on ``routes``, each judged; raise the first denial.
+    The first path answers 404 or 405 when no route has it."""
+    method, path = request.method, paths[0]
     found = routes.resolve(method, path)
     decision = routes.judge(principal, found, method, path, request)
     record.update(route=decision.route)
@@ -103,7 +133,7 @@ def _judged(
     decision.raise_for_denial()
     assert found is not None  # judge denies a request no rule decides
     readings = [found, *found.others]
-    for other_path in other_paths(request, routes, path):
+    for other_path in paths[1:]:
         other = routes.resolve(method, other_path)
         routes.judge(principal, other, method, other_path, request).raise_for_denial()
         assert other is not None
@@ -134,7 +164,8 @@ def routed_path(request: Request) -> str | None:
     routed = template
     for name, value in request.path_params.items():
         single, greedy = "{" + name + "}", "{" + name + "+}"
-        if "{" in value or ("/" in value and single in routed):
-            return ""  # API Gateway puts neither in a parameter: refused
-        routed = routed.replace(single, value).replace(greedy, value)
+        if "/" in value and single in routed:
+            return ""  # a single segment holds no "/": refused
+        filled = value.replace("{", "%7B").replace("}", "%7D")  # never a placeholder
+        routed = routed.replace(single, filled).replace(greedy, filled)
     return None if "{" in routed else routed
