@@ -361,7 +361,7 @@ class _Tenant(Rule):
         # parameters once, API Gateway query values; headers and ALB's query values, which
         # come as sent, are decoded here); anything still encoded after one decoding, or
         # not UTF-8, is refused rather than guessed at.
-        if self._sent_encoded(context) and "%" in value and re.search(_ENCODED, value):
+        if "%" in value and self._sent_encoded(context) and re.search(_ENCODED, value):
             try:
                 value = unquote(value, errors="strict")
             except UnicodeDecodeError:
