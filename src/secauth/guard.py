@@ -463,7 +463,9 @@ class Guard:
         limits: tuple[Any, ...] = () if self.rate_limit is None else (self.rate_limit,)
         if self.route_limits is None:
             return limits
-        for each in paths_of(request, self.routes):  # every path it may mean: guard_routes
+        paths = paths_of(request, self.routes)  # every path it may mean: guard_routes
+        sent = route_path(request)  # counted too: a limit can only refuse more
+        for each in paths if sent in paths else [*paths, sent]:
             found = self.route_limits.for_path(request.method, each)
             limits += tuple(lim for lim in found if all(lim is not had for had in limits))
         return limits

@@ -66,8 +66,9 @@ def paths_of(request: Request, routes: Routes | None) -> list[str]:
     """Every path ``request`` may mean (module docs), the one the table reads first: the
     path as the table reads it (:func:`~secauth.guard_http.route_path`), or, behind a
     base-path mapping, the path API Gateway routed (the mapping's prefix is not the
-    API's path); then the path as sent on a named stage, and the routed path when it is
-    another one.
+    API's path). Then the path with the prefix too, when the table has routes under the
+    prefix's first segment (a backend may route on the path as sent); the path as sent
+    on a named stage; and the routed path when it is another one.
 
     >>> from secauth.testing_events import rest_proxy
     >>> event = rest_proxy("GET", "/v1/a/7", resource="/a/{id}", path_params={"id": "7"})
@@ -75,11 +76,12 @@ def paths_of(request: Request, routes: Routes | None) -> list[str]:
     >>> paths_of(Request.from_event(event), None)
     ['/a/7']
     """
-    path = route_path(request)
+    sent = route_path(request)
     routed = routed_path(request) if _on_custom_domain(request) else None
-    if routed and routed != path and _mapping_prefix(path, routed):
-        path = routed
+    path = routed if routed and routed != sent and _mapping_prefix(sent, routed) else sent
     paths = [path]
+    if path != sent and routes is not None and _has_first_segment(routes, sent):
+        paths.append(sent)
     if routes is not None and request.kind is EventKind.HTTP_V2:
         as_sent = stage_readings(request.path, request.stage, routes.table)[1]
         if as_sent is not None:
@@ -89,11 +91,17 @@ def paths_of(request: Request, routes: Routes | None) -> list[str]:
     return paths
 
 
+def _has_first_segment(routes: Routes, path: str) -> bool:
+    """Whether the table has a route whose first segment is ``path``'s."""
+    literals = routes.table.literals_at
+    return bool(literals) and path.split("/", 2)[1] in literals[0].values()
+
+
 def _mapping_prefix(path: str, routed: str) -> bool:
     """Whether ``path`` is ``routed`` after whole segments (``/v1`` + ``/orders/7``), as a
     base-path mapping's prefix makes it."""
     if routed == "/":
-        prefix = path
+        prefix = path.removesuffix("/")  # "/v1/" and "/v1" alike
     elif path.endswith(routed):
         prefix = path[: -len(routed)]
     else:
