@@ -49,6 +49,7 @@ from secauth.testing_events import (
     http_authorizer_v2,
     http_proxy,
     iam_allows,
+    on_custom_domain,
     request_authorizer,
     rest_proxy,
     token_authorizer,
@@ -98,13 +99,7 @@ def effect(authorizer: Authorizer, event: dict[str, Any]) -> str:
 def base_path(event: dict[str, Any], prefix: str) -> dict[str, Any]:
     """``event`` as API Gateway sends it behind a custom domain whose API mapping is
     ``prefix``: the path keeps the prefix, the route and its parameters do not."""
-    if "rawPath" in event:
-        event["rawPath"] = event["requestContext"]["http"]["path"] = f"/{prefix}{event['rawPath']}"
-    else:
-        event["path"] = f"/{prefix}{event['path']}"
-        event["requestContext"]["path"] = f"/{prefix}{event['path']}"
-    event["requestContext"]["domainName"] = "api.review26.example"
-    return event
+    return on_custom_domain(event, "api.review26.example", base_path=prefix)
 
 
 def proxy_event(kind: str, method: str, path: str, **sent: Any) -> dict[str, Any]:

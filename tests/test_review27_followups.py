@@ -43,6 +43,7 @@ from secauth.testing import KeyPair
 from secauth.testing_events import (
     http_authorizer_v2,
     http_proxy,
+    on_custom_domain,
     rest_proxy,
     token_authorizer,
     websocket_message,
@@ -83,15 +84,7 @@ def status(routes: Routes | None, event: dict[str, Any], **options: Any) -> int:
 def mapped(event: dict[str, Any], prefix: str, domain: str = CUSTOM) -> dict[str, Any]:
     """``event`` as API Gateway sends it behind the custom domain ``domain`` whose base-path
     mapping is ``prefix`` (``""``: none): the path keeps the prefix, the route does not."""
-    if prefix:
-        if "rawPath" in event:
-            event["rawPath"] = event["requestContext"]["http"]["path"] = (
-                f"/{prefix}{event['rawPath']}"
-            )
-        else:
-            event["path"] = event["requestContext"]["path"] = f"/{prefix}{event['path']}"
-    event["requestContext"]["domainName"] = domain
-    return event
+    return on_custom_domain(event, domain, base_path=prefix)
 
 
 def orders(who: str, kind: str = "rest") -> dict[str, Any]:

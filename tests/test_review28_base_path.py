@@ -26,7 +26,7 @@ from secauth.guard_routes import paths_of, routed_path
 from secauth.principal import ClaimMapper
 from secauth.ratelimit import Limit, MemoryStore
 from secauth.testing import KeyPair
-from secauth.testing_events import http_proxy, rest_proxy, websocket_message
+from secauth.testing_events import http_proxy, on_custom_domain, rest_proxy, websocket_message
 
 ISS = "https://idp.review28.example/"
 AUD = "review28-api"
@@ -66,15 +66,7 @@ def status(routes: Routes | None, event: dict[str, Any], **options: Any) -> int:
 def mapped(event: dict[str, Any], prefix: str, domain: str = CUSTOM) -> dict[str, Any]:
     """``event`` as API Gateway sends it on ``domain`` behind the base-path / API mapping
     ``prefix`` (``""``: none): the path keeps the prefix, the route does not."""
-    if prefix:
-        if "rawPath" in event:
-            event["rawPath"] = event["requestContext"]["http"]["path"] = (
-                f"/{prefix}{event['rawPath']}"
-            )
-        else:
-            event["path"] = event["requestContext"]["path"] = f"/{prefix}{event['path']}"
-    event["requestContext"]["domainName"] = domain
-    return event
+    return on_custom_domain(event, domain, base_path=prefix)
 
 
 def proxy(kind: str, method: str, path: str, **sent: Any) -> dict[str, Any]:

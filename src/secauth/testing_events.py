@@ -76,6 +76,7 @@ __all__ = [
     "http_proxy",
     "iam_allows",
     "method_arn",
+    "on_custom_domain",
     "request_authorizer",
     "rest_proxy",
     "token_authorizer",
@@ -300,6 +301,29 @@ def http_proxy(
     if passed is not None:
         event["requestContext"]["authorizer"] = passed
     return put_body(event, sent)
+
+
+def on_custom_domain(event: Event, domain: str, *, base_path: str = "") -> Event:
+    """``event`` (from :func:`rest_proxy` or :func:`http_proxy`) as API Gateway sends it
+    on the custom domain name ``domain`` behind the base-path (REST) or API (HTTP) mapping
+    ``base_path`` (``""``: none): the path keeps the mapping's prefix, the route and its
+    path parameters do not. Changed in place, and returned.
+
+    >>> event = rest_proxy("GET", "/orders/7", resource="/orders/{id}")
+    >>> sent = on_custom_domain(event, "api.example.com", base_path="v1")
+    >>> sent["path"], sent["pathParameters"], sent["requestContext"]["domainName"]
+    ('/v1/orders/7', {'id': '7'}, 'api.example.com')
+    """
+    prefix = f"/{base_path.strip('/')}" if base_path.strip("/") else ""
+    context = event["requestContext"]
+    if "rawPath" in event:
+        event["rawPath"] = context["http"]["path"] = prefix + event["rawPath"]
+    else:
+        event["path"] = prefix + event["path"]
+        context["path"] = prefix + event["path"].removeprefix(prefix)
+    context["domainName"] = domain
+    context["domainPrefix"] = domain.split(".", 1)[0]
+    return event
 
 
 def function_url(method: str = "GET", path: str = "/", **sent: Unpack[Sent]) -> Event:
