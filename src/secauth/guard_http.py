@@ -50,6 +50,7 @@ __all__ = [
     "check_body",
     "enforce_limit",
     "handler_response",
+    "is_http_api",
     "metadata_response",
     "multi_value",
     "preflight_response",
@@ -73,10 +74,19 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _HEADERS_ONLY = (EventKind.HTTP_V2, EventKind.FUNCTION_URL)
 
 
+def is_http_api(request: Request) -> bool:
+    """Whether ``request`` came from an HTTP API: payload 2.0, or payload 1.0 (REST-shaped,
+    with ``version: "1.0"``), whose path starts with a named stage."""
+    kind = request.kind
+    return kind is EventKind.HTTP_V2 or (
+        kind is EventKind.REST_V1 and request.raw.get("version") == "1.0"
+    )
+
+
 def route_path(request: Request) -> str:
-    """The path as the route table sees it: HTTP API raw paths lose a named stage prefix."""
+    """The path as the route table sees it: HTTP API paths lose a named stage prefix."""
     path = request.path
-    if request.kind is EventKind.HTTP_V2 and request.stage and request.stage != "$default":
+    if request.stage and request.stage != "$default" and is_http_api(request):
         prefix = f"/{request.stage}"
         if path == prefix:
             return "/"

@@ -33,7 +33,7 @@ from typing import Any
 from secauth.access import AccessContext, RouteMatch, Routes, Rule
 from secauth.errors import MethodNotAllowed, NotFound
 from secauth.events import EventKind, Request
-from secauth.guard_http import route_path
+from secauth.guard_http import is_http_api, route_path
 from secauth.principal import Principal
 from secauth.routing import stage_readings
 
@@ -66,9 +66,10 @@ def paths_of(request: Request, routes: Routes | None) -> list[str]:
     """Every path ``request`` may mean (module docs), the one the table reads first: the
     path as the table reads it (:func:`~secauth.guard_http.route_path`), or, behind a
     base-path mapping, the path API Gateway routed (the mapping's prefix is not the
-    API's path). Then the path with the prefix too, when the table has routes under the
-    prefix's first segment (a backend may route on the path as sent); the path as sent
-    on a named stage; and the routed path when it is another one.
+    API's path) unless only the path with the prefix has a route (a table written with
+    the prefix). Then the path with the prefix too, when the table has a route for it
+    other than a catch-all (a backend may route on the path as sent); the routed path
+    when it is another one; and the path as sent on a named stage.
 
     >>> from secauth.testing_events import rest_proxy
     >>> event = rest_proxy("GET", "/v1/a/7", resource="/a/{id}", path_params={"id": "7"})
@@ -78,23 +79,40 @@ def paths_of(request: Request, routes: Routes | None) -> list[str]:
     """
     sent = route_path(request)
     routed = routed_path(request) if _on_custom_domain(request) else None
-    path = routed if routed and routed != sent and _mapping_prefix(sent, routed) else sent
-    paths = [path]
-    if path != sent and routes is not None and _has_first_segment(routes, sent):
-        paths.append(sent)
-    if routes is not None and request.kind is EventKind.HTTP_V2:
+    method = request.method
+    if routed and routed != sent and _mapping_prefix(sent, routed):
+        if routes is not None and _has_route(routes, method, sent) and not _has_route(
+            routes, method, routed
+        ):
+            paths = [sent]  # a table written with the mapping's prefix
+        else:
+            paths = [routed]
+            if routes is not None and _beyond_catch_all(routes, method, sent):
+                paths.append(sent)  # a backend may route on the path as sent
+    else:
+        paths = [sent]
+        if routed is not None and routed != sent:
+            paths.append(routed)
+    if routes is not None and is_http_api(request):
         as_sent = stage_readings(request.path, request.stage, routes.table)[1]
-        if as_sent is not None:
+        if as_sent is not None and as_sent not in paths:
             paths.append(as_sent)
-    if routed is not None and routed not in paths:
-        paths.append(routed)
     return paths
 
 
-def _has_first_segment(routes: Routes, path: str) -> bool:
-    """Whether the table has a route whose first segment is ``path``'s."""
-    literals = routes.table.literals_at
-    return bool(literals) and path.split("/", 2)[1] in literals[0].values()
+def _has_route(routes: Routes, method: str, path: str) -> bool:
+    found = routes.resolve(method, path)
+    return found is not None and found.route is not None
+
+
+def _beyond_catch_all(routes: Routes, method: str, path: str) -> bool:
+    """Whether the table has a route for ``path`` other than a catch-all (a route whose
+    first segment is greedy, ``/{proxy+}``)."""
+    found = routes.resolve(method, path)
+    if found is None or found.route is None:
+        return False
+    first = found.route.partition(" ")[2].split("/", 2)[1]
+    return not (first.startswith("{") and first.endswith("+}"))
 
 
 def _mapping_prefix(path: str, routed: str) -> bool:
