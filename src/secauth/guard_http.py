@@ -85,13 +85,12 @@ def is_http_api(request: Request) -> bool:
 
 def route_path(request: Request) -> str:
     """The path as the route table sees it: HTTP API paths lose a named stage prefix."""
-    path = request.path
-    if request.stage and request.stage != "$default" and is_http_api(request):
-        prefix = f"/{request.stage}"
-        if path == prefix:
-            return "/"
-        if path.startswith(prefix + "/"):
-            return path[len(prefix) :]
+    path, stage = request.path, request.stage
+    if not stage or stage == "$default" or not path.startswith(f"/{stage}"):
+        return path
+    rest = path[len(stage) + 1 :]
+    if (not rest or rest.startswith("/")) and is_http_api(request):
+        return rest or "/"
     return path
 
 
