@@ -35,7 +35,7 @@ from secauth.errors import MethodNotAllowed, NotFound
 from secauth.events import EventKind, Request
 from secauth.guard_http import is_http_api, route_path
 from secauth.principal import Principal
-from secauth.routing import stage_readings
+from secauth.routing import split_path, stage_readings
 
 __all__ = ["decide", "paths_of", "routed_path"]
 
@@ -101,18 +101,26 @@ def paths_of(request: Request, routes: Routes | None) -> list[str]:
 
 
 def _has_route(routes: Routes, method: str, path: str) -> bool:
-    found = routes.resolve(method, path)
-    return found is not None and found.route is not None
+    """Whether some reading of ``path`` (a case or percent variant of a literal too)
+    reaches a route of the table."""
+    segments = split_path(path)
+    return segments is not None and any(
+        match is not None for match in routes.table.lookup(method.upper(), segments)
+    )
 
 
 def _beyond_catch_all(routes: Routes, method: str, path: str) -> bool:
     """Whether the table has a route for ``path`` other than a catch-all (a route whose
     first segment is greedy, ``/{proxy+}``)."""
     found = routes.resolve(method, path)
-    if found is None or found.route is None:
+    if found is None:
         return False
-    first = found.route.partition(" ")[2].split("/", 2)[1]
-    return not (first.startswith("{") and first.endswith("+}"))
+    for reading in (found, *found.others):  # every reading: /ADMIN reaches /admin too
+        if reading.route is not None:
+            first = reading.route.partition(" ")[2].split("/", 2)[1]
+            if not (first.startswith("{") and first.endswith("+}")):
+                return True
+    return False
 
 
 def _mapping_prefix(path: str, routed: str) -> bool:
