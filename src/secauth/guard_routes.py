@@ -27,7 +27,7 @@ rule: every path the request may mean must be allowed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from secauth.access import AccessContext, RouteMatch, Routes, Rule
@@ -35,7 +35,7 @@ from secauth.errors import MethodNotAllowed, NotFound
 from secauth.events import EventKind, Request
 from secauth.guard_http import is_http_api, route_path
 from secauth.principal import Principal
-from secauth.routing import split_path, stage_readings
+from secauth.routing import VERBS, split_path, stage_readings
 
 __all__ = ["decide", "paths_of", "routed_path"]
 
@@ -81,8 +81,10 @@ def paths_of(request: Request, routes: Routes | None) -> list[str]:
     routed = routed_path(request) if _on_custom_domain(request) else None
     method = request.method
     if routed and routed != sent and _mapping_prefix(sent, routed):
-        if routes is not None and _has_route(routes, method, sent) and not _has_route(
-            routes, method, routed
+        if (
+            routes is not None
+            and _has_route(routes, (method,), sent)
+            and not _has_route(routes, VERBS, routed)  # under any verb: else a 405 is due
         ):
             paths = [sent]  # a table written with the mapping's prefix
         else:
@@ -100,12 +102,14 @@ def paths_of(request: Request, routes: Routes | None) -> list[str]:
     return paths
 
 
-def _has_route(routes: Routes, method: str, path: str) -> bool:
+def _has_route(routes: Routes, verbs: Iterable[str], path: str) -> bool:
     """Whether some reading of ``path`` (a case or percent variant of a literal too)
-    reaches a route of the table."""
+    reaches a route of the table for one of ``verbs``."""
     segments = split_path(path)
     return segments is not None and any(
-        match is not None for match in routes.table.lookup(method.upper(), segments)
+        match is not None
+        for verb in verbs
+        for match in routes.table.lookup(verb.upper(), segments)
     )
 
 
