@@ -18,33 +18,23 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from guard_callers import (
+    ACME,
+    ADMIN,
+    CUSTOM,
+    EXECUTE_API,
+    JWT,
+    MAPPER,
+    status,
+    token,
+)
 
-from secauth import Guard, JwtVerifier, RateLimiter, Routes
+from secauth import Guard, RateLimiter, Routes
 from secauth.access import authenticated, public, roles, tenant
 from secauth.events import Request
 from secauth.guard_routes import paths_of, routed_path
-from secauth.principal import ClaimMapper
 from secauth.ratelimit import Limit, MemoryStore
-from secauth.testing import KeyPair
 from secauth.testing_events import http_proxy, on_custom_domain, rest_proxy, websocket_message
-
-ISS = "https://idp.review28.example/"
-AUD = "review28-api"
-PAIR = KeyPair.generate("ES256", kid="r28")
-JWT = JwtVerifier(issuer=ISS, audience=AUD, jwks={"keys": [PAIR.public_jwk]})
-MAPPER = ClaimMapper(tenant_claim="tenant")
-CUSTOM = "api.review28.example"
-EXECUTE_API = "abcdef123.execute-api.us-east-1.amazonaws.com"
-
-
-def token(sub: str = "alice", **claims: Any) -> str:
-    body: dict[str, Any] = {"iss": ISS, "aud": AUD, "sub": sub, "exp": 4_000_000_000}
-    body.update(claims)
-    return PAIR.sign(body)
-
-
-ACME = token(tenant="acme")
-ADMIN = token("root", tenant="acme", roles=["admin"])
 
 # A table of the API's own routes (review 27's documented way) with a catch-all.
 TENANTS = Routes(
@@ -55,12 +45,6 @@ TENANTS = Routes(
         "ANY /{proxy+}": authenticated(),
     }
 )
-
-
-def status(routes: Routes | None, event: dict[str, Any], **options: Any) -> int:
-    options.setdefault("claims", MAPPER)
-    guard = Guard(JWT, routes=routes, decision_log=None, **options)
-    return int(guard(lambda e, c: {"statusCode": 200, "body": "ok"})(event, None)["statusCode"])
 
 
 def mapped(event: dict[str, Any], prefix: str, domain: str = CUSTOM) -> dict[str, Any]:

@@ -17,44 +17,27 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, APIGatewayRestResolver
+from guard_callers import (
+    ACME,
+    ADMIN,
+    CUSTOM,
+    EXECUTE_API,
+    JWT,
+    MAPPER,
+    status,
+)
 
-from secauth import Authorizer, Guard, JwtVerifier, Routes
+from secauth import Authorizer, Guard, Routes
 from secauth.access import authenticated, public, roles, tenant
 from secauth.events import EventKind, Request
 from secauth.guard_routes import paths_of
 from secauth.integrations.powertools import guard_middleware
-from secauth.principal import ClaimMapper
-from secauth.testing import KeyPair
 from secauth.testing_events import (
     http_proxy,
     on_custom_domain,
     request_authorizer,
     rest_proxy,
 )
-
-ISS = "https://idp.review29.example/"
-AUD = "review29-api"
-PAIR = KeyPair.generate("ES256", kid="r29")
-JWT = JwtVerifier(issuer=ISS, audience=AUD, jwks={"keys": [PAIR.public_jwk]})
-MAPPER = ClaimMapper(tenant_claim="tenant")
-CUSTOM = "api.review29.example"
-EXECUTE_API = "abcdef123.execute-api.us-east-1.amazonaws.com"
-
-
-def token(sub: str = "alice", **claims: Any) -> str:
-    body: dict[str, Any] = {"iss": ISS, "aud": AUD, "sub": sub, "exp": 4_000_000_000}
-    body.update(claims)
-    return PAIR.sign(body)
-
-
-ACME = token(tenant="acme")
-ADMIN = token("root", tenant="acme", roles=["admin"])
-
-
-def status(routes: Routes | None, event: dict[str, Any], **options: Any) -> int:
-    options.setdefault("claims", MAPPER)
-    guard = Guard(JWT, routes=routes, decision_log=None, **options)
-    return int(guard(lambda e, c: {"statusCode": 200, "body": "ok"})(event, None)["statusCode"])
 
 
 def on_execute_api(event: dict[str, Any]) -> dict[str, Any]:

@@ -17,38 +17,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from guard_callers import (
+    ACME,
+    ADMIN,
+    CUSTOM,
+    EXECUTE_API,
+    status,
+)
 
-from secauth import Guard, JwtVerifier, Routes
+from secauth import Routes
 from secauth.access import authenticated, public, roles, tenant
 from secauth.events import EventKind, Request
 from secauth.guard_http import is_http_api, route_path
 from secauth.guard_routes import paths_of
-from secauth.principal import ClaimMapper
-from secauth.testing import KeyPair
 from secauth.testing_events import http_proxy, on_custom_domain, rest_proxy
-
-ISS = "https://idp.review30.example/"
-AUD = "review30-api"
-PAIR = KeyPair.generate("ES256", kid="r30")
-JWT = JwtVerifier(issuer=ISS, audience=AUD, jwks={"keys": [PAIR.public_jwk]})
-MAPPER = ClaimMapper(tenant_claim="tenant")
-CUSTOM = "api.review30.example"
-EXECUTE_API = "abcdef123.execute-api.us-east-1.amazonaws.com"
-
-
-def token(sub: str = "alice", **claims: Any) -> str:
-    body: dict[str, Any] = {"iss": ISS, "aud": AUD, "sub": sub, "exp": 4_000_000_000}
-    body.update(claims)
-    return PAIR.sign(body)
-
-
-ACME = token(tenant="acme")
-ADMIN = token("root", tenant="acme", roles=["admin"])
-
-
-def status(routes: Routes | None, event: dict[str, Any]) -> int:
-    guard = Guard(JWT, routes=routes, claims=MAPPER, decision_log=None)
-    return int(guard(lambda e, c: {"statusCode": 200, "body": "ok"})(event, None)["statusCode"])
 
 
 def proxy(kind: str, path: str, method: str = "GET", **sent: Any) -> dict[str, Any]:

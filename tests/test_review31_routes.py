@@ -10,35 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from guard_callers import ACME, ADMIN, CUSTOM, status
 
-from secauth import Guard, JwtVerifier, Routes
+from secauth import Routes
 from secauth.access import authenticated, public, roles
 from secauth.events import Request
 from secauth.guard_routes import paths_of
-from secauth.principal import ClaimMapper
-from secauth.testing import KeyPair
 from secauth.testing_events import http_proxy, on_custom_domain, rest_proxy
-
-ISS = "https://idp.review31.example/"
-AUD = "review31-api"
-PAIR = KeyPair.generate("ES256", kid="r31")
-JWT = JwtVerifier(issuer=ISS, audience=AUD, jwks={"keys": [PAIR.public_jwk]})
-CUSTOM = "api.review31.example"
-
-
-def token(sub: str = "alice", **claims: Any) -> str:
-    body: dict[str, Any] = {"iss": ISS, "aud": AUD, "sub": sub, "exp": 4_000_000_000}
-    body.update(claims)
-    return PAIR.sign(body)
-
-
-ACME = token(tenant="acme")
-ADMIN = token("root", tenant="acme", roles=["admin"])
-
-
-def status(routes: Routes, event: dict[str, Any]) -> int:
-    guard = Guard(JWT, routes=routes, claims=ClaimMapper(tenant_claim="tenant"), decision_log=None)
-    return int(guard(lambda e, c: {"statusCode": 200, "body": "ok"})(event, None)["statusCode"])
 
 
 def mapped(kind: str, path: str, method: str = "GET", **sent: Any) -> dict[str, Any]:
