@@ -29,8 +29,10 @@ import pytest
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed448
+from guard_callers import ADMIN, MAPPER, token
+from guard_callers import JWT as VERIFIER
 
-from secauth import Authorizer, Guard, JwtVerifier, RateLimiter, Routes
+from secauth import Authorizer, Guard, RateLimiter, Routes
 from secauth._b64 import b64url_encode
 from secauth._urls import canonical_authority
 from secauth.access import authenticated, public, roles, tenant
@@ -39,10 +41,8 @@ from secauth.events import EventKind, Request, content_type
 from secauth.integrations.powertools import guard_middleware
 from secauth.jwk import VerificationKey
 from secauth.policy import Unauthorized
-from secauth.principal import ClaimMapper
 from secauth.ratelimit import Limit, MemoryStore
 from secauth.responses import Cors
-from secauth.testing import KeyPair
 from secauth.testing_events import (
     alb,
     function_url,
@@ -57,22 +57,8 @@ from secauth.testing_events import (
     websocket_message,
 )
 
-ISS = "https://idp.review26.example/"
-AUD = "review26-api"
-PAIR = KeyPair.generate("ES256", kid="r26")
-VERIFIER = JwtVerifier(issuer=ISS, audience=AUD, jwks={"keys": [PAIR.public_jwk]})
-MAPPER = ClaimMapper(tenant_claim="tenant")
-
-
-def token(sub: str = "alice", **claims: Any) -> str:
-    body: dict[str, Any] = {"iss": ISS, "aud": AUD, "sub": sub, "exp": 4_000_000_000}
-    body.update(claims)
-    return PAIR.sign(body)
-
-
 ACME = token(tenant="acme", roles=["member"])
 READER = token("rita", tenant="acme", roles=["reader"])
-ADMIN = token("root", tenant="acme", roles=["admin"])
 
 
 def guarded(routes: Routes | None, **options: Any) -> Callable[[dict[str, Any]], int]:

@@ -26,8 +26,9 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from dpop_parties import CLIENT, TOKEN, URL, VERIFIER
+from guard_callers import ACME, CUSTOM, JWT, MAPPER
 
-from secauth import Authorizer, Guard, JwtVerifier, RateLimiter, Routes
+from secauth import Authorizer, Guard, RateLimiter, Routes
 from secauth._invoke import _RedactingStream
 from secauth.access import authenticated, public, tenant
 from secauth.dpop import DpopVerifier
@@ -36,10 +37,8 @@ from secauth.errors import ConfigurationError
 from secauth.events import EventKind, Request
 from secauth.guard_routes import routed_path
 from secauth.integrations.powertools import guard_middleware
-from secauth.principal import ClaimMapper
 from secauth.ratelimit import Limit, MemoryStore
 from secauth.sender_constraint import SenderConstraint
-from secauth.testing import KeyPair
 from secauth.testing_events import (
     http_authorizer_v2,
     http_proxy,
@@ -49,21 +48,6 @@ from secauth.testing_events import (
     websocket_message,
 )
 
-ISS = "https://idp.review27.example/"
-AUD = "review27-api"
-PAIR = KeyPair.generate("ES256", kid="r27")
-JWT = JwtVerifier(issuer=ISS, audience=AUD, jwks={"keys": [PAIR.public_jwk]})
-MAPPER = ClaimMapper(tenant_claim="tenant")
-CUSTOM = "api.review27.example"
-
-
-def token(sub: str = "alice", **claims: Any) -> str:
-    body: dict[str, Any] = {"iss": ISS, "aud": AUD, "sub": sub, "exp": 4_000_000_000}
-    body.update(claims)
-    return PAIR.sign(body)
-
-
-ACME = token(tenant="acme")
 TENANTS = Routes(
     {
         "GET /tenants/{t}/orders": tenant(path="t"),
