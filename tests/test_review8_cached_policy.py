@@ -808,8 +808,9 @@ def test_an_api_key_principal_with_a_usage_plan_gets_the_same_cached_guarantee()
             "DELETE /t/{tid}/reports/{id}": roles("admin"),
         }
     )
-    authorizer = Authorizer(VERIFIER, routes=routes, api_keys=store, cache_ttl=300,
-                            decision_log=None)  # fmt: skip
+    # An API-key authorizer: beside a verifier, api_keys are refused under caching
+    # (review 32).
+    authorizer = Authorizer(routes=routes, api_keys=store, cache_ttl=300, decision_log=None)
     event = request_authorizer("GET", "/t/acme/reports/1", headers={"x-api-key": key})
     event["methodArn"] = PREFIX + "GET/t/acme/reports/1"
     response = authorizer.handler(event, None)

@@ -231,6 +231,7 @@ class Authorizer:
             cache_ttl=cache_ttl,
             covered=cache_key_covers_request,
             client_certs=client_certs is not None,
+            api_keys_beside_tokens=api_keys is not None and verifier is not None,
         )
         self.rate_limit = rate_limit
         self.sender_constraint = check_sender_constraint(

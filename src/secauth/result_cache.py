@@ -49,10 +49,16 @@ def request_dependent(routes: Routes) -> list[str | None]:
 
 
 def check_result_cache(
-    routes: Routes, *, cache_ttl: int, covered: bool, client_certs: bool
+    routes: Routes,
+    *,
+    cache_ttl: int,
+    covered: bool,
+    client_certs: bool,
+    api_keys_beside_tokens: bool = False,
 ) -> list[str | None]:
     """Raise ConfigurationError for what a result cache of ``cache_ttl`` seconds cannot
-    honour (``covered``: the identity sources include the request parts read); return
+    honour (``covered``: the identity sources include the request parts read;
+    ``api_keys_beside_tokens``: API keys are accepted as well as bearer tokens); return
     :func:`request_dependent`'s routes."""
     dependent = request_dependent(routes)
     if not cache_ttl or covered:  # no result cache, or its key covers what answers read
@@ -62,6 +68,17 @@ def check_result_cache(
             "client certificates with cache_ttl > 0: a cached answer is reused for another "
             "certificate. Use cache_ttl=0, or put the certificate in the identity sources "
             "and pass cache_key_covers_request=True"
+        )
+    if api_keys_beside_tokens:
+        # A request with a key is decided by the key, whatever its Authorization header
+        # holds; cached under that header, the key's answer would be served to anyone
+        # sending the same header without the key.
+        raise ConfigurationError(
+            "api_keys beside a verifier with cache_ttl > 0: an API key's answer would be "
+            "cached under identity sources that need not include the key, and reused for "
+            "requests without it. Use cache_ttl=0, a separate authorizer for API keys (its "
+            "identity source the key header), or put both the key header and the token in "
+            "the identity sources and pass cache_key_covers_request=True"
         )
     with_colons = [key for key in routes.route_keys() if ":" in key.partition(" ")[2]]
     if with_colons:
