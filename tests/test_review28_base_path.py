@@ -32,8 +32,9 @@ from guard_callers import (
 from secauth import Guard, RateLimiter, Routes
 from secauth.access import authenticated, public, roles, tenant
 from secauth.events import Request
-from secauth.guard_routes import paths_of, routed_path
+from secauth.guard_routes import paths_of
 from secauth.ratelimit import Limit, MemoryStore
+from secauth.targets import routed_path
 from secauth.testing_events import http_proxy, on_custom_domain, rest_proxy, websocket_message
 
 # A table of the API's own routes (review 27's documented way) with a catch-all.
@@ -181,14 +182,18 @@ def test_a_named_http_stage_on_execute_api_is_decided_as_before() -> None:
     assert status(TENANTS, event) == 403
 
 
-def test_an_execute_api_domain_never_reads_a_routed_path() -> None:
-    # Only a direct invoke sends this; on execute-api the path is the API's own.
+def test_an_execute_api_domain_has_no_mapping_prefix() -> None:
+    # Only a direct invoke sends this; on execute-api no base-path mapping exists, so the
+    # path as sent is read first, and the routed path is judged too (review 33).
     event = rest_proxy(
         "GET", "/v1/tenants/acme/orders", resource="/tenants/{t}/orders",
         path_params={"t": "acme"}, token=ACME,
     )  # fmt: skip
     mapped(event, "", EXECUTE_API)
-    assert paths_of(Request.from_event(event), TENANTS) == ["/v1/tenants/acme/orders"]
+    assert paths_of(Request.from_event(event), TENANTS) == [
+        "/v1/tenants/acme/orders",
+        "/tenants/acme/orders",
+    ]
 
 
 def test_a_mapping_key_equal_to_the_http_stage_reads_the_api_path() -> None:

@@ -6,11 +6,11 @@ rule: every path the request may mean must be allowed.
 * On an HTTP API's named stage, also the path as sent, when the table has a first segment
   of the stage's name (behind a custom domain the stage is not in the path), as the
   Authorizer reads it (:func:`~secauth.routing.stage_readings`).
-* On a custom domain name, the path API Gateway routed (:func:`routed_path`: the route it
-  ran, REST ``resource`` or HTTP ``routeKey``, filled with its path parameters), when it
-  differs. Behind a custom domain's base-path mapping the path starts with the mapping's
-  prefix, and a catch-all route of the table would otherwise decide for the route that
-  ran.
+* The path API Gateway routed (:func:`~secauth.targets.routed_path`: the route it ran, REST ``resource``
+  or HTTP ``routeKey``, filled with its path parameters), when it differs. Behind a custom
+  domain's base-path mapping the path starts with the mapping's prefix, and a catch-all
+  route of the table would otherwise decide for the route that ran; an HTTP API passes
+  its path decoded, so an encoded ``/`` in a parameter shifts the segments of the path.
 * The guard's own rule (:meth:`Guard.require`) on the parameters of each reading; without
   a table, on API Gateway's path parameters.
 
@@ -32,12 +32,13 @@ from typing import Any
 
 from secauth.access import AccessContext, RouteMatch, Routes, Rule
 from secauth.errors import MethodNotAllowed, NotFound
-from secauth.events import EventKind, Request
+from secauth.events import Request
 from secauth.guard_http import is_http_api, route_path
 from secauth.principal import Principal
 from secauth.routing import VERBS, split_path, stage_readings
+from secauth.targets import routed_path
 
-__all__ = ["decide", "paths_of", "routed_path"]
+__all__ = ["decide", "paths_of"]
 
 
 def decide(
@@ -78,9 +79,11 @@ def paths_of(request: Request, routes: Routes | None) -> list[str]:
     ['/a/7']
     """
     sent = route_path(request)
-    routed = routed_path(request) if _on_custom_domain(request) else None
+    # Read everywhere, not only on custom domains: an HTTP API passes its path decoded, so
+    # an encoded "/" in a parameter shifts the segments the table reads.
+    routed = routed_path(request)
     method = request.method
-    if routed and routed != sent and _mapping_prefix(sent, routed):
+    if routed and routed != sent and _on_custom_domain(request) and _mapping_prefix(sent, routed):
         if (
             routes is not None
             and _has_route(routes, (method,), sent)
@@ -177,33 +180,3 @@ def _judged(
         assert other is not None
         readings += [other, *other.others]
     return readings
-
-
-def routed_path(request: Request) -> str | None:
-    """The path API Gateway routed ``request`` on: the route it ran (a REST event's
-    ``resource``, the path of an HTTP event's ``routeKey``) with its path parameters filled
-    in, in the event's own encoding. None when the event names no route (an HTTP API's
-    ``$default`` route, ALB, Function URLs) or no parameters that fill it (API Gateway
-    always sends them: only a direct invoke, which may send anything, leaves them out);
-    ``""`` (which no route has: refused) when a single-segment parameter holds a ``/``.
-
-    >>> event = {"resource": "/t/{id}/{proxy+}", "pathParameters": {"id": "a", "proxy": "b/c"}}
-    >>> routed_path(Request(EventKind.REST_V1, event))
-    '/t/a/b/c'
-    """
-    if request.kind is EventKind.REST_V1:
-        template = request.raw.get("resource")
-    elif request.kind is EventKind.HTTP_V2 and request.route_key:
-        template = request.route_key.partition(" ")[2]
-    else:
-        return None
-    if not isinstance(template, str) or not template.startswith("/"):
-        return None
-    routed = template
-    for name, value in request.path_params.items():
-        single, greedy = "{" + name + "}", "{" + name + "+}"
-        if "/" in value and single in routed:
-            return ""  # a single segment holds no "/": refused
-        filled = value.replace("{", "%7B").replace("}", "%7D")  # never a placeholder
-        routed = routed.replace(single, filled).replace(greedy, filled)
-    return None if "{" in routed else routed

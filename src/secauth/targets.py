@@ -21,7 +21,7 @@ from secauth.events import EventKind, Request
 from secauth.policy import MethodArn
 from secauth.routing import stage_readings
 
-__all__ = ["Target", "target_of"]
+__all__ = ["Target", "routed_path", "target_of"]
 
 
 class Target(NamedTuple):
@@ -42,6 +42,9 @@ def target_of(request: Request, routes: Routes) -> Target:
     mapping adds its base path, so a catch-all route would decide for another route.
     WebSocket ARNs have no verb: their route key decides. An HTTP API's ``$default``
     route ARN names no path either: the request's method and path (stage stripped) decide.
+    ``also`` is the path API Gateway routed (:func:`routed_path`) when it differs from
+    the ARN's: an HTTP API passes its path decoded, so an encoded ``/`` in a parameter
+    shifts the segments the ARN's path shows.
     """
     arn = MethodArn.parse(request.method_arn)  # a bad ARN raises here
     kind = request.kind
@@ -54,9 +57,49 @@ def target_of(request: Request, routes: Routes) -> Target:
         # keys answers by the ARN, and the policy names it.
         path, also = stage_readings(request.path, arn.stage, routes.table)
         return Target(request.method, path, arn, also)
-    return Target(arn.verb or "", arn.path, arn)
+    routed = routed_path(request)
+    return Target(arn.verb or "", arn.path, arn, routed if routed != arn.path else None)
+
+
+def routed_path(request: Request) -> str | None:
+    """The path API Gateway routed ``request`` on: the route it ran (the ``resource`` of a
+    REST or HTTP payload 1.0 event, the path of an HTTP payload 2.0 event's ``routeKey``)
+    with its path parameters filled in, in the event's own encoding. None when the event
+    names no route (an HTTP API's ``$default`` route, ALB, Function URLs, TOKEN
+    authorizers) or no parameters that fill it (API Gateway always sends them: only a
+    direct invoke, which may send anything, leaves them out); ``""`` (which no route has:
+    refused) when a single-segment parameter holds a ``/``.
+
+    >>> event = {"resource": "/t/{id}/{proxy+}", "pathParameters": {"id": "a", "proxy": "b/c"}}
+    >>> routed_path(Request(EventKind.REST_V1, event))
+    '/t/a/b/c'
+    """
+    kind = request.kind
+    if kind in _RESOURCE_KINDS:
+        template = request.raw.get("resource")
+    elif kind in _ROUTE_KEY_KINDS and request.route_key:
+        template = request.route_key.partition(" ")[2]
+    else:
+        return None
+    if not isinstance(template, str) or not template.startswith("/"):
+        return None
+    routed = template
+    for name, value in request.path_params.items():
+        single, greedy = "{" + name + "}", "{" + name + "+}"
+        if "/" in value and single in routed:
+            return ""  # a single segment holds no "/": refused
+        filled = value.replace("{", "%7B").replace("}", "%7D")  # never a placeholder
+        routed = routed.replace(single, filled).replace(greedy, filled)
+    return None if "{" in routed else routed
 
 
 
 _HTTP_KINDS = (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2)
+# Events naming the route API Gateway ran: by its resource, or by its route key.
+_RESOURCE_KINDS = (
+    EventKind.REST_V1,
+    EventKind.REST_REQUEST_AUTHORIZER,
+    EventKind.HTTP_AUTHORIZER_V1,
+)
+_ROUTE_KEY_KINDS = (EventKind.HTTP_V2, EventKind.HTTP_AUTHORIZER_V2)
 _WEBSOCKET = EventKind.WEBSOCKET_AUTHORIZER
