@@ -295,25 +295,36 @@ class Guard:
         assert admitted.principal is not None  # no preflight answers without preflights
         return admitted.request, admitted.principal
 
-    def admit(self, event: object, record: dict[str, Any], *, preflights: bool = True) -> Admission:
+    def admit(
+        self,
+        event: object,
+        record: dict[str, Any],
+        *,
+        preflights: bool = True,
+        app_path: str | None = None,
+    ) -> Admission:
         """Run every check on ``event``, writing the decision into ``record``; raise a
         :class:`~secauth.errors.SecAuthError` on refusal (turn it into the answer with
         :meth:`refusal`). A CORS preflight (with ``preflights``) is answered in
-        ``Admission.preflight``, with no principal."""
+        ``Admission.preflight``, with no principal. ``app_path``: the path the application
+        routes on when it rewrites the event's (an integration's: Powertools' after its
+        ``strip_prefixes``), decided and counted as one more reading of the request."""
         request, preflight = self._prepare(event, record, preflights=preflights)
         if preflight is not None:
             return Admission(request, None, preflight, None)
         try:
             principal = self.identify(request)
         except SecAuthError:
-            self._limit(request, None, record)  # a failed authentication counts too
+            self._limit(request, None, record, app_path)  # a failed authentication counts too
             raise
         record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
-        limit = self._limit(request, principal, record)
-        decide(self.routes, self.rule, principal, request, record)  # guard_routes
+        limit = self._limit(request, principal, record, app_path)
+        decide(self.routes, self.rule, principal, request, record, app_path)  # guard_routes
         return Admission(request, principal, None, limit)
 
-    async def admit_async(self, event: object, record: dict[str, Any]) -> Admission:
+    async def admit_async(
+        self, event: object, record: dict[str, Any], *, app_path: str | None = None
+    ) -> Admission:
         """:meth:`admit` for async handlers (async key fetches and rate-limit stores)."""
         request, preflight = self._prepare(event, record, preflights=True)
         if preflight is not None:
@@ -321,11 +332,11 @@ class Guard:
         try:
             principal = await self._identify_async(request)
         except SecAuthError:
-            await self._limit_async(request, None, record)
+            await self._limit_async(request, None, record, app_path)
             raise
         record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
-        limit = await self._limit_async(request, principal, record)
-        decide(self.routes, self.rule, principal, request, record)  # guard_routes
+        limit = await self._limit_async(request, principal, record, app_path)
+        decide(self.routes, self.rule, principal, request, record, app_path)  # guard_routes
         return Admission(request, principal, None, limit)
 
     def _prepare(
@@ -456,14 +467,15 @@ class Guard:
             return anonymous
         raise MissingToken()
 
-    def limits_for(self, request: Request) -> tuple[Any, ...]:
+    def limits_for(self, request: Request, *, app_path: str | None = None) -> tuple[Any, ...]:
         """The rate limits ``request`` counts against, in order: ``rate_limit``, then the
         ``route_limits`` of the routes it resolves to (every reading, as ``guard_routes``
-        decides it: a route's own limit counts behind a base-path mapping too)."""
+        decides it: a route's own limit counts behind a base-path mapping too, and on the
+        application's ``app_path``, as :meth:`admit`)."""
         limits: tuple[Any, ...] = () if self.rate_limit is None else (self.rate_limit,)
         if self.route_limits is None:
             return limits
-        paths = paths_of(request, self.routes)  # every path it may mean: guard_routes
+        paths = paths_of(request, self.routes, app_path)  # every path it may mean
         sent = route_path(request)  # counted too: a limit can only refuse more
         for each in paths if sent in paths else [*paths, sent]:
             found = self.route_limits.for_path(request.method, each)
@@ -471,11 +483,15 @@ class Guard:
         return limits
 
     def _limit(
-        self, request: Request, principal: Principal | None, record: dict[str, Any]
+        self,
+        request: Request,
+        principal: Principal | None,
+        record: dict[str, Any],
+        app_path: str | None = None,
     ) -> RateLimitResult | None:
         """Count ``request`` against :meth:`limits_for` (``hit_limits``: the first denial
         stops, and is a 429 with the headers of every limit counted)."""
-        limits = self.limits_for(request)
+        limits = self.limits_for(request, app_path=app_path)
         if not limits:
             return None
         from secauth.ratelimit.limiter import hit_limits
@@ -484,9 +500,13 @@ class Guard:
         return enforce_limit(hit_limits(limits, request, caller), record)
 
     async def _limit_async(
-        self, request: Request, principal: Principal | None, record: dict[str, Any]
+        self,
+        request: Request,
+        principal: Principal | None,
+        record: dict[str, Any],
+        app_path: str | None = None,
     ) -> RateLimitResult | None:
-        limits = self.limits_for(request)
+        limits = self.limits_for(request, app_path=app_path)
         if not limits:
             return None
         from secauth.ratelimit.limiter import hit_limits_async

@@ -47,10 +47,12 @@ def decide(
     principal: Principal,
     request: Request,
     record: dict[str, Any],
+    app_path: str | None = None,
 ) -> None:
     """Decide ``request`` for ``principal`` (module docs); raise the refusal, else write
-    the route and the allowing decision into ``record``."""
-    method, paths = request.method, paths_of(request, routes)
+    the route and the allowing decision into ``record``. ``app_path``: the path the
+    application routes on when it rewrites the event's (:func:`paths_of`)."""
+    method, paths = request.method, paths_of(request, routes, app_path)
     readings = _judged(routes, principal, request, paths, record) if routes is not None else None
     if rule is not None:
         # Each reading's parameters; without a table, API Gateway's.
@@ -63,14 +65,16 @@ def decide(
     record.update(decision="allow", status=200)
 
 
-def paths_of(request: Request, routes: Routes | None) -> list[str]:
+def paths_of(request: Request, routes: Routes | None, app_path: str | None = None) -> list[str]:
     """Every path ``request`` may mean (module docs), the one the table reads first: the
     path as the table reads it (:func:`~secauth.guard_http.route_path`), or, behind a
     base-path mapping, the path API Gateway routed (the mapping's prefix is not the
     API's path) unless only the path with the prefix has a route (a table written with
     the prefix). Then the path with the prefix too, when the table has a route for it
     other than a catch-all (a backend may route on the path as sent); the routed path
-    when it is another one; and the path as sent on a named stage.
+    when it is another one; the path as sent on a named stage; and ``app_path``, the path
+    the application routes on when it rewrites the event's (Powertools' ``strip_prefixes``
+    strips a prefix from whatever path arrives, the execute-api endpoint's included).
 
     >>> from secauth.testing_events import rest_proxy
     >>> event = rest_proxy("GET", "/v1/a/7", resource="/a/{id}", path_params={"id": "7"})
@@ -102,6 +106,8 @@ def paths_of(request: Request, routes: Routes | None) -> list[str]:
         as_sent = stage_readings(request.path, request.stage, routes.table)[1]
         if as_sent is not None and as_sent not in paths:
             paths.append(as_sent)
+    if app_path is not None and app_path not in paths:
+        paths.append(app_path)
     return paths
 
 

@@ -87,14 +87,20 @@ _CONTEXT_KEY = "secauth_guard"
 
 
 class _Found:
-    __slots__ = ("guard", "principal", "record", "request")
+    __slots__ = ("app_path", "guard", "principal", "record", "request")
 
     def __init__(
-        self, guard: Guard, request: Request, principal: Principal, record: dict[str, Any]
+        self,
+        guard: Guard,
+        request: Request,
+        principal: Principal,
+        record: dict[str, Any],
+        app_path: str | None,
     ) -> None:
         self.guard = guard
         self.request = request
         self.principal = principal
+        self.app_path = app_path
         self.record = record  # the outer guard's decision record, which answers refusals
 
 
@@ -117,6 +123,10 @@ def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]
     def secauth_guard(app: Any, next_middleware: Callable[[Any], Any]) -> Any:
         event = app.current_event.raw_event
         found: _Found | None = app.context.get(_CONTEXT_KEY)
+        # The path the resolver routed on: the event's after its strip_prefixes, which
+        # strips a prefix from whatever path arrives (Powertools keeps it in its context).
+        routed_on = app.context.get("_path")
+        app_path = routed_on if isinstance(routed_on, str) else None
         started = time.perf_counter()
         record: dict[str, Any] = {}
         limit: RateLimitResult | None = None
@@ -129,14 +139,14 @@ def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]
                 request = found.request
                 app.append_context(secauth_principal=principal)
             else:
-                admitted = guard.admit(event, record)
+                admitted = guard.admit(event, record, app_path=app_path)
                 if admitted.preflight is not None:  # a CORS preflight answer
                     return _response(admitted.preflight)
                 assert admitted.principal is not None
                 request, principal, limit = admitted.request, admitted.principal, admitted.limit
                 app.append_context(
                     **{
-                        _CONTEXT_KEY: _Found(guard, request, principal, record),
+                        _CONTEXT_KEY: _Found(guard, request, principal, record, app_path),
                         "secauth_principal": principal,
                     }
                 )
@@ -214,7 +224,7 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
                 request, proof_recorded=recorded and not principal.is_anonymous
             )
         except SecAuthError:  # a failed authentication counts in its own limits, as alone
-            own = _own_limits(guard, outer, request)
+            own = _own_limits(guard, found)
             if own:
                 enforce_limit(_hit_limits(own, request, None), found.record)
             raise
@@ -223,7 +233,7 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
         principal = identified
         found.record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
     limit = None
-    own = _own_limits(guard, outer, request)
+    own = _own_limits(guard, found)
     if own:  # its own global limit and route limits, as Guard counts them
         result = _hit_limits(own, request, None if principal.is_anonymous else principal)
         limit = enforce_limit(result, found.record)  # a 429's headers go in the outer guard's record
@@ -232,14 +242,16 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
     # Its table and its rule decide as they do for the guard alone (guard_routes: every
     # reading; the rule on each reading's parameters, or API Gateway's without a table).
     # The decision record stays the global guard's.
-    decide(guard.routes, guard.rule, principal, request, {})
+    decide(guard.routes, guard.rule, principal, request, {}, found.app_path)
     return principal, limit
 
 
-def _own_limits(guard: Guard, outer: Guard, request: Request) -> list[Any]:
-    """The limits of ``guard`` for ``request`` the global guard ``outer`` did not count."""
-    counted = outer.limits_for(request)
-    return [lim for lim in guard.limits_for(request) if all(lim is not c for c in counted)]
+def _own_limits(guard: Guard, found: _Found) -> list[Any]:
+    """The limits of ``guard`` for the request the global guard did not count."""
+    request, app_path = found.request, found.app_path
+    counted = found.guard.limits_for(request, app_path=app_path)
+    mine = guard.limits_for(request, app_path=app_path)
+    return [lim for lim in mine if all(lim is not c for c in counted)]
 
 
 def _hit_limits(limits: list[Any], request: Request, principal: Principal | None) -> Any:
