@@ -382,7 +382,11 @@ class Authorizer:
             if remembered is not None and self._still_the_same(memo_key[0]):
                 record.update(remembered.fields)
                 return remembered.response
-        found = self.credentials(request)
+        try:
+            found = self.credentials(request)
+        except SecAuthError:
+            self._limits.count_refused(request)  # guessing keys or tokens spends the quota
+            raise
         target = target_of(request, self.routes)
         decision = self._decide(found, target, request)
         # The record is complete before the response is built: a response that cannot be

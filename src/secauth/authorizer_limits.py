@@ -1,10 +1,13 @@
-"""``AuthorizerLimits``: the rate limits an :class:`~secauth.authorizer.Authorizer` applies
-to an allowed decision. An authorizer cannot answer 429, so a limited request is denied
-(403, reason ``rate_limited``).
+"""``AuthorizerLimits``: the rate limits an :class:`~secauth.authorizer.Authorizer` applies.
+An authorizer cannot answer 429, so a limited request is denied (403, reason
+``rate_limited``).
 
-Two limits, in order: the authorizer's ``rate_limit``, then the per-API-key limit of the
-entry the presented key resolved to (``ApiKeyEntry.rate_limit``: one limiter per
-distinct limit, on a shared store or this container's memory).
+Two limits, in order: the authorizer's ``rate_limit``, which counts the requests the
+routes allow and the failed authentications (without a principal: guessing keys or
+tokens spends the client's quota), not a valid caller's denied requests, then the
+per-API-key limit of the entry the presented key resolved to
+(``ApiKeyEntry.rate_limit``: one limiter per distinct limit, on a shared store or this
+container's memory), which counts the key's allowed requests.
 
 >>> from secauth.access import Decision
 >>> limits = AuthorizerLimits(None, api_key_header="x-api-key", key_limit_store=None, cache_ttl=0)
@@ -82,6 +85,13 @@ class AuthorizerLimits:
         if decision.allowed and entry is not None and entry.rate_limit:
             return self._key_limited(decision, request, principal, entry.rate_limit)
         return decision
+
+    def count_refused(self, request: Request) -> None:
+        """Count a request whose credentials were refused against ``rate_limit``, with no
+        principal (a per-IP limit counts it; a per-principal one cannot): the answer stays
+        the refusal, and guessing spends the quota."""
+        if self.rate_limit is not None:
+            self.rate_limit.hit(request, None)
 
     def _key_limited(
         self, decision: Decision, request: Request, principal: Principal | None, limit: str

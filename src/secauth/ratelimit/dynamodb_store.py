@@ -59,7 +59,7 @@ from secauth.ratelimit.limit import Limit
 from secauth.ratelimit.result import RateLimitResult
 from secauth.ratelimit.store import StoreError
 
-__all__ = ["AsyncDynamoDBStore", "DynamoDBStore"]
+__all__ = ["ITEM_ATTRIBUTES", "AsyncDynamoDBStore", "DynamoDBStore"]
 
 _GRACE_S: Final = 60
 _CONDITION_FAILED: Final = "ConditionalCheckFailedException"
@@ -83,6 +83,11 @@ def _error_code(exc: BaseException) -> str | None:
     return None
 
 
+#: The attributes of the store's items: the key, a window's count, a scan's set of
+#: members and a block's end (epoch milliseconds).
+ITEM_ATTRIBUTES = frozenset({"pk", "n", "s", "until"})
+
+
 class DynamoDBStore:
     """Rate-limit (fixed window) and penalty state in a DynamoDB table.
 
@@ -96,7 +101,8 @@ class DynamoDBStore:
     prefix:
         Namespace of every item key (default ``"secauth"``).
     ttl_attribute:
-        The table's TTL attribute (default ``"expires_at"``).
+        The table's TTL attribute (default ``"expires_at"``); not one of the item's own
+        attributes (:data:`ITEM_ATTRIBUTES`).
     connect_timeout, read_timeout:
         Seconds (default 0.25 each).
     clock:
@@ -126,6 +132,12 @@ class DynamoDBStore:
             raise ConfigurationError("DynamoDBStore prefix must be a non-empty string")
         if not isinstance(ttl_attribute, str) or not ttl_attribute:
             raise ConfigurationError("DynamoDBStore ttl_attribute must be an attribute name")
+        if ttl_attribute in ITEM_ATTRIBUTES:
+            # the TTL would overwrite a counter or a block's end (read as milliseconds: over)
+            raise ConfigurationError(
+                f"DynamoDBStore ttl_attribute must not be one of the store's own attributes "
+                f"{sorted(ITEM_ATTRIBUTES)}"
+            )
         check_timeouts("DynamoDBStore", connect_timeout=connect_timeout, read_timeout=read_timeout)
         _import_boto3()
         if client is None:

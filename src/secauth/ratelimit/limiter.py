@@ -240,7 +240,7 @@ class RateLimiter(Enforcing):
             result = store.hit(store_key, self.limit, self.algorithm, cost, policy=self.name)
         except Exception as exc:
             return self._store_failed(exc, store_key, cost)
-        return self._settled(store_key, result, now)
+        return self._settled(store_key, result, now, cost)
 
     async def hit_async(
         self,
@@ -273,7 +273,7 @@ class RateLimiter(Enforcing):
             )
         except Exception as exc:
             return self._store_failed(exc, store_key, cost)
-        return self._settled(store_key, result, now)
+        return self._settled(store_key, result, now, cost)
 
     # The decision around the store's one round trip, shared by hit_key and hit_async.
 
@@ -294,13 +294,16 @@ class RateLimiter(Enforcing):
         self._guard.failed(exc, time.monotonic())
         return self._degraded(store_key, cost)
 
-    def _settled(self, store_key: str, result: RateLimitResult, now: float) -> RateLimitResult:
-        """The store's answer, in this limit's header style; a denial with a retry time is
-        kept in the deny cache until then."""
+    def _settled(
+        self, store_key: str, result: RateLimitResult, now: float, cost: int
+    ) -> RateLimitResult:
+        """The store's answer, in this limit's header style; a denial of one request (a
+        costlier one may be refused while a cheaper one fits) with a retry time is kept in
+        the deny cache until then."""
         self._guard.succeeded()
         result.style = self.headers
         cache = self._guard.deny_cache
-        if cache is not None and not result.allowed and result.retry_after > 0:
+        if cache is not None and cost == 1 and not result.allowed and result.retry_after > 0:
             cache.put(store_key, now + result.retry_after, now + result.reset_after)
         return result
 

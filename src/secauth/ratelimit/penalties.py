@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -136,7 +137,10 @@ class AbusePenalty:
             if principal.is_anonymous:
                 return None
             return "p:" + principal_key(principal)
-        return "p:" + safe_key(f"user:{principal}")
+        # A user name as tried: its case and Unicode variants count as one (identity
+        # providers such as Cognito match names case-insensitively).
+        folded = unicodedata.normalize("NFKC", principal).casefold().strip()
+        return "p:" + safe_key(f"user:{folded}")
 
     def _subjects(
         self, request: Request | Mapping[str, Any], principal: Principal | str | None
