@@ -64,7 +64,7 @@ from secauth.policy import (
 from secauth.principal import ClaimMapper, Principal
 from secauth.result_cache import check_result_cache, decision_overrides
 from secauth.sender_constraint import SenderConstraint, check_binding, check_sender_constraint
-from secauth.targets import Target, target_of
+from secauth.targets import Target, routed_path, target_of
 from secauth.token_sources import (
     DEFAULT_TOKEN_SOURCES,
     TokenSource,
@@ -407,7 +407,8 @@ class Authorizer:
     def _memo_key(self, request: Request) -> tuple[Any, ...] | None:
         """The memo key of a bearer-token request when answers are memoized, else None:
         the token first, then the source it came from (an answer is never reused for the
-        same token presented elsewhere) and the target."""
+        same token presented elsewhere), the target and the route API Gateway ran with its
+        parameters (an HTTP API's decoded path reads alike for two routes)."""
         if not self._memo.size or not self._bearer_only(request):
             return None
         try:
@@ -418,7 +419,7 @@ class Authorizer:
             return None  # a proof is single-use: checked on every request
         # The certificate is in the key: a certificate-bound token's answer is its own.
         return (presented.token, presented.source.label, request.kind, request.method_arn,
-                request.route_key, request.method, request.path,
+                request.route_key, request.method, request.path, routed_path(request),
                 request.client_cert.get("clientCertPem"))  # fmt: skip
 
     def _still_the_same(self, token: str) -> bool:
