@@ -3,8 +3,9 @@ An authorizer cannot answer 429, so a limited request is denied (403, reason
 ``rate_limited``).
 
 Two limits, in order: the authorizer's ``rate_limit``, which counts the requests the
-routes allow and the failed authentications (without a principal: guessing keys or
-tokens spends the client's quota), not a valid caller's denied requests, then the
+routes allow and, in its limits keyed by the client IP, the failed authentications
+(guessing keys or tokens spends the guesser's quota), not a valid caller's denied
+requests, then the
 per-API-key limit of the entry the presented key resolved to
 (``ApiKeyEntry.rate_limit``: one limiter per distinct limit, on a shared store or this
 container's memory), which counts the key's allowed requests.
@@ -87,11 +88,17 @@ class AuthorizerLimits:
         return decision
 
     def count_refused(self, request: Request) -> None:
-        """Count a request whose credentials were refused against ``rate_limit``, with no
-        principal (a per-IP limit counts it; a per-principal one cannot): the answer stays
-        the refusal, and guessing spends the quota."""
-        if self.rate_limit is not None:
-            self.rate_limit.hit(request, None)
+        """Count a request whose credentials were refused against the parts of
+        ``rate_limit`` keyed by the client IP (only those: a key read from what the request
+        presents would let failing credentials spend another client's quota); the answer
+        stays the refusal, and guessing spends the guesser's quota."""
+        if self.rate_limit is None:
+            return
+        from secauth.ratelimit.limiter import hit_limits, keyed_by_client_ip
+
+        by_ip = keyed_by_client_ip((self.rate_limit,))
+        if by_ip:
+            hit_limits(by_ip, request, None)
 
     def _key_limited(
         self, decision: Decision, request: Request, principal: Principal | None, limit: str

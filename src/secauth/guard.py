@@ -315,7 +315,7 @@ class Guard:
         try:
             principal = self.identify(request)
         except SecAuthError:
-            self._limit(request, None, record, app_path)  # a failed authentication counts too
+            self._limit(request, None, record, app_path, refused=True)  # counted too
             raise
         record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
         limit = self._limit(request, principal, record, app_path)
@@ -332,7 +332,7 @@ class Guard:
         try:
             principal = await self._identify_async(request)
         except SecAuthError:
-            await self._limit_async(request, None, record, app_path)
+            await self._limit_async(request, None, record, app_path, refused=True)
             raise
         record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
         limit = await self._limit_async(request, principal, record, app_path)
@@ -482,16 +482,32 @@ class Guard:
             limits += tuple(lim for lim in found if all(lim is not had for had in limits))
         return limits
 
+    def _counted(
+        self, request: Request, app_path: str | None, refused: bool
+    ) -> Sequence[Any]:
+        """The limits a request counts against: :meth:`limits_for`, or for a request
+        refused for its credentials those keyed by the client IP only (a key read from
+        what it presents would let failing credentials spend another client's quota)."""
+        limits = self.limits_for(request, app_path=app_path)
+        if not refused or not limits:
+            return limits
+        from secauth.ratelimit.limiter import keyed_by_client_ip
+
+        return keyed_by_client_ip(limits)
+
     def _limit(
         self,
         request: Request,
         principal: Principal | None,
         record: dict[str, Any],
         app_path: str | None = None,
+        *,
+        refused: bool = False,
     ) -> RateLimitResult | None:
         """Count ``request`` against :meth:`limits_for` (``hit_limits``: the first denial
-        stops, and is a 429 with the headers of every limit counted)."""
-        limits = self.limits_for(request, app_path=app_path)
+        stops, and is a 429 with the headers of every limit counted); a request
+        ``refused`` for its credentials, against those keyed by the client IP only."""
+        limits = self._counted(request, app_path, refused)
         if not limits:
             return None
         from secauth.ratelimit.limiter import hit_limits
@@ -505,8 +521,10 @@ class Guard:
         principal: Principal | None,
         record: dict[str, Any],
         app_path: str | None = None,
+        *,
+        refused: bool = False,
     ) -> RateLimitResult | None:
-        limits = self.limits_for(request, app_path=app_path)
+        limits = self._counted(request, app_path, refused)
         if not limits:
             return None
         from secauth.ratelimit.limiter import hit_limits_async

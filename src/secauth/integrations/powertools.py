@@ -224,7 +224,9 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
                 request, proof_recorded=recorded and not principal.is_anonymous
             )
         except SecAuthError:  # a failed authentication counts in its own limits, as alone
-            own = _own_limits(guard, found)
+            from secauth.ratelimit.limiter import keyed_by_client_ip
+
+            own = keyed_by_client_ip(_own_limits(guard, found))
             if own:
                 enforce_limit(_hit_limits(own, request, None), found.record)
             raise

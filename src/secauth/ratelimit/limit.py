@@ -39,7 +39,7 @@ from typing import Final
 from secauth.errors import ConfigurationError
 from secauth.ratelimit.windows import CALENDAR_UNITS, LONGEST_S, calendar_window
 
-__all__ = ["ALGORITHMS", "Limit", "LimitLike"]
+__all__ = ["ALGORITHMS", "MAX_THROTTLE_RATE", "Limit", "LimitLike"]
 
 #: Algorithm names accepted by :class:`~secauth.ratelimit.RateLimiter`.
 ALGORITHMS: Final = ("fixed_window", "sliding_window", "gcra")
@@ -78,6 +78,9 @@ for _spellings, _fix in _ambiguous:
     for _name in _spellings:
         _AMBIGUOUS[_name] = _fix
 _MAX_COUNT: Final = 10**9
+#: The highest ``Limit.throttle`` rate, per second: requests at least 100 µs apart, so
+#: whole microseconds keep the rate to within about 1 %.
+MAX_THROTTLE_RATE: Final = 10_000
 _MAX_PERIOD_S: Final = 366 * 86400
 
 
@@ -234,8 +237,11 @@ class Limit:
     @classmethod
     def throttle(cls, rate: float, *, burst: int) -> Limit:
         """A token bucket as API Gateway throttling is specified: ``rate`` per second, ``burst``.
-        Above 1 000 per second (a period is at least 1 ms) the limit counts several
-        requests per millisecond, at the same rate.
+        At most :data:`MAX_THROTTLE_RATE` (API Gateway's default account throttle): GCRA
+        spaces requests in whole microseconds, rounded up, so a rate is never exceeded, and
+        is kept to within one microsecond per request (1 % at 10 000 per second). Above
+        1 000 per second (a period is at least 1 ms) the limit counts several requests per
+        millisecond.
 
         >>> lim = Limit.throttle(50, burst=100)
         >>> lim.interval_us, lim.burst
@@ -245,9 +251,10 @@ class Limit:
         """
         if isinstance(rate, bool) or not isinstance(rate, int | float):
             raise ConfigurationError(f"rate must be requests per second, not {rate!r}")
-        if not 0 < rate <= _MAX_COUNT:
+        if not 0 < rate <= MAX_THROTTLE_RATE:
             raise ConfigurationError(
-                f"rate must be above 0 and at most {_MAX_COUNT} requests per second, not {rate!r}"
+                f"rate must be above 0 and at most {MAX_THROTTLE_RATE} requests per second, "
+                f"not {rate!r}"
             )
         per_period = math.ceil(rate / 1000)  # requests per period of at least 1 ms
         return cls(per_period, max(per_period / rate, 0.001), burst=burst)

@@ -15,7 +15,7 @@ True
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from secauth.errors import ConfigurationError
@@ -33,7 +33,13 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from secauth.ratelimit.plans import PlanFrom, PlanLimiter, PlanTable
 
-__all__ = ["CombinedLimiter", "RateLimiter", "hit_limits", "hit_limits_async"]
+__all__ = [
+    "CombinedLimiter",
+    "RateLimiter",
+    "hit_limits",
+    "hit_limits_async",
+    "keyed_by_client_ip",
+]
 
 _BUILTIN_KEYS: dict[Any, str] = {by_principal: "principal", by_tenant: "tenant"}
 
@@ -482,3 +488,20 @@ class CombinedLimiter(Enforcing):
         return tuple(
             [u for limiter in self.limiters for u in await limiter.usage_async(view, principal)]
         )
+
+
+def keyed_by_client_ip(limiters: Iterable[object]) -> list[RateLimiter]:
+    """The limits among ``limiters`` (the parts of a combined one too) keyed by the client
+    IP: the only ones a request refused for its credentials counts in. A key read from
+    what the request presents (an API key, a header, a claim) would let credentials that
+    fail spend another client's quota.
+
+    >>> limits = [RateLimiter.per_ip("5/minute"), RateLimiter.per_api_key("5/minute")]
+    >>> [limiter.name for limiter in keyed_by_client_ip(limits)]
+    ['ip']
+    """
+    found: list[RateLimiter] = []
+    for limiter in limiters:
+        parts = limiter.limiters if isinstance(limiter, CombinedLimiter) else (limiter,)
+        found += [p for p in parts if isinstance(p, RateLimiter) and isinstance(p.key, ClientIp)]
+    return found

@@ -136,10 +136,13 @@ class AbusePenalty:
         if isinstance(principal, Principal):
             if principal.is_anonymous:
                 return None
-            return "p:" + principal_key(principal)
+            if principal.kind != "user" or principal.tenant is not None:
+                return "p:" + principal_key(principal)
+            principal = principal.id  # a user: one subject with the name of that user
         # A user name as tried: its case and Unicode variants count as one (identity
-        # providers such as Cognito match names case-insensitively).
-        folded = unicodedata.normalize("NFKC", principal).casefold().strip()
+        # providers such as Cognito match names case-insensitively); any value counts.
+        name = principal if isinstance(principal, str) else str(principal)
+        folded = unicodedata.normalize("NFKC", name).casefold().strip()
         return "p:" + safe_key(f"user:{folded}")
 
     def _subjects(
