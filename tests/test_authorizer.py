@@ -14,6 +14,7 @@ explicit Deny wins.
 
 from __future__ import annotations
 
+import base64
 import calendar
 import contextlib
 import copy
@@ -262,8 +263,14 @@ def unauthorized_response(name: str, simple: bool) -> dict[str, Any] | None:
     return {"isAuthorized": False} if simple else DENY_ALL_RESPONSE
 
 
-def context_of(principal: Principal) -> dict[str, str]:
-    return principal.to_context()
+def context_of(principal: Principal, bearer: str | None = None) -> dict[str, str]:
+    """The context the authorizer writes for ``principal``, with the ``secauth_exp`` of
+    ``bearer``'s claims when given."""
+    if bearer is None:
+        return principal.to_context()
+    payload = bearer.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return {**principal.to_context(), "secauth_exp": str(claims["exp"])}
 
 
 # --- a small evaluator of IAM Resource matching (from tests/test_policy.py) ----------------
@@ -367,7 +374,7 @@ def test_allowed_request_gets_the_exact_allow_shape(name: str, simple: bool) -> 
     records: list[dict[str, Any]] = []
     ev = event(name)
     response = call(make(records=records, simple_responses=simple), ev)
-    context = context_of(reader_principal())
+    context = context_of(reader_principal(), READER)
     if simple:
         assert response == {"isAuthorized": True, "context": context}
     else:
@@ -402,7 +409,7 @@ def test_valid_token_on_a_denied_route_is_an_explicit_deny(name: str, simple: bo
     auditor = token("eve", roles_=("auditor",))
     ev = event(name, auditor)
     response = call(make(records=records, simple_responses=simple), ev)
-    context = context_of(Principal("eve", tenant="acme", roles={"auditor"}))
+    context = context_of(Principal("eve", tenant="acme", roles={"auditor"}), auditor)
     if simple:
         assert response == {"isAuthorized": False, "context": context}
     else:

@@ -58,6 +58,7 @@ from secauth.errors import (
     MissingAuthorizerContext,
     MissingToken,
     SecAuthError,
+    TokenExpired,
 )
 from secauth.events import EventKind, Request, UnsupportedEvent
 from secauth.guard_http import (
@@ -71,7 +72,7 @@ from secauth.guard_http import (
 )
 from secauth.guard_routes import decide, paths_of
 from secauth.memo import PrincipalMemo
-from secauth.principal import ClaimMapper, Principal
+from secauth.principal import ClaimMapper, Principal, context_expiry
 from secauth.responses import Cors, SecurityHeaders, check_problem_type_base
 from secauth.sender_constraint import (
     SenderConstraint,
@@ -435,7 +436,13 @@ class Guard:
             context = context.get("lambda")
         if not isinstance(context, Mapping) or "secauth_principal" not in context:
             return None
-        return self._principals.for_context(context)  # raises for a malformed context
+        principal = self._principals.for_context(context)  # raises for a malformed context
+        # A WebSocket connection's messages repeat its $connect context for up to 2 hours
+        # (a cached REST/HTTP answer for its TTL): not past the token's expiry.
+        expiry = context_expiry(context)
+        if expiry is not None and expiry <= time.time():
+            raise TokenExpired(detail={"problem": "the authorizer context's token expired"})
+        return principal
 
     def _trusted(self, request: Request, from_context: Principal | None) -> Principal:
         """Trust-only mode: the authorizer's principal; without one, only a public route

@@ -23,19 +23,28 @@ Example
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
 
 from secauth.errors import ConfigurationError, InvalidClaims
 
-__all__ = ["CONTEXT_FIELDS", "ClaimMapper", "ClaimPath", "Principal", "RoleHierarchy"]
+__all__ = [
+    "CONTEXT_FIELDS",
+    "ClaimMapper",
+    "ClaimPath",
+    "Principal",
+    "RoleHierarchy",
+    "context_expiry",
+]
 
 ClaimPath = str | tuple[str, ...]
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 _MAX_ITEMS = 256
 #: The authorizer context fields :meth:`Principal.to_context` writes and
-#: :meth:`Principal.from_context` reads (``secauth_tenant`` only when there is a tenant).
+#: :meth:`Principal.from_context` reads (``secauth_tenant`` only when there is a tenant,
+#: ``secauth_exp`` only for a token with an ``exp``: :func:`context_expiry`).
 CONTEXT_FIELDS: Final = (
     "secauth_principal",
     "secauth_kind",
@@ -43,7 +52,9 @@ CONTEXT_FIELDS: Final = (
     "secauth_scopes",
     "secauth_groups",
     "secauth_tenant",
+    "secauth_exp",
 )
+_OPTIONAL_CONTEXT_FIELDS: Final = ("secauth_tenant", "secauth_exp")
 # One encoder, built once: json.dumps with options builds a new one on every call.
 _COMPACT_JSON: Final = json.JSONEncoder(separators=(",", ":"))
 
@@ -168,6 +179,11 @@ class Principal:
         }
         if self.tenant is not None:
             context["secauth_tenant"] = self.tenant
+        exp = self._claims.get("exp")
+        if type(exp) is int or (type(exp) is float and math.isfinite(exp)):
+            # the token's expiry: a WebSocket connection's messages repeat this context
+            # for hours after $connect, and the Guard refuses it once the token expired
+            context["secauth_exp"] = str(int(exp))
         return context
 
     @classmethod
@@ -186,7 +202,7 @@ class Principal:
         fields: dict[str, str] = {}
         for name in CONTEXT_FIELDS:
             value = context.get(name)
-            if value is None and name == "secauth_tenant":
+            if value is None and name in _OPTIONAL_CONTEXT_FIELDS:
                 continue
             if type(value) is not str:
                 raise InvalidClaims(
@@ -206,6 +222,25 @@ class Principal:
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+
+def context_expiry(context: Mapping[str, Any]) -> int | None:
+    """The ``secauth_exp`` of an authorizer context (:meth:`Principal.to_context`): the
+    token's expiry in epoch seconds; None when it has none (an API key, a client
+    certificate, a context written before it existed). Raises
+    :class:`~secauth.errors.InvalidClaims` when it is not a whole number.
+
+    >>> context_expiry(Principal("u", claims={"sub": "u", "exp": 4e9}).to_context())
+    4000000000
+    >>> context_expiry(Principal("u").to_context()) is None
+    True
+    """
+    value = context.get("secauth_exp")
+    if value is None:
+        return None
+    if type(value) is not str or not (value.isascii() and value.isdigit()) or len(value) > 12:
+        raise InvalidClaims(detail={"problem": "authorizer context malformed", "field": "secauth_exp"})
+    return int(value)
 
 
 def _names_of(field: str, names: Iterable[str]) -> frozenset[str]:
