@@ -142,7 +142,9 @@ def build_cases() -> list[Case]:
     pair = KeyPair.generate("ES256", kid="k1")
     verifier = JwtVerifier(issuer=ISS, audience=AUD, jwks={"keys": [pair.public_jwk]})
     token = pair.sign({"iss": ISS, "aud": AUD, "sub": "alice", "roles": ["reader"], "exp": 4e9})
-    context = Principal("alice", tenant="acme", roles={"reader"}).to_context()
+    # As a secauth Authorizer writes it for this token: with secauth_exp, which the guard checks.
+    claims = {"sub": "alice", "exp": 4_000_000_000}
+    context = Principal("alice", tenant="acme", roles={"reader"}, claims=claims).to_context()
     trusted_event = rest_event(f"Bearer {token}", context)
     bearer_event = rest_event(f"Bearer {token}", None)
     routes = Routes(ROUTES)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import socket
 import threading
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rl_services import Server, free_port, unavailable
+from rl_services import Server, free_port, redis_server
 
 from secauth import Authorizer, Routes, StaticApiKeys, authenticated
 from secauth.credentials import ApiKeyEntry, hash_api_key
@@ -64,35 +63,6 @@ def _effect(response: dict[str, Any]) -> str:
 # -- private servers ------------------------------------------------------------------------
 
 
-def _redis_server(directory: str, *extra: str) -> Server:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        unavailable("redis-server is not installed")
-    assert binary is not None
-
-    def argv(port: int) -> list[str]:
-        return [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--daemonize",
-            "no",
-            "--loglevel",
-            "warning",
-            "--dir",
-            directory,  # a replica's full sync writes an RDB file: never in the checkout
-            *extra,
-        ]
-
-    return Server(argv, "redis-server")
-
-
 @pytest.fixture
 def servers(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
@@ -100,7 +70,7 @@ def servers(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     def start(*extra: str) -> Server:
         directory = tmp_path / f"redis-{len(started)}"
         directory.mkdir()
-        server = _redis_server(str(directory), *extra).start()
+        server = redis_server(None, *extra, directory=str(directory)).start()
         started.append(server)
         return server
 

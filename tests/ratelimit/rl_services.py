@@ -107,7 +107,9 @@ class Server:
         return self.proc is not None and self.proc.poll() is None
 
 
-def redis_server(port: int | None = None) -> Server:
+def redis_server(port: int | None = None, *extra: str, directory: str | None = None) -> Server:
+    """A private redis-server; ``extra`` arguments added, its files in ``directory`` (a
+    replica's full sync writes an RDB file: never in the checkout)."""
     binary = shutil.which("redis-server")
     if binary is None:
         unavailable("redis-server is not installed")
@@ -130,6 +132,8 @@ def redis_server(port: int | None = None) -> Server:
             "no",
             "--loglevel",
             "warning",
+            *(["--dir", directory] if directory is not None else []),
+            *extra,
         ]
 
     return Server(argv, "redis-server", port)
