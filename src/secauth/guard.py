@@ -438,9 +438,15 @@ class Guard:
             return None
         principal = self._principals.for_context(context)  # raises for a malformed context
         # A WebSocket connection's messages repeat its $connect context for up to 2 hours
-        # (a cached REST/HTTP answer for its TTL): not past the token's expiry.
+        # (a cached REST/HTTP answer for its TTL): not past the token's expiry, with the
+        # verifier's leeway. Except $disconnect, whose answer API Gateway ignores: its
+        # cleanup must run, and a connection mostly ends after its token did.
         expiry = context_expiry(context)
-        if expiry is not None and expiry <= time.time():
+        if (
+            expiry is not None
+            and expiry + getattr(self.verifier, "leeway", 0.0) <= time.time()
+            and not _is_disconnect(request)
+        ):
             raise TokenExpired(detail={"problem": "the authorizer context's token expired"})
         return principal
 
@@ -553,3 +559,9 @@ class Guard:
         """Send ``record`` (with the latency since ``started``) where this guard logs."""
         record["latency_us"] = round((time.perf_counter() - started) * 1e6)
         self.decisions.publish(record)
+
+
+def _is_disconnect(request: Request) -> bool:
+    """Whether ``request`` is a WebSocket ``$disconnect`` (its ``eventType``)."""
+    context = request.raw.get("requestContext")
+    return isinstance(context, Mapping) and context.get("eventType") == "DISCONNECT"

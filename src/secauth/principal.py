@@ -238,7 +238,8 @@ def context_expiry(context: Mapping[str, Any]) -> int | None:
     value = context.get("secauth_exp")
     if value is None:
         return None
-    if type(value) is not str or not (value.isascii() and value.isdigit()) or len(value) > 12:
+    # at most 16 digits: a verifier accepts an exp up to 2**53
+    if type(value) is not str or not (value.isascii() and value.isdigit()) or len(value) > 16:
         raise InvalidClaims(detail={"problem": "authorizer context malformed", "field": "secauth_exp"})
     return int(value)
 

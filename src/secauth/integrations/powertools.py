@@ -224,11 +224,7 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
                 request, proof_recorded=recorded and not principal.is_anonymous
             )
         except SecAuthError:  # a failed authentication counts in its own limits, as alone
-            from secauth.ratelimit.limiter import keyed_by_client_ip
-
-            own = keyed_by_client_ip(_own_limits(guard, found))
-            if own:
-                enforce_limit(_hit_limits(own, request, None), found.record)
+            _count_refused(_own_limits(guard, found), request, found.record)
             raise
         if not principal.is_anonymous and not _same_caller(principal, identified):
             raise InvalidClaims(detail={"problem": "route and global guards disagree on the caller"})
@@ -236,16 +232,43 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
         found.record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
     limit = None
     own = _own_limits(guard, found)
+    if principal.is_anonymous:
+        try:
+            _admit_anonymous(guard, principal, request, found.app_path)
+        except SecAuthError:  # refused for its credentials: counted as alone
+            _count_refused(own, request, found.record)
+            raise
     if own:  # its own global limit and route limits, as Guard counts them
         result = _hit_limits(own, request, None if principal.is_anonymous else principal)
         limit = enforce_limit(result, found.record)  # a 429's headers go in the outer guard's record
-    if guard.rule is not None and principal.is_anonymous:
-        raise MissingToken()  # a guard with its own rule is never anonymous (as alone)
     # Its table and its rule decide as they do for the guard alone (guard_routes: every
     # reading; the rule on each reading's parameters, or API Gateway's without a table).
     # The decision record stays the global guard's.
     decide(guard.routes, guard.rule, principal, request, {}, found.app_path)
     return principal, limit
+
+
+def _admit_anonymous(
+    guard: Guard, anonymous: Principal, request: Request, app_path: str | None
+) -> None:
+    """Refuse the ``anonymous`` caller (401) as ``guard`` alone would: a guard with its own
+    rule is never anonymous, nor is one whose table does not make every reading public."""
+    if guard.rule is not None:
+        raise MissingToken()
+    try:
+        decide(guard.routes, None, anonymous, request, {}, app_path)
+    except SecAuthError:
+        raise MissingToken() from None
+
+
+def _count_refused(limits: list[Any], request: Request, record: dict[str, Any]) -> None:
+    """Count a request refused for its credentials in ``limits`` keyed by the client IP
+    only (:func:`~secauth.ratelimit.limiter.keyed_by_client_ip`), as a guard alone does."""
+    from secauth.ratelimit.limiter import keyed_by_client_ip
+
+    by_ip = keyed_by_client_ip(limits)
+    if by_ip:
+        enforce_limit(_hit_limits(by_ip, request, None), record)
 
 
 def _own_limits(guard: Guard, found: _Found) -> list[Any]:

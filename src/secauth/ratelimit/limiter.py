@@ -490,18 +490,26 @@ class CombinedLimiter(Enforcing):
         )
 
 
-def keyed_by_client_ip(limiters: Iterable[object]) -> list[RateLimiter]:
+def keyed_by_client_ip(limiters: Iterable[Any]) -> list[Any]:
     """The limits among ``limiters`` (the parts of a combined one too) keyed by the client
     IP: the only ones a request refused for its credentials counts in. A key read from
     what the request presents (an API key, a header, a claim) would let credentials that
-    fail spend another client's quota.
+    fail spend another client's quota. A plan limiter keyed by the IP counts a refused
+    request at its default plan, and is left out without one (no plan to count it in).
 
     >>> limits = [RateLimiter.per_ip("5/minute"), RateLimiter.per_api_key("5/minute")]
     >>> [limiter.name for limiter in keyed_by_client_ip(limits)]
     ['ip']
     """
-    found: list[RateLimiter] = []
+    from secauth.ratelimit.plans import PlanLimiter  # plans builds on this module
+
+    found: list[Any] = []
     for limiter in limiters:
         parts = limiter.limiters if isinstance(limiter, CombinedLimiter) else (limiter,)
-        found += [p for p in parts if isinstance(p, RateLimiter) and isinstance(p.key, ClientIp)]
+        for part in parts:
+            by_ip = isinstance(getattr(part, "key", None), ClientIp)
+            if isinstance(part, PlanLimiter):
+                by_ip = by_ip and part.default is not None
+            if by_ip and isinstance(part, RateLimiter | PlanLimiter):
+                found.append(part)
     return found
