@@ -58,9 +58,9 @@ from secauth.errors import (
     MissingAuthorizerContext,
     MissingToken,
     SecAuthError,
-    TokenExpired,
 )
-from secauth.events import EventKind, Request, UnsupportedEvent
+from secauth.events import Request, UnsupportedEvent
+from secauth.guard_context import context_principal
 from secauth.guard_http import (
     GUARDED_KINDS,
     check_body,
@@ -70,9 +70,10 @@ from secauth.guard_http import (
     refusal_response,
     route_path,
 )
-from secauth.guard_routes import decide, paths_of
+from secauth.guard_limits import count, count_async, request_limits
+from secauth.guard_routes import decide
 from secauth.memo import PrincipalMemo
-from secauth.principal import ClaimMapper, Principal, context_expiry
+from secauth.principal import ClaimMapper, Principal
 from secauth.responses import Cors, SecurityHeaders, check_problem_type_base
 from secauth.sender_constraint import (
     SenderConstraint,
@@ -101,11 +102,6 @@ __all__ = ["Admission", "Guard", "acting_as", "current_principal", "enforce_limi
 
 R = TypeVar("R")
 Event = dict[str, Any]
-
-# Events an API Gateway authorizer writes a context into (REST payload 1.0, HTTP API 2.0,
-# and every event of a WebSocket connection its $connect authorizer allowed).
-_AUTHORIZER_CONTEXT_KINDS = (EventKind.REST_V1, EventKind.HTTP_V2, EventKind.WEBSOCKET)
-
 
 class Admission(NamedTuple):
     """What :meth:`Guard.admit` found: the request view, and either the admitted
@@ -313,13 +309,14 @@ class Guard:
         request, preflight = self._prepare(event, record, preflights=preflights)
         if preflight is not None:
             return Admission(request, None, preflight, None)
+        limits = self.limits_for(request, app_path=app_path)
         try:
             principal = self.identify(request)
         except SecAuthError:
-            self._limit(request, None, record, app_path, refused=True)  # counted too
+            count(limits, request, None, record, refused=True)  # counted too, per IP
             raise
         record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
-        limit = self._limit(request, principal, record, app_path)
+        limit = count(limits, request, principal, record)
         decide(self.routes, self.rule, principal, request, record, app_path)  # guard_routes
         return Admission(request, principal, None, limit)
 
@@ -330,13 +327,14 @@ class Guard:
         request, preflight = self._prepare(event, record, preflights=True)
         if preflight is not None:
             return Admission(request, None, preflight, None)
+        limits = self.limits_for(request, app_path=app_path)
         try:
             principal = await self._identify_async(request)
         except SecAuthError:
-            await self._limit_async(request, None, record, app_path, refused=True)
+            await count_async(limits, request, None, record, refused=True)
             raise
         record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
-        limit = await self._limit_async(request, principal, record, app_path)
+        limit = await count_async(limits, request, principal, record)
         decide(self.routes, self.rule, principal, request, record, app_path)  # guard_routes
         return Admission(request, principal, None, limit)
 
@@ -429,26 +427,8 @@ class Guard:
     def _context_principal(self, request: Request) -> Principal | None:
         if not self.trust_authorizer:
             return None
-        if request.kind not in _AUTHORIZER_CONTEXT_KINDS:
-            return None  # ALB, Function URL: no API Gateway authorizer can have written it
-        context: Any = request.authorizer
-        if request.kind is EventKind.HTTP_V2:
-            context = context.get("lambda")
-        if not isinstance(context, Mapping) or "secauth_principal" not in context:
-            return None
-        principal = self._principals.for_context(context)  # raises for a malformed context
-        # A WebSocket connection's messages repeat its $connect context for up to 2 hours
-        # (a cached REST/HTTP answer for its TTL): not past the token's expiry, with the
-        # verifier's leeway. Except $disconnect, whose answer API Gateway ignores: its
-        # cleanup must run, and a connection mostly ends after its token did.
-        expiry = context_expiry(context)
-        if (
-            expiry is not None
-            and expiry + getattr(self.verifier, "leeway", 0.0) <= time.time()
-            and not _is_disconnect(request)
-        ):
-            raise TokenExpired(detail={"problem": "the authorizer context's token expired"})
-        return principal
+        leeway = getattr(self.verifier, "leeway", 0.0)  # the verifier's, when it has one
+        return context_principal(request, self._principals, leeway=leeway)  # guard_context
 
     def _trusted(self, request: Request, from_context: Principal | None) -> Principal:
         """Trust-only mode: the authorizer's principal; without one, only a public route
@@ -484,66 +464,8 @@ class Guard:
         """The rate limits ``request`` counts against, in order: ``rate_limit``, then the
         ``route_limits`` of the routes it resolves to (every reading, as ``guard_routes``
         decides it: a route's own limit counts behind a base-path mapping too, and on the
-        application's ``app_path``, as :meth:`admit`)."""
-        limits: tuple[Any, ...] = () if self.rate_limit is None else (self.rate_limit,)
-        if self.route_limits is None:
-            return limits
-        paths = paths_of(request, self.routes, app_path)  # every path it may mean
-        sent = route_path(request)  # counted too: a limit can only refuse more
-        for each in paths if sent in paths else [*paths, sent]:
-            found = self.route_limits.for_path(request.method, each)
-            limits += tuple(lim for lim in found if all(lim is not had for had in limits))
-        return limits
-
-    def _counted(
-        self, request: Request, app_path: str | None, refused: bool
-    ) -> Sequence[Any]:
-        """The limits a request counts against: :meth:`limits_for`, or for a request
-        refused for its credentials those keyed by the client IP only (a key read from
-        what it presents would let failing credentials spend another client's quota)."""
-        limits = self.limits_for(request, app_path=app_path)
-        if not refused or not limits:
-            return limits
-        from secauth.ratelimit.limiter import keyed_by_client_ip
-
-        return keyed_by_client_ip(limits)
-
-    def _limit(
-        self,
-        request: Request,
-        principal: Principal | None,
-        record: dict[str, Any],
-        app_path: str | None = None,
-        *,
-        refused: bool = False,
-    ) -> RateLimitResult | None:
-        """Count ``request`` against :meth:`limits_for` (``hit_limits``: the first denial
-        stops, and is a 429 with the headers of every limit counted); a request
-        ``refused`` for its credentials, against those keyed by the client IP only."""
-        limits = self._counted(request, app_path, refused)
-        if not limits:
-            return None
-        from secauth.ratelimit.limiter import hit_limits
-
-        caller = None if principal is None or principal.is_anonymous else principal
-        return enforce_limit(hit_limits(limits, request, caller), record)
-
-    async def _limit_async(
-        self,
-        request: Request,
-        principal: Principal | None,
-        record: dict[str, Any],
-        app_path: str | None = None,
-        *,
-        refused: bool = False,
-    ) -> RateLimitResult | None:
-        limits = self._counted(request, app_path, refused)
-        if not limits:
-            return None
-        from secauth.ratelimit.limiter import hit_limits_async
-
-        caller = None if principal is None or principal.is_anonymous else principal
-        return enforce_limit(await hit_limits_async(limits, request, caller), record)
+        application's ``app_path``, as :meth:`admit`; :mod:`secauth.guard_limits`)."""
+        return request_limits(request, self.rate_limit, self.route_limits, self.routes, app_path)
 
     # -- responses ----------------------------------------------------------------------
 
@@ -560,8 +482,3 @@ class Guard:
         record["latency_us"] = round((time.perf_counter() - started) * 1e6)
         self.decisions.publish(record)
 
-
-def _is_disconnect(request: Request) -> bool:
-    """Whether ``request`` is a WebSocket ``$disconnect`` (its ``eventType``)."""
-    context = request.raw.get("requestContext")
-    return isinstance(context, Mapping) and context.get("eventType") == "DISCONNECT"

@@ -68,8 +68,9 @@ from secauth.errors import (
     MissingToken,
     SecAuthError,
 )
-from secauth.guard import Guard, acting_as, enforce_limit
+from secauth.guard import Guard, acting_as
 from secauth.guard_http import admitted_headers, check_body
+from secauth.guard_limits import count
 from secauth.guard_routes import decide
 
 if TYPE_CHECKING:
@@ -224,23 +225,22 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
                 request, proof_recorded=recorded and not principal.is_anonymous
             )
         except SecAuthError:  # a failed authentication counts in its own limits, as alone
-            _count_refused(_own_limits(guard, found), request, found.record)
+            count(_own_limits(guard, found), request, None, found.record, refused=True)
             raise
         if not principal.is_anonymous and not _same_caller(principal, identified):
             raise InvalidClaims(detail={"problem": "route and global guards disagree on the caller"})
         principal = identified
         found.record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
-    limit = None
     own = _own_limits(guard, found)
     if principal.is_anonymous:
         try:
             _admit_anonymous(guard, principal, request, found.app_path)
         except SecAuthError:  # refused for its credentials: counted as alone
-            _count_refused(own, request, found.record)
+            count(own, request, None, found.record, refused=True)
             raise
-    if own:  # its own global limit and route limits, as Guard counts them
-        result = _hit_limits(own, request, None if principal.is_anonymous else principal)
-        limit = enforce_limit(result, found.record)  # a 429's headers go in the outer guard's record
+    # Its own global limit and route limits, as Guard counts them (a 429's headers go in
+    # the outer guard's record).
+    limit = count(own, request, principal, found.record)
     # Its table and its rule decide as they do for the guard alone (guard_routes: every
     # reading; the rule on each reading's parameters, or API Gateway's without a table).
     # The decision record stays the global guard's.
@@ -261,29 +261,12 @@ def _admit_anonymous(
         raise MissingToken() from None
 
 
-def _count_refused(limits: list[Any], request: Request, record: dict[str, Any]) -> None:
-    """Count a request refused for its credentials in ``limits`` keyed by the client IP
-    only (:func:`~secauth.ratelimit.limiter.keyed_by_client_ip`), as a guard alone does."""
-    from secauth.ratelimit.limiter import keyed_by_client_ip
-
-    by_ip = keyed_by_client_ip(limits)
-    if by_ip:
-        enforce_limit(_hit_limits(by_ip, request, None), record)
-
-
 def _own_limits(guard: Guard, found: _Found) -> list[Any]:
     """The limits of ``guard`` for the request the global guard did not count."""
     request, app_path = found.request, found.app_path
     counted = found.guard.limits_for(request, app_path=app_path)
     mine = guard.limits_for(request, app_path=app_path)
     return [lim for lim in mine if all(lim is not c for c in counted)]
-
-
-def _hit_limits(limits: list[Any], request: Request, principal: Principal | None) -> Any:
-    """:func:`secauth.ratelimit.limiter.hit_limits`, imported on first use."""
-    from secauth.ratelimit.limiter import hit_limits as hit
-
-    return hit(limits, request, principal)
 
 
 def _identifies_otherwise(guard: Guard, outer: Guard, principal: Principal) -> bool:

@@ -1,0 +1,62 @@
+"""What a :class:`~secauth.guard.Guard` in trust mode believes of the context an API
+Gateway authorizer wrote: the principal :meth:`~secauth.principal.Principal.to_context`
+put there, until its token's expiry.
+
+API Gateway puts the context in ``requestContext.authorizer`` (REST, WebSocket) or
+``requestContext.authorizer.lambda`` (HTTP API); ALB and Function URL events never carry
+one an authorizer wrote. A WebSocket connection's messages repeat the context of
+``$connect`` for up to two hours, and a cached REST or HTTP answer repeats it for the
+cache's TTL: a context past its ``secauth_exp`` (with the verifier's leeway) is refused,
+except on ``$disconnect``, whose answer API Gateway ignores and whose cleanup must run.
+
+>>> from secauth.memo import PrincipalMemo
+>>> context = Principal("ann", claims={"exp": 4_000_000_000}).to_context()
+>>> request = Request(EventKind.REST_V1, {"requestContext": {"authorizer": context}})
+>>> context_principal(request, PrincipalMemo(), leeway=0).id
+'ann'
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from secauth.errors import TokenExpired
+from secauth.events import EventKind, Request
+from secauth.memo import PrincipalMemo
+from secauth.principal import Principal, context_expiry
+
+__all__ = ["AUTHORIZER_CONTEXT_KINDS", "context_principal"]
+
+#: Events an API Gateway authorizer writes a context into (REST payload 1.0, HTTP API 2.0,
+#: and every event of a WebSocket connection its $connect authorizer allowed).
+AUTHORIZER_CONTEXT_KINDS = (EventKind.REST_V1, EventKind.HTTP_V2, EventKind.WEBSOCKET)
+
+
+def context_principal(
+    request: Request, principals: PrincipalMemo, *, leeway: float
+) -> Principal | None:
+    """The principal of ``request``'s secauth authorizer context (read through
+    ``principals``), None when it has none; raises for a malformed context
+    (``InvalidClaims``) or one past its token's expiry plus ``leeway`` (``TokenExpired``)."""
+    if request.kind not in AUTHORIZER_CONTEXT_KINDS:
+        return None  # ALB, Function URL: no API Gateway authorizer can have written it
+    context: Any = request.authorizer
+    if request.kind is EventKind.HTTP_V2:
+        context = context.get("lambda")
+    if not isinstance(context, Mapping) or "secauth_principal" not in context:
+        return None
+    principal = principals.for_context(context)  # raises for a malformed context
+    expiry = context_expiry(context)
+    if expiry is not None and expiry + leeway <= time.time() and not _is_disconnect(request):
+        raise TokenExpired(detail={"problem": "the authorizer context's token expired"})
+    return principal
+
+
+def _is_disconnect(request: Request) -> bool:
+    """Whether ``request`` is a WebSocket ``$disconnect`` (its ``eventType``)."""
+    if request.kind is not EventKind.WEBSOCKET:
+        return False
+    context = request.raw.get("requestContext")
+    return isinstance(context, Mapping) and context.get("eventType") == "DISCONNECT"
