@@ -7,6 +7,7 @@ were ``xfail(strict=True)`` until then); the attacks that held are pinned by pas
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import socket
@@ -402,8 +403,9 @@ def test_store_keys_never_carry_ids_tenants_or_api_keys(redis_url: str, redis_cl
     event = _http(headers={"x-api-key": KEY})
     for limiter in (by_principal, by_tenant, by_key):
         assert limiter.hit(event, caller).allowed
-    # a user principal's API-key bucket is the header's, hashed: the same one
-    assert by_key.hit(event).remaining == 3
+    # a user principal's API-key bucket is the header's, hashed: the same one for another
+    # verified caller
+    assert by_key.hit(event, Principal("someone-else")).remaining == 3
     names = [name.decode() for name in redis_client.keys("*")]
     assert len(names) == 3
     for name in names:
@@ -418,7 +420,9 @@ def test_dynamodb_items_never_carry_ids_or_api_keys(ddb_client: Any) -> None:
     store = _ddb_store(ddb_client)
     hostile = "victim#rl#x#1"
     RateLimiter.per_principal("5/minute", store=store).hit(_http(), Principal(hostile))
-    RateLimiter.per_api_key("5/minute", store=store).hit(_http(headers={"x-api-key": KEY}))
+    RateLimiter.per_api_key("5/minute", store=store).hit(
+        _http(headers={"x-api-key": KEY}), Principal("ann")
+    )
     items = ddb_client.scan(TableName=store.table)["Items"]
     assert len(items) == 2
     text = json.dumps(items)
@@ -517,7 +521,7 @@ def test_store_failures_never_log_the_redis_password(caplog: pytest.LogCaptureFi
     store = RedisStore(url=f"redis://:{secret}@127.0.0.1:{free_port()}/0")
     limiter = RateLimiter.per_api_key("5/minute", store=store)
     with caplog.at_level(logging.DEBUG, logger="secauth"):
-        result = limiter.hit(_http(headers={"x-api-key": KEY}))
+        result = limiter.hit(_http(headers={"x-api-key": KEY}), Principal("ann"))
     assert result.degraded
     logged = " ".join(f"{r.getMessage()} {r.__dict__.get('store_error')}" for r in caplog.records)
     assert "rate_limit_store_unavailable" in str([r.__dict__.get("reason") for r in caplog.records])
@@ -674,8 +678,9 @@ def test_refused_and_limited_keys_never_reach_records_or_logs(
 
 
 def test_an_api_key_in_the_limit_header_of_a_guard_is_never_echoed() -> None:
-    # A public route: an anonymous caller counts in the key's limit (a refused one would
-    # not, review 36: only limits keyed by the client IP count failed authentications).
+    # A public route of a REST API with a usage plan: an anonymous caller counts in the
+    # bucket of the key API Gateway checked (an unchecked header counts for no anonymous
+    # or refused caller: reviews 36 and 39).
     guard = Guard(
         routes=Routes({"GET /orders": public()}),
         rate_limit=RateLimiter.per_api_key("1/minute"),
@@ -686,6 +691,8 @@ def test_an_api_key_in_the_limit_header_of_a_guard_is_never_echoed() -> None:
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"statusCode": 200, "body": ""}
 
-    answers = [handler(_http(headers={"x-api-key": KEY}), None) for _ in range(2)]
+    event = rest_proxy("GET", "/orders", headers={"x-api-key": KEY})
+    event["requestContext"]["identity"]["apiKey"] = KEY
+    answers = [handler(copy.deepcopy(event), None) for _ in range(2)]
     assert [a["statusCode"] for a in answers] == [200, 429]
     assert KEY not in json.dumps(answers)

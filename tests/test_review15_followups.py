@@ -36,6 +36,7 @@ from secauth import (
 from secauth.credentials import ApiKeyEntry, hash_api_key
 from secauth.errors import AccessDenied, MethodNotAllowed, RateLimited
 from secauth.integrations.powertools import guard_middleware
+from secauth.principal import Principal
 from secauth.ratelimit import (
     AbusePenalty,
     AsyncRedisStore,
@@ -450,7 +451,8 @@ def test_guard_and_authorizer_limits_on_one_store_count_apart() -> None:
     # the per-entry bucket is full; a per_api_key and a per_ip limiter of the same limit
     # on the same store (as a Guard behind it would hold) have counted nothing
     assert effect() == "Deny"
-    assert per_key.hit(http_proxy("GET", "/orders", headers={"x-api-key": KEY})).remaining == 2
+    verified = Principal("ann")  # a header counts for a verified caller only
+    assert per_key.hit(http_proxy("GET", "/orders", headers={"x-api-key": KEY}), verified).remaining == 2
     assert per_ip.hit(_http()).remaining == 2
 
 

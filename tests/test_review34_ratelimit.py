@@ -464,7 +464,7 @@ def test_a_dynamodb_endpoint_that_refuses_fails_closed_and_logs_no_endpoint_secr
     )
     limiter = RateLimiter.per_api_key("5/minute", store=store, on_store_error="closed")
     with caplog.at_level(logging.DEBUG, logger="secauth"):
-        result = limiter.hit(_http(headers={"x-api-key": KEY}))
+        result = limiter.hit(_http(headers={"x-api-key": KEY}), Principal("ann"))
     assert not result.allowed
     assert result.degraded
     assert KEY not in " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)

@@ -663,14 +663,15 @@ def test_api_key_keys_hash_the_key_and_separate_entries() -> None:
     key = ApiKey()
     secret = "pk-live-0123456789abcdefghij"
     request = Request.from_event(te.http_proxy("GET", "/", headers={"x-api-key": secret}))
-    value = key(request)
+    value = key(request, Principal("ann"))  # a header counts for a verified caller only
     assert value is not None
     assert secret not in value
     assert value.startswith("#")
+    assert key(request) is None
     assert key(request, Principal("partner-a", kind="api_key")) != key(
         request, Principal("partner-a", tenant="t2", kind="api_key"))
     blank = Request.from_event(te.http_proxy("GET", "/", headers={"x-api-key": " \t "}))
-    assert key(blank) is None
+    assert key(blank, Principal("ann")) is None
 
 
 def test_memory_store_stays_bounded_under_distinct_keys() -> None:

@@ -71,6 +71,11 @@ class CombinedVerifier:
         """The introspection verifier's issuer (the JWT verifier has its own)."""
         return self.introspection.issuer
 
+    @property
+    def leeway(self) -> float:
+        """The larger leeway of the two verifiers."""
+        return max(self.jwt.leeway, self.introspection.leeway)
+
     def _pick(self, token: object) -> JwtVerifier | MultiIssuerVerifier | IntrospectionVerifier:
         return self.jwt if type(token) is str and looks_like_jwt(token) else self.introspection
 

@@ -225,6 +225,11 @@ class IntrospectionVerifier:
         """The exact ``iss`` required (None: not checked)."""
         return self.claims.issuer
 
+    @property
+    def leeway(self) -> float:
+        """Seconds allowed past ``exp`` (and before ``nbf``)."""
+        return self.claims.leeway
+
     # -- verification -------------------------------------------------------------------
 
     def hydrate(self, *, strict: bool = False) -> bool:

@@ -73,6 +73,12 @@ class MultiIssuerVerifier:
         """Every accepted ``iss``, in the order given."""
         return tuple(self.verifiers)
 
+    @property
+    def leeway(self) -> float:
+        """The largest leeway of the members (what a ``Guard`` allows a context past its
+        token's expiry)."""
+        return max(verifier.leeway for verifier in self.verifiers.values())
+
     def _pick(self, token: object) -> JwtVerifier:
         try:
             if token is None or token == "":

@@ -356,8 +356,11 @@ def test_principal_and_tenant_keys() -> None:
 def test_api_key_is_hashed_and_prefers_the_validated_one() -> None:
     """The key never appears in the store key; API Gateway's validated identity.apiKey wins."""
     secret = "sk_live_abcdefghijklmnop"
-    from_header = ApiKey()(rest("198.51.100.7", {"X-Api-Key": secret}), None)
+    ann = Principal("ann")  # a verified caller: the header counts for it
+    from_header = ApiKey()(rest("198.51.100.7", {"X-Api-Key": secret}), ann)
     assert from_header is not None
+    # no verified caller: an unchecked header names no one (review 39)
+    assert ApiKey()(rest("198.51.100.7", {"X-Api-Key": secret}), None) is None
     assert secret not in from_header
     assert from_header == safe_key(secret, secret=True)
     event = {
@@ -369,4 +372,4 @@ def test_api_key_is_hashed_and_prefers_the_validated_one() -> None:
     }
     assert ApiKey()(Request.from_event(event), None) == from_header
     assert ApiKey()(rest("1.2.3.4"), None) is None
-    assert ApiKey("x-partner-key")(rest("1.2.3.4", {"X-Partner-Key": secret}), None) == from_header
+    assert ApiKey("x-partner-key")(rest("1.2.3.4", {"X-Partner-Key": secret}), ann) == from_header

@@ -153,10 +153,12 @@ def test_per_tenant_and_api_key_and_custom_key() -> None:
     assert tenant.hit(event(), Principal("a", tenant="acme")).allowed
     assert not tenant.hit(event(), Principal("b", tenant="acme")).allowed
     assert tenant.hit(event(), Principal("c", tenant="other")).allowed
-    keyed = RateLimiter.per_api_key("1/minute")
+    keyed, ann = RateLimiter.per_api_key("1/minute"), Principal("ann")
+    assert keyed.hit(event(**{"x-api-key": "k1"}), ann).allowed
+    assert not keyed.hit(event(**{"x-api-key": "k1"}), ann).allowed
+    assert keyed.hit(event(**{"x-api-key": "k2"}), ann).allowed
+    # no verified caller: the unchecked header is nobody's key, the limit is skipped
     assert keyed.hit(event(**{"x-api-key": "k1"})).allowed
-    assert not keyed.hit(event(**{"x-api-key": "k1"})).allowed
-    assert keyed.hit(event(**{"x-api-key": "k2"})).allowed
     by_path = RateLimiter.per_key("1/minute", key=lambda request, principal: request.path)
     assert by_path.hit(event(path="/a")).allowed
     assert not by_path.hit(event(path="/a")).allowed

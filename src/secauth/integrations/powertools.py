@@ -88,7 +88,7 @@ _CONTEXT_KEY = "secauth_guard"
 
 
 class _Found:
-    __slots__ = ("app_path", "guard", "principal", "record", "request")
+    __slots__ = ("_counted", "app_path", "guard", "principal", "record", "request")
 
     def __init__(
         self,
@@ -103,6 +103,14 @@ class _Found:
         self.principal = principal
         self.app_path = app_path
         self.record = record  # the outer guard's decision record, which answers refusals
+        self._counted: list[Any] | None = None
+
+    def counted(self) -> list[Any]:
+        """The limits counted so far, by the global guard and the route guards before
+        this one (read on first use): each limit counts a request once."""
+        if self._counted is None:
+            self._counted = list(self.guard.limits_for(self.request, app_path=self.app_path))
+        return self._counted
 
 
 def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]:
@@ -232,6 +240,7 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
         principal = identified
         found.record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
     own = _own_limits(guard, found)
+    found.counted().extend(own)
     if principal.is_anonymous:
         try:
             _admit_anonymous(guard, principal, request, found.app_path)
@@ -262,10 +271,10 @@ def _admit_anonymous(
 
 
 def _own_limits(guard: Guard, found: _Found) -> list[Any]:
-    """The limits of ``guard`` for the request the global guard did not count."""
-    request, app_path = found.request, found.app_path
-    counted = found.guard.limits_for(request, app_path=app_path)
-    mine = guard.limits_for(request, app_path=app_path)
+    """The limits of ``guard`` for the request that the global guard and the route guards
+    before it did not count."""
+    counted = found.counted()
+    mine = guard.limits_for(found.request, app_path=found.app_path)
     return [lim for lim in mine if all(lim is not c for c in counted)]
 
 

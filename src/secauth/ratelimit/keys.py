@@ -310,20 +310,22 @@ class ApiKey:
     ``"api_key"``: the :class:`~secauth.api_keys.ApiKeyEntry` the key resolved to), the
     key is that entry's principal, so every spelling of the key that reached the entry
     counts in one bucket. Otherwise REST APIs with usage plans put the key API Gateway
-    validated in ``requestContext.identity.apiKey``; that is used first, then ``header``
-    without the spaces and tabs around it (as
+    validated in ``requestContext.identity.apiKey``; that is used first, then, for a
+    verified caller only, ``header`` without the spaces and tabs around it (as
     :func:`~secauth.api_keys.read_api_key` reads it), hashed.
 
     >>> from secauth.principal import Principal
     >>> request = Request.from_event({"version": "2.0", "rawPath": "/",
     ...     "headers": {"x-api-key": " pk-0123456789abcdefghij"},
     ...     "requestContext": {"http": {"method": "GET", "sourceIp": "192.0.2.1"}}})
-    >>> key = ApiKey()
-    >>> key(request) == key(Request.from_event({**request.raw,
-    ...     "headers": {"x-api-key": "pk-0123456789abcdefghij\t"}}))
+    >>> key, ann = ApiKey(), Principal("ann")
+    >>> key(request, ann) == key(Request.from_event({**request.raw,
+    ...     "headers": {"x-api-key": "pk-0123456789abcdefghij\t"}}), ann)
     True
-    >>> key(request, Principal("partner-a", kind="api_key")) == key(request)
+    >>> key(request, Principal("partner-a", kind="api_key")) == key(request, ann)
     False
+    >>> key(request) is None  # no verified caller: the header is nobody's key
+    True
     """
 
     __slots__ = ("header",)
@@ -341,8 +343,12 @@ class ApiKey:
         if principal is not None and principal.kind == "api_key":
             # the entry the key resolved to: "~" + a hash, never equal to a "#" key hash
             return safe_key(repr(("api_key", principal.tenant, principal.id)))
-        value = request.identity.get("apiKey")
+        value = request.identity.get("apiKey")  # the key API Gateway checked
         if not isinstance(value, str) or not value:
+            if principal is None:
+                # No verified caller (anonymous, or refused): a header nobody checked names
+                # no one, and counting it would spend the quota of whoever it names.
+                return None
             value = request.headers.get(self.header)
             value = value.strip(" \t") if isinstance(value, str) else None
         if not value:
