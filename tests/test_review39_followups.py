@@ -32,8 +32,8 @@ from secauth.integrations.powertools import guard_middleware
 from secauth.introspection import IntrospectionVerifier
 from secauth.principal import Principal
 from secauth.ratelimit import PlanFrom, RateLimiter
+from secauth.ratelimit.combined import keyed_by_client_ip
 from secauth.ratelimit.keys import ClientIp
-from secauth.ratelimit.limiter import keyed_by_client_ip
 from secauth.responses import Cors
 from secauth.testing_events import http_proxy, rest_proxy, websocket_message
 
@@ -335,9 +335,9 @@ class _OddLeewayVerifier:
 
 
 def test_a_non_numeric_leeway_fails_closed() -> None:
-    guard = Guard(_OddLeewayVerifier(), trust_authorizer=True, routes=WS_ROUTES, decision_log=None)  # type: ignore[arg-type]
-    stale = ws_event("sendmessage", "MESSAGE", answer_for(PAST))
-    assert guard(echo)(stale, None)["statusCode"] != 200
+    """Refused when the guard is built (review 40), no longer on every request."""
+    with pytest.raises(ConfigurationError, match="leeway must be 0 to 300 seconds"):
+        Guard(_OddLeewayVerifier(), trust_authorizer=True, routes=WS_ROUTES, decision_log=None)  # type: ignore[arg-type]
 
 
 # =============================================================================================

@@ -155,6 +155,11 @@ class AlbVerifier:
         """The exact ``iss`` required (None: not checked)."""
         return self.claims.issuer
 
+    @property
+    def leeway(self) -> float:
+        """Seconds allowed past ``exp`` (and before ``nbf``)."""
+        return self.claims.leeway
+
     # -- the verifier surface ---------------------------------------------------------------
 
     def hydrate(self, *, strict: bool = False) -> bool:

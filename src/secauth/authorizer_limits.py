@@ -94,7 +94,7 @@ class AuthorizerLimits:
         stays the refusal, and guessing spends the guesser's quota."""
         if self.rate_limit is None:
             return
-        from secauth.ratelimit.limiter import hit_limits, keyed_by_client_ip
+        from secauth.ratelimit.combined import hit_limits, keyed_by_client_ip
 
         by_ip = keyed_by_client_ip((self.rate_limit,))
         if by_ip:

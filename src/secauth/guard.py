@@ -60,7 +60,7 @@ from secauth.errors import (
     SecAuthError,
 )
 from secauth.events import Request, UnsupportedEvent
-from secauth.guard_context import context_principal
+from secauth.guard_context import context_leeway, context_principal
 from secauth.guard_http import (
     GUARDED_KINDS,
     check_body,
@@ -241,6 +241,7 @@ class Guard:
         # Bounded; shared with the guards require() derives, which answer the same way.
         self._principals = PrincipalMemo()
         self._revalidate = revalidator(verifier)
+        self._context_leeway = context_leeway(verifier)  # past a context's secauth_exp
 
     # -- decorators -------------------------------------------------------------------------
 
@@ -427,8 +428,7 @@ class Guard:
     def _context_principal(self, request: Request) -> Principal | None:
         if not self.trust_authorizer:
             return None
-        leeway = getattr(self.verifier, "leeway", 0.0)  # the verifier's, when it has one
-        return context_principal(request, self._principals, leeway=leeway)  # guard_context
+        return context_principal(request, self._principals, leeway=self._context_leeway)
 
     def _trusted(self, request: Request, from_context: Principal | None) -> Principal:
         """Trust-only mode: the authorizer's principal; without one, only a public route

@@ -22,12 +22,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from secauth.errors import TokenExpired
+from secauth.errors import ConfigurationError, TokenExpired
 from secauth.events import EventKind, Request
 from secauth.memo import PrincipalMemo
 from secauth.principal import Principal, context_expiry
 
-__all__ = ["AUTHORIZER_CONTEXT_KINDS", "context_principal"]
+__all__ = ["AUTHORIZER_CONTEXT_KINDS", "context_leeway", "context_principal"]
 
 #: Events an API Gateway authorizer writes a context into (REST payload 1.0, HTTP API 2.0,
 #: and every event of a WebSocket connection its $connect authorizer allowed).
@@ -52,6 +52,20 @@ def context_principal(
     if expiry is not None and expiry + leeway <= time.time() and not _is_disconnect(request):
         raise TokenExpired(detail={"problem": "the authorizer context's token expired"})
     return principal
+
+
+def context_leeway(verifier: object) -> float:
+    """The seconds a guard allows a context past its token's expiry: its verifier's
+    ``leeway`` (0 without one); a ConfigurationError unless it is a number of seconds from
+    0 to 300, as verifiers take it (an endless leeway would trust any context forever).
+
+    >>> context_leeway(None), context_leeway(type("V", (), {"leeway": 30})())
+    (0.0, 30.0)
+    """
+    leeway = getattr(verifier, "leeway", 0.0)
+    if isinstance(leeway, bool) or not isinstance(leeway, int | float) or not 0 <= leeway <= 300:
+        raise ConfigurationError(f"the verifier's leeway must be 0 to 300 seconds, not {leeway!r}")
+    return float(leeway)
 
 
 def _is_disconnect(request: Request) -> bool:

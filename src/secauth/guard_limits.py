@@ -5,7 +5,7 @@ path it may mean (:func:`~secauth.guard_routes.paths_of`, and the path as sent):
 own limit counts behind a base-path mapping too. The first denial stops, and is a 429 with
 the headers of every limit counted (:func:`~secauth.guard_http.enforce_limit`). A request
 refused for its credentials counts only in the limits keyed by the client IP
-(:func:`~secauth.ratelimit.limiter.keyed_by_client_ip`): a key read from what it presents
+(:func:`~secauth.ratelimit.combined.keyed_by_client_ip`): a key read from what it presents
 would let failing credentials spend another client's quota.
 
 >>> from secauth.events import Request
@@ -96,7 +96,7 @@ async def count_async(
 def _counted(limits: Sequence[Any], refused: bool) -> Sequence[Any]:
     if not refused or not limits:
         return limits
-    from secauth.ratelimit.limiter import keyed_by_client_ip
+    from secauth.ratelimit.combined import keyed_by_client_ip
 
     return keyed_by_client_ip(limits)
 

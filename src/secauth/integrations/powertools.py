@@ -106,11 +106,21 @@ class _Found:
         self._counted: list[Any] | None = None
 
     def counted(self) -> list[Any]:
-        """The limits counted so far, by the global guard and the route guards before
-        this one (read on first use): each limit counts a request once."""
+        """The limits counted so far (the parts of combined ones), by the global guard and
+        the route guards before this one (read on first use): each counts a request once."""
         if self._counted is None:
-            self._counted = list(self.guard.limits_for(self.request, app_path=self.app_path))
+            outer = self.guard.limits_for(self.request, app_path=self.app_path)
+            self._counted = _parts(outer)
         return self._counted
+
+    def verified(self, principal: Principal) -> None:
+        """A route guard verified ``principal``, whom the guards before it took for an
+        anonymous caller: the limits they counted, keyed by anything but the client IP,
+        skipped that caller, and count again for ``principal``."""
+        from secauth.ratelimit.combined import keyed_by_client_ip  # limits exist: loaded
+
+        self.principal = principal
+        self._counted = keyed_by_client_ip(self.counted())
 
 
 def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]:
@@ -237,6 +247,8 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
             raise
         if not principal.is_anonymous and not _same_caller(principal, identified):
             raise InvalidClaims(detail={"problem": "route and global guards disagree on the caller"})
+        if principal.is_anonymous and not identified.is_anonymous:
+            found.verified(identified)  # later route guards see this caller too
         principal = identified
         found.record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
     own = _own_limits(guard, found)
@@ -274,8 +286,17 @@ def _own_limits(guard: Guard, found: _Found) -> list[Any]:
     """The limits of ``guard`` for the request that the global guard and the route guards
     before it did not count."""
     counted = found.counted()
-    mine = guard.limits_for(found.request, app_path=found.app_path)
+    mine = _parts(guard.limits_for(found.request, app_path=found.app_path))
     return [lim for lim in mine if all(lim is not c for c in counted)]
+
+
+def _parts(limits: tuple[Any, ...]) -> list[Any]:
+    """``limit_parts(limits)``; the rate-limit package is loaded only when there are any."""
+    if not limits:
+        return []
+    from secauth.ratelimit.combined import limit_parts
+
+    return limit_parts(limits)
 
 
 def _identifies_otherwise(guard: Guard, outer: Guard, principal: Principal) -> bool:

@@ -1,4 +1,6 @@
-"""Several limits on one request: ``hit_limits`` counts a request against each in order.
+"""Several limits on one request: ``hit_limits`` counts a request against each in order;
+``limit_parts`` flattens combined limiters, ``keyed_by_client_ip`` picks the limits a
+refused request counts in.
 
 The one way several limits decide a request: ``CombinedLimiter``, plan limiters, and a
 ``Guard``'s global and per-route limits (also under the Powertools middleware).
@@ -6,14 +8,14 @@ The one way several limits decide a request: ``CombinedLimiter``, plan limiters,
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from secauth.events import Request
 from secauth.principal import Principal
 from secauth.ratelimit.result import RateLimitResult
 
-__all__ = ["as_request", "hit_limits", "hit_limits_async"]
+__all__ = ["as_request", "hit_limits", "hit_limits_async", "keyed_by_client_ip", "limit_parts"]
 
 
 def as_request(request: Request | Mapping[str, Any]) -> Request:
@@ -63,3 +65,46 @@ async def hit_limits_async(
         if not result.allowed:
             break
     return RateLimitResult.merge(results)
+
+
+def limit_parts(limiters: Iterable[Any]) -> list[Any]:
+    """``limiters`` with each combined limiter replaced by its parts, in order: what a
+    request is counted in, one limit each.
+
+    >>> from secauth.ratelimit import RateLimiter
+    >>> ip, key = RateLimiter.per_ip("5/minute"), RateLimiter.per_api_key("5/minute")
+    >>> limit_parts([RateLimiter.combine(ip, key)]) == [ip, key]
+    True
+    """
+    from secauth.ratelimit.limiter import CombinedLimiter  # that module builds on this one
+
+    parts: list[Any] = []
+    for limiter in limiters:
+        parts += limiter.limiters if isinstance(limiter, CombinedLimiter) else (limiter,)
+    return parts
+
+
+def keyed_by_client_ip(limiters: Iterable[Any]) -> list[Any]:
+    """The limits among ``limiters`` (the parts of a combined one too) keyed by the client
+    IP: the only ones a request refused for its credentials counts in. A key read from
+    what the request presents (an API key, a header, a claim) would let credentials that
+    fail spend another client's quota. A plan limiter keyed by the IP counts a refused
+    request at its default plan, and is left out without one (no plan to count it in).
+
+    >>> from secauth.ratelimit import RateLimiter
+    >>> limits = [RateLimiter.per_ip("5/minute"), RateLimiter.per_api_key("5/minute")]
+    >>> [limiter.name for limiter in keyed_by_client_ip(limits)]
+    ['ip']
+    """
+    from secauth.ratelimit.keys import ClientIp
+    from secauth.ratelimit.limiter import RateLimiter
+    from secauth.ratelimit.plans import PlanLimiter
+
+    found: list[Any] = []
+    for part in limit_parts(limiters):
+        by_ip = isinstance(getattr(part, "key", None), ClientIp)
+        if isinstance(part, PlanLimiter):
+            by_ip = by_ip and part.default is not None
+        if by_ip and isinstance(part, RateLimiter | PlanLimiter):
+            found.append(part)
+    return found

@@ -345,7 +345,7 @@ class ApiKey:
             return safe_key(repr(("api_key", principal.tenant, principal.id)))
         value = request.identity.get("apiKey")  # the key API Gateway checked
         if not isinstance(value, str) or not value:
-            if principal is None:
+            if principal is None or principal.is_anonymous:
                 # No verified caller (anonymous, or refused): a header nobody checked names
                 # no one, and counting it would spend the quota of whoever it names.
                 return None

@@ -15,7 +15,7 @@ True
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from secauth.errors import ConfigurationError
@@ -33,13 +33,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from secauth.ratelimit.plans import PlanFrom, PlanLimiter, PlanTable
 
-__all__ = [
-    "CombinedLimiter",
-    "RateLimiter",
-    "hit_limits",
-    "hit_limits_async",
-    "keyed_by_client_ip",
-]
+__all__ = ["CombinedLimiter", "RateLimiter", "hit_limits", "hit_limits_async"]
 
 _BUILTIN_KEYS: dict[Any, str] = {by_principal: "principal", by_tenant: "tenant"}
 
@@ -489,27 +483,3 @@ class CombinedLimiter(Enforcing):
             [u for limiter in self.limiters for u in await limiter.usage_async(view, principal)]
         )
 
-
-def keyed_by_client_ip(limiters: Iterable[Any]) -> list[Any]:
-    """The limits among ``limiters`` (the parts of a combined one too) keyed by the client
-    IP: the only ones a request refused for its credentials counts in. A key read from
-    what the request presents (an API key, a header, a claim) would let credentials that
-    fail spend another client's quota. A plan limiter keyed by the IP counts a refused
-    request at its default plan, and is left out without one (no plan to count it in).
-
-    >>> limits = [RateLimiter.per_ip("5/minute"), RateLimiter.per_api_key("5/minute")]
-    >>> [limiter.name for limiter in keyed_by_client_ip(limits)]
-    ['ip']
-    """
-    from secauth.ratelimit.plans import PlanLimiter  # plans builds on this module
-
-    found: list[Any] = []
-    for limiter in limiters:
-        parts = limiter.limiters if isinstance(limiter, CombinedLimiter) else (limiter,)
-        for part in parts:
-            by_ip = isinstance(getattr(part, "key", None), ClientIp)
-            if isinstance(part, PlanLimiter):
-                by_ip = by_ip and part.default is not None
-            if by_ip and isinstance(part, RateLimiter | PlanLimiter):
-                found.append(part)
-    return found
