@@ -55,7 +55,6 @@ Example
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import time
 from collections.abc import Callable, Mapping
@@ -72,6 +71,7 @@ from secauth.guard import Guard, acting_as
 from secauth.guard_http import admitted_headers, check_body
 from secauth.guard_limits import count
 from secauth.guard_routes import decide
+from secauth.integrations.powertools_decisions import PowertoolsDecisions
 
 if TYPE_CHECKING:
     from secauth.events import Request
@@ -88,7 +88,7 @@ _CONTEXT_KEY = "secauth_guard"
 
 
 class _Found:
-    __slots__ = ("_counted", "app_path", "guard", "principal", "record", "request")
+    __slots__ = ("_counted", "app_path", "guard", "identified_by", "principal", "record", "request")
 
     def __init__(
         self,
@@ -101,6 +101,7 @@ class _Found:
         self.guard = guard
         self.request = request
         self.principal = principal
+        self.identified_by = guard  # the guard that found ``principal``
         self.app_path = app_path
         self.record = record  # the outer guard's decision record, which answers refusals
         self._counted: list[Any] | None = None
@@ -113,14 +114,20 @@ class _Found:
             self._counted = _parts(outer)
         return self._counted
 
-    def verified(self, principal: Principal) -> None:
-        """A route guard verified ``principal``, whom the guards before it took for an
-        anonymous caller: the limits they counted, keyed by anything but the client IP,
-        skipped that caller, and count again for ``principal``."""
-        from secauth.ratelimit.combined import keyed_by_client_ip  # limits exist: loaded
+    def verified(self, principal: Principal, by: Guard) -> list[Any]:
+        """The route guard ``by`` verified ``principal``, whom the guards before it took for
+        an anonymous caller: later guards compare with ``by``, and the limits counted so
+        far in another bucket than this caller's (a per-user one skipped the anonymous
+        caller) are returned, to count again for ``principal``."""
+        counted = self.counted()
+        again = []
+        if counted:
+            from secauth.ratelimit.combined import counts_alike  # limits exist: loaded
 
-        self.principal = principal
-        self._counted = keyed_by_client_ip(self.counted())
+            again = [lim for lim in counted if not counts_alike(lim, self.request, None, principal)]
+        self._counted = [lim for lim in counted if all(lim is not a for a in again)]
+        self.principal, self.identified_by = principal, by
+        return again
 
 
 def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]:
@@ -229,7 +236,8 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
     outer, request, principal = found.guard, found.request, found.principal
     if (guard.max_body_bytes, guard.content_types) != (outer.max_body_bytes, outer.content_types):
         check_body(request, guard.max_body_bytes, guard.content_types)  # its own body limits
-    if _identifies_otherwise(guard, outer, principal):
+    again: list[Any] = []  # limits the guards before counted for nobody, for this caller
+    if _identifies_otherwise(guard, found.identified_by, principal):
         # This guard finds callers another way (a stricter verifier, another claim
         # mapping, bound tokens required): it checks the request itself instead of taking
         # the global guard's principal on trust, and the route runs as the caller it
@@ -248,10 +256,10 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
         if not principal.is_anonymous and not _same_caller(principal, identified):
             raise InvalidClaims(detail={"problem": "route and global guards disagree on the caller"})
         if principal.is_anonymous and not identified.is_anonymous:
-            found.verified(identified)  # later route guards see this caller too
+            again = found.verified(identified, guard)  # later route guards see this caller
         principal = identified
         found.record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
-    own = _own_limits(guard, found)
+    own = again + [lim for lim in _own_limits(guard, found) if all(lim is not a for a in again)]
     found.counted().extend(own)
     if principal.is_anonymous:
         try:
@@ -435,95 +443,3 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# --- decision logs, metrics and traces ------------------------------------------------------
-
-_ALLOWED = frozenset({"allow", "preflight"})
-_LIMITED = frozenset({"rate_limited", "abuse_blocked"})
-
-
-class PowertoolsDecisions:
-    """A decision hook for ``Guard(on_decision=...)`` that reports through Powertools.
-
-    Parameters
-    ----------
-    logger:
-        A Powertools ``Logger``: one entry per decision (message ``"secauth decision"``,
-        the record under the key ``secauth``): INFO for allow/preflight, WARNING for a
-        refusal, ERROR for an unexpected exception.
-    metrics:
-        A Powertools ``Metrics``: counts ``{prefix}.decisions``, ``{prefix}.{decision}``
-        (``allow``, ``deny``, ``error``, ``preflight``), ``{prefix}.reason.{reason}``,
-        ``{prefix}.rate_limited`` (429s), and ``{prefix}.latency`` in microseconds.
-        Flushed with the app's other metrics (``@metrics.log_metrics``).
-    tracer:
-        A Powertools ``Tracer``: a subsegment ``## secauth.decision`` per decision with
-        annotations ``secauth_decision``, ``secauth_reason``, ``secauth_status`` and the
-        record as metadata. Nothing while the tracer is disabled (outside Lambda).
-    prefix:
-        The metric name prefix (default ``"secauth"``).
-
-    Records hold no token and no exception text (see ``docs/guard.md``).
-    """
-
-    def __init__(
-        self,
-        *,
-        logger: Any = None,
-        metrics: Any = None,
-        tracer: Any = None,
-        prefix: str = "secauth",
-    ) -> None:
-        if logger is None and metrics is None and tracer is None:
-            raise ConfigurationError("PowertoolsDecisions needs a logger, metrics or a tracer")
-        self.logger = logger
-        self.metrics = metrics
-        self.tracer = tracer
-        self.prefix = prefix
-
-    def __call__(self, record: Mapping[str, Any]) -> None:
-        decision = str(record.get("decision") or "unknown")
-        reason = record.get("reason")
-        # Each sink on its own: one that breaks must not silence the others.
-        if self.logger is not None:
-            with contextlib.suppress(Exception):
-                self._log(decision, record)
-        if self.metrics is not None:
-            with contextlib.suppress(Exception):
-                self._count(decision, reason, record.get("latency_us"))
-        with contextlib.suppress(Exception):
-            self._trace(decision, reason, record)
-
-    def _log(self, decision: str, record: Mapping[str, Any]) -> None:
-        if decision in _ALLOWED:
-            log = self.logger.info
-        elif decision in ("deny", "unauthorized"):
-            log = self.logger.warning
-        else:
-            log = self.logger.error
-        log("secauth decision", extra={"secauth": dict(record)})
-
-    def _trace(self, decision: str, reason: object, record: Mapping[str, Any]) -> None:
-        tracer = self.tracer
-        if tracer is not None and not getattr(tracer, "disabled", False):
-            with tracer.provider.in_subsegment(name="## secauth.decision") as subsegment:
-                subsegment.put_annotation("secauth_decision", decision)
-                subsegment.put_annotation("secauth_status", int(record.get("status") or 0))
-                if reason:
-                    subsegment.put_annotation("secauth_reason", str(reason))
-                subsegment.put_metadata("decision", dict(record), namespace="secauth")
-
-    def _count(self, decision: str, reason: object, latency_us: object) -> None:
-        from aws_lambda_powertools.metrics import MetricUnit
-
-        add = self.metrics.add_metric
-        prefix = self.prefix
-        add(name=f"{prefix}.decisions", unit=MetricUnit.Count, value=1)
-        add(name=f"{prefix}.{decision}", unit=MetricUnit.Count, value=1)
-        if reason:
-            add(name=f"{prefix}.reason.{reason}", unit=MetricUnit.Count, value=1)
-        if reason in _LIMITED:
-            add(name=f"{prefix}.rate_limited", unit=MetricUnit.Count, value=1)
-        if isinstance(latency_us, int | float):
-            add(name=f"{prefix}.latency", unit=MetricUnit.Microseconds, value=latency_us)

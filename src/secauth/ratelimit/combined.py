@@ -15,7 +15,14 @@ from secauth.events import Request
 from secauth.principal import Principal
 from secauth.ratelimit.result import RateLimitResult
 
-__all__ = ["as_request", "hit_limits", "hit_limits_async", "keyed_by_client_ip", "limit_parts"]
+__all__ = [
+    "as_request",
+    "counts_alike",
+    "hit_limits",
+    "hit_limits_async",
+    "keyed_by_client_ip",
+    "limit_parts",
+]
 
 
 def as_request(request: Request | Mapping[str, Any]) -> Request:
@@ -108,3 +115,32 @@ def keyed_by_client_ip(limiters: Iterable[Any]) -> list[Any]:
         if by_ip and isinstance(part, RateLimiter | PlanLimiter):
             found.append(part)
     return found
+
+
+def counts_alike(
+    limiter: Any, request: Request, first: Principal | None, second: Principal | None
+) -> bool:
+    """Whether ``limiter`` (a part: see :func:`limit_parts`) counts ``request`` in the
+    same bucket for both callers: the same key, and for a plan limiter the same plan.
+
+    >>> from secauth.ratelimit import RateLimiter
+    >>> event = {"version": "2.0", "rawPath": "/",
+    ...          "requestContext": {"http": {"method": "GET", "sourceIp": "192.0.2.1"}}}
+    >>> ann = Principal("ann")
+    >>> counts_alike(RateLimiter.per_ip("5/minute"), as_request(event), None, ann)
+    True
+    >>> counts_alike(RateLimiter.per_principal("5/minute"), as_request(event), None, ann)
+    False
+    """
+    from secauth.errors import SecAuthError
+    from secauth.ratelimit.plans import PlanLimiter
+
+    key = getattr(limiter, "key", None)
+    if not callable(key) or key(request, first) != key(request, second):
+        return False
+    if isinstance(limiter, PlanLimiter):
+        try:
+            return limiter.plan_for(first) == limiter.plan_for(second)
+        except SecAuthError:  # no plan for one of them: not the same bucket
+            return False
+    return True
