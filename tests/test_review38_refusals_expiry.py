@@ -21,6 +21,18 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from guard_callers import ACME, AUD, ISS, JWT, MAPPER, PAIR, token
+from limit_callers import (
+    ATTACKER_IP,
+    FUTURE,
+    GARBAGE,
+    ORDERS,
+    PAST,
+    VICTIM_IP,
+    VICTIM_KEY,
+    echo,
+    ok,
+    orders,
+)
 
 from secauth import Authorizer, Guard, JwtVerifier, Routes
 from secauth.access import authenticated, public, roles
@@ -40,11 +52,7 @@ from secauth.testing_events import (
 )
 from secauth.token_sources import TokenSource
 
-VICTIM_KEY = "usage-plan-key-victim-0123456789abcdef"
-GARBAGE = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
-ORDERS = Routes({"GET /orders": authenticated()})
 MALLORY = token("mallory", tenant="evil")  # a valid token of the attacker's own
-ATTACKER_IP, VICTIM_IP = "198.51.100.66", "203.0.113.9"
 WS_ROUTES = Routes(
     {
         "$connect": authenticated(),
@@ -54,16 +62,6 @@ WS_ROUTES = Routes(
     }
 )
 WS_PUBLIC_DISCONNECT = Routes({"$connect": authenticated(), "$disconnect": public()})
-PAST = 1_600_000_000  # 2020: long expired
-FUTURE = 4_000_000_000  # 2096
-
-
-def ok(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return {"statusCode": 200, "body": "ok"}
-
-
-def echo(event: dict[str, Any], context: Any, principal: Principal) -> dict[str, Any]:
-    return {"statusCode": 200, "body": principal.id}
 
 
 def effect(answer: dict[str, Any]) -> str:
@@ -76,13 +74,6 @@ def refused(authorizer: Authorizer, event: dict[str, Any]) -> bool:
     except Unauthorized:
         return True
     return False
-
-
-def orders(bearer: str | None, ip: str, key: str | None = None) -> dict[str, Any]:
-    headers = {"x-api-key": key} if key is not None else {}
-    if bearer is None:
-        return http_proxy("GET", "/orders", headers=headers, source_ip=ip)
-    return http_proxy("GET", "/orders", token=bearer, headers=headers, source_ip=ip)
 
 
 def ws_context(exp: int | None, *, roles_: tuple[str, ...] = ("member",)) -> dict[str, Any]:

@@ -21,6 +21,21 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from guard_callers import ACME, ADMIN, AUD, ISS, JWT, MAPPER, PAIR, token
+from limit_callers import (
+    ALLOW,
+    ATTACKER_IP,
+    FUTURE,
+    GARBAGE,
+    ORDERS,
+    PAST,
+    PUBLIC_ORDERS,
+    VICTIM_IP,
+    VICTIM_KEY,
+    WS_ROUTES,
+    echo,
+    ok,
+    orders,
+)
 
 from secauth import Guard, JwtVerifier, Routes
 from secauth.access import authenticated, public, roles
@@ -37,34 +52,7 @@ from secauth.ratelimit.keys import ClientIp
 from secauth.responses import Cors
 from secauth.testing_events import http_proxy, rest_proxy, websocket_message
 
-VICTIM_KEY = "usage-plan-key-victim-0123456789abcdef"
-GARBAGE = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
-ATTACKER_IP, VICTIM_IP = "198.51.100.66", "203.0.113.9"
-PUBLIC_ORDERS = Routes({"GET /orders": public()})
-ORDERS = Routes({"GET /orders": authenticated()})
-WS_ROUTES = Routes(
-    {
-        "$connect": authenticated(),
-        "sendmessage": roles("member"),
-        "$default": authenticated(),
-        "$disconnect": authenticated(),
-    }
-)
-PAST = 1_600_000_000  # 2020: long expired
-FUTURE = 4_000_000_000  # 2096
-ALLOW = {
-    "Version": "2012-10-17",
-    "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "*"}],
-}
 COGNITO_POOL = "us-east-1_AbC123"
-
-
-def ok(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return {"statusCode": 200, "body": "ok"}
-
-
-def echo(event: dict[str, Any], context: Any, principal: Principal) -> dict[str, Any]:
-    return {"statusCode": 200, "body": principal.id}
 
 
 def answer_for(exp: int | None, *, roles_: tuple[str, ...] = ("member",)) -> dict[str, Any]:
@@ -84,13 +72,6 @@ def ws_event(route_key: str, event_type: str, answer: dict[str, Any]) -> dict[st
         event["requestContext"].pop("messageId", None)
         event.pop("body", None)
     return event
-
-
-def orders(bearer: str | None, ip: str, key: str | None = None) -> dict[str, Any]:
-    headers = {"x-api-key": key} if key is not None else {}
-    if bearer is None:
-        return http_proxy("GET", "/orders", headers=headers, source_ip=ip)
-    return http_proxy("GET", "/orders", token=bearer, headers=headers, source_ip=ip)
 
 
 def resolve(app: Any, event: dict[str, Any]) -> dict[str, Any]:

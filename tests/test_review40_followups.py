@@ -23,9 +23,23 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from guard_callers import ACME, AUD, ISS, JWT, MAPPER, PAIR
+from limit_callers import (
+    ALLOW,
+    ATTACKER_IP,
+    FUTURE,
+    GARBAGE,
+    ORDERS,
+    PAST,
+    PUBLIC_ORDERS,
+    VICTIM_IP,
+    VICTIM_KEY,
+    WS_ROUTES,
+    echo,
+    ok,
+)
 
 from secauth import Guard, JwtVerifier, Routes
-from secauth.access import authenticated, public, roles
+from secauth.access import authenticated, public
 from secauth.alb import AlbVerifier
 from secauth.client_auth import ClientAuth
 from secauth.cognito import CognitoVerifier
@@ -41,42 +55,15 @@ from secauth.responses import Cors
 from secauth.testing_events import http_proxy, rest_proxy, websocket_message
 from secauth.token_sources import TokenSource
 
-VICTIM_KEY = "usage-plan-key-victim-0123456789abcdef"
 OTHER_KEY = "usage-plan-key-other-0123456789abcdefgh"
-GARBAGE = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
-ATTACKER_IP, VICTIM_IP = "198.51.100.66", "203.0.113.9"
-PUBLIC_ORDERS = Routes({"GET /orders": public()})
-ORDERS = Routes({"GET /orders": authenticated()})
-WS_ROUTES = Routes(
-    {
-        "$connect": authenticated(),
-        "sendmessage": roles("member"),
-        "$default": authenticated(),
-        "$disconnect": authenticated(),
-    }
-)
 PARTNER = [TokenSource.header("x-partner-token")]  # a route guard reading tokens elsewhere
-PAST = 1_600_000_000  # 2020: long expired
-FUTURE = 4_000_000_000  # 2096
-ALLOW = {
-    "Version": "2012-10-17",
-    "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "*"}],
-}
 ALB_ARN = (
     "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/web/50dc6c495c0c9188"
 )
 
 
-def ok(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return {"statusCode": 200, "body": "ok"}
-
-
 async def ok_async(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"statusCode": 200, "body": "ok"}
-
-
-def echo(event: dict[str, Any], context: Any, principal: Principal) -> dict[str, Any]:
-    return {"statusCode": 200, "body": principal.id}
 
 
 def answer_for(exp: int | None) -> dict[str, Any]:

@@ -22,6 +22,18 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from guard_callers import ACME, ADMIN, AUD, ISS, JWT, MAPPER, PAIR, token
+from limit_callers import (
+    ALLOW,
+    ATTACKER_IP,
+    GARBAGE,
+    ORDERS,
+    PUBLIC_ORDERS,
+    VICTIM_IP,
+    VICTIM_KEY,
+    WS_ROUTES,
+    echo,
+    ok,
+)
 
 from secauth import Guard, JwtVerifier, Routes, current_principal
 from secauth.access import authenticated, public, roles, tenant
@@ -35,25 +47,8 @@ from secauth.testing import KeyPair
 from secauth.testing_events import http_proxy, rest_proxy, websocket_message
 from secauth.token_sources import TokenSource
 
-VICTIM_KEY = "usage-plan-key-victim-0123456789abcdef"
-GARBAGE = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
-ATTACKER_IP, VICTIM_IP = "198.51.100.66", "203.0.113.9"
-PUBLIC_ORDERS = Routes({"GET /orders": public()})
-ORDERS = Routes({"GET /orders": authenticated()})
 PARTNER = [TokenSource.header("x-partner-token")]  # a route guard reading tokens elsewhere
 OTHER = [TokenSource.header("x-other-token")]
-WS_ROUTES = Routes(
-    {
-        "$connect": authenticated(),
-        "sendmessage": roles("member"),
-        "$default": authenticated(),
-        "$disconnect": authenticated(),
-    }
-)
-ALLOW = {
-    "Version": "2012-10-17",
-    "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "*"}],
-}
 
 # A second identity provider (a partner's), trusted by one route guard only.
 PARTNER_ISS = "https://idp.partner.example/"
@@ -72,14 +67,6 @@ def acme(sub: str, **claims: Any) -> str:
     """A token of ours for ``sub`` in tenant acme (MAPPER requires a tenant)."""
     claims.setdefault("tenant", "acme")
     return token(sub, **claims)
-
-
-def ok(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return {"statusCode": 200, "body": "ok"}
-
-
-def echo(event: dict[str, Any], context: Any, principal: Principal) -> dict[str, Any]:
-    return {"statusCode": 200, "body": principal.id}
 
 
 def partner_call(tok: str = ACME, ip: str = VICTIM_IP, **headers: str) -> dict[str, Any]:
