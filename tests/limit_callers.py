@@ -9,7 +9,7 @@ from typing import Any
 from secauth import Routes
 from secauth.access import authenticated, public, roles
 from secauth.principal import Principal
-from secauth.testing_events import http_proxy
+from secauth.testing_events import http_proxy, websocket_message
 
 VICTIM_KEY = "usage-plan-key-victim-0123456789abcdef"
 GARBAGE = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"  # a token no verifier accepts
@@ -46,3 +46,30 @@ def orders(bearer: str | None, ip: str, key: str | None = None) -> dict[str, Any
     if bearer is None:
         return http_proxy("GET", "/orders", headers=headers, source_ip=ip)
     return http_proxy("GET", "/orders", token=bearer, headers=headers, source_ip=ip)
+
+
+def ws_event(route_key: str, event_type: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """A WebSocket integration event (MESSAGE or DISCONNECT) carrying ``answer``'s context."""
+    event = websocket_message(route_key, "{}", authorizer_response=answer)
+    event["requestContext"]["eventType"] = event_type
+    if event_type == "DISCONNECT":
+        event["requestContext"].pop("messageId", None)
+        event.pop("body", None)
+    return event
+
+
+class LeewayVerifier:
+    """A verifier of your own (``TokenVerifier`` shape) with some ``leeway``; no token is
+    ever presented to it."""
+
+    def __init__(self, leeway: Any) -> None:
+        self.leeway = leeway
+
+    def verify(self, token: str) -> dict[str, Any]:
+        raise AssertionError("no token is presented")
+
+    async def verify_async(self, token: str) -> dict[str, Any]:
+        raise AssertionError("no token is presented")
+
+    def hydrate(self, *, strict: bool = False) -> bool:
+        return True

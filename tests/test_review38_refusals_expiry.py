@@ -32,6 +32,7 @@ from limit_callers import (
     echo,
     ok,
     orders,
+    ws_event,
 )
 
 from secauth import Authorizer, Guard, JwtVerifier, Routes
@@ -90,16 +91,6 @@ def ws_context(exp: int | None, *, roles_: tuple[str, ...] = ("member",)) -> dic
             "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "*"}],
         },
     }
-
-
-def ws_event(route_key: str, event_type: str, answer: dict[str, Any]) -> dict[str, Any]:
-    """A WebSocket integration event (MESSAGE or DISCONNECT) carrying ``answer``'s context."""
-    event = websocket_message(route_key, "{}", authorizer_response=answer)
-    event["requestContext"]["eventType"] = event_type
-    if event_type == "DISCONNECT":
-        event["requestContext"].pop("messageId", None)
-        event.pop("body", None)
-    return event
 
 
 def ws_verifier(**options: Any) -> JwtVerifier:

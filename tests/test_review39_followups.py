@@ -35,6 +35,7 @@ from limit_callers import (
     echo,
     ok,
     orders,
+    ws_event,
 )
 
 from secauth import Guard, JwtVerifier, Routes
@@ -50,7 +51,7 @@ from secauth.ratelimit import PlanFrom, RateLimiter
 from secauth.ratelimit.combined import keyed_by_client_ip
 from secauth.ratelimit.keys import ClientIp
 from secauth.responses import Cors
-from secauth.testing_events import http_proxy, rest_proxy, websocket_message
+from secauth.testing_events import http_proxy, rest_proxy
 
 COGNITO_POOL = "us-east-1_AbC123"
 
@@ -62,16 +63,6 @@ def answer_for(exp: int | None, *, roles_: tuple[str, ...] = ("member",)) -> dic
         claims["exp"] = exp
     context = Principal("ann", roles=set(roles_), claims=claims).to_context()
     return {"principalId": "ann", "context": context, "policyDocument": ALLOW}
-
-
-def ws_event(route_key: str, event_type: str, answer: dict[str, Any]) -> dict[str, Any]:
-    """A WebSocket integration event (MESSAGE or DISCONNECT) carrying ``answer``'s context."""
-    event = websocket_message(route_key, "{}", authorizer_response=answer)
-    event["requestContext"]["eventType"] = event_type
-    if event_type == "DISCONNECT":
-        event["requestContext"].pop("messageId", None)
-        event.pop("body", None)
-    return event
 
 
 def resolve(app: Any, event: dict[str, Any]) -> dict[str, Any]:

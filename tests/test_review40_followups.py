@@ -34,6 +34,7 @@ from limit_callers import (
     VICTIM_IP,
     VICTIM_KEY,
     WS_ROUTES,
+    LeewayVerifier,
     echo,
     ok,
 )
@@ -190,33 +191,17 @@ def test_the_verifying_route_guard_alone_counts_the_caller(make: Any) -> None:
 # expired in 2020, forever (a WebSocket connection, a cached authorizer answer).
 
 
-class _CustomVerifier:
-    """A verifier of your own (``TokenVerifier`` shape) with some ``leeway``."""
-
-    def __init__(self, leeway: Any) -> None:
-        self.leeway = leeway
-
-    def verify(self, token: str) -> dict[str, Any]:
-        raise AssertionError("no token is presented")
-
-    async def verify_async(self, token: str) -> dict[str, Any]:
-        raise AssertionError("no token is presented")
-
-    def hydrate(self, *, strict: bool = False) -> bool:
-        return True
-
-
 @pytest.mark.parametrize("leeway", [math.nan, math.inf, 1e12], ids=["nan", "inf", "huge"])
 def test_a_custom_verifier_leeway_is_bounded(leeway: float) -> None:
     """Refused when the guard is built: a leeway past 300 s (or not a number) would trust
     an expired context forever."""
     with pytest.raises(ConfigurationError, match="leeway must be 0 to 300 seconds"):
-        Guard(_CustomVerifier(leeway), trust_authorizer=True, routes=WS_ROUTES, decision_log=None)
+        Guard(LeewayVerifier(leeway), trust_authorizer=True, routes=WS_ROUTES, decision_log=None)
 
 
 def test_a_bounded_custom_leeway_applies() -> None:
     """Control for F2: a sane custom leeway is lent as JwtVerifier's is."""
-    guard = Guard(_CustomVerifier(120.0), trust_authorizer=True, routes=WS_ROUTES,
+    guard = Guard(LeewayVerifier(120.0), trust_authorizer=True, routes=WS_ROUTES,
                   decision_log=None)  # fmt: skip
     assert guard(echo)(ws_message(int(time.time()) - 5), None)["statusCode"] == 200
     assert guard(echo)(ws_message(int(time.time()) - 3600), None)["statusCode"] == 401

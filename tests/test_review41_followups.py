@@ -31,6 +31,7 @@ from limit_callers import (
     VICTIM_IP,
     VICTIM_KEY,
     WS_ROUTES,
+    LeewayVerifier,
     echo,
     ok,
 )
@@ -453,22 +454,6 @@ def _ws(exp: int) -> dict[str, Any]:
     return websocket_message("sendmessage", "{}", authorizer_response=_answer_for(exp))
 
 
-class _Leeway:
-    """A verifier of your own with some ``leeway`` (no token is ever presented)."""
-
-    def __init__(self, leeway: Any) -> None:
-        self.leeway = leeway
-
-    def verify(self, token: str) -> dict[str, Any]:
-        raise AssertionError("no token is presented")
-
-    async def verify_async(self, token: str) -> dict[str, Any]:
-        raise AssertionError("no token is presented")
-
-    def hydrate(self, *, strict: bool = False) -> bool:
-        return True
-
-
 def test_require_keeps_the_bounded_leeway() -> None:
     verifier = JwtVerifier(issuer=ISS, audience=AUD, jwks={"keys": [PAIR.public_jwk]},
                            leeway=120)  # fmt: skip
@@ -482,11 +467,11 @@ def test_require_keeps_the_bounded_leeway() -> None:
 def test_a_verifier_swapped_or_changed_after_construction_lends_no_endless_leeway() -> None:
     """The leeway is read when the guard is built: a verifier whose leeway grows later,
     or another verifier put in its place, never makes an expired context trusted."""
-    verifier = _Leeway(0)
+    verifier = LeewayVerifier(0)
     guard = Guard(verifier, trust_authorizer=True, routes=WS_ROUTES, decision_log=None)
     verifier.leeway = float("inf")
     assert guard(echo)(_ws(int(time.time()) - 3600), None)["statusCode"] == 401
-    guard.verifier = _Leeway(1e12)
+    guard.verifier = LeewayVerifier(1e12)
     assert guard.require(roles("member"))(echo)(_ws(int(time.time()) - 3600), None)[
         "statusCode"] == 401  # fmt: skip
 
@@ -494,11 +479,11 @@ def test_a_verifier_swapped_or_changed_after_construction_lends_no_endless_leewa
 @pytest.mark.parametrize("leeway", [-1, 301, True, "30", None])
 def test_out_of_range_leeway_is_refused_at_construction(leeway: Any) -> None:
     with pytest.raises(ConfigurationError, match="leeway must be 0 to 300 seconds"):
-        Guard(_Leeway(leeway), trust_authorizer=True, routes=WS_ROUTES, decision_log=None)
+        Guard(LeewayVerifier(leeway), trust_authorizer=True, routes=WS_ROUTES, decision_log=None)
 
 
 def test_a_route_guard_with_an_endless_leeway_cannot_be_built() -> None:
     """A route guard (trust mode) is a Guard too: refused when built, before it could
     trust an expired context under a global guard."""
     with pytest.raises(ConfigurationError, match="leeway must be 0 to 300 seconds"):
-        guard_middleware(Guard(_Leeway(float("nan")), trust_authorizer=True, decision_log=None))
+        guard_middleware(Guard(LeewayVerifier(float("nan")), trust_authorizer=True, decision_log=None))
