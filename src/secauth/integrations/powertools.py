@@ -72,6 +72,7 @@ from secauth.guard_http import admitted_headers, check_body
 from secauth.guard_limits import count
 from secauth.guard_routes import decide
 from secauth.integrations.powertools_decisions import PowertoolsDecisions
+from secauth.token_sources import read_token
 
 if TYPE_CHECKING:
     from secauth.events import Request
@@ -88,7 +89,16 @@ _CONTEXT_KEY = "secauth_guard"
 
 
 class _Found:
-    __slots__ = ("_counted", "app_path", "guard", "identified_by", "principal", "record", "request")
+    __slots__ = (
+        "_counted",
+        "app_path",
+        "guard",
+        "identified_by",
+        "principal",
+        "proof_recorded",
+        "record",
+        "request",
+    )
 
     def __init__(
         self,
@@ -102,6 +112,10 @@ class _Found:
         self.request = request
         self.principal = principal
         self.identified_by = guard  # the guard that found ``principal``
+        # Whether a guard of the stack checked this request's DPoP proof and recorded it
+        # (or took it as recorded by an authorizer): a later one checks it again without
+        # recording it twice; none did, and a later one must record it (a replay, else).
+        self.proof_recorded = not principal.is_anonymous and _checks_a_proof(guard, request)
         self.app_path = app_path
         self.record = record  # the outer guard's decision record, which answers refusals
         self._counted: list[Any] | None = None
@@ -243,13 +257,10 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
         # the global guard's principal on trust, and the route runs as the caller it
         # checked. That caller must be the one the global guard admitted (unless that
         # one was anonymous); the decision record names it.
-        # The global guard checked and recorded a DPoP proof of a caller it verified: this
+        # A guard before this one checked and recorded this request's DPoP proof: this
         # guard checks it again without recording it a second time (a replay, else).
-        recorded = outer.verifier is not None and outer.sender_constraint.dpop is not None
         try:
-            identified = guard.identify(
-                request, proof_recorded=recorded and not principal.is_anonymous
-            )
+            identified = guard.identify(request, proof_recorded=found.proof_recorded)
         except SecAuthError:  # a failed authentication counts in its own limits, as alone
             count(_own_limits(guard, found), request, None, found.record, refused=True)
             raise
@@ -257,6 +268,8 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
             raise InvalidClaims(detail={"problem": "route and global guards disagree on the caller"})
         if principal.is_anonymous and not identified.is_anonymous:
             again = found.verified(identified, guard)  # later route guards see this caller
+        if not identified.is_anonymous and _checks_a_proof(guard, request):
+            found.proof_recorded = True  # this guard checked (and recorded) the proof
         principal = identified
         found.record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
     own = again + [lim for lim in _own_limits(guard, found) if all(lim is not a for a in again)]
@@ -305,6 +318,19 @@ def _parts(limits: tuple[Any, ...]) -> list[Any]:
     from secauth.ratelimit.combined import limit_parts
 
     return limit_parts(limits)
+
+
+def _checks_a_proof(guard: Guard, request: Request) -> bool:
+    """Whether ``guard``, admitting a caller of ``request``, checked a DPoP proof: it has a
+    verifier and a DPoP check, and reads a ``DPoP`` token from the request (it then
+    recorded the proof, or took it as recorded by the authorizer)."""
+    if guard.verifier is None or guard.sender_constraint.dpop is None:
+        return False
+    try:
+        presented = read_token(request, guard.token_sources)
+    except SecAuthError:
+        return False
+    return presented.scheme == "DPoP"
 
 
 def _identifies_otherwise(guard: Guard, outer: Guard, principal: Principal) -> bool:
