@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from dpop_parties import CLIENT, URL, VERIFIER
 from dpop_parties import token as dpop_token

@@ -95,7 +95,7 @@ class _Found:
         "guard",
         "identified_by",
         "principal",
-        "proof_recorded",
+        "proof_stores",
         "record",
         "request",
     )
@@ -112,10 +112,12 @@ class _Found:
         self.request = request
         self.principal = principal
         self.identified_by = guard  # the guard that found ``principal``
-        # Whether a guard of the stack checked this request's DPoP proof and recorded it
-        # (or took it as recorded by an authorizer): a later one checks it again without
-        # recording it twice; none did, and a later one must record it (a replay, else).
-        self.proof_recorded = not principal.is_anonymous and _checks_a_proof(guard, request)
+        # The replay stores a guard of the stack recorded this request's DPoP proof in: a
+        # later guard with one of them checks the proof without recording it twice; any
+        # other records it in its own (replay checks are per store).
+        self.proof_stores: list[Any] = []
+        if not principal.is_anonymous:
+            self.recorded_by(guard)
         self.app_path = app_path
         self.record = record  # the outer guard's decision record, which answers refusals
         self._counted: list[Any] | None = None
@@ -127,6 +129,23 @@ class _Found:
             outer = self.guard.limits_for(self.request, app_path=self.app_path)
             self._counted = _parts(outer)
         return self._counted
+
+    def recorded_by(self, guard: Guard) -> None:
+        """Note the replay store ``guard`` recorded this request's DPoP proof in, when it
+        checked one (a guard without a store took it as recorded elsewhere: none)."""
+        store = _proof_store(guard, self.request)
+        if store is not None and all(store is not s for s in self.proof_stores):
+            self.proof_stores.append(store)
+
+    def proof_recorded(self, guard: Guard) -> bool:
+        """Whether ``guard`` is to check this request's proof without recording it: a
+        guard before it recorded it in ``guard``'s own store, or, for a guard without a
+        store, in any store."""
+        dpop = guard.sender_constraint.dpop
+        store = dpop.replay if dpop is not None else None
+        if store is None:
+            return bool(self.proof_stores)
+        return any(store is s for s in self.proof_stores)
 
     def verified(self, principal: Principal, by: Guard) -> list[Any]:
         """The route guard ``by`` verified ``principal``, whom the guards before it took for
@@ -257,10 +276,10 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
         # the global guard's principal on trust, and the route runs as the caller it
         # checked. That caller must be the one the global guard admitted (unless that
         # one was anonymous); the decision record names it.
-        # A guard before this one checked and recorded this request's DPoP proof: this
-        # guard checks it again without recording it a second time (a replay, else).
+        # A guard before this one recorded this request's DPoP proof in this guard's
+        # store: it checks the proof again without recording it twice (a replay, else).
         try:
-            identified = guard.identify(request, proof_recorded=found.proof_recorded)
+            identified = guard.identify(request, proof_recorded=found.proof_recorded(guard))
         except SecAuthError:  # a failed authentication counts in its own limits, as alone
             count(_own_limits(guard, found), request, None, found.record, refused=True)
             raise
@@ -268,8 +287,8 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
             raise InvalidClaims(detail={"problem": "route and global guards disagree on the caller"})
         if principal.is_anonymous and not identified.is_anonymous:
             again = found.verified(identified, guard)  # later route guards see this caller
-        if not identified.is_anonymous and _checks_a_proof(guard, request):
-            found.proof_recorded = True  # this guard checked (and recorded) the proof
+        if not identified.is_anonymous:
+            found.recorded_by(guard)
         principal = identified
         found.record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
     own = again + [lim for lim in _own_limits(guard, found) if all(lim is not a for a in again)]
@@ -320,17 +339,18 @@ def _parts(limits: tuple[Any, ...]) -> list[Any]:
     return limit_parts(limits)
 
 
-def _checks_a_proof(guard: Guard, request: Request) -> bool:
-    """Whether ``guard``, admitting a caller of ``request``, checked a DPoP proof: it has a
-    verifier and a DPoP check, and reads a ``DPoP`` token from the request (it then
-    recorded the proof, or took it as recorded by the authorizer)."""
-    if guard.verifier is None or guard.sender_constraint.dpop is None:
-        return False
+def _proof_store(guard: Guard, request: Request) -> Any:
+    """The replay store ``guard``, admitting a caller of ``request``, recorded a DPoP proof
+    in: it has a verifier and a DPoP check with a store, and reads a ``DPoP`` token from
+    the request. None otherwise (no proof checked, or one taken as recorded elsewhere)."""
+    dpop = guard.sender_constraint.dpop
+    if guard.verifier is None or dpop is None or dpop.replay is None:
+        return None
     try:
         presented = read_token(request, guard.token_sources)
     except SecAuthError:
-        return False
-    return presented.scheme == "DPoP"
+        return None
+    return dpop.replay if presented.scheme == "DPoP" else None
 
 
 def _identifies_otherwise(guard: Guard, outer: Guard, principal: Principal) -> bool:
