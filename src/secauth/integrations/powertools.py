@@ -115,7 +115,7 @@ class _Found:
         # The replay stores a guard of the stack recorded this request's DPoP proof in: a
         # later guard with one of them checks the proof without recording it twice; any
         # other records it in its own (replay checks are per store).
-        self.proof_stores: list[Any] = []
+        self.proof_stores: list[tuple[Any, float]] = []
         if not principal.is_anonymous:
             self.recorded_by(guard)
         self.app_path = app_path
@@ -131,21 +131,29 @@ class _Found:
         return self._counted
 
     def recorded_by(self, guard: Guard) -> None:
-        """Note the replay store ``guard`` recorded this request's DPoP proof in, when it
-        checked one (a guard without a store took it as recorded elsewhere: none)."""
-        store = _proof_store(guard, self.request)
-        if store is not None and all(store is not s for s in self.proof_stores):
-            self.proof_stores.append(store)
+        """Note the replay store ``guard`` recorded this request's DPoP proof in, and for
+        how long (its window), when it checked one (a guard without a store took it as
+        recorded elsewhere: none)."""
+        recorded = _proof_store(guard, self.request)
+        if recorded is not None:
+            self.proof_stores.append(recorded)
 
     def proof_recorded(self, guard: Guard) -> bool:
         """Whether ``guard`` is to check this request's proof without recording it: a
         guard before it recorded it in ``guard``'s own store, or, for a guard without a
-        store, in any store."""
+        store, in any store. A store shared by guards that keep proofs for different
+        windows is refused (ConfigurationError): recorded for the shorter one, a proof
+        could be replayed to the other; recorded twice, every request would be refused."""
         dpop = guard.sender_constraint.dpop
-        store = dpop.replay if dpop is not None else None
-        if store is None:
+        if dpop is None or dpop.replay is None:
             return bool(self.proof_stores)
-        return any(store is s for s in self.proof_stores)
+        kept = [window for store, window in self.proof_stores if store is dpop.replay]
+        if any(window != _window(dpop) for window in kept):
+            raise ConfigurationError(
+                "guards stacked on one route share a DPoP replay store with different windows "
+                "(max_age + leeway): give them the same window, or stores of their own"
+            )
+        return bool(kept)
 
     def verified(self, principal: Principal, by: Guard) -> list[Any]:
         """The route guard ``by`` verified ``principal``, whom the guards before it took for
@@ -181,7 +189,7 @@ def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]
 
     def secauth_guard(app: Any, next_middleware: Callable[[Any], Any]) -> Any:
         event = app.current_event.raw_event
-        found: _Found | None = app.context.get(_CONTEXT_KEY)
+        found = _found(app, event)
         # The path the resolver routed on: the event's after its strip_prefixes, which
         # strips a prefix from whatever path arrives (Powertools keeps it in its context).
         routed_on = app.context.get("_path")
@@ -239,6 +247,7 @@ def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]
             return _response(guard.refusal(exc, event, record))
         finally:
             if found is None:
+                app.context.pop(_CONTEXT_KEY, None)  # this request's, for its route guards
                 guard.log_decision(record, started)
 
     secauth_guard.__qualname__ = secauth_guard.__name__ = "secauth_guard"
@@ -262,6 +271,14 @@ def protected_resource_routes(app: Any, resource: ProtectedResource) -> None:
 
     for path in resource.metadata_paths:
         app.get(path)(protected_resource_metadata)
+
+
+def _found(app: Any, event: object) -> _Found | None:
+    """What the global guard middleware found for this request (None: this middleware is
+    the global one). One left by an earlier request is not this request's: Powertools
+    before 3.3 kept the context when a route raised, and it names another caller."""
+    found: _Found | None = app.context.get(_CONTEXT_KEY)
+    return found if found is not None and found.request.raw is event else None
 
 
 def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResult | None]:
@@ -339,10 +356,11 @@ def _parts(limits: tuple[Any, ...]) -> list[Any]:
     return limit_parts(limits)
 
 
-def _proof_store(guard: Guard, request: Request) -> Any:
+def _proof_store(guard: Guard, request: Request) -> tuple[Any, float] | None:
     """The replay store ``guard``, admitting a caller of ``request``, recorded a DPoP proof
-    in: it has a verifier and a DPoP check with a store, and reads a ``DPoP`` token from
-    the request. None otherwise (no proof checked, or one taken as recorded elsewhere)."""
+    in, with the seconds it keeps it: it has a verifier and a DPoP check with a store, and
+    reads a ``DPoP`` token from the request. None otherwise (no proof checked, or one taken
+    as recorded elsewhere)."""
     dpop = guard.sender_constraint.dpop
     if guard.verifier is None or dpop is None or dpop.replay is None:
         return None
@@ -350,7 +368,12 @@ def _proof_store(guard: Guard, request: Request) -> Any:
         presented = read_token(request, guard.token_sources)
     except SecAuthError:
         return None
-    return dpop.replay if presented.scheme == "DPoP" else None
+    return (dpop.replay, _window(dpop)) if presented.scheme == "DPoP" else None
+
+
+def _window(dpop: Any) -> float:
+    """How long a DPoP verifier keeps a proof it recorded (after its ``iat``)."""
+    return float(dpop.max_age + dpop.leeway)
 
 
 def _identifies_otherwise(guard: Guard, outer: Guard, principal: Principal) -> bool:
