@@ -156,7 +156,9 @@ class SecAuthError(Exception):
 
 
 class ConfigurationError(SecAuthError, ValueError):
-    """secauth was configured wrongly; raised at construction, never per request."""
+    """secauth was configured wrongly: raised at construction where it can be seen there,
+    else by the requests it affects (a 500, or an authorizer's 401, logged as
+    ``configuration_error``)."""
 
     reason = Reason.CONFIGURATION_ERROR
     status = 500

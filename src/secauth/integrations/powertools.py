@@ -246,8 +246,8 @@ def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]
                 return answered
             return _response(guard.refusal(exc, event, record))
         finally:
-            if found is None:
-                app.context.pop(_CONTEXT_KEY, None)  # this request's, for its route guards
+            if found is None:  # this request's, for its route guards only
+                app.context.pop(_CONTEXT_KEY, None)
                 guard.log_decision(record, started)
 
     secauth_guard.__qualname__ = secauth_guard.__name__ = "secauth_guard"
@@ -275,10 +275,15 @@ def protected_resource_routes(app: Any, resource: ProtectedResource) -> None:
 
 def _found(app: Any, event: object) -> _Found | None:
     """What the global guard middleware found for this request (None: this middleware is
-    the global one). One left by an earlier request is not this request's: Powertools
-    before 3.3 kept the context when a route raised, and it names another caller."""
+    the global one). What an earlier request left is not this request's, and is removed
+    with the caller it names: Powertools releases whose ``resolve`` does not clear its
+    context when a route raised keep it."""
     found: _Found | None = app.context.get(_CONTEXT_KEY)
-    return found if found is not None and found.request.raw is event else None
+    if found is not None and found.request.raw is event:
+        return found
+    app.context.pop(_CONTEXT_KEY, None)
+    app.context.pop("secauth_principal", None)
+    return None
 
 
 def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResult | None]:
@@ -295,8 +300,9 @@ def _route_checks(guard: Guard, found: _Found) -> tuple[Principal, RateLimitResu
         # one was anonymous); the decision record names it.
         # A guard before this one recorded this request's DPoP proof in this guard's
         # store: it checks the proof again without recording it twice (a replay, else).
+        recorded = found.proof_recorded(guard)  # a configuration error is not a refusal
         try:
-            identified = guard.identify(request, proof_recorded=found.proof_recorded(guard))
+            identified = guard.identify(request, proof_recorded=recorded)
         except SecAuthError:  # a failed authentication counts in its own limits, as alone
             count(_own_limits(guard, found), request, None, found.record, refused=True)
             raise
