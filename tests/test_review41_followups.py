@@ -21,7 +21,20 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from guard_callers import ACME, ADMIN, AUD, ISS, JWT, MAPPER, PAIR, token
+from guard_callers import (
+    ACME,
+    ADMIN,
+    AUD,
+    ISS,
+    JWT,
+    MAPPER,
+    OTHER,
+    PAIR,
+    PARTNER,
+    PARTNER_JWT,
+    partner_token,
+    token,
+)
 from limit_callers import (
     ALLOW,
     ATTACKER_IP,
@@ -44,26 +57,10 @@ from secauth.principal import Principal
 from secauth.ratelimit import RateLimiter
 from secauth.ratelimit.keys import ClientIp
 from secauth.ratelimit.plans import PlanFrom
-from secauth.testing import KeyPair
 from secauth.testing_events import http_proxy, rest_proxy, websocket_message
-from secauth.token_sources import TokenSource
 
-PARTNER = [TokenSource.header("x-partner-token")]  # a route guard reading tokens elsewhere
-OTHER = [TokenSource.header("x-other-token")]
 
 # A second identity provider (a partner's), trusted by one route guard only.
-PARTNER_ISS = "https://idp.partner.example/"
-PARTNER_PAIR = KeyPair.generate("ES256", kid="partner")
-PARTNER_JWT = JwtVerifier(issuer=PARTNER_ISS, audience=AUD,
-                          jwks={"keys": [PARTNER_PAIR.public_jwk]})  # fmt: skip
-
-
-def partner_token(sub: str, **claims: Any) -> str:
-    body: dict[str, Any] = {"iss": PARTNER_ISS, "aud": AUD, "sub": sub, "exp": 4_000_000_000}
-    body.update(claims)
-    return PARTNER_PAIR.sign(body)
-
-
 def acme(sub: str, **claims: Any) -> str:
     """A token of ours for ``sub`` in tenant acme (MAPPER requires a tenant)."""
     claims.setdefault("tenant", "acme")

@@ -22,9 +22,19 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from dpop_parties import CLIENT, URL, VERIFIER
 from dpop_parties import token as dpop_token
-from guard_callers import ADMIN, AUD, JWT, MAPPER, token
+from guard_callers import (
+    ADMIN,
+    JWT,
+    MAPPER,
+    OTHER,
+    PARTNER,
+    PARTNER_JWT,
+    partner_token,
+    token,
+)
+from limit_callers import ATTACKER_IP, ORDERS, PUBLIC_ORDERS, VICTIM_IP, VICTIM_KEY
 
-from secauth import Guard, JwtVerifier, Routes, current_principal
+from secauth import Guard, Routes, current_principal
 from secauth.access import authenticated, public, roles
 from secauth.dpop import DpopVerifier
 from secauth.dpop_replay import MemoryReplayStore
@@ -34,27 +44,8 @@ from secauth.ratelimit import RateLimiter
 from secauth.ratelimit.keys import ClientIp
 from secauth.ratelimit.plans import PlanFrom
 from secauth.sender_constraint import SenderConstraint
-from secauth.testing import KeyPair
 from secauth.testing_events import http_proxy
 from secauth.token_sources import TokenSource
-
-VICTIM_KEY = "usage-plan-key-victim-0123456789abcdef"
-ATTACKER_IP, VICTIM_IP = "198.51.100.66", "203.0.113.9"
-PUBLIC_ORDERS = Routes({"GET /orders": public()})
-ORDERS = Routes({"GET /orders": authenticated()})
-PARTNER = [TokenSource.header("x-partner-token")]
-OTHER = [TokenSource.header("x-other-token")]
-
-PARTNER_ISS = "https://idp.partner.example/"
-PARTNER_PAIR = KeyPair.generate("ES256", kid="partner")
-PARTNER_JWT = JwtVerifier(issuer=PARTNER_ISS, audience=AUD,
-                          jwks={"keys": [PARTNER_PAIR.public_jwk]})  # fmt: skip
-
-
-def partner_token(sub: str, **claims: Any) -> str:
-    body: dict[str, Any] = {"iss": PARTNER_ISS, "aud": AUD, "sub": sub, "exp": 4_000_000_000}
-    body.update(claims)
-    return PARTNER_PAIR.sign(body)
 
 
 def acme(sub: str, **claims: Any) -> str:

@@ -23,9 +23,20 @@ import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from dpop_parties import CLIENT, HOST, URL, VERIFIER
 from dpop_parties import token as dpop_token
+from dpop_stacks import (
+    BOUND,
+    BOUND_SOURCE,
+    ORDER_7,
+    PUBLIC_ORDER_7,
+    UNBOUND,
+    alone,
+    bound_guard,
+    dpop,
+    dpop_outer,
+    resolve,
+)
 
-from secauth import Authorizer, Guard, Routes
-from secauth.access import authenticated, public
+from secauth import Authorizer, Guard
 from secauth.dpop import DpopVerifier
 from secauth.dpop_replay import MemoryReplayStore
 from secauth.integrations.powertools import guard_middleware
@@ -34,28 +45,9 @@ from secauth.testing_dpop import DpopKey
 from secauth.testing_events import http_authorizer_v2, http_proxy
 from secauth.token_sources import DEFAULT_TOKEN_SOURCES, TokenSource
 
-BOUND_SOURCE = [TokenSource.header("x-bound-token", scheme="DPoP")]
 OTHER_SOURCE = [TokenSource.header("x-other-token", scheme="DPoP")]
-ORDER_7 = Routes({"GET /orders/7": authenticated()})
-PUBLIC_ORDER_7 = Routes({"GET /orders/7": public()})
-BOUND = dpop_token()  # ann's token bound to CLIENT's key
-UNBOUND = dpop_token(None)  # ann's plain bearer token
 OTHER_KEY = DpopKey.generate("ES256")
 BOUND_OTHER = dpop_token(OTHER_KEY)  # ann's token bound to another key
-
-
-def ok(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return {"statusCode": 200, "body": "ok"}
-
-
-def alone(guard: Guard, *events: dict[str, Any]) -> list[int]:
-    """The statuses ``guard`` alone answers ``events`` with, in order (one handler)."""
-    handler = guard(ok)
-    return [int(handler(copy.deepcopy(event), None)["statusCode"]) for event in events]
-
-
-def resolve(app: Any, *events: dict[str, Any]) -> list[int]:
-    return [int(app.resolve(copy.deepcopy(event), None)["statusCode"]) for event in events]
 
 
 def stack(outer: Guard, *route_guards: Guard, path: str = "/orders/7", **options: Any) -> Any:
@@ -67,25 +59,6 @@ def stack(outer: Guard, *route_guards: Guard, path: str = "/orders/7", **options
         return {"ok": "yes"}
 
     return app
-
-
-def dpop(store: MemoryReplayStore | None = None, **options: Any) -> DpopVerifier:
-    return DpopVerifier(replay=store if store is not None else MemoryReplayStore(), **options)
-
-
-def dpop_outer(verifier: DpopVerifier | None = None, **options: Any) -> Guard:
-    """Our global guard: DPoP accepted in Authorization, GET /orders/7 public."""
-    options.setdefault("routes", PUBLIC_ORDER_7)
-    return Guard(VERIFIER, decision_log=None,
-                 sender_constraint=SenderConstraint(dpop=verifier or dpop()), **options)  # fmt: skip
-
-
-def bound_guard(verifier: DpopVerifier | None = None, **options: Any) -> Guard:
-    """A route guard requiring a DPoP-bound token, read from x-bound-token."""
-    options.setdefault("routes", ORDER_7)
-    options.setdefault("token_sources", BOUND_SOURCE)
-    constraint = SenderConstraint(require="dpop", dpop=verifier or dpop())
-    return Guard(VERIFIER, decision_log=None, sender_constraint=constraint, **options)
 
 
 def order(path: str = "/orders/7", **headers: str) -> dict[str, Any]:

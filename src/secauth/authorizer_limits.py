@@ -2,13 +2,14 @@
 An authorizer cannot answer 429, so a limited request is denied (403, reason
 ``rate_limited``).
 
-Two limits, in order: the authorizer's ``rate_limit``, which counts the requests the
-routes allow and, in its limits keyed by the client IP, the failed authentications
-(guessing keys or tokens spends the guesser's quota), not a valid caller's denied
-requests, then the
-per-API-key limit of the entry the presented key resolved to
-(``ApiKeyEntry.rate_limit``: one limiter per distinct limit, on a shared store or this
-container's memory), which counts the key's allowed requests.
+Two limits, in order:
+
+* the authorizer's ``rate_limit``: it counts the requests the routes allow and, in its
+  limits keyed by the client IP, the failed authentications (guessing keys or tokens
+  spends the guesser's quota); a valid caller's denied requests are not counted;
+* the per-API-key limit of the entry the presented key resolved to
+  (``ApiKeyEntry.rate_limit``: one limiter per distinct limit, on a shared store or this
+  container's memory), which counts the key's allowed requests.
 
 >>> from secauth.access import Decision
 >>> limits = AuthorizerLimits(None, api_key_header="x-api-key", key_limit_store=None, cache_ttl=0)

@@ -71,7 +71,7 @@ def count(
     counted = _counted(limits, refused)
     if not counted:
         return None
-    from secauth.ratelimit.limiter import hit_limits  # loaded with the first limit
+    from secauth.ratelimit.combined import hit_limits  # loaded with the first limit
 
     return enforce_limit(hit_limits(counted, request, _caller(principal)), record)
 
@@ -88,7 +88,7 @@ async def count_async(
     counted = _counted(limits, refused)
     if not counted:
         return None
-    from secauth.ratelimit.limiter import hit_limits_async
+    from secauth.ratelimit.combined import hit_limits_async
 
     return enforce_limit(await hit_limits_async(counted, request, _caller(principal)), record)
 
