@@ -84,6 +84,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PowertoolsDecisions", "guard_handler", "guard_middleware", "protected_resource_routes"]
 
+
 def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]:
     """A Powertools event handler middleware that runs ``guard`` around the route.
 
@@ -143,21 +144,7 @@ def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]
                     raise
                 # This guard's own work broke: the outer guard answers a 500.
                 raise InternalError() from None
-            exc = _unwrapped(app, exc)
-            if not in_route:  # the guard's own work broke: never the app's to answer
-                return _response(guard.refusal(exc, event, record))
-            try:
-                answered = _powertools_answer(app, exc)
-            except Exception as failed:  # the app's own exception handler raised: sanitize
-                return _response(guard.refusal(failed, event, record))
-            if answered is not None:
-                # The app answered its own exception (NotFoundError, a handler of its own):
-                # the request was allowed; the record says what the caller got.
-                record.update(reason="handled_exception")
-                _note_status(record, answered)
-                _add_headers(answered, guard, None, None, event=event)
-                return answered
-            return _response(guard.refusal(exc, event, record))
+            return _failure_answer(app, guard, exc, event, record, in_route=in_route)
         finally:
             if found is None:  # this request's, for its route guards only
                 app.context.pop(CONTEXT_KEY, None)
@@ -184,6 +171,29 @@ def protected_resource_routes(app: Any, resource: ProtectedResource) -> None:
 
     for path in resource.metadata_paths:
         app.get(path)(protected_resource_metadata)
+
+
+def _failure_answer(
+    app: Any, guard: Guard, exc: Exception, event: Any, record: dict[str, Any], *, in_route: bool
+) -> Any:
+    """The outermost guard's answer to ``exc``: a refusal when the guard's own work broke
+    (never the app's to answer); when the route raised, the app's own answer if it has
+    one (its exception handlers), else a sanitized refusal."""
+    exc = _unwrapped(app, exc)
+    if not in_route:
+        return _response(guard.refusal(exc, event, record))
+    try:
+        answered = _powertools_answer(app, exc)
+    except Exception as failed:  # the app's own exception handler raised: sanitize
+        return _response(guard.refusal(failed, event, record))
+    if answered is None:
+        return _response(guard.refusal(exc, event, record))
+    # The app answered its own exception (NotFoundError, a handler of its own): the
+    # request was allowed; the record says what the caller got.
+    record.update(reason="handled_exception")
+    _note_status(record, answered)
+    _add_headers(answered, guard, None, None, event=event)
+    return answered
 
 
 def _note_status(record: dict[str, Any], response: Any) -> None:
