@@ -585,3 +585,49 @@ def test_a_jti_with_a_lone_surrogate_is_recorded_not_a_500() -> None:
     evt = event(CLIENT.proof("GET", URL, access_token=TOKEN, claims={"jti": "\ud800"}))
     assert answer(handler, evt)[0] == 200
     assert answer(handler, evt)[0] == 401  # and replayed
+
+
+def _no_credentials() -> Any:
+    return http_proxy("GET", "/orders/7", headers={})
+
+
+def test_a_401_without_credentials_offers_dpop_beside_bearer() -> None:
+    """RFC 9449 section 7.1: a server that accepts DPoP says so, with its algorithms, in the
+    challenge of a request that carried no credentials."""
+    verifier = dpop(algorithms=("ES256", "EdDSA"))
+    handler = guard(constraint=SenderConstraint(dpop=verifier))
+    status, challenge = answer(handler, _no_credentials())
+    assert status == 401
+    assert challenge == 'Bearer, DPoP algs="ES256 EdDSA"'
+
+
+def test_a_401_without_credentials_offers_dpop_alone_when_it_is_required() -> None:
+    handler = guard(constraint=SenderConstraint(require="dpop", dpop=dpop(algorithms=("ES256",))))
+    assert answer(handler, _no_credentials()) == (401, 'DPoP algs="ES256"')
+
+
+def test_without_dpop_a_401_offers_bearer_only() -> None:
+    handler = guard(constraint=SenderConstraint())
+    assert answer(handler, _no_credentials()) == (401, "Bearer")
+    # An invalid bearer token is answered on the Bearer scheme, DPoP accepted or not.
+    status, challenge = answer(guard(), event(None, value="not-a-token", scheme="Bearer"))
+    assert status == 401
+    assert challenge is not None
+    assert challenge.startswith('Bearer error="invalid_token"')
+
+
+def test_challenge_parameters_go_to_each_challenge() -> None:
+    from secauth.protected_resource import ProtectedResource
+
+    resource = ProtectedResource(resource="https://api.example.com/orders",
+                                 authorization_servers=[ISS], scopes_supported=["orders"])  # fmt: skip
+    verifier = resource.verifier(issuer=ISS, jwks={"keys": [ISSUER.public_jwk]})
+    constraint = SenderConstraint(dpop=dpop(algorithms=("ES256",)))
+    guarded = Guard(verifier, decision_log=None, protected_resource=resource,
+                    sender_constraint=constraint)  # fmt: skip
+    status, challenge = answer(guarded(lambda event, context: {"statusCode": 200}),
+                               _no_credentials())  # fmt: skip
+    metadata = ('resource_metadata="https://api.example.com/.well-known/oauth-protected-resource'
+                '/orders", scope="orders"')  # fmt: skip
+    assert status == 401
+    assert challenge == f'Bearer {metadata}, DPoP algs="ES256", {metadata}'

@@ -474,8 +474,11 @@ class Guard:
         with the error's status, a 500 for anything not secauth's), recorded in
         ``record``; a BaseException that is not an Exception is raised again."""
         challenge = self.protected_resource.challenge if self.protected_resource else None
+        constraint = self.sender_constraint
         return refusal_response(exc, event, record, self.security_headers, self.cors,
-                                self.problem_type_base, challenge, self.sender_constraint.nonces)
+                                self.problem_type_base, challenge, constraint.nonces,
+                                dpop_algorithms=constraint.dpop_algorithms,
+                                dpop_required=constraint.require == "dpop")  # fmt: skip
 
     def log_decision(self, record: dict[str, Any], started: float) -> None:
         """Send ``record`` (with the latency since ``started``) where this guard logs."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from secauth._decisions import decision_for
@@ -221,11 +221,16 @@ def refusal_response(
     problem_type_base: str | None = None,
     challenge_params: Mapping[str, str] | None = None,
     nonces: DpopNonces | None = None,
+    *,
+    dpop_algorithms: Sequence[str] | None = None,
+    dpop_required: bool = False,
 ) -> dict[str, Any]:
     """The sanitized response for ``exc`` (see :meth:`secauth.guard.Guard.refusal`);
     ``challenge_params`` go into its ``WWW-Authenticate`` challenge. With DPoP
     ``nonces``, a proof refused for its nonce is answered ``DPoP error="use_dpop_nonce"``
-    with a fresh nonce in ``DPoP-Nonce`` (RFC 9449 section 9)."""
+    with a fresh nonce in ``DPoP-Nonce`` (RFC 9449 section 9). ``dpop_algorithms`` and
+    ``dpop_required``: the DPoP challenge of a 401 without credentials
+    (:func:`~secauth.responses.error_response`)."""
     if not isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt, SystemExit
         raise exc
     error = _answered_as(exc, record)
@@ -255,6 +260,8 @@ def refusal_response(
         multi_value=multi,
         problem_type_base=problem_type_base,
         challenge_params=challenge_params,
+        dpop_algorithms=dpop_algorithms,
+        dpop_required=dpop_required,
     )
     if nonces is not None and isinstance(error, DpopNonceRequired):
         from secauth.dpop_nonce import NONCE_HEADER

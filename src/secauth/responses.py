@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from secauth.errors import (
@@ -295,10 +295,23 @@ def _quotable(text: str) -> str:
     return "".join(ch for ch in text if " " <= ch <= "~" and ch not in '"\\')
 
 
-def _www_authenticate(error: SecAuthError) -> str | None:
-    # RFC 6750 section 3: no error code when the request carried no credentials.
+def _challenges(
+    error: SecAuthError, dpop_algorithms: Sequence[str] | None, dpop_required: bool
+) -> list[str]:
+    """The ``WWW-Authenticate`` challenges for ``error``, one per scheme offered."""
     if isinstance(error, MissingToken):
-        return "Bearer"
+        # RFC 6750 section 3: no error code when the request carried no credentials. RFC
+        # 9449 section 7.1: a server that accepts DPoP offers it too, with its algorithms
+        # (alone when it accepts no other scheme).
+        if not dpop_algorithms:
+            return ["Bearer"]
+        dpop = f'DPoP algs="{_quotable(" ".join(dpop_algorithms))}"'
+        return [dpop] if dpop_required else ["Bearer", dpop]
+    challenge = _www_authenticate(error)
+    return [challenge] if challenge is not None else []
+
+
+def _www_authenticate(error: SecAuthError) -> str | None:
     if isinstance(error, SenderConstraintError) and (
         error.dpop_algorithms is not None or isinstance(error, InvalidDpopProof)
     ):
@@ -332,6 +345,8 @@ def error_response(
     multi_value: bool = False,
     problem_type_base: str | None = None,
     challenge_params: Mapping[str, str] | None = None,
+    dpop_algorithms: Sequence[str] | None = None,
+    dpop_required: bool = False,
 ) -> dict[str, Any]:
     """The sanitized response for ``error`` in the shape of ``kind``'s event.
 
@@ -343,20 +358,26 @@ def error_response(
     (check it once with :func:`check_problem_type_base`). An
     :class:`~secauth.errors.InvalidFields` adds ``errors``: its field paths and rule names.
     ``challenge_params`` are added to the ``WWW-Authenticate`` challenge as quoted
-    auth-params (RFC 9728's ``resource_metadata`` and ``scope``).
+    auth-params (RFC 9728's ``resource_metadata`` and ``scope``), to each challenge.
+    ``dpop_algorithms``: the DPoP proof algorithms accepted (None: DPoP is not); a 401 for
+    a request without credentials then offers ``DPoP algs="..."`` beside ``Bearer``
+    (RFC 9449 section 7.1), or alone with ``dpop_required``.
 
     >>> error_response(MissingToken(), EventKind.HTTP_V2, challenge_params={"scope": "a b"}
     ...                )["headers"]["WWW-Authenticate"]
     'Bearer scope="a b"'
+    >>> error_response(MissingToken(), EventKind.HTTP_V2, dpop_algorithms=("ES256", "EdDSA")
+    ...                )["headers"]["WWW-Authenticate"]
+    'Bearer, DPoP algs="ES256 EdDSA"'
     """
     out_headers = dict(headers or {})
     out_headers["Content-Type"] = PROBLEM_JSON
-    challenge = _www_authenticate(error)
-    if challenge is not None:
+    challenges = _challenges(error, dpop_algorithms, dpop_required)
+    if challenges:
         if challenge_params:
             params = ", ".join(f'{k}="{_quotable(v)}"' for k, v in challenge_params.items())
-            challenge += (", " if " " in challenge else " ") + params
-        out_headers["WWW-Authenticate"] = challenge
+            challenges = [c + (", " if " " in c else " ") + params for c in challenges]
+        out_headers["WWW-Authenticate"] = ", ".join(challenges)
     if isinstance(error, RateLimited):
         out_headers["Retry-After"] = str(error.retry_seconds)
     elif error.status == 503:
