@@ -44,6 +44,8 @@ from secauth.sender_constraint import SenderConstraint
 from secauth.testing_dpop import DpopKey
 
 SCRIPT = ROOT / "tests" / "fixtures" / "oidc_provider_bound.mjs"
+#: The resource whose tokens the provider issues opaque (checked by introspection).
+OPAQUE_ORDERS = "urn:secauth:opaque-orders"
 
 
 class BoundTokenProvider:
@@ -72,12 +74,17 @@ class BoundTokenProvider:
     def token_endpoint(self) -> str:
         return f"{self.issuer}/token"
 
+    @property
+    def introspection_endpoint(self) -> str:
+        return f"{self.issuer}/token/introspection"
+
     def token_request(
-        self, client_id: str, headers: dict[str, str] | None = None
+        self, client_id: str, headers: dict[str, str] | None = None, resource: str = ORDERS
     ) -> tuple[int, dict[str, Any]]:
-        """A client_credentials token request for the orders resource."""
+        """A client_credentials token request for the orders resource (JWT tokens), or for
+        ``resource``: OPAQUE_ORDERS's tokens are opaque."""
         basic = base64.b64encode(f"{client_id}:{self.secret}".encode()).decode()
-        form = {"grant_type": "client_credentials", "scope": "orders.read", "resource": ORDERS}
+        form = {"grant_type": "client_credentials", "scope": "orders.read", "resource": resource}
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
         try:
             conn.request(
@@ -95,11 +102,11 @@ class BoundTokenProvider:
         finally:
             conn.close()
 
-    def dpop_bound_token(self) -> tuple[DpopKey, str]:
+    def dpop_bound_token(self, resource: str = ORDERS) -> tuple[DpopKey, str]:
         """A fresh DPoP key and the token the provider bound to it (``token_type: DPoP``)."""
         key = DpopKey.generate("ES256")
         status, body = self.token_request(
-            "dpop-client", {"DPoP": key.proof("POST", self.token_endpoint)}
+            "dpop-client", {"DPoP": key.proof("POST", self.token_endpoint)}, resource
         )
         assert status == 200, body
         assert body["token_type"] == "DPoP"
@@ -107,10 +114,10 @@ class BoundTokenProvider:
         assert isinstance(token, str)
         return key, token
 
-    def certificate_bound_token(self, pem: str) -> str:
+    def certificate_bound_token(self, pem: str, resource: str = ORDERS) -> str:
         """The token the provider bound to ``pem``, forwarded as by a TLS-terminating proxy."""
         status, body = self.token_request(
-            "mtls-client", {"X-SSL-Client-Cert": urllib.parse.quote(pem)}
+            "mtls-client", {"X-SSL-Client-Cert": urllib.parse.quote(pem)}, resource
         )
         assert status == 200, body
         token = body["access_token"]

@@ -28,7 +28,6 @@ concurrent callers for one new token share one call. Sync calls use ``http.clien
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -55,6 +54,7 @@ from secauth.errors import (
     TokenExpired,
     TokenNotYetValid,
 )
+from secauth.introspection_answer import bad_answer, check_token_type, member_times
 from secauth.introspection_cache import Introspected, IntrospectionCache, SingleFlight, token_key
 
 if TYPE_CHECKING:
@@ -67,8 +67,6 @@ __all__ = ["IntrospectionVerifier"]
 
 # RFC 6750 2.1 b64token, before any trailing "=".
 _B64TOKEN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_._~+/")
-_STRINGS = ("iss", "sub", "client_id", "scope", "token_type", "username", "jti")
-_TIMES = ("exp", "iat", "nbf")
 _DISCOVERY = b"\x00discovery"  # the single-flight key of the discovery fetch
 
 
@@ -112,8 +110,13 @@ class IntrospectionVerifier:
     token_type:
         The answer's ``token_type`` must equal this (case-insensitively): default
         ``"Bearer"``, which also refuses refresh tokens and DPoP-bound tokens presented as
-        bearer tokens. None skips the check. An answer with ``cnf`` (a sender-constrained
-        token) is always refused.
+        bearer tokens. None skips the check.
+    bound_tokens:
+        Accept sender-constrained tokens: an answer with ``cnf`` (RFC 8705 section 3.2, RFC
+        9449 section 6.2; a DPoP-bound one may say ``token_type: DPoP``). The ``Guard`` or
+        ``Authorizer`` then checks the binding on every request, as for a JWT (its
+        ``sender_constraint``; DPoP needs a ``DpopVerifier``). Default False: such answers
+        are refused (:mod:`secauth.introspection_answer`).
     leeway, max_future_iat, require_exp, required_claims, expected_claims:
         As for :class:`~secauth.verifier.JwtVerifier`.
     revocations:
@@ -143,6 +146,7 @@ class IntrospectionVerifier:
         endpoint: str | None = None,
         token_type_hint: str | None = "access_token",  # noqa: S107 - a token kind, no secret
         token_type: str | None = "Bearer",  # noqa: S107 - a token kind, no secret
+        bound_tokens: bool = False,
         audience_claim: str = "aud",
         leeway: float = 0.0,
         max_future_iat: float = 60.0,
@@ -189,6 +193,9 @@ class IntrospectionVerifier:
                 raise ConfigurationError(f"{name} must be a non-empty string or None")
         self.token_type_hint = token_type_hint
         self.token_type = token_type
+        if type(bound_tokens) is not bool:
+            raise ConfigurationError("bound_tokens must be True or False")
+        self.bound_tokens = bound_tokens
         if revocations is not None and not callable(getattr(revocations, "check", None)):
             raise ConfigurationError("revocations must be a secauth.revocation.Revocations")
         if revocations is not None and issuer is None:
@@ -322,13 +329,7 @@ class IntrospectionVerifier:
     def _check(self, claims: Mapping[str, Any], now: float) -> None:
         """The claim policy, and the token type: raises for a refused token."""
         self.claims.check(claims, now)
-        if "cnf" in claims:
-            raise InvalidClaims(detail={"claim": "cnf", "problem": "sender-constrained token"})
-        token_type = claims.get("token_type")
-        if self.token_type is not None and (
-            type(token_type) is not str or token_type.lower() != self.token_type.lower()
-        ):
-            raise InvalidClaims(detail={"claim": "token_type", "problem": "unexpected value"})
+        check_token_type(claims, self.token_type, bound_tokens=self.bound_tokens)
 
     def _request(self, token: str) -> _Call | _Failure:
         """The endpoint, headers and form of one call (or why none can be made)."""
@@ -386,14 +387,14 @@ class IntrospectionVerifier:
         document: the endpoint's fault, not the token's)."""
         document = answer.document
         if not isinstance(document, dict) or type(document.get("active")) is not bool:
-            raise _bad("the answer is not an object with a boolean 'active'")
+            raise bad_answer("the answer is not an object with a boolean 'active'")
         refused = now + self.negative_ttl
         if document["active"] is False:
             inactive = {"claim": "active", "problem": "not active", "source": "introspection"}
             entry = Introspected(None, -MAX_TIME, -MAX_TIME, refused, (InvalidClaims, inactive))
         else:
             claims = {name: value for name, value in document.items() if name != "active"}
-            exp, nbf = _checked_types(claims)
+            exp, nbf = member_times(claims)
             try:
                 self._check(claims, now)
             except SecAuthError as exc:  # kept like an inactive answer
@@ -452,7 +453,7 @@ class IntrospectionVerifier:
     def _endpoint_from(self, result: FetchResult) -> str:
         document = result.document
         if not isinstance(document, dict):
-            raise _bad("discovery document is not a JSON object")
+            raise bad_answer("discovery document is not a JSON object")
         if document.get("issuer") != self.issuer:
             raise FetchError("discovery document names another issuer", FetchCause("wrong_issuer"))
         try:
@@ -485,29 +486,5 @@ def _endpoint_or_discovery(
     return None, check_url(discovery, allow_http=allow_http)
 
 
-def _bad(problem: str) -> FetchError:
-    return FetchError(problem, FetchCause("bad_document", document="introspection"))
-
-
 def _unexpected(exc: Exception) -> FetchCause:
     return FetchCause("unexpected", error=type(exc).__name__)
-
-
-def _checked_types(claims: Mapping[str, Any]) -> tuple[float | None, float | None]:
-    """Refuse (a bad document) members of the wrong JSON type; return ``exp`` and ``nbf``."""
-    for name in _STRINGS:
-        if name in claims and type(claims[name]) is not str:
-            raise _bad(f"member {name!r} is not a string")
-    aud = claims.get("aud")
-    if "aud" in claims and not (
-        type(aud) is str or (type(aud) is list and all(type(a) is str for a in aud))
-    ):
-        raise _bad("member 'aud' is not a string or a list of strings")
-    times: dict[str, float] = {}
-    for name in _TIMES:
-        if name in claims:
-            value = claims[name]
-            if type(value) not in (int, float) or not math.isfinite(value):
-                raise _bad(f"member {name!r} is not a finite number")
-            times[name] = float(value)
-    return times.get("exp"), times.get("nbf")
