@@ -173,21 +173,25 @@ def test_client_and_token_use_stay_exact(pool: LocalCognito) -> None:
 
 
 def test_a_jwks_for_every_issuer_and_partitions() -> None:
-    """``jwks=`` (bundled keys, tests) serves every issuer; China uses amazonaws.com.cn."""
+    """``jwks=`` (bundled keys, tests) serves both issuer formats of the pool's Region, not
+    replica Regions (each signs with its own keys); China uses amazonaws.com.cn."""
     pair = KeyPair.generate("RS256", kid="k")
+    with pytest.raises(ConfigurationError, match="additional_regions"):
+        JwtVerifier.cognito(user_pool_id="cn-north-1_Xyz9", client_id="c", token_use="access",
+                            additional_regions=["cn-northwest-1"],
+                            jwks={"keys": [pair.public_jwk]})  # fmt: skip
     verifier = JwtVerifier.cognito(
         user_pool_id="cn-north-1_Xyz9",
         client_id="c",
         token_use="access",
-        additional_regions=["cn-northwest-1"],
         jwks={"keys": [pair.public_jwk]},
     )
     assert verifier.issuers == tuple(
-        cognito_issuer("cn-north-1_Xyz9", region, form)
-        for region in ("cn-north-1", "cn-northwest-1")
-        for form in ("original", "updated")
+        cognito_issuer("cn-north-1_Xyz9", "cn-north-1", form) for form in ("original", "updated")
     )
-    assert all(".amazonaws.com.cn/" in issuer for issuer in verifier.issuers)
+    replicated = JwtVerifier.cognito(user_pool_id="cn-north-1_Xyz9", client_id="c",
+                                     token_use="access", additional_regions=["cn-northwest-1"])  # fmt: skip
+    assert all(".amazonaws.com.cn/" in issuer for issuer in replicated.issuers)
     for issuer in verifier.issuers:
         body = {"iss": issuer, "client_id": "c", "token_use": "access", "sub": "u", "exp": 4e9}
         assert verifier.verify(pair.sign(body))["iss"] == issuer

@@ -69,8 +69,9 @@ ROUTES = Routes({"GET /admin": roles("admin"), "GET /{proxy+}": authenticated()}
 
 
 def _jwt(pair: KeyPair, iss: str | None, **claims: Any) -> str:
-    body: dict[str, Any] = {"iss": iss, "aud": AUD, "sub": "ann", "exp": 4_000_000_000,
-                            "iat": int(time.time()) - 5}  # fmt: skip
+    now = int(time.time())  # an hour's lifetime: within a revocation list's max_token_lifetime
+    body: dict[str, Any] = {"iss": iss, "aud": AUD, "sub": "ann", "exp": now + 3600,
+                            "iat": now - 5}  # fmt: skip
     body.update(claims)
     return pair.sign({k: v for k, v in body.items() if v is not None})
 
@@ -293,7 +294,7 @@ def test_builtin_verifiers_with_revocations_always_name_an_issuer(scripted: Scri
                               jwks={"keys": [PAIR_A.public_jwk]}, revocations=revocations)  # fmt: skip
     issuer = cognito_issuer(pool, "eu-west-1", "updated")
     token = PAIR_A.sign({"iss": issuer, "client_id": "app", "token_use": "access",
-                         "sub": "ann", "exp": 4e9, "iat": time.time() - 5})  # fmt: skip
+                         "sub": "ann", "exp": time.time() + 3600, "iat": time.time() - 5})  # fmt: skip
     assert cognito.verify(token)["sub"] == "ann"
     revocations.revoke_subject(cognito_issuer(pool, "eu-west-1"), "ann", before=time.time() + 60)
     with pytest.raises(TokenRevoked):

@@ -20,6 +20,7 @@ import socket
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -640,8 +641,10 @@ def test_a_redis_store_that_is_down_logs_no_password(
     )
     assert response["statusCode"] == 200  # on_store_error="memory"
     revocations = Revocations(RedisRevocationStore(url), failure="closed")
+    now = int(time.time())  # a lifetime within the list's max_token_lifetime
+    revocable = _token(jti="j-1", iat=now, exp=now + 3600)
     with pytest.raises(KeysUnavailable) as info:
-        _verifier(revocations=revocations).verify(_token(jti="j-1"))
+        _verifier(revocations=revocations).verify(revocable)
     seen = _everything(caplog_all, capsys, repr(info.value), info.value.to_log(), response)
     assert "rate-limit store failed" in seen
     assert REDIS_PASSWORD not in seen

@@ -245,7 +245,7 @@ def test_memo_does_not_outlive_a_revocation() -> None:
         revocations=revocations,
     )
     authorizer = Authorizer(verifier, claims=MAPPER, routes=ORDERS, decision_log=None)
-    revocable = token(tenant="acme", jti="r36-1", iat=999_000)
+    revocable = token(tenant="acme", jti="r36-1", iat=999_000, exp=1_002_000)
     event = request_authorizer("GET", "/orders", token=revocable)
     for _ in range(3):
         assert effect(authorizer.handler(event)) == "Allow"

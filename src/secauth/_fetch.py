@@ -82,13 +82,19 @@ class FetchCause(NamedTuple):
         return " ".join([kind, *(f"{name}={value}" for name, value in fields.items())])
 
     def about_one_request(self) -> bool:
-        """An HTTP status about this one request (bad or too big: 400, 413, 414, 431) from
-        a server that is up; a 401 or 403 (the client's credentials, a firewall), a 429
-        and the rest would fail every request alike.
+        """Whether the failure is about this one request, from a server that is up: an
+        HTTP status saying so (bad or too big: 400, 413, 414, 431), or an answer too large
+        (its size is the request's: a token whose claims are many). A 401 or 403 (the
+        client's credentials, a firewall), a 429 and the rest would fail every request
+        alike.
 
         >>> FetchCause("http_status", 413).about_one_request(), FetchCause("timeout").about_one_request()
         (True, False)
+        >>> FetchCause("too_large").about_one_request()
+        True
         """
+        if self.kind == "too_large":
+            return True
         return self.kind == "http_status" and self.status in (400, 413, 414, 431)
 
 

@@ -57,6 +57,7 @@ class ClaimPolicy:
         "issuer",
         "leeway",
         "max_future_iat",
+        "max_lifetime",
         "require_exp",
         "required_claims",
     )
@@ -72,6 +73,7 @@ class ClaimPolicy:
         require_exp: bool = True,
         required_claims: Iterable[str] = (),
         expected_claims: Mapping[str, Any] | None = None,
+        max_lifetime: float | None = None,
     ) -> None:
         self.issuer = _checked_issuer(issuer)
         self.audience = _checked_audience(audience)
@@ -85,6 +87,14 @@ class ClaimPolicy:
         self.require_exp = require_exp
         self.required_claims = tuple(required_claims)
         self.expected_claims = dict(expected_claims or {})
+        if max_lifetime is not None and (
+            isinstance(max_lifetime, bool)
+            or not isinstance(max_lifetime, int | float)
+            or not 0 < max_lifetime <= MAX_TIME
+        ):
+            raise ConfigurationError("max_lifetime must be a positive number of seconds or None")
+        #: The longest ``exp - iat`` accepted (None: any); with it, tokens need both.
+        self.max_lifetime = None if max_lifetime is None else float(max_lifetime)
 
     def check(self, claims: Mapping[str, Any], now: float) -> ClaimTimes:
         """Raise the matching :class:`~secauth.errors.TokenError` unless ``claims`` pass
@@ -129,6 +139,10 @@ class ClaimPolicy:
         iat = time_claim(claims, "iat")
         if iat is not None and iat > now + leeway + self.max_future_iat:
             raise TokenNotYetValid(detail={"iat": iat, "now": now, "problem": "iat in the future"})
+        if self.max_lifetime is not None and (iat is None or exp - iat > self.max_lifetime):
+            # A revocation list's entries live max_lifetime: a token that could outlive
+            # them would be accepted again once its entry expired (exp is MAX_TIME if absent).
+            raise InvalidClaims(detail={"claim": "exp", "problem": "lifetime unknown or too long"})
         return ClaimTimes(exp, nbf if nbf is not None else -MAX_TIME)
 
     def _check_audience(self, aud: object) -> None:

@@ -179,6 +179,11 @@ def _cognito_verifier(args: argparse.Namespace, options: dict[str, Any]) -> tupl
         )
     if args.token_use is None:
         raise ConfigurationError("--cognito-pool needs --token-use access or --token-use id")
+    if args.region and args.jwks_file:
+        raise ConfigurationError(
+            "--jwks-file is one key set for every issuer, and each Region signs with its own "
+            "keys: with --region, leave out --jwks-file (each issuer's keys are fetched)"
+        )
     client = args.client_id or None
     claim = "aud" if args.token_use == "id" else "client_id"
     unchecked = None

@@ -83,7 +83,8 @@ class CognitoVerifier(MultiIssuerVerifier):
         Replica Regions whose issuers are accepted too (same partition as the pool).
     jwks:
         One JWKS dict or key source for every issuer (keys bundled with the function, or
-        tests) instead of fetching each issuer's JWKS.
+        tests) instead of fetching each issuer's JWKS. Not with ``additional_regions``:
+        each Region signs with its own keys.
     jwks_uris:
         ``{issuer: url}``: fetch that issuer's keys from ``url`` instead (e.g. a loopback
         server in tests, with ``allow_http=True``). Entries for issuers not accepted are
@@ -141,6 +142,13 @@ class CognitoVerifier(MultiIssuerVerifier):
             raise ConfigurationError(f"jwks_uris names none of this verifier's issuers: {issuers}")
         if urls and jwks is not None:
             raise ConfigurationError("pass jwks (one key source) or jwks_uris, not both")
+        if jwks is not None and len(self.regions) > 1:
+            # Each Region signs with keys of its own: one key set for all would let a
+            # replica's key verify a token naming the pool's Region, and the other way.
+            raise ConfigurationError(
+                "jwks is one key set for every issuer: with additional_regions, each "
+                "Region's issuers need their own keys; pass jwks_uris={issuer: url} or none"
+            )
         verifiers = []
         for issuer in issuers:
             keys: dict[str, Any] = (

@@ -1,5 +1,5 @@
 """``CombinedVerifier``: JWTs and opaque tokens behind one verifier. JWT-shaped tokens
-(three base64url segments) go to a :class:`~secauth.verifier.JwtVerifier`, every other
+(two dots or more: :func:`looks_like_jwt`) go to a :class:`~secauth.verifier.JwtVerifier`, every other
 token to an :class:`~secauth.introspection.IntrospectionVerifier`; a JWT never leaves
 the function.
 """
@@ -17,22 +17,19 @@ if TYPE_CHECKING:
 
 __all__ = ["CombinedVerifier", "looks_like_jwt"]
 
-_B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-
 
 def looks_like_jwt(token: str) -> bool:
-    """True for three base64url segments (header and payload not empty): a JWS.
+    """True for a token of two dots or more: a JWS (three segments), a JWE (five), or
+    one respelled (a padded signature, a trailing dot). Such a token goes to the JWT
+    verifier, which refuses what it cannot read: a JWT never leaves the function. Opaque
+    tokens have no such shape.
 
-    >>> looks_like_jwt("eyJh.eyJz.c2ln"), looks_like_jwt("2YotnFZFEjr1zCsicMWpAA")
-    (True, False)
+    >>> looks_like_jwt("eyJh.eyJz.c2ln"), looks_like_jwt("eyJh.eyJz.c2ln==")
+    (True, True)
+    >>> looks_like_jwt("2YotnFZFEjr1zCsicMWpAA")
+    False
     """
-    parts = token.split(".")
-    return (
-        len(parts) == 3
-        and bool(parts[0])
-        and bool(parts[1])
-        and all(_B64URL.issuperset(part) for part in parts)
-    )
+    return token.count(".") >= 2
 
 
 class CombinedVerifier:

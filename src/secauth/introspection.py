@@ -10,8 +10,8 @@
   ``invalid_claims``; an endpoint that fails in any way (3xx/4xx/5xx, timeout, oversized
   or malformed answer, wrong member types) is a retryable 503 ``keys_unavailable`` with
   ``detail["source"] == "introspection"``, never an allow.
-* :class:`~secauth.combined_verifier.CombinedVerifier` sends JWT-shaped tokens (three
-  base64url segments) to a ``JwtVerifier`` and every other token to introspection.
+* :class:`~secauth.combined_verifier.CombinedVerifier` sends JWT-shaped tokens (two
+  dots or more) to a ``JwtVerifier`` and every other token to introspection.
 
 Answers are cached by the SHA-256 of the token (:mod:`secauth.introspection_cache`);
 concurrent callers for one new token share one call. Sync calls use ``http.client``;
@@ -129,7 +129,8 @@ class IntrospectionVerifier:
         once inactive, and within ``cache_max_ttl`` when it was active).
     retry_after:
         Seconds after a failure of the endpoint during which new tokens get a 503 at once
-        (0: none); a 400, 413, 414 or 431 about one call's request fails that call only.
+        (0: none); a 400, 413, 414 or 431 about one call's request, or an answer over
+        ``max_bytes``, fails that call only.
     timeout, max_bytes, allow_http, user_agent:
         The HTTP policy: deadline per call, answer size cap, plain http to loopback (tests
         only), User-Agent.
@@ -177,6 +178,8 @@ class IntrospectionVerifier:
             require_exp=require_exp,
             required_claims=required_claims,
             expected_claims=expected_claims,
+            # a revocation list's entries live this long: no token may outlive them
+            max_lifetime=getattr(revocations, "max_token_lifetime", None),
         )
         if not isinstance(client, ClientAuth):
             raise ConfigurationError("client must be a secauth.client_auth.ClientAuth")
@@ -222,6 +225,8 @@ class IntrospectionVerifier:
         self._flight: SingleFlight[Introspected | _Failure] = SingleFlight()
         self._discovery: SingleFlight[str | _Failure] = SingleFlight()
         self._resting_until = float("-inf")
+        # Counts clear_cache() calls: an answer to a call made before one is not kept.
+        self._generation = 0
         #: Calls made to the endpoint (answered or not).
         self.calls = 0
         #: The claim mapping ``Authorizer`` and ``Guard`` use unless given ``claims=``.
@@ -296,7 +301,8 @@ class IntrospectionVerifier:
         return False
 
     def clear_cache(self) -> None:
-        """Forget every answer."""
+        """Forget every answer, and any answer to a call made before (still in flight)."""
+        self._generation += 1
         self._cache.clear()
 
     # -- steps --------------------------------------------------------------------------
@@ -354,11 +360,11 @@ class IntrospectionVerifier:
         request = self._request(token)
         if isinstance(request, _Failure):
             return request
-        started = self._clock()
+        started, generation = self._clock(), self._generation
         self.calls += 1
         try:
             answer = post_form(request.endpoint, request.form, self.policy, headers=request.headers)
-            return self._remembered(key, answer, started)
+            return self._remembered(key, answer, started, generation)
         except Exception as exc:
             return self._failed(exc, started)
 
@@ -371,19 +377,22 @@ class IntrospectionVerifier:
         request = self._request(token)
         if isinstance(request, _Failure):
             return request
-        started = self._clock()
+        started, generation = self._clock(), self._generation
         self.calls += 1
         try:
             answer = await post_form_async(
                 request.endpoint, request.form, self.policy, headers=request.headers
             )
-            return self._remembered(key, answer, started)
+            return self._remembered(key, answer, started, generation)
         except Exception as exc:
             return self._failed(exc, started)
 
-    def _remembered(self, key: bytes, answer: FetchResult, now: float) -> Introspected:
-        """The answer as a cache entry (kept): its claims checked now; a refused token is
-        kept ``negative_ttl``. Raises FetchError for an answer that is not RFC 7662 (a bad
+    def _remembered(
+        self, key: bytes, answer: FetchResult, now: float, generation: int
+    ) -> Introspected:
+        """The answer as a cache entry (kept, unless :meth:`clear_cache` ran since the
+        call was made, ``generation``): its claims checked now; a refused token is kept
+        ``negative_ttl``. Raises FetchError for an answer that is not RFC 7662 (a bad
         document: the endpoint's fault, not the token's)."""
         document = answer.document
         if not isinstance(document, dict) or type(document.get("active")) is not bool:
@@ -404,7 +413,8 @@ class IntrospectionVerifier:
                 until = min(exp, now + self.cache_max_ttl)
                 nbf = -MAX_TIME if nbf is None else nbf
                 entry = Introspected(json.dumps(claims), exp, nbf, until, None)
-        self._cache.put(key, entry)
+        if generation == self._generation:
+            self._cache.put(key, entry)
         self._resting_until = float("-inf")
         return entry
 
@@ -412,8 +422,8 @@ class IntrospectionVerifier:
         cause = exc.cause if isinstance(exc, FetchError) else _unexpected(exc)
         # The endpoint rests after failures that fail every call (down, slow, 5xx, 401,
         # 403, 429), not after a 400, 413, 414 or 431 about this one call's request (a
-        # token the caller made too big for its form): one caller must not make every
-        # other new token a 503.
+        # token the caller made too big for its form) nor after an answer too large (a
+        # token with many claims): one caller must not make every other new token a 503.
         if not cause.about_one_request():
             self._resting_until = started + self.retry_after
         _logger().warning(

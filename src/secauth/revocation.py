@@ -13,8 +13,12 @@ Authorizer's memo hits included. Four kinds of entry, each keyed by the issuer:
   (:meth:`Revocations.revoke_client`).
 
 An entry lives as long as the longest-lived token it can affect: ``max_token_lifetime``
-(default one day) after it was written, so the list never grows without bound. Tokens
-without an ``iat`` are refused by subject and client entries (their age is unknown).
+(default one day) after it was written, so the list never grows without bound. A verifier
+given ``revocations=`` therefore refuses a token that could outlive its entries (no
+``exp`` or no ``iat``, or ``exp - iat`` over ``max_token_lifetime``: ``invalid_claims``;
+:class:`~secauth.claim_policy.ClaimPolicy`'s ``max_lifetime``): once the entry expired, a
+revoked one would be accepted again. Subject and client entries refuse a token without
+``iat`` (its age is unknown).
 
 Cost: the answers for a token's keys are kept in the container for ``max_staleness``
 seconds (default 30), so a repeated token costs no round trip, and a new one one round
@@ -42,6 +46,7 @@ True
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
@@ -50,7 +55,14 @@ from typing import Any, Final, Literal, Protocol
 
 from secauth.errors import ConfigurationError, InvalidClaims, KeysUnavailable, TokenRevoked
 
-__all__ = ["RevocationStore", "Revocations", "StoreUnavailable", "issuer_key", "revocation_keys"]
+__all__ = [
+    "MAX_AUDIENCES",
+    "RevocationStore",
+    "Revocations",
+    "StoreUnavailable",
+    "issuer_key",
+    "revocation_keys",
+]
 
 _LOG = logging.getLogger("secauth.revocations")
 _COGNITO_ISSUER = re.compile(
@@ -58,6 +70,8 @@ _COGNITO_ISSUER = re.compile(
 )
 # The claims a revocation verdict depends on (the keys it is looked up by, and iat).
 _IDENTIFYING: Final = ("iss", "jti", "origin_jti", "sub", "client_id", "azp", "aud", "iat")
+# The most audiences a token may name where a list is consulted: each is a key looked up.
+MAX_AUDIENCES: Final = 16
 _AUD: Final = _IDENTIFYING.index("aud")
 _DAY: Final = 86_400.0
 
@@ -82,7 +96,8 @@ class RevocationStore(Protocol):
 def revocation_keys(claims: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The ``(kind, store key)`` pairs a token's claims can be revoked under. A client is
     named by ``client_id``, ``azp`` and ``aud``: a token naming a revoked client any of
-    these ways is refused.
+    these ways is refused. A token naming more than :data:`MAX_AUDIENCES` audiences is
+    refused (:class:`~secauth.errors.InvalidClaims`): each would be a key to look up.
 
     >>> [kind for kind, _ in revocation_keys({"iss": "https://idp/", "sub": "u", "jti": "t"})]
     ['jti', 'subject']
@@ -93,6 +108,8 @@ def revocation_keys(claims: Mapping[str, Any]) -> list[tuple[str, str]]:
     issuer = issuer_key(iss)
     aud = claims.get("aud")
     audiences = aud if isinstance(aud, list) else [aud]
+    if len(audiences) > MAX_AUDIENCES:
+        raise InvalidClaims(detail={"claim": "aud", "problem": "too many audiences to check"})
     named = (
         ("jti", claims.get("jti")),
         ("family", claims.get("origin_jti")),
@@ -100,7 +117,7 @@ def revocation_keys(claims: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("client", claims.get("client_id")),
         ("client", claims.get("azp")),
         # An ID token names its client in aud (Cognito's have no client_id or azp).
-        *(("client", audience) for audience in audiences[:8]),
+        *(("client", audience) for audience in audiences),
     )
     out: list[tuple[str, str]] = []
     for kind, value in named:
@@ -273,6 +290,10 @@ class Revocations:
         for name, text in (("issuer", issuer), (kind, value)):
             if not isinstance(text, str) or not text:
                 raise ConfigurationError(f"revoke: {name} must be a non-empty string")
+        if at is not None and (
+            isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at)
+        ):  # "iat < nan" is never true: a NaN would revoke nothing, and say it did
+            raise ConfigurationError("revoke: before must be a finite time, epoch seconds")
         now = self._clock()
         when = now if at is None else float(at)
         key = _key(kind, issuer_key(issuer), value)

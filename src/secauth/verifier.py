@@ -147,6 +147,8 @@ class JwtVerifier:
             require_exp=require_exp,
             required_claims=required_claims,
             expected_claims=expected_claims,
+            # a revocation list's entries live this long: no token may outlive them
+            max_lifetime=getattr(revocations, "max_token_lifetime", None),
         )
         self.algorithms = checked_algorithms(algorithms, hmac=secret is not None)
         self.keys = key_source(jwks_uri, jwks, secret, self.algorithms, allow_http)
