@@ -246,7 +246,6 @@ def test_clear_cache_also_drops_an_answer_that_was_in_flight() -> None:
         server.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING: evicting Redis silently drops revocations")
 def test_revocations_survive_memory_pressure_on_a_shared_redis(scripted: ScriptedAS) -> None:
     """A Redis under ``maxmemory-policy volatile-lru`` (ElastiCache's default) evicts
     keys with a TTL first, and every revocation entry has one. Another tenant of the
@@ -589,3 +588,67 @@ def test_revoke_refuses_a_time_that_is_not_one(before: Any) -> None:
     revocations = Revocations(MemoryRevocationStore())
     with pytest.raises(ConfigurationError, match="finite time"):
         revocations.revoke_subject(ISS, "ann", before=before)
+
+
+# == stores that must not forget: the eviction policy ========================================
+
+
+@pytest.fixture(scope="module")
+def evicting_redis() -> Iterator[Any]:
+    server = redis_server(None, "--maxmemory", "2mb", "--maxmemory-policy", "volatile-lru")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_an_evicting_server_fails_the_revocation_list_closed(evicting_redis: Any) -> None:
+    from secauth.revocation import StoreUnavailable
+
+    store = RedisRevocationStore(f"redis://127.0.0.1:{evicting_redis.port}/0")
+    revocations = Revocations(store, failure="closed")
+    claims = {"iss": ISS, "sub": "ann", "jti": "j-1", "iat": 1, "exp": 3601}
+    with pytest.raises(KeysUnavailable) as refused:
+        revocations.check(claims)
+    assert "maxmemory-policy volatile-lru" in refused.value.detail["problem"]
+    with pytest.raises(StoreUnavailable, match="noeviction"):  # the admin learns it too
+        revocations.revoke_subject(ISS, "ann")
+
+
+def test_an_evicting_server_fails_dpop_replay_records(evicting_redis: Any) -> None:
+    from secauth.dpop_replay import RedisReplayStore, ReplayStoreUnavailable
+
+    store = RedisReplayStore(f"redis://127.0.0.1:{evicting_redis.port}/0")
+    with pytest.raises(ReplayStoreUnavailable, match="volatile-lru"):
+        store.first_use("jkt:jti", time.time() + 60)
+
+
+def test_a_server_that_never_evicts_is_used(private_redis: Any) -> None:
+    """No maxmemory (the default), or maxmemory with noeviction: checked once, then used;
+    check_eviction=False skips the check (a server that refuses INFO)."""
+    from secauth.dpop_replay import RedisReplayStore
+
+    url = f"redis://127.0.0.1:{private_redis.port}/0"
+    revocations = Revocations(RedisRevocationStore(url))
+    claims = {"iss": ISS, "sub": "ann", "jti": "j-2", "iat": 1, "exp": 3601}
+    assert not revocations.is_revoked(claims)
+    revocations.revoke_token(ISS, "j-2")
+    assert revocations.is_revoked(claims)
+    assert RedisReplayStore(url).first_use("jkt:jti-2", time.time() + 60) is True
+    bounded = redis_server(None, "--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
+    bounded.start()
+    try:
+        assert RedisReplayStore(f"redis://127.0.0.1:{bounded.port}/0").first_use(
+            "jkt:jti-3", time.time() + 60
+        )
+    finally:
+        bounded.stop()
+
+
+def test_the_check_can_be_skipped_and_is_checked(evicting_redis: Any) -> None:
+    from secauth.dpop_replay import RedisReplayStore
+
+    url = f"redis://127.0.0.1:{evicting_redis.port}/0"
+    assert RedisReplayStore(url, check_eviction=False).first_use("k", time.time() + 5) is True
+    for store in (RedisReplayStore, RedisRevocationStore):
+        with pytest.raises(ConfigurationError, match="check_eviction"):
+            store(url, check_eviction="no")  # type: ignore[arg-type]

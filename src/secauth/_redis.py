@@ -15,6 +15,9 @@ second. redis-py's sync cluster client reads the slot map when it is constructed
 a container starts fails that request (the store's failure policy applies), not the
 cold start. The asyncio cluster client connects on first use by itself.
 
+Stores whose entries must not vanish early (revocations, DPoP replay records) check once
+that the server never evicts them (:func:`check_no_eviction`).
+
 ``redis`` is imported when a client is built, never by ``import secauth``.
 
 >>> client = connect("redis://127.0.0.1:6379", owner="Demo", cluster=True,
@@ -38,7 +41,7 @@ from urllib.parse import urlsplit
 from secauth._aws import check_timeouts
 from secauth.errors import ConfigurationError
 
-__all__ = ["LazyCluster", "client_options", "connect", "import_redis"]
+__all__ = ["LazyCluster", "check_no_eviction", "client_options", "connect", "import_redis"]
 
 
 def import_redis(owner: str) -> Any:
@@ -161,3 +164,36 @@ class LazyCluster:
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
+
+
+def check_no_eviction(client: Any, unavailable: type[Exception]) -> None:
+    """Raise ``unavailable`` unless the server(s) of ``client`` never evict a key before
+    its expiry: no ``maxmemory``, or ``maxmemory-policy noeviction`` (every primary of a
+    cluster). Under memory pressure any other policy evicts keys, those with an expiry
+    first under the ``volatile-*`` policies (ElastiCache's default is ``volatile-lru``),
+    and a revocation or a recorded DPoP proof would be forgotten without a word. A server
+    that refuses ``INFO`` cannot say: refused too. A connection failure raises
+    ``unavailable`` as well (never a pass)."""
+    try:
+        if hasattr(client, "get_primaries"):  # a cluster: every primary holds entries
+            replies = client.info("memory", target_nodes="primaries")
+        else:
+            replies = client.info("memory")
+    except Exception as exc:  # refused (renamed or disabled INFO), or unreachable
+        raise unavailable(
+            f"redis: cannot read the eviction policy ({type(exc).__name__})"
+        ) from None
+    infos = (
+        [replies]
+        if isinstance(replies, dict) and "maxmemory_policy" in replies
+        else (list(replies.values()) if isinstance(replies, dict) else [])
+    )
+    if not infos or not all(isinstance(info, dict) for info in infos):
+        raise unavailable("redis: cannot read the eviction policy (no INFO memory)")
+    for info in infos:
+        policy = info.get("maxmemory_policy")
+        if policy != "noeviction" and info.get("maxmemory") != 0:
+            raise unavailable(
+                f"redis: the server may evict entries (maxmemory-policy {policy}): set "
+                "maxmemory-policy noeviction, or use a server of its own without maxmemory"
+            )
