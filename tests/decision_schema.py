@@ -10,7 +10,7 @@ from typing import Any
 from secauth._decisions import DECISIONS, FIELDS
 
 _REASON = re.compile(r"[a-z][a-z_]*")
-_STRINGS = ("principal", "tenant", "kind", "event", "method", "path", "route", "request_id")
+_STRINGS = ("principal", "issuer", "tenant", "kind", "event", "method", "path", "route", "request_id")
 
 
 def problems(record: Mapping[str, Any]) -> list[str]:

@@ -364,7 +364,7 @@ def test_fixtures_are_the_documented_kinds(name: str) -> None:
 
 
 def reader_principal() -> Principal:
-    return Principal("ann", tenant="acme", roles={"reader"}, kind="user")
+    return Principal("ann", tenant="acme", roles={"reader"}, kind="user", issuer=ISS)
 
 
 @pytest.mark.parametrize(("name", "simple"), SHAPES, ids=SHAPE_IDS)
@@ -389,6 +389,7 @@ def test_allowed_request_gets_the_exact_allow_shape(name: str, simple: bool) -> 
             "decision": "allow",
             "status": 200,
             "principal": "ann",
+            "issuer": ISS,
             "tenant": "acme",
             "kind": "user",
             "event": KINDS[name].value,
@@ -409,7 +410,7 @@ def test_valid_token_on_a_denied_route_is_an_explicit_deny(name: str, simple: bo
     auditor = token("eve", roles_=("auditor",))
     ev = event(name, auditor)
     response = call(make(records=records, simple_responses=simple), ev)
-    context = context_of(Principal("eve", tenant="acme", roles={"auditor"}), auditor)
+    context = context_of(Principal("eve", tenant="acme", roles={"auditor"}, issuer=ISS), auditor)
     if simple:
         assert response == {"isAuthorized": False, "context": context}
     else:

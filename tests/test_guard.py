@@ -1110,8 +1110,8 @@ def test_one_decision_record_per_request_with_fixed_fields(output: Any) -> None:
     allow, deny = records
     assert allow.pop("latency_us") >= 0
     assert allow == {"secauth": "decision", "decision": "allow", "status": 200,
-                     "principal": "alice", "tenant": "acme", "kind": "user", "event": "rest_v1",
-                     "method": "GET", "path": "/orders/7", "route": "GET /orders/{id}",
+                     "principal": "alice", "issuer": ISS, "tenant": "acme", "kind": "user",
+                     "event": "rest_v1", "method": "GET", "path": "/orders/7", "route": "GET /orders/{id}",
                      "request_id": REQUEST_ID}  # fmt: skip
     deny.pop("latency_us")
     assert deny == {"secauth": "decision", "decision": "unauthorized", "reason": "missing_token",

@@ -27,7 +27,15 @@ from typing import Any
 
 from secauth.errors import ConfigurationError
 
-__all__ = ["DECISIONS", "FIELDS", "DecisionLog", "DecisionSink", "decision_for", "fields"]
+__all__ = [
+    "DECISIONS",
+    "FIELDS",
+    "DecisionLog",
+    "DecisionSink",
+    "caller_fields",
+    "decision_for",
+    "fields",
+]
 
 DecisionSink = Callable[[Mapping[str, Any]], None]
 
@@ -40,6 +48,7 @@ FIELDS = (
     "reason",
     "status",
     "principal",
+    "issuer",
     "tenant",
     "kind",
     "event",
@@ -86,6 +95,16 @@ def decision_for(status: int) -> str:
     if status == 401:
         return "unauthorized"
     return "error" if status >= 500 else "deny"
+
+
+def caller_fields(principal: Any) -> dict[str, Any]:
+    """A record's fields about who called: the principal's id, issuer, tenant and kind."""
+    return {
+        "principal": principal.id,
+        "issuer": principal.issuer,
+        "tenant": principal.tenant,
+        "kind": principal.kind,
+    }
 
 
 def fields(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from secauth._decisions import DecisionLog, DecisionSink, decision_for
+from secauth._decisions import DecisionLog, DecisionSink, caller_fields, decision_for
 from secauth.access import Decision, Routes, authenticated
 from secauth.authorizer_limits import AuthorizerLimits
 from secauth.errors import (
@@ -486,9 +486,7 @@ class Authorizer:
 def _record_fields(principal: Principal, target: Target, decision: Decision) -> dict[str, Any]:
     """The decision record's fields about who asked for what, and the answer."""
     fields: dict[str, Any] = {
-        "principal": principal.id,
-        "tenant": principal.tenant,
-        "kind": principal.kind,
+        **caller_fields(principal),
         "method": target.method,
         "path": target.path,
         "route": decision.route,

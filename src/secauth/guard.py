@@ -48,7 +48,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 
-from secauth._decisions import DecisionLog, DecisionSink
+from secauth._decisions import DecisionLog, DecisionSink, caller_fields
 from secauth.access import Routes, Rule
 from secauth.current import acting_as, current_principal
 from secauth.errors import (
@@ -316,7 +316,7 @@ class Guard:
         except SecAuthError:
             count(limits, request, None, record, refused=True)  # counted too, per IP
             raise
-        record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
+        record.update(caller_fields(principal))
         limit = count(limits, request, principal, record)
         decide(self.routes, self.rule, principal, request, record, app_path)  # guard_routes
         return Admission(request, principal, None, limit)
@@ -334,7 +334,7 @@ class Guard:
         except SecAuthError:
             await count_async(limits, request, None, record, refused=True)
             raise
-        record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
+        record.update(caller_fields(principal))
         limit = await count_async(limits, request, principal, record)
         decide(self.routes, self.rule, principal, request, record, app_path)  # guard_routes
         return Admission(request, principal, None, limit)
@@ -443,7 +443,10 @@ class Guard:
     @staticmethod
     def _agree(verified: Principal, from_context: Principal | None) -> Principal:
         if from_context is not None and (
-            from_context.id != verified.id or from_context.tenant != verified.tenant
+            from_context.id != verified.id
+            or from_context.tenant != verified.tenant
+            # a context written before secauth_issuer existed names none
+            or (from_context.issuer is not None and from_context.issuer != verified.issuer)
         ):
             raise InvalidClaims(detail={"problem": "authorizer context and token disagree"})
         return verified

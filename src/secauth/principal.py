@@ -29,6 +29,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from secauth.errors import ConfigurationError, InvalidClaims
+from secauth.role_hierarchy import RoleHierarchy
 
 __all__ = [
     "CONTEXT_FIELDS",
@@ -44,7 +45,8 @@ _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 _MAX_ITEMS = 256
 #: The authorizer context fields :meth:`Principal.to_context` writes and
 #: :meth:`Principal.from_context` reads (``secauth_tenant`` only when there is a tenant,
-#: ``secauth_exp`` only for a token with an ``exp``: :func:`context_expiry`).
+#: ``secauth_issuer`` only when the principal names one, ``secauth_exp`` only for a
+#: token with an ``exp``: :func:`context_expiry`).
 CONTEXT_FIELDS: Final = (
     "secauth_principal",
     "secauth_kind",
@@ -52,9 +54,10 @@ CONTEXT_FIELDS: Final = (
     "secauth_scopes",
     "secauth_groups",
     "secauth_tenant",
+    "secauth_issuer",
     "secauth_exp",
 )
-_OPTIONAL_CONTEXT_FIELDS: Final = ("secauth_tenant", "secauth_exp")
+_OPTIONAL_CONTEXT_FIELDS: Final = ("secauth_tenant", "secauth_issuer", "secauth_exp")
 # One encoder, built once: json.dumps with options builds a new one on every call.
 _COMPACT_JSON: Final = json.JSONEncoder(separators=(",", ":"))
 
@@ -65,6 +68,9 @@ class Principal:
     Attributes
     ----------
     id: the subject (``sub`` by default).
+    issuer: the token's ``iss`` (None for API keys, certificates, the anonymous
+        caller): a subject is unique within its issuer only, so two issuers' ``alice``
+        are two principals.
     tenant: the tenant from verified claims, or None.
     roles, scopes, groups: frozensets of strings (roles already include those
         implied by a :class:`RoleHierarchy`); any iterable of strings is accepted.
@@ -78,7 +84,7 @@ class Principal:
 
     # Read-only properties over private slots: immutable without a frozen dataclass,
     # whose machinery (dataclasses imports inspect) would cost a cold start ~7 ms.
-    __slots__ = ("_claims", "_groups", "_id", "_kind", "_roles", "_scopes", "_tenant")
+    __slots__ = ("_claims", "_groups", "_id", "_issuer", "_kind", "_roles", "_scopes", "_tenant")
 
     def __init__(
         self,
@@ -90,9 +96,12 @@ class Principal:
         groups: Iterable[str] = (),
         claims: Mapping[str, Any] | None = None,
         kind: str = "user",
+        issuer: str | None = None,
     ) -> None:
         if type(id) is not str or (tenant is not None and type(tenant) is not str):
             raise ConfigurationError("a principal's id and tenant are strings")
+        if issuer is not None and (type(issuer) is not str or not issuer):
+            raise ConfigurationError("a principal's issuer is a non-empty string or None")
         if type(kind) is not str:
             raise ConfigurationError("a principal's kind is a string such as 'user'")
         self._id = id
@@ -102,10 +111,15 @@ class Principal:
         self._groups = _names_of("groups", groups)
         self._claims = MappingProxyType(dict(claims)) if claims else _EMPTY
         self._kind = kind
+        self._issuer = issuer
 
     @property
     def id(self) -> str:
         return self._id
+
+    @property
+    def issuer(self) -> str | None:
+        return self._issuer
 
     @property
     def tenant(self) -> str | None:
@@ -132,13 +146,14 @@ class Principal:
         return self._kind
 
     def __repr__(self) -> str:
+        issuer = f", issuer={self.issuer!r}" if self.issuer is not None else ""
         return (
-            f"Principal(id={self.id!r}, tenant={self.tenant!r}, roles={sorted(self.roles)}, "
-            f"scopes={sorted(self.scopes)}, kind={self.kind!r})"
+            f"Principal(id={self.id!r}{issuer}, tenant={self.tenant!r}, "
+            f"roles={sorted(self.roles)}, scopes={sorted(self.scopes)}, kind={self.kind!r})"
         )
 
     def _identity(self) -> tuple[object, ...]:
-        return (self.id, self.tenant, self.roles, self.scopes, self.groups, self.kind)
+        return (self.id, self.issuer, self.tenant, self.roles, self.scopes, self.groups, self.kind)
 
     def __eq__(self, other: object) -> bool:
         """Equal when everything but the claims is (claims are the evidence, not the who)."""
@@ -179,6 +194,8 @@ class Principal:
         }
         if self.tenant is not None:
             context["secauth_tenant"] = self.tenant
+        if self.issuer is not None:
+            context["secauth_issuer"] = self.issuer
         exp = self._claims.get("exp")
         if type(exp) is int or (type(exp) is float and math.isfinite(exp)):
             # the token's expiry: a WebSocket connection's messages repeat this context
@@ -218,6 +235,7 @@ class Principal:
             scopes=_read_json_list(fields["secauth_scopes"], "secauth_scopes"),
             groups=_read_json_list(fields["secauth_groups"], "secauth_groups"),
             kind=fields["secauth_kind"],
+            issuer=fields.get("secauth_issuer") or None,
         )
 
     def has_scope(self, scope: str) -> bool:
@@ -274,45 +292,6 @@ def _read_json_list(text: str, field: str) -> list[str]:
 
 _ANONYMOUS = Principal("anonymous", kind="anonymous")
 _CONTEXT_KINDS = frozenset({"user", "api_key", "client_cert"})
-
-
-class RoleHierarchy:
-    """Roles that imply other roles, declared once: ``{"admin": ["member"], "member": ["viewer"]}``.
-
-    Implications are transitive; cycles are allowed and harmless.
-
-    >>> sorted(RoleHierarchy({"admin": ["member"], "member": ["viewer"]}).expand({"admin"}))
-    ['admin', 'member', 'viewer']
-    """
-
-    __slots__ = ("_closure",)
-
-    def __init__(self, implies: Mapping[str, Iterable[str]]) -> None:
-        graph: dict[str, frozenset[str]] = {}
-        for role, implied in implies.items():
-            if not isinstance(role, str) or isinstance(implied, str):
-                raise ConfigurationError(
-                    "a role hierarchy maps a role to a list of roles: {'admin': ['member']}"
-                )
-            graph[role] = frozenset(implied)
-        closure: dict[str, frozenset[str]] = {}
-        for role in graph:
-            seen = {role}
-            stack = [role]
-            while stack:
-                for nxt in graph.get(stack.pop(), ()):
-                    if nxt not in seen:
-                        seen.add(nxt)
-                        stack.append(nxt)
-            closure[role] = frozenset(seen)
-        self._closure = closure
-
-    def expand(self, roles: Iterable[str]) -> frozenset[str]:
-        """The roles plus every role they imply."""
-        out: set[str] = set()
-        for role in roles:
-            out |= self._closure.get(role, frozenset((role,)))
-        return frozenset(out)
 
 
 def _lookup(claims: Mapping[str, Any], path: ClaimPath) -> Any:
@@ -474,6 +453,7 @@ class ClaimMapper:
             scopes=scopes,
             groups=groups,
             claims=claims,
+            issuer=issuer if type(issuer := claims.get("iss")) is str and issuer else None,
         )
 
 

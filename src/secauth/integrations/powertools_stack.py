@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from secauth._decisions import caller_fields
 from secauth.errors import ConfigurationError, InvalidClaims, MissingToken, SecAuthError
 from secauth.guard import Guard
 from secauth.guard_http import check_body
@@ -152,7 +153,7 @@ def route_checks(guard: Guard, found: StackedAdmission) -> tuple[Principal, Rate
         if not identified.is_anonymous:
             found.recorded_by(guard)
         principal = identified
-        found.record.update(principal=principal.id, tenant=principal.tenant, kind=principal.kind)
+        found.record.update(caller_fields(principal))
     own = again + [lim for lim in _own_limits(guard, found) if all(lim is not a for a in again)]
     found.counted().extend(own)
     if principal.is_anonymous:
