@@ -652,3 +652,13 @@ def test_the_check_can_be_skipped_and_is_checked(evicting_redis: Any) -> None:
     for store in (RedisReplayStore, RedisRevocationStore):
         with pytest.raises(ConfigurationError, match="check_eviction"):
             store(url, check_eviction="no")  # type: ignore[arg-type]
+
+
+def test_the_eviction_recheck_is_checked(private_redis: Any) -> None:
+    from secauth.dpop_replay import RedisReplayStore
+
+    url = f"redis://127.0.0.1:{private_redis.port}/0"
+    for store in (RedisReplayStore, RedisRevocationStore):
+        for bad in (-1, 3601, True, "60"):
+            with pytest.raises(ConfigurationError, match="eviction_recheck"):
+                store(url, eviction_recheck=bad)  # type: ignore[arg-type]

@@ -90,11 +90,16 @@ def test_entries_are_per_issuer() -> None:
 
 
 def test_entries_expire_after_the_longest_token_lifetime() -> None:
+    """An entry lives max_token_lifetime plus ENTRY_MARGIN: a verifier accepts a token
+    ``leeway`` past its exp, with an iat up to ``leeway + max_future_iat`` ahead."""
+    from secauth.revocation import ENTRY_MARGIN
+
+    assert ENTRY_MARGIN == 2 * 300 + 3600
     clock = Clock()
     store = MemoryRevocationStore(clock=clock)
     rev = revocations(store, clock, max_token_lifetime=3600, max_staleness=0)
     rev.revoke_token(ISS, "t-1")
-    clock.now += 3599
+    clock.now += 3599 + ENTRY_MARGIN
     assert rev.is_revoked(claims())
     clock.now += 2
     assert not rev.is_revoked(claims())  # every token it could affect has expired

@@ -34,6 +34,7 @@ secauth.errors.ConfigurationError: Demo: a Redis Cluster has database 0 only
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,7 +42,14 @@ from urllib.parse import urlsplit
 from secauth._aws import check_timeouts
 from secauth.errors import ConfigurationError
 
-__all__ = ["LazyCluster", "check_no_eviction", "client_options", "connect", "import_redis"]
+__all__ = [
+    "EvictionCheck",
+    "LazyCluster",
+    "check_no_eviction",
+    "client_options",
+    "connect",
+    "import_redis",
+]
 
 
 def import_redis(owner: str) -> Any:
@@ -197,3 +205,30 @@ def check_no_eviction(client: Any, unavailable: type[Exception]) -> None:
                 f"redis: the server may evict entries (maxmemory-policy {policy}): set "
                 "maxmemory-policy noeviction, or use a server of its own without maxmemory"
             )
+
+
+class EvictionCheck:
+    """A store's :func:`check_no_eviction`: at its first use, and again once ``every``
+    seconds have passed (0: on every call), since a server's policy can change while
+    containers run; off when not ``enabled``."""
+
+    __slots__ = ("_due", "enabled", "every")
+
+    def __init__(self, owner: str, *, enabled: bool, every: float) -> None:
+        if type(enabled) is not bool:
+            raise ConfigurationError(f"{owner} check_eviction must be True or False")
+        if isinstance(every, bool) or not isinstance(every, int | float) or not 0 <= every <= 3600:
+            raise ConfigurationError(f"{owner} eviction_recheck must be 0 to 3600 seconds")
+        self.enabled = enabled
+        self.every = float(every)
+        self._due = float("-inf")
+
+    def ensure(self, client: Any, unavailable: type[Exception]) -> None:
+        """Raise ``unavailable`` when the check is due and the server may evict."""
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now < self._due:
+            return
+        check_no_eviction(client, unavailable)
+        self._due = now + self.every

@@ -29,8 +29,19 @@ from secauth.errors import (
     TokenNotYetValid,
 )
 
-__all__ = ["MAX_TIME", "ClaimPolicy", "ClaimTimes", "shown", "time_claim"]
+__all__ = [
+    "MAX_FUTURE_IAT",
+    "MAX_LEEWAY",
+    "MAX_TIME",
+    "ClaimPolicy",
+    "ClaimTimes",
+    "shown",
+    "time_claim",
+]
 
+#: The most leeway and the furthest future ``iat`` a verifier accepts, seconds.
+MAX_LEEWAY = 300.0
+MAX_FUTURE_IAT = 3600.0
 #: Time claims beyond 2**53 cannot be exact JSON numbers (RFC 7493, I-JSON) and would
 #: overflow float arithmetic.
 MAX_TIME = float(2**53)
@@ -80,7 +91,7 @@ class ClaimPolicy:
         if not isinstance(audience_claim, str) or not audience_claim:
             raise ConfigurationError("audience_claim must be a claim name such as 'aud'")
         self.audience_claim = audience_claim
-        if not (0 <= leeway <= 300) or not (0 <= max_future_iat <= 3600):
+        if not (0 <= leeway <= MAX_LEEWAY) or not (0 <= max_future_iat <= MAX_FUTURE_IAT):
             raise ConfigurationError("leeway must be 0..300 s and max_future_iat 0..3600 s")
         self.leeway = float(leeway)
         self.max_future_iat = float(max_future_iat)

@@ -31,7 +31,7 @@ from secauth._aws import (
     dynamodb_table_client,
     error_code,
 )
-from secauth._redis import check_no_eviction, connect
+from secauth._redis import EvictionCheck, connect
 from secauth.errors import ConfigurationError
 
 __all__ = [
@@ -90,9 +90,9 @@ class RedisReplayStore:
     (a ``redis.Redis`` or ``redis.cluster.RedisCluster``). Keys are ``<prefix><key>``.
 
     The server must never evict a record before its expiry (an evicted proof could be
-    replayed): at its first use the store reads ``INFO memory`` and fails (503) until the
-    server has no ``maxmemory`` or ``maxmemory-policy noeviction``;
-    ``check_eviction=False`` skips that.
+    replayed): at its first use, and again every ``eviction_recheck`` seconds, the store
+    reads ``INFO memory`` and fails (503) until the server has no ``maxmemory`` or
+    ``maxmemory-policy noeviction``; ``check_eviction=False`` skips that.
     """
 
     def __init__(
@@ -104,11 +104,13 @@ class RedisReplayStore:
         socket_timeout: float = 0.25,
         connect_timeout: float = 0.25,
         check_eviction: bool = True,
+        eviction_recheck: float = 60.0,
     ) -> None:
         if (url is None) == (client is None):
             raise ConfigurationError("RedisReplayStore takes a url or a client, not both")
-        if type(check_eviction) is not bool:
-            raise ConfigurationError("RedisReplayStore check_eviction must be True or False")
+        self._eviction = EvictionCheck(
+            "RedisReplayStore", enabled=check_eviction, every=eviction_recheck
+        )
         if not isinstance(prefix, str):
             raise ConfigurationError("RedisReplayStore prefix must be a string")
         check_timeouts(
@@ -132,12 +134,9 @@ class RedisReplayStore:
             )
         self.client = client
         self.prefix = prefix
-        self._never_evicts = not check_eviction  # True once the server said so
 
     def first_use(self, key: str, expires_at: float) -> bool:
-        if not self._never_evicts:
-            check_no_eviction(self.client, ReplayStoreUnavailable)
-            self._never_evicts = True
+        self._eviction.ensure(self.client, ReplayStoreUnavailable)
         ttl_ms = max(1, math.ceil((expires_at - time.time()) * 1000))
         try:
             created = self.client.set(self.prefix + key, b"1", nx=True, px=ttl_ms)

@@ -13,7 +13,8 @@ Authorizer's memo hits included. Four kinds of entry, each keyed by the issuer:
   (:meth:`Revocations.revoke_client`).
 
 An entry lives as long as the longest-lived token it can affect: ``max_token_lifetime``
-(default one day) after it was written, so the list never grows without bound. A verifier
+(default one day) after it was written, plus :data:`ENTRY_MARGIN` (the most leeway past
+``exp`` and future ``iat`` a verifier accepts), so the list never grows without bound. A verifier
 given ``revocations=`` therefore refuses a token that could outlive its entries (no
 ``exp`` or no ``iat``, or ``exp - iat`` over ``max_token_lifetime``: ``invalid_claims``;
 :class:`~secauth.claim_policy.ClaimPolicy`'s ``max_lifetime``): once the entry expired, a
@@ -53,9 +54,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal, Protocol
 
+from secauth.claim_policy import MAX_FUTURE_IAT, MAX_LEEWAY
 from secauth.errors import ConfigurationError, InvalidClaims, KeysUnavailable, TokenRevoked
 
 __all__ = [
+    "ENTRY_MARGIN",
     "MAX_AUDIENCES",
     "RevocationStore",
     "Revocations",
@@ -70,6 +73,10 @@ _COGNITO_ISSUER = re.compile(
 )
 # The claims a revocation verdict depends on (the keys it is looked up by, and iat).
 _IDENTIFYING: Final = ("iss", "jti", "origin_jti", "sub", "client_id", "azp", "aud", "iat")
+#: How much longer than ``max_token_lifetime`` an entry lives: a verifier accepts a token
+#: ``leeway`` past its ``exp`` and an ``iat`` up to ``leeway + max_future_iat`` ahead, so a
+#: token revoked as it was issued lives that long at most.
+ENTRY_MARGIN: Final = 2 * MAX_LEEWAY + MAX_FUTURE_IAT
 # The most audiences a token may name where a list is consulted: each is a key looked up.
 MAX_AUDIENCES: Final = 16
 _AUD: Final = _IDENTIFYING.index("aud")
@@ -297,7 +304,7 @@ class Revocations:
         now = self._clock()
         when = now if at is None else float(at)
         key = _key(kind, issuer_key(issuer), value)
-        self.store.put(key, when, max(now, when) + self.max_token_lifetime)
+        self.store.put(key, when, max(now, when) + self.max_token_lifetime + ENTRY_MARGIN)
         self.forget_cached()  # this container sees its own revocation at once
 
     def _recall(

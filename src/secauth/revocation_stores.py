@@ -29,7 +29,7 @@ from secauth._aws import (
     dynamodb_table_client,
     error_code,
 )
-from secauth._redis import check_no_eviction, connect
+from secauth._redis import EvictionCheck, connect
 from secauth.errors import ConfigurationError
 from secauth.revocation import StoreUnavailable
 
@@ -72,10 +72,11 @@ class RedisRevocationStore:
     with ``cluster=True``. Keys are ``<prefix>{secauth-revocations}<sha256 of the entry
     key>``: every entry lives in one slot, so one shard holds the whole list.
 
-    The server must never evict an entry before its expiry: at its first use the store
-    reads ``INFO memory``, and fails (the list's failure policy applies) until the server
-    has no ``maxmemory`` or ``maxmemory-policy noeviction``. ``check_eviction=False`` skips that, for
-    a server you know never evicts but that refuses ``INFO``.
+    The server must never evict an entry before its expiry: at its first use, and again
+    every ``eviction_recheck`` seconds, the store reads ``INFO memory``, and fails (the
+    list's failure policy applies) until the server has no ``maxmemory`` or
+    ``maxmemory-policy noeviction``. ``check_eviction=False`` skips that, for a server you
+    know never evicts but that refuses ``INFO``.
     """
 
     def __init__(
@@ -88,11 +89,13 @@ class RedisRevocationStore:
         socket_timeout: float = 0.25,
         connect_timeout: float = 0.25,
         check_eviction: bool = True,
+        eviction_recheck: float = 60.0,
     ) -> None:
         if (url is None) == (client is None):
             raise ConfigurationError("RedisRevocationStore takes a url or a client, not both")
-        if type(check_eviction) is not bool:
-            raise ConfigurationError("RedisRevocationStore check_eviction must be True or False")
+        self._eviction = EvictionCheck(
+            "RedisRevocationStore", enabled=check_eviction, every=eviction_recheck
+        )
         if not isinstance(prefix, str) or "{" in prefix or "}" in prefix:
             raise ConfigurationError("RedisRevocationStore prefix must be a string without braces")
         check_timeouts(
@@ -108,18 +111,12 @@ class RedisRevocationStore:
             )
         self.client = client
         self.prefix = prefix
-        self._never_evicts = not check_eviction  # True once the server said so
 
     def _name(self, key: str) -> str:
         return self.prefix + _REDIS_TAG + hashlib.sha256(key.encode()).hexdigest()
 
-    def _check_server(self) -> None:
-        if not self._never_evicts:
-            check_no_eviction(self.client, StoreUnavailable)
-            self._never_evicts = True
-
     def lookup(self, keys: list[str]) -> dict[str, float | None]:
-        self._check_server()
+        self._eviction.ensure(self.client, StoreUnavailable)
         try:
             replies = self.client.mget([self._name(key) for key in keys])
         except Exception as exc:  # any client failure is an outage, never an allow
@@ -127,7 +124,7 @@ class RedisRevocationStore:
         return {key: _number(reply) for key, reply in zip(keys, replies, strict=True)}
 
     def put(self, key: str, value: float, expires_at: float) -> None:
-        self._check_server()
+        self._eviction.ensure(self.client, StoreUnavailable)
         ttl_ms = max(1, math.ceil((expires_at - time.time()) * 1000))
         try:
             self.client.set(self._name(key), repr(float(value)), px=ttl_ms)

@@ -277,15 +277,19 @@ class ClientIp:
 
 
 def principal_key(principal: Principal) -> str:
-    """The store key of a caller: ``kind:id``, and with a tenant all three (the same id in
-    two tenants is two callers), hashed when long or unusual (:func:`safe_key`).
+    """The store key of a caller: ``kind:id``, and with an issuer or a tenant all of them
+    (the same id of two issuers, or in two tenants, is two callers), hashed when long or
+    unusual (:func:`safe_key`).
 
     >>> principal_key(Principal("alice")), principal_key(Principal("alice", tenant="acme"))[0]
     ('user:alice', '~')
+    >>> principal_key(Principal("alice", issuer="https://a/")) != principal_key(
+    ...     Principal("alice", issuer="https://b/"))
+    True
     """
-    if principal.tenant is None:
+    if principal.tenant is None and principal.issuer is None:
         return safe_key(f"{principal.kind}:{principal.id}")
-    return safe_key(repr((principal.kind, principal.tenant, principal.id)))
+    return safe_key(repr((principal.kind, principal.issuer, principal.tenant, principal.id)))
 
 
 def by_principal(request: Request, principal: Principal | None = None) -> str | None:
