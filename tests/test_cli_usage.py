@@ -152,3 +152,36 @@ limiter.hit(EVENT)
     code, out, _ = run(["usage", spec, "--ip", "203.0.113.1"], capsys)
     assert code == 0
     assert " 3  " in out  # a caller with nothing spent
+
+
+PER_PRINCIPAL = """
+from secauth.principal import Principal
+from secauth.ratelimit import RateLimiter
+from secauth.ratelimit.redis_store import RedisStore
+
+limiter = RateLimiter.per_principal("1/minute", store=RedisStore({url!r}))
+EVENT = {{"version": "2.0", "rawPath": "/",
+          "requestContext": {{"http": {{"method": "GET", "sourceIp": "192.0.2.1"}}}}}}
+limiter.hit(EVENT, Principal({who!r}, issuer="https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123"))
+"""
+
+
+def test_a_token_callers_usage_is_read_with_its_issuer(
+    redis_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A token's caller is counted with its issuer: --issuer finds the spent bucket (any
+    of a Cognito pool's issuers names the pool); without it, the bucket of a caller
+    without an issuer."""
+    spec = app(tmp_path, monkeypatch, PER_PRINCIPAL.format(url=redis_url, who="carol"))
+    updated = "https://issuer-cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123"
+    code, out, _ = run(["usage", spec, "--ip", "192.0.2.1", "--principal", "carol",
+                        "--issuer", updated], capsys)  # fmt: skip
+    assert code == 1, out  # spent through the pool's other issuer format
+    code, out, _ = run(["usage", spec, "--ip", "192.0.2.1", "--principal", "carol"], capsys)
+    assert code == 0, out
+    code, _, err = run(["usage", spec, "--ip", "192.0.2.1", "--issuer", updated], capsys)
+    assert code == 2
+    assert "--issuer" in err

@@ -189,3 +189,33 @@ def test_a_dynamodb_item_without_its_time_is_an_outage(dynamodb: Any) -> None:
     dynamodb.put_item(TableName="revocations-3", Item={"pk": {"S": f"jti|{ISS}|t-1"}})
     with pytest.raises(KeysUnavailable):
         Revocations(store).check(CLAIMS)
+
+
+def _later_time_stands(store: Any, read: Any) -> None:
+    """Two writes of one key: the later time stands, whichever comes second; an expired
+    entry (not yet deleted) is replaced."""
+    now = time.time()
+    store.put("subject|x|ann", now + 600, now + 4000)  # a sign-out with a margin
+    store.put("subject|x|ann", now, now + 3000)  # then a plain one
+    assert read("subject|x|ann") == now + 600
+    store.put("subject|x|ann", now + 900, now + 5000)  # a later one replaces it
+    assert read("subject|x|ann") == now + 900
+
+
+def test_redis_keeps_the_later_revocation_time(redis_url: str) -> None:
+    store = RedisRevocationStore(redis_url)
+    _later_time_stands(store, lambda key: store.lookup([key])[key])
+
+
+def test_dynamodb_keeps_the_later_revocation_time(dynamodb: Any) -> None:
+    store = DynamoDBRevocationStore("revocations-4", client=dynamodb)
+    store.create_table()
+    _later_time_stands(store, lambda key: store.lookup([key])[key])
+    # an item past its expiry that TTL has not deleted yet is no obstacle
+    dynamodb.put_item(
+        TableName="revocations-4",
+        Item={"pk": {"S": "jti|x|t-9"}, "at": {"N": str(time.time() + 10_000)},
+              "expires_at": {"N": "2"}},
+    )  # fmt: skip
+    store.put("jti|x|t-9", time.time(), time.time() + 100)
+    assert store.lookup(["jti|x|t-9"])["jti|x|t-9"] is not None

@@ -212,7 +212,7 @@ class EvictionCheck:
     seconds have passed (0: on every call), since a server's policy can change while
     containers run; off when not ``enabled``."""
 
-    __slots__ = ("_due", "enabled", "every")
+    __slots__ = ("_due", "_failed_at", "enabled", "every")
 
     def __init__(self, owner: str, *, enabled: bool, every: float) -> None:
         if type(enabled) is not bool:
@@ -222,13 +222,21 @@ class EvictionCheck:
         self.enabled = enabled
         self.every = float(every)
         self._due = float("-inf")
+        self._failed_at = float("-inf")
 
     def ensure(self, client: Any, unavailable: type[Exception]) -> None:
-        """Raise ``unavailable`` when the check is due and the server may evict."""
+        """Raise ``unavailable`` when the check is due and the server may evict. A pass
+        counts only when no check failed since it started (threads race)."""
         if not self.enabled:
             return
-        now = time.monotonic()
-        if now < self._due:
+        started = time.monotonic()
+        if started < self._due:
             return
-        check_no_eviction(client, unavailable)
-        self._due = now + self.every
+        try:
+            check_no_eviction(client, unavailable)
+        except Exception:
+            self._failed_at = time.monotonic()
+            self._due = float("-inf")
+            raise
+        if self._failed_at < started:
+            self._due = started + self.every

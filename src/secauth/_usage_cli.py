@@ -2,16 +2,17 @@
 
 For support staff answering "why am I throttled?"::
 
-    secauth usage app:limiter --principal alice --claim plan=free
-    secauth usage app:limiter --key user:alice --plan free
+    secauth usage app:limiter --principal alice --issuer https://idp.example.com/ --claim plan=free
+    secauth usage app:limiter --key user:alice --plan free   # a caller without an issuer
     secauth usage app:limiter --event request.json --principal partner-a --kind api_key
 
 ``LIMITER`` is ``module:attribute`` naming a ``RateLimiter``, ``CombinedLimiter`` or
 plan limiter (``RateLimiter.per_plan``), imported from the current directory or
 ``PYTHONPATH`` with its own store. The caller is given as the key function's value
 (``--key``), or as a request (``--event FILE`` or a minimal HTTP API event from
-``--ip``) and a principal (``--principal``, ``--kind``, ``--tenant``, ``--claim``,
-``--group``). One line per limit: limit, remaining, when it is full again (UTC).
+``--ip``) and a principal (``--principal``, ``--issuer``, ``--kind``, ``--tenant``,
+``--claim``, ``--group``): a token's caller is counted with its issuer, so give
+``--issuer`` for one. One line per limit: limit, remaining, when it is full again (UTC).
 
 Exit status: 0 every limit has room, 1 a limit is exhausted or the caller's plan is
 refused, 2 bad arguments, 3 the store did not answer.
@@ -46,6 +47,7 @@ def add_commands(sub: Any) -> None:
     usage.add_argument("--principal", help="the principal's id")
     usage.add_argument("--kind", default="user", help="the principal's kind (api_key, ...)")
     usage.add_argument("--tenant", help="the principal's tenant")
+    usage.add_argument("--issuer", help="the principal's issuer (a token's iss)")
     usage.add_argument(
         "--claim", action="append", default=[], metavar="NAME=VALUE", help="a claim (repeat)"
     )
@@ -61,12 +63,19 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     limiter = _load(args.limiter)
     principal = None
-    if args.principal is None and (args.claim or args.group or args.tenant):
-        raise ConfigurationError("--claim, --group and --tenant describe --principal: add it")
+    if args.principal is None and (args.claim or args.group or args.tenant or args.issuer):
+        raise ConfigurationError(
+            "--claim, --group, --tenant and --issuer describe --principal: add it"
+        )
     if args.principal is not None:
         claims = dict(_claim(text) for text in args.claim)
         principal = Principal(
-            args.principal, kind=args.kind, tenant=args.tenant, groups=args.group, claims=claims
+            args.principal,
+            kind=args.kind,
+            tenant=args.tenant,
+            groups=args.group,
+            claims=claims,
+            issuer=args.issuer,
         )
     target: Any = args.key if args.key is not None else _request(args)
     options = {} if args.plan is None else {"plan": args.plan}

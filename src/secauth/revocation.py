@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -56,6 +55,7 @@ from typing import Any, Final, Literal, Protocol
 
 from secauth.claim_policy import MAX_FUTURE_IAT, MAX_LEEWAY
 from secauth.errors import ConfigurationError, InvalidClaims, KeysUnavailable, TokenRevoked
+from secauth.issuers import issuer_key
 
 __all__ = [
     "ENTRY_MARGIN",
@@ -68,9 +68,6 @@ __all__ = [
 ]
 
 _LOG = logging.getLogger("secauth.revocations")
-_COGNITO_ISSUER = re.compile(
-    r"https://(?:issuer-)?cognito-idp\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/([a-z0-9-]+_[0-9A-Za-z]+)"
-)
 # The claims a revocation verdict depends on (the keys it is looked up by, and iat).
 _IDENTIFYING: Final = ("iss", "jti", "origin_jti", "sub", "client_id", "azp", "aud", "iat")
 #: How much longer than ``max_token_lifetime`` an entry lives: a verifier accepts a token
@@ -92,7 +89,9 @@ class RevocationStore(Protocol):
 
     ``lookup`` answers for several keys in one round trip: each key's value (the
     revocation time, epoch seconds), or None. ``put`` writes one entry that the store
-    forgets at ``expires_at``. Both raise :class:`StoreUnavailable` on failure.
+    forgets at ``expires_at``, unless the key already holds a later time (a sign-out is
+    never lifted by another: the later ``before`` wins, with its own expiry). Both raise
+    :class:`StoreUnavailable` on failure.
     """
 
     def lookup(self, keys: list[str]) -> dict[str, float | None]: ...
@@ -133,20 +132,6 @@ def revocation_keys(claims: Mapping[str, Any]) -> list[tuple[str, str]]:
             if pair not in out:
                 out.append(pair)
     return out
-
-
-def issuer_key(issuer: str) -> str:
-    """The issuer as revocation entries name it. A Cognito user pool issues under several
-    issuers (two formats, and one per replica Region) for the same users and clients:
-    they are one issuer here, ``cognito:<pool id>``, so a sign-out reaches all of them.
-
-    >>> issuer_key("https://issuer-cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123")
-    'cognito:eu-west-1_AbC123'
-    >>> issuer_key("https://idp.example.com/")
-    'https://idp.example.com/'
-    """
-    match = _COGNITO_ISSUER.fullmatch(issuer)
-    return f"cognito:{match[1]}" if match else issuer
 
 
 def _key(kind: str, issuer: str, value: str) -> str:

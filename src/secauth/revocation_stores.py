@@ -2,8 +2,9 @@
 memory, in Redis (single node or Cluster) or in DynamoDB.
 
 Every store answers a token's keys in **one round trip** (``MGET``; ``BatchGetItem``)
-and writes an entry with its expiry (``SET ... PX``; a TTL attribute), so nothing stays
-longer than the longest-lived token it can affect. Clients are built with short timeouts
+and writes an entry with its expiry (a script's ``SET ... PX``; a TTL attribute), so
+nothing stays longer than the longest-lived token it can affect. A write never replaces
+a later time already there (two sign-outs: the later ``before`` stands). Clients are built with short timeouts
 and no retries; a failure raises :class:`~secauth.revocation.StoreUnavailable`, and the
 list applies its failure policy. ``redis`` and ``boto3`` are imported when a store is
 built, never by ``import secauth``.
@@ -39,6 +40,13 @@ __all__ = ["DynamoDBRevocationStore", "MemoryRevocationStore", "RedisRevocationS
 # all keys of a token.
 _REDIS_TAG: Final = "{secauth-revocations}"
 _BATCH_LIMIT: Final = 100  # BatchGetItem's item limit; a token has at most four keys
+# SET the entry unless the key holds a later time (an unreadable one is replaced).
+_PUT_LATER: Final = """
+local current = tonumber(redis.call('GET', KEYS[1]))
+if current and current >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
 
 
 class MemoryRevocationStore:
@@ -57,8 +65,10 @@ class MemoryRevocationStore:
 
     def put(self, key: str, value: float, expires_at: float) -> None:
         with self._lock:
-            self._entries[key] = (value, expires_at)
             now = self._clock()
+            current = self._entries.get(key)
+            if current is None or current[1] <= now or current[0] < value:
+                self._entries[key] = (value, expires_at)
             if len(self._entries) % 1024 == 0:  # now and then, drop what has expired
                 self._entries = {k: e for k, e in self._entries.items() if now < e[1]}
 
@@ -127,7 +137,7 @@ class RedisRevocationStore:
         self._eviction.ensure(self.client, StoreUnavailable)
         ttl_ms = max(1, math.ceil((expires_at - time.time()) * 1000))
         try:
-            self.client.set(self._name(key), repr(float(value)), px=ttl_ms)
+            self.client.eval(_PUT_LATER, 1, self._name(key), repr(float(value)), ttl_ms)
         except Exception as exc:
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from None
 
@@ -190,8 +200,20 @@ class DynamoDBRevocationStore:
             "expires_at": {"N": str(math.ceil(expires_at))},
         }
         try:
-            self.client.put_item(TableName=self.table, Item=item)
+            self.client.put_item(
+                TableName=self.table,
+                Item=item,
+                # unless a later time is there, and not expired (TTL deletion is lazy)
+                ConditionExpression="attribute_not_exists(pk) OR #at < :at OR #exp <= :now",
+                ExpressionAttributeNames={"#at": "at", "#exp": "expires_at"},
+                ExpressionAttributeValues={
+                    ":at": item["at"],
+                    ":now": {"N": str(math.floor(time.time()))},
+                },
+            )
         except Exception as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return  # a later revocation stands
             raise StoreUnavailable(f"dynamodb: {error_code(exc)}") from None
 
     def create_table(self) -> None:

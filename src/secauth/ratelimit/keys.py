@@ -59,6 +59,7 @@ from typing import Any, Final, NoReturn
 
 from secauth.errors import ConfigurationError, Forbidden
 from secauth.events import EventKind, Request
+from secauth.issuers import issuer_key
 from secauth.principal import Principal
 
 __all__ = [
@@ -278,8 +279,9 @@ class ClientIp:
 
 def principal_key(principal: Principal) -> str:
     """The store key of a caller: ``kind:id``, and with an issuer or a tenant all of them
-    (the same id of two issuers, or in two tenants, is two callers), hashed when long or
-    unusual (:func:`safe_key`).
+    (the same id of two issuers, or in two tenants, is two callers; a Cognito pool's
+    issuers are one, :func:`~secauth.issuers.issuer_key`), hashed when long or unusual
+    (:func:`safe_key`).
 
     >>> principal_key(Principal("alice")), principal_key(Principal("alice", tenant="acme"))[0]
     ('user:alice', '~')
@@ -289,7 +291,9 @@ def principal_key(principal: Principal) -> str:
     """
     if principal.tenant is None and principal.issuer is None:
         return safe_key(f"{principal.kind}:{principal.id}")
-    return safe_key(repr((principal.kind, principal.issuer, principal.tenant, principal.id)))
+    # One name for a Cognito pool's issuers (its formats and Regions): one user, one key.
+    issuer = issuer_key(principal.issuer) if principal.issuer is not None else None
+    return safe_key(repr((principal.kind, issuer, principal.tenant, principal.id)))
 
 
 def by_principal(request: Request, principal: Principal | None = None) -> str | None:

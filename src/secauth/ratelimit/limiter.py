@@ -326,7 +326,8 @@ class RateLimiter(Enforcing):
         :class:`~secauth.ratelimit.result.Usage` (``()`` when the limit does not apply).
 
         ``request_or_key`` is a request (or event) with its ``principal``, or the value
-        the key function returns (``"user:alice"`` for ``per_principal``, an address for
+        the key function returns (``principal_key(principal)`` for ``per_principal``:
+        ``"user:alice"`` for a caller without an issuer or tenant; an address for
         ``per_ip``, keyed as hits are: IPv4-mapped unmapped, IPv6 by its network). One
         store read (Redis: one script call; DynamoDB: one ``GetItem``); a store failure
         raises :class:`~secauth.ratelimit.StoreError`.
