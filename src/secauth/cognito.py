@@ -35,6 +35,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any, Literal
 
 from secauth.errors import ConfigurationError
+from secauth.issuers import REGION_PATTERN
 from secauth.jwks import KeySource
 from secauth.multi_issuer import MultiIssuerVerifier
 from secauth.principal import ClaimMapper
@@ -45,7 +46,7 @@ __all__ = ["CognitoVerifier", "IssuerFormat", "cognito_issuer"]
 IssuerFormat = Literal["both", "original", "updated"]
 """Which issuer formats a :class:`CognitoVerifier` accepts."""
 
-_REGION = r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+"
+_REGION = REGION_PATTERN
 _POOL = re.compile(rf"(?P<region>{_REGION})_[0-9A-Za-z]+")
 _REGION_ONLY = re.compile(_REGION)
 _HOSTS = {"original": "cognito-idp", "updated": "issuer-cognito-idp"}

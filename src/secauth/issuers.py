@@ -11,22 +11,30 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["issuer_key"]
+__all__ = ["REGION_PATTERN", "issuer_key"]
 
+#: An AWS Region's name (``eu-west-1``, ``us-gov-west-1``), as a regular expression.
+REGION_PATTERN = r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+"
 _COGNITO_ISSUER = re.compile(
-    r"https://(?:issuer-)?cognito-idp\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/([a-z0-9-]+_[0-9A-Za-z]+)"
+    rf"https://(?:issuer-)?cognito-idp\.{REGION_PATTERN}\.amazonaws\.com(?:\.cn)?"
+    rf"/({REGION_PATTERN}_[0-9A-Za-z]+)"
 )
+# What issuer_key's own names start with: an issuer spelled so is set apart.
+_OWN_PREFIXES = ("cognito:", "iss:")
 
 
 def issuer_key(issuer: str) -> str:
     """The issuer as revocation entries and rate-limit keys name it: a Cognito user pool's
     issuers (two formats, every replica Region) are one, ``cognito:<pool id>``; any other
-    issuer is itself.
+    issuer is itself, unless it is spelled like one of these names (``cognito:...``, or
+    ``iss:...``): then ``iss:`` + the issuer, so no issuer shares a pool's name.
 
     >>> issuer_key("https://issuer-cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123")
     'cognito:eu-west-1_AbC123'
-    >>> issuer_key("https://idp.example.com/")
-    'https://idp.example.com/'
+    >>> issuer_key("https://idp.example.com/"), issuer_key("cognito:eu-west-1_AbC123")
+    ('https://idp.example.com/', 'iss:cognito:eu-west-1_AbC123')
     """
     match = _COGNITO_ISSUER.fullmatch(issuer)
-    return f"cognito:{match[1]}" if match else issuer
+    if match:
+        return f"cognito:{match[1]}"
+    return "iss:" + issuer if issuer.startswith(_OWN_PREFIXES) else issuer

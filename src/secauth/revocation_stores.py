@@ -3,11 +3,12 @@ memory, in Redis (single node or Cluster) or in DynamoDB.
 
 Every store answers a token's keys in **one round trip** (``MGET``; ``BatchGetItem``)
 and writes an entry with its expiry (a script's ``SET ... PX``; a TTL attribute), so
-nothing stays longer than the longest-lived token it can affect. A write never replaces
-a later time already there (two sign-outs: the later ``before`` stands). Clients are built with short timeouts
-and no retries; a failure raises :class:`~secauth.revocation.StoreUnavailable`, and the
-list applies its failure policy. ``redis`` and ``boto3`` are imported when a store is
-built, never by ``import secauth``.
+nothing stays longer than the longest-lived token it can affect. A write to a key that
+holds a live entry keeps the later time and the later expiry of the two (two sign-outs:
+the later ``before`` stands, as long as either needs); a damaged entry is replaced.
+Clients are built with short timeouts and no retries; a failure raises
+:class:`~secauth.revocation.StoreUnavailable`, and the list applies its failure policy.
+``redis`` and ``boto3`` are imported when a store is built, never by ``import secauth``.
 
 >>> store = MemoryRevocationStore(clock=lambda: 10.0)
 >>> store.put("jti|https://idp/|t-1", 5.0, expires_at=20.0)
@@ -40,11 +41,20 @@ __all__ = ["DynamoDBRevocationStore", "MemoryRevocationStore", "RedisRevocationS
 # all keys of a token.
 _REDIS_TAG: Final = "{secauth-revocations}"
 _BATCH_LIMIT: Final = 100  # BatchGetItem's item limit; a token has at most four keys
-# SET the entry unless the key holds a later time (an unreadable one is replaced).
+# The later time and the longer life of the entry there and this one (ARGV: the time,
+# the TTL in ms). An entry that is not a finite number (damaged) is replaced; a kept time
+# keeps its own text (a number printed by Lua loses digits).
 _PUT_LATER: Final = """
 local current = tonumber(redis.call('GET', KEYS[1]))
-if current and current >= tonumber(ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local px = ARGV[2]
+local left = redis.call('PTTL', KEYS[1])
+local readable = current and current == current and current > -math.huge and current < math.huge
+if readable and left > tonumber(px) then px = string.format('%d', left) end
+if readable and current >= tonumber(ARGV[1]) then
+  redis.call('PEXPIRE', KEYS[1], px)
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', px)
 return 1
 """
 
@@ -67,8 +77,9 @@ class MemoryRevocationStore:
         with self._lock:
             now = self._clock()
             current = self._entries.get(key)
-            if current is None or current[1] <= now or current[0] < value:
-                self._entries[key] = (value, expires_at)
+            if current is not None and now < current[1]:  # a live entry: keep the later
+                value, expires_at = max(value, current[0]), max(expires_at, current[1])
+            self._entries[key] = (value, expires_at)
             if len(self._entries) % 1024 == 0:  # now and then, drop what has expired
                 self._entries = {k: e for k, e in self._entries.items() if now < e[1]}
 
@@ -199,26 +210,56 @@ class DynamoDBRevocationStore:
             "at": {"N": repr(float(value))},
             "expires_at": {"N": str(math.ceil(expires_at))},
         }
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=item,
-                # unless a later time is there, and not expired (TTL deletion is lazy)
-                ConditionExpression="attribute_not_exists(pk) OR #at < :at OR #exp <= :now",
-                ExpressionAttributeNames={"#at": "at", "#exp": "expires_at"},
-                ExpressionAttributeValues={
-                    ":at": item["at"],
-                    ":now": {"N": str(math.floor(time.time()))},
-                },
-            )
-        except Exception as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return  # a later revocation stands
-            raise StoreUnavailable(f"dynamodb: {error_code(exc)}") from None
+        for _ in range(3):  # read, merge, write unless another write came in between
+            try:
+                found = self.client.get_item(
+                    TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True
+                ).get("Item")
+                merged = _merged(item, found)
+                self.client.put_item(TableName=self.table, Item=merged, **_unchanged(found))
+                return
+            except Exception as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise StoreUnavailable(f"dynamodb: {error_code(exc)}") from None
+        raise StoreUnavailable("dynamodb: the entry kept changing (concurrent revocations)")
 
     def create_table(self) -> None:
         """Create the table (on-demand capacity) and wait until it is active."""
         create_pk_table(self.client, self.table)
+
+
+def _merged(item: dict[str, Any], found: dict[str, Any] | None) -> dict[str, Any]:
+    """``item``, with the later time and expiry of ``found`` when it is a live, readable
+    entry (an expired or damaged one is replaced)."""
+    if not found:
+        return item
+    try:
+        at, until = _number(found["at"]["N"]), _number(found["expires_at"]["N"])
+    except (KeyError, TypeError, StoreUnavailable):
+        return item  # damaged: replaced
+    if at is None or until is None or until <= time.time():
+        return item
+    return {
+        "pk": item["pk"],
+        "at": found["at"] if at >= float(item["at"]["N"]) else item["at"],
+        "expires_at": {"N": str(math.ceil(max(until, float(item["expires_at"]["N"]))))},
+    }
+
+
+def _unchanged(found: dict[str, Any] | None) -> dict[str, Any]:
+    """The condition that the item is still ``found`` (absent, or the same attributes)."""
+    if not found:
+        return {"ConditionExpression": "attribute_not_exists(pk)"}
+    names, values, parts = {}, {}, []
+    for i, (name, value) in enumerate(sorted(found.items())):
+        names[f"#a{i}"] = name
+        values[f":v{i}"] = value
+        parts.append(f"#a{i} = :v{i}")
+    return {
+        "ConditionExpression": " AND ".join(parts),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
 
 
 def _number(value: Any) -> float | None:
