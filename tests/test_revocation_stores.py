@@ -194,7 +194,7 @@ def test_a_dynamodb_item_without_its_time_is_an_outage(dynamodb: Any) -> None:
 def _later_time_stands(store: Any, read: Any) -> None:
     """Two writes of one key: the later time stands, whichever comes second; an expired
     entry (not yet deleted) is replaced."""
-    now = time.time()
+    now = float(int(time.time()))  # Redis keeps times to the microsecond
     store.put("subject|x|ann", now + 600, now + 4000)  # a sign-out with a margin
     store.put("subject|x|ann", now, now + 3000)  # then a plain one
     assert read("subject|x|ann") == now + 600

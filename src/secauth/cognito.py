@@ -50,6 +50,8 @@ _REGION = REGION_PATTERN
 _POOL = re.compile(rf"(?P<region>{_REGION})_[0-9A-Za-z]+")
 _REGION_ONLY = re.compile(_REGION)
 _HOSTS = {"original": "cognito-idp", "updated": "issuer-cognito-idp"}
+# The partitions whose Regions are not under amazonaws.com.
+_DOMAINS = {"aws-cn": "amazonaws.com.cn", "aws-eusc": "amazonaws.eu"}
 
 
 def cognito_issuer(user_pool_id: str, region: str, issuer_format: str = "original") -> str:
@@ -58,7 +60,7 @@ def cognito_issuer(user_pool_id: str, region: str, issuer_format: str = "origina
     >>> cognito_issuer("cn-north-1_Xyz9", "cn-north-1", "updated")
     'https://issuer-cognito-idp.cn-north-1.amazonaws.com.cn/cn-north-1_Xyz9'
     """
-    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    domain = _DOMAINS.get(_partition(region), "amazonaws.com")
     return f"https://{_HOSTS[issuer_format]}.{region}.{domain}/{user_pool_id}"
 
 
@@ -208,6 +210,8 @@ def _partition(region: str) -> str:
     """The AWS partition of ``region``: aws, aws-cn, aws-us-gov or an isolated one."""
     if region.startswith("cn-"):
         return "aws-cn"
+    if region.startswith("eusc-"):
+        return "aws-eusc"  # the AWS European Sovereign Cloud
     if "-gov-" in region:
         return "aws-us-gov"
     if "-iso" in region:

@@ -13,10 +13,11 @@ import re
 
 __all__ = ["REGION_PATTERN", "issuer_key"]
 
-#: An AWS Region's name (``eu-west-1``, ``us-gov-west-1``), as a regular expression.
-REGION_PATTERN = r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+"
+#: An AWS Region's name (``eu-west-1``, ``us-gov-west-1``, ``eusc-de-east-1``), as a
+#: regular expression (ASCII digits only).
+REGION_PATTERN = r"(?:[a-z]{2}(?:-gov|-iso[a-z]?)?|eusc-[a-z]{2})-[a-z]+-[0-9]+"
 _COGNITO_ISSUER = re.compile(
-    rf"https://(?:issuer-)?cognito-idp\.{REGION_PATTERN}\.amazonaws\.com(?:\.cn)?"
+    rf"https://(?:issuer-)?cognito-idp\.{REGION_PATTERN}\.amazonaws\.(?:com(?:\.cn)?|eu)"
     rf"/({REGION_PATTERN}_[0-9A-Za-z]+)"
 )
 # What issuer_key's own names start with: an issuer spelled so is set apart.

@@ -47,13 +47,12 @@ True
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal, Protocol
 
-from secauth.claim_policy import MAX_FUTURE_IAT, MAX_LEEWAY
+from secauth.claim_policy import MAX_FUTURE_IAT, MAX_LEEWAY, MAX_TIME
 from secauth.errors import ConfigurationError, InvalidClaims, KeysUnavailable, TokenRevoked
 from secauth.issuers import issuer_key
 
@@ -135,7 +134,13 @@ def revocation_keys(claims: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def _key(kind: str, issuer: str, value: str) -> str:
-    return f"{kind}|{issuer}|{value}"
+    """``kind|issuer|value``, a ``|`` or ``\\`` inside either escaped: an issuer with a
+    ``|`` never names another issuer's entry."""
+    return f"{kind}|{_escaped(issuer)}|{_escaped(value)}"
+
+
+def _escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|")
 
 
 class Revocations:
@@ -283,9 +288,11 @@ class Revocations:
             if not isinstance(text, str) or not text:
                 raise ConfigurationError(f"revoke: {name} must be a non-empty string")
         if at is not None and (
-            isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at)
+            isinstance(at, bool) or not isinstance(at, int | float) or not abs(at) <= MAX_TIME
         ):  # "iat < nan" is never true: a NaN would revoke nothing, and say it did
-            raise ConfigurationError("revoke: before must be a finite time, epoch seconds")
+            raise ConfigurationError(
+                "revoke: before must be a finite time, epoch seconds within 2**53"
+            )
         now = self._clock()
         when = now if at is None else float(at)
         key = _key(kind, issuer_key(issuer), value)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from secauth._aws import (
     error_code,
 )
 from secauth._redis import EvictionCheck, connect
+from secauth.claim_policy import MAX_TIME
 from secauth.errors import ConfigurationError
 from secauth.revocation import StoreUnavailable
 
@@ -41,16 +43,23 @@ __all__ = ["DynamoDBRevocationStore", "MemoryRevocationStore", "RedisRevocationS
 # all keys of a token.
 _REDIS_TAG: Final = "{secauth-revocations}"
 _BATCH_LIMIT: Final = 100  # BatchGetItem's item limit; a token has at most four keys
-# The later time and the longer life of the entry there and this one (ARGV: the time,
-# the TTL in ms). An entry that is not a finite number (damaged) is replaced; a kept time
-# keeps its own text (a number printed by Lua loses digits).
+# How a Redis entry's time is written, and the only form read back (the script's and
+# _redis_number's reading agree: anything else is damaged).
+_REDIS_TIME: Final = re.compile(r"-?[0-9]+\.[0-9]+")
+# The later time and the longer life of the entry there and this one (ARGV: the time, the
+# TTL in ms). A damaged entry (not of the written form) is replaced; an entry without a
+# TTL keeps none; a kept time keeps its own text (a number printed by Lua loses digits).
 _PUT_LATER: Final = """
-local current = tonumber(redis.call('GET', KEYS[1]))
-local px = ARGV[2]
+local text = redis.call('GET', KEYS[1])
+local current = text and string.match(text, '^%-?%d+%.%d+$') and tonumber(text)
 local left = redis.call('PTTL', KEYS[1])
-local readable = current and current == current and current > -math.huge and current < math.huge
-if readable and left > tonumber(px) then px = string.format('%d', left) end
-if readable and current >= tonumber(ARGV[1]) then
+if current and left == -1 then
+  if current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL') end
+  return 0
+end
+local px = ARGV[2]
+if current and left > tonumber(px) then px = string.format('%d', left) end
+if current and current >= tonumber(ARGV[1]) then
   redis.call('PEXPIRE', KEYS[1], px)
   return 0
 end
@@ -142,13 +151,13 @@ class RedisRevocationStore:
             replies = self.client.mget([self._name(key) for key in keys])
         except Exception as exc:  # any client failure is an outage, never an allow
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from None
-        return {key: _number(reply) for key, reply in zip(keys, replies, strict=True)}
+        return {key: _redis_number(reply) for key, reply in zip(keys, replies, strict=True)}
 
     def put(self, key: str, value: float, expires_at: float) -> None:
         self._eviction.ensure(self.client, StoreUnavailable)
-        ttl_ms = max(1, math.ceil((expires_at - time.time()) * 1000))
+        ttl_ms = max(1, math.ceil((min(expires_at, MAX_TIME) - time.time()) * 1000))
         try:
-            self.client.eval(_PUT_LATER, 1, self._name(key), repr(float(value)), ttl_ms)
+            self.client.eval(_PUT_LATER, 1, self._name(key), f"{float(value):.6f}", ttl_ms)
         except Exception as exc:
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from None
 
@@ -229,37 +238,49 @@ class DynamoDBRevocationStore:
 
 
 def _merged(item: dict[str, Any], found: dict[str, Any] | None) -> dict[str, Any]:
-    """``item``, with the later time and expiry of ``found`` when it is a live, readable
-    entry (an expired or damaged one is replaced)."""
+    """``item``, with the later time and expiry of ``found`` when :meth:`lookup
+    <DynamoDBRevocationStore.lookup>` reads it as live (an item without ``expires_at``
+    lives on, and still does); an expired or damaged one is replaced."""
     if not found:
         return item
-    try:
-        at, until = _number(found["at"]["N"]), _number(found["expires_at"]["N"])
-    except (KeyError, TypeError, StoreUnavailable):
-        return item  # damaged: replaced
-    if at is None or until is None or until <= time.time():
+    try:  # read as lookup reads it
+        at = _number(found.get("at", {}).get("N"))
+        until = _number(found.get("expires_at", {}).get("N"))
+    except (AttributeError, StoreUnavailable):
+        return item  # damaged (lookups fail on it): replaced
+    if at is None or (until is not None and until <= time.time()):
         return item
-    return {
-        "pk": item["pk"],
-        "at": found["at"] if at >= float(item["at"]["N"]) else item["at"],
-        "expires_at": {"N": str(math.ceil(max(until, float(item["expires_at"]["N"]))))},
-    }
+    merged = {"pk": item["pk"], "at": found["at"] if at >= float(item["at"]["N"]) else item["at"]}
+    if until is not None:  # a bound beyond 2**53 is no bound: DynamoDB takes 38 digits
+        longest = min(max(until, float(item["expires_at"]["N"])), MAX_TIME)
+        merged["expires_at"] = {"N": str(math.ceil(longest))}
+    return merged
 
 
 def _unchanged(found: dict[str, Any] | None) -> dict[str, Any]:
-    """The condition that the item is still ``found`` (absent, or the same attributes)."""
+    """The condition that the item's time and expiry are still ``found``'s (or that it is
+    still absent); other attributes are not compared."""
     if not found:
         return {"ConditionExpression": "attribute_not_exists(pk)"}
     names, values, parts = {}, {}, []
-    for i, (name, value) in enumerate(sorted(found.items())):
+    for i, name in enumerate(("at", "expires_at")):
         names[f"#a{i}"] = name
-        values[f":v{i}"] = value
-        parts.append(f"#a{i} = :v{i}")
-    return {
-        "ConditionExpression": " AND ".join(parts),
-        "ExpressionAttributeNames": names,
-        "ExpressionAttributeValues": values,
-    }
+        if name in found:
+            values[f":v{i}"] = found[name]
+            parts.append(f"#a{i} = :v{i}")
+        else:
+            parts.append(f"attribute_not_exists(#a{i})")
+    condition = {"ConditionExpression": " AND ".join(parts), "ExpressionAttributeNames": names}
+    return {**condition, "ExpressionAttributeValues": values} if values else condition
+
+
+def _redis_number(value: Any) -> float | None:
+    """A Redis entry's time (:func:`_number`), in the form entries are written only."""
+    if value is not None:
+        text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
+        if not isinstance(text, str) or _REDIS_TIME.fullmatch(text) is None:
+            raise StoreUnavailable("unreadable revocation entry")
+    return _number(value)
 
 
 def _number(value: Any) -> float | None:
