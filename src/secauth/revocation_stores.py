@@ -43,8 +43,8 @@ __all__ = ["DynamoDBRevocationStore", "MemoryRevocationStore", "RedisRevocationS
 # all keys of a token.
 _REDIS_TAG: Final = "{secauth-revocations}"
 _BATCH_LIMIT: Final = 100  # BatchGetItem's item limit; a token has at most four keys
-# How a Redis entry's time is written, and the only form read back (the script's and
-# _redis_number's reading agree: anything else is damaged).
+# How a Redis entry's time is written (_redis_time), and the only form read back (the
+# script's and _redis_number's reading agree: anything else is damaged).
 _REDIS_TIME: Final = re.compile(r"-?[0-9]+\.[0-9]+")
 # The later time and the longer life of the entry there and this one (ARGV: the time, the
 # TTL in ms). A damaged entry (not of the written form) is replaced; an entry without a
@@ -52,6 +52,9 @@ _REDIS_TIME: Final = re.compile(r"-?[0-9]+\.[0-9]+")
 _PUT_LATER: Final = """
 local text = redis.call('GET', KEYS[1])
 local current = text and string.match(text, '^%-?%d+%.%d+$') and tonumber(text)
+if current and (current ~= current or current == math.huge or current == -math.huge) then
+  current = nil  -- too long to be a time: damaged, as the lookup reads it
+end
 local left = redis.call('PTTL', KEYS[1])
 if current and left == -1 then
   if current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL') end
@@ -157,7 +160,7 @@ class RedisRevocationStore:
         self._eviction.ensure(self.client, StoreUnavailable)
         ttl_ms = max(1, math.ceil((min(expires_at, MAX_TIME) - time.time()) * 1000))
         try:
-            self.client.eval(_PUT_LATER, 1, self._name(key), f"{float(value):.6f}", ttl_ms)
+            self.client.eval(_PUT_LATER, 1, self._name(key), _redis_time(value), ttl_ms)
         except Exception as exc:
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from None
 
@@ -272,6 +275,14 @@ def _unchanged(found: dict[str, Any] | None) -> dict[str, Any]:
             parts.append(f"attribute_not_exists(#a{i})")
     condition = {"ConditionExpression": " AND ".join(parts), "ExpressionAttributeNames": names}
     return {**condition, "ExpressionAttributeValues": values} if values else condition
+
+
+def _redis_time(value: float) -> str:
+    """``value`` in the written form, rounded up to the microsecond: never below it, so a
+    sign-out still refuses a token issued in its last microsecond."""
+    from decimal import ROUND_CEILING, Decimal  # on a revocation's write only
+
+    return str(Decimal(float(value)).quantize(Decimal("0.000001"), rounding=ROUND_CEILING))
 
 
 def _redis_number(value: Any) -> float | None:
