@@ -5,10 +5,10 @@ One bounded cache with one eviction rule: the least recently used answer goes wh
 one would exceed ``size``. Admission is the verifier's (:mod:`secauth.token_cache`): a
 key's first answer is only noted, as a hash, and its second is kept, so one-time tokens
 (most of them, on a busy API) cost no copy, are not kept alive and evict no returning
-caller. Answers are kept as JSON text, so every answer handed out is a fresh copy a caller
-may change. The Authorizer verifies the token again before it uses an
-entry (expiry, key changes, revocation), and never memoizes answers whose rule reads the
-request.
+caller. Every answer handed out is a fresh copy a caller may change: its dicts and lists
+are copied (:func:`fresh_copy`), its strings and numbers shared (they cannot change). The
+Authorizer verifies the token again before it uses an entry (expiry, key changes,
+revocation), and never memoizes answers whose rule reads the request.
 
 >>> memo = ResponseMemo(2)
 >>> memo.put(("token", "GET /a"), {"principalId": "u"}, {"decision": "allow"})
@@ -23,14 +23,30 @@ True
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from typing import Any, NamedTuple
 
 from secauth.principal import CONTEXT_FIELDS, ClaimMapper, Principal
 
-__all__ = ["PrincipalMemo", "Remembered", "ResponseMemo"]
+__all__ = ["PrincipalMemo", "Remembered", "ResponseMemo", "fresh_copy"]
+
+
+def fresh_copy(value: Any) -> Any:
+    """``value`` (a response: JSON's dicts, lists, strings, numbers, booleans and None)
+    with every dict and list copied, so a change to the copy never reaches ``value``.
+
+    >>> kept = {"context": {"roles": ["a"]}}
+    >>> copy = fresh_copy(kept)
+    >>> copy["context"]["roles"].append("admin")
+    >>> kept
+    {'context': {'roles': ['a']}}
+    """
+    if type(value) is dict:
+        return {key: fresh_copy(item) for key, item in value.items()}
+    if type(value) is list:
+        return [fresh_copy(item) for item in value]
+    return value
 
 
 class Remembered(NamedTuple):
@@ -45,8 +61,8 @@ class ResponseMemo:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        # key -> (JSON text, record fields), least recently used first.
-        self._entries: OrderedDict[Hashable, tuple[str, dict[str, Any]]] = OrderedDict()
+        # key -> (the response, record fields), least recently used first; never handed out.
+        self._entries: OrderedDict[Hashable, tuple[dict[str, Any], dict[str, Any]]] = OrderedDict()
         # Hashes of keys answered once. A collision only keeps an answer one sighting
         # early: the answer itself is stored under its whole key.
         self._sightings: set[int] = set()
@@ -60,8 +76,8 @@ class ResponseMemo:
         if entry is None:
             return None
         self._entries.move_to_end(key)
-        text, fields = entry
-        return Remembered(json.loads(text), dict(fields))
+        response, fields = entry
+        return Remembered(fresh_copy(response), dict(fields))
 
     def put(self, key: Hashable, response: Mapping[str, Any], fields: Mapping[str, Any]) -> None:
         """Note ``key`` on its first answer; keep the answer on its second."""
@@ -73,7 +89,7 @@ class ResponseMemo:
                 self._sightings.clear()
             self._sightings.add(fingerprint)
             return
-        self._entries[key] = (json.dumps(response), dict(fields))
+        self._entries[key] = (fresh_copy(response), dict(fields))
         self._entries.move_to_end(key)
         if len(self._entries) > self.size:
             self._entries.popitem(last=False)
