@@ -16,13 +16,12 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from hand_clock import Clock
-from rl_services import RedisCluster, dynalite_server, dynamodb_client, redis_server
+from rl_services import RedisCluster
 
 import secauth._redis as redis_helpers
 from secauth import Guard, JwtVerifier, Principal, Routes, authenticated, cli
@@ -77,42 +76,12 @@ def subject_key(iss: str, sub: str = "alice") -> str:
     return dict(revocation_keys({"iss": iss, "sub": sub}))["subject"]
 
 
-@pytest.fixture(scope="module")
-def redis_srv() -> Iterator[Any]:
-    server = redis_server(None).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def raw(redis_srv: Any) -> Iterator[Any]:
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=redis_srv.port)
-    client.flushall()
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-@pytest.fixture(scope="module")
-def dynamodb() -> Iterator[Any]:
-    server = dynalite_server().start()
-    try:
-        yield dynamodb_client(server.port)
-    finally:
-        server.stop()
-
-
 _tables = iter(range(1000))
 
 
 @pytest.fixture
-def dynamo_store(dynamodb: Any) -> DynamoDBRevocationStore:
-    store = DynamoDBRevocationStore(f"rev50-{next(_tables)}", client=dynamodb)
+def dynamo_store(ddb_client: Any) -> DynamoDBRevocationStore:
+    store = DynamoDBRevocationStore(f"rev50-{next(_tables)}", client=ddb_client)
     store.create_table()
     return store
 
@@ -243,35 +212,35 @@ def test_a_skewed_containers_repeat_never_shortens_a_jti_entry() -> None:
     assert ahead.is_revoked({"iss": COGNITO, "jti": "t-1"}) is False  # then forgotten
 
 
-def test_redis_keeps_the_later_time_and_its_ttl_and_replaces_unreadable_values(raw: Any) -> None:
-    store = RedisRevocationStore(client=raw)
+def test_redis_keeps_the_later_time_and_its_ttl_and_replaces_unreadable_values(redis_client: Any) -> None:
+    store = RedisRevocationStore(client=redis_client)
     key = "subject|x|alice"
     name = store._name(key)
     store.put(key, 2000.0, time.time() + 7200)
-    pttl = raw.pttl(name)
+    pttl = redis_client.pttl(name)
     store.put(key, 1000.0, time.time() + 3 * 86_400)  # earlier: the time stays...
     store.put(key, 2000.0, time.time() + 3 * 86_400)  # equal: the time stays as well
     assert store.lookup([key]) == {key: 2000.0}
-    assert raw.pttl(name) > max(pttl, 2 * 86_400_000)  # ...and it lives as long as either needs
+    assert redis_client.pttl(name) > max(pttl, 2 * 86_400_000)  # ...and it lives as long as either needs
     store.put(key, 3000.0, time.time() + 9000)
     assert store.lookup([key]) == {key: 3000.0}
     for damaged in (b"garbage", b"nan", b"", b"1_000_000_000_000"):
-        raw.set(name, damaged, px=60_000)
+        redis_client.set(name, damaged, px=60_000)
         store.put(key, 4000.0, time.time() + 9000)
         assert store.lookup([key]) == {key: 4000.0}, damaged
-    raw.delete(name)
-    raw.hset(name, "at", "1")  # a key of another type: the write fails loudly
+    redis_client.delete(name)
+    redis_client.hset(name, "at", "1")  # a key of another type: the write fails loudly
     with pytest.raises(StoreUnavailable):
         store.put(key, 5000.0, time.time() + 9000)
 
 
-def test_redis_a_damaged_infinite_value_is_replaced_by_a_new_revocation(raw: Any) -> None:
+def test_redis_a_damaged_infinite_value_is_replaced_by_a_new_revocation(redis_client: Any) -> None:
     """The script replaces "an unreadable one", but Lua's ``tonumber`` reads ``inf`` (and
     ``1e400``, ``infinity``) as infinity, which Python's reader refuses: the new write is
     skipped (put reports success) and every lookup of the key fails until its TTL."""
-    store = RedisRevocationStore(client=raw)
+    store = RedisRevocationStore(client=redis_client)
     key = "subject|x|bob"
-    raw.set(store._name(key), b"inf", px=86_400_000)
+    redis_client.set(store._name(key), b"inf", px=86_400_000)
     store.put(key, 4000.0, time.time() + 9000)
     assert store.lookup([key]) == {key: 4000.0}  # observed: StoreUnavailable
 
@@ -293,11 +262,11 @@ def test_redis_cluster_eval_keeps_the_later_time() -> None:
 
 
 def test_dynamodb_an_expired_undeleted_later_item_is_replaced_and_a_live_one_stands(
-    dynamo_store: DynamoDBRevocationStore, dynamodb: Any
+    dynamo_store: DynamoDBRevocationStore, ddb_client: Any
 ) -> None:
     store = dynamo_store
     now = time.time()
-    dynamodb.put_item(
+    ddb_client.put_item(
         TableName=store.table,
         Item={
             "pk": {"S": "subject|x|a"},
@@ -312,14 +281,14 @@ def test_dynamodb_an_expired_undeleted_later_item_is_replaced_and_a_live_one_sta
     store.put("subject|x|b", now - 100, now + 7200)  # earlier: the time stays...
     store.put("subject|x|b", now, now + 7200)  # equal: the time stays
     assert store.lookup(["subject|x|b"]) == {"subject|x|b": now}
-    item = dynamodb.get_item(TableName=store.table, Key={"pk": {"S": "subject|x|b"}})["Item"]
+    item = ddb_client.get_item(TableName=store.table, Key={"pk": {"S": "subject|x|b"}})["Item"]
     assert int(item["expires_at"]["N"]) >= now + 7199  # ...living as long as either needs
     store.put("subject|x|b", now + 1, now + 7200)
     assert store.lookup(["subject|x|b"]) == {"subject|x|b": now + 1}
 
 
 def test_dynamodb_a_damaged_item_is_replaced_by_a_new_revocation(
-    dynamo_store: DynamoDBRevocationStore, dynamodb: Any
+    dynamo_store: DynamoDBRevocationStore, ddb_client: Any
 ) -> None:
     """An item whose ``at`` is not a number fails every lookup (closed), and the condition
     ``#at < :at`` is false on it: a new revocation is skipped as if "a later revocation
@@ -327,7 +296,7 @@ def test_dynamodb_a_damaged_item_is_replaced_by_a_new_revocation(
     through until the damaged item's TTL (never, without one)."""
     store = dynamo_store
     key = subject_key(COGNITO, "mallory")
-    dynamodb.put_item(TableName=store.table, Item={"pk": {"S": key}, "at": {"S": "damaged"}})
+    ddb_client.put_item(TableName=store.table, Item={"pk": {"S": key}, "at": {"S": "damaged"}})
     revocations = Revocations(store, max_staleness=0, failure="open")
     revocations.revoke_subject(COGNITO, "mallory")  # no error
     claims = {"iss": COGNITO, "sub": "mallory", "iat": int(time.time()) - 60}
@@ -352,22 +321,22 @@ def test_a_later_short_lived_write_never_shortens_an_entry_a_long_lived_token_ne
     assert app.is_revoked(token)  # observed: False
 
 
-def test_redis_a_later_short_lived_write_keeps_the_longer_expiry(raw: Any) -> None:
-    store = RedisRevocationStore(client=raw)
+def test_redis_a_later_short_lived_write_keeps_the_longer_expiry(redis_client: Any) -> None:
+    store = RedisRevocationStore(client=redis_client)
     key = "jti|x|t-7d"
     store.put(key, 1000.0, time.time() + 7 * DAY)
     store.put(key, 2000.0, time.time() + DAY)
-    assert raw.pttl(store._name(key)) > 6 * DAY * 1000  # observed: about one day
+    assert redis_client.pttl(store._name(key)) > 6 * DAY * 1000  # observed: about one day
 
 
 def test_dynamodb_a_later_short_lived_write_keeps_the_longer_expiry(
-    dynamo_store: DynamoDBRevocationStore, dynamodb: Any
+    dynamo_store: DynamoDBRevocationStore, ddb_client: Any
 ) -> None:
     store = dynamo_store
     now = time.time()
     store.put("jti|x|t-7d", now, now + 7 * DAY)
     store.put("jti|x|t-7d", now + 1, now + DAY)
-    item = dynamodb.get_item(TableName=store.table, Key={"pk": {"S": "jti|x|t-7d"}})["Item"]
+    item = ddb_client.get_item(TableName=store.table, Key={"pk": {"S": "jti|x|t-7d"}})["Item"]
     assert int(item["expires_at"]["N"]) > now + 6 * DAY  # observed: now + one day
 
 
@@ -412,17 +381,17 @@ class HandMonotonic:
 
 
 def test_a_pass_started_after_a_failure_counts_and_the_window_then_holds(
-    raw: Any, monkeypatch: pytest.MonkeyPatch
+    redis_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hand = HandMonotonic()
     monkeypatch.setattr(redis_helpers, "time", SimpleNamespace(monotonic=hand.monotonic))
-    client = Counted(raw)
+    client = Counted(redis_client)
     store = RedisRevocationStore(client=client, eviction_recheck=60)
     try:
-        set_evicting(raw, True)
+        set_evicting(redis_client, True)
         with pytest.raises(StoreUnavailable):
             store.lookup(["jti|x|1"])
-        set_evicting(raw, False)
+        set_evicting(redis_client, False)
         hand.now += 0.001  # a pass started after the failure
         store.lookup(["jti|x|1"])
         checks = client.infos
@@ -433,17 +402,17 @@ def test_a_pass_started_after_a_failure_counts_and_the_window_then_holds(
         store.lookup(["jti|x|1"])
         assert client.infos == checks + 1
     finally:
-        set_evicting(raw, False)
+        set_evicting(redis_client, False)
 
 
-def test_a_failure_read_before_a_concurrent_pass_resets_the_window(raw: Any) -> None:
+def test_a_failure_read_before_a_concurrent_pass_resets_the_window(redis_client: Any) -> None:
     """Thread B reads INFO while the server evicts and is slow to report; the policy
     turns safe, thread A's check passes (window set), then B fails: the window is
     dropped and the next call asks again."""
-    client = Counted(raw)
+    client = Counted(redis_client)
     store = RedisRevocationStore(client=client, eviction_recheck=3600)
     errors: list[BaseException] = []
-    set_evicting(raw, True)
+    set_evicting(redis_client, True)
     client.hold = True
 
     def slow() -> None:
@@ -456,7 +425,7 @@ def test_a_failure_read_before_a_concurrent_pass_resets_the_window(raw: Any) -> 
     b.start()
     try:
         assert client.read.wait(30)
-        set_evicting(raw, False)
+        set_evicting(redis_client, False)
         store.lookup(["jti|x|1"])  # A passes
         client.release.set()
         b.join(30)
@@ -469,13 +438,13 @@ def test_a_failure_read_before_a_concurrent_pass_resets_the_window(raw: Any) -> 
         assert client.infos == before + 1  # that pass counts
     finally:
         client.release.set()
-        set_evicting(raw, False)
+        set_evicting(redis_client, False)
 
 
-def test_many_threads_never_record_a_pass_while_the_server_evicts(raw: Any) -> None:
-    client = Counted(raw)
+def test_many_threads_never_record_a_pass_while_the_server_evicts(redis_client: Any) -> None:
+    client = Counted(redis_client)
     store = RedisRevocationStore(client=client, eviction_recheck=3600)
-    set_evicting(raw, True)
+    set_evicting(redis_client, True)
     outcomes: list[str] = []
     lock = threading.Lock()
 
@@ -495,9 +464,9 @@ def test_many_threads_never_record_a_pass_while_the_server_evicts(raw: Any) -> N
         for t in threads:
             t.join(30)
         assert outcomes == ["refused"] * 16
-        assert raw.get(store._name("jti|x|2")) is None
+        assert redis_client.get(store._name("jti|x|2")) is None
     finally:
-        set_evicting(raw, False)
+        set_evicting(redis_client, False)
 
 
 # == 4. secauth usage --issuer ================================================================

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from hand_clock import Clock
-from rl_services import dynalite_server, dynamodb_client, redis_server
 
 from secauth import JwtVerifier, Principal
 from secauth.errors import ConfigurationError
@@ -41,47 +40,17 @@ KEYS = KeyPair.generate("ES256", kid="pool")
 KEY = "subject|https://idp.example/|alice"
 
 
-@pytest.fixture(scope="module")
-def redis_srv() -> Iterator[Any]:
-    server = redis_server(None).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def raw(redis_srv: Any) -> Iterator[Any]:
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=redis_srv.port)
-    client.flushall()
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-@pytest.fixture
-def redis_store(redis_srv: Any, raw: Any) -> RedisRevocationStore:
-    return RedisRevocationStore(f"redis://127.0.0.1:{redis_srv.port}/0", socket_timeout=2.0)
-
-
-@pytest.fixture(scope="module")
-def dynamodb() -> Iterator[Any]:
-    server = dynalite_server().start()
-    try:
-        yield dynamodb_client(server.port)
-    finally:
-        server.stop()
+def redis_store(redis_service: Any, redis_client: Any) -> RedisRevocationStore:
+    return RedisRevocationStore(f"redis://127.0.0.1:{redis_service.port}/0", socket_timeout=2.0)
 
 
 _tables = iter(range(1000))
 
 
 @pytest.fixture
-def dynamo_store(dynamodb: Any) -> DynamoDBRevocationStore:
-    store = DynamoDBRevocationStore(f"rev51-{next(_tables)}", client=dynamodb)
+def dynamo_store(ddb_client: Any) -> DynamoDBRevocationStore:
+    store = DynamoDBRevocationStore(f"rev51-{next(_tables)}", client=ddb_client)
     store.create_table()
     return store
 
@@ -212,47 +181,47 @@ def test_memory_store_merges_live_entries_and_agrees_with_lookup_at_the_boundary
 
 
 def test_redis_merge_keeps_the_later_time_and_the_longer_ttl_both_ways(
-    redis_store: RedisRevocationStore, raw: Any
+    redis_store: RedisRevocationStore, redis_client: Any
 ) -> None:
     name = redis_store._name(KEY)
     now = time.time()
     redis_store.put(KEY, 2000.0, now + 86_400)
     redis_store.put(KEY, 1000.0, now - 50)  # earlier, TTL floored at 1 ms: nothing shortens
     assert redis_store.lookup([KEY]) == {KEY: 2000.0}
-    assert raw.pttl(name) > 80_000_000
+    assert redis_client.pttl(name) > 80_000_000
     redis_store.put(KEY, 3000.0, now + 1)  # later time, short TTL: the long TTL stays
     assert redis_store.lookup([KEY]) == {KEY: 3000.0}
-    assert raw.pttl(name) > 80_000_000
+    assert redis_client.pttl(name) > 80_000_000
     redis_store.put(KEY, 1.0, now + 10**9)  # huge TTL taken over an earlier time
     assert redis_store.lookup([KEY]) == {KEY: 3000.0}
-    assert raw.pttl(name) > 10**11
-    raw.set(name, "nan", px=600_000)  # damaged (Lua reads nan): replaced
+    assert redis_client.pttl(name) > 10**11
+    redis_client.set(name, "nan", px=600_000)  # damaged (Lua reads nan): replaced
     redis_store.put(KEY, 5.0, now + 600)
     assert redis_store.lookup([KEY]) == {KEY: 5.0}
 
 
 def test_redis_an_entry_without_ttl_keeps_living_after_a_merge(
-    redis_store: RedisRevocationStore, raw: Any
+    redis_store: RedisRevocationStore, redis_client: Any
 ) -> None:
     """PTTL -1 (a permanent entry, e.g. an operator's SET) is "less" than any TTL in the
     script, so a later write's PEXPIRE / SET PX gives the permanent revocation an expiry:
     the later expiry of the two is "never", not the new TTL."""
     name = redis_store._name(KEY)
-    raw.set(name, "1900000000.0")
+    redis_client.set(name, "1900000000.0")
     redis_store.put(KEY, 1000.0, time.time() + 60)
     assert redis_store.lookup([KEY]) == {KEY: 1900000000.0}
-    assert raw.pttl(name) == -1
+    assert redis_client.pttl(name) == -1
 
 
 def test_redis_lookup_and_write_agree_on_a_damaged_entry(
-    redis_store: RedisRevocationStore, raw: Any
+    redis_store: RedisRevocationStore, redis_client: Any
 ) -> None:
     """Python's float() reads ``1_900_000_000`` (PEP 515) and Lua's tonumber reads hex:
     neither is the form entries are written in, so both the lookup (a failure: never "not
     revoked") and the script (replaced by the next revocation) take it as damaged."""
     name = redis_store._name(KEY)
     for damaged in ("1_900_000_000", "0x71530000", " 1900000000.0", "1.9e9"):
-        raw.set(name, damaged, px=600_000)
+        redis_client.set(name, damaged, px=600_000)
         with pytest.raises(StoreUnavailable):
             redis_store.lookup([KEY])
         redis_store.put(KEY, 1000.0, time.time() + 60)
@@ -291,13 +260,13 @@ class Racing:
         return getattr(self.real, name)
 
 
-def expiry(dynamodb: Any, store: DynamoDBRevocationStore, key: str) -> int:
-    item = dynamodb.get_item(TableName=store.table, Key={"pk": {"S": key}}, ConsistentRead=True)
+def expiry(ddb_client: Any, store: DynamoDBRevocationStore, key: str) -> int:
+    item = ddb_client.get_item(TableName=store.table, Key={"pk": {"S": key}}, ConsistentRead=True)
     return int(item["Item"]["expires_at"]["N"])
 
 
 def test_dynamodb_a_write_between_read_and_write_is_merged_never_lost(
-    dynamo_store: DynamoDBRevocationStore, dynamodb: Any
+    dynamo_store: DynamoDBRevocationStore, ddb_client: Any
 ) -> None:
     now = time.time()
     other = dynamo_store
@@ -306,18 +275,18 @@ def test_dynamodb_a_write_between_read_and_write_is_merged_never_lost(
         ((3000.0, now + 60), (2500.0, now + 9000)),
     ):
         key = f"subject|x|{mine[0]}"
-        racing = Racing(dynamodb, lambda _n, k=key, t=theirs: other.put(k, *t), times=1)
+        racing = Racing(ddb_client, lambda _n, k=key, t=theirs: other.put(k, *t), times=1)
         DynamoDBRevocationStore(other.table, client=racing).put(key, *mine)
         assert racing.reads == 2  # the stale merge was refused, then redone
         assert other.lookup([key]) == {key: max(mine[0], theirs[0])}
-        assert expiry(dynamodb, other, key) >= max(mine[1], theirs[1])
+        assert expiry(ddb_client, other, key) >= max(mine[1], theirs[1])
 
 
 def test_dynamodb_a_key_that_keeps_changing_fails_loudly_and_keeps_every_other_write(
-    dynamo_store: DynamoDBRevocationStore, dynamodb: Any
+    dynamo_store: DynamoDBRevocationStore, ddb_client: Any
 ) -> None:
     now = time.time()
-    racing = Racing(dynamodb, lambda n: dynamo_store.put(KEY, 2000.0 + n, now + 600), times=3)
+    racing = Racing(ddb_client, lambda n: dynamo_store.put(KEY, 2000.0 + n, now + 600), times=3)
     with pytest.raises(StoreUnavailable):
         DynamoDBRevocationStore(dynamo_store.table, client=racing).put(KEY, 9000.0, now + 600)
     assert dynamo_store.lookup([KEY]) == {KEY: 2003.0}
@@ -326,7 +295,7 @@ def test_dynamodb_a_key_that_keeps_changing_fails_loudly_and_keeps_every_other_w
 
 
 def test_dynamodb_extra_scalar_and_set_attributes_do_not_block_the_merge(
-    dynamo_store: DynamoDBRevocationStore, dynamodb: Any
+    dynamo_store: DynamoDBRevocationStore, ddb_client: Any
 ) -> None:
     now = time.time()
     for n, extra in enumerate(
@@ -338,19 +307,19 @@ def test_dynamodb_extra_scalar_and_set_attributes_do_not_block_the_merge(
             "at": {"N": "1900000000"},
             "expires_at": {"N": str(int(now) + 600)},
         }
-        dynamodb.put_item(TableName=dynamo_store.table, Item={**item, "note": extra})
+        ddb_client.put_item(TableName=dynamo_store.table, Item={**item, "note": extra})
         dynamo_store.put(key, now, now + 7200)
         assert dynamo_store.lookup([key]) == {key: 1900000000.0}
-        assert expiry(dynamodb, dynamo_store, key) >= now + 7199
+        assert expiry(ddb_client, dynamo_store, key) >= now + 7199
 
 
 def test_dynamodb_an_item_lookups_read_as_live_is_never_replaced_by_an_earlier_time(
-    dynamo_store: DynamoDBRevocationStore, dynamodb: Any
+    dynamo_store: DynamoDBRevocationStore, ddb_client: Any
 ) -> None:
     """lookup reads an item without ``expires_at`` as live for ever (``until is None``);
     ``_merged`` calls it damaged (KeyError) and replaces it: a write with an earlier time
     shrinks the revocation lookups were enforcing."""
-    dynamodb.put_item(
+    ddb_client.put_item(
         TableName=dynamo_store.table, Item={"pk": {"S": KEY}, "at": {"N": "1900000000"}}
     )
     assert dynamo_store.lookup([KEY]) == {KEY: 1900000000.0}
@@ -360,14 +329,14 @@ def test_dynamodb_an_item_lookups_read_as_live_is_never_replaced_by_an_earlier_t
 
 
 def test_dynamodb_a_map_attribute_on_an_entry_does_not_wedge_its_writes(
-    dynamo_store: DynamoDBRevocationStore, dynamodb: Any
+    dynamo_store: DynamoDBRevocationStore, ddb_client: Any
 ) -> None:
     """``_unchanged`` compares every attribute with ``=``; on dynalite a map (or list)
     never compares equal, so each of the 3 tries fails its condition and the new
     revocation is refused as "kept changing" for as long as the item lives."""
     now = time.time()
     item = {"pk": {"S": KEY}, "at": {"N": "1000"}, "expires_at": {"N": str(int(now) + 600)}}
-    dynamodb.put_item(
+    ddb_client.put_item(
         TableName=dynamo_store.table, Item={**item, "note": {"M": {"by": {"S": "ops"}}}}
     )
     dynamo_store.put(KEY, now, now + 60)
@@ -375,13 +344,13 @@ def test_dynamodb_a_map_attribute_on_an_entry_does_not_wedge_its_writes(
 
 
 def test_dynamodb_a_live_entry_with_a_huge_expiry_still_takes_a_later_revocation(
-    dynamo_store: DynamoDBRevocationStore, dynamodb: Any
+    dynamo_store: DynamoDBRevocationStore, ddb_client: Any
 ) -> None:
     """``expires_at`` 9.9E+125 is a valid DynamoDB number that lookups read as live;
     ``_merged`` writes ``str(math.ceil(9.9e125))`` (126 digits, over DynamoDB's 38
     significant), so every later revocation of the key fails with ValidationException."""
     item = {"pk": {"S": KEY}, "at": {"N": "1000"}, "expires_at": {"N": "9.9E+125"}}
-    dynamodb.put_item(TableName=dynamo_store.table, Item=item)
+    ddb_client.put_item(TableName=dynamo_store.table, Item=item)
     assert dynamo_store.lookup([KEY]) == {KEY: 1000.0}
     now = time.time()
     dynamo_store.put(KEY, now, now + 60)

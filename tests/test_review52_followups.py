@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from rl_services import dynalite_server, dynamodb_client, redis_server
 
 from secauth import JwtVerifier
 from secauth.errors import ConfigurationError, SecAuthError
@@ -44,47 +43,17 @@ N = 1_700_000_000
 JUST_AFTER_N = N + 2.0**-22
 
 
-@pytest.fixture(scope="module")
-def redis_srv() -> Iterator[Any]:
-    server = redis_server(None).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def raw(redis_srv: Any) -> Iterator[Any]:
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=redis_srv.port)
-    client.flushall()
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-@pytest.fixture
-def redis_store(redis_srv: Any, raw: Any) -> RedisRevocationStore:
-    return RedisRevocationStore(f"redis://127.0.0.1:{redis_srv.port}/0", socket_timeout=2.0)
-
-
-@pytest.fixture(scope="module")
-def dynamodb() -> Iterator[Any]:
-    server = dynalite_server().start()
-    try:
-        yield dynamodb_client(server.port)
-    finally:
-        server.stop()
+def redis_store(redis_service: Any, redis_client: Any) -> RedisRevocationStore:
+    return RedisRevocationStore(f"redis://127.0.0.1:{redis_service.port}/0", socket_timeout=2.0)
 
 
 _tables = iter(range(1000))
 
 
 @pytest.fixture
-def dynamo_store(dynamodb: Any) -> DynamoDBRevocationStore:
-    store = DynamoDBRevocationStore(f"rev52-{next(_tables)}", client=dynamodb)
+def dynamo_store(ddb_client: Any) -> DynamoDBRevocationStore:
+    store = DynamoDBRevocationStore(f"rev52-{next(_tables)}", client=ddb_client)
     store.create_table()
     return store
 
@@ -144,14 +113,14 @@ def test_redis_agrees_with_memory_on_sign_out_times_to_the_last_bit(
 
 
 def test_redis_an_overflowing_time_is_damaged_for_the_script_as_for_the_lookup(
-    redis_store: RedisRevocationStore, raw: Any
+    redis_store: RedisRevocationStore, redis_client: Any
 ) -> None:
     """``99...9.0`` (400 digits) has the written form: Python reads it as inf, so every
     lookup fails, but Lua's ``tonumber`` reads it as inf too and takes it as a live later
     time: the script keeps it and the revocation "succeeds" while lookups keep failing
     (``failure="open"``: the token that was just revoked is allowed)."""
     name = redis_store._name(KEY)
-    raw.set(name, "9" * 400 + ".0", px=600_000)
+    redis_client.set(name, "9" * 400 + ".0", px=600_000)
     with pytest.raises(StoreUnavailable):
         redis_store.lookup([KEY])
     redis_store.put(KEY, 1000.0, time.time() + 60)
@@ -159,7 +128,7 @@ def test_redis_an_overflowing_time_is_damaged_for_the_script_as_for_the_lookup(
 
 
 def test_redis_other_damaged_spellings_fail_lookups_and_are_replaced(
-    redis_store: RedisRevocationStore, raw: Any
+    redis_store: RedisRevocationStore, redis_client: Any
 ) -> None:
     """Spellings just off the written form, with and without a TTL: lookups fail (never
     "not revoked") and the next write replaces them (a -inf one too, kept without TTL)."""
@@ -177,38 +146,38 @@ def test_redis_other_damaged_spellings_fail_lookups_and_are_replaced(
         "",
     ):
         for ttl in (600_000, None):
-            raw.set(name, damaged, px=ttl)
+            redis_client.set(name, damaged, px=ttl)
             with pytest.raises(StoreUnavailable):
                 redis_store.lookup([KEY])
             redis_store.put(KEY, 1000.0, time.time() + 60)
             assert redis_store.lookup([KEY]) == {KEY: 1000.0}, (damaged, ttl)
-            assert raw.get(name) == b"1000.000000"
+            assert redis_client.get(name) == b"1000.000000"
 
 
 def test_redis_an_entry_without_ttl_takes_later_times_and_stays_without_one(
-    redis_store: RedisRevocationStore, raw: Any
+    redis_store: RedisRevocationStore, redis_client: Any
 ) -> None:
     """``SET ... KEEPTTL`` (Redis >= 6; this server is 7) raises the time of a permanent
     entry and keeps it permanent; an earlier write changes nothing."""
     name = redis_store._name(KEY)
-    raw.set(name, "-5.500000")
+    redis_client.set(name, "-5.500000")
     redis_store.put(KEY, -7.0, time.time() + 60)
     assert redis_store.lookup([KEY]) == {KEY: -5.5}
     redis_store.put(KEY, 2000.25, time.time() + 60)
     assert redis_store.lookup([KEY]) == {KEY: 2000.25}
-    assert raw.pttl(name) == -1
-    assert raw.get(name) == b"2000.250000"
+    assert redis_client.pttl(name) == -1
+    assert redis_client.get(name) == b"2000.250000"
 
 
 def test_redis_concurrent_writers_keep_the_latest_time_and_longest_ttl(
-    redis_store: RedisRevocationStore, raw: Any
+    redis_store: RedisRevocationStore, redis_client: Any
 ) -> None:
     now = time.time()
     writes = [(float(t), now + 60 + (t * 37) % 5000) for t in range(400)]
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda w: redis_store.put(KEY, *w), writes))
     assert redis_store.lookup([KEY]) == {KEY: 399.0}
-    assert raw.pttl(redis_store._name(KEY)) > (max(e for _, e in writes) - now - 60) * 1000
+    assert redis_client.pttl(redis_store._name(KEY)) > (max(e for _, e in writes) - now - 60) * 1000
 
 
 class Racing:
@@ -229,13 +198,13 @@ class Racing:
         return getattr(self.real, name)
 
 
-def item_of(dynamodb: Any, store: DynamoDBRevocationStore, key: str) -> dict[str, Any]:
-    reply = dynamodb.get_item(TableName=store.table, Key={"pk": {"S": key}}, ConsistentRead=True)
+def item_of(ddb_client: Any, store: DynamoDBRevocationStore, key: str) -> dict[str, Any]:
+    reply = ddb_client.get_item(TableName=store.table, Key={"pk": {"S": key}}, ConsistentRead=True)
     return dict(reply["Item"])
 
 
 def test_dynamodb_a_permanent_entry_written_mid_merge_stays_permanent(
-    dynamo_store: DynamoDBRevocationStore, dynamodb: Any
+    dynamo_store: DynamoDBRevocationStore, ddb_client: Any
 ) -> None:
     """Between this write's read and its write another writer leaves an item without
     ``expires_at`` (``attribute_not_exists`` no longer holds for ``pk``): the conditional
@@ -245,17 +214,17 @@ def test_dynamodb_a_permanent_entry_written_mid_merge_stays_permanent(
 
     def permanent(_n: int) -> None:
         item = {"pk": {"S": KEY}, "at": {"N": "1900000000.5"}}
-        dynamodb.put_item(TableName=dynamo_store.table, Item=item)
+        ddb_client.put_item(TableName=dynamo_store.table, Item=item)
 
-    racing = Racing(dynamodb, permanent, times=1)
+    racing = Racing(ddb_client, permanent, times=1)
     DynamoDBRevocationStore(dynamo_store.table, client=racing).put(KEY, now, now + 60)
     assert racing.reads == 2
     assert dynamo_store.lookup([KEY]) == {KEY: 1900000000.5}
-    assert "expires_at" not in item_of(dynamodb, dynamo_store, KEY)
+    assert "expires_at" not in item_of(ddb_client, dynamo_store, KEY)
 
 
 def test_dynamodb_lookup_and_write_read_odd_items_alike(
-    dynamo_store: DynamoDBRevocationStore, dynamodb: Any
+    dynamo_store: DynamoDBRevocationStore, ddb_client: Any
 ) -> None:
     """A string ``at`` (lookups fail) is replaced; a string ``expires_at`` (lookups: no
     bound, live) keeps its time; an expired item (lookups: none) is replaced by an earlier
@@ -269,7 +238,7 @@ def test_dynamodb_lookup_and_write_read_odd_items_alike(
         "d": ({"at": {"N": "-4.9999996"}, "expires_at": {"N": live}}, -4.9999996, -4.9999996),
     }
     for key, (attrs, read, merged) in cases.items():
-        dynamodb.put_item(TableName=dynamo_store.table, Item={"pk": {"S": key}, **attrs})
+        ddb_client.put_item(TableName=dynamo_store.table, Item={"pk": {"S": key}, **attrs})
         if read == "fail":
             with pytest.raises(StoreUnavailable):
                 dynamo_store.lookup([key])
