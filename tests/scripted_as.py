@@ -1,10 +1,13 @@
 """A scripted RFC 7662 authorization server on loopback: a real HTTP server whose answer
 to each token a test chooses (``ScriptedAS``), for the introspection tests. Its fixtures
-(``scripted``) are in ``tests/conftest.py``."""
+(``scripted``) are in ``tests/conftest.py``. The reviews' tests share its issuer, an
+opaque token maker, an active answer and a verifier of it (``opaque``, ``active``,
+``introspector``)."""
 
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
 import urllib.parse
@@ -134,3 +137,35 @@ def concurrent_outcomes(verify: Any, token: str, threads: int) -> list[str]:
     for thread in started:
         thread.join(10)
     return outcomes
+
+
+ISS, AUD = "https://as.example.com", "urn:example:orders"
+CLIENT_ID, CLIENT_SECRET = "orders-api", "s3cret-" + secrets.token_hex(12)
+
+
+def opaque() -> str:
+    """A fresh opaque token."""
+    return "op" + secrets.token_urlsafe(24)
+
+
+def active(now: float, **over: Any) -> dict[str, Any]:
+    """An active answer for ``ann`` of client ``web`` at ``now``; ``over`` changes members
+    (None removes one)."""
+    answer: dict[str, Any] = {
+        "active": True, "iss": ISS, "aud": AUD, "sub": "ann", "client_id": "web",
+        "scope": "orders.read", "token_type": "Bearer", "exp": int(now) + 3600,
+        "iat": int(now) - 5,
+    }  # fmt: skip
+    answer.update(over)
+    return {k: v for k, v in answer.items() if v is not None}
+
+
+def introspector(server: Any, **options: Any) -> Any:
+    """An ``IntrospectionVerifier`` of ``server`` (anything with a ``url``) for ``ISS``."""
+    from secauth.client_auth import ClientAuth
+    from secauth.introspection import IntrospectionVerifier
+
+    options.setdefault("client", ClientAuth.basic(CLIENT_ID, CLIENT_SECRET))
+    options.setdefault("issuer", ISS)
+    options.setdefault("audience", AUD)
+    return IntrospectionVerifier(endpoint=server.url, allow_http=True, **options)

@@ -14,13 +14,22 @@ import json
 import secrets
 import threading
 import time
-from typing import Any
 
 import pytest
 from hand_clock import Clock
 from introspection_services import ORDERS, OidcProvider, missing
 from rl_services import slow_first_mget, unavailable
-from scripted_as import ScriptedAS, concurrent_outcomes
+from scripted_as import (
+    AUD,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    ISS,
+    ScriptedAS,
+    active,
+    concurrent_outcomes,
+    introspector,
+    opaque,
+)
 
 from secauth import Authorizer, ClaimMapper, Guard, JwtVerifier, Routes, scopes
 from secauth.client_auth import ClientAuth
@@ -39,31 +48,6 @@ from secauth.revocation import Revocations
 from secauth.revocation_stores import MemoryRevocationStore, RedisRevocationStore
 from secauth.testing import KeyPair
 from secauth.testing_events import http_proxy, request_authorizer
-
-ISS, AUD = "https://as.example.com", "urn:example:orders"
-CLIENT_ID, CLIENT_SECRET = "orders-api", "s3cret-" + secrets.token_hex(8)
-
-
-def opaque() -> str:
-    return secrets.token_urlsafe(24)
-
-
-def active(now: float, **over: Any) -> dict[str, Any]:
-    answer: dict[str, Any] = {
-        "active": True, "iss": ISS, "aud": AUD, "sub": "ann", "client_id": "web",
-        "scope": "orders.read", "token_type": "Bearer", "exp": int(now) + 3600,
-        "iat": int(now) - 5,
-    }  # fmt: skip
-    answer.update(over)
-    return {k: v for k, v in answer.items() if v is not None}
-
-
-def introspector(server: ScriptedAS, **options: Any) -> IntrospectionVerifier:
-    options.setdefault("client", ClientAuth.basic(CLIENT_ID, CLIENT_SECRET))
-    options.setdefault("issuer", ISS)
-    options.setdefault("audience", AUD)
-    return IntrospectionVerifier(endpoint=server.url, allow_http=True, **options)
-
 
 # == findings ===============================================================================
 

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from hand_clock import Clock
 from rl_services import redis_server
-from scripted_as import ScriptedAS
+from scripted_as import AUD, CLIENT_ID, CLIENT_SECRET, ISS, ScriptedAS, active, introspector, opaque
 
 from secauth import Authorizer, Guard, JwtVerifier, Routes, scopes
 from secauth.client_auth import ClientAuth
@@ -37,37 +37,13 @@ from secauth.errors import (
     TokenExpired,
     TokenRevoked,
 )
-from secauth.introspection import IntrospectionVerifier
 from secauth.policy import Unauthorized
 from secauth.revocation import Revocations
 from secauth.revocation_stores import MemoryRevocationStore, RedisRevocationStore
 from secauth.testing import KeyPair
 from secauth.testing_events import http_proxy, request_authorizer
 
-ISS, AUD = "https://as.example.com", "urn:example:orders"
-CLIENT_ID, CLIENT_SECRET = "orders-api", "s3cret-" + secrets.token_hex(12)
 ROUTES = {"GET /orders": scopes("orders.read")}
-
-
-def opaque() -> str:
-    return "op" + secrets.token_urlsafe(24)
-
-
-def active(now: float, **over: Any) -> dict[str, Any]:
-    answer: dict[str, Any] = {
-        "active": True, "iss": ISS, "aud": AUD, "sub": "ann", "client_id": "web",
-        "scope": "orders.read", "token_type": "Bearer", "exp": int(now) + 3600,
-        "iat": int(now) - 5,
-    }  # fmt: skip
-    answer.update(over)
-    return {k: v for k, v in answer.items() if v is not None}
-
-
-def introspector(server: ScriptedAS | GatedAS, **options: Any) -> IntrospectionVerifier:
-    options.setdefault("client", ClientAuth.basic(CLIENT_ID, CLIENT_SECRET))
-    options.setdefault("issuer", ISS)
-    options.setdefault("audience", AUD)
-    return IntrospectionVerifier(endpoint=server.url, allow_http=True, **options)
 
 
 def guarded(verifier: Any, **options: Any) -> Any:

@@ -24,10 +24,9 @@ import pytest
 from dpop_parties import CLIENT, URL
 from hand_clock import Clock
 from rl_services import redis_cluster, redis_server
-from scripted_as import ScriptedAS
+from scripted_as import AUD, ISS, ScriptedAS, active, introspector, opaque
 
 from secauth import Guard, JwtVerifier, Principal, Routes, authenticated
-from secauth.client_auth import ClientAuth
 from secauth.combined_verifier import CombinedVerifier, looks_like_jwt
 from secauth.dpop import DpopVerifier
 from secauth.dpop_replay import MemoryReplayStore
@@ -39,7 +38,6 @@ from secauth.errors import (
     TokenError,
     TokenRevoked,
 )
-from secauth.introspection import IntrospectionVerifier
 from secauth.memo import PrincipalMemo
 from secauth.principal import ClaimMapper
 from secauth.ratelimit import MemoryStore, RateLimiter
@@ -49,9 +47,7 @@ from secauth.sender_constraint import SenderConstraint
 from secauth.testing import KeyPair
 from secauth.testing_events import http_proxy
 
-ISS, AUD = "https://as.example.com", "urn:example:orders"
 PARTNER = "https://partner.example.net"
-CLIENT_ID, CLIENT_SECRET = "orders-api", "s3cret-" + secrets.token_hex(12)
 ROUTES = Routes({"GET /orders/7": authenticated()})
 OURS = KeyPair.generate("ES256", kid="ours")
 THEIRS = KeyPair.generate("ES256", kid="theirs")
@@ -76,27 +72,6 @@ def two_issuers() -> Any:
         JwtVerifier(issuer=ISS, audience=AUD, jwks={"keys": [OURS.public_jwk]}),
         JwtVerifier(issuer=PARTNER, audience=AUD, jwks={"keys": [THEIRS.public_jwk]}),
     )
-
-
-def opaque() -> str:
-    return "op" + secrets.token_urlsafe(24)
-
-
-def active(now: float, **over: Any) -> dict[str, Any]:
-    answer: dict[str, Any] = {
-        "active": True, "iss": ISS, "aud": AUD, "sub": "ann", "client_id": "web",
-        "scope": "orders.read", "token_type": "Bearer", "exp": int(now) + 3600,
-        "iat": int(now) - 5,
-    }  # fmt: skip
-    answer.update(over)
-    return {k: v for k, v in answer.items() if v is not None}
-
-
-def introspector(server: ScriptedAS, **options: Any) -> IntrospectionVerifier:
-    options.setdefault("client", ClientAuth.basic(CLIENT_ID, CLIENT_SECRET))
-    options.setdefault("issuer", ISS)
-    options.setdefault("audience", AUD)
-    return IntrospectionVerifier(endpoint=server.url, allow_http=True, **options)
 
 
 def dpop_guard(verifier: Any, **constraint: Any) -> Any:
