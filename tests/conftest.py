@@ -4,7 +4,8 @@
 dynalite, installed by ``make services-deps``). Its folder goes on ``sys.path`` here so
 test modules outside ``tests/ratelimit/`` can use it too, whatever pytest collects first.
 The server fixtures several modules share live here: ``dynalite``, ``ddb_client``,
-``redis_service``, ``redis_url`` (a clean database per test), ``redis_client``,
+``redis_service``, ``redis_url`` (a clean database per test), ``redis_client``, the
+revocation stores on them (``revocation_redis``, ``revocation_dynamodb``),
 ``black_hole`` (a port that never answers), and moto's server for Secrets Manager
 (``moto``, ``secrets_manager``; ``tests/moto_services.py``).
 Every decision record the suite produces is checked against ``tests/decision_schema.py``.
@@ -12,6 +13,7 @@ Every decision record the suite produces is checked against ``tests/decision_sch
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import sys
@@ -109,6 +111,27 @@ def ddb_client(dynalite: Any) -> Any:
     from rl_services import dynamodb_client
 
     return dynamodb_client(dynalite.port)
+
+
+@pytest.fixture
+def revocation_redis(redis_url: str) -> Any:
+    """A ``RedisRevocationStore`` on the clean database ``redis_url`` names."""
+    from secauth.revocation_stores import RedisRevocationStore
+
+    return RedisRevocationStore(redis_url, socket_timeout=2.0)
+
+
+_revocation_tables = itertools.count()
+
+
+@pytest.fixture
+def revocation_dynamodb(ddb_client: Any) -> Any:
+    """A ``DynamoDBRevocationStore`` on a fresh table of the module's dynalite."""
+    from secauth.revocation_stores import DynamoDBRevocationStore
+
+    store = DynamoDBRevocationStore(f"revocations-{next(_revocation_tables)}", client=ddb_client)
+    store.create_table()
+    return store
 
 
 @pytest.fixture

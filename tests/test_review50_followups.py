@@ -76,16 +76,6 @@ def subject_key(iss: str, sub: str = "alice") -> str:
     return dict(revocation_keys({"iss": iss, "sub": sub}))["subject"]
 
 
-_tables = iter(range(1000))
-
-
-@pytest.fixture
-def dynamo_store(ddb_client: Any) -> DynamoDBRevocationStore:
-    store = DynamoDBRevocationStore(f"rev50-{next(_tables)}", client=ddb_client)
-    store.create_table()
-    return store
-
-
 # == 1. issuer_key in principal_key ===========================================================
 
 
@@ -262,9 +252,9 @@ def test_redis_cluster_eval_keeps_the_later_time() -> None:
 
 
 def test_dynamodb_an_expired_undeleted_later_item_is_replaced_and_a_live_one_stands(
-    dynamo_store: DynamoDBRevocationStore, ddb_client: Any
+    revocation_dynamodb: DynamoDBRevocationStore, ddb_client: Any
 ) -> None:
-    store = dynamo_store
+    store = revocation_dynamodb
     now = time.time()
     ddb_client.put_item(
         TableName=store.table,
@@ -288,13 +278,13 @@ def test_dynamodb_an_expired_undeleted_later_item_is_replaced_and_a_live_one_sta
 
 
 def test_dynamodb_a_damaged_item_is_replaced_by_a_new_revocation(
-    dynamo_store: DynamoDBRevocationStore, ddb_client: Any
+    revocation_dynamodb: DynamoDBRevocationStore, ddb_client: Any
 ) -> None:
     """An item whose ``at`` is not a number fails every lookup (closed), and the condition
     ``#at < :at`` is false on it: a new revocation is skipped as if "a later revocation
     stands". Under ``failure="open"`` the subject the operator just signed out is let
     through until the damaged item's TTL (never, without one)."""
-    store = dynamo_store
+    store = revocation_dynamodb
     key = subject_key(COGNITO, "mallory")
     ddb_client.put_item(TableName=store.table, Item={"pk": {"S": key}, "at": {"S": "damaged"}})
     revocations = Revocations(store, max_staleness=0, failure="open")
@@ -330,9 +320,9 @@ def test_redis_a_later_short_lived_write_keeps_the_longer_expiry(redis_client: A
 
 
 def test_dynamodb_a_later_short_lived_write_keeps_the_longer_expiry(
-    dynamo_store: DynamoDBRevocationStore, ddb_client: Any
+    revocation_dynamodb: DynamoDBRevocationStore, ddb_client: Any
 ) -> None:
-    store = dynamo_store
+    store = revocation_dynamodb
     now = time.time()
     store.put("jti|x|t-7d", now, now + 7 * DAY)
     store.put("jti|x|t-7d", now + 1, now + DAY)

@@ -40,21 +40,6 @@ KEYS = KeyPair.generate("ES256", kid="pool")
 KEY = "subject|https://idp.example/|alice"
 
 
-@pytest.fixture
-def redis_store(redis_service: Any, redis_client: Any) -> RedisRevocationStore:
-    return RedisRevocationStore(f"redis://127.0.0.1:{redis_service.port}/0", socket_timeout=2.0)
-
-
-_tables = iter(range(1000))
-
-
-@pytest.fixture
-def dynamo_store(ddb_client: Any) -> DynamoDBRevocationStore:
-    store = DynamoDBRevocationStore(f"rev51-{next(_tables)}", client=ddb_client)
-    store.create_table()
-    return store
-
-
 def cognito(pool: str) -> Any:
     return JwtVerifier.cognito(
         user_pool_id=pool, client_id="c", token_use="id", jwks={"keys": [KEYS.public_jwk]}
@@ -181,60 +166,60 @@ def test_memory_store_merges_live_entries_and_agrees_with_lookup_at_the_boundary
 
 
 def test_redis_merge_keeps_the_later_time_and_the_longer_ttl_both_ways(
-    redis_store: RedisRevocationStore, redis_client: Any
+    revocation_redis: RedisRevocationStore, redis_client: Any
 ) -> None:
-    name = redis_store._name(KEY)
+    name = revocation_redis._name(KEY)
     now = time.time()
-    redis_store.put(KEY, 2000.0, now + 86_400)
-    redis_store.put(KEY, 1000.0, now - 50)  # earlier, TTL floored at 1 ms: nothing shortens
-    assert redis_store.lookup([KEY]) == {KEY: 2000.0}
+    revocation_redis.put(KEY, 2000.0, now + 86_400)
+    revocation_redis.put(KEY, 1000.0, now - 50)  # earlier, TTL floored at 1 ms: nothing shortens
+    assert revocation_redis.lookup([KEY]) == {KEY: 2000.0}
     assert redis_client.pttl(name) > 80_000_000
-    redis_store.put(KEY, 3000.0, now + 1)  # later time, short TTL: the long TTL stays
-    assert redis_store.lookup([KEY]) == {KEY: 3000.0}
+    revocation_redis.put(KEY, 3000.0, now + 1)  # later time, short TTL: the long TTL stays
+    assert revocation_redis.lookup([KEY]) == {KEY: 3000.0}
     assert redis_client.pttl(name) > 80_000_000
-    redis_store.put(KEY, 1.0, now + 10**9)  # huge TTL taken over an earlier time
-    assert redis_store.lookup([KEY]) == {KEY: 3000.0}
+    revocation_redis.put(KEY, 1.0, now + 10**9)  # huge TTL taken over an earlier time
+    assert revocation_redis.lookup([KEY]) == {KEY: 3000.0}
     assert redis_client.pttl(name) > 10**11
     redis_client.set(name, "nan", px=600_000)  # damaged (Lua reads nan): replaced
-    redis_store.put(KEY, 5.0, now + 600)
-    assert redis_store.lookup([KEY]) == {KEY: 5.0}
+    revocation_redis.put(KEY, 5.0, now + 600)
+    assert revocation_redis.lookup([KEY]) == {KEY: 5.0}
 
 
 def test_redis_an_entry_without_ttl_keeps_living_after_a_merge(
-    redis_store: RedisRevocationStore, redis_client: Any
+    revocation_redis: RedisRevocationStore, redis_client: Any
 ) -> None:
     """PTTL -1 (a permanent entry, e.g. an operator's SET) is "less" than any TTL in the
     script, so a later write's PEXPIRE / SET PX gives the permanent revocation an expiry:
     the later expiry of the two is "never", not the new TTL."""
-    name = redis_store._name(KEY)
+    name = revocation_redis._name(KEY)
     redis_client.set(name, "1900000000.0")
-    redis_store.put(KEY, 1000.0, time.time() + 60)
-    assert redis_store.lookup([KEY]) == {KEY: 1900000000.0}
+    revocation_redis.put(KEY, 1000.0, time.time() + 60)
+    assert revocation_redis.lookup([KEY]) == {KEY: 1900000000.0}
     assert redis_client.pttl(name) == -1
 
 
 def test_redis_lookup_and_write_agree_on_a_damaged_entry(
-    redis_store: RedisRevocationStore, redis_client: Any
+    revocation_redis: RedisRevocationStore, redis_client: Any
 ) -> None:
     """Python's float() reads ``1_900_000_000`` (PEP 515) and Lua's tonumber reads hex:
     neither is the form entries are written in, so both the lookup (a failure: never "not
     revoked") and the script (replaced by the next revocation) take it as damaged."""
-    name = redis_store._name(KEY)
+    name = revocation_redis._name(KEY)
     for damaged in ("1_900_000_000", "0x71530000", " 1900000000.0", "1.9e9"):
         redis_client.set(name, damaged, px=600_000)
         with pytest.raises(StoreUnavailable):
-            redis_store.lookup([KEY])
-        redis_store.put(KEY, 1000.0, time.time() + 60)
-        assert redis_store.lookup([KEY]) == {KEY: 1000.0}, damaged
+            revocation_redis.lookup([KEY])
+        revocation_redis.put(KEY, 1000.0, time.time() + 60)
+        assert revocation_redis.lookup([KEY]) == {KEY: 1000.0}, damaged
 
 
 def test_redis_a_far_future_sign_out_fails_as_a_store_failure(
-    redis_store: RedisRevocationStore,
+    revocation_redis: RedisRevocationStore,
 ) -> None:
     """revoke_subject accepts any finite ``before``; the entry's expiry is 1e308 and
     ``(expires_at - now) * 1000`` overflows to inf: math.ceil raises OverflowError,
     outside the StoreUnavailable contract (DynamoDB raises StoreUnavailable)."""
-    revocations = Revocations(redis_store, max_staleness=0)
+    revocations = Revocations(revocation_redis, max_staleness=0)
     with pytest.raises(ConfigurationError, match="2\\*\\*53"):  # refused before any write
         revocations.revoke_subject("https://idp.example/", "alice", before=1e308)
 
@@ -266,10 +251,10 @@ def expiry(ddb_client: Any, store: DynamoDBRevocationStore, key: str) -> int:
 
 
 def test_dynamodb_a_write_between_read_and_write_is_merged_never_lost(
-    dynamo_store: DynamoDBRevocationStore, ddb_client: Any
+    revocation_dynamodb: DynamoDBRevocationStore, ddb_client: Any
 ) -> None:
     now = time.time()
-    other = dynamo_store
+    other = revocation_dynamodb
     for mine, theirs in (
         ((1000.0, now + 7200), (2000.0, now + 60)),
         ((3000.0, now + 60), (2500.0, now + 9000)),
@@ -283,19 +268,19 @@ def test_dynamodb_a_write_between_read_and_write_is_merged_never_lost(
 
 
 def test_dynamodb_a_key_that_keeps_changing_fails_loudly_and_keeps_every_other_write(
-    dynamo_store: DynamoDBRevocationStore, ddb_client: Any
+    revocation_dynamodb: DynamoDBRevocationStore, ddb_client: Any
 ) -> None:
     now = time.time()
-    racing = Racing(ddb_client, lambda n: dynamo_store.put(KEY, 2000.0 + n, now + 600), times=3)
+    racing = Racing(ddb_client, lambda n: revocation_dynamodb.put(KEY, 2000.0 + n, now + 600), times=3)
     with pytest.raises(StoreUnavailable):
-        DynamoDBRevocationStore(dynamo_store.table, client=racing).put(KEY, 9000.0, now + 600)
-    assert dynamo_store.lookup([KEY]) == {KEY: 2003.0}
-    dynamo_store.put(KEY, 9000.0, now + 600)  # the retry the caller makes succeeds
-    assert dynamo_store.lookup([KEY]) == {KEY: 9000.0}
+        DynamoDBRevocationStore(revocation_dynamodb.table, client=racing).put(KEY, 9000.0, now + 600)
+    assert revocation_dynamodb.lookup([KEY]) == {KEY: 2003.0}
+    revocation_dynamodb.put(KEY, 9000.0, now + 600)  # the retry the caller makes succeeds
+    assert revocation_dynamodb.lookup([KEY]) == {KEY: 9000.0}
 
 
 def test_dynamodb_extra_scalar_and_set_attributes_do_not_block_the_merge(
-    dynamo_store: DynamoDBRevocationStore, ddb_client: Any
+    revocation_dynamodb: DynamoDBRevocationStore, ddb_client: Any
 ) -> None:
     now = time.time()
     for n, extra in enumerate(
@@ -307,29 +292,29 @@ def test_dynamodb_extra_scalar_and_set_attributes_do_not_block_the_merge(
             "at": {"N": "1900000000"},
             "expires_at": {"N": str(int(now) + 600)},
         }
-        ddb_client.put_item(TableName=dynamo_store.table, Item={**item, "note": extra})
-        dynamo_store.put(key, now, now + 7200)
-        assert dynamo_store.lookup([key]) == {key: 1900000000.0}
-        assert expiry(ddb_client, dynamo_store, key) >= now + 7199
+        ddb_client.put_item(TableName=revocation_dynamodb.table, Item={**item, "note": extra})
+        revocation_dynamodb.put(key, now, now + 7200)
+        assert revocation_dynamodb.lookup([key]) == {key: 1900000000.0}
+        assert expiry(ddb_client, revocation_dynamodb, key) >= now + 7199
 
 
 def test_dynamodb_an_item_lookups_read_as_live_is_never_replaced_by_an_earlier_time(
-    dynamo_store: DynamoDBRevocationStore, ddb_client: Any
+    revocation_dynamodb: DynamoDBRevocationStore, ddb_client: Any
 ) -> None:
     """lookup reads an item without ``expires_at`` as live for ever (``until is None``);
     ``_merged`` calls it damaged (KeyError) and replaces it: a write with an earlier time
     shrinks the revocation lookups were enforcing."""
     ddb_client.put_item(
-        TableName=dynamo_store.table, Item={"pk": {"S": KEY}, "at": {"N": "1900000000"}}
+        TableName=revocation_dynamodb.table, Item={"pk": {"S": KEY}, "at": {"N": "1900000000"}}
     )
-    assert dynamo_store.lookup([KEY]) == {KEY: 1900000000.0}
+    assert revocation_dynamodb.lookup([KEY]) == {KEY: 1900000000.0}
     now = time.time()
-    dynamo_store.put(KEY, now, now + 60)
-    assert dynamo_store.lookup([KEY]) == {KEY: 1900000000.0}
+    revocation_dynamodb.put(KEY, now, now + 60)
+    assert revocation_dynamodb.lookup([KEY]) == {KEY: 1900000000.0}
 
 
 def test_dynamodb_a_map_attribute_on_an_entry_does_not_wedge_its_writes(
-    dynamo_store: DynamoDBRevocationStore, ddb_client: Any
+    revocation_dynamodb: DynamoDBRevocationStore, ddb_client: Any
 ) -> None:
     """``_unchanged`` compares every attribute with ``=``; on dynalite a map (or list)
     never compares equal, so each of the 3 tries fails its condition and the new
@@ -337,21 +322,21 @@ def test_dynamodb_a_map_attribute_on_an_entry_does_not_wedge_its_writes(
     now = time.time()
     item = {"pk": {"S": KEY}, "at": {"N": "1000"}, "expires_at": {"N": str(int(now) + 600)}}
     ddb_client.put_item(
-        TableName=dynamo_store.table, Item={**item, "note": {"M": {"by": {"S": "ops"}}}}
+        TableName=revocation_dynamodb.table, Item={**item, "note": {"M": {"by": {"S": "ops"}}}}
     )
-    dynamo_store.put(KEY, now, now + 60)
-    assert dynamo_store.lookup([KEY]) == {KEY: now}
+    revocation_dynamodb.put(KEY, now, now + 60)
+    assert revocation_dynamodb.lookup([KEY]) == {KEY: now}
 
 
 def test_dynamodb_a_live_entry_with_a_huge_expiry_still_takes_a_later_revocation(
-    dynamo_store: DynamoDBRevocationStore, ddb_client: Any
+    revocation_dynamodb: DynamoDBRevocationStore, ddb_client: Any
 ) -> None:
     """``expires_at`` 9.9E+125 is a valid DynamoDB number that lookups read as live;
     ``_merged`` writes ``str(math.ceil(9.9e125))`` (126 digits, over DynamoDB's 38
     significant), so every later revocation of the key fails with ValidationException."""
     item = {"pk": {"S": KEY}, "at": {"N": "1000"}, "expires_at": {"N": "9.9E+125"}}
-    ddb_client.put_item(TableName=dynamo_store.table, Item=item)
-    assert dynamo_store.lookup([KEY]) == {KEY: 1000.0}
+    ddb_client.put_item(TableName=revocation_dynamodb.table, Item=item)
+    assert revocation_dynamodb.lookup([KEY]) == {KEY: 1000.0}
     now = time.time()
-    dynamo_store.put(KEY, now, now + 60)
-    assert dynamo_store.lookup([KEY]) == {KEY: now}
+    revocation_dynamodb.put(KEY, now, now + 60)
+    assert revocation_dynamodb.lookup([KEY]) == {KEY: now}

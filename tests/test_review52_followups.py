@@ -43,21 +43,6 @@ N = 1_700_000_000
 JUST_AFTER_N = N + 2.0**-22
 
 
-@pytest.fixture
-def redis_store(redis_service: Any, redis_client: Any) -> RedisRevocationStore:
-    return RedisRevocationStore(f"redis://127.0.0.1:{redis_service.port}/0", socket_timeout=2.0)
-
-
-_tables = iter(range(1000))
-
-
-@pytest.fixture
-def dynamo_store(ddb_client: Any) -> DynamoDBRevocationStore:
-    store = DynamoDBRevocationStore(f"rev52-{next(_tables)}", client=ddb_client)
-    store.create_table()
-    return store
-
-
 # Sign-out times and the iat of a token, each a case where the store's copy of ``before``
 # must keep ``iat < before`` as it is in the caller's floats: fractional, negative, at
 # the 2**53 bounds, and a microsecond-rounded neighbour of an integer second.
@@ -89,7 +74,7 @@ def verdicts(store: Any) -> list[bool]:
 
 
 def test_memory_and_dynamodb_agree_on_sign_out_times_to_the_last_bit(
-    dynamo_store: DynamoDBRevocationStore,
+    revocation_dynamodb: DynamoDBRevocationStore,
 ) -> None:
     """DynamoDB keeps ``repr(float)``: negative, fractional and 2**53 times read back
     exact, so its verdicts are the memory store's (and plain ``iat < before``)."""
@@ -98,41 +83,41 @@ def test_memory_and_dynamodb_agree_on_sign_out_times_to_the_last_bit(
     assert expected[3]
     assert expected[4]
     assert verdicts(MemoryRevocationStore()) == expected
-    assert verdicts(dynamo_store) == expected
+    assert verdicts(revocation_dynamodb) == expected
 
 
 def test_redis_agrees_with_memory_on_sign_out_times_to_the_last_bit(
-    redis_store: RedisRevocationStore,
+    revocation_redis: RedisRevocationStore,
 ) -> None:
     """``put`` writes ``f"{value:.6f}"``: rounding to the nearest microsecond lowers a
     ``before`` such as N + 2**-22 (a sign-out in the first half-microsecond of second N,
     e.g. ``before=None`` at that instant) to N.000000, so a token with integer ``iat`` N,
     refused by the memory and DynamoDB stores, is accepted on Redis (also -4.9999996 ->
     -5.000000 for ``iat`` -5). Rounding up (ceil to the microsecond) would keep it."""
-    assert verdicts(redis_store) == verdicts(MemoryRevocationStore())
+    assert verdicts(revocation_redis) == verdicts(MemoryRevocationStore())
 
 
 def test_redis_an_overflowing_time_is_damaged_for_the_script_as_for_the_lookup(
-    redis_store: RedisRevocationStore, redis_client: Any
+    revocation_redis: RedisRevocationStore, redis_client: Any
 ) -> None:
     """``99...9.0`` (400 digits) has the written form: Python reads it as inf, so every
     lookup fails, but Lua's ``tonumber`` reads it as inf too and takes it as a live later
     time: the script keeps it and the revocation "succeeds" while lookups keep failing
     (``failure="open"``: the token that was just revoked is allowed)."""
-    name = redis_store._name(KEY)
+    name = revocation_redis._name(KEY)
     redis_client.set(name, "9" * 400 + ".0", px=600_000)
     with pytest.raises(StoreUnavailable):
-        redis_store.lookup([KEY])
-    redis_store.put(KEY, 1000.0, time.time() + 60)
-    assert redis_store.lookup([KEY]) == {KEY: 1000.0}
+        revocation_redis.lookup([KEY])
+    revocation_redis.put(KEY, 1000.0, time.time() + 60)
+    assert revocation_redis.lookup([KEY]) == {KEY: 1000.0}
 
 
 def test_redis_other_damaged_spellings_fail_lookups_and_are_replaced(
-    redis_store: RedisRevocationStore, redis_client: Any
+    revocation_redis: RedisRevocationStore, redis_client: Any
 ) -> None:
     """Spellings just off the written form, with and without a TTL: lookups fail (never
     "not revoked") and the next write replaces them (a -inf one too, kept without TTL)."""
-    name = redis_store._name(KEY)
+    name = revocation_redis._name(KEY)
     for damaged in (
         "1.5\n",
         "1.",
@@ -148,36 +133,36 @@ def test_redis_other_damaged_spellings_fail_lookups_and_are_replaced(
         for ttl in (600_000, None):
             redis_client.set(name, damaged, px=ttl)
             with pytest.raises(StoreUnavailable):
-                redis_store.lookup([KEY])
-            redis_store.put(KEY, 1000.0, time.time() + 60)
-            assert redis_store.lookup([KEY]) == {KEY: 1000.0}, (damaged, ttl)
+                revocation_redis.lookup([KEY])
+            revocation_redis.put(KEY, 1000.0, time.time() + 60)
+            assert revocation_redis.lookup([KEY]) == {KEY: 1000.0}, (damaged, ttl)
             assert redis_client.get(name) == b"1000.000000"
 
 
 def test_redis_an_entry_without_ttl_takes_later_times_and_stays_without_one(
-    redis_store: RedisRevocationStore, redis_client: Any
+    revocation_redis: RedisRevocationStore, redis_client: Any
 ) -> None:
     """``SET ... KEEPTTL`` (Redis >= 6; this server is 7) raises the time of a permanent
     entry and keeps it permanent; an earlier write changes nothing."""
-    name = redis_store._name(KEY)
+    name = revocation_redis._name(KEY)
     redis_client.set(name, "-5.500000")
-    redis_store.put(KEY, -7.0, time.time() + 60)
-    assert redis_store.lookup([KEY]) == {KEY: -5.5}
-    redis_store.put(KEY, 2000.25, time.time() + 60)
-    assert redis_store.lookup([KEY]) == {KEY: 2000.25}
+    revocation_redis.put(KEY, -7.0, time.time() + 60)
+    assert revocation_redis.lookup([KEY]) == {KEY: -5.5}
+    revocation_redis.put(KEY, 2000.25, time.time() + 60)
+    assert revocation_redis.lookup([KEY]) == {KEY: 2000.25}
     assert redis_client.pttl(name) == -1
     assert redis_client.get(name) == b"2000.250000"
 
 
 def test_redis_concurrent_writers_keep_the_latest_time_and_longest_ttl(
-    redis_store: RedisRevocationStore, redis_client: Any
+    revocation_redis: RedisRevocationStore, redis_client: Any
 ) -> None:
     now = time.time()
     writes = [(float(t), now + 60 + (t * 37) % 5000) for t in range(400)]
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda w: redis_store.put(KEY, *w), writes))
-    assert redis_store.lookup([KEY]) == {KEY: 399.0}
-    assert redis_client.pttl(redis_store._name(KEY)) > (max(e for _, e in writes) - now - 60) * 1000
+        list(pool.map(lambda w: revocation_redis.put(KEY, *w), writes))
+    assert revocation_redis.lookup([KEY]) == {KEY: 399.0}
+    assert redis_client.pttl(revocation_redis._name(KEY)) > (max(e for _, e in writes) - now - 60) * 1000
 
 
 class Racing:
@@ -204,7 +189,7 @@ def item_of(ddb_client: Any, store: DynamoDBRevocationStore, key: str) -> dict[s
 
 
 def test_dynamodb_a_permanent_entry_written_mid_merge_stays_permanent(
-    dynamo_store: DynamoDBRevocationStore, ddb_client: Any
+    revocation_dynamodb: DynamoDBRevocationStore, ddb_client: Any
 ) -> None:
     """Between this write's read and its write another writer leaves an item without
     ``expires_at`` (``attribute_not_exists`` no longer holds for ``pk``): the conditional
@@ -214,17 +199,17 @@ def test_dynamodb_a_permanent_entry_written_mid_merge_stays_permanent(
 
     def permanent(_n: int) -> None:
         item = {"pk": {"S": KEY}, "at": {"N": "1900000000.5"}}
-        ddb_client.put_item(TableName=dynamo_store.table, Item=item)
+        ddb_client.put_item(TableName=revocation_dynamodb.table, Item=item)
 
     racing = Racing(ddb_client, permanent, times=1)
-    DynamoDBRevocationStore(dynamo_store.table, client=racing).put(KEY, now, now + 60)
+    DynamoDBRevocationStore(revocation_dynamodb.table, client=racing).put(KEY, now, now + 60)
     assert racing.reads == 2
-    assert dynamo_store.lookup([KEY]) == {KEY: 1900000000.5}
-    assert "expires_at" not in item_of(ddb_client, dynamo_store, KEY)
+    assert revocation_dynamodb.lookup([KEY]) == {KEY: 1900000000.5}
+    assert "expires_at" not in item_of(ddb_client, revocation_dynamodb, KEY)
 
 
 def test_dynamodb_lookup_and_write_read_odd_items_alike(
-    dynamo_store: DynamoDBRevocationStore, ddb_client: Any
+    revocation_dynamodb: DynamoDBRevocationStore, ddb_client: Any
 ) -> None:
     """A string ``at`` (lookups fail) is replaced; a string ``expires_at`` (lookups: no
     bound, live) keeps its time; an expired item (lookups: none) is replaced by an earlier
@@ -238,26 +223,26 @@ def test_dynamodb_lookup_and_write_read_odd_items_alike(
         "d": ({"at": {"N": "-4.9999996"}, "expires_at": {"N": live}}, -4.9999996, -4.9999996),
     }
     for key, (attrs, read, merged) in cases.items():
-        ddb_client.put_item(TableName=dynamo_store.table, Item={"pk": {"S": key}, **attrs})
+        ddb_client.put_item(TableName=revocation_dynamodb.table, Item={"pk": {"S": key}, **attrs})
         if read == "fail":
             with pytest.raises(StoreUnavailable):
-                dynamo_store.lookup([key])
+                revocation_dynamodb.lookup([key])
         else:
-            assert dynamo_store.lookup([key]) == {key: read}, key
-        dynamo_store.put(key, -5.0 if key == "d" else 5.0, now + 60)
-        assert dynamo_store.lookup([key]) == {key: merged}, key
+            assert revocation_dynamodb.lookup([key]) == {key: read}, key
+        revocation_dynamodb.put(key, -5.0 if key == "d" else 5.0, now + 60)
+        assert revocation_dynamodb.lookup([key]) == {key: merged}, key
 
 
 # == 2. before= bounds and revocation keys ====================================================
 
 
 def test_before_bounds_hold_on_every_store(
-    redis_store: RedisRevocationStore, dynamo_store: DynamoDBRevocationStore
+    revocation_redis: RedisRevocationStore, revocation_dynamodb: DynamoDBRevocationStore
 ) -> None:
     """2**53 and -2**53 (int or float) are taken, and written by every store (Redis's TTL
     and DynamoDB's expiry stay in range); one past them, inf, nan, bools and huge ints are
     refused before any write."""
-    for store in (MemoryRevocationStore(), redis_store, dynamo_store):
+    for store in (MemoryRevocationStore(), revocation_redis, revocation_dynamodb):
         revocations = Revocations(store, max_staleness=0)
         revocations.revoke_subject(IDP, "top", before=2**53)
         revocations.revoke_subject(IDP, "bottom", before=-(2**53))
