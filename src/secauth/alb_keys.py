@@ -31,6 +31,7 @@ Example
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -147,10 +148,12 @@ class AlbKeys:
         user_agent: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not 0 < ttl <= max_age:
+        if not 0 < ttl <= max_age < math.inf:
             raise ConfigurationError("AlbKeys needs 0 < ttl <= max_age")
-        if refetch_cooldown < 0 or max_backoff < 0:
-            raise ConfigurationError("refetch_cooldown and max_backoff must not be negative")
+        if not all(0 <= value < math.inf for value in (refetch_cooldown, max_backoff)):
+            raise ConfigurationError(  # NaN would never refetch, never retry
+                "refetch_cooldown and max_backoff must not be negative, NaN or infinite"
+            )
         self.endpoint = check_url(endpoint, allow_http=allow_http).rstrip("/")
         self.policy = fetch_policy(
             timeout=timeout, max_bytes=max_bytes, allow_http=allow_http, user_agent=user_agent

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from secauth._b64 import B64Error, b64url_decode, b64url_encode, loads_strict
+from secauth._b64 import B64Error, b64url_decode, b64url_encode
 from secauth.errors import ConfigurationError, KeyImportError
 
 __all__ = [
@@ -188,14 +188,9 @@ class VerificationKey:
         The secret must be at least as long as the hash output (RFC 7518 3.2):
         32 bytes for HS256, 48 for HS384, 64 for HS512.
         """
-        raw = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
-        if _looks_like_public_key(raw):
-            # The key-confusion mistake behind PyJWT CVE-2022-29217 and python-jose
-            # CVE-2024-33663: a public key is no secret, so anyone could mint tokens.
-            raise ConfigurationError(
-                "secret looks like a public key (PEM, SSH, DER or JWK); HMAC needs a random "
-                "shared secret. For RS/ES/EdDSA tokens pass jwks= or jwks_uri= instead"
-            )
+        from secauth.hmac_secrets import secret_bytes  # only for HMAC secrets
+
+        raw = secret_bytes(secret)
         wanted = [a for a in algorithms if a in HMAC_ALGORITHMS]
         if not wanted:
             raise ConfigurationError("an HMAC secret needs HS256, HS384 or HS512 in algorithms")
@@ -208,40 +203,6 @@ class VerificationKey:
                 )
             verifiers[alg] = _hmac_verifier(raw, "sha" + alg[2:])
         return cls(kid=kid, kty="oct", verifiers=verifiers, jwk={"kty": "oct", "kid": kid})
-
-
-_PUBLIC_KEY_PREFIXES: Final = (b"-----BEGIN", b"ssh-", b"ecdsa-sha2-", b"sk-")
-
-
-def _looks_like_public_key(raw: bytes) -> bool:
-    text = raw.removeprefix(b"\xef\xbb\xbf").strip()  # a byte-order mark, then spaces
-    if text.startswith(_PUBLIC_KEY_PREFIXES):
-        return True
-    if text.startswith(b"{"):  # a JWK, or a whole JWKS
-        try:
-            document = loads_strict(text)
-        except (ValueError, RecursionError):
-            return False
-        return isinstance(document, dict) and ("kty" in document or "keys" in document)
-    if text.startswith(b"MI"):  # base64 of a DER SEQUENCE (how Keycloak shows a realm's key)
-        import base64  # only for HMAC secrets
-
-        try:
-            raw = base64.b64decode(b"".join(text.split()), validate=True)  # lines of 64
-        except ValueError:
-            return False
-    if raw[:1] != b"\x30":  # a DER SEQUENCE
-        return False
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import load_der_public_key
-
-    for load in (load_der_public_key, x509.load_der_x509_certificate):
-        try:
-            load(raw)
-        except ValueError:
-            continue
-        return True
-    return False
 
 
 def _jwk_of(public: object) -> dict[str, Any]:

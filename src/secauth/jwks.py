@@ -34,6 +34,7 @@ True
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -128,11 +129,11 @@ class JwksCache:
         clock: Callable[[], float] = time.monotonic,
         discovery_issuer: str | None = None,
     ) -> None:
-        if not 0 < ttl <= max_age:
+        if not 0 < ttl <= max_age < math.inf:
             raise ConfigurationError("JwksCache needs 0 < ttl <= max_age")
-        if refetch_cooldown < 0 or max_backoff < 0 or min_ttl < 0:
-            raise ConfigurationError(
-                "refetch_cooldown, max_backoff and min_ttl must not be negative"
+        if not all(0 <= value < math.inf for value in (refetch_cooldown, max_backoff, min_ttl)):
+            raise ConfigurationError(  # NaN would never refetch, never retry
+                "refetch_cooldown, max_backoff and min_ttl must not be negative, NaN or infinite"
             )
         self.policy = fetch_policy(
             timeout=timeout, max_bytes=max_bytes, allow_http=allow_http, user_agent=user_agent

@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from secauth._b64 import loads_strict_text
 from secauth.errors import ConfigurationError, KeyImportError, UnknownKey
 from secauth.jwk import VerificationKey, import_jwks
 
@@ -155,8 +156,8 @@ class StaticKeys:
         try:
             with open(path, encoding="utf-8") as file:
                 text = file.read()
-            return cls(json.loads(text))
-        except (OSError, ValueError) as exc:
+            return cls(loads_strict_text(text))  # duplicate names refused, as when fetched
+        except (OSError, ValueError, RecursionError) as exc:
             if isinstance(exc, ConfigurationError):
                 raise
             raise ConfigurationError(f"cannot read JWKS file {os.fspath(path)!r}: {exc}") from None
@@ -168,8 +169,8 @@ class StaticKeys:
         if not text:
             raise ConfigurationError(f"environment variable {name} is not set or empty")
         try:
-            return cls(json.loads(text))
-        except ValueError as exc:
+            return cls(loads_strict_text(text))
+        except (ValueError, RecursionError) as exc:
             if isinstance(exc, ConfigurationError):
                 raise
             raise ConfigurationError(f"environment variable {name} is not JSON: {exc}") from None

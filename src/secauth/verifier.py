@@ -17,6 +17,7 @@ Example
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -165,8 +166,8 @@ class JwtVerifier:
         if not (256 <= max_token_size <= 1024 * 1024):
             raise ConfigurationError("max_token_size must be between 256 bytes and 1 MiB")
         self.max_token_size = max_token_size
-        if cache_size < 0 or cache_max_age < 0:
-            raise ConfigurationError("cache_size and cache_max_age must not be negative")
+        if cache_size < 0 or not (0 <= cache_max_age < math.inf):  # NaN never expires
+            raise ConfigurationError("cache_size and cache_max_age must not be negative, NaN or infinite")
         self.cache_size = cache_size
         self.cache_max_age = float(cache_max_age)
         self._clock = clock
