@@ -201,5 +201,11 @@ def test_cached_authorizer_answers_refuse_certificate_bound_tokens() -> None:
     assert allowed(cached.handler(authorizer_event(PEM, token(None)), None))
     with pytest.raises(ConfigurationError, match="cache_key_covers_request"):
         Authorizer(VERIFIER, cache_ttl=300, sender_constraint=SenderConstraint())
+    # Covering the request alone is no request for bound tokens (review 53): it may have
+    # been said for a tenant header. Asking for them and covering the certificate is.
     covered = Authorizer(VERIFIER, decision_log=None, cache_ttl=300, cache_key_covers_request=True)
-    assert allowed(covered.handler(authorizer_event(PEM), None))
+    with pytest.raises(Unauthorized):
+        covered.handler(authorizer_event(PEM), None)
+    asked = Authorizer(VERIFIER, decision_log=None, cache_ttl=300, cache_key_covers_request=True,
+                       sender_constraint=SenderConstraint())  # fmt: skip
+    assert allowed(asked.handler(authorizer_event(PEM), None))

@@ -597,7 +597,8 @@ def test_a_token_bound_to_a_certificate_and_a_key_needs_both() -> None:
 
 def test_a_cached_authorizer_that_covers_the_certificate_still_compares_it() -> None:
     bound = cert_token(certificate_thumbprint(MINE))
-    auth = Authorizer(VERIFIER, decision_log=None, cache_ttl=300, cache_key_covers_request=True)
+    auth = Authorizer(VERIFIER, decision_log=None, cache_ttl=300, cache_key_covers_request=True,
+                      sender_constraint=SenderConstraint())  # fmt: skip
     evt = with_rest_cert(request_authorizer("GET", "/orders/7", token=bound), THEIRS)
     assert not allowed(auth, evt)
     assert not allowed(auth, request_authorizer("GET", "/orders/7", token=bound))

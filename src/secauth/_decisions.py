@@ -23,9 +23,12 @@ import contextlib
 import json
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from secauth.errors import ConfigurationError
+from secauth.errors import ConfigurationError, Reason
+
+if TYPE_CHECKING:
+    from secauth.access import Decision
 
 __all__ = [
     "DECISIONS",
@@ -105,6 +108,24 @@ def caller_fields(principal: Any) -> dict[str, Any]:
         "tenant": principal.tenant,
         "kind": principal.kind,
     }
+
+
+def decision_fields(principal: Any, method: str, path: str, decision: Decision) -> dict[str, Any]:
+    """A record's fields about who asked for what (``method path``), and the answer."""
+    found: dict[str, Any] = {
+        **caller_fields(principal),
+        "method": method,
+        "path": path,
+        "route": decision.route,
+    }
+    if decision.allowed:
+        found.update(decision=decision_for(200), status=200)
+    else:
+        reason = decision.reason or Reason.FORBIDDEN
+        found.update(decision=decision_for(403), reason=reason.value, status=403)
+        if decision.denial is not None and decision.denial.detail:
+            found["detail"] = {"rule": decision.denial.detail}  # as Guard's denials
+    return found
 
 
 def fields(record: Mapping[str, Any]) -> dict[str, Any]:

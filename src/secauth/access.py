@@ -28,7 +28,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import unquote
@@ -97,6 +97,11 @@ class Decision(NamedTuple):
     params: Mapping[str, str]
     denial: Denial | None
     readings: tuple[str | None, ...] = ()
+
+    @property
+    def decided_by(self) -> tuple[str | None, ...]:
+        """The routes whose rules made this decision (None: the ``default`` rule)."""
+        return self.readings or (self.route,)
 
     def raise_for_denial(self) -> None:
         """Raise the :class:`~secauth.errors.AccessDenied` matching a denial; do nothing if allowed."""
@@ -359,6 +364,29 @@ class Routes:
         keys = [k.key for k, r in self._table.routes if r.bindings(principal) is None]
         keys += [k for k, r in self._table.specials.items() if r.bindings(principal) is None]
         return sorted(keys)
+
+    def reads_request(self, principal: Principal, routes: Iterable[str | None]) -> bool:
+        """Whether the rule of any of ``routes`` (route keys, as a :class:`Decision` names
+        them; None for the ``default`` rule) needs more than ``principal`` to decide: it
+        reads the request (:meth:`Rule.bindings` is None for ``principal``), so its answer
+        to one request is no answer to another. Asked per principal: a custom rule may
+        read the request for some callers only.
+
+        >>> routes = Routes({"GET /a": public(), "GET /b": tenant(header="x-tenant")})
+        >>> routes.reads_request(Principal("u"), ["GET /a"])
+        False
+        >>> routes.reads_request(Principal("u"), ["GET /a", "GET /b"])
+        True
+        """
+        for key in routes:
+            rule_ = self._default if key is None else self._table.by_key.get(key)
+            if rule_ is None:
+                if key is None:
+                    continue  # no default rule: "no route", a denial that reads nothing
+                return True  # not a route of this table: assume the worst
+            if rule_.bindings(principal) is None:
+                return True
+        return False
 
     def grants(self, principal: Principal) -> Grants:
         """What ``principal`` may call, from the principal alone (see :class:`Grants`)."""

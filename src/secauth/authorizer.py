@@ -44,8 +44,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from secauth._decisions import DecisionLog, DecisionSink, caller_fields, decision_for
-from secauth.access import Decision, Routes, authenticated
+from secauth._decisions import DecisionLog, DecisionSink, decision_fields
+from secauth.access import Decision, Denial, Routes, authenticated
 from secauth.authorizer_limits import AuthorizerLimits
 from secauth.errors import (
     ConfigurationError,
@@ -166,8 +166,8 @@ class Authorizer:
         A :class:`~secauth.sender_constraint.SenderConstraint`: accept DPoP (REQUEST
         authorizers, ``cache_ttl=0``: a proof is single-use), require bound tokens.
         Without it, certificate-bound tokens are checked against the client certificate
-        (refused under ``cache_ttl > 0`` unless ``cache_key_covers_request=True``) and
-        DPoP-bound ones refused.
+        (refused under ``cache_ttl > 0``: pass ``SenderConstraint()`` with
+        ``cache_key_covers_request=True`` for them) and DPoP-bound ones refused.
     api:
         ``"rest"`` or ``"http"`` when REQUEST events do not say which API sends them
         (payload 1.0 events of HTTP APIs and REST REQUEST events look alike in some
@@ -224,9 +224,10 @@ class Authorizer:
             token_sources, reserved_header=self.api_key_header if api_keys is not None else None
         )
         self.client_certs = client_certs
-        # Routes whose rule reads the request (None: the default rule): never memoized, and
-        # refused under a result cache whose key does not cover the request.
-        dependent = check_result_cache(
+        # Routes whose rule reads the request are refused under a result cache whose key
+        # does not cover the request; a rule that reads it for some callers only is caught
+        # per request (_decide), and such answers are never memoized (_authorize).
+        check_result_cache(
             self.routes,
             cache_ttl=cache_ttl,
             covered=cache_key_covers_request,
@@ -268,7 +269,8 @@ class Authorizer:
         self._memo = ResponseMemo(response_cache_size if self._memoizable() else 0)
         # The memo re-checks a token through revalidate: bound once, for a verifier that has it.
         self._revalidate = revalidator(self.verifier)
-        self._dependent_routes: frozenset[str | None] = frozenset(dependent)
+        # API Gateway keeps answers under identity sources that do not cover the request.
+        self._cache_key_blind = cache_ttl > 0 and not cache_key_covers_request
 
     def _memoizable(self) -> bool:
         """Answers to a bearer token repeated on the same target are memoized (the token
@@ -391,15 +393,15 @@ class Authorizer:
         decision = self._decide(found, target, request)
         # The record is complete before the response is built: a response that cannot be
         # built (too large, say) is logged as what it was about, then refused (401).
-        record.update(_record_fields(found.principal, target, decision))
+        record.update(decision_fields(found.principal, target.method, target.path, decision))
         response = self._respond(request, found, decision)
-        # An answer is kept only when no reading's route reads the request (and not for a
-        # $default path read two ways: the second decision is not in ``readings``).
-        decided_by = decision.readings or (decision.route,)
+        # An answer is kept only when no reading's rule reads the request for this caller
+        # (and not for a $default path read two ways: the second decision is not in
+        # ``readings``).
         if (
             memo_key is not None
             and target.also is None
-            and self._dependent_routes.isdisjoint(decided_by)
+            and not self.routes.reads_request(found.principal, decision.decided_by)
         ):
             self._memo.put(memo_key, response, record)
         return response
@@ -438,6 +440,16 @@ class Authorizer:
         if decision.allowed and target.also is not None:
             other = self.routes.decide(principal, target.method, target.also, request)
             decision = decision if other.allowed else other
+        if (
+            decision.allowed
+            and self._cache_key_blind
+            and self.routes.reads_request(principal, decision.decided_by)
+        ):
+            # A rule that reads the request for this caller (a custom rule's bindings
+            # said so for this principal only, so construction could not refuse it):
+            # API Gateway would serve its allow to this token's other requests. Fail closed.
+            denial = Denial(Reason.FORBIDDEN, "rule reads the request; cache_ttl > 0")
+            decision = decision._replace(allowed=False, reason=denial.reason, denial=denial)
         return self._limits.apply(decision, request, principal, found.entry)
 
     def _bearer_only(self, request: Request) -> bool:
@@ -481,24 +493,6 @@ class Authorizer:
         if kind in (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2):
             return self.policy_builder.unauthorized(request) if request is not None else {}
         raise Unauthorized() from None
-
-
-def _record_fields(principal: Principal, target: Target, decision: Decision) -> dict[str, Any]:
-    """The decision record's fields about who asked for what, and the answer."""
-    fields: dict[str, Any] = {
-        **caller_fields(principal),
-        "method": target.method,
-        "path": target.path,
-        "route": decision.route,
-    }
-    if decision.allowed:
-        fields.update(decision=decision_for(200), status=200)
-    else:
-        reason = decision.reason or Reason.FORBIDDEN
-        fields.update(decision=decision_for(403), reason=reason.value, status=403)
-        if decision.denial is not None and decision.denial.detail:
-            fields["detail"] = {"rule": decision.denial.detail}  # as Guard's denials
-    return fields
 
 
 _clock = time.perf_counter

@@ -55,14 +55,14 @@ def check_result_cache(
     covered: bool,
     client_certs: bool,
     api_keys_beside_tokens: bool = False,
-) -> list[str | None]:
+) -> None:
     """Raise ConfigurationError for what a result cache of ``cache_ttl`` seconds cannot
     honour (``covered``: the identity sources include the request parts read;
-    ``api_keys_beside_tokens``: API keys are accepted as well as bearer tokens); return
-    :func:`request_dependent`'s routes."""
-    dependent = request_dependent(routes)
+    ``api_keys_beside_tokens``: API keys are accepted as well as bearer tokens). A rule
+    that reads the request for some principals only is the Authorizer's to catch, per
+    request (:meth:`~secauth.access.Routes.reads_request`)."""
     if not cache_ttl or covered:  # no result cache, or its key covers what answers read
-        return dependent
+        return
     if client_certs:
         raise ConfigurationError(
             "client certificates with cache_ttl > 0: a cached answer is reused for another "
@@ -89,6 +89,7 @@ def check_result_cache(
             "Use cache_ttl=0, or put the method and path in the identity sources and pass "
             "cache_key_covers_request=True"
         )
+    dependent = request_dependent(routes)
     if dependent:
         named = [route or "(the default rule)" for route in dependent]
         raise ConfigurationError(
@@ -97,7 +98,6 @@ def check_result_cache(
             "identity. Use cache_ttl=0, or put those request parts in the authorizer's "
             "identity sources and pass cache_key_covers_request=True"
         )
-    return dependent
 
 
 def check_plannable(routes: Routes) -> None:

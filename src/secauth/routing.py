@@ -314,6 +314,8 @@ class RouteTable(Generic[T]):
     def __init__(self, routes: Iterable[tuple[RouteKey, T]]) -> None:
         self.routes: list[tuple[RouteKey, T]] = []
         self.specials: dict[str, T] = {}
+        #: Every route's value by its key (``"GET /a/{id}"``, ``"$connect"``).
+        self.by_key: dict[str, T] = {}
         self._root = _Node()
         self._shapes: dict[tuple[str, tuple[object, ...]], str] = {}
         self._folded: dict[str, str] = {}
@@ -329,6 +331,7 @@ class RouteTable(Generic[T]):
         )
 
     def _add(self, route_key: RouteKey, value: T) -> None:
+        self.by_key[route_key.key] = value  # a key listed twice is refused below
         if route_key.template is None:
             if route_key.key in self.specials:
                 raise ConfigurationError(f"route {route_key.key!r} is listed twice")

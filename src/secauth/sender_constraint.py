@@ -150,8 +150,9 @@ def check_sender_constraint(
 
     For an :class:`~secauth.authorizer.Authorizer` with ``cache_ttl > 0`` (API Gateway
     reuses an answer without calling it): no DPoP (a proof is single-use), and
-    certificate-bound tokens only when the cache key ``covered`` the certificate (by
-    default they are then refused). DPoP server nonces only for a caller that
+    certificate-bound tokens only when asked for (``SenderConstraint(mtls=True)``) and the
+    cache key ``covered`` the certificate. By default they are refused: ``covered`` alone
+    may have been said for another request part (a tenant header). DPoP server nonces only for a caller that
     ``answers_client`` itself (a :class:`~secauth.guard.Guard`): a Lambda authorizer's
     401 cannot carry the ``DPoP-Nonce`` header the client needs.
 
@@ -161,7 +162,7 @@ def check_sender_constraint(
     False
     """
     if value is None:
-        return SenderConstraint(mtls=covered) if cache_ttl else DEFAULT
+        return SenderConstraint(mtls=False) if cache_ttl else DEFAULT
     if not isinstance(value, SenderConstraint):
         raise ConfigurationError(
             "sender_constraint must be a secauth.sender_constraint.SenderConstraint"
