@@ -231,13 +231,15 @@ def test_anonymous_then_verified_records_the_proof_once_in_a_shared_store() -> N
 def test_a_global_guard_on_the_context_leaves_the_route_guard_to_record() -> None:
     """The global guard (trust, verifier, replay=None) takes ann from the context when
     Authorization carries no token: it checked no proof, so the route guard (x-bound-token,
-    its own store) records it: the replay is refused."""
+    its own store) records it: the replay is refused. Since review 54 the global guard,
+    which verifies too, refuses a context without a token it reads: the stack answers 401
+    to both."""
     proof = CLIENT.proof("GET", URL, access_token=BOUND)
     gated = _through_a_gate(proof)
     del gated["headers"]["authorization"]
     gated["headers"]["x-bound-token"] = f"DPoP {BOUND}"
     assert alone(bound_guard(), gated, gated) == [200, 401]
-    assert resolve(stack(_trusting_outer(), bound_guard()), gated, gated) == [200, 401]
+    assert resolve(stack(_trusting_outer(), bound_guard()), gated, gated) == [401, 401]
 
 
 def test_a_replay_none_route_guard_still_refuses_a_proof_no_guard_checked() -> None:

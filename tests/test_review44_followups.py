@@ -345,7 +345,8 @@ def test_a_global_guard_on_the_context_with_a_store_leaves_the_proof_to_the_rout
     context (no token in Authorization): `_proof_store` reads no token for it, so nothing
     is noted, and the route guard over the SAME store records the proof: the replay is
     refused (had `_proof_store` claimed the global guard recorded it, the route guard would
-    check without recording and admit the replay)."""
+    check without recording and admit the replay). Since review 54 the global guard, which
+    verifies too, refuses a context without a token it reads: 401 to both."""
     shared = dpop()
     outer = dpop_outer(shared, trust_authorizer=True)
     gate = Authorizer(VERIFIER, decision_log=None, sender_constraint=SenderConstraint(dpop=dpop()))
@@ -354,7 +355,7 @@ def test_a_global_guard_on_the_context_with_a_store_leaves_the_proof_to_the_rout
     answer = gate.handler(http_authorizer_v2("GET", "/orders/7", headers=sent), None)
     gated = http_proxy("GET", "/orders/7", authorizer_response=answer,
                        headers={"x-bound-token": f"DPoP {BOUND}", "dpop": proof})  # fmt: skip
-    assert resolve(stack(outer, bound_guard(shared)), gated, gated) == [200, 401]
+    assert resolve(stack(outer, bound_guard(shared)), gated, gated) == [401, 401]
 
 
 def test_a_route_guard_trusting_the_global_caller_meets_the_global_replay_check() -> None:

@@ -45,7 +45,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 
 from secauth._decisions import DecisionLog, DecisionSink, caller_fields
@@ -60,7 +60,12 @@ from secauth.errors import (
     SecAuthError,
 )
 from secauth.events import Request, UnsupportedEvent
-from secauth.guard_context import context_leeway, context_principal
+from secauth.guard_context import (
+    carries_credentials,
+    check_context_without_token,
+    context_leeway,
+    context_principal,
+)
 from secauth.guard_http import (
     GUARDED_KINDS,
     check_body,
@@ -131,13 +136,18 @@ class Guard:
     verifier:
         Verify the bearer token here (a :class:`~secauth.verifier.JwtVerifier`). Needed
         for Function URLs and ALB; with ``trust_authorizer=True`` too it is defense in
-        depth: a token, when the request carries one, must name the same principal as
-        the authorizer's context (a request with the context and no token is taken on
-        the context, as behind an authorizer that reads another identity source).
+        depth: every request must carry a token it verifies, naming the same principal
+        as the authorizer's context. A context alone is refused (401), unless its kind
+        is in ``context_without_token`` or the request is a WebSocket message (only
+        ``$connect`` carried the token).
     trust_authorizer:
         Take the principal from the request context a secauth
         :class:`~secauth.authorizer.Authorizer` wrote (``Principal.from_context``).
         Default: True when no verifier is given.
+    context_without_token:
+        With both a verifier and ``trust_authorizer=True``: the kinds of principal
+        (``"api_key"``, ``"client_cert"``) whose context is taken without a token, for an
+        authorizer that admits them by another identity source. Default: none.
     routes, claims:
         The :class:`~secauth.access.Routes` table (unlisted requests: 404, or 405 when
         the path exists for other verbs; WebSocket events by route key) and the claim
@@ -200,6 +210,7 @@ class Guard:
         problem_type_base: str | None = None,
         protected_resource: ProtectedResource | None = None,
         sender_constraint: SenderConstraint | None = None,
+        context_without_token: Collection[str] = (),
     ) -> None:
         if trust_authorizer is None:
             trust_authorizer = verifier is None
@@ -211,6 +222,9 @@ class Guard:
             raise ConfigurationError("max_body_bytes must be positive")
         self.verifier = verifier
         self.trust_authorizer = trust_authorizer
+        self.context_without_token = check_context_without_token(
+            context_without_token, verifies=verifier is not None, trusts=trust_authorizer
+        )
         self.routes = routes
         self.claims = claims or getattr(verifier, "default_claims", None) or ClaimMapper()
         self.token_sources = check_token_sources(token_sources)
@@ -404,9 +418,15 @@ class Guard:
         try:
             presented = read_token(request, self.token_sources)
         except MissingToken:
-            if from_context is not None and self.trust_authorizer:
+            if from_context is None:
+                return _Caller(self._anonymous_if_public(request), None, from_context)
+            if from_context.kind in self.context_without_token or not carries_credentials(
+                request
+            ):
                 return _Caller(from_context, None, from_context)
-            return _Caller(self._anonymous_if_public(request), None, from_context)
+            # Anyone who may invoke the function can write a context: verifying here
+            # means the token must come too (WebSocket messages carry none).
+            raise MissingToken(detail={"problem": "authorizer context without a token"}) from None
         return _Caller(None, presented.token, from_context, presented)
 
     def _identified(

@@ -27,7 +27,14 @@ from secauth.events import EventKind, Request
 from secauth.memo import PrincipalMemo
 from secauth.principal import Principal, context_expiry
 
-__all__ = ["AUTHORIZER_CONTEXT_KINDS", "context_leeway", "context_principal"]
+__all__ = [
+    "AUTHORIZER_CONTEXT_KINDS",
+    "TOKENLESS_KINDS",
+    "carries_credentials",
+    "check_context_without_token",
+    "context_leeway",
+    "context_principal",
+]
 
 #: Events an API Gateway authorizer writes a context into (REST payload 1.0, HTTP API 2.0,
 #: and every event of a WebSocket connection its $connect authorizer allowed).
@@ -54,6 +61,34 @@ def context_principal(
     return principal
 
 
+#: The kinds of principal an authorizer admits without a token: a guard that verifies
+#: tokens too may be told to take their contexts as they are.
+TOKENLESS_KINDS = frozenset({"api_key", "client_cert"})
+
+
+def check_context_without_token(kinds: object, *, verifies: bool, trusts: bool) -> frozenset[str]:
+    """A guard's ``context_without_token=`` option checked: kinds from
+    :data:`TOKENLESS_KINDS`, only for a guard that both verifies and trusts (a trust-only
+    guard takes every context anyway; one that does not trust reads none).
+
+    >>> sorted(check_context_without_token(["api_key"], verifies=True, trusts=True))
+    ['api_key']
+    """
+    if isinstance(kinds, str) or not isinstance(kinds, set | frozenset | list | tuple):
+        raise ConfigurationError("context_without_token is a collection of principal kinds")
+    found = frozenset(kinds)
+    if not found <= TOKENLESS_KINDS:
+        raise ConfigurationError(
+            f"context_without_token takes {sorted(TOKENLESS_KINDS)}, not {sorted(found - TOKENLESS_KINDS)}"
+        )
+    if found and not (verifies and trusts):
+        raise ConfigurationError(
+            "context_without_token is for a Guard that verifies tokens and trusts the "
+            "authorizer (Guard(verifier, trust_authorizer=True, ...))"
+        )
+    return found
+
+
 def context_leeway(verifier: object) -> float:
     """The seconds a guard allows a context past its token's expiry: its verifier's
     ``leeway`` (0 without one); a ConfigurationError unless it is a number of seconds from
@@ -68,9 +103,18 @@ def context_leeway(verifier: object) -> float:
     return float(leeway)
 
 
+def carries_credentials(request: Request) -> bool:
+    """Whether ``request`` can carry the caller's token: every request but a WebSocket
+    message or ``$disconnect``, which carry only the context ``$connect`` was answered
+    with (the token came with ``$connect``'s request)."""
+    return request.kind is not EventKind.WEBSOCKET or _event_type(request) == "CONNECT"
+
+
 def _is_disconnect(request: Request) -> bool:
     """Whether ``request`` is a WebSocket ``$disconnect`` (its ``eventType``)."""
-    if request.kind is not EventKind.WEBSOCKET:
-        return False
+    return request.kind is EventKind.WEBSOCKET and _event_type(request) == "DISCONNECT"
+
+
+def _event_type(request: Request) -> object:
     context = request.raw.get("requestContext")
-    return isinstance(context, Mapping) and context.get("eventType") == "DISCONNECT"
+    return context.get("eventType") if isinstance(context, Mapping) else None
