@@ -50,6 +50,7 @@ from secauth.policy import (
     MAX_METHOD_ARN_BYTES,
     MAX_RESOURCE_ARN_CHARS,
     REFUSED_SPELLINGS,
+    SEMICOLON_PATHS,
     InvalidContext,
     InvalidMethodArn,
     MethodArn,
@@ -1033,7 +1034,7 @@ def test_route_policy_edge_cases() -> None:
     assert [s["Effect"] for s in statements] == ["Allow", "Deny"]
     prefix = MethodArn.parse(DOC_ARN).prefix
     assert statements[0]["Resource"] == [prefix + "GET/users/me"]
-    denied = (*REFUSED_SPELLINGS, COLON_PATHS)
+    denied = (*REFUSED_SPELLINGS, COLON_PATHS, SEMICOLON_PATHS)
     assert statements[1]["Resource"] == sorted(prefix + p for p in denied)
     with pytest.raises(PolicyConflict, match="several routes"):
         route_policy(DOC_ARN, ["GET /t1/x"], ["GET /{a}/x", "GET /{b}/{c}"])

@@ -195,11 +195,13 @@ class Routes:
       custom keys such as ``"sendmessage"``) are keys on their own.
     * The request path is split on ``/`` into raw segments; literals compare exactly
       (case-sensitive, not percent-decoded), as API Gateway matches paths.
-    * Empty segments (``//``, a trailing ``/``), ``.`` and ``..`` segments, backslashes
-      and the percent-encoded ``/``, ``\\``, ``.`` and ``%`` are refused (denied).
+    * Empty segments (``//``, a trailing ``/``), ``.`` and ``..`` segments (also before
+      a ``;``: ``..;``), backslashes and the percent-encoded ``/``, ``\\``, ``.`` and
+      ``%`` are refused (denied).
     * A segment that differs from a literal of the table but equals it once decoded and
-      case-folded (``/PUBLIC`` for ``/public``) is read both ways; the request is allowed
-      only when the route of every reading allows it.
+      case-folded, or without its ``;`` parameters (``/PUBLIC`` or ``/public;x`` for
+      ``/public``) is read both ways; the request is allowed only when the route of
+      every reading allows it.
     * The most specific route wins, segment by segment from the left: a literal beats
       ``{param}``, which beats ``{proxy+}``; then an exact verb beats ``ANY``.
 

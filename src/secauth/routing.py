@@ -27,14 +27,18 @@ The model of API Gateway's route selection (REST and HTTP APIs)
   an empty segment (a doubled or trailing ``/``), a ``.`` or ``..`` segment, a
   backslash, and the percent-encoded ``/``, ``\\``, ``.`` and ``%`` (``%2F``,
   ``%5C``, ``%2E``, ``%25`` in either case) and the lead bytes of overlong UTF-8
-  (``%C0``, ``%C1``, ``%E0%80``), which lenient decoders turn into the same. Any other
-  segment, odd percent signs and non-UTF-8 escapes included, is a segment like others.
+  (``%C0``, ``%C1``, ``%E0%80``), which lenient decoders turn into the same; and a
+  segment that is empty, ``.`` or ``..`` before a ``;`` (``..;``, ``.;x``, ``;x``),
+  which servlet containers read as those. Any other segment, odd percent signs and
+  non-UTF-8 escapes included, is a segment like others.
 * Ambiguous segments: a segment that is not a literal of the table at its position
-  but equals one once percent-decoded and ASCII case-folded (``/PUBLIC`` or
-  ``/%70ublic`` where the table has ``/public``) could mean either, depending on
-  the API type and the backend. :meth:`RouteTable.lookup` returns the route of every
-  reading (each such segment read as written and as the literal), and callers allow
-  the request only when every one of them does. Parameter values are always the raw
+  but equals one once percent-decoded and ASCII case-folded, or once its ``;``
+  parameters are dropped as well (``/PUBLIC``, ``/%70ublic`` or ``/public;x=1`` where
+  the table has ``/public``), could mean either, depending on the API type and the
+  backend (Java servlet containers drop ``;`` parameters before matching).
+  :meth:`RouteTable.lookup` returns the route of every reading (each such segment
+  read as written and as the literal), and callers allow the request only when every
+  one of them does. Parameter values are always the raw
   segments.
 
 Example
@@ -229,6 +233,8 @@ def split_path(path: str) -> tuple[str, ...] | None:
 
     >>> split_path("/a/b"), split_path("/"), split_path("/a//b"), split_path("/a/%2e%2E")
     (('a', 'b'), (), None, None)
+    >>> split_path("/a;v=1/b"), split_path("/a/..;/b")
+    (('a;v=1', 'b'), None)
     """
     if not path.startswith("/"):
         return None
@@ -239,6 +245,7 @@ def split_path(path: str) -> tuple[str, ...] | None:
         not _REFUSED_SEGMENTS.isdisjoint(segments)
         or "\\" in path
         or ("%" in path and re.search(_ENCODED_SPECIAL, path))
+        or (";" in path and any(s.partition(";")[0] in _REFUSED_SEGMENTS for s in segments))
     ):
         return None
     return segments
@@ -392,13 +399,20 @@ class RouteTable(Generic[T]):
 
     def readings(self, segments: Sequence[str]) -> list[Sequence[str]]:
         """Each way the segments can be read (module docs: ambiguous segments), the
-        segments as written first."""
+        segments as written first.
+
+        >>> table = RouteTable([(parse_route_key("GET /admin/users"), "admin")])
+        >>> table.readings(("admin;v=1", "users"))
+        [('admin;v=1', 'users'), ('admin', 'users')]
+        """
         other: dict[int, str] | None = None
         for position, literals in enumerate(self.literals_at[: len(segments)]):
             segment = segments[position]
             if not literals or literals.get(segment) == segment:
                 continue  # no literal here, or a literal as written (keyed by folded form)
             literal = literals.get(fold(segment))
+            if literal is None and ";" in segment:  # as a servlet reads it: no ;parameters
+                literal = literals.get(fold(segment.partition(";")[0]))
             if literal is not None and literal != segment:
                 other = other or {}
                 other[position] = literal

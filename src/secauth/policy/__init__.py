@@ -62,7 +62,12 @@ from secauth.policy.responses import (
 
 if TYPE_CHECKING:
     from secauth.policy.planner import PlanCache, PolicyConflict, plan_policy
-    from secauth.policy.proof import COLON_PATHS, REFUSED_SPELLINGS, find_over_allow
+    from secauth.policy.proof import (
+        COLON_PATHS,
+        REFUSED_SPELLINGS,
+        SEMICOLON_PATHS,
+        find_over_allow,
+    )
     from secauth.policy.route_lists import RouteLike, resources_for_routes, route_policy
 
 # Cached-policy planning loads on first use: an authorizer with cache_ttl=0 (the default)
@@ -73,6 +78,7 @@ _PLANNING = {
     "plan_policy": "secauth.policy.planner",
     "COLON_PATHS": "secauth.policy.proof",
     "REFUSED_SPELLINGS": "secauth.policy.proof",
+    "SEMICOLON_PATHS": "secauth.policy.proof",
     "find_over_allow": "secauth.policy.proof",
     "RouteLike": "secauth.policy.route_lists",
     "resources_for_routes": "secauth.policy.route_lists",
@@ -88,6 +94,7 @@ __all__ = [
     "MAX_RESOURCE_ARN_CHARS",
     "POLICY_VERSION",
     "REFUSED_SPELLINGS",
+    "SEMICOLON_PATHS",
     "Condition",
     "InvalidContext",
     "InvalidMethodArn",

@@ -36,7 +36,7 @@ from secauth.errors import ConfigurationError
 from secauth.policy.arn import route_glob
 from secauth.policy.document import PolicyDocument, Statement
 from secauth.policy.glob import matches
-from secauth.policy.proof import COLON_PATHS, REFUSED_SPELLINGS, find_over_allow
+from secauth.policy.proof import COLON_PATHS, REFUSED_SPELLINGS, SEMICOLON_PATHS, find_over_allow
 from secauth.routing import ANY, PARAM, VERBS, split_path
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ def _document(
 ) -> PolicyDocument:
     allowed = sorted(prefix + p for patterns in allow.values() for p in patterns)
     denied = {prefix + p for patterns in deny.values() for p in patterns}
-    denied.update(prefix + p for p in (*REFUSED_SPELLINGS, COLON_PATHS))
+    denied.update(prefix + p for p in (*REFUSED_SPELLINGS, COLON_PATHS, SEMICOLON_PATHS))
     return PolicyDocument([Statement("Allow", allowed), Statement("Deny", sorted(denied))])
 
 

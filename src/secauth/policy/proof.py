@@ -13,9 +13,11 @@ closed). :func:`find_over_allow` is the decision procedure.
 
 The proof, step by step (exact, no search budget)
 --------------------------------------------------
-0. **Colons.** Every policy denies :data:`COLON_PATHS` (a ``:`` anywhere in the path),
-   so the colon-bounded ``*`` of the IAM User Guide's reading and the unbounded one of
-   the simulators agree on everything a policy allows.
+0. **Colons and semicolons.** Every policy denies :data:`COLON_PATHS` (a ``:`` anywhere
+   in the path), so the colon-bounded ``*`` of the IAM User Guide's reading and the
+   unbounded one of the simulators agree on everything a policy allows; and
+   :data:`SEMICOLON_PATHS` (a ``;`` anywhere in the path), which servlet backends read
+   without its ``;`` parameters, so another route than the one API Gateway matched.
 1. **Refused spellings.** Every policy denies :data:`REFUSED_SPELLINGS`: the route parts
    with an empty segment (``//``, a trailing ``/``), a ``.`` or ``..`` segment, a
    backslash, an encoded ``/``, ``\\``, ``.`` or ``%`` or an overlong UTF-8 lead; exactly
@@ -55,7 +57,7 @@ from secauth.routing import ANY, GREEDY, LITERAL, VERBS, fold, is_plain_segment,
 if TYPE_CHECKING:
     from secauth.access import Grants
 
-__all__ = ["COLON_PATHS", "REFUSED_SPELLINGS", "find_over_allow"]
+__all__ = ["COLON_PATHS", "REFUSED_SPELLINGS", "SEMICOLON_PATHS", "find_over_allow"]
 
 #: The route part every cached policy also denies: any path holding a ``:``. The IAM User
 #: Guide lets a ``*`` match past a colon only where it ends a colon-separated part of the
@@ -64,6 +66,13 @@ __all__ = ["COLON_PATHS", "REFUSED_SPELLINGS", "find_over_allow"]
 #: this pattern's ``*`` end a part), what a policy allows has no colon after the stage,
 #: where both readings of ``*`` agree, so the proof holds under either.
 COLON_PATHS: Final = "*:*"
+
+#: The route part every cached policy also denies: any path holding a ``;``. Java servlet
+#: containers drop a segment's ``;`` parameters before matching (``/admin;x/users`` is
+#: their ``/admin/users``), so such a path is read two ways
+#: (:meth:`secauth.routing.RouteTable.readings`) and its answer is for its own method ARN
+#: alone, never part of a cached plan.
+SEMICOLON_PATHS: Final = "*;*"
 
 #: Route-part patterns every cached policy denies: exactly the refused path spellings.
 REFUSED_SPELLINGS: Final = (
