@@ -10,9 +10,10 @@ exactly one character, case-sensitive, an explicit Deny wins over any Allow.
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from secauth.access import (
@@ -251,3 +252,30 @@ def judge(
                 over.append(part)
     exact = doc == exact_document(MethodArn.parse(PREFIX + verb + first), decided)
     return Judged(first_ok, over, judged, allowed, exact, routes, who)
+
+
+def over_allows(
+    routes: Routes,
+    who: Principal,
+    response: Mapping[str, Any],
+    alphabet: Iterable[str],
+    *,
+    prefix: str = "arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/",
+    longest: int = 4,
+    verbs: Sequence[str] = ("GET", "DELETE", "POST"),
+) -> list[str]:
+    """Every ``VERB /path`` (paths over ``alphabet``, up to ``longest`` segments) that the
+    cached ``response`` (or policy document) allows, by this module's own IAM matcher,
+    under the stage ``prefix``, and the table denies."""
+    words = sorted(set(alphabet))
+    found = []
+    for count in range(longest + 1):
+        for segments in itertools.product(words, repeat=count):
+            path = "/" + "/".join(segments)
+            for verb in verbs:
+                if (
+                    iam_allows(response.get("policyDocument", response), prefix + verb + path)
+                    and not routes.decide(who, verb, path).allowed
+                ):
+                    found.append(f"{verb} {path}")
+    return found

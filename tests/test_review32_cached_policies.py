@@ -14,14 +14,14 @@ attacks that held are plain regression tests.
 
 from __future__ import annotations
 
-import itertools
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
 import pytest
 from guard_events import VERIFIER, token
+from policy_tables import over_allows
 
 from secauth import Authorizer, Routes
 from secauth.access import (
@@ -107,31 +107,6 @@ def first_response(
             verb, path, route_key=f"{verb} {path}", stage="prod", token=bearer
         )
     return auth.handler(event, None)
-
-
-def over_allows(
-    routes: Routes,
-    who: Principal,
-    response: Mapping[str, Any],
-    alphabet: Iterable[str],
-    *,
-    longest: int = 4,
-    verbs: Sequence[str] = ("GET", "DELETE", "POST"),
-) -> list[str]:
-    """Every ``VERB /path`` (paths over ``alphabet``, up to ``longest`` segments) that the
-    cached policy allows and the table denies."""
-    words = sorted(set(alphabet))
-    found = []
-    for count in range(longest + 1):
-        for segments in itertools.product(words, repeat=count):
-            path = "/" + "/".join(segments)
-            for verb in verbs:
-                if (
-                    iam_allows(response, PREFIX + verb + path)
-                    and not routes.decide(who, verb, path).allowed
-                ):
-                    found.append(f"{verb} {path}")
-    return found
 
 
 def allowed_count(response: Mapping[str, Any], arns: Iterable[str]) -> int:

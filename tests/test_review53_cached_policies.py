@@ -13,17 +13,13 @@ held are plain tests.
 
 from __future__ import annotations
 
-import datetime as dt
-import itertools
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from oidc_bound_helpers import certificate
+from policy_tables import over_allows
 from scripted_as import active, introspector, opaque
 
 from secauth import Authorizer, Routes
@@ -76,46 +72,6 @@ def effect_on(response: Mapping[str, Any], arn: str) -> bool:
     assert all("Condition" not in s for s in statements)
     document = PolicyDocument([Statement(s["Effect"], s["Resource"]) for s in statements])
     return document_allows(document, arn)
-
-
-def certificate(name: str) -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
-
-
-def over_allows(
-    routes: Routes,
-    who: Principal,
-    response: Mapping[str, Any],
-    alphabet: Iterable[str],
-    *,
-    longest: int = 4,
-    verbs: Iterable[str] = ("GET", "DELETE", "POST"),
-) -> list[str]:
-    """Every request over ``alphabet`` the cached response allows and the table denies."""
-    words = tuple(alphabet)
-    found = []
-    for verb in verbs:
-        for length in range(longest + 1):
-            for parts in itertools.product(words, repeat=length):
-                path = "/" + "/".join(parts)
-                if not effect_on(response, PREFIX + verb + path):
-                    continue
-                if not routes.decide(who, verb, path).allowed:
-                    found.append(f"{verb} {path}")
-    return found
 
 
 # --- custom rules that read the request for SOME principals ---------------------------------
