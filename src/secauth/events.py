@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import Enum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 from urllib.parse import unquote_plus
 
 from secauth.errors import MalformedToken, MissingToken, UnsupportedEvent
@@ -416,6 +416,10 @@ def detect_kind(event: Mapping[str, Any]) -> EventKind:
         and context.get("eventType") in _WEBSOCKET_EVENT_TYPES
         and isinstance(context.get("connectionId"), str)
     ):
+        if "http" in context or not _HTTP_MARKERS.isdisjoint(event):
+            # No WebSocket event names an HTTP request: one that does was made up (a
+            # WebSocket message's context is taken without a token).
+            raise UnsupportedEvent("an event shaped both as a WebSocket and an HTTP request")
         return EventKind.WEBSOCKET
     if "elb" in context:
         return EventKind.ALB
@@ -432,3 +436,5 @@ def detect_kind(event: Mapping[str, Any]) -> EventKind:
 # A tuple: membership by equality, so an unhashable eventType (a list a direct invoke
 # sent) is just not one of them, not a TypeError.
 _WEBSOCKET_EVENT_TYPES = ("CONNECT", "MESSAGE", "DISCONNECT")
+# Top-level fields of REST, HTTP API, ALB and Function URL events that WebSocket events lack.
+_HTTP_MARKERS: Final = frozenset({"httpMethod", "path", "resource", "rawPath"})

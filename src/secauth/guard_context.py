@@ -107,7 +107,10 @@ def carries_credentials(request: Request) -> bool:
     """Whether ``request`` can carry the caller's token: every request but a WebSocket
     message or ``$disconnect``, which carry only the context ``$connect`` was answered
     with (the token came with ``$connect``'s request)."""
-    return request.kind is not EventKind.WEBSOCKET or _event_type(request) == "CONNECT"
+    return request.kind is not EventKind.WEBSOCKET or _event_type(request) not in (
+        "MESSAGE",
+        "DISCONNECT",
+    )
 
 
 def _is_disconnect(request: Request) -> bool:
