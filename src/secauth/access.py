@@ -185,6 +185,20 @@ class Grants(NamedTuple):
         )
 
 
+def _parameter_readings(params: Mapping[str, str]) -> list[dict[str, str]]:
+    """The route's parameters as written, then, when a value holds ``;``, without each
+    segment's ``;`` parameters, as Java servlet containers read them (``alice;x`` is
+    their ``alice``): a rule must allow both readings."""
+    written = dict(params)
+    if not any(";" in value for value in written.values()):
+        return [written]
+    stripped = {
+        name: "/".join(part.partition(";")[0] for part in value.split("/"))
+        for name, value in written.items()
+    }
+    return [written, stripped]
+
+
 class Routes:
     """A route table with deny by default: ``{"VERB /path/{param}/{proxy+}": rule}``.
 
@@ -201,7 +215,8 @@ class Routes:
     * A segment that differs from a literal of the table but equals it once decoded and
       case-folded, or without its ``;`` parameters (``/PUBLIC`` or ``/public;x`` for
       ``/public``) is read both ways; the request is allowed only when the route of
-      every reading allows it.
+      every reading allows it. A parameter value holding ``;`` is read both ways too:
+      the rule must allow it as written and without its ``;`` parameters.
     * The most specific route wins, segment by segment from the left: a literal beats
       ``{param}``, which beats ``{proxy+}``; then an exact verb beats ``ANY``.
 
@@ -329,10 +344,11 @@ class Routes:
         else:
             candidates, readings = (found,), (found.route,)
         for candidate in candidates:
-            params = dict(candidate.params)
-            refusal = candidate.rule.check(principal, AccessContext(method, path, params, request))
-            if refusal is not None:
-                return Decision(False, refusal.reason, candidate.route, params, refusal, readings)
+            for params in _parameter_readings(candidate.params):
+                context = AccessContext(method, path, params, request)
+                refusal = candidate.rule.check(principal, context)
+                if refusal is not None:
+                    return Decision(False, refusal.reason, candidate.route, params, refusal, readings)
         return Decision(True, None, found.route, dict(found.params), None, readings)
 
     def authorize(

@@ -416,7 +416,7 @@ def detect_kind(event: Mapping[str, Any]) -> EventKind:
         and context.get("eventType") in _WEBSOCKET_EVENT_TYPES
         and isinstance(context.get("connectionId"), str)
     ):
-        if "http" in context or not _HTTP_MARKERS.isdisjoint(event):
+        if not _HTTP_MARKERS.isdisjoint(event) or not _HTTP_CONTEXT_MARKERS.isdisjoint(context):
             # No WebSocket event names an HTTP request: one that does was made up (a
             # WebSocket message's context is taken without a token).
             raise UnsupportedEvent("an event shaped both as a WebSocket and an HTTP request")
@@ -436,5 +436,11 @@ def detect_kind(event: Mapping[str, Any]) -> EventKind:
 # A tuple: membership by equality, so an unhashable eventType (a list a direct invoke
 # sent) is just not one of them, not a TypeError.
 _WEBSOCKET_EVENT_TYPES = ("CONNECT", "MESSAGE", "DISCONNECT")
-# Top-level fields of REST, HTTP API, ALB and Function URL events that WebSocket events lack.
-_HTTP_MARKERS: Final = frozenset({"httpMethod", "path", "resource", "rawPath"})
+# Fields of REST, HTTP API, ALB and Function URL events (top level, requestContext) that
+# WebSocket events never carry: a router (Powertools, Chalice, a routeKey switch) reads them.
+_HTTP_MARKERS: Final = frozenset(
+    {"httpMethod", "path", "resource", "rawPath", "routeKey", "pathParameters", "version"}
+)
+_HTTP_CONTEXT_MARKERS: Final = frozenset(
+    {"http", "httpMethod", "resourcePath", "path", "resourceId", "elb"}
+)

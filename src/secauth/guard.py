@@ -61,10 +61,10 @@ from secauth.errors import (
 )
 from secauth.events import Request, UnsupportedEvent
 from secauth.guard_context import (
-    carries_credentials,
     check_context_without_token,
     context_leeway,
     context_principal,
+    websocket_message_to,
 )
 from secauth.guard_http import (
     GUARDED_KINDS,
@@ -138,8 +138,8 @@ class Guard:
         for Function URLs and ALB; with ``trust_authorizer=True`` too it is defense in
         depth: every request must carry a token it verifies, naming the same principal
         as the authorizer's context. A context alone is refused (401), unless its kind
-        is in ``context_without_token`` or the request is a WebSocket message (only
-        ``$connect`` carried the token).
+        is in ``context_without_token`` or the request is a WebSocket message to a
+        ``routes`` table with WebSocket route keys (only ``$connect`` carried the token).
     trust_authorizer:
         Take the principal from the request context a secauth
         :class:`~secauth.authorizer.Authorizer` wrote (``Principal.from_context``).
@@ -420,8 +420,8 @@ class Guard:
         except MissingToken:
             if from_context is None:
                 return _Caller(self._anonymous_if_public(request), None, from_context)
-            if from_context.kind in self.context_without_token or not carries_credentials(
-                request
+            if from_context.kind in self.context_without_token or websocket_message_to(
+                request, self.routes
             ):
                 return _Caller(from_context, None, from_context)
             # Anyone who may invoke the function can write a context: verifying here

@@ -20,20 +20,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from secauth.errors import ConfigurationError, TokenExpired
 from secauth.events import EventKind, Request
 from secauth.memo import PrincipalMemo
 from secauth.principal import Principal, context_expiry
 
+if TYPE_CHECKING:
+    from secauth.access import Routes
+
 __all__ = [
     "AUTHORIZER_CONTEXT_KINDS",
     "TOKENLESS_KINDS",
-    "carries_credentials",
     "check_context_without_token",
     "context_leeway",
     "context_principal",
+    "websocket_message_to",
 ]
 
 #: Events an API Gateway authorizer writes a context into (REST payload 1.0, HTTP API 2.0,
@@ -103,14 +106,18 @@ def context_leeway(verifier: object) -> float:
     return float(leeway)
 
 
-def carries_credentials(request: Request) -> bool:
-    """Whether ``request`` can carry the caller's token: every request but a WebSocket
-    message or ``$disconnect``, which carry only the context ``$connect`` was answered
-    with (the token came with ``$connect``'s request)."""
-    return request.kind is not EventKind.WEBSOCKET or _event_type(request) not in (
+def websocket_message_to(request: Request, routes: Routes | None) -> bool:
+    """Whether ``request`` is a WebSocket message or ``$disconnect`` (they carry only the
+    context ``$connect`` was answered with, never the token) for a guard whose ``routes``
+    serve a WebSocket API (a ``$connect``, ``$disconnect`` or custom route key): the one
+    case a guard that verifies tokens takes a context without its token. A guard for an
+    HTTP API has no such key, so no event dressed as a message reaches it so."""
+    if request.kind is not EventKind.WEBSOCKET or _event_type(request) not in (
         "MESSAGE",
         "DISCONNECT",
-    )
+    ):
+        return False
+    return routes is not None and any(key != "$default" for key in routes.table.specials)
 
 
 def _is_disconnect(request: Request) -> bool:
