@@ -45,6 +45,7 @@ from secauth.routing import (
     RouteTable,
     is_custom_route_key,
     is_plain_segment,
+    parameter_readings,
     parse_route_key,
     split_path,
 )
@@ -183,20 +184,6 @@ class Grants(NamedTuple):
                 for grants in self.per_route
             ),
         )
-
-
-def _parameter_readings(params: Mapping[str, str]) -> list[dict[str, str]]:
-    """The route's parameters as written, then, when a value holds ``;``, without each
-    segment's ``;`` parameters, as Java servlet containers read them (``alice;x`` is
-    their ``alice``): a rule must allow both readings."""
-    written = dict(params)
-    if not any(";" in value for value in written.values()):
-        return [written]
-    stripped = {
-        name: "/".join(part.partition(";")[0] for part in value.split("/"))
-        for name, value in written.items()
-    }
-    return [written, stripped]
 
 
 class Routes:
@@ -344,7 +331,7 @@ class Routes:
         else:
             candidates, readings = (found,), (found.route,)
         for candidate in candidates:
-            for params in _parameter_readings(candidate.params):
+            for params in parameter_readings(candidate.params):
                 context = AccessContext(method, path, params, request)
                 refusal = candidate.rule.check(principal, context)
                 if refusal is not None:

@@ -54,13 +54,13 @@ from secauth.current import acting_as, current_principal
 from secauth.errors import (
     BadRequest,
     ConfigurationError,
-    InvalidClaims,
     MissingAuthorizerContext,
     MissingToken,
     SecAuthError,
 )
 from secauth.events import Request, UnsupportedEvent
 from secauth.guard_context import (
+    agreeing,
     check_context_without_token,
     context_leeway,
     context_principal,
@@ -443,7 +443,7 @@ class Guard:
             verified = self._principals.for_claims(caller.token, claims, self.claims)
         else:  # claims that can change for one token (introspection): mapped afresh
             verified = self.claims.map(claims)
-        return self._agree(verified, caller.from_context)
+        return agreeing(verified, caller.from_context)
 
     def _context_principal(self, request: Request) -> Principal | None:
         if not self.trust_authorizer:
@@ -459,17 +459,6 @@ class Guard:
             with contextlib.suppress(MissingToken):
                 return self._anonymous_if_public(request)
         raise MissingAuthorizerContext(detail={"problem": "no secauth authorizer context"})
-
-    @staticmethod
-    def _agree(verified: Principal, from_context: Principal | None) -> Principal:
-        if from_context is not None and (
-            from_context.id != verified.id
-            or from_context.tenant != verified.tenant
-            # a context written before secauth_issuer existed names none
-            or (from_context.issuer is not None and from_context.issuer != verified.issuer)
-        ):
-            raise InvalidClaims(detail={"problem": "authorizer context and token disagree"})
-        return verified
 
     def _anonymous_if_public(self, request: Request) -> Principal:
         """The anonymous principal when every reading of ``request`` is public; else the

@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from secauth.errors import ConfigurationError, TokenExpired
+from secauth.errors import ConfigurationError, InvalidClaims, TokenExpired
 from secauth.events import EventKind, Request
 from secauth.memo import PrincipalMemo
 from secauth.principal import Principal, context_expiry
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AUTHORIZER_CONTEXT_KINDS",
     "TOKENLESS_KINDS",
+    "agreeing",
     "check_context_without_token",
     "context_leeway",
     "context_principal",
@@ -90,6 +91,23 @@ def check_context_without_token(kinds: object, *, verifies: bool, trusts: bool) 
             "authorizer (Guard(verifier, trust_authorizer=True, ...))"
         )
     return found
+
+
+def agreeing(verified: Principal, from_context: Principal | None) -> Principal:
+    """``verified`` (a token's principal) when the authorizer's context, if any, names the
+    same principal, tenant and issuer; else InvalidClaims.
+
+    >>> agreeing(Principal("ann"), Principal("ann")).id
+    'ann'
+    """
+    if from_context is not None and (
+        from_context.id != verified.id
+        or from_context.tenant != verified.tenant
+        # a context written before secauth_issuer existed names none
+        or (from_context.issuer is not None and from_context.issuer != verified.issuer)
+    ):
+        raise InvalidClaims(detail={"problem": "authorizer context and token disagree"})
+    return verified
 
 
 def context_leeway(verifier: object) -> float:
