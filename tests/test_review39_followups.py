@@ -213,12 +213,14 @@ def test_one_route_guard_with_both_rules_counts_once() -> None:
 
 def test_a_message_routed_to_disconnect_is_still_expiry_checked() -> None:
     """A client picks a MESSAGE's route key (``{"action": "$disconnect"}``), never its
-    ``eventType``: the expiry is skipped on the event type API Gateway writes."""
+    ``eventType``: the expiry is skipped on the event type API Gateway writes. Since
+    review 58 a MESSAGE naming ``$disconnect`` (or ``$connect``) is no event at all
+    (API Gateway sends those keys as DISCONNECT and CONNECT only): refused, stale or not."""
     guarded = Guard(routes=WS_ROUTES, decision_log=None)(echo)
     stale = ws_event("$disconnect", "MESSAGE", answer_for(PAST))
-    assert guarded(stale, None)["statusCode"] == 401
+    assert guarded(stale, None)["statusCode"] == 400
     fresh = ws_event("$disconnect", "MESSAGE", answer_for(FUTURE))
-    assert guarded(fresh, None)["statusCode"] == 200
+    assert guarded(fresh, None)["statusCode"] == 400
 
 
 @pytest.mark.parametrize("event_type", ["disconnect", "DISCONNECT ", ["DISCONNECT"], None])

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import unquote
 
 from secauth.errors import ConfigurationError, Reason
+from secauth.parameter_readings import parameter_readings
 from secauth.principal import Principal
 from secauth.request_rules import caller_arn, client_cert, source_ip
 from secauth.routing import (
@@ -45,7 +46,6 @@ from secauth.routing import (
     RouteTable,
     is_custom_route_key,
     is_plain_segment,
-    parameter_readings,
     parse_route_key,
     split_path,
 )
@@ -331,11 +331,13 @@ class Routes:
         else:
             candidates, readings = (found,), (found.route,)
         for candidate in candidates:
-            for params in parameter_readings(candidate.params):
-                context = AccessContext(method, path, params, request)
+            for reading in parameter_readings(path, candidate.params):
+                context = AccessContext(method, reading.path, reading.params, request)
                 refusal = candidate.rule.check(principal, context)
                 if refusal is not None:
-                    return Decision(False, refusal.reason, candidate.route, params, refusal, readings)
+                    return Decision(
+                        False, refusal.reason, candidate.route, reading.params, refusal, readings
+                    )
         return Decision(True, None, found.route, dict(found.params), None, readings)
 
     def authorize(

@@ -420,6 +420,10 @@ def detect_kind(event: Mapping[str, Any]) -> EventKind:
             # No WebSocket event names an HTTP request: one that does was made up (a
             # WebSocket message's context is taken without a token).
             raise UnsupportedEvent("an event shaped both as a WebSocket and an HTTP request")
+        if not _route_fits_event(context.get("eventType"), context.get("routeKey")):
+            # $connect is sent as CONNECT, $disconnect as DISCONNECT, never otherwise: a
+            # MESSAGE naming $connect would run the $connect route on a context alone.
+            raise UnsupportedEvent("a WebSocket event type and route key that disagree")
         return EventKind.WEBSOCKET
     if "elb" in context:
         return EventKind.ALB
@@ -431,6 +435,16 @@ def detect_kind(event: Mapping[str, Any]) -> EventKind:
     if "httpMethod" in event and "resource" in event:
         return EventKind.REST_V1
     raise UnsupportedEvent("not an API Gateway, ALB, Function URL or authorizer event")
+
+
+def _route_fits_event(event_type: object, route_key: object) -> bool:
+    """Whether a WebSocket event's ``eventType`` and ``routeKey`` go together (a CONNECT
+    may leave its key out: it is asked for its token anyway)."""
+    if event_type == "CONNECT":
+        return route_key in ("$connect", None)
+    if event_type == "DISCONNECT":
+        return route_key == "$disconnect"
+    return route_key not in ("$connect", "$disconnect")
 
 
 # A tuple: membership by equality, so an unhashable eventType (a list a direct invoke

@@ -34,6 +34,7 @@ from secauth.access import AccessContext, RouteMatch, Routes, Rule
 from secauth.errors import MethodNotAllowed, NotFound
 from secauth.events import Request
 from secauth.guard_http import is_http_api, route_path
+from secauth.parameter_readings import parameter_readings
 from secauth.principal import Principal
 from secauth.routing import VERBS, split_path, stage_readings
 from secauth.targets import routed_path
@@ -58,10 +59,11 @@ def decide(
         # Each reading's parameters; without a table, API Gateway's.
         parameters = [r.params for r in readings] if readings is not None else [request.path_params]
         for params in parameters:
-            context = AccessContext(method, paths[0], dict(params), request)
-            refusal = rule.check(principal, context)
-            if refusal is not None:
-                raise refusal.to_error()
+            for reading in parameter_readings(paths[0], params):  # ";" read both ways
+                context = AccessContext(method, reading.path, reading.params, request)
+                refusal = rule.check(principal, context)
+                if refusal is not None:
+                    raise refusal.to_error()
     record.update(decision="allow", status=200)
 
 

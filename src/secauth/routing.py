@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Final, Generic, NamedTuple, TypeVar
 from urllib.parse import unquote
 
@@ -76,7 +76,6 @@ __all__ = [
     "fold",
     "is_custom_route_key",
     "is_plain_segment",
-    "parameter_readings",
     "parse_route_key",
     "parse_template",
     "split_path",
@@ -250,24 +249,6 @@ def split_path(path: str) -> tuple[str, ...] | None:
     ):
         return None
     return segments
-
-
-def parameter_readings(params: Mapping[str, str]) -> list[dict[str, str]]:
-    """A route's parameters as written, then, when a value holds ``;``, without each
-    segment's ``;`` parameters, as Java servlet containers read them (``alice;x`` is
-    their ``alice``): a rule must allow every reading.
-
-    >>> parameter_readings({"id": "7"}), parameter_readings({"user": "alice;x"})
-    ([{'id': '7'}], [{'user': 'alice;x'}, {'user': 'alice'}])
-    """
-    written = dict(params)
-    if not any(";" in value for value in written.values()):
-        return [written]
-    stripped = {
-        name: "/".join(part.partition(";")[0] for part in value.split("/"))
-        for name, value in written.items()
-    }
-    return [written, stripped]
 
 
 def is_plain_segment(value: object) -> bool:
