@@ -279,3 +279,21 @@ def over_allows(
                 ):
                     found.append(f"{verb} {path}")
     return found
+
+
+#: The office network of :class:`ContractorsFromTheOffice`, and an address elsewhere.
+OFFICE, ELSEWHERE = "203.0.113.9", "198.51.100.66"
+
+
+class ContractorsFromTheOffice(Rule):
+    """Contractors only from the office network; everybody else from anywhere. Its
+    ``bindings`` is None for contractors only: it reads the request for some callers."""
+
+    def check(self, principal: Principal, context: AccessContext) -> Denial | None:
+        if "contractor" not in principal.roles:
+            return None
+        ip = context.request.source_ip if context.request is not None else None
+        return None if ip == OFFICE else Denial(Reason.FORBIDDEN, "contractor off-site")
+
+    def bindings(self, principal: Principal) -> list[dict[str, str]] | None:
+        return None if "contractor" in principal.roles else [{}]

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import pytest
+from forged_contexts import OwnerOnly
 
 from secauth.access import (
     AccessContext,
@@ -538,18 +539,6 @@ def test_denial_to_error_maps_reasons_to_403_errors() -> None:
 
 
 # --- custom rules -------------------------------------------------------------------------------
-
-
-class OwnerOnly(Rule):
-    """A user may touch only their own ``/users/{userId}`` resources."""
-
-    def check(self, principal: Principal, context: AccessContext) -> Denial | None:
-        if context.params.get("userId") == principal.id:
-            return None
-        return Denial(Reason.FORBIDDEN, "not the owner")
-
-    def bindings(self, principal: Principal) -> list[dict[str, str]] | None:
-        return [{"userId": principal.id}]
 
 
 class BusinessHeader(Rule):

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from oidc_bound_helpers import certificate
-from policy_tables import over_allows
+from policy_tables import ELSEWHERE, OFFICE, ContractorsFromTheOffice, over_allows
 from scripted_as import active, introspector, opaque
 
 from secauth import Authorizer, Routes
@@ -37,8 +37,6 @@ from secauth.testing_events import request_authorizer
 from secauth.verifier import JwtVerifier
 
 PREFIX = "arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/"
-OFFICE = "203.0.113.9"
-ELSEWHERE = "198.51.100.66"
 ISS_A, ISS_B, AUD = "https://idp.example.com/", "https://partner.example.net/", "orders-api"
 PAIR_A = KeyPair.generate("ES256", kid="a1")
 PAIR_B = KeyPair.generate("ES256", kid="b1")
@@ -81,19 +79,6 @@ def effect_on(response: Mapping[str, Any], arn: str) -> bool:
 # (Principal("probe", tenant="probe")): no roles, no issuer, kind "user". A rule that reads
 # the request only for principals unlike the probe passes the construction check, and its
 # routes are then memoized (TTL 0) and cached (TTL > 0) as if they did not read the request.
-
-
-class ContractorsFromTheOffice(Rule):
-    """Contractors only from the office network; everybody else from anywhere."""
-
-    def check(self, principal: Principal, context: AccessContext) -> Denial | None:
-        if "contractor" not in principal.roles:
-            return None
-        ip = context.request.source_ip if context.request is not None else None
-        return None if ip == OFFICE else Denial(Reason.FORBIDDEN, "contractor off-site")
-
-    def bindings(self, principal: Principal) -> list[dict[str, str]] | None:
-        return None if "contractor" in principal.roles else [{}]
 
 
 class PartnerFromItsNetwork(Rule):

@@ -23,11 +23,13 @@ import asyncio
 from typing import Any
 
 import pytest
+from forged_contexts import CLAIMS, ISS, VERIFIER, both, echo, token
+from forged_contexts import forged_context as forged_admin_context
+from policy_tables import ELSEWHERE, OFFICE, ContractorsFromTheOffice
 
 from secauth import (
     Authorizer,
     Guard,
-    JwtVerifier,
     Principal,
     Routes,
     authenticated,
@@ -35,12 +37,10 @@ from secauth import (
     roles,
     tenant,
 )
-from secauth.errors import MissingToken, Reason
+from secauth.errors import MissingToken
 from secauth.policy import SEMICOLON_PATHS, Unauthorized
-from secauth.principal import ClaimMapper
-from secauth.rules import AccessContext, Denial, Rule
+from secauth.rules import Rule
 from secauth.sender_constraint import SenderConstraint
-from secauth.testing import KeyPair
 from secauth.testing_events import (
     http_authorizer_v2,
     http_proxy,
@@ -50,35 +50,7 @@ from secauth.testing_events import (
     websocket_connect,
 )
 
-ISS, AUD = "https://idp.example/", "orders-api"
-PAIR = KeyPair.generate("ES256", kid="r56")
-CLAIMS = ClaimMapper(tenant_claim="tenant")
-VERIFIER = JwtVerifier(issuer=ISS, audience=AUD, jwks={"keys": [PAIR.public_jwk]})
-OFFICE, ELSEWHERE = "203.0.113.9", "198.51.100.66"
-
-
-def token(sub: str = "carl", *, tenant_id: str = "acme", role_names: tuple[str, ...] = (),
-          **claims: Any) -> str:  # fmt: skip
-    body = {"iss": ISS, "aud": AUD, "sub": sub, "tenant": tenant_id, "roles": list(role_names),
-            "exp": 4_000_000_000, **claims}  # fmt: skip
-    return PAIR.sign(body)
-
-
 CONTRACTOR = token("carl", role_names=("contractor", "staff"))
-
-
-class ContractorsFromTheOffice(Rule):
-    """Contractors only from the office network; everybody else from anywhere. Its
-    ``bindings`` is None for contractors only, so the construction probe passes."""
-
-    def check(self, principal: Principal, context: AccessContext) -> Denial | None:
-        if "contractor" not in principal.roles:
-            return None
-        ip = context.request.source_ip if context.request is not None else None
-        return None if ip == OFFICE else Denial(Reason.FORBIDDEN, "contractor off-site")
-
-    def bindings(self, principal: Principal) -> list[dict[str, str]] | None:
-        return None if "contractor" in principal.roles else [{}]
 
 
 class BrokenForContractors(ContractorsFromTheOffice):
@@ -232,12 +204,6 @@ def test_a_certificate_bound_token_without_a_certificate_is_refused_under_cachin
 ROUTES = Routes({"GET /admin/users": roles("admin"), "ANY /{proxy+}": authenticated()})
 
 
-def forged_admin_context() -> dict[str, Any]:
-    admin = Principal("root", tenant="acme", roles={"admin"}, issuer=ISS,
-                      claims={"exp": 4_000_000_000})  # fmt: skip
-    return {"principalId": "root", **admin.to_context()}
-
-
 def forged_rest_event(**sent: Any) -> dict[str, Any]:
     event = rest_proxy("GET", "/admin/users", resource="/admin/users", **sent)
     event["requestContext"]["authorizer"] = forged_admin_context()
@@ -251,16 +217,8 @@ def as_websocket_message(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def echo(event: dict[str, Any], context: Any, principal: Principal) -> dict[str, Any]:
-    return {"statusCode": 200, "body": principal.id}
-
-
 async def echo_async(event: dict[str, Any], context: Any, principal: Principal) -> dict[str, Any]:
     return {"statusCode": 200, "body": principal.id}
-
-
-def both(**options: Any) -> Guard:
-    return Guard(VERIFIER, claims=CLAIMS, trust_authorizer=True, decision_log=None, **options)
 
 
 @pytest.mark.parametrize("shape", ["no-routes", "require", "default-rule", "async"])

@@ -25,22 +25,21 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from forged_contexts import CLAIMS, ISS, VERIFIER, OwnerOnly, both, echo, token
+from forged_contexts import forged_context as forged_admin_context
 
 from secauth import (
     Authorizer,
     Guard,
-    JwtVerifier,
     Principal,
     Routes,
     authenticated,
     roles,
     tenant,
 )
-from secauth.errors import Reason
 from secauth.events import EventKind, UnsupportedEvent, detect_kind
 from secauth.principal import ClaimMapper
-from secauth.rules import AccessContext, Denial, Rule
-from secauth.testing import KeyPair
+from secauth.rules import Rule
 from secauth.testing_events import (
     alb,
     function_url,
@@ -51,31 +50,6 @@ from secauth.testing_events import (
     websocket_connect,
     websocket_message,
 )
-
-ISS, AUD = "https://idp.example/", "orders-api"
-PAIR = KeyPair.generate("ES256", kid="r57")
-CLAIMS = ClaimMapper(tenant_claim="tenant")
-VERIFIER = JwtVerifier(issuer=ISS, audience=AUD, jwks={"keys": [PAIR.public_jwk]})
-
-
-def token(sub: str, *, tenant_id: str = "acme", role_names: tuple[str, ...] = ()) -> str:
-    return PAIR.sign({"iss": ISS, "aud": AUD, "sub": sub, "tenant": tenant_id,
-                      "roles": list(role_names), "exp": 4_000_000_000})  # fmt: skip
-
-
-def forged_admin_context() -> dict[str, Any]:
-    admin = Principal("root", tenant="acme", roles={"admin"}, issuer=ISS,
-                      claims={"exp": 4_000_000_000})  # fmt: skip
-    return {"principalId": "root", **admin.to_context()}
-
-
-def both(**options: Any) -> Guard:
-    return Guard(VERIFIER, claims=CLAIMS, trust_authorizer=True, decision_log=None, **options)
-
-
-def echo(event: dict[str, Any], context: Any, principal: Principal) -> dict[str, Any]:
-    return {"statusCode": 200, "body": principal.id}
-
 
 GUARD_SHAPES: dict[str, Callable[[], Guard]] = {
     "no-routes": both,
@@ -403,18 +377,6 @@ def test_every_binding_a_tenant_rule_grants_is_allowed_by_check(rule_: Rule) -> 
             value = binding.get("tenantId", "globex")
             path = f"/tenants/{value}/orders"
             assert routes.decide(principal, "GET", path).allowed, (principal.tenant, path)
-
-
-class OwnerOnly(Rule):
-    """The owner rule of the ``Rule`` docstring, as users copy it."""
-
-    def check(self, principal: Principal, context: AccessContext) -> Denial | None:
-        if context.params.get("userId") == principal.id:
-            return None
-        return Denial(Reason.FORBIDDEN, "not the owner")
-
-    def bindings(self, principal: Principal) -> list[dict[str, str]] | None:
-        return [{"userId": principal.id}]
 
 
 def test_an_owner_named_with_a_semicolon_does_not_reach_the_owner_before_it() -> None:

@@ -20,11 +20,20 @@ import asyncio
 from typing import Any
 
 import pytest
+from forged_contexts import (
+    CLAIMS,
+    ISS,
+    VERIFIER,
+    OwnerOnly,
+    both,
+    echo,
+    forged_context,
+    token,
+)
 
 from secauth import (
     Authorizer,
     Guard,
-    JwtVerifier,
     Principal,
     Routes,
     authenticated,
@@ -34,9 +43,7 @@ from secauth import (
 from secauth.errors import MissingToken, Reason
 from secauth.parameter_readings import parameter_readings
 from secauth.policy.responses import Unauthorized
-from secauth.principal import ClaimMapper
 from secauth.rules import AccessContext, Denial, Rule
-from secauth.testing import KeyPair
 from secauth.testing_events import (
     http_authorizer_v2,
     http_proxy,
@@ -46,30 +53,6 @@ from secauth.testing_events import (
     websocket_message,
 )
 from secauth.testing_policy import iam_allows
-
-ISS, AUD = "https://idp.example/", "orders-api"
-PAIR = KeyPair.generate("ES256", kid="r58")
-CLAIMS = ClaimMapper(tenant_claim="tenant")
-VERIFIER = JwtVerifier(issuer=ISS, audience=AUD, jwks={"keys": [PAIR.public_jwk]})
-
-
-def token(sub: str, *, tenant_id: str = "acme", role_names: tuple[str, ...] = ()) -> str:
-    return PAIR.sign({"iss": ISS, "aud": AUD, "sub": sub, "tenant": tenant_id,
-                      "roles": list(role_names), "exp": 4_000_000_000})  # fmt: skip
-
-
-def forged_context(sub: str = "root") -> dict[str, Any]:
-    admin = Principal(sub, tenant="acme", roles={"admin"}, issuer=ISS,
-                      claims={"exp": 4_000_000_000})  # fmt: skip
-    return {"principalId": sub, **admin.to_context()}
-
-
-def both(**options: Any) -> Guard:
-    return Guard(VERIFIER, claims=CLAIMS, trust_authorizer=True, decision_log=None, **options)
-
-
-def echo(event: dict[str, Any], context: Any, principal: Principal) -> dict[str, Any]:
-    return {"statusCode": 200, "body": principal.id}
 
 
 def dispatch_on_route_key(event: dict[str, Any], context: Any, principal: Principal) -> Any:
@@ -282,16 +265,6 @@ def test_a_denial_names_the_reading_that_refused() -> None:
     decision = routes.decide(ACME, "POST", "/tenants/acme;x/review")
     assert not decision.allowed
     assert decision.params == {"tenantId": "acme"}
-
-
-class OwnerOnly(Rule):
-    def check(self, principal: Principal, context: AccessContext) -> Denial | None:
-        if context.params.get("userId") == principal.id:
-            return None
-        return Denial(Reason.FORBIDDEN, "not the owner")
-
-    def bindings(self, principal: Principal) -> list[dict[str, str]] | None:
-        return [{"userId": principal.id}]
 
 
 @pytest.mark.parametrize(
