@@ -54,16 +54,20 @@ def decide(
     the route and the allowing decision into ``record``. ``app_path``: the path the
     application routes on when it rewrites the event's (:func:`paths_of`)."""
     method, paths = request.method, paths_of(request, routes, app_path)
+    if routes is None and any(path and split_path(path) is None for path in paths):
+        raise NotFound()  # the spellings a table refuses, refused without one too
     readings = _judged(routes, principal, request, paths, record) if routes is not None else None
     if rule is not None:
-        # Each reading's parameters; without a table, API Gateway's.
+        # Each reading's parameters; without a table, API Gateway's. Every path the
+        # request may mean (the application's too), each with ";" read both ways.
         parameters = [r.params for r in readings] if readings is not None else [request.path_params]
-        for params in parameters:
-            for reading in parameter_readings(paths[0], params):  # ";" read both ways
-                context = AccessContext(method, reading.path, reading.params, request)
-                refusal = rule.check(principal, context)
-                if refusal is not None:
-                    raise refusal.to_error()
+        for path in paths:
+            for params in parameters:
+                for reading in parameter_readings(path, params):
+                    context = AccessContext(method, reading.path, reading.params, request)
+                    refusal = rule.check(principal, context)
+                    if refusal is not None:
+                        raise refusal.to_error()
     record.update(decision="allow", status=200)
 
 

@@ -398,8 +398,12 @@ class _Tenant(Rule):
         if self.source != "path":
             return None
         wanted = principal.tenant
-        if not wanted or principal.is_anonymous or ";" in wanted:
-            return []  # never allows (Routes reads "acme;x" as "acme" too: another tenant)
+        if not wanted or principal.is_anonymous:
+            return []  # never allows
+        if ";" in wanted:
+            # Routes asks about "acme;x" and "acme" (a servlet's reading): no grant a
+            # policy could name follows both, nor its negation. Decided per request.
+            return None
         if wanted in (".", "..") or not _SAFE_BINDING.fullmatch(wanted):
             # The rule may allow it, but no path segment in a policy can name it: a
             # cached policy cannot grant it, and neither can the negation of this rule.
