@@ -219,7 +219,8 @@ def test_a_greedy_value_with_semicolons_in_several_segments_is_read_stripped(pat
 def test_parameter_readings_are_two_at_most_for_a_long_greedy_value() -> None:
     """No blow-up: one stripped reading for all parameters together, however many ``;``."""
     value = "/".join(f"s{i};p={i}" for i in range(2000))
-    readings = parameter_readings("/files/" + value, {"proxy": value, "id": "7;x", "other": "plain"})
+    readings = parameter_readings("GET", "/files/" + value,
+                                  {"proxy": value, "id": "7;x", "other": "plain"})  # fmt: skip
     assert len(readings) == 2
     assert readings[1].params["proxy"] == "/".join(f"s{i}" for i in range(2000))
     assert readings[1].params["id"] == "7"

@@ -317,7 +317,7 @@ def test_an_allow_names_the_written_parameters_and_both_readings_were_asked() ->
         ("/users/bob;x/docs/a;v=2", {"userId": "bob;x", "doc": "a;v=2"}),
         ("/users/bob/docs/a", {"userId": "bob", "doc": "a"}),
     ]
-    assert len(parameter_readings("/users/bob/docs/a", {"userId": "bob"})) == 1
+    assert len(parameter_readings("GET", "/users/bob/docs/a", {"userId": "bob"})) == 1
 
 
 def test_the_memo_does_not_replay_a_stripped_allow_to_the_semicolon_spelling() -> None:

@@ -331,13 +331,11 @@ class Routes:
         else:
             candidates, readings = (found,), (found.route,)
         for candidate in candidates:
-            for reading in parameter_readings(path, candidate.params):
-                context = AccessContext(method, reading.path, reading.params, request)
+            for context in parameter_readings(method, path, candidate.params, request):
                 refusal = candidate.rule.check(principal, context)
                 if refusal is not None:
-                    return Decision(
-                        False, refusal.reason, candidate.route, reading.params, refusal, readings
-                    )
+                    params = dict(context.params)
+                    return Decision(False, refusal.reason, candidate.route, params, refusal, readings)
         return Decision(True, None, found.route, dict(found.params), None, readings)
 
     def authorize(

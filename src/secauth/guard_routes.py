@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from secauth.access import AccessContext, RouteMatch, Routes, Rule
+from secauth.access import RouteMatch, Routes, Rule
 from secauth.errors import MethodNotAllowed, NotFound
 from secauth.events import Request
 from secauth.guard_http import is_http_api, route_path
@@ -63,8 +63,7 @@ def decide(
         parameters = [r.params for r in readings] if readings is not None else [request.path_params]
         for path in paths:
             for params in parameters:
-                for reading in parameter_readings(path, params):
-                    context = AccessContext(method, reading.path, reading.params, request)
+                for context in parameter_readings(method, path, params, request):
                     refusal = rule.check(principal, context)
                     if refusal is not None:
                         raise refusal.to_error()

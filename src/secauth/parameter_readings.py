@@ -6,43 +6,41 @@ it allows both (literal segments are read both ways by :mod:`secauth.routing`).
 
 Example
 -------
->>> [r.params for r in parameter_readings("/u/alice;x", {"user": "alice;x"})]
+>>> [c.params for c in parameter_readings("GET", "/u/alice;x", {"user": "alice;x"})]
 [{'user': 'alice;x'}, {'user': 'alice'}]
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import TYPE_CHECKING
 
-__all__ = ["ParameterReading", "parameter_readings"]
+from secauth.rules import AccessContext
 
+if TYPE_CHECKING:
+    from secauth.events import Request
 
-class ParameterReading(NamedTuple):
-    """One way a rule reads a request: its path and the route's parameters."""
-
-    path: str
-    params: dict[str, str]
+__all__ = ["parameter_readings"]
 
 
-def parameter_readings(path: str, params: Mapping[str, str]) -> list[ParameterReading]:
-    """``path`` and a route's parameters as written, then, when the path or a value holds
-    ``;``, both without each segment's ``;`` parameters, as Java servlet containers read
-    them (``alice;x`` is their ``alice``): a rule must allow every reading.
+def parameter_readings(
+    method: str, path: str, params: Mapping[str, str], request: Request | None = None
+) -> list[AccessContext]:
+    """The contexts a rule is asked about for ``method path`` and a route's ``params``:
+    as written, then, when the path or a value holds ``;``, both without each segment's
+    ``;`` parameters, as Java servlet containers read them (``alice;x`` is their
+    ``alice``). A rule must allow every one.
 
-    >>> [r.params for r in parameter_readings("/u/alice;x", {"user": "alice;x"})]
-    [{'user': 'alice;x'}, {'user': 'alice'}]
-    >>> parameter_readings("/internal;x/a", {"proxy": "internal;x/a"})[1].path
+    >>> parameter_readings("GET", "/internal;x/a", {"proxy": "internal;x/a"})[1].path
     '/internal/a'
+    >>> len(parameter_readings("GET", "/a/7", {"id": "7"}))
+    1
     """
-    written = ParameterReading(path, dict(params))
+    written = AccessContext(method, path, dict(params), request)
     if ";" not in path and not any(";" in value for value in written.params.values()):
         return [written]
-    stripped = ParameterReading(
-        _without_semicolon_parameters(path),
-        {name: _without_semicolon_parameters(value) for name, value in written.params.items()},
-    )
-    return [written, stripped]
+    stripped = {name: _without_semicolon_parameters(v) for name, v in written.params.items()}
+    return [written, AccessContext(method, _without_semicolon_parameters(path), stripped, request)]
 
 
 def _without_semicolon_parameters(value: str) -> str:
