@@ -27,11 +27,16 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from secauth.errors import ConfigurationError, UnknownPlan
+
+if TYPE_CHECKING:
+    from secauth.principal import Principal
+    from secauth.ratelimit import Usage
 
 __all__ = ["add_commands", "run"]
 
@@ -58,25 +63,10 @@ def add_commands(sub: Any) -> None:
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Print the usage of every limit; the exit status (see the module docs)."""
-    from secauth.principal import Principal
     from secauth.ratelimit import StoreError
 
     limiter = _load(args.limiter)
-    principal = None
-    if args.principal is None and (args.claim or args.group or args.tenant or args.issuer):
-        raise ConfigurationError(
-            "--claim, --group, --tenant and --issuer describe --principal: add it"
-        )
-    if args.principal is not None:
-        claims = dict(_claim(text) for text in args.claim)
-        principal = Principal(
-            args.principal,
-            kind=args.kind,
-            tenant=args.tenant,
-            groups=args.group,
-            claims=claims,
-            issuer=args.issuer,
-        )
+    principal = _principal(args)
     target: Any = args.key if args.key is not None else _request(args)
     options = {} if args.plan is None else {"plan": args.plan}
     if args.plan is not None and not hasattr(limiter, "plans"):
@@ -94,8 +84,33 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except StoreError as exc:
         err.write(f"secauth: the rate-limit store did not answer: {exc.reason}\n")
         return 3
+    return _report(usages, as_json=args.json, out=out)
+
+
+def _principal(args: argparse.Namespace) -> Principal | None:
+    """The caller ``--principal`` and its options describe, or None."""
+    from secauth.principal import Principal
+
+    if args.principal is None:
+        if args.claim or args.group or args.tenant or args.issuer:
+            raise ConfigurationError(
+                "--claim, --group, --tenant and --issuer describe --principal: add it"
+            )
+        return None
+    return Principal(
+        args.principal,
+        kind=args.kind,
+        tenant=args.tenant,
+        groups=args.group,
+        claims=dict(_claim(text) for text in args.claim),
+        issuer=args.issuer,
+    )
+
+
+def _report(usages: Sequence[Usage], *, as_json: bool, out: TextIO) -> int:
+    """Write one row per limit (a table, or JSON); 1 when any limit is exhausted, else 0."""
     now = time.time()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "policy": u.policy,
             "limit": u.limit,
@@ -105,7 +120,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         }
         for u in usages
     ]
-    if args.json:
+    if as_json:
         out.write(json.dumps(rows, indent=2) + "\n")
     elif not rows:
         out.write("no limit applies to this caller\n")

@@ -115,6 +115,8 @@ class CognitoVerifier(MultiIssuerVerifier):
         jwks_uris: Mapping[str, str] | None = None,
         **options: Any,
     ) -> None:
+        # Long, on purpose: every option is checked here, against the others, before one
+        # verifier per issuer (Region and issuer format) is built from them.
         match = _POOL.fullmatch(user_pool_id) if isinstance(user_pool_id, str) else None
         if match is None:
             raise ConfigurationError(

@@ -212,6 +212,7 @@ class Guard:
         sender_constraint: SenderConstraint | None = None,
         context_without_token: Collection[str] = (),
     ) -> None:
+        # Long, on purpose: each option is checked here, where it is given, and named.
         if trust_authorizer is None:
             trust_authorizer = verifier is None
         if verifier is None and not trust_authorizer:

@@ -101,6 +101,8 @@ def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]
     if not isinstance(guard, Guard):
         raise ConfigurationError("guard_middleware takes a secauth.Guard")
 
+    # One closure for both cases (the outermost guard, or a route guard under it): they
+    # share the try/finally that answers a refusal and logs the decision once.
     def secauth_guard(app: Any, next_middleware: Callable[[Any], Any]) -> Any:
         event = app.current_event.raw_event
         found = admission_for(app, event)
