@@ -735,7 +735,7 @@ def test_localhost_with_both_families_and_one_listening(
     order = ["::1", "127.0.0.1"] if listening == "ipv4_only" else ["127.0.0.1", "::1"]
     dns.answer("localhost", *order)
     for url in (tls.url("https", host="localhost"), plain.url(host="localhost")):
-        assert get(url, 2.0).document == {"keys": []}
+        assert get(url, 10.0).document == {"keys": []}
 
 
 # -- 6. the timer that shuts a TLS socket from another thread -------------------------------------
