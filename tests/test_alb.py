@@ -84,7 +84,8 @@ def test_a_valid_token_verifies_and_returns_the_user_claims(alb: LocalAlb) -> No
     token = alb.token(sub="alice", email="alice@example.com")
     assert all(part.endswith("=") for part in token.split(".")[2:])  # the ALB pads
     claims = verifier.verify(token)
-    assert claims == {"sub": "alice", "email": "alice@example.com"}
+    # The user's claims, and the issuer the ALB signed into the header.
+    assert claims == {"sub": "alice", "email": "alice@example.com", "iss": alb.issuer}
     assert alb.fetched == [alb.kid]
     assert verifier.verify(token)["sub"] == "alice"
     assert alb.fetches == 1  # the key is cached

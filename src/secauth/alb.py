@@ -17,7 +17,8 @@ users using an Application Load Balancer"), checked here as strictly as it allow
   The signature covers the segments as sent.
 
 What :meth:`AlbVerifier.verify` returns is the payload: the user's claims from the IdP's
-user info endpoint (``sub``, ``email``...).
+user info endpoint (``sub``, ``email``...), with ``iss`` set to the header's (the issuer
+the ALB vouches for): a payload ``iss`` is the user info's, checked by nobody, and dropped.
 
 Example
 -------
@@ -231,6 +232,12 @@ class AlbVerifier:
         self.claims.check(parsed.header, now)
         claims = jose.parse_claims(parsed.payload_segment)
         self._payload_times.check_times(claims, now)
+        # The payload is the IdP's user info, whose ``iss`` nobody checked: the issuer is
+        # the one the ALB signed into the header (or none), never the payload's.
+        claims.pop("iss", None)
+        issuer = parsed.header.get("iss")
+        if isinstance(issuer, str):
+            claims["iss"] = issuer
         return claims
 
 
