@@ -198,6 +198,8 @@ class IntrospectionVerifier:
         self.token_type = token_type
         if type(bound_tokens) is not bool:
             raise ConfigurationError("bound_tokens must be True or False")
+        if not bound_tokens and (token_type or "").lower() == "dpop":
+            raise ConfigurationError("token_type='DPoP' needs bound_tokens=True")
         self.bound_tokens = bound_tokens
         if revocations is not None and not callable(getattr(revocations, "check", None)):
             raise ConfigurationError("revocations must be a secauth.revocation.Revocations")

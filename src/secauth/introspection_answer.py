@@ -68,16 +68,17 @@ def check_token_type(
     ``token_type`` (case-insensitive; None: not checked), or for a sender-constrained
     one (``cnf``) unless ``bound_tokens``. With ``bound_tokens``, ``token_type: DPoP`` is
     accepted for a token whose ``cnf`` names a DPoP key (``jkt``), which its proof must
-    then match."""
+    then match. Whatever ``token_type`` is, an answer saying ``DPoP`` without such a key
+    is refused: the server calls the token bound, and there is no key to check it by."""
     cnf = claims.get("cnf")
     if "cnf" in claims and not bound_tokens:
         raise InvalidClaims(detail={"claim": "cnf", "problem": "sender-constrained token"})
-    if token_type is None:
-        return
     stated = claims.get("token_type")
-    if type(stated) is str:
-        if stated.lower() == token_type.lower():
-            return
-        if stated.lower() == "dpop" and bound_tokens and isinstance(cnf, Mapping) and "jkt" in cnf:
-            return
+    says_dpop = type(stated) is str and stated.lower() == "dpop"
+    if says_dpop and not (isinstance(cnf, Mapping) and "jkt" in cnf):
+        raise InvalidClaims(detail={"claim": "cnf", "problem": "DPoP token without a key"})
+    if token_type is None or (type(stated) is str and stated.lower() == token_type.lower()):
+        return
+    if says_dpop:  # and bound to a key (above), which its proof must match
+        return
     raise InvalidClaims(detail={"claim": "token_type", "problem": "unexpected value"})

@@ -244,7 +244,7 @@ def check_binding(
     """
     cnf = claims.get("cnf")
     dpop_scheme = presented.scheme == "DPoP"
-    if cnf is None:
+    if "cnf" not in claims:  # "cnf": null is a confirmation too, and one nobody can check
         if dpop_scheme:
             _refuse("DPoP scheme with a token not bound to a key", policy.dpop_algorithms)
         if policy.require is not None:
