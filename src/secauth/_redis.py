@@ -15,8 +15,8 @@ second. redis-py's sync cluster client reads the slot map when it is constructed
 a container starts fails that request (the store's failure policy applies), not the
 cold start. The asyncio cluster client connects on first use by itself.
 
-Stores whose entries must not vanish early (revocations, DPoP replay records) check once
-that the server never evicts them (:func:`check_no_eviction`).
+Stores whose entries must not vanish early (revocations, DPoP replay records, rate-limit
+state) check that the server never evicts them (:func:`check_no_eviction`).
 
 ``redis`` is imported when a client is built, never by ``import secauth``.
 
@@ -46,8 +46,10 @@ __all__ = [
     "EvictionCheck",
     "LazyCluster",
     "check_no_eviction",
+    "check_no_eviction_async",
     "client_options",
     "connect",
+    "eviction_problem",
     "import_redis",
 ]
 
@@ -174,43 +176,76 @@ class LazyCluster:
             self._client.close()
 
 
-def check_no_eviction(client: Any, unavailable: type[Exception]) -> None:
-    """Raise ``unavailable`` unless the server(s) of ``client`` never evict a key before
-    its expiry: no ``maxmemory``, or ``maxmemory-policy noeviction`` (every primary of a
-    cluster). Under memory pressure any other policy evicts keys, those with an expiry
-    first under the ``volatile-*`` policies (ElastiCache's default is ``volatile-lru``),
-    and a revocation or a recorded DPoP proof would be forgotten without a word. A server
-    that refuses ``INFO`` cannot say: refused too. A connection failure raises
-    ``unavailable`` as well (never a pass)."""
-    try:
-        if hasattr(client, "get_primaries"):  # a cluster: every primary holds entries
-            replies = client.info("memory", target_nodes="primaries")
-        else:
-            replies = client.info("memory")
-    except Exception as exc:  # refused (renamed or disabled INFO), or unreachable
-        raise unavailable(
-            f"redis: cannot read the eviction policy ({type(exc).__name__})"
-        ) from None
+def _memory_info(client: Any) -> Any:
+    """``INFO memory`` of every primary of ``client`` (a coroutine for asyncio clients)."""
+    if hasattr(client, "get_primaries"):  # a cluster: every primary holds entries
+        return client.info("memory", target_nodes="primaries")
+    return client.info("memory")
+
+
+def eviction_problem(replies: object) -> str | None:
+    """What is wrong with ``INFO memory`` ``replies`` (one server's, or a cluster's by
+    node) for entries that must not vanish before their expiry, or None: each server must
+    have no ``maxmemory`` or ``maxmemory-policy noeviction``. Under memory pressure any
+    other policy evicts keys, those with an expiry first under the ``volatile-*`` policies
+    (ElastiCache's default is ``volatile-lru``): a revocation, a recorded DPoP proof or a
+    rate-limit block would be forgotten without a word.
+
+    >>> eviction_problem({"maxmemory": 0, "maxmemory_policy": "volatile-lru"}) is None
+    True
+    >>> eviction_problem({"maxmemory": 4096, "maxmemory_policy": "volatile-lru"})[:40]
+    'redis: the server may evict entries (max'
+    """
     infos = (
         [replies]
         if isinstance(replies, dict) and "maxmemory_policy" in replies
         else (list(replies.values()) if isinstance(replies, dict) else [])
     )
     if not infos or not all(isinstance(info, dict) for info in infos):
-        raise unavailable("redis: cannot read the eviction policy (no INFO memory)")
+        return "redis: cannot read the eviction policy (no INFO memory)"
     for info in infos:
         policy = info.get("maxmemory_policy")
         if policy != "noeviction" and info.get("maxmemory") != 0:
-            raise unavailable(
+            return (
                 f"redis: the server may evict entries (maxmemory-policy {policy}): set "
                 "maxmemory-policy noeviction, or use a server of its own without maxmemory"
             )
+    return None
+
+
+def _unreadable(exc: Exception) -> str:
+    # refused (a renamed or disabled INFO: it cannot say, so refused too), or unreachable
+    return f"redis: cannot read the eviction policy ({type(exc).__name__})"
+
+
+def check_no_eviction(client: Any, unavailable: type[Exception]) -> None:
+    """Raise ``unavailable`` unless the server(s) of ``client`` never evict a key before
+    its expiry (:func:`eviction_problem`); a connection failure raises it too."""
+    try:
+        replies = _memory_info(client)
+    except Exception as exc:
+        raise unavailable(_unreadable(exc)) from None
+    problem = eviction_problem(replies)
+    if problem is not None:
+        raise unavailable(problem)
+
+
+async def check_no_eviction_async(client: Any, unavailable: type[Exception]) -> None:
+    """:func:`check_no_eviction` for a ``redis.asyncio`` client."""
+    try:
+        replies = await _memory_info(client)
+    except Exception as exc:
+        raise unavailable(_unreadable(exc)) from None
+    problem = eviction_problem(replies)
+    if problem is not None:
+        raise unavailable(problem)
 
 
 class EvictionCheck:
     """A store's :func:`check_no_eviction`: at its first use, and again once ``every``
     seconds have passed (0: on every call), since a server's policy can change while
-    containers run; off when not ``enabled``."""
+    containers run; off when not ``enabled``. A pass counts only when no check failed
+    since it started (threads race)."""
 
     __slots__ = ("_due", "_failed_at", "enabled", "every")
 
@@ -225,18 +260,38 @@ class EvictionCheck:
         self._failed_at = float("-inf")
 
     def ensure(self, client: Any, unavailable: type[Exception]) -> None:
-        """Raise ``unavailable`` when the check is due and the server may evict. A pass
-        counts only when no check failed since it started (threads race)."""
-        if not self.enabled:
-            return
-        started = time.monotonic()
-        if started < self._due:
+        """Raise ``unavailable`` when the check is due and the server may evict."""
+        started = self._start()
+        if started is None:
             return
         try:
             check_no_eviction(client, unavailable)
         except Exception:
-            self._failed_at = time.monotonic()
-            self._due = float("-inf")
+            self._failed()
             raise
+        self._passed(started)
+
+    async def ensure_async(self, client: Any, unavailable: type[Exception]) -> None:
+        """:meth:`ensure` for a ``redis.asyncio`` client."""
+        started = self._start()
+        if started is None:
+            return
+        try:
+            await check_no_eviction_async(client, unavailable)
+        except Exception:
+            self._failed()
+            raise
+        self._passed(started)
+
+    def _start(self) -> float | None:
+        """The time a due check starts, or None when none is due."""
+        started = time.monotonic()
+        return started if self.enabled and started >= self._due else None
+
+    def _failed(self) -> None:
+        self._failed_at = time.monotonic()
+        self._due = float("-inf")
+
+    def _passed(self, started: float) -> None:
         if self._failed_at < started:
             self._due = started + self.every

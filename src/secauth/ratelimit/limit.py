@@ -285,12 +285,17 @@ class Limit:
 
     def describe(self) -> str:
         """A short stable text such as ``100/60s`` or ``10000/month`` (used in default
-        limiter names and store keys)."""
+        limiter names and store keys): exact to the microsecond the algorithms count in,
+        so two limits that count differently never describe alike.
+
+        >>> Limit(2, 1_000_001).describe(), Limit(5, 0.25, burst=10).describe()
+        ('2/1000001s', '5/0.25sb10')
+        """
         if self.calendar == "day":
             return f"{self.count}/calendar day"
         if self.calendar is not None:
             return f"{self.count}/{self.calendar}"
-        period = f"{self.period:g}"
+        period = f"{self.period_us / 1_000_000:.6f}".rstrip("0").rstrip(".")
         extra = f"b{self.burst}" if self.burst != self.count else ""
         return f"{self.count}/{period}s{extra}"
 

@@ -218,15 +218,18 @@ class RateLimiter(Enforcing):
 
         ``request`` is a :class:`~secauth.events.Request` or the raw Lambda event.
         """
-        if cost != 1:
-            self._check_cost(cost)
+        self._check_cost(cost)
         store_key = self._store_key(as_request(request), principal)
         if store_key is None:
             return self._exempt
-        return self.hit_key(store_key, cost)
+        return self._hit_store(store_key, cost)
 
     def hit_key(self, store_key: str, cost: int = 1) -> RateLimitResult:
-        """Decide for a ready store key (used by ``hit``; for custom pipelines)."""
+        """Decide for a ready store key (as ``hit`` does; for custom pipelines)."""
+        self._check_cost(cost)
+        return self._hit_store(store_key, cost)
+
+    def _hit_store(self, store_key: str, cost: int) -> RateLimitResult:
         store = self.store
         if store.is_async:
             raise ConfigurationError(
@@ -251,18 +254,17 @@ class RateLimiter(Enforcing):
     ) -> RateLimitResult:
         """:meth:`hit` for async code: awaits an async store; a sync shared store runs
         in a worker thread; the memory store is called directly."""
-        if cost != 1:
-            self._check_cost(cost)
+        self._check_cost(cost)
         store_key = self._store_key(as_request(request), principal)
         if store_key is None:
             return self._exempt
         store = self.store
         if not store.is_async:
             if not getattr(store, "shared", False):
-                return self.hit_key(store_key, cost)
+                return self._hit_store(store_key, cost)
             import asyncio
 
-            return await asyncio.to_thread(self.hit_key, store_key, cost)
+            return await asyncio.to_thread(self._hit_store, store_key, cost)
         now = time.monotonic()
         local = self._answered_locally(store_key, cost, now)
         if local is not None:
@@ -275,7 +277,7 @@ class RateLimiter(Enforcing):
             return self._store_failed(exc, store_key, cost)
         return self._settled(store_key, result, now, cost)
 
-    # The decision around the store's one round trip, shared by hit_key and hit_async.
+    # The decision around the store's one round trip, shared by _hit_store and hit_async.
 
     def _answered_locally(self, store_key: str, cost: int, now: float) -> RateLimitResult | None:
         """A denial the deny cache still holds, or the failure policy's answer while the

@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Final
 
-from secauth._redis import connect, import_redis
+from secauth._redis import EvictionCheck, connect, import_redis
 from secauth.errors import ConfigurationError
 from secauth.ratelimit.limit import Limit
 from secauth.ratelimit.result import RateLimitResult
@@ -215,9 +215,12 @@ class _RedisBase:
         prefix: str = "secauth",
         socket_timeout: float = 0.2,
         connect_timeout: float = 0.2,
+        check_eviction: bool = True,
+        eviction_recheck: float = 60.0,
     ) -> None:
         self.prefix = _check_prefix(prefix)
         owner = type(self).__name__
+        self._eviction = EvictionCheck(owner, enabled=check_eviction, every=eviction_recheck)
         redis = import_redis(owner)
         if (url is None) == (client is None):
             raise ConfigurationError(f"{owner} needs exactly one of url= or client=")
@@ -278,6 +281,15 @@ class RedisStore(_RedisBase):
         Namespace of every key (default ``"secauth"``).
     socket_timeout, connect_timeout:
         Seconds (default 0.2 each); a decision never waits longer than that.
+    check_eviction, eviction_recheck:
+        The server must never evict a key before its expiry: under memory pressure an
+        evicting one forgets counters and penalty blocks (keys with an expiry go first
+        under ``volatile-*`` policies, ElastiCache's default), which unblocks a blocked
+        caller. At its first use, and again every ``eviction_recheck`` seconds (default
+        60), the store reads ``INFO memory`` and fails with a :class:`StoreError` (the
+        limiter's ``on_store_error`` applies) until the server has ``maxmemory-policy
+        noeviction`` or no ``maxmemory``. ``check_eviction=False`` (default True) skips
+        that: for a server that refuses ``INFO``, or where a forgotten count is accepted.
 
     Example
     -------
@@ -287,6 +299,7 @@ class RedisStore(_RedisBase):
     """
 
     def _script(self, sha: str, source: str, keys: list[str], args: list[Any]) -> Any:
+        self._eviction.ensure(self.client, StoreError)
         try:
             try:
                 return self.client.evalsha(sha, len(keys), *keys, *args)
@@ -314,6 +327,7 @@ class RedisStore(_RedisBase):
         return _result(reply, limit, policy)
 
     def blocked_for(self, subject: str) -> float:
+        self._eviction.ensure(self.client, StoreError)
         try:
             left = self.client.pttl(self._block_key(subject))
         except Exception as exc:
@@ -345,6 +359,7 @@ class AsyncRedisStore(_RedisBase):
     is_async = True
 
     async def _script(self, sha: str, source: str, keys: list[str], args: list[Any]) -> Any:
+        await self._eviction.ensure_async(self.client, StoreError)
         try:
             try:
                 return await self.client.evalsha(sha, len(keys), *keys, *args)
@@ -370,6 +385,7 @@ class AsyncRedisStore(_RedisBase):
         return _result(reply, limit, policy)
 
     async def blocked_for_async(self, subject: str) -> float:
+        await self._eviction.ensure_async(self.client, StoreError)
         try:
             left = await self.client.pttl(self._block_key(subject))
         except Exception as exc:
