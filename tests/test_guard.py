@@ -1056,12 +1056,13 @@ def test_preflight_from_an_allowed_origin_is_204(kind: str, output: Any) -> None
     ids=["other_origin", "suffix_origin", "null_origin", "method", "header"],
 )  # fmt: skip
 def test_preflight_refused_is_403_without_cors_headers(kind: str, change: dict[str, str]) -> None:
-    """A preflight from another origin, or asking for another method or header: 403, no ACAO."""
+    """A preflight from another origin, or asking for another method or header: 403, no ACAO
+    (and ``Vary: Origin``: another origin may be allowed)."""
     response = call(Guard(VERIFIER, routes=ROUTES, cors=CORS)(ok),
                     event_for(kind, "OPTIONS", "/orders/7", headers={**PREFLIGHT, **change}))  # fmt: skip
     assert response["statusCode"] == 403
     assert response["body"] == ""
-    assert response_headers(response) == SECURITY
+    assert response_headers(response) == {**SECURITY, "Vary": "Origin"}
 
 
 def test_cors_headers_on_actual_requests_for_allowed_origins_only() -> None:

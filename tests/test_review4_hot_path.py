@@ -1032,9 +1032,18 @@ def test_powertools_and_guard_headers_are_unchanged(
             old = SimpleNamespace(headers=dict(own))
             powertools_module._add_headers(new, guard, given_request, limit, event=given_event)
             _old_add_headers(old, guard, given_request, limit, event=given_event)
+            # Vary aside (review 63: the route's names and ours, merged), nothing changed
+            vary, old_vary = new.headers.pop("vary", None), old.headers.pop("vary", None)
             assert new.headers == old.headers
             for name, value in own.items():
-                assert new.headers[name] == value  # the route's own values win
+                if name != "vary":
+                    assert new.headers[name] == value  # the route's own values win
+            if "vary" in own:
+                added = admitted_headers(request, limit, guard.security_headers, cors)
+                ours = [n for n in added.get("Vary", "").split(", ") if n]
+                assert vary == ", ".join(["Accept", *ours])
+            else:
+                assert vary == old_vary is None
     assert admitted_headers(request, limit, guard.security_headers, cors) == _old_extra(
         request, limit, guard.security_headers, cors
     )

@@ -119,6 +119,7 @@ def preflight_response(
     headers = cors.preflight(request.headers)
     base = dict(security_headers)
     if headers is None:
+        base["Vary"] = "Origin"  # refused for this origin: another may be allowed
         return http_response(403, "", request.kind, headers=base, multi_value=multi_value(request))
     return http_response(
         204, "", request.kind, headers={**base, **headers}, multi_value=multi_value(request)
@@ -204,12 +205,44 @@ def handler_response(
     multi = "multiValueHeaders" in response and request.kind not in _HEADERS_ONLY
     key = "multiValueHeaders" if multi else "headers"
     headers = dict(response.get(key) or {})
-    present = {k.lower() for k in headers}
-    for name, value in extra.items():
-        if name.lower() not in present:  # the handler's own value wins
-            headers[name] = [value] if multi else value
+    add_headers(headers, extra, multi=multi)
     response[key] = headers
     return response
+
+
+def add_headers(headers: dict[str, Any], extra: Mapping[str, str], *, multi: bool = False) -> None:
+    """Add ``extra`` to a handler's ``headers`` (in place; ``multi``: lists of values).
+    The handler's own value wins, except for ``Vary``: its field names are merged, since a
+    cache must still key on what the added headers vary on (``Origin``, for CORS).
+
+    >>> headers = {"vary": "Accept-Encoding", "Cache-Control": "max-age=60"}
+    >>> add_headers(headers, {"Vary": "Origin", "Cache-Control": "no-store"})
+    >>> headers
+    {'vary': 'Accept-Encoding, Origin', 'Cache-Control': 'max-age=60'}
+    """
+    own = {name.lower(): name for name in headers if isinstance(name, str)}
+    for name, value in extra.items():
+        key = own.get(name.lower())
+        if key is None:
+            headers[name] = [value] if multi else value
+        elif name.lower() == "vary":
+            headers[key] = _merged_vary(headers[key], value)
+
+
+def _merged_vary(handler_value: object, ours: str) -> object:
+    """The handler's ``Vary`` (a string, or a list of them) with ``ours`` field names
+    added once each; ``*`` (varies on everything) and values of other types stay."""
+    values = handler_value if isinstance(handler_value, list) else [handler_value]
+    texts = [v for v in values if isinstance(v, str)]
+    if len(texts) != len(values):
+        return handler_value
+    names = [n.strip() for v in texts for n in v.split(",") if n.strip()]
+    if "*" in names:
+        return handler_value
+    seen = {n.lower() for n in names}
+    names += [n.strip() for n in ours.split(",") if n.strip().lower() not in seen]
+    merged = ", ".join(names)
+    return [merged] if isinstance(handler_value, list) else merged
 
 
 def refusal_response(

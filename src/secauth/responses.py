@@ -103,8 +103,14 @@ class SecurityHeaders:
             **(extra or {}),
         }
         for name, value in pairs.items():
-            if value is not None and ("\r" in value or "\n" in value):
-                raise ConfigurationError(f"header {name} must be a single line")
+            if not _is_token(name):
+                raise ConfigurationError(f"header name {name!r:.80} must be an HTTP token")
+            if value is not None and (
+                not isinstance(value, str) or any(_is_control(ch) for ch in value)
+            ):
+                raise ConfigurationError(f"header {name} must be one line of text")
+        if len({name.lower() for name in pairs}) != len(pairs):
+            raise ConfigurationError("SecurityHeaders extra names a header twice (case aside)")
         self._headers = {k: v for k, v in pairs.items() if v is not None}
 
     def headers(self) -> dict[str, str]:
@@ -169,10 +175,16 @@ class Cors:
         return origin if origin in self.origins else None
 
     def headers(self, request_headers: Mapping[str, str]) -> dict[str, str]:
-        """CORS headers for an actual (non-preflight) request; empty for other origins."""
+        """CORS headers for an actual (non-preflight) request; only ``Vary: Origin`` for
+        other origins and requests without one. Every answer varies on ``Origin``, so a
+        shared cache never serves one origin's answer (or a non-CORS one) to another.
+
+        >>> Cors(allow_origins=["https://app.example.com"]).headers({})
+        {'Vary': 'Origin'}
+        """
         origin = self.allowed_origin(request_headers.get("origin"))
         if origin is None:
-            return {}
+            return {"Vary": "Origin"}
         out = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
         if self.allow_credentials:
             out["Access-Control-Allow-Credentials"] = "true"
@@ -282,6 +294,12 @@ def _is_origin(value: object) -> bool:
     from secauth._urls import canonical_authority  # only when a Cors is built
 
     return canonical_authority(match.group(1), match.group(2))
+
+
+def _is_control(ch: str) -> bool:
+    """A control character a header value cannot hold (horizontal tab aside: RFC 9110
+    section 5.5)."""
+    return ch != "\t" and (ch < " " or ch == "\x7f")
 
 
 def _is_token(value: object) -> bool:

@@ -66,7 +66,7 @@ from secauth.errors import (
     SecAuthError,
 )
 from secauth.guard import Guard, acting_as
-from secauth.guard_http import admitted_headers
+from secauth.guard_http import add_headers, admitted_headers
 from secauth.integrations.powertools_decisions import PowertoolsDecisions
 from secauth.integrations.powertools_stack import (
     CONTEXT_KEY,
@@ -230,7 +230,7 @@ def _add_headers(
     event: object = None,
 ) -> None:
     """Security, CORS and rate-limit headers (and a DPoP nonce) on a Powertools
-    ``Response`` (route values win)."""
+    ``Response`` (route values win; ``Vary`` is merged)."""
     headers = getattr(response, "headers", None)
     if not isinstance(headers, dict):
         return
@@ -244,10 +244,7 @@ def _add_headers(
         except Exception:
             request = None
     extra = admitted_headers(request, limit, guard.security_headers, guard.cors, nonces)
-    present = {name.lower() for name in headers if isinstance(name, str)}
-    for name, value in extra.items():
-        if name.lower() not in present:
-            headers[name] = value
+    add_headers(headers, extra)
 
 
 def _powertools_answer(app: Any, exc: Exception) -> Any:
