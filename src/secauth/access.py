@@ -250,11 +250,12 @@ class Routes:
         found = self.resolve(method, path)
         return found if found is not None and found.route is not None else None
 
-    def resolve(self, method: str, path: str) -> RouteMatch | None:
+    def resolve(self, method: str, path: str, *, decoded: bool = False) -> RouteMatch | None:
         """The route whose rule decides ``method path`` (:meth:`match`, else the table's
         ``default`` rule with ``route`` None), or None (no rule: denied). Refused path
         spellings get None even with a default. It depends on nothing but its arguments,
-        so callers may keep the answer for a request target they see again.
+        so callers may keep the answer for a request target they see again. Parameters are
+        percent-decoded once, unless API Gateway did (``decoded``: HTTP APIs).
 
         A WebSocket target is its route key with an empty path (``"sendmessage", ""``):
         the key's own rule, else ``$default``'s (as API Gateway routes an unmatched
@@ -283,7 +284,8 @@ class Routes:
         found: list[RouteMatch] = []
         for match in self._table.lookup(method.upper(), segments):
             if match is not None:
-                candidate = RouteMatch(match.key.key, _decoded(match.params), match.value)
+                params = match.params if decoded else _decoded(match.params)
+                candidate = RouteMatch(match.key.key, params, match.value)
             elif self._default is not None:
                 candidate = RouteMatch(None, {}, self._default)
             else:
@@ -302,7 +304,8 @@ class Routes:
         >>> Routes({"GET /a": public()}).decide(Principal.anonymous(), "GET", "/b").reason.value
         'forbidden'
         """
-        return self.judge(principal, self.resolve(method, path), method, path, request)
+        decoded = request is not None and request.path_decoded
+        return self.judge(principal, self.resolve(method, path, decoded=decoded), method, path, request)
 
     def judge(
         self,

@@ -91,6 +91,9 @@ _AUTHORIZER_KINDS = (
 )
 # Enum members are slow to look up on the class (about 70 ns): hot paths use these.
 _TOKEN = EventKind.TOKEN_AUTHORIZER
+_DECODED_PATH_KINDS = (
+    EventKind.HTTP_V2, EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2
+)
 
 
 # Events are parsed JSON, so maps are plain dicts: `type(...) is dict` first skips the
@@ -302,6 +305,20 @@ class Request:
                 self.method = verb if verb.startswith("$") else verb.upper()
             self.source_ip = None if kind is EventKind.ALB else _text(self.identity.get("sourceIp"))
             self.client_cert = _mapping(self.identity.get("clientCert"))
+
+    @property
+    def path_decoded(self) -> bool:
+        """Whether API Gateway percent-decoded the path (and path parameters) once before
+        the event: HTTP APIs do (``rawPath``, payload 1.0's ``path``, ``routeArn``); REST
+        APIs, Function URLs and ALB pass the path as sent.
+
+        >>> Request(EventKind.HTTP_V2, {}).path_decoded, Request(EventKind.REST_V1, {}).path_decoded
+        (True, False)
+        """
+        kind = self.kind
+        return kind in _DECODED_PATH_KINDS or (
+            kind is EventKind.REST_V1 and self.raw.get("version") == "1.0"
+        )
 
     @property
     def headers(self) -> Mapping[str, str]:

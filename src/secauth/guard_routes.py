@@ -173,8 +173,8 @@ def _judged(
 ) -> list[RouteMatch]:
     """Every reading of ``request`` on ``routes``, each judged; raise the first denial.
     The first path answers 404 or 405 when no route has it."""
-    method, path = request.method, paths[0]
-    found = routes.resolve(method, path)
+    method, path, decoded = request.method, paths[0], request.path_decoded
+    found = routes.resolve(method, path, decoded=decoded)
     decision = routes.judge(principal, found, method, path, request)
     record.update(route=decision.route)
     if decision.route is None and not decision.allowed and routes.default is None:
@@ -186,7 +186,7 @@ def _judged(
     assert found is not None  # judge denies a request no rule decides
     readings = [found, *found.others]
     for other_path in paths[1:]:
-        other = routes.resolve(method, other_path)
+        other = routes.resolve(method, other_path, decoded=decoded)
         routes.judge(principal, other, method, other_path, request).raise_for_denial()
         assert other is not None
         readings += [other, *other.others]

@@ -398,11 +398,11 @@ def test_cors_preflight_from_another_origin_is_refused(offline: Offline) -> None
     direct = offline.invoke("profile", _preflight_event("https://evil.example"))
     assert (direct["statusCode"], direct["body"]) == (403, "")
     assert not any(name.lower().startswith("access-control") for name in direct["headers"])
-    _assert_security_headers_exact(direct["headers"])
-
-
-def _assert_security_headers_exact(headers: dict[str, str]) -> None:
-    assert {k.lower(): v for k, v in headers.items()} == SECURITY_HEADERS
+    # Vary: Origin too: another origin may be allowed, so a cache must key on it
+    assert {k.lower(): v for k, v in direct["headers"].items()} == {
+        **SECURITY_HEADERS,
+        "vary": "Origin",
+    }
 
 
 # --- guarded backends behind the secauth authorizers (trust mode) -------------------------
