@@ -175,7 +175,7 @@ class OldRoutes(Routes):
         specials = [(parse_route_key(key), value) for key, value in new.specials.items()]
         self._table = OldRouteTable([*new.routes, *specials])  # the old table, read as before
 
-    def resolve(self, method: str, path: str) -> RouteMatch | None:
+    def resolve(self, method: str, path: str, *, decoded: bool = False) -> RouteMatch | None:
         if not path and (method.startswith("$") or routing.is_custom_route_key(method)):
             specials = self.table.specials
             key = method if method in specials else "$default"
@@ -193,7 +193,8 @@ class OldRoutes(Routes):
                     return None
                 candidate = RouteMatch(None, {}, self.default)
             else:
-                candidate = RouteMatch(match.key.key, _decoded(match.params), match.value)
+                params = match.params if decoded else _decoded(match.params)  # review 65
+                candidate = RouteMatch(match.key.key, params, match.value)
             if candidate not in found:
                 found.append(candidate)
         if len(found) == 1:

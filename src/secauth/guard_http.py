@@ -118,12 +118,10 @@ def preflight_response(
         return None
     headers = cors.preflight(request.headers)
     base = dict(security_headers)
-    if headers is None:
-        base["Vary"] = "Origin"  # refused for this origin: another may be allowed
-        return http_response(403, "", request.kind, headers=base, multi_value=multi_value(request))
-    return http_response(
-        204, "", request.kind, headers={**base, **headers}, multi_value=multi_value(request)
-    )
+    # Refused for this origin (another may be allowed): it varies on Origin all the same.
+    add_headers(base, {"Vary": "Origin"} if headers is None else headers)
+    status = 403 if headers is None else 204
+    return http_response(status, "", request.kind, headers=base, multi_value=multi_value(request))
 
 
 def metadata_response(
@@ -157,7 +155,7 @@ def admitted_headers(
     """
     extra = dict(security_headers)
     if cors is not None and request is not None:
-        extra.update(cors.headers(request.headers))
+        add_headers(extra, cors.headers(request.headers))  # a configured Vary is merged
     if limit is not None:
         extra.update(limit.headers())
     if nonces is not None and request is not None and "dpop" in request.headers:
@@ -220,13 +218,18 @@ def add_headers(headers: dict[str, Any], extra: Mapping[str, str], *, multi: boo
     >>> headers
     {'vary': 'Accept-Encoding, Origin', 'Cache-Control': 'max-age=60'}
     """
-    own = {name.lower(): name for name in headers if isinstance(name, str)}
+    own: dict[str, list[str]] = {}  # lower-cased name -> the handler's spellings of it
+    for name in headers:
+        if isinstance(name, str):
+            own.setdefault(name.lower(), []).append(name)
     for name, value in extra.items():
-        key = own.get(name.lower())
-        if key is None:
+        keys = own.get(name.lower())
+        if keys is None:
             headers[name] = [value] if multi else value
+            own[name.lower()] = [name]
         elif name.lower() == "vary":
-            headers[key] = _merged_vary(headers[key], value)
+            for key in keys:  # "Vary" and "vary" both: a gateway may keep either
+                headers[key] = _merged_vary(headers[key], value)
 
 
 def _merged_vary(handler_value: object, ours: str) -> object:
@@ -284,7 +287,7 @@ def refusal_response(
         headers.update(record.get(LIMIT_HEADERS) or {})
     if cors is not None and isinstance(event, Mapping):
         with contextlib.suppress(Exception):  # no CORS headers on an unreadable event
-            headers.update(cors.headers(Request.from_event(event).headers))
+            add_headers(headers, cors.headers(Request.from_event(event).headers))
     response = error_response(
         error,
         kind,

@@ -198,7 +198,7 @@ class IntrospectionVerifier:
         self.token_type = token_type
         if type(bound_tokens) is not bool:
             raise ConfigurationError("bound_tokens must be True or False")
-        if not bound_tokens and (token_type or "").lower() == "dpop":
+        if not bound_tokens and (token_type or "").strip().lower() == "dpop":
             raise ConfigurationError("token_type='DPoP' needs bound_tokens=True")
         self.bound_tokens = bound_tokens
         if revocations is not None and not callable(getattr(revocations, "check", None)):

@@ -73,11 +73,13 @@ def check_token_type(
     cnf = claims.get("cnf")
     if "cnf" in claims and not bound_tokens:
         raise InvalidClaims(detail={"claim": "cnf", "problem": "sender-constrained token"})
+    # Compared trimmed and case-blind: " DPoP" is what a server meant by DPoP, never Bearer.
     stated = claims.get("token_type")
-    says_dpop = type(stated) is str and stated.lower() == "dpop"
+    stated = stated.strip().lower() if type(stated) is str else None
+    says_dpop = stated == "dpop"
     if says_dpop and not (isinstance(cnf, Mapping) and "jkt" in cnf):
         raise InvalidClaims(detail={"claim": "cnf", "problem": "DPoP token without a key"})
-    if token_type is None or (type(stated) is str and stated.lower() == token_type.lower()):
+    if token_type is None or stated == token_type.strip().lower():
         return
     if says_dpop:  # and bound to a key (above), which its proof must match
         return

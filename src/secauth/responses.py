@@ -297,9 +297,10 @@ def _is_origin(value: object) -> bool:
 
 
 def _is_control(ch: str) -> bool:
-    """A control character a header value cannot hold (horizontal tab aside: RFC 9110
-    section 5.5)."""
-    return ch != "\t" and (ch < " " or ch == "\x7f")
+    """A character a header value should not hold: a control character (C0, DEL, C1), a
+    line or paragraph separator, a format character (a bidirectional override), any
+    non-printable one; the horizontal tab aside (RFC 9110 section 5.5)."""
+    return ch != "\t" and not ch.isprintable()
 
 
 def _is_token(value: object) -> bool:
