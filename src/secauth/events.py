@@ -316,8 +316,12 @@ class Request:
         (True, False)
         """
         kind = self.kind
+        # A REQUEST authorizer event with version 1.0 but no identitySource is read as a
+        # REST one (serverless-offline adds the version to those), yet may be an HTTP API's
+        # without identity sources: its values are taken as they arrive, never decoded twice.
         return kind in _DECODED_PATH_KINDS or (
-            kind is EventKind.REST_V1 and self.raw.get("version") == "1.0"
+            kind in (EventKind.REST_V1, EventKind.REST_REQUEST_AUTHORIZER)
+            and self.raw.get("version") == "1.0"
         )
 
     @property

@@ -234,11 +234,10 @@ def add_headers(headers: dict[str, Any], extra: Mapping[str, str], *, multi: boo
 
 def _merged_vary(handler_value: object, ours: str) -> object:
     """The handler's ``Vary`` (a string, or a list of them) with ``ours`` field names
-    added once each; ``*`` (varies on everything) and values of other types stay."""
+    added once each; ``*`` (varies on everything) stays, and what is not a string (None,
+    a number) counts as no field name."""
     values = handler_value if isinstance(handler_value, list) else [handler_value]
     texts = [v for v in values if isinstance(v, str)]
-    if len(texts) != len(values):
-        return handler_value
     names = [n.strip() for v in texts for n in v.split(",") if n.strip()]
     if "*" in names:
         return handler_value

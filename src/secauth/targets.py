@@ -83,14 +83,20 @@ def routed_path(request: Request) -> str | None:
         return None
     if not isinstance(template, str) or not template.startswith("/"):
         return None
-    routed = template
-    for name, value in request.path_params.items():
-        single, greedy = "{" + name + "}", "{" + name + "+}"
-        if "/" in value and single in routed:
+    params = request.path_params
+    parts = []
+    for segment in template[1:].split("/"):  # a parameter is a whole segment, {name}
+        if not (segment.startswith("{") and segment.endswith("}")):
+            parts.append(segment)
+            continue
+        name = segment[1:-1]
+        value = params.get(name.removesuffix("+"))
+        if value is None:
+            return None  # a parameter the event does not fill
+        if "/" in value and not name.endswith("+"):
             return ""  # a single segment holds no "/": refused
-        filled = value.replace("{", "%7B").replace("}", "%7D")  # never a placeholder
-        routed = routed.replace(single, filled).replace(greedy, filled)
-    return None if "{" in routed else routed
+        parts.append(value)  # filled in place: a value is never read as a placeholder
+    return "/" + "/".join(parts)
 
 
 
