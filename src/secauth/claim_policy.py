@@ -124,11 +124,10 @@ class ClaimPolicy:
             if name in claims and type(claims[name]) is not str:
                 raise InvalidClaims(detail={"claim": name, "problem": "not a string"})
         for name in self.required_claims:
-            if name not in claims:
+            if claims.get(name) is None:  # a null is no value either
                 raise InvalidClaims(detail={"claim": name, "problem": "missing"})
         for name, expected in self.expected_claims.items():
-            actual = claims.get(name)
-            if type(actual) is not type(expected) or actual != expected:
+            if name not in claims or not _same_json(claims[name], expected):
                 # Named, not shown: a claim's value may be private (decision records
                 # show no claim value but the principal's id and tenant, and an issuer).
                 raise InvalidClaims(detail={"claim": name, "problem": "unexpected value"})
@@ -230,3 +229,24 @@ def _checked_audience(audience: object) -> frozenset[str] | None:
             "audience must be a non-empty string or collection of strings, or None to skip the check"
         )
     return frozenset(values)
+
+
+def _same_json(actual: object, expected: object) -> bool:
+    """Whether two JSON values are equal with the same types all the way down: ``true``
+    is not ``1`` and ``1`` is not ``1.0``, in a list or an object too (Python's ``==``
+    says they are).
+
+    >>> _same_json({"level": 1}, {"level": 1}), _same_json([True], [1]), _same_json(1.0, 1)
+    (True, False, False)
+    """
+    if type(actual) is not type(expected):
+        return False
+    if isinstance(expected, list):
+        assert isinstance(actual, list)
+        return len(actual) == len(expected) and all(map(_same_json, actual, expected))
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict)
+        return actual.keys() == expected.keys() and all(
+            _same_json(actual[key], value) for key, value in expected.items()
+        )
+    return actual == expected

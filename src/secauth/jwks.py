@@ -355,14 +355,17 @@ class JwksCache:
                 if reason not in self._reported and len(self._reported) < 4 * MAX_KEYS:
                     self._reported.add(reason)
                     _logger().info("JWKS from %s: skipped %s", shown_url(self.url), reason)
-            if self._keys is None or keys.fingerprint != self._keys.fingerprint:
-                self._generation += 1
+            changed = self._keys is None or keys.fingerprint != self._keys.fingerprint
             self._keys = keys
             self._fetched_at = started
             self._fresh_until = started + self._ttl_for(max_age)
             self._failures_in_row = 0
             self._last_cause = None
             self._retry_at = float("-inf")
+            if changed:
+                # Last: a verification that reads the new generation (before its key lookup)
+                # then finds the new keys; one that read the old one caches under it, stale.
+                self._generation += 1
 
     def _ttl_for(self, max_age: float | None) -> float:
         if not self.respect_cache_control or max_age is None:
