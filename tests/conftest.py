@@ -79,6 +79,26 @@ def redis_service() -> Iterator[Any]:
 
 
 @pytest.fixture
+def redis_servers(tmp_path: Path) -> Iterator[Any]:
+    """Start private redis-servers with extra arguments (``redis_servers("--maxmemory",
+    "4mb")``), each in a directory of its own; all stopped after the test."""
+    from rl_services import redis_server
+
+    started: list[Any] = []
+
+    def start(*extra: str) -> Any:
+        directory = tmp_path / f"redis-{len(started)}"
+        directory.mkdir()
+        server = redis_server(None, *extra, directory=str(directory)).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
 def redis_url(redis_service: Any) -> Iterator[str]:
     """A clean database of the session's redis-server, with secauth's scripts loaded (so
     round-trip counts do not depend on which test ran first; the NOSCRIPT path has its

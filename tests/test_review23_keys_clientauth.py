@@ -21,6 +21,7 @@ import urllib.parse
 from typing import Any
 
 import pytest
+from authorizer_outcomes import outcome
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -66,16 +67,6 @@ def key_authorizer(keys: Any = None) -> Authorizer:
         decision_log=None,
         api="rest",
     )
-
-
-def outcome(authorizer: Authorizer, event: dict[str, Any]) -> str:
-    """The principal an event is allowed as, or ``"401"``/``"deny"``."""
-    try:
-        response = authorizer.handler(event, None)
-    except Unauthorized:
-        return "401"
-    effects = {s["Effect"] for s in response["policyDocument"]["Statement"]}
-    return str(response["principalId"]) if effects == {"Allow"} else "deny"
 
 
 # -- API keys: where a key may be presented ---------------------------------------------------

@@ -15,11 +15,10 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from rl_services import Server, free_port, redis_server
+from rl_services import Server, free_port
 
 from secauth import Authorizer, Routes, StaticApiKeys, authenticated
 from secauth.credentials import ApiKeyEntry, hash_api_key
@@ -61,22 +60,6 @@ def _effect(response: dict[str, Any]) -> str:
 
 
 # -- private servers ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    started: list[Server] = []
-
-    def start(*extra: str) -> Server:
-        directory = tmp_path / f"redis-{len(started)}"
-        directory.mkdir()
-        server = redis_server(None, *extra, directory=str(directory)).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 @pytest.fixture
@@ -379,10 +362,10 @@ def test_odd_limit_strings_are_refused(text: str) -> None:
 
 
 def test_redis_requiring_auth_fails_closed_and_never_logs_the_password(
-    servers: Callable[..., Server], caplog: pytest.LogCaptureFixture
+    redis_servers: Callable[..., Server], caplog: pytest.LogCaptureFixture
 ) -> None:
     secret = "review34-Sup3r-secret"
-    server = servers("--requirepass", secret)
+    server = redis_servers("--requirepass", secret)
     wrong = RedisStore(url=f"redis://:not-{secret}@127.0.0.1:{server.port}/0")
     anonymous = RedisStore(url=f"redis://127.0.0.1:{server.port}/0")
     with caplog.at_level(logging.DEBUG, logger="secauth"):
@@ -406,12 +389,12 @@ def test_redis_requiring_auth_fails_closed_and_never_logs_the_password(
 
 
 def test_a_read_only_replica_never_admits_beyond_the_policy(
-    servers: Callable[..., Server],
+    redis_servers: Callable[..., Server],
 ) -> None:
     import redis
 
-    primary = servers()
-    replica = servers("--replicaof", "127.0.0.1", str(primary.port))
+    primary = redis_servers()
+    replica = redis_servers("--replicaof", "127.0.0.1", str(primary.port))
     client = redis.Redis(host="127.0.0.1", port=replica.port)
     for _ in range(500):  # until the replica has synced (not a timing assertion)
         if client.info("replication").get("master_link_status") == "up":

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from rl_services import Server, redis_server
+from rl_services import Server
 
 from secauth.errors import AbuseBlocked, ConfigurationError
 from secauth.ratelimit import (
@@ -42,32 +41,15 @@ def _ddb_store(client: Any) -> DynamoDBStore:
     return store
 
 
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    """Private redis-servers started with extra arguments, stopped after the test."""
-    started: list[Server] = []
-
-    def start(*extra: str) -> Server:
-        directory = tmp_path / f"redis-{len(started)}"
-        directory.mkdir()
-        server = redis_server(None, *extra, directory=str(directory)).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-
-
 # == findings (fixed) =======================================================================
 
 
 def test_a_penalty_block_on_redis_survives_memory_pressure(
-    private_redis: Callable[..., Server],
+    redis_servers: Callable[..., Server],
 ) -> None:
     import redis
 
-    server = private_redis("--maxmemory", "4mb", "--maxmemory-policy", "volatile-ttl")
+    server = redis_servers("--maxmemory", "4mb", "--maxmemory-policy", "volatile-ttl")
     url = f"redis://127.0.0.1:{server.port}/0"
     store = RedisStore(url=url, socket_timeout=2.0, connect_timeout=2.0)
     penalty = AbusePenalty(
@@ -98,7 +80,7 @@ def test_a_penalty_block_on_redis_survives_memory_pressure(
 
 
 def test_a_store_on_an_evicting_redis_fails_until_the_server_never_evicts(
-    private_redis: Callable[..., Server],
+    redis_servers: Callable[..., Server],
 ) -> None:
     """The fix for the finding above: RedisStore refuses a server that may evict (a
     StoreError naming the remedy, so on_store_error applies), on every path, sync and
@@ -109,7 +91,7 @@ def test_a_store_on_an_evicting_redis_fails_until_the_server_never_evicts(
 
     from secauth.ratelimit import AsyncRedisStore, StoreError
 
-    server = private_redis("--maxmemory", "4mb", "--maxmemory-policy", "volatile-lru")
+    server = redis_servers("--maxmemory", "4mb", "--maxmemory-policy", "volatile-lru")
     url = f"redis://127.0.0.1:{server.port}/0"
     store = RedisStore(url=url, eviction_recheck=0)
     limit = Limit(5, 60)

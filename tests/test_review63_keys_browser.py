@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 import pytest
+from authorizer_outcomes import outcome
 from moto_services import create_secret
 
 from secauth import Authorizer, Guard, JwtVerifier
@@ -31,7 +32,6 @@ from secauth.errors import (
     UnsupportedMediaType,
 )
 from secauth.hygiene import Field, InvalidFields, json_body
-from secauth.policy import Unauthorized
 from secauth.protected_resource import WELL_KNOWN, ProtectedResource
 from secauth.ratelimit import RateLimiter
 from secauth.responses import Cors, SecurityHeaders
@@ -55,16 +55,6 @@ KEY_NONE = "pk-review63-none-" + "d" * 24
 
 def token(sub: str = "ann", **claims: Any) -> str:
     return PAIR.sign({"iss": ISSUER, "aud": "api", "sub": sub, "exp": 4_000_000_000, **claims})
-
-
-def outcome(authorizer: Authorizer, event: dict[str, Any]) -> str:
-    """The principal an event is allowed as, or ``"401"``/``"deny"``."""
-    try:
-        response = authorizer.handler(event, None)
-    except Unauthorized:
-        return "401"
-    effects = {s["Effect"] for s in response["policyDocument"]["Statement"]}
-    return str(response["principalId"]) if effects == {"Allow"} else "deny"
 
 
 # -- API keys ----------------------------------------------------------------------------

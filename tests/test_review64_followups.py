@@ -19,13 +19,12 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_lambda_powertools.event_handler import ALBResolver, APIGatewayRestResolver, Response
 from dpop_parties import AUD, CLIENT, ISS, ISSUER, URL, VERIFIER
-from rl_services import PATIENT, Server, redis_cluster, redis_server
+from rl_services import PATIENT, Server, redis_cluster
 from scripted_as import ScriptedAS, active, introspector, opaque
 
 from secauth import ClaimMapper, Guard, JwtVerifier
@@ -93,23 +92,6 @@ def cors_guard(result: Any, **options: Any) -> Any:
         return json.loads(json.dumps(result))
 
     return me
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    """Private redis-servers started with extra arguments, stopped after the test."""
-    started: list[Server] = []
-
-    def start(*extra: str) -> Server:
-        directory = tmp_path / f"redis-{len(started)}"
-        directory.mkdir()
-        server = redis_server(None, *extra, directory=str(directory)).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 def _url(server: Server, auth: str = "") -> str:
@@ -221,9 +203,9 @@ def test_one_evicting_primary_of_a_cluster_fails_sync_async_and_penalty_stores()
 
 
 def test_a_renamed_info_is_a_store_failure_sync_async_and_for_penalties(
-    private_redis: Callable[..., Server],
+    redis_servers: Callable[..., Server],
 ) -> None:
-    url = _url(private_redis("--rename-command", "INFO", ""))
+    url = _url(redis_servers("--rename-command", "INFO", ""))
     with pytest.raises(StoreError, match="cannot read the eviction policy"):
         RedisStore(url=url, **PATIENT).hit("ip:203.0.113.5", LIMIT, "gcra")
     with pytest.raises(StoreError, match="cannot read the eviction policy"):
@@ -242,10 +224,10 @@ def test_a_renamed_info_is_a_store_failure_sync_async_and_for_penalties(
 
 
 def test_an_eviction_check_that_cannot_log_in_names_no_password(
-    private_redis: Callable[..., Server], caplog: pytest.LogCaptureFixture
+    redis_servers: Callable[..., Server], caplog: pytest.LogCaptureFixture
 ) -> None:
     secret = "Wr0ng-r64-PASSWORD-9f3e"
-    url = _url(private_redis("--requirepass", "right-r64-password"), f":{secret}@")
+    url = _url(redis_servers("--requirepass", "right-r64-password"), f":{secret}@")
     caplog.set_level(logging.DEBUG)
     with pytest.raises(StoreError) as refused:
         RedisStore(url=url, **PATIENT).hit("ip:203.0.113.5", LIMIT, "gcra")
@@ -259,26 +241,26 @@ def test_an_eviction_check_that_cannot_log_in_names_no_password(
         assert "right-r64-password" not in text
 
 
-def test_a_resp3_client_is_checked_like_a_resp2_one(private_redis: Callable[..., Server]) -> None:
+def test_a_resp3_client_is_checked_like_a_resp2_one(redis_servers: Callable[..., Server]) -> None:
     import redis
 
-    evicting = private_redis("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lfu")
+    evicting = redis_servers("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lfu")
     client = redis.Redis(host="127.0.0.1", port=evicting.port, protocol=3)
     with pytest.raises(StoreError, match="allkeys-lfu"):
         RedisStore(client=client).hit("ip:203.0.113.5", LIMIT, "gcra")
     client.close()
-    bounded = private_redis("--maxmemory", "64mb", "--maxmemory-policy", "noeviction")
+    bounded = redis_servers("--maxmemory", "64mb", "--maxmemory-policy", "noeviction")
     client = redis.Redis(host="127.0.0.1", port=bounded.port, protocol=3)
     assert RedisStore(client=client).hit("ip:203.0.113.5", LIMIT, "gcra").allowed
     client.close()
 
 
 def test_a_server_turning_evicting_is_caught_by_the_recheck_and_shared_by_every_user(
-    private_redis: Callable[..., Server],
+    redis_servers: Callable[..., Server],
 ) -> None:
     import redis
 
-    server = private_redis()
+    server = redis_servers()
     store = RedisStore(url=_url(server), eviction_recheck=0, **PATIENT)
     limiter = RateLimiter.per_ip("100/minute", store=store, on_store_error="closed",
                                  deny_cache=False)  # fmt: skip
