@@ -98,6 +98,11 @@ class ClaimPolicy:
         self.require_exp = require_exp
         self.required_claims = tuple(required_claims)
         self.expected_claims = dict(expected_claims or {})
+        if not all(map(_is_json, self.expected_claims.values())):
+            raise ConfigurationError(
+                "expected_claims values must be JSON values (str, int, float, bool, None, "
+                "list, dict with str keys): a tuple or a set would match no token"
+            )
         if max_lifetime is not None and (
             isinstance(max_lifetime, bool)
             or not isinstance(max_lifetime, int | float)
@@ -250,3 +255,14 @@ def _same_json(actual: object, expected: object) -> bool:
             _same_json(actual[key], value) for key, value in expected.items()
         )
     return actual == expected
+
+
+def _is_json(value: object) -> bool:
+    """Whether ``value`` is what JSON parsing can give: a token's claim can equal it."""
+    if value is None or type(value) in (str, int, float, bool):
+        return True
+    if type(value) is list:
+        return all(map(_is_json, value))
+    if type(value) is dict:
+        return all(type(k) is str and _is_json(v) for k, v in value.items())
+    return False

@@ -229,14 +229,16 @@ def add_headers(headers: dict[str, Any], extra: Mapping[str, str], *, multi: boo
             own[name.lower()] = [name]
         elif name.lower() == "vary":
             for key in keys:  # "Vary" and "vary" both: a gateway may keep either
-                headers[key] = _merged_vary(headers[key], value)
+                headers[key] = _merged_vary(headers[key], value, multi=multi)
 
 
-def _merged_vary(handler_value: object, ours: str) -> object:
-    """The handler's ``Vary`` (a string, or a list of them) with ``ours`` field names
-    added once each; ``*`` (varies on everything) stays, and what is not a string (None,
-    a number) counts as no field name."""
-    values = handler_value if isinstance(handler_value, list) else [handler_value]
+def _merged_vary(handler_value: object, ours: str, *, multi: bool) -> object:
+    """The handler's ``Vary`` (a string, or a list or tuple of them) with ``ours`` field
+    names added once each, as a list when it was a sequence or ``multi`` (multi-value
+    headers); ``*`` (varies on everything) stays, and what is not a string (None, a
+    number) counts as no field name."""
+    sequence = isinstance(handler_value, list | tuple)
+    values = list(handler_value) if isinstance(handler_value, list | tuple) else [handler_value]
     texts = [v for v in values if isinstance(v, str)]
     names = [n.strip() for v in texts for n in v.split(",") if n.strip()]
     if "*" in names:
@@ -244,7 +246,7 @@ def _merged_vary(handler_value: object, ours: str) -> object:
     seen = {n.lower() for n in names}
     names += [n.strip() for n in ours.split(",") if n.strip().lower() not in seen]
     merged = ", ".join(names)
-    return [merged] if isinstance(handler_value, list) else merged
+    return [merged] if sequence or multi else merged
 
 
 def refusal_response(
