@@ -455,16 +455,17 @@ TENANT_TABLE = Routes(
 
 def tenant_decisions(principal: Principal, value: str) -> list[tuple[str, Any]]:
     """The decision for ``value`` as a path segment, a header and a query parameter, each
-    as the client sent it: an HTTP API event for the path and the header, an ALB event for
-    the query (API Gateway decodes query values once before the event; ALB passes them as
-    sent)."""
+    as the client sent it: a REST event for the path and the header, an ALB event for the
+    query (API Gateway decodes query values once before the event, and an HTTP API's path
+    too; REST paths and ALB's query values come as sent)."""
     out = []
     for path, headers in ((f"/t/{value}/orders", {}), ("/h/orders", {"X-Tenant-Id": value})):
         event = {
-            "version": "2.0",
-            "rawPath": path,
+            "resource": "/{proxy+}",
+            "path": path,
+            "httpMethod": "GET",
             "headers": headers,
-            "requestContext": {"http": {"method": "GET", "path": path, "sourceIp": "192.0.2.1"}},
+            "requestContext": {"stage": "prod", "identity": {"sourceIp": "192.0.2.1"}},
         }
         out.append((path, TENANT_TABLE.decide(principal, "GET", path, Request.from_event(event))))
     alb_event = alb("GET", "/q/orders")

@@ -1001,7 +1001,8 @@ def test_a_cached_response_answers_other_routes_right(name: str, first: tuple[st
     """The response for route A, reused by API Gateway for route B, allows B iff the table
     does: also after a denied first request, and for a wildcard that would reach a denied
     route (GET /users/* covers GET /users/me/secrets, which is denied explicitly)."""
-    authorizer = make(routes=Routes(CACHE_TABLE), cache_ttl=300)
+    # HTTP APIs cache per route ($context.routeKey an identity source, review 69)
+    authorizer = make(routes=Routes(CACHE_TABLE), cache_ttl=300, cache_key_covers_route=True)
     ev = event(name, target=first)
     response = call(authorizer, ev)
     assert response is not None

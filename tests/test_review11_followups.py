@@ -69,8 +69,10 @@ def _static_decide(principal: Principal, method: str, path: str,
     return _deny_writes(_PLAIN.decide(principal, method, path, request), method)
 
 
-def _reads_only_resolve(self: Routes, method: str, path: str) -> RouteMatch | None:
-    return Routes.resolve(self, method, path) if method.upper() == "GET" else None
+def _reads_only_resolve(
+    self: Routes, method: str, path: str, *, decoded: bool = False
+) -> RouteMatch | None:
+    return Routes.resolve(self, method, path, decoded=decoded) if method.upper() == "GET" else None
 
 
 class _DecideDescriptor:

@@ -137,7 +137,7 @@ def test_pinned_the_fallback_never_allows_what_the_table_denies(kind: str, budge
     bearer = token(**CLAIMS)
     chosen = Authorizer(
         VERIFIER, routes=routes, cache_ttl=300, claims=MAPPER, decision_log=None,
-        max_response_bytes=budget,
+        max_response_bytes=budget, cache_key_covers_route=True,  # HTTP: per route (review 69)
     )  # fmt: skip
     fallbacks = 0
     for verb, path in zip(rng.choices(VERBS, k=25), random_paths(rng, 25), strict=True):

@@ -87,6 +87,7 @@ def test_the_matcher_follows_iam() -> None:
 
 def authorizer(routes: Routes, **options: Any) -> Authorizer:
     options.setdefault("claims", MAPPER)
+    options.setdefault("cache_key_covers_route", True)  # HTTP APIs: per route (review 69)
     return Authorizer(VERIFIER, routes=routes, cache_ttl=300, decision_log=None, **options)
 
 

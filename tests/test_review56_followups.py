@@ -404,7 +404,7 @@ def test_an_http_api_passing_a_decoded_semicolon_is_refused_by_the_guard() -> No
 def test_a_cached_plan_never_allows_a_semicolon_path(kind: str) -> None:
     member = token("bob", role_names=("member",))
     auth = Authorizer(VERIFIER, claims=CLAIMS, routes=SEMI_ROUTES, cache_ttl=300,
-                      decision_log=None)  # fmt: skip
+                      decision_log=None, cache_key_covers_route=True)  # fmt: skip
     if kind == "rest":
         event = rest("/tenants/acme/orders", source_ip=OFFICE, bearer=member,
                      resource="/tenants/{tenantId}/{proxy+}")  # fmt: skip

@@ -584,7 +584,7 @@ def test_a_rate_limited_key_never_gets_a_cacheable_allow(case: str) -> None:
         keys = UsagePlanKeys()
         event = request_authorizer("GET", "/orders", headers=headers)
     authorizer = Authorizer(api_keys=keys, routes=routes, cache_ttl=300, decision_log=None,
-                            api=api)  # fmt: skip
+                            api=api, cache_key_covers_route=True)  # fmt: skip
     for _ in range(3):
         try:
             response = authorizer.handler(event)

@@ -152,6 +152,7 @@ def answer(
     """The cached answer to a first request ``verb path`` by a token with ``token_claims``."""
     if authorizer is None:
         options.setdefault("claims", mapper_for(token_claims))
+        options.setdefault("cache_key_covers_route", True)  # HTTP: per route (review 69)
         authorizer = Authorizer(
             VERIFIER, routes=routes, cache_ttl=300, decision_log=None, **options
         )

@@ -1,10 +1,8 @@
 """``Authorizer``: a Lambda authorizer that turns an event into an authorizer response.
 
-The pipeline: event → :class:`~secauth.events.Request` → credentials (bearer
-JWT from the configured :mod:`~secauth.token_sources`, API key or mTLS client
-certificate) → :class:`~secauth.principal.Principal`
-→ route rules (and an optional rate limit) → the response shape of the event
-kind (:mod:`secauth.policy`).
+The pipeline: event → :class:`~secauth.events.Request` → credentials (a bearer JWT from
+the :mod:`~secauth.token_sources`, an API key or an mTLS client certificate) → principal
+→ route rules (and an optional rate limit) → the event kind's response (:mod:`secauth.policy`).
 
 Outcomes
 --------
@@ -12,8 +10,8 @@ Outcomes
   ``Exception("Unauthorized")`` for that, and do; HTTP APIs cannot answer 401
   from a Lambda authorizer, so they get ``isAuthorized: false`` or a Deny (403).
 * Valid credentials without permission: an explicit Deny (403).
-* Key source down (``keys_unavailable``): treated like invalid credentials (the
-  client may retry), logged with its own reason.
+* Key source down: like invalid credentials (the client may retry), logged as
+  ``keys_unavailable``.
 * Any unexpected error in any stage: the same as invalid credentials. Never an
   Allow, never a traceback in a response.
 
@@ -45,13 +43,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from secauth._decisions import DecisionLog, DecisionSink, decision_fields
-from secauth.access import Decision, Denial, Routes, authenticated
+from secauth.access import Decision, Routes, authenticated
 from secauth.authorizer_limits import AuthorizerLimits
 from secauth.errors import (
     ConfigurationError,
     InvalidClaims,
     MissingToken,
-    Reason,
     SecAuthError,
 )
 from secauth.events import EventKind, Request, UnsupportedEvent
@@ -62,7 +59,12 @@ from secauth.policy import (
     Unauthorized,
 )
 from secauth.principal import ClaimMapper, Principal
-from secauth.result_cache import check_result_cache, decision_overrides
+from secauth.result_cache import (
+    UNKEYED_ROUTE,
+    cached_denial,
+    check_result_cache,
+    decision_overrides,
+)
 from secauth.sender_constraint import SenderConstraint, check_binding, check_sender_constraint
 from secauth.targets import Target, routed_path, target_of
 from secauth.token_sources import (
@@ -138,7 +140,9 @@ class Authorizer:
         Gateway. Above 0, every policy covers all routes the principal may call (a
         cached policy is reused for other routes); rules that depend on headers,
         query, IP or custom logic are refused at construction unless
-        ``cache_key_covers_request=True`` says the identity sources include them.
+        ``cache_key_covers_request=True`` says the identity sources include them. HTTP API
+        events need ``cache_key_covers_route=True`` (``$context.routeKey`` an identity
+        source), else they are denied (403): an encoded ``/`` makes ARNs ambiguous.
     simple_responses:
         Answer HTTP payload 2.0 events with ``{"isAuthorized": ...}`` (the
         authorizer's ``enableSimpleResponses``). Not with ``cache_ttl > 0``: a cached
@@ -197,6 +201,7 @@ class Authorizer:
         on_decision: DecisionSink | None = None,
         decision_log: str | None = "stdout",
         cache_key_covers_request: bool = False,
+        cache_key_covers_route: bool = False,
         api: str | None = None,
         response_cache_size: int = 1024,
         api_key_limit_store: object | None = None,
@@ -233,6 +238,7 @@ class Authorizer:
             covered=cache_key_covers_request,
             client_certs=client_certs is not None,
             api_keys_beside_tokens=api_keys is not None and verifier is not None,
+            http_api_uncovered=api == "http" and not cache_key_covers_route,
         )
         self.rate_limit = rate_limit
         self.sender_constraint = check_sender_constraint(
@@ -271,6 +277,7 @@ class Authorizer:
         self._revalidate = revalidator(self.verifier)
         # API Gateway keeps answers under identity sources that do not cover the request.
         self._cache_key_blind = cache_ttl > 0 and not cache_key_covers_request
+        self._route_covered = cache_key_covers_route
 
     def _memoizable(self) -> bool:
         """Answers to a bearer token repeated on the same target are memoized (the token
@@ -440,16 +447,15 @@ class Authorizer:
         if decision.allowed and target.also is not None:
             other = self.routes.decide(principal, target.method, target.also, request)
             decision = decision if other.allowed else other
-        if (
-            decision.allowed
-            and self._cache_key_blind
-            and self.routes.reads_request(principal, decision.decided_by)
-        ):
-            # A rule that reads the request for this caller (a custom rule's bindings
-            # said so for this principal only, so construction could not refuse it):
-            # API Gateway would serve its allow to this token's other requests. Fail closed.
-            denial = Denial(Reason.FORBIDDEN, "rule reads the request; cache_ttl > 0")
-            decision = decision._replace(allowed=False, reason=denial.reason, denial=denial)
+        if decision.allowed and self._cache_key_blind:
+            # What construction could not refuse (a rule reading the request for this
+            # caller only, an HTTP API seen in its events): API Gateway would serve this
+            # allow to the token's other requests. Fail closed.
+            denial = cached_denial(
+                self.routes, principal, decision, request, route_covered=self._route_covered
+            )
+            if denial is not None:
+                decision = decision._replace(allowed=False, reason=denial.reason, denial=denial)
         return self._limits.apply(decision, request, principal, found.entry)
 
     def _bearer_only(self, request: Request) -> bool:
@@ -467,9 +473,7 @@ class Authorizer:
             # extra value (a forwarded claim) must not fill one it leaves out (no tenant,
             # say), which Principal.from_context in the function would trust.
             merged: dict[str, object] = {
-                k: v
-                for k, v in extra.items()
-                if not (isinstance(k, str) and k.startswith("secauth_"))
+                k: v for k, v in extra.items() if not (isinstance(k, str) and k.startswith("secauth_"))
             }
             merged.update(context)
             context = merged
@@ -477,13 +481,15 @@ class Authorizer:
         if usage_key is not None and not request.kind.carries_usage_key:
             usage_key = None
         # With caching on, the policy must be right for every route, whatever this
-        # request's decision: it allows the principal's routes and denies this one if denied.
+        # request's decision: it allows the principal's routes and denies this one if denied
+        # (only this one, for an HTTP API cached without its route: the plan is unsound).
         return self.policy_builder.response(
             principal,
             request,
             allow=decision.allowed,
             context=context,
             usage_identifier_key=usage_key,
+            exact=decision.denial is UNKEYED_ROUTE,
         )
 
     def _unauthorized(self, request: Request | None) -> dict[str, Any]:

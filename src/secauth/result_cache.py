@@ -26,17 +26,74 @@ from __future__ import annotations
 from types import MemberDescriptorType
 from typing import Final
 
-from secauth.access import Routes
+from secauth.access import Decision, Denial, Routes
 from secauth.errors import ConfigurationError
+from secauth.events import EventKind, Request
 from secauth.principal import Principal
+from secauth.reasons import Reason
 
 __all__ = [
     "DECIDING_METHODS",
+    "HTTP_API_NEEDS_ROUTE_KEY",
+    "UNKEYED_ROUTE",
+    "cached_denial",
     "check_plannable",
     "check_result_cache",
     "decision_overrides",
     "request_dependent",
 ]
+
+#: Why an HTTP API answer needs a result cache keyed by route (or by the whole request).
+HTTP_API_NEEDS_ROUTE_KEY: Final = (
+    "an HTTP API passes the path decoded, so an encoded '/' in a parameter gives the route "
+    "ARN more segments than the route API Gateway ran (GET /users/{id} with id 'a/b' shows "
+    "as GET/users/a/b): a policy cached per token would serve that route the answer of "
+    "another. Add $context.routeKey to the authorizer's identity sources and pass "
+    "cache_key_covers_route=True (or cache_key_covers_request=True), or use cache_ttl=0"
+)
+
+#: The denial of an HTTP API answer cached without its route: its policy must name only
+#: the method ARN, denied (the planned one would open other routes' ambiguous ARNs).
+UNKEYED_ROUTE: Final = Denial(Reason.FORBIDDEN, "HTTP API result cache keyed without the route")
+
+
+def cached_denial(
+    routes: Routes,
+    principal: Principal,
+    decision: Decision,
+    request: Request,
+    *,
+    route_covered: bool,
+) -> Denial | None:
+    """Why an allowing ``decision`` must be a denial when API Gateway caches it under
+    identity sources that do not cover the request, or None: a rule that reads the
+    request for this caller (:meth:`~secauth.access.Routes.reads_request`; its answer
+    would be served to the token's other requests), or an HTTP API event whose cache key
+    does not include the route (``route_covered``: :data:`HTTP_API_NEEDS_ROUTE_KEY`),
+    but for its ``$default`` route, whose one ARN is only ever allowed to a principal the
+    table allows everywhere (:meth:`~secauth.policy.PolicyBuilder.policy`).
+
+    >>> from secauth.access import authenticated
+    >>> routes = Routes({"GET /a": authenticated()})
+    >>> allowed = routes.decide(Principal("u"), "GET", "/a")
+    >>> event = Request(EventKind.HTTP_AUTHORIZER_V2, {})
+    >>> cached_denial(routes, Principal("u"), allowed, event, route_covered=False).detail
+    'HTTP API result cache keyed without the route'
+    >>> cached_denial(routes, Principal("u"), allowed, event, route_covered=True) is None
+    True
+    """
+    if routes.reads_request(principal, decision.decided_by):
+        return Denial(Reason.FORBIDDEN, "rule reads the request; cache_ttl > 0")
+    if (
+        not route_covered
+        and request.kind in _HTTP_API_KINDS
+        and not (request.method_arn or "").endswith("/$default")
+    ):
+        return UNKEYED_ROUTE
+    return None
+
+
+_HTTP_API_KINDS = (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2)
 
 
 def request_dependent(routes: Routes) -> list[str | None]:
@@ -55,14 +112,19 @@ def check_result_cache(
     covered: bool,
     client_certs: bool,
     api_keys_beside_tokens: bool = False,
+    http_api_uncovered: bool = False,
 ) -> None:
     """Raise ConfigurationError for what a result cache of ``cache_ttl`` seconds cannot
     honour (``covered``: the identity sources include the request parts read;
-    ``api_keys_beside_tokens``: API keys are accepted as well as bearer tokens). A rule
-    that reads the request for some principals only is the Authorizer's to catch, per
-    request (:meth:`~secauth.access.Routes.reads_request`)."""
+    ``api_keys_beside_tokens``: API keys are accepted as well as bearer tokens;
+    ``http_api_uncovered``: an HTTP API, ``api="http"``, whose cache key need not include
+    the route). A rule that reads the request for some principals only, and an HTTP API
+    event when the API is not given, are the Authorizer's to catch, per request
+    (:func:`cached_denial`)."""
     if not cache_ttl or covered:  # no result cache, or its key covers what answers read
         return
+    if http_api_uncovered:
+        raise ConfigurationError(f"api='http' with cache_ttl > 0: {HTTP_API_NEEDS_ROUTE_KEY}")
     if client_certs:
         raise ConfigurationError(
             "client certificates with cache_ttl > 0: a cached answer is reused for another "
