@@ -1017,6 +1017,16 @@ def test_a_cached_response_answers_other_routes_right(name: str, first: tuple[st
         ("GET", "/users/me/secrets"): False,
         ("POST", "/orders"): False,
     }
+    if name.startswith("http"):
+        # HTTP APIs: a cached answer names only its own ARN (review 70: an encoded "/"
+        # makes route ARNs ambiguous): other routes answer 403 until the entry expires.
+        for (verb, path), want in expected.items():
+            own = (verb, path) == first
+            assert evaluate(response["policyDocument"], prefix + verb + path) is (want and own)
+        assert response["policyDocument"] == policy(
+            "Allow" if expected[first] else "Deny", arn_of(ev)
+        )
+        return
     for (verb, path), want in expected.items():
         assert evaluate(response["policyDocument"], prefix + verb + path) is want, (verb, path)
     statements = response["policyDocument"]["Statement"]

@@ -60,10 +60,10 @@ from secauth.policy import (
 )
 from secauth.principal import ClaimMapper, Principal
 from secauth.result_cache import (
-    UNKEYED_ROUTE,
     cached_denial,
     check_result_cache,
     decision_overrides,
+    routed_http_api,
 )
 from secauth.sender_constraint import SenderConstraint, check_binding, check_sender_constraint
 from secauth.targets import Target, routed_path, target_of
@@ -142,7 +142,8 @@ class Authorizer:
         query, IP or custom logic are refused at construction unless
         ``cache_key_covers_request=True`` says the identity sources include them. HTTP API
         events need ``cache_key_covers_route=True`` (``$context.routeKey`` an identity
-        source), else they are denied (403): an encoded ``/`` makes ARNs ambiguous.
+        source), else are denied (403), and name only their ARN: an encoded ``/`` makes
+        route ARNs ambiguous.
     simple_responses:
         Answer HTTP payload 2.0 events with ``{"isAuthorized": ...}`` (the
         authorizer's ``enableSimpleResponses``). Not with ``cache_ttl > 0``: a cached
@@ -276,7 +277,7 @@ class Authorizer:
         # The memo re-checks a token through revalidate: bound once, for a verifier that has it.
         self._revalidate = revalidator(self.verifier)
         # API Gateway keeps answers under identity sources that do not cover the request.
-        self._cache_key_blind = cache_ttl > 0 and not cache_key_covers_request
+        self._request_covered = cache_key_covers_request
         self._route_covered = cache_key_covers_route
 
     def _memoizable(self) -> bool:
@@ -447,13 +448,13 @@ class Authorizer:
         if decision.allowed and target.also is not None:
             other = self.routes.decide(principal, target.method, target.also, request)
             decision = decision if other.allowed else other
-        if decision.allowed and self._cache_key_blind:
+        if decision.allowed and self.cache_ttl > 0:
             # What construction could not refuse (a rule reading the request for this
             # caller only, an HTTP API seen in its events): API Gateway would serve this
             # allow to the token's other requests. Fail closed.
-            denial = cached_denial(
-                self.routes, principal, decision, request, route_covered=self._route_covered
-            )
+            denial = cached_denial(self.routes, principal, decision, request,
+                                   request_covered=self._request_covered,
+                                   route_covered=self._route_covered)  # fmt: skip
             if denial is not None:
                 decision = decision._replace(allowed=False, reason=denial.reason, denial=denial)
         return self._limits.apply(decision, request, principal, found.entry)
@@ -482,14 +483,14 @@ class Authorizer:
             usage_key = None
         # With caching on, the policy must be right for every route, whatever this
         # request's decision: it allows the principal's routes and denies this one if denied
-        # (only this one, for an HTTP API cached without its route: the plan is unsound).
+        # (only this one on an HTTP API: an encoded "/" makes its route ARNs ambiguous).
         return self.policy_builder.response(
             principal,
             request,
             allow=decision.allowed,
             context=context,
             usage_identifier_key=usage_key,
-            exact=decision.denial is UNKEYED_ROUTE,
+            exact=self.cache_ttl > 0 and routed_http_api(request),
         )
 
     def _unauthorized(self, request: Request | None) -> dict[str, Any]:

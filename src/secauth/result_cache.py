@@ -29,6 +29,7 @@ from typing import Final
 from secauth.access import Decision, Denial, Routes
 from secauth.errors import ConfigurationError
 from secauth.events import EventKind, Request
+from secauth.policy.arn import MethodArn
 from secauth.principal import Principal
 from secauth.reasons import Reason
 
@@ -41,20 +42,35 @@ __all__ = [
     "check_result_cache",
     "decision_overrides",
     "request_dependent",
+    "routed_http_api",
 ]
 
-#: Why an HTTP API answer needs a result cache keyed by route (or by the whole request).
+#: Why an HTTP API answer needs a result cache keyed by route, and names only its ARN.
 HTTP_API_NEEDS_ROUTE_KEY: Final = (
     "an HTTP API passes the path decoded, so an encoded '/' in a parameter gives the route "
     "ARN more segments than the route API Gateway ran (GET /users/{id} with id 'a/b' shows "
-    "as GET/users/a/b): a policy cached per token would serve that route the answer of "
-    "another. Add $context.routeKey to the authorizer's identity sources and pass "
-    "cache_key_covers_route=True (or cache_key_covers_request=True), or use cache_ttl=0"
+    "as GET/users/a/b): an answer cached without the route would serve that route the "
+    "answer of another. Add $context.routeKey to the authorizer's identity sources and "
+    "pass cache_key_covers_route=True, or use cache_ttl=0"
 )
 
-#: The denial of an HTTP API answer cached without its route: its policy must name only
-#: the method ARN, denied (the planned one would open other routes' ambiguous ARNs).
+#: The denial of an HTTP API answer cached without its route.
 UNKEYED_ROUTE: Final = Denial(Reason.FORBIDDEN, "HTTP API result cache keyed without the route")
+
+
+def routed_http_api(request: Request) -> bool:
+    """Whether ``request`` is an HTTP API authorizer event for a route other than
+    ``$default``: its route ARN's path may show more segments than the route it ran (an
+    encoded ``/``), so a cached answer for it names only that ARN.
+
+    >>> arn = "arn:aws:execute-api:us-east-1:123456789012:api/$default/GET/users/x/$default"
+    >>> routed_http_api(Request(EventKind.HTTP_AUTHORIZER_V2, {"routeArn": arn}))
+    True
+    """
+    if request.kind not in _HTTP_API_KINDS:
+        return False
+    arn = MethodArn.parse(request.method_arn)  # the route's ARN: parsed, not matched as text
+    return not (arn.verb is None and arn.path == "$default")
 
 
 def cached_denial(
@@ -63,33 +79,36 @@ def cached_denial(
     decision: Decision,
     request: Request,
     *,
+    request_covered: bool,
     route_covered: bool,
 ) -> Denial | None:
-    """Why an allowing ``decision`` must be a denial when API Gateway caches it under
-    identity sources that do not cover the request, or None: a rule that reads the
-    request for this caller (:meth:`~secauth.access.Routes.reads_request`; its answer
-    would be served to the token's other requests), or an HTTP API event whose cache key
-    does not include the route (``route_covered``: :data:`HTTP_API_NEEDS_ROUTE_KEY`),
-    but for its ``$default`` route, whose one ARN is only ever allowed to a principal the
-    table allows everywhere (:meth:`~secauth.policy.PolicyBuilder.policy`).
+    """Why an allowing ``decision`` must be a denial when API Gateway caches it, or None:
+    a rule that reads the request for this caller while the cache key does not cover the
+    request (``request_covered``; :meth:`~secauth.access.Routes.reads_request`: its
+    answer would be served to the token's other requests), or a routed HTTP API event
+    (:func:`routed_http_api`) while the key does not include the route (``route_covered``:
+    :data:`HTTP_API_NEEDS_ROUTE_KEY`; covering the request does not do: its decoded path
+    is the same for both readings), or an HTTP API's ``$default`` route (one ARN for every
+    path) for a principal the table does not allow everywhere.
 
     >>> from secauth.access import authenticated
     >>> routes = Routes({"GET /a": authenticated()})
     >>> allowed = routes.decide(Principal("u"), "GET", "/a")
-    >>> event = Request(EventKind.HTTP_AUTHORIZER_V2, {})
-    >>> cached_denial(routes, Principal("u"), allowed, event, route_covered=False).detail
+    >>> arn = "arn:aws:execute-api:us-east-1:123456789012:api/$default/GET/a"
+    >>> event = Request(EventKind.HTTP_AUTHORIZER_V2, {"routeArn": arn})
+    >>> cached_denial(routes, Principal("u"), allowed, event, request_covered=True,
+    ...               route_covered=False).detail
     'HTTP API result cache keyed without the route'
-    >>> cached_denial(routes, Principal("u"), allowed, event, route_covered=True) is None
-    True
     """
-    if routes.reads_request(principal, decision.decided_by):
+    if not request_covered and routes.reads_request(principal, decision.decided_by):
         return Denial(Reason.FORBIDDEN, "rule reads the request; cache_ttl > 0")
-    if (
-        not route_covered
-        and request.kind in _HTTP_API_KINDS
-        and not (request.method_arn or "").endswith("/$default")
-    ):
-        return UNKEYED_ROUTE
+    if request.kind in _HTTP_API_KINDS:
+        if routed_http_api(request):
+            return None if route_covered else UNKEYED_ROUTE
+        from secauth.policy.cached import allowed_everywhere  # the planner: cached answers only
+
+        if not allowed_everywhere(routes, principal):  # $default: one ARN for every path
+            return Denial(Reason.FORBIDDEN, "HTTP API $default route: not allowed everywhere")
     return None
 
 
@@ -121,10 +140,10 @@ def check_result_cache(
     the route). A rule that reads the request for some principals only, and an HTTP API
     event when the API is not given, are the Authorizer's to catch, per request
     (:func:`cached_denial`)."""
+    if cache_ttl and http_api_uncovered:  # whatever else the key covers
+        raise ConfigurationError(f"api='http' with cache_ttl > 0: {HTTP_API_NEEDS_ROUTE_KEY}")
     if not cache_ttl or covered:  # no result cache, or its key covers what answers read
         return
-    if http_api_uncovered:
-        raise ConfigurationError(f"api='http' with cache_ttl > 0: {HTTP_API_NEEDS_ROUTE_KEY}")
     if client_certs:
         raise ConfigurationError(
             "client certificates with cache_ttl > 0: a cached answer is reused for another "

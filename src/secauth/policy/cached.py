@@ -73,12 +73,7 @@ class CachedPolicies:
     def allowed_everywhere(self, principal: PrincipalLike) -> bool:
         """Whether the table allows ``principal`` on every request (what an HTTP API's
         ``$default`` ARN, one for every path, needs before a cached Allow)."""
-        if self._routes is None:
-            return False
-        grants = self._routes.grants(principal)  # type: ignore[arg-type]
-        verbs = (*VERBS, "OTHER")  # "OTHER" stands for any method beyond the seven
-        everything = {verb: [verb + "/*"] for verb in verbs}
-        return find_over_allow(grants, everything, {}, verbs=verbs) is None
+        return self._routes is not None and allowed_everywhere(self._routes, principal)
 
     def _plan(
         self, arn: MethodArn, principal: PrincipalLike, allowed_routes: Iterable[RouteLike]
@@ -89,3 +84,19 @@ class CachedPolicies:
             return route_policy(arn, list(allowed_routes), self._route_list)
         except PolicyConflict:
             return None
+
+
+def allowed_everywhere(routes: Routes, principal: PrincipalLike) -> bool:
+    """Whether ``routes`` allows ``principal`` on every request, any method and path
+    (what an HTTP API's ``$default`` ARN, one for every path, needs before a cached Allow).
+
+    >>> from secauth.access import Routes, authenticated, roles
+    >>> from secauth.principal import Principal
+    >>> table = Routes({"GET /admin": roles("admin")}, default=authenticated())
+    >>> allowed_everywhere(table, Principal("u")), allowed_everywhere(table, Principal("u", roles=["admin"]))
+    (False, True)
+    """
+    grants = routes.grants(principal)  # type: ignore[arg-type]
+    verbs = (*VERBS, "OTHER")  # "OTHER" stands for any method beyond the seven
+    everything = {verb: [verb + "/*"] for verb in verbs}
+    return find_over_allow(grants, everything, {}, verbs=verbs) is None
