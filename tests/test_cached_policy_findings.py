@@ -229,16 +229,20 @@ def test_http_default_route_is_decided_on_method_and_path(stage: str) -> None:
     assert denied["policyDocument"]["Statement"][0]["Effect"] == "Deny"
 
 
-def test_http_default_route_with_caching_allows_only_a_principal_allowed_everywhere() -> None:
+def test_http_default_route_with_caching_is_never_allowed() -> None:
     routes = Routes({"GET /orders/{id}": authenticated(), "GET /admin/{proxy+}": roles("admin")})
     authorizer = Authorizer(VERIFIER, routes=routes, cache_ttl=300)
     answer = authorizer.handler(_http_default_event("/orders/7", token("u")), None)
     arn = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/$default/$default"
     # One cached answer serves every path of the $default route: this user may not call all.
     assert not iam_allows(answer, arn)
+    # Not even to a user the table allows on every route (review 71): the one ARN also
+    # stands for the spellings every table refuses (/a//b, /a/../b).
     open_table = Routes({"ANY /{proxy+}": authenticated()}, default=authenticated())
     everywhere = Authorizer(VERIFIER, routes=open_table, cache_ttl=300)
-    assert iam_allows(everywhere.handler(_http_default_event("/orders/7", token("u")), None), arn)
+    assert not iam_allows(everywhere.handler(_http_default_event("/orders/7", token("u")), None), arn)
+    uncached = Authorizer(VERIFIER, routes=open_table, cache_ttl=0)
+    assert iam_allows(uncached.handler(_http_default_event("/orders/7", token("u")), None), arn)
 
 
 # --- 7. a tenant named twice -----------------------------------------------------------------

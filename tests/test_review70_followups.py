@@ -177,9 +177,10 @@ def test_a_default_route_answer_denied_by_the_builder_is_logged_as_a_denial() ->
 # =========================================================================================
 
 
-def test_the_real_default_route_is_opened_only_to_a_principal_allowed_everywhere() -> None:
+def test_the_real_default_route_is_never_opened_by_a_cached_answer() -> None:
     """The exemption's own case: a verb-less ``.../$default`` ARN. Eve (not allowed on the
-    admin route) gets nothing; an admin, allowed everywhere, gets the one ARN."""
+    admin route) gets nothing, and since review 71 neither does an admin, allowed on every
+    route: the one ARN also stands for the spellings every table refuses."""
     open_table = Routes({"ANY /{proxy+}": authenticated(), "GET /admin": roles("admin")},
                         default=authenticated())  # fmt: skip
     authorizer = caching(open_table)
@@ -189,7 +190,7 @@ def test_the_real_default_route_is_opened_only_to_a_principal_allowed_everywhere
         event["routeArn"] = HTTP_PREFIX + "$default"
         # secauth's matcher (cross-checked against the simulator, which has no such ARN)
         verdicts.append(iam_allows(authorizer.handler(event, None), event["routeArn"]))
-    assert verdicts == [False, True]
+    assert verdicts == [False, False]
 
 
 def test_a_stage_named_default_exempts_nothing() -> None:

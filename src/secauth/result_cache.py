@@ -35,6 +35,7 @@ from secauth.reasons import Reason
 
 __all__ = [
     "DECIDING_METHODS",
+    "DEFAULT_ROUTE_CACHED",
     "HTTP_API_NEEDS_ROUTE_KEY",
     "UNKEYED_ROUTE",
     "cached_denial",
@@ -52,6 +53,12 @@ HTTP_API_NEEDS_ROUTE_KEY: Final = (
     "as GET/users/a/b): an answer cached without the route would serve that route the "
     "answer of another. Add $context.routeKey to the authorizer's identity sources and "
     "pass cache_key_covers_route=True, or use cache_ttl=0"
+)
+
+#: The denial of an HTTP API's ``$default`` route under a result cache: its one ARN stands
+#: for every path, the spellings every table refuses (``/a//b``, ``/a/../b``) included.
+DEFAULT_ROUTE_CACHED: Final = Denial(
+    Reason.FORBIDDEN, "HTTP API $default route: one ARN for every path; use cache_ttl=0"
 )
 
 #: The denial of an HTTP API answer cached without its route.
@@ -88,8 +95,8 @@ def cached_denial(
     answer would be served to the token's other requests), or a routed HTTP API event
     (:func:`routed_http_api`) while the key does not include the route (``route_covered``:
     :data:`HTTP_API_NEEDS_ROUTE_KEY`; covering the request does not do: its decoded path
-    is the same for both readings), or an HTTP API's ``$default`` route (one ARN for every
-    path) for a principal the table does not allow everywhere.
+    is the same for both readings), or an HTTP API's ``$default`` route
+    (:data:`DEFAULT_ROUTE_CACHED`).
 
     >>> from secauth.access import authenticated
     >>> routes = Routes({"GET /a": authenticated()})
@@ -105,10 +112,7 @@ def cached_denial(
     if request.kind in _HTTP_API_KINDS:
         if routed_http_api(request):
             return None if route_covered else UNKEYED_ROUTE
-        from secauth.policy.cached import allowed_everywhere  # the planner: cached answers only
-
-        if not allowed_everywhere(routes, principal):  # $default: one ARN for every path
-            return Denial(Reason.FORBIDDEN, "HTTP API $default route: not allowed everywhere")
+        return DEFAULT_ROUTE_CACHED
     return None
 
 

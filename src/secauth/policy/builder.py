@@ -216,8 +216,8 @@ class PolicyBuilder:
         with ``cache_ttl=0`` or ``exact=True`` (fail closed: other routes answer 403 until
         the cache entry expires).
 
-        An HTTP API's ``$default`` route has one ARN for every path: cached (``exact`` or
-        not), it is allowed only to a principal the table allows on every request.
+        An HTTP API's ``$default`` route has one ARN for every path, the spellings every
+        table refuses included: cached (``exact`` or not), it is never allowed.
 
         Raises :class:`~secauth.policy.InvalidMethodArn` for a bad ``methodArn``/``routeArn``.
         """
@@ -226,12 +226,9 @@ class PolicyBuilder:
         if cached is None:  # cache_ttl=0
             doc = exact_document(arn, allow)
         elif arn.is_websocket:
-            # Exact or not: cached, an HTTP API's $default ARN answers every path.
-            allow = allow and (
-                arn.path != "$default"
-                or request.kind not in _HTTP_KINDS
-                or cached.allowed_everywhere(principal)
-            )
+            # Exact or not: cached, an HTTP API's $default ARN answers every path, the
+            # spellings every table refuses (/a//b, /a/../b) too: it is never allowed.
+            allow = allow and (arn.path != "$default" or request.kind not in _HTTP_KINDS)
             doc = exact_document(arn, allow)
         elif exact:
             doc = exact_document(arn, allow)

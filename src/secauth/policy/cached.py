@@ -23,9 +23,7 @@ from typing import TYPE_CHECKING
 from secauth.policy.document import PolicyDocument, exact_document, request_resource
 from secauth.policy.glob import document_allows, matches
 from secauth.policy.planner import PlanCache, PolicyConflict
-from secauth.policy.proof import find_over_allow
 from secauth.policy.route_lists import RouteLike, route_policy
-from secauth.routing import VERBS
 
 if TYPE_CHECKING:
     from secauth.access import Routes
@@ -70,11 +68,6 @@ class CachedPolicies:
             return exact_document(arn, True)  # the plan denies this request: name it alone
         return planned.allow(request_resource(arn))
 
-    def allowed_everywhere(self, principal: PrincipalLike) -> bool:
-        """Whether the table allows ``principal`` on every request (what an HTTP API's
-        ``$default`` ARN, one for every path, needs before a cached Allow)."""
-        return self._routes is not None and allowed_everywhere(self._routes, principal)
-
     def _plan(
         self, arn: MethodArn, principal: PrincipalLike, allowed_routes: Iterable[RouteLike]
     ) -> PolicyDocument | None:
@@ -84,19 +77,3 @@ class CachedPolicies:
             return route_policy(arn, list(allowed_routes), self._route_list)
         except PolicyConflict:
             return None
-
-
-def allowed_everywhere(routes: Routes, principal: PrincipalLike) -> bool:
-    """Whether ``routes`` allows ``principal`` on every request, any method and path
-    (what an HTTP API's ``$default`` ARN, one for every path, needs before a cached Allow).
-
-    >>> from secauth.access import Routes, authenticated, roles
-    >>> from secauth.principal import Principal
-    >>> table = Routes({"GET /admin": roles("admin")}, default=authenticated())
-    >>> allowed_everywhere(table, Principal("u")), allowed_everywhere(table, Principal("u", roles=["admin"]))
-    (False, True)
-    """
-    grants = routes.grants(principal)  # type: ignore[arg-type]
-    verbs = (*VERBS, "OTHER")  # "OTHER" stands for any method beyond the seven
-    everything = {verb: [verb + "/*"] for verb in verbs}
-    return find_over_allow(grants, everything, {}, verbs=verbs) is None
