@@ -1,7 +1,7 @@
 """Review 36: attacking review 34's rate-limiting fixes and review 35's memo key.
 
 Targets: the Authorizer's response memo (``ResponseMemo``, ``Authorizer._memo_key``,
-``_still_the_same``), the counting of failed authentications
+the verifier's ``revalidate``), the counting of failed authentications
 (``AuthorizerLimits.count_refused``), ``Limit``'s rounded-up periods and
 ``Limit.throttle`` above 1 000/s, and ``AbusePenalty``'s folded user names.
 
@@ -261,7 +261,8 @@ def test_memo_does_not_outlive_a_cleared_verified_token_cache() -> None:
     _ask_twice(authorizer, event)
     authorizer.handler(event)
     verifier.clear_cache()
-    assert authorizer._still_the_same(ACME) is False  # re-verified, not served blind
+    assert verifier.revalidate(ACME) is False  # what the memo asks: re-verified, not served blind
+    assert effect(authorizer.handler(event)) == "Allow"
 
 
 def test_a_flood_of_targets_keeps_the_memo_bounded() -> None:

@@ -389,7 +389,11 @@ class Authorizer:
         memo_key = self._memo_key(request)
         if memo_key is not None:
             remembered = self._memo.get(memo_key)
-            if remembered is not None and self._still_the_same(memo_key[0]):
+            # It stands while the verifier knows the token as the one it verified, still
+            # valid (revalidate raises as verify does); False (an introspection answer may
+            # change, a revocation list needs the claims): the answer is made afresh.
+            revalidate = self._revalidate
+            if remembered is not None and revalidate is not None and revalidate(memo_key[0]):
                 record.update(remembered.fields)
                 return remembered.response
         try:
@@ -431,16 +435,6 @@ class Authorizer:
         return (presented.token, presented.source.label, request.kind, request.method_arn,
                 request.route_key, request.method, request.path, routed_path(request),
                 request.client_cert.get("clientCertPem"))  # fmt: skip
-
-    def _still_the_same(self, token: str) -> bool:
-        """Whether a memoized answer stands: the verifier knows ``token`` as the one it
-        verified, with the same claims, and it is still valid (else it raises as
-        ``verify`` does). False (not known here: a verifier whose answers can change, as
-        introspection's, or one that needs the claims, as a revocation list): the answer
-        is made afresh."""
-        revalidate = self._revalidate
-        assert revalidate is not None
-        return revalidate(token)
 
     def _decide(self, found: Credentials, target: Target, request: Request) -> Decision:
         principal = found.principal
