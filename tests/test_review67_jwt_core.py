@@ -9,16 +9,13 @@ findings are marked ``xfail(strict=True)`` and assert the secure behaviour.
 
 from __future__ import annotations
 
-import inspect
 import json
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from types import FrameType
 from typing import Any
 
 import pytest
+from paused_refresh import refresh_paused_at
 
 from secauth import Guard, JwksCache, JwtVerifier, Reason, SecAuthError
 from secauth.jwk import EC_GROUP_ORDERS
@@ -355,28 +352,6 @@ def test_each_issuer_keeps_its_own_audience_and_keys_when_kids_collide() -> None
 # -- the key set changes while a token is being verified --------------------------------------
 
 
-def _pause_before_publishing_keys(
-    paused: threading.Event, resume: threading.Event
-) -> Any:
-    """A trace function pausing ``JwksCache._apply`` just before it publishes the new set
-    (an interleaving harness: nothing is replaced, the real code runs)."""
-    lines, first = inspect.getsourcelines(JwksCache._apply)
-    found = [i for i, line in enumerate(lines) if line.strip() == "self._keys = keys"]
-    target = first + found[0] if found else None  # rewritten: pause as it starts
-    code = JwksCache._apply.__code__
-
-    def local(frame: FrameType, event: str, arg: Any) -> Any:
-        if event == "line" and not paused.is_set() and target in (None, frame.f_lineno):
-            paused.set()
-            resume.wait(10)
-        return local
-
-    def tracer(frame: FrameType, event: str, arg: Any) -> Any:
-        return local if event == "call" and frame.f_code is code else None
-
-    return tracer
-
-
 def test_a_token_verified_during_a_refresh_never_outlives_its_withdrawn_key(
     idp: LocalIssuer,
 ) -> None:
@@ -390,25 +365,9 @@ def test_a_token_verified_during_a_refresh_never_outlives_its_withdrawn_key(
     idp.rotate()
     idp.remove(old.kid)  # the IdP withdraws the key (it leaked, say)
 
-    paused, resume = threading.Event(), threading.Event()
-    tracer = _pause_before_publishing_keys(paused, resume)
-
-    def refresh() -> None:
-        sys.settrace(tracer)
-        try:
-            verifier.hydrate()
-        finally:
-            sys.settrace(None)
-
-    refresher = threading.Thread(target=refresh)
-    refresher.start()
-    try:
-        assert paused.wait(10)
+    with refresh_paused_at(verifier, "self._keys = keys"):
         # the old set is still the published one: this verification is legitimate
         assert verifier.verify(token)["sub"] == "mallory"
-    finally:
-        resume.set()
-        refresher.join(10)
     assert [k.kid for k in verifier.keys.keys_for(idp.key.kid)] == [idp.key.kid]
     fresh = JwtVerifier(issuer=idp.issuer, audience="api", jwks_uri=idp.jwks_uri, allow_http=True)
     assert _reason(fresh, token) == "unknown_key"

@@ -21,17 +21,14 @@ The attacks that held are plain tests. Real objects, events and loopback servers
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from types import FrameType
 from typing import Any
 
 import pytest
 from hand_clock import Clock
+from paused_refresh import refresh_paused_at
 from scripted_as import active, introspector, opaque
 
 from secauth import Authorizer, Guard, JwksCache, JwtVerifier, Routes, SecAuthError
@@ -273,27 +270,6 @@ def idp() -> Iterator[LocalIssuer]:
         yield issuer
 
 
-def _pause_before_the_bump(paused: threading.Event, resume: threading.Event) -> Any:
-    """A trace function pausing ``JwksCache._apply`` on ``self._generation += 1``: the new
-    set is published, the generation not yet moved (the real code runs)."""
-    lines, first = inspect.getsourcelines(JwksCache._apply)
-    found = [i for i, line in enumerate(lines) if line.strip() == "self._generation += 1"]
-    assert found, "the generation is no longer bumped in _apply"
-    target = first + found[0]
-    code = JwksCache._apply.__code__
-
-    def local(frame: FrameType, event: str, arg: Any) -> Any:
-        if event == "line" and frame.f_lineno == target and not paused.is_set():
-            paused.set()
-            resume.wait(10)
-        return local
-
-    def tracer(frame: FrameType, event: str, arg: Any) -> Any:
-        return local if event == "call" and frame.f_code is code else None
-
-    return tracer
-
-
 def test_between_publishing_and_the_bump_a_withdrawn_key_verifies_nothing_new(
     idp: LocalIssuer,
 ) -> None:
@@ -309,26 +285,10 @@ def test_between_publishing_and_the_bump_a_withdrawn_key_verifies_nothing_new(
     idp.remove(idp.keys[0].kid)
     fresh = idp.token(sub="bob", aud="api")
 
-    paused, resume = threading.Event(), threading.Event()
-    tracer = _pause_before_the_bump(paused, resume)
-
-    def refresh() -> None:
-        sys.settrace(tracer)
-        try:
-            verifier.hydrate()
-        finally:
-            sys.settrace(None)
-
-    refresher = threading.Thread(target=refresh)
-    refresher.start()
-    try:
-        assert paused.wait(10)
+    with refresh_paused_at(verifier, "self._generation += 1"):
         assert _reason(verifier, unseen) == "unknown_key"  # the new set is the published one
         assert _reason(verifier, fresh) == "ok"
         assert _reason(verifier, fresh) == "ok"  # kept under the old generation: stale soon
-    finally:
-        resume.set()
-        refresher.join(10)
     assert isinstance(verifier.keys, JwksCache)
     assert verifier.keys.stats().generation == 2
     assert _reason(verifier, cached) == "unknown_key"
