@@ -168,7 +168,8 @@ def test_the_builder_falls_back_for_a_route_list_too() -> None:
 def test_exact_under_caching_never_opens_an_http_default_arn() -> None:
     """An HTTP API's ``$default`` route has one ARN for every path: named exactly and
     cached, an Allow would serve every path. ``exact=True`` (what the fallback above
-    asks for) must keep the "allowed everywhere" check, as the planned answer does."""
+    asks for) must deny it as the planned answer does: since review 71, for everyone (the
+    one ARN also stands for the spellings every table refuses)."""
     routes = Routes(
         {"ANY /": authenticated(), "ANY /{proxy+}": authenticated(), "DELETE /{proxy+}": roles("admin")}
     )
@@ -181,7 +182,7 @@ def test_exact_under_caching_never_opens_an_http_default_arn() -> None:
         assert not iam_allows({"policyDocument": doc}, PREFIX + "$default"), exact
     admin = Principal("a", roles={"admin"})
     doc = builder.policy(admin, request, allow=True, exact=True).to_dict()
-    assert iam_allows({"policyDocument": doc}, PREFIX + "$default")
+    assert not iam_allows({"policyDocument": doc}, PREFIX + "$default")
     # Without a result cache the ARN is this request's alone: the decision stands.
     ttl0 = PolicyBuilder(routes=routes).policy(Principal("u"), request, allow=True).to_dict()
     assert iam_allows({"policyDocument": ttl0}, PREFIX + "$default")

@@ -5,7 +5,8 @@ route, until it expires. An :class:`~secauth.authorizer.Authorizer` therefore re
 construction, options whose answer depends on more than the identity sources: route
 rules that read the request, client-certificate logins and routes with ``:`` in their
 path, which a cached policy denies (unless ``cache_key_covers_request=True`` says the
-identity sources include what the answer depends on).
+identity sources include what the answer depends on). HTTP API events are checked per
+request (:func:`cached_denial`): their route ARNs are ambiguous.
 What a cached policy itself cannot follow (simple ``isAuthorized`` responses, a
 ``Routes`` table deciding beyond its ``grants``: :func:`check_plannable`)
 :class:`~secauth.policy.PolicyBuilder` refuses.
