@@ -283,7 +283,7 @@ def _json_list(values: frozenset[str]) -> str:
 def _read_json_list(text: str, field: str) -> list[str]:
     try:
         values = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         values = None
     if type(values) is not list or not all(type(v) is str for v in values):
         raise InvalidClaims(detail={"problem": "authorizer context malformed", "field": field})
