@@ -76,11 +76,9 @@ _HEADERS_ONLY = (EventKind.HTTP_V2, EventKind.FUNCTION_URL)
 
 def is_http_api(request: Request) -> bool:
     """Whether ``request`` came from an HTTP API: payload 2.0, or payload 1.0 (REST-shaped,
-    with ``version: "1.0"``), whose path starts with a named stage."""
-    kind = request.kind
-    return kind is EventKind.HTTP_V2 or (
-        kind is EventKind.REST_V1 and request.raw.get("version") == "1.0"
-    )
+    with ``version: "1.0"``), whose path starts with a named stage (and arrives decoded:
+    :attr:`~secauth.events.Request.path_decoded` says which events are an HTTP API's)."""
+    return not request.kind.is_authorizer and request.path_decoded
 
 
 def route_path(request: Request) -> str:
@@ -237,8 +235,10 @@ def _merged_vary(handler_value: object, ours: str, *, multi: bool) -> object:
     names added once each, as a list when it was a sequence or ``multi`` (multi-value
     headers); ``*`` (varies on everything) stays, and what is not a string (None, a
     number) counts as no field name."""
-    sequence = isinstance(handler_value, list | tuple)
-    values = list(handler_value) if isinstance(handler_value, list | tuple) else [handler_value]
+    if isinstance(handler_value, list | tuple):
+        values, sequence = list(handler_value), True
+    else:
+        values, sequence = [handler_value], False
     texts = [v for v in values if isinstance(v, str)]
     names = [n.strip() for v in texts for n in v.split(",") if n.strip()]
     if "*" in names:
