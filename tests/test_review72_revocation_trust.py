@@ -92,11 +92,14 @@ def refuses(authorizer: Authorizer, token: str, shape: str = "rest") -> bool:
 def test_only_a_guard_that_verifies_is_the_backstop_the_docs_name() -> None:
     """The finding (medium, fixed in the docs): docs/revocation.md promised that "the
     Guard" consults the list on every request, whatever the authorizer cached; a
-    trust-only Guard cannot (no list, and the context names no jti or iat). The page now
-    names the guards that do, and says a trust-only guard follows API Gateway's cache."""
+    trust-only Guard could not (no list, and the context named no jti or iat). The page
+    names the guards that do: one whose verifier has the list, and a trusting one given
+    the list, behind an authorizer that passes the claims
+    (``tests/test_revocation_trust_mode.py``)."""
     page = (Path(__file__).resolve().parents[1] / "docs" / "revocation.md").read_text()
     assert "the guard in the function consults the list" not in page.replace("`", "").lower()
-    assert "A `Guard` that only trusts the authorizer's context cannot" in page
+    assert "`Guard(revocations=...)`" in page
+    assert "context_token_claims=True" in page
     listed = revocations()
     authorizer = Authorizer(verifier(listed), routes=ROUTES, cache_ttl=300, decision_log=None)
     token = jwt(jti="leaked-1")

@@ -45,19 +45,10 @@ from typing import TYPE_CHECKING, Any
 from secauth._decisions import DecisionLog, DecisionSink, decision_fields
 from secauth.access import Decision, Routes, authenticated
 from secauth.authorizer_limits import AuthorizerLimits
-from secauth.errors import (
-    ConfigurationError,
-    InvalidClaims,
-    MissingToken,
-    SecAuthError,
-)
+from secauth.errors import ConfigurationError, InvalidClaims, MissingToken, SecAuthError
 from secauth.events import EventKind, Request, UnsupportedEvent
 from secauth.memo import ResponseMemo
-from secauth.policy import (
-    DEFAULT_MAX_RESPONSE_BYTES,
-    PolicyBuilder,
-    Unauthorized,
-)
+from secauth.policy import DEFAULT_MAX_RESPONSE_BYTES, PolicyBuilder, Unauthorized
 from secauth.principal import ClaimMapper, Principal
 from secauth.result_cache import (
     cached_denial,
@@ -173,6 +164,10 @@ class Authorizer:
         Without it, certificate-bound tokens are checked against the client certificate
         (refused under ``cache_ttl > 0``: pass ``SenderConstraint()`` with
         ``cache_key_covers_request=True`` for them) and DPoP-bound ones refused.
+    context_token_claims:
+        Also pass the token's claims a revocation list reads (``jti``, ``sub``, ``iat``,
+        ``exp``, issuer and client: :data:`~secauth.revocation.REVOCATION_CLAIMS`) in the
+        context, for a trust-mode :class:`~secauth.guard.Guard` given ``revocations=``.
     api:
         ``"rest"`` or ``"http"`` when REQUEST events do not say which API sends them
         (payload 1.0 events of HTTP APIs and REST REQUEST events look alike in some
@@ -207,6 +202,7 @@ class Authorizer:
         response_cache_size: int = 1024,
         api_key_limit_store: object | None = None,
         sender_constraint: SenderConstraint | None = None,
+        context_token_claims: bool = False,
     ) -> None:
         # Long, on purpose: it checks each of the options against the others, in one place,
         # so a bad combination fails here with a message that says what to change.
@@ -253,6 +249,11 @@ class Authorizer:
             api_keys=api_keys,
         )
         self._context_fn = context
+        self._token_claims: tuple[str, ...] = ()
+        if context_token_claims:
+            from secauth.revocation import REVOCATION_CLAIMS
+
+            self._token_claims = REVOCATION_CLAIMS
         #: Where decision records go (:class:`~secauth._decisions.DecisionLog`).
         self.decisions = DecisionLog(decision_log, on_decision)
         if policy_builder is not None:
@@ -461,7 +462,11 @@ class Authorizer:
 
     def _respond(self, request: Request, found: Credentials, decision: Decision) -> dict[str, Any]:
         principal = found.principal
-        context: Mapping[str, object] = principal.to_context()
+        context: Mapping[str, object] = (  # asked for only when passed: a subclass's
+            principal.to_context(token_claims=self._token_claims)  # override may not take it
+            if self._token_claims
+            else principal.to_context()
+        )
         extra = self.extra_context(principal, request)
         if type(extra) is not dict or extra:  # the default hook's {} has nothing to merge
             # secauth_* names are the principal's, and only to_context() writes them: an

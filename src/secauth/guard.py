@@ -61,7 +61,10 @@ from secauth.errors import (
 from secauth.events import Request, UnsupportedEvent
 from secauth.guard_context import (
     agreeing,
+    check_context_revoked,
+    check_context_revoked_async,
     check_context_without_token,
+    check_guard_revocations,
     context_leeway,
     context_principal,
     websocket_message_to,
@@ -76,7 +79,7 @@ from secauth.guard_http import (
     route_path,
 )
 from secauth.guard_limits import count, count_async, request_limits
-from secauth.guard_routes import decide
+from secauth.guard_routes import anonymous_if_public, decide
 from secauth.memo import PrincipalMemo
 from secauth.principal import ClaimMapper, Principal
 from secauth.responses import Cors, SecurityHeaders, check_problem_type_base
@@ -101,6 +104,7 @@ if TYPE_CHECKING:
     from secauth.protected_resource import ProtectedResource
     from secauth.ratelimit import CombinedLimiter, RateLimiter, RouteLimits
     from secauth.ratelimit.result import RateLimitResult
+    from secauth.revocation import Revocations
     from secauth.token_verifier import TokenVerifier
 
 __all__ = ["Admission", "Guard", "acting_as", "current_principal", "enforce_limit", "route_path"]
@@ -148,6 +152,10 @@ class Guard:
         With both a verifier and ``trust_authorizer=True``: the kinds of principal
         (``"api_key"``, ``"client_cert"``) whose context is taken without a token, for an
         authorizer that admits them by another identity source. Default: none.
+    revocations:
+        With ``trust_authorizer=True``: a :class:`~secauth.revocation.Revocations` list
+        that checks each token's context taken without its token (the authorizer passes
+        the claims with ``context_token_claims=True``; a context without them: 401).
     routes, claims:
         The :class:`~secauth.access.Routes` table (unlisted requests: 404, or 405 when
         the path exists for other verbs; WebSocket events by route key) and the claim
@@ -211,6 +219,7 @@ class Guard:
         protected_resource: ProtectedResource | None = None,
         sender_constraint: SenderConstraint | None = None,
         context_without_token: Collection[str] = (),
+        revocations: Revocations | None = None,
     ) -> None:
         # Long, on purpose: each option is checked here, where it is given, and named.
         if trust_authorizer is None:
@@ -226,6 +235,7 @@ class Guard:
         self.context_without_token = check_context_without_token(
             context_without_token, verifies=verifier is not None, trusts=trust_authorizer
         )
+        self.revocations = check_guard_revocations(revocations, trusts=trust_authorizer)
         self.routes = routes
         self.claims = claims or getattr(verifier, "default_claims", None) or ClaimMapper()
         self.token_sources = check_token_sources(token_sources)
@@ -395,6 +405,7 @@ class Guard:
         it (an integration's route guard): it is checked again, not recorded again."""
         caller = self._caller(request)
         if caller.settled is not None:
+            check_context_revoked(request, caller.settled, caller.from_context, self.revocations)
             return caller.settled
         assert self.verifier is not None
         assert caller.token is not None
@@ -405,6 +416,8 @@ class Guard:
         """:meth:`identify` with the token verified by ``verify_async`` (the only I/O)."""
         caller = self._caller(request)
         if caller.settled is not None:
+            revocations = self.revocations
+            await check_context_revoked_async(request, caller.settled, caller.from_context, revocations)
             return caller.settled
         assert self.verifier is not None
         assert caller.token is not None
@@ -420,7 +433,7 @@ class Guard:
             presented = read_token(request, self.token_sources)
         except MissingToken:
             if from_context is None:
-                return _Caller(self._anonymous_if_public(request), None, from_context)
+                return _Caller(anonymous_if_public(self.routes, self.rule, request), None, from_context)
             if from_context.kind in self.context_without_token or websocket_message_to(
                 request, self.routes
             ):
@@ -458,20 +471,8 @@ class Guard:
             return from_context
         if not presents_token(request, self.token_sources):
             with contextlib.suppress(MissingToken):
-                return self._anonymous_if_public(request)
+                return anonymous_if_public(self.routes, self.rule, request)
         raise MissingAuthorizerContext(detail={"problem": "no secauth authorizer context"})
-
-    def _anonymous_if_public(self, request: Request) -> Principal:
-        """The anonymous principal when every reading of ``request`` is public; else the
-        caller is asked for a token (401)."""
-        anonymous = Principal.anonymous()
-        if self.routes is not None and self.rule is None:
-            try:
-                decide(self.routes, None, anonymous, request, {})
-            except SecAuthError:
-                raise MissingToken() from None
-            return anonymous
-        raise MissingToken()
 
     def limits_for(self, request: Request, *, app_path: str | None = None) -> tuple[Any, ...]:
         """The rate limits ``request`` counts against, in order: ``rate_limit``, then the

@@ -8,6 +8,9 @@ one an authorizer wrote. A WebSocket connection's messages repeat the context of
 ``$connect`` for up to two hours, and a cached REST or HTTP answer repeats it for the
 cache's TTL: a context past its ``secauth_exp`` (with the verifier's leeway) is refused,
 except on ``$disconnect``, whose answer API Gateway ignores and whose cleanup must run.
+A guard given ``revocations=`` checks a token's context against that list on every
+request (:func:`revocable_claims`): the authorizer passes the claims it reads
+(``context_token_claims=True``).
 
 >>> from secauth.memo import PrincipalMemo
 >>> context = Principal("ann", claims={"exp": 4_000_000_000}).to_context()
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from secauth.errors import ConfigurationError, InvalidClaims, TokenExpired
 from secauth.events import EventKind, Request
@@ -29,14 +32,19 @@ from secauth.principal import Principal, context_expiry
 
 if TYPE_CHECKING:
     from secauth.access import Routes
+    from secauth.revocation import Revocations
 
 __all__ = [
     "AUTHORIZER_CONTEXT_KINDS",
     "TOKENLESS_KINDS",
     "agreeing",
+    "check_context_revoked",
+    "check_context_revoked_async",
     "check_context_without_token",
+    "check_guard_revocations",
     "context_leeway",
     "context_principal",
+    "revocable_claims",
     "websocket_message_to",
 ]
 
@@ -91,6 +99,82 @@ def check_context_without_token(kinds: object, *, verifies: bool, trusts: bool) 
             "authorizer (Guard(verifier, trust_authorizer=True, ...))"
         )
     return found
+
+
+def check_guard_revocations(revocations: object, *, trusts: bool) -> Revocations | None:
+    """A guard's ``revocations=`` option checked: a
+    :class:`~secauth.revocation.Revocations`, for a guard that trusts the authorizer's
+    context (a verified token is checked by its verifier's list)."""
+    if revocations is None:
+        return None
+    if not callable(getattr(revocations, "check", None)) or not callable(
+        getattr(revocations, "check_lifetime", None)
+    ):
+        raise ConfigurationError("revocations must be a secauth.revocation.Revocations")
+    if not trusts:
+        raise ConfigurationError(
+            "revocations= checks the authorizer contexts a Guard trusts (trust_authorizer=True); "
+            "the tokens a Guard verifies are checked by its verifier: give the verifier "
+            "revocations= instead"
+        )
+    return cast("Revocations", revocations)
+
+
+def revocable_claims(
+    request: Request, principal: Principal, from_context: Principal | None, revocations: Revocations
+) -> Mapping[str, Any] | None:
+    """The token claims ``revocations`` must check for ``principal``, the caller of
+    ``request``: those the authorizer passed in its context, when ``principal`` is taken
+    from that context (``from_context``) and holds a token; None when it is not, holds
+    no token (an API key, a certificate), or on a WebSocket ``$disconnect`` (its cleanup
+    must run, as past the token's expiry). Raises ``InvalidClaims`` for a
+    context that passed no token claims (an authorizer without
+    ``context_token_claims=True``: fail closed), or those of a token that could outlive
+    the list's entries (:meth:`~secauth.revocation.Revocations.check_lifetime`).
+
+    >>> from secauth.revocation import Revocations
+    >>> from secauth.revocation_stores import MemoryRevocationStore
+    >>> ann = Principal("ann", claims={"iss": "https://idp/", "iat": 0, "exp": 600})
+    >>> request = Request(EventKind.REST_V1, {})
+    >>> revocable_claims(request, ann, ann, Revocations(MemoryRevocationStore()))["iss"]
+    'https://idp/'
+    """
+    if principal is not from_context or principal.kind != "user" or _is_disconnect(request):
+        return None
+    claims = principal.claims
+    if not claims:
+        raise InvalidClaims(
+            detail={"problem": "authorizer context passes no token claims for revocations"}
+        )
+    revocations.check_lifetime(claims)
+    return claims
+
+
+def check_context_revoked(
+    request: Request,
+    principal: Principal,
+    from_context: Principal | None,
+    revocations: Revocations | None,
+) -> None:
+    """Raise ``TokenRevoked`` when ``revocations`` lists the token of a context principal
+    (:func:`revocable_claims`), as :meth:`~secauth.revocation.Revocations.check` does."""
+    if revocations is not None:
+        claims = revocable_claims(request, principal, from_context, revocations)
+        if claims is not None:
+            revocations.check(claims)
+
+
+async def check_context_revoked_async(
+    request: Request,
+    principal: Principal,
+    from_context: Principal | None,
+    revocations: Revocations | None,
+) -> None:
+    """:func:`check_context_revoked` for async guards (the store asked in a thread)."""
+    if revocations is not None:
+        claims = revocable_claims(request, principal, from_context, revocations)
+        if claims is not None:
+            await revocations.check_async(claims)
 
 
 def agreeing(verified: Principal, from_context: Principal | None) -> Principal:

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from secauth.access import RouteMatch, Routes, Rule
-from secauth.errors import MethodNotAllowed, NotFound
+from secauth.errors import MethodNotAllowed, MissingToken, NotFound, SecAuthError
 from secauth.events import Request
 from secauth.guard_http import is_http_api, route_path
 from secauth.parameter_readings import parameter_readings
@@ -39,7 +39,7 @@ from secauth.principal import Principal
 from secauth.routing import VERBS, split_path, stage_readings
 from secauth.targets import routed_path
 
-__all__ = ["decide", "paths_of"]
+__all__ = ["anonymous_if_public", "decide", "paths_of"]
 
 
 def decide(
@@ -68,6 +68,19 @@ def decide(
                     if refusal is not None:
                         raise refusal.to_error()
     record.update(decision="allow", status=200)
+
+
+def anonymous_if_public(routes: Routes | None, rule: Rule | None, request: Request) -> Principal:
+    """The anonymous principal when every reading of ``request`` is public in ``routes``
+    (a guard with no per-handler ``rule``); else the caller is asked for a token (401)."""
+    anonymous = Principal.anonymous()
+    if routes is not None and rule is None:
+        try:
+            decide(routes, None, anonymous, request, {})
+        except SecAuthError:
+            raise MissingToken() from None
+        return anonymous
+    raise MissingToken()
 
 
 def paths_of(request: Request, routes: Routes | None, app_path: str | None = None) -> list[str]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -46,7 +46,8 @@ _MAX_ITEMS = 256
 #: The authorizer context fields :meth:`Principal.to_context` writes and
 #: :meth:`Principal.from_context` reads (``secauth_tenant`` only when there is a tenant,
 #: ``secauth_issuer`` only when the principal names one, ``secauth_exp`` only for a
-#: token with an ``exp``: :func:`context_expiry`).
+#: token with an ``exp``: :func:`context_expiry`; ``secauth_token_claims`` only when asked
+#: for, with ``to_context(token_claims=...)``).
 CONTEXT_FIELDS: Final = (
     "secauth_principal",
     "secauth_kind",
@@ -56,8 +57,14 @@ CONTEXT_FIELDS: Final = (
     "secauth_tenant",
     "secauth_issuer",
     "secauth_exp",
+    "secauth_token_claims",
 )
-_OPTIONAL_CONTEXT_FIELDS: Final = ("secauth_tenant", "secauth_issuer", "secauth_exp")
+_OPTIONAL_CONTEXT_FIELDS: Final = (
+    "secauth_tenant",
+    "secauth_issuer",
+    "secauth_exp",
+    "secauth_token_claims",
+)
 # One encoder, built once: json.dumps with options builds a new one on every call.
 _COMPACT_JSON: Final = json.JSONEncoder(separators=(",", ":"))
 
@@ -176,14 +183,20 @@ class Principal:
     def has_role(self, role: str) -> bool:
         return role in self.roles
 
-    def to_context(self) -> dict[str, str]:
+    def to_context(self, *, token_claims: Collection[str] = ()) -> dict[str, str]:
         """The principal as an authorizer context: flat strings only, as REST APIs require.
 
         Roles, scopes and groups are JSON arrays in a string (role names may hold
-        spaces). :meth:`from_context` reads it back in the function.
+        spaces). ``token_claims``: the names of claims to pass along too, as a JSON object
+        in ``secauth_token_claims`` (those the claims hold; the ones a revocation list
+        reads, :data:`~secauth.revocation.REVOCATION_CLAIMS`, for a guard that checks it).
+        :meth:`from_context` reads it back in the function.
 
         >>> Principal("u-1", tenant="acme", roles={"b", "a"}).to_context()["secauth_roles"]
         '["a","b"]'
+        >>> Principal("u", claims={"sub": "u", "jti": "t-1"}).to_context(
+        ...     token_claims=("jti", "iat"))["secauth_token_claims"]
+        '{"jti":"t-1"}'
         """
         context = {
             "secauth_principal": self.id,
@@ -201,11 +214,15 @@ class Principal:
             # the token's expiry: a WebSocket connection's messages repeat this context
             # for hours after $connect, and the Guard refuses it once the token expired
             context["secauth_exp"] = str(int(exp))
+        if token_claims:
+            passed = {name: self._claims[name] for name in token_claims if name in self._claims}
+            context["secauth_token_claims"] = _COMPACT_JSON.encode(passed)
         return context
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> Principal:
-        """Rebuild the principal a secauth authorizer put in the request context.
+        """Rebuild the principal a secauth authorizer put in the request context; its
+        ``claims`` are those passed in ``secauth_token_claims`` (none without).
 
         Raises :class:`~secauth.errors.InvalidClaims` when the context is missing or
         malformed: a function behind an authorizer must not run on a half-filled context.
@@ -228,6 +245,7 @@ class Principal:
             fields[name] = value
         if not fields["secauth_principal"] or fields["secauth_kind"] not in _CONTEXT_KINDS:
             raise InvalidClaims(detail={"problem": "authorizer context malformed"})
+        token_claims = fields.get("secauth_token_claims")
         return cls(
             fields["secauth_principal"],
             tenant=fields.get("secauth_tenant") or None,
@@ -236,6 +254,7 @@ class Principal:
             groups=_read_json_list(fields["secauth_groups"], "secauth_groups"),
             kind=fields["secauth_kind"],
             issuer=fields.get("secauth_issuer") or None,
+            claims=None if token_claims is None else _read_json(token_claims, "secauth_token_claims", dict),
         )
 
     def has_scope(self, scope: str) -> bool:
@@ -281,13 +300,21 @@ def _json_list(values: frozenset[str]) -> str:
 
 
 def _read_json_list(text: str, field: str) -> list[str]:
-    try:
-        values = json.loads(text)
-    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
-        values = None
-    if type(values) is not list or not all(type(v) is str for v in values):
+    values: list[str] = _read_json(text, field, list)
+    if not all(type(v) is str for v in values):
         raise InvalidClaims(detail={"problem": "authorizer context malformed", "field": field})
     return values
+
+
+def _read_json(text: str, field: str, expected: type[Any]) -> Any:
+    """A context field's JSON value, of the ``expected`` type; else InvalidClaims."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
+        value = None
+    if type(value) is not expected:
+        raise InvalidClaims(detail={"problem": "authorizer context malformed", "field": field})
+    return value
 
 
 _ANONYMOUS = Principal("anonymous", kind="anonymous")

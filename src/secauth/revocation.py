@@ -52,13 +52,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal, Protocol
 
-from secauth.claim_policy import MAX_FUTURE_IAT, MAX_LEEWAY, MAX_TIME
+from secauth.claim_policy import MAX_FUTURE_IAT, MAX_LEEWAY, MAX_TIME, time_claim
 from secauth.errors import ConfigurationError, InvalidClaims, KeysUnavailable, TokenRevoked
 from secauth.issuers import issuer_key
 
 __all__ = [
     "ENTRY_MARGIN",
     "MAX_AUDIENCES",
+    "REVOCATION_CLAIMS",
     "RevocationStore",
     "Revocations",
     "StoreUnavailable",
@@ -69,6 +70,11 @@ __all__ = [
 _LOG = logging.getLogger("secauth.revocations")
 # The claims a revocation verdict depends on (the keys it is looked up by, and iat).
 _IDENTIFYING: Final = ("iss", "jti", "origin_jti", "sub", "client_id", "azp", "aud", "iat")
+#: The claims a revocation verdict reads, and ``exp`` (whether the token can outlive its
+#: entries): what an :class:`~secauth.authorizer.Authorizer` given
+#: ``context_token_claims=True`` passes in its context, for a trust-mode
+#: :class:`~secauth.guard.Guard` given ``revocations=`` (:meth:`Revocations.check_context`).
+REVOCATION_CLAIMS: Final = (*_IDENTIFYING, "exp")
 #: How much longer than ``max_token_lifetime`` an entry lives: a verifier accepts a token
 #: ``leeway`` past its ``exp`` and an ``iat`` up to ``leeway + max_future_iat`` ahead, so a
 #: token revoked as it was issued lives that long at most.
@@ -246,6 +252,23 @@ class Revocations:
             self._remember(token_id, verdict, now, generation)
         if verdict is not None:
             raise TokenRevoked(detail={"revoked_by": verdict})
+
+    def check_lifetime(self, claims: Mapping[str, Any]) -> None:
+        """Raise :class:`~secauth.errors.InvalidClaims` unless ``claims`` have an ``iat`` and
+        an ``exp`` at most ``max_token_lifetime`` apart: a token that could outlive the
+        entries would be accepted again once they expired. A verifier given this list
+        checks it on its own; a guard trusting an authorizer's context asks here.
+
+        >>> from secauth.revocation_stores import MemoryRevocationStore
+        >>> Revocations(MemoryRevocationStore(), max_token_lifetime=3600).check_lifetime(
+        ...     {"iat": 0, "exp": 7200})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        secauth.errors.InvalidClaims: ...
+        """
+        iat, exp = time_claim(claims, "iat"), time_claim(claims, "exp")
+        if iat is None or exp is None or exp - iat > self.max_token_lifetime:
+            raise InvalidClaims(detail={"claim": "exp", "problem": "lifetime unknown or too long"})
 
     def is_revoked(self, claims: Mapping[str, Any]) -> bool:
         """Whether ``claims`` are revoked (store failures raise as in :meth:`check`)."""
