@@ -201,6 +201,15 @@ def handler_response(
     multi = "multiValueHeaders" in response and request.kind not in _HEADERS_ONLY
     key = "multiValueHeaders" if multi else "headers"
     headers = dict(response.get(key) or {})
+    single = response.get("headers")
+    if multi and isinstance(single, dict) and single:
+        # Both maps: the gateway keeps only the multi-value values of a name in both, so
+        # a name the handler set in ``headers`` alone is left there (Vary merged there).
+        taken = {n.lower() for n in headers if isinstance(n, str)}
+        named = {n.lower() for n in single if isinstance(n, str)} - taken
+        response["headers"] = single = dict(single)
+        add_headers(single, {k: v for k, v in extra.items() if k.lower() in named})
+        extra = {k: v for k, v in extra.items() if k.lower() not in named}
     add_headers(headers, extra, multi=multi)
     response[key] = headers
     return response
