@@ -235,7 +235,7 @@ class Guard:
         self.context_without_token = check_context_without_token(
             context_without_token, verifies=verifier is not None, trusts=trust_authorizer
         )
-        self.revocations = check_guard_revocations(revocations, trusts=trust_authorizer)
+        self.revocations = check_guard_revocations(revocations, trusts=trust_authorizer, verifier=verifier)
         self.routes = routes
         self.claims = claims or getattr(verifier, "default_claims", None) or ClaimMapper()
         self.token_sources = check_token_sources(token_sources)

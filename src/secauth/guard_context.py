@@ -101,10 +101,13 @@ def check_context_without_token(kinds: object, *, verifies: bool, trusts: bool) 
     return found
 
 
-def check_guard_revocations(revocations: object, *, trusts: bool) -> Revocations | None:
+def check_guard_revocations(
+    revocations: object, *, trusts: bool, verifier: object = None
+) -> Revocations | None:
     """A guard's ``revocations=`` option checked: a
     :class:`~secauth.revocation.Revocations`, for a guard that trusts the authorizer's
-    context (a verified token is checked by its verifier's list)."""
+    context; when it verifies tokens too, its verifier must consult the same list (a
+    verified token is checked by its verifier's list)."""
     if revocations is None:
         return None
     if not callable(getattr(revocations, "check", None)) or not callable(
@@ -116,6 +119,12 @@ def check_guard_revocations(revocations: object, *, trusts: bool) -> Revocations
             "revocations= checks the authorizer contexts a Guard trusts (trust_authorizer=True); "
             "the tokens a Guard verifies are checked by its verifier: give the verifier "
             "revocations= instead"
+        )
+    if verifier is not None and getattr(verifier, "revocations", None) is not revocations:
+        raise ConfigurationError(
+            "a Guard that verifies tokens and trusts contexts checks the tokens it verifies "
+            "with its verifier's list: give the verifier the same list (JwtVerifier(..., "
+            "revocations=the_list)), or the tokens it verifies go unchecked"
         )
     return cast("Revocations", revocations)
 

@@ -224,8 +224,9 @@ def _window(dpop: Any) -> float:
 
 def _identifies_otherwise(guard: Guard, outer: Guard, principal: Principal) -> bool:
     """Whether ``guard`` would find the caller other than the global guard ``outer`` did:
-    another verifier, trust setting, token sources or sender constraint (a route that
-    requires bound tokens), or another claim mapping for a caller who is not anonymous.
+    another verifier, trust setting, token sources, sender constraint (a route that
+    requires bound tokens) or revocation list, or another claim mapping for a caller who
+    is not anonymous.
     Who may call anonymously is the global guard's table's to say: a route guard adds its
     own table or rule (``require(authenticated())``) to refuse anonymous callers."""
     return (
@@ -233,6 +234,7 @@ def _identifies_otherwise(guard: Guard, outer: Guard, principal: Principal) -> b
         or guard.trust_authorizer != outer.trust_authorizer
         or guard.token_sources != outer.token_sources
         or guard.sender_constraint != outer.sender_constraint
+        or guard.revocations is not outer.revocations
         or (guard.claims is not outer.claims and not principal.is_anonymous)
     )
 
