@@ -61,12 +61,13 @@ from secauth.errors import (
 from secauth.events import Request, UnsupportedEvent
 from secauth.guard_context import (
     agreeing,
-    check_context_revoked,
-    check_context_revoked_async,
     check_context_without_token,
     check_guard_revocations,
+    check_revoked,
+    check_revoked_async,
     context_leeway,
     context_principal,
+    context_token_claims,
     websocket_message_to,
 )
 from secauth.guard_http import (
@@ -154,8 +155,8 @@ class Guard:
         authorizer that admits them by another identity source. Default: none.
     revocations:
         With ``trust_authorizer=True``: a :class:`~secauth.revocation.Revocations` list
-        that checks each token's context taken without its token (the authorizer passes
-        the claims with ``context_token_claims=True``; a context without them: 401).
+        every token the guard admits is checked against, a context's included (the
+        authorizer passes its claims with ``context_token_claims=True``; else 401).
     routes, claims:
         The :class:`~secauth.access.Routes` table (unlisted requests: 404, or 405 when
         the path exists for other verbs; WebSocket events by route key) and the claim
@@ -235,7 +236,7 @@ class Guard:
         self.context_without_token = check_context_without_token(
             context_without_token, verifies=verifier is not None, trusts=trust_authorizer
         )
-        self.revocations = check_guard_revocations(revocations, trusts=trust_authorizer, verifier=verifier)
+        self.revocations = check_guard_revocations(revocations, trusts=trust_authorizer)
         self.routes = routes
         self.claims = claims or getattr(verifier, "default_claims", None) or ClaimMapper()
         self.token_sources = check_token_sources(token_sources)
@@ -405,23 +406,27 @@ class Guard:
         it (an integration's route guard): it is checked again, not recorded again."""
         caller = self._caller(request)
         if caller.settled is not None:
-            check_context_revoked(request, caller.settled, caller.from_context, self.revocations)
+            claims = context_token_claims(request, caller.settled, caller.from_context)
+            check_revoked(self.revocations, claims)
             return caller.settled
         assert self.verifier is not None
         assert caller.token is not None
         claims = self.verifier.verify(caller.token)
+        check_revoked(self.revocations, claims)
         return self._identified(caller, claims, request, record=not proof_recorded)
 
     async def _identify_async(self, request: Request) -> Principal:
         """:meth:`identify` with the token verified by ``verify_async`` (the only I/O)."""
         caller = self._caller(request)
         if caller.settled is not None:
-            revocations = self.revocations
-            await check_context_revoked_async(request, caller.settled, caller.from_context, revocations)
+            claims = context_token_claims(request, caller.settled, caller.from_context)
+            await check_revoked_async(self.revocations, claims)
             return caller.settled
         assert self.verifier is not None
         assert caller.token is not None
-        return self._identified(caller, await self.verifier.verify_async(caller.token), request)
+        claims = await self.verifier.verify_async(caller.token)
+        await check_revoked_async(self.revocations, claims)
+        return self._identified(caller, claims, request)
 
     def _caller(self, request: Request) -> _Caller:
         """Everything :meth:`identify` decides before a token is verified: the principal

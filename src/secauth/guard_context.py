@@ -8,8 +8,8 @@ one an authorizer wrote. A WebSocket connection's messages repeat the context of
 ``$connect`` for up to two hours, and a cached REST or HTTP answer repeats it for the
 cache's TTL: a context past its ``secauth_exp`` (with the verifier's leeway) is refused,
 except on ``$disconnect``, whose answer API Gateway ignores and whose cleanup must run.
-A guard given ``revocations=`` checks a token's context against that list on every
-request (:func:`revocable_claims`): the authorizer passes the claims it reads
+A guard given ``revocations=`` checks every token it admits against that list, a
+context's included (:func:`check_revoked`): the authorizer passes the claims it reads
 (``context_token_claims=True``).
 
 >>> from secauth.memo import PrincipalMemo
@@ -38,13 +38,13 @@ __all__ = [
     "AUTHORIZER_CONTEXT_KINDS",
     "TOKENLESS_KINDS",
     "agreeing",
-    "check_context_revoked",
-    "check_context_revoked_async",
     "check_context_without_token",
     "check_guard_revocations",
+    "check_revoked",
+    "check_revoked_async",
     "context_leeway",
     "context_principal",
-    "revocable_claims",
+    "context_token_claims",
     "websocket_message_to",
 ]
 
@@ -101,13 +101,10 @@ def check_context_without_token(kinds: object, *, verifies: bool, trusts: bool) 
     return found
 
 
-def check_guard_revocations(
-    revocations: object, *, trusts: bool, verifier: object = None
-) -> Revocations | None:
+def check_guard_revocations(revocations: object, *, trusts: bool) -> Revocations | None:
     """A guard's ``revocations=`` option checked: a
     :class:`~secauth.revocation.Revocations`, for a guard that trusts the authorizer's
-    context; when it verifies tokens too, its verifier must consult the same list (a
-    verified token is checked by its verifier's list)."""
+    context (one that only verifies tokens is given the list through its verifier)."""
     if revocations is None:
         return None
     if not callable(getattr(revocations, "check", None)) or not callable(
@@ -116,74 +113,55 @@ def check_guard_revocations(
         raise ConfigurationError("revocations must be a secauth.revocation.Revocations")
     if not trusts:
         raise ConfigurationError(
-            "revocations= checks the authorizer contexts a Guard trusts (trust_authorizer=True); "
-            "the tokens a Guard verifies are checked by its verifier: give the verifier "
-            "revocations= instead"
-        )
-    if verifier is not None and getattr(verifier, "revocations", None) is not revocations:
-        raise ConfigurationError(
-            "a Guard that verifies tokens and trusts contexts checks the tokens it verifies "
-            "with its verifier's list: give the verifier the same list (JwtVerifier(..., "
-            "revocations=the_list)), or the tokens it verifies go unchecked"
+            "revocations= checks the callers of a Guard that trusts the authorizer's context "
+            "(trust_authorizer=True); a Guard that only verifies tokens checks them with its "
+            "verifier's list: give the verifier revocations= instead"
         )
     return cast("Revocations", revocations)
 
 
-def revocable_claims(
-    request: Request, principal: Principal, from_context: Principal | None, revocations: Revocations
+def context_token_claims(
+    request: Request, principal: Principal, from_context: Principal | None
 ) -> Mapping[str, Any] | None:
-    """The token claims ``revocations`` must check for ``principal``, the caller of
-    ``request``: those the authorizer passed in its context, when ``principal`` is taken
+    """The token claims of ``principal``, the caller of ``request``, for a revocation
+    check (:func:`check_revoked`): those the authorizer passed in its context
+    (``secauth_token_claims``; empty when it passed none), when ``principal`` is taken
     from that context (``from_context``) and holds a token; None when it is not, holds
     no token (an API key, a certificate), or on a WebSocket ``$disconnect`` (its cleanup
-    must run, as past the token's expiry). Raises ``InvalidClaims`` for a
-    context that passed no token claims (an authorizer without
-    ``context_token_claims=True``: fail closed), or those of a token that could outlive
-    the list's entries (:meth:`~secauth.revocation.Revocations.check_lifetime`).
+    must run, as past the token's expiry).
 
-    >>> from secauth.revocation import Revocations
-    >>> from secauth.revocation_stores import MemoryRevocationStore
     >>> ann = Principal("ann", claims={"iss": "https://idp/", "iat": 0, "exp": 600})
-    >>> request = Request(EventKind.REST_V1, {})
-    >>> revocable_claims(request, ann, ann, Revocations(MemoryRevocationStore()))["iss"]
+    >>> context_token_claims(Request(EventKind.REST_V1, {}), ann, ann)["iss"]
     'https://idp/'
     """
     if principal is not from_context or principal.kind != "user" or _is_disconnect(request):
         return None
-    claims = principal.claims
+    return principal.claims
+
+
+def check_revoked(revocations: Revocations | None, claims: Mapping[str, Any] | None) -> None:
+    """Check a token's ``claims`` (None: no token to check) against ``revocations`` (None:
+    no list): ``InvalidClaims`` for none at all (an authorizer without
+    ``context_token_claims=True``: fail closed) and for a token that could outlive the
+    list's entries (:meth:`~secauth.revocation.Revocations.check_lifetime`),
+    ``TokenRevoked`` for a revoked one (:meth:`~secauth.revocation.Revocations.check`)."""
+    if revocations is not None and claims is not None:
+        revocations.check(_revocable(revocations, claims))
+
+
+async def check_revoked_async(
+    revocations: Revocations | None, claims: Mapping[str, Any] | None
+) -> None:
+    """:func:`check_revoked` for async guards (the store asked in a thread)."""
+    if revocations is not None and claims is not None:
+        await revocations.check_async(_revocable(revocations, claims))
+
+
+def _revocable(revocations: Revocations, claims: Mapping[str, Any]) -> Mapping[str, Any]:
     if not claims:
-        raise InvalidClaims(
-            detail={"problem": "authorizer context passes no token claims for revocations"}
-        )
+        raise InvalidClaims(detail={"problem": "no token claims to check revocations with"})
     revocations.check_lifetime(claims)
     return claims
-
-
-def check_context_revoked(
-    request: Request,
-    principal: Principal,
-    from_context: Principal | None,
-    revocations: Revocations | None,
-) -> None:
-    """Raise ``TokenRevoked`` when ``revocations`` lists the token of a context principal
-    (:func:`revocable_claims`), as :meth:`~secauth.revocation.Revocations.check` does."""
-    if revocations is not None:
-        claims = revocable_claims(request, principal, from_context, revocations)
-        if claims is not None:
-            revocations.check(claims)
-
-
-async def check_context_revoked_async(
-    request: Request,
-    principal: Principal,
-    from_context: Principal | None,
-    revocations: Revocations | None,
-) -> None:
-    """:func:`check_context_revoked` for async guards (the store asked in a thread)."""
-    if revocations is not None:
-        claims = revocable_claims(request, principal, from_context, revocations)
-        if claims is not None:
-            await revocations.check_async(claims)
 
 
 def agreeing(verified: Principal, from_context: Principal | None) -> Principal:
