@@ -126,21 +126,22 @@ def test_the_default_route_allow_never_serves_a_spelling_the_table_refuses(refus
 
 
 @pytest.mark.parametrize("kind", ["v1", "v2"])
-def test_an_exact_allow_per_route_key_opens_no_other_arn_of_that_route_key(kind: str) -> None:
+def test_a_per_route_answer_opens_only_what_the_table_allows_on_that_route_key(kind: str) -> None:
     """Eve's ``GET /users/x`` (route ``GET /users/{id}``) is allowed and cached per (token,
     route key). Every other request of that route key has another ARN: an encoded ``/``
     (admin route's shape), ``;``, ``..``, case and percent variants, a trailing ``/``,
     HEAD, DELETE (an ``ANY``-less API answering it on the same key), another stage. The
-    exact Allow opens none of them."""
+    answer (her plan, less the ARNs longer than the route's) opens only the ones the table
+    allows her afresh: another id (``X``, a decoded ``%78``)."""
     first = http(kind, "GET", "/users/x", "GET /users/{id}", {"id": "x"})
     answer = per_route().handler(first, None)
-    assert pairs(answer) == [("Allow", [arn_of(first)])]
-    probes = [PREFIX + "GET/users/" + tail for tail in
-              ("a/b", "x/y", "x;admin", "..", "x/..", "X", "x%2Fy", "x%2fy", "x/", "%78")]
+    tails = ("a/b", "x/y", "x;admin", "..", "x/..", "X", "x%2Fy", "x%2fy", "x/", "%78")
+    probes = [PREFIX + "GET/users/" + tail for tail in tails]
     probes += [PREFIX + "HEAD/users/x", PREFIX + "DELETE/users/x",
                method_arn("GET", "/users/x", stage="prod"), PREFIX + "GET/users/x/"]  # fmt: skip
     cases = [(document(answer), arn_of(first))] + [(document(answer), arn) for arn in probes]
-    assert simulate(cases) == [True] + [False] * len(probes)
+    afresh = [tail in ("X", "%78") for tail in tails] + [False] * 4
+    assert simulate(cases) == [True, *afresh]
 
 
 @pytest.mark.parametrize("kind", ["v1", "v2"])
@@ -153,9 +154,13 @@ def test_a_greedy_route_key_never_carries_its_allow_to_a_denied_shape(kind: str)
     then = http(kind, "GET", "/files/q/admin", route, {"proxy": "q/admin"})
     authorizer = per_route()
     answer = authorizer.handler(first, None)
-    assert pairs(answer) == [("Allow", [arn_of(first)])]
-    assert pairs(authorizer.handler(then, None)) == [("Deny", [arn_of(then)])]
-    assert simulate([(document(answer), arn_of(then))]) == [False]
+    refused = authorizer.handler(then, None)
+    # another request of the route, allowed afresh too (the planner leaves GET out: a
+    # Deny of the admin route's GET/files/*/admin would refuse longer proxy paths)
+    other = PREFIX + "POST/files/q/y"
+    assert simulate([(document(answer), arn_of(first)), (document(answer), other),
+                     (document(answer), arn_of(then)), (document(refused), arn_of(then))],
+                    ) == [True, True, False, False]  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", ["v1", "v2"])
@@ -172,12 +177,14 @@ def test_a_tenant_bound_route_key_allows_only_the_tenant_arn_it_answered(kind: s
 
 
 @pytest.mark.parametrize("kind", ["v1", "v2"])
-def test_a_denied_answer_per_route_key_names_only_its_arn(kind: str) -> None:
-    """Eve's admin-only ``GET /users/x/y`` is denied with its ARN alone: the answer cached
-    for that route key opens neither her routes nor the admin's."""
+def test_a_denied_answer_per_route_key_opens_nothing_of_that_route_key(kind: str) -> None:
+    """Eve's admin-only ``GET /users/x/y`` is denied, its ARN named in a Deny: the answer
+    cached for that route key opens none of its requests (other ids, an encoded ``/``)."""
     event = http(kind, "GET", "/users/x/y", "GET /users/{id}/{sub}", {"id": "x", "sub": "y"})
     answer = per_route().handler(event, None)
-    assert pairs(answer) == [("Deny", [arn_of(event)])]
+    assert any(e == "Deny" and arn_of(event) in r for e, r in pairs(answer))
+    probes = [arn_of(event)] + [PREFIX + "GET/users/" + tail for tail in ("a/b", "a/b/c", "x/y/")]
+    assert simulate([(document(answer), arn) for arn in probes]) == [False] * len(probes)
 
 
 # =========================================================================================
@@ -216,12 +223,12 @@ def test_a_default_route_answer_is_denied_to_a_principal_a_header_rule_may_refus
 
 
 def test_a_route_whose_last_segment_is_default_is_not_the_default_route() -> None:
-    """``GET /users/x/$default`` (ARN with a verb): routed, answered with the Allow of its
-    own ARN (Eve may call it), never of the ``$default`` route's one ARN."""
+    """``GET /users/x/$default`` (ARN with a verb): routed, answered with the plan for its
+    route (Eve may call it), never an Allow of the ``$default`` route's one ARN."""
     event = http("v2", "GET", "/users/x/$default", "GET /users/{id}/{sub}",
                  {"id": "x", "sub": "$default"})  # fmt: skip
     answer = per_route(OPEN).handler(event, None)
-    assert pairs(answer) == [("Allow", [arn_of(event)])]
+    assert iam_allows(answer, arn_of(event))
     assert not iam_allows(answer, DEFAULT_ARN)
 
 
@@ -232,7 +239,7 @@ def test_a_route_whose_last_segment_is_default_is_not_the_default_route() -> Non
 
 def test_an_api_key_principal_on_an_http_api_gets_its_arn_alone() -> None:
     """API keys as the credential (identity sources: the key header and the route key):
-    the HTTP answer is still its ARN alone, not the key's plan."""
+    the HTTP answer is the key's plan for its route, as for a token."""
     key = "r71-partner-key-0123456789abcdef"
     keys = StaticApiKeys({hash_api_key(key): ApiKeyEntry("partner")})
     authorizer = Authorizer(api_keys=keys, routes=USERS, cache_ttl=300, decision_log=None,
@@ -241,7 +248,8 @@ def test_an_api_key_principal_on_an_http_api_gets_its_arn_alone() -> None:
                                path_params={"id": "x"}, headers={"x-api-key": key})  # fmt: skip
     answer = authorizer.handler(event, None)
     assert answer["principalId"] == "partner"
-    assert pairs(answer) == [("Allow", [arn_of(event)])]
+    probes = [arn_of(event), PREFIX + "GET/users/y", PREFIX + "GET/users/a/b"]
+    assert simulate([(document(answer), arn) for arn in probes]) == [True, True, False]
 
 
 @pytest.mark.parametrize("make", ["token", "request", "websocket"])
@@ -312,13 +320,15 @@ def test_an_odd_route_arn_is_refused_with_a_deny_all_and_no_details(kind: str, n
 )
 def test_an_unexpected_but_well_formed_arn_is_answered_for_itself_alone(arn: str) -> None:
     """Another account and API, a named stage, a lower-case verb: decided on the ARN's own
-    verb and path, and the Allow names that ARN (its verb upper-cased) and nothing else."""
+    verb and path, and the answer is the plan for that ARN's API and stage (naming the
+    ARN, its verb upper-cased), nothing of another's."""
     event = http("v2", "GET", "/users/x", "GET /users/{id}", {"id": "x"})
     event["routeArn"] = arn
     answer = per_route().handler(event, None)
     upper = arn.replace("/get/", "/GET/")
-    assert pairs(answer) == [("Allow", [upper])]
-    assert simulate([(document(answer), PREFIX + "GET/users/y")]) == [False]
+    same_stage = upper.startswith(PREFIX)
+    probes = [upper, PREFIX + "GET/users/y"]
+    assert simulate([(document(answer), probe) for probe in probes]) == [True, same_stage]
 
 
 def test_a_verb_less_arn_that_is_not_default_is_denied() -> None:

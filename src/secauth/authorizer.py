@@ -54,7 +54,7 @@ from secauth.result_cache import (
     cached_denial,
     check_result_cache,
     decision_overrides,
-    routed_http_api,
+    route_bound,
 )
 from secauth.sender_constraint import SenderConstraint, check_binding, check_sender_constraint
 from secauth.targets import Target, routed_path, target_of
@@ -133,8 +133,9 @@ class Authorizer:
         query, IP or custom logic are refused at construction unless
         ``cache_key_covers_request=True`` says the identity sources include them. HTTP API
         events need ``cache_key_covers_route=True`` (``$context.routeKey`` an identity
-        source), else are denied (403), and name only their ARN: an encoded ``/`` makes
-        route ARNs ambiguous.
+        source), else are denied (403), and their answers reach only the ARNs of their
+        route (:func:`~secauth.result_cache.route_bound`): an encoded ``/`` makes route
+        ARNs ambiguous.
     simple_responses:
         Answer HTTP payload 2.0 events with ``{"isAuthorized": ...}`` (the
         authorizer's ``enableSimpleResponses``). Not with ``cache_ttl > 0``: a cached
@@ -462,11 +463,7 @@ class Authorizer:
 
     def _respond(self, request: Request, found: Credentials, decision: Decision) -> dict[str, Any]:
         principal = found.principal
-        context: Mapping[str, object] = (  # asked for only when passed: a subclass's
-            principal.to_context(token_claims=self._token_claims)  # override may not take it
-            if self._token_claims
-            else principal.to_context()
-        )
+        context: Mapping[str, object] = principal.to_context(token_claims=self._token_claims)
         extra = self.extra_context(principal, request)
         if type(extra) is not dict or extra:  # the default hook's {} has nothing to merge
             # secauth_* names are the principal's, and only to_context() writes them: an
@@ -480,16 +477,18 @@ class Authorizer:
         usage_key = found.api_key if found.entry is not None and found.entry.usage_plan else None
         if usage_key is not None and not request.kind.carries_usage_key:
             usage_key = None
-        # With caching on, the policy must be right for every route, whatever this
-        # request's decision: it allows the principal's routes and denies this one if denied
-        # (only this one on an HTTP API: an encoded "/" makes its route ARNs ambiguous).
+        # With caching on, the policy must be right for every request that reuses it,
+        # whatever this request's decision: it allows the principal's routes and denies this
+        # one if denied (on an HTTP API, within the route it ran: route_bound).
+        bound = route_bound(request, cached=self.cache_ttl > 0, route_covered=self._route_covered)
         return self.policy_builder.response(
             principal,
             request,
             allow=decision.allowed,
             context=context,
             usage_identifier_key=usage_key,
-            exact=self.cache_ttl > 0 and routed_http_api(request),
+            exact=bound.exact,
+            most_slashes=bound.most_slashes,
         )
 
     def _unauthorized(self, request: Request | None) -> dict[str, Any]:

@@ -25,7 +25,7 @@ secauth.errors.ConfigurationError: routes ['GET /b'] depend on the request ...
 from __future__ import annotations
 
 from types import MemberDescriptorType
-from typing import Final
+from typing import Final, NamedTuple
 
 from secauth.access import Decision, Denial, Routes
 from secauth.errors import ConfigurationError
@@ -33,17 +33,20 @@ from secauth.events import EventKind, Request
 from secauth.policy.arn import MethodArn
 from secauth.principal import Principal
 from secauth.reasons import Reason
+from secauth.targets import route_template
 
 __all__ = [
     "DECIDING_METHODS",
     "DEFAULT_ROUTE_CACHED",
     "HTTP_API_NEEDS_ROUTE_KEY",
     "UNKEYED_ROUTE",
+    "RouteBound",
     "cached_denial",
     "check_plannable",
     "check_result_cache",
     "decision_overrides",
     "request_dependent",
+    "route_bound",
     "routed_http_api",
 ]
 
@@ -79,6 +82,47 @@ def routed_http_api(request: Request) -> bool:
         return False
     arn = MethodArn.parse(request.method_arn)  # the route's ARN: parsed, not matched as text
     return not (arn.verb is None and arn.path == "$default")
+
+
+class RouteBound(NamedTuple):
+    """How far an answer API Gateway caches may reach (:func:`route_bound`): ``exact``,
+    only the request's own ARN; else the principal's planned policy, less (with
+    ``most_slashes``) the ARNs with more ``/`` after the stage than the route's."""
+
+    exact: bool
+    most_slashes: int | None = None
+
+
+def route_bound(request: Request, *, cached: bool, route_covered: bool) -> RouteBound:
+    """How far an answer for ``request`` may reach when API Gateway caches it
+    (``cached``; else it names the request's ARN whatever this says). A routed HTTP API event
+    (:func:`routed_http_api`) shares its cache entry only with requests of the same route
+    when the key covers the route (``route_covered``), but an encoded ``/`` in a
+    parameter gives its ARN more segments than the route, or shifts them: so the
+    principal's plan less the ARNs longer than the route, for a route without ``{proxy+}``
+    (such an ARN is always a ``/`` in a parameter, which the table refuses); the plan,
+    for a route whose one parameter is its ``{proxy+}`` (a ``/`` there is one more
+    segment of it, read alike); the request's ARN alone otherwise, for the ``$default``
+    route, and without the route in the key. Other events: the plan.
+
+    >>> arn = "arn:aws:execute-api:us-east-1:123456789012:api/$default/GET/users/7"
+    >>> event = {"routeArn": arn, "routeKey": "GET /users/{id}"}
+    >>> route_bound(Request(EventKind.HTTP_AUTHORIZER_V2, event), cached=True, route_covered=True)
+    RouteBound(exact=False, most_slashes=2)
+    """
+    if not cached or request.kind not in _HTTP_API_KINDS:
+        return _PLANNED
+    template = route_template(request) if route_covered and routed_http_api(request) else None
+    if template is None:  # not keyed by route, the $default route, or a route unnamed
+        return _EXACT
+    params = [part for part in template.split("/") if part.startswith("{")]
+    if not any(part.endswith("+}") for part in params):
+        return RouteBound(exact=False, most_slashes=template.count("/"))
+    return _PLANNED if len(params) == 1 else _EXACT
+
+
+_PLANNED: Final = RouteBound(exact=False)
+_EXACT: Final = RouteBound(exact=True)
 
 
 def cached_denial(

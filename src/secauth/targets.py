@@ -21,7 +21,7 @@ from secauth.events import EventKind, Request
 from secauth.policy import MethodArn
 from secauth.routing import stage_readings
 
-__all__ = ["Target", "routed_path", "target_of"]
+__all__ = ["Target", "route_template", "routed_path", "target_of"]
 
 
 class Target(NamedTuple):
@@ -74,14 +74,8 @@ def routed_path(request: Request) -> str | None:
     >>> routed_path(Request(EventKind.REST_V1, event))
     '/t/a/b/c'
     """
-    kind = request.kind
-    if kind in _RESOURCE_KINDS:
-        template = request.raw.get("resource")
-    elif kind in _ROUTE_KEY_KINDS and request.route_key:
-        template = request.route_key.partition(" ")[2]
-    else:
-        return None
-    if not isinstance(template, str) or not template.startswith("/"):
+    template = route_template(request)
+    if template is None:
         return None
     params = request.path_params
     parts = []
@@ -98,6 +92,24 @@ def routed_path(request: Request) -> str | None:
         parts.append(value)  # filled in place: a value is never read as a placeholder
     return "/" + "/".join(parts)
 
+
+
+def route_template(request: Request) -> str | None:
+    """The path of the route API Gateway ran for ``request``, as a template
+    (``/users/{id}``): a REST or HTTP payload 1.0 event's ``resource``, an HTTP payload
+    2.0 event's ``routeKey`` less its method; None when the event names none.
+
+    >>> route_template(Request(EventKind.HTTP_AUTHORIZER_V2, {"routeKey": "GET /users/{id}"}))
+    '/users/{id}'
+    """
+    kind = request.kind
+    if kind in _RESOURCE_KINDS:
+        template = request.raw.get("resource")
+    elif kind in _ROUTE_KEY_KINDS and request.route_key:
+        template = request.route_key.partition(" ")[2]
+    else:
+        return None
+    return template if isinstance(template, str) and template.startswith("/") else None
 
 
 _HTTP_KINDS = (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2)

@@ -50,13 +50,17 @@ class CachedPolicies:
         *,
         allow: bool,
         allowed_routes: Iterable[RouteLike] = (),
+        most_slashes: int | None = None,
     ) -> PolicyDocument:
         """The plan for what ``principal`` may call, with this request allowed or denied
         as decided; the method ARN alone when no plan can be proven or the plan denies
-        this very request (fail closed)."""
+        this very request (fail closed). ``most_slashes``: the plan also denies the ARNs
+        with more ``/`` after the stage."""
         planned = self._plan(arn, principal, allowed_routes)
         if planned is None:
             return exact_document(arn, allow)
+        if most_slashes is not None:  # "*/*/*" has two: every resource with two or more
+            planned = planned.deny(arn.prefix + "/".join(["*"] * (most_slashes + 2)))
         if not allow:
             return planned.deny(request_resource(arn))
         if document_allows(planned, str(arn)):
