@@ -24,15 +24,21 @@ from typing import Any
 import pytest
 from test_iam_simulate_crosscheck import simulate
 
-from secauth import Authorizer, Routes
-from secauth.access import authenticated, roles, tenant
+from secauth import Authorizer, Guard, Routes
+from secauth.access import authenticated, public, roles, tenant
 from secauth.errors import ConfigurationError
 from secauth.events import EventKind, Request
 from secauth.policy import PolicyDocument, Statement
 from secauth.principal import ClaimMapper
 from secauth.result_cache import RouteBound, route_bound
+from secauth.targets import ELSEWHERE
 from secauth.testing import KeyPair
-from secauth.testing_events import http_authorizer_v1, http_authorizer_v2, token_authorizer
+from secauth.testing_events import (
+    http_authorizer_v1,
+    http_authorizer_v2,
+    http_proxy,
+    token_authorizer,
+)
 from secauth.verifier import JwtVerifier
 
 ISS, AUD = "https://idp.route-plans.example/", "api"
@@ -140,10 +146,10 @@ def test_a_cached_answer_allows_only_what_the_table_allows_afresh_on_its_route_k
 @pytest.mark.parametrize(
     ("route_key", "bound"),
     [
-        ("GET /users/{id}", RouteBound(exact=False, most_slashes=2)),
-        ("GET /", RouteBound(exact=False, most_slashes=1)),
-        ("POST /a/{x}/b/{y}", RouteBound(exact=False, most_slashes=4)),
-        ("ANY /files/{proxy+}", RouteBound(exact=False)),
+        ("GET /users/{id}", RouteBound(exact=False, route_template="/users/{id}")),
+        ("GET /", RouteBound(exact=False, route_template="/")),
+        ("POST /a/{x}/b/{y}", RouteBound(exact=False, route_template="/a/{x}/b/{y}")),
+        ("ANY /files/{proxy+}", RouteBound(exact=False, route_template="/files/{proxy+}")),
         ("GET /t/{tid}/{proxy+}", RouteBound(exact=True)),
         ("$default", RouteBound(exact=True)),
     ],
@@ -174,3 +180,47 @@ def test_rest_answers_are_not_bounded() -> None:
 def test_an_http_api_keyed_without_its_route_is_still_refused() -> None:
     with pytest.raises(ConfigurationError, match=r"\$context.routeKey"):
         Authorizer(VERIFIER, routes=TABLE, cache_ttl=300, api="http")
+
+
+# == afresh: the route API Gateway ran (review 75) ==============================================
+
+SHIFTING = Routes({
+    "GET /users/me": authenticated(),
+    "GET /users/{id}": roles("admin"),
+    "GET /public/{proxy+}": public(),
+    "ANY /{proxy+}": authenticated(),
+})  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["v2", "v1"])
+def test_the_authorizer_decides_on_the_route_api_gateway_ran(kind: str) -> None:
+    """``GET /users/m%65`` runs the admin-only ``GET /users/{id}`` with ``id="me"`` under
+    the ARN path ``/users/me``: refused, as a spelling of another route (403)."""
+    records: list[dict[str, Any]] = []
+    authorizer = Authorizer(VERIFIER, routes=SHIFTING, decision_log=None,
+                            on_decision=records.append)  # fmt: skip
+    shifted = event(kind, "GET", "/users/me", "GET /users/{id}", {"id": "me"}, TOKENS["eve"])
+    assert authorizer.handler(shifted, None)["policyDocument"]["Statement"][0]["Effect"] == "Deny"
+    assert records[-1]["detail"] == {"rule": ELSEWHERE.detail}
+    plain = event(kind, "GET", "/users/me", "GET /users/me", {}, TOKENS["eve"])
+    assert authorizer.handler(plain, None)["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+    # behind a {proxy+} route an application routes again, on the path the table reads
+    whole = event(kind, "GET", "/users/me", "ANY /{proxy+}", {"proxy": "users/me"}, TOKENS["eve"])
+    assert authorizer.handler(whole, None)["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+
+
+def test_the_guard_decides_on_the_route_api_gateway_ran() -> None:
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return {"statusCode": 200, "body": "ran"}
+
+    guarded = Guard(VERIFIER, routes=SHIFTING, decision_log=None)(handler)
+    eve = TOKENS["eve"]
+    shifted = http_proxy("GET", "/users/me", route_key="GET /users/{id}", path_params={"id": "me"},
+                         token=eve)  # fmt: skip
+    assert guarded(shifted, None)["statusCode"] == 403
+    for route_key, params in (("GET /users/me", {}), ("ANY /{proxy+}", {"proxy": "users/me"})):
+        sent = http_proxy("GET", "/users/me", route_key=route_key, path_params=params, token=eve)
+        assert guarded(sent, None)["statusCode"] == 200
+    public_page = http_proxy("GET", "/public/a", route_key="ANY /{proxy+}",
+                             path_params={"proxy": "public/a"})  # fmt: skip
+    assert guarded(public_page, None)["statusCode"] == 200  # a Lambdalith's public route

@@ -57,7 +57,7 @@ from secauth.result_cache import (
     route_bound,
 )
 from secauth.sender_constraint import SenderConstraint, check_binding, check_sender_constraint
-from secauth.targets import Target, routed_path, target_of
+from secauth.targets import ELSEWHERE, RouteShapes, Target, route_template, routed_path, target_of
 from secauth.token_sources import (
     DEFAULT_TOKEN_SOURCES,
     TokenSource,
@@ -281,6 +281,7 @@ class Authorizer:
         # API Gateway keeps answers under identity sources that do not cover the request.
         self._request_covered = cache_key_covers_request
         self._route_covered = cache_key_covers_route
+        self._shapes = RouteShapes(self.routes)  # which route API Gateway ran (HTTP APIs)
 
     def _memoizable(self) -> bool:
         """Answers to a bearer token repeated on the same target are memoized (the token
@@ -423,8 +424,9 @@ class Authorizer:
     def _memo_key(self, request: Request) -> tuple[Any, ...] | None:
         """The memo key of a bearer-token request when answers are memoized, else None:
         the token first, then the source it came from (an answer is never reused for the
-        same token presented elsewhere), the target and the route API Gateway ran with its
-        parameters (an HTTP API's decoded path reads alike for two routes)."""
+        same token presented elsewhere), the target and the route API Gateway ran, its
+        template too, with its parameters (an HTTP API's decoded path reads alike for two
+        routes, and an answer cached per route is planned for its route)."""
         if not self._memo.size or not self._bearer_only(request):
             return None
         try:
@@ -435,15 +437,18 @@ class Authorizer:
             return None  # a proof is single-use: checked on every request
         # The certificate is in the key: a certificate-bound token's answer is its own.
         return (presented.token, presented.source.label, request.kind, request.method_arn,
-                request.route_key, request.method, request.path, routed_path(request),
-                request.client_cert.get("clientCertPem"))  # fmt: skip
+                request.route_key, route_template(request), request.method, request.path,
+                routed_path(request), request.client_cert.get("clientCertPem"))  # fmt: skip
 
     def _decide(self, found: Credentials, target: Target, request: Request) -> Decision:
         principal = found.principal
         decision = self.routes.decide(principal, target.method, target.path, request)
+        decided_by = decision.decided_by
         if decision.allowed and target.also is not None:
             other = self.routes.decide(principal, target.method, target.also, request)
-            decision = decision if other.allowed else other
+            decision, decided_by = (decision, decided_by + other.decided_by) if other.allowed else (other, ())
+        if decision.allowed and self._shapes.ran_elsewhere(request, decided_by):
+            decision = decision._replace(allowed=False, reason=ELSEWHERE.reason, denial=ELSEWHERE)
         if decision.allowed and self.cache_ttl > 0:
             # What construction could not refuse (a rule reading the request for this
             # caller only, an HTTP API seen in its events): API Gateway would serve this
@@ -488,7 +493,7 @@ class Authorizer:
             context=context,
             usage_identifier_key=usage_key,
             exact=bound.exact,
-            most_slashes=bound.most_slashes,
+            route_template=bound.route_template,
         )
 
     def _unauthorized(self, request: Request | None) -> dict[str, Any]:

@@ -90,6 +90,7 @@ from secauth.sender_constraint import (
     check_guard_constraint,
     check_recorded_elsewhere,
 )
+from secauth.targets import RouteShapes
 from secauth.token_sources import (
     DEFAULT_TOKEN_SOURCES,
     PresentedToken,
@@ -238,6 +239,7 @@ class Guard:
         )
         self.revocations = check_guard_revocations(revocations, trusts=trust_authorizer)
         self.routes = routes
+        self._shapes = RouteShapes(routes) if routes is not None else None  # HTTP APIs' routes
         self.claims = claims or getattr(verifier, "default_claims", None) or ClaimMapper()
         self.token_sources = check_token_sources(token_sources)
         self.rate_limit = rate_limit
@@ -344,7 +346,7 @@ class Guard:
             raise
         record.update(caller_fields(principal))
         limit = count(limits, request, principal, record)
-        decide(self.routes, self.rule, principal, request, record, app_path)  # guard_routes
+        decide(self.routes, self.rule, principal, request, record, app_path, self._shapes)
         return Admission(request, principal, None, limit)
 
     async def admit_async(
@@ -362,7 +364,7 @@ class Guard:
             raise
         record.update(caller_fields(principal))
         limit = await count_async(limits, request, principal, record)
-        decide(self.routes, self.rule, principal, request, record, app_path)  # guard_routes
+        decide(self.routes, self.rule, principal, request, record, app_path, self._shapes)
         return Admission(request, principal, None, limit)
 
     def _prepare(

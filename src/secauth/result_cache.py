@@ -50,7 +50,7 @@ __all__ = [
     "routed_http_api",
 ]
 
-#: Why an HTTP API answer needs a result cache keyed by route, and names only its ARN.
+#: Why an HTTP API answer needs a result cache keyed by route (:func:`route_bound`).
 HTTP_API_NEEDS_ROUTE_KEY: Final = (
     "an HTTP API passes the path decoded, so an encoded '/' in a parameter gives the route "
     "ARN more segments than the route API Gateway ran (GET /users/{id} with id 'a/b' shows "
@@ -86,29 +86,31 @@ def routed_http_api(request: Request) -> bool:
 
 class RouteBound(NamedTuple):
     """How far an answer API Gateway caches may reach (:func:`route_bound`): ``exact``,
-    only the request's own ARN; else the principal's planned policy, less (with
-    ``most_slashes``) the ARNs with more ``/`` after the stage than the route's."""
+    only the request's own ARN; else the principal's planned policy, made (with
+    ``route_template``) from the grants of that route's shape alone."""
 
     exact: bool
-    most_slashes: int | None = None
+    route_template: str | None = None
 
 
 def route_bound(request: Request, *, cached: bool, route_covered: bool) -> RouteBound:
     """How far an answer for ``request`` may reach when API Gateway caches it
-    (``cached``; else it names the request's ARN whatever this says). A routed HTTP API event
-    (:func:`routed_http_api`) shares its cache entry only with requests of the same route
-    when the key covers the route (``route_covered``), but an encoded ``/`` in a
-    parameter gives its ARN more segments than the route, or shifts them: so the
-    principal's plan less the ARNs longer than the route, for a route without ``{proxy+}``
-    (such an ARN is always a ``/`` in a parameter, which the table refuses); the plan,
-    for a route whose one parameter is its ``{proxy+}`` (a ``/`` there is one more
-    segment of it, read alike); the request's ARN alone otherwise, for the ``$default``
-    route, and without the route in the key. Other events: the plan.
+    (``cached``; else it names the request's ARN whatever this says). A routed HTTP API
+    event (:func:`routed_http_api`) shares its cache entry only with requests of the same
+    route when the key covers the route (``route_covered``). Their paths arrive decoded,
+    so the table may read one as another route (``GET /users/m%65`` runs ``/users/{id}``
+    and reads as ``/users/me``), and an encoded ``/`` adds segments: the answer is planned
+    from the grants of the routes of its route's shape alone, so what it allows the table
+    routes there, for a route without ``{proxy+}`` (an ARN routed there has no ``/`` in a
+    parameter) or whose one parameter is its ``{proxy+}`` (a ``/`` there is one more
+    segment of it, read alike). For a route with both, the ``$default`` route, a route
+    unnamed, and without the route in the key: the request's ARN alone. Other events:
+    the plan.
 
     >>> arn = "arn:aws:execute-api:us-east-1:123456789012:api/$default/GET/users/7"
     >>> event = {"routeArn": arn, "routeKey": "GET /users/{id}"}
     >>> route_bound(Request(EventKind.HTTP_AUTHORIZER_V2, event), cached=True, route_covered=True)
-    RouteBound(exact=False, most_slashes=2)
+    RouteBound(exact=False, route_template='/users/{id}')
     """
     if not cached or request.kind not in _HTTP_API_KINDS:
         return _PLANNED
@@ -116,9 +118,9 @@ def route_bound(request: Request, *, cached: bool, route_covered: bool) -> Route
     if template is None:  # not keyed by route, the $default route, or a route unnamed
         return _EXACT
     params = [part for part in template.split("/") if part.startswith("{")]
-    if not any(part.endswith("+}") for part in params):
-        return RouteBound(exact=False, most_slashes=template.count("/"))
-    return _PLANNED if len(params) == 1 else _EXACT
+    if any(part.endswith("+}") for part in params) and len(params) > 1:
+        return _EXACT  # a "/" in a parameter before the proxy moves segments into it
+    return RouteBound(exact=False, route_template=template)
 
 
 _PLANNED: Final = RouteBound(exact=False)

@@ -122,6 +122,11 @@ class Template(NamedTuple):
         """Segment kinds from the left: the smaller tuple is the more specific route."""
         return tuple(kind for kind, _ in self.segments)
 
+    @property
+    def shape(self) -> tuple[tuple[int, str], ...]:
+        """The segments with the parameters unnamed: equal for ``/a/{id}`` and ``/a/{x}``."""
+        return tuple((kind, text if kind == LITERAL else "") for kind, text in self.segments)
+
     def matches_length(self, count: int) -> bool:
         """Can a path of ``count`` segments match this template?"""
         return count >= len(self.segments) if self.greedy else count == len(self.segments)

@@ -205,7 +205,7 @@ class PolicyBuilder:
         allow: bool,
         allowed_routes: Iterable[RouteLike] = (),
         exact: bool = False,
-        most_slashes: int | None = None,
+        route_template: str | None = None,
     ) -> PolicyDocument:
         """The policy for this decision.
 
@@ -219,8 +219,9 @@ class PolicyBuilder:
 
         An HTTP API's ``$default`` route has one ARN for every path, the spellings every
         table refuses included: cached (``exact`` or not), it is never allowed.
-        ``most_slashes``: the plan also denies the ARNs with more ``/`` after the stage (an
-        HTTP API answer cached per route: :func:`~secauth.result_cache.route_bound`).
+        ``route_template``: the plan is made from the grants of the table's routes of that
+        template's shape alone (an HTTP API answer cached per route:
+        :func:`~secauth.result_cache.route_bound`).
 
         Raises :class:`~secauth.policy.InvalidMethodArn` for a bad ``methodArn``/``routeArn``.
         """
@@ -237,7 +238,7 @@ class PolicyBuilder:
             doc = exact_document(arn, allow)
         else:
             doc = cached.document(arn, principal, allow=allow, allowed_routes=allowed_routes,
-                                  most_slashes=most_slashes)  # fmt: skip
+                                  route_template=route_template)  # fmt: skip
         extra = tuple(self.extra_statements(principal, request))
         if extra and str(arn).count(":") > _ARN_COLONS:
             # A ':' in the path: under IAM's reading a '*' or '?' inside a resource does not
@@ -255,7 +256,7 @@ class PolicyBuilder:
         context: Mapping[str, object] | None = None,
         usage_identifier_key: str | None = None,
         exact: bool = False,
-        most_slashes: int | None = None,
+        route_template: str | None = None,
     ) -> dict[str, Any]:
         """The full authorizer response for ``request``'s event kind (see :meth:`policy`).
 
@@ -272,7 +273,7 @@ class PolicyBuilder:
         if self.simple_responses and kind is EventKind.HTTP_AUTHORIZER_V2:
             return simple_response(allow, context=context, max_bytes=self.max_response_bytes)
         doc = self.policy(principal, request, allow=allow, allowed_routes=allowed_routes,
-                          exact=exact, most_slashes=most_slashes)  # fmt: skip
+                          exact=exact, route_template=route_template)  # fmt: skip
         response = policy_response(
             principal.id,
             doc,

@@ -20,13 +20,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from secauth.errors import ConfigurationError
 from secauth.policy.document import PolicyDocument, exact_document, request_resource
 from secauth.policy.glob import document_allows, matches
 from secauth.policy.planner import PlanCache, PolicyConflict
 from secauth.policy.route_lists import RouteLike, route_policy
+from secauth.routing import parse_template
 
 if TYPE_CHECKING:
-    from secauth.access import Routes
+    from secauth.access import Grants, Routes
     from secauth.policy.arn import MethodArn
     from secauth.policy.builder import PrincipalLike
 
@@ -50,17 +52,17 @@ class CachedPolicies:
         *,
         allow: bool,
         allowed_routes: Iterable[RouteLike] = (),
-        most_slashes: int | None = None,
+        route_template: str | None = None,
     ) -> PolicyDocument:
         """The plan for what ``principal`` may call, with this request allowed or denied
         as decided; the method ARN alone when no plan can be proven or the plan denies
-        this very request (fail closed). ``most_slashes``: the plan also denies the ARNs
-        with more ``/`` after the stage."""
-        planned = self._plan(arn, principal, allowed_routes)
+        this very request (fail closed). ``route_template``: the plan is made from the
+        grants of the table's routes of that template's shape alone
+        (:attr:`~secauth.routing.Template.shape`), so what it allows the table routes
+        there (an HTTP API answer cached per route)."""
+        planned = self._plan(arn, principal, allowed_routes, route_template)
         if planned is None:
             return exact_document(arn, allow)
-        if most_slashes is not None:  # "*/*/*" has two: every resource with two or more
-            planned = planned.deny(arn.prefix + "/".join(["*"] * (most_slashes + 2)))
         if not allow:
             return planned.deny(request_resource(arn))
         if document_allows(planned, str(arn)):
@@ -73,11 +75,35 @@ class CachedPolicies:
         return planned.allow(request_resource(arn))
 
     def _plan(
-        self, arn: MethodArn, principal: PrincipalLike, allowed_routes: Iterable[RouteLike]
+        self,
+        arn: MethodArn,
+        principal: PrincipalLike,
+        allowed_routes: Iterable[RouteLike],
+        route_template: str | None,
     ) -> PolicyDocument | None:
         if self._routes is not None:
-            return self._plans.get(arn.prefix, self._routes.grants(principal))  # type: ignore[arg-type]
+            grants = self._routes.grants(principal)  # type: ignore[arg-type]
+            if route_template is None:
+                return self._plans.get(arn.prefix, grants)
+            on_route = _on_route(grants, route_template)
+            return None if on_route is None else self._plans.get(arn.prefix, on_route)
+        if route_template is not None:
+            return None  # a route list, not a table: no route's grants to plan from alone
         try:
             return route_policy(arn, list(allowed_routes), self._route_list)
         except PolicyConflict:
             return None
+
+
+def _on_route(grants: Grants, template: str) -> Grants | None:
+    """``grants`` of the table's routes of ``template``'s shape alone, the ``default`` rule
+    granting nothing; None for a template the route grammar does not read."""
+    try:
+        shape = parse_template(template).shape
+    except ConfigurationError:
+        return None
+    per_route = tuple(
+        granted if key.template is not None and key.template.shape == shape else ()
+        for (key, _), granted in zip(grants.routes.table.routes, grants.per_route, strict=True)
+    )
+    return grants._replace(per_route=per_route, default=False)
