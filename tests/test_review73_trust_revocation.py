@@ -19,13 +19,12 @@ from typing import Any
 
 import pytest
 from forged_contexts import forged_context
+from revocable_tokens import RevocableIssuer, revocation_list
 
-from secauth import Authorizer, Guard, JwtVerifier, Principal, Routes, authenticated, public, roles
+from secauth import Authorizer, Guard, Principal, Routes, authenticated, public, roles
 from secauth.api_keys import ApiKeyEntry, StaticApiKeys, hash_api_key
 from secauth.principal import ClaimMapper
 from secauth.revocation import Revocations
-from secauth.revocation_stores import MemoryRevocationStore
-from secauth.testing import KeyPair
 from secauth.testing_events import (
     http_authorizer_v2,
     http_proxy,
@@ -35,26 +34,14 @@ from secauth.testing_events import (
     websocket_message,
 )
 
-ISS, AUD = "https://idp.review73.example/", "orders-api"
-PAIR = KeyPair.generate("ES256", kid="review73")
+ISSUER = RevocableIssuer("https://idp.review73.example/")
+ISS, AUD, PAIR = ISSUER.iss, ISSUER.aud, ISSUER.pair
 ROUTES = Routes({"GET /orders/7": authenticated(), "GET /public": public()})
 WS_ROUTES = Routes({"$connect": authenticated(), "sendmessage": authenticated(),
                     "$disconnect": authenticated()})  # fmt: skip
 
 
-def listing() -> Revocations:
-    return Revocations(MemoryRevocationStore(), max_token_lifetime=3600, max_staleness=0)
-
-
-def verifier(listed: Revocations | None = None) -> JwtVerifier:
-    return JwtVerifier(issuer=ISS, audience=AUD, jwks={"keys": [PAIR.public_jwk]},
-                       revocations=listed)  # fmt: skip
-
-
-def jwt(sub: str = "ann", *, lifetime: int = 600, **claims: Any) -> str:
-    now = int(time.time())
-    body = {"iss": ISS, "aud": AUD, "sub": sub, "iat": now, "exp": now + lifetime, **claims}
-    return PAIR.sign(body)
+listing, verifier, jwt = revocation_list, ISSUER.verifier, ISSUER.token
 
 
 def gate(listed: Revocations | None = None, **options: Any) -> Authorizer:

@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from revocable_tokens import RevocableIssuer, revocation_list
 
 from secauth import Authorizer, Guard, JwtVerifier, Principal, Routes, authenticated
 from secauth.client_auth import ClientAuth
 from secauth.combined_verifier import CombinedVerifier
 from secauth.introspection import IntrospectionVerifier
 from secauth.revocation import Revocations
-from secauth.revocation_stores import MemoryRevocationStore
-from secauth.testing import KeyPair
 from secauth.testing_events import (
     http_authorizer_v2,
     http_proxy,
@@ -37,29 +36,17 @@ from secauth.testing_events import (
     websocket_message,
 )
 
-ISS, AUD = "https://idp.review74.example/", "orders-api"
+ISSUER = RevocableIssuer("https://idp.review74.example/")
+ISS, AUD, PAIR = ISSUER.iss, ISSUER.aud, ISSUER.pair
 POOL = "eu-west-1_Rev74Pool"
 POOL_ISS = f"https://cognito-idp.eu-west-1.amazonaws.com/{POOL}"
-PAIR = KeyPair.generate("ES256", kid="review74")
 ROUTES = Routes({"GET /orders/7": authenticated(), "GET /orders/8": authenticated()})
 WS_ROUTES = Routes({"$connect": authenticated(), "sendmessage": authenticated(),
                     "$disconnect": authenticated()})  # fmt: skip
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
-def listing(store: Any = None) -> Revocations:
-    return Revocations(store or MemoryRevocationStore(), max_token_lifetime=3600, max_staleness=0)
-
-
-def verifier(listed: Revocations | None = None) -> JwtVerifier:
-    return JwtVerifier(issuer=ISS, audience=AUD, jwks={"keys": [PAIR.public_jwk]},
-                       revocations=listed)  # fmt: skip
-
-
-def jwt(sub: str = "ann", *, iss: str = ISS, **claims: Any) -> str:
-    now = int(time.time())
-    body = {"iss": iss, "aud": AUD, "sub": sub, "iat": now, "exp": now + 600, **claims}
-    return PAIR.sign(body)
+listing, verifier, jwt = revocation_list, ISSUER.verifier, ISSUER.token
 
 
 def gate(**options: Any) -> Authorizer:

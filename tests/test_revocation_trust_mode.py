@@ -18,13 +18,12 @@ from typing import Any
 
 import pytest
 from forged_contexts import forged_context
+from revocable_tokens import RevocableIssuer, revocation_list
 
-from secauth import Authorizer, Guard, JwtVerifier, Principal, Routes, authenticated
+from secauth import Authorizer, Guard, Principal, Routes, authenticated
 from secauth.errors import ConfigurationError, InvalidClaims
 from secauth.principal import CONTEXT_FIELDS
 from secauth.revocation import REVOCATION_CLAIMS, Revocations, StoreUnavailable
-from secauth.revocation_stores import MemoryRevocationStore
-from secauth.testing import KeyPair
 from secauth.testing_events import (
     http_authorizer_v2,
     http_proxy,
@@ -34,26 +33,13 @@ from secauth.testing_events import (
     websocket_message,
 )
 
-ISS, AUD = "https://idp.trust-revocation.example/", "orders-api"
-PAIR = KeyPair.generate("ES256", kid="trust-revocation")
+ISSUER = RevocableIssuer("https://idp.trust-revocation.example/")
+ISS, AUD, PAIR = ISSUER.iss, ISSUER.aud, ISSUER.pair
 ROUTES = Routes({"GET /orders/7": authenticated()})
 WS_ROUTES = Routes({"$connect": authenticated(), "sendmessage": authenticated()})
 
 
-def revocations(store: Any = None, **options: Any) -> Revocations:
-    options.setdefault("max_staleness", 0)
-    return Revocations(store or MemoryRevocationStore(), max_token_lifetime=3600, **options)
-
-
-def verifier(listed: Revocations | None = None) -> JwtVerifier:
-    return JwtVerifier(issuer=ISS, audience=AUD, jwks={"keys": [PAIR.public_jwk]},
-                       revocations=listed)  # fmt: skip
-
-
-def jwt(sub: str = "ann", *, lifetime: int = 600, **claims: Any) -> str:
-    now = int(time.time())
-    body = {"iss": ISS, "aud": AUD, "sub": sub, "iat": now, "exp": now + lifetime, **claims}
-    return PAIR.sign({k: v for k, v in body.items() if v is not None})
+revocations, verifier, jwt = revocation_list, ISSUER.verifier, ISSUER.token
 
 
 def authorizer(listed: Revocations | None, *, passes: bool = True, ttl: int = 300) -> Authorizer:
