@@ -114,7 +114,7 @@ def test_afresh_a_request_is_decided_on_the_route_api_gateway_ran(kind: str) -> 
     on the ARN's path and on the routed path, the same string here, and the table routed
     it to a more permissive route than the one in the event's route key / resource. For
     a route without ``{proxy+}`` the table must now decide on a route of the shape API
-    Gateway ran, when it has one (``RouteShapes.ran_elsewhere``)."""
+    Gateway ran (``secauth.targets.ran_elsewhere``)."""
     route_key, path, params = SHIFTED[0]
     answer = fresh().handler(event(kind, path, route_key, params))
     assert answer["policyDocument"]["Statement"][0]["Effect"] == "Deny"

@@ -57,7 +57,7 @@ from secauth.result_cache import (
     route_bound,
 )
 from secauth.sender_constraint import SenderConstraint, check_binding, check_sender_constraint
-from secauth.targets import ELSEWHERE, RouteShapes, Target, route_template, routed_path, target_of
+from secauth.targets import ELSEWHERE, Target, ran_elsewhere, route_template, routed_path, target_of
 from secauth.token_sources import (
     DEFAULT_TOKEN_SOURCES,
     TokenSource,
@@ -281,7 +281,6 @@ class Authorizer:
         # API Gateway keeps answers under identity sources that do not cover the request.
         self._request_covered = cache_key_covers_request
         self._route_covered = cache_key_covers_route
-        self._shapes = RouteShapes(self.routes)  # which route API Gateway ran (HTTP APIs)
 
     def _memoizable(self) -> bool:
         """Answers to a bearer token repeated on the same target are memoized (the token
@@ -443,11 +442,10 @@ class Authorizer:
     def _decide(self, found: Credentials, target: Target, request: Request) -> Decision:
         principal = found.principal
         decision = self.routes.decide(principal, target.method, target.path, request)
-        decided_by = decision.decided_by
         if decision.allowed and target.also is not None:
             other = self.routes.decide(principal, target.method, target.also, request)
-            decision, decided_by = (decision, decided_by + other.decided_by) if other.allowed else (other, ())
-        if decision.allowed and self._shapes.ran_elsewhere(request, decided_by):
+            decision = decision if other.allowed else other
+        if decision.allowed and ran_elsewhere(self.routes, request, target.method, target.path):
             decision = decision._replace(allowed=False, reason=ELSEWHERE.reason, denial=ELSEWHERE)
         if decision.allowed and self.cache_ttl > 0:
             # What construction could not refuse (a rule reading the request for this

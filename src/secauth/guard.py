@@ -90,7 +90,6 @@ from secauth.sender_constraint import (
     check_guard_constraint,
     check_recorded_elsewhere,
 )
-from secauth.targets import RouteShapes
 from secauth.token_sources import (
     DEFAULT_TOKEN_SOURCES,
     PresentedToken,
@@ -239,7 +238,6 @@ class Guard:
         )
         self.revocations = check_guard_revocations(revocations, trusts=trust_authorizer)
         self.routes = routes
-        self._shapes = RouteShapes(routes) if routes is not None else None  # HTTP APIs' routes
         self.claims = claims or getattr(verifier, "default_claims", None) or ClaimMapper()
         self.token_sources = check_token_sources(token_sources)
         self.rate_limit = rate_limit
@@ -346,7 +344,7 @@ class Guard:
             raise
         record.update(caller_fields(principal))
         limit = count(limits, request, principal, record)
-        decide(self.routes, self.rule, principal, request, record, app_path, self._shapes)
+        decide(self.routes, self.rule, principal, request, record, app_path)  # guard_routes
         return Admission(request, principal, None, limit)
 
     async def admit_async(
@@ -364,7 +362,7 @@ class Guard:
             raise
         record.update(caller_fields(principal))
         limit = await count_async(limits, request, principal, record)
-        decide(self.routes, self.rule, principal, request, record, app_path, self._shapes)
+        decide(self.routes, self.rule, principal, request, record, app_path)  # guard_routes
         return Admission(request, principal, None, limit)
 
     def _prepare(

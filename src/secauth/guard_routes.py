@@ -37,7 +37,7 @@ from secauth.guard_http import is_http_api, route_path
 from secauth.parameter_readings import parameter_readings
 from secauth.principal import Principal
 from secauth.routing import VERBS, split_path, stage_readings
-from secauth.targets import ELSEWHERE, RouteShapes, routed_path
+from secauth.targets import ELSEWHERE, ran_elsewhere, routed_path
 
 __all__ = ["anonymous_if_public", "decide", "paths_of"]
 
@@ -49,19 +49,14 @@ def decide(
     request: Request,
     record: dict[str, Any],
     app_path: str | None = None,
-    shapes: RouteShapes | None = None,
 ) -> None:
     """Decide ``request`` for ``principal`` (module docs); raise the refusal, else write
     the route and the allowing decision into ``record``. ``app_path``: the path the
-    application routes on when it rewrites the event's (:func:`paths_of`); ``shapes``:
-    ``routes``' shapes, to refuse an HTTP API request the table reads as another route
-    than the one without ``{proxy+}`` API Gateway ran (:meth:`RouteShapes.ran_elsewhere`)."""
+    application routes on when it rewrites the event's (:func:`paths_of`)."""
     method, paths = request.method, paths_of(request, routes, app_path)
     if routes is None and any(path and split_path(path) is None for path in paths):
         raise NotFound()  # the spellings a table refuses, refused without one too
     readings = _judged(routes, principal, request, paths, record) if routes is not None else None
-    if shapes is not None and readings and shapes.ran_elsewhere(request, [r.route for r in readings]):
-        raise ELSEWHERE.to_error()
     if rule is not None:
         # Each reading's parameters; without a table, API Gateway's. Every path the
         # request may mean (the application's too), each with ";" read both ways.
@@ -208,4 +203,6 @@ def _judged(
         routes.judge(principal, other, method, other_path, request).raise_for_denial()
         assert other is not None
         readings += [other, *other.others]
+    if any(ran_elsewhere(routes, request, method, each) for each in paths):
+        raise ELSEWHERE.to_error()  # an HTTP API request read as another route than it ran
     return readings

@@ -14,7 +14,6 @@ policy names; a WebSocket event's route key; an HTTP API ``$default`` route's me
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Final, NamedTuple
 
 from secauth.access import Denial, Routes
@@ -22,14 +21,12 @@ from secauth.errors import ConfigurationError
 from secauth.events import EventKind, Request
 from secauth.policy import MethodArn
 from secauth.reasons import Reason
-from secauth.routing import GREEDY, parse_template, stage_readings
+from secauth.routing import LITERAL, parse_template, stage_readings
 
 __all__ = [
     "ELSEWHERE",
-    "RouteShapes",
-    "Shape",
     "Target",
-    "route_shape",
+    "ran_elsewhere",
     "route_template",
     "routed_path",
     "target_of",
@@ -124,55 +121,43 @@ def route_template(request: Request) -> str | None:
     return template if isinstance(template, str) and template.startswith("/") else None
 
 
-Shape = tuple[tuple[int, str], ...]
-
 #: The denial of a request the table reads as another route than the one API Gateway ran
-#: (:meth:`RouteShapes.ran_elsewhere`).
+#: (:func:`ran_elsewhere`).
 ELSEWHERE: Final = Denial(Reason.FORBIDDEN, "the path reads as another route than API Gateway ran")
 
 
-def route_shape(request: Request) -> Shape | None:
-    """The shape (:attr:`~secauth.routing.Template.shape`) of the route API Gateway ran
-    for ``request`` (:func:`route_template`); None when the event names none, or one the
-    route grammar does not read."""
-    template = route_template(request)
-    if template is None:
-        return None
-    try:
-        return parse_template(template).shape
-    except ConfigurationError:
-        return None
-
-
-class RouteShapes:
-    """The shapes of a table's routes, by route key, to tell whether the table decided a
-    request on the route API Gateway ran (:meth:`ran_elsewhere`).
+def ran_elsewhere(routes: Routes, request: Request, method: str, path: str) -> bool:
+    """Whether the table reads ``path`` (an HTTP API request's, decoded) as another route
+    than the table's own for the route without ``{proxy+}`` API Gateway ran: the route
+    ``routes`` gives that route's template filled with values no literal equals (and the
+    prefix ``path`` has before the routed path, a custom domain's base path) is none of
+    the path's readings. ``GET /users/m%65`` runs ``GET /users/{id}`` with ``id`` =
+    ``me``, and ``/users/me`` would read as ``GET /users/me``. A ``{proxy+}`` route is
+    left out: behind it an application routes again (one function for every path), on
+    the decoded path the table reads.
 
     >>> from secauth.access import public
-    >>> shapes = RouteShapes(Routes({"GET /users/me": public(), "GET /users/{id}": public()}))
-    >>> event = {"routeKey": "GET /users/{id}", "routeArn": "arn:...:api/$default/GET/users/me"}
-    >>> shapes.ran_elsewhere(Request(EventKind.HTTP_AUTHORIZER_V2, event), ["GET /users/me"])
+    >>> routes = Routes({"GET /users/me": public(), "GET /users/{id}": public()})
+    >>> event = {"routeKey": "GET /users/{id}", "pathParameters": {"id": "me"}}
+    >>> ran_elsewhere(routes, Request(EventKind.HTTP_AUTHORIZER_V2, event), "GET", "/users/me")
     True
     """
-
-    def __init__(self, routes: Routes) -> None:
-        self.by_key = {k.key: k.template.shape for k, _ in routes.table.routes if k.template}
-        self.shapes = frozenset(self.by_key.values())
-
-    def ran_elsewhere(self, request: Request, decided_by: Iterable[str | None]) -> bool:
-        """Whether an HTTP API ``request`` (its path decoded: ``GET /users/m%65`` runs
-        ``GET /users/{id}`` under the ARN path ``/users/me``) was decided on no route of
-        the shape of the route without ``{proxy+}`` API Gateway ran (``decided_by``, every
-        reading's route as :attr:`~secauth.access.Decision.decided_by` names them, each
-        of which must allow; None: the default rule), while the table has a route of that
-        shape. A ``{proxy+}`` route is left out: behind it an application routes again
-        (one function for every path), on the decoded path the table reads."""
-        if not request.path_decoded:
-            return False
-        ran = route_shape(request)
-        if ran is None or ran not in self.shapes or (ran and ran[-1][0] == GREEDY):
-            return False
-        return all(key is None or self.by_key.get(key) != ran for key in decided_by)
+    if not request.path_decoded:
+        return False
+    template, routed = route_template(request), routed_path(request)
+    if template is None or not routed or not path.endswith(routed):
+        return False  # no route named, or a "/" in a parameter: refused on its own
+    try:
+        parsed = parse_template(template)
+    except ConfigurationError:
+        return False
+    found = routes.resolve(method, path, decoded=True)
+    if parsed.greedy or found is None:
+        return False
+    fresh = routes.table.fresh_segment()
+    filled = "".join("/" + (text if kind == LITERAL else fresh) for kind, text in parsed.segments)
+    ran = routes.resolve(method, (path[: len(path) - len(routed)] + filled) or "/", decoded=True)
+    return ran is None or ran.route not in {reading.route for reading in (found, *found.others)}
 
 
 _HTTP_KINDS = (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2)
