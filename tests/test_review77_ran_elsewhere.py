@@ -247,8 +247,11 @@ def test_a_named_stage_that_is_a_table_literal_checks_the_path_as_sent_too() -> 
     assert admitted(guard, sent("7")) == "allow"
     assert "another route" in admitted(guard, sent("me"))
     request = Request.from_event(sent("me"))
-    assert ran_elsewhere(table, request, "GET", "/prod/users/me")
-    assert not ran_elsewhere(table, Request.from_event(sent("7")), "GET", "/prod/users/7")
+    assert ran_elsewhere(table, request, "GET", "/prod/users/me",
+                         read_as(table, request, "/prod/users/me"))  # fmt: skip
+    plain = Request.from_event(sent("7"))
+    assert not ran_elsewhere(table, plain, "GET", "/prod/users/7",
+                             read_as(table, plain, "/prod/users/7"))  # fmt: skip
 
 
 # A table of neighbours where a literal is MORE permissive than its parameter route (the
@@ -344,11 +347,13 @@ def test_odd_events_never_raise_from_ran_elsewhere() -> None:
             (EventKind.HTTP_V2, {"routeKey": "GET " + template, "pathParameters": params}),
             (EventKind.REST_V1, {"resource": template, "pathParameters": params, "version": "1.0"}),
         ]:
-            answers.add(ran_elsewhere(table, Request(kind, event), "GET", path))
+            request = Request(kind, event)
+            answers.add(ran_elsewhere(table, request, "GET", path, read_as(table, request, path)))
     assert answers == {True, False}
     split = Request(EventKind.HTTP_V2, {"routeKey": "GET /users/{id}", "pathParameters": {"id": "a/b"}})
     assert routed_path(split) == ""
-    assert ran_elsewhere(table, split, "GET", "/users/a/b") is False  # refused on its own:
+    readings = read_as(table, split, "/users/a/b")
+    assert ran_elsewhere(table, split, "GET", "/users/a/b", readings) is False  # refused on its own:
     guard = Guard(VERIFIER, routes=table, decision_log=None)
     event = http_proxy("GET", "/users/a/b", route_key="GET /users/{id}", path_params={"id": "a/b"},
                        token=EVE)  # fmt: skip
@@ -420,3 +425,9 @@ def test_powertools_route_guards_follow_the_route_api_gateway_ran(setup: str) ->
     assert status("/users/8", "GET /users/{id}", {"id": "8"}) == 403  # admin only
     assert status("/users/me", "GET /users/me", {}) == 200
     assert status("/users/7", "GET /users/7", {}) == 200
+
+
+def read_as(table: Routes, request: Request, path: str) -> tuple[str | None, ...]:
+    """The routes ``table`` reads ``path`` as, as a decision names them (what the
+    Authorizer and the Guard hand ``ran_elsewhere``)."""
+    return table.decide(Principal.anonymous(), "GET", path, request).decided_by

@@ -445,7 +445,9 @@ class Authorizer:
         if decision.allowed and target.also is not None:
             other = self.routes.decide(principal, target.method, target.also, request)
             decision = decision if other.allowed else other
-        if decision.allowed and ran_elsewhere(self.routes, request, target.method, target.path):
+        if decision.allowed and ran_elsewhere(
+            self.routes, request, target.method, target.path, decision.decided_by
+        ):
             decision = decision._replace(allowed=False, reason=ELSEWHERE.reason, denial=ELSEWHERE)
         if decision.allowed and self.cache_ttl > 0:
             # What construction could not refuse (a rule reading the request for this

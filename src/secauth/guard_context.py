@@ -159,7 +159,10 @@ async def check_revoked_async(
 
 def _revocable(revocations: Revocations, claims: Mapping[str, Any]) -> Mapping[str, Any]:
     if not claims:
-        raise InvalidClaims(detail={"problem": "no token claims to check revocations with"})
+        raise InvalidClaims(  # the decision record says what to change; the client sees 401
+            detail={"problem": "no token claims to check revocations with: build the "
+                    "Authorizer with context_token_claims=True"}
+        )  # fmt: skip
     revocations.check_lifetime(claims)
     return claims
 

@@ -198,11 +198,16 @@ def _judged(
     decision.raise_for_denial()
     assert found is not None  # judge denies a request no rule decides
     readings = [found, *found.others]
+    # an HTTP API request read as another route than the one it ran (ran_elsewhere)
+    elsewhere = ran_elsewhere(routes, request, method, path, [r.route for r in readings])
     for other_path in paths[1:]:
         other = routes.resolve(method, other_path, decoded=decoded)
         routes.judge(principal, other, method, other_path, request).raise_for_denial()
         assert other is not None
-        readings += [other, *other.others]
-    if any(ran_elsewhere(routes, request, method, each) for each in paths):
-        raise ELSEWHERE.to_error()  # an HTTP API request read as another route than it ran
+        also = [other, *other.others]
+        elsewhere = elsewhere or ran_elsewhere(routes, request, method, other_path,
+                                               [r.route for r in also])  # fmt: skip
+        readings += also
+    if elsewhere:
+        raise ELSEWHERE.to_error()
     return readings

@@ -33,6 +33,7 @@ from secauth.events import EventKind, Request
 from secauth.policy.arn import MethodArn
 from secauth.principal import Principal
 from secauth.reasons import Reason
+from secauth.routing import GREEDY, PARAM, parse_template
 from secauth.targets import route_template
 
 __all__ = [
@@ -117,8 +118,11 @@ def route_bound(request: Request, *, cached: bool, route_covered: bool) -> Route
     template = route_template(request) if route_covered and routed_http_api(request) else None
     if template is None:  # not keyed by route, the $default route, or a route unnamed
         return _EXACT
-    params = [part for part in template.split("/") if part.startswith("{")]
-    if any(part.endswith("+}") for part in params) and len(params) > 1:
+    try:
+        kinds = parse_template(template).precedence
+    except ConfigurationError:
+        return _EXACT  # a route the grammar does not read: no route of the table to plan from
+    if GREEDY in kinds and PARAM in kinds:
         return _EXACT  # a "/" in a parameter before the proxy moves segments into it
     return RouteBound(exact=False, route_template=template)
 

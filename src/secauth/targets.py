@@ -14,6 +14,7 @@ policy names; a WebSocket event's route key; an HTTP API ``$default`` route's me
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final, NamedTuple
 
 from secauth.access import Denial, Routes
@@ -126,20 +127,25 @@ def route_template(request: Request) -> str | None:
 ELSEWHERE: Final = Denial(Reason.FORBIDDEN, "the path reads as another route than API Gateway ran")
 
 
-def ran_elsewhere(routes: Routes, request: Request, method: str, path: str) -> bool:
+def ran_elsewhere(
+    routes: Routes, request: Request, method: str, path: str, readings: Iterable[str | None]
+) -> bool:
     """Whether the table reads ``path`` (an HTTP API request's, decoded) as another route
     than the table's own for the route without ``{proxy+}`` API Gateway ran: the route
     ``routes`` gives that route's template filled with values no literal equals (and the
     prefix ``path`` has before the routed path, a custom domain's base path) is none of
-    the path's readings. ``GET /users/m%65`` runs ``GET /users/{id}`` with ``id`` =
-    ``me``, and ``/users/me`` would read as ``GET /users/me``. A ``{proxy+}`` route is
+    ``readings``, the routes the table read ``path`` as (route keys, as
+    :attr:`~secauth.access.Decision.decided_by` names them; None: the default rule).
+    ``GET /users/m%65`` runs ``GET /users/{id}`` with ``id`` = ``me``, and ``/users/me``
+    reads as ``GET /users/me``. A ``{proxy+}`` route is
     left out: behind it an application routes again (one function for every path), on
     the decoded path the table reads.
 
     >>> from secauth.access import public
     >>> routes = Routes({"GET /users/me": public(), "GET /users/{id}": public()})
     >>> event = {"routeKey": "GET /users/{id}", "pathParameters": {"id": "me"}}
-    >>> ran_elsewhere(routes, Request(EventKind.HTTP_AUTHORIZER_V2, event), "GET", "/users/me")
+    >>> request = Request(EventKind.HTTP_AUTHORIZER_V2, event)
+    >>> ran_elsewhere(routes, request, "GET", "/users/me", ["GET /users/me"])
     True
     """
     if not request.path_decoded:
@@ -151,13 +157,12 @@ def ran_elsewhere(routes: Routes, request: Request, method: str, path: str) -> b
         parsed = parse_template(template)
     except ConfigurationError:
         return False
-    found = routes.resolve(method, path, decoded=True)
-    if parsed.greedy or found is None:
+    if parsed.greedy:
         return False
     fresh = routes.table.fresh_segment()
     filled = "".join("/" + (text if kind == LITERAL else fresh) for kind, text in parsed.segments)
     ran = routes.resolve(method, (path[: len(path) - len(routed)] + filled) or "/", decoded=True)
-    return ran is None or ran.route not in {reading.route for reading in (found, *found.others)}
+    return ran is None or ran.route not in set(readings)
 
 
 _HTTP_KINDS = (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2)
