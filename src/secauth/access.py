@@ -28,12 +28,13 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import unquote
 
 from secauth.errors import ConfigurationError, Reason
+from secauth.grants import Grant, Grants
 from secauth.parameter_readings import parameter_readings
 from secauth.principal import Principal
 from secauth.request_rules import caller_arn, client_cert, source_ip
@@ -128,64 +129,6 @@ class RouteMatch(NamedTuple):
     others: tuple[RouteMatch, ...] = ()
 
 
-class Grant(NamedTuple):
-    """One way a principal may call a route: the parameter values it must carry
-    (``{}``: any), and the verbs it is for (None: every verb of the route)."""
-
-    binding: Mapping[str, str]
-    verbs: frozenset[str] | None = None
-
-
-class Grants(NamedTuple):
-    """What a principal may call, decided from the principal alone: per route of
-    ``routes.table`` (by position) the :class:`Grant` list of its rule's
-    :meth:`~secauth.rules.Rule.bindings` (a rule that reads the request grants nothing),
-    and whether the ``default`` rule allows. Bound values that could not stand in an IAM
-    Resource ARN (see :func:`secauth.routing.is_plain_segment`) are dropped: fail closed.
-
-    >>> routes = Routes({"GET /t/{tid}/orders": tenant(path="tid")})
-    >>> grants = routes.grants(Principal("u", tenant="acme"))
-    >>> grants.allows("GET", "/t/acme/orders"), grants.allows("GET", "/t/globex/orders")
-    (True, False)
-    """
-
-    routes: Routes
-    per_route: tuple[tuple[Grant, ...], ...]
-    default: bool
-
-    def allows(self, verb: str, path: str) -> bool:
-        """Does the principal reach ``verb path`` on routes that every reading allows?"""
-        segments = split_path(path)
-        return segments is not None and self.allows_segments(verb, segments)
-
-    def allows_segments(self, verb: str, segments: Sequence[str]) -> bool:
-        """:meth:`allows` for a path already split into (raw, not refused) segments."""
-        table = self.routes.table
-        for match in table.lookup(verb, segments):
-            if match is None:
-                if not self.default:
-                    return False
-                continue
-            if not any(
-                (grant.verbs is None or verb in grant.verbs)
-                and all(match.params.get(name) == value for name, value in grant.binding.items())
-                for grant in self.per_route[match.route_index]
-            ):
-                return False
-        return True
-
-    def key(self) -> tuple[object, ...]:
-        """A hashable summary: equal keys plan equal policies for the same table (a
-        :class:`~secauth.policy.PlanCache` serves one table)."""
-        return (
-            self.default,
-            tuple(
-                tuple((tuple(sorted(g.binding.items())), g.verbs) for g in grants)
-                for grants in self.per_route
-            ),
-        )
-
-
 class Routes:
     """A route table with deny by default: ``{"VERB /path/{param}/{proxy+}": rule}``.
 
@@ -209,6 +152,14 @@ class Routes:
 
     Unlisted requests are denied with ``forbidden`` unless ``default`` is a rule.
 
+    ``integration_per_route=True`` says the table's routes are the HTTP API's, each with
+    its own integration: nothing routes again behind a ``{proxy+}`` route. An HTTP API
+    request is then decided only as the route API Gateway ran; a decoded path the table
+    reads as another route (``GET /files/x%2Fpublic`` runs ``ANY /files/{proxy+}``) is
+    refused (403). Leave it off for one function serving every path (a Lambdalith),
+    which routes the decoded path again as the table reads it
+    (:func:`~secauth.targets.ran_elsewhere`).
+
     Example
     -------
     >>> routes = Routes({"GET /users/me": public(), "GET /users/{id}": roles("admin")})
@@ -218,11 +169,20 @@ class Routes:
 
     # Read-only properties over private slots: a table changed after an Authorizer checked
     # it (and planned cached policies from it) would be answered from the old checks.
-    __slots__ = ("_default", "_table")
+    __slots__ = ("_default", "_integration_per_route", "_table")
 
-    def __init__(self, table: Mapping[str, Rule], *, default: Rule | None = None) -> None:
+    def __init__(
+        self,
+        table: Mapping[str, Rule],
+        *,
+        default: Rule | None = None,
+        integration_per_route: bool = False,
+    ) -> None:
         if not isinstance(table, Mapping) or not table:
             raise ConfigurationError("Routes needs a mapping of 'VERB /path' to rules")
+        if type(integration_per_route) is not bool:
+            raise ConfigurationError("integration_per_route must be True or False")
+        self._integration_per_route = integration_per_route
         entries: list[tuple[RouteKey, Rule]] = []
         for key, rule_ in table.items():
             entries.append((parse_route_key(key), as_rule(rule_)))
@@ -238,6 +198,12 @@ class Routes:
     def default(self) -> Rule | None:
         """The rule of requests no route matches (None: they are denied)."""
         return self._default
+
+    @property
+    def integration_per_route(self) -> bool:
+        """Whether each of the HTTP API's routes is a route of this table with its own
+        integration: requests are decided only as the route API Gateway ran."""
+        return self._integration_per_route
 
     def __len__(self) -> int:
         return len(self._table.routes) + len(self._table.specials)

@@ -314,6 +314,11 @@ class _Node:
         self.routes: dict[str, int] = {}  # routes ending exactly here
 
 
+def _shape(segments: Iterable[tuple[int, str]]) -> tuple[str | int, ...]:
+    """Template segments as a table compares routes: literals by text, parameters by kind."""
+    return tuple(text if kind == LITERAL else kind for kind, text in segments)
+
+
 class RouteTable(Generic[T]):
     """Route keys with a value each, looked up as API Gateway selects routes (module docs).
 
@@ -329,7 +334,7 @@ class RouteTable(Generic[T]):
         #: Every route's value by its key (``"GET /a/{id}"``, ``"$connect"``).
         self.by_key: dict[str, T] = {}
         self._root = _Node()
-        self._shapes: dict[tuple[str, tuple[object, ...]], str] = {}
+        self._shapes: dict[tuple[str, tuple[str | int, ...]], str] = {}
         self._folded: dict[str, str] = {}
         # Per route (by position): where its parameters are, (position, name, is_greedy).
         self._param_slots: list[tuple[tuple[int, str, bool], ...]] = []
@@ -349,10 +354,9 @@ class RouteTable(Generic[T]):
                 raise ConfigurationError(f"route {route_key.key!r} is listed twice")
             self.specials[route_key.key] = value
             return
-        shape = tuple(
-            text if kind == LITERAL else kind for kind, text in route_key.template.segments
+        twin = self._shapes.setdefault(
+            (route_key.verb, _shape(route_key.template.segments)), route_key.key
         )
-        twin = self._shapes.setdefault((route_key.verb, shape), route_key.key)
         if twin != route_key.key:
             raise ConfigurationError(
                 f"route {route_key.key!r} is listed twice (as {twin!r}: only parameter names "
@@ -388,6 +392,18 @@ class RouteTable(Generic[T]):
             self.literals_at[position][folded] = text
             node = node.literals.setdefault(text, _Node())
         node.routes[route_key.verb] = index
+
+    def key_of(self, verb: str, segments: Iterable[tuple[int, str]]) -> str | None:
+        """The key of the table's route with ``verb`` (a verb of :data:`VERBS` or ``ANY``)
+        and these template segments, whatever its parameter names, or None.
+
+        >>> table = RouteTable([(parse_route_key("GET /users/{id}"), 1)])
+        >>> table.key_of("GET", parse_template("/users/{name}").segments)
+        'GET /users/{id}'
+        >>> table.key_of("ANY", parse_template("/users/{id}").segments) is None
+        True
+        """
+        return self._shapes.get((verb, _shape(segments)))
 
     def fresh_segment(self, avoid: Iterable[str] = ()) -> str:
         """A segment that is no literal of the table in any spelling, and none of ``avoid``:

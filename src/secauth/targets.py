@@ -22,7 +22,7 @@ from secauth.errors import ConfigurationError
 from secauth.events import EventKind, Request
 from secauth.policy import MethodArn
 from secauth.reasons import Reason
-from secauth.routing import LITERAL, parse_template, stage_readings
+from secauth.routing import ANY, LITERAL, parse_template, split_path, stage_readings
 
 __all__ = [
     "ELSEWHERE",
@@ -131,15 +131,19 @@ def ran_elsewhere(
     routes: Routes, request: Request, method: str, path: str, readings: Iterable[str | None]
 ) -> bool:
     """Whether the table reads ``path`` (an HTTP API request's, decoded) as another route
-    than the table's own for the route without ``{proxy+}`` API Gateway ran: the route
-    ``routes`` gives that route's template filled with values no literal equals (and the
-    prefix ``path`` has before the routed path, a custom domain's base path) is none of
-    ``readings``, the routes the table read ``path`` as (route keys, as
-    :attr:`~secauth.access.Decision.decided_by` names them; None: the default rule).
-    ``GET /users/m%65`` runs ``GET /users/{id}`` with ``id`` = ``me``, and ``/users/me``
-    reads as ``GET /users/me``. A ``{proxy+}`` route is
-    left out: behind it an application routes again (one function for every path), on
-    the decoded path the table reads.
+    than the table's own for the route API Gateway ran. ``readings``: the routes the table
+    read ``path`` as (route keys, as :attr:`~secauth.access.Decision.decided_by` names
+    them; None: the default rule).
+
+    The table's own route for a route without ``{proxy+}``: what it reads that route's
+    template as, filled with values no literal equals (after the prefix ``path`` has
+    before the routed path, a custom domain's base path). ``GET /users/m%65`` runs
+    ``GET /users/{id}`` with ``id`` = ``me``, and ``/users/me`` reads as
+    ``GET /users/me``. A ``{proxy+}`` route is left out: behind it an application routes
+    again (one function for every path), on the decoded path the table reads. With
+    :attr:`~secauth.access.Routes.integration_per_route`, nothing routes again: the
+    table's route of the same verb and template (:func:`_ran_as_listed`) must be a
+    reading, ``{proxy+}`` routes included.
 
     >>> from secauth.access import public
     >>> routes = Routes({"GET /users/me": public(), "GET /users/{id}": public()})
@@ -151,6 +155,12 @@ def ran_elsewhere(
     if not request.path_decoded:
         return False
     template, routed = route_template(request), routed_path(request)
+    if routes.integration_per_route:
+        listed = _ran_as_listed(routes, request, method, path, template, routed)
+        if listed == "$default":  # no API route matched: nor may a table route
+            return not set(readings) <= {None}
+        if listed:
+            return listed not in set(readings)
     if template is None or not routed or not path.endswith(routed):
         return False  # no route named, or a "/" in a parameter: refused on its own
     try:
@@ -163,6 +173,46 @@ def ran_elsewhere(
     filled = "".join("/" + (text if kind == LITERAL else fresh) for kind, text in parsed.segments)
     ran = routes.resolve(method, (path[: len(path) - len(routed)] + filled) or "/", decoded=True)
     return ran is None or ran.route not in set(readings)
+
+
+# _ran_as_listed's answer when the table lists no route as the one API Gateway ran: no
+# reading is that route.
+_UNLISTED: Final = "(unlisted)"
+
+
+def _ran_as_listed(
+    routes: Routes,
+    request: Request,
+    method: str,
+    path: str,
+    template: str | None,
+    routed: str | None,
+) -> str:
+    """The key of the table's route that is the one API Gateway ran (the same verb and
+    template, after the prefix ``path`` has before the routed path): ``"$default"`` for
+    the ``$default`` route; :data:`_UNLISTED` when the table lists none; ``""`` when
+    that cannot be told (the event names no route, a ``/`` in a parameter), or when
+    ``path`` has a prefix (a base path, a stage) the table spells no route with: another
+    reading of the request is the one the table spells."""
+    verb, _, _ = (request.route_key or "").partition(" ")
+    if verb == "$default":
+        return "$default"
+    if template is None or not routed or not path.endswith(routed):
+        return ""
+    try:
+        segments = parse_template(template).segments
+    except ConfigurationError:
+        return ""
+    prefix = split_path(path[: len(path) - len(routed)] or "/")
+    if prefix is None:
+        return ""
+    # Payload 1.0 names the route by its template alone: API Gateway prefers a route of
+    # the request's verb to an ANY route of the same template.
+    for candidate in (verb.upper(),) if verb else (method, ANY):
+        key = routes.table.key_of(candidate, tuple((LITERAL, s) for s in prefix) + segments)
+        if key is not None:
+            return key
+    return "" if prefix else _UNLISTED
 
 
 _HTTP_KINDS = (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2)

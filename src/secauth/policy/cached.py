@@ -28,7 +28,8 @@ from secauth.policy.route_lists import RouteLike, route_policy
 from secauth.routing import parse_template
 
 if TYPE_CHECKING:
-    from secauth.access import Grants, Routes
+    from secauth.access import Routes
+    from secauth.grants import Grants
     from secauth.policy.arn import MethodArn
     from secauth.policy.builder import PrincipalLike
 

@@ -40,7 +40,7 @@ from secauth.policy.proof import COLON_PATHS, REFUSED_SPELLINGS, SEMICOLON_PATHS
 from secauth.routing import ANY, PARAM, VERBS, split_path
 
 if TYPE_CHECKING:
-    from secauth.access import Grants
+    from secauth.grants import Grants
 
 __all__ = ["PlanCache", "PolicyConflict", "allow_patterns", "plan_policy"]
 

@@ -55,7 +55,7 @@ from secauth.policy.glob import intersects
 from secauth.routing import ANY, GREEDY, LITERAL, VERBS, fold, is_plain_segment, split_path
 
 if TYPE_CHECKING:
-    from secauth.access import Grants
+    from secauth.grants import Grants
 
 __all__ = ["COLON_PATHS", "REFUSED_SPELLINGS", "SEMICOLON_PATHS", "find_over_allow"]
 

@@ -20,7 +20,7 @@ from secauth.policy.planner import PolicyConflict, allow_patterns, plan_policy
 from secauth.routing import ANY, LITERAL, VERBS, RouteKey, parse_route_key
 
 if TYPE_CHECKING:
-    from secauth.access import Grants
+    from secauth.grants import Grants
 
 __all__ = ["RouteLike", "resources_for_routes", "route_policy"]
 
@@ -114,7 +114,8 @@ def route_policy(
 def _grants_of(entries: list[RouteKey], routes: Iterable[RouteLike]) -> Grants:
     """The grants the allowed ``entries`` make in the table of ``routes``: each entry is
     the one table route it is a bound form of (refused when it is none, or several)."""
-    from secauth.access import Grant, Grants, Routes
+    from secauth.access import Routes
+    from secauth.grants import Grant, Grants
     from secauth.rules import public
 
     keys = {}
