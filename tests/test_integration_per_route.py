@@ -205,3 +205,16 @@ def test_the_option_must_be_a_bool(value: object) -> None:
 def test_the_option_is_read_back() -> None:
     assert PER_ROUTE.integration_per_route is True
     assert LAMBDALITH.integration_per_route is False
+
+
+@pytest.mark.parametrize("route_key", [None, "GET /files/{proxy+}/x"])
+def test_an_event_naming_no_route_it_can_read_is_refused(route_key: str | None) -> None:
+    """Every HTTP API event names the route that ran: without one (or with a template
+    that does not parse) the option cannot hold the request to it, so it is refused."""
+    event = authorizer_event("v2", "/files/x/public", "GET /files/{id}/public", {"id": "x"})
+    if route_key is None:
+        del event["routeKey"], event["requestContext"]["routeKey"]
+    else:
+        event["routeKey"] = event["requestContext"]["routeKey"] = route_key
+    assert effect(authorizer(PER_ROUTE).handler(event)) == "Deny"
+    assert effect(authorizer(LAMBDALITH).handler(event)) == "Allow"

@@ -7,7 +7,7 @@ Model of API Gateway (HTTP APIs), as the project writes it: the route is selecte
 path as sent (case-sensitive literals, ``%2F`` stays in its segment, ``m%65`` is not the
 literal ``me``; most specific wins: literal, then parameter, then ``{proxy+}``, an exact
 verb before ``ANY``); the route ARN, ``rawPath``/payload 1.0 ``path`` and the path
-parameters are decoded once. :func:`api_gateway_route` below is that model, written
+parameters are decoded once. :func:`api_gateway_model.api_gateway_route` is that model, written
 independently of the table's lookup, and every event is built from what it selects.
 
 No finding held up: every attack below is a plain (passing) test. Real objects, real
@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
+from api_gateway_model import api_gateway_route
 from test_iam_simulate_crosscheck import simulate
 
 from secauth import Authorizer, Guard, Principal, Routes
@@ -31,7 +32,7 @@ from secauth.access import authenticated, public, roles, tenant
 from secauth.errors import SecAuthError
 from secauth.events import EventKind, Request
 from secauth.policy import PolicyDocument, Statement
-from secauth.routing import GREEDY, LITERAL, parse_route_key
+from secauth.routing import LITERAL, parse_route_key
 from secauth.targets import ran_elsewhere, routed_path
 from secauth.testing import KeyPair
 from secauth.testing_events import (
@@ -79,39 +80,6 @@ def admitted(guard: Guard, event: dict[str, Any]) -> str:
     return "allow"
 
 
-def api_gateway_route(
-    keys: list[str], method: str, sent: str
-) -> tuple[str, dict[str, str]] | None:
-    """The route API Gateway runs for ``method sent`` among ``keys`` (the model above) and
-    its path parameters, decoded once; None when no route matches."""
-    segments = sent[1:].split("/") if sent != "/" else []
-    best: tuple[Any, str, dict[str, str]] | None = None
-    for key in keys:
-        route = parse_route_key(key)
-        assert route.template is not None
-        if route.verb not in (method, "ANY"):
-            continue
-        template = route.template.segments
-        greedy = bool(template) and template[-1][0] == GREEDY
-        if len(segments) < len(template) if greedy else len(segments) != len(template):
-            continue
-        params: dict[str, str] = {}
-        for position, (kind, text) in enumerate(template):
-            if kind == LITERAL:
-                if segments[position] != text:
-                    break
-            elif kind == GREEDY:
-                params[text] = unquote("/".join(segments[position:]))
-            elif not segments[position]:
-                break
-            else:
-                params[text] = unquote(segments[position])
-        else:
-            order = tuple(0 if kind == LITERAL else 2 if kind == GREEDY else 1 for kind, _ in template)
-            rank = (order + (3,) * 12, route.verb != method)
-            if best is None or rank < best[0]:
-                best = (rank, key, params)
-    return None if best is None else (best[1], best[2])
 
 
 def ran_route_allows(spec: Mapping[str, Any], key: str, method: str, params: dict[str, str]) -> bool:

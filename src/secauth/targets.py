@@ -190,18 +190,22 @@ def _ran_as_listed(
 ) -> str:
     """The key of the table's route that is the one API Gateway ran (the same verb and
     template, after the prefix ``path`` has before the routed path): ``"$default"`` for
-    the ``$default`` route; :data:`_UNLISTED` when the table lists none; ``""`` when
-    that cannot be told (the event names no route, a ``/`` in a parameter), or when
-    ``path`` has a prefix (a base path, a stage) the table spells no route with: another
-    reading of the request is the one the table spells."""
+    the ``$default`` route (payload 2.0 names it by its route key, 1.0 by its
+    ``resource``); :data:`_UNLISTED` when the table lists none, or the event names no
+    route (every HTTP API event does: fail closed); ``""`` when ``path`` is not the
+    routed path behind a prefix (a ``/`` in a parameter: refused on its own; an
+    application's own path), or has a prefix (a base path, a stage) the table spells no
+    route with: another reading of the request is the one the table spells."""
     verb, _, _ = (request.route_key or "").partition(" ")
-    if verb == "$default":
+    if verb == "$default" or request.raw.get("resource") == "$default":
         return "$default"
-    if template is None or not routed or not path.endswith(routed):
-        return ""
+    if template is None:
+        return _UNLISTED
     try:
         segments = parse_template(template).segments
     except ConfigurationError:
+        return _UNLISTED
+    if not routed or not path.endswith(routed):
         return ""
     prefix = split_path(path[: len(path) - len(routed)] or "/")
     if prefix is None:
