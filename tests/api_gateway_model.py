@@ -9,6 +9,8 @@ verb beats ``ANY``; path parameters are decoded once.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -48,3 +50,25 @@ def api_gateway_route(
             if best is None or rank < best[0]:
                 best = (rank, key, params)
     return None if best is None else (best[1], best[2])
+
+
+def model_requests(
+    keys: list[str], alphabet: Sequence[str], *, has_default: bool
+) -> Iterator[tuple[str, str, str, dict[str, str]]]:
+    """``(method, path as sent, route key that runs, its parameters)`` for GET and POST of
+    every path of up to three segments from ``alphabet``; ``$default`` (no parameters)
+    where no route matches, when the API has that route (else API Gateway answers 404
+    itself, and the request is left out).
+
+    >>> list(model_requests(["GET /a"], ["a"], has_default=False))
+    [('GET', '/a', 'GET /a', {})]
+    """
+    for count in range(4):
+        for segments in itertools.product(alphabet, repeat=count):
+            sent = "/" + "/".join(segments)
+            for method in ("GET", "POST"):
+                selected = api_gateway_route(keys, method, sent)
+                if selected is not None:
+                    yield method, sent, *selected
+                elif has_default:
+                    yield method, sent, "$default", {}

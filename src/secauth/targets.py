@@ -192,10 +192,10 @@ def _ran_as_listed(
     template, after the prefix ``path`` has before the routed path): ``"$default"`` for
     the ``$default`` route (payload 2.0 names it by its route key, 1.0 by its
     ``resource``); :data:`_UNLISTED` when the table lists none, or the event names no
-    route (every HTTP API event does: fail closed); ``""`` when ``path`` is not the
-    routed path behind a prefix (a ``/`` in a parameter: refused on its own; an
-    application's own path), or has a prefix (a base path, a stage) the table spells no
-    route with: another reading of the request is the one the table spells."""
+    route it can fill (every HTTP API event does: fail closed); ``""`` when ``path`` is
+    not the routed path behind a prefix (an application's own path), or has a prefix (a
+    base path, a stage) while the table lists the route without it: the routed path is
+    another reading of the request, and is held to the route."""
     verb, _, _ = (request.route_key or "").partition(" ")
     if verb == "$default" or request.raw.get("resource") == "$default":
         return "$default"
@@ -205,18 +205,24 @@ def _ran_as_listed(
         segments = parse_template(template).segments
     except ConfigurationError:
         return _UNLISTED
-    if not routed or not path.endswith(routed):
+    if not routed:
+        return _UNLISTED  # parameters missing, or a "/" in a single-segment one
+    if not path.endswith(routed):
         return ""
     prefix = split_path(path[: len(path) - len(routed)] or "/")
     if prefix is None:
         return ""
     # Payload 1.0 names the route by its template alone: API Gateway prefers a route of
     # the request's verb to an ANY route of the same template.
-    for candidate in (verb.upper(),) if verb else (method, ANY):
+    verbs = (verb.upper(),) if verb else (method, ANY)
+    for candidate in verbs:
         key = routes.table.key_of(candidate, tuple((LITERAL, s) for s in prefix) + segments)
         if key is not None:
             return key
-    return "" if prefix else _UNLISTED
+    # A table written without the prefix lists the route: the routed path is read too.
+    if prefix and any(routes.table.key_of(candidate, segments) for candidate in verbs):
+        return ""
+    return _UNLISTED
 
 
 _HTTP_KINDS = (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2)
