@@ -442,11 +442,14 @@ class Authorizer:
     def _decide(self, found: Credentials, target: Target, request: Request) -> Decision:
         principal = found.principal
         decision = self.routes.decide(principal, target.method, target.path, request)
+        read = [(target.path, decision)]
         if decision.allowed and target.also is not None:
             other = self.routes.decide(principal, target.method, target.also, request)
+            read.append((target.also, other))
             decision = decision if other.allowed else other
-        if decision.allowed and ran_elsewhere(
-            self.routes, request, target.method, target.path, decision.decided_by
+        if decision.allowed and any(
+            ran_elsewhere(self.routes, request, target.method, path, each.decided_by)
+            for path, each in read
         ):
             decision = decision._replace(allowed=False, reason=ELSEWHERE.reason, denial=ELSEWHERE)
         if decision.allowed and self.cache_ttl > 0:

@@ -207,9 +207,12 @@ def _ran_as_listed(
         return _UNLISTED
     if not routed:
         return _UNLISTED  # parameters missing, or a "/" in a single-segment one
-    if not path.endswith(routed):
+    if routed == "/":  # the API's root: "/v1" behind the mapping "v1"
+        prefix = split_path(path.removesuffix("/") or "/")
+    elif path.endswith(routed):
+        prefix = split_path(path[: len(path) - len(routed)] or "/")
+    else:
         return ""
-    prefix = split_path(path[: len(path) - len(routed)] or "/")
     if prefix is None:
         return ""
     # Payload 1.0 names the route by its template alone: API Gateway prefers a route of
