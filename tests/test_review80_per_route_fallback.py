@@ -4,8 +4,8 @@ path that is not the routed path behind a prefix, or that has a prefix while the
 lists the route without it, "because the routed path is then also among the Guard's path
 readings and is held to the route". Checked against every reading ``paths_of`` makes
 (custom-domain prefix branches, named stages, Powertools ``strip_prefixes``, payloads 1.0
-and 2.0, trust mode), the Authorizer (ARN path, ``also``, ``api=``), tables listing a route
-with and without the prefix, case/percent variants, HEAD/GET/ANY.
+and 2.0, trust mode), the Authorizer (ARN path, ``also``, ``api=``), tables listing a
+route with and without the prefix, case/percent variants, HEAD/GET/ANY.
 
 Model of API Gateway (HTTP APIs) as the project writes it (tests/api_gateway_model.py):
 routes selected on the path as sent, path and parameters decoded once; behind a custom
@@ -13,25 +13,28 @@ domain's API mapping the path keeps the mapping's prefix, the route and its para
 not. A request for the mapping's root may be sent with or without the trailing slash
 (``https://api.example.com/v1`` or ``.../v1/``); both run the API's ``/`` route.
 
-Finding (medium, fixed: the root's prefix is the path less a trailing ``/``): behind an API
-mapping, the API's root route (``GET /``, ``ANY /``) is not
-refused when the table does not list it. For ``rawPath`` ``/v1`` the routed path is ``/``,
-``"/v1".endswith("/")`` is false, so ``_ran_as_listed`` answers ``""`` and the lenient check
-returns False for the same reason; ``paths_of`` takes its "table written with the prefix"
-branch (``/v1`` has a table route, ``/`` has none), so the routed path ``/`` is never read.
-The table's ``GET /{name}`` or ``ANY /{proxy+}`` decides the request, and the root route's
-integration runs. On the execute-api endpoint, with ``/v1/``, or for any other unlisted
-route behind the mapping, the request is refused, as docs/authorizer.md promises.
+Finding (medium, fixed: the root's prefix is the path less a trailing ``/``): behind an
+API mapping, the API's root route (``GET /``, ``ANY /``) is not refused when the table
+does not list it. For ``rawPath`` ``/v1`` the routed path is ``/``,
+``"/v1".endswith("/")`` is false, so ``_ran_as_listed`` answers ``""`` and the lenient
+check returns False for the same reason; ``paths_of`` takes its "table written with the
+prefix" branch (``/v1`` has a table route, ``/`` has none), so the routed path ``/`` is
+never read. The table's ``GET /{name}`` or ``ANY /{proxy+}`` decides the request, and the
+root route's integration runs. On the execute-api endpoint, with ``/v1/``, or for any
+other unlisted route behind the mapping, the request is refused, as docs/authorizer.md
+promises.
 
-Finding (low, hardening, fixed: every path the Authorizer decides is held): the Authorizer holds only the ARN path's readings to the route
-that ran; the routed path (``Target.also``) is decided but never checked against it, so an
-ARN path with a prefix (which the premise answers ``""`` for) lets the routed path read
-as another route. API Gateway's HTTP API route ARNs carry no base path: hardening only.
+Finding (low, hardening, fixed: every path the Authorizer decides is held): the Authorizer
+holds only the ARN path's readings to the route that ran; the routed path
+(``Target.also``) is decided but never checked against it, so an ARN path with a prefix
+(which the premise answers ``""`` for) lets the routed path read as another route. API
+Gateway's HTTP API route ARNs carry no base path: hardening only.
 
-Finding (low, false refusal; kept and documented, it fails closed): a ``$default`` request behind an API mapping is decided on
-the path with the mapping's prefix; when a table written without the prefix reads that
-path as one of its routes, the request is refused ("another route") though its default
-rule allows it (allowed with the option off). Real objects, no mocks.
+Finding (low, false refusal; kept and documented, it fails closed): a ``$default`` request
+behind an API mapping is decided on the path with the mapping's prefix; when a table
+written without the prefix reads that path as one of its routes, the request is refused
+("another route") though its default rule allows it (allowed with the option off). Real
+objects, no mocks.
 """
 
 from __future__ import annotations

@@ -218,14 +218,26 @@ def _ran_as_listed(
     # Payload 1.0 names the route by its template alone: API Gateway prefers a route of
     # the request's verb to an ANY route of the same template.
     verbs = (verb.upper(),) if verb else (method, ANY)
-    for candidate in verbs:
-        key = routes.table.key_of(candidate, tuple((LITERAL, s) for s in prefix) + segments)
-        if key is not None:
-            return key
+    spelled = tuple((LITERAL, s) for s in prefix)
+    # The root behind "v1" is a table route "/v1" only in a table written with the prefix;
+    # elsewhere "/v1" is an API route of its own.
+    if segments or _written_under(routes, spelled):
+        for candidate in verbs:
+            key = routes.table.key_of(candidate, spelled + segments)
+            if key is not None:
+                return key
     # A table written without the prefix lists the route: the routed path is read too.
     if prefix and any(routes.table.key_of(candidate, segments) for candidate in verbs):
         return ""
     return _UNLISTED
+
+
+def _written_under(routes: Routes, prefix: tuple[tuple[int, str], ...]) -> bool:
+    """Whether every route of the table starts with the literal segments ``prefix``."""
+    return all(
+        key.template is not None and key.template.segments[: len(prefix)] == prefix
+        for key, _ in routes.table.routes
+    )
 
 
 _HTTP_KINDS = (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2)
