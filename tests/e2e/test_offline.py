@@ -240,10 +240,15 @@ def test_same_token_on_two_routes_over_http(offline: Offline) -> None:
 
 
 def test_http_api_simple_response_context_reaches_backend(offline: Offline) -> None:
-    """GET /v2/whoami: 200, and JSON (non-string) context values arrive intact."""
+    """GET /v2/whoami: 200, and JSON (non-string) context values arrive intact. The table
+    says ``integration_per_route=True``: the emulator's event names the route that ran
+    (``routeKey``), which the decision holds the path to (else a 403)."""
+    start = offline.log_size()
     reply = offline.request("GET", "/v2/whoami", token=offline.token(**ADMIN, scope="a b"))
     assert reply.status == 200, reply.text
     assert reply.json() == {"sub": "alice", "tenant": "t1", "roles": ["admin"], "scopes": ["a", "b"]}
+    decisions = offline.decisions_since(start)
+    assert [(d["decision"], d.get("route")) for d in decisions] == [("allow", "GET /v2/whoami")]
 
 
 def test_http_api_forged_token_is_403(offline: Offline) -> None:

@@ -29,7 +29,10 @@ ROUTES = Routes(
         # guarded backends (app/guarded.py) re-check these rules themselves
         "GET /guarded/orders/{id}": roles("reader", "admin"),
         "GET /v2/guarded": authenticated(),
-    }
+    },
+    # Every function here has its own route: nothing routes again behind {proxy+}, so
+    # HTTP API requests are decided only as the route API Gateway ran.
+    integration_per_route=True,
 )
 CLAIMS = ClaimMapper(tenant_claim="tenant")
 

@@ -25,7 +25,8 @@ TRUSTED = Guard(
         {
             "GET /guarded/orders/{id}": roles("reader", "admin"),
             "GET /v2/guarded": roles("reader", "admin"),
-        }
+        },
+        integration_per_route=True,  # one function per route (see authorizers.py)
     )
 )
 
