@@ -218,3 +218,21 @@ def test_an_event_naming_no_route_it_can_read_is_refused(route_key: str | None) 
         event["routeKey"] = event["requestContext"]["routeKey"] = route_key
     assert effect(authorizer(PER_ROUTE).handler(event)) == "Deny"
     assert effect(authorizer(LAMBDALITH).handler(event)) == "Allow"
+
+
+def test_payload_1_with_a_lower_case_method_is_held_to_the_any_route() -> None:
+    """HTTP methods are case-sensitive: ``get`` may have run ``ANY /a/{id}`` (admin only)
+    rather than ``GET /a/{id}``; payload 1.0 does not say which, so the request is held to
+    the ANY route: the table reads it as ``GET /a/{id}``, so it is refused, whoever sends
+    it (a table without an ANY route refuses it too)."""
+    routes = Routes({"GET /a/{id}": authenticated(), "ANY /a/{id}": roles("admin")},
+                    integration_per_route=True)  # fmt: skip
+    for method, expected in (("GET", "Allow"), ("get", "Deny")):
+        event = http_authorizer_v1(method, "/a/1", resource="/a/{id}", path_params={"id": "1"},
+                                   token=EVE)  # fmt: skip
+        event["httpMethod"] = method
+        assert effect(authorizer(routes).handler(event)) == expected, method
+    admin = http_authorizer_v1("get", "/a/1", resource="/a/{id}", path_params={"id": "1"},
+                               token=ADMIN)  # fmt: skip
+    admin["httpMethod"] = "get"
+    assert effect(authorizer(routes).handler(admin)) == "Deny"  # read as GET: not the ANY route

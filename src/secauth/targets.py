@@ -216,8 +216,10 @@ def _ran_as_listed(
     if prefix is None:
         return ""
     # Payload 1.0 names the route by its template alone: API Gateway prefers a route of
-    # the request's verb to an ANY route of the same template.
-    verbs = (verb.upper(),) if verb else (method, ANY)
+    # the request's verb to an ANY route of the same template. A method not sent in
+    # upper case ("get") may have run the ANY route alone (methods are case-sensitive).
+    sent = request.raw.get("httpMethod")
+    verbs = (verb.upper(),) if verb else (method, ANY) if sent in (None, method) else (ANY,)
     spelled = tuple((LITERAL, s) for s in prefix)
     # The root behind "v1" is a table route "/v1" only in a table written with the prefix;
     # elsewhere "/v1" is an API route of its own.
