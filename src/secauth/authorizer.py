@@ -436,7 +436,7 @@ class Authorizer:
             return None  # a proof is single-use: checked on every request
         # The certificate is in the key: a certificate-bound token's answer is its own.
         return (presented.token, presented.source.label, request.kind, request.method_arn,
-                request.route_key, route_template(request), request.method, request.path,
+                request.route_key, route_template(request), request.sent_method, request.path,
                 routed_path(request), request.client_cert.get("clientCertPem"))  # fmt: skip
 
     def _decide(self, found: Credentials, target: Target, request: Request) -> Decision:

@@ -219,7 +219,7 @@ class Request:
     ----------
     kind: the :class:`EventKind`.
     method: upper-case HTTP verb (``"GET"``), or the route key for WebSocket (``"$connect"``,
-        ``"sendmessage"``).
+        ``"sendmessage"``). sent_method: the method as the event spells it (``"get"``).
     path: the request path without the stage (``"/orders/7"``); ``""`` for WebSocket
         route integrations, whose route key is the whole target.
     route_key: API Gateway's matched route (``"GET /orders/{id}"``) when the event has one.
@@ -251,6 +251,7 @@ class Request:
         "raw",
         "request_id",
         "route_key",
+        "sent_method",
         "source_ip",
         "stage",
         "token",
@@ -271,7 +272,8 @@ class Request:
             self.source_ip = None
             self.authorizer = self.identity = self.client_cert = _EMPTY
             self._path_params = self._headers = self._query = _EMPTY
-            self.method, self.path = "", "/"
+            self.method = self.sent_method = ""
+            self.path = "/"
             return
         context = _mapping(raw.get("requestContext"))
         self.request_id = _text(context.get("requestId"))
@@ -288,19 +290,24 @@ class Request:
         self.route_key = _text(raw.get("routeKey")) or _text(context.get("routeKey"))
         if kind in (EventKind.HTTP_V2, EventKind.FUNCTION_URL, EventKind.HTTP_AUTHORIZER_V2):
             http = _mapping(context.get("http"))
-            self.method = (_text(http.get("method")) or "").upper()
+            self.sent_method = _text(http.get("method")) or ""
+            self.method = self.sent_method.upper()
             self.path = _text(raw.get("rawPath")) or _text(http.get("path")) or "/"
             self.source_ip = _text(http.get("sourceIp"))
             self.client_cert = _mapping(_mapping(context.get("authentication")).get("clientCert"))
         else:
-            verb = _text(raw.get("httpMethod")) or _text(context.get("httpMethod")) or ""
+            verb = self.sent_method = (
+                _text(raw.get("httpMethod")) or _text(context.get("httpMethod")) or ""
+            )
             self.path = _text(raw.get("path")) or "/"
             # A WebSocket target is its route key with an empty path (custom keys keep
             # their case); no HTTP request has an empty path.
             if kind is EventKind.WEBSOCKET_AUTHORIZER:
-                self.method, self.path = self.route_key or "$connect", ""
+                self.method = self.sent_method = self.route_key or "$connect"
+                self.path = ""
             elif kind is EventKind.WEBSOCKET:
-                self.method, self.path = self.route_key or "", ""
+                self.method = self.sent_method = self.route_key or ""
+                self.path = ""
             else:
                 self.method = verb if verb.startswith("$") else verb.upper()
             self.source_ip = None if kind is EventKind.ALB else _text(self.identity.get("sourceIp"))

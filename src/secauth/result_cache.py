@@ -105,8 +105,8 @@ def route_bound(request: Request, *, cached: bool, route_covered: bool) -> Route
     routes there, for a route without ``{proxy+}`` (an ARN routed there has no ``/`` in a
     parameter) or whose one parameter is its ``{proxy+}`` (a ``/`` there is one more
     segment of it, read alike). For a route with both, the ``$default`` route, a route
-    unnamed, and without the route in the key: the request's ARN alone. Other events:
-    the plan.
+    unnamed, a method not sent in upper case (``get`` may have run the ``ANY`` route),
+    and without the route in the key: the request's ARN alone. Other events: the plan.
 
     >>> arn = "arn:aws:execute-api:us-east-1:123456789012:api/$default/GET/users/7"
     >>> event = {"routeArn": arn, "routeKey": "GET /users/{id}"}
@@ -116,8 +116,8 @@ def route_bound(request: Request, *, cached: bool, route_covered: bool) -> Route
     if not cached or request.kind not in _HTTP_API_KINDS:
         return _PLANNED
     template = route_template(request) if route_covered and routed_http_api(request) else None
-    if template is None:  # not keyed by route, the $default route, or a route unnamed
-        return _EXACT
+    if template is None or request.sent_method != request.method:
+        return _EXACT  # not keyed by route, $default, a route unnamed, or a verb unsure
     try:
         kinds = parse_template(template).precedence
     except ConfigurationError:

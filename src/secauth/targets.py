@@ -218,8 +218,7 @@ def _ran_as_listed(
     # Payload 1.0 names the route by its template alone: API Gateway prefers a route of
     # the request's verb to an ANY route of the same template. A method not sent in
     # upper case ("get") may have run the ANY route alone (methods are case-sensitive).
-    sent = request.raw.get("httpMethod")
-    verbs = (verb.upper(),) if verb else (method, ANY) if sent in (None, method) else (ANY,)
+    verbs = (verb.upper(),) if verb else (method, ANY) if request.sent_method == method else (ANY,)
     spelled = tuple((LITERAL, s) for s in prefix)
     # The root behind "v1" is a table route "/v1" only in a table written with the prefix;
     # elsewhere "/v1" is an API route of its own.
