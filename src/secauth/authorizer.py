@@ -441,17 +441,10 @@ class Authorizer:
 
     def _decide(self, found: Credentials, target: Target, request: Request) -> Decision:
         principal = found.principal
-        decision = self.routes.decide(principal, target.method, target.path, request)
-        read = [(target.path, decision)]
+        decision = self._decide_path(principal, target.method, target.path, request)
         if decision.allowed and target.also is not None:
-            other = self.routes.decide(principal, target.method, target.also, request)
-            read.append((target.also, other))
+            other = self._decide_path(principal, target.method, target.also, request)
             decision = decision if other.allowed else other
-        if decision.allowed and any(
-            ran_elsewhere(self.routes, request, target.method, path, each.decided_by)
-            for path, each in read
-        ):
-            decision = decision._replace(allowed=False, reason=ELSEWHERE.reason, denial=ELSEWHERE)
         if decision.allowed and self.cache_ttl > 0:
             # What construction could not refuse (a rule reading the request for this
             # caller only, an HTTP API seen in its events): API Gateway would serve this
@@ -462,6 +455,18 @@ class Authorizer:
             if denial is not None:
                 decision = decision._replace(allowed=False, reason=denial.reason, denial=denial)
         return self._limits.apply(decision, request, principal, found.entry)
+
+    def _decide_path(
+        self, principal: Principal, method: str, path: str, request: Request
+    ) -> Decision:
+        """The table's decision on ``path``; refused when the table reads it as another
+        route than the one API Gateway ran (:func:`~secauth.targets.ran_elsewhere`)."""
+        decision = self.routes.decide(principal, method, path, request)
+        if decision.allowed and ran_elsewhere(
+            self.routes, request, method, path, decision.decided_by
+        ):
+            return decision._replace(allowed=False, reason=ELSEWHERE.reason, denial=ELSEWHERE)
+        return decision
 
     def _bearer_only(self, request: Request) -> bool:
         """True when the request's credential is a bearer token (no API key, no client cert)."""
