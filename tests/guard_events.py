@@ -14,6 +14,7 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from secauth.errors import SecAuthError
 from secauth.testing import KeyPair
 from secauth.verifier import JwtVerifier
 
@@ -235,3 +236,13 @@ def response_headers(response: Mapping[str, Any]) -> dict[str, str]:
             flat[name] = values[0]
         return flat
     return dict(response["headers"])
+
+
+def admitted(guard: Any, event: Event) -> str:
+    """What ``guard`` (a :class:`secauth.Guard`) makes of ``event``: ``"allow"``, or the
+    refusal's reason and detail (``"forbidden: {...}"``)."""
+    try:
+        guard.admit(event, {})
+    except SecAuthError as exc:
+        return f"{exc.reason.value}: {exc.detail}"
+    return "allow"

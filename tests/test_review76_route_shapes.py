@@ -25,11 +25,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from guard_events import admitted
 from test_iam_simulate_crosscheck import simulate
 
 from secauth import Authorizer, Guard, Principal, Routes
 from secauth.access import authenticated, public, roles, tenant
-from secauth.errors import SecAuthError
 from secauth.events import Request
 from secauth.policy import PolicyDocument, Statement
 from secauth.targets import ran_elsewhere, route_template
@@ -85,14 +85,6 @@ def authorizer_events(
         http_authorizer_v1(method, path, resource=template, path_params=params, token=EVE, **kw),
     ]
 
-
-def admitted(guard: Guard, event: dict[str, Any]) -> str:
-    """``"allow"``, or the refusal's reason and detail."""
-    try:
-        guard.admit(event, {})
-    except SecAuthError as exc:
-        return f"{exc.reason.value}: {exc.detail}"
-    return "allow"
 
 
 # == Findings ======================================================================================

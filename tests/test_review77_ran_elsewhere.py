@@ -25,11 +25,11 @@ from urllib.parse import unquote
 
 import pytest
 from api_gateway_model import api_gateway_route
+from guard_events import admitted
 from test_iam_simulate_crosscheck import simulate
 
 from secauth import Authorizer, Guard, Principal, Routes
 from secauth.access import authenticated, public, roles, tenant
-from secauth.errors import SecAuthError
 from secauth.events import EventKind, Request
 from secauth.policy import PolicyDocument, Statement
 from secauth.routing import LITERAL, parse_route_key
@@ -70,14 +70,6 @@ def per_route(routes: Routes) -> Authorizer:
     return Authorizer(VERIFIER, routes=routes, cache_ttl=300, cache_key_covers_route=True,
                       decision_log=None, response_cache_size=0)  # fmt: skip
 
-
-def admitted(guard: Guard, event: dict[str, Any]) -> str:
-    """``"allow"``, or the refusal's reason and detail."""
-    try:
-        guard.admit(event, {})
-    except SecAuthError as exc:
-        return f"{exc.reason.value}: {exc.detail}"
-    return "allow"
 
 
 

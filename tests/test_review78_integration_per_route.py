@@ -27,10 +27,10 @@ from urllib.parse import unquote
 
 import pytest
 from api_gateway_model import model_requests
+from guard_events import admitted
 
 from secauth import Authorizer, ClaimMapper, Guard, Principal, Routes
 from secauth.access import authenticated, public, roles, tenant
-from secauth.errors import SecAuthError
 from secauth.routing import GREEDY, LITERAL, parse_route_key
 from secauth.testing import KeyPair
 from secauth.testing_events import (
@@ -74,14 +74,6 @@ def authorizer(routes: Routes, **options: Any) -> Authorizer:
 def guard(routes: Routes) -> Guard:
     return Guard(VERIFIER, routes=routes, claims=MAPPER, decision_log=None)
 
-
-def admitted(g: Guard, event: dict[str, Any]) -> str:
-    """``"allow"``, or the refusal's reason and detail."""
-    try:
-        g.admit(event, {})
-    except SecAuthError as exc:
-        return f"{exc.reason.value}: {exc.detail}"
-    return "allow"
 
 
 def v1_default_authorizer_event(path: str, token: str = EVE, method: str = "GET") -> dict[str, Any]:

@@ -33,13 +33,13 @@ from urllib.parse import unquote
 
 import pytest
 from api_gateway_model import api_gateway_route, model_requests
+from guard_events import admitted
 from test_review78_integration_per_route import (
     ADA,
     EVE,
     EVE_PRINCIPAL,
     MAPPER,
     VERIFIER,
-    admitted,
     authorizer,
     effect,
     guard,

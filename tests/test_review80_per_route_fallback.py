@@ -45,6 +45,7 @@ from urllib.parse import unquote
 
 import pytest
 from api_gateway_model import api_gateway_route, model_requests
+from guard_events import admitted
 from test_review78_integration_per_route import (
     ADA,
     DEFAULT_ARN,
@@ -52,7 +53,6 @@ from test_review78_integration_per_route import (
     EVE_PRINCIPAL,
     MAPPER,
     VERIFIER,
-    admitted,
     authorizer,
     effect,
     guard,

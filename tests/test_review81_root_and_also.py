@@ -49,12 +49,12 @@ from typing import Any
 from urllib.parse import unquote
 
 from api_gateway_model import api_gateway_route, model_requests
+from guard_events import admitted
 from test_review78_integration_per_route import (
     ADA,
     EVE,
     MAPPER,
     VERIFIER,
-    admitted,
     effect,
     guard,
     ran_route_allows,

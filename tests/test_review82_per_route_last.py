@@ -51,10 +51,10 @@ from urllib.parse import unquote
 
 import pytest
 from api_gateway_model import api_gateway_route, model_requests
+from guard_events import admitted
 from test_review78_integration_per_route import (
     ADA,
     EVE,
-    admitted,
     guard,
     ran_route_allows,
     v1_proxy,
