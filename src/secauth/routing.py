@@ -78,6 +78,7 @@ __all__ = [
     "is_plain_segment",
     "parse_route_key",
     "parse_template",
+    "shape_of",
     "split_path",
     "stage_readings",
 ]
@@ -105,6 +106,16 @@ _PERCENT_ESCAPE = r"%[0-9A-Fa-f]{2}"
 _ASCII_LOWER: Final = {code: code + 32 for code in range(ord("A"), ord("Z") + 1)}
 
 
+def shape_of(segments: Iterable[tuple[int, str]]) -> tuple[tuple[int, str], ...]:
+    """Template segments with the parameters unnamed, as routes are compared: two routes of
+    one verb and one shape are one route (:attr:`Template.shape`).
+
+    >>> shape_of(parse_template("/a/{id}").segments) == shape_of(parse_template("/a/{x}").segments)
+    True
+    """
+    return tuple((kind, text if kind == LITERAL else "") for kind, text in segments)
+
+
 class Template(NamedTuple):
     """A parsed path template: ``(kind, text)`` per segment, ``kind`` one of
     :data:`LITERAL`, :data:`PARAM`, :data:`GREEDY` (``text`` the literal or the name)."""
@@ -125,7 +136,7 @@ class Template(NamedTuple):
     @property
     def shape(self) -> tuple[tuple[int, str], ...]:
         """The segments with the parameters unnamed: equal for ``/a/{id}`` and ``/a/{x}``."""
-        return tuple((kind, text if kind == LITERAL else "") for kind, text in self.segments)
+        return shape_of(self.segments)
 
     def matches_length(self, count: int) -> bool:
         """Can a path of ``count`` segments match this template?"""
@@ -314,11 +325,6 @@ class _Node:
         self.routes: dict[str, int] = {}  # routes ending exactly here
 
 
-def _shape(segments: Iterable[tuple[int, str]]) -> tuple[str | int, ...]:
-    """Template segments as a table compares routes: literals by text, parameters by kind."""
-    return tuple(text if kind == LITERAL else kind for kind, text in segments)
-
-
 class RouteTable(Generic[T]):
     """Route keys with a value each, looked up as API Gateway selects routes (module docs).
 
@@ -334,7 +340,7 @@ class RouteTable(Generic[T]):
         #: Every route's value by its key (``"GET /a/{id}"``, ``"$connect"``).
         self.by_key: dict[str, T] = {}
         self._root = _Node()
-        self._shapes: dict[tuple[str, tuple[str | int, ...]], str] = {}
+        self._shapes: dict[tuple[str, tuple[tuple[int, str], ...]], str] = {}
         self._folded: dict[str, str] = {}
         # Per route (by position): where its parameters are, (position, name, is_greedy).
         self._param_slots: list[tuple[tuple[int, str, bool], ...]] = []
@@ -355,7 +361,7 @@ class RouteTable(Generic[T]):
             self.specials[route_key.key] = value
             return
         twin = self._shapes.setdefault(
-            (route_key.verb, _shape(route_key.template.segments)), route_key.key
+            (route_key.verb, route_key.template.shape), route_key.key
         )
         if twin != route_key.key:
             raise ConfigurationError(
@@ -403,7 +409,7 @@ class RouteTable(Generic[T]):
         >>> table.key_of("ANY", parse_template("/users/{id}").segments) is None
         True
         """
-        return self._shapes.get((verb, _shape(segments)))
+        return self._shapes.get((verb, shape_of(segments)))
 
     def fresh_segment(self, avoid: Iterable[str] = ()) -> str:
         """A segment that is no literal of the table in any spelling, and none of ``avoid``:
