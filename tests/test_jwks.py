@@ -90,7 +90,8 @@ def test_fetch_faults_are_keys_unavailable(idp: LocalIssuer, mode: str) -> None:
     """A slow (beyond timeout), failing, non-JSON or oversized response is a retryable 503."""
     idp.mode = mode
     idp.delay = 1.0
-    cache = make_cache(idp, timeout=0.3)
+    # Only "slow" needs to time out (see test_async_fetch_faults).
+    cache = make_cache(idp, timeout=0.5 if mode == "slow" else 5.0)
     verifier = make_verifier(idp, cache)
     with pytest.raises(KeysUnavailable) as exc:
         verifier.verify(idp.token(aud=AUD))
@@ -387,7 +388,9 @@ def test_async_fetch_faults(idp: LocalIssuer, mode: str) -> None:
     """The async fetcher maps a 500, an oversized or garbage body and a timeout to a 503."""
     idp.mode = mode
     idp.delay = 1.0
-    verifier = make_verifier(idp, make_cache(idp, timeout=0.3))
+    # Only "slow" needs to time out; the others get time to be answered on a loaded machine
+    # (a short timeout there could expire before the server counted the fetch).
+    verifier = make_verifier(idp, make_cache(idp, timeout=0.5 if mode == "slow" else 5.0))
     with pytest.raises(KeysUnavailable) as exc:
         asyncio.run(verifier.verify_async(idp.token(aud=AUD)))
     assert_keys_unavailable(exc.value)
