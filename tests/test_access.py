@@ -1187,6 +1187,28 @@ def test_the_public_catch_all_cannot_be_used_to_reach_admin() -> None:
     assert ok.params == {"proxy": "docs/admin/users"}
 
 
+def test_a_negation_never_allows_the_anonymous_principal() -> None:
+    """``~rule`` is a signed-in caller the rule refuses, never one without credentials: its
+    check, its bindings (cached policies, ``allowed_routes``) and a table's decision agree."""
+    table = Routes({"GET /feed": ~roles("suspended"), "GET /open": public() & ~roles("banned")})
+    for path in ("/feed", "/open"):
+        assert table.decide(ALICE, "GET", path).allowed
+        assert table.decide(ANON, "GET", path).reason is Reason.FORBIDDEN
+    assert table.allowed_routes(ANON) == []
+    assert (~roles("suspended")).bindings(ANON) == []
+    assert (~roles("suspended")).bindings(ALICE) == [{}]
+
+
+def test_a_rule_reading_a_path_parameter_its_route_lacks_is_refused() -> None:
+    """``tenant(path="tenantId")`` on a route without ``{tenantId}`` (or as the ``default``
+    rule, which has no parameters) could never allow: refused, naming the parameter."""
+    with pytest.raises(ConfigurationError, match="'tenantId'"):
+        Routes({"GET /oops": tenant(path="tenantId") | roles("admin")})
+    with pytest.raises(ConfigurationError, match="the default rule"):
+        Routes({"GET /a": public()}, default=~tenant(path="t"))
+    assert Routes({"GET /t/{tenantId}": tenant(path="tenantId")})  # the parameter is there
+
+
 # --- allowed_routes -----------------------------------------------------------------------------------------
 
 TENANTS = Routes(
@@ -1199,7 +1221,6 @@ TENANTS = Routes(
         "GET /me": authenticated(),
         "POST /orders": tenant(header="x-tenant-id"),
         "GET /tenant-files/{proxy+}": tenant(path="proxy"),
-        "GET /oops": tenant(path="tenantId"),  # names a parameter the route lacks
     },
     default=authenticated(),
 )
@@ -1226,7 +1247,7 @@ def test_allowed_routes_agree_with_decide_on_examples() -> None:
     ``{proxy+}`` allows exactly its one segment."""
     for path in ("/tenants/acme/orders/1", "/tenants/acme", "/tenant-files/acme", "/orders"):
         assert TENANTS.decide(ALICE, "GET", path).allowed, path
-    for path in ("/tenant-files/acme/x", "/tenant-files/globex", "/oops"):
+    for path in ("/tenant-files/acme/x", "/tenant-files/globex"):
         decision = TENANTS.decide(ALICE, "GET", path)
         assert decision.allowed is False, path
         assert decision.reason is Reason.TENANT_MISMATCH

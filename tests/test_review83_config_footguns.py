@@ -3,6 +3,12 @@ that silently allow what the user would expect denied, or bad/contradictory opti
 instead of refused at construction with a ConfigurationError. Real objects only (KeyPair,
 secauth.testing_events), no network.
 
+Every finding below is fixed (the tests assert the fix): flags are type-checked
+(``secauth.options.flag``), lists of names refuse a lone string (``options.names``), ``~rule``
+never allows the anonymous principal, a rule reading a path parameter its route lacks and a
+case variant of a predefined WebSocket key are refused, ``scopes()`` takes one scope per name,
+and the presets name an option they set.
+
 Finding (medium): ``Authorizer(cache_key_covers_request=...)`` and ``cache_key_covers_route=``
 are not type-checked (unlike ``Routes(integration_per_route=...)``, which is). A string such as
 ``"false"`` (an environment variable read as is) is truthy: ``check_result_cache`` returns
@@ -131,7 +137,6 @@ def echo(event: dict[str, Any], context: object, principal: Principal) -> dict[s
 # -- findings: medium ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING: medium: Authorizer(cache_key_covers_request='false') is truthy: a tenant(header=) table is cached under the token alone")  # noqa: E501
 def test_cache_key_covers_request_must_be_a_bool() -> None:
     """A header-reading tenant rule under ``cache_ttl=300``: refused with ``False``, but the
     string ``"false"`` builds an authorizer whose Allow for acme's header is cached under the
@@ -154,7 +159,6 @@ def test_cache_key_covers_request_must_be_a_bool() -> None:
     raise AssertionError("a header-reading rule was cached under the token alone")
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING: medium: Authorizer(cache_key_covers_route='false') is truthy: api='http' with cache_ttl > 0 is no longer refused")  # noqa: E501
 def test_cache_key_covers_route_must_be_a_bool() -> None:
     """``api="http"`` with ``cache_ttl > 0`` is refused without the route in the cache key;
     the string ``"false"`` passes for ``True``."""
@@ -166,7 +170,6 @@ def test_cache_key_covers_route_must_be_a_bool() -> None:
                    cache_key_covers_route="false")  # type: ignore[arg-type]  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING: medium: a Guard admits callers with no credentials on ~roles(...) / ~tenant(path=...) routes (the Authorizer: 401)")  # noqa: E501
 @pytest.mark.parametrize(
     ("method", "path"),
     [("GET", "/feed"), ("POST", "/tenants/acme/review")],
@@ -189,7 +192,6 @@ def test_guard_negated_rule_does_not_admit_anonymous(method: str, path: str) -> 
 # -- findings: low ------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING: low: ClaimMapper(groups_are_roles='false') is truthy: every group becomes a role that roles(...) accepts")  # noqa: E501
 def test_groups_are_roles_must_be_a_bool() -> None:
     claims = {"sub": "ann", "groups": ["admin"]}
     assert ClaimMapper(groups_are_roles=False).map(claims).roles == frozenset()
@@ -200,7 +202,6 @@ def test_groups_are_roles_must_be_a_bool() -> None:
     assert mapper.map(claims).roles == frozenset(), "a group became a role"
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING: low: JwtVerifier(require_exp=None) (an unset setting) silently accepts tokens that carry no exp at all")  # noqa: E501
 def test_require_exp_none_is_refused() -> None:
     no_exp = PAIR.sign({"iss": ISS, "aud": "orders-api", "sub": "ann"})
     with pytest.raises(InvalidClaims):
@@ -213,7 +214,6 @@ def test_require_exp_none_is_refused() -> None:
         loose.verify(no_exp)
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING: low: Cors(allow_credentials='false') is truthy: answers carry Access-Control-Allow-Credentials: true")  # noqa: E501
 def test_cors_allow_credentials_must_be_a_bool() -> None:
     origin = "https://app.example.com"
     try:
@@ -226,25 +226,21 @@ def test_cors_allow_credentials_must_be_a_bool() -> None:
     assert "Access-Control-Allow-Credentials" not in answer["headers"]
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING: low: JwtVerifier(required_claims='tenant') is split into claims t, e, n, a (fails closed, no ConfigurationError)")  # noqa: E501
 def test_required_claims_string_is_refused() -> None:
     with pytest.raises(ConfigurationError):
         verifier(required_claims="tenant")
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING: low: client_cert(subjects='CN=...') is split into one-character subjects instead of being refused")  # noqa: E501
 def test_client_cert_subjects_string_is_refused() -> None:
     with pytest.raises(ConfigurationError):
         client_cert(subjects="CN=partner-a.example.com,O=Partner A")  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING: low: Guard(content_types='application/json') is a set of characters: every JSON body answers 415")  # noqa: E501
 def test_guard_content_types_string_is_refused() -> None:
     with pytest.raises(ConfigurationError):
         Guard(verifier(), content_types="application/json")  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING: low: ApiKeyEntry(roles='reader') is accepted when built, then every request with the key is a 401")  # noqa: E501
 def test_api_key_entry_roles_string_is_refused_when_built() -> None:
     key = "pk-live-0123456789abcdefghij"
     try:
@@ -260,7 +256,6 @@ def test_api_key_entry_roles_string_is_refused_when_built() -> None:
     raise AssertionError("the bad entry was found on a request, not when it was built")
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING: low: tenant(path=...) naming a parameter its route template lacks is accepted; the route never allows")  # noqa: E501
 def test_tenant_rule_naming_a_missing_parameter_is_refused() -> None:
     """A typo (``tenant_id`` for ``tenantId``): the route never allows its own tenant."""
     table = {"ANY /tenants/{tenantId}/{proxy+}": tenant(path="tenant_id") & roles("member")}
@@ -273,7 +268,6 @@ def test_tenant_rule_naming_a_missing_parameter_is_refused() -> None:
     raise AssertionError("a rule that can never allow on its route was accepted")
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING: low: the WebSocket key '$Connect' is accepted as a key of its own; $connect falls to $default's rule")  # noqa: E501
 def test_case_variant_of_a_predefined_websocket_key_is_refused() -> None:
     try:
         routes = Routes({"$Connect": roles("member"), "$default": authenticated()})
@@ -284,13 +278,11 @@ def test_case_variant_of_a_predefined_websocket_key_is_refused() -> None:
     assert not routes.decide(outsider, "$connect", "").allowed, "connected by $default's rule"
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING: low: scopes('orders:read orders:write') names one scope holding a space, which no token can carry")  # noqa: E501
 def test_scope_name_with_a_space_is_refused() -> None:
     with pytest.raises(ConfigurationError):
         scopes("orders:read orders:write")
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING: low: JwtVerifier.cognito(..., audience=...) raises a bare TypeError, not a ConfigurationError naming it")  # noqa: E501
 @pytest.mark.parametrize("option", ["audience", "audience_claim"])
 def test_cognito_option_the_preset_sets_is_a_configuration_error(option: str) -> None:
     with pytest.raises(ConfigurationError):

@@ -21,6 +21,7 @@ from urllib.parse import urljoin, urlsplit
 from secauth._b64 import loads_strict
 from secauth._urls import check_url
 from secauth.errors import ConfigurationError, KeyImportError
+from secauth.options import flag
 
 if TYPE_CHECKING:
     import ssl
@@ -175,7 +176,7 @@ def fetch_policy(
     agent = user_agent or DEFAULT_USER_AGENT
     if any(c in agent for c in "\r\n"):
         raise ConfigurationError("user_agent must be a single line")
-    return FetchPolicy(float(timeout), int(max_bytes), bool(allow_http), agent)
+    return FetchPolicy(float(timeout), int(max_bytes), flag("allow_http", allow_http), agent)
 
 
 class FetchResult(NamedTuple):

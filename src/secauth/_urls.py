@@ -11,6 +11,7 @@ import re
 from urllib.parse import urlsplit
 
 from secauth.errors import ConfigurationError
+from secauth.options import flag
 
 __all__ = ["MAX_URL_CHARS", "canonical_authority", "check_url", "shown_url"]
 
@@ -94,6 +95,7 @@ def check_url(url: object, *, allow_http: bool) -> str:
     ...
     secauth.errors.ConfigurationError: URL 'https://idp.example.com:99999/keys' has a port outside 0-65535
     """
+    allow_http = flag("allow_http", allow_http)
     if not isinstance(url, str):
         raise ConfigurationError("a key source URL must be a string")
     if len(url) > MAX_URL_CHARS or not all("!" <= ch <= "~" for ch in url):

@@ -56,6 +56,7 @@ from secauth.rules import (
     Rule,
     as_rule,
     authenticated,
+    path_parameters,
     public,
     roles,
     rule,
@@ -129,6 +130,20 @@ class RouteMatch(NamedTuple):
     others: tuple[RouteMatch, ...] = ()
 
 
+
+def _check_parameters(route_key: RouteKey | None, rule_: Rule) -> None:
+    """Refuse a rule that reads a path parameter its route lacks (``tenant(path="tenant_id")``
+    on ``/tenants/{tenantId}``): it could never allow. The ``default`` rule has none."""
+    template = None if route_key is None else route_key.template
+    have = {name for kind, name in template.segments if kind != LITERAL} if template else set()
+    missing = sorted(path_parameters(rule_) - have)
+    if missing:
+        where = "the default rule" if route_key is None else f"route {route_key.key!r:.80}"
+        raise ConfigurationError(
+            f"{where} reads the path parameter {missing[0]!r}, which it does not have "
+            f"(its parameters: {sorted(have) or 'none'}); the rule could never allow"
+        )
+
 class Routes:
     """A route table with deny by default: ``{"VERB /path/{param}/{proxy+}": rule}``.
 
@@ -188,6 +203,8 @@ class Routes:
             entries.append((parse_route_key(key), as_rule(rule_)))
         self._table: RouteTable[Rule] = RouteTable(entries)
         self._default = None if default is None else as_rule(default)
+        for route_key, rule_ in [*entries, *([] if default is None else [(None, default)])]:
+            _check_parameters(route_key, rule_)
 
     @property
     def table(self) -> RouteTable[Rule]:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
 from secauth.errors import AmbiguousCredentials, ConfigurationError, MalformedToken, MissingToken
+from secauth.options import flag
 from secauth.principal import Principal
 
 if TYPE_CHECKING:
@@ -141,6 +142,11 @@ class ApiKeyEntry:
     plan: str | None = None
 
     def __post_init__(self) -> None:
+        flag(f"ApiKeyEntry {self.principal_id!r}: usage_plan", self.usage_plan)
+        try:
+            self.principal()  # built now, so a bad field (roles="reader") fails here
+        except ConfigurationError as err:
+            raise ConfigurationError(f"ApiKeyEntry {self.principal_id!r}: {err}") from None
         if self.rate_limit is not None:
             problem = rate_limit_problem(self.rate_limit)
             if problem is not None:

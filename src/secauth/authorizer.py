@@ -48,6 +48,7 @@ from secauth.authorizer_limits import AuthorizerLimits
 from secauth.errors import ConfigurationError, InvalidClaims, MissingToken, SecAuthError
 from secauth.events import EventKind, Request, UnsupportedEvent
 from secauth.memo import ResponseMemo
+from secauth.options import flag
 from secauth.policy import DEFAULT_MAX_RESPONSE_BYTES, PolicyBuilder, Unauthorized
 from secauth.principal import ClaimMapper, Principal
 from secauth.result_cache import (
@@ -207,6 +208,15 @@ class Authorizer:
     ) -> None:
         # Long, on purpose: it checks each of the options against the others, in one place,
         # so a bad combination fails here with a message that says what to change.
+        simple_responses = flag("simple_responses", simple_responses)
+        cache_key_covers_request = flag("cache_key_covers_request", cache_key_covers_request)
+        cache_key_covers_route = flag("cache_key_covers_route", cache_key_covers_route)
+        if flag("context_token_claims", context_token_claims):
+            from secauth.revocation import REVOCATION_CLAIMS
+
+            self._token_claims: tuple[str, ...] = REVOCATION_CLAIMS
+        else:
+            self._token_claims = ()
         if api not in (None, "rest", "http"):
             raise ConfigurationError("api must be 'rest', 'http' or None (detect from the event)")
         self.api = api
@@ -250,11 +260,6 @@ class Authorizer:
             api_keys=api_keys,
         )
         self._context_fn = context
-        self._token_claims: tuple[str, ...] = ()
-        if context_token_claims:
-            from secauth.revocation import REVOCATION_CLAIMS
-
-            self._token_claims = REVOCATION_CLAIMS
         #: Where decision records go (:class:`~secauth._decisions.DecisionLog`).
         self.decisions = DecisionLog(decision_log, on_decision)
         if policy_builder is not None:

@@ -28,6 +28,7 @@ from secauth.errors import (
     TokenExpired,
     TokenNotYetValid,
 )
+from secauth.options import flag, names
 
 __all__ = [
     "MAX_FUTURE_IAT",
@@ -95,8 +96,8 @@ class ClaimPolicy:
             raise ConfigurationError("leeway must be 0..300 s and max_future_iat 0..3600 s")
         self.leeway = float(leeway)
         self.max_future_iat = float(max_future_iat)
-        self.require_exp = require_exp
-        self.required_claims = tuple(required_claims)
+        self.require_exp = flag("require_exp", require_exp)
+        self.required_claims = names("required_claims", required_claims)
         self.expected_claims = dict(expected_claims or {})
         if not all(map(_is_json, self.expected_claims.values())):
             raise ConfigurationError(

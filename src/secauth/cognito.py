@@ -130,6 +130,12 @@ class CognitoVerifier(MultiIssuerVerifier):
             raise ConfigurationError(
                 "a Cognito verifier has one JWKS URL per issuer: pass jwks_uris={issuer: url}"
             )
+        preset = sorted({"issuer", "audience", "audience_claim"} & set(options))
+        if preset:
+            raise ConfigurationError(
+                f"a Cognito verifier sets {preset[0]} itself, from user_pool_id, client_id "
+                "and token_use: leave it out"
+            )
         expected = dict(options.pop("expected_claims", None) or {})
         if "token_use" in expected:
             raise ConfigurationError(

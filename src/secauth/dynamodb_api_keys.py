@@ -23,6 +23,7 @@ from secauth.api_keys import (
     rate_limit_problem,
 )
 from secauth.errors import ConfigurationError, KeysUnavailable
+from secauth.options import flag
 
 __all__ = ["DynamoDBApiKeys"]
 
@@ -132,7 +133,7 @@ class DynamoDBApiKeys:
         self.cache_ttl = float(cache_ttl)
         self.negative_cache_ttl = float(negative_cache_ttl)
         self.max_cached = max_cached
-        self.consistent_read = consistent_read
+        self.consistent_read = flag("consistent_read", consistent_read)
         self._clock = clock
         self._wall_clock = wall_clock
         self._cache: dict[str, _Cached] = {}  # by key hash

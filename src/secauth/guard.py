@@ -82,6 +82,7 @@ from secauth.guard_http import (
 from secauth.guard_limits import count, count_async, request_limits
 from secauth.guard_routes import anonymous_if_public, decide
 from secauth.memo import PrincipalMemo
+from secauth.options import names
 from secauth.principal import ClaimMapper, Principal
 from secauth.responses import Cors, SecurityHeaders, check_problem_type_base
 from secauth.sender_constraint import (
@@ -249,9 +250,8 @@ class Guard:
         self.cors = cors
         self.security_headers = security_headers.headers() if security_headers else {}
         self.max_body_bytes = max_body_bytes
-        self.content_types = (
-            frozenset(t.lower() for t in content_types) if content_types is not None else None
-        )
+        types = None if content_types is None else names("content_types", content_types)
+        self.content_types = None if types is None else frozenset(t.lower() for t in types)
         #: Where decision records go (:class:`~secauth._decisions.DecisionLog`).
         self.decisions = DecisionLog(decision_log, on_decision)
         self.rule = rule

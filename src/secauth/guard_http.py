@@ -295,9 +295,13 @@ def refusal_response(
     headers = dict(security_headers)
     if isinstance(error, RateLimited):
         headers.update(record.get(LIMIT_HEADERS) or {})
-    if cors is not None and isinstance(event, Mapping):
-        with contextlib.suppress(Exception):  # no CORS headers on an unreadable event
-            add_headers(headers, cors.headers(Request.from_event(event).headers))
+    if cors is not None:
+        try:
+            sent: Mapping[str, str] = Request.from_event(event).headers
+        except Exception:  # an unreadable event: answered as one without an Origin
+            sent = {}
+        with contextlib.suppress(Exception):  # a refusal is answered, whatever CORS raises
+            add_headers(headers, cors.headers(sent))
     response = error_response(
         error,
         kind,

@@ -54,6 +54,7 @@ from secauth._urls import check_url, shown_url
 from secauth.errors import ConfigurationError, KeysUnavailable, UnknownKey
 from secauth.jwk import VerificationKey
 from secauth.key_sets import MAX_KEYS, KeySet, KeySource, StaticKeys
+from secauth.options import flag
 
 if TYPE_CHECKING:
     import asyncio
@@ -144,7 +145,7 @@ class JwksCache:
         self.max_age = max_age
         self.refetch_cooldown = refetch_cooldown
         self.max_backoff = max_backoff
-        self.respect_cache_control = respect_cache_control
+        self.respect_cache_control = flag("respect_cache_control", respect_cache_control)
         self.min_ttl = min_ttl
         self._clock = clock
         self._lock = threading.Lock()

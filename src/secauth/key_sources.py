@@ -21,6 +21,7 @@ from secauth.jwk import (
     VerificationKey,
 )
 from secauth.key_sets import KeySource, StaticKeys
+from secauth.options import flag
 
 __all__ = ["SecretKey", "checked_algorithms", "key_source"]
 
@@ -55,6 +56,7 @@ def key_source(
     algorithms: frozenset[str],
     allow_http: bool,
 ) -> KeySource:
+    flag("allow_http", allow_http)  # checked whatever the source: a URL's is used
     given = [
         name
         for name, value in (("jwks_uri", jwks_uri), ("jwks", jwks), ("secret", secret))

@@ -29,6 +29,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from secauth.errors import ConfigurationError, InvalidClaims
+from secauth.options import flag
 from secauth.role_hierarchy import RoleHierarchy
 
 __all__ = [
@@ -411,7 +412,7 @@ class ClaimMapper:
         self.role_claims = _check_paths("role_claims", role_claims)
         self.group_claims = _check_paths("group_claims", group_claims)
         self.scope_claims = _check_paths("scope_claims", scope_claims)
-        self.groups_are_roles = groups_are_roles
+        self.groups_are_roles = flag("groups_are_roles", groups_are_roles)
         if role_hierarchy is not None and not isinstance(role_hierarchy, RoleHierarchy):
             role_hierarchy = RoleHierarchy(role_hierarchy)
         self.role_hierarchy = role_hierarchy
@@ -432,8 +433,9 @@ class ClaimMapper:
     def auth0(cls, *, namespace: str, tenant: str | None = None, **options: Any) -> ClaimMapper:
         """Auth0-style namespaced custom claims: ``{namespace}roles`` and, when given,
         ``{namespace}{tenant}``; scopes from ``scope`` and ``permissions``."""
-        if not namespace.endswith(("/", ":")):
-            raise ConfigurationError("an Auth0 claim namespace ends with '/' (or ':')")
+        if not namespace.endswith(("/", ":")) or "tenant_claim" in options:
+            raise ConfigurationError("an Auth0 claim namespace ends with '/' (or ':'); the tenant "
+                                     "claim is named by tenant='...', under the namespace")  # fmt: skip
         options.setdefault("role_claims", (f"{namespace}roles",))
         options.setdefault("group_claims", (f"{namespace}groups",))
         options.setdefault("scope_claims", ("scope", "permissions"))

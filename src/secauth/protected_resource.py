@@ -53,6 +53,7 @@ from urllib.parse import unquote, urlsplit
 from secauth._urls import canonical_authority
 from secauth.claim_policy import ClaimPolicy
 from secauth.errors import ConfigurationError
+from secauth.options import flag, names
 
 if TYPE_CHECKING:
     from secauth.verifier import JwtVerifier
@@ -125,8 +126,9 @@ class ProtectedResource:
         resource_documentation: str | None = None,
         allow_http: bool = False,
     ) -> None:
+        allow_http = flag("allow_http", allow_http)
         self.resource = _checked_url("resource", resource, allow_http, canonical=True)
-        servers = _strings("authorization_servers", authorization_servers)
+        servers = names("authorization_servers", authorization_servers)
         if not servers:
             raise ConfigurationError(
                 "authorization_servers needs at least one issuer, "
@@ -141,16 +143,18 @@ class ProtectedResource:
             if required_scopes is None
             else _scopes("required_scopes", required_scopes)
         )
-        methods = _strings("bearer_methods_supported", bearer_methods_supported)
+        methods = names("bearer_methods_supported", bearer_methods_supported)
         unknown = sorted(set(methods) - BEARER_METHODS)
         if unknown:
             raise ConfigurationError(
                 f"bearer_methods_supported: unknown {unknown}; use 'header', 'body' or 'query'"
             )
         self.bearer_methods_supported = methods
-        self.dpop_bound_access_tokens_required = bool(dpop_bound_access_tokens_required)
-        self.tls_client_certificate_bound_access_tokens = bool(
-            tls_client_certificate_bound_access_tokens
+        self.dpop_bound_access_tokens_required = flag(
+            "dpop_bound_access_tokens_required", dpop_bound_access_tokens_required
+        )
+        self.tls_client_certificate_bound_access_tokens = flag(
+            "tls_client_certificate_bound_access_tokens", tls_client_certificate_bound_access_tokens
         )
         if resource_name is not None and (
             not isinstance(resource_name, str) or not resource_name.isprintable()
@@ -289,14 +293,8 @@ def _audiences(verifier: object) -> list[tuple[str, frozenset[str] | None]]:
     )
 
 
-def _strings(name: str, values: Sequence[str]) -> tuple[str, ...]:
-    if isinstance(values, str) or not all(isinstance(v, str) for v in values):
-        raise ConfigurationError(f"{name} must be a list of strings")
-    return tuple(values)
-
-
 def _scopes(name: str, values: Sequence[str]) -> tuple[str, ...]:
-    scopes = _strings(name, values)
+    scopes = names(name, values)
     for scope in scopes:
         if not _SCOPE_TOKEN.fullmatch(scope):
             raise ConfigurationError(

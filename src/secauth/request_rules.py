@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from secauth.errors import ConfigurationError, Reason
+from secauth.options import names
 from secauth.principal import Principal
 from secauth.rules import AccessContext, Denial, Rule
 
@@ -168,7 +169,8 @@ def client_cert(*, subjects: Iterable[str] = (), issuers: Iterable[str] = ()) ->
     >>> isinstance(client_cert(subjects=["CN=partner-a,O=Partner A"]), Rule)
     True
     """
-    subject_set, issuer_set = frozenset(subjects), frozenset(issuers)
+    subject_set = frozenset(names("client_cert subjects", subjects))
+    issuer_set = frozenset(names("client_cert issuers", issuers))
     if not subject_set:
         raise ConfigurationError("client_cert(...) needs the allowed subjects")
     return _ClientCert(subject_set, issuer_set)

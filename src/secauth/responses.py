@@ -42,6 +42,7 @@ from secauth.errors import (
     TokenError,
 )
 from secauth.events import EventKind
+from secauth.options import flag, names
 
 __all__ = [
     "ABOUT_BLANK",
@@ -137,9 +138,10 @@ class Cors:
         allow_credentials: bool = False,
         max_age: int = 600,
     ) -> None:
-        origins = _names(allow_origins, "allow_origins")
+        origins = names("Cors allow_origins", allow_origins)
         if not origins:
             raise ConfigurationError("Cors needs allow_origins (exact origins, or ['*'])")
+        allow_credentials = flag("Cors allow_credentials", allow_credentials)
         if "*" in origins and (allow_credentials or len(origins) > 1):
             raise ConfigurationError(
                 "Cors: '*' cannot go with allow_credentials=True (browsers refuse it) or with "
@@ -154,9 +156,9 @@ class Cors:
                 )
         self.any_origin = origins == ("*",)
         self.origins = frozenset(origins)
-        methods = _names(allow_methods, "allow_methods")
-        allowed = _names(allow_headers, "allow_headers")
-        exposed = _names(expose_headers, "expose_headers")
+        methods = names("Cors allow_methods", allow_methods)
+        allowed = names("Cors allow_headers", allow_headers)
+        exposed = names("Cors expose_headers", expose_headers)
         if not all(map(_is_token, (*methods, *allowed, *exposed))):
             raise ConfigurationError("Cors methods and header names must be HTTP tokens")
         if type(max_age) is not int or max_age < 0:
@@ -266,16 +268,6 @@ def _description(text: str) -> str:
     """RFC 6750 section 3: error_description holds %x20-21 / %x23-5B / %x5D-7E only (no
     quote, no backslash, no control character), so a message cannot break the header."""
     return _quotable(text)[:200]
-
-
-def _names(values: object, what: str) -> tuple[str, ...]:
-    """``values`` as a tuple of strings; a single string or anything else is refused."""
-    if isinstance(values, str) or not isinstance(values, Iterable):
-        raise ConfigurationError(f"Cors {what} must be a list of strings")
-    names = tuple(values)
-    if not all(isinstance(name, str) for name in names):
-        raise ConfigurationError(f"Cors {what} must be a list of strings")
-    return names
 
 
 def _is_origin(value: object) -> bool:

@@ -215,10 +215,11 @@ def parse_route_key(key: object, *, bound_values: bool = False) -> RouteKey:
     if not isinstance(key, str):
         raise ConfigurationError(f"route keys are strings like 'GET /orders', got {key!r:.60}")
     if key.startswith("$"):
-        if not re.fullmatch(_SPECIAL_KEY, key):
+        predefined = ("$connect", "$disconnect", "$default")  # "$Connect" would be a key of its own
+        if not re.fullmatch(_SPECIAL_KEY, key) or (key.lower() in predefined and key not in predefined):
             raise ConfigurationError(
                 f"bad WebSocket route key {key!r:.60}: a '$' key is like '$connect' (or an "
-                "HTTP API's '$default')"
+                "HTTP API's '$default'); the predefined ones are lower case"
             )
         return RouteKey(key, key, None)
     if is_custom_route_key(key):

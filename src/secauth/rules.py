@@ -34,6 +34,7 @@ from secauth.errors import (
     TenantMismatch,
 )
 from secauth.events import EventKind
+from secauth.options import flag
 from secauth.principal import Principal
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ __all__ = [
     "Rule",
     "as_rule",
     "authenticated",
+    "path_parameters",
     "public",
     "roles",
     "rule",
@@ -187,6 +189,9 @@ class _Any(Rule):
         return union
 
 
+_ANONYMOUS_NEGATED: Final = Denial(Reason.FORBIDDEN, "authentication required: ~rule never allows it")
+
+
 class _Not(Rule):
     __slots__ = ("inner",)
 
@@ -196,12 +201,18 @@ class _Not(Rule):
     def __repr__(self) -> str:
         return f"~{self.inner!r}"
 
+    # Never the anonymous principal: a caller without credentials has no roles, scopes or
+    # tenant to lack, and ~roles("suspended") is no public() route.
     def check(self, principal: Principal, context: AccessContext) -> Denial | None:
+        if principal.is_anonymous:
+            return _ANONYMOUS_NEGATED
         if self.inner.check(principal, context) is None:
             return Denial(Reason.FORBIDDEN, f"not {self.inner!r}")
         return None
 
     def bindings(self, principal: Principal) -> Bindings:
+        if principal.is_anonymous:
+            return []
         inner = self.inner.bindings(principal)
         if inner == []:
             return [{}]
@@ -242,7 +253,7 @@ class _Roles(_Principal):
 
     def __init__(self, names: tuple[str, ...], all_of: bool) -> None:
         self.names = _names("roles", names)
-        self.all_of = all_of
+        self.all_of = flag("all_of", all_of)
         self._denial = Denial(Reason.FORBIDDEN, repr(self))
 
     def __repr__(self) -> str:
@@ -262,7 +273,10 @@ class _Scopes(_Roles):
 
     def __init__(self, names: tuple[str, ...], all_of: bool) -> None:
         self.names = _names("scopes", names)
-        self.all_of = all_of
+        if any(name.split() != [name] for name in self.names):
+            # A token's scope claim is split on spaces: no scope it grants holds one.
+            raise ConfigurationError("scopes(...) takes one scope per name: scopes('a', 'b'), not 'a b'")
+        self.all_of = flag("all_of", all_of)
         self._denial = Denial(Reason.INSUFFICIENT_SCOPE, repr(self))
 
     def __repr__(self) -> str:
@@ -324,6 +338,22 @@ def authenticated() -> Rule:
 def public() -> Rule:
     """Allow everyone, even without credentials."""
     return _Public()
+
+
+def path_parameters(rule: Rule) -> frozenset[str]:
+    """The path parameters ``rule`` reads by name (``tenant(path=...)``), within its ``&``,
+    ``|`` and ``~``: a route must have them (:class:`~secauth.access.Routes` checks).
+
+    >>> sorted(path_parameters(roles("a") | ~tenant(path="tenantId")))
+    ['tenantId']
+    """
+    if isinstance(rule, _Tenant):
+        return frozenset([rule.name]) if rule.source == "path" else frozenset()
+    if isinstance(rule, _All | _Any):
+        return frozenset().union(*map(path_parameters, rule.rules))
+    if isinstance(rule, _Not):
+        return path_parameters(rule.inner)
+    return frozenset()
 
 
 # Text, not compiled: re compiles it on first use (rare inputs), not at import.

@@ -53,6 +53,7 @@ from secauth.errors import (
     MissingClientCertificate,
     SenderConstraintError,
 )
+from secauth.options import flag
 
 if TYPE_CHECKING:
     from secauth.dpop import DpopVerifier
@@ -109,6 +110,7 @@ class SenderConstraint:
             raise ConfigurationError(
                 f"SenderConstraint require must be one of {list(REQUIREMENTS)}"
             )
+        mtls = flag("SenderConstraint mtls", mtls)
         if dpop is not None and not callable(getattr(dpop, "check", None)):
             raise ConfigurationError("SenderConstraint dpop must be a secauth.dpop.DpopVerifier")
         if require == "dpop" and dpop is None:
@@ -122,7 +124,7 @@ class SenderConstraint:
                 "SenderConstraint(require='any') accepts no binding with mtls=False and no dpop"
             )
         self.require = require
-        self.mtls = bool(mtls)
+        self.mtls = mtls
         self.dpop = dpop
 
     def __repr__(self) -> str:

@@ -198,6 +198,8 @@ class JwtVerifier:
         >>> v.keys.url
         'https://idp.example.com/.well-known/openid-configuration'
         """
+        if {"jwks", "jwks_uri", "secret"} & set(options):
+            raise ConfigurationError("from_discovery reads the keys' URL from the discovery document")
         from secauth.jwks import JwksCache  # the fetch machinery loads only for a URL
 
         cache = JwksCache.from_discovery(issuer, allow_http=allow_http, **(jwks_options or {}))

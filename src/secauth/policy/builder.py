@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from secauth.errors import ConfigurationError
 from secauth.events import EventKind
+from secauth.options import flag
 from secauth.policy.arn import MethodArn
 from secauth.policy.document import PolicyDocument, Statement, exact_document
 from secauth.policy.glob import matches
@@ -107,6 +108,7 @@ class PolicyBuilder:
             raise ConfigurationError("cache_ttl is the authorizer's result TTL: 0 to 3600 seconds")
         if not isinstance(max_response_bytes, int) or max_response_bytes < 256:
             raise ConfigurationError("max_response_bytes must be an int of at least 256")
+        simple_responses = flag("simple_responses", simple_responses)
         self._routes: Routes | None = None
         self._route_list: tuple[RouteLike, ...] = ()
         if isinstance(routes, Routes):

@@ -32,6 +32,7 @@ import time
 from typing import Any, Final
 
 from secauth.errors import ConfigurationError
+from secauth.options import flag
 from secauth.ratelimit.memory import MemoryStore
 
 __all__ = ["FAILURE_POLICIES", "DenyCache", "Resilience"]
@@ -110,7 +111,7 @@ class Resilience:
         self.retry_store_after = float(retry_store_after)
         self.owner = owner
         shared = bool(getattr(store, "shared", False))
-        self.deny_cache = DenyCache() if deny_cache and shared else None
+        self.deny_cache = DenyCache() if flag("deny_cache", deny_cache) and shared else None
         self.fallback = MemoryStore() if on_store_error == "memory" and shared else None
         self._down_until = 0.0
         self._logger: Any = None
