@@ -1201,9 +1201,15 @@ def test_a_negation_never_allows_the_anonymous_principal() -> None:
 
 def test_a_rule_reading_a_path_parameter_its_route_lacks_is_refused() -> None:
     """``tenant(path="tenantId")`` on a route without ``{tenantId}`` (or as the ``default``
-    rule, which has no parameters) could never allow: refused, naming the parameter."""
+    rule, which has no parameters) could never allow, and under ``~`` would allow what it
+    never gets to deny: refused, naming the parameter. An ``|`` arm beside one that can
+    allow is a shared rule's other case, and stays."""
     with pytest.raises(ConfigurationError, match="'tenantId'"):
-        Routes({"GET /oops": tenant(path="tenantId") | roles("admin")})
+        Routes({"GET /oops": tenant(path="tenantId") & roles("admin")})
+    with pytest.raises(ConfigurationError, match="'tenantId'"):
+        Routes({"GET /oops": roles("admin") | ~tenant(path="tenantId")})
+    shared = Routes({"GET /stats": roles("admin") | tenant(path="tenantId")})
+    assert shared.decide(ADMIN, "GET", "/stats").allowed
     with pytest.raises(ConfigurationError, match="the default rule"):
         Routes({"GET /a": public()}, default=~tenant(path="t"))
     assert Routes({"GET /t/{tenantId}": tenant(path="tenantId")})  # the parameter is there

@@ -56,7 +56,7 @@ from secauth.rules import (
     Rule,
     as_rule,
     authenticated,
-    path_parameters,
+    missing_parameters,
     public,
     roles,
     rule,
@@ -132,16 +132,17 @@ class RouteMatch(NamedTuple):
 
 
 def _check_parameters(route_key: RouteKey | None, rule_: Rule) -> None:
-    """Refuse a rule that reads a path parameter its route lacks (``tenant(path="tenant_id")``
-    on ``/tenants/{tenantId}``): it could never allow. The ``default`` rule has none."""
+    """Refuse a rule that reads a path parameter its route lacks, where that changes what it
+    allows (:func:`~secauth.rules.missing_parameters`): ``tenant(path="tenant_id")`` on
+    ``/tenants/{tenantId}`` could never allow. The ``default`` rule has no parameters."""
     template = None if route_key is None else route_key.template
-    have = {name for kind, name in template.segments if kind != LITERAL} if template else set()
-    missing = sorted(path_parameters(rule_) - have)
+    have = frozenset(n for kind, n in template.segments if kind != LITERAL) if template else frozenset()
+    missing = sorted(missing_parameters(rule_, have))
     if missing:
         where = "the default rule" if route_key is None else f"route {route_key.key!r:.80}"
         raise ConfigurationError(
             f"{where} reads the path parameter {missing[0]!r}, which it does not have "
-            f"(its parameters: {sorted(have) or 'none'}); the rule could never allow"
+            f"(its parameters: {sorted(have) or 'none'})"
         )
 
 class Routes:

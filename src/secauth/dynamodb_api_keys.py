@@ -195,7 +195,7 @@ class DynamoDBApiKeys:
             out["rate_limit"] = {"S": entry.rate_limit}
         if entry.plan is not None:
             out["plan"] = {"S": entry.plan}
-        if disabled:
+        if flag("disabled", disabled):
             out["disabled"] = {"BOOL": True}
         if expires_at is not None:
             out["expires_at"] = {"N": str(int(expires_at))}

@@ -80,9 +80,9 @@ from secauth.guard_http import (
     route_path,
 )
 from secauth.guard_limits import count, count_async, request_limits
-from secauth.guard_routes import anonymous_if_public, decide
+from secauth.guard_routes import anonymous_if_public, check_rule, decide
 from secauth.memo import PrincipalMemo
-from secauth.options import names
+from secauth.options import flag, names
 from secauth.principal import ClaimMapper, Principal
 from secauth.responses import Cors, SecurityHeaders, check_problem_type_base
 from secauth.sender_constraint import (
@@ -224,8 +224,9 @@ class Guard:
         revocations: Revocations | None = None,
     ) -> None:
         # Long, on purpose: each option is checked here, where it is given, and named.
-        if trust_authorizer is None:
-            trust_authorizer = verifier is None
+        trust_authorizer = verifier is None if trust_authorizer is None else flag(
+            "trust_authorizer", trust_authorizer
+        )
         if verifier is None and not trust_authorizer:
             raise ConfigurationError("Guard needs a verifier, or trust_authorizer=True")
         if routes is not None and not isinstance(routes, Routes):
@@ -254,7 +255,7 @@ class Guard:
         self.content_types = None if types is None else frozenset(t.lower() for t in types)
         #: Where decision records go (:class:`~secauth._decisions.DecisionLog`).
         self.decisions = DecisionLog(decision_log, on_decision)
-        self.rule = rule
+        self.rule = None if rule is None else check_rule(routes, rule)
         self.problem_type_base = check_problem_type_base(problem_type_base)
         if protected_resource is not None and verifier is not None:
             protected_resource.check_verifier(verifier)
@@ -278,6 +279,7 @@ class Guard:
         """
         if not isinstance(rule, Rule):
             raise ConfigurationError("require() takes an access rule such as roles('admin')")
+        check_rule(self.routes, rule)
         derived = copy.copy(self)  # shares the principal memo: it answers the same way
         derived.rule = rule if self.rule is None else self.rule & rule
         return derived

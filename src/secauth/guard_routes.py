@@ -31,15 +31,38 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from secauth.access import RouteMatch, Routes, Rule
-from secauth.errors import MethodNotAllowed, MissingToken, NotFound, SecAuthError
+from secauth.errors import (
+    ConfigurationError,
+    MethodNotAllowed,
+    MissingToken,
+    NotFound,
+    SecAuthError,
+)
 from secauth.events import Request
 from secauth.guard_http import is_http_api, route_path
 from secauth.parameter_readings import parameter_readings
 from secauth.principal import Principal
-from secauth.routing import VERBS, split_path, stage_readings
+from secauth.routing import LITERAL, VERBS, split_path, stage_readings
+from secauth.rules import missing_parameters
 from secauth.targets import ELSEWHERE, ran_elsewhere, routed_path
 
-__all__ = ["anonymous_if_public", "decide", "paths_of"]
+__all__ = ["anonymous_if_public", "check_rule", "decide", "paths_of"]
+
+
+def check_rule(routes: Routes | None, rule: Rule) -> Rule:
+    """``rule``, a guard's own on top of ``routes``; refused when it reads a path parameter
+    no route of the table has (:func:`~secauth.rules.missing_parameters`). Without a table
+    the parameters are API Gateway's, unknown here."""
+    if routes is not None:
+        segments = [key.template.segments for key, _ in routes.table.routes if key.template]
+        have = frozenset(name for s in segments for kind, name in s if kind != LITERAL)
+        missing = sorted(missing_parameters(rule, have))
+        if missing:
+            raise ConfigurationError(
+                f"the guard's rule reads the path parameter {missing[0]!r}, which no route of "
+                f"its table has (theirs: {sorted(have) or 'none'})"
+            )
+    return rule
 
 
 def decide(

@@ -82,8 +82,8 @@ def source_ip(*, allow: Iterable[str] = (), deny: Iterable[str] = ()) -> Rule:
     import ipaddress
 
     try:
-        allowed = tuple(ipaddress.ip_network(c, strict=True) for c in allow)
-        denied = tuple(ipaddress.ip_network(c, strict=True) for c in deny)
+        allowed = tuple(ipaddress.ip_network(c, strict=True) for c in names("source_ip allow", allow))
+        denied = tuple(ipaddress.ip_network(c, strict=True) for c in names("source_ip deny", deny))
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"source_ip: {exc}") from None
     mapped = ipaddress.IPv6Network("::ffff:0:0/96")

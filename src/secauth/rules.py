@@ -47,6 +47,7 @@ __all__ = [
     "Rule",
     "as_rule",
     "authenticated",
+    "missing_parameters",
     "path_parameters",
     "public",
     "roles",
@@ -189,7 +190,7 @@ class _Any(Rule):
         return union
 
 
-_ANONYMOUS_NEGATED: Final = Denial(Reason.FORBIDDEN, "authentication required: ~rule never allows it")
+_ANONYMOUS_NEGATED: Final = Denial(Reason.FORBIDDEN, "authentication required: ~rule on who the caller is")
 
 
 class _Not(Rule):
@@ -201,24 +202,48 @@ class _Not(Rule):
     def __repr__(self) -> str:
         return f"~{self.inner!r}"
 
-    # Never the anonymous principal: a caller without credentials has no roles, scopes or
-    # tenant to lack, and ~roles("suspended") is no public() route.
+    # The anonymous principal (no credentials) has no roles, scopes or tenant to lack: where
+    # the inner rule turns on them, ~ does not allow it (~roles("suspended") is no public()
+    # route); where it reads the request (~caller_arn(...)), ~ answers as for anyone.
     def check(self, principal: Principal, context: AccessContext) -> Denial | None:
         if principal.is_anonymous:
-            return _ANONYMOUS_NEGATED
-        if self.inner.check(principal, context) is None:
-            return Denial(Reason.FORBIDDEN, f"not {self.inner!r}")
-        return None
+            inner = _without_identity(self.inner, principal, context)
+            if inner is None:
+                return _ANONYMOUS_NEGATED
+        else:
+            inner = self.inner.check(principal, context) is None
+        return Denial(Reason.FORBIDDEN, f"not {self.inner!r}") if inner else None
 
     def bindings(self, principal: Principal) -> Bindings:
-        if principal.is_anonymous:
-            return []
         inner = self.inner.bindings(principal)
+        if inner is not None and principal.is_anonymous:
+            return [{}] if _without_identity(self.inner, principal, None) is False else []
         if inner == []:
             return [{}]
         if inner == [{}]:
             return []
         return None
+
+
+def _without_identity(rule: Rule, principal: Principal, context: AccessContext | None) -> bool | None:
+    """Whether ``rule`` allows the anonymous ``principal``; None (unknown) where that turns on
+    what the caller would be (roles, scopes, a tenant), which no negation turns into an
+    allow. From the request with ``context``, else from the rule's bindings."""
+    if isinstance(rule, _Roles | _Tenant):  # _Scopes is a _Roles
+        return None
+    if isinstance(rule, _Not):
+        inner = _without_identity(rule.inner, principal, context)
+        return None if inner is None else not inner
+    if isinstance(rule, _All | _Any):
+        decisive = isinstance(rule, _Any)  # one True decides an |, one False an &
+        answers = [_without_identity(item, principal, context) for item in rule.rules]
+        if decisive in answers:
+            return decisive
+        return None if None in answers else not decisive
+    if context is None:
+        found = rule.bindings(principal)
+        return True if found == [{}] else False if found == [] else None
+    return rule.check(principal, context) is None
 
 
 # --- built-in rules -------------------------------------------------------------------------
@@ -342,7 +367,7 @@ def public() -> Rule:
 
 def path_parameters(rule: Rule) -> frozenset[str]:
     """The path parameters ``rule`` reads by name (``tenant(path=...)``), within its ``&``,
-    ``|`` and ``~``: a route must have them (:class:`~secauth.access.Routes` checks).
+    ``|`` and ``~``.
 
     >>> sorted(path_parameters(roles("a") | ~tenant(path="tenantId")))
     ['tenantId']
@@ -353,6 +378,30 @@ def path_parameters(rule: Rule) -> frozenset[str]:
         return frozenset().union(*map(path_parameters, rule.rules))
     if isinstance(rule, _Not):
         return path_parameters(rule.inner)
+    return frozenset()
+
+
+def missing_parameters(rule: Rule, have: frozenset[str]) -> frozenset[str]:
+    """The path parameters ``rule`` reads that a route with parameters ``have`` lacks, where
+    the lack changes what it means: the rule could never allow, or a ``~`` would allow what
+    the missing value never gets to deny. An ``|`` arm that could never allow beside one
+    that can is a shared rule's other case (``roles("admin") | tenant(path="t")``).
+
+    >>> sorted(missing_parameters(tenant(path="tenant_id") & roles("a"), frozenset({"tenantId"})))
+    ['tenant_id']
+    >>> missing_parameters(roles("admin") | tenant(path="t"), frozenset())
+    frozenset()
+    """
+    if isinstance(rule, _Tenant):
+        return frozenset([rule.name]) - have if rule.source == "path" else frozenset()
+    if isinstance(rule, _Not):
+        return path_parameters(rule.inner) - have
+    if isinstance(rule, _All | _Any):
+        parts = [missing_parameters(item, have) for item in rule.rules]
+        negated = [path_parameters(i.inner) - have for i in rule.rules if isinstance(i, _Not)]
+        if isinstance(rule, _Any) and not all(parts):
+            return frozenset().union(*negated)  # an arm allows: only a ~ arm's lack counts
+        return frozenset().union(*parts)
     return frozenset()
 
 

@@ -24,6 +24,7 @@ from secauth.api_keys import (
     rate_limit_problem,
 )
 from secauth.errors import ConfigurationError, KeysUnavailable
+from secauth.options import flag
 
 __all__ = ["SecretsManagerApiKeys"]
 
@@ -169,7 +170,7 @@ class SecretsManagerApiKeys:
             out["rate_limit"] = entry.rate_limit
         if entry.plan is not None:
             out["plan"] = entry.plan
-        if disabled:
+        if flag("disabled", disabled):
             out["disabled"] = True
         if expires_at is not None:
             out["expires_at"] = int(expires_at)

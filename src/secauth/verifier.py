@@ -198,8 +198,10 @@ class JwtVerifier:
         >>> v.keys.url
         'https://idp.example.com/.well-known/openid-configuration'
         """
-        if {"jwks", "jwks_uri", "secret"} & set(options):
-            raise ConfigurationError("from_discovery reads the keys' URL from the discovery document")
+        if {"jwks", "jwks_uri", "secret"} & set(options) or {"allow_http", "discovery_issuer"} & set(
+            jwks_options or {}
+        ):
+            raise ConfigurationError("from_discovery sets the key source from the discovery document")
         from secauth.jwks import JwksCache  # the fetch machinery loads only for a URL
 
         cache = JwksCache.from_discovery(issuer, allow_http=allow_http, **(jwks_options or {}))

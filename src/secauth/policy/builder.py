@@ -113,6 +113,8 @@ class PolicyBuilder:
         self._route_list: tuple[RouteLike, ...] = ()
         if isinstance(routes, Routes):
             self._routes = routes
+        elif isinstance(routes, str | bytes):
+            raise ConfigurationError("routes must be a list of routes or a Routes table, not one")
         else:
             self._route_list = tuple(routes)
         if cache_ttl and self._routes is None and not self._route_list:
