@@ -48,6 +48,7 @@ __all__ = [
     "as_rule",
     "authenticated",
     "missing_parameters",
+    "negated_parameters",
     "path_parameters",
     "public",
     "roles",
@@ -217,7 +218,10 @@ class _Not(Rule):
     def bindings(self, principal: Principal) -> Bindings:
         inner = self.inner.bindings(principal)
         if inner is not None and principal.is_anonymous:
-            return [{}] if _without_identity(self.inner, principal, None) is False else []
+            known = _without_identity(self.inner, principal, None)
+            if known is None:  # refused on who the caller is, or on path values: say which
+                return None if _binds_values(self.inner, principal) else []
+            return [] if known else [{}]
         if inner == []:
             return [{}]
         if inner == [{}]:
@@ -244,6 +248,18 @@ def _without_identity(rule: Rule, principal: Principal, context: AccessContext |
         found = rule.bindings(principal)
         return True if found == [{}] else False if found == [] else None
     return rule.check(principal, context) is None
+
+
+def _binds_values(rule: Rule, principal: Principal) -> bool:
+    """Whether a rule of ``rule``, other than roles, scopes and tenants, allows ``principal``
+    on some path values only (a custom rule's bindings): its answer needs the request."""
+    if isinstance(rule, _Roles | _Tenant):
+        return False
+    if isinstance(rule, _Not):
+        return _binds_values(rule.inner, principal)
+    if isinstance(rule, _All | _Any):
+        return any(_binds_values(item, principal) for item in rule.rules)
+    return rule.bindings(principal) not in ([], [{}])
 
 
 # --- built-in rules -------------------------------------------------------------------------
@@ -383,24 +399,42 @@ def path_parameters(rule: Rule) -> frozenset[str]:
 
 def missing_parameters(rule: Rule, have: frozenset[str]) -> frozenset[str]:
     """The path parameters ``rule`` reads that a route with parameters ``have`` lacks, where
-    the lack changes what it means: the rule could never allow, or a ``~`` would allow what
-    the missing value never gets to deny. An ``|`` arm that could never allow beside one
-    that can is a shared rule's other case (``roles("admin") | tenant(path="t")``).
+    the lack changes what it means: under a ``~`` at any depth (the negation would allow
+    what the missing value never gets to deny), or where the rule could never allow. An
+    ``|`` arm that could never allow beside one that can is a shared rule's other case
+    (``roles("admin") | tenant(path="t")``).
 
     >>> sorted(missing_parameters(tenant(path="tenant_id") & roles("a"), frozenset({"tenantId"})))
     ['tenant_id']
     >>> missing_parameters(roles("admin") | tenant(path="t"), frozenset())
     frozenset()
+    >>> sorted(missing_parameters(roles("admin") | (roles("b") & ~tenant(path="t")), frozenset()))
+    ['t']
     """
+    return (negated_parameters(rule) - have) | _never_allowing(rule, have)
+
+
+def negated_parameters(rule: Rule) -> frozenset[str]:
+    """The path parameters ``rule`` reads under a ``~``, at any depth.
+
+    >>> sorted(negated_parameters(roles("a") | (tenant(path="t") & ~tenant(path="u"))))
+    ['u']
+    """
+    if isinstance(rule, _Not):
+        return path_parameters(rule.inner)
+    if isinstance(rule, _All | _Any):
+        return frozenset().union(*map(negated_parameters, rule.rules))
+    return frozenset()
+
+
+def _never_allowing(rule: Rule, have: frozenset[str]) -> frozenset[str]:
+    """The missing parameters that leave ``rule`` unable to allow (a ``~`` aside)."""
     if isinstance(rule, _Tenant):
         return frozenset([rule.name]) - have if rule.source == "path" else frozenset()
-    if isinstance(rule, _Not):
-        return path_parameters(rule.inner) - have
     if isinstance(rule, _All | _Any):
-        parts = [missing_parameters(item, have) for item in rule.rules]
-        negated = [path_parameters(i.inner) - have for i in rule.rules if isinstance(i, _Not)]
+        parts = [_never_allowing(item, have) for item in rule.rules]
         if isinstance(rule, _Any) and not all(parts):
-            return frozenset().union(*negated)  # an arm allows: only a ~ arm's lack counts
+            return frozenset()  # another arm can allow
         return frozenset().union(*parts)
     return frozenset()
 
