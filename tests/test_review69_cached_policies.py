@@ -211,7 +211,9 @@ def test_a_negated_tenant_rule_is_refused_under_a_blind_result_cache() -> None:
     """``~tenant(path=...)`` allows every other tenant's path: no plan can name that, so
     a caching authorizer refuses the table rather than granting it per first request."""
     routes = Routes({"POST /t/{tid}/docs": ~tenant(path="tid")})
-    assert routes.decide(who("u2"), "POST", "/t/acme/docs").allowed
+    assert routes.decide(who("u2", tenant="globex"), "POST", "/t/acme/docs").allowed
+    # A caller without a tenant is no "other tenant": undecided, refused (review 87).
+    assert not routes.decide(who("u2"), "POST", "/t/acme/docs").allowed
     with pytest.raises(ConfigurationError, match="depend on the request"):
         Authorizer(VERIFIER, routes=routes, cache_ttl=300, decision_log=None)
 

@@ -43,33 +43,29 @@ from secauth.guard_http import is_http_api, route_path
 from secauth.parameter_readings import parameter_readings
 from secauth.principal import Principal
 from secauth.routing import LITERAL, VERBS, split_path, stage_readings
-from secauth.rules import missing_parameters, negated_parameters
+from secauth.rules import missing_parameters
 from secauth.targets import ELSEWHERE, ran_elsewhere, routed_path
 
 __all__ = ["anonymous_if_public", "check_rule", "decide", "paths_of"]
 
 
 def check_rule(routes: Routes | None, rule: Rule) -> Rule:
-    """``rule``, a guard's own on top of every route of ``routes``; refused when it reads a
-    path parameter where that changes what it allows (:func:`~secauth.rules.missing_parameters`):
-    under a ``~``, on any route without it; else on every route. Without a table the
-    parameters are API Gateway's, unknown here."""
+    """``rule``, a guard's own on top of ``routes``; refused when it reads a path parameter
+    no route of the table has, where that changes what it allows (a misspelt name:
+    :func:`~secauth.rules.missing_parameters`). On a route without it, the rule is
+    undecided there (a tenant's "names no tenant"), which no ``~`` turns into an allow.
+    Without a table the parameters are API Gateway's, unknown here."""
     if routes is None:
         return rule
-    table = routes.table
-    routes_have = [frozenset(n for kind, n in key.template.segments if kind != LITERAL)
-                   for key, _ in table.routes if key.template]  # fmt: skip
-    routes_have += [frozenset()] * len(table.specials)  # WebSocket keys have no parameters
-    negated = [sorted(negated_parameters(rule) - have) for have in routes_have]
-    never = [sorted(missing_parameters(rule, have)) for have in routes_have]
-    if any(negated):
-        why = "a route of its table lacks: under ~ it would allow what it never gets to deny"
-        missing = next(filter(None, negated))
-    elif never and all(never):
-        why, missing = "no route of its table has: it could never allow", never[0]
-    else:
-        return rule
-    raise ConfigurationError(f"the guard's rule reads the path parameter {missing[0]!r}, which {why}")
+    have = frozenset(n for key, _ in routes.table.routes if key.template
+                     for kind, n in key.template.segments if kind != LITERAL)  # fmt: skip
+    missing = sorted(missing_parameters(rule, have))
+    if missing:
+        raise ConfigurationError(
+            f"the guard's rule reads the path parameter {missing[0]!r}, which no route of "
+            f"its table has (theirs: {sorted(have) or 'none'})"
+        )
+    return rule
 
 
 def decide(

@@ -45,7 +45,7 @@ class _SourceIp(Rule):
         request = context.request
         address = _parse_ip(request.source_ip if request is not None else None)
         if address is None:
-            return Denial(Reason.FORBIDDEN, "no usable source IP")
+            return Denial(Reason.FORBIDDEN, "no usable source IP", undecided=True)
         if any(address in net for net in self.deny if net.version == address.version):
             return Denial(Reason.FORBIDDEN, "source IP denied")
         if self.allow and not any(

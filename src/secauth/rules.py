@@ -64,10 +64,13 @@ Bindings = list[dict[str, str]] | None
 
 
 class Denial(NamedTuple):
-    """Why a rule said no: a stable reason and log-only detail."""
+    """Why a rule said no: a stable reason and log-only detail. ``undecided``: the rule could
+    not tell (no identity to judge, a value missing, given twice or still encoded), which a
+    ``~`` keeps a denial instead of turning into an allow."""
 
     reason: Reason
     detail: str
+    undecided: bool = False
 
     def to_error(self) -> AccessDenied:
         """The matching :class:`~secauth.errors.AccessDenied` subclass."""
@@ -143,11 +146,13 @@ class _All(Rule):
         return " & ".join(map(repr, self.rules))
 
     def check(self, principal: Principal, context: AccessContext) -> Denial | None:
+        first: Denial | None = None  # the first failing rule's, undecided unless one decides
         for item in self.rules:
             denial = item.check(principal, context)
-            if denial is not None:
-                return denial
-        return None
+            if denial is not None and not denial.undecided:
+                return denial if first is None else first._replace(undecided=False)
+            first = first or denial
+        return first
 
     def bindings(self, principal: Principal) -> Bindings:
         combined: list[dict[str, str]] = [{}]
@@ -175,11 +180,13 @@ class _Any(Rule):
 
     def check(self, principal: Principal, context: AccessContext) -> Denial | None:
         denial: Denial | None = None
+        undecided = False
         for item in self.rules:
             denial = item.check(principal, context)
             if denial is None:
                 return None
-        return denial
+            undecided = undecided or denial.undecided
+        return denial._replace(undecided=True) if denial and undecided else denial
 
     def bindings(self, principal: Principal) -> Bindings:
         union: list[dict[str, str]] = []
@@ -191,9 +198,6 @@ class _Any(Rule):
         return union
 
 
-_ANONYMOUS_NEGATED: Final = Denial(Reason.FORBIDDEN, "authentication required: ~rule on who the caller is")
-
-
 class _Not(Rule):
     __slots__ = ("inner",)
 
@@ -203,63 +207,45 @@ class _Not(Rule):
     def __repr__(self) -> str:
         return f"~{self.inner!r}"
 
-    # The anonymous principal (no credentials) has no roles, scopes or tenant to lack: where
-    # the inner rule turns on them, ~ does not allow it (~roles("suspended") is no public()
-    # route); where it reads the request (~caller_arn(...)), ~ answers as for anyone.
+    # Allows where the inner rule decides no; where it could not tell (the anonymous
+    # principal has no roles, scopes or tenant to lack; a tenant missing or given twice), ~
+    # denies too: ~roles("suspended") is no public() route, ~tenant(query=) no bypass.
     def check(self, principal: Principal, context: AccessContext) -> Denial | None:
-        if principal.is_anonymous:
-            inner = _without_identity(self.inner, principal, context)
-            if inner is None:
-                return _ANONYMOUS_NEGATED
-        else:
-            inner = self.inner.check(principal, context) is None
-        return Denial(Reason.FORBIDDEN, f"not {self.inner!r}") if inner else None
+        denial = self.inner.check(principal, context)
+        if denial is None:
+            return Denial(Reason.FORBIDDEN, f"not {self.inner!r}")
+        return denial if denial.undecided else None
 
     def bindings(self, principal: Principal) -> Bindings:
         inner = self.inner.bindings(principal)
-        if inner is not None and principal.is_anonymous:
-            known = _without_identity(self.inner, principal, None)
-            if known is None:  # refused on who the caller is, or on path values: say which
-                return None if _binds_values(self.inner, principal) else []
-            return [] if known else [{}]
-        if inner == []:
-            return [{}]
         if inner == [{}]:
             return []
+        if inner == []:
+            undecided = _undecided(self.inner, principal)
+            return None if undecided is None else [] if undecided else [{}]
         return None
 
 
-def _without_identity(rule: Rule, principal: Principal, context: AccessContext | None) -> bool | None:
-    """Whether ``rule`` allows the anonymous ``principal``; None (unknown) where that turns on
-    what the caller would be (roles, scopes, a tenant), which no negation turns into an
-    allow. From the request with ``context``, else from the rule's bindings."""
-    if isinstance(rule, _Roles | _Tenant):  # _Scopes is a _Roles
-        return None
-    if isinstance(rule, _Not):
-        inner = _without_identity(rule.inner, principal, context)
-        return None if inner is None else not inner
-    if isinstance(rule, _All | _Any):
-        decisive = isinstance(rule, _Any)  # one True decides an |, one False an &
-        answers = [_without_identity(item, principal, context) for item in rule.rules]
-        if decisive in answers:
-            return decisive
-        return None if None in answers else not decisive
-    if context is None:
-        found = rule.bindings(principal)
-        return True if found == [{}] else False if found == [] else None
-    return rule.check(principal, context) is None
-
-
-def _binds_values(rule: Rule, principal: Principal) -> bool:
-    """Whether a rule of ``rule``, other than roles, scopes and tenants, allows ``principal``
-    on some path values only (a custom rule's bindings): its answer needs the request."""
-    if isinstance(rule, _Roles | _Tenant):
+def _undecided(rule: Rule, principal: Principal) -> bool | None:
+    """For ``rule``, whose bindings never allow ``principal``: whether its check refuses it
+    undecided (:attr:`Denial.undecided`) on every path (True), decided on every path
+    (False), or depending on path values (None), which ``~``'s bindings then follow."""
+    if isinstance(rule, _Roles):  # _Scopes too
+        return principal.is_anonymous
+    if isinstance(rule, _Tenant):  # a path tenant: only a principal without one never binds
+        return True
+    if isinstance(rule, _Not):  # inner always allows: decided; or never, undecided
+        return False if rule.inner.bindings(principal) == [{}] else _undecided(rule.inner, principal)
+    if not isinstance(rule, _All | _Any):
+        return False  # a custom rule's refusal is its own decision
+    parts = [(item.bindings(principal), item) for item in rule.rules]
+    kinds = [_undecided(item, principal) for found, item in parts if found == []]
+    if isinstance(rule, _Any):  # every arm never allows: undecided where one is
+        return True if True in kinds else None if None in kinds else False
+    # An &: decided where one part refuses decided, as a part allowing some values does.
+    if False in kinds or not kinds:
         return False
-    if isinstance(rule, _Not):
-        return _binds_values(rule.inner, principal)
-    if isinstance(rule, _All | _Any):
-        return any(_binds_values(item, principal) for item in rule.rules)
-    return rule.bindings(principal) not in ([], [{}])
+    return None if None in kinds or any(found and found != [{}] for found, _ in parts) else True
 
 
 # --- built-in rules -------------------------------------------------------------------------
@@ -307,6 +293,12 @@ class _Roles(_Principal):
 
     def denial(self) -> Denial:
         return self._denial
+
+    def check(self, principal: Principal, context: AccessContext) -> Denial | None:
+        if self.allows(principal):
+            return None
+        # The anonymous principal holds none: what it would hold, no rule can tell.
+        return self._denial._replace(undecided=True) if principal.is_anonymous else self._denial
 
 
 class _Scopes(_Roles):
@@ -444,9 +436,9 @@ _ENCODED = r"%[0-9A-Fa-f]{2}"
 
 
 # Denials are immutable: the common ones are built once, not on every refused request.
-_NO_TENANT: Final = Denial(Reason.TENANT_MISMATCH, "principal has no tenant")
+_NO_TENANT: Final = Denial(Reason.TENANT_MISMATCH, "principal has no tenant", undecided=True)
 _DOUBLE_ENCODED_TENANT: Final = Denial(
-    Reason.TENANT_MISMATCH, "tenant value is still encoded after one decoding, or not UTF-8"
+    Reason.TENANT_MISMATCH, "tenant value is still encoded after one decoding, or not UTF-8", True
 )
 _OTHER_TENANT: Final = Denial(Reason.TENANT_MISMATCH, "request names another tenant")
 
@@ -467,9 +459,8 @@ class _Tenant(Rule):
             return _NO_TENANT
         value = self._value(context)
         if value is None:
-            return Denial(
-                Reason.TENANT_MISMATCH, f"request names no tenant, or more than one ({self.source})"
-            )
+            return Denial(Reason.TENANT_MISMATCH,
+                          f"request names no tenant, or more than one ({self.source})", True)  # fmt: skip
         # Exact, case-sensitive comparison of the once-decoded value (Routes decodes path
         # parameters once, API Gateway query values; headers and ALB's query values, which
         # come as sent, are decoded here); anything still encoded after one decoding, or
