@@ -242,9 +242,12 @@ def _undecided(rule: Rule, principal: Principal) -> bool | None:
     kinds = [_undecided(item, principal) for found, item in parts if found == []]
     if isinstance(rule, _Any):  # every arm never allows: undecided where one is
         return True if True in kinds else None if None in kinds else False
-    # An &: decided where one part refuses decided, as a part allowing some values does.
-    if False in kinds or not kinds:
+    # An &: decided where one part refuses decided, as a part allowing some values does;
+    # [] from parts binding different values alone: each may refuse undecided somewhere.
+    if False in kinds:
         return False
+    if not kinds:
+        return None
     return None if None in kinds or any(found and found != [{}] for found, _ in parts) else True
 
 
@@ -496,7 +499,8 @@ class _Tenant(Rule):
             else request.query_values(self.name)
         )
         # A tenant named twice is judged on neither value: backends differ on which wins.
-        return values[0] if len(values) == 1 else None
+        # HTTP APIs and Function URLs join a repeated header or query value with a comma.
+        return values[0] if len(values) == 1 and "," not in values[0] else None
 
     def bindings(self, principal: Principal) -> Bindings:
         if self.source != "path":
