@@ -461,18 +461,19 @@ class _Tenant(Rule):
         if not wanted or principal.is_anonymous:
             return _NO_TENANT
         value = self._value(context)
-        if value is None:
-            return Denial(Reason.TENANT_MISMATCH,
-                          f"request names no tenant, or more than one ({self.source})", True)  # fmt: skip
         # Exact, case-sensitive comparison of the once-decoded value (Routes decodes path
         # parameters once, API Gateway query values; headers and ALB's query values, which
         # come as sent, are decoded here); anything still encoded after one decoding, or
         # not UTF-8, is refused rather than guessed at.
-        if "%" in value and self._sent_encoded(context) and re.search(_ENCODED, value):
+        if value and "%" in value and self._sent_encoded(context) and re.search(_ENCODED, value):
             try:
                 value = unquote(value, errors="strict")
             except UnicodeDecodeError:
                 return _DOUBLE_ENCODED_TENANT
+        # None, empty (a backend may fall back to the caller's own), or a list once decoded.
+        if not value or (self.source != "path" and "," in value):
+            return Denial(Reason.TENANT_MISMATCH,
+                          f"request names no tenant, or more than one ({self.source})", True)  # fmt: skip
         if "%" in value:
             return _DOUBLE_ENCODED_TENANT
         if value != wanted:
