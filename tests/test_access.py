@@ -40,7 +40,7 @@ from secauth.errors import (
     Reason,
     TenantMismatch,
 )
-from secauth.events import Request
+from secauth.events import EventKind, Request
 from secauth.principal import ClaimMapper, Principal
 from secauth.testing import KeyPair
 from secauth.verifier import JwtVerifier
@@ -1293,3 +1293,25 @@ def test_an_any_route_shadowed_for_one_verb_still_lists_its_other_verbs() -> Non
     assert AllowedRoute("GET", "/{rest+}") in listed
     unshadowed = Routes({"ANY /{rest+}": tenant(path="rest")})
     assert unshadowed.allowed_routes(principal) == [AllowedRoute("ANY", "/t1")]
+
+
+def test_a_tenant_header_is_judged_with_its_underscore_alias_and_unpadded() -> None:
+    """``X-Tenant`` and ``X_Tenant`` are one header to WSGI backends: both given is a tenant
+    named twice (undecided); a name without ``-`` or ``_`` has no alias; a padded value is
+    undecided (a backend may strip it). ``~tenant`` refuses every undecided one."""
+    acme = Principal("a", tenant="acme")
+    rule_, other_tenants = tenant(header="x-tenant"), ~tenant(header="x-tenant")
+
+    def context(headers: dict[str, str]) -> AccessContext:
+        request = Request(EventKind.REST_V1, {"httpMethod": "GET", "path": "/", "headers": headers})
+        return AccessContext("GET", "/", {}, request)
+
+    assert rule_.check(acme, context({"X-Tenant": "acme"})) is None
+    both = context({"X-Tenant": "globex", "X_Tenant": "acme"})
+    assert rule_.check(acme, both).undecided
+    assert other_tenants.check(acme, both) is not None
+    assert tenant(header="tenant").check(acme, context({"Tenant": "acme"})) is None
+    padded = context({"X-Tenant": "acme%20"})
+    assert rule_.check(acme, padded).undecided
+    assert other_tenants.check(acme, padded) is not None
+    assert other_tenants.check(acme, context({"X-Tenant": "globex"})) is None

@@ -438,6 +438,7 @@ def _never_allowing(rule: Rule, have: frozenset[str]) -> frozenset[str]:
 _ENCODED = r"%[0-9A-Fa-f]{2}"
 
 
+_HYPHEN_UNDERSCORE: Final = str.maketrans("-_", "_-")
 # Denials are immutable: the common ones are built once, not on every refused request.
 _NO_TENANT: Final = Denial(Reason.TENANT_MISMATCH, "principal has no tenant", undecided=True)
 _DOUBLE_ENCODED_TENANT: Final = Denial(
@@ -470,8 +471,9 @@ class _Tenant(Rule):
                 value = unquote(value, errors="strict")
             except UnicodeDecodeError:
                 return _DOUBLE_ENCODED_TENANT
-        # None, empty (a backend may fall back to the caller's own), or a list once decoded.
-        if not value or (self.source != "path" and "," in value):
+        # None, empty or padded (a backend may fall back to the caller's own, or strip it),
+        # or a list once decoded.
+        if not value or value != value.strip() or (self.source != "path" and "," in value):
             return Denial(Reason.TENANT_MISMATCH,
                           f"request names no tenant, or more than one ({self.source})", True)  # fmt: skip
         if "%" in value:
@@ -494,11 +496,14 @@ class _Tenant(Rule):
         request = context.request
         if request is None:
             return None
-        values = (
-            request.header_values(self.name)
-            if self.source == "header"
-            else request.query_values(self.name)
-        )
+        if self.source == "header":
+            # WSGI reads X-Tenant and X_Tenant alike (HTTP_X_TENANT): both are one name.
+            alias = self.name.translate(_HYPHEN_UNDERSCORE)
+            values = request.header_values(self.name)
+            if alias != self.name:
+                values += request.header_values(alias)
+        else:
+            values = request.query_values(self.name)
         # A tenant named twice is judged on neither value: backends differ on which wins.
         # HTTP APIs and Function URLs join a repeated header or query value with a comma.
         return values[0] if len(values) == 1 and "," not in values[0] else None
