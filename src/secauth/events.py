@@ -34,7 +34,14 @@ from urllib.parse import unquote_plus
 
 from secauth.errors import MalformedToken, MissingToken, UnsupportedEvent
 
-__all__ = ["EventKind", "Request", "UnsupportedEvent", "content_type", "header_values"]
+__all__ = [
+    "EventKind",
+    "Request",
+    "UnsupportedEvent",
+    "content_type",
+    "header_spellings",
+    "header_values",
+]
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -163,6 +170,19 @@ def header_values(event: Mapping[str, Any], name: str) -> tuple[str, ...]:
     ('a',)
     """
     return _values(event, "multiValueHeaders", "headers", name.lower(), lower=True)
+
+
+def header_spellings(event: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    """The header names (lower-cased) in a Lambda event that a WSGI backend reads as ``name``:
+    every spelling with ``-`` and ``_`` swapped anywhere (PEP 3333: ``HTTP_X_TENANT_ID``).
+
+    >>> header_spellings({"headers": {"X-Tenant_Id": "a", "x-tenant-id": "b", "Y": "c"}}, "x-tenant-id")
+    ('x-tenant-id', 'x-tenant_id')
+    """
+    wanted = name.lower().replace("_", "-")
+    keys = [*_mapping(event.get("multiValueHeaders")), *_mapping(event.get("headers"))]
+    found = {k.lower() for k in keys if isinstance(k, str) and k.lower().replace("_", "-") == wanted}
+    return tuple(sorted(found))
 
 
 def content_type(event: Mapping[str, Any]) -> str | None:

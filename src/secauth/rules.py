@@ -33,7 +33,7 @@ from secauth.errors import (
     Reason,
     TenantMismatch,
 )
-from secauth.events import EventKind
+from secauth.events import EventKind, header_spellings
 from secauth.options import flag
 from secauth.principal import Principal
 
@@ -438,7 +438,6 @@ def _never_allowing(rule: Rule, have: frozenset[str]) -> frozenset[str]:
 _ENCODED = r"%[0-9A-Fa-f]{2}"
 
 
-_HYPHEN_UNDERSCORE: Final = str.maketrans("-_", "_-")
 # Denials are immutable: the common ones are built once, not on every refused request.
 _NO_TENANT: Final = Denial(Reason.TENANT_MISMATCH, "principal has no tenant", undecided=True)
 _DOUBLE_ENCODED_TENANT: Final = Denial(
@@ -497,11 +496,9 @@ class _Tenant(Rule):
         if request is None:
             return None
         if self.source == "header":
-            # WSGI reads X-Tenant and X_Tenant alike (HTTP_X_TENANT): both are one name.
-            alias = self.name.translate(_HYPHEN_UNDERSCORE)
-            values = request.header_values(self.name)
-            if alias != self.name:
-                values += request.header_values(alias)
+            # WSGI reads X-Tenant-Id and X_Tenant-Id alike (HTTP_X_TENANT_ID): one name.
+            spellings = header_spellings(request.raw, self.name)
+            values = tuple(v for spelling in spellings for v in request.header_values(spelling))
         else:
             values = request.query_values(self.name)
         # A tenant named twice is judged on neither value: backends differ on which wins.
