@@ -136,7 +136,7 @@ def _check_parameters(route_key: RouteKey | None, rule_: Rule) -> None:
     allows (:func:`~secauth.rules.missing_parameters`): ``tenant(path="tenant_id")`` on
     ``/tenants/{tenantId}`` could never allow. The ``default`` rule has no parameters."""
     template = None if route_key is None else route_key.template
-    have = frozenset(n for kind, n in template.segments if kind != LITERAL) if template else frozenset()
+    have = template.parameters if template else frozenset()
     missing = sorted(missing_parameters(rule_, have))
     if missing:
         where = "the default rule" if route_key is None else f"route {route_key.key!r:.80}"
@@ -385,9 +385,9 @@ class Routes:
         per_route: list[tuple[Grant, ...]] = []
         for route_key, rule_ in self._table.routes:
             assert route_key.template is not None
-            names = {name for kind, name in route_key.template.segments if kind != LITERAL}
+            names = route_key.template.parameters
             per_route.append(_grants(rule_.bindings(principal), names))
-        default = self._default is not None and _grants(self._default.bindings(principal), set())
+        default = self._default is not None and _grants(self._default.bindings(principal), frozenset())
         return Grants(self, tuple(per_route), bool(default))
 
     def allowed_routes(self, principal: Principal) -> list[AllowedRoute]:
@@ -457,7 +457,7 @@ def _decoded(params: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def _grants(bindings: list[dict[str, str]] | None, names: set[str]) -> tuple[Grant, ...]:
+def _grants(bindings: list[dict[str, str]] | None, names: frozenset[str]) -> tuple[Grant, ...]:
     """The usable alternatives of a rule's bindings for a route with parameters ``names``."""
     if not bindings:
         return ()

@@ -42,7 +42,7 @@ from secauth.events import Request
 from secauth.guard_http import is_http_api, route_path
 from secauth.parameter_readings import parameter_readings
 from secauth.principal import Principal
-from secauth.routing import LITERAL, VERBS, split_path, stage_readings
+from secauth.routing import VERBS, split_path, stage_readings
 from secauth.rules import missing_parameters
 from secauth.targets import ELSEWHERE, ran_elsewhere, routed_path
 
@@ -57,8 +57,7 @@ def check_rule(routes: Routes | None, rule: Rule) -> Rule:
     Without a table the parameters are API Gateway's, unknown here."""
     if routes is None:
         return rule
-    have = frozenset(n for key, _ in routes.table.routes if key.template
-                     for kind, n in key.template.segments if kind != LITERAL)  # fmt: skip
+    have = frozenset().union(*(key.template.parameters for key, _ in routes.table.routes if key.template))
     missing = sorted(missing_parameters(rule, have))
     if missing:
         raise ConfigurationError(

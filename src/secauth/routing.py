@@ -134,6 +134,11 @@ class Template(NamedTuple):
         return tuple(kind for kind, _ in self.segments)
 
     @property
+    def parameters(self) -> frozenset[str]:
+        """The parameter names (``{id}``, ``{proxy+}`` as ``proxy``)."""
+        return frozenset(name for kind, name in self.segments if kind != LITERAL)
+
+    @property
     def shape(self) -> tuple[tuple[int, str], ...]:
         """The segments with the parameters unnamed: equal for ``/a/{id}`` and ``/a/{x}``."""
         return shape_of(self.segments)

@@ -294,9 +294,6 @@ class _Roles(_Principal):
             return self.names <= principal.roles
         return not self.names.isdisjoint(principal.roles)
 
-    def denial(self) -> Denial:
-        return self._denial
-
     def check(self, principal: Principal, context: AccessContext) -> Denial | None:
         if self.allows(principal):
             return None
@@ -441,7 +438,9 @@ _ENCODED = r"%[0-9A-Fa-f]{2}"
 # Denials are immutable: the common ones are built once, not on every refused request.
 _NO_TENANT: Final = Denial(Reason.TENANT_MISMATCH, "principal has no tenant", undecided=True)
 _DOUBLE_ENCODED_TENANT: Final = Denial(
-    Reason.TENANT_MISMATCH, "tenant value is still encoded after one decoding, or not UTF-8", True
+    Reason.TENANT_MISMATCH,
+    "tenant value is still encoded after one decoding, or not UTF-8",
+    undecided=True,
 )
 _OTHER_TENANT: Final = Denial(Reason.TENANT_MISMATCH, "request names another tenant")
 
@@ -474,7 +473,8 @@ class _Tenant(Rule):
         # or a list once decoded.
         if not value or value != value.strip() or (self.source != "path" and "," in value):
             return Denial(Reason.TENANT_MISMATCH,
-                          f"request names no tenant, or more than one ({self.source})", True)  # fmt: skip
+                          f"request names no tenant, or more than one ({self.source})",
+                          undecided=True)  # fmt: skip
         if "%" in value:
             return _DOUBLE_ENCODED_TENANT
         if value != wanted:

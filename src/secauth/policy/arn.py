@@ -59,7 +59,7 @@ def route_glob(verb: str, template: Template, bindings: Mapping[str, str]) -> st
     >>> route_glob("GET", parse_template("/t/{tid}/{proxy+}"), {"tid": "acme"})
     'GET/t/acme/*'
     """
-    names = {name for kind, name in template.segments if kind != LITERAL}
+    names = template.parameters
     for name, value in bindings.items():
         if name not in names:
             raise ConfigurationError(f"path template {template.text!r} has no {{{name}}} to bind")
