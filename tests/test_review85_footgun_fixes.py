@@ -37,7 +37,7 @@ Finding (low, regression): ``access._check_parameters`` refuses a rule reading a
 its route lacks even inside ``|``, where another arm can allow: ``roles("admin") |
 tenant(path="tenantId")`` shared by ``/t/{tenantId}`` and ``/stats`` was a working table (admins
 on ``/stats``) and now raises "the rule could never allow", which is false
-(``rules.path_parameters`` collects every arm of ``_Any``).
+(``Rule.path_parameters`` collects every arm of ``_Any``).
 
 Finding (low): ``~authenticated()`` (a sign-up route for callers without credentials) now never
 allows anyone, silently: a signed-in caller fails the inner rule and the anonymous one is

@@ -82,7 +82,7 @@ from secauth.events import Request
 from secauth.integrations.powertools import guard_middleware
 from secauth.policy import Unauthorized
 from secauth.principal import ClaimMapper, Principal
-from secauth.rules import AccessContext, Denial, Rule, path_parameters
+from secauth.rules import AccessContext, Denial, Rule
 from secauth.testing import KeyPair
 from secauth.testing_policy import iam_allows, method_arn
 
@@ -233,7 +233,7 @@ def test_shapes_turning_on_identity_ask_a_caller_without_credentials_for_a_token
     event = tenant_event("/feed/7", "/feed/{feedId}", {"feedId": "7"})
     assert run(guard(routes), event) == 401
     assert run(guard(routes), te.rest_proxy("GET", "/health", resource="/health")) == 200
-    if path_parameters(rule_):
+    if rule_.path_parameters():
         return  # refused where no feedId is: the default rule, WebSocket keys, /feed
     with_default = Routes({"GET /health": public()}, default=rule_)
     assert run(guard(with_default), te.rest_proxy("GET", "/elsewhere", resource="/{proxy+}")) == 401

@@ -1,11 +1,13 @@
-"""Access rules: roles, scopes, tenant, network and service identity, and combinators.
+"""The built-in access rules: roles, scopes, authentication, tenant, and functions as rules.
 
 A :class:`Rule` answers "may this principal make this request?" with ``None``
 (allowed) or a :class:`Denial` carrying a stable reason. Rules compose with
 ``&``, ``|`` and ``~``. Each rule can also say, from the principal alone, on which
 path-parameter values it allows (see :meth:`Rule.bindings`), which is how cached
-authorizer policies know what a principal may call. The route table that puts
-rules on routes is :class:`secauth.access.Routes`.
+authorizer policies know what a principal may call. The protocol and the combinators
+are in :mod:`secauth.rule_core` (re-exported here); rules on what API Gateway saw of
+the caller are in :mod:`secauth.request_rules`; the route table that puts rules on
+routes is :class:`secauth.access.Routes`.
 
 Example
 -------
@@ -21,24 +23,23 @@ True
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from collections.abc import Callable
+from typing import Any, Final
 from urllib.parse import unquote
 
-from secauth.errors import (
-    AccessDenied,
-    ConfigurationError,
-    Forbidden,
-    InsufficientScope,
-    Reason,
-    TenantMismatch,
-)
+from secauth.errors import ConfigurationError, Reason
 from secauth.events import EventKind, header_spellings
 from secauth.options import flag
 from secauth.principal import Principal
-
-if TYPE_CHECKING:
-    from secauth.events import Request
+from secauth.rule_core import (
+    AccessContext,
+    Bindings,
+    Denial,
+    Rule,
+    as_rule,
+    missing_parameters,
+    negated_parameters,
+)
 
 __all__ = [
     "AccessContext",
@@ -49,209 +50,12 @@ __all__ = [
     "authenticated",
     "missing_parameters",
     "negated_parameters",
-    "path_parameters",
     "public",
     "roles",
     "rule",
     "scopes",
     "tenant",
 ]
-
-# A rule's answer from the principal alone: a list of alternatives, each a mapping of
-# path parameter -> required value. [] = never allowed, [{}] = always allowed,
-# None = depends on the request in a way a path cannot express.
-Bindings = list[dict[str, str]] | None
-
-
-class Denial(NamedTuple):
-    """Why a rule said no: a stable reason and log-only detail. ``undecided``: the rule could
-    not tell (no identity to judge, a value missing, given twice or still encoded), which a
-    ``~`` keeps a denial instead of turning into an allow."""
-
-    reason: Reason
-    detail: str
-    undecided: bool = False
-
-    def to_error(self) -> AccessDenied:
-        """The matching :class:`~secauth.errors.AccessDenied` subclass."""
-        error_class = _ERRORS.get(self.reason, Forbidden)
-        return error_class(detail={"rule": self.detail})
-
-
-_ERRORS: Final[dict[Reason, type[AccessDenied]]] = {
-    Reason.FORBIDDEN: Forbidden,
-    Reason.INSUFFICIENT_SCOPE: InsufficientScope,
-    Reason.TENANT_MISMATCH: TenantMismatch,
-}
-
-
-class AccessContext(NamedTuple):
-    """What a rule may look at besides the principal."""
-
-    method: str
-    path: str
-    params: Mapping[str, str]
-    request: Request | None
-
-
-# --- the rule protocol ----------------------------------------------------------------------
-
-
-class Rule:
-    """Base class of access rules. Subclass it and implement :meth:`check`.
-
-    Override :meth:`bindings` only if your rule can be decided from the principal
-    alone; the default (``None``) means "depends on the request", which keeps routes
-    using the rule out of cache-safe authorizer policies.
-
-    >>> class OwnerOnly(Rule):
-    ...     def check(self, principal, context):
-    ...         if context.params.get("userId") == principal.id:
-    ...             return None
-    ...         return Denial(Reason.FORBIDDEN, "not the owner")
-    ...     def bindings(self, principal):
-    ...         return [{"userId": principal.id}]
-    """
-
-    def check(self, principal: Principal, context: AccessContext) -> Denial | None:
-        raise NotImplementedError
-
-    def bindings(self, principal: Principal) -> Bindings:
-        return None
-
-    def __and__(self, other: Rule) -> Rule:
-        return _All((self, as_rule(other)))
-
-    def __or__(self, other: Rule) -> Rule:
-        return _Any((self, as_rule(other)))
-
-    def __invert__(self) -> Rule:
-        return _Not(self)
-
-
-def as_rule(value: object) -> Rule:
-    """``value`` if it is a :class:`Rule`; else a ConfigurationError that says so."""
-    if not isinstance(value, Rule):
-        raise ConfigurationError(f"expected an access rule, got {type(value).__name__}")
-    return value
-
-
-class _All(Rule):
-    __slots__ = ("rules",)
-
-    def __init__(self, rules: tuple[Rule, ...]) -> None:
-        self.rules = rules
-
-    def __repr__(self) -> str:
-        return " & ".join(map(repr, self.rules))
-
-    def check(self, principal: Principal, context: AccessContext) -> Denial | None:
-        first: Denial | None = None  # the first failing rule's, undecided unless one decides
-        for item in self.rules:
-            denial = item.check(principal, context)
-            if denial is not None and not denial.undecided:
-                return denial if first is None else first._replace(undecided=False)
-            first = first or denial
-        return first
-
-    def bindings(self, principal: Principal) -> Bindings:
-        combined: list[dict[str, str]] = [{}]
-        for item in self.rules:
-            alternatives = item.bindings(principal)
-            if alternatives is None:
-                return None
-            merged: list[dict[str, str]] = []
-            for left in combined:
-                for right in alternatives:
-                    if all(left.get(k, v) == v for k, v in right.items()):
-                        merged.append({**left, **right})
-            combined = merged
-        return combined
-
-
-class _Any(Rule):
-    __slots__ = ("rules",)
-
-    def __init__(self, rules: tuple[Rule, ...]) -> None:
-        self.rules = rules
-
-    def __repr__(self) -> str:
-        return "(" + " | ".join(map(repr, self.rules)) + ")"
-
-    def check(self, principal: Principal, context: AccessContext) -> Denial | None:
-        denial: Denial | None = None
-        undecided = False
-        for item in self.rules:
-            denial = item.check(principal, context)
-            if denial is None:
-                return None
-            undecided = undecided or denial.undecided
-        return denial._replace(undecided=True) if denial and undecided else denial
-
-    def bindings(self, principal: Principal) -> Bindings:
-        union: list[dict[str, str]] = []
-        for item in self.rules:
-            alternatives = item.bindings(principal)
-            if alternatives is None:
-                return None
-            union += alternatives
-        return union
-
-
-class _Not(Rule):
-    __slots__ = ("inner",)
-
-    def __init__(self, inner: Rule) -> None:
-        self.inner = inner
-
-    def __repr__(self) -> str:
-        return f"~{self.inner!r}"
-
-    # Allows where the inner rule decides no; where it could not tell (the anonymous
-    # principal has no roles, scopes or tenant to lack; a tenant missing or given twice), ~
-    # denies too: ~roles("suspended") is no public() route, ~tenant(query=) no bypass.
-    def check(self, principal: Principal, context: AccessContext) -> Denial | None:
-        denial = self.inner.check(principal, context)
-        if denial is None:
-            return Denial(Reason.FORBIDDEN, f"not {self.inner!r}")
-        return denial if denial.undecided else None
-
-    def bindings(self, principal: Principal) -> Bindings:
-        inner = self.inner.bindings(principal)
-        if inner == [{}]:
-            return []
-        if inner == []:
-            undecided = _undecided(self.inner, principal)
-            return None if undecided is None else [] if undecided else [{}]
-        return None
-
-
-def _undecided(rule: Rule, principal: Principal) -> bool | None:
-    """For ``rule``, whose bindings never allow ``principal``: whether its check refuses it
-    undecided (:attr:`Denial.undecided`) on every path (True), decided on every path
-    (False), or depending on path values (None), which ``~``'s bindings then follow."""
-    if isinstance(rule, _Roles):  # _Scopes too
-        return principal.is_anonymous
-    if isinstance(rule, _Tenant):  # a path tenant: only a principal without one never binds
-        return True
-    if isinstance(rule, _Not):  # inner always allows: decided; or never, undecided
-        return False if rule.inner.bindings(principal) == [{}] else _undecided(rule.inner, principal)
-    if not isinstance(rule, _All | _Any):
-        return False  # a custom rule's refusal is its own decision
-    parts = [(item.bindings(principal), item) for item in rule.rules]
-    kinds = [_undecided(item, principal) for found, item in parts if found == []]
-    if isinstance(rule, _Any):  # every arm never allows: undecided where one is
-        return True if True in kinds else None if None in kinds else False
-    # An &: decided where one part refuses decided, as a part allowing some values does;
-    # [] from parts binding different values alone: each may refuse undecided somewhere.
-    if False in kinds:
-        return False
-    if not kinds:
-        return None
-    return None if None in kinds or any(found and found != [{}] for found, _ in parts) else True
-
-
-# --- built-in rules -------------------------------------------------------------------------
 
 
 class _Principal(Rule):
@@ -270,6 +74,9 @@ class _Principal(Rule):
 
     def bindings(self, principal: Principal) -> Bindings:
         return [{}] if self.allows(principal) else []
+
+    def refuses_undecided(self, principal: Principal) -> bool | None:
+        return False
 
 
 def _names(kind: str, names: tuple[str, ...]) -> frozenset[str]:
@@ -299,6 +106,9 @@ class _Roles(_Principal):
             return None
         # The anonymous principal holds none: what it would hold, no rule can tell.
         return self._denial._replace(undecided=True) if principal.is_anonymous else self._denial
+
+    def refuses_undecided(self, principal: Principal) -> bool | None:
+        return principal.is_anonymous
 
 
 class _Scopes(_Roles):
@@ -371,64 +181,6 @@ def authenticated() -> Rule:
 def public() -> Rule:
     """Allow everyone, even without credentials."""
     return _Public()
-
-
-def path_parameters(rule: Rule) -> frozenset[str]:
-    """The path parameters ``rule`` reads by name (``tenant(path=...)``), within its ``&``,
-    ``|`` and ``~``.
-
-    >>> sorted(path_parameters(roles("a") | ~tenant(path="tenantId")))
-    ['tenantId']
-    """
-    if isinstance(rule, _Tenant):
-        return frozenset([rule.name]) if rule.source == "path" else frozenset()
-    if isinstance(rule, _All | _Any):
-        return frozenset().union(*map(path_parameters, rule.rules))
-    if isinstance(rule, _Not):
-        return path_parameters(rule.inner)
-    return frozenset()
-
-
-def missing_parameters(rule: Rule, have: frozenset[str]) -> frozenset[str]:
-    """The path parameters ``rule`` reads that a route with parameters ``have`` lacks, where
-    the lack changes what it means: under a ``~`` at any depth (the negation would allow
-    what the missing value never gets to deny), or where the rule could never allow. An
-    ``|`` arm that could never allow beside one that can is a shared rule's other case
-    (``roles("admin") | tenant(path="t")``).
-
-    >>> sorted(missing_parameters(tenant(path="tenant_id") & roles("a"), frozenset({"tenantId"})))
-    ['tenant_id']
-    >>> missing_parameters(roles("admin") | tenant(path="t"), frozenset())
-    frozenset()
-    >>> sorted(missing_parameters(roles("admin") | (roles("b") & ~tenant(path="t")), frozenset()))
-    ['t']
-    """
-    return (negated_parameters(rule) - have) | _never_allowing(rule, have)
-
-
-def negated_parameters(rule: Rule) -> frozenset[str]:
-    """The path parameters ``rule`` reads under a ``~``, at any depth.
-
-    >>> sorted(negated_parameters(roles("a") | (tenant(path="t") & ~tenant(path="u"))))
-    ['u']
-    """
-    if isinstance(rule, _Not):
-        return path_parameters(rule.inner)
-    if isinstance(rule, _All | _Any):
-        return frozenset().union(*map(negated_parameters, rule.rules))
-    return frozenset()
-
-
-def _never_allowing(rule: Rule, have: frozenset[str]) -> frozenset[str]:
-    """The missing parameters that leave ``rule`` unable to allow (a ``~`` aside)."""
-    if isinstance(rule, _Tenant):
-        return frozenset([rule.name]) - have if rule.source == "path" else frozenset()
-    if isinstance(rule, _All | _Any):
-        parts = [_never_allowing(item, have) for item in rule.rules]
-        if isinstance(rule, _Any) and not all(parts):
-            return frozenset()  # another arm can allow
-        return frozenset().union(*parts)
-    return frozenset()
 
 
 # Text, not compiled: re compiles it on first use (rare inputs), not at import.
@@ -516,6 +268,12 @@ class _Tenant(Rule):
             # cached policy cannot grant it, and neither can the negation of this rule.
             return None
         return [{self.name: wanted}]
+
+    def path_parameters(self) -> frozenset[str]:
+        return frozenset([self.name]) if self.source == "path" else frozenset()
+
+    def refuses_undecided(self, principal: Principal) -> bool | None:
+        return True  # bindings never allow only a principal without a tenant: _NO_TENANT
 
 
 # Values that may stand for a path parameter in an IAM Resource ARN: no wildcards, no
