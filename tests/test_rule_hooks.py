@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from secauth import Authorizer, JwtVerifier, Routes, public, roles, tenant
+from secauth import Authorizer, JwtVerifier, Routes, public, roles, rule, tenant
 from secauth.errors import ConfigurationError, Reason
 from secauth.principal import Principal
 from secauth.rule_core import AccessContext, Denial, Rule, missing_parameters, negated_parameters
@@ -123,3 +123,40 @@ def test_an_undeclaring_custom_rule_is_left_alone() -> None:
 
     assert Silent().path_parameters() == frozenset()
     Routes({"GET /users/{id}": Silent()})  # reads userId unannounced: the table cannot tell
+
+
+@rule(path_parameters=["userId"])
+def owner(principal: Principal, context: AccessContext) -> bool:
+    return context.params.get("userId") == principal.id
+
+
+def test_a_function_rule_declares_its_path_parameters() -> None:
+    assert owner.path_parameters() == {"userId"}
+    with pytest.raises(ConfigurationError, match="userId"):
+        Routes({"GET /users/{id}": owner})
+    table = Routes({"GET /users/{userId}": owner | roles("admin")})
+    assert table.decide(ALICE, "GET", "/users/alice").allowed
+    assert not table.decide(ALICE, "GET", "/users/bob").allowed
+    context = AccessContext("GET", "/health", {}, None)
+    assert (~owner).check(ALICE, context) is not None  # the parameter is missing: undecided
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"path_parameters": "userId"},
+            "path_parameters must be a list of strings, not one string",
+        ),
+        ({"path_parameters": [1]}, "path_parameters must be a list of strings"),
+        ({"reason": "forbidden"}, "must be a Reason"),
+    ],
+)
+def test_a_function_rule_refuses_bad_options(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        rule(lambda principal, context: True, **kwargs)  # type: ignore[call-overload]
+
+
+def test_a_function_rule_needs_a_function() -> None:
+    with pytest.raises(ConfigurationError, match="needs a function"):
+        rule("admin")  # type: ignore[call-overload]

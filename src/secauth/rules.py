@@ -23,13 +23,13 @@ True
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any, Final
+from collections.abc import Callable, Iterable
+from typing import Final, overload
 from urllib.parse import unquote
 
 from secauth.errors import ConfigurationError, Reason
 from secauth.events import EventKind, header_spellings
-from secauth.options import flag
+from secauth.options import flag, names
 from secauth.principal import Principal
 from secauth.rule_core import (
     AccessContext,
@@ -302,11 +302,19 @@ def tenant(*, path: str | None = None, header: str | None = None, query: str | N
 
 
 class _FunctionRule(Rule):
-    __slots__ = ("func", "reason")
+    __slots__ = ("func", "parameters", "reason")
 
-    def __init__(self, func: Callable[[Principal, AccessContext], bool], reason: Reason) -> None:
+    def __init__(
+        self,
+        func: Callable[[Principal, AccessContext], bool],
+        reason: Reason,
+        parameters: frozenset[str],
+    ) -> None:
+        if not callable(func):
+            raise ConfigurationError(f"rule(...) needs a function, got {type(func).__name__}")
         self.func = func
         self.reason = reason
+        self.parameters = parameters
 
     def __repr__(self) -> str:
         return getattr(self.func, "__name__", "rule")
@@ -314,20 +322,45 @@ class _FunctionRule(Rule):
     def check(self, principal: Principal, context: AccessContext) -> Denial | None:
         return None if self.func(principal, context) is True else Denial(self.reason, repr(self))
 
+    def path_parameters(self) -> frozenset[str]:
+        return self.parameters
 
+
+RuleFunction = Callable[[Principal, AccessContext], bool]
+
+
+@overload
 def rule(
-    func: Callable[[Principal, AccessContext], bool] | None = None,
+    func: RuleFunction, *, reason: Reason = ..., path_parameters: Iterable[str] = ...
+) -> Rule: ...
+@overload
+def rule(
+    func: None = None, *, reason: Reason = ..., path_parameters: Iterable[str] = ...
+) -> Callable[[RuleFunction], Rule]: ...
+def rule(
+    func: RuleFunction | None = None,
     *,
     reason: Reason = Reason.FORBIDDEN,
-) -> Any:
+    path_parameters: Iterable[str] = (),
+) -> Rule | Callable[[RuleFunction], Rule]:
     """Turn ``func(principal, context) -> bool`` into a rule; only ``True`` allows.
+    ``path_parameters``: the names it reads from ``context.params``, for the route
+    table's check (:meth:`Rule.path_parameters`).
 
     >>> @rule
     ... def weekday_only(principal, context):
     ...     return True
     >>> isinstance(weekday_only & roles("ops"), Rule)
     True
+    >>> @rule(path_parameters=["userId"])
+    ... def owner(principal, context):
+    ...     return context.params.get("userId") == principal.id
+    >>> sorted(owner.path_parameters())
+    ['userId']
     """
+    if not isinstance(reason, Reason):
+        raise ConfigurationError(f"rule(reason=...) must be a Reason, not a {type(reason).__name__}")
+    parameters = frozenset(names("path_parameters", path_parameters))
     if func is None:
-        return lambda f: _FunctionRule(f, reason)
-    return _FunctionRule(func, reason)
+        return lambda f: _FunctionRule(f, reason, parameters)
+    return _FunctionRule(func, reason, parameters)
