@@ -515,7 +515,8 @@ def test_option_off_decides_the_decoded_path_as_before() -> None:
 def test_option_on_keeps_legitimate_requests() -> None:
     """Held (no false refusal): Ada on the proxy route, Eve on her own route, payloads 2.0
     and 1.0, the Authorizer and the Guard, on the execute-api endpoint and behind the
-    mapping with a prefixed table."""
+    mapping. Since the review-82 fix, a per-route table is read as the API's routes alone: one
+    written with the mapping's prefix refuses behind the mapping (fail closed)."""
     routes = per_route(FILES)
     ada = http_proxy("GET", "/files/a/b", route_key="ANY /files/{proxy+}",
                      path_params={"proxy": "a/b"}, token=ADA)  # fmt: skip
@@ -529,8 +530,10 @@ def test_option_on_keeps_legitimate_requests() -> None:
     assert effect(authorizer(routes).handler(auth)) == "Allow"
     prefixed_routes = per_route(prefixed(FILES))
     mapped = mapped_v2("GET", "/files/x/public", "GET /files/{id}/public", {"id": "x"})
-    assert admitted(guard(prefixed_routes), mapped) == "allow"
+    assert admitted(guard(routes), mapped) == "allow"
+    assert admitted(guard(prefixed_routes), mapped) != "allow"
     mapped_ada = mapped_v1("POST", "/files/a/b", "/files/{proxy+}", {"proxy": "a/b"})
     mapped_ada["headers"]["Authorization"] = f"Bearer {ADA}"
     mapped_ada["multiValueHeaders"]["Authorization"] = [f"Bearer {ADA}"]
-    assert admitted(guard(prefixed_routes), mapped_ada) == "allow"
+    assert admitted(guard(routes), mapped_ada) == "allow"
+    assert admitted(guard(prefixed_routes), mapped_ada) != "allow"

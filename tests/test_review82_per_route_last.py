@@ -25,6 +25,12 @@ reads the method as sent from the top-level ``httpMethod`` alone; the Authorizer
 without it (``requestContext.httpMethod`` = ``get``) as sent in upper case and holds it to ``GET
 /a/{id}``: allowed where a top-level ``get`` is refused.
 
+Both findings left open here are resolved since (the tests assert it): with
+``integration_per_route`` a table is the API's routes alone (as the option's docs define it),
+never read with a mapping's prefix (``_written_under`` is gone), so an API whose own routes start
+with the mapping's name is read as written, and a table written with the prefix refuses behind
+the mapping (fail closed); the Guard reads the root sent as ``/v1/`` as ``/v1``.
+
 Finding (low, design, root new in dd08958; left open, strict xfail): "every table route starts
 with the prefix" cannot tell a table written with the mapping's prefix from an API whose own
 routes all start with the mapping's name. API ``GET /`` (admin, unlisted), ``GET /v1``, ``GET
@@ -227,10 +233,11 @@ def test_a_payload_1_event_without_a_top_level_method_is_held_to_the_any_route()
 
 
 def test_a_lower_case_root_behind_the_mapping_is_held_to_the_any_root() -> None:
-    """Held (changes 1 and 2 together): a prefixed table with ``GET /v1`` (any caller) and
-    ``ANY /v1`` (admin); ``get https://api.example.com/v1`` runs the API's ``ANY /``:
-    Eve refused, payloads 1.0 and 2.0; upper-case ``GET`` admitted."""
-    routes = per_route({"GET /v1": A, "ANY /v1": roles("admin"), "ANY /v1/{proxy+}": A})
+    """Held (changes 1 and 2 together): a table with ``GET /`` (any caller) and ``ANY /``
+    (admin); ``get https://api.example.com/v1`` runs the API's ``ANY /``: Eve refused,
+    payloads 1.0 and 2.0; upper-case ``GET`` admitted. (Written with the prefix, as this
+    review did, the table now refuses behind the mapping: it is the API's routes alone.)"""
+    routes = per_route({"GET /": A, "ANY /": roles("admin"), "ANY /{proxy+}": A})
     v1 = root_v1("/v1")
     v1["httpMethod"] = v1["requestContext"]["httpMethod"] = "get"
     v2 = root_v2("/v1", key="ANY /")
@@ -280,20 +287,20 @@ def two_segment_root(raw: str, token: str) -> dict[str, Any]:
 
 
 def test_specials_default_and_a_two_segment_mapping_keep_the_prefixed_root() -> None:
-    """Held: a prefixed table (``GET /v1`` admin-only) with a ``$connect`` key (kept apart
-    from the HTTP routes ``_written_under`` checks) or a ``default=`` rule still reads the
-    root behind ``v1`` as ``GET /v1``: Ada admitted, Eve refused; likewise a table written
-    under the two-segment mapping ``v1/api``; a table of the root route alone."""
-    spec = {"GET /v1": roles("admin"), "ANY /v1/{proxy+}": A}
-    root_alone = per_route({"GET /v1": roles("admin")})
+    """Held: a table (``GET /`` admin-only) with a ``$connect`` key or a ``default=`` rule
+    reads the root behind ``v1`` as ``GET /``: Ada admitted, Eve refused; likewise behind
+    the two-segment mapping ``v1/api``; a table of the root route alone. (This review wrote
+    them with the prefix, which a per-route table no longer is: see the module docs.)"""
+    spec = {"GET /": roles("admin"), "ANY /{proxy+}": A}
+    root_alone = per_route({"GET /": roles("admin")})
     tables = [per_route({**spec, "$connect": A}), per_route(spec, default=A), root_alone]
     for routes in tables:
         assert [admitted(guard(routes), root_v2("/v1", t)) == "allow" for t in (EVE, ADA)] == [False, True]
         assert [admitted(guard(routes), root_v1("/v1", t)) == "allow" for t in (EVE, ADA)] == [False, True]
-    two = per_route({"GET /v1/api": roles("admin"), "ANY /v1/api/{proxy+}": A})
+    two = per_route(spec)
     assert [admitted(guard(two), two_segment_root("/v1/api", t)) for t in (EVE, ADA)][1:] == ["allow"]
     assert admitted(guard(two), two_segment_root("/v1/api", EVE)) != "allow"
-    assert admitted(guard(two), two_segment_root("/v1", ADA)) != "allow"  # not the mapping's root
+    assert admitted(guard(two), two_segment_root("/v1", ADA)) == "allow"  # the root behind v1
 
 
 def test_a_table_mixing_prefixed_and_unprefixed_routes_refuses_the_root() -> None:
@@ -336,7 +343,6 @@ def test_a_stage_named_like_the_prefix_does_not_read_the_root_as_the_prefixed_ro
 OWN_V1 = {"GET /v1": A, "GET /v1/{id}": A}
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING (left open): low: a table whose every route starts with the mapping's name reads as written with the prefix, so behind the mapping an unlisted API root runs as the table's /v1 route; telling the two apart needs the base path declared (a Routes option of its own)")  # noqa: E501
 def test_an_unlisted_root_is_refused_when_every_api_route_starts_with_the_mapping_name() -> None:
     """The API: ``GET /`` (admin, unlisted), ``GET /v1``, ``GET /v1/{id}`` (any caller), behind
     the mapping ``v1``. ``https://api.example.com/v1`` runs ``GET /``; every table route starts
@@ -350,15 +356,15 @@ def test_an_unlisted_root_is_refused_when_every_api_route_starts_with_the_mappin
     assert over_allowed(routes, "guard", root_v1("/v1")) == []
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING (left open): low: false refusal older than the option: in a table written with the prefix the root sent as /v1/ is a 404 (no route reads the trailing /), fail closed")  # noqa: E501
 def test_the_root_sent_with_a_trailing_slash_is_admitted_in_a_prefixed_table() -> None:
     """``GET https://api.example.com/v1/`` runs the API's ``GET /`` like ``/v1`` does (review
-    80's model). In a table written with the prefix (``GET /v1`` admin-only) Ada is admitted
-    at ``/v1`` but refused 404 at ``/v1/``: ``paths_of`` reads the routed ``/`` (the
-    table has no route for ``/v1/``, a trailing ``/``), which a prefixed table never lists.
-    Option on and off."""
-    spec = {"GET /v1": roles("admin"), "ANY /v1/{proxy+}": A}
-    for routes in (per_route(spec), Routes(spec)):
-        assert admitted(guard(routes), root_v2("/v1", ADA)) == "allow"
-        assert admitted(guard(routes), root_v2("/v1/", ADA)) == "allow"
-        assert admitted(guard(routes), root_v1("/v1/", ADA)) == "allow"
+    80's model). In a table written with the prefix (``GET /v1`` admin-only) Ada was admitted
+    at ``/v1`` but refused 404 at ``/v1/``: ``paths_of`` read the routed ``/`` (the table
+    has no route for ``/v1/``, a trailing ``/``), which a prefixed table never lists. Fixed:
+    the root behind the mapping reads as ``/v1`` sent either way; Eve stays refused. (With
+    the option on, a table is the API's routes alone and is never read with the prefix.)"""
+    routes = Routes({"GET /v1": roles("admin"), "ANY /v1/{proxy+}": A})
+    assert admitted(guard(routes), root_v2("/v1", ADA)) == "allow"
+    assert admitted(guard(routes), root_v2("/v1/", ADA)) == "allow"
+    assert admitted(guard(routes), root_v1("/v1/", ADA)) == "allow"
+    assert "allow" not in [admitted(guard(routes), e) for e in (root_v2("/v1/"), root_v1("/v1/"))]

@@ -131,16 +131,18 @@ def paths_of(request: Request, routes: Routes | None, app_path: str | None = Non
     routed = routed_path(request)
     method = request.method
     if routed and routed != sent and _on_custom_domain(request) and _mapping_prefix(sent, routed):
+        # The API's root behind "v1" is "/v1", sent as "/v1/" too.
+        prefixed = sent.removesuffix("/") if routed == "/" else sent
         if (
             routes is not None
-            and _has_route(routes, (method,), sent)
+            and _has_route(routes, (method,), prefixed)
             and not _has_route(routes, VERBS, routed)  # under any verb: else a 405 is due
         ):
-            paths = [sent]  # a table written with the mapping's prefix
+            paths = [prefixed]  # a table written with the mapping's prefix
         else:
             paths = [routed]
-            if routes is not None and _beyond_catch_all(routes, method, sent):
-                paths.append(sent)  # a backend may route on the path as sent
+            if routes is not None and _beyond_catch_all(routes, method, prefixed):
+                paths.append(prefixed)  # a backend may route on the path as sent
     else:
         paths = [sent]
         if routed is not None and routed != sent:

@@ -189,13 +189,13 @@ def _ran_as_listed(
     routed: str | None,
 ) -> str:
     """The key of the table's route that is the one API Gateway ran (the same verb and
-    template, after the prefix ``path`` has before the routed path): ``"$default"`` for
-    the ``$default`` route (payload 2.0 names it by its route key, 1.0 by its
+    template; the table's routes are the API's, never read with a prefix): ``"$default"``
+    for the ``$default`` route (payload 2.0 names it by its route key, 1.0 by its
     ``resource``); :data:`_UNLISTED` when the table lists none, or the event names no
     route it can fill (every HTTP API event does: fail closed); ``""`` when ``path`` is
     not the routed path behind a prefix (an application's own path), or has a prefix (a
-    base path, a stage) while the table lists the route without it: the routed path is
-    another reading of the request, and is held to the route."""
+    base path, a stage): the routed path is another reading of the request, and is held
+    to the route."""
     verb, _, _ = (request.route_key or "").partition(" ")
     if verb == "$default" or request.raw.get("resource") == "$default":
         return "$default"
@@ -219,26 +219,15 @@ def _ran_as_listed(
     # the request's verb to an ANY route of the same template. A method not sent in
     # upper case ("get") may have run the ANY route alone (methods are case-sensitive).
     verbs = (verb.upper(),) if verb else (method, ANY) if request.sent_method == method else (ANY,)
-    spelled = tuple((LITERAL, s) for s in prefix)
-    # The root behind "v1" is a table route "/v1" only in a table written with the prefix;
-    # elsewhere "/v1" is an API route of its own.
-    if segments or _written_under(routes, spelled):
-        for candidate in verbs:
-            key = routes.table.key_of(candidate, spelled + segments)
-            if key is not None:
-                return key
-    # A table written without the prefix lists the route: the routed path is read too.
-    if prefix and any(routes.table.key_of(candidate, segments) for candidate in verbs):
-        return ""
-    return _UNLISTED
-
-
-def _written_under(routes: Routes, prefix: tuple[tuple[int, str], ...]) -> bool:
-    """Whether every route of the table starts with the literal segments ``prefix``."""
-    return all(
-        key.template is not None and key.template.segments[: len(prefix)] == prefix
-        for key, _ in routes.table.routes
-    )
+    # The table's routes are the API's (API-relative, as API Gateway names the route that
+    # ran): never read with a prefix, which a table whose own routes start with the
+    # mapping's name could not tell from a table written with it.
+    key = next(filter(None, (routes.table.key_of(candidate, segments) for candidate in verbs)), None)
+    if key is None:
+        return _UNLISTED
+    # Behind a prefix (a base path, a stage) the routed path is another reading of the
+    # request, decided and held to the route on its own.
+    return "" if prefix else key
 
 
 _HTTP_KINDS = (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2)
