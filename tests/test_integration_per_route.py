@@ -180,7 +180,8 @@ def test_a_guard_decides_a_shifted_request_as_the_route_that_ran() -> None:
 def test_a_base_path_mapping_reads_as_the_route_that_ran(written_with_base_path: bool) -> None:
     """Behind a custom domain's ``v1`` mapping the path as sent starts with ``/v1``; the
     table is the API's routes (as API Gateway names the route that ran), and a table
-    written with the mapping's prefix lists none of them: refused (fail closed)."""
+    written with the mapping's prefix lists none of them: refused (fail closed; 404, the
+    route that ran being the Guard's only reading)."""
     base = "/v1" if written_with_base_path else ""
     routes = Routes({f"GET {base}/files/{{id}}/public": authenticated(),
                      f"ANY {base}/files/{{proxy+}}": roles("admin")},
@@ -193,8 +194,8 @@ def test_a_base_path_mapping_reads_as_the_route_that_ran(written_with_base_path:
         http_proxy("GET", "/files/x/public", route_key="ANY /files/{proxy+}",
                    path_params={"proxy": "x/public"}, token=EVE),
         "api.example.com", base_path="v1")  # fmt: skip
-    assert guard(routes)(plain, None)["statusCode"] == (403 if written_with_base_path else 200)
-    assert guard(routes)(shifted, None)["statusCode"] == 403
+    assert guard(routes)(plain, None)["statusCode"] == (404 if written_with_base_path else 200)
+    assert guard(routes)(shifted, None)["statusCode"] == (404 if written_with_base_path else 403)
 
 
 @pytest.mark.parametrize("value", [1, "yes", None])

@@ -116,6 +116,9 @@ def old_split_path(path: str) -> tuple[str, ...] | None:
         or ".." in segments
         or "\\" in path
         or ("%" in path and re.search(routing._ENCODED_SPECIAL, path))
+        # Since review 54 (7da57f6): a segment that is empty, "." or ".." without its ";"
+        # parameters ("..;x", ";x") is refused too.
+        or (";" in path and any(s.partition(";")[0] in ("", ".", "..") for s in segments))
     ):
         return None
     return segments

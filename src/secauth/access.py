@@ -168,8 +168,9 @@ class Routes:
 
     Unlisted requests are denied with ``forbidden`` unless ``default`` is a rule.
 
-    ``integration_per_route=True`` says the table's routes are the HTTP API's, each with
-    its own integration: nothing routes again behind a ``{proxy+}`` route. An HTTP API
+    ``integration_per_route=True`` says the table's routes are the HTTP API's (as API
+    Gateway names them, without a custom domain's base path), each with its own
+    integration: nothing routes again behind a ``{proxy+}`` route. An HTTP API
     request is then decided only as the route API Gateway ran; a decoded path the table
     reads as another route (``GET /files/x%2Fpublic`` runs ``ANY /files/{proxy+}``) is
     refused (403). Leave it off for one function serving every path (a Lambdalith),

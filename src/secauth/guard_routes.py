@@ -117,7 +117,9 @@ def paths_of(request: Request, routes: Routes | None, app_path: str | None = Non
     other than a catch-all (a backend may route on the path as sent); the routed path
     when it is another one; the path as sent on a named stage; and ``app_path``, the path
     the application routes on when it rewrites the event's (Powertools' ``strip_prefixes``
-    strips a prefix from whatever path arrives, the execute-api endpoint's included).
+    strips a prefix from whatever path arrives, the execute-api endpoint's included). With
+    :attr:`~secauth.access.Routes.integration_per_route`, the routed path alone (and
+    ``app_path``), for an event that names the route that ran.
 
     >>> from secauth.testing_events import rest_proxy
     >>> event = rest_proxy("GET", "/v1/a/7", resource="/a/{id}", path_params={"id": "7"})
@@ -130,7 +132,12 @@ def paths_of(request: Request, routes: Routes | None, app_path: str | None = Non
     # an encoded "/" in a parameter shifts the segments the table reads.
     routed = routed_path(request)
     method = request.method
-    if routed and routed != sent and _on_custom_domain(request) and _mapping_prefix(sent, routed):
+    # One integration per route: the route API Gateway ran is what runs, and nothing routes
+    # again on the path as sent (a mapping's prefix, a named stage).
+    ran = routed if routes is not None and routes.integration_per_route else None
+    if ran is not None:
+        paths = [ran]
+    elif routed and routed != sent and _on_custom_domain(request) and _mapping_prefix(sent, routed):
         # The API's root behind "v1" is "/v1", sent as "/v1/" too.
         prefixed = sent.removesuffix("/") if routed == "/" else sent
         if (
@@ -147,7 +154,7 @@ def paths_of(request: Request, routes: Routes | None, app_path: str | None = Non
         paths = [sent]
         if routed is not None and routed != sent:
             paths.append(routed)
-    if routes is not None and is_http_api(request):
+    if routes is not None and is_http_api(request) and ran is None:
         as_sent = stage_readings(request.path, request.stage, routes.table)[1]
         if as_sent is not None and as_sent not in paths:
             paths.append(as_sent)
