@@ -6,6 +6,10 @@ REST, HTTP payloads 1.0 and 2.0; spellings of a literal (case, percent, ``;``); 
 ``..`` or ``%2F``); custom-domain mappings; named stages; ``$default``; Function URL and ALB;
 tenant rules on the table and on the guard; option on against off.
 
+The finding is resolved (the tests assert it): under the option ``targets.ran_elsewhere`` holds a
+REST event that names its route (``resource``) to it as it holds HTTP API events, so a forged
+parameter, an unlisted route and a route named without its parameters are refused.
+
 Held: every genuine spelling of a literal that runs the parameter route is refused for Eve (REST
 reads the table's literal too, HTTP refuses "another route"); events naming no route (Function
 URL, ALB, ``$default`` in both payloads) read the same paths with the option on and off; forged
@@ -214,7 +218,6 @@ def test_option_off_still_judges_the_path_as_sent() -> None:
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: low: REST resource /files/{id} with id=public admitted by GET /files/public")  # noqa: E501
 def test_a_rest_event_is_held_to_the_route_its_resource_names() -> None:
     """The event names ``/files/{id}`` (admin) as the route that ran; its parameter spells the
     literal. HTTP refuses ("another route"), option off refuses (the path as sent); REST under
@@ -224,7 +227,6 @@ def test_a_rest_event_is_held_to_the_route_its_resource_names() -> None:
     assert refused(both_modes(routes, rest("/files/7", "/files/{id}", {"id": "public"})))
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING: low: an unlisted REST API route is decided by another table route")  # noqa: E501
 def test_an_unlisted_rest_route_is_refused() -> None:
     """API route ``GET /secret/{id}`` (the table does not list it) beside the table's
     ``GET /{a}/{b}``: the HTTP API request is refused (``_UNLISTED``), the REST one admitted."""
@@ -233,7 +235,6 @@ def test_an_unlisted_rest_route_is_refused() -> None:
     assert refused(both_modes(routes, rest("/secret/7", "/secret/{id}", {"id": "7"})))
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING: low: a REST event naming a route without its parameters reads another route")  # noqa: E501
 def test_a_rest_event_naming_a_route_without_its_parameters_is_refused() -> None:
     """Review 79's hardening, HTTP only: ``resource`` ``/files/{id}`` with no ``pathParameters``
     falls back to the path as sent, ``/files/x/public``, read as ``GET /files/{id}/public``."""

@@ -152,15 +152,18 @@ def ran_elsewhere(
     >>> ran_elsewhere(routes, request, "GET", "/users/me", ["GET /users/me"])
     True
     """
-    if not request.path_decoded:
-        return False
     template, routed = route_template(request), routed_path(request)
-    if routes.integration_per_route:
+    # Held to the route that ran: an HTTP API request (every one names its route), and a
+    # REST one that names it (a TOKEN authorizer's event does not: its table reads the path
+    # as API Gateway routes it, so list every API route).
+    if routes.integration_per_route and (request.path_decoded or template is not None):
         listed = _ran_as_listed(routes, request, method, path, template, routed)
         if listed == "$default":  # no API route matched: nor may a table route
             return not set(readings) <= {None}
         if listed:
             return listed not in set(readings)
+    if not request.path_decoded:
+        return False
     if template is None or not routed or not path.endswith(routed):
         return False  # no route named, or a "/" in a parameter: refused on its own
     try:
