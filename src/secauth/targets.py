@@ -152,11 +152,14 @@ def ran_elsewhere(
     >>> ran_elsewhere(routes, request, "GET", "/users/me", ["GET /users/me"])
     True
     """
+    per_route = routes.integration_per_route
+    if not per_route and not request.path_decoded:
+        return False  # a path as sent reads as the route API Gateway ran it by
     template, routed = route_template(request), routed_path(request)
     # Held to the route that ran: an HTTP API request (every one names its route), and a
     # REST one that names it (a TOKEN authorizer's event does not: its table reads the path
     # as API Gateway routes it, so list every API route).
-    if routes.integration_per_route and (request.path_decoded or template is not None):
+    if per_route and (request.path_decoded or template is not None):
         listed = _ran_as_listed(routes, request, method, path, template, routed)
         if listed == "$default":  # no API route matched: nor may a table route
             return not set(readings) <= {None}
