@@ -18,10 +18,12 @@ from secauth.routing import GREEDY, LITERAL, parse_route_key
 
 
 def api_gateway_route(
-    keys: list[str], method: str, sent: str
+    keys: list[str], method: str, sent: str, *, decode: bool = True
 ) -> tuple[str, dict[str, str]] | None:
     """The route API Gateway runs for ``method sent`` among ``keys`` and
-    its path parameters, decoded once; None when no route matches."""
+    its path parameters, decoded once (an HTTP API's; ``decode=False``: as sent, a REST
+    API's); None when no route matches."""
+    read = unquote if decode else str
     segments = sent[1:].split("/") if sent != "/" else []
     best: tuple[Any, str, dict[str, str]] | None = None
     for key in keys:
@@ -39,11 +41,11 @@ def api_gateway_route(
                 if segments[position] != text:
                     break
             elif kind == GREEDY:
-                params[text] = unquote("/".join(segments[position:]))
+                params[text] = read("/".join(segments[position:]))
             elif not segments[position]:
                 break
             else:
-                params[text] = unquote(segments[position])
+                params[text] = read(segments[position])
         else:
             order = tuple(0 if kind == LITERAL else 2 if kind == GREEDY else 1 for kind, _ in template)
             rank = (order + (3,) * 12, route.verb != method)

@@ -323,11 +323,17 @@ def binding_trees() -> st.SearchStrategy[Rule]:
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(binding_trees())
 def test_bindings_grants_and_decide_agree_with_one_value_binding_rule(rule_: Rule) -> None:
+    assert_grants_agree(rule_, PRINCIPALS, VALUES)
+
+
+def assert_grants_agree(rule_: Rule, principals: list[Principal], values: list[str]) -> None:
+    """On ``GET /t/{t}`` with ``t`` from ``values``: ``grants`` never allows what ``decide``
+    denies, bindings ``[{}]`` always allow and ``[]`` never do, for every principal."""
     table = Routes({"GET /t/{t}": rule_})
-    for principal in PRINCIPALS:
+    for principal in principals:
         bindings = rule_.bindings(principal)
         grants = table.grants(principal)
-        for value in VALUES:
+        for value in values:
             path = f"/t/{value}"
             if table.resolve("GET", path) is None:
                 continue

@@ -48,6 +48,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_review88_undecided import assert_grants_agree
 
 import secauth.testing_events as te
 from secauth import (
@@ -247,20 +248,7 @@ def decoded_contexts(value: str) -> AccessContext:
 @settings(max_examples=400, deadline=None, derandomize=True)
 @given(trees([*BUILT_INS, *CUSTOM]))
 def test_grants_bindings_and_decide_agree_with_honest_custom_rules(rule_: Rule) -> None:
-    table = Routes({"GET /t/{t}": rule_})
-    for principal in PRINCIPALS:
-        bindings = rule_.bindings(principal)
-        grants = table.grants(principal)
-        for value in VALUES:
-            path = f"/t/{value}"
-            if table.resolve("GET", path) is None:
-                continue
-            decided = table.decide(principal, "GET", path).allowed
-            assert not grants.allows("GET", path) or decided, (rule_, principal, path)
-            if bindings == [{}]:
-                assert decided, (rule_, principal, path)
-            elif bindings == []:
-                assert not decided, (rule_, principal, path)
+    assert_grants_agree(rule_, PRINCIPALS, VALUES)
 
 
 @settings(max_examples=400, deadline=None, derandomize=True)

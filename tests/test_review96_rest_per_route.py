@@ -46,6 +46,7 @@ import copy
 from typing import Any
 
 import pytest
+from api_gateway_model import api_gateway_route
 from guard_events import admitted
 from test_review78_integration_per_route import ADA, EVE, MAPPER, VERIFIER
 from test_review79_per_route_followups import DOMAIN, powertools_status
@@ -54,7 +55,6 @@ from test_review94_per_route_prefix import trusted_any
 
 from secauth import Authorizer, Guard, Routes
 from secauth.access import authenticated, roles
-from secauth.routing import GREEDY, LITERAL, parse_route_key
 from secauth.testing_events import (
     on_custom_domain,
     request_authorizer,
@@ -75,34 +75,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
 def rest_route(keys: list[str], method: str, sent: str) -> tuple[str, dict[str, str]] | None:
     """The route a REST API runs for ``method sent`` among ``keys``, and its path parameters
     as sent (REST does not decode them); None when none matches."""
-    segments = sent[1:].split("/") if sent != "/" else []
-    best: tuple[Any, str, dict[str, str]] | None = None
-    for key in keys:
-        route = parse_route_key(key)
-        assert route.template is not None
-        if route.verb not in (method, "ANY"):
-            continue
-        template = route.template.segments
-        greedy = bool(template) and template[-1][0] == GREEDY
-        if len(segments) < len(template) if greedy else len(segments) != len(template):
-            continue
-        params: dict[str, str] = {}
-        for position, (kind, text) in enumerate(template):
-            if kind == LITERAL:
-                if segments[position] != text:
-                    break
-            elif kind == GREEDY:
-                params[text] = "/".join(segments[position:])
-            elif not segments[position]:
-                break
-            else:
-                params[text] = segments[position]
-        else:
-            order = tuple(0 if k == LITERAL else 2 if k == GREEDY else 1 for k, _ in template)
-            rank = (order + (3,) * 12, route.verb != method)
-            if best is None or rank < best[0]:
-                best = (rank, key, params)
-    return None if best is None else (best[1], best[2])
+    return api_gateway_route(keys, method, sent, decode=False)
 
 
 def authorizer(routes: Routes, config: str = "fresh") -> Authorizer:
