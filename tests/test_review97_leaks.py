@@ -1,6 +1,10 @@
 """Review 97 (adversarial): do secrets reach an HTTP response or a log, through features added
 since reviews 24, 55 and 2 (CLI redaction)?
 
+Both findings are resolved (the tests assert it): a rate-limit store failure is logged by a
+``StoreError``'s own reason, else by the exception's type alone (never another exception's
+``.reason``), and ``secauth authorize`` redacts the headers of an Authorizer's token sources too.
+
 Attacked, through the real entry points (``Authorizer(...).handler``, ``Guard(...)(handler)``,
 Powertools ``guard_middleware``, ``secauth authorize``), with every output captured (the
 ``on_decision`` sink, ``decision_log="logging"``, stdout, all ``logging`` records and their
@@ -480,7 +484,6 @@ def test_a_failing_rate_limit_store_is_logged_by_type_only(spy: Spy) -> None:
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: Low: rate-limit store error's .reason attribute is logged verbatim")  # noqa: E501
 def test_a_store_error_with_a_reason_attribute_is_not_logged_verbatim(spy: Spy) -> None:
     # urllib's URLError, and many client libraries' errors, carry a .reason; a store of your
     # own over HTTP (Upstash, a sidecar) raises them with whatever the connection held.
@@ -646,7 +649,6 @@ def test_cli_redacts_a_jwt_in_a_custom_header(
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: Low: secauth authorize prints an opaque token from the Authorizer's own custom header source")  # noqa: E501
 def test_cli_redacts_the_authorizers_own_custom_header_token(
     cli_app: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

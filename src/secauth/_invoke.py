@@ -228,9 +228,10 @@ class _Capture(logging.Handler):
             self.records.append(parsed)
 
 
-def load_app(spec: str) -> tuple[Callable[..., Any], str | None]:
-    """Import ``module:attribute`` and return the handler to call, and the API key header of
-    a secauth Authorizer (to redact it). The current directory is searched first."""
+def load_app(spec: str) -> tuple[Callable[..., Any], frozenset[str]]:
+    """Import ``module:attribute`` and return the handler to call, and the headers a secauth
+    Authorizer reads credentials from beyond the usual ones (its API key header, its token
+    sources' headers), to redact them. The current directory is searched first."""
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
         raise AppError(f"--app must look like 'module:attribute', not {spec!r}")
@@ -253,22 +254,31 @@ def load_app(spec: str) -> tuple[Callable[..., Any], str | None]:
     from secauth.authorizer import Authorizer
 
     if isinstance(target, Authorizer):
-        return target.handler, target.api_key_header
+        return target.handler, _credential_headers(target)
     owner = getattr(target, "__self__", None)
     if isinstance(owner, Authorizer):
-        return target, owner.api_key_header
+        return target, _credential_headers(owner)
     if not callable(target):
         raise AppError(
             f"{spec} is a {type(target).__name__}: name a secauth Authorizer or a handler "
             "function (event, context) -> response"
         )
-    return target, None
+    return target, frozenset()
 
 
-def event_secrets(event: Mapping[str, Any], api_key_header: str | None) -> list[str]:
-    """Every credential the event carries, longest first (so no part survives another)."""
+def _credential_headers(authorizer: Any) -> frozenset[str]:
+    """The headers ``authorizer`` reads an API key or a token from (lower-cased)."""
+    names = {source.name for source in authorizer.token_sources if source.place == "header"}
+    if authorizer.api_key_header:
+        names.add(authorizer.api_key_header)
+    return frozenset(name.lower() for name in names)
+
+
+def event_secrets(event: Mapping[str, Any], secret_headers: Iterable[str] = ()) -> list[str]:
+    """Every credential the event carries, longest first (so no part survives another):
+    the usual credential headers, ``secret_headers`` (an app's own) too."""
     found: set[str] = set()
-    secret_names = _SECRET_HEADERS | ({api_key_header.lower()} if api_key_header else set())
+    secret_names = _SECRET_HEADERS | {name.lower() for name in secret_headers}
 
     def add(value: object) -> None:
         if isinstance(value, str):
@@ -385,10 +395,10 @@ def _answer(response: object, event: Mapping[str, Any]) -> tuple[str, int]:
 
 
 def invoke(
-    handler: Callable[..., Any], event: Mapping[str, Any], api_key_header: str | None = None
+    handler: Callable[..., Any], event: Mapping[str, Any], secret_headers: Iterable[str] = ()
 ) -> Invocation:
     """Call ``handler(event, context)`` once, capturing the secauth decision record."""
-    secrets = event_secrets(event, api_key_header)
+    secrets = event_secrets(event, secret_headers)
     logger = logging.getLogger("secauth.decisions")
     capture = _Capture()
     level = logger.level

@@ -251,14 +251,14 @@ def _authorize(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_USAGE
     # From the app's import on, whatever it writes (stderr, a logger made at import) is
     # redacted: the event's credentials are known before the app runs.
-    with RedactedOutput(event_secrets(event, None)) as output:
+    with RedactedOutput(event_secrets(event)) as output:
         try:
-            handler, api_key_header = load_app(args.app)
+            handler, secret_headers = load_app(args.app)
         except AppError as exc:
             err.write(f"secauth: {exc}\n")
             return EXIT_USAGE
-        output.add_secrets(event_secrets(event, api_key_header))
-        result = invoke(handler, event, api_key_header)
+        output.add_secrets(event_secrets(event, secret_headers))
+        result = invoke(handler, event, secret_headers)
     if result.response is not None:
         try:
             text = json.dumps(result.response, indent=2, sort_keys=True)

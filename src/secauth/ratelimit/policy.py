@@ -34,6 +34,7 @@ from typing import Any, Final
 from secauth.errors import ConfigurationError
 from secauth.options import flag
 from secauth.ratelimit.memory import MemoryStore
+from secauth.ratelimit.store import StoreError
 
 __all__ = ["FAILURE_POLICIES", "DenyCache", "Resilience"]
 
@@ -126,7 +127,9 @@ class Resilience:
         first = self._down_until == 0.0
         self._down_until = now + self.retry_store_after
         if first:
-            reason = getattr(exc, "reason", None) or type(exc).__name__
+            # A StoreError's reason is the store's own words (never a value or a URL); any
+            # other exception's text or attributes may hold a connection string: its type.
+            reason = exc.reason if isinstance(exc, StoreError) else type(exc).__name__
             self.logger().warning(
                 "secauth rate-limit store failed (%s) for %s; on_store_error=%s",
                 reason,
