@@ -30,7 +30,10 @@ import sys
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from secauth.authorizer import Authorizer
 
 __all__ = ["Invocation", "RedactedOutput", "event_secrets", "invoke", "load_app", "policy_allows"]
 
@@ -266,7 +269,7 @@ def load_app(spec: str) -> tuple[Callable[..., Any], frozenset[str]]:
     return target, frozenset()
 
 
-def _credential_headers(authorizer: Any) -> frozenset[str]:
+def _credential_headers(authorizer: Authorizer) -> frozenset[str]:
     """The headers ``authorizer`` reads an API key or a token from (lower-cased)."""
     names = {source.name for source in authorizer.token_sources if source.place == "header"}
     if authorizer.api_key_header:

@@ -134,9 +134,9 @@ def paths_of(request: Request, routes: Routes | None, app_path: str | None = Non
     method = request.method
     # One integration per route: the route API Gateway ran is what runs, and nothing routes
     # again on the path as sent (a mapping's prefix, a named stage).
-    ran = routed if routes is not None and routes.integration_per_route else None
-    if ran is not None:
-        paths = [ran]
+    per_route_path = routed if routes is not None and routes.integration_per_route else None
+    if per_route_path is not None:
+        paths = [per_route_path]
     elif routed and routed != sent and _on_custom_domain(request) and _mapping_prefix(sent, routed):
         # The API's root behind "v1" is "/v1", sent as "/v1/" too.
         prefixed = sent.removesuffix("/") if routed == "/" else sent
@@ -154,7 +154,7 @@ def paths_of(request: Request, routes: Routes | None, app_path: str | None = Non
         paths = [sent]
         if routed is not None and routed != sent:
             paths.append(routed)
-    if routes is not None and is_http_api(request) and ran is None:
+    if routes is not None and is_http_api(request) and per_route_path is None:
         as_sent = stage_readings(request.path, request.stage, routes.table)[1]
         if as_sent is not None and as_sent not in paths:
             paths.append(as_sent)

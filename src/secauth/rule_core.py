@@ -103,6 +103,12 @@ class Rule:
     ...         return Denial(Reason.FORBIDDEN, "not the owner")
     ...     def bindings(self, principal):
     ...         return [{"userId": principal.id}]
+    ...     def path_parameters(self):
+    ...         return frozenset({"userId"})
+    ...     def refuses_undecided(self, principal):
+    ...         return False  # bindings are never [], and every refusal is decided
+    >>> sorted((~OwnerOnly()).path_parameters())
+    ['userId']
     """
 
     def check(self, principal: Principal, context: AccessContext) -> Denial | None:
@@ -151,11 +157,20 @@ def as_rule(value: object) -> Rule:
     return value
 
 
-class _All(Rule):
+class _Combination(Rule):
+    """``&`` and ``|``: rules over ``rules``, reading every path parameter they read."""
+
     __slots__ = ("rules",)
 
     def __init__(self, rules: tuple[Rule, ...]) -> None:
         self.rules = rules
+
+    def path_parameters(self) -> frozenset[str]:
+        return frozenset().union(*(item.path_parameters() for item in self.rules))
+
+
+class _All(_Combination):
+    __slots__ = ()
 
     def __repr__(self) -> str:
         return " & ".join(map(repr, self.rules))
@@ -183,9 +198,6 @@ class _All(Rule):
             combined = merged
         return combined
 
-    def path_parameters(self) -> frozenset[str]:
-        return frozenset().union(*(item.path_parameters() for item in self.rules))
-
     def refuses_undecided(self, principal: Principal) -> bool | None:
         # Decided where one part refuses decided, as a part allowing some values does; []
         # from parts binding different values alone: each may refuse undecided somewhere.
@@ -193,16 +205,15 @@ class _All(Rule):
         kinds = [_refuses_undecided(item, principal) for found, item in parts if found == []]
         if False in kinds:
             return False
-        if not kinds:
+        if not kinds or None in kinds:
             return None
-        return None if None in kinds or any(found and found != [{}] for found, _ in parts) else True
+        if any(found and found != [{}] for found, _ in parts):
+            return None  # a part binding values refuses other values: depends on the path
+        return True
 
 
-class _Any(Rule):
-    __slots__ = ("rules",)
-
-    def __init__(self, rules: tuple[Rule, ...]) -> None:
-        self.rules = rules
+class _Any(_Combination):
+    __slots__ = ()
 
     def __repr__(self) -> str:
         return "(" + " | ".join(map(repr, self.rules)) + ")"
@@ -226,13 +237,14 @@ class _Any(Rule):
             union += alternatives
         return union
 
-    def path_parameters(self) -> frozenset[str]:
-        return frozenset().union(*(item.path_parameters() for item in self.rules))
-
     def refuses_undecided(self, principal: Principal) -> bool | None:
         # Every arm never allows: undecided where one arm is.
         kinds = [_refuses_undecided(item, principal) for item in self.rules]
-        return True if True in kinds else None if None in kinds else False
+        if True in kinds:
+            return True
+        if None in kinds:
+            return None
+        return False
 
 
 class _Not(Rule):
@@ -265,7 +277,9 @@ class _Not(Rule):
             return []
         if inner == []:
             undecided = _refuses_undecided(self.inner, principal)
-            return None if undecided is None else [] if undecided else [{}]
+            if undecided is None:
+                return None
+            return [] if undecided else [{}]
         return None
 
     def path_parameters(self) -> frozenset[str]:
@@ -304,7 +318,7 @@ def negated_parameters(rule: Rule) -> frozenset[str]:
     """
     if isinstance(rule, _Not):
         return rule.inner.path_parameters()
-    if isinstance(rule, _All | _Any):
+    if isinstance(rule, _Combination):
         return frozenset().union(*map(negated_parameters, rule.rules))
     return frozenset()
 
@@ -312,7 +326,7 @@ def negated_parameters(rule: Rule) -> frozenset[str]:
 def _never_allowing(rule: Rule, have: frozenset[str]) -> frozenset[str]:
     """The missing parameters that leave ``rule`` unable to allow (a ``~`` aside): a rule
     reading a parameter the route lacks never gets its value."""
-    if isinstance(rule, _All | _Any):
+    if isinstance(rule, _Combination):
         parts = [_never_allowing(item, have) for item in rule.rules]
         if isinstance(rule, _Any) and not all(parts):
             return frozenset()  # another arm can allow

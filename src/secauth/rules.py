@@ -301,20 +301,22 @@ def tenant(*, path: str | None = None, header: str | None = None, query: str | N
     return _Tenant(*given[0])
 
 
+_RuleFunction = Callable[[Principal, AccessContext], bool]
+
+
 class _FunctionRule(Rule):
+    """:func:`rule`'s rule; every argument is checked here, for both of its forms."""
+
     __slots__ = ("func", "parameters", "reason")
 
-    def __init__(
-        self,
-        func: Callable[[Principal, AccessContext], bool],
-        reason: Reason,
-        parameters: frozenset[str],
-    ) -> None:
+    def __init__(self, func: _RuleFunction, reason: Reason, parameters: Iterable[str]) -> None:
         if not callable(func):
             raise ConfigurationError(f"rule(...) needs a function, got {type(func).__name__}")
+        if not isinstance(reason, Reason):
+            raise ConfigurationError(f"rule(reason=...) must be a Reason, not a {type(reason).__name__}")
         self.func = func
         self.reason = reason
-        self.parameters = parameters
+        self.parameters = frozenset(names("path_parameters", parameters))
 
     def __repr__(self) -> str:
         return getattr(self.func, "__name__", "rule")
@@ -326,23 +328,20 @@ class _FunctionRule(Rule):
         return self.parameters
 
 
-RuleFunction = Callable[[Principal, AccessContext], bool]
-
-
 @overload
 def rule(
-    func: RuleFunction, *, reason: Reason = ..., path_parameters: Iterable[str] = ...
+    func: _RuleFunction, *, reason: Reason = ..., path_parameters: Iterable[str] = ...
 ) -> Rule: ...
 @overload
 def rule(
     func: None = None, *, reason: Reason = ..., path_parameters: Iterable[str] = ...
-) -> Callable[[RuleFunction], Rule]: ...
+) -> Callable[[_RuleFunction], Rule]: ...
 def rule(
-    func: RuleFunction | None = None,
+    func: _RuleFunction | None = None,
     *,
     reason: Reason = Reason.FORBIDDEN,
     path_parameters: Iterable[str] = (),
-) -> Rule | Callable[[RuleFunction], Rule]:
+) -> Rule | Callable[[_RuleFunction], Rule]:
     """Turn ``func(principal, context) -> bool`` into a rule; only ``True`` allows.
     ``path_parameters``: the names it reads from ``context.params``, for the route
     table's check (:meth:`Rule.path_parameters`).
@@ -358,9 +357,6 @@ def rule(
     >>> sorted(owner.path_parameters())
     ['userId']
     """
-    if not isinstance(reason, Reason):
-        raise ConfigurationError(f"rule(reason=...) must be a Reason, not a {type(reason).__name__}")
-    parameters = frozenset(names("path_parameters", path_parameters))
     if func is None:
-        return lambda f: _FunctionRule(f, reason, parameters)
-    return _FunctionRule(func, reason, parameters)
+        return lambda f: _FunctionRule(f, reason, path_parameters)
+    return _FunctionRule(func, reason, path_parameters)

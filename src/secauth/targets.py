@@ -130,20 +130,21 @@ ELSEWHERE: Final = Denial(Reason.FORBIDDEN, "the path reads as another route tha
 def ran_elsewhere(
     routes: Routes, request: Request, method: str, path: str, readings: Iterable[str | None]
 ) -> bool:
-    """Whether the table reads ``path`` (an HTTP API request's, decoded) as another route
-    than the table's own for the route API Gateway ran. ``readings``: the routes the table
-    read ``path`` as (route keys, as :attr:`~secauth.access.Decision.decided_by` names
-    them; None: the default rule).
+    """Whether the table reads ``path`` as another route than the table's own for the route
+    API Gateway ran. ``readings``: the routes the table read ``path`` as (route keys, as
+    :attr:`~secauth.access.Decision.decided_by` names them; None: the default rule).
 
-    The table's own route for a route without ``{proxy+}``: what it reads that route's
-    template as, filled with values no literal equals (after the prefix ``path`` has
-    before the routed path, a custom domain's base path). ``GET /users/m%65`` runs
-    ``GET /users/{id}`` with ``id`` = ``me``, and ``/users/me`` reads as
-    ``GET /users/me``. A ``{proxy+}`` route is left out: behind it an application routes
-    again (one function for every path), on the decoded path the table reads. With
-    :attr:`~secauth.access.Routes.integration_per_route`, nothing routes again: the
-    table's route of the same verb and template (:func:`_ran_as_listed`) must be a
-    reading, ``{proxy+}`` routes included.
+    * With :attr:`~secauth.access.Routes.integration_per_route`, for an event that names
+      the route that ran (every HTTP API event; a REST proxy or REQUEST authorizer event,
+      by its ``resource``): the table's route of the same verb and template must be a
+      reading, ``{proxy+}`` routes included, since nothing routes again.
+    * Otherwise, for an HTTP API's decoded path: the table's own route for a route
+      without ``{proxy+}`` is what it reads that route's template as, filled with values no
+      literal equals (after the prefix ``path`` has before the routed path, a custom
+      domain's base path). ``GET /users/m%65`` runs ``GET /users/{id}`` with ``id`` =
+      ``me``, and ``/users/me`` reads as ``GET /users/me``. A ``{proxy+}`` route is left
+      out: behind it an application routes again, on the decoded path the table reads. A
+      path as sent (REST) reads as the route API Gateway ran it by.
 
     >>> from secauth.access import public
     >>> routes = Routes({"GET /users/me": public(), "GET /users/{id}": public()})
@@ -154,19 +155,27 @@ def ran_elsewhere(
     """
     per_route = routes.integration_per_route
     if not per_route and not request.path_decoded:
-        return False  # a path as sent reads as the route API Gateway ran it by
+        return False
     template, routed = route_template(request), routed_path(request)
-    # Held to the route that ran: an HTTP API request (every one names its route), and a
-    # REST one that names it (a TOKEN authorizer's event does not: its table reads the path
-    # as API Gateway routes it, so list every API route).
-    if per_route and (request.path_decoded or template is not None):
+    if per_route and (request.path_decoded or template is not None):  # TOKEN events name none
         listed = _ran_as_listed(routes, request, method, path, template, routed)
         if listed == "$default":  # no API route matched: nor may a table route
             return not set(readings) <= {None}
         if listed:
             return listed not in set(readings)
-    if not request.path_decoded:
-        return False
+    return request.path_decoded and _read_as_another(routes, method, path, template, routed, readings)
+
+
+def _read_as_another(
+    routes: Routes,
+    method: str,
+    path: str,
+    template: str | None,
+    routed: str | None,
+    readings: Iterable[str | None],
+) -> bool:
+    """Whether the decoded ``path`` reads as another route than the table's own for the
+    route that ran without ``{proxy+}`` (:func:`ran_elsewhere`'s second check)."""
     if template is None or not routed or not path.endswith(routed):
         return False  # no route named, or a "/" in a parameter: refused on its own
     try:
@@ -228,12 +237,13 @@ def _ran_as_listed(
     # The table's routes are the API's (API-relative, as API Gateway names the route that
     # ran): never read with a prefix, which a table whose own routes start with the
     # mapping's name could not tell from a table written with it.
-    key = next(filter(None, (routes.table.key_of(candidate, segments) for candidate in verbs)), None)
-    if key is None:
-        return _UNLISTED
-    # Behind a prefix (a base path, a stage) the routed path is another reading of the
-    # request, decided and held to the route on its own.
-    return "" if prefix else key
+    for candidate in verbs:
+        key = routes.table.key_of(candidate, segments)
+        if key is not None:
+            # Behind a prefix (a base path, a stage) the routed path is another reading of
+            # the request, decided and held to the route on its own.
+            return "" if prefix else key
+    return _UNLISTED
 
 
 _HTTP_KINDS = (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2)
