@@ -78,12 +78,12 @@ import pytest
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tenant_review_fixtures import ANON, CLAIMS, VERIFIER, run, token
 
 import secauth.testing_events as te
 from secauth import (
     Authorizer,
     Guard,
-    JwtVerifier,
     Routes,
     authenticated,
     public,
@@ -95,32 +95,15 @@ from secauth.errors import ConfigurationError, Reason
 from secauth.events import Request
 from secauth.integrations.powertools import guard_middleware
 from secauth.policy import Unauthorized
-from secauth.principal import ClaimMapper, Principal
+from secauth.principal import Principal
 from secauth.rules import AccessContext, Denial, Rule
-from secauth.testing import KeyPair
 from secauth.testing_policy import iam_allows, method_arn
 
-ISS = "https://idp.example.com/"
-PAIR = KeyPair.generate("ES256", kid="k1")
-VERIFIER = JwtVerifier(issuer=ISS, audience="api", jwks={"keys": [PAIR.public_jwk]})
-CLAIMS = ClaimMapper(tenant_claim="tenant")
-ANON = Principal.anonymous()
 AUDITOR = Principal("ann", tenant="acme", roles={"auditor"})
-
-
-def token(**claims: Any) -> str:
-    base = {"iss": ISS, "aud": "api", "sub": "ann", "tenant": "acme", "exp": 4_000_000_000}
-    return PAIR.sign({**base, **claims})
 
 
 def guard(routes: Routes | None = None, **options: Any) -> Guard:
     return Guard(VERIFIER, routes=routes, claims=CLAIMS, decision_log=None, **options)
-
-
-def run(guard_: Guard, event: dict[str, Any]) -> int:
-    """The status a guarded handler answers ``event`` with (200: it ran)."""
-    handler = guard_(lambda event, context, principal: {"statusCode": 200, "body": principal.id})
-    return int(handler(event, None)["statusCode"])
 
 
 def auditor_event(path: str, resource: str, params: dict[str, str]) -> dict[str, Any]:

@@ -50,12 +50,12 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tenant_review_fixtures import ANON, CLAIMS, VERIFIER, run, token
 
 import secauth.testing_events as te
 from secauth import (
     Authorizer,
     Guard,
-    JwtVerifier,
     Routes,
     authenticated,
     public,
@@ -67,27 +67,10 @@ from secauth.errors import ConfigurationError, Reason
 from secauth.events import Request
 from secauth.principal import ClaimMapper, Principal
 from secauth.rules import AccessContext, Denial, Rule
-from secauth.testing import KeyPair
 
-ISS = "https://idp.example.com/"
-PAIR = KeyPair.generate("ES256", kid="k1")
-VERIFIER = JwtVerifier(issuer=ISS, audience="api", jwks={"keys": [PAIR.public_jwk]})
-CLAIMS = ClaimMapper(tenant_claim="tenant")
-ANON = Principal.anonymous()
 AUDITOR = Principal("ann", tenant="acme", roles={"auditor"})
 OTHER_TENANTS_ONLY_Q = roles("auditor") & ~tenant(query="tenant")
 OTHER_TENANTS_ONLY_H = roles("auditor") & ~tenant(header="x-tenant")
-
-
-def token(**claims: Any) -> str:
-    base = {"iss": ISS, "aud": "api", "sub": "ann", "tenant": "acme", "exp": 4_000_000_000}
-    return PAIR.sign({**base, **claims})
-
-
-def run(guard_: Guard, event: dict[str, Any]) -> int:
-    """The status a guarded handler answers ``event`` with (200: it ran)."""
-    handler = guard_(lambda event, context, principal: {"statusCode": 200, "body": principal.id})
-    return int(handler(event, None)["statusCode"])
 
 
 def query_guard() -> Guard:

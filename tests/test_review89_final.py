@@ -45,12 +45,12 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tenant_review_fixtures import CLAIMS, ISS, PAIR, VERIFIER, token
 
 import secauth.testing_events as te
 from secauth import (
     Authorizer,
     Guard,
-    JwtVerifier,
     Routes,
     authenticated,
     public,
@@ -62,21 +62,11 @@ from secauth.errors import ConfigurationError
 from secauth.events import Request
 from secauth.principal import ClaimMapper, Principal
 from secauth.rules import AccessContext, Denial, Rule
-from secauth.testing import KeyPair
 from secauth.testing_policy import iam_allows, method_arn
 
-ISS = "https://idp.example.com/"
-PAIR = KeyPair.generate("ES256", kid="k1")
-VERIFIER = JwtVerifier(issuer=ISS, audience="api", jwks={"keys": [PAIR.public_jwk]})
-CLAIMS = ClaimMapper(tenant_claim="tenant")
 AUDITOR = Principal("ann", tenant="acme", roles={"auditor"})
 OTHER_Q = roles("auditor") & ~tenant(query="tenant")
 OTHER_H = roles("auditor") & ~tenant(header="x-tenant")
-
-
-def token(**claims: Any) -> str:
-    base = {"iss": ISS, "aud": "api", "sub": "ann", "tenant": "acme", "exp": 4_000_000_000}
-    return PAIR.sign({**base, **claims})
 
 
 def checked(rule_: Rule, event: dict[str, Any], principal: Principal = AUDITOR) -> Denial | None:

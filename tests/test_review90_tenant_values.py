@@ -40,22 +40,18 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tenant_review_fixtures import CLAIMS, ISS, PAIR, VERIFIER
 from werkzeug.routing import Map
 from werkzeug.routing import Rule as WerkzeugRule
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request as WerkzeugRequest
 
 import secauth.testing_events as te
-from secauth import Guard, JwtVerifier, Routes, roles, tenant
+from secauth import Guard, Routes, roles, tenant
 from secauth.events import Request
-from secauth.principal import ClaimMapper, Principal
+from secauth.principal import Principal
 from secauth.rules import AccessContext, Denial, Rule
-from secauth.testing import KeyPair
 
-ISS = "https://idp.example.com/"
-PAIR = KeyPair.generate("ES256", kid="k1")
-VERIFIER = JwtVerifier(issuer=ISS, audience="api", jwks={"keys": [PAIR.public_jwk]})
-CLAIMS = ClaimMapper(tenant_claim="tenant")
 AUDITOR = Principal("ann", tenant="acme", roles={"auditor"})
 OTHER_H = roles("auditor") & ~tenant(header="x-tenant")
 OTHER_Q = roles("auditor") & ~tenant(query="tenant")

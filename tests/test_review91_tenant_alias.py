@@ -30,20 +30,15 @@ from functools import partial
 from typing import Any
 
 import pytest
+from tenant_review_fixtures import CLAIMS, ISS, PAIR, VERIFIER
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request as WerkzeugRequest
 
 import secauth.testing_events as te
-from secauth import Guard, JwtVerifier, Routes, roles, tenant
+from secauth import Guard, Routes, roles, tenant
 from secauth.events import Request
-from secauth.principal import ClaimMapper
 from secauth.rules import AccessContext, Rule
-from secauth.testing import KeyPair
 
-ISS = "https://idp.example.com/"
-PAIR = KeyPair.generate("ES256", kid="k1")
-VERIFIER = JwtVerifier(issuer=ISS, audience="api", jwks={"keys": [PAIR.public_jwk]})
-CLAIMS = ClaimMapper(tenant_claim="tenant")
 KINDS = [te.rest_proxy, te.http_proxy, te.function_url, te.alb, partial(te.alb, multi_value=True)]
 KIND_IDS = ["rest", "http_api", "function_url", "alb", "alb_multi"]
 

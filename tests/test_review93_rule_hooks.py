@@ -48,13 +48,13 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tenant_review_fixtures import ANON, CLAIMS, VERIFIER, run, token
 from test_review88_undecided import assert_grants_agree
 
 import secauth.testing_events as te
 from secauth import (
     Authorizer,
     Guard,
-    JwtVerifier,
     Routes,
     authenticated,
     public,
@@ -64,7 +64,7 @@ from secauth import (
 )
 from secauth.errors import ConfigurationError, Reason
 from secauth.guard_routes import check_rule
-from secauth.principal import ClaimMapper, Principal
+from secauth.principal import Principal
 from secauth.rule_core import (
     AccessContext,
     Denial,
@@ -76,13 +76,7 @@ from secauth.rule_core import (
     negated_parameters,
 )
 from secauth.rules import _Roles, _Tenant
-from secauth.testing import KeyPair
 
-ISS = "https://idp.example.com/"
-PAIR = KeyPair.generate("ES256", kid="k1")
-VERIFIER = JwtVerifier(issuer=ISS, audience="api", jwks={"keys": [PAIR.public_jwk]})
-CLAIMS = ClaimMapper(tenant_claim="tenant")
-ANON = Principal.anonymous()
 PRINCIPALS = [
     ANON,
     Principal("u"),
@@ -91,16 +85,6 @@ PRINCIPALS = [
     Principal("c", roles={"a"}, scopes={"s"}, tenant="globex"),
 ]
 VALUES = ["acme", "globex", "x", "u", "c", "acme;x", "x;acme", "ac%6De", "%61cme"]
-
-
-def token(**claims: Any) -> str:
-    base = {"iss": ISS, "aud": "api", "sub": "ann", "tenant": "acme", "exp": 4_000_000_000}
-    return PAIR.sign({**base, **claims})
-
-
-def run(guard_: Guard, event: dict[str, Any]) -> int:
-    handler = guard_(lambda event, context, principal: {"statusCode": 200, "body": principal.id})
-    return int(handler(event, None)["statusCode"])
 
 
 # -- honest custom rules ---------------------------------------------------------------------------
