@@ -159,7 +159,8 @@ def test_an_api_key_principal_and_a_user_of_the_same_name_are_two_callers() -> N
 
 def test_a_guard_never_lends_a_key_context_its_roles_to_a_same_named_token() -> None:
     """The authorizer decided by the key (roles admin); the function also got a token of a
-    user named like the key's principal: the guard acts as that user, with its roles."""
+    user named like the key's principal: the guard refuses the pair (review 98: the gate never
+    checked that token), and never acts with the key's roles."""
     keys = StaticApiKeys({hash_api_key(KEY_LIVE): ApiKeyEntry("partner-a", roles=("admin",))})
     routes = Routes({"GET /admin": roles("admin")})
     authorizer = Authorizer(VERIFIER, api_keys=keys, routes=routes, decision_log=None, api="rest")
@@ -179,7 +180,7 @@ def test_a_guard_never_lends_a_key_context_its_roles_to_a_same_named_token() -> 
     same_name = rest_proxy("GET", "/admin", authorizer_response=answer,
                            headers={"x-api-key": KEY_LIVE,
                                     "authorization": f"Bearer {token('partner-a')}"})  # fmt: skip
-    assert admin(same_name, None)["statusCode"] == 403
+    assert admin(same_name, None)["statusCode"] == 401
     other = rest_proxy("GET", "/admin", authorizer_response=answer,
                        headers={"authorization": f"Bearer {token('mallory', roles=['admin'])}"})
     assert admin(other, None)["statusCode"] == 401

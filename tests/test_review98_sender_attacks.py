@@ -4,6 +4,12 @@ and TOKEN, HTTP API (payload 2.0) and WebSocket ``$connect`` events, and Guard-w
 Real keys and proofs (``DpopKey``), real events (``testing_events``), a real redis-server and
 dynalite on loopback (``tests/conftest.py``); no mocks.
 
+Resolved (the test asserts it): the one finding, a DPoP proof replayable to a Guard with
+``replay=None`` behind an Authorizer that admitted the request by an API key (which never reads
+the token, so never recorded its proof). The Guard now also requires the authorizer's context to
+name the token principal's kind (``guard_context.agreeing``): an API-key or client-certificate
+context beside a token is refused.
+
 Attacked: API Gateway's cached policy and the authorizer's response memo (a DPoP or
 certificate-bound answer reused without its proof or certificate), proof replay across two
 authorizers of different API kinds sharing a Redis or DynamoDB store, ``htu`` spellings
@@ -36,7 +42,7 @@ from typing import Any
 import pytest
 from dpop_parties import AUD, CLIENT, HOST, ISS, ISSUER, TOKEN, URL, VERIFIER, Clock, token
 
-from secauth import Authorizer, Guard
+from secauth import Authorizer, Guard, Principal
 from secauth._b64 import b64url_encode
 from secauth.api_keys import ApiKeyEntry, StaticApiKeys, hash_api_key
 from secauth.dpop import DpopVerifier, access_token_hash
@@ -141,7 +147,6 @@ def http_event(proof: str | None, value: str = TOKEN, scheme: str = "DPoP") -> d
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: LOW: Guard(trust_authorizer, replay=None) accepts a replayed DPoP proof behind an API-key admission")  # noqa: E501
 def test_a_proof_the_authorizer_never_checked_is_not_taken_as_recorded() -> None:
     # The gate checks DPoP for tokens, but decides a request with an API key by the key, so
     # it never records the proof; the function behind trusts its context as "recorded".
@@ -157,6 +162,31 @@ def test_a_proof_the_authorizer_never_checked_is_not_taken_as_recorded() -> None
         event = http_proxy("GET", "/orders/7", headers=headers, authorizer_response=answer)
         statuses.append(behind(event, None)["statusCode"])
     assert statuses.count(200) <= 1, statuses
+
+
+def _allow(principal: Principal) -> dict[str, Any]:
+    """An authorizer's Allow answer carrying ``principal``'s context."""
+    statement = {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "*"}
+    return {"principalId": principal.id, "context": principal.to_context(),
+            "policyDocument": {"Version": "2012-10-17", "Statement": [statement]}}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["api_key", "client_cert"])
+def test_a_token_beside_a_context_of_another_credential_kind_is_refused(kind: str) -> None:
+    # A client-certificate admission takes the same early return as an API key: the token's
+    # binding and proof were never checked at the gate, whatever ids the two share.
+    behind = Guard(VERIFIER, decision_log=None, trust_authorizer=True,
+                   sender_constraint=SenderConstraint(dpop=DpopVerifier(replay=None)))(_ok)  # fmt: skip
+    headers = dpop_headers(CLIENT.proof("GET", URL, access_token=TOKEN))
+    answer = _allow(Principal("ann", kind=kind))
+    event = http_proxy("GET", "/orders/7", headers=headers, authorizer_response=answer)
+    assert behind(event, None)["statusCode"] == 401
+    # The same request with a token principal's context (as a DPoP-checking gate writes it)
+    # passes: the refusal above is about the kind alone.
+    fresh = dpop_headers(CLIENT.proof("GET", URL, access_token=TOKEN))
+    answer = _allow(Principal("ann", issuer=ISS))
+    event = http_proxy("GET", "/orders/7", headers=fresh, authorizer_response=answer)
+    assert behind(event, None)["statusCode"] == 200
 
 
 # fmt: on

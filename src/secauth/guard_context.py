@@ -169,13 +169,16 @@ def _revocable(revocations: Revocations, claims: Mapping[str, Any]) -> Mapping[s
 
 def agreeing(verified: Principal, from_context: Principal | None) -> Principal:
     """``verified`` (a token's principal) when the authorizer's context, if any, names the
-    same principal, tenant and issuer; else InvalidClaims.
+    same principal, tenant, issuer and kind; else InvalidClaims. The kind matters: an
+    authorizer that admitted the request by an API key or a client certificate never
+    checked the token (nor recorded its DPoP proof), whatever ids the two share.
 
     >>> agreeing(Principal("ann"), Principal("ann")).id
     'ann'
     """
     if from_context is not None and (
         from_context.id != verified.id
+        or from_context.kind != verified.kind
         or from_context.tenant != verified.tenant
         # a context written before secauth_issuer existed names none
         or (from_context.issuer is not None and from_context.issuer != verified.issuer)
