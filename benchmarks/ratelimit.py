@@ -228,7 +228,7 @@ def redis_rows(port: int, plan: Plan) -> list[dict[str, Any]]:
         trips[f"limits+headers|{algorithm}"] = (limits_trips[0] - before) / COUNTED
     # the deny cache: a key Redis already refused costs no round trip
     limiter = RateLimiter.per_key(
-        "1/hour", key=lambda request, principal: "denied", store=ours_store
+        "1/hour", key=lambda request, principal: "denied", name="denied", store=ours_store
     )
     probe = requests()[0]
     limiter.hit(probe)
@@ -305,7 +305,9 @@ def dynamodb_rows(port: int, plan: Plan) -> list[dict[str, Any]]:
     for i in range(COUNTED // 5):
         op(keys[i % CLIENTS])
     trips = (sent[0] - before) / (COUNTED // 5)
-    limiter = RateLimiter.per_key("1/hour", key=lambda request, principal: "denied", store=store)
+    limiter = RateLimiter.per_key(
+        "1/hour", key=lambda request, principal: "denied", name="denied", store=store
+    )
     probe = requests()[0]
     limiter.hit(probe)
     assert not limiter.hit(probe).allowed

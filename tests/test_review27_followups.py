@@ -342,7 +342,7 @@ def test_websocket_messages_on_a_custom_domain_are_decided_on_their_route() -> N
 
 
 def test_a_route_limit_counts_behind_a_base_path_once() -> None:
-    login = RateLimiter(Limit(2, 60), store=MemoryStore(), key=lambda request, principal: "all")
+    login = RateLimiter(Limit(2, 60), store=MemoryStore(), key=lambda request, principal: "all", name="login")
     guard = Guard(
         JWT, routes=TENANTS, decision_log=None, claims=MAPPER, route_limits={"GET /health": login}
     )

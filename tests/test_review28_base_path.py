@@ -113,7 +113,7 @@ def test_an_anonymous_caller_of_a_protected_path_as_sent_gets_a_401() -> None:
 
 
 def test_a_route_limit_on_the_path_as_sent_counts_behind_a_mapping() -> None:
-    login = RateLimiter(Limit(1, 60), store=MemoryStore(), key=lambda request, principal: "all")
+    login = RateLimiter(Limit(1, 60), store=MemoryStore(), key=lambda request, principal: "all", name="login")
     routes = Routes({"POST /v1/login": public(), "POST /login": public()})
     guard = Guard(JWT, routes=routes, decision_log=None, route_limits={"POST /v1/login": login})
     event = mapped(rest_proxy("POST", "/login", resource="/login", body="{}"), "v1")
@@ -298,7 +298,7 @@ def test_a_websocket_message_on_a_custom_domain_reads_no_routed_path() -> None:
 
 
 def test_a_route_limit_on_the_api_path_counts_once_behind_a_mapping() -> None:
-    login = RateLimiter(Limit(2, 60), store=MemoryStore(), key=lambda request, principal: "all")
+    login = RateLimiter(Limit(2, 60), store=MemoryStore(), key=lambda request, principal: "all", name="login")
     guard = Guard(
         JWT, routes=TENANTS, decision_log=None, claims=MAPPER, route_limits={"GET /health": login}
     )

@@ -209,7 +209,7 @@ def test_a_regex_stripped_prefix_behind_the_mapping_does_not_reach_the_admin_rou
 
 
 def test_a_login_limit_counts_a_stripped_prefix_on_execute_api() -> None:
-    login = RateLimiter(Limit(1, 60), store=MemoryStore(), key=lambda request, principal: "all")
+    login = RateLimiter(Limit(1, 60), store=MemoryStore(), key=lambda request, principal: "all", name="login")
     guard = Guard(JWT, routes=ADMIN_TABLE, decision_log=None, route_limits={"POST /login": login})
     event = proxy("/v1/login", "POST", token=ACME, body="{}")  # Powertools runs POST /login
     request = Request.from_event(event)

@@ -270,7 +270,7 @@ def test_alb_ipv6_with_port_lands_in_its_64() -> None:
 def test_memory_store_stays_bounded_under_a_flood_of_unique_keys() -> None:
     store = MemoryStore(maxsize=64)
     limiters = [
-        RateLimiter.per_key("1/minute", key=lambda r, p: None, store=store, algorithm=a)
+        RateLimiter.per_key("1/minute", key=lambda r, p: None, name="none", store=store, algorithm=a)
         for a in ("fixed_window", "sliding_window", "gcra")
     ]
     for limiter in limiters:

@@ -236,7 +236,7 @@ def test_sliding_window_and_gcra_are_refused_for_calendar_quotas() -> None:
 
 def test_memory_usage_reads_without_spending() -> None:
     store = MemoryStore(wall_clock=Clock(seconds("2025-03-10T12:00:00")))
-    limiter = RateLimiter.per_key("3/month", key=lambda r, p: "acme", store=store)
+    limiter = RateLimiter.per_key("3/month", key=lambda r, p: "acme", name="org", store=store)
     assert limiter.usage("acme")[0].remaining == 3
     assert len(store) == 0  # a read writes nothing
     limiter.hit(event())
@@ -329,7 +329,7 @@ def test_dynamodb_month_edge_usage_and_round_trips(dynamodb: Any, table_name: st
 def test_dynamodb_usage_of_an_unknown_key_writes_nothing(dynamodb: Any, table_name: str) -> None:
     store = DynamoDBStore(table_name, client=dynamodb)
     store.create_table()
-    limiter = RateLimiter.per_key("7/week", key=lambda r, p: "k", store=store)
+    limiter = RateLimiter.per_key("7/week", key=lambda r, p: "k", name="k", store=store)
     assert limiter.usage("k")[0].remaining == 7
     assert dynamodb.scan(TableName=table_name)["Count"] == 0
 

@@ -71,6 +71,7 @@ def test_exact_admission_under_40_threads(dynalite_service: Server, table_name: 
     limiter = RateLimiter.per_key(
         Limit(100, 3600),
         key=shared_key,
+        name="shared",
         store=make_store(client, table_name, Clock()),
         on_store_error="closed",
         deny_cache=False,
@@ -275,7 +276,8 @@ def test_async_exact_admission_and_penalties(dynalite_service: Server, table_nam
     """AsyncDynamoDBStore under 40 concurrent tasks admits exactly the limit."""
     client = dynamodb_client(dynalite_service.port, max_pool_connections=40)
     store = AsyncDynamoDBStore(store=make_store(client, table_name, Clock()))
-    limiter = RateLimiter.per_key(Limit(50, 3600), key=shared_key, store=store, deny_cache=False)
+    limiter = RateLimiter.per_key(Limit(50, 3600), key=shared_key, name="shared", store=store,
+                                  deny_cache=False)
     penalty = AbusePenalty(store=store, auth_failures="1/minute", cooldown=60)
 
     async def main() -> int:

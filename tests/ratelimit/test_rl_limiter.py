@@ -159,11 +159,28 @@ def test_per_tenant_and_api_key_and_custom_key() -> None:
     assert keyed.hit(event(**{"x-api-key": "k2"}), ann).allowed
     # no verified caller: the unchecked header is nobody's key, the limit is skipped
     assert keyed.hit(event(**{"x-api-key": "k1"})).allowed
-    by_path = RateLimiter.per_key("1/minute", key=lambda request, principal: request.path)
+    by_path = RateLimiter.per_key(
+        "1/minute", key=lambda request, principal: request.path, name="path"
+    )
     assert by_path.hit(event(path="/a")).allowed
     assert not by_path.hit(event(path="/a")).allowed
     assert by_path.hit(event(path="/b")).allowed
-    assert by_path.name == "key"
+    assert by_path.name == "path"
+
+
+def test_your_own_key_function_needs_a_name() -> None:
+    """Review 99: with one default name, two limits of one count on one store shared their
+    counters (a header the client writes spent another key function's bucket)."""
+    with pytest.raises(ConfigurationError, match="needs name="):
+        RateLimiter.per_key("1/minute", key=lambda request, principal: request.path)
+    with pytest.raises(ConfigurationError, match="needs name="):
+        RateLimiter("1/minute", key=lambda request, principal: "all")
+    with pytest.raises(ConfigurationError, match="non-empty string"):
+        RateLimiter.per_key("1/minute", key=lambda request, principal: "all", name="")
+    # The built-in key functions name themselves.
+    assert [RateLimiter.per_ip("1/minute").name, RateLimiter.per_principal("1/minute").name,
+            RateLimiter.per_tenant("1/minute").name, RateLimiter.per_api_key("1/minute").name] == [
+        "ip", "principal", "tenant", "api_key"]  # fmt: skip
 
 
 def test_gcra_with_burst_as_api_gateway_throttling() -> None:

@@ -101,6 +101,7 @@ def test_exact_admission_under_40_threads(redis_url: str, algorithm: str, deny_c
     limiter = RateLimiter.per_key(
         Limit(100, 3600),
         key=shared_key,
+        name="shared",
         store=RedisStore(redis_url, **PATIENT),  # exact counts, not timeouts, under test
         algorithm=algorithm,
         deny_cache=deny_cache,
@@ -451,6 +452,7 @@ def test_async_exact_admission_under_40_tasks(redis_url: str, algorithm: str) ->
         limiter = RateLimiter.per_key(
             Limit(100, 3600),
             key=shared_key,
+            name="shared",
             store=AsyncRedisStore(client=client),
             algorithm=algorithm,
             deny_cache=False,

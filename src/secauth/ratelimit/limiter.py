@@ -59,8 +59,9 @@ class RateLimiter(Enforcing):
     burst:
         GCRA bucket size for a string ``limit`` (default: the count).
     name:
-        The policy name in headers and the key namespace (default: the key
-        function's name: ``ip``, ``principal``, ``tenant``, ``api_key``, ``key``).
+        The policy name in headers and the key namespace (default: the built-in key
+        function's: ``ip``, ``principal``, ``tenant``, ``api_key``). Required with your own
+        key function: limits that share a store and a count must differ by name.
     on_store_error:
         ``"memory"`` (default), ``"closed"`` or ``"open"``: see
         :mod:`secauth.ratelimit.policy`.
@@ -96,7 +97,15 @@ class RateLimiter(Enforcing):
             raise ConfigurationError(f"headers must be one of {HEADER_STYLES}, not {headers!r}")
         self.headers = headers
         if name is None:
-            name = _BUILTIN_KEYS.get(key) or str(getattr(key, "name", "key"))
+            name = _BUILTIN_KEYS.get(key) or getattr(key, "name", None)
+        if name is None:
+            # Two such limits of one count on one store would share their counters: one
+            # key function's values (a header the client writes) would spend the other's.
+            raise ConfigurationError(
+                "a RateLimiter with your own key function needs name= (for example "
+                "name='login-user'): it keeps this limit's counters apart from other limits' "
+                "in a shared store, and names the policy in RateLimit headers"
+            )
         if not isinstance(name, str) or not name:
             raise ConfigurationError("RateLimiter name must be a non-empty string")
         self.name = name
@@ -170,7 +179,13 @@ class RateLimiter(Enforcing):
 
     @classmethod
     def per_key(cls, limit: LimitLike, key: KeyFunc, **options: Any) -> RateLimiter:
-        """Per the value of your own ``key(request, principal)`` function."""
+        """Per the value of your own ``key(request, principal)`` function; ``name=`` is
+        required (it keeps the counters apart from other limits' in a shared store).
+
+        >>> RateLimiter.per_key("5/minute", key=lambda r, p: r.headers.get("x-device"),
+        ...                     name="device").name
+        'device'
+        """
         return cls(limit, key=key, **options)
 
     @staticmethod
@@ -334,7 +349,7 @@ class RateLimiter(Enforcing):
         store read (Redis: one script call; DynamoDB: one ``GetItem``); a store failure
         raises :class:`~secauth.ratelimit.StoreError`.
 
-        >>> limiter = RateLimiter.per_key("10000/month", key=lambda r, p: "acme")
+        >>> limiter = RateLimiter.per_key("10000/month", key=lambda r, p: "acme", name="org")
         >>> limiter.usage("acme")[0].remaining
         10000
         """
