@@ -70,7 +70,8 @@ def store() -> MemoryStore:
         ({"free": ["1/s", "1/second"]}, {}, "'1/1s' is listed twice"),
         ({"free": "10000/month"}, {"algorithm": "gcra"}, "algorithm='fixed_window'"),
         ({"free": "1/s"}, {"default": "pro"}, "default plan 'pro' is not in the plan table"),
-        ({"free": "1/s"}, {"name": "x"}, "drop name="),
+        ({"free": "1/s"}, {"name": ""}, "non-empty string"),
+        ({"free": "1/s"}, {"key": lambda request, principal: "all"}, "needs name="),
     ],
 )
 def test_malformed_tables_are_refused_at_construction(

@@ -112,10 +112,24 @@ def safe_key(value: str, *, secret: bool = False) -> str:
     """
     if not secret and _SAFE.fullmatch(value):
         return value
+    return ("#" if secret else "~") + _digest(value)
+
+
+def safe_name(name: str) -> str:
+    """A limit's ``name`` as the first part of its store keys (``<name>:<limit>:<value>``):
+    as :func:`safe_key` makes it, and hashed when it holds ``:``, the parts' separator, so
+    no name and value spell another limit's name and value.
+
+    >>> safe_name("login"), safe_name("free:2/60s") == safe_name("free:2/60s") != "free:2/60s"
+    ('login', True)
+    """
+    return safe_key(name) if ":" not in name else "~" + _digest(name)
+
+
+def _digest(value: str) -> str:
     import hashlib
 
-    digest = hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=15).hexdigest()
-    return ("#" if secret else "~") + digest
+    return hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=15).hexdigest()
 
 
 def normalize_ip(text: str, *, ipv6_prefix: int = 64) -> str | None:

@@ -23,7 +23,15 @@ from secauth.events import Request
 from secauth.principal import Principal
 from secauth.ratelimit.combined import as_request, hit_limits, hit_limits_async
 from secauth.ratelimit.enforcing import Enforcing
-from secauth.ratelimit.keys import ApiKey, ClientIp, KeyFunc, by_principal, by_tenant, safe_key
+from secauth.ratelimit.keys import (
+    ApiKey,
+    ClientIp,
+    KeyFunc,
+    by_principal,
+    by_tenant,
+    safe_key,
+    safe_name,
+)
 from secauth.ratelimit.limit import ALGORITHMS, Limit, LimitLike, as_limit
 from secauth.ratelimit.memory import MemoryStore
 from secauth.ratelimit.policy import Resilience
@@ -36,6 +44,16 @@ if TYPE_CHECKING:
 __all__ = ["CombinedLimiter", "RateLimiter", "hit_limits", "hit_limits_async"]
 
 _BUILTIN_KEYS: dict[Any, str] = {by_principal: "principal", by_tenant: "tenant"}
+
+
+def key_name(key: KeyFunc) -> str | None:
+    """The name a key function gives its limits: ``principal`` and ``tenant`` for the
+    built-in functions, a key object's ``name`` (``ip``, ``api_key``); None for your own.
+
+    >>> key_name(by_principal), key_name(lambda request, principal: "all")
+    ('principal', None)
+    """
+    return _BUILTIN_KEYS.get(key) or getattr(key, "name", None)
 
 
 class RateLimiter(Enforcing):
@@ -97,7 +115,7 @@ class RateLimiter(Enforcing):
             raise ConfigurationError(f"headers must be one of {HEADER_STYLES}, not {headers!r}")
         self.headers = headers
         if name is None:
-            name = _BUILTIN_KEYS.get(key) or getattr(key, "name", None)
+            name = key_name(key)
         if name is None:
             # Two such limits of one count on one store would share their counters: one
             # key function's values (a header the client writes) would spend the other's.
@@ -110,8 +128,9 @@ class RateLimiter(Enforcing):
             raise ConfigurationError("RateLimiter name must be a non-empty string")
         self.name = name
         self._trusted_key = isinstance(key, ClientIp | ApiKey) or key in _BUILTIN_KEYS
-        # state of different limits or algorithms never shares a store key
-        self._namespace = f"{safe_key(self.name)}:{self.limit.describe()}:"
+        # State of different limits or algorithms never shares a store key: neither part
+        # holds ":" (safe_name hashes a name with one), so a key reads one way only.
+        self._namespace = f"{safe_name(self.name)}:{self.limit.describe()}:"
         self._quota = self.limit.burst if self.algorithm == "gcra" else self.limit.count
         self._guard = Resilience(
             self.store,

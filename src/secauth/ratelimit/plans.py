@@ -8,8 +8,10 @@ caller's plan from the principal: a claim of its token (``PlanFrom.claim("plan")
 a plan). Sources combine with ``|``: the first that finds a plan wins.
 
 Each limit of each plan is a :class:`~secauth.ratelimit.RateLimiter` of its own, named
-``"<plan>:<limit>"`` (the name in the ``RateLimit`` headers and in store keys), with the
-key function and options given: a decision costs what the same limits cost without
+``"<plan>:<limit>"`` (the name in the ``RateLimit`` headers and in store keys; with a key
+other than the principal, ``"<name>:<plan>:<limit>"``, ``name`` being the key's own or,
+for your own key function, the ``name=`` it requires), with the key function and options
+given: a decision costs what the same limits cost without
 plans (one store round trip per limit). Plans count apart: a caller who changes plan
 starts the new plan's counters at zero.
 
@@ -52,7 +54,7 @@ from secauth.ratelimit.combined import as_request, hit_limits, hit_limits_async
 from secauth.ratelimit.enforcing import Enforcing
 from secauth.ratelimit.keys import KeyFunc, by_principal
 from secauth.ratelimit.limit import Limit, LimitLike, as_limit
-from secauth.ratelimit.limiter import RateLimiter
+from secauth.ratelimit.limiter import RateLimiter, key_name
 from secauth.ratelimit.result import RateLimitResult, Usage
 
 __all__ = ["PlanFrom", "PlanLimiter", "PlanReader", "PlanTable"]
@@ -154,6 +156,10 @@ class PlanLimiter(Enforcing):
         A :class:`PlanFrom`.
     key:
         Whose counters: ``(request, principal) -> str | None`` (default: the principal).
+    name:
+        Starts each limit's name (``"<name>:<plan>:<limit>"``); required with your own
+        ``key`` function, else the key's name (``tenant``, ``api_key``, ``ip``) or none
+        for the principal.
     default:
         The plan of callers whose ``plan_of`` finds none (default: refuse them).
     options:
@@ -175,14 +181,14 @@ class PlanLimiter(Enforcing):
             raise ConfigurationError(
                 "plan_of must be a PlanFrom, such as PlanFrom.claim('plan') | PlanFrom.api_key()"
             )
-        if "name" in options:
-            raise ConfigurationError("per_plan names each limit '<plan>:<limit>'; drop name=")
+        prefix = _name_prefix(key, options.pop("name", None))
         if not isinstance(table, Mapping) or not table:
             raise ConfigurationError(f"a plan table is a non-empty dict {_TABLE_HINT}")
         self.plan_of = plan_of
         self.key = key
         self.plans: dict[str, tuple[RateLimiter, ...]] = {
-            plan: _plan_limiters(plan, limits, key, options) for plan, limits in table.items()
+            plan: _plan_limiters(plan, limits, key, prefix, options)
+            for plan, limits in table.items()
         }
         self._names = tuple(self.plans)
         if default is not None and default not in self.plans:
@@ -272,8 +278,27 @@ class PlanLimiter(Enforcing):
         )
 
 
+def _name_prefix(key: KeyFunc, name: object) -> str:
+    """What each limit's name starts with: nothing for the default key (the principal),
+    else ``name`` or the key function's own name, then ``:``; your own key function needs
+    ``name``, or two plan limiters with other keys would share their counters."""
+    if name is None and key is not by_principal:
+        name = key_name(key)
+        if name is None:
+            raise ConfigurationError(
+                "per_plan with your own key function needs name= (for example "
+                "name='device'): it keeps these plans' counters apart from other plan "
+                "limiters' in a shared store, and starts each limit's name"
+            )
+    if name is None:
+        return ""
+    if not isinstance(name, str) or not name:
+        raise ConfigurationError("per_plan's name must be a non-empty string")
+    return f"{name}:"
+
+
 def _plan_limiters(
-    plan: object, limits: object, key: KeyFunc, options: dict[str, Any]
+    plan: object, limits: object, key: KeyFunc, prefix: str, options: dict[str, Any]
 ) -> tuple[RateLimiter, ...]:
     """One RateLimiter per limit of ``plan``; a ConfigurationError naming the plan."""
     problem = plan_problem(plan)
@@ -289,7 +314,7 @@ def _plan_limiters(
     try:
         for item in items:
             limit = as_limit(item)
-            name = f"{plan}:{limit.describe()}"
+            name = f"{prefix}{plan}:{limit.describe()}"
             if name in built:
                 raise ConfigurationError(f"{limit.describe()!r} is listed twice")
             built[name] = RateLimiter(limit, key=key, name=name, **options)
