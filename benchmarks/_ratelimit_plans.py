@@ -23,6 +23,7 @@ def plan_trips(store: Any, sent: list[int], probe: Request, counted: int) -> dic
         {"free": big, "pro": Limit(10**9 - 1, 3600)},
         plan_of=PlanFrom.claim("plan"),
         key=caller,
+        name="caller",
         store=store,
     )
     fixed = RateLimiter.per_key(big, key=caller, store=store, name="fixed")

@@ -1,5 +1,10 @@
 """Adversarial review 100: the fixes of reviews 98 and 99 attacked, with their neighbourhood.
 
+Resolved too: the DPoP finding. An Authorizer writes the fingerprint of the proof it checked and
+recorded into its context (``secauth_dpop_proof``, ``sender_constraint.proof_fingerprint``); a
+Guard without a replay store takes only that proof as recorded, so a gate that read another token
+source, admitted by a ``credentials`` override or by an API key names none, and is refused.
+
 Resolved (the tests assert it): the three rate-limit findings. A limit's name is hashed in its
 store keys when it holds ``:`` (``keys.safe_name``), so ``<name>:<limit>:<value>`` reads one way
 only; and ``per_plan`` starts each limit's name with its key's name (or the ``name=`` your own key
@@ -67,7 +72,7 @@ from secauth.events import Request
 from secauth.policy import Unauthorized
 from secauth.ratelimit import AbusePenalty, DynamoDBStore, RateLimiter, RedisStore
 from secauth.ratelimit.plans import PlanFrom
-from secauth.sender_constraint import SenderConstraint
+from secauth.sender_constraint import DPOP_PROOF_FIELD, SenderConstraint, proof_fingerprint
 from secauth.testing_events import http_authorizer_v2, http_proxy, request_authorizer
 from secauth.token_sources import TokenSource
 
@@ -127,7 +132,6 @@ def gate_allows(gate: Authorizer, event: dict[str, Any]) -> bool:
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: LOW: Guard(replay=None) takes a user context from a gate that read another token source as 'proof recorded'")  # noqa: E501
 def test_a_gate_reading_another_token_source_never_vouches_for_the_guards_proof() -> None:
     # The gate checks DPoP (with a replay store) for the token it reads, in x-access-token;
     # the function reads Authorization. One captured DPoP request plus ann's plain token.
@@ -139,7 +143,6 @@ def test_a_gate_reading_another_token_source_never_vouches_for_the_guards_proof(
     assert statuses.count(200) <= 1, statuses
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING: LOW: Guard(replay=None) takes a user context of a credentials() override (no issuer) as 'proof recorded'")  # noqa: E501
 def test_a_credentials_override_never_vouches_for_the_guards_proof() -> None:
     # As the docs invite ("Override to accept other kinds"): a session header admits ann as
     # a user. Its principal names no issuer, so agreeing() skips the issuer comparison.
@@ -248,12 +251,44 @@ def test_no_context_at_all_means_nothing_recorded_the_proof() -> None:
     assert behind()(http_proxy("GET", "/orders/7", headers=headers), None)["statusCode"] == 401
 
 
+def _recording(principal: Principal, proof: str) -> dict[str, Any]:
+    """An Allow answer for ``principal`` naming ``proof`` as the one the gate recorded."""
+    answer = allow_answer(principal)
+    answer["context"][DPOP_PROOF_FIELD] = proof_fingerprint(
+        Request.from_event(http_proxy("GET", "/orders/7", headers={"dpop": proof}))
+    )
+    return answer
+
+
 def test_the_guard_takes_a_token_only_with_its_own_context_kind_and_issuer() -> None:
-    # The legitimate pair the fix must keep: the gate's own context for this token.
-    headers = dpop_headers(CLIENT.proof("GET", URL, access_token=TOKEN))
-    event = http_proxy("GET", "/orders/7", headers=headers,
-                       authorizer_response=allow_answer(Principal("ann", issuer=ISS)))  # fmt: skip
+    # The legitimate pair the fixes must keep: the gate's own context for this token and
+    # proof. Since this review the context must also name the proof the gate recorded.
+    proof = CLIENT.proof("GET", URL, access_token=TOKEN)
+    ann = Principal("ann", issuer=ISS)
+    event = http_proxy("GET", "/orders/7", headers=dpop_headers(proof),
+                       authorizer_response=_recording(ann, proof))  # fmt: skip
     assert behind()(event, None)["statusCode"] == 200
+    # No proof named, or another proof named: nothing says this one was recorded.
+    event = http_proxy("GET", "/orders/7", headers=dpop_headers(proof),
+                       authorizer_response=allow_answer(ann))  # fmt: skip
+    assert behind()(event, None)["statusCode"] == 401
+    other = CLIENT.proof("GET", URL, access_token=TOKEN)
+    event = http_proxy("GET", "/orders/7", headers=dpop_headers(proof),
+                       authorizer_response=_recording(ann, other))  # fmt: skip
+    assert behind()(event, None)["statusCode"] == 401
+
+
+def test_a_dpop_gate_names_the_proof_it_recorded_and_the_guard_behind_takes_it_once() -> None:
+    gate, function = dpop_gate(), behind()
+    proof = CLIENT.proof("GET", URL, access_token=TOKEN)
+    answer = gate.handler(http_authorizer_v2("GET", "/orders/7", headers=dpop_headers(proof)), None)
+    assert answer["context"][DPOP_PROOF_FIELD] == _recording(Principal("x"), proof)["context"][
+        DPOP_PROOF_FIELD]  # fmt: skip
+    assert through(gate, function, dpop_headers(CLIENT.proof("GET", URL, access_token=TOKEN))) == 200
+    # A bearer answer names no proof.
+    bearer = {"authorization": f"Bearer {UNBOUND}"}
+    plain = gate.handler(http_authorizer_v2("GET", "/orders/7", headers=bearer), None)
+    assert DPOP_PROOF_FIELD not in plain["context"]
 
 
 def test_a_context_without_a_token_is_refused_for_user_kind() -> None:

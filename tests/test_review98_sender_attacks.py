@@ -49,8 +49,14 @@ from secauth.dpop import DpopVerifier, access_token_hash
 from secauth.dpop_nonce import DpopNonces
 from secauth.dpop_replay import DynamoDBReplayStore, MemoryReplayStore, RedisReplayStore
 from secauth.errors import ConfigurationError
+from secauth.events import Request
 from secauth.policy import Unauthorized
-from secauth.sender_constraint import SenderConstraint, certificate_thumbprint
+from secauth.sender_constraint import (
+    DPOP_PROOF_FIELD,
+    SenderConstraint,
+    certificate_thumbprint,
+    proof_fingerprint,
+)
 from secauth.testing import encode_segment, sign_compact
 from secauth.testing_dpop import DpopKey
 from secauth.testing_events import (
@@ -181,12 +187,21 @@ def test_a_token_beside_a_context_of_another_credential_kind_is_refused(kind: st
     answer = _allow(Principal("ann", kind=kind))
     event = http_proxy("GET", "/orders/7", headers=headers, authorizer_response=answer)
     assert behind(event, None)["statusCode"] == 401
-    # The same request with a token principal's context (as a DPoP-checking gate writes it)
-    # passes: the refusal above is about the kind alone.
-    fresh = dpop_headers(CLIENT.proof("GET", URL, access_token=TOKEN))
+    # The same request with a token principal's context as a DPoP-checking gate writes it
+    # (naming the proof it recorded, since review 100) passes: the refusal above is the kind's.
+    proof = CLIENT.proof("GET", URL, access_token=TOKEN)
     answer = _allow(Principal("ann", issuer=ISS))
-    event = http_proxy("GET", "/orders/7", headers=fresh, authorizer_response=answer)
+    answer["context"][DPOP_PROOF_FIELD] = proof_fingerprint(
+        Request.from_event(http_proxy("GET", "/orders/7", headers={"dpop": proof}))
+    )
+    event = http_proxy("GET", "/orders/7", headers=dpop_headers(proof), authorizer_response=answer)
     assert behind(event, None)["statusCode"] == 200
+    answer = _allow(Principal("ann", kind=kind))
+    answer["context"][DPOP_PROOF_FIELD] = proof_fingerprint(
+        Request.from_event(http_proxy("GET", "/orders/7", headers={"dpop": proof}))
+    )
+    event = http_proxy("GET", "/orders/7", headers=dpop_headers(proof), authorizer_response=answer)
+    assert behind(event, None)["statusCode"] == 401  # the kind still refuses
 
 
 # fmt: on

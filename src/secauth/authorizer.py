@@ -57,7 +57,13 @@ from secauth.result_cache import (
     decision_overrides,
     route_bound,
 )
-from secauth.sender_constraint import SenderConstraint, check_binding, check_sender_constraint
+from secauth.sender_constraint import (
+    DPOP_PROOF_FIELD,
+    SenderConstraint,
+    check_binding,
+    check_sender_constraint,
+    proof_fingerprint,
+)
 from secauth.targets import ELSEWHERE, Target, ran_elsewhere, route_template, routed_path, target_of
 from secauth.token_sources import (
     DEFAULT_TOKEN_SOURCES,
@@ -85,18 +91,28 @@ class Credentials:
     """What the request presented, and what it stands for once checked: what
     :meth:`Authorizer.credentials` returns (an override returns one too).
 
+    ``dpop_proof``: the fingerprint of the DPoP proof checked and recorded here
+    (:func:`~secauth.sender_constraint.proof_fingerprint`), written into the context so a
+    Guard behind without a replay store takes that proof, and no other, as recorded.
+
     >>> Credentials(Principal("device-7", kind="client_cert")).principal.id
     'device-7'
     """
 
-    __slots__ = ("api_key", "entry", "principal")
+    __slots__ = ("api_key", "dpop_proof", "entry", "principal")
 
     def __init__(
-        self, principal: Principal, *, api_key: str | None = None, entry: ApiKeyEntry | None = None
+        self,
+        principal: Principal,
+        *,
+        api_key: str | None = None,
+        entry: ApiKeyEntry | None = None,
+        dpop_proof: str | None = None,
     ) -> None:
         self.principal = principal
         self.api_key = api_key
         self.entry = entry
+        self.dpop_proof = dpop_proof
 
 
 class Authorizer:
@@ -376,7 +392,9 @@ class Authorizer:
         presented = read_token(request, self.token_sources)
         claims = self.verifier.verify(presented.token)
         check_binding(claims, request, presented, self.sender_constraint)
-        return Credentials(self.map_claims(claims))
+        # A DPoP request passed check_binding only with its proof checked and recorded.
+        recorded = proof_fingerprint(request) if presented.scheme == "DPoP" else None
+        return Credentials(self.map_claims(claims), dpop_proof=recorded)
 
     def map_claims(self, claims: Mapping[str, Any]) -> Principal:
         """Verified claims → principal. Override for claims no mapper preset covers."""
@@ -492,6 +510,8 @@ class Authorizer:
             }
             merged.update(context)
             context = merged
+        if found.dpop_proof is not None:
+            context = {**context, DPOP_PROOF_FIELD: found.dpop_proof}
         usage_key = found.api_key if found.entry is not None and found.entry.usage_plan else None
         if usage_key is not None and not request.kind.carries_usage_key:
             usage_key = None

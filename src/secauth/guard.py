@@ -68,6 +68,7 @@ from secauth.guard_context import (
     context_leeway,
     context_principal,
     context_token_claims,
+    secauth_context,
     websocket_message_to,
 )
 from secauth.guard_http import (
@@ -86,6 +87,7 @@ from secauth.options import flag, names
 from secauth.principal import ClaimMapper, Principal
 from secauth.responses import Cors, SecurityHeaders, check_problem_type_base
 from secauth.sender_constraint import (
+    DPOP_PROOF_FIELD,
     SenderConstraint,
     check_binding,
     check_guard_constraint,
@@ -457,8 +459,9 @@ class Guard:
         request proves; it must agree with the authorizer's context."""
         assert caller.token is not None
         assert caller.presented is not None
-        if caller.from_context is None and record:  # nothing else recorded the proof
-            check_recorded_elsewhere(self.sender_constraint, caller.presented)
+        if record:  # without a replay store here, only a proof the authorizer recorded
+            recorded = (secauth_context(request) or {}).get(DPOP_PROOF_FIELD)
+            check_recorded_elsewhere(self.sender_constraint, caller.presented, request, recorded)
         check_binding(claims, request, caller.presented, self.sender_constraint, record=record)
         if self._revalidate is not None and self._revalidate(caller.token):
             verified = self._principals.for_claims(caller.token, claims, self.claims)

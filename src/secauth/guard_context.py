@@ -45,6 +45,7 @@ __all__ = [
     "context_leeway",
     "context_principal",
     "context_token_claims",
+    "secauth_context",
     "websocket_message_to",
 ]
 
@@ -59,6 +60,24 @@ def context_principal(
     """The principal of ``request``'s secauth authorizer context (read through
     ``principals``), None when it has none; raises for a malformed context
     (``InvalidClaims``) or one past its token's expiry plus ``leeway`` (``TokenExpired``)."""
+    context = secauth_context(request)
+    if context is None:
+        return None
+    principal = principals.for_context(context)  # raises for a malformed context
+    expiry = context_expiry(context)
+    if expiry is not None and expiry + leeway <= time.time() and not _is_disconnect(request):
+        raise TokenExpired(detail={"problem": "the authorizer context's token expired"})
+    return principal
+
+
+def secauth_context(request: Request) -> Mapping[str, Any] | None:
+    """The context a secauth authorizer wrote into ``request`` (one with
+    ``secauth_principal``), as it is; None when there is none.
+
+    >>> secauth_context(Request(EventKind.HTTP_V2, {"requestContext": {"authorizer":
+    ...     {"lambda": {"secauth_principal": "ann"}}}}))
+    {'secauth_principal': 'ann'}
+    """
     if request.kind not in AUTHORIZER_CONTEXT_KINDS:
         return None  # ALB, Function URL: no API Gateway authorizer can have written it
     context: Any = request.authorizer
@@ -66,11 +85,7 @@ def context_principal(
         context = context.get("lambda")
     if not isinstance(context, Mapping) or "secauth_principal" not in context:
         return None
-    principal = principals.for_context(context)  # raises for a malformed context
-    expiry = context_expiry(context)
-    if expiry is not None and expiry + leeway <= time.time() and not _is_disconnect(request):
-        raise TokenExpired(detail={"problem": "the authorizer context's token expired"})
-    return principal
+    return context
 
 
 #: The kinds of principal an authorizer admits without a token: a guard that verifies

@@ -63,11 +63,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT",
+    "DPOP_PROOF_FIELD",
     "REQUIREMENTS",
     "SenderConstraint",
     "certificate_thumbprint",
     "check_binding",
+    "check_recorded_elsewhere",
     "check_sender_constraint",
+    "proof_fingerprint",
 ]
 
 #: What ``SenderConstraint(require=...)`` takes: None (bound tokens are checked, unbound
@@ -217,11 +220,40 @@ def check_guard_constraint(value: object, *, verifies: bool, trusts: bool) -> Se
     return checked
 
 
-def check_recorded_elsewhere(policy: SenderConstraint, presented: PresentedToken) -> None:
-    """Refuse a DPoP proof a Guard without a replay store cannot check for replay: the
-    request carries no secauth authorizer's context, so nothing recorded the proof."""
+#: The context field where an Authorizer names the DPoP proof it checked and recorded
+#: (:func:`proof_fingerprint`), for a Guard behind it without a replay store.
+DPOP_PROOF_FIELD: Final = "secauth_dpop_proof"
+
+
+def proof_fingerprint(request: Request) -> str | None:
+    """base64url(SHA-256) of ``request``'s one ``DPoP`` header as sent; None without
+    exactly one. An Authorizer writes it in its context (:data:`DPOP_PROOF_FIELD`) for the
+    proof it recorded; a Guard without a replay store takes only that proof as recorded.
+
+    >>> from secauth.events import EventKind, Request
+    >>> proof_fingerprint(Request(EventKind.HTTP_V2, {"headers": {"dpop": "a.b.c"}}))
+    'hF4wRIgJ4ryJWOsCW_x5UjXROwd6U9DDq70jhRcNybg'
+    """
+    values = request.header_values("dpop")
+    if len(values) != 1:
+        return None
+    import hashlib  # the DPoP path only: hashlib costs cold-start time
+
+    return b64url_encode(hashlib.sha256(values[0].encode("utf-8", "surrogatepass")).digest())
+
+
+def check_recorded_elsewhere(
+    policy: SenderConstraint, presented: PresentedToken, request: Request, recorded: object
+) -> None:
+    """Refuse a DPoP proof a Guard without a replay store cannot check for replay, unless
+    ``recorded`` (the secauth authorizer context's :data:`DPOP_PROOF_FIELD`) names this
+    request's proof: only an Authorizer that checked and recorded it writes that. An
+    authorizer that admitted the request otherwise (an API key, another token source, a
+    ``credentials`` override) names none."""
     dpop = policy.dpop
-    if dpop is not None and dpop.replay is None and presented.scheme == "DPoP":
+    if dpop is None or dpop.replay is not None or presented.scheme != "DPoP":
+        return
+    if type(recorded) is not str or recorded != proof_fingerprint(request):
         raise InvalidDpopProof(
             detail={"problem": "no replay store here, and no secauth authorizer recorded it"},
             dpop_algorithms=dpop.algorithms,
