@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Final, NamedTuple
 
 from secauth.access import Denial, Routes
-from secauth.errors import ConfigurationError
+from secauth.errors import ConfigurationError, UnsupportedEvent
 from secauth.events import EventKind, Request
 from secauth.policy import MethodArn
 from secauth.reasons import Reason
@@ -50,7 +50,9 @@ def target_of(request: Request, routes: Routes) -> Target:
     payload 2.0), which is what the policy names. Not an HTTP API's ``rawPath``: on a
     named stage it starts with the stage ("/prod/admin"), and a custom domain's API
     mapping adds its base path, so a catch-all route would decide for another route.
-    WebSocket ARNs have no verb: their route key decides. An HTTP API's ``$default``
+    WebSocket ARNs have no verb: their route (``$connect``, the only one API Gateway
+    authorizes) decides, and an event whose route key names another was made up
+    (:class:`~secauth.errors.UnsupportedEvent`). An HTTP API's ``$default``
     route ARN names no path either: the request's method and path (stage stripped) decide.
     ``also`` is the path API Gateway routed (:func:`routed_path`) when it differs from
     the ARN's: an HTTP API passes its path decoded, so an encoded ``/`` in a parameter
@@ -59,7 +61,9 @@ def target_of(request: Request, routes: Routes) -> Target:
     arn = MethodArn.parse(request.method_arn)  # a bad ARN raises here
     kind = request.kind
     if kind is _WEBSOCKET:
-        return Target(request.route_key or "$connect", "", arn)
+        if request.route_key not in (None, arn.path):
+            raise UnsupportedEvent("a WebSocket route key that is not its method ARN's route")
+        return Target(arn.path, "", arn)
     if arn.verb is None and arn.path == "$default" and kind in _HTTP_KINDS:
         # rawPath starts with a named stage on the execute-api endpoint, not always behind
         # a custom domain: when the table also has a first segment of that name, the path
