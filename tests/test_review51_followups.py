@@ -246,7 +246,8 @@ class Racing:
 
 
 def expiry(ddb_client: Any, store: DynamoDBRevocationStore, key: str) -> int:
-    item = ddb_client.get_item(TableName=store.table, Key={"pk": {"S": key}}, ConsistentRead=True)
+    item = ddb_client.get_item(TableName=store.table, Key={"pk": {"S": store.item_key(key)}},
+                                 ConsistentRead=True)
     return int(item["Item"]["expires_at"]["N"])
 
 
@@ -288,7 +289,7 @@ def test_dynamodb_extra_scalar_and_set_attributes_do_not_block_the_merge(
     ):
         key = f"subject|x|{n}"
         item = {
-            "pk": {"S": key},
+            "pk": {"S": revocation_dynamodb.item_key(key)},
             "at": {"N": "1900000000"},
             "expires_at": {"N": str(int(now) + 600)},
         }
@@ -305,7 +306,8 @@ def test_dynamodb_an_item_lookups_read_as_live_is_never_replaced_by_an_earlier_t
     ``_merged`` calls it damaged (KeyError) and replaces it: a write with an earlier time
     shrinks the revocation lookups were enforcing."""
     ddb_client.put_item(
-        TableName=revocation_dynamodb.table, Item={"pk": {"S": KEY}, "at": {"N": "1900000000"}}
+        TableName=revocation_dynamodb.table,
+        Item={"pk": {"S": revocation_dynamodb.item_key(KEY)}, "at": {"N": "1900000000"}},
     )
     assert revocation_dynamodb.lookup([KEY]) == {KEY: 1900000000.0}
     now = time.time()
@@ -320,7 +322,8 @@ def test_dynamodb_a_map_attribute_on_an_entry_does_not_wedge_its_writes(
     never compares equal, so each of the 3 tries fails its condition and the new
     revocation is refused as "kept changing" for as long as the item lives."""
     now = time.time()
-    item = {"pk": {"S": KEY}, "at": {"N": "1000"}, "expires_at": {"N": str(int(now) + 600)}}
+    item = {"pk": {"S": revocation_dynamodb.item_key(KEY)}, "at": {"N": "1000"},
+            "expires_at": {"N": str(int(now) + 600)}}
     ddb_client.put_item(
         TableName=revocation_dynamodb.table, Item={**item, "note": {"M": {"by": {"S": "ops"}}}}
     )
@@ -334,7 +337,8 @@ def test_dynamodb_a_live_entry_with_a_huge_expiry_still_takes_a_later_revocation
     """``expires_at`` 9.9E+125 is a valid DynamoDB number that lookups read as live;
     ``_merged`` writes ``str(math.ceil(9.9e125))`` (126 digits, over DynamoDB's 38
     significant), so every later revocation of the key fails with ValidationException."""
-    item = {"pk": {"S": KEY}, "at": {"N": "1000"}, "expires_at": {"N": "9.9E+125"}}
+    item = {"pk": {"S": revocation_dynamodb.item_key(KEY)}, "at": {"N": "1000"},
+            "expires_at": {"N": "9.9E+125"}}
     ddb_client.put_item(TableName=revocation_dynamodb.table, Item=item)
     assert revocation_dynamodb.lookup([KEY]) == {KEY: 1000.0}
     now = time.time()

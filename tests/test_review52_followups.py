@@ -184,7 +184,8 @@ class Racing:
 
 
 def item_of(ddb_client: Any, store: DynamoDBRevocationStore, key: str) -> dict[str, Any]:
-    reply = ddb_client.get_item(TableName=store.table, Key={"pk": {"S": key}}, ConsistentRead=True)
+    reply = ddb_client.get_item(TableName=store.table, Key={"pk": {"S": store.item_key(key)}},
+                                 ConsistentRead=True)
     return dict(reply["Item"])
 
 
@@ -198,7 +199,7 @@ def test_dynamodb_a_permanent_entry_written_mid_merge_stays_permanent(
     now = time.time()
 
     def permanent(_n: int) -> None:
-        item = {"pk": {"S": KEY}, "at": {"N": "1900000000.5"}}
+        item = {"pk": {"S": revocation_dynamodb.item_key(KEY)}, "at": {"N": "1900000000.5"}}
         ddb_client.put_item(TableName=revocation_dynamodb.table, Item=item)
 
     racing = Racing(ddb_client, permanent, times=1)
@@ -223,7 +224,8 @@ def test_dynamodb_lookup_and_write_read_odd_items_alike(
         "d": ({"at": {"N": "-4.9999996"}, "expires_at": {"N": live}}, -4.9999996, -4.9999996),
     }
     for key, (attrs, read, merged) in cases.items():
-        ddb_client.put_item(TableName=revocation_dynamodb.table, Item={"pk": {"S": key}, **attrs})
+        item = {"pk": {"S": revocation_dynamodb.item_key(key)}, **attrs}
+        ddb_client.put_item(TableName=revocation_dynamodb.table, Item=item)
         if read == "fail":
             with pytest.raises(StoreUnavailable):
                 revocation_dynamodb.lookup([key])

@@ -161,7 +161,7 @@ def test_dynamodb_answers_every_key_of_a_token_in_one_batch_get(dynamodb: Any) -
     assert Revocations(store).is_revoked(CLAIMS)
     assert counter.count == 4  # GetItem and PutItem (a write merges), then one BatchGetItem
     item = dynamodb.get_item(
-        TableName="revocations-1", Key={"pk": {"S": f"client|{ISS}|web"}}
+        TableName="revocations-1", Key={"pk": {"S": store.item_key(f"client|{ISS}|web")}}
     )["Item"]
     assert int(item["expires_at"]["N"]) > time.time()
 
@@ -171,7 +171,7 @@ def test_dynamodb_ignores_an_expired_item_ttl_has_not_deleted_yet(dynamodb: Any)
     store.create_table()
     dynamodb.put_item(
         TableName="revocations-2",
-        Item={"pk": {"S": f"jti|{ISS}|t-1"}, "at": {"N": "1"}, "expires_at": {"N": "2"}},
+        Item={"pk": {"S": store.item_key(f"jti|{ISS}|t-1")}, "at": {"N": "1"}, "expires_at": {"N": "2"}},
     )
     assert not Revocations(store).is_revoked(CLAIMS)
 
@@ -186,7 +186,9 @@ def test_dynamodb_missing_table_is_an_outage(dynamodb: Any) -> None:
 def test_a_dynamodb_item_without_its_time_is_an_outage(dynamodb: Any) -> None:
     store = DynamoDBRevocationStore("revocations-3", client=dynamodb)
     store.create_table()
-    dynamodb.put_item(TableName="revocations-3", Item={"pk": {"S": f"jti|{ISS}|t-1"}})
+    dynamodb.put_item(
+        TableName="revocations-3", Item={"pk": {"S": store.item_key(f"jti|{ISS}|t-1")}}
+    )
     with pytest.raises(KeysUnavailable):
         Revocations(store).check(CLAIMS)
 
@@ -214,7 +216,7 @@ def test_dynamodb_keeps_the_later_revocation_time(dynamodb: Any) -> None:
     # an item past its expiry that TTL has not deleted yet is no obstacle
     dynamodb.put_item(
         TableName="revocations-4",
-        Item={"pk": {"S": "jti|x|t-9"}, "at": {"N": str(time.time() + 10_000)},
+        Item={"pk": {"S": store.item_key("jti|x|t-9")}, "at": {"N": str(time.time() + 10_000)},
               "expires_at": {"N": "2"}},
     )  # fmt: skip
     store.put("jti|x|t-9", time.time(), time.time() + 100)

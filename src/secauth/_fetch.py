@@ -58,7 +58,8 @@ class FetchCause(NamedTuple):
 
     ``kind`` is one of ``http_status`` (with ``status``), ``timeout``, ``connection``
     (with the ``errno`` when the system gave one), ``tls``, ``protocol``, ``redirect``,
-    ``too_large``, ``bad_document``, ``wrong_issuer``, ``refused_url`` or ``unexpected``;
+    ``too_large``, ``bad_document``, ``bad_member`` (an introspection answer's member of
+    the wrong type), ``wrong_issuer``, ``refused_url`` or ``unexpected``;
     ``error`` names the exception class; ``document`` the document that failed
     (``discovery`` or ``jwks``) once the key set knows it.
 
@@ -84,17 +85,18 @@ class FetchCause(NamedTuple):
 
     def about_one_request(self) -> bool:
         """Whether the failure is about this one request, from a server that is up: an
-        HTTP status saying so (bad or too big: 400, 413, 414, 431), or an answer too large
-        (its size is the request's: a token whose claims are many). A 401 or 403 (the
+        HTTP status saying so (bad or too big: 400, 413, 414, 431), an answer too large
+        (its size is the request's: a token whose claims are many), or one whose member
+        has the wrong type (its token's data: a numeric ``sub``). A 401 or 403 (the
         client's credentials, a firewall), a 429 and the rest would fail every request
         alike.
 
         >>> FetchCause("http_status", 413).about_one_request(), FetchCause("timeout").about_one_request()
         (True, False)
-        >>> FetchCause("too_large").about_one_request()
-        True
+        >>> FetchCause("too_large").about_one_request(), FetchCause("bad_member").about_one_request()
+        (True, True)
         """
-        if self.kind == "too_large":
+        if self.kind in ("too_large", "bad_member"):
             return True
         return self.kind == "http_status" and self.status in (400, 413, 414, 431)
 

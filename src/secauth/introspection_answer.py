@@ -28,7 +28,7 @@ from typing import Any
 from secauth._fetch import FetchCause, FetchError
 from secauth.errors import InvalidClaims
 
-__all__ = ["bad_answer", "check_token_type", "member_times"]
+__all__ = ["bad_answer", "bad_member", "check_token_type", "member_times"]
 
 # Members that are strings when present (RFC 7662 section 2.2).
 _STRINGS = ("iss", "sub", "client_id", "scope", "token_type", "username", "jti")
@@ -40,25 +40,49 @@ def bad_answer(problem: str) -> FetchError:
     return FetchError(problem, FetchCause("bad_document", document="introspection"))
 
 
+def bad_member(problem: str) -> FetchError:
+    """The error of an RFC 7662 answer with a member of the wrong type (``bad_member``):
+    about that answer's token (a numeric ``sub``, a null ``username``), not the endpoint,
+    which is not rested for it."""
+    return FetchError(problem, FetchCause("bad_member", document="introspection"))
+
+
 def member_times(claims: Mapping[str, Any]) -> tuple[float | None, float | None]:
-    """Refuse (:func:`bad_answer`) members of the wrong JSON type; return ``exp`` and
-    ``nbf`` (None when absent)."""
+    """Refuse (:func:`bad_member`) members of the wrong JSON type; return ``exp`` and
+    ``nbf`` (None when absent).
+
+    >>> member_times({"exp": 1_700_000_000})
+    (1700000000.0, None)
+    >>> member_times({"exp": 10**400})
+    Traceback (most recent call last):
+    ...
+    secauth._fetch.FetchError: member 'exp' is not a finite number
+    """
     for name in _STRINGS:
         if name in claims and type(claims[name]) is not str:
-            raise bad_answer(f"member {name!r} is not a string")
+            raise bad_member(f"member {name!r} is not a string")
     aud = claims.get("aud")
     if "aud" in claims and not (
         type(aud) is str or (type(aud) is list and all(type(a) is str for a in aud))
     ):
-        raise bad_answer("member 'aud' is not a string or a list of strings")
+        raise bad_member("member 'aud' is not a string or a list of strings")
     times: dict[str, float] = {}
     for name in _TIMES:
-        if name in claims:
-            value = claims[name]
-            if type(value) not in (int, float) or not math.isfinite(value):
-                raise bad_answer(f"member {name!r} is not a finite number")
-            times[name] = float(value)
+        if name not in claims:
+            continue
+        value = claims[name]
+        if type(value) not in (int, float) or not _finite(value):
+            raise bad_member(f"member {name!r} is not a finite number")
+        times[name] = float(value)
     return times.get("exp"), times.get("nbf")
+
+
+def _finite(value: float) -> bool:
+    """Whether ``value`` is a finite float, or an int a float can hold (10**400 is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def check_token_type(

@@ -146,7 +146,7 @@ class RedisRevocationStore:
         self.prefix = prefix
 
     def _name(self, key: str) -> str:
-        return self.prefix + _REDIS_TAG + hashlib.sha256(key.encode()).hexdigest()
+        return self.prefix + _REDIS_TAG + _digest(key)
 
     def lookup(self, keys: list[str]) -> dict[str, float | None]:
         self._eviction.ensure(self.client, StoreUnavailable)
@@ -166,7 +166,9 @@ class RedisRevocationStore:
 
 
 class DynamoDBRevocationStore:
-    """Entries in a DynamoDB table: partition key ``pk`` (string), the revocation time in
+    """Entries in a DynamoDB table: partition key ``pk`` (string: the SHA-256 digest of the
+    entry's key, as in Redis, so no ``jti`` or subject sits in the table in clear and no
+    claim, however long, exceeds DynamoDB's 2048-byte key limit), the revocation time in
     ``at`` and the TTL attribute ``expires_at`` (enable TTL on it). One ``BatchGetItem``
     (strongly consistent) per lookup; :meth:`create_table` makes a table for tests."""
 
@@ -195,8 +197,9 @@ class DynamoDBRevocationStore:
     def lookup(self, keys: list[str]) -> dict[str, float | None]:
         if len(keys) > _BATCH_LIMIT:
             raise ConfigurationError("at most 100 keys per lookup")
+        by_digest = {_digest(key): key for key in keys}
         request = {
-            self.table: {"Keys": [{"pk": {"S": key}} for key in keys], "ConsistentRead": True}
+            self.table: {"Keys": [{"pk": {"S": pk}} for pk in by_digest], "ConsistentRead": True}
         }
         try:
             reply = self.client.batch_get_item(RequestItems=request)
@@ -207,7 +210,7 @@ class DynamoDBRevocationStore:
         now = time.time()
         out: dict[str, float | None] = dict.fromkeys(keys)
         for item in reply.get("Responses", {}).get(self.table, []):
-            key = item.get("pk", {}).get("S")
+            key = by_digest.get(item.get("pk", {}).get("S"))
             at = _number(item.get("at", {}).get("N"))
             if at is None:  # an entry without its time is damaged: never "not revoked"
                 raise StoreUnavailable("unreadable revocation entry")
@@ -217,15 +220,16 @@ class DynamoDBRevocationStore:
         return out
 
     def put(self, key: str, value: float, expires_at: float) -> None:
+        pk = _digest(key)
         item = {
-            "pk": {"S": key},
+            "pk": {"S": pk},
             "at": {"N": repr(float(value))},
             "expires_at": {"N": str(math.ceil(expires_at))},
         }
         for _ in range(3):  # read, merge, write unless another write came in between
             try:
                 found = self.client.get_item(
-                    TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True
+                    TableName=self.table, Key={"pk": {"S": pk}}, ConsistentRead=True
                 ).get("Item")
                 merged = _merged(item, found)
                 self.client.put_item(TableName=self.table, Item=merged, **_unchanged(found))
@@ -238,6 +242,21 @@ class DynamoDBRevocationStore:
     def create_table(self) -> None:
         """Create the table (on-demand capacity) and wait until it is active."""
         create_pk_table(self.client, self.table)
+
+    @staticmethod
+    def item_key(key: str) -> str:
+        """The partition key ``pk`` an entry's ``key`` is stored under (its SHA-256), to
+        find an entry in the table by hand.
+
+        >>> len(DynamoDBRevocationStore.item_key("jti|https://idp.example.com/|t-1"))
+        64
+        """
+        return _digest(key)
+
+
+def _digest(key: str) -> str:
+    """An entry's key as stored: its SHA-256 digest (hex), the same length for any key."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _merged(item: dict[str, Any], found: dict[str, Any] | None) -> dict[str, Any]:
