@@ -1,5 +1,9 @@
 """Adversarial review 102: the fixes of reviews 100 (the DPoP marker) and 101 (WebSocket routes) attacked.
 
+Resolved (the test asserts it): the one finding. An Authorizer with ``cache_ttl > 0`` never writes
+the proof marker, even from a ``credentials`` override's ``Credentials(dpop_proof=...)``: API
+Gateway hands a cached answer to the proof's replays, and a replay-less Guard would take it.
+
 Fix 1: an Authorizer writes ``secauth_dpop_proof`` (base64url SHA-256 of the request's one ``DPoP``
 header) into its context when it checked and recorded the proof; a ``Guard(verifier,
 trust_authorizer=True)`` with ``DpopVerifier(replay=None)`` takes a proof as recorded only when the
@@ -144,7 +148,6 @@ def rest_through(gate: Authorizer, function: Any, headers: dict[str, str]) -> in
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: LOW: a cached Authorizer writes a credentials override's dpop_proof into a reused policy")  # noqa: E501
 def test_a_cached_answer_never_names_a_proof_the_guard_then_takes_again() -> None:
     checker = DpopVerifier(replay=MemoryReplayStore())
 

@@ -93,7 +93,8 @@ class Credentials:
 
     ``dpop_proof``: the fingerprint of the DPoP proof checked and recorded here
     (:func:`~secauth.sender_constraint.proof_fingerprint`), written into the context so a
-    Guard behind without a replay store takes that proof, and no other, as recorded.
+    Guard behind without a replay store takes that proof, and no other, as recorded (not
+    with ``cache_ttl > 0``: API Gateway would hand the answer to the proof's replays).
 
     >>> Credentials(Principal("device-7", kind="client_cert")).principal.id
     'device-7'
@@ -510,7 +511,8 @@ class Authorizer:
             }
             merged.update(context)
             context = merged
-        if found.dpop_proof is not None:
+        if found.dpop_proof is not None and self.cache_ttl == 0:
+            # Never in an answer API Gateway reuses: its proof would count as recorded again.
             context = {**context, DPOP_PROOF_FIELD: found.dpop_proof}
         usage_key = found.api_key if found.entry is not None and found.entry.usage_plan else None
         if usage_key is not None and not request.kind.carries_usage_key:
