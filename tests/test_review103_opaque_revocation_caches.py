@@ -47,9 +47,10 @@ from typing import Any
 
 import pytest
 from hand_clock import Clock
+from opaque_callers import ROUTES, authorize, guarded
 from scripted_as import AUD, ISS, ScriptedAS, active, introspector, opaque
 
-from secauth import Authorizer, Guard, JwksCache, JwtVerifier, Routes, scopes
+from secauth import Authorizer, JwksCache, JwtVerifier, Routes
 from secauth.combined_verifier import CombinedVerifier
 from secauth.errors import (
     InvalidAudience,
@@ -62,29 +63,10 @@ from secauth.errors import (
     TokenRevoked,
     UnknownKey,
 )
-from secauth.policy import Unauthorized
 from secauth.revocation import Revocations
 from secauth.revocation_stores import DynamoDBRevocationStore, MemoryRevocationStore
 from secauth.testing import KeyPair
-from secauth.testing_events import http_proxy, request_authorizer
-
-ROUTES = {"GET /orders": scopes("orders.read")}
-
-
-def guarded(verifier: Any, **options: Any) -> Any:
-    guard = Guard(verifier, routes=Routes(ROUTES), decision_log=None, **options)
-    return guard(lambda event, context: {"statusCode": 200, "body": "ok"})
-
-
-def authorize(authorizer: Authorizer, token: str) -> str:
-    """The effect an authorizer gives ``token`` on GET /orders ("401" when refused)."""
-    try:
-        response = authorizer.handler(request_authorizer("GET", "/orders", token=token), None)
-    except Unauthorized:
-        return "401"
-    effects = {s["Effect"] for s in response["policyDocument"]["Statement"]}
-    assert len(effects) == 1
-    return effects.pop()
+from secauth.testing_events import http_proxy
 
 
 def outcome(verify: Any, token: str) -> str:

@@ -34,13 +34,13 @@ Finding (xfail strict until fixed):
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 from typing import Any
 
 import pytest
 from dpop_parties import AUD, CLIENT, HOST, ISS, ISSUER, TOKEN, URL, VERIFIER, Clock, token
+from oidc_bound_helpers import certificate
 
 from secauth import Authorizer, Guard, Principal
 from secauth._b64 import b64url_encode
@@ -79,24 +79,7 @@ def _ok(event: Any, context: Any) -> dict[str, Any]:
     return {"statusCode": 200, "body": "ok"}
 
 
-def _certificate(name: str) -> str:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=1))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .sign(key, hashes.SHA256()))  # fmt: skip
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
-MINE, THEIRS = _certificate("partner-a"), _certificate("partner-b")
+MINE, THEIRS = certificate("partner-a"), certificate("partner-b")
 
 
 def cert_token(cnf: dict[str, Any]) -> str:
