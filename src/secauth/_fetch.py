@@ -241,11 +241,29 @@ def redirect_target(url: str, location: str | None, policy: FetchPolicy) -> str:
 
 
 def decoded(body: bytes, cache_control: str | None) -> FetchResult:
+    """``body`` parsed as strict JSON. Valid JSON the parser does not hold (nested past its
+    depth, an integer over Python's 4300 digits) fails as ``too_large``, like an answer
+    over ``max_bytes``: its size is the request's (a token's data), not the server's fault.
+
+    >>> decoded(b"[" * 100_000 + b"]" * 100_000, None)
+    Traceback (most recent call last):
+    ...
+    secauth._fetch.FetchError: response is beyond what the JSON parser holds
+    """
     try:
         document = loads_strict(body)
-    except (ValueError, RecursionError):
-        raise FetchError("response is not valid JSON", FetchCause("bad_document")) from None
+    except (ValueError, RecursionError) as exc:
+        beyond = isinstance(exc, RecursionError) or _INT_LIMIT in str(exc)
+        if beyond:
+            cause, problem = FetchCause("too_large"), "response is beyond what the JSON parser holds"
+        else:
+            cause, problem = FetchCause("bad_document"), "response is not valid JSON"
+        raise FetchError(problem, cause) from None
     return FetchResult(document, _max_age(cache_control))
+
+
+# CPython's ValueError for an integer over sys.get_int_max_str_digits() (3.11 and later).
+_INT_LIMIT = "for integer string conversion"
 
 
 def decoded_text(body: bytes, cache_control: str | None) -> FetchResult:
