@@ -1,5 +1,9 @@
 """Review 105: advisories of comparable JOSE libraries and JWT attack classes, against secauth.
 
+Resolved (the test asserts it): the one finding. An RSA JWK's public exponent is held to 32 bits
+(``jwk._import_rsa``; 65537 is the norm, Go's crypto/rsa allows 2**31 - 1), so no key set can make
+each check under its kid a full-size exponentiation.
+
 Coverage map: attack class or advisory -> where it is tested ("here" = this file).
 
 alg none in any case (jsonwebtoken CVE-2015-9235)  -> test_attacks::test_alg_none_*
@@ -441,22 +445,16 @@ def test_golang_jwt_cve_2024_51744_bad_signature_wins_over_claim_errors(es256: K
         assert refused(verifier, attacker.sign(bad)).reason is Reason.INVALID_SIGNATURE
 
 
-# --- findings -----------------------------------------------------------------------------------
-# Last in the file: ruff's formatter ignores a "# fmt: on" after a decorator, so everything below
-# the "# fmt: off" stays unformatted (RUF028 says so; the marker lines are the review convention).
-# ruff: noqa: RUF028
+# --- the finding (resolved) ---------------------------------------------------------------------
 
 
-# fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: LOW: an RSA JWK whose public exponent has thousands of bits imports (verify-cost DoS)")  # noqa: E501
-# fmt: on
 def test_rsa_key_with_a_huge_public_exponent_is_not_imported(rs256: KeyPair) -> None:
     """A JWKS key with e of 2047 bits (odd, below n) makes every signature check under its kid a
     full-size modular exponentiation: a key set can multiply the CPU cost of each junk token
     (~50x at 2048 bits, ~110x at 3072). jwk.py::_import_rsa checks only 3 <= e < n, e odd.
 
-    We assert: e = 65537 imports; e = 2**2046 + 1 is refused (KeyImportError) at import. Today
-    it imports, so pytest.raises fails with "DID NOT RAISE".
+    We assert: e = 65537 imports; e = 2**2046 + 1 is refused (KeyImportError) at import (it
+    imported before the fix, so pytest.raises failed with "DID NOT RAISE"); so is 2**32 + 1.
     """
     private = rs256.private_key
     assert isinstance(private, rsa.RSAPrivateKey)
@@ -465,3 +463,5 @@ def test_rsa_key_with_a_huge_public_exponent_is_not_imported(rs256: KeyPair) -> 
     assert huge < private.public_key().public_numbers().n
     with pytest.raises(KeyImportError):
         VerificationKey.from_jwk(rsa_jwk(private.public_key(), "huge-e", e=huge))
+    with pytest.raises(KeyImportError):
+        VerificationKey.from_jwk(rsa_jwk(private.public_key(), "33-bit-e", e=(1 << 32) + 1))
