@@ -259,7 +259,7 @@ def test_dynamodb_an_expired_undeleted_later_item_is_replaced_and_a_live_one_sta
     ddb_client.put_item(
         TableName=store.table,
         Item={
-            "pk": {"S": "subject|x|a"},
+            "pk": {"S": store.item_key("subject|x|a")},
             "at": {"N": "9000000000"},
             "expires_at": {"N": str(int(now) - 5)},
         },
@@ -271,7 +271,8 @@ def test_dynamodb_an_expired_undeleted_later_item_is_replaced_and_a_live_one_sta
     store.put("subject|x|b", now - 100, now + 7200)  # earlier: the time stays...
     store.put("subject|x|b", now, now + 7200)  # equal: the time stays
     assert store.lookup(["subject|x|b"]) == {"subject|x|b": now}
-    item = ddb_client.get_item(TableName=store.table, Key={"pk": {"S": "subject|x|b"}})["Item"]
+    pk = {"pk": {"S": store.item_key("subject|x|b")}}
+    item = ddb_client.get_item(TableName=store.table, Key=pk)["Item"]
     assert int(item["expires_at"]["N"]) >= now + 7199  # ...living as long as either needs
     store.put("subject|x|b", now + 1, now + 7200)
     assert store.lookup(["subject|x|b"]) == {"subject|x|b": now + 1}
@@ -286,7 +287,10 @@ def test_dynamodb_a_damaged_item_is_replaced_by_a_new_revocation(
     through until the damaged item's TTL (never, without one)."""
     store = revocation_dynamodb
     key = subject_key(COGNITO, "mallory")
-    ddb_client.put_item(TableName=store.table, Item={"pk": {"S": key}, "at": {"S": "damaged"}})
+    damaged = {"pk": {"S": store.item_key(key)}, "at": {"S": "damaged"}}
+    ddb_client.put_item(TableName=store.table, Item=damaged)
+    with pytest.raises(StoreUnavailable):  # the damaged item is the one lookups read
+        store.lookup([key])
     revocations = Revocations(store, max_staleness=0, failure="open")
     revocations.revoke_subject(COGNITO, "mallory")  # no error
     claims = {"iss": COGNITO, "sub": "mallory", "iat": int(time.time()) - 60}
@@ -326,7 +330,7 @@ def test_dynamodb_a_later_short_lived_write_keeps_the_longer_expiry(
     now = time.time()
     store.put("jti|x|t-7d", now, now + 7 * DAY)
     store.put("jti|x|t-7d", now + 1, now + DAY)
-    item = ddb_client.get_item(TableName=store.table, Key={"pk": {"S": "jti|x|t-7d"}})["Item"]
+    item = ddb_client.get_item(TableName=store.table, Key={"pk": {"S": store.item_key("jti|x|t-7d")}})["Item"]
     assert int(item["expires_at"]["N"]) > now + 6 * DAY  # observed: now + one day
 
 
