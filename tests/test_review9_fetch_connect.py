@@ -375,6 +375,29 @@ def ipv6_loopback() -> None:
         pytest.skip(f"this machine cannot listen on ::1 ({exc})")
 
 
+def served_on_one_family_only(handle: Callable[[socket.socket], None], host: str,
+                              held: list[socket.socket]) -> Server:  # fmt: skip
+    """A Server on loopback ``host`` (127.0.0.1 or ::1) whose port the other loopback
+    address refuses: a socket there is bound to it, never listening (appended to ``held``,
+    for the caller to close). The kernel gives a ::1 listener a port some 127.0.0.1
+    listener may already have (and the reverse): without the bound socket, "nobody
+    listens there" could be another test's (another xdist worker's) silent server, and
+    the fetch would wait on it to its deadline."""
+    other, family = ("127.0.0.1", socket.AF_INET) if ":" in host else ("::1", socket.AF_INET6)
+    for _ in range(50):
+        server = Server(handle, host)
+        guard = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            guard.bind((other, server.port))
+        except OSError:  # that port is someone's on the other family: try another
+            guard.close()
+            server.close()
+            continue
+        held.append(guard)
+        return server
+    pytest.skip(f"no port free on both {host} and {other}")
+
+
 # == FINDINGS ======================================================================================
 
 # -- 1. one process-wide pool of four lookup slots, shared by every host ---------------------------
@@ -730,12 +753,17 @@ def test_localhost_with_both_families_and_one_listening(
     ipv6_loopback()
     context = trusted.server("localhost")
     host = "127.0.0.1" if listening == "ipv4_only" else "::1"
-    servers.append(tls := Server(answer_jwks(context), host))
-    servers.append(plain := Server(answer_jwks(), host))
-    order = ["::1", "127.0.0.1"] if listening == "ipv4_only" else ["127.0.0.1", "::1"]
-    dns.answer("localhost", *order)
-    for url in (tls.url("https", host="localhost"), plain.url(host="localhost")):
-        assert get(url, 10.0).document == {"keys": []}
+    held: list[socket.socket] = []  # the other family's sockets on the servers' ports
+    try:
+        servers.append(tls := served_on_one_family_only(answer_jwks(context), host, held))
+        servers.append(plain := served_on_one_family_only(answer_jwks(), host, held))
+        order = ["::1", "127.0.0.1"] if listening == "ipv4_only" else ["127.0.0.1", "::1"]
+        dns.answer("localhost", *order)
+        for url in (tls.url("https", host="localhost"), plain.url(host="localhost")):
+            assert get(url, 10.0).document == {"keys": []}
+    finally:
+        for guard in held:
+            guard.close()
 
 
 # -- 6. the timer that shuts a TLS socket from another thread -------------------------------------
