@@ -73,12 +73,17 @@ class StatusServer:
         self._http.server_close()
 
 
+# Bound and never listening, kept for the process: a port freed instead could be taken by
+# another test's (another xdist worker's) server, which a "refused" fetch would then reach.
+_REFUSING: list[socket.socket] = []
+
+
 def closed_port_url() -> str:
     """A loopback URL nobody listens on: connecting is refused (ECONNREFUSED)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/jwks.json"
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _REFUSING.append(sock)
+    return f"http://127.0.0.1:{sock.getsockname()[1]}/jwks.json"
 
 
 @pytest.fixture
