@@ -151,7 +151,6 @@ def test_alb_multi_value_answer_with_both_maps_varies_on_origin() -> None:
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: Medium: cookie-token guard admits a cross-origin state-changing POST (CSRF)")  # noqa: E501
 @pytest.mark.parametrize("kind", ["rest", "http", "url", "alb"])
 def test_cookie_token_cross_origin_post_is_refused(kind: str) -> None:
     handler = guarded(token_sources=[TokenSource.cookie("session")], cors=CORS)
@@ -166,7 +165,6 @@ def test_cookie_token_cross_origin_post_is_refused(kind: str) -> None:
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: Medium: content_types gate skipped for an empty body: cross-site cookie POST admitted")  # noqa: E501
 def test_cookie_token_empty_cross_site_form_post_is_refused() -> None:
     handler = guarded(token_sources=[TokenSource.cookie("session")], cors=CORS,
                       content_types=("application/json",))

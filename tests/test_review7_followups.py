@@ -509,7 +509,8 @@ def test_a_require_copy_of_a_guard_reading_a_cookie_checks_the_cookies_caller() 
     reader = token("alice", tenant="acme", roles=["reader"])
     admin = token("bob", tenant="acme", roles=["admin"])
     event = rest_v1("DELETE", "/orders/7", resource="/orders/{id}",
-                    authorization=f"Bearer {reader}", headers={"Cookie": f"session={admin}"})  # fmt: skip
+                    authorization=f"Bearer {reader}",
+                    headers={"Cookie": f"session={admin}", "Sec-Fetch-Site": "same-origin"})  # fmt: skip
     assert app.resolve(event, None)["statusCode"] == 401
     assert records[-1]["principal"] == "alice"
 
@@ -532,7 +533,8 @@ def test_an_async_route_under_a_route_guard_with_other_sources_refuses_a_mismatc
     def call(cookie: str) -> dict[str, Any]:
         event = rest_v1("DELETE", "/orders/7", resource="/orders/{id}",
                         authorization=f"Bearer {reader}",
-                        headers={"Cookie": f"session={cookie}"})  # fmt: skip
+                        headers={"Cookie": f"session={cookie}",
+                                 "Sec-Fetch-Site": "same-origin"})  # fmt: skip
         return asyncio.run(app.resolve_async(event, None))
 
     assert call(admin_bob)["statusCode"] == 401

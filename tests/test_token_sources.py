@@ -380,6 +380,7 @@ def test_query_and_cookie_tokens_never_reach_records_logs_or_errors(
             else:
                 event = fixture("websocket_connect")
                 event["headers"]["Cookie"] = f"session={value}"
+                event["headers"]["Sec-Fetch-Site"] = "same-origin"  # a page of the API's own
             for extra in (False, True):  # alone, and beside a bearer header: ambiguous
                 if extra:
                     event["headers"]["Authorization"] = f"Bearer {token('eve')}"

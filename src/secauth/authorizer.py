@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from secauth._decisions import DecisionLog, DecisionSink, decision_fields
 from secauth.access import Decision, Routes, authenticated
 from secauth.authorizer_limits import AuthorizerLimits
+from secauth.cross_site import check_same_site
 from secauth.errors import ConfigurationError, InvalidClaims, MissingToken, SecAuthError
 from secauth.events import EventKind, Request, UnsupportedEvent
 from secauth.memo import ResponseMemo
@@ -253,6 +254,11 @@ class Authorizer:
         self.token_sources = check_token_sources(
             token_sources, reserved_header=self.api_key_header if api_keys is not None else None
         )
+        if cache_ttl > 0 and any(source.place == "cookie" for source in self.token_sources):
+            raise ConfigurationError(
+                "a cookie token source with cache_ttl > 0: API Gateway would hand a cached "
+                "answer to requests other sites start with the cookie (CSRF); use cache_ttl=0"
+            )
         self.client_certs = client_certs
         # Routes whose rule reads the request are refused under a result cache whose key
         # does not cover the request; a rule that reads it for some callers only is caught
@@ -391,6 +397,7 @@ class Authorizer:
         if self.verifier is None:
             raise MissingToken()
         presented = read_token(request, self.token_sources)
+        check_same_site(request, presented)  # a cookie token from another site's page
         claims = self.verifier.verify(presented.token)
         check_binding(claims, request, presented, self.sender_constraint)
         # A DPoP request passed check_binding only with its proof checked and recorded.
@@ -456,8 +463,8 @@ class Authorizer:
             presented = read_token(request, self.token_sources)
         except SecAuthError:
             return None  # answered (refused) by credentials(), never memoized
-        if presented.scheme == "DPoP":
-            return None  # a proof is single-use: checked on every request
+        if presented.scheme == "DPoP" or presented.source.place == "cookie":
+            return None  # a proof is single-use; a cookie's answer depends on its Origin
         # The certificate is in the key: a certificate-bound token's answer is its own.
         return (presented.token, presented.source.label, request.kind, request.method_arn,
                 request.route_key, route_template(request), request.sent_method, request.path,

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 
 from secauth._decisions import DecisionLog, DecisionSink, caller_fields
 from secauth.access import Routes, Rule
+from secauth.cross_site import check_same_site
 from secauth.current import acting_as, current_principal
 from secauth.errors import (
     BadRequest,
@@ -450,6 +451,7 @@ class Guard:
             # Anyone who may invoke the function can write a context: verifying here
             # means the token must come too (WebSocket messages carry none).
             raise MissingToken(detail={"problem": "authorizer context without a token"}) from None
+        check_same_site(request, presented, self.cors.origins if self.cors is not None else ())
         return _Caller(None, presented.token, from_context, presented)
 
     def _identified(

@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from secauth.cross_site import is_origin
 from secauth.errors import (
     AccessDenied,
     ConfigurationError,
@@ -63,9 +64,6 @@ _URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^:]")
 # RFC 9110 tokens (method and header names); text, not compiled: re compiles it on first
 # use (a 405 answer, a Cors being built).
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}"
-# An origin as browsers send it: scheme://host[:port], lower case; the host a name or a
-# bracketed IPv6 address (checked further in _is_origin).
-_ORIGIN = r"([a-z][a-z0-9+.-]*)://([^/?#@]*)"  # scheme, then host[:port] (canonical_authority)
 _STATUS_TEXT = {
     200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
     404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
@@ -148,7 +146,7 @@ class Cors:
                 "other origins; list the exact origins instead"
             )
         for origin in origins:
-            if origin != "*" and not _is_origin(origin):
+            if origin != "*" and not is_origin(origin):
                 raise ConfigurationError(
                     f"Cors origin {origin!r:.80} must be an origin as browsers send it: "
                     "'https://app.example.com' (lower case; no path, query, wildcard or "
@@ -268,24 +266,6 @@ def _description(text: str) -> str:
     """RFC 6750 section 3: error_description holds %x20-21 / %x23-5B / %x5D-7E only (no
     quote, no backslash, no control character), so a message cannot break the header."""
     return _quotable(text)[:200]
-
-
-def _is_origin(value: object) -> bool:
-    """``scheme://host[:port]`` exactly as a browser's ``Origin`` header spells it, so it
-    can match one: lower case, no path, query, user or wildcard, an IPv6 address in its
-    compressed form, and no default port for http(s) (browsers leave it out). Other
-    schemes are origins too (``capacitor://localhost``, ``chrome-extension://...``),
-    ``file`` excepted (its origin is ``null``).
-
-    >>> _is_origin("https://app.example.com"), _is_origin("https://app.example.com:443")
-    (True, False)
-    """
-    match = re.fullmatch(_ORIGIN, value) if isinstance(value, str) else None
-    if match is None or match.group(1) == "file":
-        return False
-    from secauth._urls import canonical_authority  # only when a Cors is built
-
-    return canonical_authority(match.group(1), match.group(2))
 
 
 def _is_control(ch: str) -> bool:

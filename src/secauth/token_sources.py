@@ -42,6 +42,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 from urllib.parse import unquote_plus
 
+from secauth.cross_site import is_origin
 from secauth.errors import (
     AmbiguousCredentials,
     ConfigurationError,
@@ -94,12 +95,16 @@ class TokenSource:
     secauth.errors.ConfigurationError: TokenSource.query: bad name 'access token' (letters, ...
     """
 
-    __slots__ = ("label", "name", "place", "scheme")
+    __slots__ = ("label", "name", "origins", "place", "scheme")
 
-    def __init__(self, place: str, name: str, scheme: str | None = None) -> None:
+    def __init__(
+        self, place: str, name: str, scheme: str | None = None, origins: Iterable[str] = ()
+    ) -> None:
         self.place = place
         self.name = name
         self.scheme = scheme
+        #: For a cookie: the other origins whose pages may send it (:mod:`secauth.cross_site`).
+        self.origins = frozenset(_checked_origins(place, origins))
         #: Where, for logs and error details (never a value): ``query:token``.
         self.label = f"{place}:{name}"
         if self.place not in PLACES:
@@ -138,9 +143,12 @@ class TokenSource:
         return cls("query", name)
 
     @classmethod
-    def cookie(cls, name: str) -> TokenSource:
-        """A cookie (the ``Cookie`` header, or the ``cookies`` list of payload 2.0 events)."""
-        return cls("cookie", name)
+    def cookie(cls, name: str, *, origins: Iterable[str] = ()) -> TokenSource:
+        """A cookie (the ``Cookie`` header, or the ``cookies`` list of payload 2.0 events).
+        A browser sends it with requests other sites start too: one that may change state
+        is taken from the API's own origin and from ``origins`` only (your pages on other
+        origins, ``https://app.example.com``; :mod:`secauth.cross_site`)."""
+        return cls("cookie", name, origins=origins)
 
     @classmethod
     def websocket_protocol(cls, marker: str = "bearer") -> TokenSource:
@@ -151,15 +159,20 @@ class TokenSource:
         return cls("websocket_protocol", marker)
 
     def __repr__(self) -> str:
-        return f"TokenSource(place={self.place!r}, name={self.name!r}, scheme={self.scheme!r})"
+        origins = f", origins={sorted(self.origins)!r}" if self.origins else ""
+        return (
+            f"TokenSource(place={self.place!r}, name={self.name!r}, scheme={self.scheme!r}"
+            f"{origins})"
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TokenSource):
             return NotImplemented
-        return (self.place, self.name, self.scheme) == (other.place, other.name, other.scheme)
+        return (self.place, self.name, self.scheme, self.origins) == (
+            other.place, other.name, other.scheme, other.origins)  # fmt: skip
 
     def __hash__(self) -> int:
-        return hash((self.place, self.name, self.scheme))
+        return hash((self.place, self.name, self.scheme, self.origins))
 
     def protocol_echo(self, event: Mapping[str, Any] | Request) -> dict[str, str]:
         """The header a ``$connect`` integration's response must carry for a client that
@@ -177,6 +190,22 @@ class TokenSource:
         request = event if isinstance(event, Request) else Request.from_event(event)
         offered = _protocols(request)
         return {"Sec-WebSocket-Protocol": self.name} if self.name in offered else {}
+
+
+def _checked_origins(place: str, origins: Iterable[str]) -> tuple[str, ...]:
+    """A cookie source's ``origins``, each as a browser's ``Origin`` header spells it."""
+    if isinstance(origins, str):
+        raise ConfigurationError("origins is a list of origins, not one string")
+    found = tuple(origins)
+    if found and place != "cookie":
+        raise ConfigurationError("origins= is for cookie sources (TokenSource.cookie)")
+    for origin in found:
+        if not is_origin(origin):
+            raise ConfigurationError(
+                f"cookie origin {origin!r:.80} must be an origin as browsers send it: "
+                "'https://app.example.com' (lower case; no path, wildcard or default port)"
+            )
+    return found
 
 
 #: The default: the ``Authorization`` header, ``Bearer`` scheme.

@@ -1,0 +1,99 @@
+"""Cookie-authenticated requests other sites start (CSRF, cross-site WebSocket hijacking).
+
+A browser sends a site's cookies with the requests any other site's page makes to it: a
+form posted from ``https://evil.example`` to your API carries the victim's session
+cookie. So a request whose token came from a cookie (:meth:`TokenSource.cookie
+<secauth.token_sources.TokenSource.cookie>`) is taken only from your pages, unless it
+cannot change anything (``GET``, ``HEAD``, ``OPTIONS``):
+
+* its ``Origin`` header (browsers send it on every cross-origin request, on same-origin
+  ones that change state, and on WebSocket handshakes) must be the API's own origin
+  (``https://`` and its ``Host``) or one the cookie source (``origins=``) or the Guard's
+  :class:`~secauth.responses.Cors` allows;
+* without ``Origin``, ``Sec-Fetch-Site: same-origin`` will do;
+* with neither, it is refused: browsers send one of them, and a client that is not a
+  browser sends its token in a header.
+
+A refusal is :class:`~secauth.errors.Forbidden` (403). Tokens from headers, the query or
+``Sec-WebSocket-Protocol`` are never sent by a browser on its own, and are not checked.
+
+>>> from secauth.events import Request
+>>> from secauth.token_sources import TokenSource, read_token
+>>> sent = {"version": "2.0", "rawPath": "/transfer", "cookies": ["session=eyJ.e30.s"],
+...         "headers": {"host": "api.example.com", "origin": "https://evil.example"},
+...         "requestContext": {"http": {"method": "POST", "path": "/transfer"}}}
+>>> request = Request.from_event(sent)
+>>> presented = read_token(request, [TokenSource.cookie("session")])
+>>> check_same_site(request, presented)
+Traceback (most recent call last):
+...
+secauth.errors.Forbidden: forbidden (forbidden)
+>>> sent["headers"]["origin"] = "https://api.example.com"
+>>> check_same_site(Request.from_event(sent), presented)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Final
+
+from secauth.errors import Forbidden
+
+if TYPE_CHECKING:
+    from secauth.events import Request
+    from secauth.token_sources import PresentedToken
+
+__all__ = ["SAFE_METHODS", "check_same_site", "is_origin"]
+
+#: Methods a browser may send from any page that must change nothing (RFC 9110 9.2.1).
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+# An origin as browsers spell it: a scheme, then host[:port] (checked further by
+# canonical_authority: lower case, no default port, a compressed IPv6 address).
+_ORIGIN: Final = r"([a-z][a-z0-9+.-]*)://([^/?#@]*)"
+
+
+def is_origin(value: object) -> bool:
+    """``scheme://host[:port]`` exactly as a browser's ``Origin`` header spells it, so it
+    can match one: lower case, no path, query, user or wildcard, an IPv6 address in its
+    compressed form, and no default port for http(s) (browsers leave it out). Other
+    schemes are origins too (``capacitor://localhost``, ``chrome-extension://...``),
+    ``file`` excepted (its origin is ``null``).
+
+    >>> is_origin("https://app.example.com"), is_origin("https://app.example.com:443")
+    (True, False)
+    """
+    match = re.fullmatch(_ORIGIN, value) if isinstance(value, str) else None
+    if match is None or match.group(1) == "file":
+        return False
+    from secauth._urls import canonical_authority  # only when origins are configured
+
+    return canonical_authority(match.group(1), match.group(2))
+
+
+def check_same_site(
+    request: Request, presented: PresentedToken, also_allowed: Collection[str] = ()
+) -> None:
+    """Refuse (:class:`~secauth.errors.Forbidden`) a request whose token came from a cookie,
+    by a method that may change state, unless it comes from the API's own origin, one of
+    the cookie source's ``origins`` or one of ``also_allowed`` (a Guard's CORS origins)."""
+    source = presented.source
+    if source.place != "cookie" or request.method in SAFE_METHODS:
+        return
+    origins = request.header_values("origin")
+    if origins:
+        origin = origins[0]
+        if len(origins) == 1 and (
+            origin in source.origins or origin in also_allowed or origin == _own(request)
+        ):
+            return
+        raise Forbidden(detail={"problem": "a cookie token sent from another origin"})
+    if request.header_values("sec-fetch-site") == ("same-origin",):
+        return
+    raise Forbidden(detail={"problem": "a cookie token without Origin or Sec-Fetch-Site"})
+
+
+def _own(request: Request) -> str | None:
+    """The API's own origin as a browser on its pages names it: ``https://<Host>``."""
+    hosts = request.header_values("host")
+    return f"https://{hosts[0].lower()}" if len(hosts) == 1 and hosts[0] else None
