@@ -1,5 +1,10 @@
 """Review 107: the HTTP surface a ``Guard`` puts around a handler, attacked.
 
+Resolved (the tests assert them): all four findings. A cookie token for a request that may change
+state is taken only from the API's own origin, the source's ``origins`` and the Guard's Cors origins
+(``secauth.cross_site``); ``content_types=`` refuses an empty body that declares another media type;
+an ALB answer's headers go to the one map ALB reads (``guard_http._alb_response``).
+
 Attacked, on REST v1, HTTP API v2, Function URL and ALB (single- and multi-value) events, with sync and
 async handlers and through Powertools ``guard_middleware``: CORS (origins not allowed, ``null``, CR/LF in
 ``Origin``, wildcard with credentials, preflights asking for methods or headers not allowed, ``Vary:
@@ -122,7 +127,6 @@ def guarded(handler: Callable[..., Any] = ok, **options: Any) -> Callable[..., A
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: Low: ALB single-value mode: security headers go to multiValueHeaders, which ALB ignores")  # noqa: E501
 def test_alb_single_value_answer_with_multi_value_headers_keeps_security_headers() -> None:
     def cookies(event: Event, context: Any) -> dict[str, Any]:
         return {"statusCode": 200, "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]}, "body": "x"}
@@ -136,7 +140,6 @@ def test_alb_single_value_answer_with_multi_value_headers_keeps_security_headers
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: Low: ALB multi-value mode: Vary: Origin merged into headers, which ALB ignores")  # noqa: E501
 def test_alb_multi_value_answer_with_both_maps_varies_on_origin() -> None:
     def both(event: Event, context: Any) -> dict[str, Any]:
         return {"statusCode": 200, "headers": {"Vary": "Accept-Encoding"},

@@ -194,10 +194,8 @@ def handler_response(
             multi_value=multi_value(request),
         )
     response = dict(result)
-    if multi_value(request) and "multiValueHeaders" not in response:
-        # ALB multi-value mode answers with multiValueHeaders only.
-        plain = response.pop("headers", None) or {}
-        response["multiValueHeaders"] = {k: [v] for k, v in plain.items()}
+    if request.kind is EventKind.ALB:
+        return _alb_response(response, extra, multi=multi_value(request))
     multi = "multiValueHeaders" in response and request.kind not in _HEADERS_ONLY
     key = "multiValueHeaders" if multi else "headers"
     headers = dict(response.get(key) or {})
@@ -212,6 +210,26 @@ def handler_response(
         extra = {k: v for k, v in extra.items() if k.lower() not in named}
     add_headers(headers, extra, multi=multi)
     response[key] = headers
+    return response
+
+
+def _alb_response(response: dict[str, Any], extra: Mapping[str, str], *, multi: bool) -> Any:
+    """An ALB answer: ALB reads one header map, ``multiValueHeaders`` when the target group
+    has multi-value headers on and ``headers`` otherwise, and ignores the other. Our headers
+    go to the map it reads; in multi-value mode the handler's ``headers`` are folded into
+    it first (a name already there keeps its values), so none is lost and ``Vary`` merges."""
+    if not multi:
+        headers = dict(response.get("headers") or {})
+        add_headers(headers, extra)
+        response["headers"] = headers
+        return response
+    values = dict(response.get("multiValueHeaders") or {})
+    taken = {name.lower() for name in values if isinstance(name, str)}
+    for name, value in (response.pop("headers", None) or {}).items():
+        if isinstance(name, str) and name.lower() not in taken:
+            values[name] = [value]
+    add_headers(values, extra, multi=True)
+    response["multiValueHeaders"] = values
     return response
 
 
