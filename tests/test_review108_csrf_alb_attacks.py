@@ -1,5 +1,10 @@
 """Review 108: the fixes of review 107 attacked (cookie CSRF, ALB header maps, empty bodies).
 
+Resolved (the tests assert them): the three findings. A Guard's Cors origins vouch for cookies only
+with ``allow_credentials=True``; ``Origin: null`` falls back to ``Sec-Fetch-Site: same-origin`` as a
+missing Origin does; an Authorizer refuses a client certificate on a state-changing request a browser
+says comes from another site (``cross_site.check_certificate_site``; ``ClientCertificates(origins=)``).
+
 Attacked: ``secauth.cross_site.check_same_site`` as the Guard, ``Guard.require`` copies, async handlers,
 the Powertools ``guard_middleware`` and the Authorizer (REST REQUEST, HTTP payload 1.0 and 2.0,
 WebSocket ``$connect``) run it: Origin and Host spellings (case, trailing dot, ports, punycode, ``null``,
@@ -146,7 +151,6 @@ def allowed(authorizer: Authorizer, event: Event) -> bool:
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: low: Cors origins without allow_credentials admit cross-site cookie tokens")  # noqa: E501
 def test_cors_origin_without_credentials_does_not_vouch_for_cookies() -> None:
     """``Cors(allow_origins=[partner])`` without credentials says the partner's pages may read
     answers to credential-less calls; their forms still carry the victim's cookie."""
@@ -157,7 +161,6 @@ def test_cors_origin_without_credentials_does_not_vouch_for_cookies() -> None:
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: low: Origin: null with Sec-Fetch-Site: same-origin (no-referrer form) refused")  # noqa: E501
 def test_own_form_post_under_no_referrer_policy_is_admitted() -> None:
     """Fetch: a non-CORS POST from a page whose referrer policy is ``no-referrer`` (the Guard's
     default ``Referrer-Policy``) sends ``Origin: null``; ``Sec-Fetch-Site`` still says
@@ -169,7 +172,6 @@ def test_own_form_post_under_no_referrer_policy_is_admitted() -> None:
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: low: an Authorizer's client certificate (ambient) passes a cross-site POST")  # noqa: E501
 def test_authorizer_client_certificate_cross_site_post_is_refused() -> None:
     dn = "CN=ann,O=Example"
     certs = ClientCertificates({dn: ClientCertEntry("ann")})

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from secauth._decisions import DecisionLog, DecisionSink, decision_fields
 from secauth.access import Decision, Routes, authenticated
 from secauth.authorizer_limits import AuthorizerLimits
-from secauth.cross_site import check_same_site
+from secauth.cross_site import check_certificate_site, check_same_site
 from secauth.errors import ConfigurationError, InvalidClaims, MissingToken, SecAuthError
 from secauth.events import EventKind, Request, UnsupportedEvent
 from secauth.memo import ResponseMemo
@@ -393,7 +393,9 @@ class Authorizer:
                 raise InvalidClaims(detail={"problem": "unknown API key"})
             return Credentials(entry.principal(), api_key=key, entry=entry)
         if self.client_certs is not None and request.client_cert:
-            return Credentials(self.client_certs.principal(request.client_cert))
+            principal = self.client_certs.principal(request.client_cert)
+            check_certificate_site(request, self.client_certs.origins)  # a browser's, too
+            return Credentials(principal)
         if self.verifier is None:
             raise MissingToken()
         presented = read_token(request, self.token_sources)

@@ -5,9 +5,10 @@ Gateway has already verified against your truststore.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
+from secauth.cross_site import is_origin
 from secauth.errors import ConfigurationError, InvalidClaims, MissingToken
 from secauth.principal import Principal
 
@@ -37,15 +38,30 @@ class ClientCertificates:
     ...                      "notAfter": "Aug  5 09:36:04 2031 GMT"}}
     >>> certs.principal(cert).id
     'partner-a'
+
+    ``origins``: the other origins whose pages may send requests that change state with a
+    browser's certificate (:func:`~secauth.cross_site.check_certificate_site`); a client
+    that is not a browser is not asked.
     """
 
     def __init__(
-        self, allowed: Mapping[str, ClientCertEntry], *, clock: Callable[[], float] = time.time
+        self,
+        allowed: Mapping[str, ClientCertEntry],
+        *,
+        origins: Iterable[str] = (),
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not allowed:
             raise ConfigurationError("ClientCertificates needs at least one allowed subject DN")
         for subject, entry in allowed.items():
             _check_entry(subject, entry)
+        listed = () if isinstance(origins, str) else tuple(origins)
+        if isinstance(origins, str) or not all(is_origin(o) for o in listed):
+            raise ConfigurationError(
+                "ClientCertificates origins is a list of origins as browsers send them: "
+                "['https://app.example.com']"
+            )
+        self.origins = frozenset(listed)
         self._allowed = dict(allowed)
         self._clock = clock
 

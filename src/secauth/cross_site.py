@@ -9,13 +9,17 @@ cannot change anything (``GET``, ``HEAD``, ``OPTIONS``):
 * its ``Origin`` header (browsers send it on every cross-origin request, on same-origin
   ones that change state, and on WebSocket handshakes) must be the API's own origin
   (``https://`` and its ``Host``) or one the cookie source (``origins=``) or the Guard's
-  :class:`~secauth.responses.Cors` allows;
-* without ``Origin``, ``Sec-Fetch-Site: same-origin`` will do;
+  :class:`~secauth.responses.Cors` allows with credentials;
+* without ``Origin``, or with ``Origin: null`` (a page whose referrer policy is
+  ``no-referrer``), ``Sec-Fetch-Site: same-origin`` will do;
 * with neither, it is refused: browsers send one of them, and a client that is not a
   browser sends its token in a header.
 
-A refusal is :class:`~secauth.errors.Forbidden` (403). Tokens from headers, the query or
-``Sec-WebSocket-Protocol`` are never sent by a browser on its own, and are not checked.
+A client certificate is presented by a browser on its own too, but machine clients use
+it as well: :func:`check_certificate_site` refuses only a request that says it comes
+from another site's page. A refusal is :class:`~secauth.errors.Forbidden` (403). Tokens
+from headers, the query or ``Sec-WebSocket-Protocol`` are never sent by a browser on
+its own, and are not checked.
 
 >>> from secauth.events import Request
 >>> from secauth.token_sources import TokenSource, read_token
@@ -44,7 +48,7 @@ if TYPE_CHECKING:
     from secauth.events import Request
     from secauth.token_sources import PresentedToken
 
-__all__ = ["SAFE_METHODS", "check_same_site", "is_origin"]
+__all__ = ["SAFE_METHODS", "check_certificate_site", "check_same_site", "is_origin"]
 
 #: Methods a browser may send from any page that must change nothing (RFC 9110 9.2.1).
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -80,17 +84,36 @@ def check_same_site(
     source = presented.source
     if source.place != "cookie" or request.method in SAFE_METHODS:
         return
+    if _from_own_pages(request, source.origins, also_allowed) is not True:
+        raise Forbidden(detail={"problem": "a cookie token not sent from the API's pages"})
+
+
+def check_certificate_site(request: Request, allowed: Collection[str] = ()) -> None:
+    """Refuse (:class:`~secauth.errors.Forbidden`) a request admitted by a client
+    certificate, by a method that may change state, that a browser says it made for
+    another site's page: an ``Origin`` that is not the API's own or one of ``allowed``,
+    or a ``Sec-Fetch-Site`` other than ``same-origin``. A client that is not a browser
+    sends neither, and passes."""
+    if request.method not in SAFE_METHODS and _from_own_pages(request, allowed, ()) is False:
+        raise Forbidden(detail={"problem": "a client certificate sent from another site"})
+
+
+def _from_own_pages(
+    request: Request, allowed: Collection[str], also_allowed: Collection[str]
+) -> bool | None:
+    """True when a browser says the request comes from the API's own origin or an allowed
+    one; False when it says another; None when it says nothing (no ``Origin``, no
+    ``Sec-Fetch-Site``: not a browser)."""
     origins = request.header_values("origin")
-    if origins:
+    if origins and origins != ("null",):
         origin = origins[0]
-        if len(origins) == 1 and (
-            origin in source.origins or origin in also_allowed or origin == _own(request)
-        ):
-            return
-        raise Forbidden(detail={"problem": "a cookie token sent from another origin"})
-    if request.header_values("sec-fetch-site") == ("same-origin",):
-        return
-    raise Forbidden(detail={"problem": "a cookie token without Origin or Sec-Fetch-Site"})
+        return len(origins) == 1 and (
+            origin in allowed or origin in also_allowed or origin == _own(request)
+        )
+    site = request.header_values("sec-fetch-site")
+    if site == ("same-origin",):
+        return True  # without Origin, or with "null" (a no-referrer page of the API's own)
+    return False if site or origins else None
 
 
 def _own(request: Request) -> str | None:

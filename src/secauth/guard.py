@@ -252,6 +252,8 @@ class Guard:
 
             self.route_limits = RouteLimits(route_limits, routes)
         self.cors = cors
+        # Origins whose pages may send a cookie token: those CORS lets send credentials.
+        self._credentialed_origins = cors.origins if cors and cors.allow_credentials else ()
         self.security_headers = security_headers.headers() if security_headers else {}
         self.max_body_bytes = max_body_bytes
         types = None if content_types is None else names("content_types", content_types)
@@ -451,7 +453,7 @@ class Guard:
             # Anyone who may invoke the function can write a context: verifying here
             # means the token must come too (WebSocket messages carry none).
             raise MissingToken(detail={"problem": "authorizer context without a token"}) from None
-        check_same_site(request, presented, self.cors.origins if self.cors is not None else ())
+        check_same_site(request, presented, self._credentialed_origins)
         return _Caller(None, presented.token, from_context, presented)
 
     def _identified(
