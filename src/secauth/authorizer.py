@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from secauth._decisions import DecisionLog, DecisionSink, decision_fields
 from secauth.access import Decision, Routes, authenticated
+from secauth.answer_context import Credentials, answer_context
 from secauth.authorizer_limits import AuthorizerLimits
 from secauth.cross_site import check_certificate_site, check_same_site
 from secauth.errors import ConfigurationError, InvalidClaims, MissingToken, SecAuthError
@@ -59,7 +60,6 @@ from secauth.result_cache import (
     route_bound,
 )
 from secauth.sender_constraint import (
-    DPOP_PROOF_FIELD,
     SenderConstraint,
     check_binding,
     check_sender_constraint,
@@ -75,7 +75,7 @@ from secauth.token_sources import (
 from secauth.token_verifier import RevalidatingVerifier, TokenVerifier, revalidator
 
 if TYPE_CHECKING:
-    from secauth.api_keys import ApiKeyEntry, ApiKeyStore
+    from secauth.api_keys import ApiKeyStore
     from secauth.client_certs import ClientCertificates
     from secauth.ratelimit import RateLimiter
 
@@ -86,35 +86,6 @@ _DEFAULT_ROUTES_TABLE = {
     "ANY /{proxy+}": authenticated(),
     "$connect": authenticated(),
 }
-
-
-class Credentials:
-    """What the request presented, and what it stands for once checked: what
-    :meth:`Authorizer.credentials` returns (an override returns one too).
-
-    ``dpop_proof``: the fingerprint of the DPoP proof checked and recorded here
-    (:func:`~secauth.sender_constraint.proof_fingerprint`), written into the context so a
-    Guard behind without a replay store takes that proof, and no other, as recorded (not
-    with ``cache_ttl > 0``: API Gateway would hand the answer to the proof's replays).
-
-    >>> Credentials(Principal("device-7", kind="client_cert")).principal.id
-    'device-7'
-    """
-
-    __slots__ = ("api_key", "dpop_proof", "entry", "principal")
-
-    def __init__(
-        self,
-        principal: Principal,
-        *,
-        api_key: str | None = None,
-        entry: ApiKeyEntry | None = None,
-        dpop_proof: str | None = None,
-    ) -> None:
-        self.principal = principal
-        self.api_key = api_key
-        self.entry = entry
-        self.dpop_proof = dpop_proof
 
 
 class Authorizer:
@@ -509,20 +480,8 @@ class Authorizer:
 
     def _respond(self, request: Request, found: Credentials, decision: Decision) -> dict[str, Any]:
         principal = found.principal
-        context: Mapping[str, object] = principal.to_context(token_claims=self._token_claims)
-        extra = self.extra_context(principal, request)
-        if type(extra) is not dict or extra:  # the default hook's {} has nothing to merge
-            # secauth_* names are the principal's, and only to_context() writes them: an
-            # extra value (a forwarded claim) must not fill one it leaves out (no tenant,
-            # say), which Principal.from_context in the function would trust.
-            merged: dict[str, object] = {
-                k: v for k, v in extra.items() if not (isinstance(k, str) and k.startswith("secauth_"))
-            }
-            merged.update(context)
-            context = merged
-        if found.dpop_proof is not None and self.cache_ttl == 0:
-            # Never in an answer API Gateway reuses: its proof would count as recorded again.
-            context = {**context, DPOP_PROOF_FIELD: found.dpop_proof}
+        context = answer_context(found, self.extra_context(principal, request),
+                                 token_claims=self._token_claims, cached=self.cache_ttl > 0)  # fmt: skip
         usage_key = found.api_key if found.entry is not None and found.entry.usage_plan else None
         if usage_key is not None and not request.kind.carries_usage_key:
             usage_key = None
