@@ -3,9 +3,9 @@
 Resolved (the tests assert them): the three findings. A Guard's Cors origins vouch for cookies only
 with ``allow_credentials=True``; ``Origin: null`` falls back to ``Sec-Fetch-Site: same-origin`` as a
 missing Origin does; an Authorizer refuses a client certificate on a state-changing request a browser
-says comes from another site (``cross_site.check_certificate_site``; ``ClientCertificates(origins=)``).
+says comes from another site (``cross_site.check_certificate_origin``; ``ClientCertificates(origins=)``).
 
-Attacked: ``secauth.cross_site.check_same_site`` as the Guard, ``Guard.require`` copies, async handlers,
+Attacked: ``secauth.cross_site.check_cookie_origin`` as the Guard, ``Guard.require`` copies, async handlers,
 the Powertools ``guard_middleware`` and the Authorizer (REST REQUEST, HTTP payload 1.0 and 2.0,
 WebSocket ``$connect``) run it: Origin and Host spellings (case, trailing dot, ports, punycode, ``null``,
 repeats, comma-joined values), method spellings and ``X-HTTP-Method-Override``, a cookie source beside a
@@ -28,7 +28,7 @@ Findings (xfail, strict):
   where the API told browsers that origin may not use credentials (guard.py ``_caller``).
 * Low (availability): a same-origin form POST from a page served with ``Referrer-Policy: no-referrer``
   (the Guard's own default security header) carries ``Origin: null`` (Fetch spec) and is refused, though
-  ``Sec-Fetch-Site: same-origin`` vouches for it (cross_site.py ``check_same_site``).
+  ``Sec-Fetch-Site: same-origin`` vouches for it (cross_site.py ``check_cookie_origin``).
 * Low: an Authorizer's ``client_certs`` principal (an mTLS certificate a browser presents on its own,
   an ambient credential like a cookie) is admitted for a cross-site POST (authorizer.py ``credentials``).
 """

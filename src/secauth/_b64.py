@@ -10,10 +10,11 @@ from __future__ import annotations
 import binascii
 import json
 import re
-from typing import Any
+from typing import Any, Final
 
 __all__ = [
     "B64Error",
+    "JsonLimitError",
     "b64url_decode",
     "b64url_encode",
     "decode_checked_alphabet",
@@ -93,20 +94,39 @@ _STRICT_DECODER = json.JSONDecoder(
 )
 
 
+class JsonLimitError(ValueError):
+    """Valid JSON with an integer of more digits than Python converts (4300): about its
+    size, not its form, like nesting past the recursion limit (``RecursionError``)."""
+
+
 def loads_strict(data: bytes) -> Any:
     """Parse UTF-8 JSON strictly: no duplicate names, no NaN/Infinity, no BOM, no UTF-16.
 
-    Raises ``ValueError`` (or ``RecursionError`` for absurd nesting) on bad input.
+    Raises ``ValueError`` on bad input; for valid JSON beyond the parser's limits,
+    :class:`JsonLimitError` (an over-long integer) or ``RecursionError`` (absurd nesting).
 
     >>> loads_strict(b'{"a": 1}')
     {'a': 1}
+    >>> loads_strict(b"1" * 5000)
+    Traceback (most recent call last):
+    ...
+    secauth._b64.JsonLimitError: an integer too long to convert
     """
-    return _STRICT_DECODER.decode(data.decode("utf-8"))
+    return loads_strict_text(data.decode("utf-8"))
 
 
 def loads_strict_text(text: str) -> Any:
     """:func:`loads_strict` for text already decoded from UTF-8."""
-    return _STRICT_DECODER.decode(text)
+    try:
+        return _STRICT_DECODER.decode(text)
+    except ValueError as exc:
+        if _INT_LIMIT in str(exc):
+            raise JsonLimitError("an integer too long to convert") from None
+        raise
+
+
+# CPython's ValueError for an integer over sys.get_int_max_str_digits() (3.11 and later).
+_INT_LIMIT: Final = "for integer string conversion"
 
 
 def max_depth_exceeds(value: Any, limit: int, text: bytes) -> bool:

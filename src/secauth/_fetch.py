@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
-from secauth._b64 import loads_strict
+from secauth._b64 import JsonLimitError, loads_strict
 from secauth._urls import check_url
 from secauth.errors import ConfigurationError, KeyImportError
 from secauth.options import flag
@@ -252,18 +252,12 @@ def decoded(body: bytes, cache_control: str | None) -> FetchResult:
     """
     try:
         document = loads_strict(body)
-    except (ValueError, RecursionError) as exc:
-        beyond = isinstance(exc, RecursionError) or _INT_LIMIT in str(exc)
-        if beyond:
-            cause, problem = FetchCause("too_large"), "response is beyond what the JSON parser holds"
-        else:
-            cause, problem = FetchCause("bad_document"), "response is not valid JSON"
-        raise FetchError(problem, cause) from None
+    except (JsonLimitError, RecursionError):
+        cause = FetchCause("too_large")
+        raise FetchError("response is beyond what the JSON parser holds", cause) from None
+    except ValueError:
+        raise FetchError("response is not valid JSON", FetchCause("bad_document")) from None
     return FetchResult(document, _max_age(cache_control))
-
-
-# CPython's ValueError for an integer over sys.get_int_max_str_digits() (3.11 and later).
-_INT_LIMIT = "for integer string conversion"
 
 
 def decoded_text(body: bytes, cache_control: str | None) -> FetchResult:

@@ -46,7 +46,7 @@ from secauth._decisions import DecisionLog, DecisionSink, decision_fields
 from secauth.access import Decision, Routes, authenticated
 from secauth.answer_context import Credentials, answer_context
 from secauth.authorizer_limits import AuthorizerLimits
-from secauth.cross_site import check_certificate_site, check_same_site
+from secauth.cross_site import check_certificate_origin, check_cookie_origin
 from secauth.errors import ConfigurationError, InvalidClaims, MissingToken, SecAuthError
 from secauth.events import EventKind, Request, UnsupportedEvent
 from secauth.memo import ResponseMemo
@@ -223,13 +223,10 @@ class Authorizer:
         self.api_keys = api_keys
         self.api_key_header = api_key_header.lower()
         self.token_sources = check_token_sources(
-            token_sources, reserved_header=self.api_key_header if api_keys is not None else None
+            token_sources,
+            reserved_header=self.api_key_header if api_keys is not None else None,
+            cached=cache_ttl > 0,
         )
-        if cache_ttl > 0 and any(source.place == "cookie" for source in self.token_sources):
-            raise ConfigurationError(
-                "a cookie token source with cache_ttl > 0: API Gateway would hand a cached "
-                "answer to requests other sites start with the cookie (CSRF); use cache_ttl=0"
-            )
         self.client_certs = client_certs
         # Routes whose rule reads the request are refused under a result cache whose key
         # does not cover the request; a rule that reads it for some callers only is caught
@@ -352,8 +349,13 @@ class Authorizer:
         """Find and check the request's credentials. Override to accept other kinds.
 
         Order: an API key header (when ``api_keys`` is set), a client certificate
-        (when ``client_certs`` is set and the request carries one), else a bearer token
-        from ``token_sources`` (:func:`~secauth.token_sources.read_token`).
+        (when ``client_certs`` is set and the request carries one; held to
+        :func:`~secauth.cross_site.check_certificate_origin`), else a bearer token from
+        ``token_sources`` (:func:`~secauth.token_sources.read_token`; a cookie one held to
+        :func:`~secauth.cross_site.check_cookie_origin`), verified, its binding checked
+        (``dpop_proof`` names a DPoP proof checked and recorded). An override that reads
+        a cookie or certificate itself runs those checks too, and one that checks a DPoP
+        proof returns ``Credentials(..., dpop_proof=proof_fingerprint(request))``.
         """
         if self.api_keys is not None and self.api_key_header in request.headers:
             from secauth.api_keys import api_key_of  # not imported by JWT-only authorizers
@@ -365,12 +367,13 @@ class Authorizer:
             return Credentials(entry.principal(), api_key=key, entry=entry)
         if self.client_certs is not None and request.client_cert:
             principal = self.client_certs.principal(request.client_cert)
-            check_certificate_site(request, self.client_certs.origins)  # a browser's, too
+            # Browsers present certificates to other sites' forms too, as they send cookies.
+            check_certificate_origin(request, self.client_certs.origins)
             return Credentials(principal)
         if self.verifier is None:
             raise MissingToken()
         presented = read_token(request, self.token_sources)
-        check_same_site(request, presented)  # a cookie token from another site's page
+        check_cookie_origin(request, presented)  # a cookie token from another site's page
         claims = self.verifier.verify(presented.token)
         check_binding(claims, request, presented, self.sender_constraint)
         # A DPoP request passed check_binding only with its proof checked and recorded.

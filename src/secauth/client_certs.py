@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
-from secauth.cross_site import is_origin
+from secauth.cross_site import checked_origins
 from secauth.errors import ConfigurationError, InvalidClaims, MissingToken
 from secauth.principal import Principal
 
@@ -40,8 +40,12 @@ class ClientCertificates:
     'partner-a'
 
     ``origins``: the other origins whose pages may send requests that change state with a
-    browser's certificate (:func:`~secauth.cross_site.check_certificate_site`); a client
+    browser's certificate (:func:`~secauth.cross_site.check_certificate_origin`); a client
     that is not a browser is not asked.
+
+    >>> sorted(ClientCertificates({"CN=partner-a,O=A": ClientCertEntry("partner-a")},
+    ...                           origins=["https://portal.example.com"]).origins)
+    ['https://portal.example.com']
     """
 
     def __init__(
@@ -55,13 +59,7 @@ class ClientCertificates:
             raise ConfigurationError("ClientCertificates needs at least one allowed subject DN")
         for subject, entry in allowed.items():
             _check_entry(subject, entry)
-        listed = () if isinstance(origins, str) else tuple(origins)
-        if isinstance(origins, str) or not all(is_origin(o) for o in listed):
-            raise ConfigurationError(
-                "ClientCertificates origins is a list of origins as browsers send them: "
-                "['https://app.example.com']"
-            )
-        self.origins = frozenset(listed)
+        self.origins = checked_origins("ClientCertificates origins", origins)
         self._allowed = dict(allowed)
         self._clock = clock
 

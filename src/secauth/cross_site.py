@@ -16,7 +16,7 @@ cannot change anything (``GET``, ``HEAD``, ``OPTIONS``):
   browser sends its token in a header.
 
 A client certificate is presented by a browser on its own too, but machine clients use
-it as well: :func:`check_certificate_site` refuses only a request that says it comes
+it as well: :func:`check_certificate_origin` refuses only a request that says it comes
 from another site's page. A refusal is :class:`~secauth.errors.Forbidden` (403). Tokens
 from headers, the query or ``Sec-WebSocket-Protocol`` are never sent by a browser on
 its own, and are not checked.
@@ -28,27 +28,34 @@ its own, and are not checked.
 ...         "requestContext": {"http": {"method": "POST", "path": "/transfer"}}}
 >>> request = Request.from_event(sent)
 >>> presented = read_token(request, [TokenSource.cookie("session")])
->>> check_same_site(request, presented)
+>>> check_cookie_origin(request, presented)
 Traceback (most recent call last):
 ...
 secauth.errors.Forbidden: forbidden (forbidden)
 >>> sent["headers"]["origin"] = "https://api.example.com"
->>> check_same_site(Request.from_event(sent), presented)
+>>> check_cookie_origin(Request.from_event(sent), presented)
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 
-from secauth.errors import Forbidden
+from secauth.errors import ConfigurationError, Forbidden
+from secauth.options import names
 
 if TYPE_CHECKING:
     from secauth.events import Request
     from secauth.token_sources import PresentedToken
 
-__all__ = ["SAFE_METHODS", "check_certificate_site", "check_same_site", "is_origin"]
+__all__ = [
+    "SAFE_METHODS",
+    "check_certificate_origin",
+    "check_cookie_origin",
+    "checked_origins",
+    "is_origin",
+]
 
 #: Methods a browser may send from any page that must change nothing (RFC 9110 9.2.1).
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -75,45 +82,76 @@ def is_origin(value: object) -> bool:
     return canonical_authority(match.group(1), match.group(2))
 
 
-def check_same_site(
-    request: Request, presented: PresentedToken, also_allowed: Collection[str] = ()
+def checked_origins(option: str, value: object, *, wildcard: bool = False) -> frozenset[str]:
+    """``value``, a list of origins as browsers send them (``"*"`` too with ``wildcard``);
+    a ConfigurationError naming ``option`` and the first bad entry otherwise.
+
+    >>> sorted(checked_origins("origins", ["https://app.example.com"]))
+    ['https://app.example.com']
+    >>> checked_origins("origins", ["https://app.example.com/"])
+    Traceback (most recent call last):
+    ...
+    secauth.errors.ConfigurationError: origins: 'https://app.example.com/' must be an origin ...
+    """
+    for origin in (found := names(option, value)):
+        if not (is_origin(origin) or (wildcard and origin == "*")):
+            raise ConfigurationError(
+                f"{option}: {origin!r:.80} must be an origin as browsers send it: "
+                "'https://app.example.com' (lower case; no path, query, wildcard or default "
+                "port)"
+            )
+    return frozenset(found)
+
+
+def check_cookie_origin(
+    request: Request, presented: PresentedToken, cors_origins: Collection[str] = ()
 ) -> None:
     """Refuse (:class:`~secauth.errors.Forbidden`) a request whose token came from a cookie,
-    by a method that may change state, unless it comes from the API's own origin, one of
-    the cookie source's ``origins`` or one of ``also_allowed`` (a Guard's CORS origins)."""
+    by a method that may change state, unless a browser says it comes from the API's own
+    origin, one of the cookie source's ``origins`` or one of ``cors_origins`` (those a
+    Guard's :class:`~secauth.responses.Cors` lets send credentials)."""
     source = presented.source
     if source.place != "cookie" or request.method in SAFE_METHODS:
         return
-    if _from_own_pages(request, source.origins, also_allowed) is not True:
+    if _sent_from(request, source.origins | frozenset(cors_origins)) != "allowed":
         raise Forbidden(detail={"problem": "a cookie token not sent from the API's pages"})
 
 
-def check_certificate_site(request: Request, allowed: Collection[str] = ()) -> None:
+def check_certificate_origin(request: Request, origins: Collection[str] = ()) -> None:
     """Refuse (:class:`~secauth.errors.Forbidden`) a request admitted by a client
-    certificate, by a method that may change state, that a browser says it made for
-    another site's page: an ``Origin`` that is not the API's own or one of ``allowed``,
-    or a ``Sec-Fetch-Site`` other than ``same-origin``. A client that is not a browser
-    sends neither, and passes."""
-    if request.method not in SAFE_METHODS and _from_own_pages(request, allowed, ()) is False:
-        raise Forbidden(detail={"problem": "a client certificate sent from another site"})
+    certificate, by a method that may change state, that a browser says it made for a
+    page of another origin than the API's own or one of ``origins``. A client that is not
+    a browser says nothing (no ``Origin``, no ``Sec-Fetch-Site``), and passes.
+
+    >>> from secauth.events import EventKind, Request
+    >>> machine = Request(EventKind.REST_V1, {"httpMethod": "POST", "headers": {}})
+    >>> check_certificate_origin(machine)  # a machine client: nothing said, passes
+    >>> page = {"httpMethod": "POST", "headers": {"Origin": "https://evil.example"}}
+    >>> check_certificate_origin(Request(EventKind.REST_V1, page))
+    Traceback (most recent call last):
+    ...
+    secauth.errors.Forbidden: forbidden (forbidden)
+    """
+    if request.method not in SAFE_METHODS and _sent_from(request, origins) == "elsewhere":
+        raise Forbidden(detail={"problem": "a client certificate sent from another origin"})
 
 
-def _from_own_pages(
-    request: Request, allowed: Collection[str], also_allowed: Collection[str]
-) -> bool | None:
-    """True when a browser says the request comes from the API's own origin or an allowed
-    one; False when it says another; None when it says nothing (no ``Origin``, no
-    ``Sec-Fetch-Site``: not a browser)."""
+def _sent_from(
+    request: Request, allowed: Collection[str]
+) -> Literal["allowed", "elsewhere", "unsaid"]:
+    """Where a browser says ``request`` comes from: the API's own origin or an ``allowed``
+    one, another, or nothing said (no ``Origin``, no ``Sec-Fetch-Site``: not a browser).
+    ``Origin: null`` (a page whose referrer policy is ``no-referrer``) leaves it to
+    ``Sec-Fetch-Site``, as a missing ``Origin`` does."""
     origins = request.header_values("origin")
     if origins and origins != ("null",):
         origin = origins[0]
-        return len(origins) == 1 and (
-            origin in allowed or origin in also_allowed or origin == _own(request)
-        )
+        own = len(origins) == 1 and (origin in allowed or origin == _own(request))
+        return "allowed" if own else "elsewhere"
     site = request.header_values("sec-fetch-site")
     if site == ("same-origin",):
-        return True  # without Origin, or with "null" (a no-referrer page of the API's own)
-    return False if site or origins else None
+        return "allowed"
+    return "elsewhere" if site or origins else "unsaid"
 
 
 def _own(request: Request) -> str | None:

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 
 from secauth._decisions import DecisionLog, DecisionSink, caller_fields
 from secauth.access import Routes, Rule
-from secauth.cross_site import check_same_site
+from secauth.cross_site import check_cookie_origin
 from secauth.current import acting_as, current_principal
 from secauth.errors import (
     BadRequest,
@@ -453,7 +453,7 @@ class Guard:
             # Anyone who may invoke the function can write a context: verifying here
             # means the token must come too (WebSocket messages carry none).
             raise MissingToken(detail={"problem": "authorizer context without a token"}) from None
-        check_same_site(request, presented, self._credentialed_origins)
+        check_cookie_origin(request, presented, self._credentialed_origins)
         return _Caller(None, presented.token, from_context, presented)
 
     def _identified(
@@ -463,7 +463,8 @@ class Guard:
         request proves; it must agree with the authorizer's context."""
         assert caller.token is not None
         assert caller.presented is not None
-        if record:  # without a replay store here, only a proof the authorizer recorded
+        if record and caller.presented.scheme == "DPoP":
+            # Without a replay store here, only a proof the authorizer recorded will do.
             recorded = (secauth_context(request) or {}).get(DPOP_PROOF_FIELD)
             check_recorded_elsewhere(self.sender_constraint, caller.presented, request, recorded)
         check_binding(claims, request, caller.presented, self.sender_constraint, record=record)

@@ -397,8 +397,7 @@ def shape_of(event: object) -> tuple[EventKind, str | None, bool]:
 def check_body(request: Request, max_bytes: int, content_types: frozenset[str] | None) -> None:
     """Refuse a body over ``max_bytes`` (413: UTF-8 bytes of a text body, decoded bytes of a
     base64 one) and, with ``content_types``, a body of another media type on a method that
-    carries one (415); an empty body too when it declares one (a cross-site form without
-    fields is still a form).
+    carries one (415, :func:`check_content_type`).
 
     >>> event = {"version": "2.0", "rawPath": "/", "body": "\u20ac" * 4,
     ...          "requestContext": {"http": {"method": "POST", "path": "/"}}}
@@ -408,8 +407,7 @@ def check_body(request: Request, max_bytes: int, content_types: frozenset[str] |
     secauth.errors.PayloadTooLarge: request body too large (payload_too_large)
     """
     body = request.raw.get("body")
-    has_body = isinstance(body, str) and body != ""
-    if isinstance(body, str) and has_body:
+    if isinstance(body, str) and body:
         encoded = request.raw.get("isBase64Encoded", False)
         if type(encoded) is not bool:  # API Gateway and ALB send a JSON boolean
             raise BadRequest(detail={"problem": "isBase64Encoded is not a boolean"})
@@ -418,15 +416,27 @@ def check_body(request: Request, max_bytes: int, content_types: frozenset[str] |
         )
         if too_large:
             raise PayloadTooLarge(detail={"limit": max_bytes})
-    if (
-        content_types is not None
-        and request.method in _BODY_METHODS
-        and (has_body or "content-type" in request.headers)
-    ):
-        declared = content_type(request.raw)  # None: none, or repeated
-        media = declared.split(";")[0].strip().lower() if declared is not None else ""
-        if media not in content_types:
-            raise UnsupportedMediaType(detail={"content_type": media[:60]})
+    if content_types is not None and request.method in _BODY_METHODS:
+        check_content_type(request, content_types)
+
+
+def check_content_type(request: Request, content_types: frozenset[str]) -> None:
+    """Refuse (415) a body of another media type than ``content_types``; an empty body too
+    when it declares one (a cross-site form without fields is still a form).
+
+    >>> form = {"httpMethod": "POST", "headers": {"Content-Type": "text/plain"}, "body": ""}
+    >>> check_content_type(Request(EventKind.REST_V1, form), frozenset({"application/json"}))
+    Traceback (most recent call last):
+    ...
+    secauth.errors.UnsupportedMediaType: unsupported content type (unsupported_media_type)
+    """
+    declared = request.header_values("content-type")
+    if not declared and not request.raw.get("body"):
+        return  # nothing sent, nothing declared
+    one = content_type(request.raw)  # None: none, or repeated or joined
+    media = one.split(";")[0].strip().lower() if one is not None else ""
+    if media not in content_types:
+        raise UnsupportedMediaType(detail={"content_type": media[:60]})
 
 
 def _decoded_size(text: str) -> int:

@@ -319,7 +319,7 @@ def _import_rsa(jwk: Mapping[str, Any]) -> dict[str, Verify]:
     if bits < MIN_RSA_BITS or bits > MAX_RSA_BITS:
         raise KeyImportError(f"RSA modulus of {bits} bits; need {MIN_RSA_BITS} to {MAX_RSA_BITS}")
     # An exponent of up to 32 bits, as Go's crypto/rsa allows (65537 is the norm): a huge
-    # one makes every check under the key a full-size exponentiation (50x the work).
+    # one makes every check under the key a full-size exponentiation.
     if e < 3 or e % 2 == 0 or e.bit_length() > 32 or e >= n:
         raise KeyImportError("RSA public exponent is not valid (odd, 3 to 2**32)")
     try:

@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from secauth.cross_site import is_origin
+from secauth.cross_site import checked_origins
 from secauth.errors import (
     AccessDenied,
     ConfigurationError,
@@ -136,7 +136,7 @@ class Cors:
         allow_credentials: bool = False,
         max_age: int = 600,
     ) -> None:
-        origins = names("Cors allow_origins", allow_origins)
+        origins = checked_origins("Cors allow_origins", allow_origins, wildcard=True)
         if not origins:
             raise ConfigurationError("Cors needs allow_origins (exact origins, or ['*'])")
         allow_credentials = flag("Cors allow_credentials", allow_credentials)
@@ -145,15 +145,8 @@ class Cors:
                 "Cors: '*' cannot go with allow_credentials=True (browsers refuse it) or with "
                 "other origins; list the exact origins instead"
             )
-        for origin in origins:
-            if origin != "*" and not is_origin(origin):
-                raise ConfigurationError(
-                    f"Cors origin {origin!r:.80} must be an origin as browsers send it: "
-                    "'https://app.example.com' (lower case; no path, query, wildcard or "
-                    "default port)"
-                )
-        self.any_origin = origins == ("*",)
-        self.origins = frozenset(origins)
+        self.any_origin = origins == {"*"}
+        self.origins = origins
         methods = names("Cors allow_methods", allow_methods)
         allowed = names("Cors allow_headers", allow_headers)
         exposed = names("Cors expose_headers", expose_headers)

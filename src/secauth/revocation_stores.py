@@ -146,7 +146,7 @@ class RedisRevocationStore:
         self.prefix = prefix
 
     def _name(self, key: str) -> str:
-        return self.prefix + _REDIS_TAG + _digest(key)
+        return self.prefix + _REDIS_TAG + _sha256_hex(key)
 
     def lookup(self, keys: list[str]) -> dict[str, float | None]:
         self._eviction.ensure(self.client, StoreUnavailable)
@@ -197,7 +197,7 @@ class DynamoDBRevocationStore:
     def lookup(self, keys: list[str]) -> dict[str, float | None]:
         if len(keys) > _BATCH_LIMIT:
             raise ConfigurationError("at most 100 keys per lookup")
-        by_digest = {_digest(key): key for key in keys}
+        by_digest = {_sha256_hex(key): key for key in keys}
         request = {
             self.table: {"Keys": [{"pk": {"S": pk}} for pk in by_digest], "ConsistentRead": True}
         }
@@ -220,7 +220,7 @@ class DynamoDBRevocationStore:
         return out
 
     def put(self, key: str, value: float, expires_at: float) -> None:
-        pk = _digest(key)
+        pk = _sha256_hex(key)
         item = {
             "pk": {"S": pk},
             "at": {"N": repr(float(value))},
@@ -251,10 +251,10 @@ class DynamoDBRevocationStore:
         >>> len(DynamoDBRevocationStore.item_key("jti|https://idp.example.com/|t-1"))
         64
         """
-        return _digest(key)
+        return _sha256_hex(key)
 
 
-def _digest(key: str) -> str:
+def _sha256_hex(key: str) -> str:
     """An entry's key as stored: its SHA-256 digest (hex), the same length for any key."""
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 

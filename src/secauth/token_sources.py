@@ -42,7 +42,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 from urllib.parse import unquote_plus
 
-from secauth.cross_site import is_origin
+from secauth.cross_site import checked_origins
 from secauth.errors import (
     AmbiguousCredentials,
     ConfigurationError,
@@ -98,17 +98,19 @@ class TokenSource:
     __slots__ = ("label", "name", "origins", "place", "scheme")
 
     def __init__(
-        self, place: str, name: str, scheme: str | None = None, origins: Iterable[str] = ()
+        self, place: str, name: str, scheme: str | None = None, *, origins: Iterable[str] = ()
     ) -> None:
         self.place = place
         self.name = name
         self.scheme = scheme
-        #: For a cookie: the other origins whose pages may send it (:mod:`secauth.cross_site`).
-        self.origins = frozenset(_checked_origins(place, origins))
         #: Where, for logs and error details (never a value): ``query:token``.
         self.label = f"{place}:{name}"
         if self.place not in PLACES:
             raise ConfigurationError(f"TokenSource place must be one of {list(PLACES)}")
+        #: For a cookie: the other origins whose pages may send it (:mod:`secauth.cross_site`).
+        self.origins = checked_origins("TokenSource.cookie origins", origins)
+        if self.origins and place != "cookie":
+            raise ConfigurationError("origins= is for cookie sources (TokenSource.cookie)")
         pattern = _QUERY_NAME if self.place == "query" else _TOKEN_CHARS
         if not isinstance(self.name, str) or not re.fullmatch(pattern, self.name):
             chars = "._~:@!$'()*+,;-" if self.place == "query" else "!#$%&'*+.^_`|~-"
@@ -147,7 +149,11 @@ class TokenSource:
         """A cookie (the ``Cookie`` header, or the ``cookies`` list of payload 2.0 events).
         A browser sends it with requests other sites start too: one that may change state
         is taken from the API's own origin and from ``origins`` only (your pages on other
-        origins, ``https://app.example.com``; :mod:`secauth.cross_site`)."""
+        origins; :mod:`secauth.cross_site`).
+
+        >>> TokenSource.cookie("__Host-session", origins=["https://app.example.com"])
+        TokenSource(place='cookie', name='__Host-session', scheme=None, origins=['https://app.example.com'])
+        """
         return cls("cookie", name, origins=origins)
 
     @classmethod
@@ -192,22 +198,6 @@ class TokenSource:
         return {"Sec-WebSocket-Protocol": self.name} if self.name in offered else {}
 
 
-def _checked_origins(place: str, origins: Iterable[str]) -> tuple[str, ...]:
-    """A cookie source's ``origins``, each as a browser's ``Origin`` header spells it."""
-    if isinstance(origins, str):
-        raise ConfigurationError("origins is a list of origins, not one string")
-    found = tuple(origins)
-    if found and place != "cookie":
-        raise ConfigurationError("origins= is for cookie sources (TokenSource.cookie)")
-    for origin in found:
-        if not is_origin(origin):
-            raise ConfigurationError(
-                f"cookie origin {origin!r:.80} must be an origin as browsers send it: "
-                "'https://app.example.com' (lower case; no path, wildcard or default port)"
-            )
-    return found
-
-
 #: The default: the ``Authorization`` header, ``Bearer`` scheme.
 DEFAULT_TOKEN_SOURCES: Final = (TokenSource.header("authorization"),)
 
@@ -222,10 +212,12 @@ class PresentedToken(NamedTuple):
 
 
 def check_token_sources(
-    sources: object, *, reserved_header: str | None = None
+    sources: object, *, reserved_header: str | None = None, cached: bool = False
 ) -> tuple[TokenSource, ...]:
     """``sources`` as a tuple, checked: a non-empty sequence of distinct
-    :class:`TokenSource` items, none reading ``reserved_header`` (an API key header).
+    :class:`TokenSource` items, none reading ``reserved_header`` (an API key header), and
+    no cookie for an authorizer whose answers API Gateway caches (``cached``: it would hand
+    one to requests other sites start with the cookie).
 
     >>> check_token_sources([TokenSource.query("t"), TokenSource.query("t")])
     Traceback (most recent call last):
@@ -249,6 +241,11 @@ def check_token_sources(
         if source.place == "header" and source.name == reserved_header:
             raise ConfigurationError(
                 f"header {source.name!r} is the API key header: it cannot also carry tokens"
+            )
+        if source.place == "cookie" and cached:
+            raise ConfigurationError(
+                "a cookie token source with cache_ttl > 0: API Gateway would hand a cached "
+                "answer to requests other sites start with the cookie (CSRF); use cache_ttl=0"
             )
     return tuple(sources)
 

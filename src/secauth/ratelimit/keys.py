@@ -69,9 +69,13 @@ __all__ = [
     "KeyFunc",
     "by_principal",
     "by_tenant",
+    "key_name",
+    "limit_name",
     "normalize_ip",
     "principal_key",
     "safe_key",
+    "safe_name",
+    "trusted_key",
 ]
 
 KeyFunc = Callable[[Request, Principal | None], str | None]
@@ -376,3 +380,49 @@ class ApiKey:
         if not value:
             return None
         return safe_key(value, secret=True)
+
+
+# The built-in key functions' names; their values are secauth's own (a principal key).
+_NAMED_FUNCTIONS: Final[dict[object, str]] = {by_principal: "principal", by_tenant: "tenant"}
+
+
+def key_name(key: KeyFunc) -> str | None:
+    """The name a key function gives its limits: ``principal`` and ``tenant`` for the
+    built-in functions, a key object's ``name`` (``ip``, ``api_key``); None for your own.
+
+    >>> key_name(by_principal), key_name(lambda request, principal: "all")
+    ('principal', None)
+    """
+    return _NAMED_FUNCTIONS.get(key) or getattr(key, "name", None)
+
+
+def trusted_key(key: KeyFunc) -> bool:
+    """Whether ``key`` is secauth's own (:class:`ClientIp`, :class:`ApiKey`,
+    :func:`by_principal`, :func:`by_tenant`): its values go into store keys as they are,
+    where your own function's pass through :func:`safe_key`.
+
+    >>> trusted_key(by_principal), trusted_key(lambda request, principal: "all")
+    (True, False)
+    """
+    return isinstance(key, ClientIp | ApiKey) or key in _NAMED_FUNCTIONS
+
+
+def limit_name(key: KeyFunc, name: object, owner: str) -> str:
+    """``name``, else the key function's own (:func:`key_name`): a ConfigurationError naming
+    ``owner`` for your own key function without a name (two such limits of one count on
+    one store would share their counters) or a name that is not a non-empty string.
+
+    >>> limit_name(by_principal, None, "RateLimiter"), limit_name(by_principal, "p", "x")
+    ('principal', 'p')
+    """
+    if name is None:
+        name = key_name(key)
+    if name is None:
+        raise ConfigurationError(
+            f"{owner} with your own key function needs name= (for example name='device'): "
+            "it keeps these counters apart from other limits' in a shared store, and names "
+            "the policy in RateLimit headers"
+        )
+    if not isinstance(name, str) or not name:
+        raise ConfigurationError(f"{owner} name must be a non-empty string")
+    return name

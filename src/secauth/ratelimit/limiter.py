@@ -29,8 +29,10 @@ from secauth.ratelimit.keys import (
     KeyFunc,
     by_principal,
     by_tenant,
+    limit_name,
     safe_key,
     safe_name,
+    trusted_key,
 )
 from secauth.ratelimit.limit import ALGORITHMS, Limit, LimitLike, as_limit
 from secauth.ratelimit.memory import MemoryStore
@@ -42,19 +44,6 @@ if TYPE_CHECKING:
     from secauth.ratelimit.plans import PlanFrom, PlanLimiter, PlanTable
 
 __all__ = ["CombinedLimiter", "RateLimiter", "hit_limits", "hit_limits_async"]
-
-_BUILTIN_KEYS: dict[Any, str] = {by_principal: "principal", by_tenant: "tenant"}
-
-
-def key_name(key: KeyFunc) -> str | None:
-    """The name a key function gives its limits: ``principal`` and ``tenant`` for the
-    built-in functions, a key object's ``name`` (``ip``, ``api_key``); None for your own.
-
-    >>> key_name(by_principal), key_name(lambda request, principal: "all")
-    ('principal', None)
-    """
-    return _BUILTIN_KEYS.get(key) or getattr(key, "name", None)
-
 
 class RateLimiter(Enforcing):
     """Limit requests per key: ``RateLimiter(limit, key=..., store=...)`` or a constructor.
@@ -114,20 +103,8 @@ class RateLimiter(Enforcing):
         if headers not in HEADER_STYLES:
             raise ConfigurationError(f"headers must be one of {HEADER_STYLES}, not {headers!r}")
         self.headers = headers
-        if name is None:
-            name = key_name(key)
-        if name is None:
-            # Two such limits of one count on one store would share their counters: one
-            # key function's values (a header the client writes) would spend the other's.
-            raise ConfigurationError(
-                "a RateLimiter with your own key function needs name= (for example "
-                "name='login-user'): it keeps this limit's counters apart from other limits' "
-                "in a shared store, and names the policy in RateLimit headers"
-            )
-        if not isinstance(name, str) or not name:
-            raise ConfigurationError("RateLimiter name must be a non-empty string")
-        self.name = name
-        self._trusted_key = isinstance(key, ClientIp | ApiKey) or key in _BUILTIN_KEYS
+        self.name = limit_name(key, name, "RateLimiter")
+        self._trusted_key = trusted_key(key)
         # State of different limits or algorithms never shares a store key: neither part
         # holds ":" (safe_name hashes a name with one), so a key reads one way only.
         self._namespace = f"{safe_name(self.name)}:{self.limit.describe()}:"

@@ -8,11 +8,11 @@ caller's plan from the principal: a claim of its token (``PlanFrom.claim("plan")
 a plan). Sources combine with ``|``: the first that finds a plan wins.
 
 Each limit of each plan is a :class:`~secauth.ratelimit.RateLimiter` of its own, named
-``"<plan>:<limit>"`` (the name in the ``RateLimit`` headers and in store keys; with a key
-other than the principal, ``"<name>:<plan>:<limit>"``, ``name`` being the key's own or,
-for your own key function, the ``name=`` it requires), with the key function and options
-given: a decision costs what the same limits cost without
-plans (one store round trip per limit). Plans count apart: a caller who changes plan
+``"<plan>:<limit>"`` (the name in the ``RateLimit`` headers; hashed in store keys, as
+every name holding ``:``); with a key other than the principal, ``"<name>:<plan>:<limit>"``,
+``name`` being the key's own or, for your own key function, the ``name=`` it requires. It
+has the key function and options given: a decision costs what the same limits cost
+without plans (one store round trip per limit). Plans count apart: a caller who changes plan
 starts the new plan's counters at zero.
 
 A caller with no plan (and no ``default``) or a plan the table does not list is refused
@@ -52,9 +52,9 @@ from secauth.events import Request
 from secauth.principal import Principal
 from secauth.ratelimit.combined import as_request, hit_limits, hit_limits_async
 from secauth.ratelimit.enforcing import Enforcing
-from secauth.ratelimit.keys import KeyFunc, by_principal
+from secauth.ratelimit.keys import KeyFunc, by_principal, limit_name
 from secauth.ratelimit.limit import Limit, LimitLike, as_limit
-from secauth.ratelimit.limiter import RateLimiter, key_name
+from secauth.ratelimit.limiter import RateLimiter
 from secauth.ratelimit.result import RateLimitResult, Usage
 
 __all__ = ["PlanFrom", "PlanLimiter", "PlanReader", "PlanTable"]
@@ -181,7 +181,11 @@ class PlanLimiter(Enforcing):
             raise ConfigurationError(
                 "plan_of must be a PlanFrom, such as PlanFrom.claim('plan') | PlanFrom.api_key()"
             )
-        prefix = _name_prefix(key, options.pop("name", None))
+        # Keyed other than by the principal, each limit's name starts with the key's: two
+        # plan limiters with different keys never share counters.
+        name = options.pop("name", None)
+        prefix = "" if name is None and key is by_principal else limit_name(key, name, "per_plan")
+        prefix += ":" if prefix else ""
         if not isinstance(table, Mapping) or not table:
             raise ConfigurationError(f"a plan table is a non-empty dict {_TABLE_HINT}")
         self.plan_of = plan_of
@@ -276,25 +280,6 @@ class PlanLimiter(Enforcing):
         return tuple(
             [u for limiter in limiters for u in await limiter.usage_async(target, principal)]
         )
-
-
-def _name_prefix(key: KeyFunc, name: object) -> str:
-    """What each limit's name starts with: nothing for the default key (the principal),
-    else ``name`` or the key function's own name, then ``:``; your own key function needs
-    ``name``, or two plan limiters with other keys would share their counters."""
-    if name is None and key is not by_principal:
-        name = key_name(key)
-        if name is None:
-            raise ConfigurationError(
-                "per_plan with your own key function needs name= (for example "
-                "name='device'): it keeps these plans' counters apart from other plan "
-                "limiters' in a shared store, and starts each limit's name"
-            )
-    if name is None:
-        return ""
-    if not isinstance(name, str) or not name:
-        raise ConfigurationError("per_plan's name must be a non-empty string")
-    return f"{name}:"
 
 
 def _plan_limiters(
