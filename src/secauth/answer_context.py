@@ -66,17 +66,15 @@ def answer_context(
     >>> "secauth_dpop_proof" in answer_context(found, {}, cached=True)
     False
     """
-    context: Mapping[str, object] = found.principal.to_context(token_claims=token_claims)
-    if extra:
-        # secauth_* names are the principal's, and only to_context() writes them: an
-        # extra value (a forwarded claim) must not fill one it leaves out (no tenant,
-        # say), which Principal.from_context in the function would trust.
-        merged: dict[str, object] = {
-            k: v for k, v in extra.items() if not (isinstance(k, str) and k.startswith("secauth_"))
-        }
-        merged.update(context)
-        context = merged
+    # secauth_* names are the principal's, and only to_context() writes them: an extra
+    # value (a forwarded claim) must not fill one it leaves out (no tenant, say), which
+    # Principal.from_context in the function would trust. Extra that is not a mapping
+    # (a hook returning None) raises here: the request fails closed.
+    context: dict[str, object] = {
+        k: v for k, v in extra.items() if not (isinstance(k, str) and k.startswith("secauth_"))
+    }
+    context.update(found.principal.to_context(token_claims=token_claims))
     if found.dpop_proof is not None and not cached:
         # Never in an answer API Gateway reuses: its proof would count as recorded again.
-        context = {**context, DPOP_PROOF_FIELD: found.dpop_proof}
+        context[DPOP_PROOF_FIELD] = found.dpop_proof
     return context
