@@ -136,11 +136,12 @@ class Cors:
         allow_credentials: bool = False,
         max_age: int = 600,
     ) -> None:
-        origins = checked_origins("Cors allow_origins", allow_origins, wildcard=True)
+        listed = names("Cors allow_origins", allow_origins)
+        origins = checked_origins("Cors allow_origins", listed, wildcard=True)
         if not origins:
             raise ConfigurationError("Cors needs allow_origins (exact origins, or ['*'])")
         allow_credentials = flag("Cors allow_credentials", allow_credentials)
-        if "*" in origins and (allow_credentials or len(origins) > 1):
+        if "*" in origins and (allow_credentials or len(listed) > 1):
             raise ConfigurationError(
                 "Cors: '*' cannot go with allow_credentials=True (browsers refuse it) or with "
                 "other origins; list the exact origins instead"
