@@ -1,5 +1,11 @@
 """Review 111: the docs changed this session, checked against the code.
 
+Resolved: the finding and the three sentences. The hooks table says a cookie token is
+``TokenSource.cookie``'s and an override reading a cookie or certificate calls ``secauth.cross_site``'s
+check itself (the test now follows it); browser-clients.md's cookie row names the API's own origin and
+``origins=``; errors.md's ``Forbidden`` row lists the cross-site refusals; guard.md's CORS section says
+credentialed origins may send cookie tokens.
+
 Claims checked, through public entry points (Guard, Authorizer, RateLimiter.per_plan,
 Revocations with DynamoDBRevocationStore, IntrospectionVerifier, KeySet):
 
@@ -66,6 +72,7 @@ import pytest
 from secauth import Authorizer, Guard, JwtVerifier, Principal, Routes, authenticated
 from secauth.authorizer import Credentials
 from secauth.client_certs import ClientCertEntry, ClientCertificates
+from secauth.cross_site import check_cookie_origin
 from secauth.errors import ConfigurationError, KeysUnavailable, TokenError
 from secauth.policy import Unauthorized
 from secauth.responses import Cors
@@ -221,17 +228,17 @@ def test_a_token_in_two_places_is_ambiguous_401() -> None:
 
 
 class CookieAuthorizer(Authorizer):
-    """What docs/authorizer.md's hooks table suggests: ``credentials`` overridden to accept a
-    cookie ("accept another credential (a cookie, a signed header)")."""
+    """What docs/authorizer.md's hooks table says since this review: an override that reads a
+    cookie itself calls ``secauth.cross_site.check_cookie_origin`` too."""
 
     def credentials(self, request: Any) -> Credentials:
         presented = read_token(request, [TokenSource.cookie("session")])
+        check_cookie_origin(request, presented)
         return Credentials(self.map_claims(self.verifier.verify(presented.token)))
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: low: authorizer.md's hooks table suggests a cookie credentials() override; it skips the CSRF check")  # noqa: E501
-def test_a_cookie_credentials_override_as_the_hooks_table_suggests_refuses_other_sites() -> None:
+def test_a_cookie_credentials_override_as_the_hooks_table_says_refuses_other_sites() -> None:
     authorizer = CookieAuthorizer(VERIFIER, routes=ROUTES, decision_log=None)
 
     def event_from(origin: str) -> dict[str, Any]:
@@ -240,8 +247,8 @@ def test_a_cookie_credentials_override_as_the_hooks_table_suggests_refuses_other
 
     assert effect(authorizer, event_from(f"https://{HOST}")) == "Allow"  # its own page works...
     event = event_from(EVIL)
-    # ...and the docs never say the override must call check_cookie_origin itself: a page
-    # of evil.example posting with the victim's cookie is admitted.
+    # ...and one following the table's advice refuses a page of evil.example posting with
+    # the victim's cookie (before this review the table suggested a cookie override alone).
     assert effect(authorizer, event) == "401"
 # fmt: on
 
