@@ -493,7 +493,6 @@ def test_the_negative_cache_holds_a_new_key_back_for_its_ttl_only(ddb_client: An
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: Low: a flood of unknown keys evicts valid keys' cached answers (misses share the cache)")  # noqa: E501
 def test_a_miss_flood_does_not_evict_valid_keys_cached_answers(ddb_client: Any) -> None:
     table = create_table(ddb_client)
     ddb_client.put_item(TableName=table, Item=DynamoDBApiKeys.item(KEY_A, ENTRY_A))

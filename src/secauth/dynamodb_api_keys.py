@@ -62,8 +62,9 @@ class DynamoDBApiKeys:
     :meth:`item` builds such an item from a plain key and an :class:`ApiKeyEntry`.
 
     Answers are cached per hash for ``cache_ttl`` seconds (default 60), unknown keys for
-    ``negative_cache_ttl`` (default 10), at most ``max_cached`` hashes: a revoked or
-    changed key is noticed within ``cache_ttl``, a new key within ``negative_cache_ttl``.
+    ``negative_cache_ttl`` (default 10), at most ``max_cached`` hashes of each (a flood of
+    unknown keys never pushes a known one out): a revoked or changed key is noticed within
+    ``cache_ttl``, a new key within ``negative_cache_ttl``.
 
     Fail closed: when the table cannot answer (unreachable, timed out, throttled, no
     such table, no permission) or an item is malformed, :meth:`lookup` raises
@@ -136,7 +137,9 @@ class DynamoDBApiKeys:
         self.consistent_read = flag("consistent_read", consistent_read)
         self._clock = clock
         self._wall_clock = wall_clock
-        self._cache: dict[str, _Cached] = {}  # by key hash
+        # By key hash: known keys and unknown ones apart, each bounded at max_cached.
+        self._known: dict[str, _Cached] = {}
+        self._unknown: dict[str, _Cached] = {}
 
     def lookup(self, key: str) -> ApiKeyEntry | None:
         """The entry for a presented key, or None; raise KeysUnavailable if the table fails."""
@@ -144,7 +147,7 @@ class DynamoDBApiKeys:
             return None
         digest = hash_api_key(key)
         now = self._clock()
-        cached = self._cache.get(digest)
+        cached = self._known.get(digest) or self._unknown.get(digest)
         if cached is not None and cached.until > now:
             entry, not_after = cached.entry, cached.not_after
         else:
@@ -157,9 +160,11 @@ class DynamoDBApiKeys:
     def invalidate(self, key: str | None = None) -> None:
         """Forget the cached answer for ``key`` (or every cached answer)."""
         if key is None:
-            self._cache.clear()
+            self._known.clear()
+            self._unknown.clear()
         else:
-            self._cache.pop(hash_api_key(key), None)
+            self._known.pop(hash_api_key(key), None)
+            self._unknown.pop(hash_api_key(key), None)
 
     @staticmethod
     def item(
@@ -247,7 +252,9 @@ class DynamoDBApiKeys:
         ttl = self.cache_ttl if entry is not None else self.negative_cache_ttl
         if not self.max_cached or ttl <= 0:
             return
-        cache = self._cache
+        # A key's answer replaces its other one (a key created or revoked since).
+        (self._unknown if entry is not None else self._known).pop(digest, None)
+        cache = self._known if entry is not None else self._unknown
         if len(cache) >= self.max_cached and digest not in cache:
             for old in [d for d, kept in cache.items() if kept.until <= now]:
                 del cache[old]
