@@ -191,7 +191,10 @@ def test_expired_keys_are_refused_even_from_the_cache(client: Any, table: str) -
     )
     counter = GetItemCounter(client)
     keys = DynamoDBApiKeys(table, client=client, wall_clock=wall)
-    assert keys.lookup(KEY) == ENTRY
+    found = keys.lookup(KEY)
+    assert found is not None
+    assert found.principal_id == ENTRY.principal_id
+    assert found.expires_at == wall.now + 30  # named in the answer (secauth_exp), review 110
     wall.now += 30
     assert keys.lookup(KEY) is None
     assert counter.count == 1

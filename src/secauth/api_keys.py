@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
@@ -122,11 +123,15 @@ class ApiKeyEntry:
     :class:`~secauth.errors.ConfigurationError` now, not a refusal of every request.
     ``plan`` names the key's plan for ``RateLimiter.per_plan(..., plan_of=PlanFrom.api_key())``
     (1-64 letters, digits, ``.``, ``_``, ``-``); the principal carries it as the claim ``plan``.
+    ``expires_at`` (seconds since the epoch) is when the key stops working: the principal
+    carries it as the claim ``exp``, so an answer API Gateway caches names it
+    (``secauth_exp``) and a Guard refuses the answer after it; a store refuses the key
+    then (``DynamoDBApiKeys`` sets it from the item's ``expires_at``).
 
     >>> ApiKeyEntry("partner-a", rate_limit="100/minute").principal().kind
     'api_key'
-    >>> dict(ApiKeyEntry("partner-a", plan="pro").principal().claims)
-    {'plan': 'pro'}
+    >>> dict(ApiKeyEntry("partner-a", plan="pro", expires_at=1_900_000_000).principal().claims)
+    {'plan': 'pro', 'exp': 1900000000}
     >>> ApiKeyEntry("partner-a", rate_limit="5 per fortnight")
     Traceback (most recent call last):
     ...
@@ -140,9 +145,17 @@ class ApiKeyEntry:
     usage_plan: bool = False
     rate_limit: str | None = None
     plan: str | None = None
+    expires_at: float | None = None
 
     def __post_init__(self) -> None:
         flag(f"ApiKeyEntry {self.principal_id!r}: usage_plan", self.usage_plan)
+        expires = self.expires_at
+        if expires is not None and (
+            type(expires) not in (int, float) or not 0 < expires < 2**53
+        ):
+            raise ConfigurationError(
+                f"ApiKeyEntry {self.principal_id!r}: expires_at is seconds since the epoch"
+            )
         try:
             self.principal()  # built now, so a bad field (roles="reader") fails here
         except ConfigurationError as err:
@@ -157,12 +170,17 @@ class ApiKeyEntry:
                 raise ConfigurationError(f"ApiKeyEntry {self.principal_id!r}: {problem}")
 
     def principal(self) -> Principal:
+        claims: dict[str, object] = {}
+        if self.plan is not None:
+            claims["plan"] = self.plan
+        if self.expires_at is not None:
+            claims["exp"] = self.expires_at
         return Principal(
             self.principal_id,
             tenant=self.tenant,
             roles=self.roles,
             scopes=self.scopes,
-            claims=None if self.plan is None else {"plan": self.plan},
+            claims=claims or None,
             kind="api_key",
         )
 
@@ -208,6 +226,8 @@ class StaticApiKeys:
             return None
         # The dict lookup matched on the digest; compare again in constant time for good measure.
         stored, entry = found
+        if entry.expires_at is not None and time.time() >= entry.expires_at:
+            return None
         return entry if hmac.compare_digest(stored, digest) else None
 
 

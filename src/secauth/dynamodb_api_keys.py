@@ -4,6 +4,7 @@ failing closed. ``boto3`` is imported when the store is built.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import itertools
 import math
@@ -153,8 +154,13 @@ class DynamoDBApiKeys:
         else:
             entry, not_after = self._fetch(digest)
             self._remember(digest, now, entry, not_after)
-        if entry is not None and not_after is not None and self._wall_clock() >= not_after:
-            return None
+        if entry is not None and not_after is not None:
+            if self._wall_clock() >= not_after:
+                return None
+            # The answer names the key's expiry (secauth_exp): a cached one stops there. An
+            # expiry no float second holds (2**53 and more) is no expiry to name.
+            if not_after < 2**53:
+                return dataclasses.replace(entry, expires_at=not_after)
         return entry
 
     def invalidate(self, key: str | None = None) -> None:
