@@ -82,15 +82,19 @@ class Owner(Rule):
 
 
 def random_template(
-    rng: random.Random, literals: Sequence[str] = LITERALS
+    rng: random.Random,
+    literals: Sequence[str] = LITERALS,
+    *,
+    max_parts: int = 4,
+    literal_share: float = 0.5,
 ) -> tuple[str, list[str]]:
-    """A route template of up to four parts (``literals``, ``{pN}``, a last ``{rN+}``)
-    and its parameter names."""
+    """A route template of up to ``max_parts`` parts (``literals`` for ``literal_share`` of
+    them, ``{pN}``, a last ``{rN+}``) and its parameter names."""
     parts: list[str] = []
     params: list[str] = []
-    for index in range(rng.randint(0, 4)):
+    for index in range(rng.randint(0, max_parts)):
         roll = rng.random()
-        if roll < 0.5:
+        if roll < literal_share:
             parts.append(rng.choice(literals))
         elif roll < 0.85:
             params.append(f"p{index}")

@@ -45,7 +45,7 @@ import pytest
 from api_gateway_model import api_gateway_route
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from policy_tables import iam_allows
+from policy_tables import iam_allows, random_template
 
 from secauth import Authorizer, ClaimMapper, Routes
 from secauth.access import (
@@ -98,23 +98,6 @@ class Owner(Rule):
         return True if principal.is_anonymous else None
 
 
-def _template(rng: random.Random) -> tuple[str, list[str]]:
-    parts: list[str] = []
-    params: list[str] = []
-    for index in range(rng.randint(0, 5)):
-        roll = rng.random()
-        if roll < 0.45:
-            parts.append(rng.choice(LITERALS))
-        elif roll < 0.85:
-            params.append(f"p{index}")
-            parts.append("{" + params[-1] + "}")
-        else:
-            params.append(f"r{index}")
-            parts.append("{" + params[-1] + "+}")
-            break
-    return "/" + "/".join(parts), params
-
-
 def _leaf(rng: random.Random, params: list[str]) -> Rule:
     choices: list[Rule] = [authenticated(), public(), roles("admin"), roles("m"), scopes("s")]
     if params:
@@ -139,7 +122,7 @@ def _table(rng: random.Random) -> Routes:
         if rng.random() < 0.4:
             rules["ANY /{proxy+}"] = _tree(rng, ["proxy"])
         for _ in range(rng.randint(1, 8)):
-            template, params = _template(rng)
+            template, params = random_template(rng, LITERALS, max_parts=5, literal_share=0.45)
             verb = rng.choice(("GET", "POST", "ANY", "DELETE", "GET"))
             rules[f"{verb} {template}"] = _tree(rng, params)
         default = rng.choice([None, None, roles("admin"), authenticated(), public(), ~roles("m")])
