@@ -28,6 +28,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import re
@@ -59,6 +60,8 @@ __all__ = [
     "plan_problem",
     "rate_limit_problem",
     "read_api_key",
+    "stored_expiry",
+    "with_expiry",
 ]
 
 #: The fields of a stored API key entry (besides the key hash), as the key stores name them.
@@ -185,8 +188,34 @@ class ApiKeyEntry:
         )
 
 
+def stored_expiry(entry: ApiKeyEntry, expires_at: float | None) -> float | None:
+    """The expiry a store item or secret field keeps for ``entry``: ``expires_at`` as given
+    to the deploy helper, else the entry's own; a ConfigurationError when they disagree.
+
+    >>> stored_expiry(ApiKeyEntry("p", expires_at=1_900_000_000), None)
+    1900000000
+    """
+    if expires_at is not None and entry.expires_at is not None and expires_at != entry.expires_at:
+        raise ConfigurationError("expires_at given twice (the entry's and the argument), apart")
+    return expires_at if expires_at is not None else entry.expires_at
+
+
+def with_expiry(entry: ApiKeyEntry, not_after: float | None) -> ApiKeyEntry:
+    """``entry`` carrying a store's ``not_after`` as its ``expires_at`` (named in answers as
+    ``secauth_exp``); an expiry no float second holds (2**53 and more) is none to name.
+
+    >>> with_expiry(ApiKeyEntry("p"), 1_900_000_000.0).expires_at
+    1900000000.0
+    """
+    if not_after is None or not_after >= 2**53:
+        return entry
+    return dataclasses.replace(entry, expires_at=not_after)
+
+
 class ApiKeyStore(Protocol):
-    """Where API keys are looked up, by the SHA-256 hex of the presented key."""
+    """Where API keys are looked up, by the SHA-256 hex of the presented key. ``lookup``
+    answers None for an unknown key and for one past its expiry (by the store's clock:
+    the Authorizer does not check ``expires_at`` again), as secauth's stores do."""
 
     def lookup(self, key: str) -> ApiKeyEntry | None: ...
 

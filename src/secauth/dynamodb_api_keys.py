@@ -4,7 +4,6 @@ failing closed. ``boto3`` is imported when the store is built.
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import itertools
 import math
@@ -22,6 +21,8 @@ from secauth.api_keys import (
     hash_api_key,
     plan_problem,
     rate_limit_problem,
+    stored_expiry,
+    with_expiry,
 )
 from secauth.errors import ConfigurationError, KeysUnavailable
 from secauth.options import flag
@@ -154,14 +155,9 @@ class DynamoDBApiKeys:
         else:
             entry, not_after = self._fetch(digest)
             self._remember(digest, now, entry, not_after)
-        if entry is not None and not_after is not None:
-            if self._wall_clock() >= not_after:
-                return None
-            # The answer names the key's expiry (secauth_exp): a cached one stops there. An
-            # expiry no float second holds (2**53 and more) is no expiry to name.
-            if not_after < 2**53:
-                return dataclasses.replace(entry, expires_at=not_after)
-        return entry
+        if entry is None or (not_after is not None and self._wall_clock() >= not_after):
+            return None
+        return with_expiry(entry, not_after)  # named in answers (secauth_exp)
 
     def invalidate(self, key: str | None = None) -> None:
         """Forget the cached answer for ``key`` (or every cached answer)."""
@@ -208,8 +204,9 @@ class DynamoDBApiKeys:
             out["plan"] = {"S": entry.plan}
         if flag("disabled", disabled):
             out["disabled"] = {"BOOL": True}
-        if expires_at is not None:
-            out["expires_at"] = {"N": str(int(expires_at))}
+        expires = stored_expiry(entry, expires_at)
+        if expires is not None:
+            out["expires_at"] = {"N": str(int(expires))}
         return out
 
     def _unavailable(self, **detail: Any) -> KeysUnavailable:

@@ -22,6 +22,8 @@ from secauth.api_keys import (
     is_key_digest,
     plan_problem,
     rate_limit_problem,
+    stored_expiry,
+    with_expiry,
 )
 from secauth.errors import ConfigurationError, KeysUnavailable
 from secauth.options import flag
@@ -142,7 +144,7 @@ class SecretsManagerApiKeys:
             return None
         if not_after is not None and self._wall_clock() >= not_after:
             return None
-        return entry
+        return with_expiry(entry, not_after)  # named in answers (secauth_exp)
 
     def invalidate(self) -> None:
         """Fetch the secret again on the next lookup, whatever its age."""
@@ -172,8 +174,9 @@ class SecretsManagerApiKeys:
             out["plan"] = entry.plan
         if flag("disabled", disabled):
             out["disabled"] = True
-        if expires_at is not None:
-            out["expires_at"] = int(expires_at)
+        expires = stored_expiry(entry, expires_at)
+        if expires is not None:
+            out["expires_at"] = int(expires)
         return out
 
     @classmethod
