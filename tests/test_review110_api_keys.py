@@ -42,7 +42,9 @@ from typing import Any
 
 import pytest
 from authorizer_outcomes import outcome
+from hand_clock import Clock
 from moto_services import create_secret
+from test_credentials_dynamodb import GetItemCounter
 
 import secauth.api_keys
 from secauth import Authorizer, JwtVerifier
@@ -88,21 +90,6 @@ def token(sub: str = "ann", **claims: Any) -> str:
     return PAIR.sign({"iss": ISSUER, "aud": "api", "sub": sub, "exp": 4_000_000_000, **claims})
 
 
-class Clock:
-    def __init__(self, now: float = 1_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class GetItemCounter:
-    def __init__(self, client: Any) -> None:
-        self.count = 0
-        client.meta.events.register("before-send.dynamodb.GetItem", self._on_send)
-
-    def _on_send(self, **_: Any) -> None:
-        self.count += 1
 
 
 def static_keys() -> StaticApiKeys:

@@ -48,7 +48,9 @@ from typing import Any
 
 import pytest
 from authorizer_outcomes import outcome
+from hand_clock import Clock
 from moto_services import create_secret
+from test_credentials_dynamodb import GetItemCounter
 
 import secauth.api_keys
 import secauth.guard_context
@@ -75,21 +77,6 @@ ROUTES = Routes({"GET /orders": roles("partner")})
 _tables = itertools.count()
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class GetItemCounter:
-    def __init__(self, client: Any) -> None:
-        self.count = 0
-        client.meta.events.register("before-send.dynamodb.GetItem", self._on_send)
-
-    def _on_send(self, **_: Any) -> None:
-        self.count += 1
 
 
 def entry(expires_at: float | None = None, **fields: Any) -> ApiKeyEntry:

@@ -129,7 +129,8 @@ class ApiKeyEntry:
     ``expires_at`` (seconds since the epoch) is when the key stops working: the principal
     carries it as the claim ``exp``, so an answer API Gateway caches names it
     (``secauth_exp``) and a Guard refuses the answer after it; a store refuses the key
-    then (``DynamoDBApiKeys`` sets it from the item's ``expires_at``).
+    then (``DynamoDBApiKeys`` and ``SecretsManagerApiKeys`` set it from their stored
+    ``expires_at``).
 
     >>> ApiKeyEntry("partner-a", rate_limit="100/minute").principal().kind
     'api_key'
@@ -196,7 +197,10 @@ def stored_expiry(entry: ApiKeyEntry, expires_at: float | None) -> float | None:
     1900000000
     """
     if expires_at is not None and entry.expires_at is not None and expires_at != entry.expires_at:
-        raise ConfigurationError("expires_at given twice (the entry's and the argument), apart")
+        raise ConfigurationError(
+            "expires_at given twice, differently: on the ApiKeyEntry and as an argument; "
+            "give it once"
+        )
     return expires_at if expires_at is not None else entry.expires_at
 
 
