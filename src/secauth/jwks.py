@@ -11,8 +11,10 @@ keys for a token's ``kid``:
   discovery) and keeps it fresh with these rules:
 
   - keys are imported once per fetch, never per token;
-  - after ``ttl`` seconds a lookup refreshes the set (one fetch, however many
-    threads or coroutines ask at once);
+  - after ``ttl`` seconds a lookup refreshes the set: one fetch, however many
+    threads ask at once, or coroutines of one event loop (loops in other threads do
+    not wait for it, since a loop left unclosed would hold them forever: each may
+    fetch once);
   - if that refresh fails, the old keys stay in use until they are ``max_age``
     old (stale-if-error), then every lookup fails with ``keys_unavailable``;
   - a ``kid`` the set does not know triggers at most one fetch per
@@ -203,7 +205,8 @@ class JwksCache:
         return self._lookup(kid)
 
     async def keys_for_async(self, kid: str | None) -> tuple[VerificationKey, ...]:
-        """Async twin of :meth:`keys_for`; concurrent coroutines share one fetch."""
+        """Async twin of :meth:`keys_for`; concurrent coroutines of this event loop share
+        one fetch (loops in other threads make their own)."""
         found, now = self._fresh(kid)
         if found:
             return found
