@@ -469,10 +469,10 @@ def test_cache_entry_max_age() -> None:
     token = sign(exp=NOW + 3600)
     verifier.verify(token)
     verifier.verify(token)
-    clock.advance(30)
+    clock.advance(29)
     verifier.verify(token)
     assert keys.lookups == 2
-    clock.advance(1)
+    clock.advance(1)  # exactly cache_max_age: an entry serves for less than that
     verifier.verify(token)  # dropped, fully verified, and cached again at once
     assert keys.lookups == 3
     verifier.verify(token)

@@ -219,7 +219,7 @@ class Revocations:
         :class:`~secauth.errors.KeysUnavailable` (503) when the store cannot say and the
         policy is ``"closed"``."""
         (token_id, seen), now = self._recall(claims), self._clock()
-        if seen is not None and now - seen[1] < self.max_staleness:
+        if seen is not None and self._still_fresh(seen[1], now):
             verdict = seen[0]
         else:
             generation = self._generation
@@ -236,7 +236,7 @@ class Revocations:
         """:meth:`check` for async callers: the store is asked in a worker thread, and
         only when this container's answer is stale."""
         (token_id, seen), now = self._recall(claims), self._clock()
-        if seen is not None and now - seen[1] < self.max_staleness:
+        if seen is not None and self._still_fresh(seen[1], now):
             verdict = seen[0]
         else:
             import asyncio
@@ -333,6 +333,12 @@ class Revocations:
             return token_id, self._seen.get(token_id)
         except TypeError:
             return None, None
+
+    def _still_fresh(self, read_at: float, now: float) -> bool:
+        """Whether a verdict read at ``read_at`` may still answer: read less than
+        ``max_staleness`` ago, and not later than now (a wall clock stepped back would
+        otherwise keep it for as long as the step)."""
+        return 0 <= now - read_at < self.max_staleness
 
     def _remember(
         self, token_id: tuple[Any, ...] | None, verdict: str | None, now: float, generation: int

@@ -9,11 +9,14 @@ One cache with its rules in one place, in the style of aws-jwt-verify's key cach
 * freshness: an entry serves while the key set's generation is the one it was verified
   under, for at most ``max_age`` seconds, and no longer than that key set stays fresh
   (:meth:`VerifiedTokenCache.until`: once the set is due for a refresh, the token is
-  verified again, so the refresh runs and a withdrawn key stops counting); the verifier
-  checks ``exp`` and ``nbf`` on every use.
+  verified again, so the refresh runs and a withdrawn key stops counting); a clock that
+  reads earlier than when the entry was made (a wall clock stepped back) ends it too, so
+  the token is verified afresh, every check included (``nbf`` and ``iat`` passed at that
+  time, so they hold later); the verifier checks ``exp`` on every use.
 
 >>> cache = VerifiedTokenCache(size=2, max_age=60, clock=lambda: 0.0)
->>> entry = CachedToken('{"sub": "u"}', {}, None, 100.0, 0.0, 1, cache.until(fresh_for=30))
+>>> entry = CachedToken('{"sub": "u"}', {}, None, exp=100.0, generation=1, made_at=0.0,
+...                     until=cache.until(fresh_for=30))
 >>> cache.seen_before("t"), cache.seen_before("t")
 (False, True)
 >>> cache.keep("t", entry)
@@ -32,15 +35,15 @@ __all__ = ["CachedToken", "VerifiedTokenCache"]
 
 class CachedToken(NamedTuple):
     """What a verified token's entry keeps: its claims as JSON (each hit gets a fresh
-    dict), its header, the key that verified it, ``exp`` and ``nbf`` (``-inf``/``inf``
-    when absent), the key-set generation and until when it serves."""
+    dict), its header, the key that verified it, ``exp`` (``inf`` when absent), the
+    key-set generation, when it was made and until when it serves."""
 
     claims_json: str
     header: dict[str, Any]
     key: Any
     exp: float
-    nbf: float
     generation: int
+    made_at: float
     until: float
 
 
@@ -62,7 +65,7 @@ class VerifiedTokenCache:
         entry = self._entries.get(token)
         if entry is None:
             return None
-        if entry.generation != generation or self._clock() > entry.until:
+        if entry.generation != generation or not entry.made_at <= self._clock() < entry.until:
             self._entries.pop(token, None)
             return None
         return entry

@@ -33,7 +33,6 @@ from secauth.errors import (
     MissingToken,
     SecAuthError,
     TokenExpired,
-    TokenNotYetValid,
 )
 from secauth.key_sets import KeySource, fresh_for
 from secauth.key_sources import checked_algorithms, key_source
@@ -325,7 +324,7 @@ class JwtVerifier:
 
         For callers that memoize what they derived from a token (the Authorizer, Guard):
         a cheap "is this still the same valid token?" that raises the same errors as
-        :meth:`verify` (expiry, not-yet-valid). False means "not known here": call
+        :meth:`verify` (expiry). False means "not known here": call
         :meth:`verify`. Always False with a ``check`` hook or a revocation list, which need
         the claims.
 
@@ -366,14 +365,13 @@ class JwtVerifier:
         return claims
 
     def _still_valid(self, token: str, entry: CachedToken) -> None:
-        """Raise as :meth:`verify` would for a cached token now expired or not yet valid."""
+        """Raise as :meth:`verify` would for a cached token now expired. The other time
+        checks (``nbf``, ``iat``) passed when the entry was made, and the cache serves an
+        entry only at or after that time."""
         now = self._clock()
-        leeway = self.claims.leeway
-        if now >= entry.exp + leeway:
+        if now >= entry.exp + self.claims.leeway:
             self._cache.drop(token)
             raise TokenExpired(detail={"exp": entry.exp, "now": now})
-        if now + leeway < entry.nbf:
-            raise TokenNotYetValid(detail={"nbf": entry.nbf, "now": now})
 
     def _parse(self, token: object) -> tuple[jose.Segments, jose.Header]:
         if token is None or token == "":
@@ -429,8 +427,9 @@ class JwtVerifier:
         if self._cache.seen_before(token):  # admission: kept from its second verification
             until = self._cache.until(fresh_for=fresh_for(self.keys))
             entry = CachedToken(
-                claims_json, header.header, key, times.exp, times.nbf, generation, until
-            )
+                claims_json=claims_json, header=header.header, key=key, exp=times.exp,
+                generation=generation, made_at=now, until=until,
+            )  # fmt: skip
             self._cache.keep(token, entry)
         return claims
 
