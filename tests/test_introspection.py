@@ -188,6 +188,25 @@ def test_an_unknown_token_is_inactive_and_remembered_for_the_negative_ttl(
     assert proxy.count() == 2
 
 
+def test_a_clock_stepped_back_asks_the_server_again(op: OidcProvider, proxy: Proxy) -> None:
+    """Review 115's rule for every cache on the wall clock: an answer serves from when it
+    arrived, so a clock stepped back (an NTP correction) cannot keep it past
+    cache_max_ttl; the server is asked again and its revocation is seen."""
+    clock = Clock()
+    verifier = counted(op, proxy, cache_max_ttl=30, clock=clock)
+    token = op.mint()
+    verifier.verify(token)
+    op.revoke(token)
+    clock.offset = 20
+    verifier.verify(token)  # within cache_max_ttl: the cached answer
+    assert proxy.count() == 1
+    clock.offset = -10  # stepped back: 20 s have passed, but the clock says -10
+    with pytest.raises(InvalidClaims) as refused:
+        verifier.verify(token)
+    assert refused.value.detail["problem"] == "not active"
+    assert proxy.count() == 2
+
+
 def test_a_revocation_at_the_server_is_seen_once_the_cached_answer_expires(
     op: OidcProvider, proxy: Proxy
 ) -> None:

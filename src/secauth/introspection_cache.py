@@ -8,7 +8,9 @@ threads and in asyncio tasks.
 
 >>> cache = IntrospectionCache(size=2)
 >>> key = token_key("opaque-token")
->>> cache.put(key, Introspected('{"sub": "u"}', exp=2e9, nbf=0.0, until=1060.0, refusal=None))
+>>> answer = Introspected('{"sub": "u"}', exp=2e9, nbf=0.0, made_at=1000.0, until=1060.0,
+...                       refusal=None)
+>>> cache.put(key, answer)
 >>> cache.get(key, now=1000.0).claims_json, cache.get(key, now=1060.0)
 ('{"sub": "u"}', None)
 """
@@ -39,14 +41,15 @@ def token_key(token: str) -> bytes:
 
 
 class Introspected(NamedTuple):
-    """One answer: the accepted claims as JSON, the token's ``exp`` and ``nbf`` as seconds,
-    ``until``, when the cache forgets the answer, and for a refused token (not active, or
-    claims that fail the policy) ``refusal``: the error class and detail to raise (then
-    ``claims_json`` is None)."""
+    """One answer: the accepted claims as JSON, the token's ``exp`` and ``nbf`` as
+    seconds, ``made_at``, when it arrived, ``until``, when the cache forgets it, and for a
+    refused token (not active, or claims that fail the policy) ``refusal``: the error class
+    and detail to raise (then ``claims_json`` is None)."""
 
     claims_json: str | None
     exp: float
     nbf: float
+    made_at: float
     until: float
     refusal: tuple[type[SecAuthError], dict[str, Any]] | None
 
@@ -63,11 +66,12 @@ class IntrospectionCache:
         return len(self._entries)
 
     def get(self, key: bytes, now: float) -> Introspected | None:
-        """The answer for ``key`` while it lives, else None."""
+        """The answer for ``key`` while it lives (from ``made_at`` until before ``until``: a
+        clock that reads earlier, a wall clock stepped back, asks again), else None."""
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if now >= entry.until:
+        if not entry.made_at <= now < entry.until:
             with self._lock:
                 if self._entries.get(key) is entry:
                     del self._entries[key]
