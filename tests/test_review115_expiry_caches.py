@@ -5,8 +5,9 @@ entry serves only from when it was made (``CachedToken.made_at``) until before `
 clock that reads earlier ends it, so the token is verified afresh (``nbf``, ``iat``, the key
 set's freshness), and at exactly the JWKS ``ttl`` it is verified again. A remembered
 revocation verdict answers only while ``0 <= now - read_at < max_staleness``. The same rule
-now holds for introspection answers (``Introspected.made_at``; tested in test_introspection.py). The re-check of
-``nbf`` on a hit went: it passed when the entry was made, and entries serve no earlier time.
+now holds for introspection answers (``Introspected.made_at``; tested in test_introspection.py).
+The re-check of ``nbf`` on a hit went: it passed when the entry was made, and entries serve no
+earlier time.
 
 Attacked: the verifier's verified-token cache (``exp`` at now, now +/- epsilon, fractional
 ``exp``, leeway applied once, ``nbf`` and ``iat`` on a hit after the clock steps back), a
