@@ -36,6 +36,7 @@ __all__ = [
     "MAX_TIME",
     "ClaimPolicy",
     "ClaimTimes",
+    "checked_audience",
     "shown",
     "time_claim",
 ]
@@ -46,8 +47,9 @@ MAX_FUTURE_IAT = 3600.0
 #: Time claims beyond 2**53 cannot be exact JSON numbers (RFC 7493, I-JSON) and would
 #: overflow float arithmetic.
 MAX_TIME = float(2**53)
-# Registered claims that are strings whenever present (RFC 7519 4.1.1, 4.1.2, 4.1.7).
-_STRING_CLAIMS = ("iss", "sub", "jti")
+# Claims that are one string whenever present (RFC 7519 4.1.1, 4.1.2, 4.1.7; RFC 9068 2.2
+# and RFC 7662 for client_id: a list would slip past a revocation by client).
+_STRING_CLAIMS = ("iss", "sub", "jti", "client_id")
 
 
 class ClaimTimes(NamedTuple):
@@ -88,7 +90,7 @@ class ClaimPolicy:
         max_lifetime: float | None = None,
     ) -> None:
         self.issuer = _checked_issuer(issuer)
-        self.audience = _checked_audience(audience)
+        self.audience = checked_audience(audience)
         if not isinstance(audience_claim, str) or not audience_claim:
             raise ConfigurationError("audience_claim must be a claim name such as 'aud'")
         self.audience_claim = audience_claim
@@ -168,6 +170,7 @@ class ClaimPolicy:
                 return
         elif (
             type(aud) is list
+            and self.audience_claim == "aud"  # only aud may be a list (RFC 7519 4.1.3)
             and aud
             and all(type(a) is str for a in aud)
             and not self.audience.isdisjoint(aud)
@@ -222,7 +225,18 @@ def _checked_issuer(issuer: object) -> str | None:
     return issuer
 
 
-def _checked_audience(audience: object) -> frozenset[str] | None:
+def checked_audience(audience: object, name: str = "audience") -> frozenset[str] | None:
+    """``audience`` (one string or a collection of them, None: not checked) as a set;
+    :class:`~secauth.errors.ConfigurationError` naming ``name`` otherwise.
+
+    >>> sorted(checked_audience(["api", "admin"]))
+    ['admin', 'api']
+    >>> checked_audience("", name="client_id")
+    Traceback (most recent call last):
+    ...
+    secauth.errors.ConfigurationError: client_id must be a non-empty string or collection of \
+non-empty strings, or None to skip the check
+    """
     if audience is None:
         return None
     values = [audience] if isinstance(audience, str) else audience
@@ -232,7 +246,8 @@ def _checked_audience(audience: object) -> frozenset[str] | None:
         or not all(isinstance(a, str) and a for a in values)
     ):
         raise ConfigurationError(
-            "audience must be a non-empty string or collection of strings, or None to skip the check"
+            f"{name} must be a non-empty string or collection of non-empty strings, "
+            "or None to skip the check"
         )
     return frozenset(values)
 

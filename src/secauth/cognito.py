@@ -34,6 +34,7 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any, Literal
 
+from secauth.claim_policy import checked_audience
 from secauth.errors import ConfigurationError
 from secauth.issuers import REGION_PATTERN
 from secauth.jwks import KeySource
@@ -124,6 +125,7 @@ class CognitoVerifier(MultiIssuerVerifier):
             )
         if token_use not in ("id", "access"):
             raise ConfigurationError("token_use must be 'id' or 'access'")
+        checked_audience(client_id, name="client_id")
         if issuer_format not in ("both", "original", "updated"):
             raise ConfigurationError("issuer_format must be 'both', 'original' or 'updated'")
         if "jwks_uri" in options:

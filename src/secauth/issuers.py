@@ -1,4 +1,5 @@
-"""``issuer_key``: one name for every issuer of one namespace of users.
+"""``issuer_key``: one name for every issuer of one namespace of users; ``misspelt_issuer``:
+why a string cannot be an issuer tokens carry.
 
 A subject is unique within its issuer, but some identity providers issue the same users'
 tokens under several ``iss`` strings: a Cognito user pool under two formats
@@ -11,14 +12,15 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["REGION_PATTERN", "issuer_key"]
+__all__ = ["REGION_PATTERN", "issuer_key", "misspelt_issuer"]
 
 #: An AWS Region's name (``eu-west-1``, ``us-gov-west-1``, ``eusc-de-east-1``), as a
 #: regular expression (ASCII digits only).
 REGION_PATTERN = r"(?:[a-z]{2}(?:-gov|-iso[a-z]?)?|eusc-[a-z]{2})-[a-z]+-[0-9]+"
+_POOL_ID = re.compile(rf"{REGION_PATTERN}_[0-9A-Za-z]+")
 _COGNITO_ISSUER = re.compile(
     rf"https://(?:issuer-)?cognito-idp\.{REGION_PATTERN}\.amazonaws\.(?:com(?:\.cn)?|eu)"
-    rf"/({REGION_PATTERN}_[0-9A-Za-z]+)"
+    rf"/({_POOL_ID.pattern})"
 )
 # What issuer_key's own names start with: an issuer spelled so is set apart.
 _OWN_PREFIXES = ("cognito:", "iss:")
@@ -39,3 +41,30 @@ def issuer_key(issuer: str) -> str:
     if match:
         return f"cognito:{match[1]}"
     return "iss:" + issuer if issuer.startswith(_OWN_PREFIXES) else issuer
+
+
+def misspelt_issuer(issuer: str) -> str | None:
+    """Why ``issuer`` cannot be the ``iss`` of a token, or None: blanks around it, a
+    Cognito user pool's id instead of its issuer, or a Cognito issuer spelled otherwise
+    than Cognito signs it (upper case, a trailing slash, ``http``). An entry written
+    under such a name would match no token: revocations refuse it.
+
+    >>> misspelt_issuer("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123") is None
+    True
+    >>> misspelt_issuer("https://idp.example.com/") is None
+    True
+    >>> misspelt_issuer("eu-west-1_AbC123")
+    "it is a user pool's id; its issuer is https://cognito-idp.<region>.amazonaws.com/<pool id>"
+    """
+    if issuer != issuer.strip():
+        return "it has blanks around it"
+    if _COGNITO_ISSUER.fullmatch(issuer):
+        return None
+    if _POOL_ID.fullmatch(issuer):
+        return "it is a user pool's id; its issuer is https://cognito-idp.<region>.amazonaws.com/<pool id>"
+    if "cognito-idp." in issuer.lower():
+        return (
+            "Cognito signs its issuer https://cognito-idp.<region>.amazonaws.com/<pool id>: "
+            "https, lower case, no trailing slash"
+        )
+    return None
