@@ -166,8 +166,11 @@ def test_a_partner_admin_alone_is_refused_by_our_admin_rule_control() -> None:
     assert resolve(powertools_app(outer, outer.require(roles("admin"))), forged) == 401
     # with our own admin token the stack admits, so the stack itself is not broken
     ours = http_proxy("GET", "/orders", token=ADMIN, source_ip=VICTIM_IP)
+    assert resolve(powertools_app(outer, outer.require(roles("admin"))), ours) == 200
+    # The partner's root is not our root (since the stack compares issuers too,
+    # guard_context.same_caller): the partner guard's caller disagrees with ours.
     ours["headers"]["x-partner-token"] = partner_token("root", tenant="acme")
-    assert resolve(_partner_then_admin(), ours) == 200
+    assert resolve(_partner_then_admin(), ours) == 401
 
 
 def test_a_partner_admin_does_not_pass_our_admin_rule() -> None:

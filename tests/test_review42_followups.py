@@ -24,9 +24,12 @@ from dpop_parties import CLIENT, URL, VERIFIER
 from dpop_parties import token as dpop_token
 from guard_callers import (
     ADMIN,
+    AUD,
+    ISS,
     JWT,
     MAPPER,
     OTHER,
+    PAIR,
     PARTNER,
     PARTNER_JWT,
     partner_token,
@@ -34,7 +37,7 @@ from guard_callers import (
 )
 from limit_callers import ATTACKER_IP, ORDERS, PUBLIC_ORDERS, VICTIM_IP, VICTIM_KEY
 
-from secauth import Guard, Routes, current_principal
+from secauth import Guard, JwtVerifier, Routes, current_principal
 from secauth.access import authenticated, public, roles
 from secauth.dpop import DpopVerifier
 from secauth.dpop_replay import MemoryReplayStore
@@ -288,9 +291,15 @@ def test_a_third_guard_compares_with_the_first_verifier_not_a_later_agreeing_one
     seen: list[Any] = []
     app = stack(outer, _partner_guard(), ours_elsewhere, admin_rule, seen=seen)
     assert resolve(app, event) == 401
+    # The partner's root and our root are two callers (the stack compares issuers, as
+    # guard_context.same_caller does): the guard reading x-other-token disagrees.
     app = stack(outer, _partner_guard(), ours_elsewhere, ours_elsewhere.require(roles("admin")),
                 seen=seen)  # fmt: skip
-    assert resolve(app, event) == 200  # derived from the guard reading x-other-token
+    assert resolve(app, event) == 401
+    # Without the partner guard, the guard derived from the one reading x-other-token
+    # decides on the caller it found.
+    app = stack(outer, ours_elsewhere, ours_elsewhere.require(roles("admin")), seen=seen)
+    assert resolve(app, event) == 200
     assert seen == [("root", ["admin"])]
 
 
@@ -402,12 +411,17 @@ def test_a_guard_derived_from_the_verifying_route_guard_counts_its_own_limit() -
 
 
 def test_a_shared_limit_counts_once_when_a_route_guard_re_reads_a_global_caller() -> None:
-    """The global guard verified ann; the partner route guard checks ann again (another
-    verifier): a per-user limit both hold counts her once per request."""
+    """The global guard verified ann; a route guard checks ann again (another verifier of
+    our issuer, reading another header): a per-user limit both hold counts her once per
+    request."""
     shared = RateLimiter.per_principal("3/minute")
     outer = Guard(JWT, claims=MAPPER, routes=PUBLIC_ORDERS, decision_log=None, rate_limit=shared)
-    app = stack(outer, _partner_guard(rate_limit=shared))
-    event = call(acme("ann"), **{"x-partner-token": partner_token("ann", tenant="acme")})
+    stricter = JwtVerifier(issuer=ISS, audience=AUD, jwks={"keys": [PAIR.public_jwk]},
+                           required_claims=["tenant"])  # fmt: skip
+    again = Guard(stricter, claims=MAPPER, routes=ORDERS, decision_log=None,
+                  token_sources=PARTNER, rate_limit=shared)  # fmt: skip
+    app = stack(outer, again)
+    event = call(acme("ann"), **{"x-partner-token": acme("ann")})
     assert [resolve(app, event) for _ in range(4)] == [200, 200, 200, 429]
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "context_leeway",
     "context_principal",
     "context_token_claims",
+    "same_caller",
     "secauth_context",
     "websocket_message_to",
 ]
@@ -182,22 +183,35 @@ def _revocable(revocations: Revocations, claims: Mapping[str, Any]) -> Mapping[s
     return claims
 
 
+def same_caller(verified: Principal, other: Principal) -> bool:
+    """Whether ``other`` names the caller ``verified`` is: the same id, kind and tenant,
+    and the same issuer when ``other`` names one (a subject is unique within its issuer
+    only; a context written before ``secauth_issuer`` existed names none).
+
+    >>> same_caller(Principal("ann", issuer="https://a/"), Principal("ann"))
+    True
+    >>> same_caller(Principal("ann", issuer="https://a/"), Principal("ann", issuer="https://b/"))
+    False
+    """
+    return (
+        other.id == verified.id
+        and other.kind == verified.kind
+        and other.tenant == verified.tenant
+        and (other.issuer is None or other.issuer == verified.issuer)
+    )
+
+
 def agreeing(verified: Principal, from_context: Principal | None) -> Principal:
     """``verified`` (a token's principal) when the authorizer's context, if any, names the
-    same principal, tenant, issuer and kind; else InvalidClaims. The kind matters: an
-    authorizer that admitted the request by an API key or a client certificate never
-    checked the token (nor recorded its DPoP proof), whatever ids the two share.
+    same principal, tenant, issuer and kind (:func:`same_caller`); else InvalidClaims. The
+    kind matters: an authorizer that admitted the request by an API key or a client
+    certificate never checked the token (nor recorded its DPoP proof), whatever ids the
+    two share.
 
     >>> agreeing(Principal("ann"), Principal("ann")).id
     'ann'
     """
-    if from_context is not None and (
-        from_context.id != verified.id
-        or from_context.kind != verified.kind
-        or from_context.tenant != verified.tenant
-        # a context written before secauth_issuer existed names none
-        or (from_context.issuer is not None and from_context.issuer != verified.issuer)
-    ):
+    if from_context is not None and not same_caller(verified, from_context):
         raise InvalidClaims(detail={"problem": "authorizer context and token disagree"})
     return verified
 

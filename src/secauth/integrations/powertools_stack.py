@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from secauth._decisions import caller_fields
 from secauth.errors import ConfigurationError, InvalidClaims, MissingToken, SecAuthError
 from secauth.guard import Guard
+from secauth.guard_context import same_caller
 from secauth.guard_http import check_body
 from secauth.guard_limits import count
 from secauth.guard_routes import decide
@@ -146,7 +147,7 @@ def route_checks(guard: Guard, found: StackedAdmission) -> tuple[Principal, Rate
         except SecAuthError:  # a failed authentication counts in its own limits, as alone
             count(_own_limits(guard, found), request, None, found.record, refused=True)
             raise
-        if not principal.is_anonymous and not _same_caller(principal, identified):
+        if not principal.is_anonymous and not same_caller(identified, principal):
             raise InvalidClaims(detail={"problem": "route and global guards disagree on the caller"})
         if principal.is_anonymous and not identified.is_anonymous:
             again = found.verified(identified, guard)  # later route guards see this caller
@@ -237,7 +238,3 @@ def _identifies_otherwise(guard: Guard, outer: Guard, principal: Principal) -> b
         or guard.revocations is not outer.revocations
         or (guard.claims is not outer.claims and not principal.is_anonymous)
     )
-
-
-def _same_caller(first: Principal, second: Principal) -> bool:
-    return (first.id, first.tenant, first.kind) == (second.id, second.tenant, second.kind)
