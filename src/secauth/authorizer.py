@@ -503,12 +503,11 @@ class Authorizer:
         )
 
     def _unauthorized(self, request: Request | None) -> dict[str, Any]:
-        kind = request.kind if request is not None else EventKind.TOKEN_AUTHORIZER
-        if not kind.is_authorizer:
-            kind = EventKind.TOKEN_AUTHORIZER
-        if kind in (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2):
-            return self.policy_builder.unauthorized(request) if request is not None else {}
-        raise Unauthorized() from None
+        """The answer to missing or invalid credentials, as the event's kind allows (the
+        builder's); an event that is no authorizer's is answered as REST's: 401."""
+        if request is None or not request.kind.is_authorizer:
+            raise Unauthorized()
+        return self.policy_builder.unauthorized(request)
 
 
 _clock = time.perf_counter

@@ -72,6 +72,11 @@ class EventKind(Enum):
         return self in _AUTHORIZER_KINDS
 
     @property
+    def is_http_authorizer(self) -> bool:
+        """True for the events an HTTP API sends its Lambda authorizer (payload 1.0, 2.0)."""
+        return self in (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2)
+
+    @property
     def carries_usage_key(self) -> bool:
         """True for REST API authorizers, whose answer may name a usage plan's API key."""
         return self in (EventKind.TOKEN_AUTHORIZER, EventKind.REST_REQUEST_AUTHORIZER)
@@ -96,8 +101,6 @@ _AUTHORIZER_KINDS = (
     EventKind.HTTP_AUTHORIZER_V2,
     EventKind.WEBSOCKET_AUTHORIZER,
 )
-# Enum members are slow to look up on the class (about 70 ns): hot paths use these.
-_TOKEN = EventKind.TOKEN_AUTHORIZER
 _DECODED_PATH_KINDS = (
     EventKind.HTTP_V2, EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2
 )
@@ -285,7 +288,7 @@ class Request:
         self._headers: Mapping[str, str] | None = None
         self._query: Mapping[str, str] | None = None
         self._path_params: Mapping[str, str] | None = None
-        if kind is _TOKEN:  # only the token and the method ARN (the hot path)
+        if kind is EventKind.TOKEN_AUTHORIZER:  # only the token and the method ARN (the hot path)
             self.token = _text(raw.get("authorizationToken"))
             self.method_arn = _text(raw.get("methodArn"))
             self.request_id = self.stage = self.api_id = self.account_id = self.route_key = None
@@ -421,7 +424,7 @@ class Request:
         Raises :class:`~secauth.errors.MissingToken` when there is none and
         :class:`~secauth.errors.MalformedToken` for another scheme.
         """
-        value = self.token if self.kind is _TOKEN else None
+        value = self.token if self.kind is EventKind.TOKEN_AUTHORIZER else None
         if value is None:
             value = self.headers.get("authorization")
         if not value:
@@ -446,7 +449,7 @@ def detect_kind(event: Mapping[str, Any]) -> EventKind:
     """
     kind_field = event.get("type")
     if kind_field == "TOKEN":
-        return _TOKEN
+        return EventKind.TOKEN_AUTHORIZER
     context = _mapping(event.get("requestContext"))
     version = event.get("version")
     if kind_field == "REQUEST":

@@ -314,7 +314,7 @@ class Guard:
         (:func:`~secauth.wrapping.wrap_handler`)."""
         return wrap_handler(self, handler)
 
-    # -- the checks (also used by the Powertools integration) ------------------------------
+    # -- the checks ---------------------------------------------------------------------------
 
     def check(self, event: object) -> tuple[Request, Principal]:
         """Run every check on ``event``; raise a :class:`~secauth.errors.SecAuthError` on refusal.

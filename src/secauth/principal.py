@@ -91,7 +91,7 @@ class Principal:
     """
 
     # Read-only properties over private slots: immutable without a frozen dataclass,
-    # whose machinery (dataclasses imports inspect) would cost a cold start ~7 ms.
+    # whose machinery (dataclasses imports inspect) a cold start would pay for.
     __slots__ = ("_claims", "_groups", "_id", "_issuer", "_kind", "_roles", "_scopes", "_tenant")
 
     def __init__(

@@ -29,7 +29,7 @@ from typing import Final, NamedTuple
 
 from secauth.access import Decision, Denial, Routes
 from secauth.errors import ConfigurationError
-from secauth.events import EventKind, Request
+from secauth.events import Request
 from secauth.policy.arn import MethodArn
 from secauth.principal import Principal
 from secauth.reasons import Reason
@@ -79,7 +79,7 @@ def routed_http_api(request: Request) -> bool:
     >>> routed_http_api(Request(EventKind.HTTP_AUTHORIZER_V2, {"routeArn": arn}))
     True
     """
-    if request.kind not in _HTTP_API_KINDS:
+    if not request.kind.is_http_authorizer:
         return False
     arn = MethodArn.parse(request.method_arn)  # the route's ARN: parsed, not matched as text
     return not (arn.verb is None and arn.path == "$default")
@@ -113,7 +113,7 @@ def route_bound(request: Request, *, cached: bool, route_covered: bool) -> Route
     >>> route_bound(Request(EventKind.HTTP_AUTHORIZER_V2, event), cached=True, route_covered=True)
     RouteBound(exact=False, route_template='/users/{id}')
     """
-    if not cached or request.kind not in _HTTP_API_KINDS:
+    if not cached or not request.kind.is_http_authorizer:
         return _PLANNED
     template = route_template(request) if route_covered and routed_http_api(request) else None
     if template is None or request.sent_method != request.method:
@@ -160,14 +160,13 @@ def cached_denial(
     """
     if not request_covered and routes.reads_request(principal, decision.decided_by):
         return Denial(Reason.FORBIDDEN, "rule reads the request; cache_ttl > 0")
-    if request.kind in _HTTP_API_KINDS:
+    if request.kind.is_http_authorizer:
         if routed_http_api(request):
             return None if route_covered else UNKEYED_ROUTE
         return DEFAULT_ROUTE_CACHED
     return None
 
 
-_HTTP_API_KINDS = (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2)
 
 
 def request_dependent(routes: Routes) -> list[str | None]:

@@ -143,10 +143,6 @@ class Template(NamedTuple):
         """The segments with the parameters unnamed: equal for ``/a/{id}`` and ``/a/{x}``."""
         return shape_of(self.segments)
 
-    def matches_length(self, count: int) -> bool:
-        """Can a path of ``count`` segments match this template?"""
-        return count >= len(self.segments) if self.greedy else count == len(self.segments)
-
 
 class RouteKey(NamedTuple):
     """A parsed route key: ``verb`` is a verb of :data:`VERBS`, ``ANY``, or the ``$`` key

@@ -60,11 +60,11 @@ def target_of(request: Request, routes: Routes) -> Target:
     """
     arn = MethodArn.parse(request.method_arn)  # a bad ARN raises here
     kind = request.kind
-    if kind is _WEBSOCKET:
+    if kind is EventKind.WEBSOCKET_AUTHORIZER:
         if request.route_key not in (None, arn.path):
             raise UnsupportedEvent("a WebSocket route key that is not its method ARN's route")
         return Target(arn.path, "", arn)
-    if arn.verb is None and arn.path == "$default" and kind in _HTTP_KINDS:
+    if arn.verb is None and arn.path == "$default" and kind.is_http_authorizer:
         # rawPath starts with a named stage on the execute-api endpoint, not always behind
         # a custom domain: when the table also has a first segment of that name, the path
         # is read both ways, and both must be allowed. The stage is the ARN's: the memo
@@ -250,7 +250,6 @@ def _ran_as_listed(
     return _UNLISTED
 
 
-_HTTP_KINDS = (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2)
 # Events naming the route API Gateway ran: by its resource, or by its route key.
 _RESOURCE_KINDS = (
     EventKind.REST_V1,
@@ -258,4 +257,3 @@ _RESOURCE_KINDS = (
     EventKind.HTTP_AUTHORIZER_V1,
 )
 _ROUTE_KEY_KINDS = (EventKind.HTTP_V2, EventKind.HTTP_AUTHORIZER_V2)
-_WEBSOCKET = EventKind.WEBSOCKET_AUTHORIZER

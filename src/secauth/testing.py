@@ -22,7 +22,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -384,21 +384,3 @@ def thumbprint(jwk: Mapping[str, Any]) -> str:
     digest = hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode())
     return b64url_encode(digest.digest())
 
-
-def iter_algorithms() -> Iterator[str]:
-    """Every algorithm secauth verifies, in a stable order."""
-    yield from (
-        "RS256",
-        "RS384",
-        "RS512",
-        "PS256",
-        "PS384",
-        "PS512",
-        "ES256",
-        "ES384",
-        "ES512",
-        "EdDSA",
-        "HS256",
-        "HS384",
-        "HS512",
-    )

@@ -75,7 +75,6 @@ _NOT_A_HEADER_SOURCE: Final = {
     "sec-websocket-protocol": "TokenSource.websocket_protocol()",
 }
 _PROTOCOL_HEADER: Final = "sec-websocket-protocol"
-_TOKEN: Final = EventKind.TOKEN_AUTHORIZER  # enum members are slow to look up on the class
 
 
 class TokenSource:
@@ -260,7 +259,7 @@ def read_token(
     carries two values), and :class:`~secauth.errors.MalformedToken` for a header value
     with another scheme.
     """
-    if request.kind is _TOKEN:
+    if request.kind is EventKind.TOKEN_AUTHORIZER:
         return _token_event(request, sources)
     found: list[tuple[TokenSource, str]] = []
     for source in sources:

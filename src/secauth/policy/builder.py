@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 __all__ = ["PolicyBuilder", "PrincipalLike"]
 
-_HTTP_KINDS = (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2)
 _ARN_COLONS = 5  # arn:partition:execute-api:region:account:api/stage/VERB/path
 
 
@@ -236,7 +235,7 @@ class PolicyBuilder:
         elif arn.is_websocket:
             # Exact or not: cached, an HTTP API's $default ARN answers every path, the
             # spellings every table refuses (/a//b, /a/../b) too: it is never allowed.
-            allow = allow and (arn.path != "$default" or request.kind not in _HTTP_KINDS)
+            allow = allow and (arn.path != "$default" or not request.kind.is_http_authorizer)
             doc = exact_document(arn, allow)
         elif exact:
             doc = exact_document(arn, allow)

@@ -133,10 +133,6 @@ def _first_counterexample(
     return None
 
 
-def _sorted(patterns: Mapping[str, set[str]]) -> dict[str, list[str]]:
-    return {verb: sorted(found) for verb, found in patterns.items()}
-
-
 def _document(
     prefix: str, allow: Mapping[str, set[str]], deny: Mapping[str, set[str]]
 ) -> PolicyDocument:
