@@ -44,10 +44,11 @@ def issuer_key(issuer: str) -> str:
 
 
 def misspelt_issuer(issuer: str) -> str | None:
-    """Why ``issuer`` cannot be the ``iss`` of a token, or None: blanks around it, a
-    Cognito user pool's id instead of its issuer, or a Cognito issuer spelled otherwise
-    than Cognito signs it (upper case, a trailing slash, ``http``). An entry written
-    under such a name would match no token: revocations refuse it.
+    """Why ``issuer`` cannot be the ``iss`` of a token, or None: blanks or invisible
+    characters in it, a Cognito user pool's id or ARN instead of its issuer, or a Cognito
+    issuer spelled otherwise than Cognito signs it (upper case, a trailing slash,
+    ``http``). An entry written under such a name would match no token: revocations
+    refuse it.
 
     >>> misspelt_issuer("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123") is None
     True
@@ -56,15 +57,16 @@ def misspelt_issuer(issuer: str) -> str | None:
     >>> misspelt_issuer("eu-west-1_AbC123")
     "it is a user pool's id; its issuer is https://cognito-idp.<region>.amazonaws.com/<pool id>"
     """
-    if issuer != issuer.strip():
-        return "it has blanks around it"
+    if not issuer.isprintable() or " " in issuer:  # controls, format characters, spaces
+        return "it holds blanks or invisible characters"
     if _COGNITO_ISSUER.fullmatch(issuer):
         return None
-    if _POOL_ID.fullmatch(issuer):
-        return "it is a user pool's id; its issuer is https://cognito-idp.<region>.amazonaws.com/<pool id>"
-    if "cognito-idp." in issuer.lower():
-        return (
-            "Cognito signs its issuer https://cognito-idp.<region>.amazonaws.com/<pool id>: "
-            "https, lower case, no trailing slash"
-        )
+    pool_issuer = "https://cognito-idp.<region>.amazonaws.com/<pool id>"
+    if _POOL_ID.fullmatch(issuer.lower()):
+        return f"it is a user pool's id; its issuer is {pool_issuer}"
+    spelled = issuer.lower()
+    if spelled.startswith("arn:") and ":cognito-idp:" in spelled:
+        return f"it is a user pool's ARN; its issuer is {pool_issuer}"
+    if "cognito-idp" in spelled and ".amazonaws." in spelled:
+        return f"Cognito signs its issuer {pool_issuer}: https, lower case, no trailing slash"
     return None

@@ -14,20 +14,19 @@ One cache with its rules in one place, in the style of aws-jwt-verify's key cach
   the token is verified afresh, every check included (``nbf`` and ``iat`` passed at that
   time, so they hold later); the verifier checks ``exp`` on every use.
 
->>> cache = VerifiedTokenCache(size=2, max_age=60, clock=lambda: 0.0)
+>>> cache = VerifiedTokenCache(size=2, max_age=60)
 >>> entry = CachedToken('{"sub": "u"}', {}, None, exp=100.0, generation=1, made_at=0.0,
-...                     until=cache.until(fresh_for=30))
+...                     until=cache.until(now=0.0, fresh_for=30))
 >>> cache.seen_before("t"), cache.seen_before("t")
 (False, True)
 >>> cache.keep("t", entry)
->>> cache.get("t", generation=1).exp, cache.get("t", generation=2)
+>>> cache.get("t", generation=1, now=0.0).exp, cache.get("t", generation=2, now=0.0)
 (100.0, None)
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 __all__ = ["CachedToken", "VerifiedTokenCache"]
@@ -50,30 +49,30 @@ class CachedToken(NamedTuple):
 class VerifiedTokenCache:
     """Verified tokens by their text (module docs: admission, bound, freshness)."""
 
-    def __init__(self, size: int, max_age: float, clock: Callable[[], float]) -> None:
+    def __init__(self, size: int, max_age: float) -> None:
         self.size = size
         self.max_age = max_age
-        self._clock = clock
         self._entries: dict[str, CachedToken] = {}
         self._sightings: set[int] = set()
 
     def __contains__(self, token: object) -> bool:
         return token in self._entries
 
-    def get(self, token: str, generation: int) -> CachedToken | None:
-        """The token's entry while it is fresh; a stale one is dropped."""
+    def get(self, token: str, generation: int, now: float) -> CachedToken | None:
+        """The token's entry while it is fresh at ``now`` (the one clock reading the caller
+        checks the entry's time claims with too); a stale one is dropped."""
         entry = self._entries.get(token)
         if entry is None:
             return None
-        if entry.generation != generation or not entry.made_at <= self._clock() < entry.until:
+        if entry.generation != generation or not entry.made_at <= now < entry.until:
             self._entries.pop(token, None)
             return None
         return entry
 
-    def until(self, fresh_for: float) -> float:
-        """When an entry made now stops serving: after ``max_age`` seconds, or once its key
-        set is due for a refresh (in ``fresh_for`` seconds), whichever comes first."""
-        return self._clock() + min(self.max_age, fresh_for)
+    def until(self, now: float, fresh_for: float) -> float:
+        """When an entry made at ``now`` stops serving: after ``max_age`` seconds, or once
+        its key set is due for a refresh (in ``fresh_for`` seconds), whichever comes first."""
+        return now + min(self.max_age, fresh_for)
 
     def drop(self, token: str) -> None:
         self._entries.pop(token, None)

@@ -170,7 +170,7 @@ class JwtVerifier:
         self.cache_size = cache_size
         self.cache_max_age = float(cache_max_age)
         self._clock = clock
-        self._cache = VerifiedTokenCache(cache_size, self.cache_max_age, clock)
+        self._cache = VerifiedTokenCache(cache_size, self.cache_max_age)
         self._headers: OrderedDict[str, jose.Header] = OrderedDict()
         #: The claim mapping ``Authorizer`` and ``Guard`` use unless given ``claims=``
         #: (None: theirs, ``ClaimMapper()``). Presets set it; so may you.
@@ -339,14 +339,12 @@ class JwtVerifier:
         """
         if self.check is not None or self.revocations is not None or type(token) is not str:
             return False
-        entry = self._cache.get(token, self.keys.generation)
-        if entry is None:
-            return False
-        self._still_valid(token, entry)
-        return True
+        return self._hit(token) is not None
 
     def clear_cache(self) -> None:
-        """Forget every verified token (keys stay cached)."""
+        """Forget every verified token (keys stay cached). Call it after changing
+        :attr:`claims`: a hit re-checks a token's expiry alone, the other checks ran when
+        it was verified."""
         self._cache.clear()
         self._headers.clear()
 
@@ -355,23 +353,25 @@ class JwtVerifier:
     def _cached(self, token: str) -> dict[str, Any] | None:
         """The claims of a token verified before with the current keys, checked again
         for time; None when it is not cached."""
-        entry = self._cache.get(token, self.keys.generation)
+        entry = self._hit(token)
         if entry is None:
             return None
-        self._still_valid(token, entry)
         claims: dict[str, Any] = json.loads(entry.claims_json)
         if self.check is not None:
             self._run_check(entry.header, claims, entry.key)
         return claims
 
-    def _still_valid(self, token: str, entry: CachedToken) -> None:
-        """Raise as :meth:`verify` would for a cached token now expired. The other time
-        checks (``nbf``, ``iat``) passed when the entry was made, and the cache serves an
-        entry only at or after that time."""
+    def _hit(self, token: str) -> CachedToken | None:
+        """The cache entry of ``token`` if it serves now, else None; raises as
+        :meth:`verify` would for a cached token now expired. One clock reading decides
+        both: the entry serves only at or after the time it was made, when its other time
+        checks (``nbf``, ``iat``) passed."""
         now = self._clock()
-        if now >= entry.exp + self.claims.leeway:
+        entry = self._cache.get(token, self.keys.generation, now)
+        if entry is not None and now >= entry.exp + self.claims.leeway:
             self._cache.drop(token)
             raise TokenExpired(detail={"exp": entry.exp, "now": now})
+        return entry
 
     def _parse(self, token: object) -> tuple[jose.Segments, jose.Header]:
         if token is None or token == "":
@@ -425,7 +425,7 @@ class JwtVerifier:
         if self.check is not None:
             self._run_check(header.header, claims, key)
         if self._cache.seen_before(token):  # admission: kept from its second verification
-            until = self._cache.until(fresh_for=fresh_for(self.keys))
+            until = self._cache.until(now, fresh_for=fresh_for(self.keys))
             entry = CachedToken(
                 claims_json=claims_json, header=header.header, key=key, exp=times.exp,
                 generation=generation, made_at=now, until=until,
