@@ -59,8 +59,9 @@ class FetchCause(NamedTuple):
     ``kind`` is one of ``http_status`` (with ``status``), ``timeout``, ``connection``
     (with the ``errno`` when the system gave one), ``tls``, ``protocol``, ``redirect``,
     ``too_large``, ``bad_document``, ``bad_member`` (an introspection answer's member of
-    the wrong type), ``wrong_issuer``, ``refused_url`` or ``unexpected``;
-    ``error`` names the exception class; ``document`` the document that failed
+    the wrong type), ``wrong_issuer``, ``refused_url``, ``missing_dependency`` (``error``
+    says what to install) or ``unexpected``; ``error`` names the exception class;
+    ``document`` the document that failed
     (``discovery`` or ``jwks``) once the key set knows it.
 
     >>> cause = FetchCause("http_status", status=503, document="jwks")

@@ -28,8 +28,28 @@ from secauth._fetch import (
     too_large,
     transport_cause,
 )
+from secauth.errors import ConfigurationError
 
-__all__ = ["fetch_json_async", "fetch_text_async", "post_form_async"]
+__all__ = [
+    "MISSING_HTTPX",
+    "fetch_json_async",
+    "fetch_text_async",
+    "post_form_async",
+    "require_httpx",
+]
+
+#: What to install for async fetching (a FetchCause's ``error`` when httpx is missing).
+MISSING_HTTPX = "httpx: pip install 'secauth[async]'"
+
+
+def require_httpx() -> None:
+    """Raise :class:`~secauth.errors.ConfigurationError` naming the extra when httpx, which
+    async fetching uses, is not installed; called where an async handler is guarded, so a
+    core install fails at startup instead of answering 503 to every request."""
+    from importlib.util import find_spec
+
+    if find_spec("httpx") is None:
+        raise ConfigurationError(f"async key and introspection fetches need {MISSING_HTTPX}")
 
 
 async def fetch_json_async(
@@ -97,8 +117,8 @@ async def _client(policy: FetchPolicy, doing: str) -> AsyncIterator[Any]:
         import httpx
     except ImportError:  # pragma: no cover - depends on the environment
         raise FetchError(
-            "async fetching needs httpx: pip install 'secauth[async]'",
-            FetchCause("unexpected", error="ImportError"),
+            f"async fetching needs {MISSING_HTTPX}",
+            FetchCause("missing_dependency", error=MISSING_HTTPX),
         ) from None
     try:
         async with asyncio.timeout(policy.timeout):

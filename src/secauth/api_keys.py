@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
-import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 from secauth.errors import AmbiguousCredentials, ConfigurationError, MalformedToken, MissingToken
 from secauth.options import flag
+from secauth.plan_names import plan_problem
 from secauth.principal import Principal
 
 if TYPE_CHECKING:
@@ -76,8 +76,6 @@ ENTRY_FIELDS: Final = frozenset(
 MIN_API_KEY_LENGTH: Final = 20
 #: The longest API key accepted.
 MAX_API_KEY_LENGTH: Final = 256
-#: A plan name (``ApiKeyEntry.plan``, the plans of ``RateLimiter.per_plan``).
-PLAN_NAME: Final = re.compile(r"[A-Za-z0-9._-]{1,64}", re.ASCII)
 #: What a presented key loses at either end (and nothing else).
 _AROUND: Final = " \t"
 _HEX_DIGITS: Final = frozenset("0123456789abcdefABCDEF")
@@ -289,17 +287,6 @@ def rate_limit_problem(limit: object) -> str | None:
     except ConfigurationError as exc:
         return exc.public_message
     return None
-
-
-def plan_problem(plan: object) -> str | None:
-    """Why ``plan`` is not a plan name, or None when it is one.
-
-    >>> plan_problem("pro") is None, plan_problem("gold plan")
-    (True, "a plan name is 1-64 letters, digits, '.', '_' or '-'; not 'gold plan'")
-    """
-    if isinstance(plan, str) and PLAN_NAME.fullmatch(plan):
-        return None
-    return f"a plan name is 1-64 letters, digits, '.', '_' or '-'; not {plan!r}"
 
 
 def read_api_key(headers: Mapping[str, str], header: str) -> str:

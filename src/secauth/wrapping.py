@@ -50,6 +50,10 @@ def wrap_handler(guard: Guard, handler: Callable[..., Any]) -> Callable[..., Any
             "this Guard's rate limit uses an async store: guard an async handler, or use "
             "a sync store"
         )
+    if is_async and guard.verifier is not None:
+        from secauth._fetch_async import require_httpx
+
+        require_httpx()  # async verification fetches keys (or introspects) with httpx
     if is_async:
 
         async def async_wrapper(event: dict[str, Any], context: Any) -> Any:

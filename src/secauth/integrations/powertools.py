@@ -82,7 +82,9 @@ if TYPE_CHECKING:
 
     guard_handler: Callable[..., Any]  # built lazily by __getattr__ below
 
-__all__ = ["PowertoolsDecisions", "guard_handler", "guard_middleware", "protected_resource_routes"]
+# guard_handler is not listed: it is built from Powertools on first use, and a star import
+# must work without Powertools installed.
+__all__ = ["PowertoolsDecisions", "guard_middleware", "protected_resource_routes"]
 
 
 def guard_middleware(guard: Guard) -> Callable[[Any, Callable[[Any], Any]], Any]:
@@ -306,7 +308,12 @@ def secauth_guard(
 def __getattr__(name: str) -> Any:
     # ``guard_handler`` is built on first use, so importing this module needs no Powertools.
     if name == "guard_handler":
-        from aws_lambda_powertools.middleware_factory import lambda_handler_decorator
+        try:
+            from aws_lambda_powertools.middleware_factory import lambda_handler_decorator
+        except ImportError:
+            raise ConfigurationError(
+                "guard_handler needs Powertools: pip install 'secauth[powertools]'"
+            ) from None
 
         value = lambda_handler_decorator(secauth_guard)
         globals()[name] = value

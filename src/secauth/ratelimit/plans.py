@@ -46,9 +46,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from secauth.api_keys import plan_problem
 from secauth.errors import ConfigurationError, UnknownPlan
 from secauth.events import Request
+from secauth.plan_names import plan_problem
 from secauth.principal import Principal
 from secauth.ratelimit.combined import as_request, hit_limits, hit_limits_async
 from secauth.ratelimit.enforcing import Enforcing
