@@ -75,6 +75,7 @@ def routed_http_api(request: Request) -> bool:
     ``$default``: its route ARN's path may show more segments than the route it ran (an
     encoded ``/``), so a cached answer for it names only that ARN.
 
+    >>> from secauth.events import EventKind
     >>> arn = "arn:aws:execute-api:us-east-1:123456789012:api/$default/GET/users/x/$default"
     >>> routed_http_api(Request(EventKind.HTTP_AUTHORIZER_V2, {"routeArn": arn}))
     True
@@ -108,6 +109,7 @@ def route_bound(request: Request, *, cached: bool, route_covered: bool) -> Route
     unnamed, a method not sent in upper case (``get`` may have run the ``ANY`` route),
     and without the route in the key: the request's ARN alone. Other events: the plan.
 
+    >>> from secauth.events import EventKind
     >>> arn = "arn:aws:execute-api:us-east-1:123456789012:api/$default/GET/users/7"
     >>> event = {"routeArn": arn, "routeKey": "GET /users/{id}"}
     >>> route_bound(Request(EventKind.HTTP_AUTHORIZER_V2, event), cached=True, route_covered=True)
@@ -150,6 +152,7 @@ def cached_denial(
     (:data:`DEFAULT_ROUTE_CACHED`).
 
     >>> from secauth.access import authenticated
+    >>> from secauth.events import EventKind
     >>> routes = Routes({"GET /a": authenticated()})
     >>> allowed = routes.decide(Principal("u"), "GET", "/a")
     >>> arn = "arn:aws:execute-api:us-east-1:123456789012:api/$default/GET/a"
