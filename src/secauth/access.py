@@ -266,8 +266,11 @@ class Routes:
         segments = split_path(path)
         if segments is None:
             return None
+        matches = self._table.lookup(method.upper(), segments)
+        if matches is None:
+            return None  # too ambiguous to read: refused, even with a default
         found: list[RouteMatch] = []
-        for match in self._table.lookup(method.upper(), segments):
+        for match in matches:
             if match is not None:
                 params = match.params if decoded else _decoded(match.params)
                 candidate = RouteMatch(match.key.key, params, match.value)
@@ -440,7 +443,7 @@ class Routes:
         owned = []
         for verb in verbs:
             for probe in probes:
-                outcomes = self._table.lookup(verb, probe)
+                outcomes = self._table.lookup(verb, probe) or ()
                 if any(m is not None and m.route_index == index for m in outcomes):
                     owned.append(verb)
                     break

@@ -50,8 +50,10 @@ class Grants(NamedTuple):
 
     def allows_segments(self, verb: str, segments: Sequence[str]) -> bool:
         """:meth:`allows` for a path already split into (raw, not refused) segments."""
-        table = self.routes.table
-        for match in table.lookup(verb, segments):
+        matches = self.routes.table.lookup(verb, segments)
+        if matches is None:
+            return False  # too ambiguous to read: refused
+        for match in matches:
             if match is None:
                 if not self.default:
                     return False

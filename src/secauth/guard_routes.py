@@ -170,7 +170,7 @@ def _has_route(routes: Routes, verbs: Iterable[str], path: str) -> bool:
     return segments is not None and any(
         match is not None
         for verb in verbs
-        for match in routes.table.lookup(verb.upper(), segments)
+        for match in routes.table.lookup(verb.upper(), segments) or ()
     )
 
 

@@ -39,7 +39,10 @@ The model of API Gateway's route selection (REST and HTTP APIs)
   :meth:`RouteTable.lookup` returns the route of every reading (each such segment
   read as written and as the literal), and callers allow the request only when every
   one of them does. Parameter values are always the raw
-  segments.
+  segments. The readings double with each ambiguous segment: a path with more than
+  :data:`MAX_AMBIGUOUS_SEGMENTS` of them is not read at all (``lookup`` returns None)
+  and is refused like a refused spelling, so an anonymous request cannot make routing
+  cost 2**k walks.
 
 Example
 -------
@@ -85,6 +88,8 @@ __all__ = [
 
 #: The HTTP verbs a route or a method ARN can name (``ANY`` stands for all of them).
 VERBS: Final = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+#: The most ambiguous segments a path may have (module docs): 2**6 readings at most.
+MAX_AMBIGUOUS_SEGMENTS: Final = 6
 ANY: Final = "ANY"
 LITERAL, PARAM, GREEDY = 0, 1, 2
 
@@ -426,9 +431,10 @@ class RouteTable(Generic[T]):
             fresh += "~"
         return fresh
 
-    def readings(self, segments: Sequence[str]) -> list[Sequence[str]]:
+    def readings(self, segments: Sequence[str]) -> list[Sequence[str]] | None:
         """Each way the segments can be read (module docs: ambiguous segments), the
-        segments as written first.
+        segments as written first; None for a path with more than
+        :data:`MAX_AMBIGUOUS_SEGMENTS` ambiguous segments (not read: refused).
 
         >>> table = RouteTable([(parse_route_key("GET /admin/users"), "admin")])
         >>> table.readings(("admin;v=1", "users"))
@@ -447,17 +453,23 @@ class RouteTable(Generic[T]):
                 other[position] = literal
         if other is None:
             return [segments]
+        if len(other) > MAX_AMBIGUOUS_SEGMENTS:
+            return None
         choices = [
             (segment, other[i]) if i in other else (segment,) for i, segment in enumerate(segments)
         ]
         return list(itertools.product(*choices))
 
-    def lookup(self, verb: str, segments: Sequence[str]) -> list[Match[T] | None]:
+    def lookup(self, verb: str, segments: Sequence[str]) -> list[Match[T] | None] | None:
         """What each reading of ``segments`` reaches for ``verb``: a :class:`Match`, or
         None for a reading that reaches no route. Deduplicated, the reading as written
-        first; one item unless a segment is ambiguous (module docs)."""
+        first; one item unless a segment is ambiguous (module docs). None for a path too
+        ambiguous to read (:meth:`readings`): callers refuse it."""
+        readings = self.readings(segments)
+        if readings is None:
+            return None
         out: list[Match[T] | None] = []
-        for reading in self.readings(segments):
+        for reading in readings:
             index = self._walk(self._root, reading, 0, verb)
             match = None if index is None else self._match(index, segments)
             if not out or match not in out:

@@ -95,7 +95,7 @@ def plan_policy(prefix: str, grants: Grants) -> PolicyDocument | None:
             return _document(prefix, allow, deny) if any(allow.values()) else None
         verb, _, path = witness.partition(" ")
         segments = split_path(path) or ()
-        route = table.lookup(verb, segments)[0]
+        route = (table.lookup(verb, segments) or [None])[0]  # too ambiguous: no route
         if route is None and not segments:
             deny[verb].add(verb + "/")  # "VERB/*" also matches the root, "VERB/"
             continue
