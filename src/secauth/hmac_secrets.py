@@ -6,9 +6,12 @@ else is a configuration mistake (an all-digit secret a config loader turned into
 
 A public key given as a secret is the key confusion behind PyJWT CVE-2022-29217 and
 python-jose CVE-2024-33663: anyone could mint tokens with it. :func:`looks_like_public_key`
-recognises the spellings a key is copied in: PEM and OpenSSH text, DER (raw, or in
-base64, base64url or hex), a JWK, a JWKS or its ``keys`` array, and any of these as a
-JSON string. A bare RSA modulus (a JWK's ``n``) cannot be told from a random secret.
+recognises the spellings a key is copied in: PEM text anywhere in the secret (after a
+comment, OpenSSL's "Bag Attributes" or a certificate dump), OpenSSH text, DER (raw, or
+in base64, base64url or hex), an uncompressed EC point (raw or so encoded), a JWK, a
+JWKS or its ``keys`` array, and any of these as a JSON string or a JSON object's member.
+A bare RSA modulus (a JWK's ``n``) cannot be told from a random secret. A secret of one
+byte repeated is no secret either, and is refused too.
 
 Example
 -------
@@ -34,7 +37,10 @@ from secauth.errors import ConfigurationError
 
 __all__ = ["looks_like_public_key", "secret_bytes"]
 
-_PUBLIC_KEY_PREFIXES: Final = (b"-----BEGIN", b"ssh-", b"ecdsa-sha2-", b"sk-")
+_PEM_BEGIN: Final = b"-----BEGIN"
+_PUBLIC_KEY_PREFIXES: Final = (_PEM_BEGIN, b"ssh-", b"ecdsa-sha2-", b"sk-")
+# An uncompressed EC point's length (0x04, x, y) for P-256, P-384 and P-521.
+_POINT_CURVES: Final = {65: "SECP256R1", 97: "SECP384R1", 133: "SECP521R1"}
 
 
 def secret_bytes(secret: object) -> bytes:
@@ -52,13 +58,15 @@ def secret_bytes(secret: object) -> bytes:
             "secret looks like a public key (PEM, SSH, DER or JWK); HMAC needs a random "
             "shared secret. For RS/ES/EdDSA tokens pass jwks= or jwks_uri= instead"
         )
+    if len(set(raw)) == 1:
+        raise ConfigurationError("an HMAC secret is one byte repeated: use random bytes")
     return raw
 
 
 def looks_like_public_key(raw: bytes) -> bool:
     """Whether ``raw`` is a public key or certificate in one of the spellings above."""
     text = raw.removeprefix(b"\xef\xbb\xbf").strip()  # a byte-order mark, then spaces
-    if text.startswith(_PUBLIC_KEY_PREFIXES):
+    if text.startswith(_PUBLIC_KEY_PREFIXES) or _PEM_BEGIN in text:
         return True
     if text[:1] in (b"{", b"[", b'"'):
         try:
@@ -66,7 +74,9 @@ def looks_like_public_key(raw: bytes) -> bool:
         except (ValueError, RecursionError):
             return False
         return _is_key_document(document)
-    return any(_is_der_key(candidate) for candidate in _decodings(raw, text))
+    return any(
+        _is_der_key(candidate) or _is_ec_point(candidate) for candidate in _decodings(raw, text)
+    )
 
 
 def _is_key_document(document: object) -> bool:
@@ -74,7 +84,13 @@ def _is_key_document(document: object) -> bool:
         return looks_like_public_key(document.encode("utf-8"))
     if isinstance(document, list):  # a JWKS's "keys" array
         return any(_is_key_document(item) for item in document)
-    return isinstance(document, dict) and ("kty" in document or "keys" in document)
+    if isinstance(document, dict):  # a JWK or JWKS, or a key in a member of a document
+        return (
+            "kty" in document
+            or "keys" in document
+            or any(_is_key_document(value) for value in document.values())
+        )
+    return False
 
 
 def _decodings(raw: bytes, text: bytes) -> list[bytes]:
@@ -90,6 +106,21 @@ def _decodings(raw: bytes, text: bytes) -> list[bytes]:
     with contextlib.suppress(ValueError):
         found.append(binascii.unhexlify(compact))
     return found
+
+
+def _is_ec_point(candidate: bytes) -> bool:
+    """Whether ``candidate`` is an uncompressed point of a NIST curve (a random secret of
+    that length starting with 0x04 is one with negligible odds)."""
+    curve = _POINT_CURVES.get(len(candidate))
+    if curve is None or candidate[:1] != b"\x04":
+        return False
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        ec.EllipticCurvePublicKey.from_encoded_point(getattr(ec, curve)(), candidate)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_der_key(candidate: bytes) -> bool:
