@@ -260,9 +260,9 @@ def test_pyjwt_cve_2025_45768_short_hmac_keys() -> None:
     """
     for alg, size in (("HS256", 32), ("HS384", 48), ("HS512", 64)):
         with pytest.raises(ConfigurationError):
-            JwtVerifier(issuer=ISSUER, audience=AUDIENCE, secret=b"k" * (size - 1),
+            JwtVerifier(issuer=ISSUER, audience=AUDIENCE, secret=bytes(range(size - 1)),
                         algorithms=[alg])
-        JwtVerifier(issuer=ISSUER, audience=AUDIENCE, secret=b"k" * size, algorithms=[alg])
+        JwtVerifier(issuer=ISSUER, audience=AUDIENCE, secret=bytes(range(size)), algorithms=[alg])
 
 
 # --- python-jose ----------------------------------------------------------------------------
@@ -283,7 +283,7 @@ def test_python_jose_cve_2016_7036_constant_time_hmac(monkeypatch: pytest.Monkey
         return real(a, b)
 
     monkeypatch.setattr(hmac_module, "compare_digest", spy)
-    secret = b"s" * 32
+    secret = bytes(range(32))
     verifier = JwtVerifier(
         issuer=ISSUER, audience=AUDIENCE, secret=secret, algorithms=["HS256"],
         clock=lambda: NOW, cache_size=0,

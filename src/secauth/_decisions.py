@@ -36,11 +36,13 @@ __all__ = [
     "DecisionLog",
     "DecisionSink",
     "caller_fields",
+    "decision_fields",
     "decision_for",
     "fields",
 ]
 
 DecisionSink = Callable[[Mapping[str, Any]], None]
+_INFO = 20  # logging.INFO, without importing logging for the stdout mode
 
 #: Every value of a record's ``decision`` field.
 DECISIONS = ("allow", "deny", "unauthorized", "preflight", "error")
@@ -152,7 +154,7 @@ class DecisionLog:
         """Whether a record would go anywhere (callers may skip building one)."""
         if self.sink is not None or self.mode == "stdout":
             return True
-        return self.mode == "logging" and self._decisions_logger().isEnabledFor(20)  # INFO
+        return self.mode == "logging" and self._decisions_logger().isEnabledFor(_INFO)
 
     def publish(self, record: Mapping[str, Any]) -> dict[str, Any] | None:
         """Send ``record`` (restricted to :data:`FIELDS`); return it as sent, or None
@@ -162,7 +164,7 @@ class DecisionLog:
         clean = fields(record)
         if self.mode == "stdout":  # marked, to filter it from the function's own output
             sys.stdout.write(_line({"secauth": "decision", **clean}) + "\n")
-        elif self.mode == "logging" and self._decisions_logger().isEnabledFor(20):
+        elif self.mode == "logging" and self._decisions_logger().isEnabledFor(_INFO):
             self._decisions_logger().info(_line(clean))
         if self.sink is not None:
             with contextlib.suppress(Exception):  # a broken hook must not change the answer

@@ -1,9 +1,10 @@
 """``ResponseMemo``: the Authorizer's answers to a bearer token repeated on the same target;
 ``PrincipalMemo``: the Guard's principals of repeated callers.
 
-One bounded cache with one eviction rule: the least recently used answer goes when a new
-one would exceed ``size``. Admission is the verifier's (:mod:`secauth.token_cache`): a
-key's first answer is only noted, as a hash, and its second is kept, so one-time tokens
+``ResponseMemo`` is one bounded cache with one eviction rule: the least recently used
+answer goes when a new one would exceed ``size``. Its admission is the verifier's
+(:class:`~secauth.token_cache.Sightings`): a key's first answer is only noted, as a hash,
+and its second is kept, so one-time tokens
 (most of them, on a busy API) cost no copy, are not kept alive and evict no returning
 caller. Every answer handed out is a fresh copy a caller may change: its dicts and lists
 are copied (:func:`fresh_copy`), its strings and numbers shared (they cannot change). The
@@ -28,6 +29,7 @@ from collections.abc import Hashable, Mapping
 from typing import Any, NamedTuple
 
 from secauth.principal import CONTEXT_FIELDS, ClaimMapper, Principal
+from secauth.token_cache import Sightings
 
 __all__ = ["PrincipalMemo", "Remembered", "ResponseMemo", "fresh_copy"]
 
@@ -63,9 +65,8 @@ class ResponseMemo:
         self.size = size
         # key -> (the response, record fields), least recently used first; never handed out.
         self._entries: OrderedDict[Hashable, tuple[dict[str, Any], dict[str, Any]]] = OrderedDict()
-        # Hashes of keys answered once. A collision only keeps an answer one sighting
-        # early: the answer itself is stored under its whole key.
-        self._sightings: set[int] = set()
+        # Keys answered once (admission; the answer itself is stored under its whole key).
+        self._sightings = Sightings(size)
 
     def __len__(self) -> int:
         """How many answers are kept (keys seen once are not counted)."""
@@ -81,13 +82,7 @@ class ResponseMemo:
 
     def put(self, key: Hashable, response: Mapping[str, Any], fields: Mapping[str, Any]) -> None:
         """Note ``key`` on its first answer; keep the answer on its second."""
-        if not self.size:
-            return
-        fingerprint = hash(key)
-        if fingerprint not in self._sightings:
-            if len(self._sightings) >= self.size:
-                self._sightings.clear()
-            self._sightings.add(fingerprint)
+        if not self._sightings.seen_before(key):
             return
         self._entries[key] = (fresh_copy(response), dict(fields))
         self._entries.move_to_end(key)

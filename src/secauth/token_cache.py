@@ -27,9 +27,42 @@ One cache with its rules in one place, in the style of aws-jwt-verify's key cach
 from __future__ import annotations
 
 import itertools
+from collections.abc import Hashable
 from typing import Any, NamedTuple
 
-__all__ = ["CachedToken", "VerifiedTokenCache"]
+__all__ = ["CachedToken", "Sightings", "VerifiedTokenCache"]
+
+
+class Sightings:
+    """Admission for caches that keep a key from its second sighting: the hashes of keys
+    seen once, at most ``size`` of them (emptied when full; 0: nothing is admitted). A
+    collision only admits a key one sighting early.
+
+    >>> sightings = Sightings(2)
+    >>> sightings.seen_before("t"), sightings.seen_before("t")
+    (False, True)
+    """
+
+    __slots__ = ("_hashes", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._hashes: set[int] = set()
+
+    def seen_before(self, key: Hashable) -> bool:
+        """Whether ``key`` was seen before; a key not seen before is noted."""
+        if not self.size:
+            return False
+        fingerprint = hash(key)
+        if fingerprint in self._hashes:
+            return True
+        if len(self._hashes) >= self.size:
+            self._hashes.clear()
+        self._hashes.add(fingerprint)
+        return False
+
+    def clear(self) -> None:
+        self._hashes.clear()
 
 
 class CachedToken(NamedTuple):
@@ -53,7 +86,7 @@ class VerifiedTokenCache:
         self.size = size
         self.max_age = max_age
         self._entries: dict[str, CachedToken] = {}
-        self._sightings: set[int] = set()
+        self._sightings = Sightings(size)
 
     def __contains__(self, token: object) -> bool:
         return token in self._entries
@@ -81,15 +114,7 @@ class VerifiedTokenCache:
         """Whether ``token`` was verified before (admission: only such tokens are kept);
         a token not seen before is noted. A kept token's note stays: once its entry is
         dropped (new key set, max age), its next verification keeps it again."""
-        if not self.size:
-            return False
-        fingerprint = hash(token)
-        if fingerprint in self._sightings:
-            return True
-        if len(self._sightings) >= self.size:
-            self._sightings.clear()
-        self._sightings.add(fingerprint)
-        return False
+        return self._sightings.seen_before(token)
 
     def keep(self, token: str, entry: CachedToken) -> None:
         """Keep ``entry`` for ``token`` (call it for a token :meth:`seen_before`); when
