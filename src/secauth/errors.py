@@ -375,7 +375,8 @@ _MAX_RETRY_SECONDS = 86_400  # a Retry-After of at most a day
 
 
 class RateLimited(SecAuthError):
-    """Too many requests (HTTP 429); ``retry_after`` says when to come back, in seconds."""
+    """Too many requests (HTTP 429); ``retry_after`` says when to come back, in seconds, and
+    ``headers`` are the rate-limit headers its response carries (a limiter's own)."""
 
     reason = Reason.RATE_LIMITED
     status = 429
@@ -388,9 +389,11 @@ class RateLimited(SecAuthError):
         *,
         retry_after: float = 0.0,
         detail: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(public_message, detail=detail)
         self.retry_after = retry_after
+        self.headers: dict[str, str] = dict(headers or {})
 
     @property
     def retry_seconds(self) -> int:

@@ -347,10 +347,10 @@ class Guard:
         try:
             principal = self.identify(request)
         except SecAuthError:
-            count(limits, request, None, record, refused=True)  # counted too, per IP
+            count(limits, request, None, refused=True)  # counted too, per IP
             raise
         record.update(caller_fields(principal))
-        limit = count(limits, request, principal, record)
+        limit = count(limits, request, principal)
         decide(self.routes, self.rule, principal, request, record, app_path)  # guard_routes
         return Admission(request, principal, None, limit)
 
@@ -365,10 +365,10 @@ class Guard:
         try:
             principal = await self._identify_async(request)
         except SecAuthError:
-            await count_async(limits, request, None, record, refused=True)
+            await count_async(limits, request, None, refused=True)
             raise
         record.update(caller_fields(principal))
-        limit = await count_async(limits, request, principal, record)
+        limit = await count_async(limits, request, principal)
         decide(self.routes, self.rule, principal, request, record, app_path)  # guard_routes
         return Admission(request, principal, None, limit)
 

@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GUARDED_KINDS",
-    "LIMIT_HEADERS",
     "admitted_headers",
     "answered",
     "check_body",
@@ -60,9 +59,6 @@ __all__ = [
     "websocket_response",
 ]
 
-#: Where a refused request's rate-limit headers wait in its decision record for the 429
-#: response (never logged: decision records keep only secauth._decisions.FIELDS).
-LIMIT_HEADERS = "_limit_headers"
 #: The event kinds a Guard guards: handler events, not authorizer events (a tuple:
 #: membership by identity).
 GUARDED_KINDS = (
@@ -97,10 +93,9 @@ def multi_value(request: Request) -> bool:
     return "multiValueHeaders" in request.raw and "headers" not in request.raw
 
 
-def enforce_limit(result: RateLimitResult, record: dict[str, Any]) -> RateLimitResult:
-    """``result`` when the request is admitted; else raise its 429 (headers kept for it)."""
+def enforce_limit(result: RateLimitResult) -> RateLimitResult:
+    """``result`` when the request is admitted; else raise its 429 (with its headers)."""
     if not result.allowed:
-        record[LIMIT_HEADERS] = result.headers()
         raise result.error()
     return result
 
@@ -312,7 +307,7 @@ def refusal_response(
         return websocket_response(error.status, body)
     headers = dict(security_headers)
     if isinstance(error, RateLimited):
-        headers.update(record.get(LIMIT_HEADERS) or {})
+        headers.update(error.headers)
     if cors is not None:
         try:
             sent: Mapping[str, str] = Request.from_event(event).headers

@@ -14,7 +14,7 @@ would let failing credentials spend another client's quota.
 ...          "requestContext": {"http": {"method": "POST", "sourceIp": "192.0.2.1"}}}
 >>> limit = RateLimiter.per_ip("1/minute")
 >>> limits = request_limits(Request.from_event(event), limit, None, None)
->>> count(limits, Request.from_event(event), None, {}).allowed
+>>> count(limits, Request.from_event(event), None).allowed
 True
 """
 
@@ -61,7 +61,6 @@ def count(
     limits: Sequence[Any],
     request: Request,
     principal: Principal | None,
-    record: dict[str, Any],
     *,
     refused: bool = False,
 ) -> RateLimitResult | None:
@@ -73,14 +72,13 @@ def count(
         return None
     from secauth.ratelimit.combined import hit_limits  # loaded with the first limit
 
-    return enforce_limit(hit_limits(counted, request, _caller(principal)), record)
+    return enforce_limit(hit_limits(counted, request, _caller(principal)))
 
 
 async def count_async(
     limits: Sequence[Any],
     request: Request,
     principal: Principal | None,
-    record: dict[str, Any],
     *,
     refused: bool = False,
 ) -> RateLimitResult | None:
@@ -90,7 +88,7 @@ async def count_async(
         return None
     from secauth.ratelimit.combined import hit_limits_async
 
-    return enforce_limit(await hit_limits_async(counted, request, _caller(principal)), record)
+    return enforce_limit(await hit_limits_async(counted, request, _caller(principal)))
 
 
 def _counted(limits: Sequence[Any], refused: bool) -> Sequence[Any]:

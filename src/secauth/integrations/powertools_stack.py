@@ -145,7 +145,7 @@ def route_checks(guard: Guard, found: StackedAdmission) -> tuple[Principal, Rate
         try:
             identified = guard.identify(request, proof_recorded=recorded)
         except SecAuthError:  # a failed authentication counts in its own limits, as alone
-            count(_own_limits(guard, found), request, None, found.record, refused=True)
+            count(_own_limits(guard, found), request, None, refused=True)
             raise
         if not principal.is_anonymous and not same_caller(identified, principal):
             raise InvalidClaims(detail={"problem": "route and global guards disagree on the caller"})
@@ -161,11 +161,11 @@ def route_checks(guard: Guard, found: StackedAdmission) -> tuple[Principal, Rate
         try:
             _admit_anonymous(guard, principal, request, found.app_path)
         except SecAuthError:  # refused for its credentials: counted as alone
-            count(own, request, None, found.record, refused=True)
+            count(own, request, None, refused=True)
             raise
-    # Its own global limit and route limits, as Guard counts them (a 429's headers go in
-    # the outer guard's record).
-    limit = count(own, request, principal, found.record)
+    # Its own global limit and route limits, as Guard counts them (a 429 carries its own
+    # rate-limit headers, RateLimited.headers).
+    limit = count(own, request, principal)
     # Its table and its rule decide as they do for the guard alone (guard_routes: every
     # reading; the rule on each reading's parameters, or API Gateway's without a table).
     # The decision record stays the global guard's.

@@ -203,6 +203,7 @@ class RateLimitResult:
         return RateLimited(
             retry_after=self.retry_after,
             detail={"policy": self.policy, "limit": self.limit, "degraded": self.degraded},
+            headers=self.headers(),
         )
 
     def raise_for_denial(self) -> None:
