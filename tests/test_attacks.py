@@ -950,9 +950,10 @@ def test_audience_missing(es256: KeyPair) -> None:
 def test_secret_too_short_is_a_configuration_error(alg: str, size: int) -> None:
     """An HMAC secret shorter than the hash output is refused at construction."""
     with pytest.raises(ConfigurationError):
-        JwtVerifier(issuer=ISSUER, audience=AUDIENCE, secret=b"k" * (size - 1), algorithms=[alg])
-    verifier = JwtVerifier(issuer=ISSUER, audience=AUDIENCE, secret=b"k" * size, algorithms=[alg])
-    assert verifier.verify(hs_token(b"k" * size, claims(exp=4e9, iat=_DROP), alg=alg))["sub"] == (
+        JwtVerifier(issuer=ISSUER, audience=AUDIENCE, secret=bytes(range(size - 1)), algorithms=[alg])
+    secret = bytes(range(size))
+    verifier = JwtVerifier(issuer=ISSUER, audience=AUDIENCE, secret=secret, algorithms=[alg])
+    assert verifier.verify(hs_token(secret, claims(exp=4e9, iat=_DROP), alg=alg))["sub"] == (
         "alice"
     )
 
@@ -975,12 +976,12 @@ def test_secret_without_naming_hmac_is_a_configuration_error() -> None:
 
 def test_hmac_wrong_secret_and_truncated_mac() -> None:
     """With an HMAC verifier: another secret, a truncated MAC or an HS384 MAC all fail."""
-    secret = b"k" * 48
+    secret = bytes(range(48))
     verifier = JwtVerifier(
         issuer=ISSUER, audience=AUDIENCE, secret=secret, algorithms=["HS256"], clock=lambda: NOW
     )
     assert verifier.verify(hs_token(secret, claims()))["sub"] == "alice"
-    assert reason(verifier, hs_token(b"j" * 48, claims())) is Reason.INVALID_SIGNATURE
+    assert reason(verifier, hs_token(bytes(range(1, 49)), claims())) is Reason.INVALID_SIGNATURE
     head, body, sig = _three(hs_token(secret, claims()))
     short = b64url_encode(b64url_decode(sig)[:16])
     assert reason(verifier, f"{head}.{body}.{short}") is Reason.INVALID_SIGNATURE

@@ -157,7 +157,7 @@ def test_rfc7515_a1_is_expired_today_and_rejects_a_wrong_key() -> None:
     wrong = JwtVerifier(
         issuer="joe",
         audience=None,
-        secret=bytes(64),
+        secret=bytes(range(64)),
         algorithms=["HS256"],
         clock=lambda: BEFORE_EXP,
     )
@@ -375,7 +375,7 @@ def test_rfc7520_44_hs256_verifies() -> None:
     assert reason_of(verifier.verify, RFC7520_44_HS256) is Reason.MALFORMED_TOKEN
     # The same MAC under a different key is an invalid signature, not a malformed token.
     other = JwtVerifier(
-        issuer=None, audience=None, require_exp=False, secret=bytes(32), algorithms=["HS256"]
+        issuer=None, audience=None, require_exp=False, secret=bytes(range(32)), algorithms=["HS256"]
     )
     assert reason_of(other.verify, RFC7520_44_HS256) is Reason.INVALID_SIGNATURE
 

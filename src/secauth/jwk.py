@@ -88,7 +88,7 @@ class VerificationKey:
 
     Example
     -------
-    >>> key = VerificationKey.from_secret(b"0" * 32, algorithms=["HS256"])
+    >>> key = VerificationKey.from_secret(bytes(range(32)), algorithms=["HS256"])
     >>> sorted(key.algorithms)
     ['HS256']
     """

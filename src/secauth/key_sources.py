@@ -4,7 +4,7 @@ an HMAC secret).
 
 >>> sorted(checked_algorithms(["ES256"], hmac=False))
 ['ES256']
->>> key_source(None, None, b"0" * 32, frozenset({"HS256"}), False).generation
+>>> key_source(None, None, bytes(range(32)), frozenset({"HS256"}), False).generation
 1
 """
 
