@@ -165,18 +165,25 @@ def paths_of(request: Request, routes: Routes | None, app_path: str | None = Non
 
 def _has_route(routes: Routes, verbs: Iterable[str], path: str) -> bool:
     """Whether some reading of ``path`` (a case or percent variant of a literal too)
-    reaches a route of the table for one of ``verbs``."""
+    reaches a route of the table for one of ``verbs``; True for a path too ambiguous to
+    read, which must be judged (and refused), never left out."""
     segments = split_path(path)
-    return segments is not None and any(
-        match is not None
-        for verb in verbs
-        for match in routes.table.lookup(verb.upper(), segments) or ()
-    )
+    if segments is None:
+        return False
+    for verb in verbs:
+        matches = routes.table.lookup(verb.upper(), segments)
+        if matches is None or any(match is not None for match in matches):
+            return True
+    return False
 
 
 def _beyond_catch_all(routes: Routes, method: str, path: str) -> bool:
     """Whether the table has a route for ``path`` other than a catch-all (a route whose
-    first segment is greedy, ``/{proxy+}``)."""
+    first segment is greedy, ``/{proxy+}``); True for a path too ambiguous to read, which
+    must be judged (and refused), never left out."""
+    segments = split_path(path)
+    if segments is not None and routes.table.readings(segments) is None:
+        return True
     found = routes.resolve(method, path)
     if found is None:
         return False

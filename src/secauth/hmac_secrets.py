@@ -8,9 +8,11 @@ A public key given as a secret is the key confusion behind PyJWT CVE-2022-29217 
 python-jose CVE-2024-33663: anyone could mint tokens with it. :func:`looks_like_public_key`
 recognises the spellings a key is copied in: PEM text anywhere in the secret (after a
 comment, OpenSSL's "Bag Attributes" or a certificate dump), OpenSSH text, DER (raw, or
-in base64, base64url or hex), an uncompressed EC point (raw or so encoded), a JWK, a
-JWKS or its ``keys`` array, and any of these as a JSON string or a JSON object's member.
-A bare RSA modulus (a JWK's ``n``) cannot be told from a random secret. A secret of one
+in base64, base64url or hex), PEM or OpenSSH text so encoded, an uncompressed EC point
+(raw or so encoded), a JWK, a JWKS or its ``keys`` array, and any of these as a JSON
+string or a JSON object's member. A bare RSA modulus (a JWK's ``n``) cannot be told from
+a random secret, nor can a compressed EC point (one random secret of its length in about
+256 would read as one, and be refused for nothing). A secret of one
 byte repeated is no secret either, and is refused too.
 
 Example
@@ -75,7 +77,8 @@ def looks_like_public_key(raw: bytes) -> bool:
             return False
         return _is_key_document(document)
     return any(
-        _is_der_key(candidate) or _is_ec_point(candidate) for candidate in _decodings(raw, text)
+        _is_der_key(candidate) or _is_ec_point(candidate) or _is_pem_text(candidate)
+        for candidate in _decodings(raw, text)
     )
 
 
@@ -106,6 +109,12 @@ def _decodings(raw: bytes, text: bytes) -> list[bytes]:
     with contextlib.suppress(ValueError):
         found.append(binascii.unhexlify(compact))
     return found
+
+
+def _is_pem_text(candidate: bytes) -> bool:
+    """Whether a decoded ``candidate`` is key text (PEM or OpenSSH: a key file in base64
+    or hex, as an environment variable or a Kubernetes secret holds one)."""
+    return candidate.lstrip().startswith(_PUBLIC_KEY_PREFIXES) or _PEM_BEGIN in candidate
 
 
 def _is_ec_point(candidate: bytes) -> bool:
