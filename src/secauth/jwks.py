@@ -153,7 +153,6 @@ class JwksCache:
         self._lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._inflight: tuple[asyncio.AbstractEventLoop, asyncio.Task[None]] | None = None
-        self._jwks_url: str | None = None if discovery_issuer else self.url
         # State: the current set, when it was fetched, until when it is fresh.
         self._keys: KeySet | None = None
         self._fetched_at = 0.0
@@ -172,7 +171,8 @@ class JwksCache:
         """Find the JWKS URI in ``{issuer}/.well-known/openid-configuration``.
 
         The discovery document's ``issuer`` must equal ``issuer`` exactly (OpenID
-        Connect Discovery 1.0, section 4.3), or no key is trusted.
+        Connect Discovery 1.0, section 4.3), or no key is trusted. It is read again on
+        every fetch, so a ``jwks_uri`` the IdP moves is followed at the next refresh.
         """
         discovery = issuer.rstrip("/") + "/.well-known/openid-configuration"
         return cls(discovery, discovery_issuer=issuer, **options)
@@ -302,17 +302,22 @@ class JwksCache:
     # The twins differ only in how they wait for I/O; reading what was fetched (jwks_uri_of,
     # _imported) and what a failure means (as_fetch_error, _apply) are shared.
 
+    # With discovery, the document is read on every fetch: a jwks_uri the IdP moved is
+    # followed at the next refresh (and never kept from a document read long ago).
+
     def _fetch_sync(self) -> _Fetched:
-        if self._jwks_url is None:
+        jwks_url = self.url
+        if self.discovery_issuer is not None:
             discovery = fetch_json(self.url, self.policy, document="discovery")
-            self._jwks_url = jwks_uri_of(discovery.document, self.discovery_issuer, self.policy)
-        return _imported(fetch_json(self._jwks_url, self.policy, document="jwks"))
+            jwks_url = jwks_uri_of(discovery.document, self.discovery_issuer, self.policy)
+        return _imported(fetch_json(jwks_url, self.policy, document="jwks"))
 
     async def _fetch_async(self) -> _Fetched:
-        if self._jwks_url is None:
+        jwks_url = self.url
+        if self.discovery_issuer is not None:
             discovery = await fetch_json_async(self.url, self.policy, document="discovery")
-            self._jwks_url = jwks_uri_of(discovery.document, self.discovery_issuer, self.policy)
-        return _imported(await fetch_json_async(self._jwks_url, self.policy, document="jwks"))
+            jwks_url = jwks_uri_of(discovery.document, self.discovery_issuer, self.policy)
+        return _imported(await fetch_json_async(jwks_url, self.policy, document="jwks"))
 
     def _record(self, fetch: Callable[[], _Fetched]) -> None:
         started = self._clock()
