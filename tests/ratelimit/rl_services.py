@@ -8,6 +8,7 @@ When one is missing, tests that need it skip with the reason, except under
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -55,9 +56,20 @@ def stop_process(proc: subprocess.Popen[Any] | None) -> None:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports: held bound together while they are chosen,
+    so no two of them are the same (a port chosen and released one at a time may come back
+    for the next, and a cluster node's bus would then take another node's port)."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            sock = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
 
 
 def _wait_for_port(
@@ -215,7 +227,9 @@ class RedisCluster:
         self.cli = cli
         self.node_timeout_ms = node_timeout_ms
         self.folder = Path(tempfile.mkdtemp(prefix="secauth-cluster-"))
-        self.bus_ports: dict[int, int] = {}
+        ports = free_ports(primaries * 4)  # a client port and a bus port per node, distinct
+        node_ports, bus_ports = ports[: primaries * 2], ports[primaries * 2 :]
+        self.bus_ports: dict[int, int] = dict(zip(node_ports, bus_ports, strict=True))
 
         def argv(p: int) -> list[str]:
             return [
@@ -231,7 +245,7 @@ class RedisCluster:
                 "--cluster-node-timeout",
                 str(node_timeout_ms),
                 "--cluster-port",  # the bus port, else port + 10000 (maybe taken or > 65535)
-                str(self.bus_ports.setdefault(p, free_port())),
+                str(self.bus_ports[p]),
                 "--dir",
                 str(self.folder),
                 "--repl-diskless-sync-delay",  # a replica syncs at once, not after 5 s
@@ -250,7 +264,7 @@ class RedisCluster:
                 "warning",
             ]
 
-        self.nodes = [Server(argv, "redis-server (cluster node)") for _ in range(primaries * 2)]
+        self.nodes = [Server(argv, "redis-server (cluster node)", port) for port in node_ports]
 
     @property
     def ports(self) -> list[int]:
