@@ -40,13 +40,14 @@ from secauth.errors import ConfigurationError
 __all__ = ["looks_like_public_key", "secret_bytes"]
 
 _PEM_BEGIN: Final = b"-----BEGIN"
-_PUBLIC_KEY_PREFIXES: Final = (_PEM_BEGIN, b"ssh-", b"ecdsa-sha2-", b"sk-")
-# An uncompressed EC point's length (0x04, x, y) for P-256, P-384 and P-521.
-_POINT_CURVES: Final = {65: "SECP256R1", 97: "SECP384R1", 133: "SECP521R1"}
+_OPENSSH_PREFIXES: Final = (b"ssh-", b"ecdsa-sha2-", b"sk-")
+# An uncompressed EC point's length (0x04, x, y): P-256, P-384 and P-521.
+_POINT_LENGTHS: Final = (65, 97, 133)
 
 
 def secret_bytes(secret: object) -> bytes:
-    """The bytes of an HMAC ``secret``; ConfigurationError for another type or a public key."""
+    """The bytes of an HMAC ``secret``; ConfigurationError for another type, a public key
+    (:func:`looks_like_public_key`) or one byte repeated."""
     if isinstance(secret, str):
         raw = secret.encode("utf-8")
     elif isinstance(secret, bytes | bytearray):
@@ -57,7 +58,7 @@ def secret_bytes(secret: object) -> bytes:
         )
     if looks_like_public_key(raw):
         raise ConfigurationError(
-            "secret looks like a public key (PEM, SSH, DER or JWK); HMAC needs a random "
+            "secret looks like a public key (PEM, SSH, DER, an EC point or a JWK); HMAC needs a random "
             "shared secret. For RS/ES/EdDSA tokens pass jwks= or jwks_uri= instead"
         )
     if len(set(raw)) == 1:
@@ -68,18 +69,28 @@ def secret_bytes(secret: object) -> bytes:
 def looks_like_public_key(raw: bytes) -> bool:
     """Whether ``raw`` is a public key or certificate in one of the spellings above."""
     text = raw.removeprefix(b"\xef\xbb\xbf").strip()  # a byte-order mark, then spaces
-    if text.startswith(_PUBLIC_KEY_PREFIXES) or _PEM_BEGIN in text:
+    if _is_key_text(text):
         return True
-    if text[:1] in (b"{", b"[", b'"'):
-        try:
-            document = loads_strict(text)
-        except (ValueError, RecursionError):
-            return False
-        return _is_key_document(document)
     return any(
-        _is_der_key(candidate) or _is_ec_point(candidate) or _is_pem_text(candidate)
+        _is_der_key(candidate) or _is_ec_point(candidate) or _is_key_text(candidate)
         for candidate in _decodings(raw, text)
     )
+
+
+def _is_key_text(text: bytes) -> bool:
+    """Whether ``text`` (the secret, or one of its decodings: a key file in base64 or hex,
+    as an environment variable or a Kubernetes secret holds one) is key text: PEM
+    anywhere in it, OpenSSH, or a JWK or JWKS document (also as a JSON string)."""
+    text = text.strip()
+    if _PEM_BEGIN in text or text.startswith(_OPENSSH_PREFIXES):
+        return True
+    if text[:1] not in (b"{", b"[", b'"'):
+        return False
+    try:
+        document = loads_strict(text)
+    except (ValueError, RecursionError):
+        return False
+    return _is_key_document(document)
 
 
 def _is_key_document(document: object) -> bool:
@@ -111,22 +122,16 @@ def _decodings(raw: bytes, text: bytes) -> list[bytes]:
     return found
 
 
-def _is_pem_text(candidate: bytes) -> bool:
-    """Whether a decoded ``candidate`` is key text (PEM or OpenSSH: a key file in base64
-    or hex, as an environment variable or a Kubernetes secret holds one)."""
-    return candidate.lstrip().startswith(_PUBLIC_KEY_PREFIXES) or _PEM_BEGIN in candidate
-
-
 def _is_ec_point(candidate: bytes) -> bool:
     """Whether ``candidate`` is an uncompressed point of a NIST curve (a random secret of
     that length starting with 0x04 is one with negligible odds)."""
-    curve = _POINT_CURVES.get(len(candidate))
-    if curve is None or candidate[:1] != b"\x04":
+    if len(candidate) not in _POINT_LENGTHS or candidate[:1] != b"\x04":
         return False
     from cryptography.hazmat.primitives.asymmetric import ec
 
+    curves: dict[int, ec.EllipticCurve] = {65: ec.SECP256R1(), 97: ec.SECP384R1(), 133: ec.SECP521R1()}
     try:
-        ec.EllipticCurvePublicKey.from_encoded_point(getattr(ec, curve)(), candidate)
+        ec.EllipticCurvePublicKey.from_encoded_point(curves[len(candidate)], candidate)
     except ValueError:
         return False
     return True

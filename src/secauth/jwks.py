@@ -150,6 +150,9 @@ class JwksCache:
         self.respect_cache_control = flag("respect_cache_control", respect_cache_control)
         self.min_ttl = min_ttl
         self._clock = clock
+        # The jwks_uri the last good discovery document named (a discovery outage then
+        # leaves refreshes to it); the configured URL without discovery.
+        self._jwks_url: str | None = None if discovery_issuer else self.url
         self._lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._inflight: tuple[asyncio.AbstractEventLoop, asyncio.Task[None]] | None = None
@@ -303,21 +306,48 @@ class JwksCache:
     # _imported) and what a failure means (as_fetch_error, _apply) are shared.
 
     # With discovery, the document is read on every fetch: a jwks_uri the IdP moved is
-    # followed at the next refresh (and never kept from a document read long ago).
+    # followed at the next refresh. When it cannot be read, the jwks_uri the last good one
+    # named is fetched (a discovery outage must not stop a JWKS that is up).
 
     def _fetch_sync(self) -> _Fetched:
-        jwks_url = self.url
+        jwks_url = self._jwks_url
         if self.discovery_issuer is not None:
-            discovery = fetch_json(self.url, self.policy, document="discovery")
-            jwks_url = jwks_uri_of(discovery.document, self.discovery_issuer, self.policy)
+            try:
+                discovery = fetch_json(self.url, self.policy, document="discovery")
+                jwks_url = self._discovered(discovery.document)
+            except FetchError as exc:
+                jwks_url = self._known_jwks_url(exc)
+        assert jwks_url is not None
         return _imported(fetch_json(jwks_url, self.policy, document="jwks"))
 
     async def _fetch_async(self) -> _Fetched:
-        jwks_url = self.url
+        jwks_url = self._jwks_url
         if self.discovery_issuer is not None:
-            discovery = await fetch_json_async(self.url, self.policy, document="discovery")
-            jwks_url = jwks_uri_of(discovery.document, self.discovery_issuer, self.policy)
+            try:
+                discovery = await fetch_json_async(self.url, self.policy, document="discovery")
+                jwks_url = self._discovered(discovery.document)
+            except FetchError as exc:
+                jwks_url = self._known_jwks_url(exc)
+        assert jwks_url is not None
         return _imported(await fetch_json_async(jwks_url, self.policy, document="jwks"))
+
+    def _discovered(self, document: Any) -> str:
+        """The ``jwks_uri`` of a discovery document (checked), kept for its outages."""
+        self._jwks_url = jwks_uri_of(document, self.discovery_issuer, self.policy)
+        return self._jwks_url
+
+    def _known_jwks_url(self, failure: FetchError) -> str:
+        """The ``jwks_uri`` a good discovery document named before, with ``failure`` (the
+        document's) logged; ``failure`` raised when there was none."""
+        if self._jwks_url is None:
+            raise failure
+        _logger().warning(
+            "discovery document %s failed: %s; keys fetched from the jwks_uri it named before",
+            shown_url(self.url),
+            failure.cause,
+            extra={"secauth_reason": "keys_unavailable", "secauth_cause": failure.cause.as_dict()},
+        )
+        return self._jwks_url
 
     def _record(self, fetch: Callable[[], _Fetched]) -> None:
         started = self._clock()
