@@ -73,7 +73,6 @@ from hand_clock import Clock
 from secauth import Authorizer, Guard, JwtVerifier, Routes, authenticated, public, roles
 from secauth.errors import (
     ConfigurationError,
-    KeysUnavailable,
     MethodNotAllowed,
     NotFound,
     RateLimited,
