@@ -44,6 +44,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hand_clock import Clock
 
 from secauth.dpop_replay import MemoryReplayStore, RedisReplayStore
 from secauth.errors import KeysUnavailable, UnknownKey
@@ -86,14 +87,6 @@ class GatedIssuer(LocalIssuer):
             self.arrivals = 0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def idp() -> Iterator[GatedIssuer]:
     issuer = GatedIssuer().start()
@@ -106,7 +99,7 @@ def idp() -> Iterator[GatedIssuer]:
 
 def _setup(idp: GatedIssuer, **options: Any) -> tuple[JwksCache, JwtVerifier, Clock]:
     """A hydrated cache whose clock is past the unknown-kid cooldown (still within its TTL)."""
-    clock = Clock()
+    clock = Clock(0.0)
     cache = JwksCache(idp.jwks_uri, allow_http=True, clock=clock, **options)
     assert cache.hydrate(strict=True)
     clock.now = 100.0  # ttl 600, refetch_cooldown 30: fresh, and an unknown kid may fetch

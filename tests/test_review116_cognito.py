@@ -1,7 +1,7 @@
 """Review 116: Amazon Cognito realities, attacked against a Cognito-shaped pool on loopback.
 
 Resolved (the tests assert them): all four findings. The ``revoke_*`` calls refuse an issuer
-no token can carry (``issuers.misspelt_issuer``: blanks around it, a pool id, a Cognito issuer
+no token can carry (``issuers.issuer_problem``: blanks around it, a pool id, a Cognito issuer
 in upper case, over http or with a trailing slash) with ``ConfigurationError``; ``client_id``
 is one string whenever present (``claim_policy``), and only ``aud`` may be a list when it is
 the audience claim; the Cognito preset checks ``client_id`` itself and names it in the error.

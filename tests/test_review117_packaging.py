@@ -4,7 +4,7 @@ Resolved (the tests assert them): all four findings. Guarding an async handler w
 verifier needs httpx: ``wrap_handler`` calls ``_fetch_async.require_httpx``, a
 ``ConfigurationError`` naming ``secauth[async]`` at decoration; a fetch without httpx fails
 with the cause ``missing_dependency`` naming the extra (log and ``keys_unavailable`` detail);
-``guard_handler`` left ``__all__`` and, without Powertools, raises ``ConfigurationError``
+``guard_handler`` left ``__all__`` and, without Powertools, raises ``ImportError``
 naming ``secauth[powertools]``; plan names moved to ``secauth.plan_names`` (no dataclasses),
 so a rate limiter loads no ``inspect``.
 

@@ -2,7 +2,7 @@
 
 Resolved (the tests assert them): the two lows and the second info. A hit reads the clock
 once (``JwtVerifier._hit``: the cache's freshness and the expiry are decided on one reading;
-``VerifiedTokenCache`` keeps no clock of its own). ``misspelt_issuer`` refuses blanks and
+``VerifiedTokenCache`` keeps no clock of its own). ``issuer_problem`` refuses blanks and
 invisible characters anywhere, a pool id in any case and a user pool's ARN, and refuses a
 ``cognito-idp`` spelling only under an ``.amazonaws.`` host. The first info is documented
 instead (``clear_cache``, docs/verifier.md): a change to ``verifier.claims`` reaches tokens
@@ -12,7 +12,7 @@ What was attacked: (a) the verified-token cache's ``made_at <= now < until`` rul
 removal of the ``nbf`` re-check on hits (clocks read twice per hit, leeway or policy
 changed after construction, ``revalidate`` for the Authorizer and Guard memos), the same
 rule in the introspection cache and the revocation verdict memory; (b)
-``issuers.misspelt_issuer`` behind ``revoke_*`` and ``secauth revoke`` (Cognito host
+``issuers.issuer_problem`` behind ``revoke_*`` and ``secauth revoke`` (Cognito host
 variants, ports, paths, percent-encoding, blanks and invisible characters, lookalikes,
 pool ids and ARNs; legitimate Auth0, Okta, Entra, Keycloak and Google issuers); (c) the
 ``client_id`` string rule and the list rule for other audience claims (Okta ``cid``,
@@ -25,7 +25,7 @@ What held: a wall clock stepped back before an entry's ``made_at`` verifies the 
 afresh (a future ``iat`` is refused again; ``revalidate`` says "not known"); revocation
 verdicts remembered at a later time ask the store again; an introspection answer with a
 list ``client_id`` fails closed for that token only (the endpoint does not rest);
-``misspelt_issuer`` refuses every Cognito spelling tried (port, double slash, ``%5F``,
+``issuer_problem`` refuses every Cognito spelling tried (port, double slash, ``%5F``,
 tabs, newlines, NBSP, upper case, http, trailing slash, pool id) and passes the real
 Cognito formats (``issuer-``, ``.com.cn``, ``.eu``) and common IdPs' issuers; the CLI
 answers a misspelt issuer with exit 2 and one line, before reaching the store; the
@@ -38,13 +38,13 @@ Findings:
   cache's ``get``, then ``_still_valid``); a wall clock stepped back between the reads
   serves the entry at a time earlier than its checks, and with ``nbf`` no longer
   re-checked a not-yet-valid token is accepted (1322ee7 refused it).
-- LOW: ``misspelt_issuer`` passes a user pool's ARN
+- LOW: ``issuer_problem`` passes a user pool's ARN
   (``arn:aws:cognito-idp:<region>:<account>:userpool/<pool id>``): ``revoke_*`` writes an
   entry that matches no token, review 116's medium by another spelling.
 - INFO: lowering ``verifier.claims.leeway`` after a token was cached no longer refuses it
   before its ``nbf`` on hits (1322ee7 re-checked with the current leeway).
 - INFO: invisible characters around an issuer (ZWSP, BOM) and an upper-case pool id pass
-  ``misspelt_issuer``; an issuer that merely contains ``cognito-idp.`` outside AWS
+  ``issuer_problem``; an issuer that merely contains ``cognito-idp.`` outside AWS
   (``https://auth.cognito-idp.example.com/``) cannot be revoked at all.
 """
 
@@ -68,7 +68,7 @@ from secauth.errors import (
     TokenNotYetValid,
     TokenRevoked,
 )
-from secauth.issuers import misspelt_issuer
+from secauth.issuers import issuer_problem
 from secauth.revocation import Revocations
 from secauth.revocation_stores import MemoryRevocationStore
 from secauth.testing import LocalIssuer
@@ -210,7 +210,7 @@ def test_b_revocations_refuse_spellings_no_token_carries(issuer: str) -> None:
     revocations = Revocations(MemoryRevocationStore(), max_token_lifetime=3600)
     with pytest.raises(ConfigurationError):
         revocations.revoke_subject(issuer, "ann")
-    assert misspelt_issuer(issuer) is not None
+    assert issuer_problem(issuer) is not None
 
 
 @pytest.mark.parametrize("issuer", PASSED)
@@ -236,7 +236,7 @@ def test_b_a_user_pool_arn_is_refused() -> None:
 # fmt: off
 @pytest.mark.parametrize("issuer", [ISS + "\u200b", "\ufeff" + ISS, POOL + "\u200b", POOL.upper()])
 def test_b_invisible_or_upper_case_spellings_are_refused(issuer: str) -> None:
-    assert misspelt_issuer(issuer) is not None
+    assert issuer_problem(issuer) is not None
 # fmt: on
 
 
@@ -252,7 +252,7 @@ def test_b_a_non_aws_issuer_containing_cognito_idp_can_be_revoked() -> None:
 
 
 @pytest.mark.parametrize("issuer", [POOL, POOL_ISS + "/", " " + ISS])
-def test_b_the_cli_refuses_a_misspelt_issuer_cleanly(issuer: str) -> None:
+def test_b_the_cli_refuses_a_issuer_problem_cleanly(issuer: str) -> None:
     with socket.socket() as probe:  # a loopback port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -1,7 +1,7 @@
 """Review 119: resource exhaustion and algorithmic complexity on unauthenticated input.
 
 Resolved (the tests assert it): the medium below. A path with more than
-``routing.MAX_AMBIGUOUS_SEGMENTS`` (6) ambiguous segments is not read at all:
+``route_table.MAX_AMBIGUOUS_SEGMENTS`` (6) ambiguous segments is not read at all:
 ``RouteTable.readings``/``lookup`` return None and every caller refuses it (``Routes.resolve``
 returns None even with a default, a cached policy's grants do not reach it), so routing costs at
 most 64 walks.
@@ -270,7 +270,7 @@ def test_a_path_too_ambiguous_to_read_is_refused_not_handed_to_the_default() -> 
     page; within the cap, the literal reading's admin rule decides."""
     from secauth import roles
     from secauth.principal import Principal
-    from secauth.routing import MAX_AMBIGUOUS_SEGMENTS
+    from secauth.route_table import MAX_AMBIGUOUS_SEGMENTS
 
     depth = MAX_AMBIGUOUS_SEGMENTS + 2
     routes = Routes({"GET /" + "/".join(f"s{i}" for i in range(depth)): roles("admin")},

@@ -7,7 +7,7 @@ among the readings and it is judged, and refused, behind a base-path mapping too
 Declined, documented in ``hmac_secrets``: a compressed EC point cannot be told from a random
 secret of its length (about 1 in 256), so it is accepted (the test asserts that).
 
-Attacked: the ambiguous-segment cap (routing.MAX_AMBIGUOUS_SEGMENTS: RouteTable.lookup
+Attacked: the ambiguous-segment cap (route_table.MAX_AMBIGUOUS_SEGMENTS: RouteTable.lookup
 returning None and every caller of it: Routes.resolve, Grants.allows_segments,
 guard_routes._has_route / paths_of behind a base-path mapping, the policy planner, the
 Authorizer's fresh and cached answers), guard_context.same_caller's issuer comparison,
@@ -54,7 +54,7 @@ from secauth.errors import ConfigurationError, SecAuthError
 from secauth.guard_context import same_caller
 from secauth.hmac_secrets import secret_bytes
 from secauth.principal import Principal
-from secauth.routing import MAX_AMBIGUOUS_SEGMENTS
+from secauth.route_table import MAX_AMBIGUOUS_SEGMENTS
 from secauth.testing_events import rest_proxy
 
 PREFIX = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/"

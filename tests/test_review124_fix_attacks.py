@@ -11,7 +11,7 @@ is refused.
 Attacked, with differential runs of the same inputs against an e5fdc03 worktree:
 
 (a) guard_routes._has_route / _beyond_catch_all answering True for a path too ambiguous to
-    read (routing.MAX_AMBIGUOUS_SEGMENTS): every branch of paths_of (REST and HTTP API
+    read (route_table.MAX_AMBIGUOUS_SEGMENTS): every branch of paths_of (REST and HTTP API
     custom domains with a base-path mapping, tables with and without the prefix, the API
     root behind a mapping, HTTP API named stages and stage_readings, integration_per_route,
     app_path), route limits on too-ambiguous spellings, 404 vs 405, ALB and Function URL
@@ -82,7 +82,7 @@ from secauth.errors import (
 from secauth.hmac_secrets import looks_like_public_key, secret_bytes
 from secauth.jwks import JwksCache
 from secauth.ratelimit import RateLimiter
-from secauth.routing import MAX_AMBIGUOUS_SEGMENTS
+from secauth.route_table import MAX_AMBIGUOUS_SEGMENTS
 from secauth.testing import KeyPair, LocalIssuer
 from secauth.testing_events import (
     alb,

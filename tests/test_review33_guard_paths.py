@@ -349,7 +349,7 @@ def test_a_long_path_with_many_ambiguous_segments_is_decided_without_blowing_up(
     table = Routes(
         {"GET /" + "/".join(f"s{i}" for i in range(12)): roles("admin"), "ANY /{proxy+}": public()}
     )
-    # Twelve ambiguous segments: more than routing.MAX_AMBIGUOUS_SEGMENTS, so the path
+    # Twelve ambiguous segments: more than route_table.MAX_AMBIGUOUS_SEGMENTS, so the path
     # is not read at all and is refused (review 119: its readings would be 2**12).
     path = "/" + "/".join(f"S{i}" for i in range(12)) + "/x" * 2000
     assert status(table, proxy(path, token=ACME)) == 404

@@ -83,11 +83,10 @@ from secauth.principal import Principal
 from secauth.responses import Cors
 from secauth.revocation import Revocations
 from secauth.revocation_stores import MemoryRevocationStore
+from secauth.route_table import Match, RouteTable
 from secauth.routing import (
     GREEDY,
     PARAM,
-    Match,
-    RouteTable,
     fold,
     parse_route_key,
     split_path,

@@ -45,7 +45,10 @@ MISSING_HTTPX = "httpx: pip install 'secauth[async]'"
 def require_httpx() -> None:
     """Raise :class:`~secauth.errors.ConfigurationError` naming the extra when httpx, which
     async fetching uses, is not installed; called where an async handler is guarded, so a
-    core install fails at startup instead of answering 503 to every request."""
+    core install fails at startup instead of answering 503 to every request.
+
+    >>> require_httpx()  # installed here: nothing to say
+    """
     from importlib.util import find_spec
 
     if find_spec("httpx") is None:

@@ -38,13 +38,13 @@ from secauth.grants import Grant, Grants
 from secauth.parameter_readings import parameter_readings
 from secauth.principal import Principal
 from secauth.request_rules import caller_arn, client_cert, source_ip
+from secauth.route_table import RouteTable
 from secauth.routing import (
     ANY,
     GREEDY,
     LITERAL,
     VERBS,
     RouteKey,
-    RouteTable,
     is_custom_route_key,
     is_plain_segment,
     parse_route_key,
@@ -210,7 +210,7 @@ class Routes:
 
     @property
     def table(self) -> RouteTable[Rule]:
-        """The parsed table (:class:`secauth.routing.RouteTable`), in the order given."""
+        """The parsed table (:class:`secauth.route_table.RouteTable`), in the order given."""
         return self._table
 
     @property
@@ -443,6 +443,7 @@ class Routes:
         owned = []
         for verb in verbs:
             for probe in probes:
+                # A probe spells the route's own literals: never too ambiguous to read.
                 outcomes = self._table.lookup(verb, probe) or ()
                 if any(m is not None and m.route_index == index for m in outcomes):
                     owned.append(verb)

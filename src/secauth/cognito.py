@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from secauth.claim_policy import checked_audience
 from secauth.errors import ConfigurationError
-from secauth.issuers import REGION_PATTERN
+from secauth.issuers import POOL_ID_PATTERN, REGION_PATTERN
 from secauth.jwks import KeySource
 from secauth.multi_issuer import MultiIssuerVerifier
 from secauth.principal import ClaimMapper
@@ -48,7 +48,7 @@ IssuerFormat = Literal["both", "original", "updated"]
 """Which issuer formats a :class:`CognitoVerifier` accepts."""
 
 _REGION = REGION_PATTERN
-_POOL = re.compile(rf"(?P<region>{_REGION})_[0-9A-Za-z]+")
+_POOL = re.compile(POOL_ID_PATTERN)
 _REGION_ONLY = re.compile(_REGION)
 _HOSTS = {"original": "cognito-idp", "updated": "issuer-cognito-idp"}
 # The partitions whose Regions are not under amazonaws.com.
@@ -144,7 +144,7 @@ class CognitoVerifier(MultiIssuerVerifier):
                 "set token_use with the token_use argument, not in expected_claims"
             )
         self.user_pool_id = user_pool_id
-        self.region = match["region"]
+        self.region = user_pool_id.partition("_")[0]
         self.regions = (self.region, *_replica_regions(self.region, additional_regions))
         self.token_use = token_use
         self.issuer_format = issuer_format

@@ -19,13 +19,13 @@ from secauth.api_keys import (
     ApiKeyEntry,
     checked_key,
     hash_api_key,
-    plan_problem,
     rate_limit_problem,
     stored_expiry,
     with_expiry,
 )
 from secauth.errors import ConfigurationError, KeysUnavailable
 from secauth.options import flag
+from secauth.plan_names import plan_problem
 
 __all__ = ["DynamoDBApiKeys"]
 

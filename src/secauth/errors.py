@@ -376,7 +376,11 @@ _MAX_RETRY_SECONDS = 86_400  # a Retry-After of at most a day
 
 class RateLimited(SecAuthError):
     """Too many requests (HTTP 429); ``retry_after`` says when to come back, in seconds, and
-    ``headers`` are the rate-limit headers its response carries (a limiter's own)."""
+    ``headers`` are the rate-limit headers its response carries (a limiter's own).
+
+    >>> RateLimited(retry_after=30, headers={"RateLimit": '"api";r=0;t=30'}).headers
+    {'RateLimit': '"api";r=0;t=30'}
+    """
 
     reason = Reason.RATE_LIMITED
     status = 429

@@ -73,8 +73,12 @@ class EventKind(Enum):
 
     @property
     def is_http_authorizer(self) -> bool:
-        """True for the events an HTTP API sends its Lambda authorizer (payload 1.0, 2.0)."""
-        return self in (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2)
+        """True for the events an HTTP API sends its Lambda authorizer (payload 1.0, 2.0).
+
+        >>> EventKind.HTTP_AUTHORIZER_V2.is_http_authorizer, EventKind.TOKEN_AUTHORIZER.is_http_authorizer
+        (True, False)
+        """
+        return self in _HTTP_AUTHORIZER_KINDS
 
     @property
     def carries_usage_key(self) -> bool:
@@ -94,6 +98,7 @@ class EventKind(Enum):
 
 # Groups of kinds are tuples: membership compares members by identity, where a set would
 # run Enum's __hash__ (Python code) on every request.
+_HTTP_AUTHORIZER_KINDS = (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2)
 _AUTHORIZER_KINDS = (
     EventKind.TOKEN_AUTHORIZER,
     EventKind.REST_REQUEST_AUTHORIZER,

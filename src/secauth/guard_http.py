@@ -95,8 +95,7 @@ def multi_value(request: Request) -> bool:
 
 def enforce_limit(result: RateLimitResult) -> RateLimitResult:
     """``result`` when the request is admitted; else raise its 429 (with its headers)."""
-    if not result.allowed:
-        raise result.error()
+    result.raise_for_denial()
     return result
 
 

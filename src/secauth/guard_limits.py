@@ -3,7 +3,7 @@
 A request counts against the guard's ``rate_limit``, then the ``route_limits`` of every
 path it may mean (:func:`~secauth.guard_routes.paths_of`, and the path as sent): a route's
 own limit counts behind a base-path mapping too. The first denial stops, and is a 429 with
-the headers of every limit counted (:func:`~secauth.guard_http.enforce_limit`). A request
+the headers of every limit counted (``RateLimited.headers``). A request
 refused for its credentials counts only in the limits keyed by the client IP
 (:func:`~secauth.ratelimit.combined.keyed_by_client_ip`): a key read from what it presents
 would let failing credentials spend another client's quota.

@@ -5,7 +5,7 @@ rule: every path the request may mean must be allowed.
   it is a 404, or a 405 when other verbs have one.
 * On an HTTP API's named stage, also the path as sent, when the table has a first segment
   of the stage's name (behind a custom domain the stage is not in the path), as the
-  Authorizer reads it (:func:`~secauth.routing.stage_readings`).
+  Authorizer reads it (:func:`~secauth.route_table.stage_readings`).
 * The path API Gateway routed (:func:`~secauth.targets.routed_path`: the route it ran, REST ``resource``
   or HTTP ``routeKey``, filled with its path parameters), when it differs. Behind a custom
   domain's base-path mapping the path starts with the mapping's prefix, and a catch-all
@@ -42,7 +42,8 @@ from secauth.events import Request
 from secauth.guard_http import is_http_api, route_path
 from secauth.parameter_readings import parameter_readings
 from secauth.principal import Principal
-from secauth.routing import VERBS, split_path, stage_readings
+from secauth.route_table import stage_readings
+from secauth.routing import VERBS, split_path
 from secauth.rules import missing_parameters
 from secauth.targets import ELSEWHERE, ran_elsewhere, routed_path
 
@@ -182,7 +183,7 @@ def _beyond_catch_all(routes: Routes, method: str, path: str) -> bool:
     first segment is greedy, ``/{proxy+}``); True for a path too ambiguous to read, which
     must be judged (and refused), never left out."""
     segments = split_path(path)
-    if segments is not None and routes.table.readings(segments) is None:
+    if segments is not None and routes.table.too_ambiguous(segments):
         return True
     found = routes.resolve(method, path)
     if found is None:

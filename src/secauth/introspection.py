@@ -402,19 +402,21 @@ class IntrospectionVerifier:
         refused = now + self.negative_ttl
         if document["active"] is False:
             inactive = {"claim": "active", "problem": "not active", "source": "introspection"}
-            entry = Introspected(None, -MAX_TIME, -MAX_TIME, now, refused, (InvalidClaims, inactive))
+            entry = Introspected(None, -MAX_TIME, -MAX_TIME, made_at=now, until=refused,
+                                 refusal=(InvalidClaims, inactive))
         else:
             claims = {name: value for name, value in document.items() if name != "active"}
             exp, nbf = member_times(claims)
             try:
                 self._check(claims, now)
             except SecAuthError as exc:  # kept like an inactive answer
-                entry = Introspected(None, -MAX_TIME, -MAX_TIME, now, refused, (type(exc), exc.detail))
+                entry = Introspected(None, -MAX_TIME, -MAX_TIME, made_at=now, until=refused,
+                                     refusal=(type(exc), exc.detail))
             else:
                 exp = MAX_TIME if exp is None else exp
                 until = min(exp, now + self.cache_max_ttl)
                 nbf = -MAX_TIME if nbf is None else nbf
-                entry = Introspected(json.dumps(claims), exp, nbf, now, until, None)
+                entry = Introspected(json.dumps(claims), exp, nbf, made_at=now, until=until, refusal=None)
         if generation == self._generation:
             self._cache.put(key, entry)
         self._resting_until = float("-inf")

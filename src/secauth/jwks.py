@@ -302,12 +302,11 @@ class JwksCache:
             return found
         raise self._unknown(kid)
 
-    # The twins differ only in how they wait for I/O; reading what was fetched (jwks_uri_of,
-    # _imported) and what a failure means (as_fetch_error, _apply) are shared.
-
-    # With discovery, the document is read on every fetch: a jwks_uri the IdP moved is
-    # followed at the next refresh. When it cannot be read, the jwks_uri the last good one
-    # named is fetched (a discovery outage must not stop a JWKS that is up).
+    # The twins differ only in how they wait for I/O; reading what was fetched
+    # (_discovered, _known_jwks_url, _imported) and what a failure means (as_fetch_error,
+    # _apply) are shared. With discovery, the document is read on every fetch: a jwks_uri
+    # the IdP moved is followed at the next refresh. When it cannot be read, the jwks_uri
+    # the last good one named is fetched (a discovery outage must not stop a JWKS that is up).
 
     def _fetch_sync(self) -> _Fetched:
         jwks_url = self._jwks_url

@@ -170,8 +170,6 @@ def cached_denial(
     return None
 
 
-
-
 def request_dependent(routes: Routes) -> list[str | None]:
     """The routes whose rule reads the request, and None when the default rule does."""
     probe = Principal("probe", tenant="probe")

@@ -54,7 +54,7 @@ from typing import Any, Final, Literal, Protocol
 
 from secauth.claim_policy import MAX_FUTURE_IAT, MAX_LEEWAY, MAX_TIME, time_claim
 from secauth.errors import ConfigurationError, InvalidClaims, KeysUnavailable, TokenRevoked
-from secauth.issuers import issuer_key, misspelt_issuer
+from secauth.issuers import issuer_key, issuer_problem
 
 __all__ = [
     "ENTRY_MARGIN",
@@ -310,7 +310,7 @@ class Revocations:
         for name, text in (("issuer", issuer), (kind, value)):
             if not isinstance(text, str) or not text:
                 raise ConfigurationError(f"revoke: {name} must be a non-empty string")
-        misspelt = misspelt_issuer(issuer)
+        misspelt = issuer_problem(issuer)
         if misspelt is not None:  # an entry under it would match no token, and say it did
             raise ConfigurationError(f"revoke: {issuer!r} cannot be a token's issuer: {misspelt}")
         if at is not None and (

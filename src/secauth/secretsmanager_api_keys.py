@@ -20,13 +20,13 @@ from secauth.api_keys import (
     checked_key,
     hash_api_key,
     is_key_digest,
-    plan_problem,
     rate_limit_problem,
     stored_expiry,
     with_expiry,
 )
 from secauth.errors import ConfigurationError, KeysUnavailable
 from secauth.options import flag
+from secauth.plan_names import plan_problem
 
 __all__ = ["SecretsManagerApiKeys"]
 

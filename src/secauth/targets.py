@@ -22,7 +22,8 @@ from secauth.errors import ConfigurationError, UnsupportedEvent
 from secauth.events import EventKind, Request
 from secauth.policy import MethodArn
 from secauth.reasons import Reason
-from secauth.routing import ANY, LITERAL, parse_template, split_path, stage_readings
+from secauth.route_table import stage_readings
+from secauth.routing import ANY, LITERAL, parse_template, split_path
 
 __all__ = [
     "ELSEWHERE",

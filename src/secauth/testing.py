@@ -383,4 +383,3 @@ def thumbprint(jwk: Mapping[str, Any]) -> str:
     members = {k: jwk[k] for k in required[str(jwk["kty"])]}
     digest = hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode())
     return b64url_encode(digest.digest())
-

@@ -62,6 +62,7 @@ class Sightings:
         return False
 
     def clear(self) -> None:
+        """Forget every key seen once."""
         self._hashes.clear()
 
 

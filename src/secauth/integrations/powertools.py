@@ -310,8 +310,8 @@ def __getattr__(name: str) -> Any:
     if name == "guard_handler":
         try:
             from aws_lambda_powertools.middleware_factory import lambda_handler_decorator
-        except ImportError:
-            raise ConfigurationError(
+        except ImportError:  # an ImportError still: hasattr() and "except ImportError" work
+            raise ImportError(
                 "guard_handler needs Powertools: pip install 'secauth[powertools]'"
             ) from None
 

@@ -95,7 +95,8 @@ def plan_policy(prefix: str, grants: Grants) -> PolicyDocument | None:
             return _document(prefix, allow, deny) if any(allow.values()) else None
         verb, _, path = witness.partition(" ")
         segments = split_path(path) or ()
-        route = (table.lookup(verb, segments) or [None])[0]  # too ambiguous: no route
+        found = table.lookup(verb, segments)
+        route = found[0] if found is not None else None  # too ambiguous to read: denied
         if route is None and not segments:
             deny[verb].add(verb + "/")  # "VERB/*" also matches the root, "VERB/"
             continue

@@ -70,7 +70,7 @@ COLON_PATHS: Final = "*:*"
 #: The route part every cached policy also denies: any path holding a ``;``. Java servlet
 #: containers drop a segment's ``;`` parameters before matching (``/admin;x/users`` is
 #: their ``/admin/users``), so such a path is read two ways
-#: (:meth:`secauth.routing.RouteTable.readings`) and its answer is for its own method ARN
+#: (:meth:`secauth.route_table.RouteTable.readings`) and its answer is for its own method ARN
 #: alone, never part of a cached plan.
 SEMICOLON_PATHS: Final = "*;*"
 
