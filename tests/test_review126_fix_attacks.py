@@ -1,5 +1,11 @@
 """Review 126 (adversarial): attacks on commits 89bb1b9 and 6698beb (at 6698beb).
 
+Resolved (the tests assert them): both lows. ``JwksCache`` refuses an empty or blank
+``discovery_issuer`` (``ConfigurationError``) and tests it with ``is None``; a discovery document
+that fails while the known ``jwks_uri`` is fetched counts in ``stats().discovery_failures``, and
+docs/jwks.md, errors.md and operations.md say where that shows (an alarm row included). The
+informational note is fixed too: the Powertools comment no longer claims ``hasattr()`` works.
+
 Attacked:
 
 (a) ``JwksCache``'s discovery fallback (``_fetch_sync``/``_fetch_async``, ``_discovered``,
@@ -291,7 +297,6 @@ def test_the_async_twin_never_fetches_a_wrong_issuers_jwks_uri(
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: LOW: JwksCache(discovery_issuer='') trusts the discovery document's keys as its JWKS on a cold start")  # noqa: E501
 def test_an_empty_discovery_issuer_still_fails_closed(
     idps: tuple[_Discovery, LocalIssuer, LocalIssuer],
 ) -> None:
@@ -313,7 +318,6 @@ def test_an_empty_discovery_issuer_still_fails_closed(
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: LOW: a persistent discovery wrong_issuer is invisible to last_failure and stats().failures")  # noqa: E501
 def test_a_persistent_wrong_issuer_is_visible_to_monitoring(
     idps: tuple[_Discovery, LocalIssuer, LocalIssuer],
 ) -> None:
@@ -322,11 +326,15 @@ def test_a_persistent_wrong_issuer_is_visible_to_monitoring(
     cache = _cache(discovery, clock)
     assert cache.hydrate()
     before = cache.stats().failures
+    assert cache.stats().discovery_failures == 0
     _spoil(discovery, "wrong_issuer", other)
     for _ in range(5):
         clock.now += 601
         cache.hydrate()
-    assert cache.last_failure is not None or cache.stats().failures > before
+    # The refresh itself succeeds from the known jwks_uri (review 124): last_failure stays
+    # None, and the document's failures are counted on their own for monitoring.
+    assert cache.stats().failures == before
+    assert cache.stats().discovery_failures == 5
 # fmt: on
 
 

@@ -76,13 +76,17 @@ _Fetched = tuple[KeySet, float | None]  # a fetched key set and its Cache-Contro
 
 
 class JwksStats(NamedTuple):
-    """Counters for operations: fetches tried, failed, and key-set changes seen."""
+    """Counters for operations: fetches tried, failed, and key-set changes seen; and
+    ``discovery_failures``, the fetches whose discovery document failed (unreachable,
+    another issuer, a refused ``jwks_uri``) and that used the ``jwks_uri`` the last good
+    one named (the fetch itself may then succeed: alert on this count too)."""
 
     fetches: int
     failures: int
     generation: int
     key_count: int
     age: float | None
+    discovery_failures: int = 0
 
 
 class JwksCache:
@@ -142,6 +146,10 @@ class JwksCache:
             timeout=timeout, max_bytes=max_bytes, allow_http=allow_http, user_agent=user_agent
         )
         self.url = check_url(url, allow_http=allow_http)
+        if discovery_issuer is not None and (
+            not isinstance(discovery_issuer, str) or not discovery_issuer.strip()
+        ):
+            raise ConfigurationError("discovery_issuer must be the issuer's exact iss, or None")
         self.discovery_issuer = discovery_issuer
         self.ttl = ttl
         self.max_age = max_age
@@ -152,7 +160,8 @@ class JwksCache:
         self._clock = clock
         # The jwks_uri the last good discovery document named (a discovery outage then
         # leaves refreshes to it); the configured URL without discovery.
-        self._jwks_url: str | None = None if discovery_issuer else self.url
+        self._jwks_url: str | None = None if discovery_issuer is not None else self.url
+        self._discovery_failures = 0
         self._lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._inflight: tuple[asyncio.AbstractEventLoop, asyncio.Task[None]] | None = None
@@ -251,7 +260,12 @@ class JwksCache:
         keys = self._keys
         age = self._clock() - self._fetched_at if keys is not None else None
         return JwksStats(
-            self._attempts, self._failures, self._generation, len(keys) if keys else 0, age
+            self._attempts,
+            self._failures,
+            self._generation,
+            len(keys) if keys else 0,
+            age,
+            self._discovery_failures,
         )
 
     # -- internals ----------------------------------------------------------------------
@@ -340,6 +354,8 @@ class JwksCache:
         document's) logged; ``failure`` raised when there was none."""
         if self._jwks_url is None:
             raise failure
+        with self._state_lock:
+            self._discovery_failures += 1
         _logger().warning(
             "discovery document %s failed: %s; keys fetched from the jwks_uri it named before",
             shown_url(self.url),

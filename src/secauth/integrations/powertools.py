@@ -310,7 +310,7 @@ def __getattr__(name: str) -> Any:
     if name == "guard_handler":
         try:
             from aws_lambda_powertools.middleware_factory import lambda_handler_decorator
-        except ImportError:  # an ImportError still: hasattr() and "except ImportError" work
+        except ImportError:  # raised as an ImportError, what code guarding an optional import catches
             raise ImportError(
                 "guard_handler needs Powertools: pip install 'secauth[powertools]'"
             ) from None
