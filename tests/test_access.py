@@ -512,7 +512,7 @@ def test_nested_composition() -> None:
 
 def test_composition_with_a_non_rule_is_a_configuration_error() -> None:
     """``roles("a") & "admin"`` is a mistake caught at once."""
-    with pytest.raises(ConfigurationError, match="expected an access rule, got str"):
+    with pytest.raises(ConfigurationError, match=r"access rule such as roles\('admin'\), got str"):
         roles("a") & "admin"  # type: ignore[operator]
     with pytest.raises(ConfigurationError, match="expected an access rule, got bool"):
         roles("a") | True  # type: ignore[operator]
@@ -1018,7 +1018,7 @@ def test_websocket_route_keys() -> None:
         ({"$bad key": public()}, "bad WebSocket route key"),
         ({"$": public()}, "bad WebSocket route key"),
         ({42: public()}, "route keys are strings"),
-        ({"GET /x": "admin"}, "expected an access rule, got str"),
+        ({"GET /x": "admin"}, "route 'GET /x': expected an access rule such as roles"),
         ({"GET /x": None}, "expected an access rule, got NoneType"),
         ({}, "Routes needs a mapping"),
     ],

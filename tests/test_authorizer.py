@@ -1112,8 +1112,8 @@ def test_http_v2_decides_on_the_route_arn_not_the_raw_path() -> None:
             {"rate_limit": RateLimiter.per_principal("5/minute"), "cache_ttl": 60},
             "a rate limit in the authorizer needs cache_ttl=0",
         ),
-        ({"cache_ttl": -1}, "cache_ttl is the authorizer's result TTL: 0 to 3600 seconds"),
-        ({"cache_ttl": 3601}, "cache_ttl is the authorizer's result TTL: 0 to 3600 seconds"),
+        ({"cache_ttl": -1}, "cache_ttl is the authorizer's result TTL: an int, 0 to 3600 seconds"),
+        ({"cache_ttl": 3601}, "cache_ttl is the authorizer's result TTL: an int, 0 to 3600 seconds"),
         ({"max_response_bytes": 10}, "max_response_bytes must be an int of at least 256"),
     ],
     ids=[

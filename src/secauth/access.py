@@ -202,9 +202,9 @@ class Routes:
         self._integration_per_route = integration_per_route
         entries: list[tuple[RouteKey, Rule]] = []
         for key, rule_ in table.items():
-            entries.append((parse_route_key(key), as_rule(rule_)))
+            entries.append((parse_route_key(key), as_rule(rule_, where=f"route {key!r}")))
         self._table: RouteTable[Rule] = RouteTable(entries)
-        self._default = None if default is None else as_rule(default)
+        self._default = None if default is None else as_rule(default, where="default")
         for route_key, rule_ in [*entries, *([] if default is None else [(None, default)])]:
             _check_parameters(route_key, rule_)
 

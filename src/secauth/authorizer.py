@@ -52,6 +52,7 @@ from secauth.events import EventKind, Request, UnsupportedEvent
 from secauth.memo import ResponseMemo
 from secauth.options import flag
 from secauth.policy import DEFAULT_MAX_RESPONSE_BYTES, PolicyBuilder, Unauthorized
+from secauth.policy.builder import checked_cache_ttl
 from secauth.principal import ClaimMapper, Principal
 from secauth.result_cache import (
     cached_denial,
@@ -215,6 +216,12 @@ class Authorizer:
             )
         if verifier is not None and not callable(getattr(verifier, "verify", None)):
             raise ConfigurationError("verifier must be a JwtVerifier (or have .verify(token))")
+        if api_keys is not None and not callable(getattr(api_keys, "lookup", None)):
+            raise ConfigurationError(
+                "api_keys must be an ApiKeyStore: StaticApiKeys(entries), DynamoDBApiKeys(...) "
+                f"or SecretsManagerApiKeys(...), not {type(api_keys).__name__}"
+            )
+        cache_ttl = checked_cache_ttl(cache_ttl)
         self.verifier = verifier
         self.routes = routes if routes is not None else Routes(_DEFAULT_ROUTES_TABLE)
         if not isinstance(self.routes, Routes):
@@ -310,8 +317,13 @@ class Authorizer:
         try:
             request = self._request(event)
             return self._authorize(request, record)
-        except UnsupportedEvent:
-            record.update(decision="unauthorized", reason="unsupported_event", status=401)
+        except UnsupportedEvent as err:
+            record.update(
+                decision="unauthorized",
+                reason="unsupported_event",
+                status=401,
+                detail=err.detail or None,
+            )
         except SecAuthError as err:
             record.update(
                 decision="unauthorized",
@@ -394,7 +406,11 @@ class Authorizer:
         """One pipeline for every configuration: a memoized answer (the token verified
         again), or credentials → principal → decision → response."""
         if not request.kind.is_authorizer:
-            raise UnsupportedEvent("not an authorizer event")
+            raise UnsupportedEvent(  # a backend function's event: the decision record says so
+                "not an authorizer event",
+                detail={"event": request.kind.value, "problem": "a backend function's event: "
+                        "guard its handler with Guard, or wire this function as the authorizer"},
+            )  # fmt: skip
         memo_key = self._memo_key(request)
         if memo_key is not None:
             remembered = self._memo.get(memo_key)

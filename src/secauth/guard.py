@@ -232,6 +232,11 @@ class Guard:
         )
         if verifier is None and not trust_authorizer:
             raise ConfigurationError("Guard needs a verifier, or trust_authorizer=True")
+        if verifier is not None and not callable(getattr(verifier, "verify", None)):
+            raise ConfigurationError(
+                "Guard's first argument is a token verifier (JwtVerifier, ...), not a "
+                f"{type(verifier).__name__}; pass a route table as routes=..."
+            )
         if routes is not None and not isinstance(routes, Routes):
             raise ConfigurationError("routes must be a secauth.Routes table")
         if max_body_bytes <= 0:
@@ -312,6 +317,11 @@ class Guard:
     def __call__(self, handler: Callable[..., Any]) -> Callable[[Event, Any], Any]:
         """Wrap a Lambda handler ``(event, context)`` or ``(event, context, principal)``
         (:func:`~secauth.wrapping.wrap_handler`)."""
+        if isinstance(handler, Rule):
+            raise ConfigurationError(
+                f"a Guard wraps a handler, not a rule: to add {handler!r} to a handler, "
+                f"decorate it with @guard.require({handler!r})"
+            )
         return wrap_handler(self, handler)
 
     # -- the checks ---------------------------------------------------------------------------

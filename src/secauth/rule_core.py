@@ -150,10 +150,15 @@ def _refuses_undecided(rule: Rule, principal: Principal) -> bool | None:
     return answer if answer is True or answer is False else None
 
 
-def as_rule(value: object) -> Rule:
-    """``value`` if it is a :class:`Rule`; else a ConfigurationError that says so."""
+def as_rule(value: object, where: str = "") -> Rule:
+    """``value`` if it is a :class:`Rule`; else a ConfigurationError that says so, naming
+    ``where`` it was given (a route key) and, for a string, the rule it may have meant."""
     if not isinstance(value, Rule):
-        raise ConfigurationError(f"expected an access rule, got {type(value).__name__}")
+        place = f"{where}: " if where else ""
+        meant = f" such as roles({value!r})" if isinstance(value, str) else ""
+        raise ConfigurationError(
+            f"{place}expected an access rule{meant}, got {type(value).__name__}"
+        )
     return value
 
 

@@ -79,6 +79,11 @@ class _Principal(Rule):
         return False
 
 
+# Names joined by commas, with no spaces: a list written as one string ("admin,reader").
+# (Compiled by re on first use, not at import.)
+_LISTED = r"[\w.:-]+(?:,[\w.:-]+)+"
+
+
 def _names(kind: str, names: tuple[str, ...]) -> frozenset[str]:
     if not names or not all(isinstance(n, str) and n for n in names):
         raise ConfigurationError(f"{kind}(...) needs one or more non-empty names")
@@ -90,6 +95,12 @@ class _Roles(_Principal):
 
     def __init__(self, names: tuple[str, ...], all_of: bool) -> None:
         self.names = _names("roles", names)
+        listed = next((name for name in self.names if re.fullmatch(_LISTED, name)), None)
+        if listed is not None:  # a group name may hold ", " ("Finance, EMEA"), not "a,b"
+            spelled = ", ".join(repr(part) for part in listed.split(","))
+            raise ConfigurationError(
+                f"roles(...) takes one role per name: roles({spelled}), not {listed!r}"
+            )
         self.all_of = flag("all_of", all_of)
         self._denial = Denial(Reason.FORBIDDEN, repr(self))
 
@@ -188,7 +199,11 @@ _ENCODED = r"%[0-9A-Fa-f]{2}"
 
 
 # Denials are immutable: the common ones are built once, not on every refused request.
-_NO_TENANT: Final = Denial(Reason.TENANT_MISMATCH, "principal has no tenant", undecided=True)
+_NO_TENANT: Final = Denial(
+    Reason.TENANT_MISMATCH,
+    "principal has no tenant (map it from a claim: ClaimMapper(tenant_claim=...))",
+    undecided=True,
+)
 _DOUBLE_ENCODED_TENANT: Final = Denial(
     Reason.TENANT_MISMATCH,
     "tenant value is still encoded after one decoding, or not UTF-8",

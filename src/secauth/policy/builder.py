@@ -35,9 +35,25 @@ if TYPE_CHECKING:
     from secauth.policy.cached import CachedPolicies
     from secauth.policy.route_lists import RouteLike
 
-__all__ = ["PolicyBuilder", "PrincipalLike"]
+__all__ = ["PolicyBuilder", "PrincipalLike", "checked_cache_ttl"]
 
 _ARN_COLONS = 5  # arn:partition:execute-api:region:account:api/stage/VERB/path
+
+
+def checked_cache_ttl(cache_ttl: object) -> int:
+    """``cache_ttl`` when it is an API Gateway authorizer result TTL (an int, 0 to 3600
+    seconds); else a ConfigurationError that names it (a string read from an environment
+    variable, say).
+
+    >>> checked_cache_ttl(300)
+    300
+    """
+    if not isinstance(cache_ttl, int) or isinstance(cache_ttl, bool) or not 0 <= cache_ttl <= 3600:
+        raise ConfigurationError(
+            "cache_ttl is the authorizer's result TTL: an int, 0 to 3600 seconds; got "
+            f"{type(cache_ttl).__name__} {cache_ttl!r}"
+        )
+    return cache_ttl
 
 
 class PrincipalLike(Protocol):
@@ -99,12 +115,7 @@ class PolicyBuilder:
     ) -> None:
         from secauth.access import Routes
 
-        if (
-            not isinstance(cache_ttl, int)
-            or isinstance(cache_ttl, bool)
-            or not 0 <= cache_ttl <= 3600
-        ):
-            raise ConfigurationError("cache_ttl is the authorizer's result TTL: 0 to 3600 seconds")
+        checked_cache_ttl(cache_ttl)
         if not isinstance(max_response_bytes, int) or max_response_bytes < 256:
             raise ConfigurationError("max_response_bytes must be an int of at least 256")
         simple_responses = flag("simple_responses", simple_responses)

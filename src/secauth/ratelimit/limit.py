@@ -193,6 +193,11 @@ class Limit:
         match = _PATTERN.fullmatch(text)
         if match is None:
             raise ConfigurationError(f"invalid rate limit {text!r}: {_HINT}")
+        if match["unit"] == "M":  # a month to some, a minute once lower-cased: refused
+            raise ConfigurationError(
+                f"invalid rate limit {text!r}: ambiguous period 'M'; write "
+                f"'{match['count']}/minute' or '{match['count']}/month' (the calendar month, UTC)"
+            )
         unit = match["unit"].lower()
         if match["calendar"] is not None or unit in ("week", "month"):
             return cls._parse_quota(text, match, unit)
