@@ -79,11 +79,6 @@ class _Principal(Rule):
         return False
 
 
-# Names joined by commas, with no spaces: a list written as one string ("admin,reader").
-# (Compiled by re on first use, not at import.)
-_LISTED = r"[\w.:-]+(?:,[\w.:-]+)+"
-
-
 def _names(kind: str, names: tuple[str, ...]) -> frozenset[str]:
     if not names or not all(isinstance(n, str) and n for n in names):
         raise ConfigurationError(f"{kind}(...) needs one or more non-empty names")
@@ -95,12 +90,6 @@ class _Roles(_Principal):
 
     def __init__(self, names: tuple[str, ...], all_of: bool) -> None:
         self.names = _names("roles", names)
-        listed = next((name for name in self.names if re.fullmatch(_LISTED, name)), None)
-        if listed is not None:  # a group name may hold ", " ("Finance, EMEA"), not "a,b"
-            spelled = ", ".join(repr(part) for part in listed.split(","))
-            raise ConfigurationError(
-                f"roles(...) takes one role per name: roles({spelled}), not {listed!r}"
-            )
         self.all_of = flag("all_of", all_of)
         self._denial = Denial(Reason.FORBIDDEN, repr(self))
 
