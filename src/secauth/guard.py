@@ -232,7 +232,9 @@ class Guard:
         )
         if verifier is None and not trust_authorizer:
             raise ConfigurationError("Guard needs a verifier, or trust_authorizer=True")
-        if verifier is not None and not callable(getattr(verifier, "verify", None)):
+        if verifier is not None and not any(
+            callable(getattr(verifier, name, None)) for name in ("verify", "verify_async")
+        ):
             raise ConfigurationError(
                 "Guard's first argument is a token verifier (JwtVerifier, ...), not a "
                 f"{type(verifier).__name__}; pass a route table as routes=..."
