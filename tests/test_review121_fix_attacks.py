@@ -41,7 +41,6 @@ Findings:
 from __future__ import annotations
 
 import base64
-import re
 from typing import Any
 
 import pytest
@@ -56,6 +55,7 @@ from secauth.hmac_secrets import secret_bytes
 from secauth.principal import Principal
 from secauth.route_table import MAX_AMBIGUOUS_SEGMENTS
 from secauth.testing_events import rest_proxy
+from secauth.testing_policy import iam_allows
 
 PREFIX = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/"
 DEEP = ["admin", "a", "b", "c", "d", "e", "f"]  # seven literals: one more than the cap
@@ -80,24 +80,6 @@ def _admitted(guard: Guard, event: dict[str, Any]) -> bool:
     except SecAuthError:
         return False
     return True
-
-
-def iam_allows(response: dict[str, Any], arn: str) -> bool:
-    """IAM's answer for ``arn`` under the response's policy (case-sensitive globs)."""
-    allowed = denied = False
-    for statement in response["policyDocument"]["Statement"]:
-        resources = statement["Resource"]
-        resources = [resources] if isinstance(resources, str) else resources
-        pattern = "|".join(
-            "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in r)
-            for r in resources
-        )
-        if re.fullmatch(pattern, arn, re.DOTALL):
-            if statement["Effect"] == "Deny":
-                denied = True
-            else:
-                allowed = True
-    return allowed and not denied
 
 
 # --- (a) the cap: callers that refuse ----------------------------------------------------------

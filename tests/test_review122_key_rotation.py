@@ -43,13 +43,11 @@ refetch there would be an amplification lever). RFC 7517 asks for distinct kids.
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from discovery_server import DiscoveryServer
 from hand_clock import Clock
 
 from secauth import Authorizer, JwtVerifier
@@ -396,46 +394,11 @@ def test_cognito_issuer_formats_sharing_one_key_source_drop_a_removed_key(
 # -- discovery whose jwks_uri moves ---------------------------------------------------------
 
 
-class _Discovery:
-    """A discovery document on loopback whose ``jwks_uri`` the test changes."""
-
-    def __init__(self, jwks_uri: str) -> None:
-        self.jwks_uri = jwks_uri
-        self.fetches = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.fetches += 1
-                body = json.dumps({"issuer": outer.issuer, "jwks_uri": outer.jwks_uri}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        host, port = self.server.server_address[:2]
-        self.issuer = f"http://{host!s}:{port}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 # fmt: off
 def test_a_moved_jwks_uri_is_followed_after_the_ttl() -> None:
     clock = Clock(T0)
     with LocalIssuer(algs=("ES256",)) as old_home, LocalIssuer(algs=("ES256",)) as new_home:
-        discovery = _Discovery(old_home.jwks_uri)
+        discovery = DiscoveryServer(old_home.jwks_uri)
         try:
             cache = JwksCache.from_discovery(discovery.issuer, allow_http=True, clock=clock,
                                              ttl=600, max_age=3600)

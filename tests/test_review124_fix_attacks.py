@@ -59,14 +59,13 @@ import asyncio
 import base64
 import json
 import secrets
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from discovery_server import DiscoveryServer
 from guard_events import VERIFIER, token
 from hand_clock import Clock
 
@@ -290,48 +289,10 @@ T0 = 1000.0
 EXP = 10_000_000
 
 
-class _Discovery:
-    """A discovery document on loopback whose issuer, jwks_uri and status the test sets."""
-
-    def __init__(self) -> None:
-        self.jwks_uri = ""
-        self.issuer_named: str | None = None
-        self.status = 200
-        self.fetches = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.fetches += 1
-                named = outer.issuer_named or outer.issuer
-                body = json.dumps({"issuer": named, "jwks_uri": outer.jwks_uri}).encode()
-                self.send_response(outer.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        host, port = self.server.server_address[:2]
-        self.issuer = f"http://{host!s}:{port}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def homes() -> Iterator[tuple[_Discovery, LocalIssuer, LocalIssuer]]:
+def homes() -> Iterator[tuple[DiscoveryServer, LocalIssuer, LocalIssuer]]:
     with LocalIssuer(algs=("ES256",)) as home, LocalIssuer(algs=("ES256",)) as other:
-        discovery = _Discovery()
+        discovery = DiscoveryServer()
         discovery.jwks_uri = home.jwks_uri
         try:
             yield discovery, home, other
@@ -339,17 +300,17 @@ def homes() -> Iterator[tuple[_Discovery, LocalIssuer, LocalIssuer]]:
             discovery.stop()
 
 
-def _cache(discovery: _Discovery, clock: Clock, **options: Any) -> JwksCache:
+def _cache(discovery: DiscoveryServer, clock: Clock, **options: Any) -> JwksCache:
     settings: dict[str, Any] = {"ttl": 600, "max_age": 3600, "refetch_cooldown": 30,
                                 "max_backoff": 60, **options}  # fmt: skip
     return JwksCache.from_discovery(discovery.issuer, allow_http=True, clock=clock, **settings)
 
 
-def _verifier(discovery: _Discovery, cache: JwksCache, clock: Clock) -> JwtVerifier:
+def _verifier(discovery: DiscoveryServer, cache: JwksCache, clock: Clock) -> JwtVerifier:
     return JwtVerifier(issuer=discovery.issuer, audience=AUD, jwks=cache, clock=clock)
 
 
-def _signed(discovery: _Discovery, key: KeyPair, sub: str = "u") -> str:
+def _signed(discovery: DiscoveryServer, key: KeyPair, sub: str = "u") -> str:
     return key.sign({"iss": discovery.issuer, "aud": AUD, "iat": T0, "exp": EXP, "sub": sub})
 
 
@@ -363,7 +324,7 @@ def _signed(discovery: _Discovery, key: KeyPair, sub: str = "u") -> str:
     ],
 )
 def test_a_flipped_jwks_uri_is_checked_like_the_configured_one(
-    homes: tuple[_Discovery, LocalIssuer, LocalIssuer],
+    homes: tuple[DiscoveryServer, LocalIssuer, LocalIssuer],
     hostile: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -392,7 +353,7 @@ def test_a_flipped_jwks_uri_is_checked_like_the_configured_one(
 
 
 def test_a_changed_discovery_issuer_trusts_no_new_key(
-    homes: tuple[_Discovery, LocalIssuer, LocalIssuer],
+    homes: tuple[DiscoveryServer, LocalIssuer, LocalIssuer],
 ) -> None:
     discovery, home, other = homes
     clock = Clock(T0)
@@ -409,7 +370,7 @@ def test_a_changed_discovery_issuer_trusts_no_new_key(
 
 
 def test_discovery_failure_backs_off_and_serves_stale_until_max_age(
-    homes: tuple[_Discovery, LocalIssuer, LocalIssuer],
+    homes: tuple[DiscoveryServer, LocalIssuer, LocalIssuer],
 ) -> None:
     discovery, home, _ = homes
     clock = Clock(T0)
@@ -428,7 +389,7 @@ def test_discovery_failure_backs_off_and_serves_stale_until_max_age(
 
 
 def test_an_unknown_kid_flood_costs_one_discovery_and_one_jwks_fetch_per_cooldown(
-    homes: tuple[_Discovery, LocalIssuer, LocalIssuer],
+    homes: tuple[DiscoveryServer, LocalIssuer, LocalIssuer],
 ) -> None:
     discovery, home, _ = homes
     clock = Clock(T0)
@@ -445,7 +406,7 @@ def test_an_unknown_kid_flood_costs_one_discovery_and_one_jwks_fetch_per_cooldow
 
 
 def test_the_async_twin_follows_the_same_rules(
-    homes: tuple[_Discovery, LocalIssuer, LocalIssuer],
+    homes: tuple[DiscoveryServer, LocalIssuer, LocalIssuer],
 ) -> None:
     discovery, home, other = homes
     clock = Clock(T0)
@@ -472,7 +433,7 @@ def test_the_async_twin_follows_the_same_rules(
 
 # fmt: off
 def test_a_discovery_outage_does_not_take_down_a_jwks_that_is_up(
-    homes: tuple[_Discovery, LocalIssuer, LocalIssuer],
+    homes: tuple[DiscoveryServer, LocalIssuer, LocalIssuer],
 ) -> None:
     # e5fdc03 kept the jwks_uri it had read and refreshed from it; now every refresh needs
     # the discovery document, so an outage of that one endpoint (the JWKS still answering)

@@ -62,14 +62,12 @@ import json
 import logging
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from discovery_server import DiscoveryServer
 from hand_clock import Clock
 
 from secauth.cognito import CognitoVerifier
@@ -84,52 +82,10 @@ from secauth.testing import KeyPair, LocalIssuer
 T0 = 1000.0
 
 
-class _Discovery:
-    """A discovery document on loopback: the test sets its issuer, jwks_uri, status and any
-    extra members."""
-
-    def __init__(self) -> None:
-        self.jwks_uri = ""
-        self.issuer_named: str | None = None
-        self.status = 200
-        self.extra: dict[str, Any] = {}
-        self.fetches = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.fetches += 1
-                named = outer.issuer_named or outer.issuer
-                doc = {"issuer": named, "jwks_uri": outer.jwks_uri, **outer.extra}
-                body = json.dumps(doc).encode()
-                self.send_response(outer.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        host, port = self.server.server_address[:2]
-        self.issuer = f"http://{host!s}:{port}"
-        self.url = f"{self.issuer}/.well-known/openid-configuration"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def idps() -> Iterator[tuple[_Discovery, LocalIssuer, LocalIssuer]]:
+def idps() -> Iterator[tuple[DiscoveryServer, LocalIssuer, LocalIssuer]]:
     with LocalIssuer(algs=("ES256",)) as home, LocalIssuer(algs=("ES256",)) as other:
-        discovery = _Discovery()
+        discovery = DiscoveryServer()
         discovery.jwks_uri = home.jwks_uri
         other.rotate()  # other signs with key-2, a kid home does not publish
         try:
@@ -138,13 +94,13 @@ def idps() -> Iterator[tuple[_Discovery, LocalIssuer, LocalIssuer]]:
             discovery.stop()
 
 
-def _cache(discovery: _Discovery, clock: Clock) -> JwksCache:
+def _cache(discovery: DiscoveryServer, clock: Clock) -> JwksCache:
     return JwksCache.from_discovery(
         discovery.issuer, allow_http=True, clock=clock, ttl=600, max_age=3600, max_backoff=60
     )
 
 
-def _spoil(discovery: _Discovery, how: str, other: LocalIssuer) -> None:
+def _spoil(discovery: DiscoveryServer, how: str, other: LocalIssuer) -> None:
     """Make the discovery document bad in one of the three ways the fallback covers."""
     if how == "outage":
         discovery.status = 500
@@ -160,7 +116,7 @@ def _spoil(discovery: _Discovery, how: str, other: LocalIssuer) -> None:
 
 @pytest.mark.parametrize("how", ["outage", "wrong_issuer", "refused_url"])
 def test_a_cold_start_with_a_bad_discovery_document_fetches_no_jwks(
-    idps: tuple[_Discovery, LocalIssuer, LocalIssuer], how: str
+    idps: tuple[DiscoveryServer, LocalIssuer, LocalIssuer], how: str
 ) -> None:
     discovery, home, other = idps
     _spoil(discovery, how, other)
@@ -175,7 +131,7 @@ def test_a_cold_start_with_a_bad_discovery_document_fetches_no_jwks(
 
 @pytest.mark.parametrize("how", ["outage", "wrong_issuer", "refused_url"])
 def test_the_async_cold_start_also_fails_closed(
-    idps: tuple[_Discovery, LocalIssuer, LocalIssuer], how: str
+    idps: tuple[DiscoveryServer, LocalIssuer, LocalIssuer], how: str
 ) -> None:
     discovery, home, other = idps
     _spoil(discovery, how, other)
@@ -190,7 +146,7 @@ def test_the_async_cold_start_also_fails_closed(
 
 
 def test_a_hostile_jwks_uri_is_never_remembered_for_a_later_outage(
-    idps: tuple[_Discovery, LocalIssuer, LocalIssuer],
+    idps: tuple[DiscoveryServer, LocalIssuer, LocalIssuer],
 ) -> None:
     """A document naming another issuer (with the attacker's jwks_uri), then an outage: the
     outage falls back to the last GOOD document's jwks_uri, never the hostile one."""
@@ -219,7 +175,7 @@ def test_a_hostile_jwks_uri_is_never_remembered_for_a_later_outage(
 
 
 def test_an_outage_falls_back_to_the_latest_good_document(
-    idps: tuple[_Discovery, LocalIssuer, LocalIssuer],
+    idps: tuple[DiscoveryServer, LocalIssuer, LocalIssuer],
 ) -> None:
     discovery, home, other = idps
     clock = Clock(T0)
@@ -238,7 +194,7 @@ def test_an_outage_falls_back_to_the_latest_good_document(
 
 
 def test_a_refused_jwks_uri_leaks_no_credentials_or_query(
-    idps: tuple[_Discovery, LocalIssuer, LocalIssuer], caplog: pytest.LogCaptureFixture
+    idps: tuple[DiscoveryServer, LocalIssuer, LocalIssuer], caplog: pytest.LogCaptureFixture
 ) -> None:
     discovery, _home, _ = idps
     hostile = "https://ops:Hunter2pw@evil.example.net/jwks.json?sig=TOPSECRETSIG"
@@ -260,7 +216,7 @@ def test_a_refused_jwks_uri_leaks_no_credentials_or_query(
 
 
 def test_a_persistent_wrong_issuer_warns_at_every_refresh(
-    idps: tuple[_Discovery, LocalIssuer, LocalIssuer], caplog: pytest.LogCaptureFixture
+    idps: tuple[DiscoveryServer, LocalIssuer, LocalIssuer], caplog: pytest.LogCaptureFixture
 ) -> None:
     discovery, _home, other = idps
     clock = Clock(T0)
@@ -276,7 +232,7 @@ def test_a_persistent_wrong_issuer_warns_at_every_refresh(
 
 
 def test_the_async_twin_never_fetches_a_wrong_issuers_jwks_uri(
-    idps: tuple[_Discovery, LocalIssuer, LocalIssuer],
+    idps: tuple[DiscoveryServer, LocalIssuer, LocalIssuer],
 ) -> None:
     discovery, home, other = idps
     clock = Clock(T0)
@@ -298,7 +254,7 @@ def test_the_async_twin_never_fetches_a_wrong_issuers_jwks_uri(
 
 # fmt: off
 def test_an_empty_discovery_issuer_still_fails_closed(
-    idps: tuple[_Discovery, LocalIssuer, LocalIssuer],
+    idps: tuple[DiscoveryServer, LocalIssuer, LocalIssuer],
 ) -> None:
     """``JwksCache(url, discovery_issuer="")``: the document names another issuer; no key of
     it may be trusted (or the constructor refuses the empty issuer)."""
@@ -319,7 +275,7 @@ def test_an_empty_discovery_issuer_still_fails_closed(
 
 # fmt: off
 def test_a_persistent_wrong_issuer_is_visible_to_monitoring(
-    idps: tuple[_Discovery, LocalIssuer, LocalIssuer],
+    idps: tuple[DiscoveryServer, LocalIssuer, LocalIssuer],
 ) -> None:
     discovery, _home, other = idps
     clock = Clock(T0)
