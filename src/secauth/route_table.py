@@ -68,7 +68,7 @@ class RouteTable(Generic[T]):
 
     Raises :class:`~secauth.errors.ConfigurationError` for a route listed twice (the same
     verb and the same shape, whatever the parameter names) and for two literals that
-    differ only in case or percent-encoding, which would make every request for either
+    differ only in case (a literal holds no ``%``), which would make every request for either
     ambiguous.
     """
 

@@ -194,9 +194,10 @@ class Limit:
         if match is None:
             raise ConfigurationError(f"invalid rate limit {text!r}: {_HINT}")
         if match["unit"] == "M":  # a month to some, a minute once lower-cased: refused
+            every = f"{match['count']}/{match['amount'] or ''}"
             raise ConfigurationError(
                 f"invalid rate limit {text!r}: ambiguous period 'M'; write "
-                f"'{match['count']}/minute' or '{match['count']}/month' (the calendar month, UTC)"
+                f"'{every}minute' or '{match['count']}/month' (the calendar month, UTC)"
             )
         unit = match["unit"].lower()
         if match["calendar"] is not None or unit in ("week", "month"):
