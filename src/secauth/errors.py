@@ -68,7 +68,7 @@ from secauth.field_errors import RULES, FieldError
 from secauth.reasons import Reason
 
 __all__ = [
-    "RULES", "AbuseBlocked", "AccessDenied", "AmbiguousCredentials", "BadRequest",
+    "MAX_RETRY_SECONDS", "RULES", "AbuseBlocked", "AccessDenied", "AmbiguousCredentials", "BadRequest",
     "CertificateMismatch", "ConfigurationError", "DpopNonceRequired", "DpopProofReplayed",
     "FieldError", "Forbidden",
     "InsufficientScope", "InternalError", "InvalidAudience", "InvalidClaims",
@@ -371,7 +371,8 @@ class UnknownPlan(AccessDenied):
 # --- 429 ------------------------------------------------------------------------------
 
 
-_MAX_RETRY_SECONDS = 86_400  # a Retry-After of at most a day
+#: The longest ``Retry-After`` secauth answers: a day.
+MAX_RETRY_SECONDS = 86_400
 
 
 class RateLimited(SecAuthError):
@@ -411,8 +412,8 @@ class RateLimited(SecAuthError):
         if not isinstance(value, str | bytes | bool):
             with contextlib.suppress(TypeError, ValueError, OverflowError):
                 seconds = float(value)  # any number: a Decimal from a store, numpy's floats
-        if seconds is None or not math.isfinite(seconds) or seconds >= _MAX_RETRY_SECONDS:
-            return _MAX_RETRY_SECONDS  # never a crash, never 0
+        if seconds is None or not math.isfinite(seconds) or seconds >= MAX_RETRY_SECONDS:
+            return MAX_RETRY_SECONDS  # never a crash, never 0
         return max(1, math.ceil(seconds))
 
 

@@ -66,6 +66,9 @@ GUARDED_KINDS = (
     EventKind.WEBSOCKET,
 )  # fmt: skip
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The names of a limiter's headers (RateLimit-Policy, RateLimit, X-RateLimit-*), lower-cased:
+# a RateLimited error's own headers are copied into the 429 only under these names.
+_RATE_LIMIT_HEADERS = ("ratelimit", "x-ratelimit-")
 # Payload 2.0 responses: AWS reads "headers" only (a handler's multiValueHeaders is ignored).
 _HEADERS_ONLY = (EventKind.HTTP_V2, EventKind.FUNCTION_URL)
 
@@ -305,8 +308,12 @@ def refusal_response(
             body["errors"] = error.public_errors()  # as error_response shows them
         return websocket_response(error.status, body)
     headers = dict(security_headers)
-    if isinstance(error, RateLimited):
-        headers.update(error.headers)
+    if isinstance(error, RateLimited):  # its rate-limit headers; Retry-After is the answer's
+        headers.update(
+            (name, value)
+            for name, value in error.headers.items()
+            if name.lower().startswith(_RATE_LIMIT_HEADERS)
+        )
     if cors is not None:
         try:
             sent: Mapping[str, str] = Request.from_event(event).headers

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final, NamedTuple
 
-from secauth.errors import AbuseBlocked, ConfigurationError, RateLimited
+from secauth.errors import MAX_RETRY_SECONDS, AbuseBlocked, ConfigurationError, RateLimited
 
 __all__ = ["HEADER_STYLES", "RateLimitResult", "Usage"]
 
@@ -42,8 +42,10 @@ def _ceil(seconds: float) -> int:
 
 
 def _retry_seconds(result: RateLimitResult) -> int:
-    """The ``Retry-After`` value of a denial: whole seconds, rounded up, at least 1."""
-    return max(1, _ceil(result.retry_after))
+    """The ``Retry-After`` value of a denial: whole seconds, rounded up, at least 1 and at
+    most :data:`~secauth.errors.MAX_RETRY_SECONDS`, as the 429 answers it (so a policy's
+    ``t`` always equals the response's ``Retry-After``)."""
+    return min(MAX_RETRY_SECONDS, max(1, _ceil(result.retry_after)))
 
 
 def _reset_seconds(result: RateLimitResult) -> int:
