@@ -458,12 +458,26 @@ def test_dynamodb_store_is_one_conditional_put_per_proof(dynamodb: Any) -> None:
 
 
 def test_memory_store_forgets_after_expiry() -> None:
+    """A key is forgotten once its expiry has passed by the wall clock and as much time has
+    elapsed (both clocks moved here together, as real time moves them)."""
     now = [100.0]
-    store = MemoryReplayStore(clock=lambda: now[0])
+    store = MemoryReplayStore(clock=lambda: now[0], monotonic=lambda: now[0])
     assert store.first_use("k", 110.0)
     assert not store.first_use("k", 110.0)
     now[0] = 111.0
     assert store.first_use("k", 120.0)
+
+
+def test_memory_store_keeps_a_key_for_its_window_in_elapsed_time() -> None:
+    """A wall clock stepped forward past a key's expiry does not end it before as much time
+    has really elapsed (the monotonic clock): stepped back, the proof is still refused."""
+    wall, elapsed = [100.0], [5.0]
+    store = MemoryReplayStore(clock=lambda: wall[0], monotonic=lambda: elapsed[0])
+    assert store.first_use("k", 110.0)
+    wall[0] = 5000.0  # stepped forward; 0 s elapsed
+    assert not store.first_use("k", 5010.0)
+    elapsed[0] = 15.1  # the window has passed in elapsed time too
+    assert store.first_use("k", 5010.0)
 
 
 # -- cross-checks with an independent implementation (panva's dpop, jose) ------------------

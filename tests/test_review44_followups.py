@@ -190,7 +190,7 @@ def test_one_nonce_source_for_both_guards_admits_the_retry_and_refuses_its_repla
 
 
 def _windows(clock: Clock) -> tuple[Guard, Guard]:
-    store = MemoryReplayStore(clock=clock)
+    store = MemoryReplayStore(clock=clock, monotonic=clock)  # time passes for both clocks
     outer = dpop_outer(dpop(store, clock=clock, max_age=60))
     route = bound_guard(dpop(store, clock=clock, max_age=300))
     return outer, route

@@ -59,26 +59,40 @@ class ReplayStore(Protocol):
 class MemoryReplayStore:
     """Keys in this container's memory: for tests and a single container. A Lambda function
     runs many containers: a proof replayed to another one is not seen here; share a
-    :class:`RedisReplayStore` or :class:`DynamoDBReplayStore` between them."""
+    :class:`RedisReplayStore` or :class:`DynamoDBReplayStore` between them.
 
-    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+    A key is kept until ``expires_at`` by the wall clock *and* for as long in elapsed time
+    (``monotonic``), so a wall clock stepped forward, then back, cannot make the store
+    forget a proof that is in its window again.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._clock = clock
-        self._entries: dict[str, float] = {}
+        self._monotonic = monotonic
+        # key -> (expires_at by the wall clock, the same moment by the monotonic clock)
+        self._entries: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
         self._sweep_at = 1024
 
     def first_use(self, key: str, expires_at: float) -> bool:
         with self._lock:
+            now, elapsed = self._clock(), self._monotonic()
             entries = self._entries
-            until = entries.get(key)
-            if until is not None and self._clock() < until:  # the clock only when needed
+            entry = entries.get(key)
+            if entry is not None and (now < entry[0] or elapsed < entry[1]):
                 return False
-            entries[key] = expires_at
+            entries[key] = (expires_at, elapsed + max(0.0, expires_at - now))
             if len(entries) >= self._sweep_at:
-                # Drop what has expired; the next sweep waits until the live entries double,
-                # so a store of many live keys is not copied every few inserts.
-                now = self._clock()
-                self._entries = {k: t for k, t in entries.items() if now < t}
+                # Drop what has expired by both clocks; the next sweep waits until the live
+                # entries double, so a store of many live keys is not copied every few inserts.
+                self._entries = {
+                    k: e for k, e in entries.items() if now < e[0] or elapsed < e[1]
+                }
                 self._sweep_at = max(1024, 2 * len(self._entries))
         return True
 
