@@ -1,13 +1,18 @@
 """``DiscoveryServer``: an OIDC discovery document on loopback whose ``jwks_uri``, named
 ``issuer_named`` (its own issuer when None), HTTP ``status`` and ``extra`` members the test
-sets between fetches; ``fetches`` counts the requests (reviews 122, 124, 126)."""
+sets between fetches; ``fetches`` counts the requests (reviews 122, 124, 126, 133), with
+``discovery_homes`` and ``spoil`` for the tests of the JWKS cache's discovery fallback."""
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from secauth.testing import LocalIssuer
 
 
 class DiscoveryServer:
@@ -50,3 +55,29 @@ class DiscoveryServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@contextmanager
+def discovery_homes() -> Iterator[tuple[DiscoveryServer, LocalIssuer, LocalIssuer]]:
+    """A discovery document naming ``home``'s JWKS, and ``other``, an issuer signing with a
+    kid ``home`` does not publish (reviews 126 and 133)."""
+    with LocalIssuer(algs=("ES256",)) as home, LocalIssuer(algs=("ES256",)) as other:
+        discovery = DiscoveryServer(home.jwks_uri)
+        other.rotate()
+        try:
+            yield discovery, home, other
+        finally:
+            discovery.stop()
+
+
+def spoil(discovery: DiscoveryServer, how: str, other: LocalIssuer) -> None:
+    """Make the discovery document bad in one of the three ways the JWKS cache falls back
+    on: ``outage`` (HTTP 500), ``wrong_issuer`` (another issuer, ``other``'s JWKS) or
+    ``refused_url`` (plain http off loopback)."""
+    if how == "outage":
+        discovery.status = 500
+    elif how == "wrong_issuer":
+        discovery.issuer_named = "https://evil.example/"
+        discovery.jwks_uri = other.jwks_uri
+    else:
+        discovery.jwks_uri = "http://evil.example.net/jwks.json"

@@ -67,7 +67,7 @@ from collections.abc import Iterator
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from discovery_server import DiscoveryServer
+from discovery_server import DiscoveryServer, discovery_homes, spoil
 from hand_clock import Clock
 
 from secauth.cognito import CognitoVerifier
@@ -84,31 +84,14 @@ T0 = 1000.0
 
 @pytest.fixture
 def idps() -> Iterator[tuple[DiscoveryServer, LocalIssuer, LocalIssuer]]:
-    with LocalIssuer(algs=("ES256",)) as home, LocalIssuer(algs=("ES256",)) as other:
-        discovery = DiscoveryServer()
-        discovery.jwks_uri = home.jwks_uri
-        other.rotate()  # other signs with key-2, a kid home does not publish
-        try:
-            yield discovery, home, other
-        finally:
-            discovery.stop()
+    with discovery_homes() as homes:
+        yield homes
 
 
 def _cache(discovery: DiscoveryServer, clock: Clock) -> JwksCache:
     return JwksCache.from_discovery(
         discovery.issuer, allow_http=True, clock=clock, ttl=600, max_age=3600, max_backoff=60
     )
-
-
-def _spoil(discovery: DiscoveryServer, how: str, other: LocalIssuer) -> None:
-    """Make the discovery document bad in one of the three ways the fallback covers."""
-    if how == "outage":
-        discovery.status = 500
-    elif how == "wrong_issuer":
-        discovery.issuer_named = "https://evil.example/"
-        discovery.jwks_uri = other.jwks_uri
-    else:  # refused_url: plain http off loopback
-        discovery.jwks_uri = "http://evil.example.net/jwks.json"
 
 
 # --- (a) the discovery fallback ------------------------------------------------------------------
@@ -119,7 +102,7 @@ def test_a_cold_start_with_a_bad_discovery_document_fetches_no_jwks(
     idps: tuple[DiscoveryServer, LocalIssuer, LocalIssuer], how: str
 ) -> None:
     discovery, home, other = idps
-    _spoil(discovery, how, other)
+    spoil(discovery, how, other)
     cache = _cache(discovery, Clock(T0))
     assert cache.hydrate() is False
     assert (home.fetches, other.fetches) == (0, 0)
@@ -134,7 +117,7 @@ def test_the_async_cold_start_also_fails_closed(
     idps: tuple[DiscoveryServer, LocalIssuer, LocalIssuer], how: str
 ) -> None:
     discovery, home, other = idps
-    _spoil(discovery, how, other)
+    spoil(discovery, how, other)
     cache = _cache(discovery, Clock(T0))
 
     async def run() -> None:
@@ -154,7 +137,7 @@ def test_a_hostile_jwks_uri_is_never_remembered_for_a_later_outage(
     clock = Clock(T0)
     cache = _cache(discovery, clock)
     assert cache.hydrate()
-    _spoil(discovery, "wrong_issuer", other)
+    spoil(discovery, "wrong_issuer", other)
     clock.now += 601
     assert cache.hydrate()
     discovery.issuer_named, discovery.status = None, 500  # now an outage
@@ -222,7 +205,7 @@ def test_a_persistent_wrong_issuer_warns_at_every_refresh(
     clock = Clock(T0)
     cache = _cache(discovery, clock)
     assert cache.hydrate()
-    _spoil(discovery, "wrong_issuer", other)
+    spoil(discovery, "wrong_issuer", other)
     with caplog.at_level(logging.WARNING, logger="secauth.jwks"):
         for _ in range(3):
             clock.now += 601
@@ -240,7 +223,7 @@ def test_the_async_twin_never_fetches_a_wrong_issuers_jwks_uri(
 
     async def run() -> None:
         assert await cache.keys_for_async(home.key.kid)
-        _spoil(discovery, "wrong_issuer", other)
+        spoil(discovery, "wrong_issuer", other)
         clock.now += 601
         assert await cache.keys_for_async(home.key.kid)
         discovery.issuer_named, discovery.status = None, 500
@@ -283,7 +266,7 @@ def test_a_persistent_wrong_issuer_is_visible_to_monitoring(
     assert cache.hydrate()
     before = cache.stats().failures
     assert cache.stats().discovery_failures == 0
-    _spoil(discovery, "wrong_issuer", other)
+    spoil(discovery, "wrong_issuer", other)
     for _ in range(5):
         clock.now += 601
         cache.hydrate()

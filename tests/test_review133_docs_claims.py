@@ -81,7 +81,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from discovery_server import DiscoveryServer
+from discovery_server import DiscoveryServer, discovery_homes, spoil
 from hand_clock import Clock
 
 from secauth import Authorizer, ClaimMapper, Guard, JwtVerifier, Routes, public, roles, tenant
@@ -186,29 +186,14 @@ def test_changed_modules_docstring_examples_run(module: str) -> None:
 
 @pytest.fixture
 def idps() -> Iterator[tuple[DiscoveryServer, LocalIssuer, LocalIssuer]]:
-    with LocalIssuer(algs=("ES256",)) as home, LocalIssuer(algs=("ES256",)) as other:
-        discovery = DiscoveryServer(home.jwks_uri)
-        other.rotate()
-        try:
-            yield discovery, home, other
-        finally:
-            discovery.stop()
+    with discovery_homes() as homes:
+        yield homes
 
 
 def _cache(discovery: DiscoveryServer, clock: Clock) -> JwksCache:
     return JwksCache.from_discovery(
         discovery.issuer, allow_http=True, clock=clock, ttl=600, max_age=3600, max_backoff=60
     )
-
-
-def _spoil(discovery: DiscoveryServer, how: str, other: LocalIssuer) -> None:
-    if how == "outage":
-        discovery.status = 500
-    elif how == "wrong_issuer":
-        discovery.issuer_named = "https://evil.example/"
-        discovery.jwks_uri = other.jwks_uri
-    else:  # refused_url
-        discovery.jwks_uri = "http://evil.example.net/jwks.json"
 
 
 def test_the_document_is_read_at_every_refresh(
@@ -239,7 +224,7 @@ def test_a_failing_document_after_a_good_one_falls_back_as_documented(
     cache = _cache(discovery, clock)
     assert cache.hydrate()
     assert cache.stats().discovery_failures == 0
-    _spoil(discovery, how, other)
+    spoil(discovery, how, other)
     clock.now += 601
     with caplog.at_level(logging.WARNING, logger="secauth.jwks"):
         assert cache.hydrate()
@@ -268,7 +253,7 @@ def test_the_async_twin_falls_back_too(
 
     async def run() -> None:
         assert await cache.keys_for_async(home.key.kid)
-        _spoil(discovery, "wrong_issuer", other)
+        spoil(discovery, "wrong_issuer", other)
         clock.now += 601
         assert await cache.keys_for_async(home.key.kid)
 
@@ -283,7 +268,7 @@ def test_another_issuer_before_any_good_document_is_keys_unavailable(
 ) -> None:
     """docs/errors.md: "a discovery document names another issuer before any good one"."""
     discovery, home, other = idps
-    _spoil(discovery, "wrong_issuer", other)
+    spoil(discovery, "wrong_issuer", other)
     cache = _cache(discovery, Clock(1000.0))
     with pytest.raises(KeysUnavailable) as err:
         cache.keys_for(home.key.kid)
