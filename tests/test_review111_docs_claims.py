@@ -356,7 +356,9 @@ def test_a_cached_answer_never_names_a_proof_nor_takes_a_secauth_key_from_extra(
             return {"secauth_dpop_proof": "B" * 43, "secauth_tenant": "acme", "plan": "pro"}
 
     event = request_authorizer("GET", "/orders", token=token())
-    cached = Marked(VERIFIER, routes=ROUTES, cache_ttl=300, decision_log=None)
+    # An overridden credentials() needs its reads in the identity sources (review 136).
+    cached = Marked(VERIFIER, routes=ROUTES, cache_ttl=300, cache_key_covers_request=True,
+                    decision_log=None)  # fmt: skip
     context = cached.handler(event, None)["context"]
     assert "secauth_dpop_proof" not in context
     assert "secauth_tenant" not in context

@@ -51,6 +51,7 @@ from secauth.errors import ConfigurationError, InvalidClaims, MissingToken, SecA
 from secauth.events import EventKind, Request, UnsupportedEvent
 from secauth.memo import ResponseMemo
 from secauth.options import flag
+from secauth.overrides import redefined
 from secauth.policy import DEFAULT_MAX_RESPONSE_BYTES, PolicyBuilder, Unauthorized
 from secauth.policy.builder import checked_cache_ttl
 from secauth.principal import ClaimMapper, Principal
@@ -73,7 +74,7 @@ from secauth.token_sources import (
     check_token_sources,
     read_token,
 )
-from secauth.token_verifier import RevalidatingVerifier, TokenVerifier, revalidator
+from secauth.token_verifier import TokenVerifier, revalidator
 
 if TYPE_CHECKING:
     from secauth.api_keys import ApiKeyStore
@@ -245,6 +246,7 @@ class Authorizer:
             client_certs=client_certs is not None,
             api_keys_beside_tokens=api_keys is not None and verifier is not None,
             http_api_uncovered=api == "http" and not cache_key_covers_route,
+            own_credentials=bool(redefined(self, Authorizer, ("credentials",))),
         )
         self.rate_limit = rate_limit
         self.sender_constraint = check_sender_constraint(
@@ -278,9 +280,9 @@ class Authorizer:
         self.cache_ttl = cache_ttl
         if response_cache_size < 0:
             raise ConfigurationError("response_cache_size must not be negative")
-        self._memo = ResponseMemo(response_cache_size if self._memoizable() else 0)
         # The memo re-checks a token through revalidate: bound once, for a verifier that has it.
         self._revalidate = revalidator(self.verifier)
+        self._memo = ResponseMemo(response_cache_size if self._memoizable() else 0)
         # API Gateway keeps answers under identity sources that do not cover the request.
         self._request_covered = cache_key_covers_request
         self._route_covered = cache_key_covers_route
@@ -289,25 +291,27 @@ class Authorizer:
         """Answers to a bearer token repeated on the same target are memoized (the token
         is still verified on every call) when everything after the verification is a pure
         function of the token and the target: default hooks, builder and route table, no
-        context callable, no rate limit. Rules that read the request are never memoized."""
+        context callable, no rate limit. Rules that read the request are never memoized.
+        Hooks are read here, once: set them by subclassing or before construction."""
         return (
-            isinstance(self.verifier, RevalidatingVerifier)
+            self._revalidate is not None  # a revalidate that vouches for verify
             and type(self.routes) is Routes  # a subclass may decide on anything: ask it
             and not decision_overrides(self.routes)  # nor a decide set on the instance
             and self.rate_limit is None
             and self._context_fn is None
             and type(self.policy_builder) is PolicyBuilder
-            and all(
-                getattr(type(self), name) is getattr(Authorizer, name)
-                for name in ("credentials", "map_claims", "extra_context")
-            )
+            and not redefined(self.policy_builder, PolicyBuilder)  # nor a hook set on it
+            and not redefined(self.claims, ClaimMapper)  # a mapper may read more than claims
+            and not redefined(self, Authorizer, ("credentials", "map_claims", "extra_context"))
         )
 
     # -- entry points ---------------------------------------------------------------------
 
     def hydrate(self) -> bool:
-        """Fetch keys now (call it at module level, in the Lambda init phase)."""
-        return self.verifier.hydrate() if self.verifier is not None else True
+        """Fetch keys now (call it at module level, in the Lambda init phase). True when
+        there is nothing to fetch (no verifier, or one without ``hydrate``)."""
+        hydrate = getattr(self.verifier, "hydrate", None)
+        return bool(hydrate()) if callable(hydrate) else True
 
     def handler(self, event: Mapping[str, Any], context: object = None) -> dict[str, Any]:
         """The Lambda entry point: ``handler = authorizer.handler``."""

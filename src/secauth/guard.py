@@ -85,6 +85,7 @@ from secauth.guard_limits import count, count_async, request_limits
 from secauth.guard_routes import anonymous_if_public, check_rule, decide
 from secauth.memo import PrincipalMemo
 from secauth.options import flag, names
+from secauth.overrides import redefined
 from secauth.principal import ClaimMapper, Principal
 from secauth.responses import Cors, SecurityHeaders, check_problem_type_base
 from secauth.sender_constraint import (
@@ -279,7 +280,8 @@ class Guard:
         # verified tokens (still verified on every call; kept while revalidate vouches).
         # Bounded; shared with the guards require() derives, which answer the same way.
         self._principals = PrincipalMemo()
-        self._revalidate = revalidator(verifier)
+        # A mapper of its own may read more than the claims: its principals are made afresh.
+        self._revalidate = None if redefined(self.claims, ClaimMapper) else revalidator(verifier)
         self._context_leeway = context_leeway(verifier)  # past a context's secauth_exp
 
     # -- decorators -------------------------------------------------------------------------

@@ -28,11 +28,12 @@ rule: every path the request may mean must be allowed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
-from secauth.access import RouteMatch, Routes, Rule
+from secauth.access import Decision, Routes, Rule
 from secauth.errors import (
     ConfigurationError,
+    Forbidden,
     MethodNotAllowed,
     MissingToken,
     NotFound,
@@ -82,11 +83,14 @@ def decide(
     method, paths = request.method, paths_of(request, routes, app_path)
     if routes is None and any(path and split_path(path) is None for path in paths):
         raise NotFound()  # the spellings a table refuses, refused without one too
-    readings = _judged(routes, principal, request, paths, record) if routes is not None else None
+    if routes is not None:
+        _judged(routes, principal, request, paths, record)
     if rule is not None:
         # Each reading's parameters; without a table, API Gateway's. Every path the
         # request may mean (the application's too), each with ";" read both ways.
-        parameters = [r.params for r in readings] if readings is not None else [request.path_params]
+        parameters = (
+            _reading_parameters(routes, request, paths) if routes is not None else [request.path_params]
+        )
         for path in paths:
             for params in parameters:
                 for context in parameter_readings(method, path, params, request):
@@ -225,31 +229,42 @@ def _judged(
     request: Request,
     paths: list[str],
     record: dict[str, Any],
-) -> list[RouteMatch]:
-    """Every reading of ``request`` on ``routes``, each judged; raise the first denial.
-    The first path answers 404 or 405 when no route has it."""
-    method, path, decoded = request.method, paths[0], request.path_decoded
-    found = routes.resolve(method, path, decoded=decoded)
-    decision = routes.judge(principal, found, method, path, request)
+) -> None:
+    """Every path of ``request``, each decided by :meth:`Routes.decide` (a subclass's
+    override too); raise the first denial. The first path answers 404 or 405 when no
+    route has it."""
+    method, path = request.method, paths[0]
+    decision = routes.decide(principal, method, path, request)
     record.update(route=decision.route)
-    if decision.route is None and not decision.allowed and routes.default is None:
-        methods = routes.methods_for(path)
-        if methods:
-            raise MethodNotAllowed(detail={"allowed": sorted(methods)})
-        raise NotFound()
-    decision.raise_for_denial()
-    assert found is not None  # judge denies a request no rule decides
-    readings = [found, *found.others]
+    if not decision.allowed:
+        if routes.default is None and routes.resolve(method, path, decoded=request.path_decoded) is None:
+            methods = routes.methods_for(path)
+            if methods:
+                raise MethodNotAllowed(detail={"allowed": sorted(methods)})
+            raise NotFound()
+        _refuse(decision)
     # an HTTP API request read as another route than the one it ran (ran_elsewhere)
-    elsewhere = ran_elsewhere(routes, request, method, path, [r.route for r in readings])
+    elsewhere = ran_elsewhere(routes, request, method, path, decision.decided_by)
     for other_path in paths[1:]:
-        other = routes.resolve(method, other_path, decoded=decoded)
-        routes.judge(principal, other, method, other_path, request).raise_for_denial()
-        assert other is not None
-        also = [other, *other.others]
-        elsewhere = elsewhere or ran_elsewhere(routes, request, method, other_path,
-                                               [r.route for r in also])  # fmt: skip
-        readings += also
+        other = routes.decide(principal, method, other_path, request)
+        if not other.allowed:
+            _refuse(other)
+        elsewhere = elsewhere or ran_elsewhere(routes, request, method, other_path, other.decided_by)
     if elsewhere:
         raise ELSEWHERE.to_error()
-    return readings
+
+
+def _refuse(decision: Decision) -> NoReturn:
+    """Raise the denial of a refusing ``decision`` (a Forbidden when an override's names none)."""
+    decision.raise_for_denial()
+    raise Forbidden(detail={"problem": "denied, with no denial named"})
+
+
+def _reading_parameters(routes: Routes, request: Request, paths: list[str]) -> list[dict[str, str]]:
+    """The path parameters of every reading of every path (for the guard's own rule)."""
+    parameters = []
+    for path in paths:
+        found = routes.resolve(request.method, path, decoded=request.path_decoded)
+        if found is not None:
+            parameters += [reading.params for reading in (found, *found.others)]
+    return parameters

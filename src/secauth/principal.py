@@ -172,6 +172,25 @@ class Principal:
     def __hash__(self) -> int:
         return hash(self._identity())
 
+    def replace(self, **changes: Any) -> Principal:
+        """A copy with ``changes`` (the constructor's keywords) applied and every other
+        field kept: the issuer, groups and claims a hook does not mean to drop.
+
+        >>> ann = Principal("ann", roles={"member"}, issuer="https://idp/")
+        >>> gold = ann.replace(roles=ann.roles | {"reader"})
+        >>> sorted(gold.roles), gold.issuer
+        (['member', 'reader'], 'https://idp/')
+        """
+        fields: dict[str, Any] = {
+            "id": self.id, "tenant": self.tenant, "roles": self.roles, "scopes": self.scopes,
+            "groups": self.groups, "claims": self.claims, "kind": self.kind, "issuer": self.issuer,
+        }  # fmt: skip
+        unknown = sorted(changes.keys() - fields.keys())
+        if unknown:
+            raise ConfigurationError(f"a principal has no field {unknown[0]!r}")
+        fields.update(changes)
+        return Principal(fields.pop("id"), **fields)
+
     @classmethod
     def anonymous(cls) -> Principal:
         """The caller of a public route who presented no credentials."""

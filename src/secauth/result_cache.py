@@ -187,12 +187,14 @@ def check_result_cache(
     client_certs: bool,
     api_keys_beside_tokens: bool = False,
     http_api_uncovered: bool = False,
+    own_credentials: bool = False,
 ) -> None:
     """Raise ConfigurationError for what a result cache of ``cache_ttl`` seconds cannot
     honour (``covered``: the identity sources include the request parts read;
     ``api_keys_beside_tokens``: API keys are accepted as well as bearer tokens;
     ``http_api_uncovered``: an HTTP API, ``api="http"``, whose cache key need not include
-    the route). A rule that reads the request for some principals only, and an HTTP API
+    the route; ``own_credentials``: an overridden ``credentials`` hook, which may read any
+    part of the request). A rule that reads the request for some principals only, and an HTTP API
     event when the API is not given, are the Authorizer's to catch, per request
     (:func:`cached_denial`)."""
     if cache_ttl and http_api_uncovered:  # whatever else the key covers
@@ -215,6 +217,13 @@ def check_result_cache(
             "requests without it. Use cache_ttl=0, a separate authorizer for API keys (its "
             "identity source the key header), or put both the key header and the token in "
             "the identity sources and pass cache_key_covers_request=True"
+        )
+    if own_credentials:
+        raise ConfigurationError(
+            "an overridden credentials() with cache_ttl > 0: its answer may read headers the "
+            "identity sources do not include, and would be reused for requests without them. "
+            "Use cache_ttl=0, or put what it reads in the identity sources and pass "
+            "cache_key_covers_request=True"
         )
     with_colons = [key for key in routes.route_keys() if ":" in key.partition(" ")[2]]
     if with_colons:

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
+from secauth.overrides import defining_class, redefined
+
 __all__ = ["RevalidatingVerifier", "TokenVerifier", "revalidator"]
 
 
@@ -42,11 +44,21 @@ class RevalidatingVerifier(TokenVerifier, Protocol):
 
 
 def revalidator(verifier: object) -> Callable[[str], bool] | None:
-    """``verifier.revalidate`` when it has one, else None. The Authorizer's response memo
-    and the Guard's principal memo reuse what they derived from a token only while it
-    says True (the token is one it verified, with the same claims, still valid).
+    """``verifier.revalidate`` when it has one that vouches for its ``verify``, else None.
+    The Authorizer's response memo and the Guard's principal memo reuse what they derived
+    from a token only while it says True (the token is one it verified, with the same
+    claims, still valid). A ``revalidate`` inherited from above the class that defines
+    ``verify`` (a subclass adding a check to ``verify``), or either set on the instance,
+    cannot vouch for what ``verify`` now checks: None.
 
     >>> revalidator(object()) is None
     True
     """
-    return verifier.revalidate if isinstance(verifier, RevalidatingVerifier) else None
+    if not isinstance(verifier, RevalidatingVerifier):
+        return None
+    klass = type(verifier)
+    if redefined(verifier, klass, ("verify", "revalidate")) or not issubclass(
+        defining_class(klass, "revalidate"), defining_class(klass, "verify")
+    ):
+        return None
+    return verifier.revalidate

@@ -50,6 +50,12 @@ def wrap_handler(guard: Guard, handler: Callable[..., Any]) -> Callable[..., Any
             "this Guard's rate limit uses an async store: guard an async handler, or use "
             "a sync store"
         )
+    verify = "verify_async" if is_async else "verify"
+    if guard.verifier is not None and not callable(getattr(guard.verifier, verify, None)):
+        raise ConfigurationError(
+            f"this Guard's verifier has no {verify}(token): guard "
+            f"{'a sync' if is_async else 'an async'} handler, or give the verifier {verify}"
+        )
     if is_async and guard.verifier is not None:
         from secauth._fetch_async import require_httpx
 
