@@ -12,7 +12,7 @@ a fixed window can, exactly:
   (``"10000/month"``) ``k`` numbers the UTC calendar period (see
   :mod:`~secauth.ratelimit.windows`);
 * ``UpdateItem`` with ``ADD n :cost SET <ttl> = if_not_exists(<ttl>, :expiry)``
-  and ``ConditionExpression: attribute_not_exists(n) OR n <= :limit_minus_cost``,
+  and ``ConditionExpression: attribute_not_exists(n) OR (n >= 0 AND n <= :limit_minus_cost)``,
   ``ReturnValues=UPDATED_NEW``. Success admits and returns the new count (so
   ``remaining``); ``ConditionalCheckFailedException`` denies, and the reset is the
   window's end, known without reading anything. Denied requests write nothing.
@@ -181,9 +181,11 @@ class DynamoDBStore:
                 TableName=self.table,
                 Key={"pk": {"S": f"{self.prefix}#rl#{key}#{window}"}},
                 UpdateExpression="ADD #n :cost SET #ttl = if_not_exists(#ttl, :expiry)",
-                ConditionExpression="attribute_not_exists(#n) OR #n <= :most",
+                # A negative count (written by hand or another program) is no credit: denied.
+                ConditionExpression="attribute_not_exists(#n) OR (#n >= :zero AND #n <= :most)",
                 ExpressionAttributeNames={"#n": "n", "#ttl": self.ttl_attribute},
                 ExpressionAttributeValues={
+                    ":zero": {"N": "0"},
                     ":cost": {"N": str(cost)},
                     ":expiry": {"N": str(-(-end // 1_000_000) + _GRACE_S)},
                     ":most": {"N": str(limit.count - cost)},
@@ -200,7 +202,7 @@ class DynamoDBStore:
         return RateLimitResult(
             True,
             limit.count,
-            max(0, limit.count - used),
+            min(limit.count, max(0, limit.count - used)),
             left,
             0.0,
             policy=policy,
@@ -229,6 +231,8 @@ class DynamoDBStore:
             raise StoreError(f"dynamodb: {_error_code(exc) or type(exc).__name__}") from exc
         item = reply.get("Item") or {}
         used = int(item["n"]["N"]) if "n" in item else 0
+        if used < 0:  # no count (written by hand): a full window, as hit() denies it
+            used = limit.count
         return RateLimitResult(
             used < limit.count,
             limit.count,

@@ -60,10 +60,21 @@ local calendar = ARGV[7] or ''
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 
+-- A stored count that is no count (negative, NaN, infinite, not a number: written by
+-- hand or by another program) reads as a full window: denied, never credit.
+local function counted(value)
+  if not value then return 0 end
+  local n = tonumber(value)
+  if n == nil or n ~= n or n < 0 or n == math.huge then return count end
+  return n
+end
+
 if algo == 'gcra' then
   local capacity = burst * interval
   local base = now
   local tat = tonumber(redis.call('GET', key) or '')
+  -- No state of ours lies beyond a full burst ahead (nor is NaN): read it as a full burst.
+  if tat and (tat ~= tat or tat > now + capacity) then tat = now + capacity end
   if tat and tat > now then base = tat end
   local new_tat = base + cost * interval
   if new_tat - now <= capacity then
@@ -90,7 +101,7 @@ local cur = 0
 local prev = 0
 
 if algo == 'fixed_window' then
-  if w == window then cur = tonumber(f[2]) or 0 end
+  if w == window then cur = counted(f[2]) end
   if cur + cost <= count then
     cur = cur + cost
     if cost > 0 then
@@ -104,10 +115,10 @@ end
 
 -- sliding window counter
 if w == window then
-  cur = tonumber(f[2]) or 0
-  prev = tonumber(f[3]) or 0
+  cur = counted(f[2])
+  prev = counted(f[3])
 elseif w == window - 1 then
-  prev = tonumber(f[2]) or 0
+  prev = counted(f[2])
 end
 local elapsed = now - window * period
 local weighted = prev * (period - elapsed) / period
@@ -186,12 +197,13 @@ def _hit_args(limit: Limit, algorithm: str, cost: int) -> list[Any]:
 
 def _result(reply: Any, limit: Limit, policy: str) -> RateLimitResult:
     allowed, quota, remaining, reset_us, retry_us = (int(x) for x in reply)
+    # Redis turns a number past 64 bits into -2**63: never a negative time or remainder.
     return RateLimitResult(
         allowed == 1,
         quota,
-        remaining,
-        reset_us / 1_000_000,
-        retry_us / 1_000_000,
+        min(quota, max(0, remaining)),
+        max(0, reset_us, retry_us) / 1_000_000,
+        max(0, retry_us) / 1_000_000,
         policy=policy,
         window=limit.period,
     )
