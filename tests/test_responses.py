@@ -45,7 +45,7 @@ EXPECTED: dict[str, tuple[int, str | None]] = {
     "AccessDenied": (403, 'Bearer error="insufficient_scope", error_description="forbidden"'),
     "AmbiguousCredentials": (
         401,
-        'Bearer error="invalid_token", error_description="credentials presented more than once"',
+        'Bearer error="invalid_request", error_description="credentials presented more than once"',
     ),
     "BadRequest": (400, None),
     "ConfigurationError": (500, None),
@@ -69,10 +69,9 @@ EXPECTED: dict[str, tuple[int, str | None]] = {
     "KeysUnavailable": (503, None),
     "MalformedToken": (401, 'Bearer error="invalid_token", error_description="malformed token"'),
     "MethodNotAllowed": (405, None),
-    "MissingAuthorizerContext": (
-        401, 'Bearer error="invalid_token", error_description="missing authorizer context"'
-    ),
+    "MissingAuthorizerContext": (401, "Bearer"),
     "MissingToken": (401, "Bearer"),
+    "UnsupportedScheme": (401, "Bearer"),
     "NotFound": (404, None),
     "PayloadTooLarge": (413, None),
     "RateLimited": (429, None),

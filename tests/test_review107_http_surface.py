@@ -377,7 +377,7 @@ def test_plain_text_result_is_served_as_text_not_html() -> None:
 CHALLENGES = {
     "Bearer",
     'Bearer error="invalid_token", error_description="malformed token"',
-    'Bearer error="invalid_token", error_description="credentials presented more than once"',
+    'Bearer error="invalid_request", error_description="credentials presented more than once"',
 }
 
 

@@ -25,6 +25,7 @@ The tree
     │   ├── MissingToken, MalformedToken, InvalidSignature, TokenExpired,
     │   ├── TokenNotYetValid, InvalidIssuer, InvalidAudience, InvalidClaims
     │   ├── UnknownKey
+    │   ├── UnsupportedScheme (a MalformedToken)  another Authorization scheme (Basic)
     │   ├── AmbiguousCredentials               a token in two places, or given twice
     │   ├── MissingAuthorizerContext           Guard trusts an authorizer that left no context
     │   ├── TokenRevoked                       verifies, but revoked (secauth.revocation)
@@ -78,6 +79,7 @@ __all__ = [
     "NotFound", "PayloadTooLarge", "RateLimited", "Reason", "RequestRejected", "SecAuthError",
     "SenderConstraintError", "TenantMismatch", "TokenError", "TokenExpired", "TokenNotYetValid",
     "TokenRevoked", "UnknownKey", "UnknownPlan", "UnsupportedEvent", "UnsupportedMediaType",
+    "UnsupportedScheme",
 ]  # fmt: skip
 
 _MAX_DETAIL_TEXT = 120
@@ -180,21 +182,33 @@ class KeyImportError(ConfigurationError):
 
 
 class TokenError(SecAuthError):
-    """The caller's credentials are missing or invalid (HTTP 401)."""
+    """The caller's credentials are missing or invalid (HTTP 401). ``challenge_error``: the
+    RFC 6750 error code of the ``WWW-Authenticate`` challenge (None: a request without
+    credentials, answered with the bare challenge)."""
 
     status = 401
     reason = Reason.MALFORMED_TOKEN
     default_message = "invalid token"
+    challenge_error: ClassVar[str | None] = "invalid_token"
 
 
 class MissingToken(TokenError):
     reason = Reason.MISSING_TOKEN
     default_message = "missing credentials"
+    challenge_error = None
 
 
 class MalformedToken(TokenError):
     reason = Reason.MALFORMED_TOKEN
     default_message = "malformed token"
+
+
+class UnsupportedScheme(MalformedToken):
+    """An ``Authorization`` header of another scheme (``Basic``, say): refused as a
+    malformed token, but challenged without an error code, as RFC 6750 section 3.1 asks
+    of an unsupported authentication method."""
+
+    challenge_error = None
 
 
 class InvalidSignature(TokenError):
@@ -240,6 +254,9 @@ class AmbiguousCredentials(TokenError):
 
     reason = Reason.AMBIGUOUS_CREDENTIALS
     default_message = "credentials presented more than once"
+    # RFC 6750 section 3.1's code (either copy may be a valid token). The status stays 401,
+    # as an authorizer must answer it, where the RFC would rather see 400.
+    challenge_error = "invalid_request"
 
 
 class MissingAuthorizerContext(TokenError):
@@ -250,6 +267,7 @@ class MissingAuthorizerContext(TokenError):
 
     reason = Reason.MISSING_AUTHORIZER_CONTEXT
     default_message = "missing authorizer context"
+    challenge_error = None  # not the token's fault: no authorizer ran
 
 
 class TokenRevoked(TokenError):

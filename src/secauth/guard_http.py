@@ -307,6 +307,10 @@ def refusal_response(
         if isinstance(error, InvalidFields) and error.field_errors:
             body["errors"] = error.public_errors()  # as error_response shows them
         return websocket_response(error.status, body)
+    try:
+        sent: Mapping[str, str] = Request.from_event(event).headers
+    except Exception:  # an unreadable event: answered as one without headers
+        sent = {}
     headers = dict(security_headers)
     if isinstance(error, RateLimited):  # its rate-limit headers; Retry-After is the answer's
         headers.update(
@@ -315,10 +319,6 @@ def refusal_response(
             if name.lower().startswith(_RATE_LIMIT_HEADERS)
         )
     if cors is not None:
-        try:
-            sent: Mapping[str, str] = Request.from_event(event).headers
-        except Exception:  # an unreadable event: answered as one without an Origin
-            sent = {}
         with contextlib.suppress(Exception):  # a refusal is answered, whatever CORS raises
             add_headers(headers, cors.headers(sent))
     response = error_response(
@@ -331,6 +331,7 @@ def refusal_response(
         challenge_params=challenge_params,
         dpop_algorithms=dpop_algorithms,
         dpop_required=dpop_required,
+        dpop_presented=_scheme(sent.get("authorization")) == "dpop",
     )
     if nonces is not None and isinstance(error, DpopNonceRequired):
         from secauth.dpop_nonce import NONCE_HEADER
@@ -341,6 +342,11 @@ def refusal_response(
         else:
             response["headers"][NONCE_HEADER] = fresh
     return response
+
+
+def _scheme(authorization: object) -> str:
+    """The scheme of an ``Authorization`` value, lower-cased ("" for none)."""
+    return authorization.strip().partition(" ")[0].lower() if isinstance(authorization, str) else ""
 
 
 def _answered_as(exc: Exception, record: dict[str, Any]) -> SecAuthError:

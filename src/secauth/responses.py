@@ -36,7 +36,6 @@ from secauth.errors import (
     InvalidDpopProof,
     InvalidFields,
     MethodNotAllowed,
-    MissingToken,
     RateLimited,
     SecAuthError,
     SenderConstraintError,
@@ -281,22 +280,28 @@ def _quotable(text: str) -> str:
 
 
 def _challenges(
-    error: SecAuthError, dpop_algorithms: Sequence[str] | None, dpop_required: bool
+    error: SecAuthError,
+    dpop_algorithms: Sequence[str] | None,
+    dpop_required: bool,
+    dpop_presented: bool = False,
 ) -> list[str]:
     """The ``WWW-Authenticate`` challenges for ``error``, one per scheme offered."""
-    if isinstance(error, MissingToken):
-        # RFC 6750 section 3: no error code when the request carried no credentials. RFC
-        # 9449 section 7.1: a server that accepts DPoP offers it too, with its algorithms
-        # (alone when it accepts no other scheme).
+    if isinstance(error, TokenError) and error.challenge_error is None:
+        # RFC 6750 section 3.1: no error code when the request carried no credentials (or
+        # another scheme's). RFC 9449 section 7.1: a server that accepts DPoP offers it
+        # too, with its algorithms (alone when it accepts no other scheme).
         if not dpop_algorithms:
             return ["Bearer"]
         dpop = f'DPoP algs="{_quotable(" ".join(dpop_algorithms))}"'
         return [dpop] if dpop_required else ["Bearer", dpop]
-    challenge = _www_authenticate(error)
+    challenge = _www_authenticate(error, dpop_algorithms if dpop_presented else None)
     return [challenge] if challenge is not None else []
 
 
-def _www_authenticate(error: SecAuthError) -> str | None:
+def _www_authenticate(error: SecAuthError, presented_dpop: Sequence[str] | None) -> str | None:
+    """The challenge for ``error``; ``presented_dpop``: the DPoP algorithms, when the
+    request presented its token with the DPoP scheme (RFC 9449 section 7.1: answered with
+    the DPoP scheme)."""
     if isinstance(error, SenderConstraintError) and (
         error.dpop_algorithms is not None or isinstance(error, InvalidDpopProof)
     ):
@@ -308,17 +313,24 @@ def _www_authenticate(error: SecAuthError) -> str | None:
             if isinstance(error, InvalidDpopProof)
             else "invalid_token"
         )
-        description = _description(type(error).default_message)
-        algs = " ".join(error.dpop_algorithms or ())
-        suffix = f', algs="{_quotable(algs)}"' if algs else ""
-        return f'DPoP error="{code}", error_description="{description}"{suffix}'
+        return _dpop_challenge(code, error, error.dpop_algorithms or ())
     if isinstance(error, TokenError):
+        code = error.challenge_error or "invalid_token"
+        if presented_dpop:
+            return _dpop_challenge(code, error, presented_dpop)
         description = _description(type(error).default_message)
-        return f'Bearer error="invalid_token", error_description="{description}"'
+        return f'Bearer error="{code}", error_description="{description}"'
     if isinstance(error, InsufficientScope | AccessDenied):
         description = _description(type(error).default_message)
         return f'Bearer error="insufficient_scope", error_description="{description}"'
     return None
+
+
+def _dpop_challenge(code: str, error: SecAuthError, algorithms: Sequence[str]) -> str:
+    description = _description(type(error).default_message)
+    algs = " ".join(algorithms)
+    suffix = f', algs="{_quotable(algs)}"' if algs else ""
+    return f'DPoP error="{code}", error_description="{description}"{suffix}'
 
 
 def error_response(
@@ -332,6 +344,7 @@ def error_response(
     challenge_params: Mapping[str, str] | None = None,
     dpop_algorithms: Sequence[str] | None = None,
     dpop_required: bool = False,
+    dpop_presented: bool = False,
 ) -> dict[str, Any]:
     """The sanitized response for ``error`` in the shape of ``kind``'s event.
 
@@ -346,8 +359,11 @@ def error_response(
     auth-params (RFC 9728's ``resource_metadata`` and ``scope``), to each challenge.
     ``dpop_algorithms``: the DPoP proof algorithms accepted (None: DPoP is not); a 401 for
     a request without credentials then offers ``DPoP algs="..."`` beside ``Bearer``
-    (RFC 9449 section 7.1), or alone with ``dpop_required``.
+    (RFC 9449 section 7.1), or alone with ``dpop_required``; ``dpop_presented``: the
+    request presented its token with the DPoP scheme, so a token error is challenged with
+    ``DPoP`` too.
 
+    >>> from secauth.errors import MissingToken
     >>> error_response(MissingToken(), EventKind.HTTP_V2, challenge_params={"scope": "a b"}
     ...                )["headers"]["WWW-Authenticate"]
     'Bearer scope="a b"'
@@ -357,7 +373,7 @@ def error_response(
     """
     out_headers = dict(headers or {})
     out_headers["Content-Type"] = PROBLEM_JSON
-    challenges = _challenges(error, dpop_algorithms, dpop_required)
+    challenges = _challenges(error, dpop_algorithms, dpop_required, dpop_presented)
     if challenges:
         if challenge_params:
             params = ", ".join(f'{k}="{_quotable(v)}"' for k, v in challenge_params.items())

@@ -49,6 +49,7 @@ from secauth.errors import (
     MalformedToken,
     MissingToken,
     SecAuthError,
+    UnsupportedScheme,
 )
 from secauth.events import EventKind, Request
 
@@ -311,7 +312,7 @@ def _credentials(value: str, source: TokenSource) -> PresentedToken:
         if given.lower() == "dpop" and source.name == "authorization" and scheme == "Bearer":
             scheme = "DPoP"
         elif given != scheme and given.lower() != scheme.lower():
-            raise MalformedToken(
+            raise UnsupportedScheme(
                 detail={"problem": f"scheme is not {source.scheme}", "source": source.label}
             )
         if scheme.lower() == "dpop":
