@@ -237,8 +237,11 @@ def _invalid(kind: str, value: str, reason: str, title: str, *, coded: bool = Tr
     )
 
 
-def _denied(kind: str, method: str, path: str, reason: str, title: str, **claims: Any) -> Scenario:
+def _denied(kind: str, method: str, path: str, reason: str, title: str, *, scope: str = "",
+            **claims: Any) -> Scenario:  # fmt: skip
     value = bearer(token(**{**ALICE, **claims}))
+    # scope: the scopes the refusing rule asks for, named in the challenge (RFC 6750 section 3)
+    named = f', scope="{scope}"' if scope else ""
     return Scenario(
         Guard(VERIFIER, routes=ROUTES, claims=CLAIMS),
         echo,
@@ -246,7 +249,7 @@ def _denied(kind: str, method: str, path: str, reason: str, title: str, **claims
         403,
         reason,
         title,
-        {"WWW-Authenticate": f'Bearer error="insufficient_scope", error_description="{title}"'},
+        {"WWW-Authenticate": f'Bearer error="insufficient_scope", error_description="{title}"{named}'},
         secret=value.split()[-1],
     )
 
@@ -294,7 +297,7 @@ SCENARIOS: dict[str, Callable[[str], Scenario]] = {
     "forbidden": lambda k: _denied(k, "DELETE", "/orders/7", "forbidden", "forbidden",
                                    roles=["reader"]),
     "insufficient_scope": lambda k: _denied(k, "POST", "/orders", "insufficient_scope",
-                                            "insufficient scope"),
+                                            "insufficient scope", scope="orders.write"),
     "tenant_mismatch": lambda k: _denied(k, "GET", "/tenants/globex/orders", "tenant_mismatch",
                                          "forbidden"),
     "not_found": lambda k: Scenario(

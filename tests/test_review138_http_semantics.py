@@ -20,7 +20,8 @@ Resolved: ``TokenError.challenge_error`` names each error's RFC 6750 code: none 
 token, a missing authorizer context and another scheme (new ``UnsupportedScheme``, still a refused
 ``MalformedToken``), ``invalid_request`` for ``AmbiguousCredentials`` (its status stays 401, as an
 authorizer must answer it: declined), and a request that presented its token with ``DPoP`` is
-challenged with the DPoP scheme and its algorithms.
+challenged with the DPoP scheme and its algorithms. A 403 from a ``scopes(...)`` rule names the
+scopes it asks for in the challenge's ``scope`` (after ``required_scopes``; ``Denial.scopes``).
 
 What held (plain tests): every refusal on every kind is problem+json whose ``status`` is the HTTP
 status, with only ``type``/``title``/``status``/``request_id``, no token text, each security header
@@ -504,7 +505,6 @@ RESOURCE = "https://api.example.com/"
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: low: 403 insufficient_scope names required_scopes the caller holds, not the scope the route needs")  # noqa: E501
 def test_insufficient_scope_challenge_names_the_scope_the_route_needs() -> None:
     resource = ProtectedResource(resource=RESOURCE, authorization_servers=["https://idp.example.com/"],
                                  scopes_supported=["orders.read", "orders.export"],

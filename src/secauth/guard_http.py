@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ from secauth.errors import (
     BadRequest,
     ConfigurationError,
     DpopNonceRequired,
+    InsufficientScope,
     InternalError,
     InvalidFields,
     PayloadTooLarge,
@@ -328,7 +330,7 @@ def refusal_response(
         headers=headers,
         multi_value=multi,
         problem_type_base=problem_type_base,
-        challenge_params=challenge_params,
+        challenge_params=_scope_named(error, challenge_params),
         dpop_algorithms=dpop_algorithms,
         dpop_required=dpop_required,
         dpop_presented=_scheme(sent.get("authorization")) == "dpop",
@@ -342,6 +344,23 @@ def refusal_response(
         else:
             response["headers"][NONCE_HEADER] = fresh
     return response
+
+
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6750 section 3
+
+
+def _scope_named(error: SecAuthError, params: Mapping[str, str] | None) -> Mapping[str, str] | None:
+    """``params`` with, for an insufficient scope, the scopes the refusing rule asks for
+    added to ``scope`` (RFC 6750 section 3: the scope necessary to access the resource;
+    a step-up client asks for them), after the resource's required ones."""
+    needed = error.detail.get("scopes") if isinstance(error, InsufficientScope) else None
+    if not isinstance(needed, list) or not needed:
+        return params
+    if not all(isinstance(name, str) and _SCOPE_TOKEN.fullmatch(name) for name in needed):
+        return params  # RFC 6750's scope-token characters only
+    named = dict(params or {})
+    named["scope"] = " ".join(dict.fromkeys([*named.get("scope", "").split(), *needed]))
+    return named
 
 
 def _scheme(authorization: object) -> str:

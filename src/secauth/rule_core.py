@@ -63,10 +63,14 @@ class Denial(NamedTuple):
     reason: Reason
     detail: str
     undecided: bool = False
+    #: The scopes that would have allowed (a ``scopes`` rule's): a 403's challenge names them.
+    scopes: tuple[str, ...] = ()
 
     def to_error(self) -> AccessDenied:
         """The matching :class:`~secauth.errors.AccessDenied` subclass."""
         error_class = _ERRORS.get(self.reason, Forbidden)
+        if self.scopes:
+            return error_class(detail={"rule": self.detail, "scopes": list(self.scopes)})
         return error_class(detail={"rule": self.detail})
 
 

@@ -120,7 +120,7 @@ class _Scopes(_Roles):
             # A token's scope claim is split on spaces: no scope it grants holds one.
             raise ConfigurationError("scopes(...) takes one scope per name: scopes('a', 'b'), not 'a b'")
         self.all_of = flag("all_of", all_of)
-        self._denial = Denial(Reason.INSUFFICIENT_SCOPE, repr(self))
+        self._denial = Denial(Reason.INSUFFICIENT_SCOPE, repr(self), scopes=tuple(sorted(self.names)))
 
     def __repr__(self) -> str:
         return f"scopes({', '.join(sorted(self.names))}{', all_of' if self.all_of else ''})"
