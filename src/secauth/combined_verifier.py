@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from secauth.errors import ConfigurationError
 from secauth.introspection import IntrospectionVerifier
+from secauth.token_verifier import revalidator
 
 if TYPE_CHECKING:
     from secauth.principal import ClaimMapper
@@ -60,6 +61,8 @@ class CombinedVerifier:
             raise ConfigurationError("introspection must be an IntrospectionVerifier")
         self.jwt = jwt
         self.introspection = introspection
+        # The JWT side vouches for repeated tokens only when its revalidate can (revalidator).
+        self._jwt_revalidate = revalidator(jwt)
         #: The claim mapping ``Authorizer`` and ``Guard`` use unless given ``claims=``.
         self.default_claims = default_claims
 
@@ -88,4 +91,9 @@ class CombinedVerifier:
         return await self._pick(token).verify_async(token)
 
     def revalidate(self, token: str) -> bool:
-        return self._pick(token).revalidate(token)
+        """The JWT verifier's ``revalidate`` for a JWT (False when it cannot vouch for its
+        ``verify``), the introspection verifier's for an opaque token."""
+        picked = self._pick(token)
+        if picked is self.introspection:
+            return self.introspection.revalidate(token)
+        return self._jwt_revalidate is not None and self._jwt_revalidate(token)

@@ -261,10 +261,12 @@ def _refuse(decision: Decision) -> NoReturn:
 
 
 def _reading_parameters(routes: Routes, request: Request, paths: list[str]) -> list[dict[str, str]]:
-    """The path parameters of every reading of every path (for the guard's own rule)."""
+    """The path parameters of every reading of every path (for the guard's own rule);
+    API Gateway's when no route has the path (a ``decide`` override allowed it): the rule
+    is checked on every request, never skipped."""
     parameters = []
     for path in paths:
         found = routes.resolve(request.method, path, decoded=request.path_decoded)
         if found is not None:
             parameters += [reading.params for reading in (found, *found.others)]
-    return parameters
+    return parameters or [request.path_params]

@@ -14,6 +14,7 @@ from secauth.errors import (
     MissingToken,
     SecAuthError,
 )
+from secauth.token_verifier import revalidator
 
 if TYPE_CHECKING:
     from secauth.principal import ClaimMapper
@@ -67,6 +68,10 @@ class MultiIssuerVerifier:
         #: Default: the members' own, when every member has one and they agree (several
         #: Cognito pools, say); otherwise None (their default, ``ClaimMapper()``).
         self.default_claims = default_claims or _shared_default(members)
+        # A member whose revalidate cannot vouch for its verify (a subclass adding a check)
+        # makes the whole never vouch: memoized answers would skip that check.
+        checks = [revalidator(verifier) for verifier in self.verifiers.values()]
+        self._revalidators = tuple(c for c in checks if c is not None) if None not in checks else ()
 
     @property
     def issuers(self) -> tuple[str, ...]:
@@ -107,7 +112,9 @@ class MultiIssuerVerifier:
 
     def revalidate(self, token: str) -> bool:
         """:meth:`JwtVerifier.revalidate` for whichever verifier cached ``token`` (each
-        caches only tokens it verified itself); False when none did.
+        caches only tokens it verified itself); False when none did, and always when a
+        member's ``revalidate`` cannot vouch for its ``verify``
+        (:func:`~secauth.token_verifier.revalidator`).
 
         >>> from secauth import JwtVerifier
         >>> from secauth.testing import KeyPair
@@ -118,7 +125,7 @@ class MultiIssuerVerifier:
         >>> multi.revalidate(token), [multi.verify(token)["iss"] for _ in "12"], multi.revalidate(token)
         (False, ['https://a/', 'https://a/'], True)
         """
-        return any(verifier.revalidate(token) for verifier in self.verifiers.values())
+        return any(check(token) for check in self._revalidators)
 
 
 def _shared_default(members: list[JwtVerifier | MultiIssuerVerifier]) -> ClaimMapper | None:

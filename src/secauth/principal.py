@@ -188,6 +188,10 @@ class Principal:
         unknown = sorted(changes.keys() - fields.keys())
         if unknown:
             raise ConfigurationError(f"a principal has no field {unknown[0]!r}")
+        if "claims" not in changes:  # the copy's own: a change to it never reaches this one
+            import copy
+
+            fields["claims"] = copy.deepcopy(dict(self.claims))
         fields.update(changes)
         return Principal(fields.pop("id"), **fields)
 

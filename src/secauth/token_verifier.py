@@ -48,8 +48,8 @@ def revalidator(verifier: object) -> Callable[[str], bool] | None:
     The Authorizer's response memo and the Guard's principal memo reuse what they derived
     from a token only while it says True (the token is one it verified, with the same
     claims, still valid). A ``revalidate`` inherited from above the class that defines
-    ``verify`` (a subclass adding a check to ``verify``), or either set on the instance,
-    cannot vouch for what ``verify`` now checks: None.
+    ``verify`` or ``verify_async`` (a subclass adding a check to one), or any of them set
+    on the instance, cannot vouch for what they now check: None.
 
     >>> revalidator(object()) is None
     True
@@ -57,8 +57,9 @@ def revalidator(verifier: object) -> Callable[[str], bool] | None:
     if not isinstance(verifier, RevalidatingVerifier):
         return None
     klass = type(verifier)
-    if redefined(verifier, klass, ("verify", "revalidate")) or not issubclass(
-        defining_class(klass, "revalidate"), defining_class(klass, "verify")
+    vouching = defining_class(klass, "revalidate")
+    if redefined(verifier, klass, ("verify", "verify_async", "revalidate")) or not all(
+        issubclass(vouching, defining_class(klass, name)) for name in ("verify", "verify_async")
     ):
         return None
     return verifier.revalidate

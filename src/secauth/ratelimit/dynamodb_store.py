@@ -51,6 +51,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, Final
 
 from secauth._aws import check_timeouts, short_timeout_client
@@ -198,7 +199,9 @@ class DynamoDBStore:
                     False, limit.count, 0, left, left, policy=policy, window=limit.period
                 )
             raise StoreError(f"dynamodb: {_error_code(exc) or type(exc).__name__}") from exc
-        used = int(reply["Attributes"]["n"]["N"])
+        used = _count(reply["Attributes"]["n"]["N"])
+        if used is None:  # no count of ours (written by hand): denied, as a full window
+            return RateLimitResult(False, limit.count, 0, left, left, policy=policy, window=limit.period)
         return RateLimitResult(
             True,
             limit.count,
@@ -230,8 +233,8 @@ class DynamoDBStore:
         except Exception as exc:
             raise StoreError(f"dynamodb: {_error_code(exc) or type(exc).__name__}") from exc
         item = reply.get("Item") or {}
-        used = int(item["n"]["N"]) if "n" in item else 0
-        if used < 0:  # no count (written by hand): a full window, as hit() denies it
+        used = _count(item["n"]["N"]) if "n" in item else 0
+        if used is None:  # no count of ours (written by hand): a full window, as hit() denies it
             used = limit.count
         return RateLimitResult(
             used < limit.count,
@@ -418,3 +421,18 @@ class AsyncDynamoDBStore:
         return await asyncio.to_thread(
             self.store.record, subject, kind, threshold, cooldown, member
         )
+
+
+def _count(text: str) -> int | None:
+    """A stored count: a non-negative whole number, else None (a value no limiter wrote).
+
+    >>> _count("3"), _count("-1"), _count("0.5"), _count("1E+2")
+    (3, None, None, 100)
+    """
+    try:
+        value = Decimal(text)
+    except ArithmeticError:
+        return None
+    if not value.is_finite() or value < 0 or value != value.to_integral_value():
+        return None
+    return int(value)
