@@ -269,4 +269,4 @@ def _reading_parameters(routes: Routes, request: Request, paths: list[str]) -> l
         found = routes.resolve(request.method, path, decoded=request.path_decoded)
         if found is not None:
             parameters += [reading.params for reading in (found, *found.others)]
-    return parameters or [request.path_params]
+    return parameters or [dict(request.path_params)]
