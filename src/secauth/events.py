@@ -27,88 +27,24 @@ Example
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import Enum
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any
 from urllib.parse import unquote_plus
 
 from secauth.errors import MalformedToken, MissingToken, UnsupportedEvent
+from secauth.event_kinds import EventKind, detect_kind
 
 __all__ = [
     "EventKind",
     "Request",
     "UnsupportedEvent",
     "content_type",
+    "detect_kind",
     "header_spellings",
     "header_values",
 ]
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
-
-
-class EventKind(Enum):
-    """The kind of Lambda event a :class:`Request` was read from (detected from its shape).
-
-    Handler events: ``REST_V1``, ``HTTP_V2``, ``FUNCTION_URL``, ``ALB``, ``WEBSOCKET``
-    (a WebSocket route's integration: CONNECT, MESSAGE or DISCONNECT). Authorizer
-    events (:attr:`is_authorizer`): ``TOKEN_AUTHORIZER``, ``REST_REQUEST_AUTHORIZER``,
-    ``HTTP_AUTHORIZER_V1``, ``HTTP_AUTHORIZER_V2``, ``WEBSOCKET_AUTHORIZER``.
-    """
-
-    REST_V1 = "rest_v1"
-    HTTP_V2 = "http_v2"
-    FUNCTION_URL = "function_url"
-    ALB = "alb"
-    WEBSOCKET = "websocket"
-    TOKEN_AUTHORIZER = "token_authorizer"
-    REST_REQUEST_AUTHORIZER = "rest_request_authorizer"
-    HTTP_AUTHORIZER_V1 = "http_authorizer_v1"
-    HTTP_AUTHORIZER_V2 = "http_authorizer_v2"
-    WEBSOCKET_AUTHORIZER = "websocket_authorizer"
-
-    @property
-    def is_authorizer(self) -> bool:
-        """True for the events API Gateway sends to a Lambda authorizer."""
-        return self in _AUTHORIZER_KINDS
-
-    @property
-    def is_http_authorizer(self) -> bool:
-        """True for the events an HTTP API sends its Lambda authorizer (payload 1.0, 2.0).
-
-        >>> EventKind.HTTP_AUTHORIZER_V2.is_http_authorizer, EventKind.TOKEN_AUTHORIZER.is_http_authorizer
-        (True, False)
-        """
-        return self in _HTTP_AUTHORIZER_KINDS
-
-    @property
-    def carries_usage_key(self) -> bool:
-        """True for REST API authorizers, whose answer may name a usage plan's API key."""
-        return self in (EventKind.TOKEN_AUTHORIZER, EventKind.REST_REQUEST_AUTHORIZER)
-
-    @property
-    def answers_401_by_raising(self) -> bool:
-        """True where an authorizer answers 401 by raising ``Unauthorized`` (REST and
-        WebSocket); HTTP API authorizers can only allow or deny (403)."""
-        return self in (
-            EventKind.TOKEN_AUTHORIZER,
-            EventKind.REST_REQUEST_AUTHORIZER,
-            EventKind.WEBSOCKET_AUTHORIZER,
-        )
-
-
-# Groups of kinds are tuples: membership compares members by identity, where a set would
-# run Enum's __hash__ (Python code) on every request.
-_HTTP_AUTHORIZER_KINDS = (EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2)
-_AUTHORIZER_KINDS = (
-    EventKind.TOKEN_AUTHORIZER,
-    EventKind.REST_REQUEST_AUTHORIZER,
-    EventKind.HTTP_AUTHORIZER_V1,
-    EventKind.HTTP_AUTHORIZER_V2,
-    EventKind.WEBSOCKET_AUTHORIZER,
-)
-_DECODED_PATH_KINDS = (
-    EventKind.HTTP_V2, EventKind.HTTP_AUTHORIZER_V1, EventKind.HTTP_AUTHORIZER_V2
-)
 
 
 # Events are parsed JSON, so maps are plain dicts: `type(...) is dict` first skips the
@@ -310,7 +246,7 @@ class Request:
         self.account_id = _text(context.get("accountId"))
         self.authorizer = _mapping(context.get("authorizer"))
         self.identity = _mapping(context.get("identity"))
-        if kind in _AUTHORIZER_KINDS:  # what only an authorizer's event carries
+        if kind.is_authorizer:  # what only an authorizer's event carries
             self.method_arn = _text(raw.get("methodArn")) or _text(raw.get("routeArn"))
             self.token = _text(raw.get("authorizationToken"))
         else:
@@ -354,7 +290,7 @@ class Request:
         # A REQUEST authorizer event with version 1.0 but no identitySource is read as a
         # REST one (serverless-offline adds the version to those), yet may be an HTTP API's
         # without identity sources: its values are taken as they arrive, never decoded twice.
-        return kind in _DECODED_PATH_KINDS or (
+        return kind.decodes_path or (
             kind in (EventKind.REST_V1, EventKind.REST_REQUEST_AUTHORIZER)
             and self.raw.get("version") == "1.0"
         )
@@ -441,76 +377,3 @@ class Request:
         if not credentials:
             raise MissingToken()
         return credentials
-
-
-def detect_kind(event: Mapping[str, Any]) -> EventKind:
-    """Tell which kind of Lambda event this is (see :class:`EventKind`).
-
-    >>> detect_kind({"type": "TOKEN", "authorizationToken": "x", "methodArn": "arn:..."}).value
-    'token_authorizer'
-    >>> detect_kind({"requestContext": {"routeKey": "sendmessage", "eventType": "MESSAGE",
-    ...                                 "connectionId": "L0SM9cOFvHcCIhw="}}).value
-    'websocket'
-    """
-    kind_field = event.get("type")
-    if kind_field == "TOKEN":
-        return EventKind.TOKEN_AUTHORIZER
-    context = _mapping(event.get("requestContext"))
-    version = event.get("version")
-    if kind_field == "REQUEST":
-        if version == "2.0":
-            return EventKind.HTTP_AUTHORIZER_V2
-        # HTTP API payload 1.0 carries identitySource; REST REQUEST events do not (and the
-        # serverless-offline emulator adds version 1.0 to REST REQUEST events too).
-        if version == "1.0" and "identitySource" in event:
-            return EventKind.HTTP_AUTHORIZER_V1
-        if context.get("eventType") == "CONNECT" or context.get("connectionId") is not None:
-            return EventKind.WEBSOCKET_AUTHORIZER
-        return EventKind.REST_REQUEST_AUTHORIZER
-    if (
-        kind_field is None
-        and context.get("eventType") in _WEBSOCKET_EVENT_TYPES
-        and isinstance(context.get("connectionId"), str)
-    ):
-        if not _HTTP_MARKERS.isdisjoint(event) or not _HTTP_CONTEXT_MARKERS.isdisjoint(context):
-            # No WebSocket event names an HTTP request: one that does was made up (a
-            # WebSocket message's context is taken without a token).
-            raise UnsupportedEvent("an event shaped both as a WebSocket and an HTTP request")
-        if not _route_fits_event(context.get("eventType"), context.get("routeKey")):
-            # $connect is sent as CONNECT, $disconnect as DISCONNECT, never otherwise: a
-            # MESSAGE naming $connect would run the $connect route on a context alone.
-            raise UnsupportedEvent("a WebSocket event type and route key that disagree")
-        return EventKind.WEBSOCKET
-    if "elb" in context:
-        return EventKind.ALB
-    if version == "2.0" and "http" in context:
-        domain = context.get("domainName")
-        if isinstance(domain, str) and ".lambda-url." in domain:
-            return EventKind.FUNCTION_URL
-        return EventKind.HTTP_V2
-    if "httpMethod" in event and "resource" in event:
-        return EventKind.REST_V1
-    raise UnsupportedEvent("not an API Gateway, ALB, Function URL or authorizer event")
-
-
-def _route_fits_event(event_type: object, route_key: object) -> bool:
-    """Whether a WebSocket event's ``eventType`` and ``routeKey`` go together (a CONNECT
-    may leave its key out: it is asked for its token anyway)."""
-    if event_type == "CONNECT":
-        return route_key in ("$connect", None)
-    if event_type == "DISCONNECT":
-        return route_key == "$disconnect"
-    return route_key not in ("$connect", "$disconnect")
-
-
-# A tuple: membership by equality, so an unhashable eventType (a list a direct invoke
-# sent) is just not one of them, not a TypeError.
-_WEBSOCKET_EVENT_TYPES = ("CONNECT", "MESSAGE", "DISCONNECT")
-# Fields of REST, HTTP API, ALB and Function URL events (top level, requestContext) that
-# WebSocket events never carry: a router (Powertools, Chalice, a routeKey switch) reads them.
-_HTTP_MARKERS: Final = frozenset(
-    {"httpMethod", "path", "resource", "rawPath", "routeKey", "pathParameters", "version"}
-)
-_HTTP_CONTEXT_MARKERS: Final = frozenset(
-    {"http", "httpMethod", "resourcePath", "path", "resourceId", "elb"}
-)
