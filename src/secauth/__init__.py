@@ -55,7 +55,7 @@ _EXPORTS = {
     "caller_arn": "secauth.access",
     "client_cert": "secauth.access",
     "Principal": "secauth.principal",
-    "ClaimMapper": "secauth.principal",
+    "ClaimMapper": "secauth.claim_mapping",
     "RoleHierarchy": "secauth.principal",
     "ApiKeyEntry": "secauth.api_keys",
     "StaticApiKeys": "secauth.api_keys",
@@ -158,6 +158,7 @@ if TYPE_CHECKING:
     from secauth.alb import AlbVerifier
     from secauth.api_keys import ApiKeyEntry, StaticApiKeys, hash_api_key
     from secauth.authorizer import Authorizer
+    from secauth.claim_mapping import ClaimMapper
     from secauth.client_certs import ClientCertEntry, ClientCertificates
     from secauth.cognito import CognitoVerifier
     from secauth.dynamodb_api_keys import DynamoDBApiKeys
@@ -179,7 +180,7 @@ if TYPE_CHECKING:
     from secauth.key_sets import KeySet, KeySource, StaticKeys
     from secauth.multi_issuer import MultiIssuerVerifier
     from secauth.policy import MethodArn, PolicyBuilder, PolicyDocument, Statement
-    from secauth.principal import ClaimMapper, Principal, RoleHierarchy
+    from secauth.principal import Principal, RoleHierarchy
     from secauth.protected_resource import ProtectedResource
     from secauth.ratelimit.limiter import RateLimiter
     from secauth.responses import Cors, SecurityHeaders

@@ -46,6 +46,7 @@ from secauth._decisions import DecisionLog, DecisionSink, decision_fields
 from secauth.access import Decision, Routes, authenticated
 from secauth.answer_context import Credentials, answer_context
 from secauth.authorizer_limits import AuthorizerLimits
+from secauth.claim_mapping import ClaimMapper
 from secauth.cross_site import check_certificate_origin, check_cookie_origin
 from secauth.errors import ConfigurationError, InvalidClaims, MissingToken, SecAuthError
 from secauth.events import EventKind, Request, UnsupportedEvent
@@ -54,7 +55,7 @@ from secauth.options import flag
 from secauth.overrides import redefined
 from secauth.policy import DEFAULT_MAX_RESPONSE_BYTES, PolicyBuilder, Unauthorized
 from secauth.policy.builder import checked_cache_ttl
-from secauth.principal import ClaimMapper, Principal
+from secauth.principal import Principal
 from secauth.result_cache import (
     cached_denial,
     check_result_cache,
@@ -103,7 +104,7 @@ class Authorizer:
         The :class:`~secauth.access.Routes` table. Default: every route needs a valid
         credential and nothing more.
     claims:
-        A :class:`~secauth.principal.ClaimMapper` (default: ``sub``, ``roles``,
+        A :class:`~secauth.claim_mapping.ClaimMapper` (default: ``sub``, ``roles``,
         ``groups``, ``scope``/``scp``).
     token_sources:
         Where bearer tokens are read from, a list of

@@ -34,12 +34,12 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any, Literal
 
+from secauth.claim_mapping import ClaimMapper
 from secauth.claim_policy import checked_audience
 from secauth.errors import ConfigurationError
 from secauth.issuers import POOL_ID_PATTERN, REGION_PATTERN
 from secauth.jwks import KeySource
 from secauth.multi_issuer import MultiIssuerVerifier
-from secauth.principal import ClaimMapper
 from secauth.verifier import JwtVerifier
 
 __all__ = ["CognitoVerifier", "IssuerFormat", "cognito_issuer"]

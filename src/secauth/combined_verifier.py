@@ -13,7 +13,7 @@ from secauth.introspection import IntrospectionVerifier
 from secauth.token_verifier import revalidator
 
 if TYPE_CHECKING:
-    from secauth.principal import ClaimMapper
+    from secauth.claim_mapping import ClaimMapper
     from secauth.verifier import JwtVerifier, MultiIssuerVerifier
 
 __all__ = ["CombinedVerifier", "looks_like_jwt"]

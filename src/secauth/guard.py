@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 
 from secauth._decisions import DecisionLog, DecisionSink, caller_fields
 from secauth.access import Routes, Rule
+from secauth.claim_mapping import ClaimMapper
 from secauth.cross_site import check_cookie_origin
 from secauth.current import acting_as, current_principal
 from secauth.errors import (
@@ -86,7 +87,7 @@ from secauth.guard_routes import anonymous_if_public, check_rule, decide
 from secauth.memo import PrincipalMemo
 from secauth.options import flag, names
 from secauth.overrides import redefined
-from secauth.principal import ClaimMapper, Principal
+from secauth.principal import Principal
 from secauth.responses import Cors, SecurityHeaders, check_problem_type_base
 from secauth.sender_constraint import (
     DPOP_PROOF_FIELD,

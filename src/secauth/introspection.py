@@ -60,7 +60,7 @@ from secauth.introspection_cache import Introspected, IntrospectionCache, Single
 if TYPE_CHECKING:
     import logging
 
-    from secauth.principal import ClaimMapper
+    from secauth.claim_mapping import ClaimMapper
     from secauth.revocation import Revocations
 
 __all__ = ["IntrospectionVerifier"]

@@ -28,7 +28,8 @@ from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from typing import Any, NamedTuple
 
-from secauth.principal import CONTEXT_FIELDS, ClaimMapper, Principal
+from secauth.claim_mapping import ClaimMapper
+from secauth.principal import CONTEXT_FIELDS, Principal
 from secauth.token_cache import Sightings
 
 __all__ = ["PrincipalMemo", "Remembered", "ResponseMemo", "fresh_copy"]
@@ -95,7 +96,8 @@ class PrincipalMemo:
     (same token, same claims) and by authorizer context (its ``secauth_*`` strings). Bounded
     at ``size``; one eviction rule: emptied when full.
 
-    >>> from secauth.principal import CONTEXT_FIELDS, ClaimMapper, Principal
+    >>> from secauth.claim_mapping import ClaimMapper
+    >>> from secauth.principal import CONTEXT_FIELDS, Principal
     >>> memo = PrincipalMemo()
     >>> first = memo.for_claims("token", {"sub": "u"}, ClaimMapper())
     >>> memo.for_claims("token", {"sub": "other"}, ClaimMapper()) is first  # keyed by token

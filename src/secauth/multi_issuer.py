@@ -17,7 +17,7 @@ from secauth.errors import (
 from secauth.token_verifier import revalidator
 
 if TYPE_CHECKING:
-    from secauth.principal import ClaimMapper
+    from secauth.claim_mapping import ClaimMapper
     from secauth.verifier import JwtVerifier
 
 __all__ = ["MultiIssuerVerifier"]

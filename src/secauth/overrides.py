@@ -5,7 +5,7 @@ The Authorizer's response memo and the Guard's principal memo reuse what a token
 first answer derived only while nothing that made it can answer otherwise; this is how
 they tell.
 
->>> from secauth.principal import ClaimMapper
+>>> from secauth.claim_mapping import ClaimMapper
 >>> class StoreRoles(ClaimMapper):
 ...     def map(self, claims):
 ...         return super().map(claims)

@@ -1,4 +1,4 @@
-"""``RoleHierarchy``: roles that imply other roles, for :class:`~secauth.principal.ClaimMapper`
+"""``RoleHierarchy``: roles that imply other roles, for :class:`~secauth.claim_mapping.ClaimMapper`
 (``role_hierarchy=``); also exported from :mod:`secauth.principal`."""
 
 from __future__ import annotations

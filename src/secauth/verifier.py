@@ -40,8 +40,8 @@ from secauth.multi_issuer import MultiIssuerVerifier
 from secauth.token_cache import CachedToken, VerifiedTokenCache
 
 if TYPE_CHECKING:
+    from secauth.claim_mapping import ClaimMapper
     from secauth.cognito import CognitoVerifier
-    from secauth.principal import ClaimMapper
     from secauth.revocation import Revocations
 
 __all__ = ["ClaimsCheck", "JwtVerifier", "MultiIssuerVerifier"]
