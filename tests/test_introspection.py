@@ -388,6 +388,7 @@ def test_discovery_must_name_the_issuer_exactly(op: OidcProvider) -> None:
         audience=ORDERS,
         client=op.client("client_secret_basic"),
         allow_http=True,
+        retry_after=0,  # each call fetches discovery again (else it rests after a failure)
     )
     assert verifier.hydrate() is False
     with pytest.raises(KeysUnavailable) as caught:

@@ -19,6 +19,12 @@ issuer, or a ``jwks_uri`` on another port or ``file:``; concurrency while the se
 (connections counted), the cooldown after failures, and leaks of the response (reason
 phrase, header values, body) into errors, logs and decision records.
 
+Resolved: the sync fetch's deadline holds the socket of a sent request (``FetchDeadline.hold``),
+so an answer that will close is cut at the deadline too; a failed introspection discovery rests
+``retry_after`` as a failed endpoint does; async fetches use httpx's transport directly, so
+nothing is logged through httpx's logger; a refused discovery ``jwks_uri`` is no longer quoted.
+Left open (info, fails closed): an interim 103 answer on the sync path.
+
 Findings (strict xfails):
 
 * medium: the sync fetch's total deadline does not hold for an answer with
@@ -302,7 +308,6 @@ def _sync_fetch_of(kind: str, base: str) -> Callable[[], Any]:
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: medium: sync fetch deadline never fires for a Connection: close answer (conn.sock is None): a trickled body hangs the fetch and JwksCache's lock")  # noqa: E501
 @pytest.mark.parametrize("kind", ["jwks", "introspection"])
 def test_a_trickled_body_with_connection_close_is_cut_by_the_total_deadline(
     serve: Callable[[Script], Hostile], kind: str
@@ -358,7 +363,6 @@ def test_a_trickled_keep_alive_body_is_cut_by_the_total_deadline(
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: low: IntrospectionVerifier refetches a failing discovery document for every new token (no rest, no backoff)")  # noqa: E501
 @pytest.mark.parametrize("mode", MODES)
 def test_a_failing_introspection_discovery_is_not_hammered(
     serve: Callable[[Script], Hostile], mode: str
@@ -403,7 +407,7 @@ def _early_hints_then(pair: KeyPair) -> Script:
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: info: the sync fetch takes an interim 103 Early Hints answer as final (http_status 103); async skips it (RFC 9110 15.2)")  # noqa: E501
+@pytest.mark.xfail(strict=True, reason="FINDING (left open): info: the sync fetch takes an interim 103 Early Hints answer as final (http_status 103); async skips it (RFC 9110 15.2)")  # noqa: E501
 def test_an_interim_103_answer_is_skipped_on_the_sync_path(serve: Callable[[Script], Hostile]) -> None:
     pair = KeyPair.generate("ES256", kid=KID)
     server = serve(_early_hints_then(pair))
@@ -426,7 +430,6 @@ def test_an_interim_103_answer_is_skipped_on_the_async_path(
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: info: a refused discovery jwks_uri (scheme, host, path) is quoted in FetchError's text, logged as secauth_problem")  # noqa: E501
 def test_a_refused_jwks_uri_is_not_quoted_into_logs(
     serve: Callable[[Script], Hostile], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -467,7 +470,6 @@ def test_a_url_query_and_reason_phrase_reach_no_log_on_the_sync_path(
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: low: async fetches log at INFO via httpx: full URL (query secrets secauth strips elsewhere) and the server's reason phrase")  # noqa: E501
 def test_a_url_query_and_reason_phrase_reach_no_log_on_the_async_path(
     serve: Callable[[Script], Hostile], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -203,9 +203,9 @@ def jwks_uri_of(discovery: object, issuer: str | None, policy: FetchPolicy) -> s
         raise FetchError("discovery document names a different issuer", cause)
     try:
         return check_url(discovery.get("jwks_uri"), allow_http=policy.allow_http)
-    except ConfigurationError as exc:
+    except ConfigurationError:
         cause = FetchCause("refused_url", document="discovery")
-        raise FetchError(f"discovery jwks_uri refused: {exc}", cause) from None
+        raise FetchError("discovery jwks_uri refused", cause) from None
 
 
 def as_fetch_error(exc: Exception) -> FetchError:
@@ -335,7 +335,7 @@ def _get(url: str, policy: FetchPolicy, accept: str) -> tuple[bytes, str | None]
             conn = deadline.watch(_connection(parts, deadline))
             try:
                 conn.request("GET", _target(parts), headers=request_headers(policy, accept))
-                response = conn.getresponse()
+                response = _response(conn, deadline)
                 if response.status in REDIRECT_STATUSES:
                     url = redirect_target(url, response.getheader("Location"), policy)
                     continue
@@ -353,6 +353,14 @@ def _get(url: str, policy: FetchPolicy, accept: str) -> tuple[bytes, str | None]
         raise FetchError("too many redirects", FetchCause("redirect"))
     finally:
         deadline.cancel()
+
+
+def _response(conn: Any, deadline: FetchDeadline) -> Any:
+    """``conn``'s response, its socket held by ``deadline``: for an answer that will close
+    (``Connection: close``, HTTP/1.0) http.client hands the socket to the response and
+    forgets it, and the deadline must still shut it."""
+    deadline.hold(conn.sock)
+    return conn.getresponse()
 
 
 def _connection(parts: Any, deadline: FetchDeadline) -> Any:
@@ -458,7 +466,7 @@ def _post(
         headers = {**request_headers(policy, JSON_MEDIA), "Content-Type": FORM_MEDIA, **extra}
         try:
             conn.request("POST", _target(parts), body=body, headers=headers)
-            response = conn.getresponse()
+            response = _response(conn, deadline)
             if response.status != 200:
                 status = response.status
                 raise FetchError(f"HTTP status {status}", FetchCause("http_status", status))

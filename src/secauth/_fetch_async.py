@@ -125,10 +125,8 @@ async def _client(policy: FetchPolicy, doing: str) -> AsyncIterator[Any]:
         ) from None
     try:
         async with asyncio.timeout(policy.timeout):
-            async with httpx.AsyncClient(
-                follow_redirects=False, trust_env=False, timeout=policy.timeout
-            ) as client:
-                yield client
+            async with httpx.AsyncHTTPTransport(trust_env=False) as transport:
+                yield _Exchanges(httpx, transport, policy.timeout)
     except FetchError:
         raise
     except (TimeoutError, httpx.TimeoutException) as exc:
@@ -137,6 +135,31 @@ async def _client(policy: FetchPolicy, doing: str) -> AsyncIterator[Any]:
     except (httpx.HTTPError, OSError, ValueError) as exc:
         cause = transport_cause(exc, connecting=isinstance(exc, httpx.ConnectError))
         raise FetchError(f"{type(exc).__name__} while {doing}", cause) from None
+
+
+class _Exchanges:
+    """Requests sent on an httpx transport directly: httpx's client would log each one
+    through its own logger (the URL with its query, the server's reason phrase), where
+    secauth logs its fetches itself, URLs without their query. No redirect is followed
+    here, no proxy taken from the environment."""
+
+    def __init__(self, httpx: Any, transport: Any, timeout: float) -> None:
+        self._httpx = httpx
+        self._transport = transport
+        self._timeout = httpx.Timeout(timeout).as_dict()
+
+    @asynccontextmanager
+    async def stream(
+        self, method: str, url: str, *, headers: Mapping[str, str], content: bytes | None = None
+    ) -> AsyncIterator[Any]:
+        request = self._httpx.Request(
+            method, url, headers=headers, content=content, extensions={"timeout": self._timeout}
+        )
+        response = await self._transport.handle_async_request(request)
+        try:
+            yield response
+        finally:
+            await response.aclose()
 
 
 def _expect_ok(status: int) -> None:

@@ -5,7 +5,8 @@ A timer shuts the watched connection's socket at the deadline instead, so the re
 is in fails then, whatever the server does. A connection still opening has no socket
 yet (its name lookup and connect end by the deadline on their own,
 :mod:`secauth._fetch_connect`): the timer looks again until it has one, and shuts it,
-TLS handshake under way included.
+TLS handshake under way included. Once a request is sent, its socket is held: the
+response may own it alone by then.
 
 >>> deadline = FetchDeadline(5.0)
 >>> 0 < deadline.left() <= 5.0, deadline.passed
@@ -32,6 +33,7 @@ class FetchDeadline:
         #: True once the deadline passed (the watched connection is then shut).
         self.passed = False
         self._conn: Any = None
+        self._held: Any = None
         self._over = False
         self._arm(seconds)
 
@@ -43,6 +45,11 @@ class FetchDeadline:
         """``conn``, shut if it is still open at the deadline."""
         self._conn = conn
         return conn
+
+    def hold(self, sock: Any) -> None:
+        """Shut ``sock`` at the deadline, whatever the watched connection holds by then
+        (http.client hands the socket of an answer that will close to the response)."""
+        self._held = sock
 
     def cancel(self) -> None:
         """The fetch is over: shut nothing."""
@@ -62,7 +69,7 @@ class FetchDeadline:
         if self._over:
             return
         self.passed = True
-        sock = getattr(self._conn, "sock", None)
+        sock = self._held if self._held is not None else getattr(self._conn, "sock", None)
         if sock is not None:
             try:
                 # The descriptor itself: a TLS socket's own shutdown() would also drop its

@@ -450,19 +450,25 @@ class IntrospectionVerifier:
         if self.endpoint is not None:
             return self.endpoint
         assert self.discovery_url is not None
+        started = self._clock()
+        if started < self._resting_until:  # a failed discovery rests as the endpoint does
+            return _Failure({"source": "introspection", "problem": "resting after a failure"})
         try:
             return self._endpoint_from(fetch_json(self.discovery_url, self.policy))
         except Exception as exc:
-            return self._failed_discovery(exc)
+            return self._failed_discovery(exc, started)
 
     async def _discover_async(self) -> str | _Failure:
         if self.endpoint is not None:
             return self.endpoint
         assert self.discovery_url is not None
+        started = self._clock()
+        if started < self._resting_until:  # a failed discovery rests as the endpoint does
+            return _Failure({"source": "introspection", "problem": "resting after a failure"})
         try:
             return self._endpoint_from(await fetch_json_async(self.discovery_url, self.policy))
         except Exception as exc:
-            return self._failed_discovery(exc)
+            return self._failed_discovery(exc, started)
 
     def _endpoint_from(self, result: FetchResult) -> str:
         document = result.document
@@ -479,9 +485,10 @@ class IntrospectionVerifier:
         self.endpoint = endpoint
         return endpoint
 
-    def _failed_discovery(self, exc: Exception) -> _Failure:
+    def _failed_discovery(self, exc: Exception, started: float) -> _Failure:
         cause = exc.cause if isinstance(exc, FetchError) else _unexpected(exc)
         cause = cause._replace(document="discovery")
+        self._resting_until = started + self.retry_after
         _logger().warning(
             "OIDC discovery at %s failed: %s", shown_url(self.discovery_url or ""), cause
         )
