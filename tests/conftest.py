@@ -65,6 +65,19 @@ def dynalite() -> Iterator[Any]:
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    """A Redis Cluster (three primaries, three replicas) on loopback for one test module
+    (``rl_services``: skipped with a message outside CI when redis-server is missing)."""
+    from rl_services import redis_cluster
+
+    started = redis_cluster().start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
 @pytest.fixture(scope="session")
 def redis_service() -> Iterator[Any]:
     """A redis-server on loopback for the session (``rl_services``: skipped with a message

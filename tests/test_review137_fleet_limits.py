@@ -65,11 +65,11 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from rl_services import PATIENT, RedisCluster, Server, dynamodb_client, redis_cluster
+from rl_services import PATIENT, RedisCluster, Server, dynamodb_client
 
 from secauth import Authorizer, Guard, Routes, authenticated
 from secauth.principal import Principal
@@ -215,15 +215,6 @@ def test_a_fleet_on_one_redis_keeps_the_gcra_bound(redis_url: str, redis_client:
     span_us = (last[0] - first[0]) * 1_000_000 + (last[1] - first[1])
     admitted = sum(1 for _, _, r in samples if r.allowed)
     assert limit.burst <= admitted <= limit.burst + span_us // limit.interval_us
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[RedisCluster]:
-    started = redis_cluster().start()
-    try:
-        yield started
-    finally:
-        started.stop()
 
 
 def test_a_fleet_on_a_redis_cluster_never_admits_more_than_a_window_allows(

@@ -44,11 +44,11 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from rl_services import PATIENT, RedisCluster, Server, redis_cluster
+from rl_services import PATIENT, RedisCluster, Server
 
 from secauth import Authorizer, Guard, Routes, StaticApiKeys, authenticated
 from secauth.credentials import ApiKeyEntry, hash_api_key
@@ -486,15 +486,6 @@ def test_two_containers_racing_on_one_dynamodb_table_admit_exactly_the_limit(dyn
     assert not any(a.degraded for a in answers), "a store call failed"
     assert sum(a.allowed for a in answers) == 7
     assert limiters[0].usage(event)[0].remaining == 0
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[RedisCluster]:
-    started = redis_cluster().start()
-    try:
-        yield started
-    finally:
-        started.stop()
 
 
 def test_redis_cluster_every_limit_and_penalty_runs_in_one_slot(cluster: RedisCluster) -> None:

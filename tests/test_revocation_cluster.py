@@ -8,11 +8,9 @@ its replica is promoted, and lookups in between fail closed (``KeysUnavailable``
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from rl_services import RedisCluster, redis_cluster
+from rl_services import RedisCluster
 
 from secauth.errors import KeysUnavailable
 from secauth.revocation import Revocations
@@ -21,15 +19,6 @@ from secauth.revocation_stores import RedisRevocationStore
 ISS = "https://idp.example.com/"
 CLAIMS = {"iss": ISS, "sub": "ann", "jti": "t-1", "iat": int(time.time()) - 10,
           "client_id": "web", "origin_jti": "family-1"}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[RedisCluster]:
-    started = redis_cluster().start()
-    try:
-        yield started
-    finally:
-        started.stop()
 
 
 def owner(cluster: RedisCluster) -> int:

@@ -15,12 +15,11 @@ import asyncio
 import itertools
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
-from rl_services import PATIENT, RedisCluster, redis_cluster
+from rl_services import PATIENT, RedisCluster
 
 from secauth.errors import AbuseBlocked
 from secauth.ratelimit import AbusePenalty, Limit, RateLimiter
@@ -32,15 +31,6 @@ pytestmark = pytest.mark.xdist_group("redis-cluster")
 ALGORITHMS = ["fixed_window", "sliding_window", "gcra"]
 DAY = 86400
 _prefixes = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[RedisCluster]:
-    started = redis_cluster().start()
-    try:
-        yield started
-    finally:
-        started.stop()
 
 
 def prefix() -> str:
