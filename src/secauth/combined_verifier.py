@@ -59,12 +59,22 @@ class CombinedVerifier:
             raise ConfigurationError("jwt must be a JwtVerifier (or a multi-issuer verifier)")
         if not isinstance(introspection, IntrospectionVerifier):
             raise ConfigurationError("introspection must be an IntrospectionVerifier")
-        self.jwt = jwt
-        self.introspection = introspection
+        self._jwt = jwt
+        self._introspection = introspection
         # The JWT side vouches for repeated tokens only when its revalidate can (revalidator).
         self._jwt_revalidate = revalidator(jwt)
         #: The claim mapping ``Authorizer`` and ``Guard`` use unless given ``claims=``.
         self.default_claims = default_claims
+
+    @property
+    def jwt(self) -> JwtVerifier | MultiIssuerVerifier:
+        """The verifier of JWTs (read-only: the memo's trust was bound to it)."""
+        return self._jwt
+
+    @property
+    def introspection(self) -> IntrospectionVerifier:
+        """The verifier of opaque tokens (read-only)."""
+        return self._introspection
 
     @property
     def issuer(self) -> str | None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from secauth import jose
@@ -47,7 +48,7 @@ class MultiIssuerVerifier:
     ) -> None:
         from secauth.verifier import JwtVerifier  # that module imports this one
 
-        self.verifiers: dict[str, JwtVerifier] = {}
+        found: dict[str, JwtVerifier] = {}
         members = list(verifiers)
         for member in members:
             # A multi-issuer member (a Cognito pool's issuers, say) adds each of its issuers.
@@ -59,11 +60,14 @@ class MultiIssuerVerifier:
                     raise ConfigurationError(
                         "each verifier of a multi-issuer verifier needs an issuer"
                     )
-                if verifier.issuer in self.verifiers:
+                if verifier.issuer in found:
                     raise ConfigurationError(f"issuer {verifier.issuer!r} given twice")
-                self.verifiers[verifier.issuer] = verifier
-        if not self.verifiers:
+                found[verifier.issuer] = verifier
+        if not found:
             raise ConfigurationError("a multi-issuer verifier needs at least one verifier")
+        #: The member verifiers by issuer, read-only: what the memo was told it may trust
+        #: stays what is verified (build another verifier to change them).
+        self.verifiers: Mapping[str, JwtVerifier] = MappingProxyType(found)
         #: The claim mapping ``Authorizer`` and ``Guard`` use unless given ``claims=``.
         #: Default: the members' own, when every member has one and they agree (several
         #: Cognito pools, say); otherwise None (their default, ``ClaimMapper()``).

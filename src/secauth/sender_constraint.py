@@ -282,7 +282,9 @@ def check_binding(
         if dpop_scheme:
             _refuse("DPoP scheme with a token not bound to a key", policy.dpop_algorithms)
         if policy.require is not None:
-            _refuse(f"unbound token; {policy.require} binding required", None)
+            # A DPoP-only resource answers with its own scheme (RFC 9449 section 7.1).
+            algs = policy.dpop_algorithms if policy.require == "dpop" else None
+            _refuse(f"unbound token; {policy.require} binding required", algs)
         return
     if type(cnf) is not dict or not cnf or not cnf.keys() <= _KNOWN:
         algs = policy.dpop_algorithms if dpop_scheme else None
