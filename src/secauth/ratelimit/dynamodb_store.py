@@ -199,7 +199,7 @@ class DynamoDBStore:
                     False, limit.count, 0, left, left, policy=policy, window=limit.period
                 )
             raise StoreError(f"dynamodb: {_error_code(exc) or type(exc).__name__}") from exc
-        used = _count(reply["Attributes"]["n"]["N"])
+        used = _whole_count(reply["Attributes"]["n"]["N"])
         if used is None:  # no count of ours (written by hand): denied, as a full window
             return RateLimitResult(False, limit.count, 0, left, left, policy=policy, window=limit.period)
         return RateLimitResult(
@@ -233,7 +233,7 @@ class DynamoDBStore:
         except Exception as exc:
             raise StoreError(f"dynamodb: {_error_code(exc) or type(exc).__name__}") from exc
         item = reply.get("Item") or {}
-        used = _count(item["n"]["N"]) if "n" in item else 0
+        used = _whole_count(item["n"]["N"]) if "n" in item else 0
         if used is None:  # no count of ours (written by hand): a full window, as hit() denies it
             used = limit.count
         return RateLimitResult(
@@ -283,7 +283,8 @@ class DynamoDBStore:
             condition = f"{size} > :most"
         else:
             update = "ADD #c :one SET #ttl = if_not_exists(#ttl, :expiry)"
-            condition = f"attribute_not_exists(#c) OR {size} <= :most"
+            # A negative count (no count of ours) fails the condition: blocked, below.
+            condition = f"attribute_not_exists(#c) OR ({size} >= :zero AND {size} <= :most)"
         try:
             reply = self.client.update_item(
                 TableName=self.table,
@@ -295,6 +296,7 @@ class DynamoDBStore:
                     ":one": {"N": "1"} if member is None else {"SS": [member]},
                     ":expiry": {"N": str(expiry)},
                     ":most": {"N": str(threshold.count)},
+                    **({} if restart else {":zero": {"N": "0"}}),
                 },
                 ReturnValues="UPDATED_NEW",
             )
@@ -303,7 +305,10 @@ class DynamoDBStore:
                 return None
             raise StoreError(f"dynamodb: {_error_code(exc) or type(exc).__name__}") from exc
         value = reply["Attributes"][attribute]
-        return int(value["N"]) if member is None else len(value["SS"])
+        if member is not None:
+            return len(value["SS"])
+        counted = _whole_count(value["N"])
+        return threshold.count + 1 if counted is None else counted  # no count of ours: blocked
 
     def record(
         self,
@@ -423,10 +428,10 @@ class AsyncDynamoDBStore:
         )
 
 
-def _count(text: str) -> int | None:
+def _whole_count(text: str) -> int | None:
     """A stored count: a non-negative whole number, else None (a value no limiter wrote).
 
-    >>> _count("3"), _count("-1"), _count("0.5"), _count("1E+2")
+    >>> _whole_count("3"), _whole_count("-1"), _whole_count("0.5"), _whole_count("1E+2")
     (3, None, None, 100)
     """
     try:

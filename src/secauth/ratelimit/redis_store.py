@@ -69,6 +69,14 @@ local function counted(value)
   return n
 end
 
+-- A key of another type (written by hand, or by another program) is no state of ours:
+-- this key is denied, and no other key is affected.
+local held = redis.call('TYPE', key)['ok']
+if held ~= 'none' and held ~= (algo == 'gcra' and 'string' or 'hash') then
+  local wait = algo == 'gcra' and interval or period
+  return {0, algo == 'gcra' and burst or count, 0, wait, wait}
+end
+
 if algo == 'gcra' then
   local capacity = burst * interval
   local base = now
@@ -153,8 +161,18 @@ return {0, count, math.max(0, math.floor(count - weighted) - cur),
 RECORD_SCRIPT: Final = """
 local left = redis.call('PTTL', KEYS[2])
 if left > 0 then return left end
+-- A counter that is no count of ours (another type; a negative, fractional or
+-- non-numeric value) is past the threshold: the subject is blocked (fail closed).
+local held = redis.call('TYPE', KEYS[1])['ok']
+local corrupt = held ~= 'none' and held ~= (ARGV[4] ~= '' and 'set' or 'string')
+if not corrupt and held == 'string' then
+  local c = tonumber(redis.call('GET', KEYS[1]))
+  corrupt = c == nil or c ~= c or c < 0 or c == math.huge or c ~= math.floor(c)
+end
 local n
-if ARGV[4] ~= '' then
+if corrupt then
+  n = tonumber(ARGV[1]) + 1
+elseif ARGV[4] ~= '' then
   redis.call('SADD', KEYS[1], ARGV[4])
   n = redis.call('SCARD', KEYS[1])
 else
