@@ -18,6 +18,13 @@ What was attacked, every time as a subprocess of the real entry point, with a re
 - consistency: ``secauth authorize``'s response and verdict against ``Authorizer(...).handler``'s
   for the same configuration and event.
 
+Resolved: ``authorize`` reads IAM actions as IAM does (case-insensitive, wildcards, ``NotAction``
+and ``NotResource``), reports a policy whose ``context`` holds an object or array as the 500 it
+is, and escapes terminal controls in its error line, reason and traceback; ``revoked`` on a
+missing or non-JSON claims file exits 2; ``--event`` (6 MB), ``CLAIMS`` (64 KiB) and
+``--jwks-file`` (``StaticKeys.from_file``, 1 Mi characters) are read up to a limit; a command that
+fails unexpectedly exits 2, never 1.
+
 Findings (strict xfails):
 
 1. low: ``secauth authorize`` says "allow" and exits 0 for a policy whose Deny statement names
@@ -277,7 +284,6 @@ def test_revoke_a_dynamodb_table_that_does_not_exist_is_not_success(dynalite: An
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: low: secauth revoked on an unreadable claims file exits 1 ('revoked') with a traceback")  # noqa: E501
 @pytest.mark.parametrize("content", ['{"iss": "https://idp.example.com/",', None])
 def test_revoked_unreadable_claims_is_a_usage_error(tmp_path: Path, content: str | None) -> None:
     claims = tmp_path / "claims.json"
@@ -293,7 +299,6 @@ def test_revoked_unreadable_claims_is_a_usage_error(tmp_path: Path, content: str
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: low: /dev/zero as --event/--jwks-file/CLAIMS: unbounded read, MemoryError, exit 1")  # noqa: E501
 @pytest.mark.parametrize(
     "args",
     [
@@ -394,7 +399,6 @@ def test_authorize_explicit_deny_exits_1(custom_app: Path) -> None:
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: low: authorize ignores IAM action wildcards/case: a Deny on execute-api:Inv* exits 0")  # noqa: E501
 @pytest.mark.parametrize(("handler", "expected"), [("deny_wildcard", 1), ("allow_lower_case", 0)])
 def test_authorize_reads_iam_actions_as_api_gateway_does(
     custom_app: Path, handler: str, expected: int
@@ -405,7 +409,6 @@ def test_authorize_reads_iam_actions_as_api_gateway_does(
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: low: authorize says allow (200) for a REST context holding a list (API Gateway: 500)")  # noqa: E501
 def test_authorize_rest_context_with_a_list_is_not_allow(custom_app: Path) -> None:
     result = run("authorize", "--app", "custom:list_context", "--event", "rest.json", cwd=custom_app)
     assert result.returncode != 0
@@ -414,7 +417,6 @@ def test_authorize_rest_context_with_a_list_is_not_allow(custom_app: Path) -> No
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: low: authorize prints a handler's error message with raw ESC/CR from the event")  # noqa: E501
 def test_authorize_error_line_carries_no_terminal_controls(custom_app: Path) -> None:
     event = {"version": "2.0", "type": "REQUEST", "routeArn": ARN, "headers": {"x-tenant": CONTROL}}
     result = run("authorize", "--app", "custom:raises_with_header", "--event", "-", cwd=custom_app,

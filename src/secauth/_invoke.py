@@ -336,6 +336,26 @@ def _glob(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.DOTALL)
 
 
+def _applies(statement: Mapping[str, Any], arn: str) -> bool:
+    """Whether ``statement`` is about invoking ``arn``: its ``Action`` (or every action but
+    its ``NotAction``) names ``execute-api:Invoke``, case-insensitively and with wildcards,
+    as IAM reads action names; its ``Resource`` (or every resource but its
+    ``NotResource``) matches ``arn``, case-sensitively."""
+    if "NotAction" in statement:
+        acts = not any(_is_invoke(a) for a in _listed(statement["NotAction"]))
+    else:
+        acts = any(_is_invoke(a) for a in _listed(statement.get("Action")))
+    if "NotResource" in statement:
+        on = not any(_glob(r).fullmatch(arn) for r in _listed(statement["NotResource"]))
+    else:
+        on = any(_glob(r).fullmatch(arn) for r in _listed(statement.get("Resource")))
+    return acts and on
+
+
+def _is_invoke(action: str) -> bool:
+    return re.fullmatch(_glob(action).pattern, "execute-api:Invoke", re.IGNORECASE) is not None
+
+
 def _listed(value: object) -> list[str]:
     if isinstance(value, str):
         return [value]
@@ -364,12 +384,7 @@ def policy_allows(document: object, arn: str) -> bool:
         return False
     allowed = False
     for statement in statements:
-        if not isinstance(statement, Mapping):
-            continue
-        actions = _listed(statement.get("Action"))
-        if not any(a in ("*", "execute-api:*", "execute-api:Invoke") for a in actions):
-            continue
-        if not any(_glob(r).fullmatch(arn) for r in _listed(statement.get("Resource"))):
+        if not isinstance(statement, Mapping) or not _applies(statement, arn):
             continue
         effect = statement.get("Effect")
         if effect == "Deny":
@@ -390,6 +405,12 @@ def _answer(response: object, event: Mapping[str, Any]) -> tuple[str, int]:
     if "isAuthorized" in response:
         return ("allow", 200) if response["isAuthorized"] is True else ("deny", 403)
     if "policyDocument" in response:
+        context = response.get("context")
+        if context is not None and (
+            not isinstance(context, Mapping)
+            or any(isinstance(value, Mapping | list) for value in context.values())
+        ):
+            return "error", 500  # a context value is a string, number or boolean only
         arn = event.get("methodArn") or event.get("routeArn")
         if isinstance(arn, str) and policy_allows(response["policyDocument"], arn):
             return "allow", 200
@@ -470,7 +491,7 @@ def summary(result: Invocation) -> Iterable[str]:
     fields = [head]
     reason = record.get("reason")
     if reason:
-        fields.append(f"reason={reason}")
+        fields.append(f"reason={_shown(str(reason))}")
     for name in ("principal", "tenant", "route"):
         if record.get(name):
             fields.append(f"{name}={json.dumps(record[name])}")
@@ -480,6 +501,15 @@ def summary(result: Invocation) -> Iterable[str]:
     if record.get("detail"):
         yield "secauth: detail " + json.dumps(record["detail"], sort_keys=True, default=str)
     if result.error_type and result.outcome == "error":
-        yield f"secauth: the handler raised {result.error_type}: {result.error_message}"
+        yield f"secauth: the handler raised {result.error_type}: {_shown(result.error_message or '')}"
     if result.error_trace:
-        yield result.error_trace.rstrip("\n")
+        yield _shown(result.error_trace.rstrip("\n"), lines=True)
+
+
+def _shown(text: str, *, lines: bool = False) -> str:
+    """``text`` with terminal controls escaped (an ESC or CR from a request cannot redraw
+    the line a reader trusts); newlines kept with ``lines``."""
+    return "".join(
+        ch if ch.isprintable() or (lines and ch == "\n") else ch.encode("unicode_escape").decode()
+        for ch in text
+    )

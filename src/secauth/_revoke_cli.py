@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any, TextIO
 
+from secauth._cli_input import read_input
 from secauth.errors import ConfigurationError, KeysUnavailable, TokenRevoked
 
 __all__ = ["add_commands", "run"]
+
+MAX_CLAIMS_BYTES = 64 * 1024  # a token's claims; more is not a token's
 
 KINDS = ("token", "family", "subject", "client")
 
@@ -59,7 +61,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         if args.command == "revoke":
             return _revoke(revocations, args, out)
-        claims = json.loads(_read(args.claims))
+        try:
+            claims = json.loads(read_input(args.claims, max_bytes=MAX_CLAIMS_BYTES, what="CLAIMS"))
+        except ValueError:  # exit 2 with a message, never 1 (revoked)
+            raise ConfigurationError("CLAIMS is not JSON") from None
         if not isinstance(claims, dict):
             raise ConfigurationError("CLAIMS must be a JSON object of claims")
         revocations.check(claims)
@@ -98,10 +103,3 @@ def _store(args: argparse.Namespace) -> Any:
     return DynamoDBRevocationStore(
         args.dynamodb, region=args.region, endpoint_url=args.endpoint_url
     )
-
-
-def _read(source: str) -> str:
-    if source == "-":
-        return sys.stdin.read()
-    with open(source, encoding="utf-8") as handle:
-        return handle.read()

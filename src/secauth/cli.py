@@ -22,7 +22,6 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
 from secauth import jose
@@ -228,12 +227,14 @@ def _verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _read_event(path: str) -> dict[str, Any]:
+    from secauth._cli_input import MAX_EVENT_BYTES, read_input
     from secauth._invoke import AppError
 
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text("utf-8")
-        event = json.loads(text)
-    except (OSError, ValueError) as exc:
+        event = json.loads(read_input(path, max_bytes=MAX_EVENT_BYTES, what="the event"))
+    except SecAuthError as exc:  # unreadable, not UTF-8, too large
+        raise AppError(exc.public_message) from None
+    except ValueError as exc:
         raise AppError(f"cannot read the event from {path}: {exc}") from None
     if not isinstance(event, dict):
         raise AppError(f"the event in {path} is not a JSON object")
@@ -358,6 +359,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_demo(out)
     except SecAuthError as err:  # configuration errors: say what to change
         sys.stderr.write(f"secauth: {err}\n")
+        return EXIT_USAGE
+    except Exception as exc:  # never exit 1 (rejected, revoked) for a failure of the command
+        sys.stderr.write(f"secauth: the command failed: {type(exc).__name__}\n")
         return EXIT_USAGE
 
 

@@ -25,10 +25,13 @@ from secauth.jwk import VerificationKey, import_jwks
 if TYPE_CHECKING:
     import logging
 
-__all__ = ["MAX_KEYS", "KeySet", "KeySource", "StaticKeys", "fresh_for"]
+__all__ = ["MAX_JWKS_FILE_CHARS", "MAX_KEYS", "KeySet", "KeySource", "StaticKeys", "fresh_for"]
 
 #: The most keys a JWKS may hold; a larger one is refused whole.
 MAX_KEYS = 100
+#: The largest JWKS file read (``StaticKeys.from_file``): the fetch's body cap is 64 KiB;
+#: a packaged key set of :data:`MAX_KEYS` large RSA keys fits well within 1 MiB.
+MAX_JWKS_FILE_CHARS = 1024 * 1024
 
 
 def _logger() -> logging.Logger:
@@ -155,7 +158,11 @@ class StaticKeys:
         """Load a JWKS from a JSON file (for example one packaged with the function)."""
         try:
             with open(path, encoding="utf-8") as file:
-                text = file.read()
+                text = file.read(MAX_JWKS_FILE_CHARS + 1)
+            if len(text) > MAX_JWKS_FILE_CHARS:  # /dev/zero, or no key set
+                raise ConfigurationError(
+                    f"JWKS file {os.fspath(path)!r} is larger than {MAX_JWKS_FILE_CHARS} characters"
+                )
             return cls(loads_strict_text(text))  # duplicate names refused, as when fetched
         except (OSError, ValueError, RecursionError) as exc:
             if isinstance(exc, ConfigurationError):
