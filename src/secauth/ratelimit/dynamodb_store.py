@@ -233,7 +233,7 @@ class DynamoDBStore:
         except Exception as exc:
             raise StoreError(f"dynamodb: {_error_code(exc) or type(exc).__name__}") from exc
         item = reply.get("Item") or {}
-        used = _whole_count(item["n"]["N"]) if "n" in item else 0
+        used = _whole_count(item["n"].get("N", "-")) if "n" in item else 0
         if used is None:  # no count of ours (written by hand): a full window, as hit() denies it
             used = limit.count
         return RateLimitResult(
@@ -265,7 +265,10 @@ class DynamoDBStore:
         item = reply.get("Item")
         if not item or "until" not in item:
             return 0.0
-        left_ms = int(item["until"]["N"]) - int(self.clock() * 1000)
+        until = _whole_count(item["until"].get("N", "-"))
+        if until is None:  # a block item not of ours: blocked (fail closed), never a failure
+            return 1.0
+        left_ms = until - int(self.clock() * 1000)
         return max(0, left_ms) / 1000
 
     def _count(
@@ -283,8 +286,12 @@ class DynamoDBStore:
             condition = f"{size} > :most"
         else:
             update = "ADD #c :one SET #ttl = if_not_exists(#ttl, :expiry)"
-            # A negative count (no count of ours) fails the condition: blocked, below.
-            condition = f"attribute_not_exists(#c) OR ({size} >= :zero AND {size} <= :most)"
+            # A count of another type or below zero (no count of ours) fails the
+            # condition: blocked, below.
+            condition = (
+                f"attribute_not_exists(#c) OR (attribute_type(#c, :type) AND {size} >= :zero "
+                f"AND {size} <= :most)"
+            )
         try:
             reply = self.client.update_item(
                 TableName=self.table,
@@ -296,7 +303,9 @@ class DynamoDBStore:
                     ":one": {"N": "1"} if member is None else {"SS": [member]},
                     ":expiry": {"N": str(expiry)},
                     ":most": {"N": str(threshold.count)},
-                    **({} if restart else {":zero": {"N": "0"}}),
+                    **({} if restart else {
+                        ":zero": {"N": "0"}, ":type": {"S": "N" if member is None else "SS"}
+                    }),
                 },
                 ReturnValues="UPDATED_NEW",
             )
@@ -306,7 +315,7 @@ class DynamoDBStore:
             raise StoreError(f"dynamodb: {_error_code(exc) or type(exc).__name__}") from exc
         value = reply["Attributes"][attribute]
         if member is not None:
-            return len(value["SS"])
+            return len(value.get("SS", ()))
         counted = _whole_count(value["N"])
         return threshold.count + 1 if counted is None else counted  # no count of ours: blocked
 

@@ -70,19 +70,22 @@ local function counted(value)
 end
 
 -- A key of another type (written by hand, or by another program) is no state of ours:
--- this key is denied, and no other key is affected.
+-- it is replaced by a full window or burst of ours, which denies this key (no other) and
+-- drains as a real one does.
 local held = redis.call('TYPE', key)['ok']
-if held ~= 'none' and held ~= (algo == 'gcra' and 'string' or 'hash') then
-  local wait = algo == 'gcra' and interval or period
-  return {0, algo == 'gcra' and burst or count, 0, wait, wait}
-end
+local odd = held ~= 'none' and held ~= (algo == 'gcra' and 'string' or 'hash')
+if odd then redis.call('DEL', key) end
 
 if algo == 'gcra' then
   local capacity = burst * interval
   local base = now
   local tat = tonumber(redis.call('GET', key) or '')
-  -- No state of ours lies beyond a full burst ahead (nor is NaN): read it as a full burst.
-  if tat and (tat ~= tat or tat > now + capacity) then tat = now + capacity end
+  -- No state of ours lies beyond a full burst ahead (nor is NaN): a full burst, written
+  -- back so that it drains.
+  if odd or (tat and (tat ~= tat or tat > now + capacity)) then
+    tat = now + capacity
+    redis.call('SET', key, string.format('%d', tat), 'PX', math.ceil(capacity / 1000))
+  end
   if tat and tat > now then base = tat end
   local new_tat = base + cost * interval
   if new_tat - now <= capacity then
@@ -102,6 +105,10 @@ if calendar ~= '' then
 else
   window = math.floor(now / period)
   finish = (window + 1) * period
+end
+if odd then  -- a full current window of ours, expiring with the window
+  redis.call('HSET', key, 'w', string.format('%d', window), 'c', count, 'p', 0)
+  redis.call('PEXPIRE', key, math.ceil((finish + period - now) / 1000))
 end
 local f = redis.call('HMGET', key, 'w', 'c', 'p')
 local w = tonumber(f[1])
@@ -166,8 +173,9 @@ if left > 0 then return left end
 local held = redis.call('TYPE', KEYS[1])['ok']
 local corrupt = held ~= 'none' and held ~= (ARGV[4] ~= '' and 'set' or 'string')
 if not corrupt and held == 'string' then
-  local c = tonumber(redis.call('GET', KEYS[1]))
-  corrupt = c == nil or c ~= c or c < 0 or c == math.huge or c ~= math.floor(c)
+  -- INCR's integers only, as INCR writes them: "0", or digits without a leading zero
+  local v = redis.call('GET', KEYS[1])
+  corrupt = not (v == '0' or string.match(v, '^[1-9]%d*$')) or #v > 18
 end
 local n
 if corrupt then
