@@ -341,6 +341,9 @@ def _applies(statement: Mapping[str, Any], arn: str) -> bool:
     its ``NotAction``) names ``execute-api:Invoke``, case-insensitively and with wildcards,
     as IAM reads action names; its ``Resource`` (or every resource but its
     ``NotResource``) matches ``arn``, case-sensitively."""
+    for name in ("Action", "NotAction", "Resource", "NotResource"):
+        if name in statement and not _well_listed(statement[name]):
+            return statement.get("Effect") == "Deny"  # a doubt never reads as allow
     if "NotAction" in statement:
         acts = not any(_is_invoke(a) for a in _listed(statement["NotAction"]))
     else:
@@ -350,6 +353,13 @@ def _applies(statement: Mapping[str, Any], arn: str) -> bool:
     else:
         on = any(_glob(r).fullmatch(arn) for r in _listed(statement.get("Resource")))
     return acts and on
+
+
+def _well_listed(value: object) -> bool:
+    """A string, or a non-empty list of strings, as IAM takes an element's values."""
+    return isinstance(value, str) or (
+        isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+    )
 
 
 def _is_invoke(action: str) -> bool:

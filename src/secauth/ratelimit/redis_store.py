@@ -74,6 +74,10 @@ end
 -- drains as a real one does.
 local held = redis.call('TYPE', key)['ok']
 local odd = held ~= 'none' and held ~= (algo == 'gcra' and 'string' or 'hash')
+if odd and cost == 0 then  -- a usage read writes nothing: the full window's answer alone
+  local wait = algo == 'gcra' and interval or period
+  return {0, algo == 'gcra' and burst or count, 0, wait, wait}
+end
 if odd then redis.call('DEL', key) end
 
 if algo == 'gcra' then
@@ -84,7 +88,9 @@ if algo == 'gcra' then
   -- back so that it drains.
   if odd or (tat and (tat ~= tat or tat > now + capacity)) then
     tat = now + capacity
-    redis.call('SET', key, string.format('%d', tat), 'PX', math.ceil(capacity / 1000))
+    if cost > 0 then  -- a usage read (cost 0) writes nothing
+      redis.call('SET', key, string.format('%d', tat), 'PX', math.ceil(capacity / 1000))
+    end
   end
   if tat and tat > now then base = tat end
   local new_tat = base + cost * interval
