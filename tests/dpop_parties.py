@@ -21,7 +21,8 @@ VERIFIER = JwtVerifier(issuer=ISS, audience=AUD, jwks={"keys": [ISSUER.public_jw
 
 def token(key: DpopKey | None = CLIENT, **claims: Any) -> str:
     """An access token of ISSUER for AUD, bound to ``key`` (None: a plain bearer token)."""
-    body = {"iss": ISS, "aud": AUD, "sub": "ann", "exp": int(time.time()) + 600, **claims}
+    # A day: module-level tokens (TOKEN) outlive a whole suite's run, however long it grows.
+    body = {"iss": ISS, "aud": AUD, "sub": "ann", "exp": int(time.time()) + 86_400, **claims}
     return ISSUER.sign(key.bind(body) if key is not None else body)
 
 

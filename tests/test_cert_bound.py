@@ -49,7 +49,8 @@ def thumbprint(pem: str) -> str:
 
 
 def token(pem: str | None = PEM, **claims: Any) -> str:
-    body: dict[str, Any] = {"iss": ISS, "aud": AUD, "sub": "ann", "exp": int(time.time()) + 600}
+    # A day: the module-level TOKEN outlives the suite's run.
+    body: dict[str, Any] = {"iss": ISS, "aud": AUD, "sub": "ann", "exp": int(time.time()) + 86_400}
     if pem is not None:
         body["cnf"] = {"x5t#S256": thumbprint(pem)}
     return ISSUER.sign({**body, **claims})
