@@ -52,8 +52,9 @@ def _is_reason_name(name: str | None) -> bool:
 
 
 def literal_reasons(root: Path = SRC) -> set[str]:
-    """Reason strings written as literals in the source: ``reason="..."`` keywords and
-    ``{"reason": "..."}`` entries (docstrings are not code, so their examples do not count)."""
+    """Reason strings written as literals in the source: ``reason="..."`` keywords (either
+    branch of a conditional) and ``{"reason": "..."}`` entries (docstrings are not code, so
+    their examples do not count)."""
     found: set[str] = set()
     for path in sorted(root.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text("utf-8"), str(path))):
@@ -67,9 +68,12 @@ def literal_reasons(root: Path = SRC) -> set[str]:
                     for k, v in zip(node.keys, node.values, strict=True)
                 ]  # fmt: skip
             for name, value in pairs:
-                literal = value.value if isinstance(value, ast.Constant) else None
-                if _is_reason_name(name) and isinstance(literal, str):
-                    found.add(literal)
+                # ``reason="x" if ... else err.reason.value`` names "x" too.
+                choices = [value.body, value.orelse] if isinstance(value, ast.IfExp) else [value]
+                for choice in choices:
+                    literal = choice.value if isinstance(choice, ast.Constant) else None
+                    if _is_reason_name(name) and isinstance(literal, str):
+                        found.add(literal)
     return found
 
 

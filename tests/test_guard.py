@@ -1358,7 +1358,7 @@ def test_repeated_contexts_share_a_principal_but_malformed_ones_never_pass() -> 
         other = Principal(f"user{i}", roles={"reader"}).to_context()
         response = handler(with_context(http_v2(), other, kind="http_v2"), None)
         assert json.loads(response["body"])["id"] == f"user{i}"
-    assert len(guard._principals) <= 1024
+    assert len(guard.caller_identifier.principals) <= 1024
     assert json.loads(call(handler, event)["body"])["id"] == "alice"
 
 

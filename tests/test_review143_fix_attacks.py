@@ -78,7 +78,7 @@ from typing import Any
 
 import pytest
 from hand_clock import Clock
-from test_review142_hostile_servers import Hostile, Script, answering, response
+from hostile_server import Hostile, Script, answering, hostile_servers, response
 
 import secauth.testing_events as te
 from secauth import Authorizer, Guard, JwksCache, JwtVerifier, Routes, authenticated, public, scopes
@@ -319,18 +319,8 @@ def test_a_dpop_only_resource_challenges_a_bearer_token_with_dpop() -> None:
 
 @pytest.fixture
 def serve() -> Iterator[Callable[[Script], Hostile]]:
-    started: list[Hostile] = []
-
-    def start(script: Script) -> Hostile:
-        server = Hostile(script)
-        started.append(server)
-        return server
-
-    try:
+    with hostile_servers() as start:
         yield start
-    finally:
-        for server in started:
-            server.stop()
 
 
 def jwks_answer() -> bytes:

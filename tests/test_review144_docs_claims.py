@@ -63,7 +63,6 @@ import importlib
 import json
 import logging
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -73,6 +72,7 @@ from typing import Any
 
 import pytest
 from hand_clock import Clock
+from hostile_server import bounded, hostile_servers, trickling
 
 import secauth.testing_events as te
 from secauth import (
@@ -875,62 +875,6 @@ def test_a_failed_discovery_document_rests_retry_after_then_is_retried(
 # == docs/jwks.md =================================================================================
 
 
-class Trickler:
-    """A raw TCP server on 127.0.0.1 that sends ``head`` then one byte per 0.1 s until stopped."""
-
-    def __init__(self, head: bytes) -> None:
-        self.head = head
-        self.stopping = threading.Event()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.05)
-        self.base = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-
-    def _one(self, conn: socket.socket) -> None:
-        try:
-            conn.settimeout(5)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                data += conn.recv(4096)
-            conn.sendall(self.head)
-            while not self.stopping.is_set():
-                conn.sendall(b" ")
-                time.sleep(0.1)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.sock.close()
-
-
-def ended_within(work: Callable[[], Any], seconds: float) -> tuple[bool, Any]:
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["out"] = work()
-        except BaseException as exc:
-            box["out"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    return not thread.is_alive(), box.get("out")
-
-
 CLOSING = {
     "connection_close": b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5000\r\n"
     b"Content-Type: application/json\r\n\r\n{",
@@ -943,16 +887,14 @@ def test_a_trickled_answer_that_closes_is_cut_at_the_deadline(answer: str) -> No
     """docs/jwks.md:52-55: "A total deadline ... however slowly a server sends it, an answer that
     closes its connection included (the socket is shut when it passes)"; CHANGELOG review 142
     (medium, fixed). A 0.5 s timeout; bounded loosely at 5 s (no timing assertion beyond that)."""
-    server = Trickler(CLOSING[answer])
-    try:
+    with hostile_servers() as serve:
+        server = serve(trickling(CLOSING[answer]))
         cache = JwksCache(server.base + "/jwks.json", allow_http=True, timeout=0.5)
-        done, ready = ended_within(cache.hydrate, 5.0)
+        done, ready = bounded(cache.hydrate, 5.0)
         assert done, "the sync fetch outlived its deadline"
         assert ready is False
         assert cache.last_failure is not None
         assert cache.last_failure.kind == "timeout"
-    finally:
-        server.stop()
 
 
 SECRET_QUERY = "code=QS-SECRET-144"

@@ -465,13 +465,15 @@ def test_require_keeps_the_bounded_leeway() -> None:
 
 
 def test_a_verifier_swapped_or_changed_after_construction_lends_no_endless_leeway() -> None:
-    """The leeway is read when the guard is built: a verifier whose leeway grows later,
-    or another verifier put in its place, never makes an expired context trusted."""
+    """The leeway is read when the guard is built: a verifier whose leeway grows later
+    never makes an expired context trusted, and no other verifier can be put in its place
+    (a guard's options are read-only)."""
     verifier = LeewayVerifier(0)
     guard = Guard(verifier, trust_authorizer=True, routes=WS_ROUTES, decision_log=None)
     verifier.leeway = float("inf")
     assert guard(echo)(_ws(int(time.time()) - 3600), None)["statusCode"] == 401
-    guard.verifier = LeewayVerifier(1e12)
+    with pytest.raises(AttributeError):
+        guard.verifier = LeewayVerifier(1e12)  # type: ignore[misc]
     assert guard.require(roles("member"))(echo)(_ws(int(time.time()) - 3600), None)[
         "statusCode"] == 401  # fmt: skip
 

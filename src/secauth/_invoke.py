@@ -7,7 +7,8 @@ from the current directory or ``PYTHONPATH``. It is a :class:`~secauth.Authorize
 What API Gateway would answer is worked out from the response itself: a raised
 error whose message is exactly ``Unauthorized`` is a 401, any other error a 500;
 a simple response answers 200 or 403 by ``isAuthorized``; a policy answers 200
-when it allows the event's method ARN and no statement denies it. The decision's
+when it allows the event's method ARN and no statement denies it
+(:mod:`secauth._gateway_answer`). The decision's
 reason comes from the decision record a secauth authorizer prints (or logs to
 ``secauth.decisions``).
 
@@ -31,6 +32,8 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from secauth._gateway_answer import gateway_answer, policy_allows
 
 if TYPE_CHECKING:
     from secauth.authorizer import Authorizer
@@ -330,104 +333,6 @@ def event_secrets(event: Mapping[str, Any], secret_headers: Iterable[str] = ()) 
     return sorted(found, key=len, reverse=True)
 
 
-def _glob(pattern: str) -> re.Pattern[str]:
-    """IAM Resource matching: ``*`` any run of characters, ``?`` one; case-sensitive."""
-    parts = ("." if ch == "?" else ".*" if ch == "*" else re.escape(ch) for ch in pattern)
-    return re.compile("".join(parts), re.DOTALL)
-
-
-def _applies(statement: Mapping[str, Any], arn: str) -> bool:
-    """Whether ``statement`` is about invoking ``arn``: its ``Action`` (or every action but
-    its ``NotAction``) names ``execute-api:Invoke``, case-insensitively and with wildcards,
-    as IAM reads action names; its ``Resource`` (or every resource but its
-    ``NotResource``) matches ``arn``, case-sensitively."""
-    for name in ("Action", "NotAction", "Resource", "NotResource"):
-        if name in statement and not _well_listed(statement[name]):
-            return statement.get("Effect") == "Deny"  # a doubt never reads as allow
-    if "NotAction" in statement:
-        acts = not any(_is_invoke(a) for a in _listed(statement["NotAction"]))
-    else:
-        acts = any(_is_invoke(a) for a in _listed(statement.get("Action")))
-    if "NotResource" in statement:
-        on = not any(_glob(r).fullmatch(arn) for r in _listed(statement["NotResource"]))
-    else:
-        on = any(_glob(r).fullmatch(arn) for r in _listed(statement.get("Resource")))
-    return acts and on
-
-
-def _well_listed(value: object) -> bool:
-    """A string, or a non-empty list of strings, as IAM takes an element's values."""
-    return isinstance(value, str) or (
-        isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
-    )
-
-
-def _is_invoke(action: str) -> bool:
-    return re.fullmatch(_glob(action).pattern, "execute-api:Invoke", re.IGNORECASE) is not None
-
-
-def _listed(value: object) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str)]
-    return []
-
-
-def policy_allows(document: object, arn: str) -> bool:
-    """True when the policy document allows invoking ``arn`` and no statement denies it.
-
-    Conditions are not evaluated: an Allow with a condition is not counted, a Deny with
-    one is (so a doubt never reads as allow).
-
-    >>> policy_allows({"Statement": [{"Effect": "Allow", "Action": "execute-api:Invoke",
-    ...                 "Resource": ["arn:aws:execute-api:r:1:a/prod/GET/*"]}]},
-    ...               "arn:aws:execute-api:r:1:a/prod/GET/orders")
-    True
-    """
-    if not isinstance(document, Mapping):
-        return False
-    statements = document.get("Statement")
-    if isinstance(statements, Mapping):
-        statements = [statements]
-    if not isinstance(statements, list):
-        return False
-    allowed = False
-    for statement in statements:
-        if not isinstance(statement, Mapping) or not _applies(statement, arn):
-            continue
-        effect = statement.get("Effect")
-        if effect == "Deny":
-            return False
-        if effect == "Allow" and not statement.get("Condition"):
-            allowed = True
-    return allowed
-
-
-def _answer(response: object, event: Mapping[str, Any]) -> tuple[str, int]:
-    """What API Gateway makes of a returned response: (outcome, status)."""
-    if not isinstance(response, Mapping):
-        return "error", 500
-    try:
-        json.dumps(response)
-    except (TypeError, ValueError):
-        return "error", 500
-    if "isAuthorized" in response:
-        return ("allow", 200) if response["isAuthorized"] is True else ("deny", 403)
-    if "policyDocument" in response:
-        context = response.get("context")
-        if context is not None and (
-            not isinstance(context, Mapping)
-            or any(isinstance(value, Mapping | list) for value in context.values())
-        ):
-            return "error", 500  # a context value is a string, number or boolean only
-        arn = event.get("methodArn") or event.get("routeArn")
-        if isinstance(arn, str) and policy_allows(response["policyDocument"], arn):
-            return "allow", 200
-        return "deny", 403
-    return "error", 500
-
-
 def invoke(
     handler: Callable[..., Any], event: Mapping[str, Any], secret_headers: Iterable[str] = ()
 ) -> Invocation:
@@ -457,7 +362,7 @@ def invoke(
             secrets=secrets,
         )
     else:
-        outcome, status = _answer(response, event)
+        outcome, status = gateway_answer(response, event)
         result = Invocation(outcome, status, response=response, secrets=secrets)
     finally:
         logger.removeHandler(capture)

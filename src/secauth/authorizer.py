@@ -50,7 +50,7 @@ from secauth.claim_mapping import ClaimMapper
 from secauth.cross_site import check_certificate_origin, check_cookie_origin
 from secauth.errors import ConfigurationError, InvalidClaims, MissingToken, SecAuthError
 from secauth.events import EventKind, Request, UnsupportedEvent
-from secauth.memo import ResponseMemo
+from secauth.memo import ResponseMemo, answer_key
 from secauth.options import flag
 from secauth.overrides import redefined
 from secauth.policy import DEFAULT_MAX_RESPONSE_BYTES, PolicyBuilder, Unauthorized
@@ -68,7 +68,7 @@ from secauth.sender_constraint import (
     check_sender_constraint,
     proof_fingerprint,
 )
-from secauth.targets import ELSEWHERE, Target, ran_elsewhere, route_template, routed_path, target_of
+from secauth.targets import Target, decide_as_ran, target_of
 from secauth.token_sources import (
     DEFAULT_TOKEN_SOURCES,
     TokenSource,
@@ -322,20 +322,11 @@ class Authorizer:
         try:
             request = self._request(event)
             return self._authorize(request, record)
-        except UnsupportedEvent as err:
-            record.update(
-                decision="unauthorized",
-                reason="unsupported_event",
-                status=401,
-                detail=err.detail or None,
-            )
         except SecAuthError as err:
-            record.update(
-                decision="unauthorized",
-                reason=err.reason.value,
-                status=401,
-                detail=err.detail or None,
-            )
+            # An event of no kind secauth reads is recorded as such (not a bad_request).
+            unsupported = isinstance(err, UnsupportedEvent)
+            record.update(decision="unauthorized", status=401, detail=err.detail or None,
+                          reason="unsupported_event" if unsupported else err.reason.value)  # fmt: skip
         except Exception as exc:  # fail closed, whatever broke
             record.update(
                 decision="unauthorized",
@@ -449,29 +440,17 @@ class Authorizer:
         return response
 
     def _memo_key(self, request: Request) -> tuple[Any, ...] | None:
-        """The memo key of a bearer-token request when answers are memoized, else None:
-        the token first, then the source it came from (an answer is never reused for the
-        same token presented elsewhere), the target and the route API Gateway ran, its
-        template too, with its parameters (an HTTP API's decoded path reads alike for two
-        routes, and an answer cached per route is planned for its route)."""
+        """The memo key of a bearer-token request (:func:`~secauth.memo.answer_key`) when
+        answers are memoized, else None."""
         if not self._memo.size or not self._bearer_only(request):
             return None
-        try:
-            presented = read_token(request, self.token_sources)
-        except SecAuthError:
-            return None  # answered (refused) by credentials(), never memoized
-        if presented.scheme == "DPoP" or presented.source.place == "cookie":
-            return None  # a proof is single-use; a cookie's answer depends on its Origin
-        # The certificate is in the key: a certificate-bound token's answer is its own.
-        return (presented.token, presented.source.label, request.kind, request.method_arn,
-                request.route_key, route_template(request), request.sent_method, request.path,
-                routed_path(request), request.client_cert.get("clientCertPem"))  # fmt: skip
+        return answer_key(request, self.token_sources)
 
     def _decide(self, found: Credentials, target: Target, request: Request) -> Decision:
         principal = found.principal
-        decision = self._decide_path(principal, target.method, target.path, request)
+        decision = decide_as_ran(self.routes, principal, target.method, target.path, request)
         if decision.allowed and target.also is not None:
-            other = self._decide_path(principal, target.method, target.also, request)
+            other = decide_as_ran(self.routes, principal, target.method, target.also, request)
             decision = decision if other.allowed else other
         if decision.allowed and self.cache_ttl > 0:
             # What construction could not refuse (a rule reading the request for this
@@ -483,18 +462,6 @@ class Authorizer:
             if denial is not None:
                 decision = decision._replace(allowed=False, reason=denial.reason, denial=denial)
         return self._limits.apply(decision, request, principal, found.entry)
-
-    def _decide_path(
-        self, principal: Principal, method: str, path: str, request: Request
-    ) -> Decision:
-        """The table's decision on ``path``; refused when the table reads it as another
-        route than the one API Gateway ran (:func:`~secauth.targets.ran_elsewhere`)."""
-        decision = self.routes.decide(principal, method, path, request)
-        if decision.allowed and ran_elsewhere(
-            self.routes, request, method, path, decision.decided_by
-        ):
-            return decision._replace(allowed=False, reason=ELSEWHERE.reason, denial=ELSEWHERE)
-        return decision
 
     def _bearer_only(self, request: Request) -> bool:
         """True when the request's credential is a bearer token (no API key, no client cert)."""

@@ -48,7 +48,12 @@ The tree
     └── InternalError                          500
 
 ``secauth.policy.Unauthorized`` is not an error of this tree: it is the answer a REST or
-WebSocket authorizer raises on purpose to make API Gateway reply 401.
+WebSocket authorizer raises on purpose to make API Gateway reply 401. Nor are the three
+store signals, ``secauth.ratelimit.store.StoreError``, ``secauth.revocation.StoreUnavailable``
+and ``secauth.dpop_replay.ReplayStoreUnavailable``: a store (secauth's or yours) raises one to
+the component that called it, which applies its failure policy (a 503 ``KeysUnavailable``, a
+denial, or an answer from memory); a request never ends in one. An operator's call lets them
+through: ``RateLimiter.usage()`` and ``Revocations.revoke_*()``.
 
 Example
 -------

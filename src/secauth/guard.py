@@ -5,11 +5,11 @@ guard
 
 1. answers CORS preflights (when configured) and refuses oversized bodies (413)
    and unexpected content types (415);
-2. finds the caller: the principal a secauth authorizer put in the request context
-   (checked to be really there and well formed; for WebSocket messages and
-   ``$disconnect``, the context the ``$connect`` authorizer wrote), or the bearer token
-   from ``token_sources``, verified here (Function URLs, ALB, or both for defense in
-   depth);
+2. finds the caller (:mod:`secauth.guard_identity`): the principal a secauth
+   authorizer put in the request context (checked to be really there and well formed;
+   for WebSocket messages and ``$disconnect``, the context the ``$connect`` authorizer
+   wrote), or the bearer token from ``token_sources``, verified here (Function URLs,
+   ALB, or both for defense in depth);
 3. applies the route rules (:class:`~secauth.access.Routes`) and a per-handler rule
    (:meth:`Guard.require`), and the rate limit;
 4. hands the handler the :class:`~secauth.principal.Principal`: as a third argument
@@ -42,7 +42,6 @@ Example
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -51,28 +50,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 from secauth._decisions import DecisionLog, DecisionSink, caller_fields
 from secauth.access import Routes, Rule
 from secauth.claim_mapping import ClaimMapper
-from secauth.cross_site import check_cookie_origin
 from secauth.current import acting_as, current_principal
-from secauth.errors import (
-    BadRequest,
-    ConfigurationError,
-    MissingAuthorizerContext,
-    MissingToken,
-    SecAuthError,
-)
+from secauth.errors import BadRequest, ConfigurationError, SecAuthError
 from secauth.events import Request, UnsupportedEvent
-from secauth.guard_context import (
-    agreeing,
-    check_context_without_token,
-    check_guard_revocations,
-    check_revoked,
-    check_revoked_async,
-    context_leeway,
-    context_principal,
-    context_token_claims,
-    secauth_context,
-    websocket_message_to,
-)
+from secauth.guard_context import check_context_without_token, check_guard_revocations
 from secauth.guard_http import (
     GUARDED_KINDS,
     check_body,
@@ -82,29 +63,14 @@ from secauth.guard_http import (
     refusal_response,
     route_path,
 )
+from secauth.guard_identity import CallerIdentifier
 from secauth.guard_limits import count, count_async, request_limits
-from secauth.guard_routes import anonymous_if_public, check_rule, decide
-from secauth.memo import PrincipalMemo
+from secauth.guard_routes import check_rule, decide
 from secauth.options import flag, names
-from secauth.overrides import redefined
 from secauth.principal import Principal
 from secauth.responses import Cors, SecurityHeaders, check_problem_type_base
-from secauth.sender_constraint import (
-    DPOP_PROOF_FIELD,
-    SenderConstraint,
-    check_binding,
-    check_guard_constraint,
-    check_recorded_elsewhere,
-)
-from secauth.token_sources import (
-    DEFAULT_TOKEN_SOURCES,
-    PresentedToken,
-    TokenSource,
-    check_token_sources,
-    presents_token,
-    read_token,
-)
-from secauth.token_verifier import revalidator
+from secauth.sender_constraint import SenderConstraint, check_guard_constraint
+from secauth.token_sources import DEFAULT_TOKEN_SOURCES, TokenSource, check_token_sources
 from secauth.wrapping import wrap_handler
 
 if TYPE_CHECKING:
@@ -127,15 +93,6 @@ class Admission(NamedTuple):
     principal: Principal | None
     preflight: dict[str, Any] | None
     limit: RateLimitResult | None
-
-
-class _Caller(NamedTuple):
-    """What is known of a caller before its token is verified."""
-
-    settled: Principal | None
-    token: str | None
-    from_context: Principal | None
-    presented: PresentedToken | None = None
 
 
 class Guard:
@@ -245,15 +202,12 @@ class Guard:
             raise ConfigurationError("routes must be a secauth.Routes table")
         if max_body_bytes <= 0:
             raise ConfigurationError("max_body_bytes must be positive")
-        self.verifier = verifier
-        self.trust_authorizer = trust_authorizer
-        self.context_without_token = check_context_without_token(
+        context_without_token = check_context_without_token(
             context_without_token, verifies=verifier is not None, trusts=trust_authorizer
         )
-        self.revocations = check_guard_revocations(revocations, trusts=trust_authorizer)
-        self.routes = routes
-        self.claims = claims or getattr(verifier, "default_claims", None) or ClaimMapper()
-        self.token_sources = check_token_sources(token_sources)
+        revocations = check_guard_revocations(revocations, trusts=trust_authorizer)
+        claims = claims or getattr(verifier, "default_claims", None) or ClaimMapper()
+        token_sources = check_token_sources(token_sources)
         self.rate_limit = rate_limit
         self.route_limits: RouteLimits | None = None
         if route_limits is not None:
@@ -261,8 +215,6 @@ class Guard:
 
             self.route_limits = RouteLimits(route_limits, routes)
         self.cors = cors
-        # Origins whose pages may send a cookie token: those CORS lets send credentials.
-        self._credentialed_origins = cors.origins if cors and cors.allow_credentials else ()
         self.security_headers = security_headers.headers() if security_headers else {}
         self.max_body_bytes = max_body_bytes
         types = None if content_types is None else names("content_types", content_types)
@@ -274,16 +226,58 @@ class Guard:
         if protected_resource is not None and verifier is not None:
             protected_resource.check_verifier(verifier)
         self.protected_resource = protected_resource
-        self.sender_constraint = check_guard_constraint(
+        sender_constraint = check_guard_constraint(
             sender_constraint, verifies=verifier is not None, trusts=trust_authorizer
         )
-        # Principals for repeated callers: authorizer contexts (their raw strings) and
-        # verified tokens (still verified on every call; kept while revalidate vouches).
-        # Bounded; shared with the guards require() derives, which answer the same way.
-        self._principals = PrincipalMemo()
-        # A mapper of its own may read more than the claims: its principals are made afresh.
-        self._revalidate = None if redefined(self.claims, ClaimMapper) else revalidator(verifier)
-        self._context_leeway = context_leeway(verifier)  # past a context's secauth_exp
+        #: The identification step (:mod:`secauth.guard_identity`), with its principal memo:
+        #: shared with the guards require() derives, which answer the same way. It holds
+        #: the options read below, read-only: a guard is configured when it is built.
+        self.caller_identifier = CallerIdentifier(
+            verifier,
+            trust_authorizer=trust_authorizer,
+            routes=routes,
+            claims=claims,
+            token_sources=token_sources,
+            context_without_token=context_without_token,
+            revocations=revocations,
+            sender_constraint=sender_constraint,
+            # Origins whose pages may send a cookie token: those CORS lets send credentials.
+            credentialed_origins=cors.origins if cors and cors.allow_credentials else (),
+        )
+
+    # -- options (read-only: the identification step was built with them) -----------------
+
+    @property
+    def verifier(self) -> TokenVerifier | None:
+        return self.caller_identifier.verifier
+
+    @property
+    def trust_authorizer(self) -> bool:
+        return self.caller_identifier.trust_authorizer
+
+    @property
+    def routes(self) -> Routes | None:
+        return self.caller_identifier.routes
+
+    @property
+    def claims(self) -> ClaimMapper:
+        return self.caller_identifier.claims
+
+    @property
+    def token_sources(self) -> Sequence[TokenSource]:
+        return self.caller_identifier.token_sources
+
+    @property
+    def context_without_token(self) -> Collection[str]:
+        return self.caller_identifier.context_without_token
+
+    @property
+    def revocations(self) -> Revocations | None:
+        return self.caller_identifier.revocations
+
+    @property
+    def sender_constraint(self) -> SenderConstraint:
+        return self.caller_identifier.sender_constraint
 
     # -- decorators -------------------------------------------------------------------------
 
@@ -378,7 +372,7 @@ class Guard:
             return Admission(request, None, preflight, None)
         limits = self.limits_for(request, app_path=app_path)
         try:
-            principal = await self._identify_async(request)
+            principal = await self.caller_identifier.identify_async(request, self.rule)
         except SecAuthError:
             await count_async(limits, request, None, refused=True)
             raise
@@ -426,83 +420,7 @@ class Guard:
         anonymous principal on a public route; raise a 401 error otherwise.
         ``proof_recorded``: another guard checked this request's DPoP proof and recorded
         it (an integration's route guard): it is checked again, not recorded again."""
-        caller = self._caller(request)
-        if caller.settled is not None:
-            claims = context_token_claims(request, caller.settled, caller.from_context)
-            check_revoked(self.revocations, claims)
-            return caller.settled
-        assert self.verifier is not None
-        assert caller.token is not None
-        claims = self.verifier.verify(caller.token)
-        check_revoked(self.revocations, claims)
-        return self._identified(caller, claims, request, record=not proof_recorded)
-
-    async def _identify_async(self, request: Request) -> Principal:
-        """:meth:`identify` with the token verified by ``verify_async`` (the only I/O)."""
-        caller = self._caller(request)
-        if caller.settled is not None:
-            claims = context_token_claims(request, caller.settled, caller.from_context)
-            await check_revoked_async(self.revocations, claims)
-            return caller.settled
-        assert self.verifier is not None
-        assert caller.token is not None
-        claims = await self.verifier.verify_async(caller.token)
-        await check_revoked_async(self.revocations, claims)
-        return self._identified(caller, claims, request)
-
-    def _caller(self, request: Request) -> _Caller:
-        """Everything :meth:`identify` decides before a token is verified: the principal
-        when no verification is needed (``settled``), else the token to verify."""
-        from_context = self._context_principal(request)
-        if self.verifier is None:
-            return _Caller(self._trusted(request, from_context), None, from_context)
-        try:
-            presented = read_token(request, self.token_sources)
-        except MissingToken:
-            if from_context is None:
-                return _Caller(anonymous_if_public(self.routes, self.rule, request), None, from_context)
-            if from_context.kind in self.context_without_token or websocket_message_to(
-                request, self.routes
-            ):
-                return _Caller(from_context, None, from_context)
-            # Anyone who may invoke the function can write a context: verifying here
-            # means the token must come too (WebSocket messages carry none).
-            raise MissingToken(detail={"problem": "authorizer context without a token"}) from None
-        check_cookie_origin(request, presented, self._credentialed_origins)
-        return _Caller(None, presented.token, from_context, presented)
-
-    def _identified(
-        self, caller: _Caller, claims: Mapping[str, Any], request: Request, *, record: bool = True
-    ) -> Principal:
-        """The principal of a verified token whose binding (certificate, DPoP proof) the
-        request proves; it must agree with the authorizer's context."""
-        assert caller.token is not None
-        assert caller.presented is not None
-        if record and caller.presented.scheme == "DPoP":
-            # Without a replay store here, only a proof the authorizer recorded will do.
-            recorded = (secauth_context(request) or {}).get(DPOP_PROOF_FIELD)
-            check_recorded_elsewhere(self.sender_constraint, caller.presented, request, recorded)
-        check_binding(claims, request, caller.presented, self.sender_constraint, record=record)
-        if self._revalidate is not None and self._revalidate(caller.token):
-            verified = self._principals.for_claims(caller.token, claims, self.claims)
-        else:  # claims that can change for one token (introspection): mapped afresh
-            verified = self.claims.map(claims)
-        return agreeing(verified, caller.from_context)
-
-    def _context_principal(self, request: Request) -> Principal | None:
-        if not self.trust_authorizer:
-            return None
-        return context_principal(request, self._principals, leeway=self._context_leeway)
-
-    def _trusted(self, request: Request, from_context: Principal | None) -> Principal:
-        """Trust-only mode: the authorizer's principal; without one, only a public route
-        called with no credentials at all (no authorizer runs on public routes)."""
-        if from_context is not None:
-            return from_context
-        if not presents_token(request, self.token_sources):
-            with contextlib.suppress(MissingToken):
-                return anonymous_if_public(self.routes, self.rule, request)
-        raise MissingAuthorizerContext(detail={"problem": "no secauth authorizer context"})
+        return self.caller_identifier.identify(request, self.rule, proof_recorded=proof_recorded)
 
     def limits_for(self, request: Request, *, app_path: str | None = None) -> tuple[Any, ...]:
         """The rate limits ``request`` counts against, in order: ``rate_limit``, then the

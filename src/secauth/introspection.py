@@ -27,35 +27,25 @@ concurrent callers for one new token share one call. Sync calls use ``http.clien
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from secauth._fetch import (
-    FetchCause,
-    FetchError,
-    FetchResult,
-    fetch_json,
-    fetch_policy,
-    post_form,
-)
+from secauth._fetch import FetchCause, FetchError, FetchResult, fetch_json, fetch_policy, post_form
 from secauth._fetch_async import fetch_json_async, post_form_async
 from secauth._urls import check_url, shown_url
-from secauth.claim_policy import MAX_TIME, ClaimPolicy
+from secauth.claim_policy import ClaimPolicy
 from secauth.client_auth import ClientAuth
 from secauth.errors import (
     ConfigurationError,
-    InvalidClaims,
     KeysUnavailable,
     MalformedToken,
     MissingToken,
     SecAuthError,
-    TokenExpired,
-    TokenNotYetValid,
 )
-from secauth.introspection_answer import bad_answer, check_token_type, member_times
+from secauth.introspection_answer import bad_answer
 from secauth.introspection_cache import Introspected, IntrospectionCache, SingleFlight, token_key
+from secauth.introspection_claims import claims_of, entry_of
 
 if TYPE_CHECKING:
     import logging
@@ -166,8 +156,7 @@ class IntrospectionVerifier:
         user_agent: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        # Long, on purpose: every option is checked here, where it is given, so a bad value
-        # fails when the verifier is built, with a message naming it, not on the first request.
+        # Over 60 lines for its 24 options only: it builds and keeps them; _check_options checks most.
         #: The claim checks (:class:`~secauth.claim_policy.ClaimPolicy`).
         self.claims = ClaimPolicy(
             issuer=issuer,
@@ -191,34 +180,17 @@ class IntrospectionVerifier:
         self.endpoint, self.discovery_url = _endpoint_or_discovery(
             endpoint, issuer, allow_http=allow_http
         )
-        for name, value in (("token_type_hint", token_type_hint), ("token_type", token_type)):
-            if value is not None and (not isinstance(value, str) or not value):
-                raise ConfigurationError(f"{name} must be a non-empty string or None")
+        _check_options(
+            token_type_hint=token_type_hint, token_type=token_type, bound_tokens=bound_tokens,
+            revocations=revocations, issuer=issuer, max_token_size=max_token_size,
+            cache_size=cache_size, cache_max_ttl=cache_max_ttl, negative_ttl=negative_ttl,
+            retry_after=retry_after,
+        )
         self.token_type_hint = token_type_hint
         self.token_type = token_type
-        if type(bound_tokens) is not bool:
-            raise ConfigurationError("bound_tokens must be True or False")
-        if not bound_tokens and (token_type or "").strip().lower() == "dpop":
-            raise ConfigurationError("token_type='DPoP' needs bound_tokens=True")
         self.bound_tokens = bound_tokens
-        if revocations is not None and not callable(getattr(revocations, "check", None)):
-            raise ConfigurationError("revocations must be a secauth.revocation.Revocations")
-        if revocations is not None and issuer is None:
-            # Revocations name tokens by issuer, and RFC 7662 answers may omit iss.
-            raise ConfigurationError(
-                "revocations need issuer=: entries are kept by issuer, and the answers of "
-                "an introspection endpoint may name none"
-            )
         self.revocations = revocations
-        if not (64 <= max_token_size <= 64 * 1024):
-            raise ConfigurationError("max_token_size must be between 64 bytes and 64 KiB")
         self.max_token_size = max_token_size
-        if cache_size < 0 or not (0 < cache_max_ttl <= 86_400) or not (0 <= negative_ttl <= 300):
-            raise ConfigurationError(
-                "cache_size must not be negative, cache_max_ttl in (0, 86400], negative_ttl in [0, 300]"
-            )
-        if not (0 <= retry_after <= 60):
-            raise ConfigurationError("retry_after must be 0..60 seconds")
         self.cache_max_ttl = float(cache_max_ttl)
         self.negative_ttl = float(negative_ttl)
         self.retry_after = float(retry_after)
@@ -268,7 +240,7 @@ class IntrospectionVerifier:
                 if isinstance(found, _Failure):
                     raise KeysUnavailable(detail=found.detail)
                 entry = found
-            claims = self._accepted(entry)
+            claims = claims_of(entry, self._clock, self.claims.leeway)
             if self.revocations is not None:  # every verification, cache hits included
                 self.revocations.check(claims)
             return claims
@@ -289,7 +261,7 @@ class IntrospectionVerifier:
                 if isinstance(found, _Failure):
                     raise KeysUnavailable(detail=found.detail)
                 entry = found
-            claims = self._accepted(entry)
+            claims = claims_of(entry, self._clock, self.claims.leeway)
             if self.revocations is not None:
                 await self.revocations.check_async(claims)
             return claims
@@ -317,27 +289,6 @@ class IntrospectionVerifier:
         if not _B64TOKEN.issuperset(token.rstrip("=")) or token[0] == "=":
             raise MalformedToken(detail={"problem": "not a bearer token (RFC 6750 b64token)"})
         return token_key(token)
-
-    def _accepted(self, entry: Introspected) -> dict[str, Any]:
-        """The claims of an answer (new or cached): its refusal raised, or its time claims
-        checked now (the others were checked once, when it arrived)."""
-        if entry.refusal is not None:
-            error, detail = entry.refusal
-            raise error(detail=detail)
-        now = self._clock()
-        leeway = self.claims.leeway
-        if now >= entry.exp + leeway:
-            raise TokenExpired(detail={"exp": entry.exp, "now": now})
-        if now + leeway < entry.nbf:
-            raise TokenNotYetValid(detail={"nbf": entry.nbf, "now": now})
-        assert entry.claims_json is not None
-        claims: dict[str, Any] = json.loads(entry.claims_json)
-        return claims
-
-    def _check(self, claims: Mapping[str, Any], now: float) -> None:
-        """The claim policy, and the token type: raises for a refused token."""
-        self.claims.check(claims, now)
-        check_token_type(claims, self.token_type, bound_tokens=self.bound_tokens)
 
     def _request(self, token: str) -> _Call | _Failure:
         """The endpoint, headers and form of one call (or why none can be made)."""
@@ -392,31 +343,13 @@ class IntrospectionVerifier:
     def _remembered(
         self, key: bytes, answer: FetchResult, now: float, generation: int
     ) -> Introspected:
-        """The answer as a cache entry (kept, unless :meth:`clear_cache` ran since the
-        call was made, ``generation``): its claims checked now; a refused token is kept
-        ``negative_ttl``. Raises FetchError for an answer that is not RFC 7662 (a bad
-        document: the endpoint's fault, not the token's)."""
-        document = answer.document
-        if not isinstance(document, dict) or type(document.get("active")) is not bool:
-            raise bad_answer("the answer is not an object with a boolean 'active'")
-        refused = now + self.negative_ttl
-        if document["active"] is False:
-            inactive = {"claim": "active", "problem": "not active", "source": "introspection"}
-            entry = Introspected(None, -MAX_TIME, -MAX_TIME, made_at=now, until=refused,
-                                 refusal=(InvalidClaims, inactive))
-        else:
-            claims = {name: value for name, value in document.items() if name != "active"}
-            exp, nbf = member_times(claims)
-            try:
-                self._check(claims, now)
-            except SecAuthError as exc:  # kept like an inactive answer
-                entry = Introspected(None, -MAX_TIME, -MAX_TIME, made_at=now, until=refused,
-                                     refusal=(type(exc), exc.detail))
-            else:
-                exp = MAX_TIME if exp is None else exp
-                until = min(exp, now + self.cache_max_ttl)
-                nbf = -MAX_TIME if nbf is None else nbf
-                entry = Introspected(json.dumps(claims), exp, nbf, made_at=now, until=until, refusal=None)
+        """The answer as a cache entry (:func:`~secauth.introspection_claims.entry_of`), kept
+        unless :meth:`clear_cache` ran since the call was made (``generation``)."""
+        entry = entry_of(
+            answer.document, now, self.claims, token_type=self.token_type,
+            bound_tokens=self.bound_tokens, negative_ttl=self.negative_ttl,
+            max_ttl=self.cache_max_ttl,
+        )
         if generation == self._generation:
             self._cache.put(key, entry)
         self._resting_until = float("-inf")
@@ -505,6 +438,39 @@ def _endpoint_or_discovery(
         raise ConfigurationError("give the introspection endpoint, or the issuer to discover it")
     discovery = issuer.rstrip("/") + "/.well-known/openid-configuration"
     return None, check_url(discovery, allow_http=allow_http)
+
+
+def _check_options(
+    *, token_type_hint: str | None, token_type: str | None, bound_tokens: bool,
+    revocations: Revocations | None, issuer: str | None, max_token_size: int,
+    cache_size: int, cache_max_ttl: float, negative_ttl: float, retry_after: float,
+) -> None:
+    """The checks of these options of :class:`IntrospectionVerifier` (after those of the
+    claims, the client, the HTTP policy and the endpoint): a ConfigurationError names the
+    first bad one, when the verifier is built, not on the first request."""
+    for name, value in (("token_type_hint", token_type_hint), ("token_type", token_type)):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ConfigurationError(f"{name} must be a non-empty string or None")
+    if type(bound_tokens) is not bool:
+        raise ConfigurationError("bound_tokens must be True or False")
+    if not bound_tokens and (token_type or "").strip().lower() == "dpop":
+        raise ConfigurationError("token_type='DPoP' needs bound_tokens=True")
+    if revocations is not None and not callable(getattr(revocations, "check", None)):
+        raise ConfigurationError("revocations must be a secauth.revocation.Revocations")
+    if revocations is not None and issuer is None:
+        # Revocations name tokens by issuer, and RFC 7662 answers may omit iss.
+        raise ConfigurationError(
+            "revocations need issuer=: entries are kept by issuer, and the answers of "
+            "an introspection endpoint may name none"
+        )
+    if not (64 <= max_token_size <= 64 * 1024):
+        raise ConfigurationError("max_token_size must be between 64 bytes and 64 KiB")
+    if cache_size < 0 or not (0 < cache_max_ttl <= 86_400) or not (0 <= negative_ttl <= 300):
+        raise ConfigurationError(
+            "cache_size must not be negative, cache_max_ttl in (0, 86400], negative_ttl in [0, 300]"
+        )
+    if not (0 <= retry_after <= 60):
+        raise ConfigurationError("retry_after must be 0..60 seconds")
 
 
 def _unexpected(exc: Exception) -> FetchCause:

@@ -25,14 +25,18 @@ True
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from secauth.claim_mapping import ClaimMapper
+from secauth.errors import SecAuthError
+from secauth.events import Request
 from secauth.principal import CONTEXT_FIELDS, Principal
+from secauth.targets import route_template, routed_path
 from secauth.token_cache import Sightings
+from secauth.token_sources import TokenSource, read_token
 
-__all__ = ["PrincipalMemo", "Remembered", "ResponseMemo", "fresh_copy"]
+__all__ = ["PrincipalMemo", "Remembered", "ResponseMemo", "answer_key", "fresh_copy"]
 
 
 def fresh_copy(value: Any) -> Any:
@@ -89,6 +93,32 @@ class ResponseMemo:
         self._entries.move_to_end(key)
         if len(self._entries) > self.size:
             self._entries.popitem(last=False)
+
+
+def answer_key(request: Request, token_sources: Sequence[TokenSource]) -> tuple[Any, ...] | None:
+    """The :class:`ResponseMemo` key of a bearer-token request: the token first, then the
+    source it came from (an answer is never reused for the same token presented elsewhere),
+    the target and the route API Gateway ran, its template too, with its parameters (an HTTP
+    API's decoded path reads alike for two routes, and an answer cached per route is planned
+    for its route), and the client certificate (a certificate-bound token's answer is its
+    own). None for a request whose answer is never memoized: no single readable token (it
+    is refused), a DPoP proof (single-use), a cookie (its answer depends on its ``Origin``).
+
+    >>> from secauth.token_sources import DEFAULT_TOKEN_SOURCES
+    >>> event = {"type": "TOKEN", "authorizationToken": "Bearer abc",
+    ...          "methodArn": "arn:aws:execute-api:us-east-1:123456789012:a/prod/GET/x"}
+    >>> answer_key(Request.from_event(event), DEFAULT_TOKEN_SOURCES)[0]
+    'abc'
+    """
+    try:
+        presented = read_token(request, token_sources)
+    except SecAuthError:
+        return None  # answered (refused) by the credentials step, never memoized
+    if presented.scheme == "DPoP" or presented.source.place == "cookie":
+        return None
+    return (presented.token, presented.source.label, request.kind, request.method_arn,
+            request.route_key, route_template(request), request.sent_method, request.path,
+            routed_path(request), request.client_cert.get("clientCertPem"))  # fmt: skip
 
 
 class PrincipalMemo:

@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final, NamedTuple
 
-from secauth.access import Denial, Routes
+from secauth.access import Decision, Denial, Routes
 from secauth.errors import ConfigurationError, UnsupportedEvent
 from secauth.events import EventKind, Request
 from secauth.policy import MethodArn
+from secauth.principal import Principal
 from secauth.reasons import Reason
 from secauth.route_table import stage_readings
 from secauth.routing import ANY, LITERAL, parse_template, split_path
@@ -28,6 +29,7 @@ from secauth.routing import ANY, LITERAL, parse_template, split_path
 __all__ = [
     "ELSEWHERE",
     "Target",
+    "decide_as_ran",
     "ran_elsewhere",
     "route_template",
     "routed_path",
@@ -130,6 +132,25 @@ def route_template(request: Request) -> str | None:
 #: The denial of a request the table reads as another route than the one API Gateway ran
 #: (:func:`ran_elsewhere`).
 ELSEWHERE: Final = Denial(Reason.FORBIDDEN, "the path reads as another route than API Gateway ran")
+
+
+def decide_as_ran(
+    routes: Routes, principal: Principal, method: str, path: str, request: Request
+) -> Decision:
+    """The table's decision on ``path``, refused (:data:`ELSEWHERE`) when the table reads it
+    as another route than the one API Gateway ran (:func:`ran_elsewhere`).
+
+    >>> from secauth.access import authenticated
+    >>> routes = Routes({"GET /users/me": authenticated(), "GET /users/{id}": authenticated()})
+    >>> event = {"routeKey": "GET /users/{id}", "pathParameters": {"id": "me"}}
+    >>> request = Request(EventKind.HTTP_AUTHORIZER_V2, event)
+    >>> decide_as_ran(routes, Principal("ann"), "GET", "/users/me", request).reason
+    <Reason.FORBIDDEN: 'forbidden'>
+    """
+    decision = routes.decide(principal, method, path, request)
+    if decision.allowed and ran_elsewhere(routes, request, method, path, decision.decided_by):
+        return decision._replace(allowed=False, reason=ELSEWHERE.reason, denial=ELSEWHERE)
+    return decision
 
 
 def ran_elsewhere(

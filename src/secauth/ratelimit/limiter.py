@@ -36,7 +36,7 @@ from secauth.ratelimit.keys import (
 )
 from secauth.ratelimit.limit import ALGORITHMS, Limit, LimitLike, as_limit
 from secauth.ratelimit.memory import MemoryStore
-from secauth.ratelimit.policy import Resilience
+from secauth.ratelimit.policy import DenyEntry, Resilience
 from secauth.ratelimit.result import HEADER_STYLES, RateLimitResult, Usage
 
 TYPE_CHECKING = False
@@ -382,8 +382,8 @@ class RateLimiter(Enforcing):
 
     # --- degraded answers ------------------------------------------------------------
 
-    def _cached_denial(self, cached: tuple[float, Any], now: float) -> RateLimitResult:
-        until, reset_at = cached
+    def _cached_denial(self, cached: DenyEntry, now: float) -> RateLimitResult:
+        until, reset_at = cached.until, cached.payload
         return RateLimitResult(
             False,
             self._quota,

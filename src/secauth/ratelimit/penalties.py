@@ -39,7 +39,7 @@ import hashlib
 import time
 import unicodedata
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from secauth.errors import ConfigurationError
 from secauth.events import Request
@@ -58,6 +58,16 @@ _SCAN = "scan"
 
 def _member(path: str) -> str:
     return hashlib.blake2b(path.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
+class _Count(NamedTuple):
+    """One event to count for one subject: its detector's ``kind`` and ``threshold``, and
+    the hashed path (``member``) that scanning counts distinct (None for failures)."""
+
+    subject: str
+    kind: str
+    threshold: Limit
+    member: str | None
 
 
 class AbusePenalty:
@@ -155,7 +165,24 @@ class AbusePenalty:
             subjects.append(other)
         return subjects
 
-    # --- the store, behind the failure policy ----------------------------------------
+    def _auth_counts(
+        self, request: Request | Mapping[str, Any], principal: Principal | str | None
+    ) -> list[_Count]:
+        """The counts one failed authentication makes (none with the detector off)."""
+        threshold = self.auth_failures
+        if threshold is None:
+            return []
+        return [_Count(s, _AUTH, threshold, None) for s in self._subjects(request, principal)]
+
+    def _scan_counts(self, request: Request | Mapping[str, Any], path: str | None) -> list[_Count]:
+        """The count one unknown path makes (none with the detector off)."""
+        threshold = self.unknown_paths
+        if threshold is None:
+            return []
+        view = request if isinstance(request, Request) else Request.from_event(request)
+        return [_Count(self._ip_subject(view), _SCAN, threshold, _member(path or view.path))]
+
+    # --- the decisions around the store's one round trip (shared by sync and async) --
 
     def _policy_blocked(self, subject: str) -> float:
         """The answer while the store is down: fallback memory, or everyone/no one blocked."""
@@ -164,57 +191,81 @@ class AbusePenalty:
             return guard.fallback.blocked_for(subject)
         return guard.retry_store_after if guard.on_store_error == "closed" else 0.0
 
-    def _policy_record(
-        self, subject: str, kind: str, threshold: Limit, member: str | None
-    ) -> float:
+    def _policy_record(self, count: _Count) -> float:
         guard = self._guard
         if guard.fallback is not None:
-            return guard.fallback.record(subject, kind, threshold, self.cooldown, member)
+            return guard.fallback.record(
+                count.subject, count.kind, count.threshold, self.cooldown, count.member
+            )
         return 0.0
 
-    def _cached(self, subject: str, now: float) -> float | None:
+    def _blocked_locally(self, subject: str, now: float) -> float | None:
+        """A block the deny cache still holds, or the failure policy's answer while the
+        store is marked down; None: ask the store."""
         cache = self._guard.deny_cache
         if cache is not None:
-            cached = cache.get(subject, now)
-            if cached is not None:
-                return float(cached[0] - now)
+            hit = cache.get(subject, now)
+            if hit is not None:
+                return hit.until - now
+        if self._guard.store_is_down(now):
+            return self._policy_blocked(subject)
         return None
 
-    def _remember(self, subject: str, now: float, left: float) -> None:
-        cache = self._guard.deny_cache
-        if left > 0 and cache is not None:
-            cache.put(subject, now + left, None)
+    def _recorded_locally(self, count: _Count, now: float) -> float | None:
+        """The failure policy's answer while the store is marked down; None: ask the store."""
+        if self._guard.store_is_down(now):
+            return self._policy_record(count)
+        return None
 
-    def _blocked(self, subject: str) -> float:
-        guard = self._guard
-        now = time.monotonic()
-        cached = self._cached(subject, now)
-        if cached is not None:
-            return cached
-        if not guard.store_is_down(now):
-            try:
-                left = float(self.store.blocked_for(subject))
-            except Exception as exc:
-                guard.failed(exc, time.monotonic())
-            else:
-                guard.succeeded()
-                self._remember(subject, now, left)
-                return left
+    def _blocked_failed(self, exc: Exception, subject: str) -> float:
+        """The failure policy's answer to a store that failed just now (noted by the guard)."""
+        self._guard.failed(exc, time.monotonic())
         return self._policy_blocked(subject)
 
-    def _record(self, subject: str, kind: str, threshold: Limit, member: str | None) -> float:
+    def _record_failed(self, exc: Exception, count: _Count) -> float:
+        self._guard.failed(exc, time.monotonic())
+        return self._policy_record(count)
+
+    def _settled(self, subject: str, now: float, left: float) -> float:
+        """The store's answer; a block is kept in the deny cache until it ends."""
         guard = self._guard
+        guard.succeeded()
+        if left > 0 and guard.deny_cache is not None:
+            guard.deny_cache.put(subject, now + left, None)
+        return left
+
+    @staticmethod
+    def _refuse(left: float) -> None:
+        if left > 0:
+            raise abuse_error(left, "blocked")
+
+    # --- sync: the store call only ---------------------------------------------------
+
+    def _blocked(self, subject: str) -> float:
         now = time.monotonic()
-        if not guard.store_is_down(now):
-            try:
-                left = float(self.store.record(subject, kind, threshold, self.cooldown, member))
-            except Exception as exc:
-                guard.failed(exc, time.monotonic())
-            else:
-                guard.succeeded()
-                self._remember(subject, now, left)
-                return left
-        return self._policy_record(subject, kind, threshold, member)
+        local = self._blocked_locally(subject, now)
+        if local is not None:
+            return local
+        try:
+            left = float(self.store.blocked_for(subject))
+        except Exception as exc:
+            return self._blocked_failed(exc, subject)
+        return self._settled(subject, now, left)
+
+    def _record(self, count: _Count) -> float:
+        now = time.monotonic()
+        local = self._recorded_locally(count, now)
+        if local is not None:
+            return local
+        try:
+            left = float(
+                self.store.record(
+                    count.subject, count.kind, count.threshold, self.cooldown, count.member
+                )
+            )
+        except Exception as exc:
+            return self._record_failed(exc, count)
+        return self._settled(count.subject, now, left)
 
     def _check_sync(self) -> None:
         if self.store.is_async:
@@ -235,9 +286,7 @@ class AbusePenalty:
         self, request: Request | Mapping[str, Any], principal: Principal | str | None = None
     ) -> None:
         """Raise :class:`~secauth.errors.AbuseBlocked` when the IP or principal is blocked."""
-        left = self.blocked_for(request, principal)
-        if left > 0:
-            raise abuse_error(left, "blocked")
+        self._refuse(self.blocked_for(request, principal))
 
     def record_auth_failure(
         self, request: Request | Mapping[str, Any], principal: Principal | str | None = None
@@ -245,25 +294,16 @@ class AbusePenalty:
         """Count a failed authentication for the IP and, when given, the principal
         (or the user name that was tried); return the seconds of block (0.0: none)."""
         self._check_sync()
-        threshold = self.auth_failures
-        if threshold is None:
-            return 0.0
-        return max(
-            self._record(s, _AUTH, threshold, None) for s in self._subjects(request, principal)
-        )
+        return max((self._record(c) for c in self._auth_counts(request, principal)), default=0.0)
 
     def record_not_found(
         self, request: Request | Mapping[str, Any], path: str | None = None
     ) -> float:
         """Count an unknown path (404) for the IP; distinct paths only."""
         self._check_sync()
-        threshold = self.unknown_paths
-        if threshold is None:
-            return 0.0
-        view = request if isinstance(request, Request) else Request.from_event(request)
-        return self._record(self._ip_subject(view), _SCAN, threshold, _member(path or view.path))
+        return max((self._record(c) for c in self._scan_counts(request, path)), default=0.0)
 
-    # --- async -----------------------------------------------------------------------
+    # --- async: the store call only --------------------------------------------------
 
     async def _call(self, name: str, *args: Any) -> float:
         store = self.store
@@ -276,70 +316,51 @@ class AbusePenalty:
         return float(getattr(store, name)(*args))
 
     async def _blocked_async(self, subject: str) -> float:
-        guard = self._guard
         now = time.monotonic()
-        cached = self._cached(subject, now)
-        if cached is not None:
-            return cached
-        if not guard.store_is_down(now):
-            try:
-                left = await self._call("blocked_for", subject)
-            except Exception as exc:
-                guard.failed(exc, time.monotonic())
-            else:
-                guard.succeeded()
-                self._remember(subject, now, left)
-                return left
-        return self._policy_blocked(subject)
+        local = self._blocked_locally(subject, now)
+        if local is not None:
+            return local
+        try:
+            left = await self._call("blocked_for", subject)
+        except Exception as exc:
+            return self._blocked_failed(exc, subject)
+        return self._settled(subject, now, left)
 
-    async def _record_async(
-        self, subject: str, kind: str, threshold: Limit, member: str | None
-    ) -> float:
-        guard = self._guard
+    async def _record_async(self, count: _Count) -> float:
         now = time.monotonic()
-        if not guard.store_is_down(now):
-            try:
-                left = await self._call("record", subject, kind, threshold, self.cooldown, member)
-            except Exception as exc:
-                guard.failed(exc, time.monotonic())
-            else:
-                guard.succeeded()
-                self._remember(subject, now, left)
-                return left
-        return self._policy_record(subject, kind, threshold, member)
+        local = self._recorded_locally(count, now)
+        if local is not None:
+            return local
+        try:
+            left = await self._call(
+                "record", count.subject, count.kind, count.threshold, self.cooldown, count.member
+            )
+        except Exception as exc:
+            return self._record_failed(exc, count)
+        return self._settled(count.subject, now, left)
 
     async def blocked_for_async(
         self, request: Request | Mapping[str, Any], principal: Principal | str | None = None
     ) -> float:
-        lefts = [await self._blocked_async(s) for s in self._subjects(request, principal)]
-        return max(lefts)
+        """As :meth:`blocked_for`, for async code."""
+        return max([await self._blocked_async(s) for s in self._subjects(request, principal)])
 
     async def check_async(
         self, request: Request | Mapping[str, Any], principal: Principal | str | None = None
     ) -> None:
-        left = await self.blocked_for_async(request, principal)
-        if left > 0:
-            raise abuse_error(left, "blocked")
+        """As :meth:`check`, for async code."""
+        self._refuse(await self.blocked_for_async(request, principal))
 
     async def record_auth_failure_async(
         self, request: Request | Mapping[str, Any], principal: Principal | str | None = None
     ) -> float:
-        threshold = self.auth_failures
-        if threshold is None:
-            return 0.0
-        lefts = [
-            await self._record_async(s, _AUTH, threshold, None)
-            for s in self._subjects(request, principal)
-        ]
-        return max(lefts)
+        """As :meth:`record_auth_failure`, for async code."""
+        counts = self._auth_counts(request, principal)
+        return max([await self._record_async(c) for c in counts], default=0.0)
 
     async def record_not_found_async(
         self, request: Request | Mapping[str, Any], path: str | None = None
     ) -> float:
-        threshold = self.unknown_paths
-        if threshold is None:
-            return 0.0
-        view = request if isinstance(request, Request) else Request.from_event(request)
-        return await self._record_async(
-            self._ip_subject(view), _SCAN, threshold, _member(path or view.path)
-        )
+        """As :meth:`record_not_found`, for async code."""
+        counts = self._scan_counts(request, path)
+        return max([await self._record_async(c) for c in counts], default=0.0)

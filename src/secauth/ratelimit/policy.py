@@ -29,36 +29,53 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from secauth.errors import ConfigurationError
 from secauth.options import flag
 from secauth.ratelimit.memory import MemoryStore
 from secauth.ratelimit.store import StoreError
 
-__all__ = ["FAILURE_POLICIES", "DenyCache", "Resilience"]
+__all__ = ["FAILURE_POLICIES", "DenyCache", "DenyEntry", "Resilience"]
 
 FAILURE_POLICIES: Final = ("memory", "closed", "open")
 
 
+class DenyEntry(NamedTuple):
+    """A denial the deny cache holds: denied ``until`` (monotonic clock), with the
+    owner's ``payload`` (a limiter keeps its window's reset time; a penalty box None)."""
+
+    until: float
+    payload: Any
+
+
 class DenyCache:
-    """``key -> (until, payload)`` on the monotonic clock, at most ``maxsize`` keys."""
+    """``key -> DenyEntry`` on the monotonic clock, at most ``maxsize`` keys.
+
+    >>> cache = DenyCache(maxsize=2)
+    >>> cache.put("ip:203.0.113.5", until=110.0, payload=None)
+    >>> cache.get("ip:203.0.113.5", now=100.0)
+    DenyEntry(until=110.0, payload=None)
+    >>> cache.get("ip:203.0.113.5", now=110.0) is None  # expired: dropped
+    True
+    """
 
     __slots__ = ("_data", "_lock", "maxsize")
 
     def __init__(self, maxsize: int = 10_000) -> None:
         self.maxsize = maxsize
-        self._data: dict[str, tuple[float, Any]] = {}
+        self._data: dict[str, DenyEntry] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._data)
 
-    def get(self, key: str, now: float) -> tuple[float, Any] | None:
+    def get(self, key: str, now: float) -> DenyEntry | None:
+        """The denial held for ``key`` if it still runs at ``now``; None otherwise."""
         hit = self._data.get(key)
         if hit is None:
             return None
-        if hit[0] <= now:
+        if hit.until <= now:
             with self._lock:
                 self._data.pop(key, None)
             return None
@@ -70,7 +87,7 @@ class DenyCache:
             data.pop(key, None)
             if len(data) >= self.maxsize:
                 data.pop(next(iter(data)))
-            data[key] = (until, payload)
+            data[key] = DenyEntry(until, payload)
 
 
 class Resilience:
