@@ -32,6 +32,8 @@ Install it with ``pip install 'secauth[redis]'``.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from functools import partial
 from typing import Any, Final
 
 from secauth._redis import EvictionCheck, connect, import_redis
@@ -268,15 +270,14 @@ class _RedisBase:
         redis = import_redis(owner)
         if (url is None) == (client is None):
             raise ConfigurationError(f"{owner} needs exactly one of url= or client=")
+        # A client the store builds itself can be built again (AsyncRedisStore: one per
+        # event loop); one given as client= cannot.
+        self._connect: Callable[[], Any] | None = None
         if client is None:
-            client = connect(
-                url,
-                owner=owner,
-                cluster=cluster,
-                socket_timeout=socket_timeout,
-                connect_timeout=connect_timeout,
-                asyncio=self.is_async,
-            )
+            self._connect = partial(connect, url, owner=owner, cluster=cluster,
+                                    socket_timeout=socket_timeout, connect_timeout=connect_timeout,
+                                    asyncio=self.is_async)  # fmt: skip
+            client = self._connect()
         self.client = client
         self._noscript = redis.exceptions.NoScriptError
 
@@ -398,17 +399,39 @@ class AsyncRedisStore(_RedisBase):
 
     Parameters are those of :class:`RedisStore`; ``client`` is a ``redis.asyncio.Redis``
     or ``redis.asyncio.cluster.RedisCluster``.
+
+    A ``redis.asyncio`` connection belongs to the event loop that opened it, and a Lambda
+    handler run with ``asyncio.run`` gets a new loop on every invocation. So a store made
+    from ``url=`` builds its client again, once per event loop (``client`` is the current
+    loop's); a ``client=`` of yours serves the loop it is first used in only, and a call
+    from another loop fails as the store does (a ``StoreError``: the limiter's
+    ``on_store_error`` applies). Keep one loop per container to reuse connections.
     """
 
     is_async = True
+    _loop: object = None  # the event loop ``client`` serves (None: not used yet)
+
+    def _loop_client(self) -> Any:
+        """The client of the running event loop."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop and self._loop is not None:
+            if self._connect is None:
+                raise StoreError("redis: a client of another event loop")
+            # The old loop's connections cannot be used (or closed) from this one: dropped.
+            self.client = self._connect()
+        self._loop = loop
+        return self.client
 
     async def _script(self, sha: str, source: str, keys: list[str], args: list[Any]) -> Any:
-        await self._eviction.ensure_async(self.client, StoreError)
+        client = self._loop_client()
+        await self._eviction.ensure_async(client, StoreError)
         try:
             try:
-                return await self.client.evalsha(sha, len(keys), *keys, *args)
+                return await client.evalsha(sha, len(keys), *keys, *args)
             except self._noscript:
-                return await self.client.eval(source, len(keys), *keys, *args)
+                return await client.eval(source, len(keys), *keys, *args)
         except Exception as exc:
             raise StoreError(_reason(exc)) from exc
 
@@ -429,9 +452,10 @@ class AsyncRedisStore(_RedisBase):
         return _result(reply, limit, policy)
 
     async def blocked_for_async(self, subject: str) -> float:
-        await self._eviction.ensure_async(self.client, StoreError)
+        client = self._loop_client()
+        await self._eviction.ensure_async(client, StoreError)
         try:
-            left = await self.client.pttl(self._block_key(subject))
+            left = await client.pttl(self._block_key(subject))
         except Exception as exc:
             raise StoreError(_reason(exc)) from exc
         return max(0, int(left)) / 1000
