@@ -18,8 +18,9 @@ Resolved: the Redis penalty script takes only INCR's own integers as a count (``
 no leading zero, at most 18), anything else blocks its subject; a rate-limit key of another type is
 replaced by a full window or burst of ours, and a GCRA state beyond a full burst written back as
 one, so both drain; DynamoDB's penalty condition checks the attribute's type, an odd ``until``
-reads as blocked, ``usage()`` reads an odd ``n`` as a full window. Left open (info, fails closed):
-a negative DynamoDB penalty counter blocks until its window's item ends.
+reads as blocked, ``usage()`` reads an odd ``n`` as a full window. Resolved later (info): a
+negative DynamoDB penalty counter blocked every event until its window's item ended; it now blocks
+once and is cleared after the block is written, so the count starts afresh when the block ends.
 
 Findings (strict xfails):
 
@@ -546,7 +547,6 @@ def test_dynamodb_usage_reads_a_count_of_another_type_as_a_full_window(
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING (left open): info: DynamoDB negative penalty counter re-blocks every event after the block ends (no fresh count)")  # noqa: E501
 def test_dynamodb_after_a_corrupt_counters_block_the_count_starts_afresh(ddb_client: Any) -> None:
     """docs/ratelimit.md "Abuse penalties": "After a block ends, every store counts afresh: the
     next threshold + 1 events block again." Redis deletes the odd counter when it blocks; on
@@ -563,6 +563,22 @@ def test_dynamodb_after_a_corrupt_counters_block_the_count_starts_afresh(ddb_cli
     clock.now += 61
     assert [penalty.record_auth_failure(ev()) for _ in range(4)] == [0.0, 0.0, 0.0, 60.0]
 # fmt: on
+
+
+@pytest.mark.parametrize("odd", [{"S": "7"}, {"NS": ["1", "2"]}, {"N": "-0.5"}])
+def test_dynamodb_any_odd_counter_blocks_once_then_counts_afresh(ddb_client: Any, odd: Any) -> None:
+    """The same for a counter of another type, or a negative fraction: blocked once, and
+    the count of the next window of events starts from nothing."""
+    clock = Clock(3600.0 * 500_000 + 1)
+    store = ddb_store(ddb_client, clock=clock)
+    penalty = AbusePenalty(store=store, auth_failures="3/hour", cooldown=60, deny_cache=False)
+    assert penalty.record_auth_failure(ev()) == 0.0
+    (item,) = ddb_client.scan(TableName=store.table)["Items"]
+    item["n"] = odd
+    ddb_client.put_item(TableName=store.table, Item=item)
+    assert penalty.record_auth_failure(ev()) == 60.0
+    clock.now += 61
+    assert [penalty.record_auth_failure(ev()) for _ in range(4)] == [0.0, 0.0, 0.0, 60.0]
 
 
 def test_redis_after_a_corrupt_counters_block_the_count_starts_afresh(

@@ -49,6 +49,7 @@ botocore versions for no gain in a Lambda that serves one request at a time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -319,6 +320,17 @@ class DynamoDBStore:
         counted = _whole_count(value["N"])
         return threshold.count + 1 if counted is None else counted  # no count of ours: blocked
 
+    def _clear(self, pk: str, member: str | None) -> None:
+        """Remove a penalty counter (its item and expiry stay), after its block is written.
+        A failure is left alone: the counter then blocks again when the block ends."""
+        with contextlib.suppress(Exception):
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": pk}},
+                UpdateExpression="REMOVE #c",
+                ExpressionAttributeNames={"#c": "n" if member is None else "s"},
+            )
+
     def record(
         self,
         subject: str,
@@ -337,15 +349,16 @@ class DynamoDBStore:
         left = self.blocked_for(subject)
         if left > 0:
             return left
-        seen = self._count(pk, expiry, threshold, member, restart=False)
+        seen, clear = self._count(pk, expiry, threshold, member, restart=False), False
         if seen is None:
             # Over the threshold, and the block it wrote is over: count afresh from this
             # event, as memory and Redis do.
             seen = self._count(pk, expiry, threshold, member, restart=True)
             if seen is None:  # another event restarted the count first: add to it
                 seen = self._count(pk, expiry, threshold, member, restart=False)
-            if seen is None:  # and it is over the threshold again: block (fail closed)
-                seen = threshold.count + 1
+            if seen is None:  # over the threshold again, or no count of ours: block (fail
+                # closed), then clear it, so that the count starts afresh when the block ends
+                seen, clear = threshold.count + 1, True
         if seen <= threshold.count:
             return 0.0
         until_ms = now // 1000 + round(cooldown * 1000)
@@ -360,6 +373,8 @@ class DynamoDBStore:
             )
         except Exception as exc:
             raise StoreError(f"dynamodb: {_error_code(exc) or type(exc).__name__}") from exc
+        if clear:
+            self._clear(pk, member)
         return cooldown
 
     # --- set-up ----------------------------------------------------------------------
