@@ -19,6 +19,12 @@ container is frozen, so the server may have closed an idle connection (redis-ser
   cluster, through ``RateLimiter.hit_async`` and ``AbusePenalty.check_async``) and the sync
   ``RedisStore`` (single node and cluster), ``RedisRevocationStore`` and ``RedisReplayStore``.
 
+Resolved (the tests below assert it): the async client opens a connection the server closed
+again, once (``Retry(NoBackoff(), 1)`` on redis-py's ``ConnectionError`` only: a timeout is
+never retried; a command the server ran before the close would count twice, toward refusal);
+``AsyncRedisStore`` keeps a client per live event loop (a closed loop's is dropped) and
+``aclose()`` closes the running loop's client and drops the others.
+
 Findings:
 
 * medium: ``AsyncRedisStore`` on a kept event loop (the container pattern docs/ratelimit.md
@@ -332,7 +338,6 @@ def test_each_asyncio_run_invocation_has_a_fresh_connection_anyway(
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: medium: AsyncRedisStore on a kept loop fails the first call after the server closed an idle connection: on_store_error answers")  # noqa: E501
 @pytest.mark.parametrize("on_store_error", ["closed", "open"])
 def test_kept_loop_store_answers_after_the_server_closed_an_idle_connection(
     on_store_error: str,
@@ -360,7 +365,6 @@ def test_kept_loop_store_answers_after_the_server_closed_an_idle_connection(
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: medium: async Redis Cluster store on a kept loop fails the first call after the nodes closed idle connections")  # noqa: E501
 def test_kept_loop_cluster_store_answers_after_idle_connections_closed(
     cluster: Any, kept_loop: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -376,7 +380,6 @@ def test_kept_loop_cluster_store_answers_after_idle_connections_closed(
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: medium: after a real idle timeout (--timeout 1) a subject blocked fleet-wide passes AbusePenalty.check_async on a kept loop")  # noqa: E501
 def test_a_blocked_subject_stays_blocked_after_a_real_idle_timeout(
     redis_servers: Any, kept_loop: asyncio.AbstractEventLoop
 ) -> None:
@@ -409,7 +412,6 @@ def test_a_blocked_subject_stays_blocked_after_a_real_idle_timeout(
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: low: AsyncRedisStore.aclose() from another loop than the last call's raises RuntimeError('Event loop is closed')")  # noqa: E501
 @pytest.mark.parametrize("mode", ["single", "cluster"])
 def test_aclose_at_shutdown_after_asyncio_run_invocations(
     mode: str, request: pytest.FixtureRequest
@@ -430,7 +432,6 @@ def test_aclose_at_shutdown_after_asyncio_run_invocations(
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: info: with two live event loops, alternating calls build a new client per call, not one per loop")  # noqa: E501
 def test_two_live_loops_keep_one_client_each(
     redis_url: str,
     kept_loop: asyncio.AbstractEventLoop,

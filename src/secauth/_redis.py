@@ -68,20 +68,28 @@ def import_redis(owner: str) -> Any:
 def client_options(
     owner: str, socket_timeout: float, connect_timeout: float, *, asyncio: bool = False
 ) -> dict[str, Any]:
-    """Client options: short timeouts, no retries (the asyncio client gets the asyncio
-    ``Retry``: given the sync one, redis-py converts it with a ``UserWarning``)."""
+    """Client options: short timeouts, no retries but one: the asyncio client opens a
+    connection the server closed again, once (it gets the asyncio ``Retry``: given the sync
+    one, redis-py converts it with a ``UserWarning``)."""
     from redis.backoff import NoBackoff
-
-    if asyncio:
-        from redis.asyncio.retry import Retry
-    else:
-        from redis.retry import Retry  # type: ignore[assignment]
+    from redis.exceptions import ConnectionError as Closed
 
     check_timeouts(owner, socket_timeout=socket_timeout, connect_timeout=connect_timeout)
+    if asyncio:
+        from redis.asyncio.retry import Retry
+
+        # A pooled connection the server closed while the loop was not running (a frozen
+        # Lambda container, an idle timeout) is only found when used: opened again, once.
+        # A timeout is never retried.
+        retry: object = Retry(NoBackoff(), 1, supported_errors=(Closed,))
+    else:
+        from redis.retry import Retry as SyncRetry
+
+        retry = SyncRetry(NoBackoff(), 0)  # the sync pool checks a connection before use
     return {
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": connect_timeout,
-        "retry": Retry(NoBackoff(), 0),
+        "retry": retry,
         "retry_on_timeout": False,
         "health_check_interval": 0,
     }

@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from functools import partial
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from secauth._redis import EvictionCheck, connect, import_redis
 from secauth.errors import ConfigurationError
@@ -42,6 +42,9 @@ from secauth.ratelimit.limit import Limit
 from secauth.ratelimit.result import RateLimitResult
 from secauth.ratelimit.store import StoreError
 from secauth.ratelimit.windows import CALENDAR_LUA
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["AsyncRedisStore", "RedisStore"]
 
@@ -280,6 +283,9 @@ class _RedisBase:
             client = self._connect()
         self.client = client
         self._noscript = redis.exceptions.NoScriptError
+        # AsyncRedisStore: each live event loop's client; the first loop takes ``client``.
+        self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
+        self._first_taken = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(prefix={self.prefix!r})"
@@ -402,27 +408,36 @@ class AsyncRedisStore(_RedisBase):
 
     A ``redis.asyncio`` connection belongs to the event loop that opened it, and a Lambda
     handler run with ``asyncio.run`` gets a new loop on every invocation. So a store made
-    from ``url=`` builds its client again, once per event loop (``client`` is the current
-    loop's); a ``client=`` of yours serves the loop it is first used in only, and a call
-    from another loop fails as the store does (a ``StoreError``: the limiter's
-    ``on_store_error`` applies). Keep one loop per container to reuse connections.
+    from ``url=`` has a client per event loop (``client`` is the one used last; a closed
+    loop's client is dropped); a ``client=`` of yours serves the loop it is first used in
+    only, and a call from another loop fails as the store does (a ``StoreError``: the
+    limiter's ``on_store_error`` applies). Keep one loop per container to reuse
+    connections. A connection the server closed while the container was frozen (an idle
+    timeout) is opened again for the command, once (the sync client checks its connections
+    before use).
     """
 
     is_async = True
-    _loop: object = None  # the event loop ``client`` serves (None: not used yet)
 
     def _loop_client(self) -> Any:
         """The client of the running event loop."""
         import asyncio
 
         loop = asyncio.get_running_loop()
-        if self._loop is not loop and self._loop is not None:
-            if self._connect is None:
+        client = self._clients.get(loop)
+        if client is None:
+            # A closed loop's client goes (its connections are closed when collected).
+            for closed in [known for known in self._clients if known.is_closed()]:
+                del self._clients[closed]
+            if not self._first_taken:
+                client, self._first_taken = self.client, True
+            elif self._connect is None:
                 raise StoreError("redis: a client of another event loop")
-            # The old loop's connections cannot be used (or closed) from this one: dropped.
-            self.client = self._connect()
-        self._loop = loop
-        return self.client
+            else:
+                client = self._connect()
+            self._clients[loop] = client
+        self.client = client
+        return client
 
     async def _script(self, sha: str, source: str, keys: list[str], args: list[Any]) -> Any:
         client = self._loop_client()
@@ -472,4 +487,13 @@ class AsyncRedisStore(_RedisBase):
         return int(await self._script(_RECORD_SHA, RECORD_SCRIPT, keys, args)) / 1000
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        """Close the running loop's client; other loops' clients are dropped (a closed
+        loop's connections cannot be closed from another)."""
+        import asyncio
+
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is None and not self._first_taken:
+            client, self._first_taken = self.client, True  # built, never used: nothing open
+        self._clients.clear()
+        if client is not None:
+            await client.aclose()
