@@ -1042,13 +1042,15 @@ def test_a_dynamodb_penalty_blocks_after_its_threshold_sync_and_async(ddb_client
     assert tuple(round(x) for x in got) == (900, 900)
 
 
-def test_a_deny_entry_reads_as_the_pair_it_replaced() -> None:
+def test_a_deny_entry_names_its_moment_and_seconds() -> None:
+    """(Review 150 made a DenyEntry the moment and the seconds it denies for, read with
+    ``left(now)``, where it was an (until, payload) pair.)"""
     cache = DenyCache(maxsize=2)
-    cache.put("ip:203.0.113.5", until=110.0, payload=None)
+    cache.put("ip:203.0.113.5", seconds=10.0, payload=None, now=100.0)
     hit = cache.get("ip:203.0.113.5", 100.0)
-    assert hit == DenyEntry(110.0, None)
-    assert hit is not None
-    assert (hit[0], tuple(hit)) == (110.0, (110.0, None))  # as the (until, payload) pair it was
+    assert isinstance(hit, DenyEntry)
+    assert (hit.seconds, hit.payload, hit.since.steady) == (10.0, None, 100.0)
+    assert hit.left(104.0) == pytest.approx(6.0, abs=1.0)
     assert cache.get("ip:203.0.113.5", 110.0) is None
 
 

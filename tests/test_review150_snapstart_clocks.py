@@ -10,6 +10,14 @@ the rate limiter reads) from a high "snapshot" reading to a low or a higher one,
 dead connections by ``CLIENT KILL TYPE normal`` on a real redis-server. Key sets come
 from ``secauth.testing.LocalIssuer`` on loopback, which rotates and withdraws keys.
 
+Resolved (the tests below assert it): state kept across requests is timed as a moment noted
+on both clocks (``secauth._elapsed.Since``) and a duration; its age is the larger of the
+two clocks' readings, and infinite when either reads earlier, so a clock jump makes a key
+set due, a back-off or breaker over and a cached answer gone, never longer-lived: JwksCache,
+AlbKeys, the limiter's and penalty box's breaker and deny cache, DynamoDBApiKeys, the Redis
+eviction check and the revocation list's rest (tests/test_jwks_clock_jumps.py and
+tests/test_clock_jumps.py cover the wall clock days ahead with a continuous monotonic one).
+
 Findings (most severe first):
 
 * medium: ``JwksCache`` compares monotonic readings without checking their order: after
@@ -117,7 +125,6 @@ def _init_then_rotate(idp: LocalIssuer, clock: Clock) -> tuple[JwtVerifier, Any,
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: medium: JwksCache trusts a withdrawn key far past ttl/max_age after a restore whose monotonic clock reads lower")  # noqa: E501
 def test_withdrawn_key_is_refused_once_ttl_passed_after_a_restore_with_a_lower_clock(
     idp: LocalIssuer,
 ) -> None:
@@ -134,7 +141,6 @@ def test_withdrawn_key_is_refused_once_ttl_passed_after_a_restore_with_a_lower_c
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: medium: after a restore with a lower monotonic clock a key added after the snapshot is refused (401 cooling down) for days")  # noqa: E501
 def test_new_key_is_accepted_after_a_restore_with_a_lower_clock(idp: LocalIssuer) -> None:
     """Today: UnknownKey with ``refetch: cooling down`` and no fetch, for as long."""
     clock = Clock(SNAPSHOT)
@@ -146,7 +152,6 @@ def test_new_key_is_accepted_after_a_restore_with_a_lower_clock(idp: LocalIssuer
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: medium: a hydrate() that failed at init blocks every fetch after a restore with a lower clock: 503 on every request")  # noqa: E501
 def test_failed_init_hydrate_recovers_after_a_restore_with_a_lower_clock(
     idp: LocalIssuer,
 ) -> None:
@@ -255,7 +260,6 @@ def _failing_hit(limiter: RateLimiter, redis_client: Any) -> Any:
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: medium: a store failure before the snapshot keeps the limiter's breaker open after a restore with a lower clock: 429 for all")  # noqa: E501
 def test_breaker_opened_before_the_snapshot_closes_after_a_restore(
     monkeypatch: pytest.MonkeyPatch, redis_url: str, redis_client: Any
 ) -> None:
@@ -379,7 +383,6 @@ def api_key_table(ddb_client: Any) -> str:
 
 
 # fmt: off
-@pytest.mark.xfail(strict=True, reason="FINDING: low: DynamoDBApiKeys keeps an answer cached before the snapshot past cache_ttl after a restore with a lower clock")  # noqa: E501
 def test_api_key_disabled_after_the_snapshot_is_refused_after_cache_ttl(
     ddb_client: Any, api_key_table: str
 ) -> None:

@@ -231,7 +231,9 @@ def test_dynamodb_many_threads_at_the_end_of_a_block_block_again(ddb_client: Any
     assert answers.count(60.0) >= 1  # 12 > 3 + 1 events after the block: blocked again
     assert penalty.blocked_for(event) == 60.0
     item = _pen_item(store, ddb_client, "auth", "ip:203.0.113.5")
-    assert 1 <= int(item["n"]["N"]) <= 4
+    # A thread that found the counter over the threshold twice blocks and clears it (the
+    # count starts afresh when the block ends, as after any block); else it holds 1 to 4.
+    assert "n" not in item or 1 <= int(item["n"]["N"]) <= 4
 
 
 def test_dynamodb_scan_set_restarts_to_one_member_and_stays_capped(ddb_client: Any) -> None:

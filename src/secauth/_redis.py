@@ -40,6 +40,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from secauth._aws import check_timeouts
+from secauth._elapsed import Since
 from secauth.errors import ConfigurationError
 
 __all__ = [
@@ -251,11 +252,17 @@ async def check_no_eviction_async(client: Any, unavailable: type[Exception]) -> 
 
 class EvictionCheck:
     """A store's :func:`check_no_eviction`: at its first use, and again once ``every``
-    seconds have passed (0: on every call), since a server's policy can change while
-    containers run; off when not ``enabled``. A pass counts only when no check failed
-    since it started (threads race)."""
+    seconds have passed (0: on every call) by either clock, or when a clock reads earlier
+    than the last pass (a restored snapshot: see :class:`~secauth._elapsed.Since`), since a
+    server's policy can change while containers run; off when not ``enabled``. A pass
+    counts only when no check failed since it started (threads race).
 
-    __slots__ = ("_due", "_failed_at", "enabled", "every")
+    >>> check = EvictionCheck("Demo", enabled=True, every=60)
+    >>> check.due(time.monotonic())
+    True
+    """
+
+    __slots__ = ("_failures", "_passed_at", "enabled", "every")
 
     def __init__(self, owner: str, *, enabled: bool, every: float) -> None:
         if type(enabled) is not bool:
@@ -264,8 +271,13 @@ class EvictionCheck:
             raise ConfigurationError(f"{owner} eviction_recheck must be 0 to 3600 seconds")
         self.enabled = enabled
         self.every = float(every)
-        self._due = float("-inf")
-        self._failed_at = float("-inf")
+        self._passed_at: Since | None = None  # when the latest check that passed started
+        self._failures = 0  # checks failed so far
+
+    def due(self, now: float) -> bool:
+        """Whether a check is due at ``now`` (the monotonic clock)."""
+        passed = self._passed_at
+        return self.enabled and (passed is None or passed.age(now) >= self.every)
 
     def ensure(self, client: Any, unavailable: type[Exception]) -> None:
         """Raise ``unavailable`` when the check is due and the server may evict."""
@@ -291,15 +303,16 @@ class EvictionCheck:
             raise
         self._passed(started)
 
-    def _start(self) -> float | None:
-        """The time a due check starts, or None when none is due."""
-        started = time.monotonic()
-        return started if self.enabled and started >= self._due else None
+    def _start(self) -> tuple[Since, int] | None:
+        """When a due check starts and the failures before it, or None when none is due."""
+        now = time.monotonic()
+        return (Since.at(now), self._failures) if self.due(now) else None
 
     def _failed(self) -> None:
-        self._failed_at = time.monotonic()
-        self._due = float("-inf")
+        self._failures += 1
+        self._passed_at = None
 
-    def _passed(self, started: float) -> None:
-        if self._failed_at < started:
-            self._due = started + self.every
+    def _passed(self, started: tuple[Since, int]) -> None:
+        since, failures_before = started
+        if self._failures == failures_before:
+            self._passed_at = since

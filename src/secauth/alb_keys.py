@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
+from secauth._elapsed import Since
 from secauth._fetch import (
     FetchCause,
     FetchError,
@@ -108,7 +109,7 @@ def key_endpoint(alb_arn: str) -> str:
 
 class _Entry(NamedTuple):
     key: VerificationKey
-    fetched_at: float
+    fetched: Since  # when its fetch started
 
 
 class AlbKeys:
@@ -167,13 +168,19 @@ class AlbKeys:
         self._inflight: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Task[VerificationKey]]]
         self._inflight = {}
         self._keys: dict[str, _Entry] = {}
-        self._used: dict[str, float] = {}  # when each cached key last verified a token
-        # The window of refetch_cooldown seconds for kids not cached, and its fetches.
-        self._window_start = float("-inf")
+        # When each cached key last verified a token (monotonic readings: an order for
+        # evicting the key used least recently, no deadline).
+        self._used: dict[str, float] = {}
+        # The window of refetch_cooldown seconds for kids not cached (None: none yet), and
+        # its fetches.
+        self._window: Since | None = None
         self._new_kid_fetches = 0
         self._last_cause: FetchCause | None = None  # set while the latest fetch failed
         self._failures_in_row = 0
-        self._retry_at = float("-inf")
+        # While fetches back off: when the latest failed one started, and for how long.
+        # Times are Since's (no clock jump, such as a SnapStart restore, makes one last longer).
+        self._failed_at: Since | None = None
+        self._backoff = 0.0
         #: Fetches tried, and how many of them failed.
         self.fetches = 0
         self.failures = 0
@@ -205,11 +212,12 @@ class AlbKeys:
             key = self._fresh(kid, now) or self._may_fetch(kid, now)
             if key is not None:
                 return key
+            started = Since.at(now)
             try:
                 outcome: VerificationKey | FetchError = _imported(fetch_text(url, self.policy), kid)
             except Exception as exc:  # a bug or an odd answer still counts as a failure
                 outcome = _failure(exc)
-            return self._apply(kid, now, outcome)
+            return self._apply(kid, started, outcome)
 
     async def key_for_async(self, kid: str) -> VerificationKey:
         """Async twin of :meth:`key_for`; coroutines asking for one kid share one fetch."""
@@ -226,11 +234,11 @@ class AlbKeys:
             key = self._may_fetch(kid, now)
             if key is not None:
                 return key
-            inflight = (loop, loop.create_task(self._fetch_async(kid, url, now)))
+            inflight = (loop, loop.create_task(self._fetch_async(kid, url, Since.at(now))))
             self._inflight[kid] = inflight
         return await asyncio.shield(inflight[1])
 
-    async def _fetch_async(self, kid: str, url: str, started: float) -> VerificationKey:
+    async def _fetch_async(self, kid: str, url: str, started: Since) -> VerificationKey:
         try:
             result = await fetch_text_async(url, self.policy)
             outcome: VerificationKey | FetchError = _imported(result, kid)
@@ -244,26 +252,27 @@ class AlbKeys:
 
     def _fresh(self, kid: str, now: float) -> VerificationKey | None:
         entry = self._keys.get(kid)
-        if entry is not None and now - entry.fetched_at < self.ttl:
+        if entry is not None and entry.fetched.age(now) < self.ttl:
             self._used[kid] = now
             return entry.key
         return None
 
     def _last_use(self, kid: str) -> float:
         entry = self._keys.get(kid)
-        return self._used.get(kid, entry.fetched_at if entry is not None else float("-inf"))
+        return self._used.get(kid, entry.fetched.steady if entry is not None else float("-inf"))
 
     def _may_fetch(self, kid: str, now: float) -> VerificationKey | None:
         """None when a fetch of ``kid`` may start now (and it is counted as started); else
         the stale key that serves while fetches back off, or the error to raise."""
         entry = self._keys.get(kid)
-        if now < self._retry_at:
-            if entry is not None and now - entry.fetched_at < self.max_age:
+        failed = self._failed_at
+        if failed is not None and failed.age(now) < self._backoff:
+            if entry is not None and entry.fetched.age(now) < self.max_age:
                 return entry.key
             raise self._unavailable(kid)
         if entry is None:
-            if now - self._window_start >= self.refetch_cooldown:
-                self._window_start, self._new_kid_fetches = now, 0
+            if self._window is None or self._window.age(now) >= self.refetch_cooldown:
+                self._window, self._new_kid_fetches = Since.at(now), 0
             if self._new_kid_fetches >= _NEW_KID_FETCHES:
                 if self._last_cause is not None:
                     raise self._unavailable(kid)
@@ -272,7 +281,7 @@ class AlbKeys:
         return None
 
     def _apply(
-        self, kid: str, started: float, outcome: VerificationKey | FetchError
+        self, kid: str, started: Since, outcome: VerificationKey | FetchError
     ) -> VerificationKey:
         """Record a fetch's outcome; return the key, or raise what the lookup must."""
         self.fetches += 1
@@ -284,19 +293,19 @@ class AlbKeys:
                 for gone in [k for k in list(self._used) if k not in self._keys]:
                     self._used.pop(gone, None)  # a lookup racing an eviction may re-add one
             self._keys[kid] = _Entry(outcome, started)
-            self._used[kid] = started
-            self._failures_in_row, self._retry_at, self._last_cause = 0, float("-inf"), None
+            self._used[kid] = started.steady
+            self._failures_in_row, self._failed_at, self._last_cause = 0, None, None
             return outcome
         if outcome.cause.kind == "http_status" and outcome.cause.status in _NOT_FOUND:
             self._keys.pop(kid, None)  # the endpoint answered: it does not know this kid
-            self._failures_in_row, self._retry_at, self._last_cause = 0, float("-inf"), None
+            self._failures_in_row, self._failed_at, self._last_cause = 0, None, None
             raise UnknownKey(detail={"kid": kid, "status": outcome.cause.status})
         self.failures += 1
         self._new_kid_fetches = 0  # not an unknown kid: backing off rules now
         self._failures_in_row += 1
         self._last_cause = outcome.cause
         backoff = min(self.max_backoff, 2.0 ** (self._failures_in_row - 1))
-        self._retry_at = started + backoff
+        self._failed_at, self._backoff = started, backoff
         _logger().warning(
             "ALB key fetch from %s failed: %s; next attempt in %g s at the earliest",
             shown_url(self.endpoint),
@@ -305,7 +314,7 @@ class AlbKeys:
             extra={"secauth_reason": "keys_unavailable", "secauth_cause": outcome.cause.as_dict()},
         )
         entry = self._keys.get(kid)
-        if entry is not None and started - entry.fetched_at < self.max_age:
+        if entry is not None and entry.fetched.age(started.steady) < self.max_age:
             return entry.key  # stale-if-error
         raise self._unavailable(kid)
 

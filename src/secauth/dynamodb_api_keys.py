@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from secauth._aws import error_code, short_timeout_client
+from secauth._elapsed import Since
 from secauth.api_keys import (
     ENTRY_FIELDS,
     MAX_API_KEY_LENGTH,
@@ -31,12 +32,18 @@ __all__ = ["DynamoDBApiKeys"]
 
 
 class _Cached(NamedTuple):
-    """A table answer kept until ``until`` (monotonic): the entry (None: no such key, or a
-    disabled one) and the key's own expiry (wall clock, None: none)."""
+    """A table answer read at ``since``, kept for ``ttl`` seconds (by both clocks, and not
+    at all once a clock reads earlier: a restored snapshot asks the table again): the entry
+    (None: no such key, or a disabled one) and the key's own expiry (wall clock, None: none)."""
 
-    until: float
+    since: Since
+    ttl: float
     entry: ApiKeyEntry | None
     not_after: float | None
+
+    def live(self, now: float) -> bool:
+        """Whether the answer may still be used at ``now`` (the owner's monotonic clock)."""
+        return self.since.age(now) < self.ttl
 
 
 class DynamoDBApiKeys:
@@ -150,7 +157,7 @@ class DynamoDBApiKeys:
         digest = hash_api_key(key)
         now = self._clock()
         cached = self._known.get(digest) or self._unknown.get(digest)
-        if cached is not None and cached.until > now:
+        if cached is not None and cached.live(now):
             entry, not_after = cached.entry, cached.not_after
         else:
             entry, not_after = self._fetch(digest)
@@ -259,12 +266,12 @@ class DynamoDBApiKeys:
         (self._unknown if entry is not None else self._known).pop(digest, None)
         cache = self._known if entry is not None else self._unknown
         if len(cache) >= self.max_cached and digest not in cache:
-            for old in [d for d, kept in cache.items() if kept.until <= now]:
+            for old in [d for d, kept in cache.items() if not kept.live(now)]:
                 del cache[old]
             if len(cache) >= self.max_cached:
                 for old in list(itertools.islice(cache, max(1, len(cache) // 2))):
                     del cache[old]
-        cache[digest] = _Cached(now + ttl, entry, not_after)
+        cache[digest] = _Cached(Since.at(now), ttl, entry, not_after)
 
 
 class _BadItem(Exception):

@@ -42,6 +42,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from secauth._elapsed import Since
 from secauth._fetch import (
     FetchCause,
     FetchError,
@@ -165,14 +166,16 @@ class JwksCache:
         self._lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._inflight: tuple[asyncio.AbstractEventLoop, asyncio.Task[None]] | None = None
-        # State: the current set, when it was fetched, until when it is fresh.
+        # State: the current set, when it was fetched and for how long it is fresh; when
+        # the latest fetch started, and how long to wait after it (a failure's back-off).
+        # Ages are read with Since: a clock that went back makes everything due.
         self._keys: KeySet | None = None
-        self._fetched_at = 0.0
-        self._fresh_until = float("-inf")
-        self._last_attempt = float("-inf")
+        self._fetched: Since | None = None
+        self._fresh_seconds = 0.0
+        self._attempted: Since | None = None
+        self._backoff = 0.0
         self._last_cause: FetchCause | None = None  # set while the latest fetch failed
         self._failures_in_row = 0
-        self._retry_at = float("-inf")
         self._attempts = 0
         self._failures = 0
         self._generation = 0
@@ -198,7 +201,7 @@ class JwksCache:
     @property
     def fresh_for(self) -> float:
         """Seconds until a lookup would refresh the set (0: due now, or never fetched)."""
-        return max(0.0, self._fresh_until - self._clock())
+        return max(0.0, self._fresh_seconds - self._age(self._fetched, self._clock()))
 
     def keys_for(self, kid: str | None) -> tuple[VerificationKey, ...]:
         """Candidate keys for ``kid``, fetching when needed.
@@ -258,7 +261,7 @@ class JwksCache:
 
     def stats(self) -> JwksStats:
         keys = self._keys
-        age = self._clock() - self._fetched_at if keys is not None else None
+        age = self._age(self._fetched, self._clock()) if keys is not None else None
         return JwksStats(
             self._attempts,
             self._failures,
@@ -276,16 +279,22 @@ class JwksCache:
         ``kid`` would cause is cooling down."""
         keys = self._keys
         now = self._clock()
-        if keys is not None and now < self._fresh_until:
+        if keys is not None and self._age(self._fetched, now) < self._fresh_seconds:
             found = keys.keys_for(kid)
-            if found or now - self._last_attempt >= self.refetch_cooldown:
+            if found or self._age(self._attempted, now) >= self.refetch_cooldown:
                 return found, now
             raise self._unknown(kid, refetch="cooling down")
         return (), now
 
     def _may_fetch(self, now: float) -> bool:
         """Whether a fetch may start now: not while backing off after failures."""
-        return now >= self._retry_at
+        return self._age(self._attempted, now) >= self._backoff
+
+    @staticmethod
+    def _age(since: Since | None, now: float) -> float:
+        """Seconds since ``since`` (:meth:`Since.age <secauth._elapsed.Since.age>`; never:
+        infinite)."""
+        return math.inf if since is None else since.age(now)
 
     def _unknown(self, kid: str | None, **detail: str) -> KeysUnavailable | UnknownKey:
         """The error for a ``kid`` the set lacks: 401, or 503 when the latest attempt to ask
@@ -303,7 +312,7 @@ class JwksCache:
 
     def _usable(self, now: float) -> KeySet | None:
         keys = self._keys
-        if keys is None or now - self._fetched_at >= self.max_age:
+        if keys is None or self._age(self._fetched, now) >= self.max_age:
             return None
         return keys
 
@@ -365,7 +374,7 @@ class JwksCache:
         return self._jwks_url
 
     def _record(self, fetch: Callable[[], _Fetched]) -> None:
-        started = self._clock()
+        started = Since.at(self._clock())
         try:
             outcome: _Fetched | FetchError = fetch()
         except Exception as exc:  # a bug or an odd document must still count as a failure
@@ -373,23 +382,23 @@ class JwksCache:
         self._apply(started, outcome)
 
     async def _record_async(self) -> None:
-        started = self._clock()
+        started = Since.at(self._clock())
         try:
             outcome: _Fetched | FetchError = await self._fetch_async()
         except Exception as exc:  # a bug or an odd document must still count as a failure
             outcome = as_fetch_error(exc)
         self._apply(started, outcome)
 
-    def _apply(self, started: float, outcome: _Fetched | FetchError) -> None:
+    def _apply(self, started: Since, outcome: _Fetched | FetchError) -> None:
         with self._state_lock:
             self._attempts += 1
-            self._last_attempt = started
+            self._attempted = started
             if isinstance(outcome, FetchError):
                 self._failures += 1
                 self._failures_in_row += 1
                 self._last_cause = outcome.cause
                 backoff = min(self.max_backoff, 2.0 ** (self._failures_in_row - 1))
-                self._retry_at = started + backoff
+                self._backoff = backoff
                 # The cause is in the text: Lambda's plain-text log format drops `extra`.
                 _logger().warning(
                     "JWKS fetch from %s failed: %s; next attempt in %g s at the earliest",
@@ -411,11 +420,11 @@ class JwksCache:
                     _logger().info("JWKS from %s: skipped %s", shown_url(self.url), reason)
             changed = self._keys is None or keys.fingerprint != self._keys.fingerprint
             self._keys = keys
-            self._fetched_at = started
-            self._fresh_until = started + self._ttl_for(max_age)
+            self._fetched = started
+            self._fresh_seconds = self._ttl_for(max_age)
             self._failures_in_row = 0
             self._last_cause = None
-            self._retry_at = float("-inf")
+            self._backoff = 0.0
             if changed:
                 # Last: a verification that reads the new generation (before its key lookup)
                 # then finds the new keys; one that read the old one caches under it, stale.

@@ -52,6 +52,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal, Protocol
 
+from secauth._elapsed import Since
 from secauth.claim_policy import MAX_FUTURE_IAT, MAX_LEEWAY, MAX_TIME, time_claim
 from secauth.errors import ConfigurationError, InvalidClaims, KeysUnavailable, TokenRevoked
 from secauth.issuers import issuer_key, issuer_problem
@@ -209,7 +210,9 @@ class Revocations:
         self._seen: dict[tuple[Any, ...], tuple[str | None, float]] = {}
         # Counts forget_cached() calls: a verdict read before one is not kept after it.
         self._generation = 0
-        self._resting_until = float("-inf")
+        # When the store last failed (on both clocks: a clock stepped back never
+        # lengthens the rest, in which failure="open" allows every token unchecked).
+        self._failed_since: Since | None = None
         self._lock = threading.Lock()
 
     # -- checks ---------------------------------------------------------------------------
@@ -358,13 +361,14 @@ class Revocations:
                 self._seen[token_id] = (verdict, now)
 
     def _fetch(self, keys: list[str], now: float) -> dict[str, float | None] | None:
-        if now < self._resting_until:
+        failed = self._failed_since
+        if failed is not None and failed.age(time.monotonic(), wall=now) < self.retry_after:
             self._failed("the store failed moments ago")
             return None
         try:
             answer = self.store.lookup(keys)
         except StoreUnavailable as exc:
-            self._resting_until = now + self.retry_after
+            self._failed_since = Since.at(time.monotonic(), wall=now)
             self._failed(str(exc))
             return None
         return {key: answer.get(key) for key in keys}

@@ -317,7 +317,7 @@ class RateLimiter(Enforcing):
         result.style = self.headers
         cache = self._guard.deny_cache
         if cache is not None and cost == 1 and not result.allowed and result.retry_after > 0:
-            cache.put(store_key, now + result.retry_after, now + result.reset_after)
+            cache.put(store_key, result.retry_after, result.reset_after, now)
         return result
 
     # --- read-out --------------------------------------------------------------------
@@ -383,13 +383,13 @@ class RateLimiter(Enforcing):
     # --- degraded answers ------------------------------------------------------------
 
     def _cached_denial(self, cached: DenyEntry, now: float) -> RateLimitResult:
-        until, reset_at = cached.until, cached.payload
+        left = max(0.0, cached.left(now))  # the payload: the window's reset_after
         return RateLimitResult(
             False,
             self._quota,
             0,
-            max(reset_at, until) - now,
-            until - now,
+            left + max(0.0, cached.payload - cached.seconds),
+            left,
             policy=self.name,
             window=self.limit.period,
             style=self.headers,

@@ -205,8 +205,9 @@ class AbusePenalty:
         cache = self._guard.deny_cache
         if cache is not None:
             hit = cache.get(subject, now)
-            if hit is not None:
-                return hit.until - now
+            left = hit.left(now) if hit is not None else 0.0
+            if left > 0:  # (a clock read since get() may end it: then the store is asked)
+                return left
         if self._guard.store_is_down(now):
             return self._policy_blocked(subject)
         return None
@@ -231,7 +232,7 @@ class AbusePenalty:
         guard = self._guard
         guard.succeeded()
         if left > 0 and guard.deny_cache is not None:
-            guard.deny_cache.put(subject, now + left, None)
+            guard.deny_cache.put(subject, left, None, now)
         return left
 
     @staticmethod

@@ -31,6 +31,7 @@ import threading
 import time
 from typing import Any, Final, NamedTuple
 
+from secauth._elapsed import Since
 from secauth.errors import ConfigurationError
 from secauth.options import flag
 from secauth.ratelimit.memory import MemoryStore
@@ -42,20 +43,36 @@ FAILURE_POLICIES: Final = ("memory", "closed", "open")
 
 
 class DenyEntry(NamedTuple):
-    """A denial the deny cache holds: denied ``until`` (monotonic clock), with the
-    owner's ``payload`` (a limiter keeps its window's reset time; a penalty box None)."""
+    """A denial the deny cache holds: for ``seconds`` from ``since``, with the owner's
+    ``payload`` (a limiter keeps its window's reset, in seconds from the same moment; a
+    penalty box None)."""
 
-    until: float
+    since: Since
+    seconds: float
     payload: Any
+
+    def left(self, now: float) -> float:
+        """Seconds of the denial left at ``now`` (the monotonic clock): 0 or less when it
+        is over, ``-inf`` when a clock reads earlier than ``since`` (it is over too).
+
+        >>> DenyEntry(Since.at(100.0), 10.0, None).left(104.0)
+        6.0
+        >>> DenyEntry(Since.at(100.0), 10.0, None).left(5.0)  # a restored, lower clock
+        -inf
+        """
+        return self.seconds - self.since.age(now)
 
 
 class DenyCache:
-    """``key -> DenyEntry`` on the monotonic clock, at most ``maxsize`` keys.
+    """``key -> DenyEntry`` on the monotonic clock (and the wall clock: see
+    :class:`~secauth._elapsed.Since`), at most ``maxsize`` keys. A denial is dropped once
+    ``seconds`` have passed by either clock, or when a clock reads earlier than when it
+    was put (a restored snapshot): the store is asked again.
 
     >>> cache = DenyCache(maxsize=2)
-    >>> cache.put("ip:203.0.113.5", until=110.0, payload=None)
-    >>> cache.get("ip:203.0.113.5", now=100.0)
-    DenyEntry(until=110.0, payload=None)
+    >>> cache.put("ip:203.0.113.5", seconds=10.0, payload=None, now=100.0)
+    >>> cache.get("ip:203.0.113.5", now=104.0).seconds
+    10.0
     >>> cache.get("ip:203.0.113.5", now=110.0) is None  # expired: dropped
     True
     """
@@ -75,26 +92,27 @@ class DenyCache:
         hit = self._data.get(key)
         if hit is None:
             return None
-        if hit.until <= now:
+        if hit.left(now) <= 0:
             with self._lock:
                 self._data.pop(key, None)
             return None
         return hit
 
-    def put(self, key: str, until: float, payload: Any) -> None:
+    def put(self, key: str, seconds: float, payload: Any, now: float) -> None:
+        """Deny ``key`` for ``seconds`` from ``now`` (the monotonic clock)."""
         with self._lock:
             data = self._data
             data.pop(key, None)
             if len(data) >= self.maxsize:
                 data.pop(next(iter(data)))
-            data[key] = DenyEntry(until, payload)
+            data[key] = DenyEntry(Since.at(now), seconds, payload)
 
 
 class Resilience:
     """The failure policy, breaker and deny cache one limiter (or penalty box) uses."""
 
     __slots__ = (
-        "_down_until",
+        "_down_since",
         "_logger",
         "deny_cache",
         "fallback",
@@ -131,18 +149,22 @@ class Resilience:
         shared = bool(getattr(store, "shared", False))
         self.deny_cache = DenyCache() if flag("deny_cache", deny_cache) and shared else None
         self.fallback = MemoryStore() if on_store_error == "memory" and shared else None
-        self._down_until = 0.0
+        self._down_since: Since | None = None  # the latest failure of an outage
         self._logger: Any = None
         self.store_failures = 0
 
     def store_is_down(self, now: float) -> bool:
-        return now < self._down_until
+        """Whether the latest failure is less than ``retry_store_after`` old at ``now``
+        (the monotonic clock); never when a clock reads earlier than it (a restored
+        snapshot): the store is asked again."""
+        since = self._down_since
+        return since is not None and since.age(now) < self.retry_store_after
 
     def failed(self, exc: BaseException, now: float) -> None:
         """Open the breaker and log the first failure of an outage."""
         self.store_failures += 1
-        first = self._down_until == 0.0
-        self._down_until = now + self.retry_store_after
+        first = self._down_since is None
+        self._down_since = Since.at(now)
         if first:
             # A StoreError's reason is the store's own words (never a value or a URL); any
             # other exception's text or attributes may hold a connection string: its type.
@@ -156,8 +178,8 @@ class Resilience:
             )
 
     def succeeded(self) -> None:
-        if self._down_until:
-            self._down_until = 0.0
+        if self._down_since is not None:
+            self._down_since = None
             self.logger().info("secauth rate-limit store is answering again for %s", self.owner)
 
     def logger(self) -> Any:
