@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from api_key_tables import create_api_key_table
 from hand_clock import Clock
 
 from secauth import _elapsed
@@ -208,17 +209,7 @@ def test_a_penalty_box_breaker_from_before_a_clock_jump_asks_the_store(
 
 @pytest.fixture
 def api_key_table(ddb_client: Any) -> str:
-    name = f"jumps-keys-{uuid.uuid4().hex[:12]}"
-    ddb_client.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "key_hash", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "key_hash", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    ddb_client.get_waiter("table_exists").wait(
-        TableName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 50}
-    )
-    return name
+    return create_api_key_table(ddb_client)
 
 
 @RESTORES

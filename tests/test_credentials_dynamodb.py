@@ -9,10 +9,10 @@ store named in the decision record.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import pytest
+from api_key_tables import create_api_key_table as create_table
 from rl_services import Server, dynalite_server, dynamodb_client
 
 from secauth import Authorizer, Routes, roles
@@ -31,7 +31,6 @@ ENTRY = ApiKeyEntry(
     rate_limit="100/minute",
 )
 ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET/orders"
-_tables = itertools.count()
 
 
 class GetItemCounter:
@@ -58,18 +57,6 @@ class Clock:
 @pytest.fixture
 def client(dynalite: Server) -> Any:
     return dynamodb_client(dynalite.port)
-
-
-def create_table(client: Any, attribute: str = "key_hash") -> str:
-    name = f"secauth-keys-{next(_tables)}"
-    client.create_table(
-        TableName=name,
-        AttributeDefinitions=[{"AttributeName": attribute, "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": attribute, "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.05})
-    return name
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import types
 from typing import Any
 
 import pytest
+from hand_clock import Clock
 
 from secauth import JwtVerifier
 from secauth.errors import KeysUnavailable, UnknownKey
@@ -20,14 +21,6 @@ from secauth.jwks import JwksCache
 from secauth.testing import LocalIssuer
 
 DAY = 86_400.0
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -41,6 +41,7 @@ import json
 from typing import Any
 
 import pytest
+from api_key_tables import create_api_key_table as create_table
 from authorizer_outcomes import outcome
 from hand_clock import Clock
 from moto_services import create_secret
@@ -118,18 +119,6 @@ def refusal(authorizer: Authorizer, event: dict[str, Any], records: list[dict[st
     with pytest.raises(Unauthorized):
         authorizer.handler(event, None)
     return str(records[-1]["reason"])
-
-
-def create_table(client: Any) -> str:
-    name = f"secauth-r110-{next(_tables)}"
-    client.create_table(
-        TableName=name,
-        AttributeDefinitions=[{"AttributeName": "key_hash", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "key_hash", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.05})
-    return name
 
 
 def leaks(text: str, *keys: str) -> list[str]:

@@ -40,13 +40,13 @@ Findings:
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import types
 from typing import Any
 
 import pytest
+from api_key_tables import create_api_key_table as create_table
 from authorizer_outcomes import outcome
 from hand_clock import Clock
 from moto_services import create_secret
@@ -74,7 +74,6 @@ KEY_B = "pk-r112-bravo-" + "Z9y8X7w6V5u4T3s2" * 2
 KEY_C = "pk-r112-charl-" + "m3N4o5P6q7R8s9T0" * 2
 NOW = 1_700_000_000.0
 ROUTES = Routes({"GET /orders": roles("partner")})
-_tables = itertools.count()
 
 
 
@@ -104,18 +103,6 @@ def wall_time(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> None:
     fake = types.SimpleNamespace(time=clock)
     monkeypatch.setattr(secauth.api_keys, "time", fake)
     monkeypatch.setattr(secauth.guard_context, "time", fake)
-
-
-def create_table(client: Any) -> str:
-    name = f"secauth-r112-{next(_tables)}"
-    client.create_table(
-        TableName=name,
-        AttributeDefinitions=[{"AttributeName": "key_hash", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "key_hash", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.05})
-    return name
 
 
 def put(client: Any, table: str, key: str, **extra: Any) -> None:

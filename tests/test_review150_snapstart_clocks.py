@@ -66,6 +66,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from api_key_tables import create_api_key_table
 
 from secauth import JwtVerifier
 from secauth.api_keys import ApiKeyEntry
@@ -369,17 +370,7 @@ def test_dpop_nonce_issued_before_the_snapshot_is_expired_after_a_restore() -> N
 
 @pytest.fixture
 def api_key_table(ddb_client: Any) -> str:
-    name = f"snapstart-keys-{time.monotonic_ns()}"
-    ddb_client.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "key_hash", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "key_hash", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    ddb_client.get_waiter("table_exists").wait(
-        TableName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 50}
-    )
-    return name
+    return create_api_key_table(ddb_client)
 
 
 # fmt: off
