@@ -124,7 +124,8 @@ def test_a_limiter_asks_the_store_after_a_clock_jump_and_is_still_refused(
     assert cache.get("ann", clock()) is None  # the snapshot's denial does not answer
     refused = limiter.hit_key("ann")
     assert not refused.allowed  # the store, asked again, still refuses
-    assert 0 < refused.retry_after <= 3600
+    # (a sliding window counter's retry reaches up to 1.5 windows, by the hour's minute)
+    assert 0 < refused.retry_after <= 1.5 * 3600
     again = cache.get("ann", clock())
     assert again is not None
     assert again.since.steady == clock.now
