@@ -14,7 +14,8 @@ Resolved (the tests below assert it): state kept across requests is timed as a m
 on both clocks (``secauth._elapsed.Since``) and a duration; its age is the larger of the
 two clocks' readings, and infinite when either reads earlier, so a clock jump makes a key
 set due, a back-off or breaker over and a cached answer gone, never longer-lived: JwksCache,
-AlbKeys, the limiter's and penalty box's breaker and deny cache, DynamoDBApiKeys, the Redis
+AlbKeys, the limiter's and penalty box's breaker and deny cache (since review 151, a denial
+ends by the monotonic clock alone, dropped when it reads earlier), DynamoDBApiKeys, the Redis
 eviction check and the revocation list's rest (tests/test_jwks_clock_jumps.py and
 tests/test_clock_jumps.py cover the wall clock days ahead with a continuous monotonic one).
 

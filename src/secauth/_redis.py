@@ -127,9 +127,16 @@ def connect(
         _check_cluster_url(url, owner)
         if asyncio:
             from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+            from redis.exceptions import ConnectionError as Closed
+
+            class ClosedOnlyCluster(AsyncRedisCluster):
+                """Retries a connection the node closed only: redis-py's cluster client
+                retries the errors of this list (timeouts too), not its Retry's."""
+
+                ERRORS_ALLOW_RETRY = (Closed,)  # type: ignore[assignment]  # a 4-tuple in redis-py
 
             del options["retry_on_timeout"]  # not an option there: its retry says it all
-            return AsyncRedisCluster.from_url(url, **options)
+            return ClosedOnlyCluster.from_url(url, **options)
         from redis.cluster import RedisCluster
 
         return LazyCluster(lambda: RedisCluster.from_url(url, **options))

@@ -80,7 +80,9 @@ class JwksStats(NamedTuple):
     """Counters for operations: fetches tried, failed, and key-set changes seen; and
     ``discovery_failures``, the fetches whose discovery document failed (unreachable,
     another issuer, a refused ``jwks_uri``) and that used the ``jwks_uri`` the last good
-    one named (the fetch itself may then succeed: alert on this count too)."""
+    one named (the fetch itself may then succeed: alert on this count too). ``age``: the
+    set's age in seconds, None with no set or when a clock reads earlier than its fetch
+    (the set is then due)."""
 
     fetches: int
     failures: int
@@ -262,6 +264,8 @@ class JwksCache:
     def stats(self) -> JwksStats:
         keys = self._keys
         age = self._age(self._fetched, self._clock()) if keys is not None else None
+        if age is not None and not math.isfinite(age):
+            age = None  # a clock read earlier than the fetch: unknown (the set is due)
         return JwksStats(
             self._attempts,
             self._failures,

@@ -27,6 +27,7 @@ the key is denied locally for r seconds with no round trip (bounded, LRU).
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any, Final, NamedTuple
@@ -43,30 +44,32 @@ FAILURE_POLICIES: Final = ("memory", "closed", "open")
 
 
 class DenyEntry(NamedTuple):
-    """A denial the deny cache holds: for ``seconds`` from ``since``, with the owner's
-    ``payload`` (a limiter keeps its window's reset, in seconds from the same moment; a
-    penalty box None)."""
+    """A denial the deny cache holds: for ``seconds`` from ``at`` (the monotonic clock),
+    with the owner's ``payload`` (a limiter keeps its window's reset, in seconds from the
+    same moment; a penalty box None)."""
 
-    since: Since
+    at: float
     seconds: float
     payload: Any
 
     def left(self, now: float) -> float:
         """Seconds of the denial left at ``now`` (the monotonic clock): 0 or less when it
-        is over, ``-inf`` when a clock reads earlier than ``since`` (it is over too).
+        is over, ``-inf`` when the clock reads earlier than ``at`` (a restored snapshot's
+        clock: over too, the store is asked). Only the monotonic clock ends a denial: a
+        wall clock step never shortens one (the store may be down, and its fallback does
+        not know the denial).
 
-        >>> DenyEntry(Since.at(100.0), 10.0, None).left(104.0)
+        >>> DenyEntry(100.0, 10.0, None).left(104.0)
         6.0
-        >>> DenyEntry(Since.at(100.0), 10.0, None).left(5.0)  # a restored, lower clock
+        >>> DenyEntry(100.0, 10.0, None).left(5.0)  # a restored, lower clock
         -inf
         """
-        return self.seconds - self.since.age(now)
+        return self.seconds - (now - self.at) if now >= self.at else -math.inf
 
 
 class DenyCache:
-    """``key -> DenyEntry`` on the monotonic clock (and the wall clock: see
-    :class:`~secauth._elapsed.Since`), at most ``maxsize`` keys. A denial is dropped once
-    ``seconds`` have passed by either clock, or when a clock reads earlier than when it
+    """``key -> DenyEntry`` on the monotonic clock, at most ``maxsize`` keys. A denial is
+    dropped once its ``seconds`` have passed, or when the clock reads earlier than when it
     was put (a restored snapshot): the store is asked again.
 
     >>> cache = DenyCache(maxsize=2)
@@ -105,7 +108,7 @@ class DenyCache:
             data.pop(key, None)
             if len(data) >= self.maxsize:
                 data.pop(next(iter(data)))
-            data[key] = DenyEntry(Since.at(now), seconds, payload)
+            data[key] = DenyEntry(now, seconds, payload)
 
 
 class Resilience:
