@@ -237,7 +237,8 @@ def test_a_cached_api_key_answer_is_asked_again_after_a_clock_jump(
     entry = ApiKeyEntry("partner-a")
     ddb_client.put_item(TableName=api_key_table, Item=DynamoDBApiKeys.item(key, entry))
     clock = Clock(SNAPSHOT)
-    keys = DynamoDBApiKeys(api_key_table, client=ddb_client, cache_ttl=3600, clock=clock)
+    keys = DynamoDBApiKeys(api_key_table, client=ddb_client, cache_ttl=3600, clock=clock,
+                           wall_clock=wall)  # fmt: skip
     assert keys.lookup(key) is not None
     ddb_client.put_item(
         TableName=api_key_table, Item=DynamoDBApiKeys.item(key, entry, disabled=True)

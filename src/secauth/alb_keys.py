@@ -301,7 +301,7 @@ class AlbKeys:
             self._failures_in_row, self._failed_at, self._last_cause = 0, None, None
             raise UnknownKey(detail={"kid": kid, "status": outcome.cause.status})
         self.failures += 1
-        self._new_kid_fetches = 0  # not an unknown kid: backing off rules now
+        # The window's count of kids not cached stands: a failure never buys more fetches.
         self._failures_in_row += 1
         self._last_cause = outcome.cause
         backoff = min(self.max_backoff, 2.0 ** (self._failures_in_row - 1))

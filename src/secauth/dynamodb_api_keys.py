@@ -41,9 +41,10 @@ class _Cached(NamedTuple):
     entry: ApiKeyEntry | None
     not_after: float | None
 
-    def live(self, now: float) -> bool:
-        """Whether the answer may still be used at ``now`` (the owner's monotonic clock)."""
-        return self.since.age(now) < self.ttl
+    def live(self, now: float, wall: float) -> bool:
+        """Whether the answer may still be used at ``now`` (the owner's monotonic clock)
+        and ``wall`` (its wall clock)."""
+        return self.since.age(now, wall=wall) < self.ttl
 
 
 class DynamoDBApiKeys:
@@ -149,25 +150,31 @@ class DynamoDBApiKeys:
         # By key hash: known keys and unknown ones apart, each bounded at max_cached.
         self._known: dict[str, _Cached] = {}
         self._unknown: dict[str, _Cached] = {}
+        # Counts invalidate() calls: an answer read before one is not kept after it.
+        self._generation = 0
 
     def lookup(self, key: str) -> ApiKeyEntry | None:
         """The entry for a presented key, or None; raise KeysUnavailable if the table fails."""
         if not (MIN_API_KEY_LENGTH <= len(key) <= MAX_API_KEY_LENGTH):
             return None
         digest = hash_api_key(key)
-        now = self._clock()
+        now, wall = self._clock(), self._wall_clock()
         cached = self._known.get(digest) or self._unknown.get(digest)
-        if cached is not None and cached.live(now):
+        if cached is not None and cached.live(now, wall):
             entry, not_after = cached.entry, cached.not_after
         else:
+            generation = self._generation
             entry, not_after = self._fetch(digest)
-            self._remember(digest, now, entry, not_after)
+            if generation == self._generation:  # else invalidated while it was read
+                self._remember(digest, now, wall, entry, not_after)
         if entry is None or (not_after is not None and self._wall_clock() >= not_after):
             return None
         return with_expiry(entry, not_after)  # named in answers (secauth_exp)
 
     def invalidate(self, key: str | None = None) -> None:
-        """Forget the cached answer for ``key`` (or every cached answer)."""
+        """Forget the cached answer for ``key`` (or every cached answer); an answer being
+        read meanwhile is not kept."""
+        self._generation += 1
         if key is None:
             self._known.clear()
             self._unknown.clear()
@@ -257,7 +264,12 @@ class DynamoDBApiKeys:
         return (None, None) if disabled else (entry, not_after)
 
     def _remember(
-        self, digest: str, now: float, entry: ApiKeyEntry | None, not_after: float | None
+        self,
+        digest: str,
+        now: float,
+        wall: float,
+        entry: ApiKeyEntry | None,
+        not_after: float | None,
     ) -> None:
         ttl = self.cache_ttl if entry is not None else self.negative_cache_ttl
         if not self.max_cached or ttl <= 0:
@@ -266,12 +278,12 @@ class DynamoDBApiKeys:
         (self._unknown if entry is not None else self._known).pop(digest, None)
         cache = self._known if entry is not None else self._unknown
         if len(cache) >= self.max_cached and digest not in cache:
-            for old in [d for d, kept in cache.items() if not kept.live(now)]:
+            for old in [d for d, kept in list(cache.items()) if not kept.live(now, wall)]:
                 del cache[old]
             if len(cache) >= self.max_cached:
                 for old in list(itertools.islice(cache, max(1, len(cache) // 2))):
                     del cache[old]
-        cache[digest] = _Cached(Since.at(now), ttl, entry, not_after)
+        cache[digest] = _Cached(Since.at(now, wall=wall), ttl, entry, not_after)
 
 
 class _BadItem(Exception):
