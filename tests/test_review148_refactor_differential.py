@@ -96,6 +96,9 @@ from secauth.testing_events import (
 )
 from secauth.token_sources import TokenSource
 
+# Clients of closed event loops are collected after each test (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("collect_garbage")
+
 ROOT = Path(__file__).resolve().parents[1]
 BASE = "11defa8"
 ISS, AUD = "https://idp.review148.example/", "orders-api"

@@ -67,6 +67,9 @@ from secauth.revocation_stores import RedisRevocationStore
 from secauth.testing import LocalIssuer
 from secauth.verifier import JwtVerifier
 
+# Clients of closed event loops are collected after each test (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("collect_garbage")
+
 PATIENT: dict[str, Any] = {"socket_timeout": 2.0, "connect_timeout": 2.0}
 
 

@@ -70,6 +70,9 @@ from secauth.ratelimit.limiter import RateLimiter
 from secauth.ratelimit.redis_store import AsyncRedisStore, RedisStore
 from secauth.testing import LocalIssuer
 
+# Clients of closed event loops are collected after each test (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("collect_garbage")
+
 
 @pytest.fixture
 def wall(monkeypatch: pytest.MonkeyPatch) -> Clock:

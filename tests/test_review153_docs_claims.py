@@ -59,6 +59,9 @@ from secauth.sender_constraint import SenderConstraint
 from secauth.testing_dpop import DpopKey
 from secauth.testing_events import http_authorizer_v2, http_proxy, request_authorizer, rest_proxy
 
+# Clients of closed event loops are collected after each test (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("collect_garbage")
+
 ISSUER = RevocableIssuer("https://idp.review153.example/")
 ROUTES = Routes({"GET /orders/7": authenticated()})
 SIGNAL_WORDS = ("Traceback", "StoreError", "StoreUnavailable", "ReplayStoreUnavailable", "down!")

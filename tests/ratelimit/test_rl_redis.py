@@ -26,6 +26,9 @@ from secauth.errors import AbuseBlocked, Reason
 from secauth.ratelimit import AbusePenalty, Limit, RateLimiter, StoreError
 from secauth.ratelimit.redis_store import AsyncRedisStore, RedisStore
 
+# Clients of closed event loops are collected after each test (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("collect_garbage")
+
 ALGORITHMS = ["fixed_window", "sliding_window", "gcra"]
 
 

@@ -26,7 +26,7 @@ from secauth.ratelimit import AbusePenalty, Limit, RateLimiter
 from secauth.ratelimit.redis_store import AsyncRedisStore, RedisStore
 
 # the module's tests share one cluster: one xdist worker under --dist loadgroup
-pytestmark = pytest.mark.xdist_group("redis-cluster")
+pytestmark = [pytest.mark.xdist_group("redis-cluster"), pytest.mark.usefixtures("collect_garbage")]
 
 ALGORITHMS = ["fixed_window", "sliding_window", "gcra"]
 DAY = 86400

@@ -25,6 +25,9 @@ from secauth.ratelimit.limit import as_limit
 from secauth.ratelimit.redis_store import RedisStore
 from secauth.ratelimit.store import StoreError
 
+# Clients of closed event loops are collected after each test (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("collect_garbage")
+
 
 def event(ip: str = "203.0.113.9") -> dict[str, Any]:
     return {"version": "2.0", "rawPath": "/x", "headers": {},
